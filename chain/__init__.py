@@ -1,0 +1,2 @@
+"""Everything that talks to an Ethereum node lives here (connection, contracts, events), plus the
+pure encodings between the rulebook's types and the contracts' storage words."""

@@ -1,0 +1,80 @@
+"""Pure encodings between rulebook values and the contracts' ABI / storage words.
+
+Mirrors contracts/lib/OrderWord.sol and the `pairs` packing of ISettlement. No I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gridshare.settings import TariffSettings
+
+MODE_CODES: dict[str, int] = {"uniform": 0, "pay-as-bid": 1, "community": 2}
+MODE_NAMES: dict[int, str] = {code: name for name, code in MODE_CODES.items()}
+SIDE_CODES: dict[str, int] = {"buy": 0, "sell": 1}
+ROLE_CODES: dict[str, int] = {"consumer": 1, "prosumer": 2, "prosumager": 3, "battery": 4}
+
+_MASK40 = (1 << 40) - 1
+_MASK32 = (1 << 32) - 1
+
+
+def tariff_tuple(t: TariffSettings) -> tuple[int, ...]:
+    """The `Tariff` struct as the ABI expects it (field order of contracts/lib/MarketTypes.sol)."""
+    return (
+        t.retail_price,
+        t.feed_in_price,
+        t.grid_fee,
+        t.p2p_grid_fee,
+        t.trade_fee_buy,
+        t.trade_fee_sell,
+        t.community_price,
+        t.service_fee,
+        MODE_CODES[t.mode],
+    )
+
+
+def tariff_from_tuple(values: tuple[int, ...] | list[int]) -> TariffSettings:
+    """Inverse of :func:`tariff_tuple`."""
+    (retail, feed_in, grid, p2p, fee_buy, fee_sell, pc, service, mode) = (int(v) for v in values)
+    return TariffSettings(
+        retail_price=retail,
+        feed_in_price=feed_in,
+        grid_fee=grid,
+        p2p_grid_fee=p2p,
+        trade_fee_buy=fee_buy,
+        trade_fee_sell=fee_sell,
+        community_price=pc,
+        service_fee=service,
+        mode=MODE_NAMES[mode],  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BookEntry:
+    """One decoded order word of a slot's book (see OrderWord.sol)."""
+
+    index: int
+    owner: str
+    side: str
+    energy_wh: int
+    price: int
+    cancelled: bool
+
+
+def decode_order_word(index: int, word: int) -> BookEntry:
+    """Decode a packed order word."""
+    return BookEntry(
+        index=index,
+        owner="0x" + format(word & ((1 << 160) - 1), "040x"),
+        side="sell" if (word >> 240) & 1 else "buy",
+        energy_wh=(word >> 160) & _MASK40,
+        price=(word >> 200) & _MASK40,
+        cancelled=bool((word >> 241) & 1),
+    )
+
+
+def pack_pair(buy_index: int, sell_index: int, energy_wh: int) -> int:
+    """Pack a pay-as-bid pair of book indices as ISettlement expects."""
+    if not (0 <= buy_index <= _MASK32 and 0 <= sell_index <= _MASK32 and energy_wh > 0):
+        raise ValueError(f"pair out of range: {buy_index}, {sell_index}, {energy_wh}")
+    return buy_index | (sell_index << 32) | (energy_wh << 64)

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ICommunity} from "./interfaces/ICommunity.sol";
+import {MemberRole, Tariff} from "./lib/MarketTypes.sol";
+import {Calendar} from "./lib/Calendar.sol";
+
+/// @title Community
+/// @notice Members, meters, the tariff schedule, the slot calendar, and the role registry every
+/// gridshare contract consults (see ICommunity).
+contract Community is AccessControl, ICommunity {
+    /// @notice Registers members and meters, schedules tariffs (the DSO's operators).
+    bytes32 public constant DSO_ROLE = keccak256("DSO_ROLE");
+    /// @notice Relays signed meter readings.
+    bytes32 public constant ORACLE_ROLE = keccak256("ORACLE_ROLE");
+    /// @notice Submits slot clearings.
+    bytes32 public constant MATCHER_ROLE = keccak256("MATCHER_ROLE");
+
+    /// @dev Prices must stay below 2**40 (OrderWord packs limits in 40 bits).
+    uint256 private constant PRICE_CAP = 1 << 40;
+
+    struct Member {
+        MemberRole role;
+        uint64 joinedSlot;
+        uint64 lockInUntilSlot;
+    }
+
+    struct Meter {
+        address member;
+        address signer;
+    }
+
+    struct TariffEntry {
+        uint64 fromSlot;
+        Tariff tariff;
+    }
+
+    /// @inheritdoc ICommunity
+    uint64 public immutable genesis;
+    /// @inheritdoc ICommunity
+    uint64 public immutable slotSeconds;
+    /// @inheritdoc ICommunity
+    uint64 public immutable gateClosureSeconds;
+    /// @inheritdoc ICommunity
+    uint64 public immutable orderHorizonSlots;
+
+    /// @inheritdoc ICommunity
+    address public feeAccount;
+    /// @inheritdoc ICommunity
+    address public networkAccount;
+    /// @notice Number of current members.
+    uint256 public memberCount;
+
+    mapping(address account => Member) private _members;
+    mapping(bytes32 meterId => Meter) private _meters;
+    TariffEntry[] private _tariffs;
+
+    /// @param admin The DSO's admin (grants roles; also gets DSO_ROLE).
+    /// @param genesis_ Start of slot 0, unix seconds (must exceed the gate closure lead).
+    /// @param slotSeconds_ Slot length in seconds (e.g. 1800 or 900).
+    /// @param gateClosureSeconds_ Order gate closes this long before a slot starts.
+    /// @param orderHorizonSlots_ Orders may be placed at most this many slots ahead.
+    /// @param initialTariff Tariff in force from slot 0.
+    /// @param feeAccount_ DSO account for platform fees.
+    /// @param networkAccount_ DSO account for network charges.
+    constructor(
+        address admin,
+        uint64 genesis_,
+        uint64 slotSeconds_,
+        uint64 gateClosureSeconds_,
+        uint64 orderHorizonSlots_,
+        Tariff memory initialTariff,
+        address feeAccount_,
+        address networkAccount_
+    ) {
+        if (slotSeconds_ == 0 || genesis_ <= gateClosureSeconds_ || orderHorizonSlots_ == 0) {
+            revert CommunityInvalidCalendar();
+        }
+        if (admin == address(0)) revert CommunityZeroAddress();
+        genesis = genesis_;
+        slotSeconds = slotSeconds_;
+        gateClosureSeconds = gateClosureSeconds_;
+        orderHorizonSlots = orderHorizonSlots_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(DSO_ROLE, admin);
+        _setDsoAccounts(feeAccount_, networkAccount_);
+        _validateTariff(initialTariff);
+        _tariffs.push(TariffEntry(0, initialTariff));
+        emit TariffScheduled(0, initialTariff);
+    }
+
+    // ----------------------------------------------------------------------------------- members
+
+    /// @inheritdoc ICommunity
+    function registerMember(address member, MemberRole role, uint64 lockInSlots) external onlyRole(DSO_ROLE) {
+        if (member == address(0)) revert CommunityZeroAddress();
+        if (role == MemberRole.None) revert CommunityInvalidRole(role);
+        if (_members[member].role != MemberRole.None) revert CommunityAlreadyMember(member);
+        uint64 nowSlot = currentSlot();
+        uint64 lockIn = nowSlot + lockInSlots;
+        _members[member] = Member(role, nowSlot, lockIn);
+        memberCount += 1;
+        emit MemberRegistered(member, role, nowSlot, lockIn);
+    }
+
+    /// @inheritdoc ICommunity
+    function setMemberRole(address member, MemberRole role) external onlyRole(DSO_ROLE) {
+        if (role == MemberRole.None) revert CommunityInvalidRole(role);
+        if (_members[member].role == MemberRole.None) revert CommunityNotMember(member);
+        _members[member].role = role;
+        emit MemberRoleChanged(member, role);
+    }
+
+    /// @inheritdoc ICommunity
+    function registerMeter(bytes32 meterId, address member, address signer) external onlyRole(DSO_ROLE) {
+        if (signer == address(0)) revert CommunityZeroAddress();
+        if (_members[member].role == MemberRole.None) revert CommunityNotMember(member);
+        if (_meters[meterId].member != address(0)) revert CommunityMeterExists(meterId);
+        _meters[meterId] = Meter(member, signer);
+        emit MeterRegistered(meterId, member, signer);
+    }
+
+    /// @inheritdoc ICommunity
+    function retireMeter(bytes32 meterId) external onlyRole(DSO_ROLE) {
+        address member = _meters[meterId].member;
+        if (member == address(0)) revert CommunityUnknownMeter(meterId);
+        delete _meters[meterId];
+        emit MeterRetired(meterId, member);
+    }
+
+    /// @inheritdoc ICommunity
+    function memberRole(address account) external view returns (MemberRole) {
+        return _members[account].role;
+    }
+
+    /// @notice Full record of a member: role, slot joined, lock-in end slot.
+    function memberInfo(address account) external view returns (MemberRole role, uint64 joinedSlot, uint64 lockInUntilSlot) {
+        Member storage m = _members[account];
+        return (m.role, m.joinedSlot, m.lockInUntilSlot);
+    }
+
+    /// @inheritdoc ICommunity
+    function meter(bytes32 meterId) external view returns (address member, address signer) {
+        Meter storage m = _meters[meterId];
+        return (m.member, m.signer);
+    }
+
+    // ----------------------------------------------------------------------------------- tariffs
+
+    /// @inheritdoc ICommunity
+    function scheduleTariff(uint64 fromSlot, Tariff calldata tariff) external onlyRole(DSO_ROLE) {
+        uint64 earliest = currentSlot() + orderHorizonSlots;
+        if (fromSlot <= earliest) revert CommunityTariffTooEarly(fromSlot, earliest + 1);
+        _validateTariff(tariff);
+        // Entries at or after fromSlot all lie beyond the horizon, so no order depends on them yet.
+        while (_tariffs[_tariffs.length - 1].fromSlot >= fromSlot) {
+            emit TariffWithdrawn(_tariffs[_tariffs.length - 1].fromSlot);
+            _tariffs.pop();
+        }
+        _tariffs.push(TariffEntry(fromSlot, tariff));
+        emit TariffScheduled(fromSlot, tariff);
+    }
+
+    /// @inheritdoc ICommunity
+    function tariffAt(uint64 slot) external view returns (Tariff memory) {
+        uint256 i = _tariffs.length - 1;
+        while (_tariffs[i].fromSlot > slot) {
+            --i; // entry 0 starts at slot 0, so this stops there
+        }
+        return _tariffs[i].tariff;
+    }
+
+    /// @inheritdoc ICommunity
+    function tariffCount() external view returns (uint256) {
+        return _tariffs.length;
+    }
+
+    /// @notice Schedule entry `i`: its first slot and tariff.
+    function tariffEntry(uint256 i) external view returns (uint64 fromSlot, Tariff memory tariff) {
+        TariffEntry storage e = _tariffs[i];
+        return (e.fromSlot, e.tariff);
+    }
+
+    /// @inheritdoc ICommunity
+    function setDsoAccounts(address feeAccount_, address networkAccount_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setDsoAccounts(feeAccount_, networkAccount_);
+    }
+
+    // ----------------------------------------------------------------------------------- calendar
+
+    /// @inheritdoc ICommunity
+    function currentSlot() public view returns (uint64) {
+        return Calendar.slotAt(genesis, slotSeconds, _now());
+    }
+
+    /// @inheritdoc ICommunity
+    function gateClosure(uint64 slot) external view returns (uint256) {
+        return Calendar.gateClosure(genesis, slotSeconds, gateClosureSeconds, slot);
+    }
+
+    /// @notice Unix time at which delivery of `slot` starts.
+    function slotStart(uint64 slot) external view returns (uint256) {
+        return Calendar.slotStart(genesis, slotSeconds, slot);
+    }
+
+    /// @inheritdoc ICommunity
+    function hasRole(bytes32 role, address account) public view override(AccessControl, ICommunity) returns (bool) {
+        return super.hasRole(role, account);
+    }
+
+    // ----------------------------------------------------------------------------------- internal
+
+    /// @dev The one place time is read, so a test harness can override it.
+    function _now() internal view virtual returns (uint256) {
+        return block.timestamp;
+    }
+
+    function _setDsoAccounts(address feeAccount_, address networkAccount_) private {
+        if (feeAccount_ == address(0) || networkAccount_ == address(0)) revert CommunityZeroAddress();
+        feeAccount = feeAccount_;
+        networkAccount = networkAccount_;
+        emit DsoAccountsSet(feeAccount_, networkAccount_);
+    }
+
+    function _validateTariff(Tariff memory t) private pure {
+        if (t.feedInPrice == 0 || t.feedInPrice > t.retailPrice) revert CommunityInvalidTariff(1);
+        if (t.communityPrice < t.feedInPrice || t.communityPrice > t.retailPrice) revert CommunityInvalidTariff(2);
+        if (t.tradeFeeSell > t.feedInPrice) revert CommunityInvalidTariff(3);
+        if (
+            t.retailPrice >= PRICE_CAP || t.gridFee >= PRICE_CAP || t.p2pGridFee >= PRICE_CAP
+                || t.tradeFeeBuy >= PRICE_CAP
+        ) revert CommunityInvalidTariff(4);
+    }
+}

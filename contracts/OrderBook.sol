@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {IOrderBook} from "./interfaces/IOrderBook.sol";
+import {ICommunity} from "./interfaces/ICommunity.sol";
+import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
+import {MemberRole, Side, Tariff} from "./lib/MarketTypes.sol";
+import {OrderWord} from "./lib/OrderWord.sol";
+import {Calendar} from "./lib/Calendar.sol";
+
+/// @title OrderBook
+/// @notice Orders per slot and the escrow of buy orders (see IOrderBook). The book holds escrow as its
+/// own token balance; each slot's escrow leaves it exactly once, through `closeSlot`, or order by
+/// order through cancellation.
+contract OrderBook is EIP712, IOrderBook {
+    using OrderWord for uint256;
+
+    bytes32 public constant ORDER_INTENT_TYPEHASH = keccak256(
+        "OrderIntent(address owner,uint64 fromSlot,uint64 toSlot,uint8 side,uint256 energyWh,uint256 limitPrice,uint256 nonce,uint256 deadline)"
+    );
+    bytes32 public constant CANCEL_INTENT_TYPEHASH =
+        keccak256("CancelIntent(address owner,uint256 orderId,uint256 nonce,uint256 deadline)");
+    bytes32 private constant DEFAULT_ADMIN_ROLE = 0x00;
+    uint256 private constant LOCATED = 1 << 255;
+
+    ICommunity public immutable community;
+    IEnergyToken public immutable token;
+    /// @notice Cap on orders per slot, so that any slot settles within one transaction.
+    uint256 public immutable maxOrdersPerSlot;
+    /// @notice Cap on the number of slots of one standing order.
+    uint64 public immutable maxStandingSlots;
+    uint64 private immutable _genesis;
+    uint64 private immutable _slotSeconds;
+    uint64 private immutable _gateClosureSeconds;
+    uint64 private immutable _horizon;
+
+    /// @notice The settlement contract allowed to close slots (bound once by the admin).
+    address public settlement;
+    /// @notice Id the next order will get.
+    uint256 public nextOrderId = 1;
+
+    mapping(uint64 slot => uint256[]) private _book;
+    mapping(uint64 slot => uint64[]) private _ids;
+    /// @inheritdoc IOrderBook
+    mapping(uint64 slot => uint256) public slotEscrow;
+    /// @inheritdoc IOrderBook
+    mapping(uint64 slot => bool) public slotSettled;
+    /// @inheritdoc IOrderBook
+    mapping(address owner => mapping(uint256 nonce => bool)) public nonceUsed;
+    mapping(uint256 id => uint256) private _location; // LOCATED | slot << 32 | index
+
+    /// @param community_ The community (calendar, members, tariffs, roles).
+    /// @param token_ The prepaid token; this book needs its MARKET_ROLE.
+    /// @param maxOrdersPerSlot_ Orders per slot cap (settlement gas bound).
+    /// @param maxStandingSlots_ Slots per standing order cap.
+    constructor(ICommunity community_, IEnergyToken token_, uint256 maxOrdersPerSlot_, uint64 maxStandingSlots_)
+        EIP712("gridshare OrderBook", "1")
+    {
+        community = community_;
+        token = token_;
+        maxOrdersPerSlot = maxOrdersPerSlot_;
+        maxStandingSlots = maxStandingSlots_;
+        _genesis = community_.genesis();
+        _slotSeconds = community_.slotSeconds();
+        _gateClosureSeconds = community_.gateClosureSeconds();
+        _horizon = community_.orderHorizonSlots();
+    }
+
+    /// @notice Bind the settlement contract (once). Only the community admin.
+    function bindSettlement(address settlement_) external {
+        if (!community.hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) revert OrderBookNotAdmin(msg.sender);
+        if (settlement != address(0)) revert OrderBookSettlementBound(settlement);
+        settlement = settlement_;
+        emit SettlementBound(settlement_);
+    }
+
+    // ----------------------------------------------------------------------------------- placing
+
+    /// @inheritdoc IOrderBook
+    function placeOrder(uint64 slot, Side side, uint256 energyWh, uint256 limitPrice) external returns (uint256 id) {
+        return _place(msg.sender, slot, slot, side, energyWh, limitPrice);
+    }
+
+    /// @inheritdoc IOrderBook
+    function placeStandingOrder(uint64 fromSlot, uint64 toSlot, Side side, uint256 energyWh, uint256 limitPrice)
+        external
+        returns (uint256 firstId)
+    {
+        return _place(msg.sender, fromSlot, toSlot, side, energyWh, limitPrice);
+    }
+
+    /// @inheritdoc IOrderBook
+    function placeOrderWithSig(OrderIntent calldata intent, bytes calldata signature)
+        external
+        returns (uint256 firstId)
+    {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                ORDER_INTENT_TYPEHASH,
+                intent.owner,
+                intent.fromSlot,
+                intent.toSlot,
+                uint8(intent.side),
+                intent.energyWh,
+                intent.limitPrice,
+                intent.nonce,
+                intent.deadline
+            )
+        );
+        _useSignedNonce(intent.owner, intent.nonce, intent.deadline, structHash, signature);
+        return _place(intent.owner, intent.fromSlot, intent.toSlot, intent.side, intent.energyWh, intent.limitPrice);
+    }
+
+    // ----------------------------------------------------------------------------------- cancelling
+
+    /// @inheritdoc IOrderBook
+    function cancelOrder(uint256 id) external {
+        _cancel(msg.sender, id);
+    }
+
+    /// @inheritdoc IOrderBook
+    function cancelOrderWithSig(address owner, uint256 id, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external
+    {
+        bytes32 structHash = keccak256(abi.encode(CANCEL_INTENT_TYPEHASH, owner, id, nonce, deadline));
+        _useSignedNonce(owner, nonce, deadline, structHash, signature);
+        _cancel(owner, id);
+    }
+
+    /// @inheritdoc IOrderBook
+    function cancelAll(uint64 slot) external returns (uint256 count) {
+        _requireGateOpen(slot);
+        uint256[] storage book = _book[slot];
+        uint64[] storage ids = _ids[slot];
+        uint256 refund;
+        uint256 n = book.length;
+        for (uint256 i; i < n; ++i) {
+            uint256 w = book[i];
+            if (w.owner() != msg.sender || w.isCancelled()) continue;
+            book[i] = w.cancelled();
+            uint256 escrow = _escrowOfWord(slot, w);
+            refund += escrow;
+            ++count;
+            emit OrderCancelled(ids[i], msg.sender, slot, escrow);
+        }
+        if (refund != 0) {
+            slotEscrow[slot] -= refund;
+            token.transfer(msg.sender, refund);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------- settlement
+
+    /// @inheritdoc IOrderBook
+    function closeSlot(uint64 slot, address[] calldata recipients, uint256[] calldata amounts) external {
+        if (msg.sender != settlement) revert OrderBookNotSettlement(msg.sender);
+        if (slotSettled[slot]) revert OrderBookSlotAlreadySettled(slot);
+        uint256 closure = _gateClosure(slot);
+        if (block.timestamp < closure) revert OrderBookGateOpen(slot, closure);
+        if (recipients.length != amounts.length) revert OrderBookBatchLength(recipients.length, amounts.length);
+        uint256 total;
+        for (uint256 i; i < amounts.length; ++i) {
+            total += amounts[i];
+        }
+        uint256 escrow = slotEscrow[slot];
+        if (total != escrow) revert OrderBookEscrowMismatch(slot, escrow, total);
+        slotSettled[slot] = true;
+        slotEscrow[slot] = 0;
+        emit SlotClosed(slot, escrow);
+        token.transferBatch(recipients, amounts);
+    }
+
+    // ----------------------------------------------------------------------------------- views
+
+    /// @inheritdoc IOrderBook
+    function slotBook(uint64 slot) external view returns (uint256[] memory) {
+        return _book[slot];
+    }
+
+    /// @inheritdoc IOrderBook
+    function slotOrderCount(uint64 slot) external view returns (uint256) {
+        return _book[slot].length;
+    }
+
+    /// @inheritdoc IOrderBook
+    function slotOrderIds(uint64 slot) external view returns (uint256[] memory ids) {
+        uint64[] storage stored = _ids[slot];
+        ids = new uint256[](stored.length);
+        for (uint256 i; i < ids.length; ++i) {
+            ids[i] = stored[i];
+        }
+    }
+
+    /// @inheritdoc IOrderBook
+    function orderById(uint256 id) public view returns (uint64 slot, uint32 index, uint256 word) {
+        uint256 loc = _location[id];
+        if (loc & LOCATED == 0) revert OrderBookUnknownOrder(id);
+        slot = uint64(loc >> 32);
+        index = uint32(loc);
+        word = _book[slot][index];
+    }
+
+    /// @inheritdoc IOrderBook
+    function escrowFor(uint64 slot, Side side, uint256 energyWh, uint256 limitPrice) public view returns (uint256) {
+        if (side == Side.Sell) return 0;
+        return _buyEscrow(community.tariffAt(slot), energyWh, limitPrice);
+    }
+
+    /// @inheritdoc IOrderBook
+    function escrowHeld() external view returns (uint256) {
+        return token.balanceOf(address(this));
+    }
+
+    /// @notice The EIP-712 domain separator for signed intents.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ----------------------------------------------------------------------------------- internal
+
+    function _place(address owner, uint64 fromSlot, uint64 toSlot, Side side, uint256 energyWh, uint256 limitPrice)
+        private
+        returns (uint256 firstId)
+    {
+        if (energyWh == 0) revert OrderBookZeroEnergy();
+        if (energyWh > OrderWord.MAX_ENERGY) revert OrderBookEnergyTooLarge(energyWh, OrderWord.MAX_ENERGY);
+        if (toSlot < fromSlot || toSlot - fromSlot >= maxStandingSlots) {
+            revert OrderBookInvalidRange(fromSlot, toSlot, maxStandingSlots);
+        }
+        MemberRole role = community.memberRole(owner);
+        if (role == MemberRole.None) revert OrderBookNotMember(owner);
+        if (side == Side.Sell && role == MemberRole.Consumer) revert OrderBookRoleCannotSell(owner);
+        _requireGateOpen(fromSlot);
+        uint64 lastOpen = _currentSlot() + _horizon;
+        if (toSlot > lastOpen) revert OrderBookBeyondHorizon(toSlot, lastOpen);
+
+        firstId = nextOrderId;
+        uint256 word = OrderWord.pack(owner, side, energyWh, limitPrice);
+        uint256 totalEscrow;
+        for (uint64 slot = fromSlot; slot <= toSlot; ++slot) {
+            totalEscrow += _placeInSlot(firstId + (slot - fromSlot), slot, word);
+        }
+        nextOrderId = firstId + (toSlot - fromSlot) + 1;
+        if (totalEscrow != 0) token.marketPull(owner, totalEscrow);
+    }
+
+    /// @dev Append order `id` (packed `word`) to `slot`'s book; returns the escrow it locks.
+    function _placeInSlot(uint256 id, uint64 slot, uint256 word) private returns (uint256 escrow) {
+        uint256 limitPrice = word.price();
+        Tariff memory t = community.tariffAt(slot);
+        if (limitPrice < t.feedInPrice || limitPrice > t.retailPrice) {
+            revert OrderBookPriceOutOfBounds(limitPrice, t.feedInPrice, t.retailPrice);
+        }
+        if (!word.isSell()) escrow = _buyEscrow(t, word.energy(), limitPrice);
+        uint256[] storage book = _book[slot];
+        uint256 index = book.length;
+        if (index >= maxOrdersPerSlot) revert OrderBookSlotFull(slot, maxOrdersPerSlot);
+        book.push(word);
+        _ids[slot].push(uint64(id));
+        _location[id] = LOCATED | (uint256(slot) << 32) | index;
+        if (escrow != 0) slotEscrow[slot] += escrow;
+        emit OrderPlaced(id, word.owner(), slot, uint32(index), word.side(), word.energy(), limitPrice, escrow);
+    }
+
+    function _cancel(address caller, uint256 id) private {
+        (uint64 slot, uint32 index, uint256 w) = orderById(id);
+        if (w.owner() != caller) revert OrderBookNotOwner(id, caller);
+        if (w.isCancelled()) revert OrderBookAlreadyCancelled(id);
+        _requireGateOpen(slot);
+        _book[slot][index] = w.cancelled();
+        uint256 escrow = _escrowOfWord(slot, w);
+        if (escrow != 0) slotEscrow[slot] -= escrow;
+        emit OrderCancelled(id, caller, slot, escrow);
+        if (escrow != 0) token.transfer(caller, escrow);
+    }
+
+    /// @dev "A buy order escrows limit * energy plus the largest fee it can incur."
+    function _buyEscrow(Tariff memory t, uint256 energyWh, uint256 limitPrice) private pure returns (uint256) {
+        return energyWh * (limitPrice + t.tradeFeeBuy + t.p2pGridFee);
+    }
+
+    function _useSignedNonce(address owner, uint256 nonce, uint256 deadline, bytes32 structHash, bytes calldata sig)
+        private
+    {
+        if (block.timestamp > deadline) revert OrderBookSignatureExpired(deadline, block.timestamp);
+        if (nonceUsed[owner][nonce]) revert OrderBookNonceUsed(owner, nonce);
+        (address signer,,) = ECDSA.tryRecover(_hashTypedDataV4(structHash), sig);
+        if (signer != owner || signer == address(0)) revert OrderBookBadSignature(owner, signer);
+        nonceUsed[owner][nonce] = true;
+        emit NonceUsed(owner, nonce);
+    }
+
+    function _escrowOfWord(uint64 slot, uint256 w) private view returns (uint256) {
+        return w.isSell() ? 0 : escrowFor(slot, Side.Buy, w.energy(), w.price());
+    }
+
+    function _requireGateOpen(uint64 slot) private view {
+        uint256 closure = _gateClosure(slot);
+        if (block.timestamp >= closure) revert OrderBookGateClosed(slot, closure, block.timestamp);
+    }
+
+    function _gateClosure(uint64 slot) private view returns (uint256) {
+        return Calendar.gateClosure(_genesis, _slotSeconds, _gateClosureSeconds, slot);
+    }
+
+    function _currentSlot() private view returns (uint64) {
+        return Calendar.slotAt(_genesis, _slotSeconds, block.timestamp);
+    }
+}

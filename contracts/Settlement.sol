@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {ISettlement} from "./interfaces/ISettlement.sol";
+import {ICommunity} from "./interfaces/ICommunity.sol";
+import {IOrderBook} from "./interfaces/IOrderBook.sol";
+import {Mode, Tariff} from "./lib/MarketTypes.sol";
+import {OrderWord} from "./lib/OrderWord.sol";
+import {ClearingCheck} from "./lib/ClearingCheck.sol";
+
+/// @title Settlement
+/// @notice Verifies each slot's clearing on-chain and pays it out of the slot's escrow (see ISettlement).
+/// Per filled order of `q` Wh at trade price `p` (market-rules.md, "Fees and tariffs"):
+///   buyer pays   p*q + (tradeFeeBuy + p2pGridFee)*q  from its escrow; the rest is refunded;
+///   seller gets  p*q − tradeFeeSell*q;
+///   the DSO fee account gets the trade fees, its network account the p2p grid fee.
+contract Settlement is ISettlement {
+    using OrderWord for uint256;
+
+    bytes32 public constant MATCHER_ROLE = keccak256("MATCHER_ROLE");
+
+    struct Clearing {
+        bool settled;
+        Mode mode;
+        uint64 price;
+        uint128 volumeWh;
+    }
+
+    /// @dev Transfers out of a slot's escrow, and the slot's totals.
+    struct Payout {
+        address[] recipients;
+        uint256[] amounts;
+        uint256 tradeValue;
+        uint256 platformFees;
+        uint256 networkFees;
+    }
+
+    ICommunity public immutable community;
+    IOrderBook public immutable orderBook;
+
+    mapping(uint64 slot => Clearing) private _clearings;
+
+    constructor(ICommunity community_, IOrderBook orderBook_) {
+        community = community_;
+        orderBook = orderBook_;
+    }
+
+    /// @inheritdoc ISettlement
+    function settleSlot(uint64 slot, Mode mode, uint256 price, uint256[] calldata fills, uint256[] calldata pairs)
+        external
+    {
+        if (!community.hasRole(MATCHER_ROLE, msg.sender)) revert SettlementNotMatcher(msg.sender);
+        if (_clearings[slot].settled) revert SettlementAlreadySettled(slot);
+        Tariff memory t = community.tariffAt(slot);
+        if (mode != t.mode) revert SettlementModeMismatch(slot, t.mode, mode);
+        uint256[] memory book = orderBook.slotBook(slot);
+        if (fills.length != book.length) revert SettlementFillsLength(book.length, fills.length);
+
+        (uint256 volume, uint256[] memory sellValue) = _verify(book, fills, pairs, mode, price, t.communityPrice);
+        Clearing memory c = Clearing(true, mode, uint64(price), uint128(volume));
+        _clearings[slot] = c;
+        Payout memory pay = _payouts(book, fills, c, sellValue, t);
+        _emitSettled(slot, c, pay, fills, pairs);
+        orderBook.closeSlot(slot, pay.recipients, pay.amounts);
+    }
+
+    /// @inheritdoc ISettlement
+    function clearingOf(uint64 slot) external view returns (bool settled, Mode mode, uint256 price, uint256 volumeWh) {
+        Clearing storage c = _clearings[slot];
+        return (c.settled, c.mode, c.price, c.volumeWh);
+    }
+
+    /// @dev Re-check the submitted clearing with the rulebook; returns the volume and, in pay-as-bid
+    /// mode, each sell entry's traded value.
+    function _verify(
+        uint256[] memory book,
+        uint256[] calldata fills,
+        uint256[] calldata pairs,
+        Mode mode,
+        uint256 price,
+        uint256 communityPrice
+    ) private pure returns (uint256 volume, uint256[] memory sellValue) {
+        if (mode != Mode.PayAsBid && pairs.length != 0) revert SettlementPairInvalid(0, 5);
+        if (mode == Mode.Community) {
+            if (price != communityPrice) revert SettlementClearingPrice(communityPrice, price);
+            return (ClearingCheck.checkCommunity(book, fills, price), sellValue);
+        }
+        volume = ClearingCheck.checkWalk(book, fills, mode == Mode.Uniform, price);
+        if (mode == Mode.PayAsBid) sellValue = ClearingCheck.checkPairs(book, fills, pairs);
+    }
+
+    function _emitSettled(
+        uint64 slot,
+        Clearing memory c,
+        Payout memory pay,
+        uint256[] calldata fills,
+        uint256[] calldata pairs
+    ) private {
+        emit SlotSettled(
+            slot, c.mode, c.price, c.volumeWh, pay.tradeValue, pay.platformFees, pay.networkFees, fills, pairs
+        );
+    }
+
+    /// @dev What each order's owner and the DSO's two accounts receive out of the slot's escrow.
+    function _payouts(
+        uint256[] memory book,
+        uint256[] calldata fills,
+        Clearing memory c,
+        uint256[] memory sellValue,
+        Tariff memory t
+    ) private view returns (Payout memory pay) {
+        uint256 n = book.length;
+        pay.recipients = new address[](n + 2);
+        pay.amounts = new uint256[](n + 2);
+        uint256 count;
+        uint256 buyerValue;
+        for (uint256 i; i < n; ++i) {
+            uint256 w = book[i];
+            if (w.isCancelled()) continue; // its escrow left with the cancellation
+            uint256 f = fills[i];
+            uint256 amount;
+            if (w.isSell()) {
+                uint256 value = c.mode == Mode.PayAsBid ? sellValue[i] : c.price * f;
+                pay.tradeValue += value;
+                pay.platformFees += t.tradeFeeSell * f;
+                amount = value - t.tradeFeeSell * f;
+            } else {
+                amount = _buyerRefund(w, f, c, t);
+                buyerValue += (c.mode == Mode.PayAsBid ? w.price() : c.price) * f;
+                pay.platformFees += t.tradeFeeBuy * f;
+                pay.networkFees += t.p2pGridFee * f;
+            }
+            if (amount != 0) {
+                pay.recipients[count] = w.owner();
+                pay.amounts[count++] = amount;
+            }
+        }
+        // Both sides of every fill carry the same value: what buyers pay, sellers receive.
+        assert(buyerValue == pay.tradeValue);
+        if (pay.platformFees != 0) {
+            pay.recipients[count] = community.feeAccount();
+            pay.amounts[count++] = pay.platformFees;
+        }
+        if (pay.networkFees != 0) {
+            pay.recipients[count] = community.networkAccount();
+            pay.amounts[count++] = pay.networkFees;
+        }
+        address[] memory recipients = pay.recipients;
+        uint256[] memory amounts = pay.amounts;
+        assembly ("memory-safe") {
+            mstore(recipients, count)
+            mstore(amounts, count)
+        }
+    }
+
+    /// @dev A buy order's unused escrow: escrow − (trade price + buy fees) × filled.
+    function _buyerRefund(uint256 w, uint256 f, Clearing memory c, Tariff memory t) private pure returns (uint256) {
+        uint256 limit = w.price();
+        uint256 buyRate = uint256(t.tradeFeeBuy) + t.p2pGridFee;
+        uint256 tradePrice = c.mode == Mode.PayAsBid ? limit : c.price;
+        return w.energy() * (limit + buyRate) - (tradePrice + buyRate) * f;
+    }
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {MemberRole, Tariff} from "../lib/MarketTypes.sol";
+
+/// @title The energy community: roles, members, meters, tariffs and the slot calendar
+/// @notice The DSO registers members and their meters and schedules tariffs. A tariff change takes
+/// effect only for slots beyond the order horizon, so every order is placed, escrowed and settled
+/// under the same tariff.
+interface ICommunity {
+    /// @notice A member joined (or re-joined) with `role`; it may not leave before `lockInUntilSlot`
+    /// without paying the exit penalty.
+    event MemberRegistered(address indexed member, MemberRole role, uint64 joinedSlot, uint64 lockInUntilSlot);
+    /// @notice A member's role changed.
+    event MemberRoleChanged(address indexed member, MemberRole role);
+    /// @notice A meter was registered for `member`; readings must be signed by `signer`.
+    event MeterRegistered(bytes32 indexed meterId, address indexed member, address signer);
+    /// @notice A meter was retired; its readings are no longer accepted.
+    event MeterRetired(bytes32 indexed meterId, address indexed member);
+    /// @notice `tariff` applies from slot `fromSlot` on (until a later entry).
+    event TariffScheduled(uint64 indexed fromSlot, Tariff tariff);
+    /// @notice A not-yet-binding scheduled tariff was withdrawn before it could apply.
+    event TariffWithdrawn(uint64 indexed fromSlot);
+    /// @notice The DSO accounts that receive platform fees and network charges changed.
+    event DsoAccountsSet(address feeAccount, address networkAccount);
+
+    error CommunityZeroAddress();
+    error CommunityAlreadyMember(address member);
+    error CommunityNotMember(address member);
+    error CommunityInvalidRole(MemberRole role);
+    error CommunityMeterExists(bytes32 meterId);
+    error CommunityUnknownMeter(bytes32 meterId);
+    /// @notice The tariff breaks a rule (code: 1 feed-in is zero or above retail, 2 community price
+    /// outside [feed-in, retail], 3 sell fee above feed-in, 4 a price at or above 2**40).
+    error CommunityInvalidTariff(uint8 code);
+    /// @notice A tariff change must start after `earliestSlot` (orders may already exist before).
+    error CommunityTariffTooEarly(uint64 fromSlot, uint64 earliestSlot);
+    error CommunityInvalidCalendar();
+
+    /// @notice Register a member with a role and a lock-in (in slots from now). Only the DSO.
+    function registerMember(address member, MemberRole role, uint64 lockInSlots) external;
+
+    /// @notice Change a member's role. Only the DSO.
+    function setMemberRole(address member, MemberRole role) external;
+
+    /// @notice Register a meter of `member` whose readings are signed by `signer`. Only the DSO.
+    function registerMeter(bytes32 meterId, address member, address signer) external;
+
+    /// @notice Retire a meter. Only the DSO.
+    function retireMeter(bytes32 meterId) external;
+
+    /// @notice Schedule `tariff` from slot `fromSlot` on; withdraws any scheduled entry at or after
+    /// `fromSlot`. `fromSlot` must lie beyond the order horizon. Only the DSO.
+    function scheduleTariff(uint64 fromSlot, Tariff calldata tariff) external;
+
+    /// @notice Set the accounts receiving platform fees and network charges. Only the admin.
+    function setDsoAccounts(address feeAccount, address networkAccount) external;
+
+    /// @notice Role of `account` (`None` if not a member).
+    function memberRole(address account) external view returns (MemberRole);
+
+    /// @notice The tariff in force for `slot`.
+    function tariffAt(uint64 slot) external view returns (Tariff memory);
+
+    /// @notice Number of tariff schedule entries.
+    function tariffCount() external view returns (uint256);
+
+    /// @notice Member and signer of a meter (zero addresses if unknown or retired).
+    function meter(bytes32 meterId) external view returns (address member, address signer);
+
+    /// @notice The DSO account receiving platform fees.
+    function feeAccount() external view returns (address);
+
+    /// @notice The DSO account receiving network charges.
+    function networkAccount() external view returns (address);
+
+    /// @notice Whether `account` holds `role` (the community is the role registry of all contracts).
+    function hasRole(bytes32 role, address account) external view returns (bool);
+
+    /// @notice Start of slot 0 (unix seconds).
+    function genesis() external view returns (uint64);
+
+    /// @notice Slot length in seconds (1800 by default, 900 supported).
+    function slotSeconds() external view returns (uint64);
+
+    /// @notice How long before a slot's start its order book closes, in seconds.
+    function gateClosureSeconds() external view returns (uint64);
+
+    /// @notice How many slots ahead of the current one orders may be placed.
+    function orderHorizonSlots() external view returns (uint64);
+
+    /// @notice The slot whose delivery period contains the current block time.
+    function currentSlot() external view returns (uint64);
+
+    /// @notice Unix time at which the order book of `slot` closes.
+    function gateClosure(uint64 slot) external view returns (uint256);
+}

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @title The prepaid energy token
+/// @notice 1 token = 1 € with 9 decimals: the base unit is one nano-euro (n€). Tokens are minted only
+/// by the DSO's treasurer against a recorded off-chain payment (a top-up) and burned when a holder
+/// redeems them. Supply == minted − redeemed == sum of all balances, at all times.
+interface IEnergyToken is IERC20 {
+    /// @notice A top-up was paid off-chain (reference `paymentRef`) and `amount` n€ minted to `member`.
+    event TopUp(address indexed member, uint256 amount, bytes32 indexed paymentRef);
+    /// @notice `holder` burned `amount` n€ to be paid out off-chain (reference `payoutRef`).
+    event Redeemed(address indexed holder, uint256 amount, bytes32 indexed payoutRef);
+
+    /// @notice A top-up or redemption of zero.
+    error EnergyTokenZeroAmount();
+    /// @notice A top-up without a payment reference.
+    error EnergyTokenMissingReference();
+    /// @notice The payment reference was already used by an earlier top-up.
+    error EnergyTokenReferenceUsed(bytes32 paymentRef);
+    /// @notice Batch arrays of different lengths.
+    error EnergyTokenBatchLength(uint256 recipients, uint256 amounts);
+
+    /// @notice Mint `amount` n€ to `member` against the off-chain payment `paymentRef` (each reference
+    /// once). Only the treasurer role (the DSO).
+    /// @param member The member credited.
+    /// @param amount Amount in n€.
+    /// @param paymentRef Unique reference of the off-chain payment (e.g. a hash of the bank reference).
+    function topUp(address member, uint256 amount, bytes32 paymentRef) external;
+
+    /// @notice Burn `amount` n€ of the caller's tokens for an off-chain payout.
+    /// @param amount Amount in n€.
+    /// @param payoutRef Free reference for the payout (e.g. a hash of the member's IBAN).
+    function redeem(uint256 amount, bytes32 payoutRef) external;
+
+    /// @notice Move `amount` n€ from `member` to the calling market contract (escrow for an order the
+    /// member signed). Only contracts holding the market role.
+    function marketPull(address member, uint256 amount) external;
+
+    /// @notice Transfer from the caller to many recipients in one call (settlement payouts).
+    /// @param recipients Receivers, in any order, repeats allowed.
+    /// @param amounts Amounts in n€, aligned with `recipients`.
+    function transferBatch(address[] calldata recipients, uint256[] calldata amounts) external;
+
+    /// @notice Whether `paymentRef` was already used by a top-up.
+    function topUpRecorded(bytes32 paymentRef) external view returns (bool);
+
+    /// @notice Sum of all top-ups ever minted, in n€.
+    function totalMinted() external view returns (uint256);
+
+    /// @notice Sum of all redemptions ever burned, in n€.
+    function totalRedeemed() external view returns (uint256);
+}

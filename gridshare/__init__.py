@@ -1,0 +1,3 @@
+"""gridshare: settlement for community electricity markets."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,86 @@
+"""The one place configuration lives: typed settings read from a TOML file and the environment.
+
+Precedence (lowest to highest): defaults below, the TOML file (``GRIDSHARE_CONFIG``, else
+``gridshare.toml`` in the working directory if present), then environment variables named
+``GRIDSHARE_<FIELD>`` for top-level fields and ``GRIDSHARE_TARIFF__<FIELD>`` for tariff fields.
+Algorithms never read this module: callers load settings once and pass values in.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "GRIDSHARE_"
+ClearingMode = Literal["uniform", "pay-as-bid", "community"]
+
+
+class TariffSettings(BaseModel):
+    """The tariff in force from slot 0, in n€/Wh (= µ€/kWh); ``service_fee`` in n€ per period."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    retail_price: int = 200_000  # 0.20 €/kWh energy part of the retail price
+    feed_in_price: int = 70_000  # 0.07 €/kWh
+    grid_fee: int = 100_000  # 0.10 €/kWh network charge on grid imports
+    p2p_grid_fee: int = 40_000  # 0.04 €/kWh reduced network charge on local purchases
+    trade_fee_buy: int = 5_000  # 0.005 €/kWh platform fee
+    trade_fee_sell: int = 5_000
+    community_price: int = 190_000  # the aggregator's P2P price, just below retail
+    service_fee: int = 2_000_000_000  # 2 € per member and period
+    mode: ClearingMode = "uniform"
+
+
+class Settings(BaseModel):
+    """Market calendar, limits, tariff and service endpoints."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slot_seconds: int = Field(default=1800, gt=0)  # 30 min; 900 (15 min) also supported
+    gate_closure_seconds: int = Field(default=300, ge=0)  # order book closes 5 min before delivery
+    order_horizon_slots: int = Field(default=96, gt=0)  # orders up to 2 days ahead (= tariff notice)
+    genesis: int | None = None  # unix start of slot 0; None: midnight UTC of the deployment day
+    max_orders_per_slot: int = Field(default=2000, gt=0)
+    max_standing_slots: int = Field(default=96, gt=0)
+    fee_account: str | None = None  # DSO platform-fee account; None: a dev account / the deployer
+    network_account: str | None = None  # DSO network-charge account
+    tariff: TariffSettings = TariffSettings()
+    deployments_dir: Path = Path("deployments")
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    tariff: dict[str, str] = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name.startswith("tariff__"):
+            tariff[name[len("tariff__") :]] = value
+        elif name in Settings.model_fields:
+            out[name] = value
+    if tariff:
+        out["tariff"] = tariff
+    return out
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from the TOML file and the environment (see module docstring)."""
+    env = os.environ if env is None else env
+    if path is None:
+        configured = env.get(ENV_PREFIX + "CONFIG")
+        path = Path(configured) if configured else Path("gridshare.toml")
+    data: dict[str, Any] = {}
+    if path.exists():
+        data = tomllib.loads(path.read_text())
+    overrides = _env_overrides(env)
+    tariff = {**data.get("tariff", {}), **overrides.pop("tariff", {})}
+    merged = {**data, **overrides}
+    if tariff:
+        merged["tariff"] = tariff
+    return Settings.model_validate(merged)

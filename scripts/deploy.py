@@ -1,0 +1,117 @@
+"""Deploy and wire the gridshare contracts: `brownie run scripts/deploy.py --network <id>`.
+
+On development networks (ganache-cli, anvil) the deployer and the role holders are the node's
+unlocked accounts. On any other network the deployer's key comes from the environment
+(`GRIDSHARE_DEPLOYER_KEY`), and the oracle / matcher addresses from `GRIDSHARE_ORACLE` /
+`GRIDSHARE_MATCHER` (default: the deployer). Addresses are recorded in
+`deployments/<network>.json`, which the Python services read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from brownie import Community, EnergyToken, OrderBook, Settlement, accounts, chain, network
+
+from chain.codec import tariff_tuple
+from gridshare.settings import Settings, load_settings
+
+DEV_GAS_PRICE = "2 gwei"  # ganache (shanghai) never mines a 0-gas-price transaction
+
+
+@dataclass(frozen=True)
+class Deployment:
+    token: Any
+    community: Any
+    order_book: Any
+    settlement: Any
+
+
+def day_start(timestamp: int) -> int:
+    """Midnight UTC of the day containing `timestamp`: the default genesis (slot 0)."""
+    return timestamp - timestamp % 86_400
+
+
+def deploy(
+    settings: Settings,
+    dso: Any,
+    *,
+    oracle: str,
+    matcher: str,
+    fee_account: str,
+    network_account: str,
+    genesis: int | None = None,
+) -> Deployment:
+    """Deploy the four contracts from `dso`, bind them and grant roles. Returns the contracts."""
+    tx = {"from": dso}
+    if genesis is None:
+        genesis = settings.genesis if settings.genesis is not None else day_start(chain.time())
+    token = EnergyToken.deploy(dso, tx)
+    community = Community.deploy(
+        dso,
+        genesis,
+        settings.slot_seconds,
+        settings.gate_closure_seconds,
+        settings.order_horizon_slots,
+        tariff_tuple(settings.tariff),
+        fee_account,
+        network_account,
+        tx,
+    )
+    book = OrderBook.deploy(
+        community, token, settings.max_orders_per_slot, settings.max_standing_slots, tx
+    )
+    settlement = Settlement.deploy(community, book, tx)
+    book.bindSettlement(settlement, tx)
+    token.grantRole(token.MARKET_ROLE(), book, tx)
+    token.grantRole(token.TREASURER_ROLE(), dso, tx)
+    community.grantRole(community.ORACLE_ROLE(), oracle, tx)
+    community.grantRole(community.MATCHER_ROLE(), matcher, tx)
+    return Deployment(token, community, book, settlement)
+
+
+def write_manifest(dep: Deployment, directory: Path, network_id: str) -> Path:
+    """Record chain id, addresses and the deployment block where the services read them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{network_id}.json"
+    manifest = {
+        "network": network_id,
+        "chain_id": chain.id,
+        "deployed_at_block": dep.token.tx.block_number,
+        "deployed_at": int(time.time()),
+        "contracts": {
+            "EnergyToken": dep.token.address,
+            "Community": dep.community.address,
+            "OrderBook": dep.order_book.address,
+            "Settlement": dep.settlement.address,
+        },
+    }
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def main() -> None:
+    settings = load_settings()
+    if network.show_active() in ("ganache-cli", "anvil", "development") or "fork" in str(
+        network.show_active()
+    ):
+        network.gas_price(DEV_GAS_PRICE)
+        dso = accounts[0]
+        oracle, matcher = accounts[1].address, accounts[2].address
+        fee, net = accounts[3].address, accounts[4].address
+    else:
+        dso = accounts.add(os.environ["GRIDSHARE_DEPLOYER_KEY"])
+        oracle = os.environ.get("GRIDSHARE_ORACLE", dso.address)
+        matcher = os.environ.get("GRIDSHARE_MATCHER", dso.address)
+        fee = settings.fee_account or dso.address
+        net = settings.network_account or dso.address
+    dep = deploy(
+        settings, dso, oracle=oracle, matcher=matcher, fee_account=fee, network_account=net
+    )
+    path = write_manifest(dep, settings.deployments_dir, network.show_active())
+    print(f"gridshare deployed on {network.show_active()} (chain {chain.id}); manifest: {path}")
