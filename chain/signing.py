@@ -1,0 +1,115 @@
+"""EIP-712 typed data for the intents members sign (orders, cancellations), and signing them.
+
+The type strings must match OrderBook.sol's ORDER_INTENT_TYPEHASH and CANCEL_INTENT_TYPEHASH. No I/O:
+the domain (chain id, contract address) is passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+from chain.codec import SIDE_CODES
+
+DOMAIN_NAME = "gridshare OrderBook"
+DOMAIN_VERSION = "1"
+
+_DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+ORDER_INTENT_TYPE = [
+    {"name": "owner", "type": "address"},
+    {"name": "fromSlot", "type": "uint64"},
+    {"name": "toSlot", "type": "uint64"},
+    {"name": "side", "type": "uint8"},
+    {"name": "energyWh", "type": "uint256"},
+    {"name": "limitPrice", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+CANCEL_INTENT_TYPE = [
+    {"name": "owner", "type": "address"},
+    {"name": "orderId", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An order (or standing order, when to_slot > from_slot) a member authorises a relayer to place."""
+
+    owner: str
+    from_slot: int
+    to_slot: int
+    side: str  # "buy" | "sell"
+    energy_wh: int
+    limit_price: int
+    nonce: int
+    deadline: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The ABI tuple of IOrderBook.OrderIntent."""
+        return (
+            self.owner,
+            self.from_slot,
+            self.to_slot,
+            SIDE_CODES[self.side],
+            self.energy_wh,
+            self.limit_price,
+            self.nonce,
+            self.deadline,
+        )
+
+
+def _domain(chain_id: int, order_book: str) -> dict[str, Any]:
+    return {
+        "name": DOMAIN_NAME,
+        "version": DOMAIN_VERSION,
+        "chainId": chain_id,
+        "verifyingContract": order_book,
+    }
+
+
+def order_typed_data(intent: OrderIntent, chain_id: int, order_book: str) -> dict[str, Any]:
+    """The full EIP-712 message (as a wallet's eth_signTypedData_v4 takes it)."""
+    return {
+        "types": {"EIP712Domain": _DOMAIN_TYPE, "OrderIntent": ORDER_INTENT_TYPE},
+        "primaryType": "OrderIntent",
+        "domain": _domain(chain_id, order_book),
+        "message": {
+            "owner": intent.owner,
+            "fromSlot": intent.from_slot,
+            "toSlot": intent.to_slot,
+            "side": SIDE_CODES[intent.side],
+            "energyWh": intent.energy_wh,
+            "limitPrice": intent.limit_price,
+            "nonce": intent.nonce,
+            "deadline": intent.deadline,
+        },
+    }
+
+
+def cancel_typed_data(
+    owner: str, order_id: int, nonce: int, deadline: int, chain_id: int, order_book: str
+) -> dict[str, Any]:
+    """The EIP-712 message authorising a relayer to cancel order `order_id`."""
+    return {
+        "types": {"EIP712Domain": _DOMAIN_TYPE, "CancelIntent": CANCEL_INTENT_TYPE},
+        "primaryType": "CancelIntent",
+        "domain": _domain(chain_id, order_book),
+        "message": {"owner": owner, "orderId": order_id, "nonce": nonce, "deadline": deadline},
+    }
+
+
+def sign_typed_data(typed_data: dict[str, Any], private_key: bytes | str) -> bytes:
+    """Sign an EIP-712 message with a private key (a member's wallet does this in production)."""
+    signable = encode_typed_data(full_message=typed_data)
+    signed = Account.sign_message(signable, private_key=private_key)
+    return bytes(signed.signature)

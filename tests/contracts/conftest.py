@@ -1,0 +1,209 @@
+"""Fixtures for the contract tests: a fresh deployment on a real ganache, accounts by role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from brownie import accounts, chain, network
+
+from gridshare.settings import Settings
+from scripts.deploy import DEV_GAS_PRICE, Deployment, day_start, deploy
+
+EUR = 10**9  # n€ per €
+MEMBER_KEYS = {  # deterministic test keys, so members can sign EIP-712 intents
+    "alice": "0x" + "a1" * 32,
+    "bob": "0x" + "b0" * 32,
+    "carol": "0x" + "ca" * 32,
+    "dave": "0x" + "da" * 32,
+    "erin": "0x" + "e4" * 32,
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gas_price() -> None:
+    network.gas_price(DEV_GAS_PRICE)
+
+
+@pytest.fixture(autouse=True)
+def _isolation(fn_isolation: Any) -> None:
+    """Every test starts from the module's deployment; nothing leaks between tests."""
+
+
+@pytest.fixture(scope="session")
+def dso() -> Any:
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def oracle() -> Any:
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def matcher() -> Any:
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def fee_account() -> Any:
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def network_account() -> Any:
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def relayer() -> Any:
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def outsider() -> Any:
+    return accounts[6]
+
+
+def _member_account(name: str) -> Any:
+    # Module scope: brownie resets the chain between modules, so the ether is re-funded per module.
+    account = accounts.add(MEMBER_KEYS[name])
+    if account.balance() < 10**18:
+        accounts[9].transfer(account, "10 ether")
+    return account
+
+
+@pytest.fixture(scope="module")
+def alice() -> Any:
+    return _member_account("alice")
+
+
+@pytest.fixture(scope="module")
+def bob() -> Any:
+    return _member_account("bob")
+
+
+@pytest.fixture(scope="module")
+def carol() -> Any:
+    return _member_account("carol")
+
+
+@pytest.fixture(scope="module")
+def dave() -> Any:
+    return _member_account("dave")
+
+
+@pytest.fixture(scope="module")
+def erin() -> Any:
+    return _member_account("erin")
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="module")
+def market(
+    settings: Settings, dso: Any, oracle: Any, matcher: Any, fee_account: Any, network_account: Any
+) -> Deployment:
+    # Genesis a day back, so the current slot is well past 0.
+    return deploy(
+        settings,
+        dso,
+        oracle=oracle.address,
+        matcher=matcher.address,
+        fee_account=fee_account.address,
+        network_account=network_account.address,
+        genesis=day_start(chain.time()) - 86_400,
+    )
+
+
+@pytest.fixture(scope="module")
+def token(market: Deployment) -> Any:
+    return market.token
+
+
+@pytest.fixture(scope="module")
+def community(market: Deployment) -> Any:
+    return market.community
+
+
+@pytest.fixture(scope="module")
+def book(market: Deployment) -> Any:
+    return market.order_book
+
+
+@pytest.fixture(scope="module")
+def settlement(market: Deployment) -> Any:
+    return market.settlement
+
+
+@pytest.fixture(scope="module")
+def members(
+    market: Deployment, dso: Any, alice: Any, bob: Any, carol: Any, dave: Any, erin: Any
+) -> dict[str, Any]:
+    """Alice, Carol, Dave: prosumers; Bob, Erin: consumers. Each topped up with 100 €."""
+    roles = {"alice": 2, "bob": 1, "carol": 2, "dave": 2, "erin": 1}
+    people = {"alice": alice, "bob": bob, "carol": carol, "dave": dave, "erin": erin}
+    for name, account in people.items():
+        market.community.registerMember(account, roles[name], 48 * 30, {"from": dso})
+        market.token.topUp(account, 100 * EUR, _ref(f"initial-{name}"), {"from": dso})
+    return people
+
+
+def _ref(text: str) -> bytes:
+    return text.encode().ljust(32, b"\0")
+
+
+@pytest.fixture(scope="session")
+def ref() -> Callable[[str], bytes]:
+    """A bytes32 payment reference from a short text."""
+    return _ref
+
+
+@pytest.fixture
+def open_slot(community: Any) -> int:
+    """A slot whose order book is open now (two slots ahead of the current one)."""
+    return int(community.currentSlot()) + 2
+
+
+@pytest.fixture(scope="session")
+def close_gate() -> Callable[[Any, int], None]:
+    """Move chain time just past `slot`'s gate closure."""
+
+    def _close(community: Any, slot: int) -> None:
+        delta = int(community.gateClosure(slot)) - chain.time() + 1
+        if delta > 0:
+            chain.sleep(delta)
+        chain.mine()
+
+    return _close
+
+
+@pytest.fixture(scope="module")
+def make_market(
+    dso: Any, oracle: Any, matcher: Any, fee_account: Any, network_account: Any
+) -> Callable[..., Deployment]:
+    """Deploy a separate market with the given tariff fields (and settings), members registered
+    and topped up like the `members` fixture."""
+
+    def _make(people: dict[str, Any], settings: Settings | None = None, **tariff: Any) -> Deployment:
+        base = settings or Settings()
+        settings = base.model_copy(update={"tariff": base.tariff.model_copy(update=tariff)})
+        dep = deploy(
+            settings,
+            dso,
+            oracle=oracle.address,
+            matcher=matcher.address,
+            fee_account=fee_account.address,
+            network_account=network_account.address,
+            genesis=day_start(chain.time()) - 86_400,
+        )
+        for name, (account, role) in people.items():
+            dep.community.registerMember(account, role, 0, {"from": dso})
+            dep.token.topUp(account, 100 * EUR, _ref(f"{dep.token.address[:10]}-{name}"), {"from": dso})
+        return dep
+
+    return _make

@@ -1,0 +1,212 @@
+"""Trade settlement: the rulebook's worked example and the three clearing modes, settled through the
+contracts with exact token movements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.contracts.conftest import EUR
+from tests.contracts.helpers import clear_on_chain_book, reverts_with
+
+BUY, SELL = 0, 1
+PROSUMER, CONSUMER = 2, 1
+# Wide enough bounds for the rulebook's example prices (150000 .. 300000 n€/Wh).
+EXAMPLE_BOUNDS = {"retail_price": 300_000, "feed_in_price": 100_000, "community_price": 250_000}
+NO_FEES = {"trade_fee_buy": 0, "trade_fee_sell": 0, "p2p_grid_fee": 0}
+FEES = {"trade_fee_buy": 5_000, "trade_fee_sell": 4_000, "p2p_grid_fee": 40_000}
+
+
+@pytest.fixture(scope="module")
+def people(alice: Any, bob: Any, carol: Any, dave: Any) -> dict[str, Any]:
+    return {
+        "alice": (alice, PROSUMER),
+        "bob": (bob, CONSUMER),
+        "carol": (carol, PROSUMER),
+        "dave": (dave, PROSUMER),
+    }
+
+
+def place_example(dep: Any, slot: int, alice: Any, bob: Any, carol: Any, dave: Any) -> None:
+    """Bids #1 buy 3000 Wh @ 300000 (alice), #2 buy 2000 Wh @ 220000 (bob);
+    offers #3 sell 2500 Wh @ 150000 (carol), #4 sell 2000 Wh @ 240000 (dave)."""
+    dep.order_book.placeOrder(slot, BUY, 3000, 300_000, {"from": alice})
+    dep.order_book.placeOrder(slot, BUY, 2000, 220_000, {"from": bob})
+    dep.order_book.placeOrder(slot, SELL, 2500, 150_000, {"from": carol})
+    dep.order_book.placeOrder(slot, SELL, 2000, 240_000, {"from": dave})
+
+
+def balances(dep: Any, *who: Any) -> list[int]:
+    return [int(dep.token.balanceOf(a)) for a in who]
+
+
+def settle(dep: Any, slot: int, matcher: Any, close_gate: Any) -> Any:
+    close_gate(dep.community, slot)
+    _, clearing, sub = clear_on_chain_book(dep.community, dep.order_book, slot)
+    tx = dep.settlement.settleSlot(slot, *sub.args(), {"from": matcher})
+    return clearing, sub, tx
+
+
+def test_worked_example_uniform_settles_to_the_rulebook_numbers(
+    make_market: Any, people: Any, alice: Any, bob: Any, carol: Any, dave: Any, matcher: Any, close_gate: Any
+) -> None:
+    dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="uniform")
+    slot = int(dep.community.currentSlot()) + 2
+    before = balances(dep, alice, bob, carol, dave)
+    place_example(dep, slot, alice, bob, carol, dave)
+    assert list(dep.order_book.slotOrderIds(slot)) == [1, 2, 3, 4]
+    clearing, sub, tx = settle(dep, slot, matcher, close_gate)
+
+    assert clearing.clearing_price == 270_000
+    assert sub.fills == [3000, 0, 2500, 500]
+    after = balances(dep, alice, bob, carol, dave)
+    assert before[0] - after[0] == 810_000_000  # #1 pays 0.81 €
+    assert after[1] == before[1]  # #2 unfilled, escrow fully released
+    assert after[2] - before[2] == 675_000_000  # #3 receives
+    assert after[3] - before[3] == 135_000_000  # #4 receives for 500 Wh
+    ev = tx.events["SlotSettled"]
+    assert (ev["slot"], ev["mode"], ev["price"], ev["volumeWh"]) == (slot, 0, 270_000, 3000)
+    assert ev["tradeValue"] == 810_000_000
+    assert list(ev["fills"]) == [3000, 0, 2500, 500]
+    assert [int(v) for v in dep.settlement.clearingOf(slot)] == [1, 0, 270_000, 3000]
+    assert dep.order_book.slotEscrow(slot) == 0
+    assert dep.token.balanceOf(dep.order_book) == 0
+
+
+def test_worked_example_with_fees_pays_the_dso_accounts(
+    make_market: Any,
+    people: Any,
+    alice: Any,
+    bob: Any,
+    carol: Any,
+    dave: Any,
+    matcher: Any,
+    close_gate: Any,
+    fee_account: Any,
+    network_account: Any,
+) -> None:
+    dep = make_market(people, **EXAMPLE_BOUNDS, **FEES, mode="uniform")
+    slot = int(dep.community.currentSlot()) + 2
+    before = balances(dep, alice, bob, carol, dave, fee_account, network_account)
+    place_example(dep, slot, alice, bob, carol, dave)
+    # #1 escrows 3000 * (300000 + 5000 + 40000); #2 escrows 2000 * (220000 + 45000).
+    assert dep.order_book.slotEscrow(slot) == 3000 * 345_000 + 2000 * 265_000
+    _, _, tx = settle(dep, slot, matcher, close_gate)
+    after = balances(dep, alice, bob, carol, dave, fee_account, network_account)
+    delta = [a - b for a, b in zip(after, before, strict=True)]
+    assert delta == [
+        -(810_000_000 + 3000 * (5_000 + 40_000)),  # price + buy fee + p2p network charge
+        0,
+        675_000_000 - 2500 * 4_000,  # price − sell fee
+        135_000_000 - 500 * 4_000,
+        3000 * 5_000 + 3000 * 4_000,  # platform fees: buy side + sell side
+        3000 * 40_000,  # p2p network charge
+    ]
+    assert sum(delta) == 0
+    ev = tx.events["SlotSettled"]
+    assert (ev["platformFees"], ev["networkFees"]) == (27_000_000, 120_000_000)
+
+
+def test_pay_as_bid_pays_each_pair_at_the_bid(
+    make_market: Any, people: Any, alice: Any, bob: Any, carol: Any, dave: Any, matcher: Any, close_gate: Any
+) -> None:
+    dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="pay-as-bid")
+    slot = int(dep.community.currentSlot()) + 2
+    before = balances(dep, alice, bob, carol, dave)
+    place_example(dep, slot, alice, bob, carol, dave)
+    clearing, sub, tx = settle(dep, slot, matcher, close_gate)
+    assert clearing.clearing_price is None and sub.price == 0
+    assert len(sub.pairs) == 2  # (1,3,2500), (1,4,500), both at bid #1's 300000
+    after = balances(dep, alice, bob, carol, dave)
+    assert before[0] - after[0] == 300_000 * 3000
+    assert after[2] - before[2] == 300_000 * 2500
+    assert after[3] - before[3] == 300_000 * 500
+    assert after[1] == before[1]
+    assert tx.events["SlotSettled"]["price"] == 0
+
+
+def test_community_mode_pro_rata_at_the_aggregator_price(
+    make_market: Any, people: Any, alice: Any, bob: Any, carol: Any, dave: Any, matcher: Any, close_gate: Any
+) -> None:
+    # pc = 250000: eligible bids #1 (300000); offers #3 (150000) and #4 (240000).
+    # S = 4500, D = 3000, V = 3000: #3 gets floor(2500*3000/4500) = 1666, #4 floor(2000*3000/4500) = 1333,
+    # leftover 1 Wh to the lowest id (#3): 1667 + 1333 = 3000.
+    dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="community")
+    slot = int(dep.community.currentSlot()) + 2
+    before = balances(dep, alice, bob, carol, dave)
+    place_example(dep, slot, alice, bob, carol, dave)
+    clearing, sub, _ = settle(dep, slot, matcher, close_gate)
+    assert sub.price == 250_000
+    assert sub.fills == [3000, 0, 1667, 1333]
+    after = balances(dep, alice, bob, carol, dave)
+    assert before[0] - after[0] == 250_000 * 3000
+    assert after[2] - before[2] == 250_000 * 1667
+    assert after[3] - before[3] == 250_000 * 1333
+    assert after[1] == before[1]
+
+
+def test_empty_slot_and_slot_that_does_not_cross(
+    make_market: Any, people: Any, alice: Any, carol: Any, matcher: Any, close_gate: Any
+) -> None:
+    dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="uniform")
+    empty = int(dep.community.currentSlot()) + 2
+    close_gate(dep.community, empty)
+    tx = dep.settlement.settleSlot(empty, 0, 0, [], [], {"from": matcher})
+    assert tx.events["SlotSettled"]["volumeWh"] == 0
+    assert dep.order_book.slotSettled(empty)
+
+    slot = int(dep.community.currentSlot()) + 2
+    before = balances(dep, alice, carol)
+    dep.order_book.placeOrder(slot, BUY, 1000, 150_000, {"from": alice})
+    dep.order_book.placeOrder(slot, SELL, 1000, 160_000, {"from": carol})
+    clearing, sub, tx = settle(dep, slot, matcher, close_gate)
+    assert clearing.volume_wh == 0 and sub.price == 0
+    assert balances(dep, alice, carol) == before  # escrow returned in full
+    assert dep.token.balanceOf(dep.order_book) == 0
+
+
+def test_cancelled_orders_are_skipped_and_not_refunded_twice(
+    make_market: Any, people: Any, alice: Any, bob: Any, carol: Any, matcher: Any, close_gate: Any
+) -> None:
+    dep = make_market(people, **EXAMPLE_BOUNDS, **FEES, mode="uniform")
+    slot = int(dep.community.currentSlot()) + 2
+    start = balances(dep, alice, bob, carol)
+    tx = dep.order_book.placeOrder(slot, BUY, 1000, 250_000, {"from": alice})
+    dep.order_book.placeOrder(slot, BUY, 1000, 200_000, {"from": bob})
+    dep.order_book.placeOrder(slot, SELL, 1500, 150_000, {"from": carol})
+    dep.order_book.cancelOrder(tx.return_value, {"from": alice})
+    assert balances(dep, alice)[0] == start[0]
+    clearing, sub, _ = settle(dep, slot, matcher, close_gate)
+    assert sub.fills == [0, 1000, 1000]
+    assert clearing.clearing_price == 175_000
+    end = balances(dep, alice, bob, carol)
+    assert end[0] == start[0]
+    assert start[1] - end[1] == 1000 * (175_000 + 45_000)
+    assert end[2] - start[2] == 1000 * (175_000 - 4_000)
+
+
+def test_fifteen_minute_slots_settle_too(
+    make_market: Any, people: Any, alice: Any, carol: Any, matcher: Any, close_gate: Any, settings: Any
+) -> None:
+    quarter = settings.model_copy(update={"slot_seconds": 900, "gate_closure_seconds": 120})
+    dep = make_market(people, settings=quarter, **EXAMPLE_BOUNDS, **NO_FEES, mode="uniform")
+    assert dep.community.slotSeconds() == 900
+    slot = int(dep.community.currentSlot()) + 2
+    dep.order_book.placeOrder(slot, BUY, 400, 200_000, {"from": alice})
+    dep.order_book.placeOrder(slot, SELL, 300, 180_000, {"from": carol})
+    with reverts_with("OrderBookGateOpen"):
+        dep.settlement.settleSlot(slot, 0, 190_000, [300, 300], [], {"from": matcher})
+    clearing, sub, _ = settle(dep, slot, matcher, close_gate)
+    assert (clearing.clearing_price, sub.fills) == (190_000, [300, 300])
+
+
+def test_total_supply_is_unchanged_by_settlement(
+    make_market: Any, people: Any, alice: Any, bob: Any, carol: Any, dave: Any, matcher: Any, close_gate: Any
+) -> None:
+    dep = make_market(people, **EXAMPLE_BOUNDS, **FEES, mode="uniform")
+    supply = int(dep.token.totalSupply())
+    slot = int(dep.community.currentSlot()) + 2
+    place_example(dep, slot, alice, bob, carol, dave)
+    settle(dep, slot, matcher, close_gate)
+    assert dep.token.totalSupply() == supply == 4 * 100 * EUR
