@@ -1,7 +1,7 @@
 """EIP-712 typed data for the intents members sign (orders, cancellations), and signing them.
 
-The type strings must match OrderBook.sol's ORDER_INTENT_TYPEHASH and CANCEL_INTENT_TYPEHASH. No I/O:
-the domain (chain id, contract address) is passed in.
+The type strings must match OrderBook.sol's ORDER_INTENT_TYPEHASH and CANCEL_INTENT_TYPEHASH.
+No I/O: the domain (chain id, contract address) is passed in.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ CANCEL_INTENT_TYPE = [
 
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
-    """An order (or standing order, when to_slot > from_slot) a member authorises a relayer to place."""
+    """An order (a standing order when to_slot > from_slot) a member lets a relayer place."""
 
     owner: str
     from_slot: int

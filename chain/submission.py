@@ -29,7 +29,9 @@ class SlotBook:
     def open_orders(self) -> list[Order]:
         """The orders that take part in clearing (cancelled ones do not)."""
         return [
-            Order(id=order_id, side=Side(e.side), energy_wh=e.energy_wh, price=e.price, owner=e.owner)
+            Order(
+                id=order_id, side=Side(e.side), energy_wh=e.energy_wh, price=e.price, owner=e.owner
+            )
             for e, order_id in zip(self.entries, self.ids, strict=True)
             if not e.cancelled
         ]
@@ -56,6 +58,8 @@ def to_submission(book: SlotBook, clearing: Clearing) -> Submission:
         fills[index_of[order_id]] = fill.filled_wh
     pairs: list[int] = []
     if clearing.mode is Mode.PAY_AS_BID:
-        pairs = [pack_pair(index_of[p.buy_id], index_of[p.sell_id], p.energy_wh) for p in clearing.pairs]
+        pairs = [
+            pack_pair(index_of[p.buy_id], index_of[p.sell_id], p.energy_wh) for p in clearing.pairs
+        ]
     price = clearing.clearing_price or 0
     return Submission(MODE_CODES[clearing.mode.value], price, fills, pairs)

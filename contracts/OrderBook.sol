@@ -237,23 +237,27 @@ contract OrderBook is EIP712, IOrderBook {
         if (toSlot > lastOpen) revert OrderBookBeyondHorizon(toSlot, lastOpen);
 
         firstId = nextOrderId;
-        uint256 word = OrderWord.pack(owner, side, energyWh, limitPrice);
         uint256 totalEscrow;
         for (uint64 slot = fromSlot; slot <= toSlot; ++slot) {
-            totalEscrow += _placeInSlot(firstId + (slot - fromSlot), slot, word);
+            totalEscrow += _placeInSlot(firstId + (slot - fromSlot), slot, owner, side, energyWh, limitPrice);
         }
         nextOrderId = firstId + (toSlot - fromSlot) + 1;
         if (totalEscrow != 0) token.marketPull(owner, totalEscrow);
     }
 
-    /// @dev Append order `id` (packed `word`) to `slot`'s book; returns the escrow it locks.
-    function _placeInSlot(uint256 id, uint64 slot, uint256 word) private returns (uint256 escrow) {
-        uint256 limitPrice = word.price();
+    /// @dev Append order `id` to `slot`'s book; returns the escrow it locks. The price bounds are
+    /// checked on the caller's value before packing: retail < 2**40 (Community enforces it), so an
+    /// in-bounds limit always fits its 40 bits and cannot spill into the side or cancelled bits.
+    function _placeInSlot(uint256 id, uint64 slot, address owner, Side side, uint256 energyWh, uint256 limitPrice)
+        private
+        returns (uint256 escrow)
+    {
         Tariff memory t = community.tariffAt(slot);
         if (limitPrice < t.feedInPrice || limitPrice > t.retailPrice) {
             revert OrderBookPriceOutOfBounds(limitPrice, t.feedInPrice, t.retailPrice);
         }
-        if (!word.isSell()) escrow = _buyEscrow(t, word.energy(), limitPrice);
+        uint256 word = OrderWord.pack(owner, side, energyWh, limitPrice);
+        if (side == Side.Buy) escrow = _buyEscrow(t, energyWh, limitPrice);
         uint256[] storage book = _book[slot];
         uint256 index = book.length;
         if (index >= maxOrdersPerSlot) revert OrderBookSlotFull(slot, maxOrdersPerSlot);
@@ -261,7 +265,7 @@ contract OrderBook is EIP712, IOrderBook {
         _ids[slot].push(uint64(id));
         _location[id] = LOCATED | (uint256(slot) << 32) | index;
         if (escrow != 0) slotEscrow[slot] += escrow;
-        emit OrderPlaced(id, word.owner(), slot, uint32(index), word.side(), word.energy(), limitPrice, escrow);
+        emit OrderPlaced(id, owner, slot, uint32(index), side, energyWh, limitPrice, escrow);
     }
 
     function _cancel(address caller, uint256 id) private {

@@ -67,7 +67,7 @@ def outsider() -> Any:
 
 
 def _member_account(name: str) -> Any:
-    # Module scope: brownie resets the chain between modules, so the ether is re-funded per module.
+    # Brownie's module_isolation resets the chain at each module's start: fund after that reset.
     account = accounts.add(MEMBER_KEYS[name])
     if account.balance() < 10**18:
         accounts[9].transfer(account, "10 ether")
@@ -75,27 +75,27 @@ def _member_account(name: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def alice() -> Any:
+def alice(module_isolation: Any) -> Any:
     return _member_account("alice")
 
 
 @pytest.fixture(scope="module")
-def bob() -> Any:
+def bob(module_isolation: Any) -> Any:
     return _member_account("bob")
 
 
 @pytest.fixture(scope="module")
-def carol() -> Any:
+def carol(module_isolation: Any) -> Any:
     return _member_account("carol")
 
 
 @pytest.fixture(scope="module")
-def dave() -> Any:
+def dave(module_isolation: Any) -> Any:
     return _member_account("dave")
 
 
 @pytest.fixture(scope="module")
-def erin() -> Any:
+def erin(module_isolation: Any) -> Any:
     return _member_account("erin")
 
 
@@ -189,7 +189,9 @@ def make_market(
     """Deploy a separate market with the given tariff fields (and settings), members registered
     and topped up like the `members` fixture."""
 
-    def _make(people: dict[str, Any], settings: Settings | None = None, **tariff: Any) -> Deployment:
+    def _make(
+        people: dict[str, Any], settings: Settings | None = None, **tariff: Any
+    ) -> Deployment:
         base = settings or Settings()
         settings = base.model_copy(update={"tariff": base.tariff.model_copy(update=tariff)})
         dep = deploy(
@@ -203,7 +205,9 @@ def make_market(
         )
         for name, (account, role) in people.items():
             dep.community.registerMember(account, role, 0, {"from": dso})
-            dep.token.topUp(account, 100 * EUR, _ref(f"{dep.token.address[:10]}-{name}"), {"from": dso})
+            dep.token.topUp(
+                account, 100 * EUR, _ref(f"{dep.token.address[:10]}-{name}"), {"from": dso}
+            )
         return dep
 
     return _make

@@ -49,7 +49,14 @@ def settle(dep: Any, slot: int, matcher: Any, close_gate: Any) -> Any:
 
 
 def test_worked_example_uniform_settles_to_the_rulebook_numbers(
-    make_market: Any, people: Any, alice: Any, bob: Any, carol: Any, dave: Any, matcher: Any, close_gate: Any
+    make_market: Any,
+    people: Any,
+    alice: Any,
+    bob: Any,
+    carol: Any,
+    dave: Any,
+    matcher: Any,
+    close_gate: Any,
 ) -> None:
     dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="uniform")
     slot = int(dep.community.currentSlot()) + 2
@@ -109,7 +116,14 @@ def test_worked_example_with_fees_pays_the_dso_accounts(
 
 
 def test_pay_as_bid_pays_each_pair_at_the_bid(
-    make_market: Any, people: Any, alice: Any, bob: Any, carol: Any, dave: Any, matcher: Any, close_gate: Any
+    make_market: Any,
+    people: Any,
+    alice: Any,
+    bob: Any,
+    carol: Any,
+    dave: Any,
+    matcher: Any,
+    close_gate: Any,
 ) -> None:
     dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="pay-as-bid")
     slot = int(dep.community.currentSlot()) + 2
@@ -127,16 +141,23 @@ def test_pay_as_bid_pays_each_pair_at_the_bid(
 
 
 def test_community_mode_pro_rata_at_the_aggregator_price(
-    make_market: Any, people: Any, alice: Any, bob: Any, carol: Any, dave: Any, matcher: Any, close_gate: Any
+    make_market: Any,
+    people: Any,
+    alice: Any,
+    bob: Any,
+    carol: Any,
+    dave: Any,
+    matcher: Any,
+    close_gate: Any,
 ) -> None:
     # pc = 250000: eligible bids #1 (300000); offers #3 (150000) and #4 (240000).
-    # S = 4500, D = 3000, V = 3000: #3 gets floor(2500*3000/4500) = 1666, #4 floor(2000*3000/4500) = 1333,
-    # leftover 1 Wh to the lowest id (#3): 1667 + 1333 = 3000.
+    # S = 4500, D = 3000, V = 3000: #3 gets floor(2500*3000/4500) = 1666,
+    # #4 floor(2000*3000/4500) = 1333, leftover 1 Wh to the lowest id (#3): 1667 + 1333 = 3000.
     dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="community")
     slot = int(dep.community.currentSlot()) + 2
     before = balances(dep, alice, bob, carol, dave)
     place_example(dep, slot, alice, bob, carol, dave)
-    clearing, sub, _ = settle(dep, slot, matcher, close_gate)
+    _, sub, _ = settle(dep, slot, matcher, close_gate)
     assert sub.price == 250_000
     assert sub.fills == [3000, 0, 1667, 1333]
     after = balances(dep, alice, bob, carol, dave)
@@ -187,7 +208,13 @@ def test_cancelled_orders_are_skipped_and_not_refunded_twice(
 
 
 def test_fifteen_minute_slots_settle_too(
-    make_market: Any, people: Any, alice: Any, carol: Any, matcher: Any, close_gate: Any, settings: Any
+    make_market: Any,
+    people: Any,
+    alice: Any,
+    carol: Any,
+    matcher: Any,
+    close_gate: Any,
+    settings: Any,
 ) -> None:
     quarter = settings.model_copy(update={"slot_seconds": 900, "gate_closure_seconds": 120})
     dep = make_market(people, settings=quarter, **EXAMPLE_BOUNDS, **NO_FEES, mode="uniform")
@@ -202,7 +229,14 @@ def test_fifteen_minute_slots_settle_too(
 
 
 def test_total_supply_is_unchanged_by_settlement(
-    make_market: Any, people: Any, alice: Any, bob: Any, carol: Any, dave: Any, matcher: Any, close_gate: Any
+    make_market: Any,
+    people: Any,
+    alice: Any,
+    bob: Any,
+    carol: Any,
+    dave: Any,
+    matcher: Any,
+    close_gate: Any,
 ) -> None:
     dep = make_market(people, **EXAMPLE_BOUNDS, **FEES, mode="uniform")
     supply = int(dep.token.totalSupply())

@@ -1,5 +1,5 @@
-"""The tamper suite: for each rule the Settlement contract enforces, a submitted clearing that breaks
-it reverts with the rule's named custom error. Each case starts from the rulebook's correct
+"""The tamper suite: for each rule the Settlement contract enforces, a submitted clearing that
+breaks it reverts with the rule's named custom error. Each case starts from the rulebook's correct
 clearing of the same book and breaks exactly one thing."""
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ pab_market = _market("pay-as-bid")
 community_market = _market("community")
 
 
-def submit(dep: Any, slot: int, matcher: Any, mode: int, price: int, fills: list[int], pairs: list[int]) -> Any:
+def submit(
+    dep: Any, slot: int, matcher: Any, mode: int, price: int, fills: list[int], pairs: list[int]
+) -> Any:
     return dep.settlement.settleSlot(slot, mode, price, fills, pairs, {"from": matcher})
 
 
@@ -109,23 +111,33 @@ WALK_FILL_TAMPERS = [
 ]
 
 
-@pytest.mark.parametrize("rule,changes,error", WALK_FILL_TAMPERS, ids=[t[0] for t in WALK_FILL_TAMPERS])
-def test_uniform_fill_tampers(uniform_market: Any, matcher: Any, rule: str, changes: dict[int, int], error: str) -> None:
+@pytest.mark.parametrize(
+    "rule,changes,error", WALK_FILL_TAMPERS, ids=[t[0] for t in WALK_FILL_TAMPERS]
+)
+def test_uniform_fill_tampers(
+    uniform_market: Any, matcher: Any, rule: str, changes: dict[int, int], error: str
+) -> None:
     dep, slot = uniform_market
     price, fills, _ = correct(dep, slot)
     with reverts_with(error):
         submit(dep, slot, matcher, UNIFORM, price, _moved(fills, changes), [])
 
 
-@pytest.mark.parametrize("rule,changes,error", WALK_FILL_TAMPERS, ids=[t[0] for t in WALK_FILL_TAMPERS])
-def test_pay_as_bid_fill_tampers(pab_market: Any, matcher: Any, rule: str, changes: dict[int, int], error: str) -> None:
+@pytest.mark.parametrize(
+    "rule,changes,error", WALK_FILL_TAMPERS, ids=[t[0] for t in WALK_FILL_TAMPERS]
+)
+def test_pay_as_bid_fill_tampers(
+    pab_market: Any, matcher: Any, rule: str, changes: dict[int, int], error: str
+) -> None:
     dep, slot = pab_market
     price, fills, pairs = correct(dep, slot)
     with reverts_with(error):
         submit(dep, slot, matcher, PAY_AS_BID, price, _moved(fills, changes), pairs)
 
 
-def test_uniform_price_must_be_the_midpoint_of_the_last_pair(uniform_market: Any, matcher: Any) -> None:
+def test_uniform_price_must_be_the_midpoint_of_the_last_pair(
+    uniform_market: Any, matcher: Any
+) -> None:
     dep, slot = uniform_market
     price, fills, _ = correct(dep, slot)
     for wrong in (price + 1, price - 1, 0):
@@ -134,8 +146,8 @@ def test_uniform_price_must_be_the_midpoint_of_the_last_pair(uniform_market: Any
 
 
 def test_uniform_volume_beyond_the_walk_breaks_a_limit(uniform_market: Any, matcher: Any) -> None:
-    # Also trade B2 (220000) with S2 (240000): a non-crossing pair. Its midpoint 230000 is below S2's
-    # limit; any other price is not the midpoint.
+    # Also trade B2 (220000) with S2 (240000): a non-crossing pair. Its midpoint 230000 is below
+    # S2's limit; any other price is not the midpoint.
     dep, slot = uniform_market
     _, fills, _ = correct(dep, slot)
     more = _moved(fills, {B2: +500, S2: +500})
@@ -145,7 +157,9 @@ def test_uniform_volume_beyond_the_walk_breaks_a_limit(uniform_market: Any, matc
         submit(dep, slot, matcher, UNIFORM, 250_000, more, [])
 
 
-def test_no_trade_means_no_price(make_market: Any, alice: Any, carol: Any, matcher: Any, close_gate: Any) -> None:
+def test_no_trade_means_no_price(
+    make_market: Any, alice: Any, carol: Any, matcher: Any, close_gate: Any
+) -> None:
     dep = make_market({"alice": (alice, 2), "carol": (carol, 2)}, **BOUNDS, mode="uniform")
     slot = int(dep.community.currentSlot()) + 2
     dep.order_book.placeOrder(slot, BUY, 1000, 150_000, {"from": alice})
@@ -160,7 +174,9 @@ def test_every_order_gets_exactly_one_fill_entry(uniform_market: Any, matcher: A
     dep, slot = uniform_market
     price, fills, _ = correct(dep, slot)
     with reverts_with("SettlementFillsLength"):
-        submit(dep, slot, matcher, UNIFORM, price, [*fills, 0], [])  # an order the book does not have
+        submit(
+            dep, slot, matcher, UNIFORM, price, [*fills, 0], []
+        )  # an order the book does not have
     with reverts_with("SettlementFillsLength"):
         submit(dep, slot, matcher, UNIFORM, price, fills[:-1], [])
 
@@ -196,7 +212,9 @@ def test_only_the_matcher_settles_once_after_gate_closure(
         submit(dep, future, matcher, UNIFORM, 0, [], [])
 
 
-def test_closing_a_slot_is_for_the_settlement_contract_only(uniform_market: Any, matcher: Any) -> None:
+def test_closing_a_slot_is_for_the_settlement_contract_only(
+    uniform_market: Any, matcher: Any
+) -> None:
     dep, slot = uniform_market
     with reverts_with("OrderBookNotSettlement"):
         dep.order_book.closeSlot(slot, [matcher], [1], {"from": matcher})
@@ -204,7 +222,11 @@ def test_closing_a_slot_is_for_the_settlement_contract_only(uniform_market: Any,
 
 PAIR_TAMPERS = [
     # (rule, pairs given the correct ones p0, p1, p2, expected error)
-    ("quantity is min of remainders", lambda p: [pack_pair(B1, S1, 2400), *p[1:]], "SettlementPairInvalid"),
+    (
+        "quantity is min of remainders",
+        lambda p: [pack_pair(B1, S1, 2400), *p[1:]],
+        "SettlementPairInvalid",
+    ),
     (
         "switch only when exhausted",
         lambda p: [pack_pair(B1, S1, 2500), pack_pair(B3, S2, 1000), pack_pair(B1, S2, 500)],
@@ -253,8 +275,12 @@ COMMUNITY_TAMPERS = [
 ]
 
 
-@pytest.mark.parametrize("rule,changes,error", COMMUNITY_TAMPERS, ids=[t[0] for t in COMMUNITY_TAMPERS])
-def test_community_tampers(community_market: Any, matcher: Any, rule: str, changes: dict[int, int], error: str) -> None:
+@pytest.mark.parametrize(
+    "rule,changes,error", COMMUNITY_TAMPERS, ids=[t[0] for t in COMMUNITY_TAMPERS]
+)
+def test_community_tampers(
+    community_market: Any, matcher: Any, rule: str, changes: dict[int, int], error: str
+) -> None:
     dep, slot = community_market
     price, fills, _ = correct(dep, slot)
     with reverts_with(error):

@@ -1,0 +1,57 @@
+# gridshare: the two commands are `make demo` and `make test`; both run `make setup` first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+NETWORK ?= ganache-cli
+# Brownie starts ganache-cli / anvil itself: put the npm binaries and the venv on PATH.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
+
+.PHONY: help setup solc test lint test-python test-contracts demo bench fuzz clean
+
+help:
+	@echo "make demo    set up, start ganache, deploy, trade one slot, print balances"
+	@echo "make test    set up, lint, type-check, run every test (brownie on ganache + pytest)"
+	@echo "make bench   gas and speed benchmarks -> bench/results.json, docs/benchmarks.md"
+	@echo "make setup   install what is missing (idempotent): .venv, node_modules, solc launcher"
+
+setup: $(VENV)/.installed node_modules/.installed solc
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Always re-registered (cheap): the launcher path must be this checkout's.
+solc: node_modules/.installed
+	./toolchain/register-solc.sh
+	@for tool in ganache ganache-cli anvil; do ln -sf "$(CURDIR)/node_modules/.bin/$$tool" $(BIN)/$$tool; done
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test-python: setup
+	$(PYTEST) tests --ignore=tests/contracts -q
+
+test-contracts: setup
+	$(BIN)/brownie test tests/contracts --network $(NETWORK)
+
+test: lint test-python test-contracts
+
+demo: setup
+	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
+
+bench: setup
+	$(BIN)/brownie run bench/gas.py --network $(NETWORK)
+
+clean:
+	rm -rf build reports .hypothesis .pytest_cache .mypy_cache .ruff_cache
