@@ -51,7 +51,7 @@ demo: setup
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
 
 bench: setup
-	$(BIN)/brownie run bench/gas.py --network $(NETWORK)
+	$(BIN)/brownie run scripts/bench_gas.py --network $(NETWORK)
 
 clean:
 	rm -rf build reports .hypothesis .pytest_cache .mypy_cache .ruff_cache

@@ -5,9 +5,10 @@ Mirrors contracts/lib/OrderWord.sol and the `pairs` packing of ISettlement. No I
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gridshare.settings import TariffSettings
+from market.tariff import SlotRules, Tariff
 
 MODE_CODES: dict[str, int] = {"uniform": 0, "pay-as-bid": 1, "community": 2}
 MODE_NAMES: dict[int, str] = {code: name for name, code in MODE_CODES.items()}
@@ -18,8 +19,9 @@ _MASK40 = (1 << 40) - 1
 _MASK32 = (1 << 32) - 1
 
 
-def tariff_tuple(t: TariffSettings) -> tuple[int, ...]:
-    """The `Tariff` struct as the ABI expects it (field order of contracts/lib/MarketTypes.sol)."""
+def encode_rules(rules: SlotRules) -> tuple[int, ...]:
+    """The contracts' `Tariff` struct (field order of contracts/lib/MarketTypes.sol)."""
+    t = rules.tariff
     return (
         t.retail_price,
         t.feed_in_price,
@@ -29,24 +31,24 @@ def tariff_tuple(t: TariffSettings) -> tuple[int, ...]:
         t.trade_fee_sell,
         t.community_price,
         t.service_fee,
-        MODE_CODES[t.mode],
+        MODE_CODES[rules.mode],
     )
 
 
-def tariff_from_tuple(values: tuple[int, ...] | list[int]) -> TariffSettings:
-    """Inverse of :func:`tariff_tuple`."""
+def decode_rules(values: Sequence[int]) -> SlotRules:
+    """Inverse of :func:`encode_rules`: what `Community.tariffAt(slot)` returns."""
     (retail, feed_in, grid, p2p, fee_buy, fee_sell, pc, service, mode) = (int(v) for v in values)
-    return TariffSettings(
+    tariff = Tariff(
         retail_price=retail,
         feed_in_price=feed_in,
         grid_fee=grid,
         p2p_grid_fee=p2p,
         trade_fee_buy=fee_buy,
         trade_fee_sell=fee_sell,
-        community_price=pc,
         service_fee=service,
-        mode=MODE_NAMES[mode],  # type: ignore[arg-type]
+        community_price=pc,
     )
+    return SlotRules(tariff, MODE_NAMES[mode])
 
 
 @dataclass(frozen=True, slots=True)

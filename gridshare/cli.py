@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -22,3 +24,33 @@ def version() -> None:
     from gridshare import __version__
 
     typer.echo(__version__)
+
+
+@app.command("clear")
+def clear_book(
+    book: Annotated[
+        str, typer.Argument(metavar="BOOK.json", help="The slot's book as JSON; - reads stdin.")
+    ],
+) -> None:
+    """Clear one slot's book by the rulebook and print the clearing as JSON.
+
+    Invalid input exits with code 2 and one line on stderr naming the order at fault.
+    """
+    import json
+    import sys
+    from pathlib import Path
+
+    from market.book_io import InvalidBookError, clearing_to_json, parse_book_text
+    from market.clearing import clear
+
+    try:
+        text = sys.stdin.read() if book == "-" else Path(book).read_text(encoding="utf-8")
+        parsed = parse_book_text(text)
+    except (OSError, UnicodeDecodeError) as e:
+        typer.echo(f"error: cannot read {book}: {e}", err=True)
+        raise typer.Exit(code=2) from e
+    except InvalidBookError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from e
+    result = clear(parsed.orders, parsed.mode, parsed.community_price)
+    typer.echo(json.dumps(clearing_to_json(result), indent=2))

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from market.tariff import SlotRules, Tariff
+
 ENV_PREFIX = "GRIDSHARE_"
 ClearingMode = Literal["uniform", "pay-as-bid", "community"]
 
@@ -35,6 +37,10 @@ class TariffSettings(BaseModel):
     service_fee: int = 2_000_000_000  # 2 € per member and period
     mode: ClearingMode = "uniform"
 
+    def rules(self) -> SlotRules:
+        """The configured tariff as the rulebook's value (validated there)."""
+        return SlotRules(Tariff(**self.model_dump(exclude={"mode"})), self.mode)
+
 
 class Settings(BaseModel):
     """Market calendar, limits, tariff and service endpoints."""
@@ -43,7 +49,9 @@ class Settings(BaseModel):
 
     slot_seconds: int = Field(default=1800, gt=0)  # 30 min; 900 (15 min) also supported
     gate_closure_seconds: int = Field(default=300, ge=0)  # order book closes 5 min before delivery
-    order_horizon_slots: int = Field(default=96, gt=0)  # orders up to 2 days ahead (= tariff notice)
+    order_horizon_slots: int = Field(
+        default=96, gt=0
+    )  # orders up to 2 days ahead (= tariff notice)
     genesis: int | None = None  # unix start of slot 0; None: midnight UTC of the deployment day
     max_orders_per_slot: int = Field(default=2000, gt=0)
     max_standing_slots: int = Field(default=96, gt=0)

@@ -17,10 +17,11 @@ from brownie import accounts, chain, network
 from rich.console import Console
 from rich.table import Table
 
-from chain.codec import ROLE_CODES, tariff_from_tuple
+from chain.codec import ROLE_CODES, decode_rules
 from chain.signing import OrderIntent, order_typed_data, sign_typed_data
 from chain.submission import SlotBook, to_submission
 from gridshare.settings import load_settings
+from market.billing import bau_cost
 from market.clearing import Mode, clear
 from scripts.deploy import DEV_GAS_PRICE, deploy
 
@@ -76,7 +77,8 @@ def main() -> None:
         fee_account=accounts[3].address,
         network_account=accounts[4].address,
     )
-    tariff = tariff_from_tuple(dep.community.tariffAt(0))
+    rules = decode_rules(dep.community.tariffAt(0))
+    tariff = rules.tariff
     wallets: list[Any] = []
     for i, h in enumerate(HOUSEHOLDS):
         wallet = accounts.add("0x" + f"{i + 1:02x}" * 32)
@@ -100,7 +102,7 @@ def main() -> None:
     chain.sleep(int(dep.community.gateClosure(slot)) - chain.time() + 1)
     chain.mine()
     book = SlotBook.from_words(dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot))
-    clearing = clear(book.open_orders(), Mode(tariff.mode))
+    clearing = clear(book.open_orders(), Mode(rules.mode))
     submission = to_submission(book, clearing)
     tx = dep.settlement.settleSlot(slot, *submission.args(), {"from": accounts[2]})
     after = [int(dep.token.balanceOf(w)) for w in wallets]
@@ -108,7 +110,7 @@ def main() -> None:
 
     console.rule(f"gridshare demo: slot {slot}, delivery {start:%Y-%m-%d %H:%M} UTC")
     console.print(
-        f"Mode [bold]{tariff.mode}[/]; clearing price "
+        f"Mode [bold]{rules.mode}[/]; clearing price "
         f"[bold]{_kwh_price(clearing.clearing_price or 0)}[/]; "
         f"volume [bold]{_kwh(clearing.volume_wh)}[/]; "
         f"settlement gas {tx.gas_used:,} (verified on-chain)"
@@ -128,11 +130,10 @@ def main() -> None:
     )
     for column in columns:
         table.add_column(column, justify="right" if column != "household" else "left")
-    retail_all_in = tariff.retail_price + tariff.grid_fee
     for h, order_id, b, a in zip(HOUSEHOLDS, book.ids, before, after, strict=True):
         filled = clearing.fills[order_id].filled_wh
         # Without the market the same Wh go to / come from the grid at the tariff.
-        bau = filled * tariff.feed_in_price if h.side == "sell" else -filled * retail_all_in
+        bau = -bau_cost(tariff, filled if h.side == "sell" else -filled)
         table.add_row(
             h.name,
             f"{h.side} {_kwh(h.energy_wh)} @ {_kwh_price(h.limit)}",

@@ -18,7 +18,7 @@ from typing import Any
 
 from brownie import Community, EnergyToken, OrderBook, Settlement, accounts, chain, network
 
-from chain.codec import tariff_tuple
+from chain.codec import encode_rules
 from gridshare.settings import Settings, load_settings
 
 DEV_GAS_PRICE = "2 gwei"  # ganache (shanghai) never mines a 0-gas-price transaction
@@ -58,7 +58,7 @@ def deploy(
         settings.slot_seconds,
         settings.gate_closure_seconds,
         settings.order_horizon_slots,
-        tariff_tuple(settings.tariff),
+        encode_rules(settings.tariff.rules()),
         fee_account,
         network_account,
         tx,

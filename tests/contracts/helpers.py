@@ -8,7 +8,7 @@ from typing import Any
 
 from brownie.exceptions import VirtualMachineError
 
-from chain.codec import tariff_from_tuple
+from chain.codec import decode_rules
 from chain.submission import SlotBook, Submission, to_submission
 from market.clearing import Clearing, Mode, clear
 
@@ -71,8 +71,8 @@ def clear_on_chain_book(
     """Clear `slot` with the rulebook module exactly as the matcher does: read the book and the
     tariff in force from the contracts, clear, encode."""
     slot_book = read_book(book, slot)
-    tariff = tariff_from_tuple(community.tariffAt(slot))
-    mode = Mode(tariff.mode)
-    pc = tariff.community_price if mode is Mode.COMMUNITY else None
+    rules = decode_rules(community.tariffAt(slot))
+    mode = Mode(rules.mode)
+    pc = rules.tariff.community_price if mode is Mode.COMMUNITY else None
     clearing = clear(slot_book.open_orders(), mode, pc)
     return slot_book, clearing, to_submission(slot_book, clearing)

@@ -9,7 +9,7 @@ from brownie import Community, accounts, chain, web3
 from brownie.exceptions import VirtualMachineError
 from hexbytes import HexBytes
 
-from chain.codec import tariff_tuple
+from chain.codec import encode_rules
 from tests.contracts.helpers import reverts_exact, reverts_with
 
 ZERO = "0x" + "00" * 20
@@ -60,7 +60,7 @@ def _tariff(base: tuple[int, ...], **changes: int) -> tuple[int, ...]:
 
 @pytest.fixture(scope="module")
 def base_tariff(settings: Any) -> tuple[int, ...]:
-    return tariff_tuple(settings.tariff)
+    return encode_rules(settings.tariff.rules())
 
 
 @pytest.fixture(scope="module")

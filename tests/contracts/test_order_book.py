@@ -9,7 +9,7 @@ import pytest
 from brownie import Community, OrderBook, chain
 from brownie.exceptions import VirtualMachineError
 
-from chain.codec import decode_order_word, tariff_tuple
+from chain.codec import decode_order_word, encode_rules
 from chain.signing import OrderIntent, cancel_typed_data, order_typed_data, sign_typed_data
 from tests.contracts.conftest import EUR, MEMBER_KEYS
 from tests.contracts.helpers import ANY, reverts_exact, reverts_with
@@ -420,7 +420,7 @@ def test_standing_order_spans_a_tariff_change(
     alice: Any,
     now: int,
 ) -> None:
-    new = list(tariff_tuple(settings.tariff))
+    new = list(encode_rules(settings.tariff.rules()))
     new[0], new[3], new[4], new[6] = 150_000, 50_000, 6_000, 140_000  # retail, p2p, buy fee, pc
     change = now + HORIZON + 1
     community.scheduleTariff(change, tuple(new), {"from": dso})
@@ -865,10 +865,10 @@ def test_views_are_consistent(
         words = list(book.slotBook(s))
         assert ids == [p[0] for p in mine]
         assert book.slotOrderCount(s) == len(words) == len(ids)
-        for index, (order_id, _s, owner, side, energy, price) in enumerate(mine):
+        for index, (order_id, _s, owner, side_name, energy, price) in enumerate(mine):
             entry = decode_order_word(index, int(words[index]))
             assert entry.owner == _lower(owner.address)
-            assert (entry.side, entry.energy_wh, entry.price) == (side, energy, price)
+            assert (entry.side, entry.energy_wh, entry.price) == (side_name, energy, price)
             assert entry.cancelled == (order_id == 4)
             got_slot, got_index, got_word = book.orderById(order_id)
             assert (got_slot, got_index, got_word) == (s, index, words[index])
@@ -999,7 +999,7 @@ def test_fifteen_minute_order_book(
         900,
         300,
         96,
-        tariff_tuple(settings.tariff),
+        encode_rules(settings.tariff.rules()),
         fee_account,
         network_account,
         {"from": dso},

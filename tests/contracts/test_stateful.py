@@ -24,8 +24,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from chain.codec import decode_order_word, tariff_from_tuple
-from market.clearing import Mode
+from chain.codec import decode_order_word, decode_rules
+from chain.submission import SlotBook
+from market.billing import settle_order
+from market.clearing import Clearing, Mode
+from market.orders import Order, Side
 from tests.contracts.helpers import clear_on_chain_book
 
 BUY, SELL = 0, 1
@@ -54,7 +57,7 @@ class MarketMachine(RuleBasedStateMachine):
     dso: Any
     matcher: Any
     holders: list[Any]
-    tariff: Any
+    rules: Any
 
     @classmethod
     def bind(
@@ -66,7 +69,7 @@ class MarketMachine(RuleBasedStateMachine):
         cls.dso = dso
         cls.matcher = matcher
         cls.holders = [*people, fee, net, dep.order_book]
-        cls.tariff = tariff_from_tuple(dep.community.tariffAt(0))
+        cls.rules = decode_rules(dep.community.tariffAt(0))
 
     counts: ClassVar[Counter[str]] = Counter()
 
@@ -157,13 +160,12 @@ class MarketMachine(RuleBasedStateMachine):
         assert balances[-1] == held  # the last holder is the order book
         # Escrow == sum of unsettled slots' escrow == what their open buy orders lock.
         assert held == sum(slot_escrows)
-        t = self.tariff
         for slot_escrow, words in zip(slot_escrows, books, strict=True):
             entries = [decode_order_word(i, int(w)) for i, w in enumerate(words)]
             locked = sum(
-                e.energy_wh * (e.price + t.trade_fee_buy + t.p2p_grid_fee)
-                for e in entries
-                if e.side == "buy" and not e.cancelled
+                self.rules.tariff.escrow_for(Order(i, Side(e.side), e.energy_wh, e.price, e.owner))
+                for i, e in enumerate(entries)
+                if not e.cancelled
             )
             assert slot_escrow == locked
 
@@ -178,7 +180,7 @@ class MarketMachine(RuleBasedStateMachine):
     ) -> None:
         """An order may only be refused for a reason the rulebook gives, with its error."""
         error = (exc.revert_msg or "").split(":", 1)[0]
-        t = self.tariff
+        t = self.rules.tariff
         if energy == 0:
             assert error == "OrderBookZeroEnergy"
         elif side == SELL and who in CONSUMERS:
@@ -186,34 +188,25 @@ class MarketMachine(RuleBasedStateMachine):
         elif not t.feed_in_price <= price <= t.retail_price:
             assert error == "OrderBookPriceOutOfBounds"
         else:
-            escrow = energy * (price + t.trade_fee_buy + t.p2p_grid_fee)
+            escrow = t.escrow_for(Order(0, Side.BUY, energy, price, owner.address))
             assert error == "ERC20InsufficientBalance"
             assert escrow > int(self.dep.token.balanceOf(owner))
 
-    def _check_payouts(self, book: Any, clearing: Any, before: list[int], after: list[int]) -> None:
+    def _check_payouts(
+        self, book: SlotBook, clearing: Clearing, before: list[int], after: list[int]
+    ) -> None:
         """Each holder's balance change equals the rulebook's settlement of its orders."""
-        t = self.tariff
         expected = [0] * len(self.holders)
         position = {str(h.address).lower(): i for i, h in enumerate(self.holders)}
         fee_i, net_i, book_i = len(self.people), len(self.people) + 1, len(self.people) + 2
-        for entry, order_id in zip(book.entries, book.ids, strict=True):
-            if entry.cancelled:
-                continue
-            fill = clearing.fills[order_id]
-            who = position[entry.owner.lower()]
-            q = fill.filled_wh
-            if entry.side == "buy":
-                escrow = entry.energy_wh * (entry.price + t.trade_fee_buy + t.p2p_grid_fee)
-                paid = fill.amount + (t.trade_fee_buy + t.p2p_grid_fee) * q
-                expected[who] += escrow - paid
-                expected[book_i] -= escrow
-                expected[fee_i] += t.trade_fee_buy * q
-                expected[net_i] += t.p2p_grid_fee * q
-            else:
-                expected[who] += fill.amount - t.trade_fee_sell * q
-                expected[fee_i] += t.trade_fee_sell * q
+        for order in book.open_orders():
+            s = settle_order(self.rules.tariff, order, clearing.fills[order.id])
+            expected[position[order.owner.lower()]] += s.received_by_member
+            expected[book_i] -= s.escrow
+            expected[fee_i] += s.platform_fee
+            expected[net_i] += s.network_fee
         assert [a - b for a, b in zip(after, before, strict=True)] == expected
-        assert clearing.mode is Mode(t.mode)
+        assert clearing.mode is Mode(self.rules.mode)
 
 
 CONSUMERS = {1, 4}  # bob, erin

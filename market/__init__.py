@@ -1,0 +1,1 @@
+"""The rulebook as pure code (no I/O, integer units): clearing, fees, imbalance, bills, BaU."""

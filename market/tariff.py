@@ -1,0 +1,100 @@
+"""The tariff in force for a slot: prices and fees, all integer n€ per Wh unless noted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from market.orders import InvalidOrderError, Order, Side
+from market.units import NanoEur, Price
+
+
+class InvalidTariffError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """Prices and fees. A Tariff is validated on construction, so every Tariff is usable."""
+
+    retail_price: Price
+    """What the DSO charges for energy imported from the grid."""
+    feed_in_price: Price
+    """What the DSO pays for energy exported to the grid."""
+    grid_fee: Price
+    """Network charge per Wh imported from the grid."""
+    p2p_grid_fee: Price
+    """Reduced network charge per Wh bought locally."""
+    trade_fee_buy: Price
+    """DSO platform fee per Wh bought in the local market."""
+    trade_fee_sell: Price
+    """DSO platform fee per Wh sold in the local market."""
+    service_fee: NanoEur
+    """Fixed fee per member and billing period (n€, not n€/Wh)."""
+    community_price: Price
+    """The aggregator's P2P price `pc` for community-mode clearing."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise InvalidTariffError unless the tariff keeps every settlement non-negative.
+
+        `trade_fee_sell <= feed_in_price` matters because every trade price is at least the
+        seller's limit, which is at least `feed_in_price`: a seller's proceeds
+        `price * q - trade_fee_sell * q` can then never be negative.
+        """
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidTariffError(
+                    f"{field.name} must be a non-negative integer, got {value!r}"
+                )
+        if not 0 < self.feed_in_price <= self.retail_price:
+            raise InvalidTariffError(
+                f"need 0 < feed_in_price <= retail_price, got {self.feed_in_price} and "
+                f"{self.retail_price}"
+            )
+        if not self.feed_in_price <= self.community_price <= self.retail_price:
+            raise InvalidTariffError(
+                f"need feed_in_price <= community_price <= retail_price, got "
+                f"community_price {self.community_price}"
+            )
+        if self.trade_fee_sell > self.feed_in_price:
+            raise InvalidTariffError(
+                f"need trade_fee_sell <= feed_in_price, got {self.trade_fee_sell} > "
+                f"{self.feed_in_price}"
+            )
+
+    def price_in_bounds(self, price: Price) -> bool:
+        return self.feed_in_price <= price <= self.retail_price
+
+    def check_price_bounds(self, order: Order) -> None:
+        """Raise InvalidOrderError unless feed_in_price <= order.price <= retail_price."""
+        if not self.price_in_bounds(order.price):
+            raise InvalidOrderError(
+                order.id,
+                f"price {order.price} outside the tariff's bounds "
+                f"[{self.feed_in_price}, {self.retail_price}]",
+            )
+
+    @property
+    def buy_fee_rate(self) -> Price:
+        """Fees per Wh a buyer pays on top of the energy price."""
+        return self.trade_fee_buy + self.p2p_grid_fee
+
+    def escrow_for(self, order: Order) -> NanoEur:
+        """A buy escrows its limit times its energy plus the largest fee it can incur; a sell
+        escrows nothing (its energy is delivered, not prepaid)."""
+        if order.side is Side.BUY:
+            return (order.price + self.buy_fee_rate) * order.energy_wh
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRules:
+    """What is in force for a slot: the tariff and the clearing mode (the contracts' `Tariff`
+    struct carries both, so a mode change, like a tariff change, only applies to future slots)."""
+
+    tariff: Tariff
+    mode: str
+    """A clearing mode name ("uniform", "pay-as-bid", "community"); see market.clearing.Mode."""
