@@ -1,5 +1,6 @@
 # gridshare: the two commands are `make demo` and `make test`; both run `make setup` first.
 SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
 VENV := .venv
@@ -8,6 +9,8 @@ NETWORK ?= ganache-cli
 # Brownie starts ganache-cli / anvil itself: put the npm binaries and the venv on PATH.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
+# This machine's pip config names local wheel folders that may be absent; drop that noise only.
+PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: help setup solc test lint test-python test-contracts demo bench fuzz clean
 
@@ -21,8 +24,8 @@ setup: $(VENV)/.installed node_modules/.installed solc
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock 2>&1 | $(PIP_FILTER)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | $(PIP_FILTER)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -80,3 +80,10 @@ def pack_pair(buy_index: int, sell_index: int, energy_wh: int) -> int:
     if not (0 <= buy_index <= _MASK32 and 0 <= sell_index <= _MASK32 and energy_wh > 0):
         raise ValueError(f"pair out of range: {buy_index}, {sell_index}, {energy_wh}")
     return buy_index | (sell_index << 32) | (energy_wh << 64)
+
+
+def pack_transfer(to: str, amount: int) -> int:
+    """One EnergyToken.transferBatch entry: `uint160(to) | amount << 160` (amount < 2**96)."""
+    if not 0 <= amount < 1 << 96:
+        raise ValueError(f"transfer amount out of range: {amount}")
+    return int(to, 16) | (amount << 160)

@@ -57,11 +57,11 @@ contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
     }
 
     /// @inheritdoc IEnergyToken
-    function transferBatch(address[] calldata recipients, uint256[] calldata amounts) external {
-        uint256 n = recipients.length;
-        if (n != amounts.length) revert EnergyTokenBatchLength(n, amounts.length);
+    function transferBatch(uint256[] calldata transfers) external {
+        uint256 n = transfers.length;
         for (uint256 i; i < n; ++i) {
-            _transfer(msg.sender, recipients[i], amounts[i]);
+            uint256 t = transfers[i];
+            _transfer(msg.sender, address(uint160(t)), t >> 160);
         }
     }
 }

@@ -154,22 +154,23 @@ contract OrderBook is EIP712, IOrderBook {
     // ----------------------------------------------------------------------------------- settlement
 
     /// @inheritdoc IOrderBook
-    function closeSlot(uint64 slot, address[] calldata recipients, uint256[] calldata amounts) external {
+    function closeSlot(uint64 slot, uint256[] calldata payouts) external {
         if (msg.sender != settlement) revert OrderBookNotSettlement(msg.sender);
         if (slotSettled[slot]) revert OrderBookSlotAlreadySettled(slot);
         uint256 closure = _gateClosure(slot);
         if (block.timestamp < closure) revert OrderBookGateOpen(slot, closure);
-        if (recipients.length != amounts.length) revert OrderBookBatchLength(recipients.length, amounts.length);
         uint256 total;
-        for (uint256 i; i < amounts.length; ++i) {
-            total += amounts[i];
+        for (uint256 i; i < payouts.length; ++i) {
+            unchecked {
+                total += payouts[i] >> 160; // each < 2**96, at most maxOrdersPerSlot + 2 of them
+            }
         }
         uint256 escrow = slotEscrow[slot];
         if (total != escrow) revert OrderBookEscrowMismatch(slot, escrow, total);
         slotSettled[slot] = true;
         slotEscrow[slot] = 0;
         emit SlotClosed(slot, escrow);
-        token.transferBatch(recipients, amounts);
+        token.transferBatch(payouts);
     }
 
     // ----------------------------------------------------------------------------------- views

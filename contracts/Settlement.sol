@@ -26,10 +26,9 @@ contract Settlement is ISettlement {
         uint128 volumeWh;
     }
 
-    /// @dev Transfers out of a slot's escrow, and the slot's totals.
+    /// @dev Transfers out of a slot's escrow (`uint160(to) | amount << 160`), and the slot's totals.
     struct Payout {
-        address[] recipients;
-        uint256[] amounts;
+        uint256[] transfers;
         uint256 tradeValue;
         uint256 platformFees;
         uint256 networkFees;
@@ -61,7 +60,7 @@ contract Settlement is ISettlement {
         _clearings[slot] = c;
         Payout memory pay = _payouts(book, fills, c, sellValue, t);
         _emitSettled(slot, c, pay, fills, pairs);
-        orderBook.closeSlot(slot, pay.recipients, pay.amounts);
+        orderBook.closeSlot(slot, pay.transfers);
     }
 
     /// @inheritdoc ISettlement
@@ -110,54 +109,55 @@ contract Settlement is ISettlement {
         Tariff memory t
     ) private view returns (Payout memory pay) {
         uint256 n = book.length;
-        pay.recipients = new address[](n + 2);
-        pay.amounts = new uint256[](n + 2);
+        uint256[] memory transfers = new uint256[](n + 2);
         uint256 count;
         uint256 buyerValue;
-        for (uint256 i; i < n; ++i) {
-            uint256 w = book[i];
-            if (w.isCancelled()) continue; // its escrow left with the cancellation
-            uint256 f = fills[i];
-            uint256 amount;
-            if (w.isSell()) {
-                uint256 value = c.mode == Mode.PayAsBid ? sellValue[i] : c.price * f;
-                pay.tradeValue += value;
-                pay.platformFees += t.tradeFeeSell * f;
-                amount = value - t.tradeFeeSell * f;
-            } else {
-                amount = _buyerRefund(w, f, c, t);
-                buyerValue += (c.mode == Mode.PayAsBid ? w.price() : c.price) * f;
-                pay.platformFees += t.tradeFeeBuy * f;
-                pay.networkFees += t.p2pGridFee * f;
-            }
-            if (amount != 0) {
-                pay.recipients[count] = w.owner();
-                pay.amounts[count++] = amount;
+        // Unchecked: prices and fees are < 2**40 and fills <= energy < 2**40, so no product or sum
+        // over a slot's orders comes near 2**256; the verified clearing keeps every trade within
+        // its limit (no subtraction underflows), and OrderBook.closeSlot's exact escrow equality
+        // would reject the payouts if one ever did.
+        unchecked {
+            for (uint256 i; i < n; ++i) {
+                uint256 w = book[i];
+                if (w.isCancelled()) continue; // its escrow left with the cancellation
+                uint256 f = fills[i];
+                uint256 amount;
+                if (w.isSell()) {
+                    uint256 value = c.mode == Mode.PayAsBid ? sellValue[i] : c.price * f;
+                    pay.tradeValue += value;
+                    pay.platformFees += t.tradeFeeSell * f;
+                    amount = value - t.tradeFeeSell * f;
+                } else {
+                    amount = _buyerRefund(w, f, c, t);
+                    buyerValue += (c.mode == Mode.PayAsBid ? w.price() : c.price) * f;
+                    pay.platformFees += t.tradeFeeBuy * f;
+                    pay.networkFees += t.p2pGridFee * f;
+                }
+                if (amount != 0) transfers[count++] = uint160(w) | (amount << 160);
             }
         }
         // Both sides of every fill carry the same value: what buyers pay, sellers receive.
         assert(buyerValue == pay.tradeValue);
         if (pay.platformFees != 0) {
-            pay.recipients[count] = community.feeAccount();
-            pay.amounts[count++] = pay.platformFees;
+            transfers[count++] = uint160(community.feeAccount()) | (pay.platformFees << 160);
         }
         if (pay.networkFees != 0) {
-            pay.recipients[count] = community.networkAccount();
-            pay.amounts[count++] = pay.networkFees;
+            transfers[count++] = uint160(community.networkAccount()) | (pay.networkFees << 160);
         }
-        address[] memory recipients = pay.recipients;
-        uint256[] memory amounts = pay.amounts;
         assembly ("memory-safe") {
-            mstore(recipients, count)
-            mstore(amounts, count)
+            mstore(transfers, count)
         }
+        pay.transfers = transfers;
     }
 
-    /// @dev A buy order's unused escrow: escrow − (trade price + buy fees) × filled.
+    /// @dev A buy order's unused escrow: escrow − (trade price + buy fees) × filled. Unchecked for
+    /// the reasons given in `_payouts` (a verified fill never trades above its limit).
     function _buyerRefund(uint256 w, uint256 f, Clearing memory c, Tariff memory t) private pure returns (uint256) {
-        uint256 limit = w.price();
-        uint256 buyRate = uint256(t.tradeFeeBuy) + t.p2pGridFee;
-        uint256 tradePrice = c.mode == Mode.PayAsBid ? limit : c.price;
-        return w.energy() * (limit + buyRate) - (tradePrice + buyRate) * f;
+        unchecked {
+            uint256 limit = w.price();
+            uint256 buyRate = uint256(t.tradeFeeBuy) + t.p2pGridFee;
+            uint256 tradePrice = c.mode == Mode.PayAsBid ? limit : c.price;
+            return w.energy() * (limit + buyRate) - (tradePrice + buyRate) * f;
+        }
     }
 }

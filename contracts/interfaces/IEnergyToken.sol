@@ -19,8 +19,6 @@ interface IEnergyToken is IERC20 {
     error EnergyTokenMissingReference();
     /// @notice The payment reference was already used by an earlier top-up.
     error EnergyTokenReferenceUsed(bytes32 paymentRef);
-    /// @notice Batch arrays of different lengths.
-    error EnergyTokenBatchLength(uint256 recipients, uint256 amounts);
 
     /// @notice Mint `amount` n€ to `member` against the off-chain payment `paymentRef` (each reference
     /// once). Only the treasurer role (the DSO).
@@ -39,9 +37,10 @@ interface IEnergyToken is IERC20 {
     function marketPull(address member, uint256 amount) external;
 
     /// @notice Transfer from the caller to many recipients in one call (settlement payouts).
-    /// @param recipients Receivers, in any order, repeats allowed.
-    /// @param amounts Amounts in n€, aligned with `recipients`.
-    function transferBatch(address[] calldata recipients, uint256[] calldata amounts) external;
+    /// @param transfers One word per transfer: recipient in the low 160 bits, amount in n€ in the
+    /// high 96 bits (`uint160(to) | amount << 160`); repeats allowed. One word instead of two
+    /// arrays halves the calldata a settlement copies per member.
+    function transferBatch(uint256[] calldata transfers) external;
 
     /// @notice Whether `paymentRef` was already used by a top-up.
     function topUpRecorded(bytes32 paymentRef) external view returns (bool);

@@ -62,7 +62,6 @@ interface IOrderBook {
     error OrderBookNotSettlement(address caller);
     error OrderBookNotAdmin(address caller);
     error OrderBookSettlementBound(address settlement);
-    error OrderBookBatchLength(uint256 recipients, uint256 amounts);
 
     /// @notice Place an order for one slot from the caller's wallet.
     /// @param slot Delivery slot.
@@ -95,7 +94,9 @@ interface IOrderBook {
 
     /// @notice Mark `slot` settled and pay its whole escrow out. Only the bound settlement contract,
     /// once per slot, after gate closure; the amounts must add up to the slot's escrow exactly.
-    function closeSlot(uint64 slot, address[] calldata recipients, uint256[] calldata amounts) external;
+    /// @param payouts One word per payout, `uint160(recipient) | amount << 160` (see
+    /// IEnergyToken.transferBatch).
+    function closeSlot(uint64 slot, uint256[] calldata payouts) external;
 
     /// @notice The packed order words of `slot` (see OrderWord), in placement (= id) order.
     function slotBook(uint64 slot) external view returns (uint256[] memory);

@@ -22,16 +22,6 @@ library ClearingCheck {
 
     uint256 private constant NONE = type(uint256).max;
 
-    /// @dev Per-side summary gathered in one pass. Indices are book indices, NONE if absent.
-    struct SideScan {
-        uint256 volume;
-        uint256 worstFull;
-        uint256 partialIdx;
-        uint256 bestUnfilled;
-        uint256 worstFilled; // lowest-priority order with a fill (its limit is b* or a*)
-        uint256 bestRemaining; // highest-priority order not full
-    }
-
     /// @dev The pay-as-bid walk's position: current bid and offer (book indices) and their energy left.
     struct Walk {
         uint256 bid;
@@ -40,15 +30,28 @@ library ClearingCheck {
         uint256 offerLeft;
     }
 
-    /// @notice Check fills of a uniform or pay-as-bid walk. Returns the traded volume in Wh.
-    /// @param uniformPrice The submitted clearing price (checked only when `uniform`).
-    function checkWalk(uint256[] memory book, uint256[] calldata fills, bool uniform, uint256 uniformPrice)
-        internal
+    /// @dev A tracked book entry: its index (NONE if absent) and limit price.
+    struct Ref {
+        uint256 index;
+        uint256 price;
+    }
+
+    /// @dev Per-side summary gathered in one pass.
+    struct SideScan {
+        uint256 volume;
+        Ref worstFull;
+        Ref partialFill;
+        Ref bestUnfilled;
+    }
+
+    /// @dev `book` has `fills`' length (the caller checks it).
+    function _scan(uint256[] memory book, uint256[] calldata fills)
+        private
         pure
-        returns (uint256 volume)
+        returns (SideScan memory bids, SideScan memory offers)
     {
-        SideScan memory bids = SideScan(0, NONE, NONE, NONE, NONE, NONE);
-        SideScan memory offers = SideScan(0, NONE, NONE, NONE, NONE, NONE);
+        bids = _emptyScan();
+        offers = _emptyScan();
         uint256 n = book.length;
         for (uint256 i; i < n; ++i) {
             uint256 w = book[i];
@@ -61,38 +64,51 @@ library ClearingCheck {
             if (f > e) revert ISettlement.SettlementOverFill(i, f, e);
             bool sell = w.isSell();
             SideScan memory s = sell ? offers : bids;
-            s.volume += f;
-            if (f == e) {
-                if (s.worstFull == NONE || _ahead(book, sell, s.worstFull, i)) s.worstFull = i;
-            } else if (f == 0) {
-                if (s.bestUnfilled == NONE || _ahead(book, sell, i, s.bestUnfilled)) s.bestUnfilled = i;
-            } else {
-                if (s.partialIdx != NONE) revert ISettlement.SettlementTwoPartials(_side(sell), s.partialIdx, i);
-                s.partialIdx = i;
+            uint256 p = w.price();
+            unchecked {
+                s.volume += f; // f <= e < 2**40 and at most maxOrdersPerSlot entries
             }
-            if (f != 0 && (s.worstFilled == NONE || _ahead(book, sell, s.worstFilled, i))) s.worstFilled = i;
-            if (f != e && (s.bestRemaining == NONE || _ahead(book, sell, i, s.bestRemaining))) s.bestRemaining = i;
+            if (f == e) {
+                if (_behind(sell, s.worstFull, i, p)) _set(s.worstFull, i, p);
+            } else if (f == 0) {
+                if (_before(sell, s.bestUnfilled, i, p)) _set(s.bestUnfilled, i, p);
+            } else {
+                if (s.partialFill.index != NONE) {
+                    revert ISettlement.SettlementTwoPartials(_side(sell), s.partialFill.index, i);
+                }
+                _set(s.partialFill, i, p);
+            }
         }
+    }
+
+    /// @notice Check fills of a uniform or pay-as-bid walk. Returns the traded volume in Wh.
+    /// @param uniformPrice The submitted clearing price (checked only when `uniform`).
+    function checkWalk(uint256[] memory book, uint256[] calldata fills, bool uniform, uint256 uniformPrice)
+        internal
+        pure
+        returns (uint256 volume)
+    {
+        (SideScan memory bids, SideScan memory offers) = _scan(book, fills);
         if (bids.volume != offers.volume) revert ISettlement.SettlementVolumeMismatch(bids.volume, offers.volume);
-        _checkPrefix(book, false, bids);
-        _checkPrefix(book, true, offers);
-        if (bids.bestRemaining != NONE && offers.bestRemaining != NONE) {
-            uint256 bidPrice = book[bids.bestRemaining].price();
-            uint256 offerPrice = book[offers.bestRemaining].price();
-            if (bidPrice >= offerPrice) revert ISettlement.SettlementCrossingLeft(bidPrice, offerPrice);
+        _checkPrefix(false, bids);
+        _checkPrefix(true, offers);
+        // With the prefix property the partial order, if any, is both the worst filled and the
+        // best remaining order of its side; otherwise they are the worst full / best unfilled.
+        Ref memory bidLeft = _orPartial(bids, bids.bestUnfilled);
+        Ref memory offerLeft = _orPartial(offers, offers.bestUnfilled);
+        if (bidLeft.index != NONE && offerLeft.index != NONE && bidLeft.price >= offerLeft.price) {
+            revert ISettlement.SettlementCrossingLeft(bidLeft.price, offerLeft.price);
         }
         volume = bids.volume;
-        if (!uniform) {
-            if (uniformPrice != 0) revert ISettlement.SettlementClearingPrice(0, uniformPrice);
-        } else if (volume == 0) {
+        if (!uniform || volume == 0) {
             if (uniformPrice != 0) revert ISettlement.SettlementClearingPrice(0, uniformPrice);
         } else {
-            uint256 bStar = book[bids.worstFilled].price();
-            uint256 aStar = book[offers.worstFilled].price();
-            uint256 expected = (bStar + aStar) / 2;
+            Ref memory bStar = _orPartial(bids, bids.worstFull);
+            Ref memory aStar = _orPartial(offers, offers.worstFull);
+            uint256 expected = (bStar.price + aStar.price) / 2;
             if (uniformPrice != expected) revert ISettlement.SettlementClearingPrice(expected, uniformPrice);
-            if (bStar < expected) revert ISettlement.SettlementLimitViolated(bids.worstFilled, bStar, expected);
-            if (aStar > expected) revert ISettlement.SettlementLimitViolated(offers.worstFilled, aStar, expected);
+            if (bStar.price < expected) revert ISettlement.SettlementLimitViolated(bStar.index, bStar.price, expected);
+            if (aStar.price > expected) revert ISettlement.SettlementLimitViolated(aStar.index, aStar.price, expected);
         }
     }
 
@@ -211,32 +227,57 @@ library ClearingCheck {
         }
         if (current != NONE) {
             if (rem != 0) revert ISettlement.SettlementPairInvalid(k, 2);
-            if (!_ahead(book, sell, current, next)) revert ISettlement.SettlementPairInvalid(k, 3);
+            if (!_ahead(sell, current, book[current].price(), next, book[next].price())) {
+                revert ISettlement.SettlementPairInvalid(k, 3);
+            }
         }
         return (next, book[next].energy());
     }
 
-    function _checkPrefix(uint256[] memory book, bool sell, SideScan memory s) private pure {
-        _requireAhead(book, sell, s.worstFull, s.partialIdx);
-        _requireAhead(book, sell, s.worstFull, s.bestUnfilled);
-        _requireAhead(book, sell, s.partialIdx, s.bestUnfilled);
+    function _checkPrefix(bool sell, SideScan memory s) private pure {
+        _requireAhead(sell, s.worstFull, s.partialFill);
+        _requireAhead(sell, s.worstFull, s.bestUnfilled);
+        _requireAhead(sell, s.partialFill, s.bestUnfilled);
     }
 
     /// @dev `filled` (more filled) must be ahead of `lessFilled`, when both exist.
-    function _requireAhead(uint256[] memory book, bool sell, uint256 filled, uint256 lessFilled) private pure {
-        if (filled == NONE || lessFilled == NONE) return;
-        if (!_ahead(book, sell, filled, lessFilled)) {
-            revert ISettlement.SettlementPriorityViolated(_side(sell), lessFilled, filled);
+    function _requireAhead(bool sell, Ref memory filled, Ref memory lessFilled) private pure {
+        if (filled.index == NONE || lessFilled.index == NONE) return;
+        if (!_ahead(sell, filled.index, filled.price, lessFilled.index, lessFilled.price)) {
+            revert ISettlement.SettlementPriorityViolated(_side(sell), lessFilled.index, filled.index);
         }
     }
 
-    /// @dev Whether entry `x` has priority over entry `y` on its side: better price, or the same price
-    /// and a lower id (= lower index).
-    function _ahead(uint256[] memory book, bool sell, uint256 x, uint256 y) private pure returns (bool) {
-        uint256 px = book[x].price();
-        uint256 py = book[y].price();
-        if (px != py) return sell ? px < py : px > py;
-        return x < y;
+    /// @dev Whether entry (xi, xp) has priority over entry (yi, yp) on its side: better price, or
+    /// the same price and a lower id (= lower index).
+    function _ahead(bool sell, uint256 xi, uint256 xp, uint256 yi, uint256 yp) private pure returns (bool) {
+        if (xp != yp) return sell ? xp < yp : xp > yp;
+        return xi < yi;
+    }
+
+    /// @dev Whether entry (i, p) is behind `ref` in priority (or `ref` is absent).
+    function _behind(bool sell, Ref memory ref, uint256 i, uint256 p) private pure returns (bool) {
+        return ref.index == NONE || _ahead(sell, ref.index, ref.price, i, p);
+    }
+
+    /// @dev Whether entry (i, p) is ahead of `ref` in priority (or `ref` is absent).
+    function _before(bool sell, Ref memory ref, uint256 i, uint256 p) private pure returns (bool) {
+        return ref.index == NONE || _ahead(sell, i, p, ref.index, ref.price);
+    }
+
+    function _set(Ref memory ref, uint256 i, uint256 p) private pure {
+        ref.index = i;
+        ref.price = p;
+    }
+
+    function _emptyScan() private pure returns (SideScan memory s) {
+        s.worstFull.index = NONE;
+        s.partialFill.index = NONE;
+        s.bestUnfilled.index = NONE;
+    }
+
+    function _orPartial(SideScan memory s, Ref memory otherwise) private pure returns (Ref memory) {
+        return s.partialFill.index != NONE ? s.partialFill : otherwise;
     }
 
     function _side(bool sell) private pure returns (Side) {

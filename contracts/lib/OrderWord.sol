@@ -17,9 +17,14 @@ library OrderWord {
     uint256 private constant SIDE_BIT = 1 << 240;
     uint256 private constant CANCELLED_BIT = 1 << 241;
 
-    function pack(address owner, Side side, uint256 energyWh, uint256 limitPrice) internal pure returns (uint256 w) {
-        w = uint256(uint160(owner)) | (energyWh << 160) | (limitPrice << 200);
-        if (side == Side.Sell) w |= SIDE_BIT;
+    /// @dev Callers keep energyWh <= MAX_ENERGY and limitPrice <= MAX_PRICE.
+    function pack(address account, Side orderSide, uint256 energyWh, uint256 limitPrice)
+        internal
+        pure
+        returns (uint256 w)
+    {
+        w = uint256(uint160(account)) | (energyWh << 160) | (limitPrice << 200);
+        if (orderSide == Side.Sell) w |= SIDE_BIT;
     }
 
     function owner(uint256 w) internal pure returns (address) {

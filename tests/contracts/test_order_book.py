@@ -951,9 +951,9 @@ def test_close_slot_and_bind_are_guarded(
         book.bindSettlement(outsider, {"from": outsider})
     close_gate(community, slot)
     with reverts_exact("OrderBookNotSettlement", outsider):
-        book.closeSlot(slot, [], [], {"from": outsider})
+        book.closeSlot(slot, [], {"from": outsider})
     with reverts_exact("OrderBookNotSettlement", dso):
-        book.closeSlot(slot, [], [], {"from": dso})
+        book.closeSlot(slot, [], {"from": dso})
     assert not book.slotSettled(slot)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chain.codec import pack_pair
+from chain.codec import pack_pair, pack_transfer
 from tests.contracts.helpers import clear_on_chain_book, reverts_with
 
 BUY, SELL = 0, 1
@@ -217,7 +217,7 @@ def test_closing_a_slot_is_for_the_settlement_contract_only(
 ) -> None:
     dep, slot = uniform_market
     with reverts_with("OrderBookNotSettlement"):
-        dep.order_book.closeSlot(slot, [matcher], [1], {"from": matcher})
+        dep.order_book.closeSlot(slot, [pack_transfer(matcher.address, 1)], {"from": matcher})
 
 
 PAIR_TAMPERS = [

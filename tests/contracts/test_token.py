@@ -9,6 +9,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from hexbytes import HexBytes
 
+from chain.codec import pack_transfer
 from tests.contracts.conftest import EUR, MEMBER_KEYS
 from tests.contracts.helpers import reverts_exact, reverts_with
 
@@ -228,7 +229,7 @@ def test_supply_is_minted_minus_redeemed(
     check()
     token.redeem(2 * EUR, ref("p1"), {"from": carol})
     check()
-    token.transferBatch([alice, carol], [EUR, 3], {"from": bob})
+    token.transferBatch(_batch([alice, carol], [EUR, 3]), {"from": bob})
     check()
     token.redeem(12 * EUR + 2 - EUR, ref("p2"), {"from": bob})
     check()
@@ -278,13 +279,20 @@ def test_market_pull_moves_to_caller_without_allowance(
 # ------------------------------------------------------------------------------------ transferBatch
 
 
+def _batch(recipients: list[Any], amounts: list[int]) -> list[int]:
+    return [
+        pack_transfer(str(getattr(r, "address", r)), a)
+        for r, a in zip(recipients, amounts, strict=True)
+    ]
+
+
 def test_transfer_batch_moves_exact_amounts(
     token: Any, dso: Any, alice: Any, bob: Any, carol: Any, dave: Any, ref: Any
 ) -> None:
     token.topUp(alice, 50 * EUR, ref("b1"), {"from": dso})
     amounts = [3 * EUR, 1, 7 * EUR + 13, 2 * EUR]
     recipients = [bob, carol, dave, bob]  # repeats allowed
-    tx = token.transferBatch(recipients, amounts, {"from": alice})
+    tx = token.transferBatch(_batch(recipients, amounts), {"from": alice})
     assert token.balanceOf(alice) == 50 * EUR - sum(amounts)
     assert token.balanceOf(bob) == 5 * EUR
     assert token.balanceOf(carol) == 1
@@ -298,21 +306,21 @@ def test_transfer_batch_moves_exact_amounts(
 
 def test_transfer_batch_empty_is_noop(token: Any, dso: Any, alice: Any, ref: Any) -> None:
     token.topUp(alice, EUR, ref("b0"), {"from": dso})
-    tx = token.transferBatch([], [], {"from": alice})
+    tx = token.transferBatch([], {"from": alice})
     assert "Transfer" not in tx.events
     assert token.balanceOf(alice) == EUR
 
 
-def test_transfer_batch_length_mismatch(
+def test_transfer_batch_unpacks_the_full_amount_width(
     token: Any, dso: Any, alice: Any, bob: Any, carol: Any, ref: Any
 ) -> None:
-    token.topUp(alice, 10 * EUR, ref("b2"), {"from": dso})
-    with reverts_exact("EnergyTokenBatchLength", 2, 1):
-        token.transferBatch([bob, carol], [EUR], {"from": alice})
-    with reverts_exact("EnergyTokenBatchLength", 1, 3):
-        token.transferBatch([bob], [1, 2, 3], {"from": alice})
-    assert token.balanceOf(alice) == 10 * EUR
-    assert token.balanceOf(bob) == 0
+    big = 2**95 + 12345  # uses the top bits of the 96-bit amount field
+    token.topUp(alice, big + 10, ref("b2"), {"from": dso})
+    tx = token.transferBatch(_batch([bob, carol], [big, 10]), {"from": alice})
+    assert token.balanceOf(bob) == big
+    assert token.balanceOf(carol) == 10
+    assert token.balanceOf(alice) == 0
+    assert [e["to"] for e in tx.events["Transfer"]] == [bob, carol]
 
 
 def test_transfer_batch_is_all_or_nothing(
@@ -321,12 +329,12 @@ def test_transfer_batch_is_all_or_nothing(
     token.topUp(alice, 10 * EUR, ref("b3"), {"from": dso})
     # The first transfer fits, the second does not: nothing moves.
     with reverts_exact("ERC20InsufficientBalance", alice, 4 * EUR, 5 * EUR):
-        token.transferBatch([bob, carol], [6 * EUR, 5 * EUR], {"from": alice})
+        token.transferBatch(_batch([bob, carol], [6 * EUR, 5 * EUR]), {"from": alice})
     assert token.balanceOf(alice) == 10 * EUR
     assert token.balanceOf(bob) == 0
     assert token.balanceOf(carol) == 0
     with reverts_exact("ERC20InvalidReceiver", ZERO):
-        token.transferBatch([bob, ZERO], [1, 1], {"from": alice})
+        token.transferBatch(_batch([bob, ZERO], [1, 1]), {"from": alice})
     assert token.balanceOf(bob) == 0
 
 
