@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from brownie import Community, EnergyToken, OrderBook, Settlement, accounts, chain, network
+from brownie._config import CONFIG
 
 from chain.codec import encode_rules
 from gridshare.settings import Settings, load_settings
@@ -97,9 +98,7 @@ def write_manifest(dep: Deployment, directory: Path, network_id: str) -> Path:
 
 def main() -> None:
     settings = load_settings()
-    if network.show_active() in ("ganache-cli", "anvil", "development") or "fork" in str(
-        network.show_active()
-    ):
+    if CONFIG.network_type == "development":
         network.gas_price(DEV_GAS_PRICE)
         dso = accounts[0]
         oracle, matcher = accounts[1].address, accounts[2].address
@@ -113,5 +112,5 @@ def main() -> None:
     dep = deploy(
         settings, dso, oracle=oracle, matcher=matcher, fee_account=fee, network_account=net
     )
-    path = write_manifest(dep, settings.deployments_dir, network.show_active())
+    path = write_manifest(dep, settings.deployments_dir, str(network.show_active()))
     print(f"gridshare deployed on {network.show_active()} (chain {chain.id}); manifest: {path}")

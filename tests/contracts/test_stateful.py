@@ -163,7 +163,9 @@ class MarketMachine(RuleBasedStateMachine):
         for slot_escrow, words in zip(slot_escrows, books, strict=True):
             entries = [decode_order_word(i, int(w)) for i, w in enumerate(words)]
             locked = sum(
-                self.slot_rules.tariff.escrow_for(Order(i, Side(e.side), e.energy_wh, e.price, e.owner))
+                self.slot_rules.tariff.escrow_for(
+                    Order(i, Side(e.side), e.energy_wh, e.price, e.owner)
+                )
                 for i, e in enumerate(entries)
                 if not e.cancelled
             )
