@@ -12,7 +12,7 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup solc test lint test-python test-contracts demo bench fuzz clean
+.PHONY: help setup solc test lint test-python test-contracts test-deploy-anvil demo bench clean
 
 help:
 	@echo "make demo    set up, start ganache, deploy, trade one slot, print balances"
@@ -48,7 +48,11 @@ test-python: setup
 test-contracts: setup
 	$(BIN)/brownie test tests/contracts --network $(NETWORK)
 
-test: lint test-python test-contracts
+# The same deploy script on the second local chain (anvil): it must deploy and wire everything.
+test-deploy-anvil: setup
+	$(BIN)/brownie run scripts/deploy.py --network anvil
+
+test: lint test-python test-contracts test-deploy-anvil
 
 demo: setup
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)

@@ -77,20 +77,23 @@ def deploy(
 
 
 def write_manifest(dep: Deployment, directory: Path, network_id: str) -> Path:
-    """Record chain id, addresses and the deployment block where the services read them."""
+    """Record chain id, deployment block, addresses and ABIs where the services read them, so a
+    service needs neither brownie nor its build folder."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{network_id}.json"
+    contracts = {
+        "EnergyToken": dep.token,
+        "Community": dep.community,
+        "OrderBook": dep.order_book,
+        "Settlement": dep.settlement,
+    }
     manifest = {
         "network": network_id,
         "chain_id": chain.id,
         "deployed_at_block": dep.token.tx.block_number,
         "deployed_at": int(time.time()),
-        "contracts": {
-            "EnergyToken": dep.token.address,
-            "Community": dep.community.address,
-            "OrderBook": dep.order_book.address,
-            "Settlement": dep.settlement.address,
-        },
+        "contracts": {name: c.address for name, c in contracts.items()},
+        "abi": {name: c.abi for name, c in contracts.items()},
     }
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path
