@@ -15,6 +15,20 @@ from typing import Any
 from hypothesis import strategies as st
 
 from market.orders import Order, Side
+from market.tariff import Tariff
+from market.units import NANO_PER_EUR
+
+# The tariff the market tests share: wide enough bounds for the rulebook's example prices.
+TARIFF = Tariff(
+    retail_price=300000,
+    feed_in_price=80000,
+    grid_fee=90000,
+    p2p_grid_fee=30000,
+    trade_fee_buy=5000,
+    trade_fee_sell=4000,
+    service_fee=2 * NANO_PER_EUR,
+    community_price=250000,
+)
 
 
 @dataclass

@@ -5,21 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from market_reference import TARIFF
 
 from market.orders import InvalidOrderError, Order, Side, sorted_by_id, validate_order
-from market.tariff import InvalidTariffError, Tariff
+from market.tariff import InvalidTariffError
 from market.units import NANO_PER_EUR, eur
-
-TARIFF = Tariff(
-    retail_price=300000,
-    feed_in_price=80000,
-    grid_fee=90000,
-    p2p_grid_fee=30000,
-    trade_fee_buy=5000,
-    trade_fee_sell=4000,
-    service_fee=2 * NANO_PER_EUR,
-    community_price=250000,
-)
 
 
 @pytest.mark.parametrize(

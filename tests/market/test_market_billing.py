@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from market_reference import TARIFF
 
 from market.billing import (
     Bill,
@@ -25,19 +26,8 @@ from market.billing import (
 )
 from market.clearing import Fill, Mode, clear
 from market.orders import InvalidOrderError, Order, Side
-from market.tariff import Tariff
 from market.units import NANO_PER_EUR
 
-TARIFF = Tariff(
-    retail_price=300000,
-    feed_in_price=80000,
-    grid_fee=90000,
-    p2p_grid_fee=30000,
-    trade_fee_buy=5000,
-    trade_fee_sell=4000,
-    service_fee=2 * NANO_PER_EUR,
-    community_price=250000,
-)
 EXAMPLE = [
     Order(1, Side.BUY, 3000, 300000, "0xa"),
     Order(2, Side.BUY, 2000, 220000, "0xb"),
