@@ -18,9 +18,8 @@ from eth_account import Account
 from bench.report import record
 from chain.codec import decode_rules
 from chain.signing import OrderIntent, order_typed_data, sign_typed_data
-from chain.submission import SlotBook, to_submission
+from chain.submission import clear_slot
 from gridshare.settings import Settings, load_settings
-from market.clearing import Mode, clear
 from scripts.deploy import DEV_GAS_PRICE, Deployment, deploy
 
 MEMBER_COUNTS = (50, 200, 1000)
@@ -66,13 +65,10 @@ def _settle(dep: Deployment, slot: int) -> tuple[int, int]:
     chain.sleep(int(dep.community.gateClosure(slot)) - chain.time() + 1)
     chain.mine()
     rules = decode_rules(dep.community.tariffAt(slot))
-    mode = Mode(rules.mode)
-    book = SlotBook.from_words(dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot))
-    pc = rules.tariff.community_price if mode is Mode.COMMUNITY else None
-    clearing = clear(book.open_orders(), mode, pc)
-    tx = dep.settlement.settleSlot(
-        slot, *to_submission(book, clearing).args(), {"from": accounts[2], **QUIET}
+    _, clearing, submission = clear_slot(
+        dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot), rules
     )
+    tx = dep.settlement.settleSlot(slot, *submission.args(), {"from": accounts[2], **QUIET})
     return int(tx.gas_used), clearing.volume_wh
 
 

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chain.codec import MODE_CODES, BookEntry, decode_order_word, pack_pair
-from market.clearing import Clearing, Mode
+from market.clearing import Clearing, Mode, clear
 from market.orders import Order, Side
+from market.tariff import SlotRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +64,15 @@ def to_submission(book: SlotBook, clearing: Clearing) -> Submission:
         ]
     price = clearing.clearing_price or 0
     return Submission(MODE_CODES[clearing.mode.value], price, fills, pairs)
+
+
+def clear_slot(
+    words: Sequence[int], ids: Sequence[int], rules: SlotRules
+) -> tuple[SlotBook, Clearing, Submission]:
+    """Clear a slot from what the chain holds: its book (`OrderBook.slotBook`, `slotOrderIds`)
+    and the rules in force (`Community.tariffAt`, decoded). This is what the matcher submits."""
+    book = SlotBook.from_words(words, ids)
+    mode = Mode(rules.mode)
+    pc = rules.tariff.community_price if mode is Mode.COMMUNITY else None
+    clearing = clear(book.open_orders(), mode, pc)
+    return book, clearing, to_submission(book, clearing)

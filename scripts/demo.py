@@ -19,10 +19,9 @@ from rich.table import Table
 
 from chain.codec import ROLE_CODES, decode_rules
 from chain.signing import OrderIntent, order_typed_data, sign_typed_data
-from chain.submission import SlotBook, to_submission
+from chain.submission import clear_slot
 from gridshare.settings import load_settings
 from market.billing import bau_cost
-from market.clearing import Mode, clear
 from scripts.deploy import DEV_GAS_PRICE, deploy
 
 TOP_UP = 20 * 10**9  # 20 €
@@ -101,9 +100,9 @@ def main() -> None:
     # Gate closure: on a development chain we move time instead of waiting.
     chain.sleep(int(dep.community.gateClosure(slot)) - chain.time() + 1)
     chain.mine()
-    book = SlotBook.from_words(dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot))
-    clearing = clear(book.open_orders(), Mode(rules.mode))
-    submission = to_submission(book, clearing)
+    book, clearing, submission = clear_slot(
+        dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot), rules
+    )
     tx = dep.settlement.settleSlot(slot, *submission.args(), {"from": accounts[2]})
     after = [int(dep.token.balanceOf(w)) for w in wallets]
     dso_after = [int(dep.token.balanceOf(a)) for a in (accounts[3], accounts[4])]

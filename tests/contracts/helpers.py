@@ -9,8 +9,8 @@ from typing import Any
 from brownie.exceptions import VirtualMachineError
 
 from chain.codec import decode_rules
-from chain.submission import SlotBook, Submission, to_submission
-from market.clearing import Clearing, Mode, clear
+from chain.submission import SlotBook, Submission, clear_slot
+from market.clearing import Clearing
 
 
 @contextmanager
@@ -68,11 +68,6 @@ def read_book(book: Any, slot: int) -> SlotBook:
 def clear_on_chain_book(
     community: Any, book: Any, slot: int
 ) -> tuple[SlotBook, Clearing, Submission]:
-    """Clear `slot` with the rulebook module exactly as the matcher does: read the book and the
-    tariff in force from the contracts, clear, encode."""
-    slot_book = read_book(book, slot)
+    """Clear `slot` exactly as the matcher does, from the contracts' book and rules."""
     rules = decode_rules(community.tariffAt(slot))
-    mode = Mode(rules.mode)
-    pc = rules.tariff.community_price if mode is Mode.COMMUNITY else None
-    clearing = clear(slot_book.open_orders(), mode, pc)
-    return slot_book, clearing, to_submission(slot_book, clearing)
+    return clear_slot(book.slotBook(slot), book.slotOrderIds(slot), rules)
