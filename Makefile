@@ -12,7 +12,8 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup solc test lint test-python test-contracts test-deploy-anvil demo bench clean
+.PHONY: help setup solc test lint test-python test-contracts test-deploy-anvil test-matcher demo \
+	bench bench-gas bench-matcher clean
 
 help:
 	@echo "make demo    set up, start ganache, deploy, trade one slot, print balances"
@@ -57,8 +58,18 @@ test: lint test-python test-contracts test-deploy-anvil
 demo: setup
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
 
-bench: setup
+bench: bench-gas bench-matcher
+
+bench-gas: setup
 	$(BIN)/brownie run scripts/bench_gas.py --network $(NETWORK)
+
+# Part of test-python; on its own for quick runs.
+test-matcher: setup
+	$(PYTEST) tests/matcher -q
+
+# Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
+bench-matcher: setup
+	$(BIN)/python -m bench.matcher
 
 clean:
 	rm -rf build reports .hypothesis .pytest_cache .mypy_cache .ruff_cache

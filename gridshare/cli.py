@@ -54,3 +54,50 @@ def clear_book(
         raise typer.Exit(code=2) from e
     result = clear(parsed.orders, parsed.mode, parsed.community_price)
     typer.echo(json.dumps(clearing_to_json(result), indent=2))
+
+
+matcher_app = typer.Typer(
+    help="The matcher service: clears and settles each slot after its gate closure.",
+    no_args_is_help=True,
+)
+app.add_typer(matcher_app, name="matcher")
+
+
+@matcher_app.command("run")
+def matcher_run(
+    network: Annotated[
+        str, typer.Option(help="Network id: deployments/<id>.json and brownie's network entry.")
+    ],
+    once: Annotated[
+        bool, typer.Option("--once", help="Settle every slot due now, then exit.")
+    ] = False,
+    poll: Annotated[
+        float | None,
+        typer.Option(help="Seconds between passes (default: settings.matcher_poll_seconds)."),
+    ] = None,
+) -> None:
+    """Settle every slot past its gate closure, in order, exactly once; then keep following.
+
+    Stateless: restarted at any point, it re-reads from the chain what is left to do.
+    """
+    import logging
+
+    from chain.node import Node, NodeError, matcher_sender
+    from gridshare.settings import load_settings
+    from matcher.service import Matcher
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_settings()
+    try:
+        matcher = Matcher(Node.from_settings(network, settings), matcher_sender(settings))
+        if once:
+            matcher.run_once()
+        else:
+            matcher.run_forever(poll if poll is not None else settings.matcher_poll_seconds)
+    except NodeError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=1) from e
+    except KeyboardInterrupt:
+        logging.getLogger("matcher").info("stopped")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from market.tariff import SlotRules, Tariff
 
@@ -59,6 +59,21 @@ class Settings(BaseModel):
     network_account: str | None = None  # DSO network-charge account
     tariff: TariffSettings = TariffSettings()
     deployments_dir: Path = Path("deployments")
+    # Node access (chain/node.py). rpc_url overrides the host and port of the brownie network
+    # entry with the same id in brownie_network_config.
+    rpc_url: str | None = None
+    brownie_network_config: Path = Path("~/.brownie/network-config.yaml")
+    rpc_timeout_seconds: float = Field(default=30.0, gt=0)  # one JSON-RPC request
+    rpc_retry_initial_seconds: float = Field(default=0.5, gt=0)  # first backoff after a failure
+    rpc_retry_max_seconds: float = Field(default=30.0, gt=0)  # backoff doubles up to this
+    rpc_retry_limit: int = Field(default=0, ge=0)  # failed attempts before giving up; 0: never
+    gas_price_wei: int = Field(default=2_000_000_000, gt=0)  # legacy gasPrice of every tx
+    tx_timeout_seconds: float = Field(default=120.0, gt=0)  # wait for a receipt this long
+    # The matcher's sending account: an unlocked node account (dev chains) or a private key that
+    # is signed with locally (GRIDSHARE_MATCHER_KEY, wins if both are set).
+    matcher: str | None = None
+    matcher_key: SecretStr | None = None
+    matcher_poll_seconds: float = Field(default=5.0, gt=0)  # pause between passes over the chain
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:

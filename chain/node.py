@@ -1,0 +1,454 @@
+"""The one module that talks to an Ethereum node (web3.py; brownie is for scripts and tests only).
+
+It finds the node of a network id, loads the deployment manifest written by scripts/deploy.py,
+hands out contract handles, and sends transactions. Every request goes through `Node.rpc`, which
+retries connection failures with exponential backoff and says so in the log, so a service survives
+a node restart without any logic of its own.
+
+Sending is idempotent per attempt: a transaction is signed once (locally with a private key, or by
+the node for one of its unlocked accounts via `eth_signTransaction`), so its hash is known before it
+is sent, and re-sending the same bytes after a dropped connection cannot create a second
+transaction. A revert, whether found by the gas estimate or in a mined receipt (then replayed as
+a call to learn why), becomes a `TransactionReverted` carrying the custom error's name, decoded
+against the manifest's ABIs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import yaml  # type: ignore[import-untyped]
+from eth_abi.abi import decode as abi_decode
+from eth_account import Account
+from eth_typing import ChecksumAddress, HexStr
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.providers import HTTPProvider
+from web3.types import BlockIdentifier, RPCEndpoint, TxParams, TxReceipt, Wei
+
+from gridshare.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class NodeError(Exception):
+    """The node could not do what was asked (other than a contract revert)."""
+
+
+class NodeUnavailable(NodeError):
+    """The node stayed unreachable for `rpc_retry_limit` attempts."""
+
+
+class TransactionReverted(NodeError):
+    """A call or transaction reverted. `error` is the custom error's name (None if the revert data
+    matched no error of the manifest's ABIs), `args` its decoded arguments."""
+
+    def __init__(self, error: str | None, args: tuple[Any, ...], tx_hash: str | None) -> None:
+        self.error = error
+        self.error_args = args
+        self.tx_hash = tx_hash
+        where = f" in transaction {tx_hash}" if tx_hash else ""
+        super().__init__(f"reverted{where}: {error or 'unknown error'}{args if args else ''}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the node is and what is deployed on it
+
+
+def resolve_rpc_url(network_id: str, settings: Settings) -> str:
+    """The node's JSON-RPC URL: `settings.rpc_url` if given, else the host and port of the
+    network with this id in brownie's network config (the file `brownie networks add` writes)."""
+    if settings.rpc_url:
+        return settings.rpc_url
+    path = settings.brownie_network_config.expanduser()
+    try:
+        config = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise NodeError(f"no rpc_url set and cannot read {path}: {exc}") from exc
+    for group in ("development", "live"):
+        for entry in _network_entries(config.get(group) or [], group):
+            if entry.get("id") == network_id:
+                return _entry_url(entry, network_id)
+    raise NodeError(f"network {network_id!r} is not in {path}; set GRIDSHARE_RPC_URL")
+
+
+def _network_entries(items: list[dict[str, Any]], group: str) -> list[dict[str, Any]]:
+    """Development entries are listed flat; live ones are nested under their chain's name."""
+    if group == "development":
+        return items
+    return [n for item in items for n in item.get("networks", [])]
+
+
+def _entry_url(entry: Mapping[str, Any], network_id: str) -> str:
+    host = str(entry.get("host", ""))
+    if not host:
+        raise NodeError(f"network {network_id!r} has no host")
+    port = (entry.get("cmd_settings") or {}).get("port")
+    authority = host.split("//", 1)[-1]
+    if port is not None and ":" not in authority:
+        host = f"{host}:{port}"
+    return host
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What scripts/deploy.py recorded in deployments/<network>.json."""
+
+    network: str
+    chain_id: int
+    deployed_at_block: int
+    contracts: Mapping[str, ChecksumAddress]
+    abi: Mapping[str, list[dict[str, Any]]]
+
+
+def load_manifest(deployments_dir: Path, network_id: str) -> Manifest:
+    path = deployments_dir / f"{network_id}.json"
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise NodeError(f"no deployment manifest for {network_id!r}: {exc}") from exc
+    if "abi" not in data:
+        raise NodeError(f"{path} has no ABIs: redeploy with the current scripts/deploy.py")
+    return Manifest(
+        network=str(data["network"]),
+        chain_id=int(data["chain_id"]),
+        deployed_at_block=int(data["deployed_at_block"]),
+        contracts={name: to_checksum_address(a) for name, a in data["contracts"].items()},
+        abi=data["abi"],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Revert data -> custom error
+
+
+def _abi_type(param: Mapping[str, Any]) -> str:
+    """Canonical ABI type of a parameter (tuples spelled out, as in a selector)."""
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param["components"])
+        return f"({inner}){kind[len('tuple') :]}"
+    return kind
+
+
+@dataclass(frozen=True)
+class ErrorDecoder:
+    """Custom errors of a set of ABIs, keyed by their 4-byte selector."""
+
+    errors: Mapping[bytes, tuple[str, list[str]]]
+
+    @classmethod
+    def from_abis(cls, abis: Sequence[Sequence[Mapping[str, Any]]]) -> ErrorDecoder:
+        errors: dict[bytes, tuple[str, list[str]]] = {}
+        for abi in abis:
+            for item in abi:
+                if item.get("type") == "error":
+                    types = [_abi_type(p) for p in item.get("inputs", [])]
+                    signature = f"{item['name']}({','.join(types)})"
+                    errors[keccak(text=signature)[:4]] = (str(item["name"]), types)
+        return cls(errors)
+
+    def decode(self, data: bytes) -> tuple[str | None, tuple[Any, ...]]:
+        """Name and arguments of the error in revert `data` (None if unknown)."""
+        known = self.errors.get(bytes(data[:4]))
+        if known is None:
+            return None, ()
+        name, types = known
+        try:
+            return name, tuple(abi_decode(types, bytes(data[4:])))
+        except Exception:  # malformed arguments: the name is still the useful part
+            return name, ()
+
+
+def revert_data(exc: BaseException) -> bytes | None:
+    """The raw revert bytes a node attached to an error, if any. Nodes differ: geth and anvil
+    give a hex string, ganache a dict whose `result` holds it."""
+    data: Any = getattr(exc, "data", None)
+    if data is None and isinstance(exc, Web3RPCError) and exc.rpc_response:
+        data = exc.rpc_response.get("error", {}).get("data")
+    if isinstance(data, dict):
+        data = data.get("result")
+    if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+        try:
+            return bytes(HexBytes(data))
+        except ValueError:
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The node
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    initial_seconds: float
+    max_seconds: float
+    limit: int  # failed attempts before giving up; 0: never give up
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after the `attempt`-th consecutive failure (1, 2, ...)."""
+        return min(self.max_seconds, self.initial_seconds * 2.0 ** (attempt - 1))
+
+
+class Node:
+    """A connection to one node and one deployment on it."""
+
+    def __init__(
+        self,
+        url: str,
+        manifest: Manifest,
+        retry: RetryPolicy,
+        *,
+        gas_price_wei: int,
+        rpc_timeout_seconds: float,
+        tx_timeout_seconds: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url = url
+        self.manifest = manifest
+        self.retry = retry
+        self.gas_price_wei = gas_price_wei
+        self.tx_timeout_seconds = tx_timeout_seconds
+        self._sleep = sleep
+        # web3's own retries are off: Node.rpc retries, with backoff and a log line.
+        provider = HTTPProvider(
+            url,
+            request_kwargs={"timeout": rpc_timeout_seconds},
+            exception_retry_configuration=None,
+        )
+        self.w3 = Web3(provider)
+        self.errors = ErrorDecoder.from_abis(list(manifest.abi.values()))
+        self._chain_checked = False
+
+    @classmethod
+    def from_settings(cls, network_id: str, settings: Settings) -> Node:
+        return cls(
+            resolve_rpc_url(network_id, settings),
+            load_manifest(settings.deployments_dir, network_id),
+            RetryPolicy(
+                settings.rpc_retry_initial_seconds,
+                settings.rpc_retry_max_seconds,
+                settings.rpc_retry_limit,
+            ),
+            gas_price_wei=settings.gas_price_wei,
+            rpc_timeout_seconds=settings.rpc_timeout_seconds,
+            tx_timeout_seconds=settings.tx_timeout_seconds,
+        )
+
+    # -- retries ---------------------------------------------------------------------------
+
+    def rpc(self, what: str, request: Callable[[], T]) -> T:
+        """Run `request`, retrying connection failures (requests' errors are OSErrors) with
+        exponential backoff. Logs when the node goes away and when it comes back."""
+        attempt = 0
+        while True:
+            try:
+                result = request()
+            except OSError as exc:
+                attempt += 1
+                if self.retry.limit and attempt >= self.retry.limit:
+                    raise NodeUnavailable(
+                        f"node at {self.url} unreachable after {attempt} attempts ({what}): {exc}"
+                    ) from exc
+                wait = self.retry.delay(attempt)
+                log.warning(
+                    "node at %s unreachable (%s, attempt %d): %s; retrying in %.1fs",
+                    self.url,
+                    what,
+                    attempt,
+                    type(exc).__name__,
+                    wait,
+                )
+                self._sleep(wait)
+                continue
+            if attempt:
+                log.warning("node at %s is back after %d failed attempts", self.url, attempt)
+            return result
+
+    def check_chain(self) -> None:
+        """Refuse to work against a node that is not the manifest's chain (once per Node)."""
+        if self._chain_checked:
+            return
+        chain_id = self.rpc("eth_chainId", lambda: self.w3.eth.chain_id)
+        if chain_id != self.manifest.chain_id:
+            raise NodeError(
+                f"node at {self.url} is chain {chain_id}, the deployment is on "
+                f"chain {self.manifest.chain_id}"
+            )
+        self._chain_checked = True
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def contract(self, name: str) -> Contract:
+        """A web3 handle of a deployed contract ("Community", "OrderBook", ...)."""
+        try:
+            address = self.manifest.contracts[name]
+        except KeyError as exc:
+            raise NodeError(f"{name} is not in the deployment manifest") from exc
+        return self.w3.eth.contract(address=address, abi=self.manifest.abi[name])
+
+    def call(self, fn: ContractFunction) -> Any:
+        """A view call at the latest block, with retries; a revert becomes TransactionReverted."""
+        try:
+            return self.rpc(fn.fn_name, fn.call)
+        except ContractLogicError as exc:
+            raise self._reverted(exc, None) from exc
+
+    def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
+        return int(
+            self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(block))["timestamp"]
+        )
+
+    # -- transactions ----------------------------------------------------------------------
+
+    def transact(
+        self, fn: ContractFunction, sender: Sender, *, gas: int | None = None
+    ) -> TxReceipt:
+        """Sign, send and wait for the receipt of `fn` from `sender`.
+
+        Without `gas` the gas is estimated (plus a margin), so a revert surfaces before anything
+        is sent. With `gas` nothing is estimated: for transactions whose estimate the node makes
+        expensive (ganache re-executes a transaction many times to estimate it; unused gas is
+        not charged). Either way a revert raises TransactionReverted with the error's name.
+        """
+        self.check_chain()
+        params: TxParams = {
+            "from": sender.address,
+            "gasPrice": Wei(self.gas_price_wei),
+            "chainId": self.manifest.chain_id,
+            "nonce": self.rpc(
+                "eth_getTransactionCount",
+                lambda: self.w3.eth.get_transaction_count(sender.address, "pending"),
+            ),
+        }
+        if gas is not None:
+            params["gas"] = gas
+        tx = self.rpc(f"build {fn.fn_name}", lambda: self._build(fn, params))
+        raw = sender.sign(self, tx)
+        tx_hash = HexStr("0x" + keccak(raw).hex())
+        self._send(raw, tx_hash)
+        receipt = self._wait(tx_hash)
+        if receipt["status"] != 1:
+            raise self._replay_revert(tx, receipt)
+        return receipt
+
+    def block_gas_limit(self) -> int:
+        """Gas limit of the latest block: the most any one transaction can use."""
+        block = self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block("latest"))
+        return int(block["gasLimit"])
+
+    def _build(self, fn: ContractFunction, params: TxParams) -> TxParams:
+        estimate = "gas" not in params
+        try:
+            tx = fn.build_transaction(params)  # estimates gas if none is given
+        except ContractLogicError as exc:
+            raise self._reverted(exc, None) from exc
+        if estimate:  # a margin: state may change a little between estimate and mining
+            tx["gas"] = int(tx["gas"]) * 5 // 4
+        return tx
+
+    def _send(self, raw: bytes, tx_hash: HexStr) -> None:
+        """Send signed bytes; after a lost connection the same bytes are sent again, and a node
+        that already has the transaction is fine. Ganache also answers with an error when the
+        transaction it just mined reverted: the receipt then tells."""
+        try:
+            self.rpc("eth_sendRawTransaction", lambda: self.w3.eth.send_raw_transaction(raw))
+        except Web3RPCError as exc:
+            if self._known(tx_hash):
+                return
+            raise NodeError(f"node refused transaction {tx_hash}: {exc}") from exc
+
+    def _known(self, tx_hash: HexStr) -> bool:
+        try:
+            self.rpc("eth_getTransactionByHash", lambda: self.w3.eth.get_transaction(tx_hash))
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _wait(self, tx_hash: HexStr) -> TxReceipt:
+        deadline = time.monotonic() + self.tx_timeout_seconds
+        pause = 0.05
+        while True:
+            try:
+                return self.rpc(
+                    "eth_getTransactionReceipt",
+                    lambda: self.w3.eth.get_transaction_receipt(tx_hash),
+                )
+            except TransactionNotFound:
+                if time.monotonic() > deadline:
+                    raise NodeError(
+                        f"transaction {tx_hash} not mined within {self.tx_timeout_seconds}s"
+                    ) from None
+                self._sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+    def _replay_revert(self, tx: TxParams, receipt: TxReceipt) -> TransactionReverted:
+        """Why a mined transaction failed: replay it as a call on the state after its block
+        (receipts carry no revert data). If the cause has gone, the error is unknown."""
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        call: TxParams = {k: v for k, v in tx.items() if k in ("from", "to", "data", "gas")}  # type: ignore[assignment]
+        try:
+            self.rpc("eth_call", lambda: self.w3.eth.call(call, receipt["blockNumber"]))
+        except ContractLogicError as exc:
+            return self._reverted(exc, tx_hash)
+        return TransactionReverted(None, (), tx_hash)
+
+    def _reverted(self, exc: ContractLogicError, tx_hash: str | None) -> TransactionReverted:
+        data = revert_data(exc)
+        name, args = self.errors.decode(data) if data else (None, ())
+        return TransactionReverted(name, args, tx_hash)
+
+    def make_request(self, method: str, params: list[Any]) -> Any:
+        """A raw JSON-RPC request (node-specific methods: eth_signTransaction, evm_mine, ...)."""
+        response = self.rpc(
+            method, lambda: self.w3.provider.make_request(RPCEndpoint(method), params)
+        )
+        if "error" in response:
+            raise NodeError(f"{method} failed: {response['error']}")
+        return response["result"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Who sends
+
+
+class Sender:
+    """An account that signs transactions: a local private key, or an account the node holds
+    unlocked (development chains), which signs through `eth_signTransaction`."""
+
+    def __init__(self, address: str, private_key: str | None = None) -> None:
+        self.address = to_checksum_address(address)
+        self._key = private_key
+
+    @classmethod
+    def from_key(cls, private_key: str) -> Sender:
+        return cls(Account.from_key(private_key).address, private_key)
+
+    def sign(self, node: Node, tx: TxParams) -> bytes:
+        if self._key is not None:
+            signed = Account.sign_transaction(cast(dict[str, Any], tx), self._key)
+            return bytes(signed.raw_transaction)
+        as_json = {k: hex(v) if isinstance(v, int) else v for k, v in tx.items()}
+        return bytes(HexBytes(node.make_request("eth_signTransaction", [as_json])))
+
+
+def matcher_sender(settings: Settings) -> Sender:
+    """The matcher's account from settings: the private key if set, else the unlocked address."""
+    if settings.matcher_key is not None:
+        return Sender.from_key(settings.matcher_key.get_secret_value())
+    if settings.matcher:
+        return Sender(settings.matcher)
+    raise NodeError("set GRIDSHARE_MATCHER_KEY (a private key) or GRIDSHARE_MATCHER (an address)")

@@ -1,0 +1,31 @@
+"""Slot arithmetic of contracts/lib/Calendar.sol, for deciding which slots are due. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """Slot `s` is delivered during [genesis + s·L, genesis + (s+1)·L); its book closes
+    `gate_closure_seconds` before that and it may be settled from then on."""
+
+    genesis: int
+    slot_seconds: int
+    gate_closure_seconds: int
+
+    def slot_at(self, timestamp: int) -> int:
+        """The slot whose delivery period contains `timestamp` (0 before genesis)."""
+        if timestamp < self.genesis:
+            return 0
+        return (timestamp - self.genesis) // self.slot_seconds
+
+    def gate_closure(self, slot: int) -> int:
+        return self.genesis + slot * self.slot_seconds - self.gate_closure_seconds
+
+    def last_due_slot(self, now: int) -> int | None:
+        """The latest slot whose gate has closed at time `now` (None if none has)."""
+        elapsed = now - self.gate_closure(0)
+        if elapsed < 0:
+            return None
+        return elapsed // self.slot_seconds

@@ -1,0 +1,169 @@
+"""A throwaway local chain for the matcher's tests and benchmark: ganache on a free port (never
+8545/8546, which developers use), registered with brownie under a unique network id so that
+`brownie run scripts/deploy.py` attaches to it and deploys exactly as it would anywhere else.
+
+Brownie attaches to a node that is already listening and leaves it running when it exits; the
+network entry is removed from brownie's config again when the chain stops.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from web3 import Web3
+from web3.providers import HTTPProvider
+from web3.types import Wei
+
+from chain.node import Node
+
+ROOT = Path(__file__).resolve().parents[1]
+RESERVED_PORTS = frozenset({8545, 8546})
+GANACHE_FLAGS = (
+    "--chain.chainId",
+    "1337",
+    "--hardfork",
+    "shanghai",
+    "--miner.blockGasLimit",
+    "60000000",
+    "--wallet.mnemonic",
+    "gridshare",
+    "--wallet.totalAccounts",
+    "20",
+    "--chain.vmErrorsOnRPCResponse",
+    "true",
+    "--logging.quiet",
+)
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, other than the reserved ones."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in RESERVED_PORTS:
+            return port
+
+
+def _tool_env() -> dict[str, str]:
+    """The environment with the venv's and npm's binaries on PATH (as the Makefile sets it)."""
+    bins = [str(ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent)]
+    return {**os.environ, "PATH": os.pathsep.join([*bins, os.environ.get("PATH", "")])}
+
+
+def _brownie(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "brownie"), *args],
+        cwd=ROOT,
+        env=dict(env or _tool_env()),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@dataclass
+class DevChain:
+    """A running ganache with the gridshare contracts deployed on it."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    network_id: str
+    deployments_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def deploy(self, env: Mapping[str, str] | None = None) -> None:
+        """Run scripts/deploy.py against this chain; `env` adds GRIDSHARE_* settings."""
+        full_env = {
+            **_tool_env(),
+            "GRIDSHARE_DEPLOYMENTS_DIR": str(self.deployments_dir),
+            **(env or {}),
+        }
+        done = _brownie("run", "scripts/deploy.py", "--network", self.network_id, env=full_env)
+        if done.returncode != 0:
+            raise RuntimeError(f"deploy failed:\n{done.stdout}\n{done.stderr}")
+
+    def stop(self) -> None:
+        _brownie("networks", "delete", self.network_id)
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_ganache(port: int) -> subprocess.Popen[bytes]:
+    """Start ganache on `port` and wait until it answers."""
+    if port in RESERVED_PORTS:
+        raise ValueError(f"port {port} is reserved for developers' own nodes")
+    process = subprocess.Popen(
+        [
+            str(ROOT / "node_modules" / ".bin" / "ganache"),
+            "--server.port",
+            str(port),
+            *GANACHE_FLAGS,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}", exception_retry_configuration=None))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            w3.eth.get_block("latest")
+            return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"ganache did not start on port {port}") from None
+            time.sleep(0.2)
+
+
+@contextmanager
+def dev_chain(deployments_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[DevChain]:
+    """Ganache on a free port with the contracts deployed; stopped and unregistered on exit."""
+    port = free_port()
+    process = start_ganache(port)
+    chain = DevChain(port, process, f"gridshare-dev-{port}", deployments_dir)
+    try:
+        added = _brownie(
+            "networks",
+            "add",
+            "Development",
+            chain.network_id,
+            "cmd=ganache-cli",
+            "host=http://127.0.0.1",
+            f"port={port}",
+        )
+        if added.returncode != 0:
+            raise RuntimeError(f"brownie networks add failed:\n{added.stdout}\n{added.stderr}")
+        chain.deploy(env)
+        yield chain
+    finally:
+        chain.stop()
+
+
+def close_gate(node: Node, slot: int) -> None:
+    """Move the chain's time just past `slot`'s gate closure and mine a block there."""
+    community = node.contract("Community").functions
+    gap = int(node.call(community.gateClosure(slot))) - node.block_timestamp() + 1
+    if gap > 0:
+        node.make_request("evm_increaseTime", [gap])
+    # A transaction rather than evm_mine, which ganache 7.9.2 sometimes fails ("Cannot read
+    # properties of undefined (reading 'forEach')") while another client's tx is being mined.
+    dso = node.w3.eth.accounts[0]
+    node.w3.eth.send_transaction(
+        {"from": dso, "to": dso, "value": Wei(0), "gasPrice": Wei(node.gas_price_wei)}
+    )

@@ -1,0 +1,159 @@
+"""The matcher against a real ganache, in process: what it settles and how."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_account import Account
+from hexbytes import HexBytes
+from web3.types import Wei
+
+from chain.node import Node, Sender, TransactionReverted
+from gridshare.settings import Settings
+from matcher.service import Matcher
+from tests.contracts.helpers import clear_on_chain_book
+from tests.matcher.helpers import DSO, FEE, MEMBERS, ContractCalls, Market
+
+
+@pytest.fixture
+def matcher(node: Node, settings: Settings) -> Matcher:
+    assert settings.matcher is not None
+    m = Matcher(node, Sender(settings.matcher))
+    m.run_once()  # whatever earlier tests left due
+    return m
+
+
+def _by_slot(results: list[Any]) -> dict[int, Any]:
+    return {r.slot: r for r in results}
+
+
+def test_crossing_slot_settles_exactly_as_the_rulebook(
+    market: Market, matcher: Matcher, node: Node
+) -> None:
+    alice, bob, carol, dave = MEMBERS[:4]
+    slot = market.open_slot()
+    market.place(alice, slot, "buy", 3000, 190_000)
+    market.place(bob, slot, "buy", 2000, 120_000)
+    market.place(carol, slot, "sell", 2500, 80_000)
+    market.place(dave, slot, "sell", 2000, 150_000)
+    carol_before = market.balance(market.accounts[carol])
+    bob_before = market.balance(market.accounts[bob])
+    start_block = node.w3.eth.block_number
+    market.close_gate(slot)
+
+    result = _by_slot(matcher.run_once())[slot]
+
+    # Walk: (alice, carol, 2500), (alice, dave, 500); bob 120000 < dave 150000 stops it.
+    # p = floor((190000 + 150000) / 2).
+    assert (result.mode, result.price, result.volume_wh) == ("uniform", 170_000, 3000)
+    assert (result.fills, result.orders) == (3, 4)
+    assert result.gas_used is not None and result.gas_used > 0
+    _, _, expected = clear_on_chain_book(
+        ContractCalls(node, "Community"), ContractCalls(node, "OrderBook"), slot
+    )
+    (event,) = [e for e in market.settled_events(start_block) if e["slot"] == slot]
+    assert list(event["fills"]) == expected.fills == [3000, 0, 2500, 500]
+    assert event["price"] == expected.price == 170_000
+    settled = node.call(matcher.settlement.functions.clearingOf(slot))
+    assert tuple(settled) == (True, 0, 170_000, 3000)
+    # Carol is paid p·q less the sell fee; Bob's unfilled escrow comes back whole.
+    assert market.balance(market.accounts[carol]) - carol_before == (170_000 - 5_000) * 2500
+    assert market.balance(market.accounts[bob]) - bob_before == 2000 * (120_000 + 45_000)
+    assert matcher.run_once() == []  # nothing left to do, nothing sent twice
+
+
+def test_empty_slots_are_settled_with_no_price(market: Market, matcher: Matcher) -> None:
+    first = market.open_slot()
+    market.close_gate(first + 2)
+
+    results = _by_slot(matcher.run_once())
+
+    assert sorted(results) == [first, first + 1, first + 2]
+    for r in results.values():
+        assert (r.price, r.volume_wh, r.fills, r.orders) == (None, 0, 0, 0)
+        assert r.gas_used is not None
+    flags = [matcher.node.call(matcher.settlement.functions.clearingOf(s))[0] for s in results]
+    assert flags == [True, True, True]
+
+
+def test_a_slot_that_does_not_cross_settles_and_refunds(market: Market, matcher: Matcher) -> None:
+    buyer, seller = MEMBERS[4], MEMBERS[5]
+    slot = market.open_slot()
+    before = market.balance(market.accounts[buyer])
+    market.place(buyer, slot, "buy", 1000, 100_000)
+    market.place(seller, slot, "sell", 1000, 150_000)
+    assert market.balance(market.accounts[buyer]) < before  # escrowed
+    market.close_gate(slot)
+
+    result = _by_slot(matcher.run_once())[slot]
+
+    assert (result.price, result.volume_wh, result.fills, result.orders) == (None, 0, 0, 2)
+    assert market.balance(market.accounts[buyer]) == before
+
+
+def test_a_race_lost_to_another_submission_counts_as_done(
+    market: Market, matcher: Matcher, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slot = market.open_slot()
+    market.place(MEMBERS[0], slot, "buy", 1000, 150_000)
+    market.place(MEMBERS[1], slot, "sell", 1000, 100_000)
+    market.close_gate(slot)
+    assert matcher.settle(slot) is not None
+    # A second matcher that read "not settled" just before the first one's transaction was mined.
+    real_call = node.call
+    monkeypatch.setattr(
+        node,
+        "call",
+        lambda fn: (False, 0, 0, 0) if fn.fn_name == "clearingOf" else real_call(fn),
+    )
+    blocks = node.w3.eth.block_number
+
+    late = Matcher(node, matcher.sender).settle(slot)
+
+    assert late is not None and late.gas_used is None  # done, not an error
+    # The losing transaction was mined and reverted; the error was found by replaying it.
+    assert node.w3.eth.block_number == blocks + 1
+    (tx_hash,) = node.w3.eth.get_block("latest")["transactions"]
+    assert isinstance(tx_hash, bytes)
+    assert node.w3.eth.get_transaction_receipt(HexBytes(tx_hash))["status"] == 0
+
+
+def test_reverts_carry_the_decoded_custom_error(market: Market, node: Node) -> None:
+    slot = market.open_slot()
+    market.close_gate(slot)
+    outsider = market.sender(MEMBERS[6])
+    with pytest.raises(TransactionReverted) as caught:
+        node.transact(
+            node.contract("Settlement").functions.settleSlot(slot, 0, 0, [], []), outsider
+        )
+    assert caught.value.error == "SettlementNotMatcher"
+    assert caught.value.error_args == (outsider.address.lower(),)
+
+
+def test_a_matcher_with_a_private_key_signs_locally(market: Market, node: Node) -> None:
+    key = Account.create("matcher-key-test").key.hex()
+    keyed = Sender.from_key(key)
+    community = node.contract("Community")
+    role = node.call(community.functions.MATCHER_ROLE())
+    market.dso_call("Community", "grantRole", role, keyed.address)
+    node.w3.eth.send_transaction(
+        {
+            "from": market.accounts[DSO],
+            "to": keyed.address,
+            "value": Wei(10**18),
+            "gasPrice": Wei(2 * 10**9),
+        }
+    )
+    slot = market.open_slot()
+    market.place(MEMBERS[2], slot, "buy", 700, 160_000)
+    market.place(MEMBERS[3], slot, "sell", 500, 90_000)
+    fee_before = market.balance(market.accounts[FEE])
+    market.close_gate(slot)
+
+    results = Matcher(node, keyed).run_once()
+
+    result = _by_slot(results)[slot]
+    assert (result.price, result.volume_wh) == (125_000, 500)
+    assert market.balance(market.accounts[FEE]) - fee_before == 2 * 5_000 * 500
+    assert node.w3.eth.get_transaction_count(keyed.address) == len(results)  # one tx per slot
