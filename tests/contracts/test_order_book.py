@@ -968,7 +968,7 @@ def test_slot_with_cancelled_order_settles(
     slot: int,
     close_gate: Any,
 ) -> None:
-    """Control for the bug test below: a slot whose only order was cancelled settles."""
+    """Control for the regression test below: a slot whose only order was cancelled settles."""
     book.placeOrder(slot, BUY, 1_000, 100_000, {"from": bob})
     book.cancelOrder(1, {"from": bob})
     close_gate(community, slot)

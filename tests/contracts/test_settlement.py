@@ -3,10 +3,14 @@ contracts with exact token movements."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from chain.submission import Submission
+from market.clearing import Clearing
 from tests.contracts.conftest import EUR
 from tests.contracts.helpers import clear_on_chain_book, reverts_with
 
@@ -48,61 +52,71 @@ def settle(dep: Any, slot: int, matcher: Any, close_gate: Any) -> Any:
     return clearing, sub, tx
 
 
-def test_worked_example_uniform_settles_to_the_rulebook_numbers(
+@dataclass(frozen=True)
+class ExampleRun:
+    """The rulebook's example book settled in a fresh market. `delta`: balance changes of alice
+    (#1), bob (#2), carol (#3), dave (#4), the DSO fee account and the DSO network account."""
+
+    dep: Any
+    slot: int
+    clearing: Clearing
+    sub: Submission
+    tx: Any
+    delta: list[int]
+
+
+@pytest.fixture
+def run_example(
     make_market: Any,
     people: Any,
     alice: Any,
     bob: Any,
     carol: Any,
     dave: Any,
+    fee_account: Any,
+    network_account: Any,
     matcher: Any,
     close_gate: Any,
-) -> None:
-    dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="uniform")
-    slot = int(dep.community.currentSlot()) + 2
-    before = balances(dep, alice, bob, carol, dave)
-    place_example(dep, slot, alice, bob, carol, dave)
-    assert list(dep.order_book.slotOrderIds(slot)) == [1, 2, 3, 4]
-    clearing, sub, tx = settle(dep, slot, matcher, close_gate)
+) -> Callable[..., ExampleRun]:
+    def _run(**tariff: Any) -> ExampleRun:
+        dep = make_market(people, **EXAMPLE_BOUNDS, **tariff)
+        slot = int(dep.community.currentSlot()) + 2
+        holders = (alice, bob, carol, dave, fee_account, network_account)
+        before = balances(dep, *holders)
+        place_example(dep, slot, alice, bob, carol, dave)
+        assert list(dep.order_book.slotOrderIds(slot)) == [1, 2, 3, 4]
+        clearing, sub, tx = settle(dep, slot, matcher, close_gate)
+        delta = [a - b for a, b in zip(balances(dep, *holders), before, strict=True)]
+        assert sum(delta) == 0  # settlement moves tokens, it never creates or destroys them
+        return ExampleRun(dep, slot, clearing, sub, tx, delta)
 
-    assert clearing.clearing_price == 270_000
-    assert sub.fills == [3000, 0, 2500, 500]
-    after = balances(dep, alice, bob, carol, dave)
-    assert before[0] - after[0] == 810_000_000  # #1 pays 0.81 €
-    assert after[1] == before[1]  # #2 unfilled, escrow fully released
-    assert after[2] - before[2] == 675_000_000  # #3 receives
-    assert after[3] - before[3] == 135_000_000  # #4 receives for 500 Wh
-    ev = tx.events["SlotSettled"]
-    assert (ev["slot"], ev["mode"], ev["price"], ev["volumeWh"]) == (slot, 0, 270_000, 3000)
+    return _run
+
+
+def test_worked_example_uniform_settles_to_the_rulebook_numbers(
+    run_example: Callable[..., ExampleRun],
+) -> None:
+    run = run_example(**NO_FEES, mode="uniform")
+    assert run.clearing.clearing_price == 270_000
+    assert run.sub.fills == [3000, 0, 2500, 500]
+    # #1 pays 0.81 €, #2 is unfilled (escrow fully released), #3 and #4 receive.
+    assert run.delta == [-810_000_000, 0, 675_000_000, 135_000_000, 0, 0]
+    ev = run.tx.events["SlotSettled"]
+    assert (ev["slot"], ev["mode"], ev["price"], ev["volumeWh"]) == (run.slot, 0, 270_000, 3000)
     assert ev["tradeValue"] == 810_000_000
     assert list(ev["fills"]) == [3000, 0, 2500, 500]
-    assert [int(v) for v in dep.settlement.clearingOf(slot)] == [1, 0, 270_000, 3000]
-    assert dep.order_book.slotEscrow(slot) == 0
-    assert dep.token.balanceOf(dep.order_book) == 0
+    assert [int(v) for v in run.dep.settlement.clearingOf(run.slot)] == [1, 0, 270_000, 3000]
+    assert run.dep.order_book.slotEscrow(run.slot) == 0
+    assert run.dep.token.balanceOf(run.dep.order_book) == 0
 
 
 def test_worked_example_with_fees_pays_the_dso_accounts(
-    make_market: Any,
-    people: Any,
-    alice: Any,
-    bob: Any,
-    carol: Any,
-    dave: Any,
-    matcher: Any,
-    close_gate: Any,
-    fee_account: Any,
-    network_account: Any,
+    run_example: Callable[..., ExampleRun],
 ) -> None:
-    dep = make_market(people, **EXAMPLE_BOUNDS, **FEES, mode="uniform")
-    slot = int(dep.community.currentSlot()) + 2
-    before = balances(dep, alice, bob, carol, dave, fee_account, network_account)
-    place_example(dep, slot, alice, bob, carol, dave)
-    # #1 escrows 3000 * (300000 + 5000 + 40000); #2 escrows 2000 * (220000 + 45000).
-    assert dep.order_book.slotEscrow(slot) == 3000 * 345_000 + 2000 * 265_000
-    _, _, tx = settle(dep, slot, matcher, close_gate)
-    after = balances(dep, alice, bob, carol, dave, fee_account, network_account)
-    delta = [a - b for a, b in zip(after, before, strict=True)]
-    assert delta == [
+    run = run_example(**FEES, mode="uniform")
+    # #1 escrowed 3000 * (300000 + 5000 + 40000); #2 escrowed 2000 * (220000 + 45000).
+    assert run.tx.events["SlotClosed"]["escrowReleased"] == 3000 * 345_000 + 2000 * 265_000
+    assert run.delta == [
         -(810_000_000 + 3000 * (5_000 + 40_000)),  # price + buy fee + p2p network charge
         0,
         675_000_000 - 2500 * 4_000,  # price − sell fee
@@ -110,61 +124,28 @@ def test_worked_example_with_fees_pays_the_dso_accounts(
         3000 * 5_000 + 3000 * 4_000,  # platform fees: buy side + sell side
         3000 * 40_000,  # p2p network charge
     ]
-    assert sum(delta) == 0
-    ev = tx.events["SlotSettled"]
+    ev = run.tx.events["SlotSettled"]
     assert (ev["platformFees"], ev["networkFees"]) == (27_000_000, 120_000_000)
 
 
-def test_pay_as_bid_pays_each_pair_at_the_bid(
-    make_market: Any,
-    people: Any,
-    alice: Any,
-    bob: Any,
-    carol: Any,
-    dave: Any,
-    matcher: Any,
-    close_gate: Any,
-) -> None:
-    dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="pay-as-bid")
-    slot = int(dep.community.currentSlot()) + 2
-    before = balances(dep, alice, bob, carol, dave)
-    place_example(dep, slot, alice, bob, carol, dave)
-    clearing, sub, tx = settle(dep, slot, matcher, close_gate)
-    assert clearing.clearing_price is None and sub.price == 0
-    assert len(sub.pairs) == 2  # (1,3,2500), (1,4,500), both at bid #1's 300000
-    after = balances(dep, alice, bob, carol, dave)
-    assert before[0] - after[0] == 300_000 * 3000
-    assert after[2] - before[2] == 300_000 * 2500
-    assert after[3] - before[3] == 300_000 * 500
-    assert after[1] == before[1]
-    assert tx.events["SlotSettled"]["price"] == 0
+def test_pay_as_bid_pays_each_pair_at_the_bid(run_example: Callable[..., ExampleRun]) -> None:
+    run = run_example(**NO_FEES, mode="pay-as-bid")
+    assert run.clearing.clearing_price is None and run.sub.price == 0
+    assert len(run.sub.pairs) == 2  # (1,3,2500), (1,4,500), both at bid #1's 300000
+    assert run.delta == [-300_000 * 3000, 0, 300_000 * 2500, 300_000 * 500, 0, 0]
+    assert run.tx.events["SlotSettled"]["price"] == 0
 
 
 def test_community_mode_pro_rata_at_the_aggregator_price(
-    make_market: Any,
-    people: Any,
-    alice: Any,
-    bob: Any,
-    carol: Any,
-    dave: Any,
-    matcher: Any,
-    close_gate: Any,
+    run_example: Callable[..., ExampleRun],
 ) -> None:
     # pc = 250000: eligible bids #1 (300000); offers #3 (150000) and #4 (240000).
     # S = 4500, D = 3000, V = 3000: #3 gets floor(2500*3000/4500) = 1666,
     # #4 floor(2000*3000/4500) = 1333, leftover 1 Wh to the lowest id (#3): 1667 + 1333 = 3000.
-    dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="community")
-    slot = int(dep.community.currentSlot()) + 2
-    before = balances(dep, alice, bob, carol, dave)
-    place_example(dep, slot, alice, bob, carol, dave)
-    _, sub, _ = settle(dep, slot, matcher, close_gate)
-    assert sub.price == 250_000
-    assert sub.fills == [3000, 0, 1667, 1333]
-    after = balances(dep, alice, bob, carol, dave)
-    assert before[0] - after[0] == 250_000 * 3000
-    assert after[2] - before[2] == 250_000 * 1667
-    assert after[3] - before[3] == 250_000 * 1333
-    assert after[1] == before[1]
+    run = run_example(**NO_FEES, mode="community")
+    assert run.sub.price == 250_000
+    assert run.sub.fills == [3000, 0, 1667, 1333]
+    assert run.delta == [-250_000 * 3000, 0, 250_000 * 1667, 250_000 * 1333, 0, 0]
 
 
 def test_empty_slot_and_slot_that_does_not_cross(
@@ -228,19 +209,6 @@ def test_fifteen_minute_slots_settle_too(
     assert (clearing.clearing_price, sub.fills) == (190_000, [300, 300])
 
 
-def test_total_supply_is_unchanged_by_settlement(
-    make_market: Any,
-    people: Any,
-    alice: Any,
-    bob: Any,
-    carol: Any,
-    dave: Any,
-    matcher: Any,
-    close_gate: Any,
-) -> None:
-    dep = make_market(people, **EXAMPLE_BOUNDS, **FEES, mode="uniform")
-    supply = int(dep.token.totalSupply())
-    slot = int(dep.community.currentSlot()) + 2
-    place_example(dep, slot, alice, bob, carol, dave)
-    settle(dep, slot, matcher, close_gate)
-    assert dep.token.totalSupply() == supply == 4 * 100 * EUR
+def test_total_supply_is_unchanged_by_settlement(run_example: Callable[..., ExampleRun]) -> None:
+    run = run_example(**FEES, mode="uniform")
+    assert run.dep.token.totalSupply() == 4 * 100 * EUR  # the four members' top-ups, nothing more
