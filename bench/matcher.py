@@ -167,9 +167,18 @@ clear() must sort first.
 `slot_settle_1000_members_s`: ganache 7.9.2 (shanghai, started by the benchmark on a free
 port), default settings, 1,000 members with one relayed order each in one slot. Timed from the
 block that closes the gate to the settlement's receipt, through `Matcher.run_once`: due-slot
-check, book and tariff reads, clearing, encoding, gas estimate, signing, sending, receipt. A
-running service adds up to one poll interval (`matcher_poll_seconds`, default 5 s) before it
-notices the closed gate.
+check, book and tariff reads, clearing, encoding, signing, sending, receipt (no gas estimate:
+docs/decisions.md, "Matcher"). A running service adds up to one poll interval
+(`matcher_poll_seconds`, default 5 s) before it notices the closed gate.
+
+Both goals are missed, by about 15 %. Clearing: `clear()` is pure Python; of ~1.1 s, about 0.4 s
+goes to turning a million `Order` objects into columns and splitting the sides, 0.4 s to
+finding where the walk stops (a median-split search over aggregate curves, no pair-by-pair
+walk) and 0.2 s to filling the prefix; a numpy prototype of the search was no faster once the
+lists are converted, so the remaining lever is a compiled clearing core. Settlement: ganache
+spends about 4.7 s executing and mining the 11.3M-gas transaction (its EVM runs at roughly
+2.4M gas/s here) and 1.2-1.4 s serving the two book reads; the Python side is well under a
+second.
 """
 
 
