@@ -5,17 +5,18 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ICommunity} from "./interfaces/ICommunity.sol";
 import {MemberRole, Tariff} from "./lib/MarketTypes.sol";
 import {Calendar} from "./lib/Calendar.sol";
+import {Roles} from "./lib/Roles.sol";
 
 /// @title Community
 /// @notice Members, meters, the tariff schedule, the slot calendar, and the role registry every
 /// gridshare contract consults (see ICommunity).
 contract Community is AccessControl, ICommunity {
     /// @notice Registers members and meters, schedules tariffs (the DSO's operators).
-    bytes32 public constant DSO_ROLE = keccak256("DSO_ROLE");
+    bytes32 public constant DSO_ROLE = Roles.DSO;
     /// @notice Relays signed meter readings.
-    bytes32 public constant ORACLE_ROLE = keccak256("ORACLE_ROLE");
+    bytes32 public constant ORACLE_ROLE = Roles.ORACLE;
     /// @notice Submits slot clearings.
-    bytes32 public constant MATCHER_ROLE = keccak256("MATCHER_ROLE");
+    bytes32 public constant MATCHER_ROLE = Roles.MATCHER;
 
     /// @dev Prices must stay below 2**40 (OrderWord packs limits in 40 bits).
     uint256 private constant PRICE_CAP = 1 << 40;

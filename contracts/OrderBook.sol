@@ -9,6 +9,7 @@ import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
 import {MemberRole, Side, Tariff} from "./lib/MarketTypes.sol";
 import {OrderWord} from "./lib/OrderWord.sol";
 import {Calendar} from "./lib/Calendar.sol";
+import {Roles} from "./lib/Roles.sol";
 
 /// @title OrderBook
 /// @notice Orders per slot and the escrow of buy orders (see IOrderBook). The book holds escrow as its
@@ -22,7 +23,6 @@ contract OrderBook is EIP712, IOrderBook {
     );
     bytes32 public constant CANCEL_INTENT_TYPEHASH =
         keccak256("CancelIntent(address owner,uint256 orderId,uint256 nonce,uint256 deadline)");
-    bytes32 private constant DEFAULT_ADMIN_ROLE = 0x00;
     uint256 private constant LOCATED = 1 << 255;
 
     ICommunity public immutable community;
@@ -70,7 +70,7 @@ contract OrderBook is EIP712, IOrderBook {
 
     /// @notice Bind the settlement contract (once). Only the community admin.
     function bindSettlement(address settlement_) external {
-        if (!community.hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) revert OrderBookNotAdmin(msg.sender);
+        if (!community.hasRole(Roles.ADMIN, msg.sender)) revert OrderBookNotAdmin(msg.sender);
         if (settlement != address(0)) revert OrderBookSettlementBound(settlement);
         settlement = settlement_;
         emit SettlementBound(settlement_);

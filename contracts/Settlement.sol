@@ -7,6 +7,7 @@ import {IOrderBook} from "./interfaces/IOrderBook.sol";
 import {Mode, Tariff} from "./lib/MarketTypes.sol";
 import {OrderWord} from "./lib/OrderWord.sol";
 import {ClearingCheck} from "./lib/ClearingCheck.sol";
+import {Roles} from "./lib/Roles.sol";
 
 /// @title Settlement
 /// @notice Verifies each slot's clearing on-chain and pays it out of the slot's escrow (see ISettlement).
@@ -16,8 +17,6 @@ import {ClearingCheck} from "./lib/ClearingCheck.sol";
 ///   the DSO fee account gets the trade fees, its network account the p2p grid fee.
 contract Settlement is ISettlement {
     using OrderWord for uint256;
-
-    bytes32 public constant MATCHER_ROLE = keccak256("MATCHER_ROLE");
 
     struct Clearing {
         bool settled;
@@ -48,7 +47,7 @@ contract Settlement is ISettlement {
     function settleSlot(uint64 slot, Mode mode, uint256 price, uint256[] calldata fills, uint256[] calldata pairs)
         external
     {
-        if (!community.hasRole(MATCHER_ROLE, msg.sender)) revert SettlementNotMatcher(msg.sender);
+        if (!community.hasRole(Roles.MATCHER, msg.sender)) revert SettlementNotMatcher(msg.sender);
         if (_clearings[slot].settled) revert SettlementAlreadySettled(slot);
         Tariff memory t = community.tariffAt(slot);
         if (mode != t.mode) revert SettlementModeMismatch(slot, t.mode, mode);

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+/// @title Roles
+/// @notice The role ids of the community's role registry (`Community`, an AccessControl), in one
+/// place for every contract that checks them.
+library Roles {
+    /// @notice Grants and revokes roles (OpenZeppelin's DEFAULT_ADMIN_ROLE).
+    bytes32 internal constant ADMIN = 0x00;
+    /// @notice Registers members and meters, schedules tariffs (the DSO's operators).
+    bytes32 internal constant DSO = keccak256("DSO_ROLE");
+    /// @notice Relays signed meter readings.
+    bytes32 internal constant ORACLE = keccak256("ORACLE_ROLE");
+    /// @notice Submits slot clearings.
+    bytes32 internal constant MATCHER = keccak256("MATCHER_ROLE");
+}
