@@ -17,7 +17,14 @@ from eth_account import Account
 
 from bench.report import record
 from chain.codec import decode_rules
-from chain.signing import OrderIntent, order_typed_data, sign_typed_data
+from chain.metering import pack_reading_word, positions, trade_words
+from chain.signing import (
+    OrderIntent,
+    Reading,
+    order_typed_data,
+    reading_typed_data,
+    sign_typed_data,
+)
 from chain.submission import clear_slot
 from gridshare.settings import Settings, load_settings
 from scripts.deploy import DEV_GAS_PRICE, Deployment, deploy
@@ -35,7 +42,100 @@ def _deploy(settings: Settings) -> Deployment:
         matcher=accounts[2].address,
         fee_account=accounts[3].address,
         network_account=accounts[4].address,
+        supply_account=accounts[8].address,
     )
+
+
+def _sleep_until(timestamp: int) -> None:
+    delta = timestamp - chain.time()
+    if delta > 0:
+        chain.sleep(delta)
+    chain.mine()
+
+
+def _settle_all(
+    dep: Deployment, slot: int, metered: dict[str, tuple[int, int]] | None, meters: dict[str, Any]
+) -> dict[str, int]:
+    """Take `slot` through trades, readings (one per member, relayed in batches of 100) and
+    imbalance. Returns the gas of each step."""
+    _sleep_until(int(dep.community.gateClosure(slot)) + 1)
+    rules = decode_rules(dep.community.tariffAt(slot))
+    book, _, sub = clear_slot(
+        dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot), rules
+    )
+    gas = {
+        "trades": int(
+            dep.settlement.settleSlot(slot, *sub.args(), {"from": accounts[2], **QUIET}).gas_used
+        )
+    }
+    _sleep_until(int(dep.community.slotStart(slot + 1)) + 1)
+    words: list[int] = []
+    gas["readings"] = 0
+    items = list((metered or {}).items())
+    for start in range(0, len(items), 100):
+        batch = []
+        for member, (imp, exp) in items[start : start + 100]:
+            meter_id, key, seq = meters[member]
+            r = Reading(meter_id, slot, imp, exp, seq + slot)
+            data = reading_typed_data(r, chain.id, dep.readings.address)
+            batch.append((r, sign_typed_data(data, key)))
+        tx = dep.readings.submitReadings(
+            [r.as_tuple() for r, _ in batch],
+            [sig for _, sig in batch],
+            {"from": accounts[1], **QUIET},
+        )
+        gas["readings"] += int(tx.gas_used)
+        words += [
+            pack_reading_word(e["member"], e["importWh"], e["exportWh"])
+            for e in tx.events["ReadingAccepted"]
+        ]
+    if not metered:
+        _sleep_until(
+            int(dep.community.slotStart(slot + 1)) + int(dep.imbalance.readingDeadlineSeconds()) + 1
+        )
+    trades = trade_words(book.entries, sub.fills)
+    members = [p.member for p in positions(words, trades)]
+    tx = dep.imbalance.settleImbalance(slot, members, words, trades, {"from": accounts[2], **QUIET})
+    gas["imbalance"] = int(tx.gas_used)
+    return gas
+
+
+def _metered_slots(settings: Settings, n: int, rng: random.Random) -> dict[str, Any]:
+    """n members with one meter each; two consecutive slots in which every member trades (half
+    buy, half sell) and reports a reading. The second slot is the steady state: each meter's
+    replay-protection word already exists."""
+    dep = _deploy(settings)
+    members = _members(dep, n, rng)
+    meters: dict[str, Any] = {}
+    for i, m in enumerate(members):
+        meter = Account.create(str(rng.random()))
+        meter_id = f"bench-meter-{i}".encode().ljust(32, b"\0")
+        dep.community.registerMeter(
+            meter_id, m.address, meter.address, {"from": accounts[0], **QUIET}
+        )
+        meters[m.address] = (meter_id, meter.key, 0)
+    dep.token.topUp(
+        accounts[8], 10**6 * 10**9, b"bench-supply".ljust(32, b"\0"), {"from": accounts[0], **QUIET}
+    )
+    first = int(dep.community.currentSlot()) + 2
+    t = settings.tariff
+    for slot in (first, first + 1):
+        for i, m in enumerate(members):
+            side = "buy" if i % 2 == 0 else "sell"
+            mid = (t.feed_in_price + t.retail_price) // 2
+            price = (
+                rng.randint(mid - 20_000, t.retail_price)
+                if side == "buy"
+                else rng.randint(t.feed_in_price, mid + 20_000)
+            )
+            _relay(dep, m, slot, side, rng.randint(200, 3_000), price, nonce=slot)
+    for slot in range(int(dep.imbalance.nextSlot()), first):
+        _settle_all(dep, slot, None, meters)
+    out: dict[str, Any] = {}
+    for label, slot in (("first", first), ("steady", first + 1)):
+        metered = {m.address: (rng.randint(0, 3_000), rng.randint(0, 3_000)) for m in members}
+        out[label] = _settle_all(dep, slot, metered, meters)
+    return out
 
 
 def _members(dep: Deployment, n: int, rng: random.Random) -> list[Any]:
@@ -140,8 +240,19 @@ def main() -> None:
         gas, volume, _ = _slot_with_members(mode_settings, 200, rng)
         figures[f"gas_per_member_slot_trades_settled_200_{mode}"] = gas // 200
 
+    metered = _metered_slots(settings, 200, rng)
+    steady, first = metered["steady"], metered["first"]
+    figures["gas_per_reading_200_batched (steady / a meter's first reading)"] = (
+        f"{steady['readings'] // 200:,} / {first['readings'] // 200:,}"
+    )
+    figures["gas_per_member_slot_imbalance_200"] = steady["imbalance"] // 200
+    figures["gas_per_member_slot_trades_200_in_metered_run"] = steady["trades"] // 200
+    figures["gas_per_member_slot_settled_200 (trades + reading + imbalance + fees)"] = (
+        sum(steady.values()) // 200
+    )
+
     record(
-        "gas: orders and trade settlement (issue 2)",
+        "gas: orders, trade settlement, readings and imbalance (issues 2, 3)",
         "make bench  (brownie run scripts/bench_gas.py --network ganache-cli)",
         figures,
         NOTES,

@@ -1,7 +1,8 @@
-"""EIP-712 typed data for the intents members sign (orders, cancellations), and signing them.
+"""EIP-712 typed data for what members sign (orders, cancellations) and what meters sign
+(readings), and signing them.
 
-The type strings must match OrderBook.sol's ORDER_INTENT_TYPEHASH and CANCEL_INTENT_TYPEHASH.
-No I/O: the domain (chain id, contract address) is passed in.
+The type strings must match OrderBook.sol's ORDER_INTENT_TYPEHASH and CANCEL_INTENT_TYPEHASH and
+MeterReadings.sol's READING_TYPEHASH. No I/O: the domain (chain id, contract address) is passed in.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from eth_account.messages import encode_typed_data
 from chain.codec import SIDE_CODES
 
 DOMAIN_NAME = "gridshare OrderBook"
+READINGS_DOMAIN_NAME = "gridshare MeterReadings"
 DOMAIN_VERSION = "1"
 
 _DOMAIN_TYPE = [
@@ -32,6 +34,13 @@ ORDER_INTENT_TYPE = [
     {"name": "limitPrice", "type": "uint256"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
+]
+READING_TYPE = [
+    {"name": "meterId", "type": "bytes32"},
+    {"name": "slot", "type": "uint64"},
+    {"name": "importWh", "type": "uint64"},
+    {"name": "exportWh", "type": "uint64"},
+    {"name": "sequence", "type": "uint64"},
 ]
 CANCEL_INTENT_TYPE = [
     {"name": "owner", "type": "address"},
@@ -68,12 +77,27 @@ class OrderIntent:
         )
 
 
-def _domain(chain_id: int, order_book: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One meter's energy in one slot, as the meter signs it (IMeterReadings.Reading)."""
+
+    meter_id: bytes
+    slot: int
+    import_wh: int
+    export_wh: int
+    sequence: int
+
+    def as_tuple(self) -> tuple[bytes, int, int, int, int]:
+        """The ABI tuple of IMeterReadings.Reading."""
+        return (self.meter_id, self.slot, self.import_wh, self.export_wh, self.sequence)
+
+
+def _domain(chain_id: int, contract: str, name: str = DOMAIN_NAME) -> dict[str, Any]:
     return {
-        "name": DOMAIN_NAME,
+        "name": name,
         "version": DOMAIN_VERSION,
         "chainId": chain_id,
-        "verifyingContract": order_book,
+        "verifyingContract": contract,
     }
 
 
@@ -105,6 +129,22 @@ def cancel_typed_data(
         "primaryType": "CancelIntent",
         "domain": _domain(chain_id, order_book),
         "message": {"owner": owner, "orderId": order_id, "nonce": nonce, "deadline": deadline},
+    }
+
+
+def reading_typed_data(reading: Reading, chain_id: int, meter_readings: str) -> dict[str, Any]:
+    """The EIP-712 message a meter signs for one reading."""
+    return {
+        "types": {"EIP712Domain": _DOMAIN_TYPE, "Reading": READING_TYPE},
+        "primaryType": "Reading",
+        "domain": _domain(chain_id, meter_readings, READINGS_DOMAIN_NAME),
+        "message": {
+            "meterId": reading.meter_id,
+            "slot": reading.slot,
+            "importWh": reading.import_wh,
+            "exportWh": reading.export_wh,
+            "sequence": reading.sequence,
+        },
     }
 
 

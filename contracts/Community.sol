@@ -17,6 +17,8 @@ contract Community is AccessControl, ICommunity {
     bytes32 public constant ORACLE_ROLE = Roles.ORACLE;
     /// @notice Submits slot clearings.
     bytes32 public constant MATCHER_ROLE = Roles.MATCHER;
+    /// @notice Runs member exits (the Membership contract).
+    bytes32 public constant MEMBERSHIP_ROLE = Roles.MEMBERSHIP;
 
     /// @dev Prices must stay below 2**40 (OrderWord packs limits in 40 bits).
     uint256 private constant PRICE_CAP = 1 << 40;
@@ -25,10 +27,16 @@ contract Community is AccessControl, ICommunity {
         MemberRole role;
         uint64 joinedSlot;
         uint64 lockInUntilSlot;
+        bool exiting;
+        uint64 exitSlot;
     }
 
+    /// @dev `index` is the meter's position in its member's meter list. A retired id may be registered
+    /// again; MeterReadings keeps each id's last slot and sequence, so old readings never replay.
     struct Meter {
         address member;
+        uint88 index;
+        bool retired;
         address signer;
     }
 
@@ -50,11 +58,18 @@ contract Community is AccessControl, ICommunity {
     address public feeAccount;
     /// @inheritdoc ICommunity
     address public networkAccount;
-    /// @notice Number of current members.
+    /// @inheritdoc ICommunity
+    address public supplyAccount;
+    /// @inheritdoc ICommunity
     uint256 public memberCount;
+    /// @inheritdoc ICommunity
+    uint256 public meterCount;
+    /// @inheritdoc ICommunity
+    uint256 public exitPenalty;
 
     mapping(address account => Member) private _members;
     mapping(bytes32 meterId => Meter) private _meters;
+    mapping(address member => bytes32[]) private _memberMeters;
     TariffEntry[] private _tariffs;
 
     /// @param admin The DSO's admin (grants roles; also gets DSO_ROLE).
@@ -100,7 +115,7 @@ contract Community is AccessControl, ICommunity {
         if (_members[member].role != MemberRole.None) revert CommunityAlreadyMember(member);
         uint64 nowSlot = currentSlot();
         uint64 lockIn = nowSlot + lockInSlots;
-        _members[member] = Member(role, nowSlot, lockIn);
+        _members[member] = Member(role, nowSlot, lockIn, false, 0);
         memberCount += 1;
         emit MemberRegistered(member, role, nowSlot, lockIn);
     }
@@ -108,7 +123,7 @@ contract Community is AccessControl, ICommunity {
     /// @inheritdoc ICommunity
     function setMemberRole(address member, MemberRole role) external onlyRole(DSO_ROLE) {
         if (role == MemberRole.None) revert CommunityInvalidRole(role);
-        if (_members[member].role == MemberRole.None) revert CommunityNotMember(member);
+        if (_members[member].role == MemberRole.None || _members[member].exiting) revert CommunityNotMember(member);
         _members[member].role = role;
         emit MemberRoleChanged(member, role);
     }
@@ -116,35 +131,80 @@ contract Community is AccessControl, ICommunity {
     /// @inheritdoc ICommunity
     function registerMeter(bytes32 meterId, address member, address signer) external onlyRole(DSO_ROLE) {
         if (signer == address(0)) revert CommunityZeroAddress();
-        if (_members[member].role == MemberRole.None) revert CommunityNotMember(member);
-        if (_meters[meterId].member != address(0)) revert CommunityMeterExists(meterId);
-        _meters[meterId] = Meter(member, signer);
+        if (_members[member].role == MemberRole.None || _members[member].exiting) revert CommunityNotMember(member);
+        Meter storage existing = _meters[meterId];
+        if (existing.member != address(0) && !existing.retired) revert CommunityMeterExists(meterId);
+        bytes32[] storage list = _memberMeters[member];
+        _meters[meterId] = Meter(member, uint88(list.length), false, signer);
+        list.push(meterId);
+        meterCount += 1;
         emit MeterRegistered(meterId, member, signer);
     }
 
     /// @inheritdoc ICommunity
     function retireMeter(bytes32 meterId) external onlyRole(DSO_ROLE) {
-        address member = _meters[meterId].member;
-        if (member == address(0)) revert CommunityUnknownMeter(meterId);
-        delete _meters[meterId];
-        emit MeterRetired(meterId, member);
+        _retireMeter(meterId);
+    }
+
+    /// @inheritdoc ICommunity
+    function setExitPenalty(uint256 penalty) external onlyRole(DSO_ROLE) {
+        exitPenalty = penalty;
+        emit ExitPenaltySet(penalty);
+    }
+
+    /// @inheritdoc ICommunity
+    function beginExit(address member) external onlyRole(Roles.MEMBERSHIP) returns (uint64 exitSlot) {
+        Member storage m = _members[member];
+        if (m.role == MemberRole.None || m.exiting) revert CommunityNotMember(member);
+        // The member stays bound by every slot whose gate has already closed.
+        uint64 nowSlot = currentSlot();
+        exitSlot = block.timestamp >= Calendar.gateClosure(genesis, slotSeconds, gateClosureSeconds, nowSlot + 1)
+            ? nowSlot + 1
+            : nowSlot;
+        m.exiting = true;
+        m.exitSlot = exitSlot;
+        memberCount -= 1;
+        emit MemberExiting(member, exitSlot);
+    }
+
+    /// @inheritdoc ICommunity
+    function completeExit(address member) external onlyRole(Roles.MEMBERSHIP) {
+        Member storage m = _members[member];
+        if (!m.exiting) revert CommunityNotExiting(member);
+        bytes32[] storage list = _memberMeters[member];
+        while (list.length != 0) {
+            _retireMeter(list[list.length - 1]);
+        }
+        delete _members[member];
+        emit MemberLeft(member);
     }
 
     /// @inheritdoc ICommunity
     function memberRole(address account) external view returns (MemberRole) {
-        return _members[account].role;
+        Member storage m = _members[account];
+        return m.exiting ? MemberRole.None : m.role;
     }
 
-    /// @notice Full record of a member: role, slot joined, lock-in end slot.
-    function memberInfo(address account) external view returns (MemberRole role, uint64 joinedSlot, uint64 lockInUntilSlot) {
+    /// @inheritdoc ICommunity
+    function memberInfo(address account)
+        external
+        view
+        returns (MemberRole role, uint64 joinedSlot, uint64 lockInUntilSlot, bool exiting, uint64 exitSlot)
+    {
         Member storage m = _members[account];
-        return (m.role, m.joinedSlot, m.lockInUntilSlot);
+        return (m.role, m.joinedSlot, m.lockInUntilSlot, m.exiting, m.exitSlot);
     }
 
     /// @inheritdoc ICommunity
     function meter(bytes32 meterId) external view returns (address member, address signer) {
         Meter storage m = _meters[meterId];
+        if (m.retired) return (address(0), address(0));
         return (m.member, m.signer);
+    }
+
+    /// @notice The meters currently registered for `member`.
+    function metersOf(address member) external view returns (bytes32[] memory) {
+        return _memberMeters[member];
     }
 
     // ----------------------------------------------------------------------------------- tariffs
@@ -184,6 +244,13 @@ contract Community is AccessControl, ICommunity {
     }
 
     /// @inheritdoc ICommunity
+    function setSupplyAccount(address supplyAccount_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (supplyAccount_ == address(0)) revert CommunityZeroAddress();
+        supplyAccount = supplyAccount_;
+        emit SupplyAccountSet(supplyAccount_);
+    }
+
+    /// @inheritdoc ICommunity
     function setDsoAccounts(address feeAccount_, address networkAccount_) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _setDsoAccounts(feeAccount_, networkAccount_);
     }
@@ -200,7 +267,7 @@ contract Community is AccessControl, ICommunity {
         return Calendar.gateClosure(genesis, slotSeconds, gateClosureSeconds, slot);
     }
 
-    /// @notice Unix time at which delivery of `slot` starts.
+    /// @inheritdoc ICommunity
     function slotStart(uint64 slot) external view returns (uint256) {
         return Calendar.slotStart(genesis, slotSeconds, slot);
     }
@@ -215,6 +282,21 @@ contract Community is AccessControl, ICommunity {
     /// @dev The one place time is read, so a test harness can override it.
     function _now() internal view virtual returns (uint256) {
         return block.timestamp;
+    }
+
+    /// @dev Swap-and-pop the meter out of its member's list and mark the record retired.
+    function _retireMeter(bytes32 meterId) private {
+        Meter storage m = _meters[meterId];
+        address member = m.member;
+        if (member == address(0) || m.retired) revert CommunityUnknownMeter(meterId);
+        bytes32[] storage list = _memberMeters[member];
+        bytes32 moved = list[list.length - 1];
+        list[m.index] = moved;
+        _meters[moved].index = m.index;
+        list.pop();
+        m.retired = true;
+        meterCount -= 1;
+        emit MeterRetired(meterId, member);
     }
 
     function _setDsoAccounts(address feeAccount_, address networkAccount_) private {

@@ -8,12 +8,16 @@ import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
 
 /// @title EnergyToken
 /// @notice The community's prepaid token (see IEnergyToken). Every balance change goes through
-/// OpenZeppelin's `_update`, which emits `Transfer` and never lets a balance go below zero.
+/// OpenZeppelin's `_update`, which emits `Transfer` and never lets a balance go below zero. What a
+/// balance cannot cover is recorded as debt, a claim outside the token supply.
 contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
     /// @notice May mint against recorded top-ups (the DSO's treasury).
     bytes32 public constant TREASURER_ROLE = keccak256("TREASURER_ROLE");
     /// @notice May pull escrow from members into itself (the order book).
     bytes32 public constant MARKET_ROLE = keccak256("MARKET_ROLE");
+    /// @notice May charge members, recording debt where a balance falls short (imbalance, service
+    /// fees, exit penalties).
+    bytes32 public constant COLLECTOR_ROLE = keccak256("COLLECTOR_ROLE");
 
     /// @inheritdoc IEnergyToken
     mapping(bytes32 paymentRef => bool) public topUpRecorded;
@@ -21,6 +25,14 @@ contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
     uint256 public totalMinted;
     /// @inheritdoc IEnergyToken
     uint256 public totalRedeemed;
+    /// @inheritdoc IEnergyToken
+    mapping(address member => uint256) public debtOf;
+    /// @inheritdoc IEnergyToken
+    mapping(address member => mapping(address creditor => uint256)) public debtTo;
+    /// @inheritdoc IEnergyToken
+    uint256 public totalDebt;
+    /// @dev Creditors a member owes, in the order the debts arose (repaid in that order).
+    mapping(address member => address[]) private _creditors;
 
     /// @param admin Holder of the admin role (the DSO), which grants the other roles.
     constructor(address admin) ERC20("gridshare prepaid euro", "gEUR") ERC20Permit("gridshare prepaid euro") {
@@ -41,11 +53,13 @@ contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
         totalMinted += amount;
         _mint(member, amount);
         emit TopUp(member, amount, paymentRef);
+        if (debtOf[member] != 0) _repay(member);
     }
 
     /// @inheritdoc IEnergyToken
     function redeem(uint256 amount, bytes32 payoutRef) external {
         if (amount == 0) revert EnergyTokenZeroAmount();
+        if (debtOf[msg.sender] != 0) _repay(msg.sender);
         totalRedeemed += amount;
         _burn(msg.sender, amount);
         emit Redeemed(msg.sender, amount, payoutRef);
@@ -62,6 +76,74 @@ contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
         for (uint256 i; i < n; ++i) {
             uint256 t = transfers[i];
             _transfer(msg.sender, address(uint160(t)), t >> 160);
+        }
+    }
+
+    /// @inheritdoc IEnergyToken
+    function collect(address member, uint256[] calldata charges)
+        external
+        onlyRole(COLLECTOR_ROLE)
+        returns (uint256 collected)
+    {
+        uint256 balance = balanceOf(member);
+        uint256 n = charges.length;
+        for (uint256 i; i < n; ++i) {
+            address creditor = address(uint160(charges[i]));
+            uint256 amount = charges[i] >> 160;
+            uint256 covered = amount < balance ? amount : balance;
+            if (covered != 0) {
+                balance -= covered;
+                collected += covered;
+                _transfer(member, creditor, covered);
+            }
+            if (amount > covered) _recordDebt(member, creditor, amount - covered);
+        }
+    }
+
+    /// @inheritdoc IEnergyToken
+    function repayDebt(address member) external returns (uint256 repaid) {
+        return _repay(member);
+    }
+
+    /// @notice Creditors `member` owes, in repayment order.
+    function creditorsOf(address member) external view returns (address[] memory) {
+        return _creditors[member];
+    }
+
+    function _recordDebt(address member, address creditor, uint256 amount) private {
+        if (debtTo[member][creditor] == 0) _creditors[member].push(creditor);
+        debtTo[member][creditor] += amount;
+        debtOf[member] += amount;
+        totalDebt += amount;
+        emit DebtRecorded(member, creditor, amount);
+    }
+
+    /// @dev Pay debts oldest creditor first while the balance lasts; creditors paid in full leave the
+    /// list. At most a handful of creditors exist (the DSO's accounts), so the loop is short.
+    function _repay(address member) private returns (uint256 repaid) {
+        uint256 balance = balanceOf(member);
+        address[] storage creditors = _creditors[member];
+        while (creditors.length != 0 && balance != 0) {
+            address creditor = creditors[0];
+            uint256 owed = debtTo[member][creditor];
+            uint256 paid = owed < balance ? owed : balance;
+            balance -= paid;
+            repaid += paid;
+            debtTo[member][creditor] = owed - paid;
+            if (paid == owed) {
+                // Keep the order of the remaining creditors: shift them down by one.
+                uint256 last = creditors.length - 1;
+                for (uint256 i; i < last; ++i) {
+                    creditors[i] = creditors[i + 1];
+                }
+                creditors.pop();
+            }
+            _transfer(member, creditor, paid);
+            emit DebtRepaid(member, creditor, paid);
+        }
+        if (repaid != 0) {
+            debtOf[member] -= repaid;
+            totalDebt -= repaid;
         }
     }
 }

@@ -50,6 +50,8 @@ contract OrderBook is EIP712, IOrderBook {
     /// @inheritdoc IOrderBook
     mapping(address owner => mapping(uint256 nonce => bool)) public nonceUsed;
     mapping(uint256 id => uint256) private _location; // LOCATED | slot << 32 | index
+    /// @inheritdoc IOrderBook
+    mapping(address owner => uint64) public lastOrderSlot;
 
     /// @param community_ The community (calendar, members, tariffs, roles).
     /// @param token_ The prepaid token; this book needs its MARKET_ROLE.
@@ -132,23 +134,23 @@ contract OrderBook is EIP712, IOrderBook {
     /// @inheritdoc IOrderBook
     function cancelAll(uint64 slot) external returns (uint256 count) {
         _requireGateOpen(slot);
-        uint256[] storage book = _book[slot];
-        uint64[] storage ids = _ids[slot];
         uint256 refund;
-        uint256 n = book.length;
-        for (uint256 i; i < n; ++i) {
-            uint256 w = book[i];
-            if (w.owner() != msg.sender || w.isCancelled()) continue;
-            book[i] = w.cancelled();
-            uint256 escrow = _escrowOfWord(slot, w);
-            refund += escrow;
-            ++count;
-            emit OrderCancelled(ids[i], msg.sender, slot, escrow);
+        (count, refund) = _cancelOwnerInSlot(msg.sender, slot);
+        if (refund != 0) token.transfer(msg.sender, refund);
+    }
+
+    /// @inheritdoc IOrderBook
+    function cancelOpenOrders(address owner) external returns (uint256 count, uint256 refund) {
+        if (!community.hasRole(Roles.MEMBERSHIP, msg.sender)) revert OrderBookNotMembership(msg.sender);
+        uint64 slot = _currentSlot() + 1;
+        if (block.timestamp >= _gateClosure(slot)) ++slot; // first slot whose gate is still open
+        uint64 last = lastOrderSlot[owner];
+        for (; slot <= last; ++slot) {
+            (uint256 c, uint256 r) = _cancelOwnerInSlot(owner, slot);
+            count += c;
+            refund += r;
         }
-        if (refund != 0) {
-            slotEscrow[slot] -= refund;
-            token.transfer(msg.sender, refund);
-        }
+        if (refund != 0) token.transfer(owner, refund);
     }
 
     // ----------------------------------------------------------------------------------- settlement
@@ -243,6 +245,7 @@ contract OrderBook is EIP712, IOrderBook {
             totalEscrow += _placeInSlot(firstId + (slot - fromSlot), slot, owner, side, energyWh, limitPrice);
         }
         nextOrderId = firstId + (toSlot - fromSlot) + 1;
+        if (toSlot > lastOrderSlot[owner]) lastOrderSlot[owner] = toSlot;
         if (totalEscrow != 0) token.marketPull(owner, totalEscrow);
     }
 
@@ -267,6 +270,24 @@ contract OrderBook is EIP712, IOrderBook {
         _location[id] = LOCATED | (uint256(slot) << 32) | index;
         if (escrow != 0) slotEscrow[slot] += escrow;
         emit OrderPlaced(id, owner, slot, uint32(index), side, energyWh, limitPrice, escrow);
+    }
+
+    /// @dev Cancel `owner`'s live orders in `slot` (whose gate the caller checked is open); returns how
+    /// many and the escrow released from the slot (the caller transfers it).
+    function _cancelOwnerInSlot(address owner, uint64 slot) private returns (uint256 count, uint256 refund) {
+        uint256[] storage book = _book[slot];
+        uint64[] storage ids = _ids[slot];
+        uint256 n = book.length;
+        for (uint256 i; i < n; ++i) {
+            uint256 w = book[i];
+            if (w.owner() != owner || w.isCancelled()) continue;
+            book[i] = w.cancelled();
+            uint256 escrow = _escrowOfWord(slot, w);
+            refund += escrow;
+            ++count;
+            emit OrderCancelled(ids[i], owner, slot, escrow);
+        }
+        if (refund != 0) slotEscrow[slot] -= refund;
     }
 
     function _cancel(address caller, uint256 id) private {

@@ -18,11 +18,13 @@ import {Roles} from "./lib/Roles.sol";
 contract Settlement is ISettlement {
     using OrderWord for uint256;
 
+    /// @dev One storage word per slot.
     struct Clearing {
         bool settled;
         Mode mode;
         uint64 price;
-        uint128 volumeWh;
+        uint64 volumeWh;
+        uint112 platformFees;
     }
 
     /// @dev Transfers out of a slot's escrow (`uint160(to) | amount << 160`), and the slot's totals.
@@ -37,6 +39,7 @@ contract Settlement is ISettlement {
     IOrderBook public immutable orderBook;
 
     mapping(uint64 slot => Clearing) private _clearings;
+    mapping(uint64 slot => bytes32) private _tradesHash;
 
     constructor(ICommunity community_, IOrderBook orderBook_) {
         community = community_;
@@ -55,9 +58,12 @@ contract Settlement is ISettlement {
         if (fills.length != book.length) revert SettlementFillsLength(book.length, fills.length);
 
         (uint256 volume, uint256[] memory sellValue) = _verify(book, fills, pairs, mode, price, t.communityPrice);
-        Clearing memory c = Clearing(true, mode, uint64(price), uint128(volume));
-        _clearings[slot] = c;
+        // Prices < 2**40; volume <= 2000 orders * 2**40 Wh; fees < 2000 * 2**80: the casts are exact.
+        Clearing memory c = Clearing(true, mode, uint64(price), uint64(volume), 0);
         Payout memory pay = _payouts(book, fills, c, sellValue, t);
+        c.platformFees = uint112(pay.platformFees);
+        _clearings[slot] = c;
+        _tradesHash[slot] = _tradesHashOf(book, fills);
         _emitSettled(slot, c, pay, fills, pairs);
         orderBook.closeSlot(slot, pay.transfers);
     }
@@ -66,6 +72,23 @@ contract Settlement is ISettlement {
     function clearingOf(uint64 slot) external view returns (bool settled, Mode mode, uint256 price, uint256 volumeWh) {
         Clearing storage c = _clearings[slot];
         return (c.settled, c.mode, c.price, c.volumeWh);
+    }
+
+    /// @inheritdoc ISettlement
+    function tradesOf(uint64 slot) external view returns (bytes32 tradesHash, uint256 platformFees) {
+        return (_tradesHash[slot], _clearings[slot].platformFees);
+    }
+
+    /// @dev keccak256 of the packed trade words of the filled orders, in book order.
+    function _tradesHashOf(uint256[] memory book, uint256[] calldata fills) private pure returns (bytes32 h) {
+        uint256[] memory trades = new uint256[](book.length);
+        uint256 count;
+        for (uint256 i; i < book.length; ++i) {
+            if (fills[i] != 0) trades[count++] = _tradeWord(book[i], fills[i]);
+        }
+        assembly ("memory-safe") {
+            h := keccak256(add(trades, 32), mul(count, 32))
+        }
     }
 
     /// @dev Re-check the submitted clearing with the rulebook; returns the volume and, in pay-as-bid
@@ -147,6 +170,11 @@ contract Settlement is ISettlement {
             mstore(transfers, count)
         }
         pay.transfers = transfers;
+    }
+
+    /// @dev A filled order as the imbalance settlement needs it (see ISettlement.tradesOf).
+    function _tradeWord(uint256 w, uint256 f) private pure returns (uint256) {
+        return uint160(w.owner()) | (f << 160) | (w.isSell() ? 1 << 255 : 0);
     }
 
     /// @dev A buy order's unused escrow: escrow − (trade price + buy fees) × filled. Unchecked for

@@ -57,6 +57,14 @@ class Settings(BaseModel):
     max_standing_slots: int = Field(default=96, gt=0)
     fee_account: str | None = None  # DSO platform-fee account; None: a dev account / the deployer
     network_account: str | None = None  # DSO network-charge account
+    supply_account: str | None = None  # DSO supply account: pays feed-in, receives retail
+    # After delivery, readings may come in for this long before the slot's imbalance settles
+    # without the missing ones (it settles earlier once every registered meter has reported).
+    reading_deadline_seconds: int = Field(default=3600, ge=0)
+    period_slots: int = Field(default=1440, gt=0)  # profit-sharing / service-fee period (30 days)
+    profit_share_bps: int = Field(default=5000, ge=0, le=10_000)  # of platform-fee income
+    exit_penalty: int = Field(default=20_000_000_000, ge=0)  # n€ (20 €) if leaving in lock-in
+    lock_in_slots: int = Field(default=17_520, ge=0)  # one year of 30-minute slots
     tariff: TariffSettings = TariffSettings()
     deployments_dir: Path = Path("deployments")
     # Node access (chain/node.py). rpc_url overrides the host and port of the brownie network

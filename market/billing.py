@@ -153,12 +153,10 @@ class TopUpOutcome:
 
 
 def _check_account(balance: NanoEur, debt: NanoEur, amount: NanoEur) -> None:
+    # A balance and a debt may both be positive: debt is paid from top-ups (and on request), while
+    # trade proceeds simply add to the balance, which the next charge then draws on first.
     if balance < 0 or debt < 0 or amount < 0:
         raise ValueError(f"negative balance {balance}, debt {debt} or amount {amount}")
-    if balance > 0 and debt > 0:
-        # Debt only arises once the balance is spent and a top-up pays it before anything
-        # else, so both being positive means the caller's books are wrong.
-        raise ValueError(f"balance {balance} and debt {debt} cannot both be positive")
 
 
 def apply_charge(balance: NanoEur, debt: NanoEur, charge: NanoEur) -> ChargeOutcome:
@@ -170,11 +168,38 @@ def apply_charge(balance: NanoEur, debt: NanoEur, charge: NanoEur) -> ChargeOutc
 
 
 def apply_top_up(balance: NanoEur, debt: NanoEur, amount: NanoEur) -> TopUpOutcome:
-    """Add `amount` (a top-up, or any credit such as a feed-in payment): debt is paid first,
-    the rest goes to the balance."""
+    """Add `amount` (a top-up): debt is paid first, from the whole balance the top-up leaves
+    (as EnergyToken.topUp does), and the rest stays in the balance."""
     _check_account(balance, debt, amount)
-    debt_paid = min(debt, amount)
+    debt_paid = min(debt, balance + amount)
     return TopUpOutcome(balance + amount - debt_paid, debt - debt_paid, debt_paid)
+
+
+def profit_pool(platform_fees: NanoEur, share_bps: int) -> NanoEur:
+    """The part of a period's platform-fee income shared with members (floored)."""
+    if platform_fees < 0 or not 0 <= share_bps <= 10_000:
+        raise ValueError(f"fees {platform_fees} or share {share_bps} bps out of range")
+    return platform_fees * share_bps // 10_000
+
+
+def profit_shares(pool: NanoEur, exports_wh: list[Wh]) -> list[NanoEur]:
+    """Split `pool` in proportion to each member's metered export (members in ascending address
+    order). Shares are floored; the n€ left over go one each to exporting members in list order,
+    so exactly `pool` is paid. With no export at all, nothing is shared."""
+    if pool < 0 or any(e < 0 for e in exports_wh):
+        raise ValueError("negative pool or export")
+    total = sum(exports_wh)
+    if total == 0 or pool == 0:
+        return [0] * len(exports_wh)
+    shares = [pool * e // total for e in exports_wh]
+    leftover = pool - sum(shares)
+    for i, e in enumerate(exports_wh):
+        if leftover == 0:
+            break
+        if e:
+            shares[i] += 1
+            leftover -= 1
+    return shares
 
 
 @dataclass(frozen=True, slots=True)

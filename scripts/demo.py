@@ -1,9 +1,10 @@
 """`make demo`: one slot of a small energy community, end to end on a local chain.
 
-Deploys the contracts, registers five households, tops them up, lets each sign an order (EIP-712;
-a relayer places it, so households need no ether), closes the gate, clears the slot with the
-rulebook module, settles it through the contracts (which re-check the clearing) and prints
-balances before and after, with what the same energy would have cost without the market.
+Deploys the contracts, registers five households and their meters, tops them up, lets each sign
+an order (EIP-712; a relayer places it, so households need no ether), closes the gate, clears the
+slot with the rulebook module and settles it through the contracts (which re-check the clearing).
+After delivery each meter signs its reading, the oracle account relays them, and the slot's
+imbalance settles against the meters. Prints each household's bill against business as usual.
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ from rich.console import Console
 from rich.table import Table
 
 from chain.codec import ROLE_CODES, decode_rules
-from chain.signing import OrderIntent, order_typed_data, sign_typed_data
+from chain.metering import pack_reading_word, positions, trade_words
+from chain.signing import (
+    OrderIntent,
+    Reading,
+    order_typed_data,
+    reading_typed_data,
+    sign_typed_data,
+)
 from chain.submission import clear_slot
 from gridshare.settings import load_settings
-from market.billing import bau_cost
 from scripts.deploy import DEV_GAS_PRICE, deploy
 
 TOP_UP = 20 * 10**9  # 20 €
@@ -34,14 +41,16 @@ class Household:
     side: str
     energy_wh: int
     limit: int  # n€/Wh (= µ€/kWh)
+    import_wh: int  # what its meter measured in the slot
+    export_wh: int
 
 
 HOUSEHOLDS = [
-    Household("Anna (PV 6 kWp)", "prosumer", "sell", 2_500, 100_000),
-    Household("Ben (PV 4 kWp)", "prosumer", "sell", 1_500, 120_000),
-    Household("Clara", "consumer", "buy", 2_000, 180_000),
-    Household("David", "consumer", "buy", 1_500, 150_000),
-    Household("Eva (PV + battery)", "prosumager", "buy", 1_000, 110_000),
+    Household("Anna (PV 6 kWp)", "prosumer", "sell", 2_500, 100_000, 0, 2_400),
+    Household("Ben (PV 4 kWp)", "prosumer", "sell", 1_500, 120_000, 0, 1_600),
+    Household("Clara", "consumer", "buy", 2_000, 180_000, 2_100, 0),
+    Household("David", "consumer", "buy", 1_500, 150_000, 1_500, 0),
+    Household("Eva (PV + battery)", "prosumager", "buy", 1_000, 110_000, 800, 0),
 ]
 
 
@@ -75,14 +84,22 @@ def main() -> None:
         matcher=accounts[2].address,
         fee_account=accounts[3].address,
         network_account=accounts[4].address,
+        supply_account=accounts[8].address,
     )
+    supply_float = b"demo-supply-float".ljust(32, b"\0")
+    dep.token.topUp(accounts[8], 100 * 10**9, supply_float, {"from": dso})
     rules = decode_rules(dep.community.tariffAt(0))
-    tariff = rules.tariff
     wallets: list[Any] = []
+    meters: list[tuple[bytes, str]] = []
     for i, h in enumerate(HOUSEHOLDS):
         wallet = accounts.add("0x" + f"{i + 1:02x}" * 32)
         dep.community.registerMember(wallet, ROLE_CODES[h.role], 0, {"from": dso})
         dep.token.topUp(wallet, TOP_UP, f"demo-topup-{i}".encode().ljust(32, b"\0"), {"from": dso})
+        meter_key = "0x" + f"{0x80 + i:02x}" * 32
+        meter_id = f"demo-meter-{i}".encode().ljust(32, b"\0")
+        signer = accounts.add(meter_key).address
+        dep.community.registerMeter(meter_id, wallet, signer, {"from": dso})
+        meters.append((meter_id, meter_key))
         wallets.append(wallet)
 
     slot = int(dep.community.currentSlot()) + 2
@@ -97,15 +114,16 @@ def main() -> None:
         signature = sign_typed_data(data, wallet.private_key)
         dep.order_book.placeOrderWithSig(intent.as_tuple(), signature, {"from": relayer})
 
-    # Gate closure: on a development chain we move time instead of waiting.
-    chain.sleep(int(dep.community.gateClosure(slot)) - chain.time() + 1)
-    chain.mine()
-    book, clearing, submission = clear_slot(
-        dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot), rules
+    # Earlier slots (empty) settle first: slots settle strictly in order. On a development
+    # chain we move time instead of waiting.
+    for earlier in range(int(dep.imbalance.nextSlot()), slot):
+        _settle_slot(dep, earlier, rules, [])
+    book, clearing, tx, imbalance_tx = _settle_slot(
+        dep, slot, rules, [(h, m) for h, m in zip(HOUSEHOLDS, meters, strict=True)]
     )
-    tx = dep.settlement.settleSlot(slot, *submission.args(), {"from": accounts[2]})
     after = [int(dep.token.balanceOf(w)) for w in wallets]
     dso_after = [int(dep.token.balanceOf(a)) for a in (accounts[3], accounts[4])]
+    metered = {e["member"]: e for e in imbalance_tx.events["ImbalanceSettled"]}
 
     console.rule(f"gridshare demo: slot {slot}, delivery {start:%Y-%m-%d %H:%M} UTC")
     console.print(
@@ -115,43 +133,101 @@ def main() -> None:
         f"settlement gas {tx.gas_used:,} (verified on-chain)"
     )
     table = Table(
-        title="Balances in prepaid tokens (1 token = 1 €); BaU = same energy via the grid"
+        title="Bills in prepaid tokens (1 token = 1 €): cost = what the household paid (- earned);"
+        " BaU = the same metered energy without the market"
     )
     columns = (
         "household",
         "order",
         "filled",
-        "before €",
-        "after €",
-        "change €",
+        "metered",
+        "imbalance €",
+        "cost €",
         "BaU €",
         "saved €",
     )
     for column in columns:
         table.add_column(column, justify="right" if column != "household" else "left")
-    for h, order_id, b, a in zip(HOUSEHOLDS, book.ids, before, after, strict=True):
+    for h, wallet, order_id, b, a in zip(HOUSEHOLDS, wallets, book.ids, before, after, strict=True):
         filled = clearing.fills[order_id].filled_wh
-        # Without the market the same Wh go to / come from the grid at the tariff.
-        bau = -bau_cost(tariff, filled if h.side == "sell" else -filled)
+        event = metered[wallet.address]
+        imbalance = int(event["credit"]) - int(event["energyCharge"]) - int(event["networkCharge"])
+        cost = b - a
+        bau = int(event["bauCost"])
+        net = int(event["exportWh"]) - int(event["importWh"])
         table.add_row(
             h.name,
             f"{h.side} {_kwh(h.energy_wh)} @ {_kwh_price(h.limit)}",
             _kwh(filled),
-            _cents(b),
-            _cents(a),
-            _cents(a - b),
+            ("export " if net >= 0 else "import ") + _kwh(abs(net)),
+            _cents(imbalance),
+            _cents(cost),
             _cents(bau),
-            _cents(a - b - bau),
+            _cents(bau - cost),
         )
     for label, b, a in zip(
         ("DSO platform fees", "DSO network charges"), dso_before, dso_after, strict=True
     ):
-        table.add_row(label, "", "", _cents(b), _cents(a), _cents(a - b), "", "")
+        table.add_row(label, "", "", "", "", _cents(b - a), "", "")
     console.print(table)
     supply = int(dep.token.totalSupply())
-    held = sum(after) + sum(dso_after) + int(dep.token.balanceOf(dep.order_book))
+    held = (
+        sum(after)
+        + sum(dso_after)
+        + int(dep.token.balanceOf(dep.order_book))
+        + int(dep.token.balanceOf(accounts[8]))
+    )
     console.print(
         f"Token supply {_cents(supply)} € = sum of balances {_cents(held)} € "
         f"({'conserved' if supply == held else 'NOT CONSERVED'}); escrow left in the book: "
         f"{_cents(int(dep.order_book.escrowHeld()))} €"
     )
+    console.print(
+        f"Audit digest of slot {slot}: 0x{bytes(dep.imbalance.digestAt(slot)).hex()} "
+        f"(readings, trades and imbalance hashed on-chain; see docs/decisions.md)"
+    )
+
+
+def _settle_slot(
+    dep: Any, slot: int, rules: Any, metered: list[tuple[Household, tuple[bytes, str]]]
+) -> tuple[Any, Any, Any, Any]:
+    """Trades at gate closure; readings after delivery (each meter signs its own); imbalance."""
+    _sleep_until(int(dep.community.gateClosure(slot)) + 1)
+    book, clearing, submission = clear_slot(
+        dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot), rules
+    )
+    tx = dep.settlement.settleSlot(slot, *submission.args(), {"from": accounts[2]})
+    delivered = int(dep.community.slotStart(slot + 1))
+    words: list[int] = []
+    if metered:
+        _sleep_until(delivered + 1)
+        readings = [
+            Reading(meter_id, slot, h.import_wh, h.export_wh, sequence=1)
+            for h, (meter_id, _) in metered
+        ]
+        signatures = [
+            sign_typed_data(reading_typed_data(r, chain.id, dep.readings.address), key)
+            for r, (_, key) in zip(readings, (m for _, m in metered), strict=True)
+        ]
+        relay = dep.readings.submitReadings(
+            [r.as_tuple() for r in readings], signatures, {"from": accounts[1]}
+        )
+        words = [
+            pack_reading_word(e["member"], e["importWh"], e["exportWh"])
+            for e in relay.events["ReadingAccepted"]
+        ]
+    else:
+        _sleep_until(delivered + int(dep.imbalance.readingDeadlineSeconds()) + 1)
+    trades = trade_words(book.entries, submission.fills)
+    members = [p.member for p in positions(words, trades)]
+    imbalance_tx = dep.imbalance.settleImbalance(
+        slot, members, words, trades, {"from": accounts[2]}
+    )
+    return book, clearing, tx, imbalance_tx
+
+
+def _sleep_until(timestamp: int) -> None:
+    delta = timestamp - chain.time()
+    if delta > 0:
+        chain.sleep(delta)
+    chain.mine()

@@ -16,7 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from brownie import Community, EnergyToken, OrderBook, Settlement, accounts, chain, network
+from brownie import (
+    Community,
+    EnergyToken,
+    ImbalanceSettlement,
+    Membership,
+    MeterReadings,
+    OrderBook,
+    ProfitSharing,
+    Settlement,
+    accounts,
+    chain,
+    network,
+)
 from brownie._config import CONFIG
 
 from chain.codec import encode_rules
@@ -31,6 +43,23 @@ class Deployment:
     community: Any
     order_book: Any
     settlement: Any
+    readings: Any
+    imbalance: Any
+    profit_sharing: Any
+    membership: Any
+
+    def contracts(self) -> dict[str, Any]:
+        """The contracts by name, as the manifest records them."""
+        return {
+            "EnergyToken": self.token,
+            "Community": self.community,
+            "OrderBook": self.order_book,
+            "Settlement": self.settlement,
+            "MeterReadings": self.readings,
+            "ImbalanceSettlement": self.imbalance,
+            "ProfitSharing": self.profit_sharing,
+            "Membership": self.membership,
+        }
 
 
 def day_start(timestamp: int) -> int:
@@ -46,9 +75,10 @@ def deploy(
     matcher: str,
     fee_account: str,
     network_account: str,
+    supply_account: str,
     genesis: int | None = None,
 ) -> Deployment:
-    """Deploy the four contracts from `dso`, bind them and grant roles. Returns the contracts."""
+    """Deploy the contracts from `dso`, bind them and grant roles. Returns the contracts."""
     tx = {"from": dso}
     if genesis is None:
         genesis = settings.genesis if settings.genesis is not None else day_start(chain.time())
@@ -68,12 +98,32 @@ def deploy(
         community, token, settings.max_orders_per_slot, settings.max_standing_slots, tx
     )
     settlement = Settlement.deploy(community, book, tx)
+    readings = MeterReadings.deploy(community, tx)
+    imbalance = ImbalanceSettlement.deploy(
+        community,
+        token,
+        settlement,
+        readings,
+        settings.reading_deadline_seconds,
+        settings.period_slots,
+        tx,
+    )
+    sharing = ProfitSharing.deploy(community, token, imbalance, settings.profit_share_bps, tx)
+    membership = Membership.deploy(community, token, book, imbalance, tx)
     book.bindSettlement(settlement, tx)
-    token.grantRole(token.MARKET_ROLE(), book, tx)
+    readings.bindImbalance(imbalance, tx)
+    community.setSupplyAccount(supply_account, tx)
+    if settings.exit_penalty:
+        community.setExitPenalty(settings.exit_penalty, tx)
+    for holder in (book, imbalance, sharing):
+        token.grantRole(token.MARKET_ROLE(), holder, tx)
+    for holder in (imbalance, sharing, membership):
+        token.grantRole(token.COLLECTOR_ROLE(), holder, tx)
     token.grantRole(token.TREASURER_ROLE(), dso, tx)
     community.grantRole(community.ORACLE_ROLE(), oracle, tx)
     community.grantRole(community.MATCHER_ROLE(), matcher, tx)
-    return Deployment(token, community, book, settlement)
+    community.grantRole(community.MEMBERSHIP_ROLE(), membership, tx)
+    return Deployment(token, community, book, settlement, readings, imbalance, sharing, membership)
 
 
 def write_manifest(dep: Deployment, directory: Path, network_id: str) -> Path:
@@ -81,12 +131,7 @@ def write_manifest(dep: Deployment, directory: Path, network_id: str) -> Path:
     service needs neither brownie nor its build folder."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{network_id}.json"
-    contracts = {
-        "EnergyToken": dep.token,
-        "Community": dep.community,
-        "OrderBook": dep.order_book,
-        "Settlement": dep.settlement,
-    }
+    contracts = dep.contracts()
     manifest = {
         "network": network_id,
         "chain_id": chain.id,
@@ -105,15 +150,22 @@ def main() -> None:
         network.gas_price(DEV_GAS_PRICE)
         dso = accounts[0]
         oracle, matcher = accounts[1].address, accounts[2].address
-        fee, net = accounts[3].address, accounts[4].address
+        fee, net, supply = accounts[3].address, accounts[4].address, accounts[8].address
     else:
         dso = accounts.add(os.environ["GRIDSHARE_DEPLOYER_KEY"])
         oracle = os.environ.get("GRIDSHARE_ORACLE", dso.address)
         matcher = os.environ.get("GRIDSHARE_MATCHER", dso.address)
         fee = settings.fee_account or dso.address
         net = settings.network_account or dso.address
+        supply = settings.supply_account or dso.address
     dep = deploy(
-        settings, dso, oracle=oracle, matcher=matcher, fee_account=fee, network_account=net
+        settings,
+        dso,
+        oracle=oracle,
+        matcher=matcher,
+        fee_account=fee,
+        network_account=net,
+        supply_account=supply,
     )
     path = write_manifest(dep, settings.deployments_dir, str(network.show_active()))
     print(f"gridshare deployed on {network.show_active()} (chain {chain.id}); manifest: {path}")

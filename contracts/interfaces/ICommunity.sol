@@ -23,6 +23,15 @@ interface ICommunity {
     event TariffWithdrawn(uint64 indexed fromSlot);
     /// @notice The DSO accounts that receive platform fees and network charges changed.
     event DsoAccountsSet(address feeAccount, address networkAccount);
+    /// @notice The DSO's supply account (counterparty of imbalance: pays feed-in, receives retail).
+    event SupplyAccountSet(address supplyAccount);
+    /// @notice The exit penalty (n€, charged to a member leaving before its lock-in ends) changed.
+    event ExitPenaltySet(uint256 penalty);
+    /// @notice `member` started leaving: it can no longer trade; it stays bound by slots up to
+    /// `exitSlot` (whose gates had closed).
+    event MemberExiting(address indexed member, uint64 exitSlot);
+    /// @notice `member` left: its record is deleted and its meters retired (it may be registered again).
+    event MemberLeft(address indexed member);
 
     error CommunityZeroAddress();
     error CommunityAlreadyMember(address member);
@@ -36,6 +45,7 @@ interface ICommunity {
     /// @notice A tariff change must start after `earliestSlot` (orders may already exist before).
     error CommunityTariffTooEarly(uint64 fromSlot, uint64 earliestSlot);
     error CommunityInvalidCalendar();
+    error CommunityNotExiting(address member);
 
     /// @notice Register a member with a role and a lock-in (in slots from now). Only the DSO.
     function registerMember(address member, MemberRole role, uint64 lockInSlots) external;
@@ -53,11 +63,43 @@ interface ICommunity {
     /// `fromSlot`. `fromSlot` must lie beyond the order horizon. Only the DSO.
     function scheduleTariff(uint64 fromSlot, Tariff calldata tariff) external;
 
+    /// @notice Set the exit penalty in n€. Only the DSO.
+    function setExitPenalty(uint256 penalty) external;
+
+    /// @notice Mark `member` as leaving (it can no longer trade) and return the last slot it stays
+    /// bound by. Only the membership contract.
+    function beginExit(address member) external returns (uint64 exitSlot);
+
+    /// @notice Remove a leaving member and retire its meters. Only the membership contract.
+    function completeExit(address member) external;
+
+    /// @notice Set the DSO's supply account (imbalance counterparty). Only the admin.
+    function setSupplyAccount(address supplyAccount) external;
+
     /// @notice Set the accounts receiving platform fees and network charges. Only the admin.
     function setDsoAccounts(address feeAccount, address networkAccount) external;
 
-    /// @notice Role of `account` (`None` if not a member).
+    /// @notice Role of `account` (`None` if not a member, or leaving).
     function memberRole(address account) external view returns (MemberRole);
+
+    /// @notice A member's record: role, slot joined, lock-in end, whether it is leaving and the last
+    /// slot it stays bound by.
+    function memberInfo(address account)
+        external
+        view
+        returns (MemberRole role, uint64 joinedSlot, uint64 lockInUntilSlot, bool exiting, uint64 exitSlot);
+
+    /// @notice Number of members (leaving ones excluded).
+    function memberCount() external view returns (uint256);
+
+    /// @notice Number of registered (not retired) meters.
+    function meterCount() external view returns (uint256);
+
+    /// @notice Penalty in n€ for leaving before the lock-in ends.
+    function exitPenalty() external view returns (uint256);
+
+    /// @notice The DSO account that pays feed-in and receives retail for imbalance.
+    function supplyAccount() external view returns (address);
 
     /// @notice The tariff in force for `slot`.
     function tariffAt(uint64 slot) external view returns (Tariff memory);
@@ -94,4 +136,7 @@ interface ICommunity {
 
     /// @notice Unix time at which the order book of `slot` closes.
     function gateClosure(uint64 slot) external view returns (uint256);
+
+    /// @notice Unix time at which delivery of `slot` starts.
+    function slotStart(uint64 slot) external view returns (uint256);
 }

@@ -13,6 +13,12 @@ interface IEnergyToken is IERC20 {
     /// @notice `holder` burned `amount` n€ to be paid out off-chain (reference `payoutRef`).
     event Redeemed(address indexed holder, uint256 amount, bytes32 indexed payoutRef);
 
+    /// @notice A charge of `amount` n€ owed to `creditor` could not be covered by `member`'s balance and
+    /// was recorded as debt (paid first from the member's next top-up).
+    event DebtRecorded(address indexed member, address indexed creditor, uint256 amount);
+    /// @notice `amount` n€ of `member`'s debt to `creditor` was paid from its balance.
+    event DebtRepaid(address indexed member, address indexed creditor, uint256 amount);
+
     /// @notice A top-up or redemption of zero.
     error EnergyTokenZeroAmount();
     /// @notice A top-up without a payment reference.
@@ -21,13 +27,14 @@ interface IEnergyToken is IERC20 {
     error EnergyTokenReferenceUsed(bytes32 paymentRef);
 
     /// @notice Mint `amount` n€ to `member` against the off-chain payment `paymentRef` (each reference
-    /// once). Only the treasurer role (the DSO).
+    /// once), then pay the member's debts from it first. Only the treasurer role (the DSO).
     /// @param member The member credited.
     /// @param amount Amount in n€.
     /// @param paymentRef Unique reference of the off-chain payment (e.g. a hash of the bank reference).
     function topUp(address member, uint256 amount, bytes32 paymentRef) external;
 
-    /// @notice Burn `amount` n€ of the caller's tokens for an off-chain payout.
+    /// @notice Burn `amount` n€ of the caller's tokens for an off-chain payout. Debts are paid from
+    /// the balance first, so a member cannot redeem tokens it owes.
     /// @param amount Amount in n€.
     /// @param payoutRef Free reference for the payout (e.g. a hash of the member's IBAN).
     function redeem(uint256 amount, bytes32 payoutRef) external;
@@ -41,6 +48,26 @@ interface IEnergyToken is IERC20 {
     /// high 96 bits (`uint160(to) | amount << 160`); repeats allowed. One word instead of two
     /// arrays halves the calldata a settlement copies per member.
     function transferBatch(uint256[] calldata transfers) external;
+
+    /// @notice Charge `member`: for each packed charge (`uint160(creditor) | amount << 160`), in order,
+    /// move what the balance covers to the creditor and record the rest as debt to it. A balance
+    /// never goes below zero. Only contracts holding the collector role.
+    /// @return collected Total n€ moved from the member's balance.
+    function collect(address member, uint256[] calldata charges) external returns (uint256 collected);
+
+    /// @notice Pay `member`'s debts from its balance, oldest creditor first, as far as the balance
+    /// goes. Anyone may trigger it: it only moves the member's tokens to those it owes.
+    /// @return repaid Total n€ repaid.
+    function repayDebt(address member) external returns (uint256 repaid);
+
+    /// @notice Total debt of `member`, in n€.
+    function debtOf(address member) external view returns (uint256);
+
+    /// @notice Debt of `member` to `creditor`, in n€.
+    function debtTo(address member, address creditor) external view returns (uint256);
+
+    /// @notice Sum of all members' debts, in n€ (a claim on future top-ups, not tokens).
+    function totalDebt() external view returns (uint256);
 
     /// @notice Whether `paymentRef` was already used by a top-up.
     function topUpRecorded(bytes32 paymentRef) external view returns (bool);

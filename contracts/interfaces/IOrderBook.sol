@@ -62,6 +62,7 @@ interface IOrderBook {
     error OrderBookNotSettlement(address caller);
     error OrderBookNotAdmin(address caller);
     error OrderBookSettlementBound(address settlement);
+    error OrderBookNotMembership(address caller);
 
     /// @notice Place an order for one slot from the caller's wallet.
     /// @param slot Delivery slot.
@@ -91,6 +92,15 @@ interface IOrderBook {
     /// @notice Cancel all of the caller's open orders in `slot` (before its gate closure).
     /// @return count Number of orders cancelled.
     function cancelAll(uint64 slot) external returns (uint256 count);
+
+    /// @notice Cancel every order of a leaving member in slots whose gate is still open and return
+    /// its escrow. Only the membership contract. Scans each slot up to `lastOrderSlot(owner)`.
+    /// @return count Number of orders cancelled.
+    /// @return refund Escrow returned to the owner, in n€.
+    function cancelOpenOrders(address owner) external returns (uint256 count, uint256 refund);
+
+    /// @notice The latest slot for which `owner` ever placed an order (0 if none).
+    function lastOrderSlot(address owner) external view returns (uint64);
 
     /// @notice Mark `slot` settled and pay its whole escrow out. Only the bound settlement contract,
     /// once per slot, after gate closure; the amounts must add up to the slot's escrow exactly.

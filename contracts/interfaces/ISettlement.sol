@@ -58,6 +58,11 @@ interface ISettlement {
     function settleSlot(uint64 slot, Mode mode, uint256 price, uint256[] calldata fills, uint256[] calldata pairs)
         external;
 
+    /// @notice The slot's filled orders, committed for the imbalance settlement and the audit digest:
+    /// `tradesHash` = keccak256 of the packed trade words, one per filled order in book order,
+    /// `uint160(owner) | filledWh << 160 | (sell ? 1 << 255 : 0)`; and the slot's platform fees (n€).
+    function tradesOf(uint64 slot) external view returns (bytes32 tradesHash, uint256 platformFees);
+
     /// @notice Clearing price and traded volume of a settled slot.
     function clearingOf(uint64 slot) external view returns (bool settled, Mode mode, uint256 price, uint256 volumeWh);
 }

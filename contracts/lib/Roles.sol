@@ -13,4 +13,7 @@ library Roles {
     bytes32 internal constant ORACLE = keccak256("ORACLE_ROLE");
     /// @notice Submits slot clearings.
     bytes32 internal constant MATCHER = keccak256("MATCHER_ROLE");
+    /// @notice Runs member exits (the Membership contract): cancels a leaving member's open orders
+    /// and removes it once its obligations are settled.
+    bytes32 internal constant MEMBERSHIP = keccak256("MEMBERSHIP_ROLE");
 }

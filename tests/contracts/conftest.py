@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from brownie import accounts, chain, network
+from eth_account import Account
 
 from gridshare.settings import Settings
 from scripts.deploy import DEV_GAS_PRICE, Deployment, day_start, deploy
@@ -54,6 +55,12 @@ def fee_account() -> Any:
 @pytest.fixture(scope="session")
 def network_account() -> Any:
     return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def supply_account() -> Any:
+    """The DSO's supply account: pays feed-in for surplus, receives retail for shortfall."""
+    return accounts[8]
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +113,13 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="module")
 def market(
-    settings: Settings, dso: Any, oracle: Any, matcher: Any, fee_account: Any, network_account: Any
+    settings: Settings,
+    dso: Any,
+    oracle: Any,
+    matcher: Any,
+    fee_account: Any,
+    network_account: Any,
+    supply_account: Any,
 ) -> Deployment:
     # Genesis a day back, so the current slot is well past 0.
     return deploy(
@@ -116,6 +129,7 @@ def market(
         matcher=matcher.address,
         fee_account=fee_account.address,
         network_account=network_account.address,
+        supply_account=supply_account.address,
         genesis=day_start(chain.time()) - 86_400,
     )
 
@@ -153,6 +167,31 @@ def members(
     return people
 
 
+METER_KEYS = {  # each member's meter signs with its own key
+    "alice": "0x" + "a7" * 32,
+    "bob": "0x" + "b7" * 32,
+    "carol": "0x" + "c7" * 32,
+    "dave": "0x" + "d7" * 32,
+    "erin": "0x" + "e7" * 32,
+}
+
+
+@pytest.fixture(scope="module")
+def meters(
+    market: Deployment, members: dict[str, Any], dso: Any, supply_account: Any
+) -> dict[str, tuple[bytes, str]]:
+    """One meter per member, id `meter-<name>`, signed by its own key; and the supply account
+    funded with 1000 € to pay feed-in credits. Maps name to (meter id, meter key)."""
+    out = {}
+    for name, account in members.items():
+        meter_id = _ref(f"meter-{name}")
+        signer = Account.from_key(METER_KEYS[name]).address
+        market.community.registerMeter(meter_id, account, signer, {"from": dso})
+        out[name] = (meter_id, METER_KEYS[name])
+    market.token.topUp(supply_account, 1000 * EUR, _ref("supply-float"), {"from": dso})
+    return out
+
+
 def _ref(text: str) -> bytes:
     return text.encode().ljust(32, b"\0")
 
@@ -184,7 +223,12 @@ def close_gate() -> Callable[[Any, int], None]:
 
 @pytest.fixture(scope="module")
 def make_market(
-    dso: Any, oracle: Any, matcher: Any, fee_account: Any, network_account: Any
+    dso: Any,
+    oracle: Any,
+    matcher: Any,
+    fee_account: Any,
+    network_account: Any,
+    supply_account: Any,
 ) -> Callable[..., Deployment]:
     """Deploy a separate market with the given tariff fields (and settings), members registered
     and topped up like the `members` fixture."""
@@ -201,6 +245,7 @@ def make_market(
             matcher=matcher.address,
             fee_account=fee_account.address,
             network_account=network_account.address,
+            supply_account=supply_account.address,
             genesis=day_start(chain.time()) - 86_400,
         )
         for name, (account, role) in people.items():

@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from brownie import chain
 from brownie.exceptions import VirtualMachineError
 
 from chain.codec import decode_rules
+from chain.metering import pack_reading_word, positions, trade_words
+from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import SlotBook, Submission, clear_slot
 from market.clearing import Clearing
 
@@ -71,3 +74,85 @@ def clear_on_chain_book(
     """Clear `slot` exactly as the matcher does, from the contracts' book and rules."""
     rules = decode_rules(community.tariffAt(slot))
     return clear_slot(book.slotBook(slot), book.slotOrderIds(slot), rules)
+
+
+def sign_reading(readings: Any, key: str, reading: Reading) -> bytes:
+    """A meter's EIP-712 signature of `reading` for the MeterReadings contract `readings`."""
+    typed = reading_typed_data(reading, chain.id, readings.address)
+    return sign_typed_data(typed, key)
+
+
+def settle_trades(dep: Any, slot: int, matcher: Any) -> tuple[SlotBook, Any]:
+    """Clear and settle `slot`'s trades (its gate must have closed); returns the book and tx."""
+    book, _clearing, sub = clear_on_chain_book(dep.community, dep.order_book, slot)
+    tx = dep.settlement.settleSlot(slot, *sub.args(), {"from": matcher})
+    return book, tx
+
+
+def slot_trade_words(dep: Any, slot: int, tx: Any) -> list[int]:
+    """The trade words of a settled slot, from its book and the SlotSettled event's fills."""
+    book = read_book(dep.order_book, slot)
+    return trade_words(book.entries, [int(f) for f in tx.events["SlotSettled"]["fills"]])
+
+
+def imbalance_args(
+    reading_words: list[int], trades: list[int]
+) -> tuple[list[str], list[int], list[int]]:
+    """ImbalanceSettlement.settleImbalance arguments after the slot."""
+    members = [p.member for p in positions(reading_words, trades)]
+    return members, reading_words, trades
+
+
+class SlotRunner:
+    """Drives slots through their whole life as the oracle and the matcher do: readings relayed
+    in batches, then each slot's trades and imbalance settled in order. Keeps each slot's
+    reading words in acceptance order (what the matcher otherwise reads from events)."""
+
+    def __init__(self, dep: Any, oracle: Any, matcher: Any) -> None:
+        self.dep = dep
+        self.oracle = oracle
+        self.matcher = matcher
+        self.words: dict[int, list[int]] = {}
+
+    def sleep_until(self, timestamp: int) -> None:
+        delta = timestamp - chain.time()
+        if delta > 0:
+            chain.sleep(delta)
+        chain.mine()
+
+    def deliver(self, slot: int, *, deadline: bool = False) -> None:
+        """Move time past `slot`'s delivery (and its reading deadline if asked)."""
+        end = int(self.dep.community.slotStart(slot + 1))
+        extra = int(self.dep.imbalance.readingDeadlineSeconds()) if deadline else 0
+        self.sleep_until(end + extra + 1)
+
+    def submit(self, signed: list[tuple[Reading, bytes]]) -> Any:
+        """Relay a batch; on success record its reading words."""
+        tx = self.dep.readings.submitReadings(
+            [r.as_tuple() for r, _ in signed], [s for _, s in signed], {"from": self.oracle}
+        )
+        for event in tx.events["ReadingAccepted"]:
+            word = pack_reading_word(event["member"], event["importWh"], event["exportWh"])
+            self.words.setdefault(int(event["slot"]), []).append(word)
+        return tx
+
+    def trade_words(self, slot: int) -> list[int]:
+        book, _clearing, sub = clear_on_chain_book(self.dep.community, self.dep.order_book, slot)
+        return trade_words(book.entries, sub.fills)
+
+    def settle_trades(self, slot: int) -> None:
+        self.sleep_until(int(self.dep.community.gateClosure(slot)) + 1)
+        if not self.dep.settlement.clearingOf(slot)[0]:
+            settle_trades(self.dep, slot, self.matcher)
+
+    def args(self, slot: int) -> tuple[list[str], list[int], list[int]]:
+        return imbalance_args(list(self.words.get(slot, [])), self.trade_words(slot))
+
+    def settle(self, slot: int) -> Any:
+        """Settle trades and imbalance of every slot up to `slot`; returns the last imbalance tx."""
+        tx = None
+        for s in range(int(self.dep.imbalance.nextSlot()), slot + 1):
+            self.settle_trades(s)
+            self.deliver(s, deadline=True)
+            tx = self.dep.imbalance.settleImbalance(s, *self.args(s), {"from": self.matcher})
+        return tx

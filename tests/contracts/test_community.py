@@ -108,16 +108,16 @@ def test_register_member(community: Any, dso: Any, newcomers: list[Any]) -> None
     assert event["role"] == PROSUMER
     assert event["joinedSlot"] == now
     assert event["lockInUntilSlot"] == now + 1440
-    assert _ints(community.memberInfo(a)) == (PROSUMER, now, now + 1440)
+    assert _ints(community.memberInfo(a))[:3] == (PROSUMER, now, now + 1440)
     assert community.memberRole(a) == PROSUMER
     assert community.memberCount() == count + 1
 
     tx = community.registerMember(b, CONSUMER, 0, {"from": dso})
     assert tx.events["MemberRegistered"]["lockInUntilSlot"] == now
-    assert _ints(community.memberInfo(b)) == (CONSUMER, now, now)
+    assert _ints(community.memberInfo(b))[:3] == (CONSUMER, now, now)
     assert community.memberCount() == count + 2
     assert community.memberRole(newcomers[2]) == NONE
-    assert _ints(community.memberInfo(newcomers[2])) == (NONE, 0, 0)
+    assert _ints(community.memberInfo(newcomers[2]))[:3] == (NONE, 0, 0)
 
 
 @pytest.mark.parametrize("role", [CONSUMER, PROSUMER, PROSUMAGER, BATTERY])
@@ -174,12 +174,12 @@ def test_dso_role_can_be_delegated(
 def test_set_member_role(community: Any, dso: Any, newcomers: list[Any]) -> None:
     a = newcomers[0]
     community.registerMember(a, CONSUMER, 100, {"from": dso})
-    _role, joined, lock_in = community.memberInfo(a)
+    _role, joined, lock_in, _exiting, _exit_slot = community.memberInfo(a)
     tx = community.setMemberRole(a, PROSUMAGER, {"from": dso})
     event = tx.events["MemberRoleChanged"]
     assert event["member"] == a
     assert event["role"] == PROSUMAGER
-    assert _ints(community.memberInfo(a)) == (PROSUMAGER, joined, lock_in)
+    assert _ints(community.memberInfo(a))[:3] == (PROSUMAGER, joined, lock_in)
 
 
 def test_set_member_role_errors(
@@ -581,7 +581,7 @@ def test_fifteen_minute_community(
     # Members and tariffs work the same way.
     tx = quarter.registerMember(newcomers[0], PROSUMER, 4 * 24, {"from": dso})
     assert tx.events["MemberRegistered"]["joinedSlot"] == now
-    assert _ints(quarter.memberInfo(newcomers[0])) == (PROSUMER, now, now + 96)
+    assert _ints(quarter.memberInfo(newcomers[0])) == (PROSUMER, now, now + 96, 0, 0)
     new = _tariff(base_tariff, retail=250_000)
     with reverts_exact("CommunityTariffTooEarly", now + 96, now + 97):
         quarter.scheduleTariff(now + 96, new, {"from": dso})

@@ -1,9 +1,13 @@
-"""Stateful property test: random top-ups, orders (valid and invalid), cancellations, clearings and
-redemptions against the real contracts. After every step:
+"""Stateful property test: random top-ups, orders (valid and invalid), cancellations, clearings,
+meter readings, imbalance settlements, debt, exits and re-entries, period closes (profit sharing and
+service fees) and redemptions against the real contracts. After every step:
 
 - token supply == minted − redeemed == sum of all balances (members, DSO accounts, order book);
 - the book's escrow == sum of every unsettled slot's escrow == what its open buy orders lock;
-- each settlement moved exactly what the rulebook module says, to the n€.
+- total debt == the sum of the members' debts;
+- each settlement moved exactly what the rulebook module says, to the n€: trades (settle_order),
+  each member's bill against its meters (bill: imbalance and BaU), what a balance could not cover
+  (apply_charge: debt), profit shares and service fees (profit_shares, apply_charge).
 
 `make test` runs at least 2,000 rule steps (hypothesis draws runs of varying length, so the test
 keeps drawing examples until the count is reached; GRIDSHARE_STATEFUL_STEPS raises it).
@@ -18,18 +22,30 @@ import os
 from collections import Counter
 from typing import Any, ClassVar
 
+import pytest
 from brownie import InvariantLens, chain
 from brownie.exceptions import VirtualMachineError
-from hypothesis import settings
+from eth_account import Account
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from chain.codec import decode_order_word, decode_rules
+from chain.metering import pack_reading_word, trade_words
+from chain.signing import Reading
 from chain.submission import SlotBook
-from market.billing import settle_order
+from gridshare.settings import Settings
+from market.billing import (
+    OrderSettlement,
+    apply_charge,
+    bill,
+    profit_pool,
+    profit_shares,
+    settle_order,
+)
 from market.clearing import Clearing, Mode
 from market.orders import Order, Side
-from tests.contracts.helpers import clear_on_chain_book
+from tests.contracts.helpers import clear_on_chain_book, imbalance_args, sign_reading
 
 BUY, SELL = 0, 1
 TARGET_STEPS = int(os.environ.get("GRIDSHARE_STATEFUL_STEPS", "2000"))
@@ -46,6 +62,19 @@ BID = st.integers(min_value=120_000, max_value=210_000)
 ASK = st.integers(min_value=60_000, max_value=150_000)
 AHEAD = st.integers(min_value=2, max_value=3)
 PICK = st.integers(min_value=0, max_value=2**16)
+# Per member: None (no reading) or (import Wh, export Wh) for the slot being settled.
+METERED = st.lists(
+    st.one_of(st.none(), st.tuples(st.integers(0, 4_000), st.integers(0, 4_000))),
+    min_size=5,
+    max_size=5,
+)
+PERIOD_SLOTS = 6
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    """Short profit-sharing periods, so runs close several."""
+    return Settings(period_slots=PERIOD_SLOTS)
 
 
 class MarketMachine(RuleBasedStateMachine):
@@ -59,17 +88,27 @@ class MarketMachine(RuleBasedStateMachine):
     holders: list[Any]
     slot_rules: Any
 
+    meters: list[tuple[bytes, str]]
+    oracle: Any
+    role_codes: list[int]
+
     @classmethod
     def bind(
-        cls, dep: Any, lens: Any, people: list[Any], dso: Any, matcher: Any, fee: Any, net: Any
+        cls,
+        dep: Any,
+        lens: Any,
+        people: list[Any],
+        roles: dict[str, Any],
+        meters: list[tuple[bytes, str]],
     ) -> None:
         cls.dep = dep
         cls.lens = lens
         cls.people = people
-        cls.dso = dso
-        cls.matcher = matcher
-        cls.holders = [*people, fee, net, dep.order_book]
+        cls.dso, cls.matcher, cls.oracle = roles["dso"], roles["matcher"], roles["oracle"]
+        cls.holders = [*people, roles["fee"], roles["net"], roles["supply"], dep.order_book]
         cls.slot_rules = decode_rules(dep.community.tariffAt(0))
+        cls.meters = meters
+        cls.role_codes = [int(dep.community.memberRole(p)) for p in people]
 
     counts: ClassVar[Counter[str]] = Counter()
 
@@ -80,6 +119,10 @@ class MarketMachine(RuleBasedStateMachine):
         self.refs = 0
         self.pending: set[int] = set()  # slots with orders, not yet settled
         self.open_ids: list[int] = []
+        self.sequence = [0] * len(self.people)  # each meter's last signed sequence
+        self.exiting: dict[int, int] = {}  # member index -> exit slot
+        self.gone: set[int] = set()  # members who left (and may re-enter)
+        self.closed_periods = int(self.dep.imbalance.firstSlot()) // PERIOD_SLOTS
 
     # ------------------------------------------------------------------ rules
 
@@ -112,31 +155,105 @@ class MarketMachine(RuleBasedStateMachine):
         if not self.open_ids:
             return
         order_id = self.open_ids[pick % len(self.open_ids)]
-        _, _, word = self.dep.order_book.orderById(order_id)
+        slot, _, word = self.dep.order_book.orderById(order_id)
+        if int(self.dep.community.gateClosure(slot)) <= chain.time():
+            self.open_ids.remove(order_id)  # its gate closed while time moved on: it will settle
+            return
         owner = "0x" + format(int(word) & ((1 << 160) - 1), "040x")
         self.dep.order_book.cancelOrder(order_id, {"from": owner})
         self.open_ids.remove(order_id)
 
-    @rule()
-    def settle(self) -> None:
+    @rule(metered=METERED)
+    def settle(self, metered: list[tuple[int, int] | None]) -> None:
+        """Take the next slot through its whole life: trades, readings, imbalance, exits."""
         self.counts["rules"] += 1
-        if not self.pending:
-            return
-        slot = min(self.pending)
-        delta = int(self.dep.community.gateClosure(slot)) - chain.time() + 1
-        if delta > 0:
-            chain.sleep(delta)
-            chain.mine()
+        slot = int(self.dep.imbalance.nextSlot())
+        self._sleep_until(int(self.dep.community.gateClosure(slot)) + 1)
         book, clearing, sub = clear_on_chain_book(self.dep.community, self.dep.order_book, slot)
         before = self._balances()
         self.dep.settlement.settleSlot(slot, *sub.args(), {"from": self.matcher})
         after = self._balances()
-        self._check_payouts(book, clearing, before, after)
+        settled = self._check_payouts(book, clearing, before, after)
         self.pending.discard(slot)
         self.counts["settled"] += 1
         self.counts["traded_wh"] += clearing.volume_wh
         ids = set(book.ids)
         self.open_ids = [i for i in self.open_ids if i not in ids]
+
+        self._sleep_until(int(self.dep.community.slotStart(slot + 1)) + 1)
+        words = self._relay_readings(slot, metered)
+        deadline = int(self.dep.imbalance.readingDeadlineSeconds())
+        self._sleep_until(int(self.dep.community.slotStart(slot + 1)) + deadline + 1)
+        self._settle_imbalance(slot, words, trade_words(book.entries, sub.fills), settled)
+        self._complete_exits()
+
+    @rule(who=WHO)
+    def leave(self, who: int) -> None:
+        """A member asks to leave: its open orders go, a penalty applies within the lock-in."""
+        self.counts["rules"] += 1
+        member = self.people[who]
+        if who in self.exiting or who in self.gone:
+            return
+        debt = int(self.dep.token.debtOf(member))
+        balance = int(self.dep.token.balanceOf(member))
+        tx = self.dep.membership.requestExit({"from": member})
+        event = tx.events["ExitRequested"]
+        penalty = int(event["penalty"])
+        outcome = apply_charge(balance + int(event["escrowReturned"]), debt, penalty)
+        assert event["penaltyCollected"] == outcome.collected
+        assert self.dep.token.debtOf(member) == outcome.debt
+        assert self.dep.token.balanceOf(member) == outcome.balance
+        self.exiting[who] = int(event["exitSlot"])
+        if "OrderCancelled" in tx.events:
+            cancelled = {int(e["id"]) for e in tx.events["OrderCancelled"]}
+            self.open_ids = [i for i in self.open_ids if i not in cancelled]
+        self.counts["exits"] += 1
+        self.counts["debts"] += outcome.debt > debt
+
+    @rule(who=WHO)
+    def rejoin(self, who: int) -> None:
+        """A member who left is registered again, with its old meter id (no replay possible)."""
+        self.counts["rules"] += 1
+        if who not in self.gone:
+            return
+        member = self.people[who]
+        self.dep.community.registerMember(member, self.role_codes[who], 0, {"from": self.dso})
+        meter_id, key = self.meters[who]
+        signer = Account.from_key(key).address
+        self.dep.community.registerMeter(meter_id, member, signer, {"from": self.dso})
+        self.gone.discard(who)
+        self.counts["rejoins"] += 1
+
+    @rule()
+    def close_period(self) -> None:
+        self.counts["rules"] += 1
+        period = self.closed_periods
+        if int(self.dep.imbalance.nextSlot()) < (period + 1) * PERIOD_SLOTS:
+            return
+        listed = sorted(
+            (i for i in range(len(self.people)) if i not in self.exiting and i not in self.gone),
+            key=lambda i: int(self.people[i].address, 16),
+        )
+        accounts_ = [self.people[i] for i in listed]
+        exports = [int(self.dep.imbalance.exportOf(period, a)) for a in accounts_]
+        shares = profit_shares(
+            profit_pool(int(self.dep.imbalance.platformFeesOf(period)), 5000), exports
+        )
+        fee = int(self.dep.community.tariffAt(period * PERIOD_SLOTS)[7])
+        before = [
+            (int(self.dep.token.balanceOf(a)), int(self.dep.token.debtOf(a))) for a in accounts_
+        ]
+        tx = self.dep.profit_sharing.closePeriod(period, accounts_, {"from": self.dso})
+        for a, (balance, debt), share, event in zip(
+            accounts_, before, shares, tx.events["PeriodBilled"], strict=True
+        ):
+            outcome = apply_charge(balance + share, debt, fee)
+            assert (event["share"], event["collected"]) == (share, outcome.collected)
+            assert self.dep.token.balanceOf(a) == outcome.balance
+            assert self.dep.token.debtOf(a) == outcome.debt
+        self.closed_periods += 1
+        self.counts["periods"] += 1
+        self.counts["shared"] += sum(shares)
 
     @rule(who=WHO, amount=AMOUNT)
     def redeem(self, who: int, amount: int) -> None:
@@ -160,6 +277,9 @@ class MarketMachine(RuleBasedStateMachine):
         assert balances[-1] == held  # the last holder is the order book
         # Escrow == sum of unsettled slots' escrow == what their open buy orders lock.
         assert held == sum(slot_escrows)
+        # Debt is a claim outside the supply: the total is the members' sum.
+        debts = [int(self.dep.token.debtOf(p)) for p in self.people]
+        assert self.dep.token.totalDebt() == sum(debts)
         for slot_escrow, words in zip(slot_escrows, books, strict=True):
             entries = [decode_order_word(i, int(w)) for i, w in enumerate(words)]
             locked = sum(
@@ -173,6 +293,91 @@ class MarketMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ helpers
 
+    def _sleep_until(self, timestamp: int) -> None:
+        delta = timestamp - chain.time()
+        if delta > 0:
+            chain.sleep(delta)
+        chain.mine()
+
+    def _relay_readings(self, slot: int, metered: list[tuple[int, int] | None]) -> list[int]:
+        """Each member with a registered meter and a drawn reading has its meter sign it; the
+        oracle relays them in one batch. Returns the reading words in acceptance order."""
+        batch = []
+        for who, value in enumerate(metered):
+            if value is None or who in self.gone:
+                continue
+            self.sequence[who] += 1
+            meter_id, key = self.meters[who]
+            r = Reading(meter_id, slot, value[0], value[1], self.sequence[who])
+            batch.append((r, sign_reading(self.dep.readings, key, r)))
+        if not batch:
+            return []
+        tx = self.dep.readings.submitReadings(
+            [r.as_tuple() for r, _ in batch], [sig for _, sig in batch], {"from": self.oracle}
+        )
+        self.counts["readings"] += len(batch)
+        return [
+            pack_reading_word(e["member"], e["importWh"], e["exportWh"])
+            for e in tx.events["ReadingAccepted"]
+        ]
+
+    def _settle_imbalance(
+        self,
+        slot: int,
+        words: list[int],
+        trades: list[int],
+        settled: dict[str, list[OrderSettlement]],
+    ) -> None:
+        """Each member's bill against its meters equals the rulebook's, and its balance and debt
+        move as apply_charge says."""
+        members, words, trades = imbalance_args(words, trades)
+        token = self.dep.token
+        before = {m: token_state(token, m) for m in members}
+        tx = self.dep.imbalance.settleImbalance(
+            slot, members, words, trades, {"from": self.matcher}
+        )
+        events = tx.events["ImbalanceSettled"] if members else []
+        assert [e["member"] for e in events] == members
+        tariff = self.slot_rules.tariff
+        for e in events:
+            m = int(e["exportWh"]) - int(e["importWh"])
+            expected = bill(tariff, m, settled.get(e["member"].lower(), []))
+            assert e["tradedNetSoldWh"] == expected.sold_wh - expected.bought_wh
+            assert e["credit"] == expected.imbalance_credit
+            assert e["energyCharge"] == expected.imbalance_energy_charge
+            assert e["networkCharge"] == expected.imbalance_network_charge
+            assert e["bauCost"] == expected.bau_cost
+            balance, debt = before[e["member"]]
+            charge = expected.imbalance_energy_charge + expected.imbalance_network_charge
+            outcome = apply_charge(balance, debt, charge)
+            assert e["collected"] == outcome.collected
+            assert token.balanceOf(e["member"]) == outcome.balance + expected.imbalance_credit
+            assert token.debtOf(e["member"]) == outcome.debt
+            self.counts["debts"] += outcome.debt > debt
+        self.counts["imbalances"] += len(members)
+
+    def _complete_exits(self) -> None:
+        next_slot = int(self.dep.imbalance.nextSlot())
+        for who, exit_slot in list(self.exiting.items()):
+            if next_slot <= exit_slot:
+                continue
+            member = self.people[who]
+            balance, debt = (
+                int(self.dep.token.balanceOf(member)),
+                int(self.dep.token.debtOf(member)),
+            )
+            if debt > balance:
+                try:
+                    self.dep.membership.completeExit(member, {"from": self.dso})
+                except VirtualMachineError as exc:
+                    assert (exc.revert_msg or "").startswith("MembershipDebtOutstanding")
+                    continue
+                raise AssertionError("an exit completed with debt outstanding")
+            self.dep.membership.completeExit(member, {"from": self.dso})
+            assert token_state(self.dep.token, member) == (balance - debt, 0)
+            del self.exiting[who]
+            self.gone.add(who)
+
     def _balances(self) -> list[int]:
         snapshot = self.lens.read(self.dep.token, self.holders, self.dep.order_book, [])
         return [int(b) for b in snapshot[3]]
@@ -185,6 +390,8 @@ class MarketMachine(RuleBasedStateMachine):
         t = self.slot_rules.tariff
         if energy == 0:
             assert error == "OrderBookZeroEnergy"
+        elif who in self.exiting or who in self.gone:
+            assert error == "OrderBookNotMember"
         elif side == SELL and who in CONSUMERS:
             assert error == "OrderBookRoleCannotSell"
         elif not t.feed_in_price <= price <= t.retail_price:
@@ -196,19 +403,27 @@ class MarketMachine(RuleBasedStateMachine):
 
     def _check_payouts(
         self, book: SlotBook, clearing: Clearing, before: list[int], after: list[int]
-    ) -> None:
-        """Each holder's balance change equals the rulebook's settlement of its orders."""
+    ) -> dict[str, list[OrderSettlement]]:
+        """Each holder's balance change equals the rulebook's settlement of its orders. Returns
+        the settlements by owner (lower-case address)."""
+        by_owner: dict[str, list[OrderSettlement]] = {}
         expected = [0] * len(self.holders)
         position = {str(h.address).lower(): i for i, h in enumerate(self.holders)}
         fee_i, net_i, book_i = len(self.people), len(self.people) + 1, len(self.people) + 2
         for order in book.open_orders():
             s = settle_order(self.slot_rules.tariff, order, clearing.fills[order.id])
+            by_owner.setdefault(order.owner.lower(), []).append(s)
             expected[position[order.owner.lower()]] += s.received_by_member
             expected[book_i] -= s.escrow
             expected[fee_i] += s.platform_fee
             expected[net_i] += s.network_fee
         assert [a - b for a, b in zip(after, before, strict=True)] == expected
         assert clearing.mode is Mode(self.slot_rules.mode)
+        return by_owner
+
+
+def token_state(token: Any, member: Any) -> tuple[int, int]:
+    return int(token.balanceOf(member)), int(token.debtOf(member))
 
 
 CONSUMERS = {1, 4}  # bob, erin
@@ -222,20 +437,32 @@ def test_market_invariants(
     dave: Any,
     erin: Any,
     members: Any,
+    meters: Any,
     dso: Any,
+    oracle: Any,
     matcher: Any,
     fee_account: Any,
     network_account: Any,
+    supply_account: Any,
 ) -> None:
     lens = InvariantLens.deploy({"from": dso})
+    roles = {
+        "dso": dso,
+        "oracle": oracle,
+        "matcher": matcher,
+        "fee": fee_account,
+        "net": network_account,
+        "supply": supply_account,
+    }
+    names = ["alice", "bob", "carol", "dave", "erin"]
     MarketMachine.bind(
-        market, lens, [alice, bob, carol, dave, erin], dso, matcher, fee_account, network_account
+        market, lens, [alice, bob, carol, dave, erin], roles, [meters[n] for n in names]
     )
     chain.snapshot()
     while MarketMachine.counts["rules"] < TARGET_STEPS:
         run_state_machine_as_test(
             MarketMachine,
-            settings=settings(
+            settings=hypothesis_settings(
                 # Hypothesis starts each run with short examples and lengthens them; 40 or more
                 # examples average ~40 steps each here, so one run usually reaches the target.
                 max_examples=max(40, TARGET_STEPS // 40),
@@ -251,3 +478,5 @@ def test_market_invariants(
     assert (
         counts["settled"] > 0 and counts["orders"] > counts["settled"] and counts["traded_wh"] > 0
     )
+    assert counts["readings"] > 0 and counts["imbalances"] > 0 and counts["periods"] > 0
+    assert counts["exits"] > 0 and counts["debts"] > 0

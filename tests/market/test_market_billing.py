@@ -20,6 +20,8 @@ from market.billing import (
     bau_cost,
     bill,
     imbalance,
+    profit_pool,
+    profit_shares,
     settle_order,
     sum_bills,
     trade_fees,
@@ -143,11 +145,12 @@ def test_top_ups_pay_debt_first() -> None:
     assert apply_top_up(0, 60, 100) == TopUpOutcome(balance=40, debt=0, debt_paid=60)
     assert apply_top_up(0, 60, 20) == TopUpOutcome(balance=0, debt=40, debt_paid=20)
     assert apply_top_up(7, 0, 3) == TopUpOutcome(balance=10, debt=0, debt_paid=0)
+    # Proceeds earned while in debt sit in the balance; the next top-up pays the debt from both.
+    assert apply_top_up(30, 50, 10) == TopUpOutcome(balance=0, debt=10, debt_paid=40)
+    assert apply_charge(30, 50, 10) == ChargeOutcome(balance=20, debt=50, collected=10)
 
 
-@pytest.mark.parametrize(
-    ("balance", "debt", "amount"), [(-1, 0, 1), (0, -1, 1), (0, 0, -1), (1, 1, 1)]
-)
+@pytest.mark.parametrize(("balance", "debt", "amount"), [(-1, 0, 1), (0, -1, 1), (0, 0, -1)])
 def test_impossible_accounts_are_rejected(balance: int, debt: int, amount: int) -> None:
     with pytest.raises(ValueError):
         apply_charge(balance, debt, amount)
@@ -224,3 +227,13 @@ def test_period_bill_adds_the_service_fee_once() -> None:
     assert sum_bills([], service_fee=5) == dataclasses.replace(bill(TARIFF, 0, []), service_fee=5)
     year = sum_bills([period, period], service_fee=0)
     assert year.service_fee == 4 * NANO_PER_EUR
+
+
+def test_profit_share_leftovers_go_one_each_in_list_order() -> None:
+    assert profit_pool(20_000_000, 5000) == 10_000_000
+    assert profit_pool(3, 5000) == 1
+    # 10 n€ over exports 1:1:1: 3 each, the leftover n€ to the first exporter.
+    assert profit_shares(10, [1, 1, 1]) == [4, 3, 3]
+    assert profit_shares(10, [0, 1, 2]) == [0, 4, 6]
+    assert profit_shares(10_000_000, [0, 1000, 2000]) == [0, 3_333_334, 6_666_666]
+    assert profit_shares(10, [0, 0]) == [0, 0]

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IImbalanceSettlement} from "./interfaces/IImbalanceSettlement.sol";
+import {ICommunity} from "./interfaces/ICommunity.sol";
+import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
+import {ISettlement} from "./interfaces/ISettlement.sol";
+import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
+import {Mode, Tariff} from "./lib/MarketTypes.sol";
+import {Calendar} from "./lib/Calendar.sol";
+import {Roles} from "./lib/Roles.sol";
+
+/// @title ImbalanceSettlement
+/// @notice Settles each slot against the meters and extends the audit digest (see IImbalanceSettlement).
+/// Needs the token's COLLECTOR_ROLE (charges) and MARKET_ROLE (pulls the credits from the supply account).
+contract ImbalanceSettlement is IImbalanceSettlement {
+    /// @dev What one listed member did in the slot (aggregated from the re-supplied words).
+    struct Position {
+        uint256 importWh;
+        uint256 exportWh;
+        uint256 soldWh;
+        uint256 boughtWh;
+        uint256 readings;
+    }
+
+    /// @dev The slot's totals and commitments while it settles.
+    struct SlotTotals {
+        bytes32 imbalanceHash;
+        uint256 credits;
+        uint256 collected;
+        uint256 creditCount;
+        uint256[] creditTransfers;
+    }
+
+    /// @dev What the members' settlements in one slot share.
+    struct Context {
+        uint64 slot;
+        uint64 period;
+        Tariff tariff;
+        address supply;
+        address network;
+    }
+
+    /// @dev One member's result in the slot (see the ImbalanceSettled event).
+    struct Outcome {
+        int256 tradedNetSoldWh;
+        uint256 credit;
+        uint256 energyCharge;
+        uint256 networkCharge;
+        uint256 collected;
+        int256 bauCost;
+    }
+
+    ICommunity public immutable community;
+    IEnergyToken public immutable token;
+    ISettlement public immutable settlement;
+    IMeterReadings public immutable readings;
+    /// @inheritdoc IImbalanceSettlement
+    uint64 public immutable firstSlot;
+    /// @inheritdoc IImbalanceSettlement
+    uint64 public immutable readingDeadlineSeconds;
+    /// @inheritdoc IImbalanceSettlement
+    uint64 public immutable periodSlots;
+    uint64 private immutable _genesis;
+    uint64 private immutable _slotSeconds;
+
+    /// @inheritdoc IImbalanceSettlement
+    uint64 public nextSlot;
+    /// @inheritdoc IImbalanceSettlement
+    mapping(uint64 slot => bytes32) public digestAt;
+    /// @inheritdoc IImbalanceSettlement
+    mapping(uint64 period => mapping(address member => uint256)) public exportOf;
+    /// @inheritdoc IImbalanceSettlement
+    mapping(uint64 period => uint256) public platformFeesOf;
+
+    /// @param readingDeadlineSeconds_ How long after delivery readings may still come in.
+    /// @param periodSlots_ Slots per profit-sharing period.
+    constructor(
+        ICommunity community_,
+        IEnergyToken token_,
+        ISettlement settlement_,
+        IMeterReadings readings_,
+        uint64 readingDeadlineSeconds_,
+        uint64 periodSlots_
+    ) {
+        community = community_;
+        token = token_;
+        settlement = settlement_;
+        readings = readings_;
+        readingDeadlineSeconds = readingDeadlineSeconds_;
+        periodSlots = periodSlots_;
+        _genesis = community_.genesis();
+        _slotSeconds = community_.slotSeconds();
+        firstSlot = readings_.openFromSlot();
+        nextSlot = firstSlot;
+    }
+
+    /// @inheritdoc IImbalanceSettlement
+    function settleImbalance(
+        uint64 slot,
+        address[] calldata members,
+        uint256[] calldata readingWords,
+        uint256[] calldata tradeWords
+    ) external {
+        if (!community.hasRole(Roles.MATCHER, msg.sender)) revert ImbalanceNotMatcher(msg.sender);
+        if (slot != nextSlot) revert ImbalanceOutOfOrder(nextSlot, slot);
+        (bool traded,,,) = settlement.clearingOf(slot);
+        if (!traded) revert ImbalanceTradesNotSettled(slot);
+        _requireReady(slot);
+        (bytes32 readingsHash, bytes32 tradesHash) = _checkCommitments(slot, readingWords, tradeWords);
+        Position[] memory pos = _positions(members, readingWords, tradeWords);
+
+        nextSlot = slot + 1;
+        SlotTotals memory tot = _settleMembers(slot, members, pos);
+        bytes32 digest = _digest(slot, tradesHash, readingsHash, tot.imbalanceHash);
+        digestAt[slot] = digest;
+        emit SlotDigest(slot, digest, members.length, readingWords.length);
+        _payCredits(tot);
+    }
+
+    /// @dev The slot's link in the audit chain (see IImbalanceSettlement).
+    function _digest(uint64 slot, bytes32 tradesHash, bytes32 readingsHash, bytes32 imbalanceHash)
+        private
+        view
+        returns (bytes32)
+    {
+        (, Mode mode, uint256 price, uint256 volumeWh) = settlement.clearingOf(slot);
+        bytes32 previous = slot == firstSlot ? bytes32(0) : digestAt[slot - 1];
+        return keccak256(
+            abi.encode(previous, slot, mode, price, volumeWh, tradesHash, readingsHash, imbalanceHash)
+        );
+    }
+
+    // ----------------------------------------------------------------------------------- checks
+
+    function _requireReady(uint64 slot) private view {
+        uint256 delivered = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
+        uint256 deadline = delivered + readingDeadlineSeconds;
+        if (block.timestamp >= deadline) return;
+        if (block.timestamp >= delivered) {
+            (uint256 count,) = readings.slotReadings(slot);
+            if (count >= community.meterCount()) return; // every meter has reported
+        }
+        revert ImbalanceReadingsPending(slot, deadline);
+    }
+
+    /// @dev Close the slot's readings and check the re-supplied words against both commitments.
+    function _checkCommitments(uint64 slot, uint256[] calldata readingWords, uint256[] calldata tradeWords)
+        private
+        returns (bytes32 readingsHash, bytes32 tradesHash)
+    {
+        uint256 count;
+        (count, readingsHash) = readings.closeSlot(slot);
+        if (count != readingWords.length) revert ImbalanceReadingsMismatch(slot, count, readingWords.length);
+        bytes32 h;
+        for (uint256 i; i < readingWords.length; ++i) {
+            h = keccak256(abi.encodePacked(h, readingWords[i]));
+        }
+        if (h != readingsHash) revert ImbalanceReadingsMismatch(slot, count, readingWords.length);
+        (tradesHash,) = settlement.tradesOf(slot);
+        if (keccak256(abi.encodePacked(tradeWords)) != tradesHash) revert ImbalanceTradesMismatch(slot);
+    }
+
+    /// @dev Aggregate readings and trades per listed member. Every reading's member must be listed and
+    /// every listed member must have a reading; trades of unlisted members (no reading) are skipped.
+    function _positions(address[] calldata members, uint256[] calldata readingWords, uint256[] calldata tradeWords)
+        private
+        pure
+        returns (Position[] memory pos)
+    {
+        uint256 n = members.length;
+        pos = new Position[](n);
+        for (uint256 i = 1; i < n; ++i) {
+            if (members[i] <= members[i - 1]) revert ImbalanceMembersNotAscending(i);
+        }
+        for (uint256 k; k < readingWords.length; ++k) {
+            uint256 w = readingWords[k];
+            address member = address(uint160(w));
+            (bool found, uint256 i) = _find(members, member);
+            if (!found) revert ImbalanceMemberMissing(member);
+            Position memory p = pos[i];
+            p.importWh += uint48(w >> 160);
+            p.exportWh += uint48(w >> 208);
+            p.readings += 1;
+        }
+        for (uint256 k; k < tradeWords.length; ++k) {
+            uint256 w = tradeWords[k];
+            (bool found, uint256 i) = _find(members, address(uint160(w)));
+            if (!found) continue;
+            uint256 filled = uint40(w >> 160);
+            if (w >> 255 == 1) pos[i].soldWh += filled;
+            else pos[i].boughtWh += filled;
+        }
+        for (uint256 i; i < n; ++i) {
+            if (pos[i].readings == 0) revert ImbalanceMemberWithoutReading(members[i]);
+        }
+    }
+
+    /// @dev Binary search in the ascending member list.
+    function _find(address[] calldata members, address member) private pure returns (bool, uint256) {
+        uint256 lo;
+        uint256 hi = members.length;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) >> 1;
+            address at = members[mid];
+            if (at == member) return (true, mid);
+            if (at < member) lo = mid + 1;
+            else hi = mid;
+        }
+        return (false, 0);
+    }
+
+    // ----------------------------------------------------------------------------------- money
+
+    function _settleMembers(uint64 slot, address[] calldata members, Position[] memory pos)
+        private
+        returns (SlotTotals memory tot)
+    {
+        Context memory ctx = Context(
+            slot, slot / periodSlots, community.tariffAt(slot), community.supplyAccount(), community.networkAccount()
+        );
+        if (ctx.supply == address(0)) revert ImbalanceNoSupplyAccount();
+        (, uint256 platformFees) = settlement.tradesOf(slot);
+        if (platformFees != 0) platformFeesOf[ctx.period] += platformFees;
+        tot.creditTransfers = new uint256[](members.length);
+        for (uint256 i; i < members.length; ++i) {
+            Outcome memory o = _settleMember(ctx, members[i], pos[i], tot);
+            emit ImbalanceSettled(
+                slot,
+                members[i],
+                pos[i].importWh,
+                pos[i].exportWh,
+                o.tradedNetSoldWh,
+                o.credit,
+                o.energyCharge,
+                o.networkCharge,
+                o.collected,
+                o.bauCost
+            );
+            tot.imbalanceHash = keccak256(
+                abi.encode(
+                    tot.imbalanceHash,
+                    members[i],
+                    pos[i].importWh,
+                    pos[i].exportWh,
+                    o.tradedNetSoldWh,
+                    o.credit,
+                    o.energyCharge,
+                    o.networkCharge,
+                    o.collected
+                )
+            );
+        }
+    }
+
+    /// @dev d = m − s. Quantities are below 2**40 per reading and per order and prices below 2**40,
+    /// so no product or sum here comes near 2**255.
+    function _settleMember(Context memory ctx, address member, Position memory p, SlotTotals memory tot)
+        private
+        returns (Outcome memory o)
+    {
+        int256 m = int256(p.exportWh) - int256(p.importWh);
+        o.tradedNetSoldWh = int256(p.soldWh) - int256(p.boughtWh);
+        int256 d = m - o.tradedNetSoldWh;
+        if (d >= 0) {
+            o.credit = uint256(d) * ctx.tariff.feedInPrice;
+            if (o.credit != 0) {
+                tot.creditTransfers[tot.creditCount++] = uint160(member) | (o.credit << 160);
+                tot.credits += o.credit;
+            }
+        } else {
+            o.energyCharge = uint256(-d) * ctx.tariff.retailPrice;
+            o.networkCharge = uint256(-d) * ctx.tariff.gridFee;
+            o.collected = _charge(member, ctx, o.energyCharge, o.networkCharge);
+            tot.collected += o.collected;
+        }
+        if (p.exportWh != 0) exportOf[ctx.period][member] += p.exportWh;
+        o.bauCost = m >= 0
+            ? -(m * int256(uint256(ctx.tariff.feedInPrice)))
+            : -m * int256(uint256(ctx.tariff.retailPrice) + ctx.tariff.gridFee);
+    }
+
+    /// @dev Energy first (to the supply account), then the grid fee (to the network account).
+    function _charge(address member, Context memory ctx, uint256 energyCharge, uint256 networkCharge)
+        private
+        returns (uint256)
+    {
+        uint256[] memory charges = new uint256[](networkCharge == 0 ? 1 : 2);
+        charges[0] = uint160(ctx.supply) | (energyCharge << 160);
+        if (networkCharge != 0) charges[1] = uint160(ctx.network) | (networkCharge << 160);
+        return token.collect(member, charges);
+    }
+
+    /// @dev The supply account pays the slot's feed-in credits (after collecting its charges).
+    function _payCredits(SlotTotals memory tot) private {
+        if (tot.credits == 0) return;
+        address supply = community.supplyAccount();
+        uint256 balance = token.balanceOf(supply);
+        if (balance < tot.credits) revert ImbalanceSupplyUnderfunded(tot.credits, balance);
+        uint256[] memory transfers = tot.creditTransfers;
+        uint256 count = tot.creditCount;
+        assembly ("memory-safe") {
+            mstore(transfers, count)
+        }
+        token.marketPull(supply, tot.credits);
+        token.transferBatch(transfers);
+    }
+}

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+/// @title Settlement against meters (imbalance), and the audit digest
+/// @notice Once a slot's trades are settled and its readings are in (every registered meter has
+/// reported, or the reading deadline has passed), its imbalance is settled once per member
+/// (market-rules.md, "Settlement against meters"): with `m` = metered net export and `s` = Wh sold −
+/// Wh bought, `d = m − s`; `d >= 0` is bought by the DSO's supply account at the feed-in price,
+/// `d < 0` is charged at retail (to the supply account) plus the grid fee (to the network account).
+/// A charge the balance cannot cover becomes debt (EnergyToken.collect).
+///
+/// Nothing is trusted: the submitter re-supplies the slot's reading words and trade words, which must
+/// hash to the commitments MeterReadings and Settlement made, and the list of members with readings,
+/// strictly ascending; the contract aggregates and computes everything else. A member without any
+/// reading in the slot has no imbalance (its trades stand as delivered; see docs/decisions.md).
+///
+/// Slots settle strictly in order, and each extends the audit digest chain:
+/// `digest[s] = keccak256(abi.encode(digest[s−1], s, mode, price, volumeWh, tradesHash, readingsHash,
+/// imbalanceHash))`, with `imbalanceHash` the running hash
+/// `h = keccak256(abi.encode(h, member, importWh, exportWh, tradedNetSoldWh, credit, energyCharge,
+/// networkCharge, collected))` over the slot's `ImbalanceSettled` events in order (h starts at 0).
+interface IImbalanceSettlement {
+    /// @notice One member's settlement against its meters in `slot`. `tradedNetSoldWh` is `s`;
+    /// `credit` is paid by the DSO, `energyCharge + networkCharge` charged, of which `collected` came
+    /// from the balance (the rest became debt). `bauCost` is what the slot would have cost without the
+    /// local market (negative: earned).
+    event ImbalanceSettled(
+        uint64 indexed slot,
+        address indexed member,
+        uint256 importWh,
+        uint256 exportWh,
+        int256 tradedNetSoldWh,
+        uint256 credit,
+        uint256 energyCharge,
+        uint256 networkCharge,
+        uint256 collected,
+        int256 bauCost
+    );
+    /// @notice `slot` is fully settled; `digest` is its link in the audit chain.
+    event SlotDigest(uint64 indexed slot, bytes32 digest, uint256 members, uint256 readings);
+
+    error ImbalanceNotMatcher(address caller);
+    error ImbalanceOutOfOrder(uint64 expected, uint64 slot);
+    error ImbalanceTradesNotSettled(uint64 slot);
+    /// @notice The slot's readings may still come in (until `readyAt`, unix seconds).
+    error ImbalanceReadingsPending(uint64 slot, uint256 readyAt);
+    error ImbalanceReadingsMismatch(uint64 slot, uint256 count, uint256 submitted);
+    error ImbalanceTradesMismatch(uint64 slot);
+    error ImbalanceMembersNotAscending(uint256 index);
+    /// @notice A reading belongs to `member`, which is not in the submitted member list.
+    error ImbalanceMemberMissing(address member);
+    error ImbalanceMemberWithoutReading(address member);
+    error ImbalanceSupplyUnderfunded(uint256 needed, uint256 balance);
+    error ImbalanceNoSupplyAccount();
+
+    /// @notice Settle `slot`'s imbalance and extend the digest chain. Only the matcher; once; in order.
+    /// @param members The members with at least one reading in the slot, strictly ascending.
+    /// @param readingWords The slot's reading words in acceptance order (see IMeterReadings).
+    /// @param tradeWords The slot's trade words in book order (see ISettlement.tradesOf).
+    function settleImbalance(
+        uint64 slot,
+        address[] calldata members,
+        uint256[] calldata readingWords,
+        uint256[] calldata tradeWords
+    ) external;
+
+    /// @notice The first slot this contract settles (the deployment's slot).
+    function firstSlot() external view returns (uint64);
+
+    /// @notice The next slot to settle; every slot before it is settled.
+    function nextSlot() external view returns (uint64);
+
+    /// @notice Digest chain link of a settled slot (zero if not settled).
+    function digestAt(uint64 slot) external view returns (bytes32);
+
+    /// @notice Seconds after a slot's delivery until its imbalance may settle with readings missing.
+    function readingDeadlineSeconds() external view returns (uint64);
+
+    /// @notice Slots per profit-sharing period (period p = slots [p·periodSlots, (p+1)·periodSlots)).
+    function periodSlots() external view returns (uint64);
+
+    /// @notice Wh `member` exported (metered) in `period`, over settled slots.
+    function exportOf(uint64 period, address member) external view returns (uint256);
+
+    /// @notice Platform fees (n€) of the settled slots of `period`.
+    function platformFeesOf(uint64 period) external view returns (uint256);
+}

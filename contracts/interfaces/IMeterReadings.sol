@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+/// @title Meter readings signed by the meters
+/// @notice The oracle relays readings in batches; each reading is signed by its meter's own key
+/// (EIP-712, bound to the chain id and this contract), so the oracle cannot forge, alter or replay
+/// one. A batch is all or nothing: the first bad reading reverts the batch with a named error that
+/// carries its index, so the relayer can set that reading aside and resend the others unchanged.
+///
+/// Readings are not stored. Each accepted reading is emitted and folded into its slot's commitment,
+/// `readingsHash = keccak256(readingsHash ‖ word)` over the reading words
+/// `uint160(member) | importWh << 160 | exportWh << 208` in acceptance order; the imbalance
+/// settlement re-supplies the words and must reproduce the hash.
+interface IMeterReadings {
+    /// @notice One meter's energy in one slot: `importWh` drawn from and `exportWh` fed into the grid.
+    /// `sequence` is the meter's own counter and must increase from reading to reading.
+    struct Reading {
+        bytes32 meterId;
+        uint64 slot;
+        uint64 importWh;
+        uint64 exportWh;
+        uint64 sequence;
+    }
+
+    /// @notice A reading was accepted for `member`'s meter `meterId`.
+    event ReadingAccepted(
+        bytes32 indexed meterId,
+        uint64 indexed slot,
+        address indexed member,
+        uint64 importWh,
+        uint64 exportWh,
+        uint64 sequence
+    );
+    /// @notice The imbalance settlement allowed to close slots was bound (once).
+    event ImbalanceBound(address imbalance);
+    /// @notice `slot` takes no more readings: its imbalance is being settled from `count` readings.
+    event SlotReadingsClosed(uint64 indexed slot, uint256 count, bytes32 readingsHash);
+
+    error MeterReadingsNotOracle(address caller);
+    error MeterReadingsLengthMismatch(uint256 readings, uint256 signatures);
+    error MeterReadingsUnknownMeter(uint256 index, bytes32 meterId);
+    error MeterReadingsBadSignature(uint256 index, bytes32 meterId, address signer);
+    error MeterReadingsNotDelivered(uint256 index, uint64 slot, uint256 deliveredAt);
+    /// @notice The slot's imbalance is already settled: the reading came after the deadline.
+    error MeterReadingsSlotClosed(uint256 index, uint64 slot);
+    error MeterReadingsDuplicate(uint256 index, bytes32 meterId, uint64 slot);
+    error MeterReadingsOutOfOrder(uint256 index, bytes32 meterId, uint64 slot, uint64 lastSlot);
+    error MeterReadingsSequenceNotIncreasing(uint256 index, bytes32 meterId, uint64 lastSequence, uint64 sequence);
+    error MeterReadingsEnergyTooLarge(uint256 index, uint64 importWh, uint64 exportWh);
+    error MeterReadingsNotImbalance(address caller);
+    error MeterReadingsNotAdmin(address caller);
+    error MeterReadingsImbalanceBound(address imbalance);
+
+    /// @notice Accept a batch of meter-signed readings. Only the oracle role. All or nothing.
+    /// @param readings The readings, in any order of meters; one meter's readings in slot order.
+    /// @param signatures `signatures[i]` is the meter's 65-byte ECDSA signature of `readings[i]`.
+    function submitReadings(Reading[] calldata readings, bytes[] calldata signatures) external;
+
+    /// @notice Close `slot` to readings and return its commitment. Only the bound imbalance settlement.
+    function closeSlot(uint64 slot) external returns (uint256 count, bytes32 readingsHash);
+
+    /// @notice Number of readings accepted for `slot` and their commitment so far.
+    function slotReadings(uint64 slot) external view returns (uint256 count, bytes32 readingsHash);
+
+    /// @notice The last reading accepted from a meter: its slot and sequence (`any` false if none).
+    function lastReading(bytes32 meterId) external view returns (bool any, uint64 slot, uint64 sequence);
+
+    /// @notice Readings for slots before this one are no longer accepted.
+    function openFromSlot() external view returns (uint64);
+
+    /// @notice The EIP-712 digest a meter signs for `reading`.
+    function readingDigest(Reading calldata reading) external view returns (bytes32);
+}

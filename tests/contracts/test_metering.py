@@ -1,0 +1,239 @@
+"""Settlement against meters: signed readings in, imbalance settled once per member exactly as
+the rulebook says, debt for what a prepaid balance cannot cover, and the audit digest chain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from brownie import MeterReadings
+
+from chain.codec import decode_rules
+from chain.metering import (
+    ZERO_HASH,
+    imbalance_link,
+    readings_hash,
+    settle_positions,
+    slot_digest,
+    trades_hash,
+)
+from chain.metering import positions as slot_positions
+from chain.signing import Reading
+from tests.contracts.conftest import EUR
+from tests.contracts.helpers import SlotRunner, reverts_exact, reverts_with, sign_reading
+
+BUY, SELL = 0, 1
+
+
+@pytest.fixture
+def runner(market: Any, meters: Any, oracle: Any, matcher: Any) -> SlotRunner:
+    return SlotRunner(market, oracle, matcher)
+
+
+def reading(
+    meters: Any, name: str, slot: int, imp: int, exp: int, seq: int
+) -> tuple[Reading, bytes]:
+    meter_id, key = meters[name]
+    r = Reading(meter_id, slot, imp, exp, seq)
+    return r, sign_reading(MeterReadings[-1], key, r)
+
+
+def balances(token: Any, *who: Any) -> list[int]:
+    return [int(token.balanceOf(w)) for w in who]
+
+
+@pytest.fixture
+def traded_slot(market: Any, members: Any, runner: SlotRunner) -> int:
+    """Alice sells 2000 Wh to Bob at 125000 n€/Wh (uniform midpoint of 150000 and 100000);
+    every slot up to it is settled, its own trades too."""
+    slot = int(market.community.currentSlot()) + 2
+    market.order_book.placeOrder(slot, SELL, 2000, 100_000, {"from": members["alice"]})
+    market.order_book.placeOrder(slot, BUY, 2000, 150_000, {"from": members["bob"]})
+    runner.settle(slot - 1)
+    runner.settle_trades(slot)
+    return slot
+
+
+def test_imbalance_settles_each_member_as_the_rulebook_says(
+    market: Any,
+    members: Any,
+    meters: Any,
+    runner: SlotRunner,
+    traded_slot: int,
+    supply_account: Any,
+    network_account: Any,
+    matcher: Any,
+) -> None:
+    slot = traded_slot
+    runner.deliver(slot)
+    # Alice delivers 1500 of the 2000 Wh she sold; Bob uses 2500 of which 2000 were bought;
+    # Carol exports 1000 Wh without trading; Dave imports 300 Wh; Erin's meter does not report.
+    batch = [
+        reading(meters, "alice", slot, 0, 1500, 1),
+        reading(meters, "bob", slot, 2500, 0, 1),
+        reading(meters, "carol", slot, 0, 1000, 1),
+        reading(meters, "dave", slot, 300, 0, 1),
+    ]
+    runner.submit(batch)
+    # Erin is missing and the deadline has not passed: the slot must wait.
+    with reverts_with("ImbalanceReadingsPending"):
+        market.imbalance.settleImbalance(slot, *runner.args(slot), {"from": matcher})
+    runner.deliver(slot, deadline=True)
+
+    people = [members[n] for n in ("alice", "bob", "carol", "dave", "erin")]
+    before = balances(market.token, *people, supply_account, network_account)
+    tx = market.imbalance.settleImbalance(slot, *runner.args(slot), {"from": matcher})
+    after = balances(market.token, *people, supply_account, network_account)
+
+    rules = decode_rules(market.community.tariffAt(slot))
+    words = runner.words[slot]
+    trades = runner.trade_words(slot)
+    expected = settle_positions(rules.tariff, slot_positions(words, trades))
+    by_member = {e.position.member: e for e in expected}
+    assert len(expected) == 4  # Erin has no reading: no imbalance (documented rule)
+    t = rules.tariff
+    alice = by_member[members["alice"].address]
+    assert alice.imbalance.deviation_wh == -500
+    assert alice.imbalance.energy_charge == 500 * t.retail_price
+    assert alice.imbalance.network_charge == 500 * t.grid_fee
+    assert by_member[members["bob"].address].imbalance.deviation_wh == -500
+    assert by_member[members["carol"].address].imbalance.credit == 1000 * t.feed_in_price
+    assert by_member[members["dave"].address].imbalance.deviation_wh == -300
+
+    events = tx.events["ImbalanceSettled"]
+    assert [e["member"] for e in events] == [e.position.member for e in expected]
+    for event, exp in zip(events, expected, strict=True):
+        assert event["slot"] == slot
+        assert event["importWh"] == exp.position.import_wh
+        assert event["exportWh"] == exp.position.export_wh
+        assert event["tradedNetSoldWh"] == exp.position.traded_net_sold_wh
+        assert event["credit"] == exp.imbalance.credit
+        assert event["energyCharge"] == exp.imbalance.energy_charge
+        assert event["networkCharge"] == exp.imbalance.network_charge
+        assert event["collected"] == exp.charge  # everyone could pay
+        assert event["bauCost"] == exp.bau_cost
+
+    deltas = [a - b for a, b in zip(after, before, strict=True)]
+    for person, delta in zip(people, deltas, strict=False):
+        found = by_member.get(person.address)
+        assert delta == (0 if found is None else found.imbalance.credit - found.charge)
+    credits = sum(e.imbalance.credit for e in expected)
+    energy = sum(e.imbalance.energy_charge for e in expected)
+    network = sum(e.imbalance.network_charge for e in expected)
+    assert deltas[5] == energy - credits  # supply account
+    assert deltas[6] == network  # network account
+    assert sum(deltas) == 0  # tokens only moved
+
+    # The digest chain link equals the auditor's recomputation from events.
+    h = ZERO_HASH
+    for exp, event in zip(expected, events, strict=True):
+        h = imbalance_link(h, exp, int(event["collected"]))
+    _settled, mode, price, volume = market.settlement.clearingOf(slot)
+    assert (mode, price, volume) == (0, 125_000, 2000)
+    digest = slot_digest(
+        bytes(market.imbalance.digestAt(slot - 1)),
+        slot,
+        "uniform",
+        price,
+        volume,
+        trades_hash(trades),
+        readings_hash(words),
+        h,
+    )
+    assert bytes(market.imbalance.digestAt(slot)) == digest
+    assert bytes(tx.events["SlotDigest"]["digest"]) == digest
+    assert market.imbalance.nextSlot() == slot + 1
+
+
+def test_slot_settles_early_once_every_meter_reported(
+    market: Any, meters: Any, runner: SlotRunner, traded_slot: int, matcher: Any
+) -> None:
+    slot = traded_slot
+    with reverts_with("ImbalanceReadingsPending"):  # not even delivered
+        market.imbalance.settleImbalance(slot, *runner.args(slot), {"from": matcher})
+    runner.deliver(slot)
+    runner.submit([reading(meters, n, slot, 100, 0, 7) for n in meters])
+    tx = market.imbalance.settleImbalance(slot, *runner.args(slot), {"from": matcher})
+    assert len(tx.events["ImbalanceSettled"]) == 5
+    # Too late now: the slot is closed to readings.
+    with reverts_exact("MeterReadingsSlotClosed", 0, slot):
+        runner.submit([reading(meters, "alice", slot, 1, 0, 8)])
+
+
+def test_charges_beyond_the_balance_become_debt_paid_by_the_next_top_up(
+    market: Any,
+    members: Any,
+    meters: Any,
+    runner: SlotRunner,
+    dso: Any,
+    ref: Any,
+    supply_account: Any,
+    network_account: Any,
+) -> None:
+    erin = members["erin"]
+    market.token.transfer(members["bob"], market.token.balanceOf(erin) - EUR, {"from": erin})
+    slot = int(market.community.currentSlot())
+    runner.settle(slot - 1)
+    runner.deliver(slot)
+    # 10 kWh imported at 0.30 €/kWh = 3 €; Erin holds 1 €.
+    runner.submit([reading(meters, "erin", slot, 10_000, 0, 1)])
+    tx = runner.settle(slot)
+    event = tx.events["ImbalanceSettled"][0]
+    charge = int(event["energyCharge"]) + int(event["networkCharge"])
+    assert charge == 3 * EUR
+    assert event["collected"] == EUR
+    assert market.token.balanceOf(erin) == 0
+    assert market.token.debtOf(erin) == 2 * EUR
+    # The energy charge (2 €) is collected first: 1 € paid, 1 € owed to supply; 1 € to network.
+    assert market.token.debtTo(erin, supply_account) == EUR
+    assert market.token.debtTo(erin, network_account) == EUR
+    assert [d["amount"] for d in tx.events["DebtRecorded"]] == [EUR, EUR]
+
+    supply_before = market.token.balanceOf(supply_account)
+    top = market.token.topUp(erin, 5 * EUR, ref("erin-topup-2"), {"from": dso})
+    assert [(d["creditor"], d["amount"]) for d in top.events["DebtRepaid"]] == [
+        (supply_account, EUR),
+        (network_account, EUR),
+    ]
+    assert market.token.balanceOf(erin) == 3 * EUR
+    assert market.token.debtOf(erin) == 0
+    assert market.token.totalDebt() == 0
+    assert market.token.balanceOf(supply_account) == supply_before + EUR
+
+
+def test_a_small_top_up_pays_part_of_the_debt(
+    market: Any, members: Any, meters: Any, runner: SlotRunner, dso: Any, ref: Any
+) -> None:
+    erin = members["erin"]
+    market.token.transfer(members["bob"], market.token.balanceOf(erin), {"from": erin})
+    slot = int(market.community.currentSlot())
+    runner.settle(slot - 1)
+    runner.deliver(slot)
+    runner.submit([reading(meters, "erin", slot, 10_000, 0, 1)])
+    runner.settle(slot)
+    assert market.token.debtOf(erin) == 3 * EUR
+    market.token.topUp(erin, EUR, ref("erin-small"), {"from": dso})
+    assert market.token.balanceOf(erin) == 0
+    assert market.token.debtOf(erin) == 2 * EUR
+    # Redeeming pays debt first, so tokens owed cannot leave.
+    market.token.topUp(erin, 2 * EUR + 5, ref("erin-rest"), {"from": dso})
+    assert market.token.debtOf(erin) == 0
+    with reverts_with("ERC20InsufficientBalance"):
+        market.token.redeem(6, bytes(32), {"from": erin})
+
+
+def test_export_and_platform_fees_are_counted_per_period(
+    market: Any, members: Any, meters: Any, runner: SlotRunner, traded_slot: int
+) -> None:
+    slot = traded_slot
+    runner.deliver(slot)
+    runner.submit(
+        [reading(meters, "alice", slot, 0, 1500, 1), reading(meters, "carol", slot, 200, 900, 1)]
+    )
+    runner.settle(slot)
+    period = slot // int(market.imbalance.periodSlots())
+    assert market.imbalance.exportOf(period, members["alice"]) == 1500
+    assert market.imbalance.exportOf(period, members["carol"]) == 900
+    fees = int(market.settlement.tradesOf(slot)[1])
+    assert fees == 2000 * 10_000  # both trade fees, 5000 n€/Wh each side
+    assert market.imbalance.platformFeesOf(period) == fees
