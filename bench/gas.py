@@ -262,6 +262,9 @@ def main() -> None:
 
 
 NOTES = """
+Goals: issue 2, trade settlement <= 12k gas per member-slot; issue 3, trades + reading +
+imbalance + fees <= 12k per member-slot at 200 members (see the numbers below each run).
+
 Goal (issue 2): settlement including the on-chain clearing check <= 12k gas per member-slot.
 Uniform mode lands under it from a few hundred members on (the fixed ~113k per slot, mostly the
 21k base cost, cross-contract calls and three fresh storage words, is spread over fewer members
