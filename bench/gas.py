@@ -17,17 +17,16 @@ from eth_account import Account
 
 from bench.report import record
 from chain.codec import decode_rules
-from chain.metering import pack_reading_word, positions, trade_words
 from chain.signing import (
     OrderIntent,
     Reading,
     order_typed_data,
-    reading_typed_data,
     sign_typed_data,
 )
 from chain.submission import clear_slot
 from gridshare.settings import Settings, load_settings
 from scripts.deploy import DEV_GAS_PRICE, Deployment, deploy
+from scripts.slot_flow import settle_slot
 
 MEMBER_COUNTS = (50, 200, 1000)
 TOP_UP = 50 * 10**9
@@ -44,60 +43,6 @@ def _deploy(settings: Settings) -> Deployment:
         network_account=accounts[4].address,
         supply_account=accounts[8].address,
     )
-
-
-def _sleep_until(timestamp: int) -> None:
-    delta = timestamp - chain.time()
-    if delta > 0:
-        chain.sleep(delta)
-    chain.mine()
-
-
-def _settle_all(
-    dep: Deployment, slot: int, metered: dict[str, tuple[int, int]] | None, meters: dict[str, Any]
-) -> dict[str, int]:
-    """Take `slot` through trades, readings (one per member, relayed in batches of 100) and
-    imbalance. Returns the gas of each step."""
-    _sleep_until(int(dep.community.gateClosure(slot)) + 1)
-    rules = decode_rules(dep.community.tariffAt(slot))
-    book, _, sub = clear_slot(
-        dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot), rules
-    )
-    gas = {
-        "trades": int(
-            dep.settlement.settleSlot(slot, *sub.args(), {"from": accounts[2], **QUIET}).gas_used
-        )
-    }
-    _sleep_until(int(dep.community.slotStart(slot + 1)) + 1)
-    words: list[int] = []
-    gas["readings"] = 0
-    items = list((metered or {}).items())
-    for start in range(0, len(items), 100):
-        batch = []
-        for member, (imp, exp) in items[start : start + 100]:
-            meter_id, key, seq = meters[member]
-            r = Reading(meter_id, slot, imp, exp, seq + slot)
-            data = reading_typed_data(r, chain.id, dep.readings.address)
-            batch.append((r, sign_typed_data(data, key)))
-        tx = dep.readings.submitReadings(
-            [r.as_tuple() for r, _ in batch],
-            [sig for _, sig in batch],
-            {"from": accounts[1], **QUIET},
-        )
-        gas["readings"] += int(tx.gas_used)
-        words += [
-            pack_reading_word(e["member"], e["importWh"], e["exportWh"])
-            for e in tx.events["ReadingAccepted"]
-        ]
-    if not metered:
-        _sleep_until(
-            int(dep.community.slotStart(slot + 1)) + int(dep.imbalance.readingDeadlineSeconds()) + 1
-        )
-    trades = trade_words(book.entries, sub.fills)
-    members = [p.member for p in positions(words, trades)]
-    tx = dep.imbalance.settleImbalance(slot, members, words, trades, {"from": accounts[2], **QUIET})
-    gas["imbalance"] = int(tx.gas_used)
-    return gas
 
 
 def _metered_slots(settings: Settings, n: int, rng: random.Random) -> dict[str, Any]:
@@ -129,12 +74,17 @@ def _metered_slots(settings: Settings, n: int, rng: random.Random) -> dict[str, 
                 else rng.randint(t.feed_in_price, mid + 20_000)
             )
             _relay(dep, m, slot, side, rng.randint(200, 3_000), price, nonce=slot)
+    flow = {"oracle": accounts[1], "matcher": accounts[2], "tx_options": QUIET}
     for slot in range(int(dep.imbalance.nextSlot()), first):
-        _settle_all(dep, slot, None, meters)
+        settle_slot(dep, slot, [], **flow)
     out: dict[str, Any] = {}
     for label, slot in (("first", first), ("steady", first + 1)):
-        metered = {m.address: (rng.randint(0, 3_000), rng.randint(0, 3_000)) for m in members}
-        out[label] = _settle_all(dep, slot, metered, meters)
+        readings = []
+        for m in members:
+            meter_id, key, seq = meters[m.address]
+            r = Reading(meter_id, slot, rng.randint(0, 3_000), rng.randint(0, 3_000), seq + slot)
+            readings.append((r, key))
+        out[label] = settle_slot(dep, slot, readings, **flow).gas
     return out
 
 

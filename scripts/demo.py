@@ -19,17 +19,15 @@ from rich.console import Console
 from rich.table import Table
 
 from chain.codec import ROLE_CODES, decode_rules
-from chain.metering import pack_reading_word, positions, trade_words
 from chain.signing import (
     OrderIntent,
     Reading,
     order_typed_data,
-    reading_typed_data,
     sign_typed_data,
 )
-from chain.submission import clear_slot
 from gridshare.settings import load_settings
 from scripts.deploy import DEV_GAS_PRICE, deploy
+from scripts.slot_flow import settle_slot
 
 TOP_UP = 20 * 10**9  # 20 €
 
@@ -116,10 +114,19 @@ def main() -> None:
 
     # Earlier slots (empty) settle first: slots settle strictly in order. On a development
     # chain we move time instead of waiting.
+    flow = {"oracle": accounts[1], "matcher": accounts[2]}
     for earlier in range(int(dep.imbalance.nextSlot()), slot):
-        _settle_slot(dep, earlier, rules, [])
-    book, clearing, tx, imbalance_tx = _settle_slot(
-        dep, slot, rules, [(h, m) for h, m in zip(HOUSEHOLDS, meters, strict=True)]
+        settle_slot(dep, earlier, [], **flow)
+    readings = [
+        (Reading(meter_id, slot, h.import_wh, h.export_wh, sequence=1), key)
+        for h, (meter_id, key) in zip(HOUSEHOLDS, meters, strict=True)
+    ]
+    settled = settle_slot(dep, slot, readings, **flow)
+    book, clearing, tx, imbalance_tx = (
+        settled.book,
+        settled.clearing,
+        settled.trades_tx,
+        settled.imbalance_tx,
     )
     after = [int(dep.token.balanceOf(w)) for w in wallets]
     dso_after = [int(dep.token.balanceOf(a)) for a in (accounts[3], accounts[4])]
@@ -186,48 +193,3 @@ def main() -> None:
         f"Audit digest of slot {slot}: 0x{bytes(dep.imbalance.digestAt(slot)).hex()} "
         f"(readings, trades and imbalance hashed on-chain; see docs/decisions.md)"
     )
-
-
-def _settle_slot(
-    dep: Any, slot: int, rules: Any, metered: list[tuple[Household, tuple[bytes, str]]]
-) -> tuple[Any, Any, Any, Any]:
-    """Trades at gate closure; readings after delivery (each meter signs its own); imbalance."""
-    _sleep_until(int(dep.community.gateClosure(slot)) + 1)
-    book, clearing, submission = clear_slot(
-        dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot), rules
-    )
-    tx = dep.settlement.settleSlot(slot, *submission.args(), {"from": accounts[2]})
-    delivered = int(dep.community.slotStart(slot + 1))
-    words: list[int] = []
-    if metered:
-        _sleep_until(delivered + 1)
-        readings = [
-            Reading(meter_id, slot, h.import_wh, h.export_wh, sequence=1)
-            for h, (meter_id, _) in metered
-        ]
-        signatures = [
-            sign_typed_data(reading_typed_data(r, chain.id, dep.readings.address), key)
-            for r, (_, key) in zip(readings, (m for _, m in metered), strict=True)
-        ]
-        relay = dep.readings.submitReadings(
-            [r.as_tuple() for r in readings], signatures, {"from": accounts[1]}
-        )
-        words = [
-            pack_reading_word(e["member"], e["importWh"], e["exportWh"])
-            for e in relay.events["ReadingAccepted"]
-        ]
-    else:
-        _sleep_until(delivered + int(dep.imbalance.readingDeadlineSeconds()) + 1)
-    trades = trade_words(book.entries, submission.fills)
-    members = [p.member for p in positions(words, trades)]
-    imbalance_tx = dep.imbalance.settleImbalance(
-        slot, members, words, trades, {"from": accounts[2]}
-    )
-    return book, clearing, tx, imbalance_tx
-
-
-def _sleep_until(timestamp: int) -> None:
-    delta = timestamp - chain.time()
-    if delta > 0:
-        chain.sleep(delta)
-    chain.mine()

@@ -11,6 +11,8 @@ from eth_account import Account
 
 from gridshare.settings import Settings
 from scripts.deploy import DEV_GAS_PRICE, Deployment, day_start, deploy
+from scripts.slot_flow import sleep_until
+from tests.contracts.helpers import SlotRunner
 
 EUR = 10**9  # n€ per €
 MEMBER_KEYS = {  # deterministic test keys, so members can sign EIP-712 intents
@@ -192,6 +194,12 @@ def meters(
     return out
 
 
+@pytest.fixture
+def runner(market: Deployment, meters: Any, oracle: Any, matcher: Any) -> SlotRunner:
+    """Drives the `market` deployment's slots as the oracle and the matcher do."""
+    return SlotRunner(market, oracle, matcher)
+
+
 def _ref(text: str) -> bytes:
     return text.encode().ljust(32, b"\0")
 
@@ -213,10 +221,7 @@ def close_gate() -> Callable[[Any, int], None]:
     """Move chain time just past `slot`'s gate closure."""
 
     def _close(community: Any, slot: int) -> None:
-        delta = int(community.gateClosure(slot)) - chain.time() + 1
-        if delta > 0:
-            chain.sleep(delta)
-        chain.mine()
+        sleep_until(int(community.gateClosure(slot)) + 1)
 
     return _close
 

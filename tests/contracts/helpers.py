@@ -14,6 +14,7 @@ from chain.metering import pack_reading_word, positions, trade_words
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import SlotBook, Submission, clear_slot
 from market.clearing import Clearing
+from scripts.slot_flow import sleep_until
 
 
 @contextmanager
@@ -82,6 +83,15 @@ def sign_reading(readings: Any, key: str, reading: Reading) -> bytes:
     return sign_typed_data(typed, key)
 
 
+def signed_reading(
+    readings: Any, meters: Any, name: str, slot: int, imp: int, exp: int, seq: int
+) -> tuple[Reading, bytes]:
+    """`name`'s meter reading for `slot`, signed by its meter (`meters` as the fixture gives)."""
+    meter_id, key = meters[name]
+    r = Reading(meter_id, slot, imp, exp, seq)
+    return r, sign_reading(readings, key, r)
+
+
 def settle_trades(dep: Any, slot: int, matcher: Any) -> tuple[SlotBook, Any]:
     """Clear and settle `slot`'s trades (its gate must have closed); returns the book and tx."""
     book, _clearing, sub = clear_on_chain_book(dep.community, dep.order_book, slot)
@@ -114,17 +124,11 @@ class SlotRunner:
         self.matcher = matcher
         self.words: dict[int, list[int]] = {}
 
-    def sleep_until(self, timestamp: int) -> None:
-        delta = timestamp - chain.time()
-        if delta > 0:
-            chain.sleep(delta)
-        chain.mine()
-
     def deliver(self, slot: int, *, deadline: bool = False) -> None:
         """Move time past `slot`'s delivery (and its reading deadline if asked)."""
         end = int(self.dep.community.slotStart(slot + 1))
         extra = int(self.dep.imbalance.readingDeadlineSeconds()) if deadline else 0
-        self.sleep_until(end + extra + 1)
+        sleep_until(end + extra + 1)
 
     def submit(self, signed: list[tuple[Reading, bytes]]) -> Any:
         """Relay a batch; on success record its reading words."""
@@ -141,7 +145,7 @@ class SlotRunner:
         return trade_words(book.entries, sub.fills)
 
     def settle_trades(self, slot: int) -> None:
-        self.sleep_until(int(self.dep.community.gateClosure(slot)) + 1)
+        sleep_until(int(self.dep.community.gateClosure(slot)) + 1)
         if not self.dep.settlement.clearingOf(slot)[0]:
             settle_trades(self.dep, slot, self.matcher)
 

@@ -21,11 +21,6 @@ PENALTY = Settings().exit_penalty
 ZERO = "0x" + "0" * 40
 
 
-@pytest.fixture
-def runner(market: Any, meters: Any, oracle: Any, matcher: Any) -> SlotRunner:
-    return SlotRunner(market, oracle, matcher)
-
-
 def test_exit_in_lock_in_cancels_orders_returns_escrow_and_charges_the_penalty(
     market: Any, members: Any, meters: Any, fee_account: Any, runner: SlotRunner
 ) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from brownie import MeterReadings
 
 from chain.codec import decode_rules
 from chain.metering import (
@@ -18,24 +17,10 @@ from chain.metering import (
     trades_hash,
 )
 from chain.metering import positions as slot_positions
-from chain.signing import Reading
 from tests.contracts.conftest import EUR
-from tests.contracts.helpers import SlotRunner, reverts_exact, reverts_with, sign_reading
+from tests.contracts.helpers import SlotRunner, reverts_exact, reverts_with, signed_reading
 
 BUY, SELL = 0, 1
-
-
-@pytest.fixture
-def runner(market: Any, meters: Any, oracle: Any, matcher: Any) -> SlotRunner:
-    return SlotRunner(market, oracle, matcher)
-
-
-def reading(
-    meters: Any, name: str, slot: int, imp: int, exp: int, seq: int
-) -> tuple[Reading, bytes]:
-    meter_id, key = meters[name]
-    r = Reading(meter_id, slot, imp, exp, seq)
-    return r, sign_reading(MeterReadings[-1], key, r)
 
 
 def balances(token: Any, *who: Any) -> list[int]:
@@ -69,10 +54,10 @@ def test_imbalance_settles_each_member_as_the_rulebook_says(
     # Alice delivers 1500 of the 2000 Wh she sold; Bob uses 2500 of which 2000 were bought;
     # Carol exports 1000 Wh without trading; Dave imports 300 Wh; Erin's meter does not report.
     batch = [
-        reading(meters, "alice", slot, 0, 1500, 1),
-        reading(meters, "bob", slot, 2500, 0, 1),
-        reading(meters, "carol", slot, 0, 1000, 1),
-        reading(meters, "dave", slot, 300, 0, 1),
+        signed_reading(market.readings, meters, "alice", slot, 0, 1500, 1),
+        signed_reading(market.readings, meters, "bob", slot, 2500, 0, 1),
+        signed_reading(market.readings, meters, "carol", slot, 0, 1000, 1),
+        signed_reading(market.readings, meters, "dave", slot, 300, 0, 1),
     ]
     runner.submit(batch)
     # Erin is missing and the deadline has not passed: the slot must wait.
@@ -152,12 +137,12 @@ def test_slot_settles_early_once_every_meter_reported(
     with reverts_with("ImbalanceReadingsPending"):  # not even delivered
         market.imbalance.settleImbalance(slot, *runner.args(slot), {"from": matcher})
     runner.deliver(slot)
-    runner.submit([reading(meters, n, slot, 100, 0, 7) for n in meters])
+    runner.submit([signed_reading(market.readings, meters, n, slot, 100, 0, 7) for n in meters])
     tx = market.imbalance.settleImbalance(slot, *runner.args(slot), {"from": matcher})
     assert len(tx.events["ImbalanceSettled"]) == 5
     # Too late now: the slot is closed to readings.
     with reverts_exact("MeterReadingsSlotClosed", 0, slot):
-        runner.submit([reading(meters, "alice", slot, 1, 0, 8)])
+        runner.submit([signed_reading(market.readings, meters, "alice", slot, 1, 0, 8)])
 
 
 def test_charges_beyond_the_balance_become_debt_paid_by_the_next_top_up(
@@ -176,7 +161,7 @@ def test_charges_beyond_the_balance_become_debt_paid_by_the_next_top_up(
     runner.settle(slot - 1)
     runner.deliver(slot)
     # 10 kWh imported at 0.30 €/kWh = 3 €; Erin holds 1 €.
-    runner.submit([reading(meters, "erin", slot, 10_000, 0, 1)])
+    runner.submit([signed_reading(market.readings, meters, "erin", slot, 10_000, 0, 1)])
     tx = runner.settle(slot)
     event = tx.events["ImbalanceSettled"][0]
     charge = int(event["energyCharge"]) + int(event["networkCharge"])
@@ -209,7 +194,7 @@ def test_a_small_top_up_pays_part_of_the_debt(
     slot = int(market.community.currentSlot())
     runner.settle(slot - 1)
     runner.deliver(slot)
-    runner.submit([reading(meters, "erin", slot, 10_000, 0, 1)])
+    runner.submit([signed_reading(market.readings, meters, "erin", slot, 10_000, 0, 1)])
     runner.settle(slot)
     assert market.token.debtOf(erin) == 3 * EUR
     market.token.topUp(erin, EUR, ref("erin-small"), {"from": dso})
@@ -228,7 +213,10 @@ def test_export_and_platform_fees_are_counted_per_period(
     slot = traded_slot
     runner.deliver(slot)
     runner.submit(
-        [reading(meters, "alice", slot, 0, 1500, 1), reading(meters, "carol", slot, 200, 900, 1)]
+        [
+            signed_reading(market.readings, meters, "alice", slot, 0, 1500, 1),
+            signed_reading(market.readings, meters, "carol", slot, 200, 900, 1),
+        ]
     )
     runner.settle(slot)
     period = slot // int(market.imbalance.periodSlots())

@@ -13,23 +13,16 @@ from brownie import chain
 from eth_account import Account
 
 from chain.signing import Reading, reading_typed_data, sign_typed_data
-from tests.contracts.helpers import SlotRunner, reverts_exact, reverts_with, sign_reading
+from tests.contracts.helpers import (
+    SlotRunner,
+    reverts_exact,
+    reverts_with,
+    sign_reading,
+    signed_reading,
+)
 
 BUY, SELL = 0, 1
 FORGER_KEY = "0x" + "f0" * 32
-
-
-@pytest.fixture
-def runner(market: Any, meters: Any, oracle: Any, matcher: Any) -> SlotRunner:
-    return SlotRunner(market, oracle, matcher)
-
-
-def signed(
-    market: Any, meters: Any, name: str, slot: int, imp: int, exp: int, seq: int
-) -> tuple[Reading, bytes]:
-    meter_id, key = meters[name]
-    r = Reading(meter_id, slot, imp, exp, seq)
-    return r, sign_reading(market.readings, key, r)
 
 
 @pytest.fixture
@@ -57,7 +50,7 @@ def test_forged_reading_is_rejected(
 def test_altered_reading_is_rejected(
     market: Any, meters: Any, runner: SlotRunner, delivered: int
 ) -> None:
-    r, sig = signed(market, meters, "alice", delivered, 0, 500, 1)
+    r, sig = signed_reading(market.readings, meters, "alice", delivered, 0, 500, 1)
     with reverts_with("MeterReadingsBadSignature"):  # the oracle inflates the export
         runner.submit([(replace(r, export_wh=5000), sig)])
 
@@ -92,7 +85,7 @@ def test_unknown_and_retired_meters_are_rejected(
         runner.submit([(unknown, sign_reading(market.readings, meters["alice"][1], unknown))])
     market.community.retireMeter(meters["bob"][0], {"from": dso})
     with reverts_exact("MeterReadingsUnknownMeter", 0, meters["bob"][0]):
-        runner.submit([signed(market, meters, "bob", delivered, 1, 0, 1)])
+        runner.submit([signed_reading(market.readings, meters, "bob", delivered, 1, 0, 1)])
 
 
 def test_reading_for_a_slot_not_yet_delivered_is_rejected(
@@ -101,27 +94,29 @@ def test_reading_for_a_slot_not_yet_delivered_is_rejected(
     ahead = delivered + 1
     end = int(market.community.slotStart(ahead + 1))
     with reverts_exact("MeterReadingsNotDelivered", 0, ahead, end):
-        runner.submit([signed(market, meters, "alice", ahead, 0, 1, 1)])
+        runner.submit([signed_reading(market.readings, meters, "alice", ahead, 0, 1, 1)])
 
 
 def test_replayed_duplicate_and_out_of_order_readings_are_rejected(
     market: Any, meters: Any, runner: SlotRunner, delivered: int
 ) -> None:
-    first = signed(market, meters, "alice", delivered, 0, 500, 10)
+    first = signed_reading(market.readings, meters, "alice", delivered, 0, 500, 10)
     runner.submit([first])
     meter_id = meters["alice"][0]
     with reverts_exact("MeterReadingsDuplicate", 0, meter_id, delivered):
         runner.submit([first])  # replay
     with reverts_exact("MeterReadingsDuplicate", 0, meter_id, delivered):
-        runner.submit([signed(market, meters, "alice", delivered, 0, 900, 11)])  # second version
+        runner.submit(
+            [signed_reading(market.readings, meters, "alice", delivered, 0, 900, 11)]
+        )  # second version
     runner.deliver(delivered + 1)
     with reverts_exact("MeterReadingsSequenceNotIncreasing", 0, meter_id, 10, 10):
-        runner.submit([signed(market, meters, "alice", delivered + 1, 0, 1, 10)])
+        runner.submit([signed_reading(market.readings, meters, "alice", delivered + 1, 0, 1, 10)])
     with reverts_exact("MeterReadingsSequenceNotIncreasing", 0, meter_id, 10, 9):
-        runner.submit([signed(market, meters, "alice", delivered + 1, 0, 1, 9)])
-    runner.submit([signed(market, meters, "alice", delivered + 1, 0, 1, 11)])
+        runner.submit([signed_reading(market.readings, meters, "alice", delivered + 1, 0, 1, 9)])
+    runner.submit([signed_reading(market.readings, meters, "alice", delivered + 1, 0, 1, 11)])
     with reverts_exact("MeterReadingsOutOfOrder", 0, meter_id, delivered, delivered + 1):
-        runner.submit([signed(market, meters, "alice", delivered, 1, 1, 12)])
+        runner.submit([signed_reading(market.readings, meters, "alice", delivered, 1, 1, 12)])
     any_, last_slot, last_seq = market.readings.lastReading(meter_id)
     assert (any_, int(last_slot), int(last_seq)) == (True, delivered + 1, 11)
 
@@ -131,8 +126,8 @@ def test_oversized_reading_only_the_oracle_and_matching_lengths(
 ) -> None:
     too_big = 1 << 40
     with reverts_exact("MeterReadingsEnergyTooLarge", 0, too_big, 0):
-        runner.submit([signed(market, meters, "alice", delivered, too_big, 0, 1)])
-    r, sig = signed(market, meters, "alice", delivered, 0, 1, 1)
+        runner.submit([signed_reading(market.readings, meters, "alice", delivered, too_big, 0, 1)])
+    r, sig = signed_reading(market.readings, meters, "alice", delivered, 0, 1, 1)
     with reverts_exact("MeterReadingsNotOracle", outsider):
         market.readings.submitReadings([r.as_tuple()], [sig], {"from": outsider})
     with reverts_exact("MeterReadingsLengthMismatch", 1, 2):
@@ -143,7 +138,8 @@ def test_a_batch_with_one_bad_reading_loses_none_of_the_good_ones(
     market: Any, meters: Any, runner: SlotRunner, delivered: int
 ) -> None:
     good = [
-        signed(market, meters, n, delivered, 100, 0, 1) for n in ("alice", "bob", "carol", "dave")
+        signed_reading(market.readings, meters, n, delivered, 100, 0, 1)
+        for n in ("alice", "bob", "carol", "dave")
     ]
     bad_r = Reading(meters["erin"][0], delivered, 100, 0, 1)
     bad = (bad_r, sign_reading(market.readings, FORGER_KEY, bad_r))
@@ -173,9 +169,9 @@ def ready(market: Any, members: Any, meters: Any, runner: SlotRunner) -> int:
     runner.deliver(slot)
     runner.submit(
         [
-            signed(market, meters, "carol", slot, 0, 7000, 1),
-            signed(market, meters, "alice", slot, 0, 1800, 1),
-            signed(market, meters, "bob", slot, 2100, 0, 1),
+            signed_reading(market.readings, meters, "carol", slot, 0, 7000, 1),
+            signed_reading(market.readings, meters, "alice", slot, 0, 1800, 1),
+            signed_reading(market.readings, meters, "bob", slot, 2100, 0, 1),
         ]
     )
     runner.deliver(slot, deadline=True)
