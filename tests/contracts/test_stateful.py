@@ -45,6 +45,7 @@ from market.billing import (
 )
 from market.clearing import Clearing, Mode
 from market.orders import Order, Side
+from scripts.slot_flow import sleep_until
 from tests.contracts.helpers import clear_on_chain_book, imbalance_args, sign_reading
 
 BUY, SELL = 0, 1
@@ -64,7 +65,8 @@ AHEAD = st.integers(min_value=2, max_value=3)
 PICK = st.integers(min_value=0, max_value=2**16)
 # Per member: None (no reading) or (import Wh, export Wh) for the slot being settled.
 METERED = st.lists(
-    st.one_of(st.none(), st.tuples(st.integers(0, 4_000), st.integers(0, 4_000))),
+    # Imports up to 40 kWh (12 € at the default tariff), so charges outrun balances at times.
+    st.one_of(st.none(), st.tuples(st.integers(0, 40_000), st.integers(0, 4_000))),
     min_size=5,
     max_size=5,
 )
@@ -73,8 +75,10 @@ PERIOD_SLOTS = 6
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    """Short profit-sharing periods, so runs close several."""
-    return Settings(period_slots=PERIOD_SLOTS)
+    """Short profit-sharing periods, so runs close several; no reading deadline, so a slot
+    settles right after delivery and time moves one slot per settlement, keeping the orders
+    (placed 2-3 slots ahead of the current one) within reach of a short example."""
+    return Settings(period_slots=PERIOD_SLOTS, reading_deadline_seconds=0)
 
 
 class MarketMachine(RuleBasedStateMachine):
@@ -133,12 +137,20 @@ class MarketMachine(RuleBasedStateMachine):
         ref = f"state-{self.refs}".encode().ljust(32, b"\0")
         self.dep.token.topUp(self.people[who], amount, ref, {"from": self.dso})
 
-    @rule(who=WHO, side=SIDE, energy=ENERGY, bid=BID, ask=ASK, ahead=AHEAD)
-    def place(self, who: int, side: int, energy: int, bid: int, ask: int, ahead: int) -> None:
+    @rule(
+        orders=st.lists(st.tuples(WHO, SIDE, ENERGY, BID, ASK), min_size=1, max_size=4),
+        ahead=AHEAD,
+    )
+    def place(self, orders: list[tuple[int, int, int, int, int]], ahead: int) -> None:
+        """Up to four orders for one slot (each slot now settles, readings and all, in its
+        own step, so orders come in groups to keep slots trading)."""
         self.counts["rules"] += 1
-        price = ask if side == SELL else bid
-        owner = self.people[who]
         slot = int(self.dep.community.currentSlot()) + ahead
+        for who, side, energy, bid, ask in orders:
+            self._place(slot, who, side, energy, ask if side == SELL else bid)
+
+    def _place(self, slot: int, who: int, side: int, energy: int, price: int) -> None:
+        owner = self.people[who]
         try:
             tx = self.dep.order_book.placeOrder(slot, side, energy, price, {"from": owner})
         except VirtualMachineError as exc:
@@ -168,31 +180,34 @@ class MarketMachine(RuleBasedStateMachine):
         """Take the next slot through its whole life: trades, readings, imbalance, exits."""
         self.counts["rules"] += 1
         slot = int(self.dep.imbalance.nextSlot())
-        self._sleep_until(int(self.dep.community.gateClosure(slot)) + 1)
+        sleep_until(int(self.dep.community.gateClosure(slot)) + 1)
         book, clearing, sub = clear_on_chain_book(self.dep.community, self.dep.order_book, slot)
         before = self._balances()
         self.dep.settlement.settleSlot(slot, *sub.args(), {"from": self.matcher})
         after = self._balances()
         settled = self._check_payouts(book, clearing, before, after)
+        # "settled" counts slots that had orders (as before every slot settled); "slots" all.
+        self.counts["settled"] += slot in self.pending
+        self.counts["slots"] += 1
         self.pending.discard(slot)
-        self.counts["settled"] += 1
         self.counts["traded_wh"] += clearing.volume_wh
         ids = set(book.ids)
         self.open_ids = [i for i in self.open_ids if i not in ids]
 
-        self._sleep_until(int(self.dep.community.slotStart(slot + 1)) + 1)
+        sleep_until(int(self.dep.community.slotStart(slot + 1)) + 1)
         words = self._relay_readings(slot, metered)
         deadline = int(self.dep.imbalance.readingDeadlineSeconds())
-        self._sleep_until(int(self.dep.community.slotStart(slot + 1)) + deadline + 1)
+        sleep_until(int(self.dep.community.slotStart(slot + 1)) + deadline + 1)
         self._settle_imbalance(slot, words, trade_words(book.entries, sub.fills), settled)
         self._complete_exits()
 
-    @rule(who=WHO)
-    def leave(self, who: int) -> None:
-        """A member asks to leave: its open orders go, a penalty applies within the lock-in."""
+    @rule(who=WHO, roll=st.integers(0, 7))
+    def leave(self, who: int, roll: int) -> None:
+        """A member asks to leave (one draw in eight, so the market does not empty): its open
+        orders go, a penalty applies within the lock-in."""
         self.counts["rules"] += 1
         member = self.people[who]
-        if who in self.exiting or who in self.gone:
+        if roll != 0 or who in self.exiting or who in self.gone:
             return
         debt = int(self.dep.token.debtOf(member))
         balance = int(self.dep.token.balanceOf(member))
@@ -255,11 +270,14 @@ class MarketMachine(RuleBasedStateMachine):
         self.counts["periods"] += 1
         self.counts["shared"] += sum(shares)
 
-    @rule(who=WHO, amount=AMOUNT)
-    def redeem(self, who: int, amount: int) -> None:
+    @rule(who=WHO, amount=AMOUNT, roll=st.integers(0, 3))
+    def redeem(self, who: int, amount: int, roll: int) -> None:
+        """Redeem part of a balance, or (one draw in four) all of it, so that later charges
+        can exceed it: debt."""
         self.counts["rules"] += 1
         holder = self.people[who]
-        amount = min(amount, int(self.dep.token.balanceOf(holder)))
+        balance = int(self.dep.token.balanceOf(holder))
+        amount = balance if roll == 0 else min(amount, balance)
         if amount == 0:
             return
         self.dep.token.redeem(amount, b"\x01" * 32, {"from": holder})
@@ -292,12 +310,6 @@ class MarketMachine(RuleBasedStateMachine):
             assert slot_escrow == locked
 
     # ------------------------------------------------------------------ helpers
-
-    def _sleep_until(self, timestamp: int) -> None:
-        delta = timestamp - chain.time()
-        if delta > 0:
-            chain.sleep(delta)
-        chain.mine()
 
     def _relay_readings(self, slot: int, metered: list[tuple[int, int] | None]) -> list[int]:
         """Each member with a registered meter and a drawn reading has its meter sign it; the
@@ -409,7 +421,8 @@ class MarketMachine(RuleBasedStateMachine):
         by_owner: dict[str, list[OrderSettlement]] = {}
         expected = [0] * len(self.holders)
         position = {str(h.address).lower(): i for i, h in enumerate(self.holders)}
-        fee_i, net_i, book_i = len(self.people), len(self.people) + 1, len(self.people) + 2
+        # holders: the people, then the fee, network and supply accounts, then the order book
+        fee_i, net_i, book_i = len(self.people), len(self.people) + 1, len(self.holders) - 1
         for order in book.open_orders():
             s = settle_order(self.slot_rules.tariff, order, clearing.fills[order.id])
             by_owner.setdefault(order.owner.lower(), []).append(s)
