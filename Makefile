@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV := .venv
+# schemathesis needs a newer hypothesis than brownie pins: it gets a venv of its own.
+FUZZ_VENV := .venv-fuzz
 BIN := $(VENV)/bin
 NETWORK ?= ganache-cli
 # Brownie starts ganache-cli / anvil itself: put the npm binaries and the venv on PATH.
@@ -13,7 +15,7 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: help setup solc test lint test-python test-contracts test-deploy-anvil test-matcher demo \
-	bench bench-gas bench-matcher clean
+	bench bench-gas bench-matcher test-api bench-api clean
 
 help:
 	@echo "make demo    set up, start ganache, deploy, trade one slot, print balances"
@@ -21,12 +23,17 @@ help:
 	@echo "make bench   gas and speed benchmarks -> bench/results.json, docs/benchmarks.md"
 	@echo "make setup   install what is missing (idempotent): .venv, node_modules, solc launcher"
 
-setup: $(VENV)/.installed node_modules/.installed solc
+setup: $(VENV)/.installed $(FUZZ_VENV)/.installed node_modules/.installed solc
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock 2>&1 | $(PIP_FILTER)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | $(PIP_FILTER)
+	touch $@
+
+$(FUZZ_VENV)/.installed: requirements-fuzz.lock
+	test -x $(FUZZ_VENV)/bin/python || python3 -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-fuzz.lock 2>&1 | $(PIP_FILTER)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -58,7 +65,7 @@ test: lint test-python test-contracts test-deploy-anvil
 demo: setup
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
 
-bench: bench-gas bench-matcher
+bench: bench-gas bench-matcher bench-api
 
 bench-gas: setup
 	$(BIN)/brownie run scripts/bench_gas.py --network $(NETWORK)
@@ -70,6 +77,15 @@ test-matcher: setup
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup
 	$(BIN)/python -m bench.matcher
+
+# Part of test-python; on its own for quick runs.
+test-api: setup
+	$(PYTEST) tests/api -q
+
+# API latency at a fixed 500 requests/s for 60 s (Debian's `hey`, installed if missing).
+bench-api: setup
+	command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf build reports .hypothesis .pytest_cache .mypy_cache .ruff_cache

@@ -312,6 +312,41 @@ class Node:
             self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(block))["timestamp"]
         )
 
+    def block_number(self) -> int:
+        """Number of the latest block."""
+        return int(self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
+
+    def events(
+        self,
+        contract: str,
+        event: str,
+        *,
+        from_block: int,
+        to_block: BlockIdentifier = "latest",
+        argument_filters: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Decoded `event` logs of a deployed contract in a block range (indexed arguments may be
+        filtered on), in chain order: each with its `args`, `blockNumber`, `transactionHash`
+        (0x-hex) and `logIndex`."""
+        handle = self.contract(contract).events[event]()
+        logs = self.rpc(
+            f"eth_getLogs {event}",
+            lambda: handle.get_logs(
+                from_block=from_block,
+                to_block=to_block,
+                argument_filters=dict(argument_filters or {}),
+            ),
+        )
+        return [
+            {
+                "args": dict(log["args"]),
+                "blockNumber": int(log["blockNumber"]),
+                "transactionHash": "0x" + bytes(log["transactionHash"]).hex(),
+                "logIndex": int(log["logIndex"]),
+            }
+            for log in logs
+        ]
+
     # -- transactions ----------------------------------------------------------------------
 
     def transact(

@@ -101,3 +101,20 @@ def matcher_run(
         raise typer.Exit(code=1) from e
     except KeyboardInterrupt:
         logging.getLogger("matcher").info("stopped")
+
+
+@app.command("api")
+def api_serve(
+    network: Annotated[
+        str, typer.Option(help="Network id: deployments/<id>.json and brownie's network entry.")
+    ],
+    db: Annotated[
+        str | None, typer.Option(help="Event index database URL (default settings.api_db_url).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Default: settings.api_host.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: settings.api_port.")] = None,
+) -> None:
+    """Serve the wallet API (OpenAPI at /docs)."""
+    from api.cli import serve
+
+    serve(network, db=db, host=host, port=port)

@@ -82,6 +82,22 @@ class Settings(BaseModel):
     matcher: str | None = None
     matcher_key: SecretStr | None = None
     matcher_poll_seconds: float = Field(default=5.0, gt=0)  # pause between passes over the chain
+    # Wallet API (api/). The relayer sends members' signed orders and cancellations (it pays the
+    # gas, members need no ether); the operator sends DSO actions for signed-in DSO users and must
+    # hold the DSO and treasurer roles. Each: an unlocked node address or a private key (wins).
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, gt=0, lt=65536)
+    api_domain: str | None = None  # SIWE domain a message must name; None: "<api_host>:<api_port>"
+    api_session_secret: SecretStr | None = None  # HMAC key of session tokens; None: random per run
+    api_session_seconds: int = Field(default=3600, gt=0)
+    api_nonce_seconds: int = Field(default=300, gt=0)  # a SIWE nonce is usable once, this long
+    api_relayer: str | None = None
+    api_relayer_key: SecretStr | None = None
+    api_operator: str | None = None
+    api_operator_key: SecretStr | None = None
+    api_db_url: str = "sqlite:///gridshare-index.db"  # the event index; the API also keeps top-up
+    # requests there (table api_top_up_request)
+    api_head_poll_seconds: float = Field(default=0.25, gt=0)  # chain reads are cached per head
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:

@@ -1,0 +1,82 @@
+"""Dependencies as annotated types: the chain view, the database, the signed-in user by role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+
+from api.auth import Authenticator
+from api.errors import ApiError
+from api.view import ChainView, Roles
+from gridshare.settings import Settings
+
+
+def get_view(request: Request) -> ChainView:
+    return request.app.state.view  # type: ignore[no-any-return]
+
+
+def get_auth(request: Request) -> Authenticator:
+    return request.app.state.auth  # type: ignore[no-any-return]
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+ViewDep = Annotated[ChainView, Depends(get_view)]
+AuthDep = Annotated[Authenticator, Depends(get_auth)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+_bearer = HTTPBearer(auto_error=False, description="Session token from POST /auth/login")
+
+
+@dataclass(frozen=True)
+class User:
+    address: str
+    roles: Roles
+
+
+def current_user(
+    view: ViewDep,
+    auth: AuthDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "sign in first: Authorization: Bearer <token>")
+    session = auth.session(credentials.credentials)
+    return User(session.address, view.roles(session.address))
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def member_user(user: CurrentUser) -> User:
+    if not user.roles.member_role:
+        raise ApiError(403, "not_member", f"{user.address} is not a trading member")
+    return user
+
+
+def dso_user(user: CurrentUser) -> User:
+    if not user.roles.dso:
+        raise ApiError(403, "not_dso", f"{user.address} does not hold the DSO role")
+    return user
+
+
+def auditor_user(user: CurrentUser) -> User:
+    if not (user.roles.auditor or user.roles.dso):
+        raise ApiError(403, "not_auditor", f"{user.address} is neither auditor nor DSO")
+    return user
+
+
+MemberUser = Annotated[User, Depends(member_user)]
+DsoUser = Annotated[User, Depends(dso_user)]
+AuditorUser = Annotated[User, Depends(auditor_user)]
