@@ -30,4 +30,11 @@ def serve(network: str, *, db: str | None, host: str | None, port: int | None) -
     except NodeError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=1) from e
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="warning")
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+    )

@@ -250,3 +250,71 @@ class AuditStatusPublic(BaseModel):
     total_debt: int
     escrow_held: int
     supply_conserved: bool = Field(description="total supply == minted - redeemed")
+
+
+# -- history (from the event index) -------------------------------------------------------
+
+
+class TradePublic(BaseModel):
+    slot: int
+    order_id: int
+    side: Side
+    filled_wh: int
+    amount: int = Field(description="n€ for the energy, fees excluded")
+    paid: int = Field(description="n€ the buyer paid out of escrow (energy + fees); 0 for sells")
+    received: int = Field(description="n€ the member got (escrow back, or sale less fee)")
+    platform_fee: int
+    network_fee: int
+
+
+class ReadingPublic(BaseModel):
+    meter_id: str
+    slot: int
+    import_wh: int
+    export_wh: int
+    sequence: int
+    block_number: int
+    tx_hash: str
+
+
+class BillFields(BaseModel):
+    bought_wh: int
+    sold_wh: int
+    metered_net_export_wh: int
+    energy_bought: int
+    energy_sold: int
+    platform_fees: int
+    network_fees: int
+    imbalance_credit: int
+    imbalance_energy_charge: int
+    imbalance_network_charge: int
+    service_fee: int
+    bau_cost: int = Field(description="n€ the same energy would have cost through the grid")
+    net_cost: int = Field(description="n€ actually spent (negative: earned)")
+    savings: int = Field(description="bau_cost - net_cost")
+
+
+class SlotBillPublic(BillFields):
+    slot: int
+    metered: bool = Field(description="false: no reading, the trades stand as delivered")
+
+
+class BillPublic(BaseModel):
+    member: str
+    from_slot: int
+    to_slot: int
+    period: int | None
+    total: BillFields
+    slots: list[SlotBillPublic]
+
+
+class SettledSlotPublic(BaseModel):
+    slot: int
+    mode: Mode
+    price: int | None
+    volume_wh: int
+    trade_value: int
+    platform_fees: int
+    network_fees: int
+    block_number: int
+    tx_hash: str

@@ -30,6 +30,8 @@ T = TypeVar("T")
 
 DSO_ROLE = keccak(text="DSO_ROLE")
 AUDITOR_ROLE = keccak(text="AUDITOR_ROLE")  # granted by the community's admin (grantRole)
+ROLES_KEY = ("roles",)
+WALLET_KEY = ("wallet",)
 ROLE_NAMES = {0: None, 1: "consumer", 2: "prosumer", 3: "prosumager", 4: "battery"}
 
 
@@ -128,6 +130,13 @@ class ChainView:
                 self._cache[key] = value
         return value
 
+    def peek(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
+        """(True, value) if `key` is cached at the current head, else (False, None)."""
+        with self._lock:
+            if key in self._cache:
+                return True, self._cache[key]
+        return False, None
+
     def contract(self, name: str) -> Contract:
         if name not in self._contracts:
             self._contracts[name] = self.node.contract(name)
@@ -151,7 +160,7 @@ class ChainView:
             aud = bool(self.node.call(self.fn("Community", "hasRole", AUDITOR_ROLE, address)))
             return Roles(ROLE_NAMES.get(role), dso, aud)
 
-        return self.cached(("roles", address), read)
+        return self.cached((*ROLES_KEY, address), read)
 
     def rules(self, slot: int) -> SlotRules:
         """The tariff and mode in force for `slot` (final once the slot's orders are possible)."""

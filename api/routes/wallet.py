@@ -5,18 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api import store
-from api.deps import CurrentUser, EngineDep, ViewDep
+from api.deps import CurrentUser, EngineDep, ViewDep, cached_read
 from api.errors import ApiError
 from api.schemas import TopUpCreate, TopUpPublic, WalletPublic
-from api.view import ChainView
+from api.view import WALLET_KEY, ChainView
 
 router = APIRouter(prefix="/wallet", tags=["member"])
 
 
 @router.get("")
-def wallet(user: CurrentUser, view: ViewDep) -> WalletPublic:
+async def wallet(user: CurrentUser, view: ViewDep) -> WalletPublic:
     """Balance, escrow held for open buy orders and debt, in n€."""
-    balance, escrow, debt = view.wallet(user.address)
+    key = (*WALLET_KEY, user.address)
+    balance, escrow, debt = await cached_read(view, key, view.wallet, user.address)
     return WalletPublic(
         address=user.address,
         member_role=user.roles.member_role,

@@ -13,11 +13,11 @@ import pytest
 import uvicorn
 from eth_utils.crypto import keccak
 
+from api.client import Wallet
 from api.main import create_app
 from chain.node import Node, Sender
 from gridshare.settings import Settings
 from matcher.devchain import DevChain, dev_chain, free_port
-from tests.api.helpers import Wallet
 
 DSO_ACCOUNT, MATCHER_ACCOUNT, RELAYER_ACCOUNT = 0, 2, 5
 

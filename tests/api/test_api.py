@@ -10,11 +10,11 @@ from typing import TypeVar
 import httpx
 import pytest
 
+from api.client import EUR, Wallet, sign_text, siwe_message
 from chain.node import Node, Sender
 from matcher.devchain import close_gate
 from matcher.service import Matcher
 from tests.api.conftest import MATCHER_ACCOUNT, grant, new_member
-from tests.api.helpers import EUR, Wallet, sign_text, siwe_message
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.helpers import EUR, Wallet
+from api.client import EUR, Wallet
 
 ROOT = Path(__file__).resolve().parents[2]
 ST = ROOT / ".venv-fuzz" / "bin" / "st"
