@@ -101,3 +101,8 @@ def matcher_run(
         raise typer.Exit(code=1) from e
     except KeyboardInterrupt:
         logging.getLogger("matcher").info("stopped")
+
+
+from audit.cli import audit_command  # noqa: E402
+
+app.command("audit")(audit_command)

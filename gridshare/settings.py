@@ -82,6 +82,10 @@ class Settings(BaseModel):
     matcher: str | None = None
     matcher_key: SecretStr | None = None
     matcher_poll_seconds: float = Field(default=5.0, gt=0)  # pause between passes over the chain
+    # The audit (audit/): blocks per eth_getLogs request, and failed attempts before it gives up
+    # on an unreachable node when rpc_retry_limit is 0 (a one-shot run must not hang forever).
+    audit_batch_blocks: int = Field(default=5_000, gt=0)
+    audit_rpc_retry_limit: int = Field(default=5, gt=0)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
