@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import groupby, pairwise
 from typing import Any
 
 from audit.model import ChainState, Event, Finding, Report
@@ -139,6 +139,8 @@ class _Auditor:
     )
     periods: list[int] = field(default_factory=list)
     tx: list[Event] = field(default_factory=list)
+    tx_sent: dict[str, dict[str, int]] = field(default_factory=dict)
+    tx_debts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -157,13 +159,22 @@ class _Auditor:
     def tx_events(self, name: str) -> Iterator[Event]:
         return (e for e in self.tx if e.name == name)
 
+    def start_tx(self, events: list[Event]) -> None:
+        """Index the transaction's transfers and recorded debts once (a settlement of a full
+        slot holds thousands of them, and several checks look them up)."""
+        self.tx = events
+        sent: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        debts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for e in events:
+            if e.name == "Transfer":
+                sent[e.args["from"]][e.args["to"]] += int(e.args["value"])
+            elif e.name == "DebtRecorded":
+                debts[e.args["member"]][e.args["creditor"]] += int(e.args["amount"])
+        self.tx_sent, self.tx_debts = sent, debts
+
     def tx_transfers_from(self, sender: str) -> dict[str, int]:
         """What `sender` transferred to each recipient in the current transaction."""
-        out: dict[str, int] = defaultdict(int)
-        for e in self.tx_events("Transfer"):
-            if e.args["from"] == sender:
-                out[e.args["to"]] += int(e.args["value"])
-        return {k: v for k, v in out.items() if v}
+        return {k: v for k, v in self.tx_sent.get(sender, {}).items() if v}
 
     def check_collect(
         self, slot: int | None, member: str, charges: Sequence[tuple[str, int]], collected: int
@@ -190,16 +201,14 @@ class _Auditor:
             paid[creditor] += covered
             owed[creditor] += amount - covered
         moved = self.tx_transfers_from(member)
-        recorded: dict[str, int] = defaultdict(int)
-        for e in self.tx_events("DebtRecorded"):
-            if e.args["member"] == member:
-                recorded[e.args["creditor"]] += int(e.args["amount"])
+        recorded = self.tx_debts.get(member, {})
         for creditor in paid:
-            if moved.get(creditor, 0) != paid[creditor] or recorded[creditor] != owed[creditor]:
+            debt = recorded.get(creditor, 0)
+            if moved.get(creditor, 0) != paid[creditor] or debt != owed[creditor]:
                 self.find(
                     slot,
                     "debt",
-                    f"{member} paid {moved.get(creditor, 0)} and owes {recorded[creditor]} to "
+                    f"{member} paid {moved.get(creditor, 0)} and owes {debt} to "
                     f"{creditor}; the charge gives {paid[creditor]} paid, {owed[creditor]} debt",
                 )
 
@@ -208,7 +217,7 @@ class _Auditor:
     def run(self, events: Iterable[Event]) -> None:
         ordered = sorted(events, key=lambda e: (e.block, e.log_index))
         for _tx, group in groupby(ordered, key=lambda e: e.tx):
-            self.tx = list(group)
+            self.start_tx(list(group))
             for event in self.tx:
                 handler = getattr(self, f"on_{event.name}", None)
                 if handler is not None:
@@ -326,7 +335,9 @@ class _Auditor:
                 escrow = rules.tariff.escrow_for(placed)
                 if escrow != order.escrow:
                     self.find(
-                        slot, "order-escrow", f"order {order_id} escrowed {order.escrow}, not {escrow}"
+                        slot,
+                        "order-escrow",
+                        f"order {order_id} escrowed {order.escrow}, not {escrow}",
                     )
             except InvalidOrderError as exc:
                 self.find(slot, "order", str(exc))
@@ -343,9 +354,13 @@ class _Auditor:
         slot, index = where
         order = self.books[slot][index]
         if order.cancelled or slot in self.settled:
-            self.find(slot, "cancel-refund", f"order {order_id} cancelled twice or after settlement")
+            self.find(
+                slot, "cancel-refund", f"order {order_id} cancelled twice or after settlement"
+            )
         if refund != order.escrow:
-            self.find(slot, "cancel-refund", f"order {order_id} refunded {refund} of {order.escrow}")
+            self.find(
+                slot, "cancel-refund", f"order {order_id} refunded {refund} of {order.escrow}"
+            )
         order.cancelled = True
         self.open_escrow[slot] -= refund
 
@@ -384,11 +399,15 @@ class _Auditor:
             self.find(slot, "tariff", "no valid tariff in force")
             return
         if mode_name != rules.mode:
-            self.find(slot, "clearing-mode", f"settled as {mode_name}, the tariff says {rules.mode}")
+            self.find(
+                slot, "clearing-mode", f"settled as {mode_name}, the tariff says {rules.mode}"
+            )
         mode = Mode(rules.mode)
         pc = rules.tariff.community_price if mode is Mode.COMMUNITY else None
         open_orders = {
-            o.id: Order(o.id, o.side, o.energy_wh, o.price, o.owner) for o in book if not o.cancelled
+            o.id: Order(o.id, o.side, o.energy_wh, o.price, o.owner)
+            for o in book
+            if not o.cancelled
         }
         clearing = clear(open_orders.values(), mode, pc)
         expected = to_submission(SlotBook(entries, tuple(o.id for o in book)), clearing)
@@ -581,8 +600,10 @@ class _Auditor:
         for b, x in zip(billed, exports, strict=True):
             if int(b.args["exportWh"]) != x:
                 self.find(
-                    None, "profit-export", f"period {period} {b.args['member']}: {b.args['exportWh']}"
-                    f" Wh, readings give {x}"
+                    None,
+                    "profit-export",
+                    f"period {period} {b.args['member']}: {b.args['exportWh']}"
+                    f" Wh, readings give {x}",
                 )
         if int(a["totalExportWh"]) != sum(exports):
             self.find(None, "profit-export", f"period {period}: total {a['totalExportWh']}")
@@ -613,12 +634,18 @@ class _Auditor:
         member = a["member"]
         penalty = int(a["penalty"])
         if penalty not in (0, self.exit_penalty):
-            self.find(None, "exit", f"{member} charged {penalty}, the penalty is {self.exit_penalty}")
+            self.find(
+                None, "exit", f"{member} charged {penalty}, the penalty is {self.exit_penalty}"
+            )
         refunds = [c for c in self.tx_events("OrderCancelled") if c.args["owner"] == member]
         returned = sum(int(c.args["refund"]) for c in refunds)
         if (int(a["ordersCancelled"]), int(a["escrowReturned"])) != (len(refunds), returned):
-            self.find(None, "exit", f"{member}: exit reports {a['ordersCancelled']} orders and "
-                      f"{a['escrowReturned']} escrow, the cancellations {len(refunds)}, {returned}")
+            self.find(
+                None,
+                "exit",
+                f"{member}: exit reports {a['ordersCancelled']} orders and "
+                f"{a['escrowReturned']} escrow, the cancellations {len(refunds)}, {returned}",
+            )
         charges = [(self.fee_account, penalty)] if penalty else []
         self.check_collect(None, member, charges, int(a["penaltyCollected"]))
 
@@ -627,7 +654,7 @@ class _Auditor:
     def finish(self) -> None:
         st = self.state
         settled = sorted(self.settled)
-        for before, after in zip(settled, settled[1:], strict=False):
+        for before, after in pairwise(settled):
             if after != before + 1:
                 self.find(after, "slot-gap", f"trades settled after slot {before}, skipping")
         for slot in sorted(self.pending_imbalance):
@@ -635,8 +662,11 @@ class _Auditor:
         if st.last_digest is not None:
             slot, digest = st.last_digest
             if self.digests.get(slot, "").lower() != digest.lower():
-                self.find(slot, "digest-onchain", f"digestAt is {digest}, the events say "
-                          f"{self.digests.get(slot)}")
+                self.find(
+                    slot,
+                    "digest-onchain",
+                    f"digestAt is {digest}, the events say {self.digests.get(slot)}",
+                )
         elif self.digests:
             self.find(max(self.digests), "digest-onchain", "no on-chain digest read")
 

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -35,7 +36,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.providers import HTTPProvider
-from web3.types import BlockIdentifier, RPCEndpoint, TxParams, TxReceipt, Wei
+from web3.types import BlockIdentifier, FilterParams, RPCEndpoint, TxParams, TxReceipt, Wei
 
 from gridshare.settings import Settings
 
@@ -332,12 +333,8 @@ class Node:
         start = from_block
         while start <= to_block:
             end = min(to_block, start + batch_blocks - 1)
-            logs += self.rpc(
-                "eth_getLogs",
-                lambda s=start, e=end: self.w3.eth.get_logs(
-                    {"address": addresses, "fromBlock": s, "toBlock": e}
-                ),
-            )
+            query: FilterParams = {"address": addresses, "fromBlock": start, "toBlock": end}
+            logs += self.rpc("eth_getLogs", partial(self.w3.eth.get_logs, query))
             start = end + 1
         return sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
 

@@ -173,7 +173,9 @@ class Community:
 
     def place_orders(self, slot: int) -> None:
         if slot == 1:  # alice's standing sell order for slots 1 and 2
-            self.send(self.members["alice"], "OrderBook", "placeStandingOrder", 1, 2, 1, 2000, 80_000)
+            self.send(
+                self.members["alice"], "OrderBook", "placeStandingOrder", 1, 2, 1, 2000, 80_000
+            )
             # dave places a buy and cancels it
             receipt = self.send(
                 self.members["dave"], "OrderBook", "placeOrder", 1, SIDE_CODES["buy"], 10, 70_000
@@ -182,7 +184,9 @@ class Community:
             (placed,) = book.events.OrderPlaced().process_receipt(receipt, errors=DISCARD)
             self.send(self.members["dave"], "OrderBook", "cancelOrder", placed["args"]["id"])
         for name, side, energy, price in ORDERS.get(slot, []):
-            self.send(self.members[name], "OrderBook", "placeOrder", slot, SIDE_CODES[side], energy, price)
+            self.send(
+                self.members[name], "OrderBook", "placeOrder", slot, SIDE_CODES[side], energy, price
+            )
 
     def settle_meters(self, slot: int) -> None:
         """Readings for `slot` signed by the meters and relayed by the oracle, then the
@@ -204,7 +208,9 @@ class Community:
             self.send(ORACLE, "MeterReadings", "submitReadings", batch, signatures)
         rules = decode_rules(self.call("Community", "tariffAt", slot))
         book, _clearing, sub = clear_slot(
-            self.call("OrderBook", "slotBook", slot), self.call("OrderBook", "slotOrderIds", slot), rules
+            self.call("OrderBook", "slotBook", slot),
+            self.call("OrderBook", "slotOrderIds", slot),
+            rules,
         )
         trades = trade_words(book.entries, sub.fills)
         members = [p.member for p in positions(words, trades)]
@@ -214,7 +220,9 @@ class Community:
         current = [
             m for m in self.members.values() if int(self.call("Community", "memberRole", m)) != 0
         ]
-        self.send(DSO, "ProfitSharing", "closePeriod", period, sorted(current, key=lambda a: int(a, 16)))
+        self.send(
+            DSO, "ProfitSharing", "closePeriod", period, sorted(current, key=lambda a: int(a, 16))
+        )
 
     def run(self) -> None:
         """The whole scenario; the chain's time is moved, never waited for."""
@@ -232,9 +240,18 @@ class Community:
             self.settle_meters(slot)
             if slot == 3:
                 self.close_period(0)
-                self.send(self.members["alice"], "EnergyToken", "redeem", EUR, keccak(text="payout"))
+                self.send(
+                    self.members["alice"], "EnergyToken", "redeem", EUR, keccak(text="payout")
+                )
             if slot == 4:  # dave's debt is repaid from his next top-up
-                self.send(DSO, "EnergyToken", "topUp", self.members["dave"], 5 * EUR, keccak(text="dave 2"))
+                self.send(
+                    DSO,
+                    "EnergyToken",
+                    "topUp",
+                    self.members["dave"],
+                    5 * EUR,
+                    keccak(text="dave 2"),
+                )
                 self.send(DSO, "Membership", "completeExit", self.members["frank"])
         self.close_period(1)
 

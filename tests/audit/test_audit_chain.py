@@ -119,7 +119,5 @@ def test_usage_and_connection_errors_exit_2(scenario: tuple[DevChain, Node]) -> 
     future = run_audit(chain, "--block", "100000000")
     assert future.returncode == 2
     assert "not between the deployment block" in future.stderr
-    missing = subprocess.run(
-        [GRIDSHARE, "audit"], capture_output=True, text=True, check=False
-    )
+    missing = subprocess.run([GRIDSHARE, "audit"], capture_output=True, text=True, check=False)
     assert missing.returncode == 2

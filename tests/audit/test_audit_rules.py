@@ -70,11 +70,6 @@ def rules(report: Report) -> set[tuple[int | None, str]]:
     return {(f.slot, f.rule) for f in report.findings}
 
 
-def member_of(name: str, slot: int, index: int) -> str:
-    """Address of the `index`-th member settled against meters in `slot`."""
-    return [e.args["member"] for e in events() if e.name == name and e.args["slot"] == slot][index]
-
-
 def test_the_recorded_chain_passes_in_every_mode() -> None:
     report = audit(events(), state())
     assert report.findings == []
@@ -99,7 +94,11 @@ def test_the_record_round_trips_through_json() -> None:
 
 TAMPERINGS: list[tuple[str, Callable[[Events], Events], tuple[int | None, str]]] = [
     # clearing
-    ("uniform price off by one", edit("SlotSettled", {"slot": 1}, price=100_001), (1, "clearing-price")),
+    (
+        "uniform price off by one",
+        edit("SlotSettled", {"slot": 1}, price=100_001),
+        (1, "clearing-price"),
+    ),
     (
         "less than the maximum volume",
         edit("SlotSettled", {"slot": 1}, fills=[1500, 0, 1500, 0], volumeWh=1500),
@@ -123,16 +122,40 @@ TAMPERINGS: list[tuple[str, Callable[[Events], Events], tuple[int | None, str]]]
     ("wrong clearing mode", edit("SlotSettled", {"slot": 3}, mode=0), (3, "clearing-mode")),
     ("slot settled out of sequence", drop("SlotSettled", {"slot": 4}), (5, "slot-gap")),
     # money of trades
-    ("platform fee", edit("SlotSettled", {"slot": 1}, platformFees=lambda v: v + 1), (1, "platform-fee")),
-    ("network fee", edit("SlotSettled", {"slot": 6}, networkFees=lambda v: v - 1), (6, "network-fee")),
-    ("trade value", edit("SlotSettled", {"slot": 3}, tradeValue=lambda v: v + 5), (3, "trade-value")),
-    ("escrow of a buy", edit("OrderPlaced", {"slot": 2, "side": 0}, escrow=lambda v: v - 1), (2, "order-escrow")),
+    (
+        "platform fee",
+        edit("SlotSettled", {"slot": 1}, platformFees=lambda v: v + 1),
+        (1, "platform-fee"),
+    ),
+    (
+        "network fee",
+        edit("SlotSettled", {"slot": 6}, networkFees=lambda v: v - 1),
+        (6, "network-fee"),
+    ),
+    (
+        "trade value",
+        edit("SlotSettled", {"slot": 3}, tradeValue=lambda v: v + 5),
+        (3, "trade-value"),
+    ),
+    (
+        "escrow of a buy",
+        edit("OrderPlaced", {"slot": 2, "side": 0}, escrow=lambda v: v - 1),
+        (2, "order-escrow"),
+    ),
     ("cancel refund", edit("OrderCancelled", {}, refund=lambda v: v + 1), (1, "cancel-refund")),
-    ("escrow released", edit("SlotClosed", {"slot": 1}, escrowReleased=lambda v: v + 1), (1, "slot-escrow")),
+    (
+        "escrow released",
+        edit("SlotClosed", {"slot": 1}, escrowReleased=lambda v: v + 1),
+        (1, "slot-escrow"),
+    ),
     # meters
     (
         "imbalance energy charge",
-        edit("ImbalanceSettled", {"slot": 1, "exportWh": 0, "importWh": 10_000}, energyCharge=lambda v: v + 1),
+        edit(
+            "ImbalanceSettled",
+            {"slot": 1, "exportWh": 0, "importWh": 10_000},
+            energyCharge=lambda v: v + 1,
+        ),
         (1, "imbalance-charge"),
     ),
     (
@@ -158,18 +181,42 @@ TAMPERINGS: list[tuple[str, Callable[[Events], Events], tuple[int | None, str]]]
     ),
     ("debt not recorded", drop("DebtRecorded", {}), (1, "debt")),
     ("broken digest link", edit("SlotDigest", {"slot": 4}, digest="0x" + "ab" * 32), (4, "digest")),
-    ("last digest differs on chain", edit("SlotDigest", {"slot": 7}, digest="0x" + "cd" * 32), (7, "digest-onchain")),
+    (
+        "last digest differs on chain",
+        edit("SlotDigest", {"slot": 7}, digest="0x" + "cd" * 32),
+        (7, "digest-onchain"),
+    ),
     # periods
-    ("profit pool", edit("PeriodClosed", {"period": 0}, pool=lambda v: v + 1), (None, "profit-pool")),
-    ("profit share", edit("PeriodBilled", {"period": 1, "share": bool}, share=lambda v: v - 1), (None, "profit-share")),
-    ("period fees", edit("PeriodClosed", {"period": 1}, platformFees=lambda v: v + 2), (None, "profit-fees")),
+    (
+        "profit pool",
+        edit("PeriodClosed", {"period": 0}, pool=lambda v: v + 1),
+        (None, "profit-pool"),
+    ),
+    (
+        "profit share",
+        edit("PeriodBilled", {"period": 1, "share": bool}, share=lambda v: v - 1),
+        (None, "profit-share"),
+    ),
+    (
+        "period fees",
+        edit("PeriodClosed", {"period": 1}, platformFees=lambda v: v + 2),
+        (None, "profit-fees"),
+    ),
     ("service fee", edit("PeriodClosed", {"period": 0}, serviceFee=1), (None, "service-fee")),
     ("member left out of a period", drop("PeriodBilled", {"period": 0}), (None, "profit-members")),
     ("exit penalty", edit("ExitRequested", {}, penalty=5), (None, "exit")),
     # conservation
     ("a payout transfer lost", drop("Transfer", {"value": 80_000_000}), (None, "conservation")),
-    ("tokens minted without a top-up", drop("TopUp", {"amount": 50 * 10**9}), (None, "conservation")),
-    ("a redemption burned more", edit("Transfer", {"value": 10**9, "to": "0x" + "00" * 20}, value=2 * 10**9), (None, "conservation")),
+    (
+        "tokens minted without a top-up",
+        drop("TopUp", {"amount": 50 * 10**9}),
+        (None, "conservation"),
+    ),
+    (
+        "a redemption burned more",
+        edit("Transfer", {"value": 10**9, "to": "0x" + "00" * 20}, value=2 * 10**9),
+        (None, "conservation"),
+    ),
 ]
 
 
