@@ -31,7 +31,7 @@ from itertools import groupby, pairwise
 from typing import Any
 
 from audit.model import ChainState, Event, Finding, Report
-from chain.codec import MODE_NAMES, BookEntry, decode_rules
+from chain.codec import MODE_CODES, MODE_NAMES, BookEntry, decode_rules
 from chain.metering import (
     ZERO_HASH,
     imbalance_link,
@@ -404,12 +404,16 @@ class _Auditor:
             )
         mode = Mode(rules.mode)
         pc = rules.tariff.community_price if mode is Mode.COMMUNITY else None
-        open_orders = {
-            o.id: Order(o.id, o.side, o.energy_wh, o.price, o.owner)
-            for o in book
-            if not o.cancelled
-        }
-        clearing = clear(open_orders.values(), mode, pc)
+        try:
+            open_orders = {
+                o.id: Order(o.id, o.side, o.energy_wh, o.price, o.owner)
+                for o in book
+                if not o.cancelled
+            }
+            clearing = clear(open_orders.values(), mode, pc)
+        except ValueError as exc:  # InvalidOrderError: a book the contracts could not hold
+            self.find(slot, "order", f"the book cannot be cleared: {exc}")
+            return
         expected = to_submission(SlotBook(entries, tuple(o.id for o in book)), clearing)
         self._compare(slot, "clearing-price", int(a["price"]), expected.price)
         self._compare(slot, "clearing-volume", int(a["volumeWh"]), clearing.volume_wh)
@@ -428,7 +432,11 @@ class _Auditor:
         payouts: dict[str, int] = defaultdict(int)
         trade_value = platform = network = 0
         for order_id, order in open_orders.items():
-            settled = settle_order(rules.tariff, order, clearing.fills[order_id])
+            try:
+                settled = settle_order(rules.tariff, order, clearing.fills[order_id])
+            except ValueError as exc:  # outside the tariff's bounds (found when placed)
+                self.find(slot, "order", f"order {order_id} cannot be settled: {exc}")
+                return
             payouts[order.owner] += settled.received_by_member
             platform += settled.platform_fee
             network += settled.network_fee
@@ -505,6 +513,9 @@ class _Auditor:
         self.digests[slot] = e.args["digest"]
         if settled is None or rules is None:
             self.find(slot, "slot-gap", "settled against meters before its trades")
+            return
+        if settled.mode not in MODE_CODES:
+            self.find(slot, "clearing-mode", f"unknown mode {settled.mode}: no digest to compare")
             return
         if self.state.period_slots:
             self.period_fees[slot // self.state.period_slots] += settled.platform_fees

@@ -120,6 +120,10 @@ TAMPERINGS: list[tuple[str, Callable[[Events], Events], tuple[int | None, str]]]
         (5, "clearing-fills"),
     ),
     ("wrong clearing mode", edit("SlotSettled", {"slot": 3}, mode=0), (3, "clearing-mode")),
+    ("unknown clearing mode", edit("SlotSettled", {"slot": 6}, mode=7), (6, "clearing-mode")),
+    ("an order of 0 Wh", edit("OrderPlaced", {"slot": 3, "side": 1}, energyWh=0), (3, "order")),
+    ("an order above retail", edit("OrderPlaced", {"slot": 5}, limitPrice=300_000), (5, "order")),
+    ("an order placed twice", edit("OrderPlaced", {"slot": 4}, id=1), (4, "order")),
     ("slot settled out of sequence", drop("SlotSettled", {"slot": 4}), (5, "slot-gap")),
     # money of trades
     (
