@@ -44,8 +44,8 @@ def _day_of_readings(path: Path, start: int) -> dict[tuple[str, int], tuple[int,
     # Slot energies: register differences between boundaries (every 30 min = 3 samples).
     by_time: dict[str, dict[int, tuple[int, int]]] = {m: {} for m in METERS}
     for line in rows[1:]:
-        t, m, i, e = line.split(",")
-        by_time[m][int(t)] = (int(i), int(e))
+        stamp, meter, i, e = line.split(",")
+        by_time[meter][int(stamp)] = (int(i), int(e))
     for m in METERS:
         for slot in range(DAY // 1800):
             a, b = by_time[m][start + slot * 1800], by_time[m][start + (slot + 1) * 1800]
