@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -30,12 +31,13 @@ from eth_typing import ChecksumAddress, HexStr
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
+from pydantic import SecretStr
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.providers import HTTPProvider
-from web3.types import BlockIdentifier, RPCEndpoint, TxParams, TxReceipt, Wei
+from web3.types import BlockIdentifier, FilterParams, RPCEndpoint, TxParams, TxReceipt, Wei
 
 from gridshare.settings import Settings
 
@@ -193,6 +195,19 @@ def revert_data(exc: BaseException) -> bytes | None:
 
 
 @dataclass(frozen=True)
+class DecodedLog:
+    """One event as emitted: the manifest's name of the emitting contract, the event's name and
+    arguments (web3's decoding), and where it sits in the chain."""
+
+    contract: str
+    name: str
+    args: dict[str, Any]
+    block: int
+    log_index: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     initial_seconds: float
     max_seconds: float
@@ -300,12 +315,63 @@ class Node:
             raise NodeError(f"{name} is not in the deployment manifest") from exc
         return self.w3.eth.contract(address=address, abi=self.manifest.abi[name])
 
-    def call(self, fn: ContractFunction) -> Any:
-        """A view call at the latest block, with retries; a revert becomes TransactionReverted."""
+    def call(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
+        """A view call at `block` (default the latest), with retries; a revert becomes
+        TransactionReverted."""
         try:
-            return self.rpc(fn.fn_name, fn.call)
+            return self.rpc(fn.fn_name, lambda: fn.call(block_identifier=block))
         except ContractLogicError as exc:
             raise self._reverted(exc, None) from exc
+
+    def block_number(self) -> int:
+        return int(self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
+
+    def get_logs(self, from_block: int, to_block: int, *, batch_blocks: int = 5_000) -> list[Any]:
+        """Every log the manifest's contracts emitted in [from_block, to_block], in chain order,
+        fetched in ranges of `batch_blocks` blocks (nodes cap the size of one answer)."""
+        addresses = list(self.manifest.contracts.values())
+        logs: list[Any] = []
+        start = from_block
+        while start <= to_block:
+            end = min(to_block, start + batch_blocks - 1)
+            query: FilterParams = {"address": addresses, "fromBlock": start, "toBlock": end}
+            logs += self.rpc("eth_getLogs", partial(self.w3.eth.get_logs, query))
+            start = end + 1
+        return sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
+
+    def decode_logs(self, logs: Sequence[Any]) -> list[DecodedLog]:
+        """Decode logs against the manifest's ABIs (by emitting contract and event topic).
+        A log no ABI knows raises NodeError: the manifest does not describe this chain."""
+        events: dict[tuple[str, bytes], tuple[str, str]] = {}
+        handles = {name: self.contract(name) for name in self.manifest.contracts}
+        for name, address in self.manifest.contracts.items():
+            for item in self.manifest.abi[name]:
+                if item.get("type") == "event" and not item.get("anonymous"):
+                    types = ",".join(_abi_type(p) for p in item.get("inputs", []))
+                    topic = keccak(text=f"{item['name']}({types})")
+                    events[(address, topic)] = (name, str(item["name"]))
+        decoded = []
+        for log in logs:
+            address = to_checksum_address(log["address"])
+            known = events.get((address, bytes(log["topics"][0]))) if log["topics"] else None
+            if known is None:
+                raise NodeError(
+                    f"log {bytes(log['transactionHash']).hex()}:{log['logIndex']} of {address} "
+                    "matches no event of the manifest's ABIs"
+                )
+            contract, event = known
+            data = handles[contract].events[event]().process_log(log)
+            decoded.append(
+                DecodedLog(
+                    contract=contract,
+                    name=str(data["event"]),
+                    args=dict(data["args"]),
+                    block=int(log["blockNumber"]),
+                    log_index=int(log["logIndex"]),
+                    tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                )
+            )
+        return decoded
 
     def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
         return int(
@@ -350,7 +416,12 @@ class Node:
     # -- transactions ----------------------------------------------------------------------
 
     def transact(
-        self, fn: ContractFunction, sender: Sender, *, gas: int | None = None
+        self,
+        fn: ContractFunction,
+        sender: Sender,
+        *,
+        gas: int | None = None,
+        on_signed: Callable[[str], None] | None = None,
     ) -> TxReceipt:
         """Sign, send and wait for the receipt of `fn` from `sender`.
 
@@ -358,6 +429,8 @@ class Node:
         is sent. With `gas` nothing is estimated: for transactions whose estimate the node makes
         expensive (ganache re-executes a transaction many times to estimate it; unused gas is
         not charged). Either way a revert raises TransactionReverted with the error's name.
+        `on_signed` is told the transaction's hash before it is broadcast (a durable outbox
+        records it there, to find the transaction again after a crash).
         """
         self.check_chain()
         params: TxParams = {
@@ -374,11 +447,23 @@ class Node:
         tx = self.rpc(f"build {fn.fn_name}", lambda: self._build(fn, params))
         raw = sender.sign(self, tx)
         tx_hash = HexStr("0x" + keccak(raw).hex())
+        if on_signed is not None:
+            on_signed(tx_hash)
         self._send(raw, tx_hash)
         receipt = self._wait(tx_hash)
         if receipt["status"] != 1:
             raise self._replay_revert(tx, receipt)
         return receipt
+
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt of a mined transaction; None if the node does not know it as mined."""
+        try:
+            return self.rpc(
+                "eth_getTransactionReceipt",
+                lambda: self.w3.eth.get_transaction_receipt(HexStr(tx_hash)),
+            )
+        except TransactionNotFound:
+            return None
 
     def block_gas_limit(self) -> int:
         """Gas limit of the latest block: the most any one transaction can use."""
@@ -480,10 +565,20 @@ class Sender:
         return bytes(HexBytes(node.make_request("eth_signTransaction", [as_json])))
 
 
+def _sender(address: str | None, key: SecretStr | None, role: str) -> Sender:
+    if key is not None:
+        return Sender.from_key(key.get_secret_value())
+    if address:
+        return Sender(address)
+    env = "GRIDSHARE_" + role.upper()
+    raise NodeError(f"set {env}_KEY (a private key) or {env} (an unlocked node account)")
+
+
 def matcher_sender(settings: Settings) -> Sender:
     """The matcher's account from settings: the private key if set, else the unlocked address."""
-    if settings.matcher_key is not None:
-        return Sender.from_key(settings.matcher_key.get_secret_value())
-    if settings.matcher:
-        return Sender(settings.matcher)
-    raise NodeError("set GRIDSHARE_MATCHER_KEY (a private key) or GRIDSHARE_MATCHER (an address)")
+    return _sender(settings.matcher, settings.matcher_key, "matcher")
+
+
+def oracle_sender(settings: Settings) -> Sender:
+    """The oracle's relaying account (ORACLE role), as for the matcher."""
+    return _sender(settings.oracle, settings.oracle_key, "oracle")

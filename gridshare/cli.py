@@ -118,3 +118,10 @@ def api_serve(
     from api.cli import serve
 
     serve(network, db=db, host=host, port=port)
+from oracle.cli import oracle_app  # noqa: E402
+
+app.add_typer(oracle_app, name="oracle")
+
+from audit.cli import audit_command  # noqa: E402
+
+app.command("audit")(audit_command)
