@@ -378,10 +378,6 @@ class Node:
             self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(block))["timestamp"]
         )
 
-    def block_number(self) -> int:
-        """Number of the latest block."""
-        return int(self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
-
     def events(
         self,
         contract: str,

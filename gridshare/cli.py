@@ -118,6 +118,8 @@ def api_serve(
     from api.cli import serve
 
     serve(network, db=db, host=host, port=port)
+
+
 from oracle.cli import oracle_app  # noqa: E402
 
 app.add_typer(oracle_app, name="oracle")
