@@ -13,7 +13,7 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: help setup solc test lint test-python test-contracts test-deploy-anvil test-matcher demo \
-	bench bench-gas bench-matcher clean
+	bench bench-gas bench-matcher bench-oracle clean
 
 help:
 	@echo "make demo    set up, start ganache, deploy, trade one slot, print balances"
@@ -58,7 +58,7 @@ test: lint test-python test-contracts test-deploy-anvil
 demo: setup
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
 
-bench: bench-gas bench-matcher
+bench: bench-gas bench-matcher bench-oracle
 
 bench-gas: setup
 	$(BIN)/brownie run scripts/bench_gas.py --network $(NETWORK)
@@ -66,6 +66,10 @@ bench-gas: setup
 # Part of test-python; on its own for quick runs.
 test-matcher: setup
 	$(PYTEST) tests/matcher -q
+
+# Oracle: readings signed and queued per second; gas per reading as relayed (private ganache).
+bench-oracle: setup
+	$(BIN)/python -m bench.oracle
 
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup
