@@ -138,9 +138,7 @@ opened once per meter per process). One process, one core.
 
 `gas_per_reading`: the same readings for 4 slots of {METERS} registered meters, relayed by
 `oracle.relay.Relay` (estimate, sign, send, receipt) to ganache 7.9.2 in batches of 200, gas
-from the receipts divided by readings. One slot in four is each meter's first reading, which
-writes its replay word from zero (about 17k gas more); steady state is lower (issue 3's figure
-was 24,719 per reading in large batches).
+from the receipts divided by readings. One slot in four is each meter's first reading.
 """
 
 if __name__ == "__main__":
