@@ -88,7 +88,8 @@ class Settings(BaseModel):
     oracle_db_url: str = "sqlite:///gridshare-oracle.db"  # the durable outbox
     oracle_keystore_dir: Path = Path("meter-keys")  # <meter>.json per meter
     meter_key_password: SecretStr | None = None  # opens every meter keystore
-    oracle_batch_size: int = Field(default=200, gt=0)  # readings per transaction (~25k gas each)
+    # Readings per transaction, at most; the relay also keeps a batch within half a block's gas.
+    oracle_batch_size: int = Field(default=200, gt=0)
     oracle_meter_rating_w: int = Field(default=27_600, gt=0)  # 3 × 40 A × 230 V
     oracle_meter_ratings: dict[str, int] = {}  # per-meter overrides of the rating, in W
     oracle_max_future_seconds: int = Field(default=300, ge=0)  # clock skew tolerated

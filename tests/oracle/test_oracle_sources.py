@@ -12,6 +12,7 @@ import pytest
 
 from oracle.samples import Rejected, Sample
 from oracle.sources import SourceSpecError, open_source
+from oracle.sources.sim import SimMeterSpec, slot_energy
 from tests.oracle.frames import DATA, dsmr_v5, holley_frame
 
 T0 = 1_763_629_200  # 2025-11-20 09:00:00 UTC
@@ -123,3 +124,26 @@ def test_unknown_source_kinds_are_refused() -> None:
             open_source(spec)
     with pytest.raises(SourceSpecError):
         open_source("dsmr-file:x", dsmr_version="v9")
+
+
+def test_simulated_meters_from_a_config(tmp_path: Path) -> None:
+    config = tmp_path / "sim.toml"
+    config.write_text(
+        'start = "2026-11-20T00:00:00Z"\nslots = 48\nsamples_per_slot = 2\n'
+        '[[meters]]\nname = "home-1"\nload_w = 500\npv_peak_w = 4000\n'
+        '[[meters]]\nname = "home-2"\nload_w = 300\n'
+    )
+    items = list(open_source(f"sim:{config}"))
+    assert [it.position for it in items] == list(range(1, 2 + 48 * 2 * 2 + 1))
+    last = {it.item.meter: it.item for it in items if isinstance(it.item, Sample)}
+    # 300 W mean load for a day is 7.2 kWh (less per-slot rounding down); no PV, no export.
+    assert 7_150 <= last["home-2"].import_wh <= 7_200 and last["home-2"].export_wh == 0
+    # home-1 nets its PV against its load slot by slot: the registers add up the slots.
+    spec = SimMeterSpec("home-1", 500, 4000)
+    energies = [slot_energy(spec, 1_795_132_800 + k * 1800, 1800) for k in range(48)]
+    assert last["home-1"].import_wh == sum(i for i, _ in energies)
+    assert last["home-1"].export_wh == sum(e for _, e in energies) > 5_000  # a sunny midday
+    bad = tmp_path / "bad.toml"
+    bad.write_text("start = 1\n")
+    (only,) = list(open_source(f"sim:{bad}"))
+    assert isinstance(only.item, Rejected) and "bad simulation config" in only.item.reason
