@@ -9,9 +9,11 @@ from itertools import islice
 from pathlib import Path
 
 import pytest
+from dsmr_parser.parsers import TelegramParser  # type: ignore[import-untyped]
 
 from oracle.samples import Rejected, Sample
 from oracle.sources import SourceSpecError, open_source
+from oracle.sources.dsmr import DSMR_SPECS, telegram_item
 from oracle.sources.sim import SimMeterSpec, slot_energy
 from tests.oracle.frames import DATA, dsmr_v5, holley_frame
 
@@ -30,6 +32,29 @@ def test_real_dsmr_v4_2_and_v5_telegrams() -> None:
     assert kaifa.timestamp == 1_479_067_077
     (iskra,) = _items(f"dsmr-file:{DATA / 'dsmr-v5-iskra.txt'}", dsmr_version="v5")
     assert iskra == Sample("K8EG004046395507", 1_483_381_202, 6_825, 2_444)
+
+
+def test_belgian_fluvius_and_dsmr_3_telegrams(tmp_path: Path) -> None:
+    body = (
+        "/FLU5\\253769484_A\r\n\r\n0-0:96.1.4(50217)\r\n"
+        "0-0:96.1.1(3153414733313031303231363035)\r\n0-0:1.0.0(200512135409S)\r\n"
+        "1-0:1.8.1(000000.034*kWh)\r\n1-0:1.8.2(000015.758*kWh)\r\n1-0:2.8.1(000000.000*kWh)\r\n"
+        "1-0:2.8.2(000000.011*kWh)\r\n1-0:1.4.0(02.351*kW)\r\n0-0:96.14.0(0001)\r\n!"
+    )
+    path = tmp_path / "fluvius.txt"
+    path.write_text(f"{body}{TelegramParser.crc16(body):04X}\r\n", newline="")
+    (flu,) = _items(f"dsmr-file:{path}", dsmr_version="fluvius")
+    # 2020-05-12 13:54:09 CEST (summer time, S).
+    assert flu == Sample("1SAG3101021605", 1_589_284_449, 15_792, 11)
+    # DSMR 3 has no time of its own: a live port stamps each telegram on receipt.
+    v3 = (
+        "/ISk5\\2MT382-1000\r\n\r\n0-0:96.1.1(4B384547303034303436333935353037)\r\n"
+        "1-0:1.8.1(12345.678*kWh)\r\n1-0:1.8.2(12345.678*kWh)\r\n1-0:2.8.1(00012.345*kWh)\r\n"
+        "1-0:2.8.2(00000.000*kWh)\r\n0-0:96.14.0(0002)\r\n!\r\n"
+    )
+    parser = TelegramParser(DSMR_SPECS["v3"][0])
+    got = telegram_item(parser, v3, received_at=T0, position=None).item
+    assert got == Sample("K8EG004046395507", T0, 24_691_356, 12_345)
 
 
 def test_dsmr_bad_crc_and_missing_time_are_rejected(tmp_path: Path) -> None:
