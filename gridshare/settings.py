@@ -82,6 +82,13 @@ class Settings(BaseModel):
     matcher: str | None = None
     matcher_key: SecretStr | None = None
     matcher_poll_seconds: float = Field(default=5.0, gt=0)  # pause between passes over the chain
+    # The event index (indexer/): its database (SQLAlchemy URL; PostgreSQL as
+    # postgresql://user:pass@host/db, driven by psycopg 3), blocks read per batch, how far
+    # behind the head it stays, and the pause between passes.
+    index_db_url: str = "sqlite:///gridshare-index.db"
+    index_batch_blocks: int = Field(default=1000, gt=0)
+    index_confirmations: int = Field(default=3, ge=0)
+    index_poll_seconds: float = Field(default=2.0, gt=0)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
