@@ -102,10 +102,7 @@ def _dig(args: Any, path: tuple[str, ...], spec: EventSpec) -> Any:
     params: list[Mapping[str, Any]] = list(spec.abi.get("inputs", []))
     for name in path:
         position = next(i for i, p in enumerate(params) if (p.get("name") or f"arg{i}") == name)
-        if isinstance(value, Mapping) and name in value:
-            value = value[name]
-        else:
-            value = value[position]
+        value = value[name] if isinstance(value, Mapping) and name in value else value[position]
         params = list(params[position].get("components", []))
     return value
 
