@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -59,7 +61,7 @@ checkpoint = Table(
 )
 
 
-def column_type(abi_type: str) -> TypeEngine[object]:
+def column_type(abi_type: str) -> TypeEngine[Any]:
     """The SQL type of an event argument of Solidity type `abi_type`."""
     if abi_type.endswith("]"):
         return JSON()
@@ -92,7 +94,7 @@ def _event_table(spec: EventSpec) -> Table:
     )
 
 
-def _arg_column(column: ArgColumn) -> Column[object]:
+def _arg_column(column: ArgColumn) -> Column[Any]:
     return Column(column.name, column_type(column.abi_type), nullable=False, index=column.indexed)
 
 

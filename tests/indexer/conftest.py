@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 
 from chain.node import Node, Sender
 from gridshare.settings import Settings
+from indexer.devdb import PgServer, pg_server
 from indexer.migrate import make_engine
 from matcher.devchain import DevChain, dev_chain
 from matcher.service import Matcher
-from tests.indexer.postgres import PgServer, pg_server
 from tests.matcher.helpers import EUR, MATCHER, MEMBERS, Market
 
 

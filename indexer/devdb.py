@@ -1,6 +1,7 @@
-"""A throwaway PostgreSQL server for the index's tests: Debian's `postgresql` package (installed
-by `make setup` as root), started with initdb + pg_ctl in a temporary directory on a free port
-(as the `postgres` user when run as root: PostgreSQL refuses to run as root)."""
+"""A throwaway PostgreSQL server for the index's tests and benchmark: Debian's `postgresql`
+package (installed by `make setup` as root), started with initdb + pg_ctl in a temporary
+directory on a free port (as the `postgres` user when run as root: PostgreSQL refuses to run as
+root)."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ class PgServer:
         with psycopg.connect(
             f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
         ) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")  # type: ignore[arg-type]
-            conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
 
