@@ -43,6 +43,7 @@ def index_run(
 
     from chain.node import Node, NodeError
     from gridshare.settings import load_settings
+    from indexer.decode import UnknownEvent
     from indexer.migrate import make_engine
     from indexer.service import Indexer, IndexerError
 
@@ -63,7 +64,7 @@ def index_run(
             typer.echo(f"indexed up to block {indexer.checkpoint().block_number}: {events} events")
         else:
             indexer.run_forever(poll if poll is not None else settings.index_poll_seconds)
-    except (NodeError, IndexerError, SQLAlchemyError) as e:
+    except (NodeError, IndexerError, UnknownEvent, SQLAlchemyError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=1) from e
     except KeyboardInterrupt:

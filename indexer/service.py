@@ -20,23 +20,20 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-from hexbytes import HexBytes
 from sqlalchemy import Connection, Engine, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.dml import Insert as PgInsert
 from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
-from web3.contract.contract import ContractEvent
-from web3.types import BlockData, LogReceipt
+from web3.types import BlockData
 
 from chain.node import Node
+from indexer.decode import Decoder, hex0x
 from indexer.migrate import upgrade
-from indexer.schema import SPECS, blocks, checkpoint, event_table, event_tables
-from indexer.spec import ArgColumn, EventSpec
+from indexer.schema import blocks, checkpoint, event_tables
 
 log = logging.getLogger("indexer")
 
@@ -47,10 +44,6 @@ class IndexerError(Exception):
 
 class IndexMismatch(IndexerError):
     """The database indexes another deployment than the one asked for."""
-
-
-class UnknownEvent(IndexerError):
-    """A manifest contract emitted an event the committed schema has no table for."""
 
 
 @dataclass(frozen=True)
@@ -64,100 +57,6 @@ class BatchResult:
     from_block: int
     to_block: int
     events: int
-
-
-def _hex(value: Any) -> str:
-    return "0x" + bytes(HexBytes(value)).hex()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return _hex(value)
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
-
-
-def _value(column: ArgColumn, raw: Any) -> Any:
-    """An argument as decoded by web3 -> its column's Python value."""
-    kind = column.abi_type
-    if kind.endswith("]"):
-        return _jsonable(raw)
-    if kind == "address":
-        return to_checksum_address(raw)
-    if kind.startswith("bytes"):
-        return _hex(raw)
-    if kind == "bool":
-        return bool(raw)
-    if kind.startswith(("uint", "int")):
-        return int(raw)
-    return raw
-
-
-def _dig(args: Any, path: tuple[str, ...], spec: EventSpec) -> Any:
-    """Follow `path` through decoded arguments (structs come as mappings or as tuples)."""
-    value = args
-    params: list[Mapping[str, Any]] = list(spec.abi.get("inputs", []))
-    for name in path:
-        position = next(i for i, p in enumerate(params) if (p.get("name") or f"arg{i}") == name)
-        value = value[name] if isinstance(value, Mapping) and name in value else value[position]
-        params = list(params[position].get("components", []))
-    return value
-
-
-class Decoder:
-    """Logs of the manifest's contracts -> rows of their event tables."""
-
-    def __init__(self, node: Node) -> None:
-        self._events: dict[tuple[str, bytes], tuple[EventSpec, ContractEvent, Table]] = {}
-        by_name = {(s.contract, s.event): s for s in SPECS}
-        for contract, address in node.manifest.contracts.items():
-            handle = node.contract(contract)
-            for item in node.manifest.abi[contract]:
-                if item.get("type") != "event" or item.get("anonymous"):
-                    continue
-                spec = by_name.get((contract, str(item["name"])))
-                if spec is None or spec.topic != _event_topic(item):
-                    raise UnknownEvent(
-                        f"{contract}.{item['name']} is not in the index's schema "
-                        "(indexer/events.json): regenerate it and add a migration"
-                    )
-                event = handle.events[spec.event]()
-                self._events[(address, spec.topic)] = (
-                    spec,
-                    event,
-                    event_table(contract, spec.event),
-                )
-
-    def row(self, entry: LogReceipt, block_time: int) -> tuple[Table, dict[str, Any]]:
-        address = to_checksum_address(entry["address"])
-        topic = bytes(entry["topics"][0]) if entry["topics"] else b""
-        known = self._events.get((address, topic))
-        if known is None:
-            raise UnknownEvent(
-                f"log {_hex(entry['transactionHash'])}#{entry['logIndex']} "
-                f"of {address} matches no event in the manifest's ABIs"
-            )
-        spec, event, table = known
-        args = event.process_log(entry)["args"]
-        row: dict[str, Any] = {
-            "tx_hash": _hex(entry["transactionHash"]),
-            "log_index": int(entry["logIndex"]),
-            "block_number": int(entry["blockNumber"]),
-            "block_hash": _hex(entry["blockHash"]),
-            "block_time": block_time,
-        }
-        for column in spec.columns:
-            row[column.name] = _value(column, _dig(args, column.path, spec))
-        return table, row
-
-
-def _event_topic(item: Mapping[str, Any]) -> bytes:
-    from eth_utils.abi import event_abi_to_log_topic
-
-    return bytes(event_abi_to_log_topic(dict(item)))  # type: ignore[arg-type]
 
 
 def _insert(connection: Connection, table: Table) -> PgInsert | SqliteInsert:
@@ -198,7 +97,7 @@ class Indexer:
         self.batch_blocks = batch_blocks
         self.confirmations = confirmations
         self._sleep = sleep
-        self.decoder = Decoder(node)
+        self.decoder = Decoder(node.manifest.contracts, node.manifest.abi)
         manifest = node.manifest
         self.addresses = [manifest.contracts[name] for name in sorted(manifest.contracts)]
         self.first_block = manifest.deployed_at_block
@@ -273,13 +172,14 @@ class Indexer:
         if cp.block_hash is None:
             return True
         header = self.node.block(cp.block_number)
-        return header is not None and _hex(header["hash"]) == cp.block_hash
+        return header is not None and hex0x(header["hash"]) == cp.block_hash
 
     def _batch(self, cp: Checkpoint, start: int, end: int) -> BatchResult | None:
         logs = self.node.get_logs(self.addresses, start, end)
         numbers = sorted({int(e["blockNumber"]) for e in logs} | {end})
         headers = {int(h["number"]): h for h in self.node.blocks(numbers)}
-        if any(_hex(e["blockHash"]) != _hex(headers[int(e["blockNumber"])]["hash"]) for e in logs):
+        hashes = {n: hex0x(h["hash"]) for n, h in headers.items()}
+        if any(hex0x(e["blockHash"]) != hashes[int(e["blockNumber"])] for e in logs):
             log.warning("blocks %d..%d changed while read; reading them again", start, end)
             return None
         if not self._anchor_holds(cp):
@@ -294,7 +194,7 @@ class Indexer:
             for table, table_rows in rows.items():
                 upsert(connection, table, table_rows)
             upsert(connection, blocks, [_block_row(h) for h in headers.values()])
-            self._move(connection, cp, end, _hex(headers[end]["hash"]))
+            self._move(connection, cp, end, hex0x(headers[end]["hash"]))
         return BatchResult(start, end, len(logs))
 
     def _move(self, connection: Connection, cp: Checkpoint, number: int, hash_: str | None) -> None:
@@ -320,7 +220,7 @@ class Indexer:
             ).all()
         for number, hash_ in stored:
             header = self.node.block(int(number))
-            if header is not None and _hex(header["hash"]) == hash_:
+            if header is not None and hex0x(header["hash"]) == hash_:
                 return int(number), str(hash_)
         return self.first_block - 1, None
 
@@ -346,8 +246,8 @@ class Indexer:
 def _block_row(header: BlockData) -> dict[str, Any]:
     return {
         "number": int(header["number"]),
-        "hash": _hex(header["hash"]),
-        "parent_hash": _hex(header["parentHash"]),
+        "hash": hex0x(header["hash"]),
+        "parent_hash": hex0x(header["parentHash"]),
         "timestamp": int(header["timestamp"]),
     }
 

@@ -31,6 +31,21 @@ def snake_case(name: str) -> str:
     return spaced.lower()
 
 
+def canonical_type(param: Mapping[str, Any]) -> str:
+    """The ABI type of a parameter as eth_abi decodes it (structs spelled out as tuples)."""
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(canonical_type(c) for c in param["components"])
+        return f"({inner}){kind[len('tuple') :]}"
+    return kind
+
+
+def is_dynamic(param: Mapping[str, Any]) -> bool:
+    """Whether an indexed parameter of this type is stored in its topic as a hash."""
+    kind = str(param["type"])
+    return kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("tuple")
+
+
 @dataclass(frozen=True)
 class ArgColumn:
     """One column of an event table: `path` leads from the event's arguments to the value (a
@@ -67,7 +82,9 @@ def _columns(
         name = f"{prefix}{snake_case(raw)}"
         kind = str(param["type"])
         is_indexed = indexed or bool(param.get("indexed"))
-        if kind == "tuple":  # a struct: one column per field
+        if param.get("indexed") and is_dynamic(param):  # the log holds only its keccak hash
+            out.append(ArgColumn(name, "bytes32", (*path, raw), True))
+        elif kind == "tuple":  # a struct: one column per field
             out += _columns(param["components"], f"{name}_", (*path, raw), is_indexed)
         else:
             out.append(ArgColumn(name, kind, (*path, raw), is_indexed))
