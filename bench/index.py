@@ -125,11 +125,11 @@ for the blocks that hold events (for their timestamps), then one database transa
 ganache every transaction is its own block, so the header requests grow with the number of
 transactions, not of events. Where the time goes (one cProfile run over 1,623 events, SQLite):
 about 70 % in the node requests, of which about half is web3's formatting of their results
-(AttributeDicts, checksums) rather than waiting for ganache; about 20 % decoding (eth_abi directly; web3's
-own event decoding took three times as long and was replaced); the database writes are the
-rest. The machine's two cores were shared with other jobs (load average about 4.7 during the
-recorded run), so runs vary by tens of percent and the gap between the two databases is not
-significant; the per-run figures show the spread.
+(AttributeDicts, checksums) rather than waiting for ganache; about 20 % decoding (eth_abi
+directly; web3's own event decoding took three times as long and was replaced); the database
+writes are the rest. The machine's two cores were shared with other jobs (load average about 4.7
+during the recorded run), so runs vary by tens of percent and the gap between the two databases
+is not significant; the per-run figures show the spread.
 """
 
 
