@@ -8,11 +8,13 @@ checkpoint (`end`, its hash) in one database transaction, upserting rows by (tx_
 log_index): a batch interrupted anywhere is either wholly in the database or not at all, and a
 batch read twice writes the same rows.
 
-Reorgs: before every batch and after reading it, the hash of the checkpoint block is compared
-with the chain's. If it changed, the newest stored block whose hash still matches the chain is
-the fork point: every row above it, its headers and the checkpoint are rolled back in one
-transaction, and indexing goes on from there. A log whose block hash differs from the header
-read for its block (a reorg while the batch was read) makes the batch be read again.
+Reorgs: the hash of a batch's last block is read before and after its logs, so the logs are
+known to be that chain's. Before every batch and after reading it, the hash of the checkpoint
+block is compared with the chain's. If it changed, the newest stored block whose hash still
+matches the chain is the fork point: every row above it, its headers and the checkpoint are
+rolled back in one transaction, and indexing goes on from there. A log whose block hash differs
+from the header read for its block (a reorg while the batch was read) makes the batch be read
+again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import Connection, Engine, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.dml import Insert as PgInsert
 from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
+from web3.exceptions import BlockNotFound
 from web3.types import BlockData
 
 from chain.node import Node
@@ -175,11 +178,23 @@ class Indexer:
         return header is not None and hex0x(header["hash"]) == cp.block_hash
 
     def _batch(self, cp: Checkpoint, start: int, end: int) -> BatchResult | None:
+        """Read and write blocks `start..end`; None if the chain changed while they were read
+        (the caller looks again)."""
+        last = self.node.block(end)
+        if last is None:
+            return None  # the chain got shorter since the head was read
         logs = self.node.get_logs(self.addresses, start, end)
         numbers = sorted({int(e["blockNumber"]) for e in logs} | {end})
-        headers = {int(h["number"]): h for h in self.node.blocks(numbers)}
+        try:
+            headers = {int(h["number"]): h for h in self.node.blocks(numbers)}
+        except BlockNotFound:
+            return None
         hashes = {n: hex0x(h["hash"]) for n, h in headers.items()}
-        if any(hex0x(e["blockHash"]) != hashes[int(e["blockNumber"])] for e in logs):
+        # `end` had the same hash before and after the logs were read, so they are the logs of
+        # the chain that ends there; each log's block must be that chain's block.
+        if hashes.get(end) != hex0x(last["hash"]) or any(
+            hex0x(e["blockHash"]) != hashes.get(int(e["blockNumber"])) for e in logs
+        ):
             log.warning("blocks %d..%d changed while read; reading them again", start, end)
             return None
         if not self._anchor_holds(cp):
@@ -210,19 +225,24 @@ class Indexer:
 
     # -- reorgs ----------------------------------------------------------------------------
 
-    def _fork_point(self, below: int) -> tuple[int, str | None]:
-        """The newest stored block up to `below` whose hash the chain still has."""
-        with self.engine.connect() as connection:
-            stored = connection.execute(
-                select(blocks.c.number, blocks.c.hash)
-                .where(blocks.c.number <= below)
-                .order_by(blocks.c.number.desc())
-            ).all()
-        for number, hash_ in stored:
-            header = self.node.block(int(number))
-            if header is not None and hex0x(header["hash"]) == hash_:
-                return int(number), str(hash_)
-        return self.first_block - 1, None
+    def _fork_point(self, below: int, page: int = 100) -> tuple[int, str | None]:
+        """The newest stored block up to `below` whose hash the chain still has (walking the
+        stored headers down, a page at a time)."""
+        while True:
+            with self.engine.connect() as connection:
+                stored = connection.execute(
+                    select(blocks.c.number, blocks.c.hash)
+                    .where(blocks.c.number <= below)
+                    .order_by(blocks.c.number.desc())
+                    .limit(page)
+                ).all()
+            if not stored:
+                return self.first_block - 1, None
+            for number, hash_ in stored:
+                header = self.node.block(int(number))
+                if header is not None and hex0x(header["hash"]) == hash_:
+                    return int(number), str(hash_)
+            below = int(stored[-1][0]) - 1
 
     def _roll_back(self, cp: Checkpoint) -> None:
         fork, fork_hash = self._fork_point(cp.block_number)

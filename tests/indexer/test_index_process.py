@@ -11,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from chain.node import Node
+from indexer.devdb import PgServer
 from indexer.migrate import make_engine
 from indexer.schema import blocks, checkpoint, event_tables
 from indexer.service import Indexer, iter_rows
@@ -61,7 +63,6 @@ def test_killed_at_random_moments_it_resumes_without_duplicates(
     command = [GRIDSHARE, "index", "run", "--network", chain.network_id, "--db", url]
     command += ["--batch", "1", "--confirmations", "0", "--poll", "0.2"]
     trade_slot(market, offset=5)  # more blocks with events to be killed in
-    trade_slot(market, offset=6)
     first, head = node.manifest.deployed_at_block, node.block_number()
     rng = random.Random(6)
     kills = 0
@@ -94,3 +95,31 @@ def test_killed_at_random_moments_it_resumes_without_duplicates(
     reference = make_engine(f"sqlite:///{tmp_path}/reference.db")
     Indexer(node, reference, batch_blocks=1000, confirmations=0).run_once()
     assert iter_rows(engine, event_tables()) == iter_rows(reference, event_tables())
+
+
+def test_cli_indexes_into_postgresql_by_plain_url(
+    chain: DevChain, market: Market, node: Node, postgres: PgServer | None
+) -> None:
+    """`--db postgresql://...` (no driver named) runs on psycopg 3, stays `--confirmations`
+    behind the head, and a second run finds nothing new."""
+    if postgres is None:
+        pytest.skip("PostgreSQL is not installed and could not be: run `make setup` as root")
+    url = postgres.new_database().replace("postgresql+psycopg://", "postgresql://")
+    env = {
+        **os.environ,
+        "GRIDSHARE_DEPLOYMENTS_DIR": str(chain.deployments_dir),
+        "GRIDSHARE_CONFIG": "/nonexistent/gridshare.toml",
+    }
+    command = [GRIDSHARE, "index", "run", "--network", chain.network_id, "--db", url, "--once"]
+    head = node.block_number()
+    for _ in range(2):
+        done = subprocess.run(
+            [*command, "--confirmations", "2"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"indexed up to block {head - 2}:")
+    assert done.stdout.strip().endswith(": 0 events")
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(select(func.max(blocks.c.number))).scalar_one() == head - 2
+    engine.dispose()
