@@ -99,6 +99,13 @@ class Settings(BaseModel):
     # on an unreachable node when rpc_retry_limit is 0 (a one-shot run must not hang forever).
     audit_batch_blocks: int = Field(default=5_000, gt=0)
     audit_rpc_retry_limit: int = Field(default=5, gt=0)
+    # The event index (indexer/): its database (SQLAlchemy URL; PostgreSQL as
+    # postgresql://user:pass@host/db, driven by psycopg 3), blocks read per batch, how far
+    # behind the head it stays, and the pause between passes.
+    index_db_url: str = "sqlite:///gridshare-index.db"
+    index_batch_blocks: int = Field(default=1000, gt=0)
+    index_confirmations: int = Field(default=3, ge=0)
+    index_poll_seconds: float = Field(default=2.0, gt=0)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
