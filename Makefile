@@ -14,8 +14,8 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup solc test lint test-python test-contracts test-deploy-anvil test-matcher demo \
-	bench bench-gas bench-matcher test-api bench-api clean
+.PHONY: help setup solc postgres test lint test-python test-contracts test-deploy-anvil test-matcher \
+	test-indexer test-api demo bench bench-gas bench-matcher bench-oracle bench-index bench-api clean
 
 help:
 	@echo "make demo    set up, start ganache, deploy, trade one slot, print balances"
@@ -23,7 +23,7 @@ help:
 	@echo "make bench   gas and speed benchmarks -> bench/results.json, docs/benchmarks.md"
 	@echo "make setup   install what is missing (idempotent): .venv, node_modules, solc launcher"
 
-setup: $(VENV)/.installed $(FUZZ_VENV)/.installed node_modules/.installed solc
+setup: $(VENV)/.installed $(FUZZ_VENV)/.installed node_modules/.installed solc postgres
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -45,6 +45,20 @@ solc: node_modules/.installed
 	./toolchain/register-solc.sh
 	@for tool in ganache ganache-cli anvil; do ln -sf "$(CURDIR)/node_modules/.bin/$$tool" $(BIN)/$$tool; done
 
+# PostgreSQL server binaries for the index's tests (they start their own server in a temporary
+# directory). Installed from Debian's packages when missing and run as root; otherwise the
+# PostgreSQL tests are skipped with a message saying so.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing PostgreSQL from Debian's packages"; \
+		apt-get update -qq -o DPkg::Lock::Timeout=600 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+			postgresql >/dev/null || echo "note: installing PostgreSQL failed;" \
+			"its index tests will be skipped"; \
+	else echo "note: PostgreSQL is not installed and cannot be here (not root or no apt-get);" \
+		"its index tests will be skipped"; fi
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -65,7 +79,7 @@ test: lint test-python test-contracts test-deploy-anvil
 demo: setup
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
 
-bench: bench-gas bench-matcher bench-api
+bench: bench-gas bench-matcher bench-oracle bench-index bench-api
 
 bench-gas: setup
 	$(BIN)/brownie run scripts/bench_gas.py --network $(NETWORK)
@@ -73,6 +87,14 @@ bench-gas: setup
 # Part of test-python; on its own for quick runs.
 test-matcher: setup
 	$(PYTEST) tests/matcher -q
+
+# Oracle: readings signed and queued per second; gas per reading as relayed (private ganache).
+bench-oracle: setup
+	$(BIN)/python -m bench.oracle
+
+# Part of test-python; on its own for quick runs.
+test-indexer: setup
+	$(PYTEST) tests/indexer -q
 
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup
@@ -86,6 +108,9 @@ test-api: setup
 bench-api: setup
 	command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
 	$(BIN)/python -m bench.api
+# Events indexed per second (SQLite and PostgreSQL) from a private ganache with market activity.
+bench-index: setup
+	$(BIN)/python -m bench.index
 
 clean:
 	rm -rf build reports .hypothesis .pytest_cache .mypy_cache .ruff_cache

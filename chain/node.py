@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -35,9 +34,23 @@ from pydantic import SecretStr
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    BlockNotFound,
+    ContractLogicError,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.providers import HTTPProvider
-from web3.types import BlockIdentifier, FilterParams, RPCEndpoint, TxParams, TxReceipt, Wei
+from web3.types import (
+    BlockData,
+    BlockIdentifier,
+    FilterParams,
+    LogReceipt,
+    RPCEndpoint,
+    TxParams,
+    TxReceipt,
+    Wei,
+)
 
 from gridshare.settings import Settings
 
@@ -323,19 +336,17 @@ class Node:
         except ContractLogicError as exc:
             raise self._reverted(exc, None) from exc
 
-    def block_number(self) -> int:
-        return int(self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
-
-    def get_logs(self, from_block: int, to_block: int, *, batch_blocks: int = 5_000) -> list[Any]:
+    def manifest_logs(
+        self, from_block: int, to_block: int, *, batch_blocks: int = 5_000
+    ) -> list[LogReceipt]:
         """Every log the manifest's contracts emitted in [from_block, to_block], in chain order,
         fetched in ranges of `batch_blocks` blocks (nodes cap the size of one answer)."""
         addresses = list(self.manifest.contracts.values())
-        logs: list[Any] = []
+        logs: list[LogReceipt] = []
         start = from_block
         while start <= to_block:
             end = min(to_block, start + batch_blocks - 1)
-            query: FilterParams = {"address": addresses, "fromBlock": start, "toBlock": end}
-            logs += self.rpc("eth_getLogs", partial(self.w3.eth.get_logs, query))
+            logs += self.get_logs(addresses, start, end)
             start = end + 1
         return sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
 
@@ -408,6 +419,39 @@ class Node:
             }
             for log in logs
         ]
+    def block_number(self) -> int:
+        """Number of the latest block."""
+        return int(self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
+
+    def block(self, number: int) -> BlockData | None:
+        """Header of block `number` (transaction hashes only), or None if the chain has none."""
+        try:
+            return self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return None
+
+    def blocks(self, numbers: Sequence[int]) -> list[BlockData]:
+        """Headers of existing blocks `numbers`, in that order, in one batched request."""
+
+        def request() -> list[BlockData]:
+            with self.w3.batch_requests() as batch:
+                for n in numbers:
+                    batch.add(self.w3.eth.get_block(n))
+                return cast(list[BlockData], batch.execute())
+
+        return self.rpc("eth_getBlockByNumber (batch)", request) if numbers else []
+
+    def get_logs(
+        self, addresses: Sequence[ChecksumAddress], from_block: int, to_block: int
+    ) -> list[LogReceipt]:
+        """Every log emitted by `addresses` in blocks `from_block..to_block` (inclusive), in
+        chain order."""
+        params: FilterParams = {
+            "address": list(addresses),
+            "fromBlock": from_block,
+            "toBlock": to_block,
+        }
+        return list(self.rpc("eth_getLogs", lambda: self.w3.eth.get_logs(params)))
 
     # -- transactions ----------------------------------------------------------------------
 

@@ -62,6 +62,10 @@ matcher_app = typer.Typer(
 )
 app.add_typer(matcher_app, name="matcher")
 
+from indexer.cli import index_app  # noqa: E402
+
+app.add_typer(index_app, name="index")
+
 
 @matcher_app.command("run")
 def matcher_run(

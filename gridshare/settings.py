@@ -104,7 +104,8 @@ class Settings(BaseModel):
     oracle_db_url: str = "sqlite:///gridshare-oracle.db"  # the durable outbox
     oracle_keystore_dir: Path = Path("meter-keys")  # <meter>.json per meter
     meter_key_password: SecretStr | None = None  # opens every meter keystore
-    oracle_batch_size: int = Field(default=200, gt=0)  # readings per transaction (~25k gas each)
+    # Readings per transaction, at most; the relay also keeps a batch within half a block's gas.
+    oracle_batch_size: int = Field(default=200, gt=0)
     oracle_meter_rating_w: int = Field(default=27_600, gt=0)  # 3 × 40 A × 230 V
     oracle_meter_ratings: dict[str, int] = {}  # per-meter overrides of the rating, in W
     oracle_max_future_seconds: int = Field(default=300, ge=0)  # clock skew tolerated
@@ -114,6 +115,13 @@ class Settings(BaseModel):
     # on an unreachable node when rpc_retry_limit is 0 (a one-shot run must not hang forever).
     audit_batch_blocks: int = Field(default=5_000, gt=0)
     audit_rpc_retry_limit: int = Field(default=5, gt=0)
+    # The event index (indexer/): its database (SQLAlchemy URL; PostgreSQL as
+    # postgresql://user:pass@host/db, driven by psycopg 3), blocks read per batch, how far
+    # behind the head it stays, and the pause between passes.
+    index_db_url: str = "sqlite:///gridshare-index.db"
+    index_batch_blocks: int = Field(default=1000, gt=0)
+    index_confirmations: int = Field(default=3, ge=0)
+    index_poll_seconds: float = Field(default=2.0, gt=0)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:

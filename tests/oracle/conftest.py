@@ -13,6 +13,7 @@ from eth_account import Account
 from chain.codec import ROLE_CODES
 from chain.node import Node, Sender
 from gridshare.settings import Settings
+from indexer.devdb import PgServer, pg_server
 from matcher.devchain import DevChain, dev_chain
 from oracle.keys import meter_id, write_keystore
 
@@ -69,3 +70,28 @@ def oracle_env(chain: DevChain, node: Node, meters: Meters, db: Path) -> dict[st
         "GRIDSHARE_RPC_RETRY_INITIAL_SECONDS": "0.1",
         "GRIDSHARE_RPC_RETRY_MAX_SECONDS": "0.5",
     }
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer | None]:
+    """A throwaway PostgreSQL server (None where it is not installed)."""
+    try:
+        with pg_server() as server:
+            yield server
+    except RuntimeError as exc:
+        if "not installed" not in str(exc):
+            raise
+        yield None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def outbox_url(request: pytest.FixtureRequest, postgres: PgServer | None, tmp_path: Path) -> str:
+    """An empty outbox database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'outbox.db'}"
+    if postgres is None:
+        pytest.skip(
+            "PostgreSQL is not installed and could not be: run `make setup` as root "
+            "(apt-get install -y postgresql) to test against it"
+        )
+    return postgres.new_database()

@@ -1,5 +1,5 @@
 """From cumulative registers to slot energy: exact conservation, the plausibility checks, and
-the outbox's resume after a crash (real SQLite)."""
+the outbox's resume after a crash (real SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -101,10 +101,10 @@ def test_simulated_meter_reproduces_the_energies_it_was_given() -> None:
     assert slots == [(k, i, e) for k, (i, e) in enumerate(wanted)]
 
 
-def test_ingest_resumes_after_a_crash_without_duplicates(tmp_path: Path) -> None:
+def test_ingest_resumes_after_a_crash_without_duplicates(tmp_path: Path, outbox_url: str) -> None:
     keys_dir = tmp_path / "keys"
     write_keystore(keys_dir, "m", "0x" + bytes(Account.create().key).hex(), "pw", iterations=2)
-    engine = outbox.open_outbox(f"sqlite:///{tmp_path / 'o.db'}")
+    engine = outbox.open_outbox(outbox_url)
     domain = Domain(1337, "0x" + "11" * 20)
     meter = SimulatedMeter("m")
     samples = [meter.sample(CAL.genesis)]
