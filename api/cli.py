@@ -19,7 +19,7 @@ def serve(network: str, *, db: str | None, host: str | None, port: int | None) -
     settings = load_settings()
     updates: dict[str, object] = {}
     if db is not None:
-        updates["api_db_url"] = db
+        updates["index_db_url"] = db
     if host is not None:
         updates["api_host"] = host
     if port is not None:

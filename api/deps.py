@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from api.auth import Authenticator
 from api.errors import ApiError
+from api.history import History
 from api.view import ROLES_KEY, ChainView, Roles
 from gridshare.settings import Settings
 
@@ -31,6 +32,10 @@ async def get_engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
+async def get_history(request: Request) -> History:
+    return request.app.state.history  # type: ignore[no-any-return]
+
+
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -39,6 +44,7 @@ ViewDep = Annotated[ChainView, Depends(get_view)]
 AuthDep = Annotated[Authenticator, Depends(get_auth)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+HistoryDep = Annotated[History, Depends(get_history)]
 
 _bearer = HTTPBearer(auto_error=False, description="Session token from POST /auth/login")
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chain.node import NodeError, NodeUnavailable, TransactionReverted
@@ -125,6 +126,12 @@ def install(app: FastAPI) -> None:
     async def node_error(_: Request, exc: NodeError) -> JSONResponse:
         log.warning("node error: %s", exc)
         return JSONResponse(error_body("node_error", str(exc)), 502)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+        log.warning("database error: %s", exc)
+        message = f"the event index cannot be read: {type(exc).__name__}"
+        return JSONResponse(error_body("index_unavailable", message), 503)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:

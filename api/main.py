@@ -9,24 +9,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from api import errors, store
 from api.auth import Authenticator
-from api.routes import auth, dso, orders, public, wallet
+from api.history import History
+from api.routes import auth, dso, history, orders, public, wallet
 from api.view import ChainView, sender_from
 from chain.node import Node
 from gridshare.settings import Settings
+from indexer.migrate import make_engine
 
 log = logging.getLogger("api")
-
-
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        # One engine is shared by the request threads.
-        return create_engine(url, connect_args={"check_same_thread": False})
-    return create_engine(url, pool_pre_ping=True)
 
 
 def create_app(settings: Settings, node: Node, *, engine: Engine | None = None) -> FastAPI:
@@ -43,7 +37,11 @@ def create_app(settings: Settings, node: Node, *, engine: Engine | None = None) 
         else None
     )
     view = ChainView(
-        node, relayer=relayer, operator=operator, poll_seconds=settings.api_head_poll_seconds
+        node,
+        relayer=relayer,
+        operator=operator,
+        poll_seconds=settings.api_head_poll_seconds,
+        audit_batch_blocks=settings.audit_batch_blocks,
     )
     if settings.api_session_secret is not None:
         secret = settings.api_session_secret.get_secret_value().encode()
@@ -57,7 +55,7 @@ def create_app(settings: Settings, node: Node, *, engine: Engine | None = None) 
         session_seconds=settings.api_session_seconds,
         nonce_seconds=settings.api_nonce_seconds,
     )
-    db = engine if engine is not None else make_engine(settings.api_db_url)
+    db = engine if engine is not None else make_engine(settings.index_db_url)
     store.create_tables(db)
 
     @asynccontextmanager
@@ -90,8 +88,11 @@ def create_app(settings: Settings, node: Node, *, engine: Engine | None = None) 
     app.state.view = view
     app.state.auth = authenticator
     app.state.engine = db
+    app.state.history = History(db, view.rules)
+    app.state.history.refresh()
+    view.hooks.append(app.state.history.refresh)
     errors.install(app)
-    for module in (auth, wallet, orders, dso, public):
+    for module in (auth, wallet, orders, dso, public, history):
         app.include_router(module.router)
     return app
 

@@ -318,3 +318,11 @@ class SettledSlotPublic(BaseModel):
     network_fees: int
     block_number: int
     tx_hash: str
+
+
+class FeeIncomePublic(BaseModel):
+    from_slot: int
+    to_slot: int
+    slots_settled: int
+    platform_fees: int = Field(description="n€ of trade fees (buy + sell) to the fee account")
+    network_fees: int = Field(description="n€ of p2p grid fees to the network account")

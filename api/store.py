@@ -1,6 +1,6 @@
 """The API's own table: top-up requests (off-chain payment intents, not on the chain).
 
-It lives in the index's database (`api_db_url`) under its own name. A request's status is not
+It lives in the index's database (`index_db_url`) under its own name. A request's status is not
 stored: it is `confirmed` once the chain has recorded its payment reference
 (`EnergyToken.topUpRecorded`), so the chain stays the only truth about money.
 """

@@ -78,11 +78,13 @@ class ChainView:
         relayer: Sender | None,
         operator: Sender | None,
         poll_seconds: float,
+        audit_batch_blocks: int = 5_000,
     ) -> None:
         self.node = node
         self.relayer = relayer
         self.operator = operator
         self.poll_seconds = poll_seconds
+        self.audit_batch_blocks = audit_batch_blocks
         self.chain_id = node.manifest.chain_id
         self._contracts: dict[str, Contract] = {}
         self._cache: dict[tuple[Any, ...], Any] = {}
@@ -92,6 +94,7 @@ class ChainView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.head = node.block_number()
+        self.hooks: list[Callable[[], None]] = []  # also run on every poll (the index's checkpoint)
 
     # -- head and cache --------------------------------------------------------------------
 
@@ -108,6 +111,8 @@ class ChainView:
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.refresh()
+                for hook in self.hooks:
+                    hook()
             except Exception as exc:  # keep following; requests see the node's errors
                 log.warning("head poll failed: %s", exc)
 

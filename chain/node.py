@@ -419,6 +419,7 @@ class Node:
             }
             for log in logs
         ]
+
     def block_number(self) -> int:
         """Number of the latest block."""
         return int(self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number))

@@ -113,7 +113,7 @@ def api_serve(
         str, typer.Option(help="Network id: deployments/<id>.json and brownie's network entry.")
     ],
     db: Annotated[
-        str | None, typer.Option(help="Event index database URL (default settings.api_db_url).")
+        str | None, typer.Option(help="Event index database URL (default settings.index_db_url).")
     ] = None,
     host: Annotated[str | None, typer.Option(help="Default: settings.api_host.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: settings.api_port.")] = None,

@@ -82,9 +82,11 @@ class Settings(BaseModel):
     matcher: str | None = None
     matcher_key: SecretStr | None = None
     matcher_poll_seconds: float = Field(default=5.0, gt=0)  # pause between passes over the chain
-    # Wallet API (api/). The relayer sends members' signed orders and cancellations (it pays the
-    # gas, members need no ether); the operator sends DSO actions for signed-in DSO users and must
-    # hold the DSO and treasurer roles. Each: an unlocked node address or a private key (wins).
+    # Wallet API (api/): it reads the event index at index_db_url and keeps its top-up requests
+    # there (table api_top_up_request). The relayer sends members' signed orders and
+    # cancellations (it pays the gas, members need no ether); the operator sends DSO actions for
+    # signed-in DSO users and must hold the DSO and treasurer roles. Each: an unlocked node
+    # address or a private key (wins).
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, gt=0, lt=65536)
     api_domain: str | None = None  # SIWE domain a message must name; None: "<api_host>:<api_port>"
@@ -95,8 +97,6 @@ class Settings(BaseModel):
     api_relayer_key: SecretStr | None = None
     api_operator: str | None = None
     api_operator_key: SecretStr | None = None
-    api_db_url: str = "sqlite:///gridshare-index.db"  # the event index; the API also keeps top-up
-    # requests there (table api_top_up_request)
     api_head_poll_seconds: float = Field(default=0.25, gt=0)  # chain reads are cached per head
     # The meter oracle (oracle/): its relaying account (ORACLE role), as for the matcher.
     oracle: str | None = None

@@ -3,14 +3,18 @@ audit status. No sign-in needed: everything here is on the public chain anyway."
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path
+from fastapi.concurrency import run_in_threadpool
 
-from api.deps import ViewDep
+from api.deps import AuditorUser, ViewDep
 from api.routes.dso import _tariff_public
 from api.schemas import AuditStatusPublic, FillPublic, MarketPublic, SlotPublic
+from api.view import ChainView
+from audit.checks import audit
+from audit.fetch import fetch_events, fetch_state
 from chain.codec import MODE_NAMES, decode_order_word, encode_rules
 
 router = APIRouter(tags=["public"])
@@ -109,3 +113,20 @@ def audit_status(view: ViewDep) -> AuditStatusPublic:
         escrow_held=int(view.call("OrderBook", "escrowHeld")),
         supply_conserved=supply == minted - redeemed,
     )
+
+
+@router.get("/audit/report", tags=["auditor"])
+async def audit_report(user: AuditorUser, view: ViewDep) -> dict[str, Any]:
+    """The full audit (`gridshare audit`: every settlement rebuilt from chain events alone and
+    checked against the rulebook) at the head block; computed once per block. Auditors and DSO."""
+    key = ("audit-report",)
+    hit, value = view.peek(key)
+    if hit:
+        return value  # type: ignore[no-any-return]
+    return await run_in_threadpool(view.cached, key, lambda: _audit(view))
+
+
+def _audit(view: ChainView) -> dict[str, Any]:
+    head = view.head
+    events = fetch_events(view.node, head, view.audit_batch_blocks)
+    return audit(events, fetch_state(view.node, events, head)).to_json()

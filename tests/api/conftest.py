@@ -48,7 +48,7 @@ def settings(chain: DevChain, port: int, tmp_path_factory: pytest.TempPathFactor
             "api_relayer": accounts[RELAYER_ACCOUNT],
             "api_operator": accounts[DSO_ACCOUNT],
             "api_session_secret": "test-secret",
-            "api_db_url": f"sqlite:///{db}",
+            "index_db_url": f"sqlite:///{db}",
             "api_head_poll_seconds": 0.1,
         }
     )
