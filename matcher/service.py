@@ -131,14 +131,12 @@ class Matcher:
 
     def reading_words(self, slot: int) -> list[int]:
         """The slot's reading words in acceptance order, from its ReadingAccepted events."""
-        event = self.readings.events.ReadingAccepted()
-        logs = self.node.rpc(
-            "eth_getLogs",
-            lambda: event.get_logs(
-                from_block=self.node.manifest.deployed_at_block, argument_filters={"slot": slot}
-            ),
+        logs = self.node.events(
+            "MeterReadings",
+            "ReadingAccepted",
+            from_block=self.node.manifest.deployed_at_block,
+            argument_filters={"slot": slot},
         )
-        logs = sorted(logs, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"])))
         return [
             pack_reading_word(e["args"]["member"], e["args"]["importWh"], e["args"]["exportWh"])
             for e in logs
