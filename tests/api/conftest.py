@@ -17,15 +17,10 @@ from api.client import Wallet
 from api.main import create_app
 from chain.node import Node, Sender
 from gridshare.settings import Settings
-from matcher.devchain import DevChain, dev_chain, free_port
+from matcher.devchain import DevChain, free_port
+from tests.fixtures import chain  # noqa: F401
 
 DSO_ACCOUNT, MATCHER_ACCOUNT, RELAYER_ACCOUNT = 0, 2, 5
-
-
-@pytest.fixture(scope="session")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevChain]:
-    with dev_chain(tmp_path_factory.mktemp("deployments")) as running:
-        yield running
 
 
 @pytest.fixture(scope="session")
