@@ -35,7 +35,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.providers import HTTPProvider
-from web3.types import BlockIdentifier, RPCEndpoint, TxParams, TxReceipt, Wei
+from web3.types import BlockIdentifier, Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
 from gridshare.settings import Settings
 
@@ -315,7 +315,12 @@ class Node:
     # -- transactions ----------------------------------------------------------------------
 
     def transact(
-        self, fn: ContractFunction, sender: Sender, *, gas: int | None = None
+        self,
+        fn: ContractFunction,
+        sender: Sender,
+        *,
+        gas: int | None = None,
+        nonce: int | None = None,
     ) -> TxReceipt:
         """Sign, send and wait for the receipt of `fn` from `sender`.
 
@@ -323,16 +328,19 @@ class Node:
         is sent. With `gas` nothing is estimated: for transactions whose estimate the node makes
         expensive (ganache re-executes a transaction many times to estimate it; unused gas is
         not charged). Either way a revert raises TransactionReverted with the error's name.
+        `nonce` saves a request when the caller is the account's only sender and counts itself.
         """
         self.check_chain()
+        if nonce is None:
+            nonce = self.rpc(
+                "eth_getTransactionCount",
+                lambda: self.w3.eth.get_transaction_count(sender.address, "pending"),
+            )
         params: TxParams = {
             "from": sender.address,
             "gasPrice": Wei(self.gas_price_wei),
             "chainId": self.manifest.chain_id,
-            "nonce": self.rpc(
-                "eth_getTransactionCount",
-                lambda: self.w3.eth.get_transaction_count(sender.address, "pending"),
-            ),
+            "nonce": Nonce(nonce),
         }
         if gas is not None:
             params["gas"] = gas
@@ -410,6 +418,34 @@ class Node:
         data = revert_data(exc)
         name, args = self.errors.decode(data) if data else (None, ())
         return TransactionReverted(name, args, tx_hash)
+
+    def advance_time(self, seconds: int) -> int:
+        """Development chains only (ganache, anvil): move block time forward by `seconds` and
+        mine a block there (`evm_increaseTime`, `evm_mine`). Returns the new block's timestamp."""
+        if seconds > 0:
+            self.make_request("evm_increaseTime", [seconds])
+        self.make_request("evm_mine", [])
+        return self.block_timestamp()
+
+    def send_value(self, sender: Sender, to: str, value_wei: int) -> TxReceipt:
+        """Send ether (gas money for an account that signs its own transactions)."""
+        self.check_chain()
+        tx: TxParams = {
+            "from": sender.address,
+            "to": to_checksum_address(to),
+            "value": Wei(value_wei),
+            "gas": 21_000,
+            "gasPrice": Wei(self.gas_price_wei),
+            "chainId": self.manifest.chain_id,
+            "nonce": self.rpc(
+                "eth_getTransactionCount",
+                lambda: self.w3.eth.get_transaction_count(sender.address, "pending"),
+            ),
+        }
+        raw = sender.sign(self, tx)
+        tx_hash = HexStr("0x" + keccak(raw).hex())
+        self._send(raw, tx_hash)
+        return self._wait(tx_hash)
 
     def make_request(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC request (node-specific methods: eth_signTransaction, evm_mine, ...)."""

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from market.orders import Order, Side
 from market.tariff import Tariff
-from market.units import Price, Wh
+from market.units import NanoEur, Price, Wh
 from sim.community import CommunityBattery, HomeBattery, Household
 from sim.community import Strategy as StrategyParams
 
@@ -165,6 +165,8 @@ class BatteryAgent:
     params: StrategyParams
     slot_minutes: int
     soc_wh: Wh = 0
+    stock_cost: NanoEur = 0
+    """What the energy now stored cost (n€): the battery's inventory at cost."""
 
     role = "battery"
 
@@ -193,10 +195,15 @@ class BatteryAgent:
             check_plan(tariff, self.role, p)
         return plans
 
-    def deliver(self, bought_wh: Wh, sold_wh: Wh) -> MeterFlow:
-        """Charge what was bought, discharge what was sold: the meter matches the trades."""
+    def deliver(self, bought_wh: Wh, sold_wh: Wh, bought_cost: NanoEur = 0) -> MeterFlow:
+        """Charge what was bought, discharge what was sold: the meter matches the trades.
+        `bought_cost` (energy and fees paid) is added to the stock's cost; a sale takes out
+        its average cost (floored), so the stock is valued at what it cost."""
         if sold_wh > self.soc_wh or self.soc_wh + bought_wh - sold_wh > self.battery.capacity_wh:
             raise ValueError(f"battery cannot deliver bought {bought_wh} / sold {sold_wh} Wh")
+        if sold_wh:
+            self.stock_cost -= self.stock_cost * sold_wh // self.soc_wh
+        self.stock_cost += bought_cost
         self.soc_wh += bought_wh - sold_wh
         net = sold_wh - bought_wh
         return MeterFlow(import_wh=max(0, -net), export_wh=max(0, net))
