@@ -422,7 +422,7 @@ class Runner:
     # -- periods -----------------------------------------------------------------------------
 
     def close_period(self, period: int, battery_start: int) -> PeriodLog:
-        members = sorted(m.address for m in self.members)
+        members = sorted((m.address for m in self.members), key=lambda a: int(a, 16))
         receipt = self._tx(
             "ProfitSharing",
             "closePeriod",

@@ -172,3 +172,29 @@ def test_split_by_shares_is_exact() -> None:
     assert split_by_shares(-7, [5000, 5000]) == [-4, -3]
     with pytest.raises(ValueError):
         split_by_shares(1, [5000])
+
+
+def test_default_community_members_pay_no_more_than_bau() -> None:
+    """The seed's claim, on the dry run (the same agents and rulebook as the chain run, which
+    tests/sim/test_sim_chain.py shows gives identical bills): three June days."""
+    from sim.offline import dry_run
+    from sim.report import household_rows
+
+    community = load_community(ROOT / "communities" / "default-20.toml")
+    result = dry_run(community, community_profiles(community, 3), 3)
+    worse = [(r.name, r.reason()) for r in household_rows(result) if r.pays_more_than_bau]
+    assert worse == []
+    assert all(p.battery_result > 0 for p in result.periods)
+
+
+def test_hundred_names_who_pays_more_and_why() -> None:
+    """In the 100-household community one prosumager's surplus rarely fills (ties at the same
+    price go to lower ids, and the placement order is shuffled per slot); the report says so."""
+    from sim.offline import dry_run
+    from sim.report import household_rows
+
+    community = load_community(ROOT / "communities" / "hundred.toml")
+    result = dry_run(community, community_profiles(community, 1), 1)
+    worse = [r for r in household_rows(result) if r.pays_more_than_bau]
+    assert [r.name for r in worse] == ["h079"]
+    assert "service fee" in worse[0].reason()
