@@ -30,6 +30,7 @@ from eth_typing import ChecksumAddress, HexStr
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
+from pydantic import SecretStr
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -321,6 +322,7 @@ class Node:
         *,
         gas: int | None = None,
         nonce: int | None = None,
+        on_signed: Callable[[str], None] | None = None,
     ) -> TxReceipt:
         """Sign, send and wait for the receipt of `fn` from `sender`.
 
@@ -329,6 +331,8 @@ class Node:
         expensive (ganache re-executes a transaction many times to estimate it; unused gas is
         not charged). Either way a revert raises TransactionReverted with the error's name.
         `nonce` saves a request when the caller is the account's only sender and counts itself.
+        `on_signed` is told the transaction's hash before it is broadcast (a durable outbox
+        records it there, to find the transaction again after a crash).
         """
         self.check_chain()
         if nonce is None:
@@ -347,11 +351,23 @@ class Node:
         tx = self.rpc(f"build {fn.fn_name}", lambda: self._build(fn, params))
         raw = sender.sign(self, tx)
         tx_hash = HexStr("0x" + keccak(raw).hex())
+        if on_signed is not None:
+            on_signed(tx_hash)
         self._send(raw, tx_hash)
         receipt = self._wait(tx_hash)
         if receipt["status"] != 1:
             raise self._replay_revert(tx, receipt)
         return receipt
+
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt of a mined transaction; None if the node does not know it as mined."""
+        try:
+            return self.rpc(
+                "eth_getTransactionReceipt",
+                lambda: self.w3.eth.get_transaction_receipt(HexStr(tx_hash)),
+            )
+        except TransactionNotFound:
+            return None
 
     def block_gas_limit(self) -> int:
         """Gas limit of the latest block: the most any one transaction can use."""
@@ -481,10 +497,20 @@ class Sender:
         return bytes(HexBytes(node.make_request("eth_signTransaction", [as_json])))
 
 
+def _sender(address: str | None, key: SecretStr | None, role: str) -> Sender:
+    if key is not None:
+        return Sender.from_key(key.get_secret_value())
+    if address:
+        return Sender(address)
+    env = "GRIDSHARE_" + role.upper()
+    raise NodeError(f"set {env}_KEY (a private key) or {env} (an unlocked node account)")
+
+
 def matcher_sender(settings: Settings) -> Sender:
     """The matcher's account from settings: the private key if set, else the unlocked address."""
-    if settings.matcher_key is not None:
-        return Sender.from_key(settings.matcher_key.get_secret_value())
-    if settings.matcher:
-        return Sender(settings.matcher)
-    raise NodeError("set GRIDSHARE_MATCHER_KEY (a private key) or GRIDSHARE_MATCHER (an address)")
+    return _sender(settings.matcher, settings.matcher_key, "matcher")
+
+
+def oracle_sender(settings: Settings) -> Sender:
+    """The oracle's relaying account (ORACLE role), as for the matcher."""
+    return _sender(settings.oracle, settings.oracle_key, "oracle")

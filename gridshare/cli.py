@@ -105,3 +105,8 @@ def matcher_run(
         raise typer.Exit(code=1) from e
     except KeyboardInterrupt:
         logging.getLogger("matcher").info("stopped")
+
+
+from oracle.cli import oracle_app  # noqa: E402
+
+app.add_typer(oracle_app, name="oracle")

@@ -82,6 +82,18 @@ class Settings(BaseModel):
     matcher: str | None = None
     matcher_key: SecretStr | None = None
     matcher_poll_seconds: float = Field(default=5.0, gt=0)  # pause between passes over the chain
+    # The meter oracle (oracle/): its relaying account (ORACLE role), as for the matcher.
+    oracle: str | None = None
+    oracle_key: SecretStr | None = None
+    oracle_db_url: str = "sqlite:///gridshare-oracle.db"  # the durable outbox
+    oracle_keystore_dir: Path = Path("meter-keys")  # <meter>.json per meter
+    meter_key_password: SecretStr | None = None  # opens every meter keystore
+    oracle_batch_size: int = Field(default=200, gt=0)  # readings per transaction (~25k gas each)
+    oracle_meter_rating_w: int = Field(default=27_600, gt=0)  # 3 × 40 A × 230 V
+    oracle_meter_ratings: dict[str, int] = {}  # per-meter overrides of the rating, in W
+    oracle_max_future_seconds: int = Field(default=300, ge=0)  # clock skew tolerated
+    oracle_dsmr_version: str = "v5"  # v2.2, v3, v4, v5, fluvius
+    oracle_poll_seconds: float = Field(default=2.0, gt=0)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:

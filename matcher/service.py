@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from chain.codec import decode_rules
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from chain.submission import clear_slot
-from matcher.calendar import Calendar
+from matcher.calendar import Calendar, read_calendar
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,7 @@ class Matcher:
     def calendar(self) -> Calendar:
         """The deployment's slot calendar (immutable in Community, so read once)."""
         if self._calendar is None:
-            c = self.community.functions
-            self._calendar = Calendar(
-                genesis=int(self.node.call(c.genesis())),
-                slot_seconds=int(self.node.call(c.slotSeconds())),
-                gate_closure_seconds=int(self.node.call(c.gateClosureSeconds())),
-            )
+            self._calendar = read_calendar(self.node)
         return self._calendar
 
     def first_slot(self) -> int:

@@ -46,10 +46,14 @@ def _deploy(network: str, env: dict[str, str]) -> None:
         raise RuntimeError(f"deploying on {network} failed:\n{done.stdout}\n{done.stderr}")
 
 
-def _run(node: Node, community: Community, days: int, progress: Progress | None) -> RunResult:
+def _run(
+    node: Node, community: Community, days: int, progress: Progress | None, work: Path
+) -> RunResult:
     accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
     profiles = community_profiles(community, days)
-    return Runner(node, community, profiles, Roles.dev(accounts)).run(days, progress)
+    outbox_url = f"sqlite:///{work / 'oracle-outbox.sqlite'}"
+    runner = Runner(node, community, profiles, Roles.dev(accounts), outbox_url)
+    return runner.run(days, progress)
 
 
 def simulate(
@@ -70,6 +74,7 @@ def simulate(
     if network == DEV_NETWORK:
         with dev_chain(deployments_dir.resolve(), env) as chain:
             node = Node.from_settings(chain.network_id, local)
-            return _run(node, community, days, progress)
+            return _run(node, community, days, progress, deployments_dir.resolve())
     _deploy(network, env)
-    return _run(Node.from_settings(network, local), community, days, progress)
+    node = Node.from_settings(network, local)
+    return _run(node, community, days, progress, deployments_dir.resolve())

@@ -7,8 +7,10 @@ Per slot `s` (time is moved with the node's `evm_increaseTime`, never slept):
 3. the agents learn their fills (the same rulebook clearing of the book the chain holds), run the
    slot (home and community batteries move) and their meters measure import and export;
 4. the orders for `s + 1` are placed (its gate is still open);
-5. time moves past the end of `s`; every meter signs its reading, the oracle account relays them
-   in one batch, and the matcher account settles `s`'s imbalance against them;
+5. time moves past the end of `s`; every meter signs its reading, the oracle relays them in one
+   batch, and the matcher account settles `s`'s imbalance against them.
+   The readings go through the meter oracle (`oracle/`): signed into its outbox, sent by its
+   relay (exactly once), and checked against the chain's readings commitment;
 6. at the end of a billing period the DSO closes it (profit sharing and service fee), lessees pay
    the battery lease to the DSO, and the battery's trading result is paid out to (or, if it
    lost, collected from) its lessees in proportion to their shares.
@@ -32,7 +34,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from chain.codec import ROLE_CODES, SIDE_CODES, decode_rules
-from chain.metering import pack_reading_word, positions, trade_words
+from chain.metering import pack_reading_word, positions, readings_hash, trade_words
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import clear_slot
@@ -41,6 +43,10 @@ from market.orders import Side
 from market.tariff import SlotRules
 from market.units import NANO_PER_EUR
 from matcher.service import Matcher
+from oracle import outbox
+from oracle.keys import meter_id
+from oracle.pipeline import sequence_of
+from oracle.relay import Relay
 from sim.agents import BatteryAgent, HouseholdAgent, MeterFlow, make_strategy, split_by_shares
 from sim.community import Community
 from sim.profiles import HouseholdProfile
@@ -70,7 +76,8 @@ class Member:
     name: str
     role: str
     key: str
-    meter_id: bytes
+    meter: str
+    """The meter's name in the oracle (its on-chain id is `oracle.keys.meter_id(meter)`)."""
     meter_key: str
     agent: HouseholdAgent | BatteryAgent
     sender: Sender = field(init=False)
@@ -195,7 +202,7 @@ def _member(
 ) -> Member:
     label = f"{community.name}/{index}/{name}"
     wallet, meter_key = _key(f"wallet:{label}"), _key(f"meter:{label}")
-    return Member(name, role, wallet, keccak(text=f"meter:{label}"), meter_key, agent)
+    return Member(name, role, wallet, f"sim-{index:04d}", meter_key, agent)
 
 
 class Runner:
@@ -207,6 +214,7 @@ class Runner:
         community: Community,
         profiles: dict[str, HouseholdProfile],
         roles: Roles,
+        outbox_url: str,
     ) -> None:
         self.node = node
         self.community = community
@@ -232,6 +240,14 @@ class Runner:
         self._now = 0  # latest block time this runner moved the chain to
         self.battery = next((m for m in self.members if m.role == "battery"), None)
         self.by_address = {m.address: m for m in self.members}
+        self.outbox = outbox.open_outbox(outbox_url)
+        self.relay = Relay(
+            self.outbox,
+            node,
+            Sender(roles.oracle),
+            self.matcher.calendar(),
+            batch_size=max(100, len(self.members)),
+        )
         self.rules = decode_rules(self.node.call(self.c["Community"].functions.tariffAt(0)))
 
     @staticmethod
@@ -283,7 +299,7 @@ class Runner:
         for m in self.members:
             self._dso("Community", "registerMember", m.address, ROLE_CODES[m.role], lock_in)
             signer = Account.from_key(m.meter_key).address
-            self._dso("Community", "registerMeter", m.meter_id, m.address, signer)
+            self._dso("Community", "registerMeter", meter_id(m.meter), m.address, signer)
             self.node.send_value(dso, m.address, GAS_MONEY_WEI)
             self.transactions += 1
         for m in self.members:
@@ -384,29 +400,40 @@ class Runner:
         return flows
 
     def settle_readings(self, slot: int, flows: dict[str, MeterFlow], trades: list[int]) -> None:
+        """After delivery: every meter signs its reading into the oracle's outbox, the oracle's
+        relay sends them (one batch), and the matcher account settles the slot's imbalance."""
         calendar = self.matcher.calendar()
         self._move_to(calendar.genesis + (slot + 1) * calendar.slot_seconds + 1)
         chain_id, readings_address = self.node.manifest.chain_id, self.c["MeterReadings"].address
-        batch, signatures, words = [], [], []
-        for m in self.members:
+        rows: list[dict[str, object]] = []
+        words: list[int] = []
+        for m in sorted(self.members, key=lambda m: m.meter):  # the relay's order in a slot
             flow = flows[m.address]
-            reading = Reading(m.meter_id, slot, flow.import_wh, flow.export_wh, sequence=slot + 1)
-            batch.append(reading.as_tuple())
-            signatures.append(
-                sign_typed_data(
-                    reading_typed_data(reading, chain_id, readings_address), m.meter_key
-                )
+            reading = Reading(
+                meter_id(m.meter), slot, flow.import_wh, flow.export_wh, sequence_of(slot)
+            )
+            typed = reading_typed_data(reading, chain_id, readings_address)
+            signature = sign_typed_data(typed, m.meter_key)
+            rows.append(
+                {
+                    "meter": m.meter,
+                    "slot": slot,
+                    "import_wh": flow.import_wh,
+                    "export_wh": flow.export_wh,
+                    "sequence": reading.sequence,
+                    "signature": "0x" + signature.hex(),
+                }
             )
             words.append(pack_reading_word(m.address, flow.import_wh, flow.export_wh))
-        gas = self.node.block_gas_limit()
-        self._tx(
-            "MeterReadings",
-            "submitReadings",
-            batch,
-            signatures,
-            sender=Sender(self.roles.oracle),
-            gas=gas,
-        )
+        with self.outbox.begin() as conn:
+            outbox.add_readings(conn, rows)
+        stats = self.relay.run_once()
+        self.transactions += stats.transactions
+        if stats.sent != len(rows) or stats.quarantined:
+            raise RuntimeError(f"slot {slot}: the relay sent {stats.sent} of {len(rows)} readings")
+        count, committed = self.node.call(self.c["MeterReadings"].functions.slotReadings(slot))
+        if int(count) != len(words) or bytes(committed) != readings_hash(words):
+            raise RuntimeError(f"slot {slot}: the chain's readings differ from the meters'")
         members = [p.member for p in positions(words, trades)]
         self._tx(
             "ImbalanceSettlement",
@@ -416,7 +443,7 @@ class Runner:
             words,
             trades,
             sender=Sender(self.roles.matcher),
-            gas=gas,
+            gas=self.node.block_gas_limit(),
         )
 
     # -- periods -----------------------------------------------------------------------------

@@ -1,0 +1,252 @@
+"""The oracle's durable state (SQLAlchemy: SQLite by default, PostgreSQL by URL).
+
+- `readings`: every signed reading, stored before it is sent. States: pending → sent (with the
+  hash of the transaction carrying it, recorded before that transaction is broadcast) → done
+  (once the chain has included it); or quarantined if the chain refuses it for good.
+- `tracks`: each meter's last accepted sample and last slot-boundary registers (oracle.slots).
+- `cursors`: how far each replayable source has been read.
+- `quarantine`: every input that must not reach the chain, with the reason.
+
+A batch of source items is taken in one database transaction: its readings, tracks, quarantine
+entries and the source's cursor commit together or not at all, so a crash at any point neither
+loses an item nor takes one twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+
+from oracle.samples import Sample
+from oracle.slots import MeterTrack
+
+PENDING, SENT, DONE, QUARANTINED = "pending", "sent", "done", "quarantined"
+
+metadata = MetaData()
+readings = Table(
+    "readings",
+    metadata,
+    Column("meter", String(32), primary_key=True),
+    Column("slot", BigInteger, primary_key=True, autoincrement=False),
+    Column("import_wh", BigInteger, nullable=False),
+    Column("export_wh", BigInteger, nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("signature", String(132), nullable=False),
+    Column("state", String(12), nullable=False, index=True),
+    Column("tx_hash", String(66)),
+    Column("block_number", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+)
+tracks = Table(
+    "tracks",
+    metadata,
+    Column("meter", String(32), primary_key=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("import_wh", BigInteger, nullable=False),
+    Column("export_wh", BigInteger, nullable=False),
+    Column("boundary", BigInteger),
+    Column("boundary_import_wh", BigInteger, nullable=False),
+    Column("boundary_export_wh", BigInteger, nullable=False),
+)
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("source", String(512), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("source", String(512), nullable=False),
+    Column("position", BigInteger),
+    Column("meter", String(64)),
+    Column("timestamp", BigInteger),
+    Column("slot", BigInteger),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    meter: str
+    slot: int
+    import_wh: int
+    export_wh: int
+    sequence: int
+    signature: str
+    state: str
+    tx_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    id: int
+    created_at: int
+    source: str
+    position: int | None
+    meter: str | None
+    timestamp: int | None
+    slot: int | None
+    reason: str
+    raw: str
+
+
+def open_outbox(url: str) -> Engine:
+    """The outbox database at `url`, with its tables created if missing."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_durable(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")  # a commit survives a kill -9 and power loss
+            cur.close()
+
+    metadata.create_all(engine)
+    return engine
+
+
+def load_tracks(conn: Connection) -> dict[str, MeterTrack]:
+    out = {}
+    for row in conn.execute(select(tracks)):
+        last = Sample(row.meter, row.timestamp, row.import_wh, row.export_wh)
+        out[row.meter] = MeterTrack(
+            last, row.boundary, row.boundary_import_wh, row.boundary_export_wh
+        )
+    return out
+
+
+def save_track(conn: Connection, track: MeterTrack, new: bool) -> None:
+    values = {
+        "timestamp": track.last.timestamp,
+        "import_wh": track.last.import_wh,
+        "export_wh": track.last.export_wh,
+        "boundary": track.boundary,
+        "boundary_import_wh": track.boundary_import_wh,
+        "boundary_export_wh": track.boundary_export_wh,
+    }
+    if new:
+        conn.execute(insert(tracks).values(meter=track.last.meter, **values))
+    else:
+        conn.execute(update(tracks).where(tracks.c.meter == track.last.meter).values(**values))
+
+
+def cursor_of(conn: Connection, source: str) -> int:
+    position = conn.execute(select(cursors.c.position).where(cursors.c.source == source)).scalar()
+    return int(position) if position is not None else 0
+
+
+def save_cursor(conn: Connection, source: str, position: int, new: bool) -> None:
+    if new:
+        conn.execute(insert(cursors).values(source=source, position=position))
+    else:
+        conn.execute(update(cursors).where(cursors.c.source == source).values(position=position))
+
+
+def add_readings(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
+    if rows:
+        now = int(time.time())
+        conn.execute(insert(readings), [{**r, "state": PENDING, "created_at": now} for r in rows])
+
+
+def add_quarantine(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
+    if rows:
+        now = int(time.time())
+        conn.execute(insert(quarantine), [{**r, "created_at": now} for r in rows])
+
+
+def _reading(row: object) -> StoredReading:
+    r = row._mapping  # type: ignore[attr-defined]
+    return StoredReading(
+        r["meter"],
+        r["slot"],
+        r["import_wh"],
+        r["export_wh"],
+        r["sequence"],
+        r["signature"],
+        r["state"],
+        r["tx_hash"],
+    )
+
+
+def in_state(
+    conn: Connection, state: str, *, last_slot: int | None = None, limit: int | None = None
+) -> list[StoredReading]:
+    """Readings in `state`, oldest slot first (a meter's readings must reach the chain in slot
+    order), up to `last_slot` and `limit`."""
+    q = select(readings).where(readings.c.state == state)
+    if last_slot is not None:
+        q = q.where(readings.c.slot <= last_slot)
+    q = q.order_by(readings.c.slot, readings.c.meter)
+    if limit is not None:
+        q = q.limit(limit)
+    return [_reading(row) for row in conn.execute(q)]
+
+
+def set_state(
+    conn: Connection,
+    keys: Iterable[tuple[str, int]],
+    state: str,
+    *,
+    tx_hash: str | None = None,
+    block_number: int | None = None,
+) -> None:
+    keys = list(keys)
+    if not keys:
+        return
+    conn.execute(
+        update(readings)
+        .where(tuple_(readings.c.meter, readings.c.slot).in_(keys))
+        .values(state=state, tx_hash=tx_hash, block_number=block_number)
+    )
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    """Readings per state, and the quarantine's size."""
+    out = {s: 0 for s in (PENDING, SENT, DONE, QUARANTINED)}
+    for state, n in conn.execute(select(readings.c.state, func.count()).group_by(readings.c.state)):
+        out[str(state)] = int(n)
+    out["quarantine"] = int(
+        conn.execute(select(func.count()).select_from(quarantine)).scalar() or 0
+    )
+    return out
+
+
+def quarantined(
+    conn: Connection, *, meter: str | None = None, limit: int = 1000
+) -> list[QuarantineEntry]:
+    q = select(quarantine)
+    if meter is not None:
+        q = q.where(quarantine.c.meter == meter)
+    q = q.order_by(quarantine.c.id).limit(limit)
+    return [QuarantineEntry(**row._mapping) for row in conn.execute(q)]
+
+
+def reading_exists(conn: Connection, meter: str, slot: int) -> bool:
+    q = select(func.count()).where(and_(readings.c.meter == meter, readings.c.slot == slot))
+    return bool(conn.execute(q).scalar())

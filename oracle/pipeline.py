@@ -1,0 +1,196 @@
+"""Taking source items into the outbox: check, derive slot energy, have the meter sign.
+
+Every item ends in exactly one place, in one database transaction per chunk: a signed reading
+per completed slot in `readings`, the reason in `quarantine`, or (an exact repeat of a meter's
+last sample) nowhere, with a debug log line. Items a replayable source delivered before the
+stored cursor were taken by an earlier run and are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from sqlalchemy import Engine
+
+from chain.signing import Reading, reading_typed_data, sign_typed_data
+from matcher.calendar import Calendar
+from oracle import outbox
+from oracle.keys import MeterKeyError, MeterKeys, meter_id
+from oracle.samples import Rejected, Sample, SourceItem
+from oracle.slots import Limits, MeterTrack, SlotEnergy, advance, check
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """Where readings are verified: the EIP-712 domain meters sign under."""
+
+    chain_id: int
+    readings_address: str
+
+
+@dataclass
+class IngestStats:
+    items: int = 0
+    samples: int = 0
+    readings: int = 0
+    quarantined: int = 0
+    skipped: int = 0  # already taken by an earlier run (replayable sources)
+    repeats: int = 0  # exact repeats of a meter's last sample
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def sequence_of(slot: int) -> int:
+    """A reading's sequence number: its slot + 1, strictly increasing per meter as the
+    contract requires, and the same every time the reading is re-signed."""
+    return slot + 1
+
+
+class Ingest:
+    """Turns source items into signed, queued readings."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        keys: MeterKeys,
+        calendar: Calendar,
+        domain: Domain,
+        limits: Callable[[str], Limits],
+        clock: Callable[[], int],
+    ) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.calendar = calendar
+        self.domain = domain
+        self.limits = limits
+        self.clock = clock
+        with engine.connect() as conn:
+            self._tracks = outbox.load_tracks(conn)
+
+    def sign(self, energy: SlotEnergy) -> dict[str, object]:
+        """The outbox row of one slot's reading, signed with its meter's key."""
+        reading = Reading(
+            meter_id(energy.meter),
+            energy.slot,
+            energy.import_wh,
+            energy.export_wh,
+            sequence_of(energy.slot),
+        )
+        data = reading_typed_data(reading, self.domain.chain_id, self.domain.readings_address)
+        signature = sign_typed_data(data, self.keys.key(energy.meter))
+        return {
+            "meter": energy.meter,
+            "slot": energy.slot,
+            "import_wh": energy.import_wh,
+            "export_wh": energy.export_wh,
+            "sequence": reading.sequence,
+            "signature": "0x" + signature.hex(),
+        }
+
+    def run(self, source: str, items: Iterable[SourceItem], chunk: int = 500) -> IngestStats:
+        """Take every item of `source` (a name for its cursor), `chunk` items per transaction."""
+        stats = IngestStats()
+        with self.engine.connect() as conn:
+            cursor = outbox.cursor_of(conn, source)
+        has_cursor = cursor > 0
+        iterator: Iterator[SourceItem] = iter(items)
+        while batch := list(islice(iterator, chunk)):
+            fresh = [it for it in batch if it.position is None or it.position > cursor]
+            stats.skipped += len(batch) - len(fresh)
+            stats.items += len(batch)
+            if not fresh:
+                continue
+            last_position = max(
+                (it.position for it in fresh if it.position is not None), default=None
+            )
+            tracks = dict(self._tracks)
+            new_meters: set[str] = set()
+            rows: list[dict[str, object]] = []
+            rejected: list[dict[str, object]] = []
+            for it in fresh:
+                self._take(source, it, tracks, new_meters, rows, rejected, stats)
+            with self.engine.begin() as conn:
+                outbox.add_readings(conn, rows)
+                outbox.add_quarantine(conn, rejected)
+                for meter, track in tracks.items():
+                    if track is not self._tracks.get(meter):
+                        outbox.save_track(conn, track, meter in new_meters)
+                if last_position is not None:
+                    outbox.save_cursor(conn, source, last_position, not has_cursor)
+                    has_cursor, cursor = True, last_position
+            self._tracks = tracks
+            stats.readings += len(rows)
+            stats.quarantined += len(rejected)
+            for r in rejected:
+                log.warning(
+                    "quarantined %s item %s (meter %s): %s",
+                    source,
+                    r["position"],
+                    r["meter"],
+                    r["reason"],
+                )
+        return stats
+
+    def _take(
+        self,
+        source: str,
+        it: SourceItem,
+        tracks: dict[str, MeterTrack],
+        new_meters: set[str],
+        rows: list[dict[str, object]],
+        rejected: list[dict[str, object]],
+        stats: IngestStats,
+    ) -> None:
+        item = it.item
+        reason: str | None
+        if isinstance(item, Rejected):
+            reason = item.reason
+        else:
+            stats.samples += 1
+            reason = self._reason(item, tracks.get(item.meter))
+        if reason is not None:
+            kind = reason.split(":")[0].split(" (")[0]
+            stats.by_reason[kind] = stats.by_reason.get(kind, 0) + 1
+            rejected.append(_quarantine_row(source, it, reason))
+            return
+        assert isinstance(item, Sample)
+        track = tracks.get(item.meter)
+        if track is not None and track.last == item:
+            stats.repeats += 1
+            log.debug("meter %s repeated its sample at %d", item.meter, item.timestamp)
+            return
+        if track is None:
+            new_meters.add(item.meter)
+        tracks[item.meter], completed = advance(track, item, self.calendar)
+        rows.extend(self.sign(energy) for energy in completed)
+
+    def _reason(self, sample: Sample, track: MeterTrack | None) -> str | None:
+        try:
+            meter_id(sample.meter)
+        except MeterKeyError as exc:
+            return f"unknown meter: {exc}"
+        if not self.keys.known(sample.meter):
+            return f"unknown meter: no keystore for {sample.meter}"
+        return check(track, sample, self.clock(), self.limits(sample.meter))
+
+
+def _quarantine_row(source: str, it: SourceItem, reason: str) -> dict[str, object]:
+    item = it.item
+    if isinstance(item, Rejected):
+        meter, timestamp, raw = item.meter, item.timestamp, item.raw
+    else:
+        meter, timestamp = item.meter, item.timestamp
+        raw = f"{item.timestamp},{item.meter},{item.import_wh},{item.export_wh}"
+    return {
+        "source": source,
+        "position": it.position,
+        "meter": meter,
+        "timestamp": timestamp,
+        "slot": None,
+        "reason": reason,
+        "raw": raw,
+    }
