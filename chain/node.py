@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -36,7 +37,15 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.providers import HTTPProvider
-from web3.types import BlockIdentifier, Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
+from web3.types import (
+    BlockIdentifier,
+    FilterParams,
+    Nonce,
+    RPCEndpoint,
+    TxParams,
+    TxReceipt,
+    Wei,
+)
 
 from gridshare.settings import Settings
 
@@ -194,6 +203,19 @@ def revert_data(exc: BaseException) -> bytes | None:
 
 
 @dataclass(frozen=True)
+class DecodedLog:
+    """One event as emitted: the manifest's name of the emitting contract, the event's name and
+    arguments (web3's decoding), and where it sits in the chain."""
+
+    contract: str
+    name: str
+    args: dict[str, Any]
+    block: int
+    log_index: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     initial_seconds: float
     max_seconds: float
@@ -301,12 +323,63 @@ class Node:
             raise NodeError(f"{name} is not in the deployment manifest") from exc
         return self.w3.eth.contract(address=address, abi=self.manifest.abi[name])
 
-    def call(self, fn: ContractFunction) -> Any:
-        """A view call at the latest block, with retries; a revert becomes TransactionReverted."""
+    def call(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
+        """A view call at `block` (default the latest), with retries; a revert becomes
+        TransactionReverted."""
         try:
-            return self.rpc(fn.fn_name, fn.call)
+            return self.rpc(fn.fn_name, lambda: fn.call(block_identifier=block))
         except ContractLogicError as exc:
             raise self._reverted(exc, None) from exc
+
+    def block_number(self) -> int:
+        return int(self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
+
+    def get_logs(self, from_block: int, to_block: int, *, batch_blocks: int = 5_000) -> list[Any]:
+        """Every log the manifest's contracts emitted in [from_block, to_block], in chain order,
+        fetched in ranges of `batch_blocks` blocks (nodes cap the size of one answer)."""
+        addresses = list(self.manifest.contracts.values())
+        logs: list[Any] = []
+        start = from_block
+        while start <= to_block:
+            end = min(to_block, start + batch_blocks - 1)
+            query: FilterParams = {"address": addresses, "fromBlock": start, "toBlock": end}
+            logs += self.rpc("eth_getLogs", partial(self.w3.eth.get_logs, query))
+            start = end + 1
+        return sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
+
+    def decode_logs(self, logs: Sequence[Any]) -> list[DecodedLog]:
+        """Decode logs against the manifest's ABIs (by emitting contract and event topic).
+        A log no ABI knows raises NodeError: the manifest does not describe this chain."""
+        events: dict[tuple[str, bytes], tuple[str, str]] = {}
+        handles = {name: self.contract(name) for name in self.manifest.contracts}
+        for name, address in self.manifest.contracts.items():
+            for item in self.manifest.abi[name]:
+                if item.get("type") == "event" and not item.get("anonymous"):
+                    types = ",".join(_abi_type(p) for p in item.get("inputs", []))
+                    topic = keccak(text=f"{item['name']}({types})")
+                    events[(address, topic)] = (name, str(item["name"]))
+        decoded = []
+        for log in logs:
+            address = to_checksum_address(log["address"])
+            known = events.get((address, bytes(log["topics"][0]))) if log["topics"] else None
+            if known is None:
+                raise NodeError(
+                    f"log {bytes(log['transactionHash']).hex()}:{log['logIndex']} of {address} "
+                    "matches no event of the manifest's ABIs"
+                )
+            contract, event = known
+            data = handles[contract].events[event]().process_log(log)
+            decoded.append(
+                DecodedLog(
+                    contract=contract,
+                    name=str(data["event"]),
+                    args=dict(data["args"]),
+                    block=int(log["blockNumber"]),
+                    log_index=int(log["logIndex"]),
+                    tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                )
+            )
+        return decoded
 
     def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
         return int(

@@ -110,3 +110,7 @@ def matcher_run(
 from oracle.cli import oracle_app  # noqa: E402
 
 app.add_typer(oracle_app, name="oracle")
+
+from audit.cli import audit_command  # noqa: E402
+
+app.command("audit")(audit_command)

@@ -94,6 +94,10 @@ class Settings(BaseModel):
     oracle_max_future_seconds: int = Field(default=300, ge=0)  # clock skew tolerated
     oracle_dsmr_version: str = "v5"  # v2.2, v3, v4, v5, fluvius
     oracle_poll_seconds: float = Field(default=2.0, gt=0)
+    # The audit (audit/): blocks per eth_getLogs request, and failed attempts before it gives up
+    # on an unreachable node when rpc_retry_limit is 0 (a one-shot run must not hang forever).
+    audit_batch_blocks: int = Field(default=5_000, gt=0)
+    audit_rpc_retry_limit: int = Field(default=5, gt=0)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:

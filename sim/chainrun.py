@@ -47,12 +47,19 @@ def _deploy(network: str, env: dict[str, str]) -> None:
 
 
 def _run(
-    node: Node, community: Community, days: int, progress: Progress | None, work: Path
+    node: Node,
+    community: Community,
+    days: int,
+    progress: Progress | None,
+    work: Path,
+    settings: Settings,
 ) -> RunResult:
     accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
     profiles = community_profiles(community, days)
     outbox_url = f"sqlite:///{work / 'oracle-outbox.sqlite'}"
-    runner = Runner(node, community, profiles, Roles.dev(accounts), outbox_url)
+    runner = Runner(
+        node, community, profiles, Roles.dev(accounts), outbox_url, settings.audit_batch_blocks
+    )
     return runner.run(days, progress)
 
 
@@ -74,7 +81,7 @@ def simulate(
     if network == DEV_NETWORK:
         with dev_chain(deployments_dir.resolve(), env) as chain:
             node = Node.from_settings(chain.network_id, local)
-            return _run(node, community, days, progress, deployments_dir.resolve())
+            return _run(node, community, days, progress, deployments_dir.resolve(), settings)
     _deploy(network, env)
     node = Node.from_settings(network, local)
-    return _run(node, community, days, progress, deployments_dir.resolve())
+    return _run(node, community, days, progress, deployments_dir.resolve(), settings)

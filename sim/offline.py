@@ -141,6 +141,7 @@ def dry_run(community: Community, profiles: dict[str, HouseholdProfile], days: i
             "battery lease": sum(p.lease for p in periods),
         },
         supply_conserved=True,
+        audit=None,
         transactions=0,
         seconds=time.monotonic() - started,
         first_slot_start=0,

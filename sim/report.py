@@ -139,6 +139,17 @@ def bills_match(result: RunResult) -> bool:
     return all(result.ledgers[m.name].chain_delta_matches for m in result.members)
 
 
+def audit_text(result: RunResult) -> str:
+    report = result.audit
+    if report is None:
+        return "not run (dry run)"
+    verdict = "OK" if report.ok else f"FAILED with {len(report.findings)} discrepancies"
+    return (
+        f"{verdict}: {report.events_read} events, {len(report.slots_checked)} slots traded, "
+        f"{len(report.slots_metered)} against meters, {len(report.periods_checked)} period(s)"
+    )
+
+
 def kpi_lines(result: RunResult) -> list[tuple[str, str]]:
     k = kpis(result)
     prices = k.prices
@@ -167,6 +178,7 @@ def kpi_lines(result: RunResult) -> list[tuple[str, str]]:
             f"bills {'match' if bills_match(result) else 'DO NOT MATCH'} "
             f"on-chain balances; {result.transactions} transactions in {result.seconds:.0f} s",
         ),
+        ("audit (from events)", audit_text(result)),
     ]
 
 
@@ -213,6 +225,9 @@ def print_summary(result: RunResult, console: Console) -> None:
     console.print(summary_table(result))
     for name, value in kpi_lines(result):
         console.print(f"  [bold]{name:<22}[/] {value}")
+    if result.audit is not None:
+        for f in result.audit.findings[:10]:
+            console.print(f"  [red]audit[/]: slot {f.slot}: {f.rule}: {f.detail}")
     for r in household_rows(result):
         if r.pays_more_than_bau:
             console.print(f"  [red]{r.name} pays more than BaU[/]: {r.reason()}")

@@ -33,6 +33,9 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from audit.checks import audit
+from audit.fetch import fetch_events, fetch_state
+from audit.model import Report as AuditReport
 from chain.codec import ROLE_CODES, SIDE_CODES, decode_rules
 from chain.metering import pack_reading_word, positions, readings_hash, trade_words
 from chain.node import Node, Sender
@@ -161,6 +164,8 @@ class RunResult:
     rules: SlotRules
     dso_income: dict[str, int]
     supply_conserved: bool
+    audit: AuditReport | None
+    """The independent audit of the run's chain (audit/, from events alone); None: dry run."""
     transactions: int
     seconds: float
     first_slot_start: int
@@ -215,8 +220,10 @@ class Runner:
         profiles: dict[str, HouseholdProfile],
         roles: Roles,
         outbox_url: str,
+        audit_batch_blocks: int = 2000,
     ) -> None:
         self.node = node
+        self.audit_batch_blocks = audit_batch_blocks
         self.community = community
         self.profiles = profiles
         self.roles = roles
@@ -501,6 +508,12 @@ class Runner:
         args = closed["args"]
         return PeriodLog(period, int(args["platformFees"]), int(args["pool"]), result, lease)
 
+    def audit(self) -> AuditReport:
+        """Run the auditor (audit/) over every event of the deployment, as `gridshare audit`."""
+        head = self.node.block_number()
+        events = fetch_events(self.node, head, self.audit_batch_blocks)
+        return audit(events, fetch_state(self.node, events, head))
+
     def _battery_value(self) -> int:
         if self.battery is None:
             return 0
@@ -569,6 +582,7 @@ class Runner:
             rules=self.rules,
             dso_income=dso_income,
             supply_conserved=supply == held,
+            audit=self.audit(),
             transactions=self.transactions,
             seconds=time.monotonic() - started,
             first_slot_start=first_start,

@@ -42,7 +42,8 @@ def test_dsmr_bad_crc_and_missing_time_are_rejected(tmp_path: Path) -> None:
     assert items[0].item == items[2].item == Sample("E0044", T0, 1_000, 0)
     # DSMR 2.2 telegrams carry no time: a file of them cannot be placed in time.
     v22 = "/ISk5\\2MT382-1004\r\n\r\n0-0:96.1.1(4530303434)\r\n1-0:1.8.1(00001.001*kWh)\r\n"
-    v22 += "1-0:1.8.2(00001.001*kWh)\r\n1-0:2.8.1(00001.001*kWh)\r\n1-0:2.8.2(00001.001*kWh)\r\n!\r\n"
+    v22 += "1-0:1.8.2(00001.001*kWh)\r\n1-0:2.8.1(00001.001*kWh)\r\n"
+    v22 += "1-0:2.8.2(00001.001*kWh)\r\n!\r\n"
     path.write_text(v22, newline="")
     (old,) = _items(f"dsmr-file:{path}", dsmr_version="v2.2")
     assert isinstance(old, Rejected) and old.reason == "telegram carries no timestamp"
@@ -108,7 +109,8 @@ def test_csv_rows_and_their_faults(tmp_path: Path) -> None:
         "oops\n"
     )
     items = list(open_source(f"csv:{path}"))
-    assert [it.item for it in items[:2]] == [Sample("m1", T0, 100, 5), Sample("m1", T0 + 60, 101, 5)]
+    first = [Sample("m1", T0, 100, 5), Sample("m1", T0 + 60, 101, 5)]
+    assert [it.item for it in items[:2]] == first
     reasons = [it.item.reason for it in items[2:]]  # type: ignore[union-attr]
     assert reasons[0].startswith("bad time") and "no zone" in reasons[0]
     assert reasons[1:3] == ["registers must be whole non-negative Wh"] * 2

@@ -37,6 +37,12 @@ def test_chain_run_conserves_tokens_and_matches_bills(run: RunResult) -> None:
     assert run.dso_income["battery lease"] == 100_000_000
 
 
+def test_the_audit_passes_on_the_run(run: RunResult) -> None:
+    assert run.audit is not None
+    assert run.audit.findings == []
+    assert len(run.audit.slots_metered) == 48 and run.audit.periods_checked == [0]
+
+
 def test_chain_run_equals_the_dry_run(run: RunResult) -> None:
     community = load_community(HERE / "tiny.toml")
     dry = dry_run(community, community_profiles(community, 1), 1)

@@ -1,0 +1,745 @@
+"""The audit itself: rebuild the market from chain events alone and check every rule. Pure.
+
+`audit(events, state)` replays the events of every gridshare contract in chain order (block,
+log index) and re-derives, with the rulebook (`market/`) and the contracts' pure encodings
+(`chain/submission.py`, `chain/metering.py`), everything the contracts claim:
+
+* the tariff schedule (Community's TariffScheduled / TariffWithdrawn), so each slot is checked
+  against the tariff and clearing mode in force for it;
+* each slot's book (OrderPlaced minus OrderCancelled, in book order; a standing order arrives as
+  one OrderPlaced per slot, exactly as the book stores it), its escrow, and its clearing:
+  `market.clearing.clear` on the open orders must give SlotSettled's price, volume, fills and
+  pay-as-bid pairs; fees, network charges, trade value and each payout follow
+  `market.billing.settle_order`;
+* the settlement against meters: reading commitments, each member's imbalance and BaU cost
+  (`market.billing` through `chain.metering.settle_positions`), what a balance covered and what
+  became debt, and the slot's link in the digest chain;
+* profit sharing and the service fee per period (`market.billing.profit_pool`, `profit_shares`);
+* token conservation: mints are top-ups, burns redemptions, no balance goes negative, the
+  supply is the sum of balances, the order book holds exactly the open escrow, and the replayed
+  balances and debts equal the chain's at the audited block.
+
+Each discrepancy is a `Finding(slot, rule, detail)`; the rules are listed in `RULES`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby, pairwise
+from typing import Any
+
+from audit.model import ChainState, Event, Finding, Report
+from chain.codec import MODE_CODES, MODE_NAMES, BookEntry, decode_rules
+from chain.metering import (
+    ZERO_HASH,
+    imbalance_link,
+    pack_reading_word,
+    positions,
+    readings_hash,
+    settle_positions,
+    slot_digest,
+    trade_words,
+    trades_hash,
+)
+from chain.submission import SlotBook, to_submission
+from market.billing import profit_pool, profit_shares, settle_order
+from market.clearing import Mode, clear
+from market.orders import InvalidOrderError, Order, Side
+from market.tariff import InvalidTariffError, SlotRules
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+RULES: dict[str, str] = {
+    "tariff": "every scheduled tariff is valid; a withdrawal removes the latest entry",
+    "order": "orders are stored in book order, within the tariff's price bounds, once per id",
+    "order-escrow": "a buy escrows energy x (limit + trade_fee_buy + p2p_grid_fee), a sell 0",
+    "cancel-refund": "a cancellation refunds exactly the order's escrow, before settlement",
+    "slot-escrow": "a slot's settlement releases exactly its open escrow",
+    "slot-gap": "settled slots (trades and meters) form a gap-free sequence, each once",
+    "clearing-mode": "a slot clears in the mode of the tariff in force for it",
+    "clearing-price": "the clearing price is the rulebook's (market.clearing)",
+    "clearing-volume": "the traded volume is the rulebook's (maximum volume at one price)",
+    "clearing-fills": "each order's fill is the rulebook's",
+    "clearing-pairs": "pay-as-bid pairs are the rulebook's walk",
+    "trade-value": "the slot's trade value is the sum of the rulebook's fill amounts",
+    "platform-fee": "platform fees are trade_fee_buy and trade_fee_sell per Wh filled",
+    "network-fee": "network charges are p2p_grid_fee per Wh bought",
+    "slot-payouts": "buyers get their unused escrow, sellers p*q less the fee, the DSO the fees",
+    "readings": "readings come from the member's registered meter, before the slot closes",
+    "readings-commitment": "a slot's reading count and hash are those of its readings",
+    "imbalance-position": "each member with readings is settled once on its readings and fills",
+    "imbalance-charge": "d = m - s: credit at feed-in, charge at retail + grid fee",
+    "imbalance-credit": "the supply account pays each credit to its member",
+    "bau-cost": "the BaU cost is the rulebook's for the metered net export",
+    "debt": "a charge takes what the balance covers (energy part first); the rest is debt",
+    "digest": "each slot's digest is the hash of the previous link and the slot's data",
+    "digest-onchain": "the last digest link equals ImbalanceSettlement.digestAt on chain",
+    "profit-period": "a period is closed once, after all its slots are settled",
+    "profit-members": "a period is shared over exactly the current members, ascending",
+    "profit-fees": "a period's platform fees are those of its settled slots",
+    "profit-export": "each member's period export is the sum of its metered export",
+    "profit-pool": "pool = floor(fees * share_bps / 10000), none without export",
+    "profit-share": "shares are pro rata to export, leftover n€ one each in list order",
+    "service-fee": "the service fee is the tariff's at the period's first slot",
+    "exit": "an exit returns the cancelled orders' escrow and charges the configured penalty",
+    "conservation": "tokens are only minted by top-ups and burned by redemptions; balances, "
+    "escrow and debts replayed from events equal the chain's",
+}
+
+
+@dataclass(slots=True)
+class _Order:
+    id: int
+    owner: str
+    side: Side
+    energy_wh: int
+    price: int
+    escrow: int
+    cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    mode: str
+    price: int
+    volume_wh: int
+    trade_words: list[int]
+    platform_fees: int
+
+
+@dataclass
+class _Auditor:
+    state: ChainState
+    findings: list[Finding] = field(default_factory=list)
+    schedule: list[tuple[int, SlotRules | None]] = field(default_factory=list)
+    fee_account: str = ZERO_ADDRESS
+    network_account: str = ZERO_ADDRESS
+    supply_account: str = ZERO_ADDRESS
+    exit_penalty: int = 0
+    members: set[str] = field(default_factory=set)
+    meters: dict[str, str] = field(default_factory=dict)
+    balances: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    supply: int = 0
+    minted: int = 0
+    burned: int = 0
+    debts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    books: dict[int, list[_Order]] = field(default_factory=lambda: defaultdict(list))
+    order_slot: dict[int, tuple[int, int]] = field(default_factory=dict)
+    open_escrow: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    settled: dict[int, _Settled] = field(default_factory=dict)
+    readings: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    readings_closed: set[int] = field(default_factory=set)
+    pending_imbalance: dict[int, list[Event]] = field(default_factory=lambda: defaultdict(list))
+    digests: dict[int, str] = field(default_factory=dict)
+    period_fees: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    period_export: dict[int, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    periods: list[int] = field(default_factory=list)
+    tx: list[Event] = field(default_factory=list)
+    tx_sent: dict[str, dict[str, int]] = field(default_factory=dict)
+    tx_debts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def find(self, slot: int | None, rule: str, detail: str) -> None:
+        self.findings.append(Finding(slot, rule, detail))
+
+    def address(self, contract: str) -> str:
+        return self.state.contracts.get(contract, ZERO_ADDRESS)
+
+    def rules_at(self, slot: int) -> SlotRules | None:
+        for start, rules in reversed(self.schedule):
+            if start <= slot:
+                return rules
+        return None
+
+    def tx_events(self, name: str) -> Iterator[Event]:
+        return (e for e in self.tx if e.name == name)
+
+    def start_tx(self, events: list[Event]) -> None:
+        """Index the transaction's transfers and recorded debts once (a settlement of a full
+        slot holds thousands of them, and several checks look them up)."""
+        self.tx = events
+        sent: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        debts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for e in events:
+            if e.name == "Transfer":
+                sent[e.args["from"]][e.args["to"]] += int(e.args["value"])
+            elif e.name == "DebtRecorded":
+                debts[e.args["member"]][e.args["creditor"]] += int(e.args["amount"])
+        self.tx_sent, self.tx_debts = sent, debts
+
+    def tx_transfers_from(self, sender: str) -> dict[str, int]:
+        """What `sender` transferred to each recipient in the current transaction."""
+        return {k: v for k, v in self.tx_sent.get(sender, {}).items() if v}
+
+    def check_collect(
+        self, slot: int | None, member: str, charges: Sequence[tuple[str, int]], collected: int
+    ) -> None:
+        """EnergyToken.collect as the rulebook's apply_charge, in order of the charges: each
+        creditor gets what the balance still covers, the rest is debt to it. The balance before
+        is the one after (events are replayed up to this one) plus what was collected."""
+        total = sum(a for _, a in charges)
+        after = self.balances[member]
+        if collected > total or (collected < total and after != 0):
+            self.find(
+                slot,
+                "debt",
+                f"{member} collected {collected} of a {total} charge with {after} left in its "
+                "balance (must collect min(balance, charge))",
+            )
+            return
+        left = after + collected
+        paid: dict[str, int] = defaultdict(int)
+        owed: dict[str, int] = defaultdict(int)
+        for creditor, amount in charges:
+            covered = min(left, amount)
+            left -= covered
+            paid[creditor] += covered
+            owed[creditor] += amount - covered
+        moved = self.tx_transfers_from(member)
+        recorded = self.tx_debts.get(member, {})
+        for creditor in paid:
+            debt = recorded.get(creditor, 0)
+            if moved.get(creditor, 0) != paid[creditor] or debt != owed[creditor]:
+                self.find(
+                    slot,
+                    "debt",
+                    f"{member} paid {moved.get(creditor, 0)} and owes {debt} to "
+                    f"{creditor}; the charge gives {paid[creditor]} paid, {owed[creditor]} debt",
+                )
+
+    # -- the replay ------------------------------------------------------------------------
+
+    def run(self, events: Iterable[Event]) -> None:
+        ordered = sorted(events, key=lambda e: (e.block, e.log_index))
+        for _tx, group in groupby(ordered, key=lambda e: e.tx):
+            self.start_tx(list(group))
+            for event in self.tx:
+                handler = getattr(self, f"on_{event.name}", None)
+                if handler is not None:
+                    handler(event)
+        self.tx = []
+        self.finish()
+
+    # Community
+
+    def on_TariffScheduled(self, e: Event) -> None:
+        start = int(e.args["fromSlot"])
+        try:
+            rules: SlotRules | None = decode_rules([int(v) for v in e.args["tariff"]])
+        except (InvalidTariffError, KeyError, ValueError) as exc:
+            self.find(start, "tariff", f"tariff from slot {start} is invalid: {exc}")
+            rules = None
+        self.schedule.append((start, rules))
+
+    def on_TariffWithdrawn(self, e: Event) -> None:
+        start = int(e.args["fromSlot"])
+        if not self.schedule or self.schedule[-1][0] != start:
+            self.find(start, "tariff", f"withdrawn entry from slot {start} is not the latest")
+            return
+        self.schedule.pop()
+
+    def on_DsoAccountsSet(self, e: Event) -> None:
+        self.fee_account = e.args["feeAccount"]
+        self.network_account = e.args["networkAccount"]
+
+    def on_SupplyAccountSet(self, e: Event) -> None:
+        self.supply_account = e.args["supplyAccount"]
+
+    def on_ExitPenaltySet(self, e: Event) -> None:
+        self.exit_penalty = int(e.args["penalty"])
+
+    def on_MemberRegistered(self, e: Event) -> None:
+        self.members.add(e.args["member"])
+
+    def on_MemberExiting(self, e: Event) -> None:
+        self.members.discard(e.args["member"])
+
+    def on_MemberLeft(self, e: Event) -> None:
+        self.members.discard(e.args["member"])
+
+    def on_MeterRegistered(self, e: Event) -> None:
+        self.meters[e.args["meterId"]] = e.args["member"]
+
+    def on_MeterRetired(self, e: Event) -> None:
+        self.meters.pop(e.args["meterId"], None)
+
+    # EnergyToken
+
+    def on_Transfer(self, e: Event) -> None:
+        sender, to, value = e.args["from"], e.args["to"], int(e.args["value"])
+        if sender == ZERO_ADDRESS:
+            if not any(
+                t.args["member"] == to and int(t.args["amount"]) == value
+                for t in self.tx_events("TopUp")
+            ):
+                self.find(None, "conservation", f"{value} minted to {to} without a top-up")
+            self.supply += value
+        else:
+            if self.balances[sender] < value:
+                self.find(
+                    None,
+                    "conservation",
+                    f"{sender} sent {value} holding {self.balances[sender]} (tx {e.tx})",
+                )
+            self.balances[sender] -= value
+        if to == ZERO_ADDRESS:
+            if not any(
+                r.args["holder"] == sender and int(r.args["amount"]) == value
+                for r in self.tx_events("Redeemed")
+            ):
+                self.find(None, "conservation", f"{value} burned from {sender} without redeem")
+            self.supply -= value
+        else:
+            self.balances[to] += value
+
+    def on_TopUp(self, e: Event) -> None:
+        self.minted += int(e.args["amount"])
+
+    def on_Redeemed(self, e: Event) -> None:
+        self.burned += int(e.args["amount"])
+
+    def on_DebtRecorded(self, e: Event) -> None:
+        self.debts[(e.args["member"], e.args["creditor"])] += int(e.args["amount"])
+
+    def on_DebtRepaid(self, e: Event) -> None:
+        key = (e.args["member"], e.args["creditor"])
+        amount = int(e.args["amount"])
+        if amount > self.debts[key]:
+            self.find(None, "debt", f"{key[0]} repaid {amount} to {key[1]} owing {self.debts[key]}")
+        self.debts[key] -= amount
+
+    # OrderBook
+
+    def on_OrderPlaced(self, e: Event) -> None:
+        a = e.args
+        slot, order_id, index = int(a["slot"]), int(a["id"]), int(a["index"])
+        side = Side.SELL if int(a["side"]) == 1 else Side.BUY
+        book = self.books[slot]
+        order = _Order(
+            order_id, a["owner"], side, int(a["energyWh"]), int(a["limitPrice"]), int(a["escrow"])
+        )
+        if index != len(book) or order_id in self.order_slot:
+            self.find(slot, "order", f"order {order_id} at index {index} of a {len(book)}-book")
+        if slot in self.settled:
+            self.find(slot, "order", f"order {order_id} placed after the slot was settled")
+        rules = self.rules_at(slot)
+        if rules is not None:
+            try:
+                placed = Order(order_id, side, order.energy_wh, order.price, order.owner)
+                rules.tariff.check_price_bounds(placed)
+                escrow = rules.tariff.escrow_for(placed)
+                if escrow != order.escrow:
+                    self.find(
+                        slot,
+                        "order-escrow",
+                        f"order {order_id} escrowed {order.escrow}, not {escrow}",
+                    )
+            except InvalidOrderError as exc:
+                self.find(slot, "order", str(exc))
+        self.order_slot[order_id] = (slot, len(book))
+        book.append(order)
+        self.open_escrow[slot] += order.escrow
+
+    def on_OrderCancelled(self, e: Event) -> None:
+        order_id, refund = int(e.args["id"]), int(e.args["refund"])
+        where = self.order_slot.get(order_id)
+        if where is None:
+            self.find(None, "order", f"cancelled order {order_id} was never placed")
+            return
+        slot, index = where
+        order = self.books[slot][index]
+        if order.cancelled or slot in self.settled:
+            self.find(
+                slot, "cancel-refund", f"order {order_id} cancelled twice or after settlement"
+            )
+        if refund != order.escrow:
+            self.find(
+                slot, "cancel-refund", f"order {order_id} refunded {refund} of {order.escrow}"
+            )
+        order.cancelled = True
+        self.open_escrow[slot] -= refund
+
+    def on_SlotClosed(self, e: Event) -> None:
+        slot, released = int(e.args["slot"]), int(e.args["escrowReleased"])
+        if released != self.open_escrow[slot]:
+            self.find(
+                slot, "slot-escrow", f"released {released}, open escrow {self.open_escrow[slot]}"
+            )
+        self.open_escrow[slot] -= released
+
+    # Settlement
+
+    def on_SlotSettled(self, e: Event) -> None:
+        a = e.args
+        slot = int(a["slot"])
+        fills = [int(f) for f in a["fills"]]
+        if slot in self.settled:
+            self.find(slot, "slot-gap", "settled twice")
+        rules = self.rules_at(slot)
+        mode_name = MODE_NAMES.get(int(a["mode"]), str(a["mode"]))
+        book = self.books[slot]
+        entries = tuple(
+            BookEntry(i, o.owner, o.side.value, o.energy_wh, o.price, o.cancelled)
+            for i, o in enumerate(book)
+        )
+        words: list[int] = []
+        try:
+            words = trade_words(entries, fills)
+        except ValueError as exc:
+            self.find(slot, "clearing-fills", f"fills do not fit the book: {exc}")
+        self.settled[slot] = _Settled(
+            mode_name, int(a["price"]), int(a["volumeWh"]), words, int(a["platformFees"])
+        )
+        if rules is None:
+            self.find(slot, "tariff", "no valid tariff in force")
+            return
+        if mode_name != rules.mode:
+            self.find(
+                slot, "clearing-mode", f"settled as {mode_name}, the tariff says {rules.mode}"
+            )
+        mode = Mode(rules.mode)
+        pc = rules.tariff.community_price if mode is Mode.COMMUNITY else None
+        try:
+            open_orders = {
+                o.id: Order(o.id, o.side, o.energy_wh, o.price, o.owner)
+                for o in book
+                if not o.cancelled
+            }
+            clearing = clear(open_orders.values(), mode, pc)
+        except ValueError as exc:  # InvalidOrderError: a book the contracts could not hold
+            self.find(slot, "order", f"the book cannot be cleared: {exc}")
+            return
+        expected = to_submission(SlotBook(entries, tuple(o.id for o in book)), clearing)
+        self._compare(slot, "clearing-price", int(a["price"]), expected.price)
+        self._compare(slot, "clearing-volume", int(a["volumeWh"]), clearing.volume_wh)
+        if fills != expected.fills:
+            diff = [
+                f"#{i}: {f} not {x}"
+                for i, (f, x) in enumerate(zip(fills, expected.fills, strict=False))
+                if f != x
+            ]
+            if len(fills) != len(expected.fills):
+                diff.insert(0, f"{len(fills)} fills for {len(expected.fills)} orders")
+            self.find(slot, "clearing-fills", "; ".join(diff[:5]))
+        self._compare(slot, "clearing-pairs", [int(p) for p in a["pairs"]], expected.pairs)
+
+        # Money: the rulebook's settlement of each open order under the slot's tariff.
+        payouts: dict[str, int] = defaultdict(int)
+        trade_value = platform = network = 0
+        for order_id, order in open_orders.items():
+            try:
+                settled = settle_order(rules.tariff, order, clearing.fills[order_id])
+            except ValueError as exc:  # outside the tariff's bounds (found when placed)
+                self.find(slot, "order", f"order {order_id} cannot be settled: {exc}")
+                return
+            payouts[order.owner] += settled.received_by_member
+            platform += settled.platform_fee
+            network += settled.network_fee
+            if order.side is Side.SELL:
+                trade_value += settled.amount
+        payouts[self.fee_account] += platform
+        payouts[self.network_account] += network
+        self._compare(slot, "trade-value", int(a["tradeValue"]), trade_value)
+        self._compare(slot, "platform-fee", int(a["platformFees"]), platform)
+        self._compare(slot, "network-fee", int(a["networkFees"]), network)
+        want = {k: v for k, v in payouts.items() if v}
+        got = self.tx_transfers_from(self.address("OrderBook"))
+        if got != want:
+            diff = [
+                f"{who}: {got.get(who, 0)} not {want.get(who, 0)}"
+                for who in sorted(set(got) | set(want))
+                if got.get(who, 0) != want.get(who, 0)
+            ]
+            self.find(slot, "slot-payouts", "; ".join(diff[:5]))
+
+    def _compare(self, slot: int, rule: str, got: Any, want: Any) -> None:
+        if got != want:
+            self.find(slot, rule, f"chain has {got}, the rulebook gives {want}")
+
+    # MeterReadings
+
+    def on_ReadingAccepted(self, e: Event) -> None:
+        a = e.args
+        slot, member = int(a["slot"]), a["member"]
+        if self.meters.get(a["meterId"]) != member:
+            self.find(slot, "readings", f"meter {a['meterId']} is not registered to {member}")
+        if slot in self.readings_closed:
+            self.find(slot, "readings", f"reading of {member} accepted after the slot closed")
+        try:
+            word = pack_reading_word(member, int(a["importWh"]), int(a["exportWh"]))
+        except ValueError as exc:
+            self.find(slot, "readings", str(exc))
+            return
+        self.readings[slot].append(word)
+
+    def on_SlotReadingsClosed(self, e: Event) -> None:
+        slot = int(e.args["slot"])
+        words = self.readings[slot]
+        got = (int(e.args["count"]), e.args["readingsHash"])
+        want = (len(words), "0x" + readings_hash(words).hex())
+        if got != want:
+            self.find(slot, "readings-commitment", f"chain has {got}, the readings give {want}")
+        self.readings_closed.add(slot)
+
+    # ImbalanceSettlement
+
+    def on_ImbalanceSettled(self, e: Event) -> None:
+        a = e.args
+        slot, member = int(a["slot"]), a["member"]
+        self.pending_imbalance[slot].append(e)
+        charges = [
+            (self.supply_account, int(a["energyCharge"])),
+            (self.network_account, int(a["networkCharge"])),
+        ]
+        self.check_collect(slot, member, [c for c in charges if c[1]], int(a["collected"]))
+        if self.state.period_slots:
+            period = slot // self.state.period_slots
+            self.period_export[period][member] += int(a["exportWh"])
+
+    def on_SlotDigest(self, e: Event) -> None:
+        slot = int(e.args["slot"])
+        self.readings_closed.add(slot)
+        got = self.pending_imbalance.pop(slot, [])
+        expected_next = max(self.digests) + 1 if self.digests else self.state.first_slot
+        if slot != expected_next:
+            self.find(slot, "slot-gap", f"settled against meters, expected slot {expected_next}")
+        settled = self.settled.get(slot)
+        rules = self.rules_at(slot)
+        self.digests[slot] = e.args["digest"]
+        if settled is None or rules is None:
+            self.find(slot, "slot-gap", "settled against meters before its trades")
+            return
+        if settled.mode not in MODE_CODES:
+            self.find(slot, "clearing-mode", f"unknown mode {settled.mode}: no digest to compare")
+            return
+        if self.state.period_slots:
+            self.period_fees[slot // self.state.period_slots] += settled.platform_fees
+        words = self.readings[slot]
+        expected = settle_positions(rules.tariff, positions(words, settled.trade_words))
+        if (int(e.args["members"]), int(e.args["readings"])) != (len(expected), len(words)):
+            self.find(
+                slot,
+                "readings-commitment",
+                f"digest over {e.args['members']} members and {e.args['readings']} readings, "
+                f"the events give {len(expected)} and {len(words)}",
+            )
+        by_member = {ev.args["member"]: ev for ev in got}
+        if [ev.args["member"] for ev in got] != [x.position.member for x in expected]:
+            self.find(
+                slot,
+                "imbalance-position",
+                f"settled members {[ev.args['member'] for ev in got]}, members with readings "
+                f"{[x.position.member for x in expected]}",
+            )
+        h = ZERO_HASH
+        credits: dict[str, int] = {}
+        for x in expected:
+            p, d = x.position, x.imbalance
+            ev = by_member.get(p.member)
+            collected = int(ev.args["collected"]) if ev is not None else 0
+            h = imbalance_link(h, x, collected)
+            if d.credit:
+                credits[p.member] = d.credit
+            if ev is None:
+                continue
+            a = ev.args
+            position = (int(a["importWh"]), int(a["exportWh"]), int(a["tradedNetSoldWh"]))
+            if position != (p.import_wh, p.export_wh, p.traded_net_sold_wh):
+                self.find(
+                    slot,
+                    "imbalance-position",
+                    f"{p.member}: (import, export, traded net sold) {position}, the readings and "
+                    f"fills give {(p.import_wh, p.export_wh, p.traded_net_sold_wh)}",
+                )
+            money = (int(a["credit"]), int(a["energyCharge"]), int(a["networkCharge"]))
+            if money != (d.credit, d.energy_charge, d.network_charge):
+                self.find(
+                    slot,
+                    "imbalance-charge",
+                    f"{p.member}: (credit, energy charge, network charge) {money}, the tariff "
+                    f"gives {(d.credit, d.energy_charge, d.network_charge)}",
+                )
+            if int(a["bauCost"]) != x.bau_cost:
+                self.find(slot, "bau-cost", f"{p.member}: {a['bauCost']}, not {x.bau_cost}")
+        paid = self.tx_transfers_from(self.address("ImbalanceSettlement"))
+        if paid != credits:
+            self.find(slot, "imbalance-credit", f"credits paid {paid}, owed {credits}")
+        previous = (
+            ZERO_HASH
+            if slot == self.state.first_slot
+            else bytes.fromhex(self.digests.get(slot - 1, "0x" + "00" * 32)[2:])
+        )
+        digest = slot_digest(
+            previous,
+            slot,
+            settled.mode,
+            settled.price,
+            settled.volume_wh,
+            trades_hash(settled.trade_words),
+            readings_hash(words),
+            h,
+        )
+        if "0x" + digest.hex() != e.args["digest"].lower():
+            self.find(slot, "digest", f"chain has {e.args['digest']}, recomputed 0x{digest.hex()}")
+
+    # ProfitSharing
+
+    def on_PeriodClosed(self, e: Event) -> None:
+        a = e.args
+        period = int(a["period"])
+        length = self.state.period_slots
+        self.periods.append(period)
+        if period in self.periods[:-1]:
+            self.find(None, "profit-period", f"period {period} closed twice")
+        last_settled = max(self.digests) if self.digests else -1
+        if last_settled + 1 < (period + 1) * length:
+            self.find(None, "profit-period", f"period {period} closed before its last slot")
+        billed = [b for b in self.tx_events("PeriodBilled") if int(b.args["period"]) == period]
+        listed = [b.args["member"] for b in billed]
+        current = sorted(self.members, key=lambda m: int(m, 16))
+        if listed != current or int(a["members"]) != len(current):
+            self.find(None, "profit-members", f"period {period} lists {listed}, members {current}")
+        fees = self.period_fees[period]
+        if int(a["platformFees"]) != fees:
+            self.find(None, "profit-fees", f"period {period}: {a['platformFees']}, slots {fees}")
+        exports = [self.period_export[period].get(m, 0) for m in listed]
+        for b, x in zip(billed, exports, strict=True):
+            if int(b.args["exportWh"]) != x:
+                self.find(
+                    None,
+                    "profit-export",
+                    f"period {period} {b.args['member']}: {b.args['exportWh']}"
+                    f" Wh, readings give {x}",
+                )
+        if int(a["totalExportWh"]) != sum(exports):
+            self.find(None, "profit-export", f"period {period}: total {a['totalExportWh']}")
+        pool = profit_pool(int(a["platformFees"]), self.state.share_bps) if sum(exports) else 0
+        if int(a["pool"]) != pool:
+            self.find(None, "profit-pool", f"period {period}: pool {a['pool']}, rule gives {pool}")
+        shares = profit_shares(pool, exports)
+        got = [int(b.args["share"]) for b in billed]
+        if got != shares:
+            self.find(None, "profit-share", f"period {period}: shares {got}, rule gives {shares}")
+        paid = self.tx_transfers_from(self.address("ProfitSharing"))
+        if paid != {m: s for m, s in zip(listed, shares, strict=True) if s}:
+            self.find(None, "profit-share", f"period {period}: paid {paid}")
+        rules = self.rules_at(period * length)
+        fee = rules.tariff.service_fee if rules is not None else None
+        if int(a["serviceFee"]) != fee or any(int(b.args["serviceFee"]) != fee for b in billed):
+            self.find(None, "service-fee", f"period {period}: {a['serviceFee']}, tariff {fee}")
+
+    def on_PeriodBilled(self, e: Event) -> None:
+        fee = int(e.args["serviceFee"])
+        charges = [(self.fee_account, fee)] if fee else []
+        self.check_collect(None, e.args["member"], charges, int(e.args["collected"]))
+
+    # Membership
+
+    def on_ExitRequested(self, e: Event) -> None:
+        a = e.args
+        member = a["member"]
+        penalty = int(a["penalty"])
+        if penalty not in (0, self.exit_penalty):
+            self.find(
+                None, "exit", f"{member} charged {penalty}, the penalty is {self.exit_penalty}"
+            )
+        refunds = [c for c in self.tx_events("OrderCancelled") if c.args["owner"] == member]
+        returned = sum(int(c.args["refund"]) for c in refunds)
+        if (int(a["ordersCancelled"]), int(a["escrowReturned"])) != (len(refunds), returned):
+            self.find(
+                None,
+                "exit",
+                f"{member}: exit reports {a['ordersCancelled']} orders and "
+                f"{a['escrowReturned']} escrow, the cancellations {len(refunds)}, {returned}",
+            )
+        charges = [(self.fee_account, penalty)] if penalty else []
+        self.check_collect(None, member, charges, int(a["penaltyCollected"]))
+
+    # -- end of the chain ------------------------------------------------------------------
+
+    def finish(self) -> None:
+        st = self.state
+        settled = sorted(self.settled)
+        for before, after in pairwise(settled):
+            if after != before + 1:
+                self.find(after, "slot-gap", f"trades settled after slot {before}, skipping")
+        for slot in sorted(self.pending_imbalance):
+            self.find(slot, "imbalance-position", "ImbalanceSettled without a SlotDigest")
+        if st.last_digest is not None:
+            slot, digest = st.last_digest
+            if self.digests.get(slot, "").lower() != digest.lower():
+                self.find(
+                    slot,
+                    "digest-onchain",
+                    f"digestAt is {digest}, the events say {self.digests.get(slot)}",
+                )
+        elif self.digests:
+            self.find(max(self.digests), "digest-onchain", "no on-chain digest read")
+
+        def conservation(detail: str) -> None:
+            self.find(None, "conservation", detail)
+
+        held = sum(self.balances.values())
+        if held != self.supply:
+            conservation(f"balances add up to {held}, supply is {self.supply}")
+        if self.supply != self.minted - self.burned:
+            conservation(f"supply {self.supply} != top-ups {self.minted} - redeemed {self.burned}")
+        if st.total_supply != self.supply:
+            conservation(f"totalSupply {st.total_supply}, events give {self.supply}")
+        for who in sorted(set(self.balances) | set(st.balances)):
+            if self.balances.get(who, 0) != st.balances.get(who, 0):
+                conservation(
+                    f"balance of {who} is {st.balances.get(who, 0)}, events give "
+                    f"{self.balances.get(who, 0)}"
+                )
+        escrow = sum(v for s, v in self.open_escrow.items() if s not in self.settled)
+        book = self.balances.get(self.address("OrderBook"), 0)
+        if book != escrow:
+            conservation(f"the order book holds {book}, open escrow is {escrow}")
+        for name in ("Settlement", "ImbalanceSettlement", "ProfitSharing", "Membership"):
+            if self.balances.get(self.address(name), 0):
+                conservation(f"{name} holds {self.balances[self.address(name)]}, must hold 0")
+        owed: dict[str, int] = defaultdict(int)
+        for (member, _creditor), amount in self.debts.items():
+            owed[member] += amount
+        for who in sorted(set(owed) | set(st.debts)):
+            if owed.get(who, 0) != st.debts.get(who, 0):
+                conservation(
+                    f"debt of {who} is {st.debts.get(who, 0)}, events give {owed.get(who, 0)}"
+                )
+        if st.total_debt != sum(owed.values()):
+            conservation(f"totalDebt {st.total_debt}, events give {sum(owed.values())}")
+
+
+def audit(events: Sequence[Event], state: ChainState) -> Report:
+    """Check every rule over `events` (all events of all contracts, any order) against the
+    chain's `state` at the audited block."""
+    auditor = _Auditor(state)
+    auditor.run(events)
+    return Report(
+        block=state.block,
+        events_read=len(events),
+        slots_checked=sorted(auditor.settled),
+        slots_metered=sorted(auditor.digests),
+        periods_checked=sorted(set(auditor.periods)),
+        findings=auditor.findings,
+    )
+
+
+def addresses_seen(events: Iterable[Event]) -> tuple[set[str], set[str]]:
+    """Addresses whose token balance, and whose debt, the events touch (for reading the
+    chain's state to compare with)."""
+    holders: set[str] = set()
+    debtors: set[str] = set()
+    for e in events:
+        if e.name == "Transfer":
+            holders.update((e.args["from"], e.args["to"]))
+        elif e.name in ("DebtRecorded", "DebtRepaid"):
+            debtors.add(e.args["member"])
+    holders.discard(ZERO_ADDRESS)
+    return holders, debtors

@@ -1,0 +1,65 @@
+"""The audit's only contact with the chain: every event of every contract of the deployment
+manifest, and the state at the audited block to compare the replay with (through chain.node)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from audit.checks import addresses_seen
+from audit.model import ChainState, Event
+from chain.node import DecodedLog, Node
+
+
+def _plain(value: Any) -> Any:
+    """JSON-native argument values: bytes as 0x-hex, structs and arrays as lists."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, Mapping):
+        return [_plain(v) for v in value.values()]
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_event(log: DecodedLog) -> Event:
+    return Event(
+        contract=log.contract,
+        name=log.name,
+        args={k: _plain(v) for k, v in log.args.items()},
+        block=log.block,
+        log_index=log.log_index,
+        tx=log.tx_hash,
+    )
+
+
+def fetch_events(node: Node, to_block: int, batch_blocks: int) -> list[Event]:
+    """All events of the deployment from its first block to `to_block`, in chain order."""
+    logs = node.get_logs(node.manifest.deployed_at_block, to_block, batch_blocks=batch_blocks)
+    return [to_event(log) for log in node.decode_logs(logs)]
+
+
+def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
+    """The chain at `block`: the contracts' immutable settings no event carries, and the
+    balances and debts of every address the events touch."""
+    token = node.contract("EnergyToken").functions
+    imbalance = node.contract("ImbalanceSettlement").functions
+    sharing = node.contract("ProfitSharing").functions
+    holders, debtors = addresses_seen(events)
+    digests = [e for e in events if e.name == "SlotDigest"]
+    last_digest = None
+    if digests:
+        slot = max(int(e.args["slot"]) for e in digests)
+        last_digest = (slot, "0x" + bytes(node.call(imbalance.digestAt(slot), block)).hex())
+    return ChainState(
+        block=block,
+        contracts=dict(node.manifest.contracts),
+        share_bps=int(node.call(sharing.shareBps(), block)),
+        period_slots=int(node.call(imbalance.periodSlots(), block)),
+        first_slot=int(node.call(imbalance.firstSlot(), block)),
+        total_supply=int(node.call(token.totalSupply(), block)),
+        balances={a: int(node.call(token.balanceOf(a), block)) for a in sorted(holders)},
+        debts={a: int(node.call(token.debtOf(a), block)) for a in sorted(debtors)},
+        total_debt=int(node.call(token.totalDebt(), block)),
+        last_digest=last_digest,
+    )

@@ -1,0 +1,128 @@
+"""What the audit reads and what it reports, as plain values (no I/O).
+
+An `Event` is one decoded log with JSON-native arguments: integers, addresses as checksummed hex
+strings, `bytes32` as 0x-prefixed hex strings, arrays and structs as lists. `ChainState` holds the
+few values read from the chain at the audited block besides the events: the contracts'
+immutable configuration (which no event carries) and the balances and debts that the replay of
+the events must reproduce.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    contract: str
+    """The deployment manifest's name of the emitting contract ("OrderBook", ...)."""
+    name: str
+    args: Mapping[str, Any]
+    block: int
+    log_index: int
+    tx: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    """The chain at the audited block, beyond its events."""
+
+    block: int
+    contracts: Mapping[str, str]
+    """Contract name -> address (the deployment manifest)."""
+    share_bps: int
+    """ProfitSharing.shareBps (immutable)."""
+    period_slots: int
+    """ImbalanceSettlement.periodSlots (immutable)."""
+    first_slot: int
+    """ImbalanceSettlement.firstSlot (immutable): the first link of the digest chain."""
+    total_supply: int
+    balances: Mapping[str, int]
+    """EnergyToken.balanceOf of every address that ever held or moved tokens."""
+    debts: Mapping[str, int]
+    """EnergyToken.debtOf of every address that ever owed."""
+    total_debt: int
+    last_digest: tuple[int, str] | None = None
+    """(slot, ImbalanceSettlement.digestAt(slot)) for the last slot with a SlotDigest event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One discrepancy: the slot it concerns (None for whole-chain rules), the rule broken and
+    what was found against what the rule gives."""
+
+    slot: int | None
+    rule: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    block: int
+    events_read: int
+    slots_checked: list[int]
+    """Slots whose trade settlement was re-derived (SlotSettled)."""
+    slots_metered: list[int]
+    """Slots whose settlement against meters and digest link were re-derived (SlotDigest)."""
+    periods_checked: list[int]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "block": self.block,
+            "events_read": self.events_read,
+            "slots_checked": len(self.slots_checked),
+            "slots": _span(self.slots_checked),
+            "slots_metered": len(self.slots_metered),
+            "periods_checked": self.periods_checked,
+            "discrepancies": [asdict(f) for f in self.findings],
+        }
+
+    def to_text(self) -> str:
+        lines = [
+            f"audit at block {self.block}: {self.events_read} events read",
+            f"slots checked: {len(self.slots_checked)} trades {_span_text(self.slots_checked)}, "
+            f"{len(self.slots_metered)} against meters {_span_text(self.slots_metered)}",
+            f"periods checked: {len(self.periods_checked)} {self.periods_checked or ''}".rstrip(),
+            f"discrepancies: {len(self.findings)}",
+        ]
+        for f in self.findings:
+            where = "chain" if f.slot is None else f"slot {f.slot}"
+            lines.append(f"  {where}: {f.rule}: {f.detail}")
+        lines.append("OK" if self.ok else "FAILED")
+        return "\n".join(lines)
+
+
+def _span(slots: Sequence[int]) -> list[int] | None:
+    return [min(slots), max(slots)] if slots else None
+
+
+def _span_text(slots: Sequence[int]) -> str:
+    return f"({min(slots)}..{max(slots)})" if slots else ""
+
+
+def dump_events(events: Sequence[Event], state: ChainState) -> str:
+    """Events and state as JSON (for recorded test fixtures)."""
+    return json.dumps(
+        {
+            "state": {**asdict(state), "last_digest": state.last_digest},
+            "events": [asdict(e) for e in events],
+        },
+        indent=1,
+    )
+
+
+def load_events(text: str) -> tuple[list[Event], ChainState]:
+    data = json.loads(text)
+    state = dict(data["state"])
+    if state.get("last_digest") is not None:
+        state["last_digest"] = tuple(state["last_digest"])
+    return [Event(**e) for e in data["events"]], ChainState(**state)

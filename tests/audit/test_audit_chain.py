@@ -1,0 +1,123 @@
+"""`gridshare audit` as a user runs it, against a real ganache on which the matcher, the meters
+and the DSO ran a few slots in every clearing mode (tests/audit/scenario.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from audit.checks import audit
+from audit.fetch import fetch_events, fetch_state
+from audit.model import Event
+from chain.node import Node
+from gridshare.cli import app
+from matcher.devchain import DevChain, free_port
+from tests.audit.scenario import audit_env
+
+GRIDSHARE = os.path.join(os.path.dirname(sys.executable), "gridshare")
+
+
+def run_audit(chain: DevChain, *options: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GRIDSHARE, "audit", "--network", chain.network_id, *options],
+        env={**os.environ, **audit_env(chain), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_audit_of_the_live_chain_passes(scenario: tuple[DevChain, Node]) -> None:
+    chain, _node = scenario
+    done = run_audit(chain)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "slots checked: 9 trades (0..8), 8 against meters (0..7)" in done.stdout
+    assert "periods checked: 2 [0, 1]" in done.stdout
+    assert "discrepancies: 0" in done.stdout
+
+    as_json = run_audit(chain, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert report["ok"] is True
+    assert report["discrepancies"] == []
+    assert (report["slots_checked"], report["slots"], report["slots_metered"]) == (9, [0, 8], 8)
+    assert report["periods_checked"] == [0, 1]
+    assert report["events_read"] > 200
+
+
+def test_audit_at_an_earlier_block_sees_the_chain_as_it_was(
+    scenario: tuple[DevChain, Node],
+) -> None:
+    chain, node = scenario
+    events = fetch_events(node, node.block_number(), 1_000)
+    closed = next(e for e in events if e.name == "PeriodClosed")
+    # The chain as of the first period's close: fewer slots, one period, still consistent.
+    done = run_audit(chain, "--json", "--block", str(closed.block))
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["periods_checked"] == [0]
+    assert report["slots_metered"] == 4
+    assert report["block"] == closed.block
+
+
+def test_events_fetched_in_small_batches_are_the_same(scenario: tuple[DevChain, Node]) -> None:
+    _chain, node = scenario
+    head = node.block_number()
+    events = fetch_events(node, head, 7)
+    assert events == fetch_events(node, head, 10_000)
+    assert audit(events, fetch_state(node, events, head)).ok
+
+
+def test_a_discrepancy_exits_1(
+    scenario: tuple[DevChain, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain's real events with one fee changed on the way in."""
+    chain, _node = scenario
+    real = fetch_events
+
+    def tampered(node: Node, to_block: int, batch_blocks: int) -> list[Event]:
+        out = real(node, to_block, batch_blocks)
+        i = next(k for k, e in enumerate(out) if e.name == "SlotSettled" and e.args["volumeWh"])
+        out[i] = dataclasses.replace(out[i], args={**out[i].args, "platformFees": 1})
+        return out
+
+    monkeypatch.setattr("audit.fetch.fetch_events", tampered)
+    for key, value in audit_env(chain).items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(app, ["audit", "--network", chain.network_id])
+    assert result.exit_code == 1, result.output
+    assert "platform-fee" in result.output and "FAILED" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_usage_and_connection_errors_exit_2(scenario: tuple[DevChain, Node]) -> None:
+    chain, _node = scenario
+    unknown = subprocess.run(
+        [GRIDSHARE, "audit", "--network", "no-such-network"],
+        env={**os.environ, **audit_env(chain)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert unknown.returncode == 2
+    assert "no-such-network" in unknown.stderr
+    away = run_audit(
+        chain,
+        GRIDSHARE_RPC_URL=f"http://127.0.0.1:{free_port()}",
+        GRIDSHARE_RPC_RETRY_LIMIT="2",
+        GRIDSHARE_RPC_RETRY_INITIAL_SECONDS="0.05",
+    )
+    assert away.returncode == 2
+    assert "unreachable" in away.stderr
+    future = run_audit(chain, "--block", "100000000")
+    assert future.returncode == 2
+    assert "not between the deployment block" in future.stderr
+    missing = subprocess.run([GRIDSHARE, "audit"], capture_output=True, text=True, check=False)
+    assert missing.returncode == 2
