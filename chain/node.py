@@ -432,6 +432,33 @@ class Node:
             raise self._replay_revert(tx, receipt)
         return receipt
 
+    def transact_many(
+        self, calls: Sequence[tuple[ContractFunction, Sender, int, int]]
+    ) -> list[TxReceipt]:
+        """Send several transactions, each `(fn, sender, gas, nonce)`, before waiting for any
+        receipt (the node works while the next one is signed), then wait for them all. Nothing
+        is estimated or looked up. The first reverted one raises TransactionReverted."""
+        self.check_chain()
+        sent: list[tuple[TxParams, HexStr]] = []
+        for fn, sender, gas, nonce in calls:
+            params: TxParams = {
+                "from": sender.address,
+                "gasPrice": Wei(self.gas_price_wei),
+                "chainId": self.manifest.chain_id,
+                "nonce": Nonce(nonce),
+                "gas": gas,
+            }
+            tx = self.rpc(f"build {fn.fn_name}", partial(self._build, fn, params))
+            raw = sender.sign(self, tx)
+            tx_hash = HexStr("0x" + keccak(raw).hex())
+            self._send(raw, tx_hash)
+            sent.append((tx, tx_hash))
+        receipts = [self._wait(tx_hash) for _, tx_hash in sent]
+        for (tx, _), receipt in zip(sent, receipts, strict=True):
+            if receipt["status"] != 1:
+                raise self._replay_revert(tx, receipt)
+        return receipts
+
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         """The receipt of a mined transaction; None if the node does not know it as mined."""
         try:

@@ -30,6 +30,7 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -333,6 +334,8 @@ class Runner:
     def place_orders(self, slot: int, index: int) -> int:
         """Every agent's orders for chain slot `slot` (sim slot `index`). Returns the count."""
         tariff, hour, count = self.rules.tariff, self._hour(index), 0
+        book = self.c["OrderBook"].functions
+        calls: list[tuple[ContractFunction, Sender, int, int]] = []
         for m in placement_order(self.members, index):
             if isinstance(m.agent, HouseholdAgent):
                 p = self.profiles[m.name]
@@ -340,17 +343,12 @@ class Runner:
             else:
                 plans = m.agent.orders(tariff, hour)
             for plan in plans:
-                self._tx(
-                    "OrderBook",
-                    "placeOrder",
-                    slot,
-                    SIDE_CODES[plan.side.value],
-                    plan.energy_wh,
-                    plan.price,
-                    sender=m,
-                    gas=ORDER_GAS,
-                )
+                fn = book.placeOrder(slot, SIDE_CODES[plan.side.value], plan.energy_wh, plan.price)
+                calls.append((fn, m.sender, ORDER_GAS, m.nonce))
+                m.nonce += 1
                 count += 1
+        self.node.transact_many(calls)
+        self.transactions += len(calls)
         return count
 
     def _move_to(self, timestamp: int) -> None:
