@@ -56,7 +56,9 @@ def _run(
 ) -> RunResult:
     accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
     profiles = community_profiles(community, days)
-    outbox_url = f"sqlite:///{work / 'oracle-outbox.sqlite'}"
+    # One outbox per deployment: its readings belong to this deployment's meters and slots.
+    community_address = node.manifest.contracts["Community"]
+    outbox_url = f"sqlite:///{work / f'oracle-outbox-{community_address}.sqlite'}"
     runner = Runner(
         node, community, profiles, Roles.dev(accounts), outbox_url, settings.audit_batch_blocks
     )
