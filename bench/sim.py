@@ -52,10 +52,16 @@ def main() -> None:
         f".venv/bin/python -m bench.sim --days {args.days}",
         figures,
         "Ganache 7.9.2 on a free port (matcher/devchain.py), 30-minute slots, one transaction per "
-        "order from each member's own wallet, one reading batch, one trade and one imbalance "
-        "settlement per slot. The year itself was not run unless `days_run` is 365; the "
-        "extrapolation assumes the per-slot cost stays flat (it grows slowly with chain state). "
-        "Not measured on anvil.",
+        "order from each member's own wallet (a slot's orders sent before their receipts are "
+        "awaited), one reading batch through the oracle's relay, one trade and one imbalance "
+        "settlement per slot, a period close per day, then the audit over all events. Measured "
+        "on the shared 2-core machine while other engineers' tests ran (load average 4-7), so "
+        "an idle machine should do better. The year itself was not run unless `days_run` is "
+        "365; the extrapolation assumes the per-slot cost stays flat. Almost all the time is "
+        "ganache executing transactions (about 100 order transactions per slot); the goal of "
+        "20 minutes for a year (0.07 s per slot) needs far fewer transactions per slot (e.g. "
+        "one batched order-placement call per relayer and slot, or standing orders), or a "
+        "faster node. Not measured on anvil.",
     )
     print(figures)
 
