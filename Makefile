@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV := .venv
+# schemathesis needs a newer hypothesis than brownie pins: it gets a venv of its own.
+FUZZ_VENV := .venv-fuzz
 BIN := $(VENV)/bin
 NETWORK ?= ganache-cli
 # Brownie starts ganache-cli / anvil itself: put the npm binaries and the venv on PATH.
@@ -12,8 +14,9 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup solc test lint test-python test-contracts test-deploy-anvil test-matcher demo \
-	demo-slot bench bench-gas bench-matcher bench-sim clean
+.PHONY: help setup solc postgres test lint test-python test-contracts test-deploy-anvil test-matcher \
+	test-indexer test-api demo demo-slot bench bench-gas bench-matcher bench-oracle bench-index \
+	bench-api bench-sim clean
 
 help:
 	@echo "make demo    set up, run the 20-household community for one day on a private ganache"
@@ -21,12 +24,17 @@ help:
 	@echo "make bench   gas and speed benchmarks -> bench/results.json, docs/benchmarks.md"
 	@echo "make setup   install what is missing (idempotent): .venv, node_modules, solc launcher"
 
-setup: $(VENV)/.installed node_modules/.installed solc
+setup: $(VENV)/.installed $(FUZZ_VENV)/.installed node_modules/.installed solc postgres
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock 2>&1 | $(PIP_FILTER)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | $(PIP_FILTER)
+	touch $@
+
+$(FUZZ_VENV)/.installed: requirements-fuzz.lock
+	test -x $(FUZZ_VENV)/bin/python || python3 -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-fuzz.lock 2>&1 | $(PIP_FILTER)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -37,6 +45,20 @@ node_modules/.installed: package.json package-lock.json
 solc: node_modules/.installed
 	./toolchain/register-solc.sh
 	@for tool in ganache ganache-cli anvil; do ln -sf "$(CURDIR)/node_modules/.bin/$$tool" $(BIN)/$$tool; done
+
+# PostgreSQL server binaries for the index's tests (they start their own server in a temporary
+# directory). Installed from Debian's packages when missing and run as root; otherwise the
+# PostgreSQL tests are skipped with a message saying so.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing PostgreSQL from Debian's packages"; \
+		apt-get update -qq -o DPkg::Lock::Timeout=600 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+			postgresql >/dev/null || echo "note: installing PostgreSQL failed;" \
+			"its index tests will be skipped"; \
+	else echo "note: PostgreSQL is not installed and cannot be here (not root or no apt-get);" \
+		"its index tests will be skipped"; fi
 
 lint: setup
 	$(BIN)/ruff check .
@@ -64,7 +86,7 @@ demo: setup
 demo-slot: setup
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
 
-bench: bench-gas bench-matcher bench-sim
+bench: bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim
 
 bench-gas: setup
 	$(BIN)/brownie run scripts/bench_gas.py --network $(NETWORK)
@@ -73,6 +95,14 @@ bench-gas: setup
 test-matcher: setup
 	$(PYTEST) tests/matcher -q
 
+# Oracle: readings signed and queued per second; gas per reading as relayed (private ganache).
+bench-oracle: setup
+	$(BIN)/python -m bench.oracle
+
+# Part of test-python; on its own for quick runs.
+test-indexer: setup
+	$(PYTEST) tests/indexer -q
+
 # 100 households on a private ganache: one day measured (the year is the goal; see the notes).
 bench-sim: setup
 	$(BIN)/python -m bench.sim --days 1
@@ -80,6 +110,18 @@ bench-sim: setup
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup
 	$(BIN)/python -m bench.matcher
+
+# Part of test-python; on its own for quick runs.
+test-api: setup
+	$(PYTEST) tests/api -q
+
+# API latency at a fixed 500 requests/s for 60 s (Debian's `hey`, installed if missing).
+bench-api: setup
+	command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
+	$(BIN)/python -m bench.api
+# Events indexed per second (SQLite and PostgreSQL) from a private ganache with market activity.
+bench-index: setup
+	$(BIN)/python -m bench.index
 
 clean:
 	rm -rf build reports .hypothesis .pytest_cache .mypy_cache .ruff_cache

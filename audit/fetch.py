@@ -35,7 +35,7 @@ def to_event(log: DecodedLog) -> Event:
 
 def fetch_events(node: Node, to_block: int, batch_blocks: int) -> list[Event]:
     """All events of the deployment from its first block to `to_block`, in chain order."""
-    logs = node.get_logs(node.manifest.deployed_at_block, to_block, batch_blocks=batch_blocks)
+    logs = node.manifest_logs(node.manifest.deployed_at_block, to_block, batch_blocks=batch_blocks)
     return [to_event(log) for log in node.decode_logs(logs)]
 
 

@@ -35,11 +35,18 @@ from pydantic import SecretStr
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    BlockNotFound,
+    ContractLogicError,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.providers import HTTPProvider
 from web3.types import (
+    BlockData,
     BlockIdentifier,
     FilterParams,
+    LogReceipt,
     Nonce,
     RPCEndpoint,
     TxParams,
@@ -331,19 +338,17 @@ class Node:
         except ContractLogicError as exc:
             raise self._reverted(exc, None) from exc
 
-    def block_number(self) -> int:
-        return int(self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
-
-    def get_logs(self, from_block: int, to_block: int, *, batch_blocks: int = 5_000) -> list[Any]:
+    def manifest_logs(
+        self, from_block: int, to_block: int, *, batch_blocks: int = 5_000
+    ) -> list[LogReceipt]:
         """Every log the manifest's contracts emitted in [from_block, to_block], in chain order,
         fetched in ranges of `batch_blocks` blocks (nodes cap the size of one answer)."""
         addresses = list(self.manifest.contracts.values())
-        logs: list[Any] = []
+        logs: list[LogReceipt] = []
         start = from_block
         while start <= to_block:
             end = min(to_block, start + batch_blocks - 1)
-            query: FilterParams = {"address": addresses, "fromBlock": start, "toBlock": end}
-            logs += self.rpc("eth_getLogs", partial(self.w3.eth.get_logs, query))
+            logs += self.get_logs(addresses, start, end)
             start = end + 1
         return sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
 
@@ -385,6 +390,71 @@ class Node:
         return int(
             self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(block))["timestamp"]
         )
+
+    def events(
+        self,
+        contract: str,
+        event: str,
+        *,
+        from_block: int,
+        to_block: BlockIdentifier = "latest",
+        argument_filters: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Decoded `event` logs of a deployed contract in a block range (indexed arguments may be
+        filtered on), in chain order: each with its `args`, `blockNumber`, `transactionHash`
+        (0x-hex) and `logIndex`."""
+        handle = self.contract(contract).events[event]()
+        logs = self.rpc(
+            f"eth_getLogs {event}",
+            lambda: handle.get_logs(
+                from_block=from_block,
+                to_block=to_block,
+                argument_filters=dict(argument_filters or {}),
+            ),
+        )
+        return [
+            {
+                "args": dict(log["args"]),
+                "blockNumber": int(log["blockNumber"]),
+                "transactionHash": "0x" + bytes(log["transactionHash"]).hex(),
+                "logIndex": int(log["logIndex"]),
+            }
+            for log in logs
+        ]
+
+    def block_number(self) -> int:
+        """Number of the latest block."""
+        return int(self.rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
+
+    def block(self, number: int) -> BlockData | None:
+        """Header of block `number` (transaction hashes only), or None if the chain has none."""
+        try:
+            return self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return None
+
+    def blocks(self, numbers: Sequence[int]) -> list[BlockData]:
+        """Headers of existing blocks `numbers`, in that order, in one batched request."""
+
+        def request() -> list[BlockData]:
+            with self.w3.batch_requests() as batch:
+                for n in numbers:
+                    batch.add(self.w3.eth.get_block(n))
+                return cast(list[BlockData], batch.execute())
+
+        return self.rpc("eth_getBlockByNumber (batch)", request) if numbers else []
+
+    def get_logs(
+        self, addresses: Sequence[ChecksumAddress], from_block: int, to_block: int
+    ) -> list[LogReceipt]:
+        """Every log emitted by `addresses` in blocks `from_block..to_block` (inclusive), in
+        chain order."""
+        params: FilterParams = {
+            "address": list(addresses),
+            "fromBlock": from_block,
+            "toBlock": to_block,
+        }
+        return list(self.rpc("eth_getLogs", lambda: self.w3.eth.get_logs(params)))
 
     # -- transactions ----------------------------------------------------------------------
 

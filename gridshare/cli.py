@@ -66,6 +66,10 @@ matcher_app = typer.Typer(
 )
 app.add_typer(matcher_app, name="matcher")
 
+from indexer.cli import index_app  # noqa: E402
+
+app.add_typer(index_app, name="index")
+
 
 @matcher_app.command("run")
 def matcher_run(
@@ -105,6 +109,23 @@ def matcher_run(
         raise typer.Exit(code=1) from e
     except KeyboardInterrupt:
         logging.getLogger("matcher").info("stopped")
+
+
+@app.command("api")
+def api_serve(
+    network: Annotated[
+        str, typer.Option(help="Network id: deployments/<id>.json and brownie's network entry.")
+    ],
+    db: Annotated[
+        str | None, typer.Option(help="Event index database URL (default settings.index_db_url).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Default: settings.api_host.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: settings.api_port.")] = None,
+) -> None:
+    """Serve the wallet API (OpenAPI at /docs)."""
+    from api.cli import serve
+
+    serve(network, db=db, host=host, port=port)
 
 
 from oracle.cli import oracle_app  # noqa: E402

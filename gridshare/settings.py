@@ -82,13 +82,30 @@ class Settings(BaseModel):
     matcher: str | None = None
     matcher_key: SecretStr | None = None
     matcher_poll_seconds: float = Field(default=5.0, gt=0)  # pause between passes over the chain
+    # Wallet API (api/): it reads the event index at index_db_url and keeps its top-up requests
+    # there (table api_top_up_request). The relayer sends members' signed orders and
+    # cancellations (it pays the gas, members need no ether); the operator sends DSO actions for
+    # signed-in DSO users and must hold the DSO and treasurer roles. Each: an unlocked node
+    # address or a private key (wins).
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, gt=0, lt=65536)
+    api_domain: str | None = None  # SIWE domain a message must name; None: "<api_host>:<api_port>"
+    api_session_secret: SecretStr | None = None  # HMAC key of session tokens; None: random per run
+    api_session_seconds: int = Field(default=3600, gt=0)
+    api_nonce_seconds: int = Field(default=300, gt=0)  # a SIWE nonce is usable once, this long
+    api_relayer: str | None = None
+    api_relayer_key: SecretStr | None = None
+    api_operator: str | None = None
+    api_operator_key: SecretStr | None = None
+    api_head_poll_seconds: float = Field(default=0.25, gt=0)  # chain reads are cached per head
     # The meter oracle (oracle/): its relaying account (ORACLE role), as for the matcher.
     oracle: str | None = None
     oracle_key: SecretStr | None = None
     oracle_db_url: str = "sqlite:///gridshare-oracle.db"  # the durable outbox
     oracle_keystore_dir: Path = Path("meter-keys")  # <meter>.json per meter
     meter_key_password: SecretStr | None = None  # opens every meter keystore
-    oracle_batch_size: int = Field(default=200, gt=0)  # readings per transaction (~25k gas each)
+    # Readings per transaction, at most; the relay also keeps a batch within half a block's gas.
+    oracle_batch_size: int = Field(default=200, gt=0)
     oracle_meter_rating_w: int = Field(default=27_600, gt=0)  # 3 × 40 A × 230 V
     oracle_meter_ratings: dict[str, int] = {}  # per-meter overrides of the rating, in W
     oracle_max_future_seconds: int = Field(default=300, ge=0)  # clock skew tolerated
@@ -98,6 +115,13 @@ class Settings(BaseModel):
     # on an unreachable node when rpc_retry_limit is 0 (a one-shot run must not hang forever).
     audit_batch_blocks: int = Field(default=5_000, gt=0)
     audit_rpc_retry_limit: int = Field(default=5, gt=0)
+    # The event index (indexer/): its database (SQLAlchemy URL; PostgreSQL as
+    # postgresql://user:pass@host/db, driven by psycopg 3), blocks read per batch, how far
+    # behind the head it stays, and the pause between passes.
+    index_db_url: str = "sqlite:///gridshare-index.db"
+    index_batch_blocks: int = Field(default=1000, gt=0)
+    index_confirmations: int = Field(default=3, ge=0)
+    index_poll_seconds: float = Field(default=2.0, gt=0)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:

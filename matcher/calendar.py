@@ -25,6 +25,9 @@ class Calendar:
             return 0
         return (timestamp - self.genesis) // self.slot_seconds
 
+    def slot_start(self, slot: int) -> int:
+        return self.genesis + slot * self.slot_seconds
+
     def gate_closure(self, slot: int) -> int:
         return self.genesis + slot * self.slot_seconds - self.gate_closure_seconds
 

@@ -6,6 +6,12 @@ latest slot whose gate has closed. On each pass it walks those slots in order; a
 the pass waits for the receipt before moving on. Empty and non-crossing slots are settled too
 (docs/decisions.md, "Matcher"), so "settled" is a prefix of the slots and a gap would be a bug.
 
+After delivery the matcher also settles each slot's imbalance against the meters, strictly in
+order, once the slot's trades are settled and its readings are complete (every registered meter
+has reported) or the reading deadline has passed. The reading words come from the slot's
+ReadingAccepted events in acceptance order, the trade words from the same clearing of the same
+closed book (deterministic), and ImbalanceSettlement re-checks both against its commitments.
+
 Restart safety needs no state: a slot whose transaction was mined before a crash reads as settled
 and is skipped; one whose transaction was not is cleared and sent again. If two submissions race,
 the contract accepts one and reverts the other with `SettlementAlreadySettled` (the first check
@@ -22,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chain.codec import decode_rules
+from chain.metering import pack_reading_word, positions, trade_words
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from chain.submission import clear_slot
 from matcher.calendar import Calendar, read_calendar
@@ -60,6 +67,8 @@ class Matcher:
         self.community = node.contract("Community")
         self.order_book = node.contract("OrderBook")
         self.settlement = node.contract("Settlement")
+        self.imbalance = node.contract("ImbalanceSettlement")
+        self.readings = node.contract("MeterReadings")
         self._calendar: Calendar | None = None
         self._next_slot: int | None = None  # a cache: re-derived from the chain on start
 
@@ -107,7 +116,70 @@ class Matcher:
                 skipped[0],
                 skipped[-1],
             )
+        self.settle_imbalances()
         return results
+
+    def imbalance_ready(self, slot: int, now: int) -> bool:
+        """Whether `slot` may settle against the meters at `now` (the contract's own rule)."""
+        delivered = self.calendar().slot_start(slot + 1)
+        if now < delivered:
+            return False
+        count, _ = self.node.call(self.readings.functions.slotReadings(slot))
+        meters = int(self.node.call(self.community.functions.meterCount()))
+        deadline = int(self.node.call(self.imbalance.functions.readingDeadlineSeconds()))
+        return int(count) >= meters or now >= delivered + deadline
+
+    def reading_words(self, slot: int) -> list[int]:
+        """The slot's reading words in acceptance order, from its ReadingAccepted events."""
+        logs = self.node.events(
+            "MeterReadings",
+            "ReadingAccepted",
+            from_block=self.node.manifest.deployed_at_block,
+            argument_filters={"slot": slot},
+        )
+        return [
+            pack_reading_word(e["args"]["member"], e["args"]["importWh"], e["args"]["exportWh"])
+            for e in logs
+        ]
+
+    def settle_imbalances(self) -> list[int]:
+        """Settle every slot whose imbalance is due, in order; returns the slots settled."""
+        done: list[int] = []
+        now = self.node.block_timestamp()
+        while True:
+            slot = int(self.node.call(self.imbalance.functions.nextSlot()))
+            if not self.node.call(self.settlement.functions.clearingOf(slot))[0]:
+                return done
+            if not self.imbalance_ready(slot, now):
+                return done
+            book_fns = self.order_book.functions
+            rules = decode_rules(self.node.call(self.community.functions.tariffAt(slot)))
+            book, _, submission = clear_slot(
+                self.node.call(book_fns.slotBook(slot)),
+                self.node.call(book_fns.slotOrderIds(slot)),
+                rules,
+            )
+            words = self.reading_words(slot)
+            trades = trade_words(book.entries, submission.fills)
+            members = [p.member for p in positions(words, trades)]
+            try:
+                receipt = self.node.transact(
+                    self.imbalance.functions.settleImbalance(slot, members, words, trades),
+                    self.sender,
+                    gas=self.node.block_gas_limit(),
+                )
+            except TransactionReverted as exc:
+                if exc.error == "ImbalanceOutOfOrder":  # another submission settled it first
+                    continue
+                raise
+            log.info(
+                "slot %d imbalance settled: members=%d readings=%d gas=%d",
+                slot,
+                len(members),
+                len(words),
+                receipt["gasUsed"],
+            )
+            done.append(slot)
 
     def settle(self, slot: int) -> SlotResult | None:
         """Clear and settle `slot` unless it is settled already (then None). The slot's gate has

@@ -27,6 +27,9 @@ from oracle.outbox import StoredReading
 
 log = logging.getLogger(__name__)
 
+# Upper bound of one reading's gas in a batch (a meter's first reading writes its replay word from
+# zero: ~41k measured, docs/benchmarks.md); a batch stays within half a block at this bound.
+GAS_PER_READING_BOUND = 45_000
 WAIT = "MeterReadingsNotDelivered"
 ALREADY = (
     "MeterReadingsDuplicate",
@@ -56,8 +59,10 @@ class Relay:
         self.node = node
         self.sender = sender
         self.calendar = calendar
-        self.batch_size = batch_size
         self.readings = node.contract("MeterReadings")
+        self.batch_size = max(
+            1, min(batch_size, node.block_gas_limit() // 2 // GAS_PER_READING_BOUND)
+        )
 
     def on_chain(self, reading: StoredReading) -> bool:
         """Whether the chain holds this meter's reading for this slot or a later one."""

@@ -8,7 +8,7 @@ Per slot `s` (time is moved with the node's `evm_increaseTime`, never slept):
    slot (home and community batteries move) and their meters measure import and export;
 4. the orders for `s + 1` are placed (its gate is still open);
 5. time moves past the end of `s`; every meter signs its reading, the oracle relays them in one
-   batch, and the matcher account settles `s`'s imbalance against them.
+   batch, and the matcher service settles `s`'s imbalance against them.
    The readings go through the meter oracle (`oracle/`): signed into its outbox, sent by its
    relay (exactly once), and checked against the chain's readings commitment;
 6. at the end of a billing period the DSO closes it (profit sharing and service fee), lessees pay
@@ -39,7 +39,7 @@ from audit.checks import audit
 from audit.fetch import fetch_events, fetch_state
 from audit.model import Report as AuditReport
 from chain.codec import ROLE_CODES, SIDE_CODES, decode_rules
-from chain.metering import pack_reading_word, positions, readings_hash, trade_words
+from chain.metering import pack_reading_word, readings_hash
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import clear_slot
@@ -375,14 +375,12 @@ class Runner:
         if self._now < timestamp:
             self._now = self.node.advance_time(timestamp - self.node.block_timestamp())
 
-    def settle_trades(
-        self, slot: int
-    ) -> tuple[SlotLog, list[int], dict[str, list[OrderSettlement]]]:
+    def settle_trades(self, slot: int) -> tuple[SlotLog, dict[str, list[OrderSettlement]]]:
         self._move_to(self.matcher.calendar().gate_closure(slot) + 1)
         settled = self.matcher.run_once()
         self.transactions += len(settled)
         book_fns = self.c["OrderBook"].functions
-        book, clearing, submission = clear_slot(
+        book, clearing, _ = clear_slot(
             self.node.call(book_fns.slotBook(slot)),
             self.node.call(book_fns.slotOrderIds(slot)),
             self.rules,
@@ -397,7 +395,7 @@ class Runner:
                 settle_order(self.rules.tariff, order, fill)
             )
         log = SlotLog(slot, clearing.clearing_price, clearing.volume_wh, len(book.ids))
-        return log, trade_words(book.entries, submission.fills), by_owner
+        return log, by_owner
 
     def deliver(
         self, index: int, settlements: dict[str, list[OrderSettlement]], log: SlotLog
@@ -423,9 +421,9 @@ class Runner:
             flows[m.address] = flow
         return flows
 
-    def settle_readings(self, slot: int, flows: dict[str, MeterFlow], trades: list[int]) -> None:
+    def settle_readings(self, slot: int, flows: dict[str, MeterFlow]) -> None:
         """After delivery: every meter signs its reading into the oracle's outbox, the oracle's
-        relay sends them (one batch), and the matcher account settles the slot's imbalance."""
+        relay sends them (one batch), and the matcher service settles the slot's imbalance."""
         calendar = self.matcher.calendar()
         self._move_to(calendar.genesis + (slot + 1) * calendar.slot_seconds + 1)
         chain_id, readings_address = self.node.manifest.chain_id, self.c["MeterReadings"].address
@@ -458,17 +456,10 @@ class Runner:
         count, committed = self.node.call(self.c["MeterReadings"].functions.slotReadings(slot))
         if int(count) != len(words) or bytes(committed) != readings_hash(words):
             raise RuntimeError(f"slot {slot}: the chain's readings differ from the meters'")
-        members = [p.member for p in positions(words, trades)]
-        self._tx(
-            "ImbalanceSettlement",
-            "settleImbalance",
-            slot,
-            members,
-            words,
-            trades,
-            sender=Sender(self.roles.matcher),
-            gas=self.node.block_gas_limit(),
-        )
+        settled = self.matcher.settle_imbalances()  # the matcher's own imbalance step
+        self.transactions += len(settled)
+        if slot not in settled:
+            raise RuntimeError(f"slot {slot}: the matcher did not settle its imbalance")
 
     # -- periods -----------------------------------------------------------------------------
 
@@ -566,12 +557,12 @@ class Runner:
         self.place_orders(first, 0)
         for index in range(total):
             slot = first + index
-            log, trades, settlements = self.settle_trades(slot)
+            log, settlements = self.settle_trades(slot)
             slots.append(log)
             flows = self.deliver(index, settlements, log)
             if index + 1 < total:
                 self.place_orders(slot + 1, index + 1)
-            self.settle_readings(slot, flows, trades)
+            self.settle_readings(slot, flows)
             if (slot + 1) % self.community.period_slots == 0:
                 periods.append(
                     self.close_period(slot // self.community.period_slots, battery_start)

@@ -44,6 +44,8 @@ _REGISTERS = {
     "export": ("ELECTRICITY_DELIVERED_TARIFF_1", "ELECTRICITY_DELIVERED_TARIFF_2"),
 }
 _WH_PER_UNIT = {"kWh": 1000, "Wh": 1}
+# Where each version names the meter's equipment identifier (0-0:96.1.1).
+_IDENTIFIER = ("EQUIPMENT_IDENTIFIER", "BELGIUM_EQUIPMENT_IDENTIFIER")
 
 
 def _wh(obj: Any) -> int:
@@ -76,13 +78,16 @@ def telegram_item(
     except (ParseError, ValueError) as exc:
         return SourceItem(position, Rejected(f"unparsable telegram: {exc}", raw))
     try:
-        meter = _meter(str(telegram.EQUIPMENT_IDENTIFIER.value))
+        ident = next(getattr(telegram, n) for n in _IDENTIFIER if hasattr(telegram, n))
+        meter = _meter(str(ident.value))
         regs = {
             name: sum(_wh(getattr(telegram, field)) for field in fields)
             for name, fields in _REGISTERS.items()
         }
-    except (AttributeError, KeyError, ValueError) as exc:
-        return SourceItem(position, Rejected(f"telegram lacks an energy register: {exc}", raw))
+    except (AttributeError, KeyError, ValueError, StopIteration) as exc:
+        return SourceItem(
+            position, Rejected(f"telegram lacks a register or the meter id: {exc!r}", raw)
+        )
     stamp = getattr(telegram, "P1_MESSAGE_TIMESTAMP", None)
     if stamp is not None:
         timestamp = int(stamp.value.timestamp())

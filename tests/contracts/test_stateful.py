@@ -299,17 +299,17 @@ class MarketMachine(RuleBasedStateMachine):
     @invariant()
     def conservation_and_escrow(self) -> None:
         slots = sorted(self.pending)
-        supply, minted, redeemed, balances, held, slot_escrows, books = self.lens.read(
-            self.dep.token, self.holders, self.dep.order_book, slots
+        supply, minted, redeemed, balances, debts, total_debt, held, slot_escrows, books = (
+            self.lens.read(self.dep.token, self.holders, self.dep.order_book, slots)
         )
         # Token supply == minted − redeemed == sum of all balances (members, DSO, escrow).
         assert supply == minted - redeemed == sum(balances)
         assert balances[-1] == held  # the last holder is the order book
         # Escrow == sum of unsettled slots' escrow == what their open buy orders lock.
         assert held == sum(slot_escrows)
-        # Debt is a claim outside the supply: the total is the members' sum.
-        debts = [int(self.dep.token.debtOf(p)) for p in self.people]
-        assert self.dep.token.totalDebt() == sum(debts)
+        # Debt is a claim outside the supply: the total is the members' sum (only members owe).
+        assert total_debt == sum(debts[: len(self.people)])
+        assert not any(debts[len(self.people) :])
         for slot_escrow, words in zip(slot_escrows, books, strict=True):
             entries = [decode_order_word(i, int(w)) for i, w in enumerate(words)]
             locked = sum(

@@ -10,10 +10,11 @@ from hexbytes import HexBytes
 from web3.types import Wei
 
 from chain.node import Node, Sender, TransactionReverted
+from chain.signing import Reading, reading_typed_data, sign_typed_data
 from gridshare.settings import Settings
 from matcher.service import Matcher
 from tests.contracts.helpers import clear_on_chain_book
-from tests.matcher.helpers import DSO, FEE, MEMBERS, ContractCalls, Market
+from tests.matcher.helpers import DSO, FEE, MEMBERS, ORACLE, ContractCalls, Market
 
 
 @pytest.fixture
@@ -151,9 +152,68 @@ def test_a_matcher_with_a_private_key_signs_locally(market: Market, node: Node) 
     fee_before = market.balance(market.accounts[FEE])
     market.close_gate(slot)
 
+    imbalance = node.contract("ImbalanceSettlement").functions
+    imbalance_before = int(node.call(imbalance.nextSlot()))
     results = Matcher(node, keyed).run_once()
+    imbalances = int(node.call(imbalance.nextSlot())) - imbalance_before
 
     result = _by_slot(results)[slot]
     assert (result.price, result.volume_wh) == (125_000, 500)
     assert market.balance(market.accounts[FEE]) - fee_before == 2 * 5_000 * 500
-    assert node.w3.eth.get_transaction_count(keyed.address) == len(results)  # one tx per slot
+    # One transaction per slot for its trades, one per delivered slot for its imbalance.
+    assert node.w3.eth.get_transaction_count(keyed.address) == len(results) + imbalances
+
+
+def test_after_delivery_it_settles_the_imbalance_against_the_meters(
+    market: Market, matcher: Matcher, node: Node
+) -> None:
+    buyer, seller = MEMBERS[6], MEMBERS[7]
+    community = node.contract("Community").functions
+    readings = node.contract("MeterReadings")
+    keys = {}
+    for who in (buyer, seller):
+        key = Account.create(f"matcher meter {who}")
+        meter = f"matcher-meter-{who}".encode().ljust(32, b"\0")
+        market.dso_call("Community", "registerMeter", meter, market.accounts[who], key.address)
+        keys[who] = (meter, key.key)
+    slot = market.open_slot()
+    market.place(buyer, slot, "buy", 1_000, 180_000)
+    market.place(seller, slot, "sell", 1_000, 100_000)
+    market.close_gate(slot)
+    matcher.run_once()
+    assert int(node.call(matcher.imbalance.functions.nextSlot())) <= slot  # not delivered yet
+
+    delivered = int(node.call(community.slotStart(slot + 1)))
+    # Earlier slots (no readings) wait out their deadline; this one must not need to.
+    deadline = int(node.call(matcher.imbalance.functions.readingDeadlineSeconds()))
+    length = int(node.call(community.slotSeconds()))
+    assert deadline > length
+    when = delivered + deadline - length + 1
+    node.make_request("evm_increaseTime", [when - node.block_timestamp()])
+    node.make_request("evm_mine", [])
+    metered = {
+        buyer: (1_200, 0),
+        seller: (0, 900),
+    }  # bought 1,000: 200 short; sold 1,000: 100 short
+    batch = [Reading(keys[w][0], slot, imp, exp, slot + 1) for w, (imp, exp) in metered.items()]
+    signatures = [
+        sign_typed_data(reading_typed_data(r, node.manifest.chain_id, readings.address), keys[w][1])
+        for r, w in zip(batch, metered, strict=True)
+    ]
+    node.transact(
+        readings.functions.submitReadings([r.as_tuple() for r in batch], signatures),
+        Sender(market.accounts[ORACLE]),
+    )
+    start_block = node.w3.eth.block_number + 1
+    matcher.run_once()
+
+    assert int(node.call(matcher.imbalance.functions.nextSlot())) > slot
+    settled = (
+        node.contract("ImbalanceSettlement")
+        .events.ImbalanceSettled()
+        .get_logs(from_block=start_block, argument_filters={"slot": slot})
+    )
+    got = {
+        e["args"]["member"]: (e["args"]["importWh"], e["args"]["tradedNetSoldWh"]) for e in settled
+    }
+    assert got == {market.accounts[buyer]: (1_200, -1_000), market.accounts[seller]: (0, 1_000)}

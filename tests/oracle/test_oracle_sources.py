@@ -9,9 +9,12 @@ from itertools import islice
 from pathlib import Path
 
 import pytest
+from dsmr_parser.parsers import TelegramParser  # type: ignore[import-untyped]
 
 from oracle.samples import Rejected, Sample
 from oracle.sources import SourceSpecError, open_source
+from oracle.sources.dsmr import DSMR_SPECS, telegram_item
+from oracle.sources.sim import SimMeterSpec, slot_energy
 from tests.oracle.frames import DATA, dsmr_v5, holley_frame
 
 T0 = 1_763_629_200  # 2025-11-20 09:00:00 UTC
@@ -29,6 +32,29 @@ def test_real_dsmr_v4_2_and_v5_telegrams() -> None:
     assert kaifa.timestamp == 1_479_067_077
     (iskra,) = _items(f"dsmr-file:{DATA / 'dsmr-v5-iskra.txt'}", dsmr_version="v5")
     assert iskra == Sample("K8EG004046395507", 1_483_381_202, 6_825, 2_444)
+
+
+def test_belgian_fluvius_and_dsmr_3_telegrams(tmp_path: Path) -> None:
+    body = (
+        "/FLU5\\253769484_A\r\n\r\n0-0:96.1.4(50217)\r\n"
+        "0-0:96.1.1(3153414733313031303231363035)\r\n0-0:1.0.0(200512135409S)\r\n"
+        "1-0:1.8.1(000000.034*kWh)\r\n1-0:1.8.2(000015.758*kWh)\r\n1-0:2.8.1(000000.000*kWh)\r\n"
+        "1-0:2.8.2(000000.011*kWh)\r\n1-0:1.4.0(02.351*kW)\r\n0-0:96.14.0(0001)\r\n!"
+    )
+    path = tmp_path / "fluvius.txt"
+    path.write_text(f"{body}{TelegramParser.crc16(body):04X}\r\n", newline="")
+    (flu,) = _items(f"dsmr-file:{path}", dsmr_version="fluvius")
+    # 2020-05-12 13:54:09 CEST (summer time, S).
+    assert flu == Sample("1SAG3101021605", 1_589_284_449, 15_792, 11)
+    # DSMR 3 has no time of its own: a live port stamps each telegram on receipt.
+    v3 = (
+        "/ISk5\\2MT382-1000\r\n\r\n0-0:96.1.1(4B384547303034303436333935353037)\r\n"
+        "1-0:1.8.1(12345.678*kWh)\r\n1-0:1.8.2(12345.678*kWh)\r\n1-0:2.8.1(00012.345*kWh)\r\n"
+        "1-0:2.8.2(00000.000*kWh)\r\n0-0:96.14.0(0002)\r\n!\r\n"
+    )
+    parser = TelegramParser(DSMR_SPECS["v3"][0])
+    got = telegram_item(parser, v3, received_at=T0, position=None).item
+    assert got == Sample("K8EG004046395507", T0, 24_691_356, 12_345)
 
 
 def test_dsmr_bad_crc_and_missing_time_are_rejected(tmp_path: Path) -> None:
@@ -123,3 +149,26 @@ def test_unknown_source_kinds_are_refused() -> None:
             open_source(spec)
     with pytest.raises(SourceSpecError):
         open_source("dsmr-file:x", dsmr_version="v9")
+
+
+def test_simulated_meters_from_a_config(tmp_path: Path) -> None:
+    config = tmp_path / "sim.toml"
+    config.write_text(
+        'start = "2026-11-20T00:00:00Z"\nslots = 48\nsamples_per_slot = 2\n'
+        '[[meters]]\nname = "home-1"\nload_w = 500\npv_peak_w = 4000\n'
+        '[[meters]]\nname = "home-2"\nload_w = 300\n'
+    )
+    items = list(open_source(f"sim:{config}"))
+    assert [it.position for it in items] == list(range(1, 2 + 48 * 2 * 2 + 1))
+    last = {it.item.meter: it.item for it in items if isinstance(it.item, Sample)}
+    # 300 W mean load for a day is 7.2 kWh (less per-slot rounding down); no PV, no export.
+    assert 7_150 <= last["home-2"].import_wh <= 7_200 and last["home-2"].export_wh == 0
+    # home-1 nets its PV against its load slot by slot: the registers add up the slots.
+    spec = SimMeterSpec("home-1", 500, 4000)
+    energies = [slot_energy(spec, 1_795_132_800 + k * 1800, 1800) for k in range(48)]
+    assert last["home-1"].import_wh == sum(i for i, _ in energies)
+    assert last["home-1"].export_wh == sum(e for _, e in energies) > 5_000  # a sunny midday
+    bad = tmp_path / "bad.toml"
+    bad.write_text("start = 1\n")
+    (only,) = list(open_source(f"sim:{bad}"))
+    assert isinstance(only.item, Rejected) and "bad simulation config" in only.item.reason

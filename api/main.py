@@ -1,0 +1,103 @@
+"""The app factory: `create_app(settings, node)` wires the chain view, sign-in, the database and
+the routes. `gridshare api --network <id>` serves it with uvicorn; tests serve it the same way."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from api import errors, store
+from api.auth import Authenticator
+from api.history import History
+from api.routes import auth, dso, history, orders, public, wallet
+from api.view import ChainView, sender_from
+from chain.node import Node
+from gridshare.settings import Settings
+from indexer.migrate import make_engine
+
+log = logging.getLogger("api")
+
+
+def create_app(settings: Settings, node: Node, *, engine: Engine | None = None) -> FastAPI:
+    """The API for the deployment `node` points at."""
+    node.check_chain()
+    relayer = (
+        sender_from(settings.api_relayer, settings.api_relayer_key, "relayer")
+        if settings.api_relayer or settings.api_relayer_key
+        else None
+    )
+    operator = (
+        sender_from(settings.api_operator, settings.api_operator_key, "operator")
+        if settings.api_operator or settings.api_operator_key
+        else None
+    )
+    view = ChainView(
+        node,
+        relayer=relayer,
+        operator=operator,
+        poll_seconds=settings.api_head_poll_seconds,
+        audit_batch_blocks=settings.audit_batch_blocks,
+    )
+    if settings.api_session_secret is not None:
+        secret = settings.api_session_secret.get_secret_value().encode()
+    else:
+        log.warning("no api_session_secret set: sessions end when this process stops")
+        secret = secrets.token_bytes(32)
+    authenticator = Authenticator(
+        secret=secret,
+        domain=settings.api_domain or f"{settings.api_host}:{settings.api_port}",
+        chain_id=node.manifest.chain_id,
+        session_seconds=settings.api_session_seconds,
+        nonce_seconds=settings.api_nonce_seconds,
+    )
+    db = engine if engine is not None else make_engine(settings.index_db_url)
+    store.create_tables(db)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        view.start()
+        try:
+            yield
+        finally:
+            view.stop()
+
+    app = FastAPI(
+        title="gridshare wallet API",
+        version="1",
+        description=(
+            "Sign in with Ethereum, see your wallet, place relayed EIP-712 orders, read your "
+            "bills; DSO actions; public slots and events. Amounts in n€, energy in Wh, prices "
+            "in n€/Wh. Errors: {code, message}."
+        ),
+        lifespan=lifespan,
+        responses={
+            400: {"model": errors_model()},
+            401: {"model": errors_model()},
+            403: {"model": errors_model()},
+            404: {"model": errors_model()},
+            409: {"model": errors_model()},
+            422: {"model": errors_model()},
+        },
+    )
+    app.state.settings = settings
+    app.state.view = view
+    app.state.auth = authenticator
+    app.state.engine = db
+    app.state.history = History(db, view.rules)
+    app.state.history.refresh()
+    view.hooks.append(app.state.history.refresh)
+    errors.install(app)
+    for module in (auth, wallet, orders, dso, public, history):
+        app.include_router(module.router)
+    return app
+
+
+def errors_model() -> type:
+    from api.schemas import ErrorPublic
+
+    return ErrorPublic

@@ -1,0 +1,235 @@
+"""History from the event index: a member's trades, readings and bills; settled slots and
+events for auditors and the public."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import CurrentUser, DsoUser, HistoryDep, ViewDep
+from api.errors import ApiError
+from api.history import History
+from api.schemas import (
+    BillFields,
+    BillPublic,
+    FeeIncomePublic,
+    ReadingPublic,
+    SettledSlotPublic,
+    SlotBillPublic,
+    TradePublic,
+)
+from api.view import ChainView
+from chain.codec import MODE_NAMES
+from market.billing import Bill
+
+router = APIRouter(tags=["history"])
+SlotQ = Annotated[int | None, Query(ge=0, lt=2**64)]
+
+
+def _fields(b: Bill) -> dict[str, Any]:
+    return {
+        **asdict(b),
+        "imbalance_credit": b.imbalance_credit,
+        "net_cost": b.net_cost,
+        "savings": b.savings,
+    }
+
+
+def slot_range(
+    view: ChainView, from_slot: int | None, to_slot: int | None, period: int | None
+) -> tuple[int, int]:
+    if period is not None:
+        if from_slot is not None or to_slot is not None:
+            raise ApiError(422, "invalid_range", "give either period or from_slot/to_slot")
+        length = int(view.call("ImbalanceSettlement", "periodSlots"))
+        return period * length, (period + 1) * length - 1
+    if from_slot is None or to_slot is None:
+        raise ApiError(422, "invalid_range", "give period, or from_slot and to_slot")
+    return from_slot, to_slot
+
+
+@router.get("/trades")
+def trades(
+    user: CurrentUser,
+    view: ViewDep,
+    history: HistoryDep,
+    from_slot: SlotQ = None,
+    to_slot: SlotQ = None,
+    period: SlotQ = None,
+) -> list[TradePublic]:
+    """The account's filled orders in settled slots, with what each paid or earned."""
+    lo, hi = slot_range(view, from_slot, to_slot, period)
+    return [
+        TradePublic(
+            slot=b.slot,
+            order_id=s.order_id,
+            side="sell" if s.side == "sell" else "buy",
+            filled_wh=s.filled_wh,
+            amount=s.amount,
+            paid=s.paid_by_member,
+            received=s.received_by_member,
+            platform_fee=s.platform_fee,
+            network_fee=s.network_fee,
+        )
+        for b in history.slot_bills(user.address, lo, hi)
+        for s in b.settlements
+    ]
+
+
+@router.get("/readings")
+def readings(
+    user: CurrentUser,
+    view: ViewDep,
+    history: HistoryDep,
+    from_slot: SlotQ = None,
+    to_slot: SlotQ = None,
+    period: SlotQ = None,
+) -> list[ReadingPublic]:
+    """The account's accepted meter readings."""
+    lo, hi = slot_range(view, from_slot, to_slot, period)
+    return [
+        ReadingPublic(
+            meter_id=r["meter_id"],
+            slot=int(r["slot"]),
+            import_wh=int(r["import_wh"]),
+            export_wh=int(r["export_wh"]),
+            sequence=int(r["sequence"]),
+            block_number=int(r["block_number"]),
+            tx_hash=r["tx_hash"],
+        )
+        for r in history.readings(user.address, lo, hi)
+    ]
+
+
+def _bill(
+    user: CurrentUser, view: ViewDep, history: History, lo: int, hi: int, period: int | None
+) -> BillPublic:
+    """The bill, cached whole for the checkpoint it was computed at."""
+    return history.cached(
+        ("bill", user.address, lo, hi, period),
+        lambda _conn: _compute_bill(user, view, history, lo, hi, period),
+    )
+
+
+def _compute_bill(
+    user: CurrentUser, view: ViewDep, history: History, lo: int, hi: int, period: int | None
+) -> BillPublic:
+    slot_bills = history.slot_bills(user.address, lo, hi)
+    # The service fee is charged once per period, at the tariff of the period's first slot.
+    fee = view.rules(lo).tariff.service_fee if period is not None else 0
+    total = history.period_bill(slot_bills, fee)
+    return BillPublic(
+        member=user.address,
+        from_slot=lo,
+        to_slot=hi,
+        period=period,
+        total=BillFields(**_fields(total)),
+        slots=[
+            SlotBillPublic(slot=b.slot, metered=b.metered, **_fields(b.bill)) for b in slot_bills
+        ],
+    )
+
+
+@router.get("/bills")
+async def bills(
+    user: CurrentUser,
+    view: ViewDep,
+    history: HistoryDep,
+    from_slot: SlotQ = None,
+    to_slot: SlotQ = None,
+    period: SlotQ = None,
+) -> BillPublic:
+    """The account's bill for a period (service fee included) or any slot range: per slot and in
+    total, with what business as usual would have cost and the savings."""
+    lo, hi = slot_range(view, from_slot, to_slot, period)
+    key = ("bill", user.address, lo, hi, period)
+    hit, value = history.peek(key)
+    if hit:
+        return value  # type: ignore[no-any-return]
+    return await run_in_threadpool(_bill, user, view, history, lo, hi, period)
+
+
+@router.get("/slots")
+def slots(
+    history: HistoryDep,
+    from_slot: Annotated[int, Query(ge=0, lt=2**64)],
+    to_slot: Annotated[int, Query(ge=0, lt=2**64)],
+) -> list[SettledSlotPublic]:
+    """Settled slots in a range: clearing price, volume, trade value and fees."""
+    out = []
+    for r in history.slots(from_slot, to_slot):
+        mode = MODE_NAMES[int(r["mode"])]
+        volume = int(r["volume_wh"])
+        none = mode == "pay-as-bid" or (mode == "uniform" and volume == 0)
+        out.append(
+            SettledSlotPublic(
+                slot=int(r["slot"]),
+                mode=mode,  # type: ignore[arg-type]
+                price=None if none else int(r["price"]),
+                volume_wh=volume,
+                trade_value=int(r["trade_value"]),
+                platform_fees=int(r["platform_fees"]),
+                network_fees=int(r["network_fees"]),
+                block_number=int(r["block_number"]),
+                tx_hash=r["tx_hash"],
+            )
+        )
+    return out
+
+
+@router.get("/dso/fee-income", tags=["dso"])
+def fee_income(
+    user: DsoUser,
+    history: HistoryDep,
+    from_slot: Annotated[int, Query(ge=0, lt=2**64)],
+    to_slot: Annotated[int, Query(ge=0, lt=2**64)],
+) -> FeeIncomePublic:
+    """The DSO's trade-fee and network-charge income of the settled slots in a range (from the
+    index's SlotSettled events)."""
+    rows = history.slots(from_slot, to_slot)
+    return FeeIncomePublic(
+        from_slot=from_slot,
+        to_slot=to_slot,
+        slots_settled=len(rows),
+        platform_fees=sum(int(r["platform_fees"]) for r in rows),
+        network_fees=sum(int(r["network_fees"]) for r in rows),
+    )
+
+
+@router.get("/events")
+def events(
+    history: HistoryDep,
+    contract: Annotated[str, Query(min_length=1, max_length=64, examples=["OrderBook"])],
+    event: Annotated[str, Query(min_length=1, max_length=64, examples=["OrderPlaced"])],
+    from_block: Annotated[int, Query(ge=0, lt=2**63)] = 0,
+    to_block: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+    where: Annotated[
+        list[str] | None,
+        Query(
+            max_length=8,
+            description="column=value filters (snake_case argument names), e.g. slot=12",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, lt=2**63)] = 0,
+) -> list[dict[str, Any]]:
+    """Indexed events of one contract event, in chain order, filtered by block range and any
+    argument. Large integers are JSON numbers (exact); arrays are lists."""
+    filters: dict[str, Any] = {}
+    for item in where or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ApiError(422, "invalid_filter", f"filter {item!r} is not column=value")
+        filters[name] = int(value) if value.isdigit() and len(value) < 78 else value
+    return history.events(
+        contract,
+        event,
+        from_block=from_block,
+        to_block=to_block,
+        filters=filters,
+        limit=limit,
+        offset=offset,
+    )

@@ -1,0 +1,215 @@
+"""API latency benchmark: `make bench-api` (`python -m bench.api`).
+
+Starts a private ganache (devchain, free port), deploys, serves the API with the real command
+(`gridshare api --network <id> --db <sqlite file>`, one uvicorn process), and sets up one member
+who traded, was metered and settled against its meter in one slot, indexed by the event index.
+Then it drives one endpoint at a time with Debian's `hey` at a fixed rate, 500 requests/s for
+60 s on loopback, after a 5 s warm-up. Latencies are hey's per-request times (CSV), so the
+percentiles are computed here over every request.
+
+* `api_balance_p99_ms`: GET /wallet (balance, escrow, debt) with a session token.
+* `api_bill_p99_ms`: GET /bills?period=P (the member's period bill with BaU and savings).
+* `api_*_server_cpu_ms_per_request`: CPU time (user + system) of the API process over the run
+  divided by the requests answered: what one request costs, whatever else the machine is doing.
+
+hey's rate limit is per worker and its workers tick together, so every tick sends one request
+per worker at once: 10 workers x 50/s sends bursts of 10 every 20 ms (the figures), 50 workers x
+10/s bursts of 50 every 100 ms (`..._burst50`, also measured), which a single process answers one
+after the other.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil  # type: ignore[import-untyped]
+from eth_account import Account
+from eth_utils.crypto import keccak
+
+from api.client import EUR, Wallet
+from bench.report import record
+from chain.node import Node, Sender
+from chain.signing import Reading
+from gridshare.settings import Settings
+from indexer.migrate import make_engine
+from indexer.service import Indexer
+from matcher.devchain import DevChain, close_gate, dev_chain, free_port
+from matcher.service import Matcher
+from tests.api.chainops import advance_to, settle_imbalance_through, submit_reading
+
+DURATION_S = 60
+WARMUP_S = 5
+GOAL_MS = 20.0
+SHAPES = {"": (10, 50), "_burst50": (50, 10)}  # suffix: (workers, requests/s per worker)
+
+
+@dataclass(frozen=True)
+class Load:
+    requests: int
+    errors: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def hey(url: str, token: str, seconds: int, workers: int, rate: int) -> Load:
+    shape = ["-z", f"{seconds}s", "-c", str(workers), "-q", str(rate)]
+    out = subprocess.run(
+        ["hey", *shape, "-H", f"Authorization: Bearer {token}", "-o", "csv", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    times = sorted(float(r["response-time"]) * 1000 for r in rows)
+    errors = sum(1 for r in rows if r["status-code"] != "200")
+    span = max(float(r["offset"]) for r in rows)
+    q = statistics.quantiles(times, n=100, method="inclusive")
+    return Load(len(rows), errors, len(rows) / span, q[49], q[98], times[-1])
+
+
+def serve(chain: DevChain, port: int, db_url: str, node: Node) -> subprocess.Popen[bytes]:
+    accounts = [str(a) for a in node.w3.eth.accounts]
+    env = {
+        **os.environ,
+        "GRIDSHARE_CONFIG": "/nonexistent/gridshare.toml",
+        "GRIDSHARE_DEPLOYMENTS_DIR": str(chain.deployments_dir),
+        "GRIDSHARE_API_RELAYER": accounts[5],
+        "GRIDSHARE_API_OPERATOR": accounts[0],
+        "GRIDSHARE_API_SESSION_SECRET": "bench-secret",
+    }
+    gridshare = Path(sys.executable).parent / "gridshare"
+    command = [str(gridshare), "api", "--network", chain.network_id, "--port", str(port)]
+    process = subprocess.Popen([*command, "--db", db_url], env=env)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            return process
+        except httpx.HTTPError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("the API did not start") from None
+            time.sleep(0.2)
+
+
+def metered_member(client: httpx.Client, node: Node, db_url: str) -> tuple[Wallet, int]:
+    """A member who sold in one slot, was metered and settled; everything indexed. Returns the
+    member and the slot's period."""
+    dso = Wallet(client)
+    community = node.contract("Community").functions
+    node.transact(
+        community.grantRole(keccak(text="DSO_ROLE"), dso.address),
+        Sender(str(node.w3.eth.accounts[0])),
+    )
+    dso.sign_in()
+    seller, buyer = Wallet(client), Wallet(client)
+    meter_key = Account.create()
+    meter_id = b"\xbe" + bytes(31)
+    for i, w in enumerate((seller, buyer)):
+        dso.post("/dso/members", {"address": w.address, "role": "prosumer"})
+        dso.post("/dso/top-ups", {"member": w.address, "amount": 50 * EUR, "reference": f"b{i}"})
+        w.sign_in()
+    supply = dso.get("/dso/fees").json()["supply_account"]  # pays feed-in for the surplus
+    dso.post("/dso/top-ups", {"member": supply, "amount": 10 * EUR, "reference": "supply"})
+    dso.post(
+        "/dso/meters",
+        {"meter_id": "0x" + meter_id.hex(), "member": seller.address, "signer": meter_key.address},
+    )
+    slot = int(client.get("/market").json()["current_slot"]) + 2
+    seller.post("/orders", seller.order(slot, "sell", 2_000, 100_000))
+    buyer.post("/orders", buyer.order(slot, "buy", 1_500, 160_000))
+    matcher = Matcher(node, Sender(str(list(node.w3.eth.accounts)[2])))
+    close_gate(node, slot)
+    matcher.run_once()
+    deadline = int(
+        node.call(node.contract("ImbalanceSettlement").functions.readingDeadlineSeconds())
+    )
+    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+    submit_reading(node, meter_key, meter_id, Reading(meter_id, slot, 0, 1_800, 1))
+    matcher.run_once()
+    settle_imbalance_through(node, slot)
+    Indexer(node, make_engine(db_url), batch_blocks=1000, confirmations=0).run_once()
+    return seller, slot // int(
+        node.call(node.contract("ImbalanceSettlement").functions.periodSlots())
+    )
+
+
+def main() -> None:
+    figures: dict[str, Any] = {}
+    loads: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, dev_chain(Path(tmp) / "deployments") as chain:
+        node = Node.from_settings(chain.network_id, Settings(deployments_dir=chain.deployments_dir))
+        port = free_port()
+        db_url = f"sqlite:///{tmp}/index.db"
+        api = serve(chain, port, db_url, node)
+        server = psutil.Process(api.pid)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base, timeout=60) as client:
+                member, period = metered_member(client, node, db_url)
+                assert member.token is not None
+                bill_path = f"/bills?period={period}"
+                start = time.perf_counter()
+                bill = member.get(bill_path)
+                figures["api_bill_first_request_ms (not cached)"] = round(
+                    (time.perf_counter() - start) * 1000, 1
+                )
+                assert bill.status_code == 200 and bill.json()["slots"], bill.text
+                for name, path in (("balance", "/wallet"), ("bill", bill_path)):
+                    for suffix, (workers, rate) in SHAPES.items():
+                        hey(f"{base}{path}", member.token, WARMUP_S, workers, rate)
+                        cpu_before = sum(server.cpu_times()[:2])
+                        load = hey(f"{base}{path}", member.token, DURATION_S, workers, rate)
+                        cpu = sum(server.cpu_times()[:2]) - cpu_before
+                        if not suffix:
+                            figures[f"api_{name}_server_cpu_ms_per_request"] = round(
+                                cpu * 1000 / load.requests, 3
+                            )
+                        print(name, suffix, load, os.getloadavg()[0], flush=True)
+                        loads.append(os.getloadavg()[0])
+                        key = f"api_{name}_p99_ms{suffix}"
+                        goal = " (goal <= 20)" if not suffix else ""
+                        figures[f"{key}{goal}"] = round(load.p99_ms, 2)
+                        figures[f"api_{name}_p50_ms{suffix}"] = round(load.p50_ms, 2)
+                        figures[f"api_{name}_requests_per_s{suffix} / non-200"] = (
+                            f"{load.rate:.1f} / {load.errors}"
+                        )
+        finally:
+            api.terminate()
+            api.wait(timeout=10)
+    figures["machine_load_average_1min (after each run, 2 cores)"] = " / ".join(
+        f"{x:.1f}" for x in loads
+    )
+    record(
+        "api: wallet API latency (issue 6)",
+        "make bench-api  (python -m bench.api)",
+        figures,
+        f"hey (Debian) -z {DURATION_S}s at 500 requests/s on loopback after a {WARMUP_S} s "
+        "warm-up: -c 10 -q 50 for the main figures, -c 50 -q 10 for `_burst50` (hey's workers "
+        "tick together, so that sends 50 requests at once every 100 ms). One `gridshare api` "
+        "process (uvicorn, uvloop, httptools, one worker) and ganache on the same shared 2-core "
+        "machine. Chain reads are cached per head block and index reads per index checkpoint "
+        "(both polled every 0.25 s), so a repeated balance or bill is answered from memory on "
+        "the event loop; the uncached first bill is reported on its own. The p99 goal (20 ms) "
+        "is missed here while the median is about 5 ms: the server spends about 0.5 ms of CPU "
+        "per request (500 requests/s take a quarter of one core), so the tail points at time "
+        "spent waiting for a CPU on a machine whose load average (figure above) was 2 to 4 "
+        "times its core count during the runs (other test suites and chains, and hey itself).",
+    )
+
+
+if __name__ == "__main__":
+    main()

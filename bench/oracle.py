@@ -1,0 +1,145 @@
+"""Oracle benchmarks (issue 5): readings signed and queued per second, and gas per reading as
+the relay sends them to a real ganache.
+
+    make bench-oracle   (python -m bench.oracle)
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from eth_account import Account
+
+from bench.report import record
+from chain.codec import ROLE_CODES
+from chain.node import Node, Sender
+from gridshare.settings import load_settings
+from matcher.calendar import Calendar, read_calendar
+from matcher.devchain import dev_chain
+from oracle.keys import MeterKeys, meter_id, write_keystore
+from oracle.outbox import open_outbox
+from oracle.pipeline import Domain, Ingest
+from oracle.relay import Relay
+from oracle.samples import SourceItem
+from oracle.slots import Limits
+from oracle.sources.sim import SimulatedMeter
+
+PASSWORD = "bench"
+METERS = 100
+SLOTS = 48  # a day of 30-minute slots
+PER_SLOT = 3  # samples per meter and slot (a 10-minute logger)
+LIMITS = Limits(rating_w=27_600, max_future_seconds=300)
+
+
+def _items(meters: list[str], calendar: Calendar, first_slot: int, slots: int) -> list[SourceItem]:
+    sims = [SimulatedMeter(m, 1_000_000, 0) for m in meters]
+    start = calendar.genesis + first_slot * calendar.slot_seconds
+    items = [s.sample(start) for s in sims]
+    for k in range(slots):
+        t = start + k * calendar.slot_seconds
+        for n, sim in enumerate(sims):
+            items += sim.slot_samples(t, calendar.slot_seconds, 200 + n, 37 * (k % 3), PER_SLOT)
+    return [SourceItem(i + 1, s) for i, s in enumerate(items)]
+
+
+def _keys(directory: Path, count: int) -> list[tuple[str, str]]:
+    out = []
+    for n in range(count):
+        name, acct = f"B{n:05d}", Account.create()
+        write_keystore(directory, name, "0x" + bytes(acct.key).hex(), PASSWORD, iterations=2)
+        out.append((name, str(acct.address)))
+    return out
+
+
+def readings_per_s(tmp: Path) -> tuple[float, int]:
+    """Sim samples for METERS meters over a day, through checks, interpolation, signing and
+    the SQLite outbox (durable commits), keys already decrypted."""
+    meters = [name for name, _ in _keys(tmp / "keys", METERS)]
+    calendar = Calendar(genesis=1_800_000_000, slot_seconds=1800, gate_closure_seconds=300)
+    keys = MeterKeys(tmp / "keys", PASSWORD)
+    for m in meters:
+        keys.key(m)
+    engine = open_outbox(f"sqlite:///{tmp / 'rate.db'}")
+    ingest = Ingest(
+        engine, keys, calendar, Domain(1337, "0x" + "22" * 20), lambda m: LIMITS,
+        lambda: 1_900_000_000,
+    )  # fmt: skip
+    items = _items(meters, calendar, 0, SLOTS)
+    start = time.perf_counter()
+    stats = ingest.run("bench", items)
+    elapsed = time.perf_counter() - start
+    return stats.readings / elapsed, stats.readings
+
+
+def gas_per_reading(tmp: Path) -> tuple[float, int, int]:
+    """METERS registered meters, 4 slots relayed by `Relay` in batches of 200 readings:
+    (gas per reading, readings, transactions). The first reading of each meter is the costlier
+    one (its replay word is written from zero)."""
+    settings = load_settings()
+    with dev_chain(tmp / "deployments") as chain:
+        node = Node.from_settings(
+            chain.network_id, settings.model_copy(update={"deployments_dir": tmp / "deployments"})
+        )
+        accounts = list(node.w3.eth.accounts)
+        dso, oracle = Sender(accounts[0]), Sender(accounts[1])
+        community = node.contract("Community").functions
+        meters = _keys(tmp / "chain-keys", METERS)
+        for n, (name, signer) in enumerate(meters):
+            member = Account.create().address
+            node.transact(community.registerMember(member, ROLE_CODES["consumer"], 0), dso)
+            node.transact(community.registerMeter(meter_id(name), member, signer), dso)
+            del n
+        calendar = read_calendar(node)
+        first = int(node.call(node.contract("MeterReadings").functions.openFromSlot()))
+        node.make_request(
+            "evm_increaseTime",
+            [calendar.genesis + (first + 6) * calendar.slot_seconds - node.block_timestamp()],
+        )
+        node.make_request("evm_mine", [])
+        engine = open_outbox(f"sqlite:///{tmp / 'relay.db'}")
+        domain = Domain(node.manifest.chain_id, node.contract("MeterReadings").address)
+        ingest = Ingest(
+            engine, MeterKeys(tmp / "chain-keys", PASSWORD), calendar, domain,
+            lambda m: LIMITS, node.block_timestamp,
+        )  # fmt: skip
+        ingest.run("bench", _items([m for m, _ in meters], calendar, first, 4))
+        relay = Relay(engine, node, oracle, calendar, batch_size=200)
+        stats = relay.run_once()
+    return stats.gas_used / stats.sent, stats.sent, stats.transactions
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        rate, queued = readings_per_s(Path(tmp))
+        print(f"oracle_readings_per_s: {rate:.0f} ({queued} readings)")
+        gas, sent, txs = gas_per_reading(Path(tmp))
+        print(f"gas_per_reading (relayed): {gas:,.0f} ({sent} readings in {txs} transactions)")
+    record(
+        "oracle: readings signed and queued, gas per relayed reading (issue 5)",
+        "make bench-oracle  (python -m bench.oracle)",
+        {
+            "oracle_readings_per_s": round(rate),
+            "oracle_readings_queued": queued,
+            "gas_per_reading (relayed, batches of 200, incl. each meter's first)": round(gas),
+            "relayed readings / transactions": f"{sent} / {txs}",
+        },
+        NOTES,
+    )
+
+
+NOTES = f"""
+`oracle_readings_per_s`: {METERS} simulated meters, one day ({SLOTS} slots) with {PER_SLOT}
+samples per slot, through `oracle.pipeline.Ingest`: plausibility checks, interpolation to slot
+energy, EIP-712 signing with each meter's key (eth-account, pure Python) and the SQLite outbox
+with synchronous=FULL commits every 500 items. Keys are decrypted before timing (a keystore is
+opened once per meter per process). One process, one core.
+
+`gas_per_reading`: the same readings for 4 slots of {METERS} registered meters, relayed by
+`oracle.relay.Relay` (estimate, sign, send, receipt) to ganache 7.9.2 in batches of 200, gas
+from the receipts divided by readings. One slot in four is each meter's first reading.
+"""
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""History over HTTP from the real event index: one slot traded through the API, metered,
+settled against the meters on-chain, indexed (`indexer` into the API's SQLite file), then read
+back as trades, readings and bills, and checked against what the chain itself settled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+
+from api.client import EUR, Wallet
+from chain.node import Node, Sender
+from chain.signing import Reading
+from gridshare.settings import Settings
+from indexer.migrate import make_engine
+from indexer.service import Indexer
+from matcher.devchain import close_gate
+from matcher.service import Matcher
+from tests.api.chainops import advance_to, settle_imbalance_through, submit_reading
+from tests.api.conftest import MATCHER_ACCOUNT, new_member
+
+SELL_PRICE, BUY_PRICE = 100_000, 160_000
+
+
+def index_once(node: Node, settings: Settings) -> None:
+    Indexer(node, make_engine(settings.index_db_url), batch_blocks=500, confirmations=0).run_once()
+
+
+@pytest.fixture(scope="module")
+def traded(client: httpx.Client, node: Node, settings: Settings, dso: Wallet) -> dict[str, Any]:
+    """A seller and a buyer, each with a meter; they trade 1,500 Wh in a slot of their own, the
+    seller's meter shows 1,000 Wh export (short 500), the buyer's 2,000 Wh import (500 more)."""
+    seller = new_member(client, dso, top_up=10 * EUR)
+    buyer = new_member(client, dso, top_up=10 * EUR)
+    meters = {}
+    for i, w in enumerate((seller, buyer)):
+        key = Account.create()
+        meter_id = bytes([0xEE, i]) + bytes(30)
+        r = dso.post(
+            "/dso/meters",
+            {"meter_id": "0x" + meter_id.hex(), "member": w.address, "signer": key.address},
+        )
+        assert r.status_code == 201, r.text
+        meters[w.address] = (key, meter_id)
+    community = node.contract("Community").functions
+    slot = int(client.get("/market").json()["current_slot"]) + 4
+    assert seller.post("/orders", seller.order(slot, "sell", 2_000, SELL_PRICE)).status_code == 201
+    assert buyer.post("/orders", buyer.order(slot, "buy", 1_500, BUY_PRICE)).status_code == 201
+    close_gate(node, slot)
+    Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()
+    deadline = int(
+        node.call(node.contract("ImbalanceSettlement").functions.readingDeadlineSeconds())
+    )
+    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+    for w, (imp, exp) in ((seller, (0, 1_000)), (buyer, (2_000, 0))):
+        key, meter_id = meters[w.address]
+        submit_reading(node, key, meter_id, Reading(meter_id, slot, imp, exp, 1))
+    Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()
+    settle_imbalance_through(node, slot)
+    index_once(node, settings)
+    settled = node.events(
+        "ImbalanceSettlement",
+        "ImbalanceSettled",
+        from_block=node.manifest.deployed_at_block,
+        argument_filters={"slot": slot},
+    )
+    return {
+        "slot": slot,
+        "seller": seller,
+        "buyer": buyer,
+        "imbalance": {str(e["args"]["member"]): e["args"] for e in settled},
+    }
+
+
+def test_bills_match_what_the_chain_settled(traded: dict[str, Any]) -> None:
+    slot = traded["slot"]
+    price = (SELL_PRICE + BUY_PRICE) // 2
+    for who in ("seller", "buyer"):
+        w: Wallet = traded[who]
+        r = w.get("/bills", params={"from_slot": slot, "to_slot": slot})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        (line,) = body["slots"]
+        chain = traded["imbalance"][w.address]
+        assert line["slot"] == slot and line["metered"]
+        assert line["bau_cost"] == chain["bauCost"]
+        assert line["imbalance_credit"] == chain["credit"]
+        assert line["imbalance_energy_charge"] == chain["energyCharge"]
+        assert line["imbalance_network_charge"] == chain["networkCharge"]
+        assert line["savings"] == line["bau_cost"] - line["net_cost"]
+        assert body["total"]["net_cost"] == line["net_cost"]
+    buyer = traded["buyer"].get("/bills", params={"from_slot": slot, "to_slot": slot}).json()
+    line = buyer["slots"][0]
+    assert line["bought_wh"] == 1_500 and line["energy_bought"] == 1_500 * price
+    assert line["metered_net_export_wh"] == -2_000
+    assert line["savings"] > 0  # 1,500 Wh bought locally below retail
+
+
+def test_period_bill_adds_the_service_fee(client: httpx.Client, traded: dict[str, Any]) -> None:
+    w: Wallet = traded["buyer"]
+    period_slots = 1440
+    period = traded["slot"] // period_slots
+    by_period = w.get("/bills", params={"period": period}).json()
+    by_range = w.get("/bills", params={"from_slot": traded["slot"], "to_slot": traded["slot"]})
+    fee = client.get("/market").json()["tariff"]["service_fee"]
+    assert by_period["total"]["service_fee"] == fee
+    assert by_period["total"]["net_cost"] == by_range.json()["total"]["net_cost"] + fee
+
+
+def test_trades_and_readings(traded: dict[str, Any]) -> None:
+    slot = traded["slot"]
+    buyer: Wallet = traded["buyer"]
+    (trade,) = buyer.get("/trades", params={"from_slot": slot, "to_slot": slot}).json()
+    assert trade["side"] == "buy" and trade["filled_wh"] == 1_500
+    assert trade["paid"] == trade["amount"] + trade["platform_fee"] + trade["network_fee"]
+    (reading,) = buyer.get("/readings", params={"from_slot": slot, "to_slot": slot}).json()
+    assert (reading["import_wh"], reading["export_wh"]) == (2_000, 0)
+
+
+def test_public_slots_and_events(client: httpx.Client, traded: dict[str, Any]) -> None:
+    slot = traded["slot"]
+    (s,) = client.get("/slots", params={"from_slot": slot, "to_slot": slot}).json()
+    assert s["price"] == (SELL_PRICE + BUY_PRICE) // 2 and s["volume_wh"] == 1_500
+    placed = client.get(
+        "/events",
+        params={"contract": "OrderBook", "event": "OrderPlaced", "where": f"slot={slot}"},
+    ).json()
+    assert {e["owner"] for e in placed} == {traded["seller"].address, traded["buyer"].address}
+    unknown = client.get("/events", params={"contract": "OrderBook", "event": "Nope"})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_event"
+    bad = client.get(
+        "/events", params={"contract": "OrderBook", "event": "OrderPlaced", "where": "nope=1"}
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "unknown_filter"
+
+
+def test_bad_ranges_are_422(traded: dict[str, Any]) -> None:
+    w: Wallet = traded["buyer"]
+    assert w.get("/bills").json()["code"] == "invalid_range"
+    assert w.get("/bills", params={"from_slot": 5, "to_slot": 4}).status_code == 422
+    assert w.get("/bills", params={"from_slot": 0, "to_slot": 10**9}).json()["code"] == (
+        "range_too_long"
+    )
+
+
+def test_fee_income(traded: dict[str, Any], dso: Wallet) -> None:
+    slot = traded["slot"]
+    income = dso.get("/dso/fee-income", params={"from_slot": slot, "to_slot": slot}).json()
+    assert income["slots_settled"] == 1
+    assert income["platform_fees"] == 1_500 * (5_000 + 5_000)  # both sides' trade fees
+    assert income["network_fees"] == 1_500 * 40_000
+    assert (
+        traded["buyer"].get("/dso/fee-income", params={"from_slot": 0, "to_slot": 1}).json()["code"]
+        == "not_dso"
+    )
+
+
+def test_audit_report_for_auditors(
+    client: httpx.Client, traded: dict[str, Any], dso: Wallet
+) -> None:
+    report = dso.get("/audit/report").json()
+    assert report["ok"] is True, report
+    assert traded["buyer"].get("/audit/report").json()["code"] == "not_auditor"

@@ -1,0 +1,85 @@
+"""The schema: committed event list = the contracts' events, migrations = the tables, exact
+integers, and a database bound to one deployment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Engine, MetaData, Table, select, update
+
+from chain.node import Node
+from indexer.migrate import current_revision, database_url, head_revision, upgrade
+from indexer.schema import checkpoint, event_table, metadata
+from indexer.service import Indexer, IndexMismatch
+from indexer.spec import SPEC_PATH, event_abis, snake_case
+from indexer.types import Uint
+from matcher.devchain import DevChain
+
+NewDb = Callable[[], Engine]
+
+
+def test_snake_case() -> None:
+    assert [snake_case(n) for n in ("OrderBook", "volumeWh", "EIP712DomainChanged", "from")] == [
+        "order_book",
+        "volume_wh",
+        "eip712_domain_changed",
+        "from",
+    ]
+    assert event_table("order_book", "order_placed") is event_table("OrderBook", "OrderPlaced")
+    with pytest.raises(KeyError, match=r"no table for OrderBook\.Nope"):
+        event_table("OrderBook", "Nope")
+
+
+def test_postgres_urls_use_psycopg_3() -> None:
+    assert database_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_committed_event_list_is_the_deployed_contracts_events(chain: DevChain) -> None:
+    """A contract whose events change fails here until events.json is regenerated (and then
+    the migration test below fails until a migration is added)."""
+    (manifest,) = Path(chain.deployments_dir).glob("*.json")
+    deployed = event_abis(json.loads(manifest.read_text())["abi"])
+    assert json.loads(SPEC_PATH.read_text()) == json.loads(json.dumps(deployed))
+
+
+def test_migrations_build_exactly_the_schema(new_db: NewDb) -> None:
+    engine = new_db()
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert diff == []
+    upgrade(engine)  # idempotent
+    assert current_revision(engine) == head_revision()
+
+
+def test_uint_is_exact_over_the_full_range(new_db: NewDb) -> None:
+    engine = new_db()
+    scratch = MetaData()
+    table = Table("numbers", scratch, Column("k", Uint, primary_key=True), Column("v", Uint))
+    scratch.create_all(engine)
+    values = [0, 1, 2**63 - 1, 2**63, 2**64 + 7, 2**256 - 1, -(2**255), -(2**63) - 1]
+    with engine.begin() as connection:
+        connection.execute(table.insert(), [{"k": i, "v": v} for i, v in enumerate(values)])
+    with engine.connect() as connection:
+        back = connection.execute(select(table.c.v).order_by(table.c.k)).scalars().all()
+        small = connection.execute(select(table.c.k).where(table.c.v == 2**256 - 1)).scalar_one()
+    assert back == values and all(type(v) is int for v in back)
+    assert small == 5
+
+
+def test_a_database_indexes_one_deployment(node: Node, new_db: NewDb) -> None:
+    engine = new_db()
+    Indexer(node, engine, batch_blocks=100, confirmations=0)
+    with engine.begin() as connection:
+        contracts = dict(connection.execute(select(checkpoint.c.contracts)).scalar_one())
+        contracts["OrderBook"] = "0x" + "11" * 20
+        connection.execute(update(checkpoint).values(contracts=contracts))
+    with pytest.raises(IndexMismatch, match="use another database"):
+        Indexer(node, engine, batch_blocks=100, confirmations=0)

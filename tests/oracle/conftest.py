@@ -1,0 +1,97 @@
+"""One real ganache for the oracle's chain tests (free port), meters with keystores on disk, and
+their members registered on-chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from chain.codec import ROLE_CODES
+from chain.node import Node, Sender
+from gridshare.settings import Settings
+from indexer.devdb import PgServer, pg_server
+from matcher.devchain import DevChain, dev_chain
+from oracle.keys import meter_id, write_keystore
+
+PASSWORD = "correct horse battery staple"
+DSO, ORACLE = 0, 1
+METERS = ("E0001", "E0002", "E0003", "E0004")
+
+
+@pytest.fixture(scope="session")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevChain]:
+    with dev_chain(tmp_path_factory.mktemp("deployments")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def node(chain: DevChain) -> Node:
+    return Node.from_settings(chain.network_id, Settings(deployments_dir=chain.deployments_dir))
+
+
+@dataclass(frozen=True)
+class Meters:
+    keystore_dir: Path
+    names: tuple[str, ...]
+
+
+@pytest.fixture(scope="session")
+def meters(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Meters:
+    """METERS, each with a keystore and registered on-chain to its own member (accounts 10+),
+    plus 'E0099' with a keystore but never registered."""
+    directory = tmp_path_factory.mktemp("meter-keys")
+    community = node.contract("Community").functions
+    dso = Sender(node.w3.eth.accounts[DSO])
+    for k, name in enumerate((*METERS, "E0099")):
+        key = Account.create(f"meter {name}")
+        write_keystore(directory, name, "0x" + bytes(key.key).hex(), PASSWORD, iterations=2)
+        if name == "E0099":
+            continue
+        member = node.w3.eth.accounts[10 + k]
+        node.transact(community.registerMember(member, ROLE_CODES["prosumer"], 0), dso)
+        node.transact(community.registerMeter(meter_id(name), member, key.address), dso)
+    return Meters(directory, METERS)
+
+
+def oracle_env(chain: DevChain, node: Node, meters: Meters, db: Path) -> dict[str, str]:
+    """Environment for a `gridshare oracle` subprocess on the test chain."""
+    return {
+        "GRIDSHARE_CONFIG": "/nonexistent/gridshare.toml",
+        "GRIDSHARE_DEPLOYMENTS_DIR": str(chain.deployments_dir),
+        "GRIDSHARE_ORACLE": str(node.w3.eth.accounts[ORACLE]),
+        "GRIDSHARE_METER_KEY_PASSWORD": PASSWORD,
+        "GRIDSHARE_ORACLE_KEYSTORE_DIR": str(meters.keystore_dir),
+        "GRIDSHARE_ORACLE_DB_URL": f"sqlite:///{db}",
+        "GRIDSHARE_ORACLE_POLL_SECONDS": "0.2",
+        "GRIDSHARE_RPC_RETRY_INITIAL_SECONDS": "0.1",
+        "GRIDSHARE_RPC_RETRY_MAX_SECONDS": "0.5",
+    }
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer | None]:
+    """A throwaway PostgreSQL server (None where it is not installed)."""
+    try:
+        with pg_server() as server:
+            yield server
+    except RuntimeError as exc:
+        if "not installed" not in str(exc):
+            raise
+        yield None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def outbox_url(request: pytest.FixtureRequest, postgres: PgServer | None, tmp_path: Path) -> str:
+    """An empty outbox database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'outbox.db'}"
+    if postgres is None:
+        pytest.skip(
+            "PostgreSQL is not installed and could not be: run `make setup` as root "
+            "(apt-get install -y postgresql) to test against it"
+        )
+    return postgres.new_database()

@@ -1,0 +1,170 @@
+"""The oracle against a real ganache: a day of CSV readings relayed exactly once through random
+kill -9s, bad input quarantined and never pushed, chain refusals quarantined with the error."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from chain.node import Node
+from matcher.calendar import read_calendar
+from matcher.devchain import DevChain
+from oracle.keys import meter_id
+from tests.oracle.conftest import METERS, Meters, oracle_env
+
+DAY = 86_400
+STEP = 600  # a sample every 10 minutes
+
+
+def _gridshare(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from gridshare.cli import app; app()", *args]
+
+
+def _day_of_readings(path: Path, start: int) -> dict[tuple[str, int], tuple[int, int]]:
+    """A CSV of every meter's registers over one day from `start` (a slot boundary); returns
+    the per-slot energies the oracle must derive (samples fall on every boundary)."""
+    rows = ["timestamp,meter_id,import_wh_total,export_wh_total"]
+    expected: dict[tuple[str, int], tuple[int, int]] = {}
+    rng = random.Random(7)
+    totals = {m: [rng.randrange(10**6), rng.randrange(10**5)] for m in METERS}
+    for t in range(start, start + DAY + 1, STEP):
+        for m in METERS:
+            if t > start:
+                totals[m][0] += rng.randrange(0, 400)
+                totals[m][1] += rng.randrange(0, 300)
+            rows.append(f"{t},{m},{totals[m][0]},{totals[m][1]}")
+    path.write_text("\n".join(rows) + "\n")
+    # Slot energies: register differences between boundaries (every 30 min = 3 samples).
+    by_time: dict[str, dict[int, tuple[int, int]]] = {m: {} for m in METERS}
+    for line in rows[1:]:
+        stamp, meter, i, e = line.split(",")
+        by_time[meter][int(stamp)] = (int(i), int(e))
+    for m in METERS:
+        for slot in range(DAY // 1800):
+            a, b = by_time[m][start + slot * 1800], by_time[m][start + (slot + 1) * 1800]
+            expected[(m, slot)] = (b[0] - a[0], b[1] - a[1])
+    return expected
+
+
+def _accepted(node: Node, from_block: int) -> Counter[tuple[str, int, int, int]]:
+    logs = node.contract("MeterReadings").events.ReadingAccepted().get_logs(from_block=from_block)
+    return Counter(
+        (
+            bytes(e["args"]["meterId"]).rstrip(b"\0").decode(),
+            int(e["args"]["slot"]),
+            int(e["args"]["importWh"]),
+            int(e["args"]["exportWh"]),
+        )
+        for e in logs
+    )
+
+
+def test_a_day_reaches_the_chain_exactly_once_through_kill_9(
+    chain: DevChain, node: Node, meters: Meters, tmp_path: Path
+) -> None:
+    calendar = read_calendar(node)
+    # The day from the first slot readings are open for (the one the contracts were deployed in).
+    first = int(node.call(node.contract("MeterReadings").functions.openFromSlot()))
+    start = calendar.genesis + first * calendar.slot_seconds
+    source = tmp_path / "day.csv"
+    expected = {
+        (m, first + s): energy for (m, s), energy in _day_of_readings(source, start).items()
+    }
+    # Move the chain past the day so every slot of it has been delivered.
+    node.make_request("evm_increaseTime", [start + DAY + 60 - node.block_timestamp()])
+    node.make_request("evm_mine", [])
+    first_block = node.w3.eth.block_number + 1
+    env = {**os.environ, **oracle_env(chain, node, meters, tmp_path / "outbox.db")}
+    env["GRIDSHARE_ORACLE_BATCH_SIZE"] = "5"  # many transactions: many places to die
+    cmd = _gridshare("oracle", "run", "--source", f"csv:{source}", "--network", chain.network_id)
+    rng = random.Random(2026)
+    kills = 0
+    for _ in range(6):
+        proc = subprocess.Popen(
+            [*cmd, "--once"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(rng.uniform(1.5, 5.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    done = subprocess.run([*cmd, "--once"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert kills >= 3  # the kills landed while it worked
+    accepted = _accepted(node, first_block)
+    want = Counter((m, s, i, e) for (m, s), (i, e) in expected.items())
+    assert accepted == want  # every reading once, none twice, none altered
+    status = subprocess.run(
+        _gridshare("oracle", "status"), env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(status.stdout) == {
+        "pending": 0,
+        "sent": 0,
+        "done": len(expected),
+        "quarantined": 0,
+        "quarantine": 0,
+    }
+
+
+def test_bad_input_is_quarantined_and_never_pushed(
+    chain: DevChain, node: Node, meters: Meters, tmp_path: Path
+) -> None:
+    calendar = read_calendar(node)
+    m = "E0001"
+    readings = node.contract("MeterReadings").functions
+    any_, last_slot, _ = node.call(readings.lastReading(meter_id(m)))
+    slot0 = max(int(node.call(readings.openFromSlot())), int(last_slot) + 1 if any_ else 0)
+    t0 = calendar.genesis + slot0 * calendar.slot_seconds
+    node.make_request("evm_increaseTime", [max(0, t0 + 3 * 3600 - node.block_timestamp())])
+    node.make_request("evm_mine", [])
+    now = node.block_timestamp()
+    lines = [
+        f"{t0},{m},5000000,0",
+        f"{t0 + 900},{m},5000100,0",
+        f"{t0 + 1200},{m},4999000,0",  # import register backwards
+        f"{t0 + 1500},{m},9000000,0",  # a jump no 27.6 kW meter can make in 10 min
+        f"{t0 + 600},{m},5000050,0",  # out of order
+        f"{now + 7200},{m},5000300,0",  # two hours in the future
+        f"{t0 + 1800},NOPE,1,1",  # no keystore for this meter
+        f"{t0 + 1800},{m},5000200,0",
+        f"{t0 + 3600},{m},5000400,0",
+        f"{t0},E0099,0,0",  # a keystore, but the meter is not registered on-chain
+        f"{t0 + 1800},E0099,10,0",
+        f"{t0 + 3600},E0099,20,0",
+        "not,a,valid,row",
+    ]
+    source = tmp_path / "bad.csv"
+    source.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, **oracle_env(chain, node, meters, tmp_path / "outbox.db")}
+    first_block = node.w3.eth.block_number + 1
+    run = subprocess.run(
+        _gridshare("oracle", "run", "--source", f"csv:{source}", "--network", chain.network_id,
+                   "--once"),
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    listed = subprocess.run(
+        _gridshare("oracle", "quarantine", "--json"), env=env, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    entries = [json.loads(line) for line in listed.stdout.splitlines()]
+    reasons = [e["reason"] for e in entries]
+    assert any("import register went backwards" in r for r in reasons)
+    assert any("jumped" in r and "rating" in r for r in reasons)
+    assert any("before the last accepted" in r for r in reasons)
+    assert any("in the future" in r for r in reasons)
+    assert any(r.startswith("unknown meter") for r in reasons)
+    assert any(r.startswith("bad time") for r in reasons)
+    assert any("chain refused: MeterReadingsUnknownMeter" in r for r in reasons)
+    assert len(entries) == 8  # 6 bad rows + E0099 slots refused one by one on-chain
+    # What did reach the chain: E0001's slots from the good samples only (t0 → t0+3600).
+    accepted = _accepted(node, first_block)
+    # 5,000,000 → 5,000,200 → 5,000,400 Wh at the boundaries; nothing of E0099.
+    assert accepted == Counter({(m, slot0, 200, 0): 1, (m, slot0 + 1, 200, 0): 1})
