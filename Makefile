@@ -14,7 +14,7 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup solc postgres test lint test-python test-contracts test-deploy-anvil test-matcher \
+.PHONY: help setup solc postgres test compile lint test-python test-contracts test-deploy-anvil test-matcher \
 	test-indexer test-api demo demo-slot bench bench-gas bench-matcher bench-oracle bench-index \
 	bench-api bench-sim clean
 
@@ -75,7 +75,15 @@ test-contracts: setup
 test-deploy-anvil: setup
 	$(BIN)/brownie run scripts/deploy.py --network anvil
 
-test: lint test-python test-contracts test-deploy-anvil
+# Contracts are compiled once, then the two suites run side by side: brownie's on its own
+# ganache (8545), the Python tests on private chains (free ports); both mostly wait on their
+# nodes. Each suite's output is printed whole when it ends (--output-sync).
+test: lint compile
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-python test-contracts
+	$(MAKE) --no-print-directory test-deploy-anvil
+
+compile: setup
+	$(BIN)/brownie compile
 
 # The default community for one day on a private ganache (free port), then its summary table;
 # the HTML report and plots go to reports/default-20/.
