@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 
-from market.billing import OrderSettlement, bill, profit_pool, profit_shares, settle_order
+from market.billing import OrderSettlement, profit_pool, profit_shares, settle_order
 from market.clearing import Mode, clear
 from market.orders import Order
 from market.tariff import SlotRules
-from sim.agents import BatteryAgent, HouseholdAgent, split_by_shares
+from sim.agents import HouseholdAgent, split_by_shares
 from sim.community import Community
 from sim.profiles import HouseholdProfile
 from sim.runner import (
@@ -25,7 +25,7 @@ from sim.runner import (
     RunResult,
     SlotLog,
     book_value,
-    deliver_battery,
+    deliver_slot,
     placement_order,
 )
 
@@ -66,27 +66,10 @@ def dry_run(community: Community, profiles: dict[str, HouseholdProfile], days: i
             s = settle_order(tariff, order, clearing.fills[order.id])
             settled.setdefault(order.owner, []).append(s)
             period_fees += s.platform_fee
+        flows = deliver_slot(members, profiles, ledgers, tariff, index, settled, log)
         for m in members:
-            mine = settled.get(m.address, [])
-            ledger = ledgers[m.name]
-            if isinstance(m.agent, HouseholdAgent):
-                p = profiles[m.name]
-                flow = m.agent.deliver(p.load_wh[index], p.pv_wh[index])
-                ledger.load_wh += p.load_wh[index]
-                ledger.pv_wh += p.pv_wh[index]
-                log.load_wh += p.load_wh[index]
-                log.pv_wh += p.pv_wh[index]
-            else:
-                assert isinstance(m.agent, BatteryAgent)
-                flow = deliver_battery(m.agent, mine)
-            ledger.import_wh += flow.import_wh
-            ledger.export_wh += flow.export_wh
-            log.import_wh += flow.import_wh
-            log.export_wh += flow.export_wh
-            period_export[m.name] += flow.export_wh
-            slot_bill = bill(tariff, flow.export_wh - flow.import_wh, mine)
-            ledger.bills.append(slot_bill)
-            balance[m.name] -= slot_bill.net_cost
+            period_export[m.name] += flows[m.address].export_wh
+            balance[m.name] -= ledgers[m.name].bills[-1].net_cost
         slots.append(log)
         if (index + 1) % community.period_slots == 0:
             ordered = sorted(members, key=lambda m: int(m.address, 16))

@@ -22,7 +22,7 @@ the end (every member's balance change must equal its bill, and supply must be c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -45,7 +45,7 @@ from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import clear_slot
 from market.billing import Bill, OrderSettlement, bill, settle_order, sum_bills
 from market.orders import Side
-from market.tariff import SlotRules
+from market.tariff import SlotRules, Tariff
 from market.units import NANO_PER_EUR
 from matcher.service import Matcher
 from oracle import outbox
@@ -188,6 +188,39 @@ def deliver_battery(agent: BatteryAgent, settlements: list[OrderSettlement]) -> 
         sum(s.filled_wh for s in settlements if s.side is Side.SELL),
         sum(s.paid_by_member for s in buys),
     )
+
+
+def deliver_slot(
+    members: list[Member],
+    profiles: Mapping[str, HouseholdProfile],
+    ledgers: Mapping[str, MemberLedger],
+    tariff: Tariff,
+    index: int,
+    settlements: Mapping[str, list[OrderSettlement]],
+    log: SlotLog,
+) -> dict[str, MeterFlow]:
+    """Sim slot `index` delivered: each member's metered flow (households from their profiles,
+    the battery from its fills), recorded with the slot's bill in its ledger and in `log`."""
+    flows: dict[str, MeterFlow] = {}
+    for m in members:
+        mine = settlements.get(m.address, [])
+        ledger = ledgers[m.name]
+        if isinstance(m.agent, HouseholdAgent):
+            p = profiles[m.name]
+            flow = m.agent.deliver(p.load_wh[index], p.pv_wh[index])
+            ledger.load_wh += p.load_wh[index]
+            ledger.pv_wh += p.pv_wh[index]
+            log.load_wh += p.load_wh[index]
+            log.pv_wh += p.pv_wh[index]
+        else:
+            flow = deliver_battery(m.agent, mine)
+        ledger.import_wh += flow.import_wh
+        ledger.export_wh += flow.export_wh
+        log.import_wh += flow.import_wh
+        log.export_wh += flow.export_wh
+        ledger.bills.append(bill(tariff, flow.export_wh - flow.import_wh, mine))
+        flows[m.address] = flow
+    return flows
 
 
 def placement_order(members: list[Member], index: int) -> list[Member]:
@@ -397,30 +430,6 @@ class Runner:
         log = SlotLog(slot, clearing.clearing_price, clearing.volume_wh, len(book.ids))
         return log, by_owner
 
-    def deliver(
-        self, index: int, settlements: dict[str, list[OrderSettlement]], log: SlotLog
-    ) -> dict[str, MeterFlow]:
-        flows: dict[str, MeterFlow] = {}
-        for m in self.members:
-            mine = settlements.get(m.address, [])
-            ledger = self.ledgers[m.name]
-            if isinstance(m.agent, HouseholdAgent):
-                p = self.profiles[m.name]
-                flow = m.agent.deliver(p.load_wh[index], p.pv_wh[index])
-                ledger.load_wh += p.load_wh[index]
-                ledger.pv_wh += p.pv_wh[index]
-                log.load_wh += p.load_wh[index]
-                log.pv_wh += p.pv_wh[index]
-            else:
-                flow = deliver_battery(m.agent, mine)
-            ledger.import_wh += flow.import_wh
-            ledger.export_wh += flow.export_wh
-            log.import_wh += flow.import_wh
-            log.export_wh += flow.export_wh
-            ledger.bills.append(bill(self.rules.tariff, flow.export_wh - flow.import_wh, mine))
-            flows[m.address] = flow
-        return flows
-
     def settle_readings(self, slot: int, flows: dict[str, MeterFlow]) -> None:
         """After delivery: every meter signs its reading into the oracle's outbox, the oracle's
         relay sends them (one batch), and the matcher service settles the slot's imbalance."""
@@ -559,7 +568,10 @@ class Runner:
             slot = first + index
             log, settlements = self.settle_trades(slot)
             slots.append(log)
-            flows = self.deliver(index, settlements, log)
+            flows = deliver_slot(
+                self.members, self.profiles, self.ledgers, self.rules.tariff, index,
+                settlements, log,
+            )  # fmt: skip
             if index + 1 < total:
                 self.place_orders(slot + 1, index + 1)
             self.settle_readings(slot, flows)
