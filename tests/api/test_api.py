@@ -14,7 +14,7 @@ from api.client import EUR, Wallet, sign_text, siwe_message
 from chain.node import Node, Sender
 from matcher.devchain import close_gate
 from matcher.service import Matcher
-from tests.api.conftest import MATCHER_ACCOUNT, grant, new_member
+from tests.apiserver import MATCHER_ACCOUNT, grant, new_member
 
 T = TypeVar("T")
 
