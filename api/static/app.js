@@ -15,9 +15,13 @@ const SLOTS_SHOWN = 96;
 
 // -- helpers ------------------------------------------------------------------------------
 
+let sayTimer = 0;
+
 function say(text) {
   statusBox.textContent = "";
+  clearTimeout(sayTimer);
   setTimeout(() => (statusBox.textContent = text), 10);
+  sayTimer = setTimeout(() => (statusBox.textContent = ""), 8000);
 }
 
 function errorBox(exc) {
@@ -438,7 +442,8 @@ async function dsoView() {
   out.push(
     section(
       "Members and meters",
-      table("Members", ["Address", "Role", "Joined slot", "Status"], [...members].map(([a, v]) => [h("code", { title: a }, a), v.role, String(v.joined), v.left ? "left" : "active"]), { numeric: [2] }),
+      h("p", { class: "hint" }, "From the event index (registrations, role changes, exits, meter registrations)."),
+      table("Members", ["Address", "Role", "Joined slot", "Status"], [...members].map(([a, v]) => [h("code", { title: a }, shortAddr(a)), v.role, String(v.joined), v.left ? "left" : "active"]), { numeric: [2] }),
       table("Meters", ["Meter", "Member", "Signing key", "Status"], meters.map((e) => [h("code", { title: e.meter_id }, shortAddr(e.meter_id)), h("code", { title: e.member }, shortAddr(e.member)), h("code", { title: e.signer }, shortAddr(e.signer)), gone.has(e.meter_id) ? "retired" : "active"])),
     ),
     section(
@@ -446,8 +451,10 @@ async function dsoView() {
       topUpWhere,
       table("Pending top-up requests", ["Reference", "Member", "Amount", "Requested", ""], pending.map((t) => [t.reference, h("code", { title: t.member }, shortAddr(t.member)), eur(t.amount), utc(t.requested_at), confirm(t)]), { numeric: [2] }),
     ),
-    section(
-      "Tariffs",
+    h(
+      "section",
+      { class: "card wide", "aria-labelledby": "h-tariffs" },
+      h("h2", { id: "h-tariffs" }, "Tariffs"),
       table(
         "Tariff schedule (each from its slot until the next)",
         ["From slot", "Mode", "Retail", "Feed-in", "Grid fee", "P2P grid fee", "Trade fees buy / sell", "Service fee"],
@@ -500,8 +507,8 @@ async function marketView() {
   });
   const priceChart = slots.length
     ? barLineChart({
-        title: `Clearing price and volume, slots ${lo}–${m.current_slot}`,
-        description: `${slots.length} settled slot(s). Bars: traded volume in kWh; dots and line: uniform or community clearing price in €/kWh (none for pay-as-bid or no trade).`,
+        title: `Clearing price and volume, slots ${slots[0].slot}–${slots[slots.length - 1].slot}`,
+        description: `${slots.length} settled slot(s) of the last ${SLOTS_SHOWN}. Bars: traded volume in kWh; dots and line: uniform or community clearing price in €/kWh (none for pay-as-bid or no trade).`,
         xs: slots.map((s) => s.slot),
         bars: { name: "Volume (kWh)", cls: "s-local", values: slots.map((s) => num(s.volume_wh) / 1000), fmt: (v) => v.toLocaleString("en", { maximumFractionDigits: 3 }) },
         line: { name: "Price (€/kWh)", cls: "s-price", values: slots.map((s) => (s.price === null ? null : num(s.price) / 1e6)), fmt: (v) => v.toFixed(4) },

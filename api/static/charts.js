@@ -3,7 +3,7 @@
 import { h } from "./format.js";
 
 const NS = "http://www.w3.org/2000/svg";
-const W = 640;
+let W = 640; // narrower on a phone, so that text stays readable when the chart is scaled down
 const H = 300;
 const M = { top: 16, right: 56, bottom: 48, left: 64 };
 let uid = 0;
@@ -13,6 +13,10 @@ function s(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) el.setAttribute(k, String(v));
   for (const c of children.flat(Infinity)) if (c !== undefined && c !== null) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return el;
+}
+
+function size() {
+  W = window.innerWidth < 600 ? 420 : 640;
 }
 
 /** About five round tick values from 0 (or min) to max. */
@@ -54,12 +58,14 @@ function yAxis(scale, tickValues, fmt, x, label, anchor = "end") {
     tickValues.map((v) =>
       s("g", {}, anchor === "end" ? s("line", { x1: M.left, x2: W - M.right, y1: scale(v), y2: scale(v), class: "grid" }) : null, s("text", { x: x + dx, y: scale(v) + 4, "text-anchor": anchor }, fmt(v))),
     ),
-    s("text", { x: anchor === "end" ? 12 : W - 8, y: M.top + (H - M.top - M.bottom) / 2, transform: `rotate(-90 ${anchor === "end" ? 12 : W - 8} ${M.top + (H - M.top - M.bottom) / 2})`, "text-anchor": "middle", class: "axis-label" }, label),
+    // The left axis is labelled along its side; a right axis is named in the legend.
+    anchor === "end" ? s("text", { x: 12, y: M.top + (H - M.top - M.bottom) / 2, transform: `rotate(-90 12 ${M.top + (H - M.top - M.bottom) / 2})`, "text-anchor": "middle", class: "axis-label" }, label) : null,
   );
 }
 
 /** Grouped bars: categories along x, one bar per series. */
 export function barChart({ title, description, categories, series, yLabel, fmt = String, table }) {
+  size();
   const max = Math.max(0, ...series.flatMap((sr) => sr.values));
   const tv = ticks(0, max || 1);
   const top = tv[tv.length - 1];
@@ -83,6 +89,7 @@ export function barChart({ title, description, categories, series, yLabel, fmt =
 
 /** Bars (left axis) and a line with dots (right axis) over numeric x values (slots). */
 export function barLineChart({ title, description, xs, bars, line, xLabel, table }) {
+  size();
   const x0 = Math.min(...xs);
   const x1 = Math.max(...xs);
   const span = Math.max(1, x1 - x0);
@@ -119,6 +126,7 @@ export function barLineChart({ title, description, xs, bars, line, xLabel, table
 
 /** Supply and demand step curves (x: cumulative energy, y: price) with the clearing point. */
 export function curveChart({ title, description, supply, demand, clearing, fmtX, fmtY, xLabel, yLabel, table }) {
+  size();
   const xMax = Math.max(1, ...supply.map((p) => p[0]), ...demand.map((p) => p[0]), clearing ? clearing.volume : 0);
   const prices = [...supply, ...demand].map((p) => p[1]).concat(clearing && clearing.price !== null ? [clearing.price] : []);
   const yt = ticks(0, Math.max(1e-9, ...prices) * 1.1);

@@ -30,6 +30,13 @@ def eur(n: int) -> str:
     return f"{'−' if n < 0 and q else ''}€{whole:,}.{frac:04d}"
 
 
+def to_phone(page: Any) -> None:
+    """Resize to a phone and reload (the session stays in the tab), so charts are drawn for it."""
+    page.set_viewport_size(PHONE)
+    page.reload()
+    page.wait_for_selector("body[data-ready='true']")
+
+
 def no_sideways_scroll(page: Any) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"page is {width}px wide"
@@ -100,7 +107,7 @@ def test_member_signs_in_orders_cancels_and_sees_trade_and_bill(
     expect(energy).to_contain_text("0.5 kWh")
     page.screenshot(path=shots / "member-bill.png", full_page=True)
 
-    page.set_viewport_size(PHONE)
+    to_phone(page)
     expect(page.get_by_test_id("savings")).to_be_visible()
     no_sideways_scroll(page)
     page.screenshot(path=shots / "member-phone.png", full_page=True)
@@ -119,7 +126,8 @@ def test_dso_sees_members_and_confirms_a_top_up(
     index_once(node, settings)  # members and meters are read from the event index
     page, _ = open_page(dso.account, "#/dso")
     sign_in(page)
-    expect(page.get_by_role("table", name="Members", exact=True)).to_contain_text(member.address)
+    members = page.get_by_role("table", name="Members", exact=True)
+    expect(members.locator(f"code[title='{member.address}']")).to_be_visible()
     expect(page.get_by_role("table", name=re.compile("Tariff schedule"))).to_contain_text("uniform")
     expect(page.get_by_test_id("battery-note")).to_contain_text("no battery data")
     page.get_by_role("button", name=f"Confirm top-up {request['reference']}").click()
@@ -153,6 +161,6 @@ def test_auditor_opens_a_slots_supply_and_demand_curves(
     expect(book).to_contain_text("2.000 kWh")  # the sell offer, 1.500 kWh of it filled
     page.screenshot(path=shots / "slot-curves.png", full_page=True)
 
-    page.set_viewport_size(PHONE)
+    to_phone(page)
     no_sideways_scroll(page)
     page.screenshot(path=shots / "slot-curves-phone.png", full_page=True)
