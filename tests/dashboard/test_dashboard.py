@@ -164,3 +164,15 @@ def test_auditor_opens_a_slots_supply_and_demand_curves(
     to_phone(page)
     no_sideways_scroll(page)
     page.screenshot(path=shots / "slot-curves-phone.png", full_page=True)
+
+
+def test_served_by_the_api_with_its_security_headers(client: httpx.Client) -> None:
+    root = client.get("/", follow_redirects=False)
+    assert root.status_code == 307 and root.headers["location"] == "/dashboard/"
+    page = client.get("/dashboard/")
+    assert page.status_code == 200 and '<script type="module" src="app.js">' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    js = client.get("/dashboard/app.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert client.get("/dashboard/nope.js").status_code == 404
+    assert "/dashboard" not in str(client.get("/openapi.json").json()["paths"])
