@@ -14,9 +14,9 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup solc postgres test compile lint test-python test-contracts test-deploy-anvil test-matcher \
-	test-indexer test-api demo demo-slot bench bench-gas bench-matcher bench-oracle bench-index \
-	bench-api bench-sim clean
+.PHONY: help setup solc postgres chromium test compile lint test-python test-contracts \
+	test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo demo-slot bench \
+	bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim clean
 
 help:
 	@echo "make demo    set up, run the 20-household community for one day on a private ganache"
@@ -24,7 +24,7 @@ help:
 	@echo "make bench   gas and speed benchmarks -> bench/results.json, docs/benchmarks.md"
 	@echo "make setup   install what is missing (idempotent): .venv, node_modules, solc launcher"
 
-setup: $(VENV)/.installed $(FUZZ_VENV)/.installed node_modules/.installed solc postgres
+setup: $(VENV)/.installed $(FUZZ_VENV)/.installed node_modules/.installed solc postgres chromium
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -59,6 +59,20 @@ postgres:
 			"its index tests will be skipped"; \
 	else echo "note: PostgreSQL is not installed and cannot be here (not root or no apt-get);" \
 		"its index tests will be skipped"; fi
+
+# Debian's headless-capable Chromium for the dashboard's browser tests (Playwright drives it at
+# /usr/bin/chromium; `playwright install` is never run). Installed as root when missing;
+# otherwise the browser tests are skipped with a message saying so.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium from Debian's packages"; \
+		apt-get update -qq -o DPkg::Lock::Timeout=600 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+			chromium >/dev/null || echo "note: installing Chromium failed;" \
+			"the dashboard's browser tests will be skipped"; \
+	else echo "note: Chromium is not installed and cannot be here (not root or no apt-get);" \
+		"the dashboard's browser tests will be skipped"; fi
 
 lint: setup
 	$(BIN)/ruff check .
@@ -122,6 +136,10 @@ bench-matcher: setup
 # Part of test-python; on its own for quick runs.
 test-api: setup
 	$(PYTEST) tests/api -q
+
+# Part of test-python; on its own for quick runs. Screenshots go to reports/screenshots/.
+test-dashboard: setup
+	$(PYTEST) tests/dashboard -q
 
 # API latency at a fixed 500 requests/s for 60 s (Debian's `hey`, installed if missing).
 bench-api: setup
