@@ -12,13 +12,15 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup solc test lint test-python test-contracts test-deploy-anvil test-matcher demo \
-	bench bench-gas bench-matcher bench-oracle clean
+.PHONY: help setup solc test lint slither fuzz test-python test-contracts test-deploy-anvil test-matcher \
+	demo bench bench-gas bench-matcher bench-oracle clean
 
 help:
 	@echo "make demo    set up, start ganache, deploy, trade one slot, print balances"
 	@echo "make test    set up, lint, type-check, run every test (brownie on ganache + pytest)"
 	@echo "make bench   gas and speed benchmarks -> bench/results.json, docs/benchmarks.md"
+	@echo "make fuzz    the stateful invariant test at 10,000 steps (FUZZ_STEPS=...)"
+	@echo "make slither static analysis of the contracts (also part of make test)"
 	@echo "make setup   install what is missing (idempotent): .venv, node_modules, solc launcher"
 
 setup: $(VENV)/.installed node_modules/.installed solc
@@ -53,7 +55,18 @@ test-contracts: setup
 test-deploy-anvil: setup
 	$(BIN)/brownie run scripts/deploy.py --network anvil
 
-test: lint test-python test-contracts test-deploy-anvil
+# Slither (no untriaged high or medium finding) and slither-check-erc for the token: about 40 s.
+slither: setup
+	./toolchain/slither.sh
+
+test: lint slither test-python test-contracts test-deploy-anvil
+
+# The stateful invariant test at depth (make test runs 2,000 steps of it): 10,000 rule steps.
+FUZZ_STEPS ?= 10000
+fuzz: setup
+	GRIDSHARE_STATEFUL_STEPS=$(FUZZ_STEPS) GRIDSHARE_STATEFUL_REPORT=build/fuzz.json \
+		$(BIN)/brownie test tests/contracts/test_stateful.py --network $(NETWORK)
+	cat build/fuzz.json
 
 demo: setup
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
