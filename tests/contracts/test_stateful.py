@@ -79,8 +79,8 @@ METERED = st.lists(
     max_size=5,
 )
 PERIOD_SLOTS = 6
-HORIZON = 4  # order horizon = tariff notice, short so that changes bind within an example
-MEMBER_CAP = 3  # orders per member and slot, low so that the cap is reached
+HORIZON = 3  # order horizon = tariff notice, short so that changes bind within an example
+MEMBER_CAP = 2  # orders per member and slot, low so that the cap is reached
 # Tariffs a change may bring in: other prices, fees and clearing modes (the deployed one is
 # Settings' default, uniform). The last one is invalid (feed-in above retail) on purpose.
 TARIFFS = [
@@ -94,6 +94,10 @@ INVALID_TARIFF = (100_000, 150_000, 0, 0, 0, 0, 120_000, 0, 0)
 # A change's first slot relative to the earliest one the notice allows (current + horizon + 1):
 # zero and below must be refused (the lowest reach back into past slots).
 NOTICE = st.integers(min_value=-HORIZON - 3, max_value=4)
+# Before the snapshot every example starts from, the DSO schedules a change every 2 slots beyond the
+# notice, cycling through TARIFFS: every example settles slots under several tariffs and modes
+# (an example settles a handful of slots), and change_tariff rules withdraw and replace them.
+PRESCHEDULED = 12
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +122,7 @@ class MarketMachine(RuleBasedStateMachine):
     dso: Any
     matcher: Any
     holders: list[Any]
-    base_rules: SlotRules
+    initial_schedule: list[tuple[int, SlotRules]]
 
     meters: list[tuple[bytes, str]]
     oracle: Any
@@ -138,7 +142,9 @@ class MarketMachine(RuleBasedStateMachine):
         cls.people = people
         cls.dso, cls.matcher, cls.oracle = roles["dso"], roles["matcher"], roles["oracle"]
         cls.holders = [*people, roles["fee"], roles["net"], roles["supply"], dep.order_book]
-        cls.base_rules = decode_rules(dep.community.tariffAt(0))
+        count = int(dep.community.tariffCount())
+        entries = [dep.community.tariffEntry(i) for i in range(count)]
+        cls.initial_schedule = [(int(start), decode_rules(t)) for start, t in entries]
         cls.meters = meters
         cls.role_codes = [int(dep.community.memberRole(p)) for p in people]
 
@@ -155,7 +161,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.exiting: dict[int, int] = {}  # member index -> exit slot
         self.gone: set[int] = set()  # members who left (and may re-enter)
         self.closed_periods = int(self.dep.imbalance.firstSlot()) // PERIOD_SLOTS
-        self.schedule: list[tuple[int, SlotRules]] = [(0, self.base_rules)]  # the model's
+        self.schedule = list(self.initial_schedule)  # the model's tariff schedule
         self.placed: Counter[tuple[int, int]] = Counter()  # (slot, member) -> orders placed
 
     def rules_at(self, slot: int) -> SlotRules:
@@ -558,6 +564,10 @@ def test_market_invariants(
         "supply": supply_account,
     }
     names = ["alice", "bob", "carol", "dave", "erin"]
+    now = int(market.community.currentSlot())
+    for k in range(PRESCHEDULED):
+        rules = encode_rules(TARIFFS[k % len(TARIFFS)])
+        market.community.scheduleTariff(now + HORIZON + 1 + 2 * k, rules, {"from": dso})
     MarketMachine.bind(
         market, lens, [alice, bob, carol, dave, erin], roles, [meters[n] for n in names]
     )
