@@ -16,9 +16,11 @@ contract InvariantLens {
         uint256 escrowHeld;
         uint256[] slotEscrows;
         uint256[][] books;
+        uint256[] debts;
+        uint256 totalDebt;
     }
 
-    /// @notice Token totals, balances of `holders`, and escrow and book words of `slots`.
+    /// @notice Token totals, balances and debts of `holders`, and escrow and book words of `slots`.
     function read(IEnergyToken token, address[] calldata holders, IOrderBook book, uint64[] calldata slots)
         external
         view
@@ -28,9 +30,12 @@ contract InvariantLens {
         s.minted = token.totalMinted();
         s.redeemed = token.totalRedeemed();
         s.balances = new uint256[](holders.length);
+        s.debts = new uint256[](holders.length);
         for (uint256 i; i < holders.length; ++i) {
             s.balances[i] = token.balanceOf(holders[i]);
+            s.debts[i] = token.debtOf(holders[i]);
         }
+        s.totalDebt = token.totalDebt();
         s.escrowHeld = book.escrowHeld();
         s.slotEscrows = new uint256[](slots.length);
         s.books = new uint256[][](slots.length);
