@@ -1,16 +1,20 @@
-"""Stateful property test: random top-ups, orders (valid and invalid), cancellations, clearings,
-meter readings, imbalance settlements, debt, exits and re-entries, period closes (profit sharing and
-service fees) and redemptions against the real contracts. After every step:
+"""Stateful property test: random top-ups, orders (valid and invalid, up to the per-member cap),
+cancellations, clearings, meter readings, imbalance settlements, debt, exits and re-entries, period
+closes (profit sharing and service fees), redemptions and tariff changes (prices, fees and clearing
+mode; with the notice rule: only beyond the order horizon) against the real contracts. After every
+step:
 
 - token supply == minted − redeemed == sum of all balances (members, DSO accounts, order book);
 - the book's escrow == sum of every unsettled slot's escrow == what its open buy orders lock;
 - total debt == the sum of the members' debts;
 - each settlement moved exactly what the rulebook module says, to the n€: trades (settle_order),
   each member's bill against its meters (bill: imbalance and BaU), what a balance could not cover
-  (apply_charge: debt), profit shares and service fees (profit_shares, apply_charge).
+  (apply_charge: debt), profit shares and service fees (profit_shares, apply_charge);
+- the tariff in force for every slot the run touches is the one the model's schedule gives.
 
 `make test` runs at least 2,000 rule steps (hypothesis draws runs of varying length, so the test
-keeps drawing examples until the count is reached; GRIDSHARE_STATEFUL_STEPS raises it).
+keeps drawing examples until the count is reached; GRIDSHARE_STATEFUL_STEPS raises it: `make fuzz`
+runs 10,000).
 brownie 1.22.2's own `state_machine` fixture cannot subclass its compiled base class, so this
 drives hypothesis directly: each example starts by reverting the chain to the snapshot taken
 after deployment.
@@ -18,8 +22,11 @@ after deployment.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections import Counter
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -30,7 +37,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from chain.codec import decode_order_word, decode_rules
+from chain.codec import decode_order_word, decode_rules, encode_rules
 from chain.metering import pack_reading_word, trade_words
 from chain.signing import Reading
 from chain.submission import SlotBook
@@ -45,11 +52,13 @@ from market.billing import (
 )
 from market.clearing import Clearing, Mode
 from market.orders import Order, Side
+from market.tariff import SlotRules, Tariff
 from scripts.slot_flow import sleep_until
 from tests.contracts.helpers import clear_on_chain_book, imbalance_args, sign_reading
 
 BUY, SELL = 0, 1
 TARGET_STEPS = int(os.environ.get("GRIDSHARE_STATEFUL_STEPS", "2000"))
+REPORT = os.environ.get("GRIDSHARE_STATEFUL_REPORT", "")
 STEPS_PER_EXAMPLE = 50
 
 
@@ -71,6 +80,25 @@ METERED = st.lists(
     max_size=5,
 )
 PERIOD_SLOTS = 6
+HORIZON = 3  # order horizon = tariff notice, short so that changes bind within an example
+MEMBER_CAP = 2  # orders per member and slot, low so that the cap is reached
+# Tariffs a change may bring in: other prices, fees and clearing modes (the deployed one is
+# Settings' default, uniform). The last one is invalid (feed-in above retail) on purpose.
+TARIFFS = [
+    SlotRules(Tariff(220_000, 60_000, 90_000, 30_000, 8_000, 3_000, 1_500_000_000, 180_000), m)
+    for m in ("pay-as-bid", "community", "uniform")
+] + [
+    SlotRules(Tariff(210_000, 80_000, 110_000, 50_000, 4_000, 6_000, 2_500_000_000, 150_000), m)
+    for m in ("community", "uniform", "pay-as-bid")
+]
+INVALID_TARIFF = (100_000, 150_000, 0, 0, 0, 0, 120_000, 0, 0)
+# A change's first slot relative to the earliest one the notice allows (current + horizon + 1):
+# zero and below must be refused (the lowest reach back into past slots).
+NOTICE = st.integers(min_value=-HORIZON - 3, max_value=4)
+# Before the snapshot every example starts from, the DSO schedules a change every 2 slots beyond the
+# notice, cycling through TARIFFS: every example settles slots under several tariffs and modes
+# (an example settles a handful of slots), and change_tariff rules withdraw and replace them.
+PRESCHEDULED = 12
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +106,12 @@ def settings() -> Settings:
     """Short profit-sharing periods, so runs close several; no reading deadline, so a slot
     settles right after delivery and time moves one slot per settlement, keeping the orders
     (placed 2-3 slots ahead of the current one) within reach of a short example."""
-    return Settings(period_slots=PERIOD_SLOTS, reading_deadline_seconds=0)
+    return Settings(
+        period_slots=PERIOD_SLOTS,
+        reading_deadline_seconds=0,
+        order_horizon_slots=HORIZON,
+        max_orders_per_member_slot=MEMBER_CAP,
+    )
 
 
 class MarketMachine(RuleBasedStateMachine):
@@ -90,7 +123,7 @@ class MarketMachine(RuleBasedStateMachine):
     dso: Any
     matcher: Any
     holders: list[Any]
-    slot_rules: Any
+    initial_schedule: list[tuple[int, SlotRules]]
 
     meters: list[tuple[bytes, str]]
     oracle: Any
@@ -110,7 +143,9 @@ class MarketMachine(RuleBasedStateMachine):
         cls.people = people
         cls.dso, cls.matcher, cls.oracle = roles["dso"], roles["matcher"], roles["oracle"]
         cls.holders = [*people, roles["fee"], roles["net"], roles["supply"], dep.order_book]
-        cls.slot_rules = decode_rules(dep.community.tariffAt(0))
+        count = int(dep.community.tariffCount())
+        entries = [dep.community.tariffEntry(i) for i in range(count)]
+        cls.initial_schedule = [(int(start), decode_rules(t)) for start, t in entries]
         cls.meters = meters
         cls.role_codes = [int(dep.community.memberRole(p)) for p in people]
 
@@ -127,6 +162,18 @@ class MarketMachine(RuleBasedStateMachine):
         self.exiting: dict[int, int] = {}  # member index -> exit slot
         self.gone: set[int] = set()  # members who left (and may re-enter)
         self.closed_periods = int(self.dep.imbalance.firstSlot()) // PERIOD_SLOTS
+        self.schedule = list(self.initial_schedule)  # the model's tariff schedule
+        self.checked: dict[int, SlotRules] = {}  # slots whose chain tariff was compared
+        self.placed: Counter[tuple[int, int]] = Counter()  # (slot, member) -> orders placed
+
+    def rules_at(self, slot: int) -> SlotRules:
+        """The tariff in force for `slot` by the model's schedule, checked against the chain's
+        (once per slot until a change reaches it: each check is a call)."""
+        rules = next(r for start, r in reversed(self.schedule) if start <= slot)
+        if self.checked.get(slot) != rules:
+            assert decode_rules(self.dep.community.tariffAt(slot)) == rules
+            self.checked[slot] = rules
+        return rules
 
     # ------------------------------------------------------------------ rules
 
@@ -154,9 +201,12 @@ class MarketMachine(RuleBasedStateMachine):
         try:
             tx = self.dep.order_book.placeOrder(slot, side, energy, price, {"from": owner})
         except VirtualMachineError as exc:
-            self._expect_rejection(exc, owner, who, side, energy, price)
+            self._expect_rejection(exc, owner, slot, who, side, energy, price)
             self.counts["rejected"] += 1
             return
+        self.placed[slot, who] += 1
+        assert self.placed[slot, who] <= MEMBER_CAP
+        assert self.dep.order_book.memberOrderCount(slot, owner) == self.placed[slot, who]
         self.pending.add(slot)
         self.open_ids.append(int(tx.return_value))
         self.counts["orders"] += 1
@@ -185,7 +235,7 @@ class MarketMachine(RuleBasedStateMachine):
         before = self._balances()
         self.dep.settlement.settleSlot(slot, *sub.args(), {"from": self.matcher})
         after = self._balances()
-        settled = self._check_payouts(book, clearing, before, after)
+        settled = self._check_payouts(slot, book, clearing, before, after)
         # "settled" counts slots that had orders (as before every slot settled); "slots" all.
         self.counts["settled"] += slot in self.pending
         self.counts["slots"] += 1
@@ -254,7 +304,7 @@ class MarketMachine(RuleBasedStateMachine):
         shares = profit_shares(
             profit_pool(int(self.dep.imbalance.platformFeesOf(period)), 5000), exports
         )
-        fee = int(self.dep.community.tariffAt(period * PERIOD_SLOTS)[7])
+        fee = self.rules_at(period * PERIOD_SLOTS).tariff.service_fee
         before = [
             (int(self.dep.token.balanceOf(a)), int(self.dep.token.debtOf(a))) for a in accounts_
         ]
@@ -269,6 +319,34 @@ class MarketMachine(RuleBasedStateMachine):
         self.closed_periods += 1
         self.counts["periods"] += 1
         self.counts["shared"] += sum(shares)
+
+    @rule(notice=NOTICE, pick=st.integers(0, len(TARIFFS)))
+    def change_tariff(self, notice: int, pick: int) -> None:
+        """The DSO schedules a tariff (another mode, prices and fees): refused for any slot the
+        notice does not cover (current + horizon and before, past slots included) and for an
+        invalid tariff; otherwise it replaces the entries from its first slot on."""
+        self.counts["rules"] += 1
+        earliest = int(self.dep.community.currentSlot()) + HORIZON + 1
+        start = earliest + notice - 1
+        values = INVALID_TARIFF if pick == len(TARIFFS) else encode_rules(TARIFFS[pick])
+        try:
+            tx = self.dep.community.scheduleTariff(start, values, {"from": self.dso})
+        except VirtualMachineError as exc:
+            error = (exc.revert_msg or "").split(":", 1)[0]
+            if start < earliest:
+                assert error == "CommunityTariffTooEarly"
+            else:
+                assert (error, pick) == ("CommunityInvalidTariff", len(TARIFFS))
+            self.counts["tariffs_refused"] += 1
+            return
+        assert start >= earliest and pick < len(TARIFFS)
+        withdrawn = [start_ for start_, _ in self.schedule if start_ >= start]
+        self.schedule = [e for e in self.schedule if e[0] < start] + [(start, TARIFFS[pick])]
+        self.checked.clear()
+        events = tx.events["TariffWithdrawn"] if "TariffWithdrawn" in tx.events else []  # noqa: SIM401
+        assert [int(e["fromSlot"]) for e in events] == sorted(withdrawn, reverse=True)
+        assert int(self.dep.community.tariffCount()) == len(self.schedule)
+        self.counts["tariffs"] += 1
 
     @rule(who=WHO, amount=AMOUNT, roll=st.integers(0, 3))
     def redeem(self, who: int, amount: int, roll: int) -> None:
@@ -299,7 +377,7 @@ class MarketMachine(RuleBasedStateMachine):
     @invariant()
     def conservation_and_escrow(self) -> None:
         slots = sorted(self.pending)
-        supply, minted, redeemed, balances, debts, total_debt, held, slot_escrows, books = (
+        supply, minted, redeemed, balances, held, slot_escrows, books, debts, total_debt = (
             self.lens.read(self.dep.token, self.holders, self.dep.order_book, slots)
         )
         # Token supply == minted − redeemed == sum of all balances (members, DSO, escrow).
@@ -307,13 +385,12 @@ class MarketMachine(RuleBasedStateMachine):
         assert balances[-1] == held  # the last holder is the order book
         # Escrow == sum of unsettled slots' escrow == what their open buy orders lock.
         assert held == sum(slot_escrows)
-        # Debt is a claim outside the supply: the total is the members' sum (only members owe).
-        assert total_debt == sum(debts[: len(self.people)])
-        assert not any(debts[len(self.people) :])
-        for slot_escrow, words in zip(slot_escrows, books, strict=True):
+        # Debt is a claim outside the supply: the total is the members' sum.
+        assert total_debt == sum(debts)  # only members owe, but every holder is read
+        for slot, slot_escrow, words in zip(slots, slot_escrows, books, strict=True):
             entries = [decode_order_word(i, int(w)) for i, w in enumerate(words)]
             locked = sum(
-                self.slot_rules.tariff.escrow_for(
+                self.rules_at(slot).tariff.escrow_for(
                     Order(i, Side(e.side), e.energy_wh, e.price, e.owner)
                 )
                 for i, e in enumerate(entries)
@@ -362,7 +439,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
         events = tx.events["ImbalanceSettled"] if members else []
         assert [e["member"] for e in events] == members
-        tariff = self.slot_rules.tariff
+        tariff = self.rules_at(slot).tariff
         for e in events:
             m = int(e["exportWh"]) - int(e["importWh"])
             expected = bill(tariff, m, settled.get(e["member"].lower(), []))
@@ -407,11 +484,18 @@ class MarketMachine(RuleBasedStateMachine):
         return [int(b) for b in snapshot[3]]
 
     def _expect_rejection(
-        self, exc: VirtualMachineError, owner: Any, who: int, side: int, energy: int, price: int
+        self,
+        exc: VirtualMachineError,
+        owner: Any,
+        slot: int,
+        who: int,
+        side: int,
+        energy: int,
+        price: int,
     ) -> None:
         """An order may only be refused for a reason the rulebook gives, with its error."""
         error = (exc.revert_msg or "").split(":", 1)[0]
-        t = self.slot_rules.tariff
+        t = self.rules_at(slot).tariff
         if energy == 0:
             assert error == "OrderBookZeroEnergy"
         elif who in self.exiting or who in self.gone:
@@ -420,13 +504,16 @@ class MarketMachine(RuleBasedStateMachine):
             assert error == "OrderBookRoleCannotSell"
         elif not t.feed_in_price <= price <= t.retail_price:
             assert error == "OrderBookPriceOutOfBounds"
+        elif self.placed[slot, who] >= MEMBER_CAP:
+            assert error == "OrderBookMemberSlotFull"
+            self.counts["capped"] += 1
         else:
             escrow = t.escrow_for(Order(0, Side.BUY, energy, price, owner.address))
             assert error == "ERC20InsufficientBalance"
             assert escrow > int(self.dep.token.balanceOf(owner))
 
     def _check_payouts(
-        self, book: SlotBook, clearing: Clearing, before: list[int], after: list[int]
+        self, slot: int, book: SlotBook, clearing: Clearing, before: list[int], after: list[int]
     ) -> dict[str, list[OrderSettlement]]:
         """Each holder's balance change equals the rulebook's settlement of its orders. Returns
         the settlements by owner (lower-case address)."""
@@ -435,16 +522,27 @@ class MarketMachine(RuleBasedStateMachine):
         position = {str(h.address).lower(): i for i, h in enumerate(self.holders)}
         # holders: the people, then the fee, network and supply accounts, then the order book
         fee_i, net_i, book_i = len(self.people), len(self.people) + 1, len(self.holders) - 1
+        rules = self.rules_at(slot)
+        self.counts[f"slots_{rules.mode}"] += 1
         for order in book.open_orders():
-            s = settle_order(self.slot_rules.tariff, order, clearing.fills[order.id])
+            s = settle_order(rules.tariff, order, clearing.fills[order.id])
             by_owner.setdefault(order.owner.lower(), []).append(s)
             expected[position[order.owner.lower()]] += s.received_by_member
             expected[book_i] -= s.escrow
             expected[fee_i] += s.platform_fee
             expected[net_i] += s.network_fee
         assert [a - b for a, b in zip(after, before, strict=True)] == expected
-        assert clearing.mode is Mode(self.slot_rules.mode)
+        assert clearing.mode is Mode(rules.mode)
         return by_owner
+
+
+def _report(counts: Counter[str], started: float) -> None:
+    """`make fuzz` keeps the counts of its run (every step so far passed every check), updated
+    after each batch of examples, so a run stopped early still tells what it verified."""
+    if REPORT:
+        out = {**dict(sorted(counts.items())), "seconds": round(time.monotonic() - started)}
+        Path(REPORT).parent.mkdir(parents=True, exist_ok=True)
+        Path(REPORT).write_text(json.dumps(out, indent=1) + "\n")
 
 
 def token_state(token: Any, member: Any) -> tuple[int, int]:
@@ -480,10 +578,15 @@ def test_market_invariants(
         "supply": supply_account,
     }
     names = ["alice", "bob", "carol", "dave", "erin"]
+    now = int(market.community.currentSlot())
+    for k in range(PRESCHEDULED):
+        rules = encode_rules(TARIFFS[k % len(TARIFFS)])
+        market.community.scheduleTariff(now + HORIZON + 1 + 2 * k, rules, {"from": dso})
     MarketMachine.bind(
         market, lens, [alice, bob, carol, dave, erin], roles, [meters[n] for n in names]
     )
     chain.snapshot()
+    started = time.monotonic()
     while MarketMachine.counts["rules"] < TARGET_STEPS:
         run_state_machine_as_test(
             MarketMachine,
@@ -491,12 +594,14 @@ def test_market_invariants(
                 # Examples average ~28 steps here (hypothesis draws their length), so sizing
                 # each run to the steps still missing usually reaches the target in one run
                 # without overshooting it by a whole run.
-                max_examples=max(10, (TARGET_STEPS - MarketMachine.counts["rules"]) // 25),
+                # At most 50 examples per run, so that a long run reports its progress.
+                max_examples=max(10, min(50, (TARGET_STEPS - MarketMachine.counts["rules"]) // 25)),
                 stateful_step_count=STEPS_PER_EXAMPLE,
                 deadline=None,
                 database=None,
             ),
         )
+        _report(MarketMachine.counts, started)
     counts = MarketMachine.counts
     print(f"stateful: {dict(counts)}")
     # The run must have exercised the market, not just idled.
@@ -506,3 +611,5 @@ def test_market_invariants(
     )
     assert counts["readings"] > 0 and counts["imbalances"] > 0 and counts["periods"] > 0
     assert counts["exits"] > 0 and counts["debts"] > 0
+    assert counts["tariffs"] > 0 and counts["tariffs_refused"] > 0 and counts["capped"] > 0
+    assert all(counts[f"slots_{mode}"] > 0 for mode in ("uniform", "pay-as-bid", "community"))
