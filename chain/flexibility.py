@@ -129,9 +129,11 @@ def outcomes(
     segments: Sequence[Mapping[str, int]],
     method: BaselineMethod | None = None,
     baseline_days: int = 5,
+    is_member: Callable[[str], bool] | None = None,
 ) -> dict[int, FlexOutcome]:
     """Each accepted offer's outcome (by offer index) from each segment's net import per member
-    (segment 0: the slot; d: d days earlier), by the rulebook."""
+    (segment 0: the slot; d: d days earlier), by the rulebook. An offer whose member is no longer
+    a member when the request settles (`is_member` false) is neither paid nor penalised."""
     lookback = len(segments) - 1
     chosen = method or MeanOfLastDays(days=baseline_days, lookback_days=lookback)
     out: dict[int, FlexOutcome] = {}
@@ -139,6 +141,9 @@ def outcomes(
         if not acc:
             continue
         member = offers[i].member
+        if is_member is not None and not is_member(member):
+            out[i] = FlexOutcome(acc, None, None, 0, 0, 0)
+            continue
         history = [seg.get(member) for seg in segments[1:]]
         out[i] = settle_offer(
             request.direction,

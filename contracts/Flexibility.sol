@@ -397,6 +397,8 @@ contract Flexibility is IFlexibility {
     ) private view returns (Outcome memory o) {
         o.index = i;
         o.member = address(uint160(offers[i]));
+        // A member leaving or gone is neither paid nor penalised (its obligations end with its exit).
+        if (community.memberRole(o.member) == MemberRole.None) return o;
         FlexDirection direction = r.direction;
         (o.measured, o.baseline) = _baseline(m, direction);
         o.measured = o.measured && m.has[0];

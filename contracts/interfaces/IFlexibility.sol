@@ -24,7 +24,8 @@ enum FlexDirection {
 /// `price · delivered` from the escrow (pay-as-bid) and charged `penalty · (accepted − delivered)` to
 /// the network account through EnergyToken.collect (debt if short); the rest of the escrow returns to
 /// the network account. A delivery that cannot be measured (no reading in the slot, or no day with a
-/// reading in the lookback) is neither paid nor penalised. See docs/decisions.md, "Flexibility".
+/// reading in the lookback), or whose member is leaving or has left when the request settles, is
+/// neither paid nor penalised. See docs/decisions.md, "Flexibility".
 interface IFlexibility {
     /// @notice Request `requestId` for `slot` was published; `escrow = quantityWh · maxPrice` was taken
     /// from `payer`. `penalty` (n€ per Wh short) is the penalty in force at publication.
@@ -46,8 +47,8 @@ interface IFlexibility {
     /// @notice The acceptance of a request: `accepted[i]` Wh of offer `i`, `volumeWh` in total.
     event FlexAccepted(uint256 indexed requestId, uint256 volumeWh, uint256[] accepted);
     /// @notice One accepted offer after delivery. Net imports are signed Wh (negative: export);
-    /// `measured` is false when there was no reading or no baseline (then delivered, payment and
-    /// penalty are 0). `collected` is the part of the penalty the balance covered (the rest is debt).
+    /// `measured` is false when there was no reading or no baseline, or the member is leaving or gone
+    /// (then delivered, payment and penalty are 0). `collected` is the part of the penalty the balance covered (the rest is debt).
     event FlexDelivered(
         uint256 indexed requestId,
         uint256 index,
