@@ -1,10 +1,15 @@
 """The matcher's flexibility step on a real ganache: it accepts a DSO request in merit order
-after its gate and pays it out against the meter baseline once the slot's imbalance is settled."""
+after its gate and pays it out against the meter baseline once the slot's imbalance is settled;
+the audit re-derives it from the events and finds tampered ones."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from eth_account import Account
 
+from audit.checks import audit
+from audit.fetch import fetch_events, fetch_state
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from gridshare.settings import Settings
@@ -107,3 +112,25 @@ def test_matcher_accepts_and_pays_flexibility(
     )
     charged = imb["args"]["collected"]
     assert market.balance(market.accounts[a]) == a_before + 600 * 100_000 - charged + 0
+
+    # The audit re-derives every flexibility step from the events alone, and finds tampering.
+    block = node.block_number()
+    events = fetch_events(node, block, 5_000)
+    state = fetch_state(node, events, block)
+    flex_rules = [f for f in audit(events, state).findings if f.rule.startswith("flex-")]
+    assert flex_rules == []
+    assert not [f for f in audit(events, state).findings if f.rule == "conservation"]
+
+    def tampered(name: str, change: dict[str, object]) -> list[str]:
+        out = []
+        for e in events:
+            if e.name == name and int(e.args["requestId"]) == rid:
+                e = replace(e, args={**e.args, **change})
+            out.append(e)
+        return sorted({f.rule for f in audit(out, state).findings})
+
+    assert "flex-delivery" in tampered("FlexDelivered", {"payment": 600 * 100_000 + 1})
+    assert "flex-delivery" in tampered("FlexDelivered", {"deliveredWh": 599})
+    assert "flex-acceptance" in tampered("FlexAccepted", {"accepted": [500, 300]})
+    assert "flex-payout" in tampered("FlexSettled", {"refunded": 1})
+    assert "flex-request" in tampered("FlexRequested", {"escrow": 1})
