@@ -14,16 +14,17 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup solc postgres test lint test-python test-contracts test-deploy-anvil test-matcher \
-	test-indexer test-api demo bench bench-gas bench-matcher bench-oracle bench-index bench-api clean
+.PHONY: help setup solc postgres chromium test compile lint test-python test-contracts \
+	test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo demo-slot bench \
+	bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim clean
 
 help:
-	@echo "make demo    set up, start ganache, deploy, trade one slot, print balances"
+	@echo "make demo    set up, run the 20-household community for one day on a private ganache"
 	@echo "make test    set up, lint, type-check, run every test (brownie on ganache + pytest)"
 	@echo "make bench   gas and speed benchmarks -> bench/results.json, docs/benchmarks.md"
 	@echo "make setup   install what is missing (idempotent): .venv, node_modules, solc launcher"
 
-setup: $(VENV)/.installed $(FUZZ_VENV)/.installed node_modules/.installed solc postgres
+setup: $(VENV)/.installed $(FUZZ_VENV)/.installed node_modules/.installed solc postgres chromium
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -59,6 +60,20 @@ postgres:
 	else echo "note: PostgreSQL is not installed and cannot be here (not root or no apt-get);" \
 		"its index tests will be skipped"; fi
 
+# Debian's headless-capable Chromium for the dashboard's browser tests (Playwright drives it at
+# /usr/bin/chromium; `playwright install` is never run). Installed as root when missing;
+# otherwise the browser tests are skipped with a message saying so.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Chromium from Debian's packages"; \
+		apt-get update -qq -o DPkg::Lock::Timeout=600 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+			chromium >/dev/null || echo "note: installing Chromium failed;" \
+			"the dashboard's browser tests will be skipped"; \
+	else echo "note: Chromium is not installed and cannot be here (not root or no apt-get);" \
+		"the dashboard's browser tests will be skipped"; fi
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -74,12 +89,26 @@ test-contracts: setup
 test-deploy-anvil: setup
 	$(BIN)/brownie run scripts/deploy.py --network anvil
 
-test: lint test-python test-contracts test-deploy-anvil
+# Contracts are compiled once, then the two suites run side by side: brownie's on its own
+# ganache (8545), the Python tests on private chains (free ports); both mostly wait on their
+# nodes. Each suite's output is printed whole when it ends (--output-sync).
+test: lint compile
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-python test-contracts
+	$(MAKE) --no-print-directory test-deploy-anvil
 
+compile: setup
+	$(BIN)/brownie compile
+
+# The default community for one day on a private ganache (free port), then its summary table;
+# the HTML report and plots go to reports/default-20/.
 demo: setup
+	$(BIN)/gridshare simulate --community communities/default-20.toml --days 1 --network dev
+
+# The earlier one-slot walk-through (five households, balances before and after).
+demo-slot: setup
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
 
-bench: bench-gas bench-matcher bench-oracle bench-index bench-api
+bench: bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim
 
 bench-gas: setup
 	$(BIN)/brownie run scripts/bench_gas.py --network $(NETWORK)
@@ -96,6 +125,10 @@ bench-oracle: setup
 test-indexer: setup
 	$(PYTEST) tests/indexer -q
 
+# 100 households on a private ganache: one day measured (the year is the goal; see the notes).
+bench-sim: setup
+	$(BIN)/python -m bench.sim --days 1
+
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup
 	$(BIN)/python -m bench.matcher
@@ -103,6 +136,10 @@ bench-matcher: setup
 # Part of test-python; on its own for quick runs.
 test-api: setup
 	$(PYTEST) tests/api -q
+
+# Part of test-python; on its own for quick runs. Screenshots go to reports/screenshots/.
+test-dashboard: setup
+	$(PYTEST) tests/dashboard -q
 
 # API latency at a fixed 500 requests/s for 60 s (Debian's `hey`, installed if missing).
 bench-api: setup

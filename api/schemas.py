@@ -119,6 +119,12 @@ class TypedDataPublic(BaseModel):
     typed_data: dict[str, object]
 
 
+class CancelIntentCreate(Strict):
+    """What to sign to cancel an order: the API answers with the EIP-712 CancelIntent."""
+
+    deadline_seconds: int = Field(default=600, gt=0, le=86_400)
+
+
 class OrderCancel(Strict):
     """An EIP-712 CancelIntent's nonce and deadline and the owner's signature."""
 
@@ -213,7 +219,10 @@ class MarketPublic(BaseModel):
     contracts: dict[str, str]
     head_block: int
     current_slot: int
+    genesis: int = Field(description="unix time at which slot 0 starts")
+    head_timestamp: int = Field(description="unix time of the head block (the chain's clock)")
     slot_seconds: int
+    period_slots: int = Field(description="slots per billing and profit-sharing period")
     gate_closure_seconds: int
     order_horizon_slots: int
     tariff: TariffPublic

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -46,6 +47,7 @@ from web3.types import (
     BlockIdentifier,
     FilterParams,
     LogReceipt,
+    Nonce,
     RPCEndpoint,
     TxParams,
     TxReceipt,
@@ -462,6 +464,7 @@ class Node:
         sender: Sender,
         *,
         gas: int | None = None,
+        nonce: int | None = None,
         on_signed: Callable[[str], None] | None = None,
     ) -> TxReceipt:
         """Sign, send and wait for the receipt of `fn` from `sender`.
@@ -470,18 +473,21 @@ class Node:
         is sent. With `gas` nothing is estimated: for transactions whose estimate the node makes
         expensive (ganache re-executes a transaction many times to estimate it; unused gas is
         not charged). Either way a revert raises TransactionReverted with the error's name.
+        `nonce` saves a request when the caller is the account's only sender and counts itself.
         `on_signed` is told the transaction's hash before it is broadcast (a durable outbox
         records it there, to find the transaction again after a crash).
         """
         self.check_chain()
+        if nonce is None:
+            nonce = self.rpc(
+                "eth_getTransactionCount",
+                lambda: self.w3.eth.get_transaction_count(sender.address, "pending"),
+            )
         params: TxParams = {
             "from": sender.address,
             "gasPrice": Wei(self.gas_price_wei),
             "chainId": self.manifest.chain_id,
-            "nonce": self.rpc(
-                "eth_getTransactionCount",
-                lambda: self.w3.eth.get_transaction_count(sender.address, "pending"),
-            ),
+            "nonce": Nonce(nonce),
         }
         if gas is not None:
             params["gas"] = gas
@@ -495,6 +501,33 @@ class Node:
         if receipt["status"] != 1:
             raise self._replay_revert(tx, receipt)
         return receipt
+
+    def transact_many(
+        self, calls: Sequence[tuple[ContractFunction, Sender, int, int]]
+    ) -> list[TxReceipt]:
+        """Send several transactions, each `(fn, sender, gas, nonce)`, before waiting for any
+        receipt (the node works while the next one is signed), then wait for them all. Nothing
+        is estimated or looked up. The first reverted one raises TransactionReverted."""
+        self.check_chain()
+        sent: list[tuple[TxParams, HexStr]] = []
+        for fn, sender, gas, nonce in calls:
+            params: TxParams = {
+                "from": sender.address,
+                "gasPrice": Wei(self.gas_price_wei),
+                "chainId": self.manifest.chain_id,
+                "nonce": Nonce(nonce),
+                "gas": gas,
+            }
+            tx = self.rpc(f"build {fn.fn_name}", partial(self._build, fn, params))
+            raw = sender.sign(self, tx)
+            tx_hash = HexStr("0x" + keccak(raw).hex())
+            self._send(raw, tx_hash)
+            sent.append((tx, tx_hash))
+        receipts = [self._wait(tx_hash) for _, tx_hash in sent]
+        for (tx, _), receipt in zip(sent, receipts, strict=True):
+            if receipt["status"] != 1:
+                raise self._replay_revert(tx, receipt)
+        return receipts
 
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         """The receipt of a mined transaction; None if the node does not know it as mined."""
@@ -571,6 +604,34 @@ class Node:
         data = revert_data(exc)
         name, args = self.errors.decode(data) if data else (None, ())
         return TransactionReverted(name, args, tx_hash)
+
+    def advance_time(self, seconds: int) -> int:
+        """Development chains only (ganache, anvil): move block time forward by `seconds` and
+        mine a block there (`evm_increaseTime`, `evm_mine`). Returns the new block's timestamp."""
+        if seconds > 0:
+            self.make_request("evm_increaseTime", [seconds])
+        self.make_request("evm_mine", [])
+        return self.block_timestamp()
+
+    def send_value(self, sender: Sender, to: str, value_wei: int) -> TxReceipt:
+        """Send ether (gas money for an account that signs its own transactions)."""
+        self.check_chain()
+        tx: TxParams = {
+            "from": sender.address,
+            "to": to_checksum_address(to),
+            "value": Wei(value_wei),
+            "gas": 21_000,
+            "gasPrice": Wei(self.gas_price_wei),
+            "chainId": self.manifest.chain_id,
+            "nonce": self.rpc(
+                "eth_getTransactionCount",
+                lambda: self.w3.eth.get_transaction_count(sender.address, "pending"),
+            ),
+        }
+        raw = sender.sign(self, tx)
+        tx_hash = HexStr("0x" + keccak(raw).hex())
+        self._send(raw, tx_hash)
+        return self._wait(tx_hash)
 
     def make_request(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC request (node-specific methods: eth_signTransaction, evm_mine, ...)."""

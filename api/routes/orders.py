@@ -13,6 +13,7 @@ from hexbytes import HexBytes
 from api.deps import CurrentUser, ViewDep
 from api.errors import ApiError
 from api.schemas import (
+    CancelIntentCreate,
     OrderCancel,
     OrderCreate,
     OrderIntentCreate,
@@ -22,7 +23,7 @@ from api.schemas import (
     TypedDataPublic,
 )
 from api.view import OrderRecord
-from chain.signing import OrderIntent, order_typed_data
+from chain.signing import OrderIntent, cancel_typed_data, order_typed_data
 
 router = APIRouter(prefix="/orders", tags=["member"])
 OrderId = Annotated[int, Path(ge=0, lt=2**256)]
@@ -112,6 +113,24 @@ def _find(view: ViewDep, user: CurrentUser, order_id: int) -> OrderRecord:
 @router.get("/{order_id}")
 def my_order(order_id: OrderId, user: CurrentUser, view: ViewDep) -> OrderPublic:
     return _public(_find(view, user, order_id))
+
+
+@router.post("/{order_id}/cancel-typed-data")
+def cancel_typed(
+    order_id: OrderId, body: CancelIntentCreate, user: CurrentUser, view: ViewDep
+) -> TypedDataPublic:
+    """The EIP-712 CancelIntent to sign for one of the account's orders, with a fresh nonce and
+    a deadline from the chain's clock; send its nonce, deadline and signature to DELETE."""
+    _find(view, user, order_id)
+    typed = cancel_typed_data(
+        user.address,
+        order_id,
+        secrets.randbits(64),
+        view.node.block_timestamp() + body.deadline_seconds,
+        view.chain_id,
+        view.node.manifest.contracts["OrderBook"],
+    )
+    return TypedDataPublic(typed_data=typed)
 
 
 @router.delete("/{order_id}")

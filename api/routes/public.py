@@ -35,9 +35,12 @@ def market(view: ViewDep) -> MarketPublic:
         contracts=dict(view.node.manifest.contracts),
         head_block=view.head,
         current_slot=slot,
+        genesis=int(view.call("Community", "genesis")),
+        head_timestamp=int(view.cached(("head-timestamp",), view.node.block_timestamp)),
         slot_seconds=int(view.call("Community", "slotSeconds")),
         gate_closure_seconds=int(view.call("Community", "gateClosureSeconds")),
         order_horizon_slots=int(view.call("Community", "orderHorizonSlots")),
+        period_slots=int(view.call("ImbalanceSettlement", "periodSlots")),
         tariff=_tariff_public(slot, encode_rules(view.rules(slot))),
     )
 

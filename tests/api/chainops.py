@@ -1,15 +1,27 @@
-"""Driving the test chain: meter-signed readings relayed as the oracle does, and the matcher's
-imbalance step up to a slot."""
+"""Driving the test chain: meter-signed readings relayed as the oracle does, the matcher's
+imbalance step up to a slot, and one whole traded, metered, settled and indexed slot."""
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
+import httpx
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from api.client import EUR, Wallet
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
+from gridshare.settings import Settings
+from indexer.migrate import make_engine
+from indexer.service import Indexer
+from matcher.devchain import close_gate
 from matcher.service import Matcher
+from tests.apiserver import MATCHER_ACCOUNT, new_member
 
 ORACLE, MATCHER, DSO = 1, 2, 0
+SELL_PRICE, BUY_PRICE = 100_000, 160_000
 
 
 def _sender(node: Node, index: int) -> Sender:
@@ -40,3 +52,54 @@ def settle_imbalance_through(node: Node, slot: int) -> None:
     and their readings complete or their deadlines passed)."""
     Matcher(node, _sender(node, MATCHER)).settle_imbalances()
     assert int(node.call(node.contract("ImbalanceSettlement").functions.nextSlot())) > slot
+
+
+def index_once(node: Node, settings: Settings) -> None:
+    Indexer(node, make_engine(settings.index_db_url), batch_blocks=500, confirmations=0).run_once()
+
+
+def trade_metered_slot(
+    client: httpx.Client, node: Node, settings: Settings, dso: Wallet
+) -> dict[str, Any]:
+    """A seller and a buyer, each with a meter; they trade 1,500 Wh in a slot of their own, the
+    seller's meter shows 1,000 Wh export (short 500), the buyer's 2,000 Wh import (500 more)."""
+    seller = new_member(client, dso, top_up=10 * EUR)
+    buyer = new_member(client, dso, top_up=10 * EUR)
+    meters = {}
+    for i, w in enumerate((seller, buyer)):
+        key = Account.create()
+        meter_id = bytes([0xEE, i]) + secrets.token_bytes(30)
+        r = dso.post(
+            "/dso/meters",
+            {"meter_id": "0x" + meter_id.hex(), "member": w.address, "signer": key.address},
+        )
+        assert r.status_code == 201, r.text
+        meters[w.address] = (key, meter_id)
+    community = node.contract("Community").functions
+    slot = int(client.get("/market").json()["current_slot"]) + 4
+    assert seller.post("/orders", seller.order(slot, "sell", 2_000, SELL_PRICE)).status_code == 201
+    assert buyer.post("/orders", buyer.order(slot, "buy", 1_500, BUY_PRICE)).status_code == 201
+    close_gate(node, slot)
+    Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()
+    deadline = int(
+        node.call(node.contract("ImbalanceSettlement").functions.readingDeadlineSeconds())
+    )
+    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+    for w, (imp, exp) in ((seller, (0, 1_000)), (buyer, (2_000, 0))):
+        key, meter_id = meters[w.address]
+        submit_reading(node, key, meter_id, Reading(meter_id, slot, imp, exp, 1))
+    Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()
+    settle_imbalance_through(node, slot)
+    index_once(node, settings)
+    settled = node.events(
+        "ImbalanceSettlement",
+        "ImbalanceSettled",
+        from_block=node.manifest.deployed_at_block,
+        argument_filters={"slot": slot},
+    )
+    return {
+        "slot": slot,
+        "seller": seller,
+        "buyer": buyer,
+        "imbalance": {str(e["args"]["member"]): e["args"] for e in settled},
+    }

@@ -12,9 +12,10 @@ import pytest
 
 from api.client import EUR, Wallet, sign_text, siwe_message
 from chain.node import Node, Sender
+from chain.signing import sign_typed_data
 from matcher.devchain import close_gate
 from matcher.service import Matcher
-from tests.api.conftest import MATCHER_ACCOUNT, grant, new_member
+from tests.apiserver import MATCHER_ACCOUNT, grant, new_member
 
 T = TypeVar("T")
 
@@ -202,6 +203,25 @@ def test_relayed_order_escrow_and_cancel(
         "OrderBookNonceUsed",
         "OrderBookAlreadyCancelled",
     )
+
+
+def test_cancel_typed_data_is_what_the_contract_checks(
+    client: httpx.Client, node: Node, members: list[Wallet]
+) -> None:
+    m, other = members[0], members[1]
+    slot = open_slot(client, node)
+    (order_id,) = m.post("/orders", m.order(slot, "sell", 500, 150_000)).json()["order_ids"]
+    assert other.post(f"/orders/{order_id}/cancel-typed-data", {}).status_code == 404
+    r = m.post(f"/orders/{order_id}/cancel-typed-data", {"deadline_seconds": 300})
+    assert r.status_code == 200, r.text
+    typed = r.json()["typed_data"]
+    msg = typed["message"]
+    assert (msg["owner"], msg["orderId"]) == (m.address, order_id)
+    assert msg["deadline"] - node.block_timestamp() in range(290, 301)  # the chain's clock
+    signature = "0x" + sign_typed_data(typed, m.account.key).hex()
+    body = {"nonce": msg["nonce"], "deadline": msg["deadline"], "signature": signature}
+    assert m.delete(f"/orders/{order_id}", body).status_code == 200
+    assert m.get(f"/orders/{order_id}").json()["status"] == "cancelled"
 
 
 def test_bad_orders_are_4xx_naming_the_error(

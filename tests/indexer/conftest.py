@@ -12,17 +12,12 @@ from sqlalchemy import Engine
 
 from chain.node import Node, Sender
 from gridshare.settings import Settings
-from indexer.devdb import PgServer, pg_server
+from indexer.devdb import PgServer
 from indexer.migrate import make_engine
-from matcher.devchain import DevChain, dev_chain
+from matcher.devchain import DevChain
 from matcher.service import Matcher
+from tests.fixtures import PG_MISSING, chain, postgres  # noqa: F401
 from tests.matcher.helpers import EUR, MATCHER, MEMBERS, Market
-
-
-@pytest.fixture(scope="session")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevChain]:
-    with dev_chain(tmp_path_factory.mktemp("deployments")) as running:
-        yield running
 
 
 @pytest.fixture(scope="session")
@@ -69,17 +64,6 @@ def trade_slot(market: Market, offset: int = 0) -> int:
     return slot
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PgServer | None]:
-    try:
-        with pg_server() as server:
-            yield server
-    except RuntimeError as exc:
-        if "not installed" not in str(exc):
-            raise
-        yield None
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -98,10 +82,7 @@ def new_db(
             url = f"sqlite:///{tmp_path}/index-{next(counter)}.db"
         else:
             if postgres is None:
-                pytest.skip(
-                    "PostgreSQL is not installed and could not be: run `make setup` as root "
-                    "(apt-get install -y postgresql) to test against it"
-                )
+                pytest.skip(PG_MISSING)
             url = postgres.new_database()
         engine = make_engine(url)
         engines.append(engine)

@@ -3,21 +3,15 @@ scripts/deploy.py through brownie, and members who can trade on it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chain.node import Node
 from gridshare.settings import Settings
-from matcher.devchain import DevChain, dev_chain
+from matcher.devchain import DevChain
+from tests.fixtures import chain  # noqa: F401
 from tests.matcher.helpers import EUR, MATCHER, MEMBERS, Market
-
-
-@pytest.fixture(scope="session")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevChain]:
-    with dev_chain(tmp_path_factory.mktemp("deployments")) as running:
-        yield running
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ their members registered on-chain."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,19 +12,14 @@ from eth_account import Account
 from chain.codec import ROLE_CODES
 from chain.node import Node, Sender
 from gridshare.settings import Settings
-from indexer.devdb import PgServer, pg_server
-from matcher.devchain import DevChain, dev_chain
+from indexer.devdb import PgServer
+from matcher.devchain import DevChain
 from oracle.keys import meter_id, write_keystore
+from tests.fixtures import PG_MISSING, chain, postgres  # noqa: F401
 
 PASSWORD = "correct horse battery staple"
 DSO, ORACLE = 0, 1
 METERS = ("E0001", "E0002", "E0003", "E0004")
-
-
-@pytest.fixture(scope="session")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevChain]:
-    with dev_chain(tmp_path_factory.mktemp("deployments")) as running:
-        yield running
 
 
 @pytest.fixture(scope="session")
@@ -72,26 +66,11 @@ def oracle_env(chain: DevChain, node: Node, meters: Meters, db: Path) -> dict[st
     }
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PgServer | None]:
-    """A throwaway PostgreSQL server (None where it is not installed)."""
-    try:
-        with pg_server() as server:
-            yield server
-    except RuntimeError as exc:
-        if "not installed" not in str(exc):
-            raise
-        yield None
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def outbox_url(request: pytest.FixtureRequest, postgres: PgServer | None, tmp_path: Path) -> str:
     """An empty outbox database of each kind."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'outbox.db'}"
     if postgres is None:
-        pytest.skip(
-            "PostgreSQL is not installed and could not be: run `make setup` as root "
-            "(apt-get install -y postgresql) to test against it"
-        )
+        pytest.skip(PG_MISSING)
     return postgres.new_database()

@@ -1,0 +1,665 @@
+// The gridshare dashboard: one page, three views (member, DSO, market & audit) and a slot view,
+// routed by the URL's hash. Everything comes from the API's own endpoints.
+import { api, hasToken, setToken } from "./api.js";
+import { barChart, barLineChart, curveChart } from "./charts.js";
+import { eur, h, kwh, num, parsePerKwh, perKwh, shortAddr, table, utc } from "./format.js";
+import { account, siweMessage, signText, signTypedData } from "./wallet.js";
+
+const main = document.getElementById("main");
+const sessionBox = document.getElementById("session");
+const statusBox = document.getElementById("status");
+const state = { market: null, me: null };
+const ROLE_NAMES = { 0: "none", 1: "consumer", 2: "prosumer", 3: "prosumager", 4: "battery" };
+const SIDES = { 0: "buy", 1: "sell" };
+const SLOTS_SHOWN = 96;
+
+// -- helpers ------------------------------------------------------------------------------
+
+let sayTimer = 0;
+
+function say(text) {
+  statusBox.textContent = "";
+  clearTimeout(sayTimer);
+  setTimeout(() => (statusBox.textContent = text), 10);
+  sayTimer = setTimeout(() => (statusBox.textContent = ""), 8000);
+}
+
+function errorBox(exc) {
+  const code = exc.code ? `${exc.code}: ` : "";
+  return h("p", { class: "error", role: "alert" }, `${code}${exc.message}`);
+}
+
+function section(title, ...children) {
+  const id = "h-" + title.toLowerCase().replace(/[^a-z0-9]+/g, "-");
+  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), ...children);
+}
+
+function dl(pairs) {
+  return h("dl", { class: "facts" }, pairs.map(([k, v, testid]) => h("div", {}, h("dt", {}, k), h("dd", { "data-testid": testid }, v))));
+}
+
+function field(label, input, hint) {
+  const id = input.id;
+  const hintId = hint ? `${id}-hint` : null;
+  if (hintId) input.setAttribute("aria-describedby", hintId);
+  return h("div", { class: "field" }, h("label", { for: id }, label), input, hint ? h("p", { class: "hint", id: hintId }, hint) : null);
+}
+
+/** Run an action from a button: disable it, show errors next to it, announce success. */
+async function act(button, where, work) {
+  button.disabled = true;
+  where.replaceChildren();
+  try {
+    const done = await work();
+    if (done) say(done);
+  } catch (exc) {
+    where.replaceChildren(errorBox(exc));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+const slotsPerDay = () => Math.max(1, Math.floor(86400 / state.market.slot_seconds));
+const slotTime = (slot) => utc(state.market.genesis + slot * state.market.slot_seconds);
+const dayOf = (slot) => Math.floor(slot / slotsPerDay());
+const dayLabel = (day) => utc(state.market.genesis + day * 86400).slice(0, 10);
+const eventsLink = (contract, event, slot) =>
+  h("a", { href: `/events?contract=${contract}&event=${event}&where=slot%3D${slot}` }, `${contract}.${event}`);
+const slotLink = (slot) => h("a", { href: `#/slot/${slot}` }, `slot ${slot}`);
+
+// -- session ------------------------------------------------------------------------------
+
+async function loadMe() {
+  state.me = null;
+  if (!hasToken()) return;
+  try {
+    state.me = await api("/auth/me");
+  } catch {
+    setToken(null);
+  }
+}
+
+function renderSession() {
+  if (state.me) {
+    const roles = state.me.roles.length ? state.me.roles.join(", ") : "no role";
+    sessionBox.replaceChildren(
+      h("span", { "data-testid": "signed-in", title: state.me.address }, `Signed in: ${shortAddr(state.me.address)} (${roles})`),
+      h("button", { type: "button", class: "secondary", onclick: signOut }, "Sign out"),
+    );
+  } else {
+    sessionBox.replaceChildren(signInButton());
+  }
+}
+
+function signInButton() {
+  const where = h("span", {});
+  const button = h("button", { type: "button", class: "sign-in" }, "Sign in with Ethereum");
+  button.addEventListener("click", () =>
+    act(button, where, async () => {
+      const address = await account();
+      const n = await api("/auth/nonce", { auth: false });
+      const message = siweMessage({ domain: n.domain, address, uri: location.origin, chainId: n.chain_id, nonce: n.nonce, issuedAt: new Date().toISOString() });
+      const signature = await signText(address, message);
+      const session = await api("/auth/login", { method: "POST", body: { message, signature }, auth: false });
+      setToken(session.token);
+      await loadMe();
+      renderSession();
+      await route();
+      return `Signed in as ${session.address}`;
+    }),
+  );
+  return h("span", { class: "sign-in-box" }, button, where);
+}
+
+async function signOut() {
+  setToken(null);
+  state.me = null;
+  renderSession();
+  await route();
+  say("Signed out");
+}
+
+const hasRole = (role) => Boolean(state.me && state.me.roles.includes(role));
+
+// -- member -------------------------------------------------------------------------------
+
+async function memberView() {
+  const out = [h("h1", {}, "My account")];
+  if (!state.me) {
+    out.push(section("Sign in", h("p", {}, "Sign in with your Ethereum wallet to see your balance, orders, trades and bills."), signInButton()));
+    return out;
+  }
+  if (!hasRole("member")) {
+    out.push(section("Not a member", h("p", {}, `${state.me.address} is not a member of this community. The DSO registers members.`)));
+    return out;
+  }
+  const m = state.market;
+  const current = Math.floor(m.current_slot / m.period_slots);
+  const walletBox = h("div", {});
+  const ordersBox = h("div", {});
+  const historyBox = h("div", {});
+  const periodSelect = h(
+    "select",
+    { id: "period" },
+    Array.from({ length: Math.min(current + 1, 4) }, (_, i) => current - i).map((p) =>
+      h("option", { value: p }, `Period ${p}: slots ${p * m.period_slots}–${(p + 1) * m.period_slots - 1}${p === current ? " (current)" : ""}`),
+    ),
+  );
+  const refreshWallet = () => renderWallet(walletBox);
+  periodSelect.addEventListener("change", () => renderHistory(historyBox, Number(periodSelect.value)));
+  out.push(
+    section("Wallet", walletBox),
+    section("Place an order", orderForm(() => Promise.all([renderWallet(walletBox), renderOrders(ordersBox, refreshWallet)]))),
+    section("My orders", ordersBox),
+    h("section", { class: "card wide", "aria-labelledby": "h-history" }, h("h2", { id: "h-history" }, "Trades, energy and bill"), field("Billing period", periodSelect), historyBox),
+    section("Top up", topUpForm()),
+  );
+  await Promise.all([renderWallet(walletBox), renderOrders(ordersBox, refreshWallet), renderHistory(historyBox, current)]);
+  return out;
+}
+
+async function renderWallet(box) {
+  const w = await api("/wallet");
+  box.replaceChildren(
+    dl([
+      ["Balance (spendable)", eur(w.balance), "balance"],
+      ["Held for open buy orders", eur(w.escrow), "escrow"],
+      ["Debt", eur(w.debt), "debt"],
+      ["Role", w.member_role || "–"],
+    ]),
+    ...(w.debt > 0 ? [h("p", { class: "warn" }, "You owe the community; your next top-up pays the debt first.")] : []),
+  );
+}
+
+function orderForm(after) {
+  const m = state.market;
+  const where = h("div", {});
+  const side = h("select", { id: "order-side", name: "side" }, h("option", { value: "buy" }, "Buy"), h("option", { value: "sell" }, "Sell"));
+  const slot = h("input", { id: "order-slot", name: "slot", type: "number", min: m.current_slot + 1, value: m.current_slot + 2, required: true, inputmode: "numeric" });
+  const slotHint = h("span", {}, "");
+  const showTime = () => (slotHint.textContent = slot.value ? `starts ${slotTime(Number(slot.value))} (chain time)` : "");
+  slot.addEventListener("input", showTime);
+  showTime();
+  const energy = h("input", { id: "order-energy", name: "energy", type: "number", min: 1, step: 1, value: 1000, required: true, inputmode: "numeric" });
+  const price = h("input", { id: "order-price", name: "price", type: "text", inputmode: "decimal", value: perKwh(m.tariff.community_price).split(" ")[0], required: true, pattern: "\\d+(\\.\\d{1,6})?" });
+  const submit = h("button", { type: "submit" }, "Sign and place order");
+  const form = h(
+    "form",
+    { class: "form", "aria-describedby": "order-help" },
+    h("p", { id: "order-help", class: "hint" }, `Your wallet signs the order (EIP-712); the API relays it, so you need no ether. Slots are ${m.slot_seconds / 60} minutes; orders up to ${m.order_horizon_slots} slots ahead. Retail ${perKwh(m.tariff.retail_price)}, feed-in ${perKwh(m.tariff.feed_in_price)}.`),
+    field("Side", side),
+    field("Slot", slot, slotHint),
+    field("Energy (Wh)", energy),
+    field("Limit price (€/kWh)", price, "At most this when buying, at least this when selling."),
+    submit,
+    where,
+  );
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act(submit, where, async () => {
+      const limit = parsePerKwh(price.value);
+      if (limit === null) throw new Error("The price must be a number of euros per kWh with at most 6 decimals, e.g. 0.16");
+      const energyWh = BigInt(energy.value || "0");
+      if (energyWh <= 0n) throw new Error("The energy must be a whole number of Wh above 0");
+      const td = await api("/orders/typed-data", { method: "POST", body: { from_slot: Number(slot.value), side: side.value, energy_wh: energyWh, limit_price: limit } });
+      const typed = td.typed_data;
+      const signature = await signTypedData(state.me.address, typed);
+      const msg = typed.message;
+      const placed = await api("/orders", {
+        method: "POST",
+        body: { owner: msg.owner, from_slot: msg.fromSlot, to_slot: msg.toSlot, side: side.value, energy_wh: msg.energyWh, limit_price: msg.limitPrice, nonce: msg.nonce, deadline: msg.deadline, signature },
+      });
+      await after();
+      return `Order ${placed.order_ids.join(", ")} placed for slot ${slot.value}`;
+    });
+  });
+  return form;
+}
+
+async function renderOrders(box, after) {
+  const orders = await api("/orders");
+  const open = orders.filter((o) => o.status === "open");
+  const recent = orders.filter((o) => o.status !== "open").slice(-10).reverse();
+  const where = h("div", {});
+  const row = (o, action) => [String(o.id), slotLink(o.slot), o.side, kwh(o.energy_wh), perKwh(o.limit_price), eur(o.escrow), o.status, action];
+  const cancel = (o) => {
+    const b = h("button", { type: "button", class: "secondary", "aria-label": `Cancel order ${o.id}` }, "Cancel");
+    b.addEventListener("click", () =>
+      act(b, where, async () => {
+        const td = await api(`/orders/${o.id}/cancel-typed-data`, { method: "POST", body: {} });
+        const signature = await signTypedData(state.me.address, td.typed_data);
+        const msg = td.typed_data.message;
+        await api(`/orders/${o.id}`, { method: "DELETE", body: { nonce: msg.nonce, deadline: msg.deadline, signature } });
+        await Promise.all([renderOrders(box, after), after()]);
+        return `Order ${o.id} cancelled; its escrow is back in your balance`;
+      }),
+    );
+    return b;
+  };
+  const headers = ["Order", "Slot", "Side", "Energy", "Limit", "Escrow", "Status", ""];
+  box.replaceChildren(
+    where,
+    table("Open orders", headers, open.map((o) => row(o, cancel(o))), { numeric: [3, 4, 5] }),
+    table("Recent closed, settled and cancelled orders", headers.slice(0, 7), recent.map((o) => row(o).slice(0, 7)), { numeric: [3, 4, 5] }),
+  );
+  box.querySelector("table").setAttribute("data-testid", "open-orders");
+}
+
+async function renderHistory(box, period) {
+  box.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+  const params = { period };
+  let trades, bill, readings;
+  try {
+    [trades, bill, readings] = await Promise.all([api("/trades", { params }), api("/bills", { params }), api("/readings", { params })]);
+  } catch (exc) {
+    box.replaceChildren(errorBox(exc));
+    return;
+  }
+  const t = bill.total;
+  const billTable = table(
+    `Bill for period ${period} (slots ${bill.from_slot}–${bill.to_slot})`,
+    ["Item", "Energy", "Amount"],
+    [
+      ["Bought locally", kwh(t.bought_wh), eur(t.energy_bought)],
+      ["Sold locally", kwh(t.sold_wh), "−" + eur(t.energy_sold)],
+      ["Platform fees", "", eur(t.platform_fees)],
+      ["Network fees (local trades)", "", eur(t.network_fees)],
+      ["Surplus bought by the grid (feed-in)", "", "−" + eur(t.imbalance_credit)],
+      ["Shortfall from the grid: energy", "", eur(t.imbalance_energy_charge)],
+      ["Shortfall from the grid: network", "", eur(t.imbalance_network_charge)],
+      ["Service fee", "", eur(t.service_fee)],
+      [h("strong", {}, "Net cost"), kwh(-t.metered_net_export_wh) + " net import", h("strong", { "data-testid": "net-cost" }, eur(t.net_cost))],
+      ["Business as usual (all through the grid)", "", h("span", { "data-testid": "bau-cost" }, eur(t.bau_cost))],
+    ],
+    { numeric: [1, 2] },
+  );
+  const savings = h(
+    "p",
+    { class: t.savings >= 0 ? "savings good" : "savings bad", "data-testid": "savings" },
+    t.savings >= 0 ? `You saved ${eur(t.savings)} against business as usual.` : `You paid ${eur(-t.savings)} more than business as usual.`,
+  );
+  const tradeTable = table(
+    "Trades (settled fills)",
+    ["Slot", "Order", "Side", "Filled", "Energy value", "Fees", "Paid", "Received"],
+    trades.map((x) => [slotLink(x.slot), String(x.order_id), x.side, kwh(x.filled_wh), eur(x.amount), eur(x.platform_fee + x.network_fee), eur(x.paid), eur(x.received)]),
+    { numeric: [3, 4, 5, 6, 7] },
+  );
+  tradeTable.querySelector("table").setAttribute("data-testid", "trades");
+  box.replaceChildren(savings, billTable, energyChart(bill, readings), tradeTable, slotBills(bill));
+}
+
+function energyChart(bill, readings) {
+  const bySlot = new Map();
+  const at = (slot) => bySlot.get(slot) || bySlot.set(slot, { imp: 0, exp: 0, bought: 0, metered: false }).get(slot);
+  for (const r of readings) {
+    const e = at(r.slot);
+    e.imp += num(r.import_wh);
+    e.exp += num(r.export_wh);
+    e.metered = true;
+  }
+  for (const b of bill.slots) {
+    const e = at(b.slot);
+    e.bought += num(b.bought_wh);
+    if (!e.metered) {
+      e.imp += num(b.bought_wh);
+      e.exp += num(b.sold_wh);
+    }
+  }
+  const days = new Map();
+  for (const [slot, e] of [...bySlot].sort((a, b) => a[0] - b[0])) {
+    const d = dayOf(slot);
+    const acc = days.get(d) || { consumption: 0, pv: 0, local: 0, grid: 0 };
+    acc.consumption += e.imp;
+    acc.pv += e.exp;
+    acc.local += e.bought;
+    acc.grid += Math.max(0, e.imp - e.bought);
+    days.set(d, acc);
+  }
+  const labels = [...days.keys()].map(dayLabel);
+  const rows = [...days.values()];
+  const kw = (v) => `${(v / 1000).toLocaleString("en", { maximumFractionDigits: 3 })} kWh`;
+  const series = [
+    { name: "Consumption (metered import)", cls: "s-consumption", values: rows.map((r) => r.consumption) },
+    { name: "PV (metered export)", cls: "s-pv", values: rows.map((r) => r.pv) },
+    { name: "Local purchases", cls: "s-local", values: rows.map((r) => r.local) },
+    { name: "Grid imports", cls: "s-grid", values: rows.map((r) => r.grid) },
+  ];
+  if (!rows.length) return h("p", { class: "empty" }, "No readings or trades in this period yet, so no energy chart.");
+  return barChart({
+    title: "Energy per day",
+    description: `Per day of the period: metered consumption, PV export, energy bought locally and energy imported from the grid. ${rows.length} day(s).`,
+    categories: labels,
+    series,
+    yLabel: "kWh",
+    fmt: kw,
+    table: table("Energy per day", ["Day", ...series.map((x) => x.name)], labels.map((l, i) => [l, ...series.map((x) => kw(x.values[i]))]), { numeric: [1, 2, 3, 4] }),
+  });
+}
+
+function slotBills(bill) {
+  return h(
+    "details",
+    {},
+    h("summary", {}, `Per-slot bill (${bill.slots.length} slots)`),
+    table(
+      "Bill per slot",
+      ["Slot", "Metered", "Net cost", "Business as usual", "Savings"],
+      bill.slots.map((b) => [slotLink(b.slot), b.metered ? "yes" : "no (trades as delivered)", eur(b.net_cost), eur(b.bau_cost), eur(b.savings)]),
+      { numeric: [2, 3, 4] },
+    ),
+  );
+}
+
+function topUpForm() {
+  const where = h("div", {});
+  const list = h("div", {});
+  const amount = h("input", { id: "topup-amount", type: "text", inputmode: "decimal", value: "50", required: true, pattern: "\\d+(\\.\\d{1,2})?" });
+  const submit = h("button", { type: "submit" }, "Request top-up");
+  const show = async () => {
+    const mine = await api("/wallet/top-ups");
+    list.replaceChildren(table("My top-up requests", ["Reference", "Amount", "Status"], mine.map((t) => [t.reference, eur(t.amount), t.status]), { numeric: [1] }));
+  };
+  const form = h("form", { class: "form" }, field("Amount (€)", amount, "Pay this to the DSO quoting the reference; the DSO then mints it to you."), submit, where, list);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act(submit, where, async () => {
+      const m = /^\s*(\d+)(?:\.(\d{1,2}))?\s*$/.exec(amount.value);
+      if (!m) throw new Error("The amount must be euros with at most 2 decimals");
+      const n = BigInt(m[1]) * 1_000_000_000n + BigInt((m[2] || "").padEnd(2, "0") || "0") * 10_000_000n;
+      const t = await api("/wallet/top-ups", { method: "POST", body: { amount: n } });
+      await show();
+      return `Top-up requested: pay ${eur(t.amount)} quoting ${t.reference}`;
+    });
+  });
+  show().catch((exc) => list.replaceChildren(errorBox(exc)));
+  return form;
+}
+
+// -- DSO ----------------------------------------------------------------------------------
+
+async function allEvents(contract, event, where) {
+  const out = [];
+  for (let offset = 0; ; offset += 1000) {
+    const page = await api("/events", { params: { contract, event, where, limit: 1000, offset }, auth: false });
+    out.push(...page);
+    if (page.length < 1000) return out;
+  }
+}
+
+async function dsoView() {
+  const out = [h("h1", {}, "DSO")];
+  if (!hasRole("dso")) {
+    out.push(section("DSO only", h("p", {}, "Sign in with an account that holds the DSO role on-chain."), state.me ? null : signInButton()));
+    return out;
+  }
+  const m = state.market;
+  const lo = Math.max(0, m.current_slot - 30 * slotsPerDay() + 1);
+  const [registered, changed, left, meters, retired, pending, tariffs, fees, income, slots] = await Promise.all([
+    allEvents("Community", "MemberRegistered"),
+    allEvents("Community", "MemberRoleChanged"),
+    allEvents("Community", "MemberLeft"),
+    allEvents("Community", "MeterRegistered"),
+    allEvents("Community", "MeterRetired"),
+    api("/dso/top-ups", { params: { status: "pending" } }),
+    api("/dso/tariffs"),
+    api("/dso/fees"),
+    api("/dso/fee-income", { params: { from_slot: lo, to_slot: m.current_slot } }),
+    api("/slots", { params: { from_slot: lo, to_slot: m.current_slot } }),
+  ]);
+  const members = new Map();
+  for (const e of registered) members.set(e.member, { role: ROLE_NAMES[e.role] || String(e.role), joined: e.joined_slot, left: false });
+  for (const e of changed) if (members.has(e.member)) members.get(e.member).role = ROLE_NAMES[e.role] || String(e.role);
+  for (const e of left) if (members.has(e.member)) members.get(e.member).left = true;
+  const gone = new Set(retired.map((e) => e.meter_id));
+  const topUpWhere = h("div", {});
+  const confirm = (t) => {
+    const b = h("button", { type: "button", "aria-label": `Confirm top-up ${t.reference}` }, "Confirm payment");
+    b.addEventListener("click", () =>
+      act(b, topUpWhere, async () => {
+        await api(`/dso/top-ups/${encodeURIComponent(t.reference)}/confirm`, { method: "POST" });
+        b.closest("tr").remove();
+        return `Top-up ${t.reference} minted: ${eur(t.amount)} to ${t.member}`;
+      }),
+    );
+    return b;
+  };
+  const feeDays = new Map();
+  for (const s of slots) {
+    const d = dayOf(s.slot);
+    const acc = feeDays.get(d) || { platform: 0, network: 0 };
+    acc.platform += num(s.platform_fees);
+    acc.network += num(s.network_fees);
+    feeDays.set(d, acc);
+  }
+  const feeLabels = [...feeDays.keys()].map(dayLabel);
+  const feeRows = [...feeDays.values()];
+  const e2 = (v) => `€${(v / 1e9).toLocaleString("en", { maximumFractionDigits: 4 })}`;
+  const feeSeries = [
+    { name: "Platform fees", cls: "s-local", values: feeRows.map((r) => r.platform) },
+    { name: "Network fees", cls: "s-grid", values: feeRows.map((r) => r.network) },
+  ];
+  const batteries = [...members].filter(([, v]) => v.role === "battery");
+  out.push(
+    section(
+      "Members and meters",
+      h("p", { class: "hint" }, "From the event index (registrations, role changes, exits, meter registrations)."),
+      table("Members", ["Address", "Role", "Joined slot", "Status"], [...members].map(([a, v]) => [h("code", { title: a }, shortAddr(a)), v.role, String(v.joined), v.left ? "left" : "active"]), { numeric: [2] }),
+      table("Meters", ["Meter", "Member", "Signing key", "Status"], meters.map((e) => [h("code", { title: e.meter_id }, shortAddr(e.meter_id)), h("code", { title: e.member }, shortAddr(e.member)), h("code", { title: e.signer }, shortAddr(e.signer)), gone.has(e.meter_id) ? "retired" : "active"])),
+    ),
+    section(
+      "Top-ups to confirm",
+      topUpWhere,
+      table("Pending top-up requests", ["Reference", "Member", "Amount", "Requested", ""], pending.map((t) => [t.reference, h("code", { title: t.member }, shortAddr(t.member)), eur(t.amount), utc(t.requested_at), confirm(t)]), { numeric: [2] }),
+    ),
+    h(
+      "section",
+      { class: "card wide", "aria-labelledby": "h-tariffs" },
+      h("h2", { id: "h-tariffs" }, "Tariffs"),
+      table(
+        "Tariff schedule (each from its slot until the next)",
+        ["From slot", "Mode", "Retail", "Feed-in", "Grid fee", "P2P grid fee", "Trade fees buy / sell", "Service fee"],
+        tariffs.map((t) => [String(t.from_slot), t.mode, perKwh(t.retail_price), perKwh(t.feed_in_price), perKwh(t.grid_fee), perKwh(t.p2p_grid_fee), `${perKwh(t.trade_fee_buy)} / ${perKwh(t.trade_fee_sell)}`, eur(t.service_fee)]),
+      ),
+    ),
+    h(
+      "section",
+      { class: "card wide", "aria-labelledby": "h-fees" },
+      h("h2", { id: "h-fees" }, "Fee income"),
+      dl([
+        ["Fee account balance", eur(fees.fee_balance)],
+        ["Network account balance", eur(fees.network_balance)],
+        [`Platform fees, period ${fees.period}`, eur(fees.period_platform_fees)],
+        [`Last 30 days: ${income.slots_settled} settled slots`, `${eur(income.platform_fees)} platform + ${eur(income.network_fees)} network`, "fee-income"],
+      ]),
+      feeRows.length
+        ? barChart({
+            title: "Fee income per day (last 30 days)",
+            description: "Platform (trade) fees and network charges of the settled slots, per day.",
+            categories: feeLabels,
+            series: feeSeries,
+            yLabel: "€",
+            fmt: e2,
+            table: table("Fee income per day", ["Day", "Platform fees", "Network fees"], feeLabels.map((l, i) => [l, e2(feeRows[i].platform), e2(feeRows[i].network)]), { numeric: [1, 2] }),
+          })
+        : h("p", { class: "empty" }, "No settled slots in the last 30 days."),
+    ),
+    section(
+      "Battery",
+      h("p", { "data-testid": "battery-note" }, "The API has no battery data yet (no state of charge, cycles or battery result): only members with the battery role are known, listed here. Their trades and bills are their own, as for any member."),
+      table("Battery members", ["Address", "Joined slot"], batteries.map(([a, v]) => [h("code", {}, a), String(v.joined)])),
+    ),
+  );
+  return out;
+}
+
+// -- market and audit ---------------------------------------------------------------------
+
+async function marketView() {
+  const m = state.market;
+  const lo = Math.max(0, m.current_slot - SLOTS_SHOWN + 1);
+  const [slots, status] = await Promise.all([api("/slots", { params: { from_slot: lo, to_slot: m.current_slot }, auth: false }), api("/audit/status", { auth: false })]);
+  const out = [h("h1", {}, "Market and audit")];
+  const slotInput = h("input", { id: "slot-number", type: "number", min: 0, value: slots.length ? slots[slots.length - 1].slot : m.current_slot, inputmode: "numeric", required: true });
+  const go = h("form", { class: "form inline" }, field("Slot", slotInput), h("button", { type: "submit" }, "Show supply and demand"));
+  go.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    location.hash = `#/slot/${slotInput.value}`;
+  });
+  const priceChart = slots.length
+    ? barLineChart({
+        title: `Clearing price and volume, slots ${slots[0].slot}–${slots[slots.length - 1].slot}`,
+        description: `${slots.length} settled slot(s) of the last ${SLOTS_SHOWN}. Bars: traded volume in kWh; dots and line: uniform or community clearing price in €/kWh (none for pay-as-bid or no trade).`,
+        xs: slots.map((s) => s.slot),
+        bars: { name: "Volume (kWh)", cls: "s-local", values: slots.map((s) => num(s.volume_wh) / 1000), fmt: (v) => v.toLocaleString("en", { maximumFractionDigits: 3 }) },
+        line: { name: "Price (€/kWh)", cls: "s-price", values: slots.map((s) => (s.price === null ? null : num(s.price) / 1e6)), fmt: (v) => v.toFixed(4) },
+        xLabel: "slot",
+        table: table("Settled slots", ["Slot", "Mode", "Price", "Volume", "Trade value"], slots.map((s) => [slotLink(s.slot), s.mode, perKwh(s.price), kwh(s.volume_wh), eur(s.trade_value)]), { numeric: [2, 3, 4] }),
+      })
+    : h("p", { class: "empty" }, `No settled slots between ${lo} and ${m.current_slot}.`);
+  out.push(
+    h("section", { class: "card wide", "aria-labelledby": "h-prices" }, h("h2", { id: "h-prices" }, "Clearing prices and volumes"), priceChart, go),
+    section(
+      "Audit status",
+      h("p", { class: status.supply_conserved ? "badge good" : "badge bad", "data-testid": "supply-conserved" }, status.supply_conserved ? "Token supply = minted − redeemed" : "Token supply does NOT equal minted − redeemed"),
+      dl([
+        ["Settled against meters", status.next_slot > status.first_slot ? `slots ${status.first_slot}–${status.next_slot - 1}` : "none yet"],
+        ["Last audit digest", status.last_digest ? h("code", { class: "wrap" }, status.last_digest) : "–"],
+        ["Total supply", eur(status.total_supply)],
+        ["Minted / redeemed", `${eur(status.total_minted)} / ${eur(status.total_redeemed)}`],
+        ["Total debt", eur(status.total_debt)],
+        ["Escrow held", eur(status.escrow_held)],
+      ]),
+    ),
+    await auditReport(),
+  );
+  return out;
+}
+
+async function auditReport() {
+  if (!hasRole("auditor") && !hasRole("dso")) {
+    return section("Full audit", h("p", {}, "Auditors and the DSO can run the full audit here (every settlement rebuilt from chain events and checked against the rulebook). Anyone can run `gridshare audit` against the chain."), state.me ? null : signInButton());
+  }
+  const r = await api("/audit/report");
+  return section(
+    "Full audit",
+    h("p", { class: r.ok ? "badge good" : "badge bad", "data-testid": "audit-ok" }, r.ok ? "No discrepancy" : `${r.discrepancies.length} discrepancies`),
+    dl([
+      ["At block", String(r.block)],
+      ["Events read", String(r.events_read)],
+      ["Slots checked (trades)", `${r.slots_checked}${r.slots ? ` (${r.slots[0]}–${r.slots[1]})` : ""}`],
+      ["Slots checked against meters", String(r.slots_metered)],
+      ["Periods checked", r.periods_checked.length ? r.periods_checked.join(", ") : "none"],
+    ]),
+    table(
+      "Discrepancies",
+      ["Slot", "Rule", "What was found", "Events"],
+      r.discrepancies.map((d) => [
+        d.slot === null ? "whole chain" : slotLink(d.slot),
+        d.rule,
+        d.detail,
+        d.slot === null ? "" : h("span", { class: "links" }, eventsLink("Settlement", "SlotSettled", d.slot), " ", eventsLink("ImbalanceSettlement", "ImbalanceSettled", d.slot)),
+      ]),
+    ),
+  );
+}
+
+async function slotView(slotText) {
+  const slot = Number(slotText);
+  if (!Number.isInteger(slot) || slot < 0) throw new Error(`not a slot number: ${slotText}`);
+  const [detail, placed, cancelled] = await Promise.all([
+    api(`/slots/${slot}`, { auth: false }),
+    allEvents("OrderBook", "OrderPlaced", `slot=${slot}`),
+    allEvents("OrderBook", "OrderCancelled", `slot=${slot}`),
+  ]);
+  const gone = new Set(cancelled.map((e) => String(e.id)));
+  const filled = new Map(detail.fills.map((f) => [String(f.order_id), f.filled_wh]));
+  const book = placed.filter((e) => !gone.has(String(e.id))).map((e) => ({ id: e.id, side: SIDES[e.side] || String(e.side), energy: num(e.energy_wh), price: num(e.limit_price), filled: num(filled.get(String(e.id)) || 0) }));
+  const sells = book.filter((o) => o.side === "sell").sort((a, b) => a.price - b.price);
+  const buys = book.filter((o) => o.side === "buy").sort((a, b) => b.price - a.price);
+  const cumulative = (orders) => {
+    let c = 0;
+    return orders.map((o) => [(c += o.energy), o.price]);
+  };
+  const clearing = detail.settled ? { volume: num(detail.volume_wh), price: detail.price === null ? null : num(detail.price) } : null;
+  const fx = (wh) => `${(wh / 1000).toLocaleString("en", { maximumFractionDigits: 3 })}`;
+  const fy = (p) => (p / 1e6).toFixed(3);
+  const outcome = detail.settled
+    ? detail.price === null
+      ? `Settled (${detail.mode}): ${kwh(detail.volume_wh)} traded, no single clearing price.`
+      : `Settled (${detail.mode}): ${kwh(detail.volume_wh)} at ${perKwh(detail.price)}.`
+    : `Not settled yet (${detail.mode}); gate closes ${utc(detail.gate_closure)}.`;
+  const chart = book.length
+    ? curveChart({
+        title: `Supply and demand, slot ${slot}`,
+        description: `${sells.length} sell offer(s) and ${buys.length} buy bid(s) as step curves. ${outcome}`,
+        supply: cumulative(sells),
+        demand: cumulative(buys),
+        clearing,
+        fmtX: fx,
+        fmtY: fy,
+        xLabel: "cumulative energy (kWh)",
+        yLabel: "price (€/kWh)",
+        table: table(`Order book, slot ${slot}`, ["Order", "Side", "Energy", "Limit", "Filled"], [...sells, ...buys].map((o) => [String(o.id), o.side, kwh(o.energy), perKwh(o.price), kwh(o.filled)]), { numeric: [2, 3, 4] }),
+      })
+    : h("p", { class: "empty" }, detail.orders ? "The index has not reached this slot's orders yet." : "No orders in this slot.");
+  return [
+    h("h1", {}, `Slot ${slot}`),
+    h("p", { class: "slot-nav" }, slot > 0 ? h("a", { href: `#/slot/${slot - 1}` }, "← previous slot") : null, " ", h("a", { href: `#/slot/${slot + 1}` }, "next slot →"), " ", h("a", { href: "#/market" }, "all slots")),
+    h(
+      "section",
+      { class: "card wide", "aria-labelledby": "h-curves" },
+      h("h2", { id: "h-curves" }, "Supply and demand"),
+      h("p", { "data-testid": "slot-outcome" }, outcome, ` Starts ${slotTime(slot)}.`),
+      chart,
+    ),
+    section("Events of this slot", h("ul", { class: "links" }, [["OrderBook", "OrderPlaced"], ["OrderBook", "OrderCancelled"], ["Settlement", "SlotSettled"], ["MeterReadings", "ReadingAccepted"], ["ImbalanceSettlement", "ImbalanceSettled"], ["ImbalanceSettlement", "SlotDigest"]].map(([c, e]) => h("li", {}, eventsLink(c, e, slot))))),
+  ];
+}
+
+// -- routing ------------------------------------------------------------------------------
+
+const VIEWS = {
+  member: ["My account", memberView],
+  dso: ["DSO", dsoView],
+  market: ["Market and audit", marketView],
+  slot: ["Slot", slotView],
+};
+
+let routing = 0;
+
+async function route() {
+  const run = ++routing;
+  const [, page = "market", arg] = (location.hash || "#/market").split("/");
+  const [title, view] = VIEWS[page] || VIEWS.market;
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.getAttribute("href") === `#/${page}`) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  main.setAttribute("aria-busy", "true");
+  let content;
+  try {
+    state.market = await api("/market", { auth: false });
+    content = await view(arg);
+  } catch (exc) {
+    content = [h("h1", {}, title), errorBox(exc)];
+  }
+  if (run !== routing) return;
+  main.replaceChildren(...content);
+  main.setAttribute("aria-busy", "false");
+  document.title = `${title} · gridshare`;
+}
+
+document.querySelector(".skip").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
+
+window.addEventListener("hashchange", async () => {
+  await route();
+  main.focus();
+});
+
+await loadMe();
+renderSession();
+await route();
+document.body.dataset.ready = "true";

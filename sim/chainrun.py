@@ -1,0 +1,89 @@
+"""Deploy a community's contracts on a network and run it there.
+
+`network` is a brownie network id whose node is already running (the deployment is made by
+`brownie run scripts/deploy.py`, exactly as anywhere else), or `dev`: a private ganache on a free
+port (matcher/devchain.py, never 8545/8546) that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from eth_utils.address import to_checksum_address
+
+from chain.node import Node
+from gridshare.settings import Settings
+from matcher.devchain import ROOT, dev_chain
+from sim.community import Community
+from sim.profiles import community_profiles
+from sim.runner import Progress, Roles, Runner, RunResult, genesis_for
+
+DEV_NETWORK = "dev"
+
+
+def _deploy(network: str, env: dict[str, str]) -> None:
+    bins = [str(ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent)]
+    full = {**os.environ, "PATH": os.pathsep.join([*bins, os.environ.get("PATH", "")]), **env}
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "brownie"),
+            "run",
+            "scripts/deploy.py",
+            "--network",
+            network,
+        ],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"deploying on {network} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def _run(
+    node: Node,
+    community: Community,
+    days: int,
+    progress: Progress | None,
+    work: Path,
+    settings: Settings,
+) -> RunResult:
+    accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
+    profiles = community_profiles(community, days)
+    # One outbox per deployment: its readings belong to this deployment's meters and slots.
+    community_address = node.manifest.contracts["Community"]
+    outbox_url = f"sqlite:///{work / f'oracle-outbox-{community_address}.sqlite'}"
+    runner = Runner(
+        node, community, profiles, Roles.dev(accounts), outbox_url, settings.audit_batch_blocks
+    )
+    return runner.run(days, progress)
+
+
+def simulate(
+    community: Community,
+    days: int,
+    network: str,
+    settings: Settings,
+    deployments_dir: Path,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Deploy the community's contracts on `network` and run it for `days` days."""
+    env = {
+        **community.deploy_env(),
+        "GRIDSHARE_GENESIS": str(genesis_for(int(time.time()))),
+        "GRIDSHARE_DEPLOYMENTS_DIR": str(deployments_dir.resolve()),
+    }
+    local = settings.model_copy(update={"deployments_dir": deployments_dir.resolve()})
+    if network == DEV_NETWORK:
+        with dev_chain(deployments_dir.resolve(), env) as chain:
+            node = Node.from_settings(chain.network_id, local)
+            return _run(node, community, days, progress, deployments_dir.resolve(), settings)
+    _deploy(network, env)
+    node = Node.from_settings(network, local)
+    return _run(node, community, days, progress, deployments_dir.resolve(), settings)

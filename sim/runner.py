@@ -1,0 +1,621 @@
+"""Run a community on a real chain, slot by slot, through the real components.
+
+Per slot `s` (time is moved with the node's `evm_increaseTime`, never slept):
+
+1. each agent's orders for `s` are placed on the OrderBook by the member's own wallet;
+2. past `s`'s gate closure the matcher service (`matcher.service.Matcher`) clears and settles it;
+3. the agents learn their fills (the same rulebook clearing of the book the chain holds), run the
+   slot (home and community batteries move) and their meters measure import and export;
+4. the orders for `s + 1` are placed (its gate is still open);
+5. time moves past the end of `s`; every meter signs its reading, the oracle relays them in one
+   batch, and the matcher service settles `s`'s imbalance against them.
+   The readings go through the meter oracle (`oracle/`): signed into its outbox, sent by its
+   relay (exactly once), and checked against the chain's readings commitment;
+6. at the end of a billing period the DSO closes it (profit sharing and service fee), lessees pay
+   the battery lease to the DSO, and the battery's trading result is paid out to (or, if it
+   lost, collected from) its lessees in proportion to their shares.
+
+Everything the report needs is recorded on the way; the tokens are checked against the chain at
+the end (every member's balance change must equal its bill, and supply must be conserved).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, cast
+
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from audit.checks import audit
+from audit.fetch import fetch_events, fetch_state
+from audit.model import Report as AuditReport
+from chain.codec import ROLE_CODES, SIDE_CODES, decode_rules
+from chain.metering import pack_reading_word, readings_hash
+from chain.node import Node, Sender
+from chain.signing import Reading, reading_typed_data, sign_typed_data
+from chain.submission import clear_slot
+from market.billing import Bill, OrderSettlement, bill, settle_order, sum_bills
+from market.orders import Side
+from market.tariff import SlotRules, Tariff
+from market.units import NANO_PER_EUR
+from matcher.service import Matcher
+from oracle import outbox
+from oracle.keys import meter_id
+from oracle.pipeline import sequence_of
+from oracle.relay import Relay
+from sim.agents import BatteryAgent, HouseholdAgent, MeterFlow, make_strategy, split_by_shares
+from sim.community import Community
+from sim.profiles import HouseholdProfile
+
+ORDER_GAS = 400_000
+GAS_MONEY_WEI = 10**18  # 1 ether of gas money per member wallet (development chains)
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Node accounts with the deployment's roles (scripts/deploy.py on a development chain)."""
+
+    dso: str
+    oracle: str
+    matcher: str
+    fee_account: str
+    network_account: str
+    supply_account: str
+
+    @classmethod
+    def dev(cls, accounts: Sequence[str]) -> Roles:
+        return cls(accounts[0], accounts[1], accounts[2], accounts[3], accounts[4], accounts[8])
+
+
+@dataclass
+class Member:
+    name: str
+    role: str
+    key: str
+    meter: str
+    """The meter's name in the oracle (its on-chain id is `oracle.keys.meter_id(meter)`)."""
+    meter_key: str
+    agent: HouseholdAgent | BatteryAgent
+    sender: Sender = field(init=False)
+    nonce: int = 0
+    """Transactions this member's wallet has sent (the runner is its only sender)."""
+
+    def __post_init__(self) -> None:
+        self.sender = Sender.from_key(self.key)
+
+    @property
+    def address(self) -> str:
+        return self.sender.address
+
+
+@dataclass
+class MemberLedger:
+    """What happened to one member during the run."""
+
+    bills: list[Bill] = field(default_factory=list)
+    load_wh: int = 0
+    pv_wh: int = 0
+    import_wh: int = 0
+    export_wh: int = 0
+    service_fees: int = 0
+    profit_share: int = 0
+    lease_paid: int = 0
+    battery_result: int = 0
+    """Battery trading result credited (+) or collected (-) as a lessee."""
+    topped_up: int = 0
+    balance_start: int = 0
+    balance_end: int = 0
+
+    def total(self) -> Bill:
+        return sum_bills(self.bills, self.service_fees)
+
+    @property
+    def net_cost(self) -> int:
+        """Everything the member paid (negative: earned), lease and battery result included."""
+        return self.total().net_cost - self.profit_share + self.lease_paid - self.battery_result
+
+    @property
+    def savings(self) -> int:
+        return self.total().bau_cost - self.net_cost
+
+    @property
+    def chain_delta_matches(self) -> bool:
+        """Its on-chain balance moved by exactly what the bill says (no debt in a normal run)."""
+        return self.balance_end - self.balance_start - self.topped_up == -self.net_cost
+
+
+@dataclass
+class SlotLog:
+    slot: int
+    price: int | None
+    volume_wh: int
+    orders: int
+    load_wh: int = 0
+    pv_wh: int = 0
+    import_wh: int = 0
+    """Metered import of all members (the community battery included)."""
+    export_wh: int = 0
+
+
+@dataclass
+class PeriodLog:
+    period: int
+    platform_fees: int
+    pool: int
+    battery_result: int
+    lease: int
+
+
+@dataclass
+class RunResult:
+    community: Community
+    days: int
+    members: list[Member]
+    ledgers: dict[str, MemberLedger]
+    slots: list[SlotLog]
+    periods: list[PeriodLog]
+    rules: SlotRules
+    dso_income: dict[str, int]
+    supply_conserved: bool
+    audit: AuditReport | None
+    """The independent audit of the run's chain (audit/, from events alone); None: dry run."""
+    transactions: int
+    seconds: float
+    first_slot_start: int
+
+
+Progress = Callable[[int, int], None]
+
+
+def _key(label: str) -> str:
+    return "0x" + keccak(text=label).hex()
+
+
+def deliver_battery(agent: BatteryAgent, settlements: list[OrderSettlement]) -> MeterFlow:
+    """The community battery runs its fills (and values its stock at what it paid)."""
+    buys = [s for s in settlements if s.side is Side.BUY]
+    return agent.deliver(
+        sum(s.filled_wh for s in buys),
+        sum(s.filled_wh for s in settlements if s.side is Side.SELL),
+        sum(s.paid_by_member for s in buys),
+    )
+
+
+def deliver_slot(
+    members: list[Member],
+    profiles: Mapping[str, HouseholdProfile],
+    ledgers: Mapping[str, MemberLedger],
+    tariff: Tariff,
+    index: int,
+    settlements: Mapping[str, list[OrderSettlement]],
+    log: SlotLog,
+) -> dict[str, MeterFlow]:
+    """Sim slot `index` delivered: each member's metered flow (households from their profiles,
+    the battery from its fills), recorded with the slot's bill in its ledger and in `log`."""
+    flows: dict[str, MeterFlow] = {}
+    for m in members:
+        mine = settlements.get(m.address, [])
+        ledger = ledgers[m.name]
+        if isinstance(m.agent, HouseholdAgent):
+            p = profiles[m.name]
+            flow = m.agent.deliver(p.load_wh[index], p.pv_wh[index])
+            ledger.load_wh += p.load_wh[index]
+            ledger.pv_wh += p.pv_wh[index]
+            log.load_wh += p.load_wh[index]
+            log.pv_wh += p.pv_wh[index]
+        else:
+            flow = deliver_battery(m.agent, mine)
+        ledger.import_wh += flow.import_wh
+        ledger.export_wh += flow.export_wh
+        log.import_wh += flow.import_wh
+        log.export_wh += flow.export_wh
+        ledger.bills.append(bill(tariff, flow.export_wh - flow.import_wh, mine))
+        flows[m.address] = flow
+    return flows
+
+
+def placement_order(members: list[Member], index: int) -> list[Member]:
+    """Members in the order their orders are placed for sim slot `index`: shuffled per slot by
+    a hash of the slot and the address (deterministic), so that equal prices (ties go to the
+    lower id) do not always favour the same member."""
+    return sorted(members, key=lambda m: keccak(text=f"{index}:{m.address}"))
+
+
+def book_value(runner_balance: int, member: Member | None) -> int:
+    """The battery's tokens plus its stock at cost: its result is the change of this."""
+    if member is None or not isinstance(member.agent, BatteryAgent):
+        return 0
+    return runner_balance + member.agent.stock_cost
+
+
+def _member(
+    community: Community, name: str, role: str, agent: HouseholdAgent | BatteryAgent, index: int
+) -> Member:
+    label = f"{community.name}/{index}/{name}"
+    wallet, meter_key = _key(f"wallet:{label}"), _key(f"meter:{label}")
+    return Member(name, role, wallet, f"sim-{index:04d}", meter_key, agent)
+
+
+class _NoEstimate:
+    """The node as the oracle's relay sees it here: transactions are sent with the block's gas
+    limit instead of an estimate (ganache re-executes a transaction many times to estimate it,
+    which cost about 0.3 s per slot's reading batch; unused gas is not charged). As with the
+    matcher's settlement, a revert is then found in the mined receipt, with the same error."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._gas = node.block_gas_limit()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+    def transact(self, fn: ContractFunction, sender: Sender, **kwargs: Any) -> TxReceipt:
+        kwargs.setdefault("gas", self._gas)
+        return self._node.transact(fn, sender, **kwargs)
+
+
+class Runner:
+    """Drives one deployed community (`node`) through `days` days of `profiles`."""
+
+    def __init__(
+        self,
+        node: Node,
+        community: Community,
+        profiles: dict[str, HouseholdProfile],
+        roles: Roles,
+        outbox_url: str,
+        audit_batch_blocks: int = 2000,
+    ) -> None:
+        self.node = node
+        self.audit_batch_blocks = audit_batch_blocks
+        self.community = community
+        self.profiles = profiles
+        self.roles = roles
+        self.c: dict[str, Contract] = {
+            name: node.contract(name)
+            for name in (
+                "EnergyToken",
+                "Community",
+                "OrderBook",
+                "MeterReadings",
+                "ImbalanceSettlement",
+                "ProfitSharing",
+                "Settlement",
+            )
+        }
+        self.matcher = Matcher(node, Sender(roles.matcher))
+        self.members = self.make_members(community)
+        self.ledgers = {m.name: MemberLedger() for m in self.members}
+        self.transactions = 0
+        self._topups = 0
+        self._now = 0  # latest block time this runner moved the chain to
+        self.battery = next((m for m in self.members if m.role == "battery"), None)
+        self.by_address = {m.address: m for m in self.members}
+        self.outbox = outbox.open_outbox(outbox_url)
+        self.relay = Relay(
+            self.outbox,
+            cast(Node, _NoEstimate(node)),
+            Sender(roles.oracle),
+            self.matcher.calendar(),
+            batch_size=max(100, len(self.members)),
+        )
+        self.rules = decode_rules(self.node.call(self.c["Community"].functions.tariffAt(0)))
+
+    @staticmethod
+    def make_members(community: Community) -> list[Member]:
+        """The households' and the battery's members: agents, wallets and meter keys. Keys are
+        derived from the community's name and the member's position (development chains)."""
+        strategy = make_strategy(community.strategy)
+        members: list[Member] = []
+        for i, h in enumerate(community.households):
+            agent = HouseholdAgent(h, strategy, community.slot_minutes)
+            members.append(_member(community, h.name, h.role, agent, i))
+        if community.battery is not None:
+            agent_b = BatteryAgent(community.battery, community.strategy, community.slot_minutes)
+            members.append(_member(community, community.battery.name, "battery", agent_b, 9999))
+        return members
+
+    # -- transactions ------------------------------------------------------------------------
+
+    def _tx(
+        self, contract: str, fn: str, *args: object, sender: Sender | Member, gas: int | None = None
+    ) -> TxReceipt:
+        """One transaction; a member's wallet counts its own nonces."""
+        self.transactions += 1
+        function = self.c[contract].functions[fn](*args)
+        if isinstance(sender, Member):
+            receipt = self.node.transact(function, sender.sender, gas=gas, nonce=sender.nonce)
+            sender.nonce += 1
+            return receipt
+        return self.node.transact(function, sender, gas=gas)
+
+    def _dso(self, contract: str, fn: str, *args: object) -> TxReceipt:
+        return self._tx(contract, fn, *args, sender=Sender(self.roles.dso), gas=1_000_000)
+
+    def balance(self, address: str) -> int:
+        return int(self.node.call(self.c["EnergyToken"].functions.balanceOf(address)))
+
+    def top_up(self, member: Member, amount: int) -> None:
+        self._topups += 1
+        ref = keccak(text=f"sim-topup:{member.address}:{self._topups}")
+        self._dso("EnergyToken", "topUp", member.address, amount, ref)
+        self.ledgers[member.name].topped_up += amount
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def register(self) -> None:
+        """Members, meters, gas money, prepaid tokens; a float for the supply account."""
+        lock_in = self.community.lock_in_days * self.community.slots_per_day
+        dso = Sender(self.roles.dso)
+        for m in self.members:
+            self._dso("Community", "registerMember", m.address, ROLE_CODES[m.role], lock_in)
+            signer = Account.from_key(m.meter_key).address
+            self._dso("Community", "registerMeter", meter_id(m.meter), m.address, signer)
+            self.node.send_value(dso, m.address, GAS_MONEY_WEI)
+            self.transactions += 1
+        for m in self.members:
+            self.ledgers[m.name].balance_start = self.balance(m.address)
+            if m is self.battery and self.community.battery is not None:
+                self.top_up(m, self.community.battery.float_eur * NANO_PER_EUR)
+            else:
+                self.top_up(m, self.community.top_up_eur * NANO_PER_EUR)
+        ref = keccak(text=f"sim-supply-float:{self.c['Community'].address}")
+        self._dso("EnergyToken", "topUp", self.roles.supply_account, 10_000 * NANO_PER_EUR, ref)
+
+    def refill(self) -> None:
+        """Top up every household whose balance fell below half its top-up."""
+        amount = self.community.top_up_eur * NANO_PER_EUR
+        for m in self.members:
+            if m is not self.battery and self.balance(m.address) < amount // 2:
+                self.top_up(m, amount)
+
+    # -- one slot ----------------------------------------------------------------------------
+
+    def _hour(self, index: int) -> int:
+        return (index * self.community.slot_minutes) // 60 % 24
+
+    def place_orders(self, slot: int, index: int) -> int:
+        """Every agent's orders for chain slot `slot` (sim slot `index`). Returns the count."""
+        tariff, hour, count = self.rules.tariff, self._hour(index), 0
+        book = self.c["OrderBook"].functions
+        calls: list[tuple[ContractFunction, Sender, int, int]] = []
+        for m in placement_order(self.members, index):
+            if isinstance(m.agent, HouseholdAgent):
+                p = self.profiles[m.name]
+                plans = m.agent.orders(tariff, hour, p.load_wh[index], p.pv_wh[index])
+            else:
+                plans = m.agent.orders(tariff, hour)
+            for plan in plans:
+                fn = book.placeOrder(slot, SIDE_CODES[plan.side.value], plan.energy_wh, plan.price)
+                calls.append((fn, m.sender, ORDER_GAS, m.nonce))
+                m.nonce += 1
+                count += 1
+        self.node.transact_many(calls)
+        self.transactions += len(calls)
+        return count
+
+    def _move_to(self, timestamp: int) -> None:
+        """Move chain time to `timestamp` unless it is there already (one mined block)."""
+        if self._now < timestamp:
+            self._now = self.node.advance_time(timestamp - self.node.block_timestamp())
+
+    def settle_trades(self, slot: int) -> tuple[SlotLog, dict[str, list[OrderSettlement]]]:
+        self._move_to(self.matcher.calendar().gate_closure(slot) + 1)
+        settled = self.matcher.run_once()
+        self.transactions += len(settled)
+        book_fns = self.c["OrderBook"].functions
+        book, clearing, _ = clear_slot(
+            self.node.call(book_fns.slotBook(slot)),
+            self.node.call(book_fns.slotOrderIds(slot)),
+            self.rules,
+        )
+        onchain = self.node.call(self.c["Settlement"].functions.clearingOf(slot))
+        if not onchain[0] or int(onchain[3]) != clearing.volume_wh:
+            raise RuntimeError(f"slot {slot}: the chain's settlement differs from the rulebook's")
+        by_owner: dict[str, list[OrderSettlement]] = {}
+        for order in book.open_orders():
+            fill = clearing.fills[order.id]
+            by_owner.setdefault(to_checksum_address(order.owner), []).append(
+                settle_order(self.rules.tariff, order, fill)
+            )
+        log = SlotLog(slot, clearing.clearing_price, clearing.volume_wh, len(book.ids))
+        return log, by_owner
+
+    def settle_readings(self, slot: int, flows: dict[str, MeterFlow]) -> None:
+        """After delivery: every meter signs its reading into the oracle's outbox, the oracle's
+        relay sends them (one batch), and the matcher service settles the slot's imbalance."""
+        calendar = self.matcher.calendar()
+        self._move_to(calendar.genesis + (slot + 1) * calendar.slot_seconds + 1)
+        chain_id, readings_address = self.node.manifest.chain_id, self.c["MeterReadings"].address
+        rows: list[dict[str, object]] = []
+        words: list[int] = []
+        for m in sorted(self.members, key=lambda m: m.meter):  # the relay's order in a slot
+            flow = flows[m.address]
+            reading = Reading(
+                meter_id(m.meter), slot, flow.import_wh, flow.export_wh, sequence_of(slot)
+            )
+            typed = reading_typed_data(reading, chain_id, readings_address)
+            signature = sign_typed_data(typed, m.meter_key)
+            rows.append(
+                {
+                    "meter": m.meter,
+                    "slot": slot,
+                    "import_wh": flow.import_wh,
+                    "export_wh": flow.export_wh,
+                    "sequence": reading.sequence,
+                    "signature": "0x" + signature.hex(),
+                }
+            )
+            words.append(pack_reading_word(m.address, flow.import_wh, flow.export_wh))
+        with self.outbox.begin() as conn:
+            outbox.add_readings(conn, rows)
+        stats = self.relay.run_once()
+        self.transactions += stats.transactions
+        if stats.sent != len(rows) or stats.quarantined:
+            raise RuntimeError(f"slot {slot}: the relay sent {stats.sent} of {len(rows)} readings")
+        count, committed = self.node.call(self.c["MeterReadings"].functions.slotReadings(slot))
+        if int(count) != len(words) or bytes(committed) != readings_hash(words):
+            raise RuntimeError(f"slot {slot}: the chain's readings differ from the meters'")
+        settled = self.matcher.settle_imbalances()  # the matcher's own imbalance step
+        self.transactions += len(settled)
+        if slot not in settled:
+            raise RuntimeError(f"slot {slot}: the matcher did not settle its imbalance")
+
+    # -- periods -----------------------------------------------------------------------------
+
+    def close_period(self, period: int, battery_start: int) -> PeriodLog:
+        members = sorted((m.address for m in self.members), key=lambda a: int(a, 16))
+        receipt = self._tx(
+            "ProfitSharing",
+            "closePeriod",
+            period,
+            members,
+            sender=Sender(self.roles.dso),
+            gas=self.node.block_gas_limit(),
+        )
+        sharing = self.c["ProfitSharing"]
+        (closed,) = sharing.events.PeriodClosed().process_receipt(receipt, errors=DISCARD)
+        for event in sharing.events.PeriodBilled().process_receipt(receipt, errors=DISCARD):
+            ledger = self.ledgers[self.by_address[event["args"]["member"]].name]
+            ledger.profit_share += int(event["args"]["share"])
+            ledger.service_fees += int(event["args"]["serviceFee"])
+        result, lease = 0, 0
+        spec = self.community.battery
+        if self.battery is not None and spec is not None and spec.lessees:
+            result = self._battery_value() - battery_start
+            shares = [x.share_bps for x in spec.lessees]
+            lessees = [self._household(x.household) for x in spec.lessees]
+            lease = spec.lease_per_period
+            for lessee, part in zip(lessees, split_by_shares(lease, shares), strict=True):
+                if part:
+                    self._tx(
+                        "EnergyToken", "transfer", self.roles.dso, part, sender=lessee, gas=100_000
+                    )
+                    self.ledgers[lessee.name].lease_paid += part
+            for lessee, part in zip(lessees, split_by_shares(result, shares), strict=True):
+                if part > 0:
+                    self._tx(
+                        "EnergyToken",
+                        "transfer",
+                        lessee.address,
+                        part,
+                        sender=self.battery,
+                        gas=100_000,
+                    )
+                elif part < 0:
+                    self._tx(
+                        "EnergyToken",
+                        "transfer",
+                        self.battery.address,
+                        -part,
+                        sender=lessee,
+                        gas=100_000,
+                    )
+                self.ledgers[lessee.name].battery_result += part
+                self.ledgers[self.battery.name].battery_result -= part
+        args = closed["args"]
+        return PeriodLog(period, int(args["platformFees"]), int(args["pool"]), result, lease)
+
+    def audit(self) -> AuditReport:
+        """Run the auditor (audit/) over every event of the deployment, as `gridshare audit`."""
+        head = self.node.block_number()
+        events = fetch_events(self.node, head, self.audit_batch_blocks)
+        return audit(events, fetch_state(self.node, events, head))
+
+    def _battery_value(self) -> int:
+        if self.battery is None:
+            return 0
+        return book_value(self.balance(self.battery.address), self.battery)
+
+    def _household(self, name: str) -> Member:
+        return next(m for m in self.members if m.name == name)
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self, days: int, progress: Progress | None = None) -> RunResult:
+        started = time.monotonic()
+        dso_accounts = {
+            "fee account": self.roles.fee_account,
+            "network charges": self.roles.network_account,
+            "supply (retail - feed-in)": self.roles.supply_account,
+            "battery lease": self.roles.dso,
+        }
+        dso_before = {k: self.balance(a) for k, a in dso_accounts.items()}
+        self.register()
+        dso_before["supply (retail - feed-in)"] += 10_000 * NANO_PER_EUR  # its float
+        per_day = self.community.slots_per_day
+        total = days * per_day
+        first = 0
+        first_start = int(self.node.call(self.c["Community"].functions.slotStart(first)))
+        if self.node.block_timestamp() >= int(
+            self.node.call(self.c["Community"].functions.gateClosure(first))
+        ):
+            raise RuntimeError("the chain's clock is past the first slot's gate: use a fresh node")
+        slots: list[SlotLog] = []
+        periods: list[PeriodLog] = []
+        battery_start = self._battery_value()
+        self.place_orders(first, 0)
+        for index in range(total):
+            slot = first + index
+            log, settlements = self.settle_trades(slot)
+            slots.append(log)
+            flows = deliver_slot(
+                self.members, self.profiles, self.ledgers, self.rules.tariff, index,
+                settlements, log,
+            )  # fmt: skip
+            if index + 1 < total:
+                self.place_orders(slot + 1, index + 1)
+            self.settle_readings(slot, flows)
+            if (slot + 1) % self.community.period_slots == 0:
+                periods.append(
+                    self.close_period(slot // self.community.period_slots, battery_start)
+                )
+                battery_start = self._battery_value()
+            if (index + 1) % per_day == 0 and index + 1 < total:
+                self.refill()
+            if progress is not None:
+                progress(index + 1, total)
+        for m in self.members:
+            self.ledgers[m.name].balance_end = self.balance(m.address)
+        dso_income = {k: self.balance(a) - dso_before[k] for k, a in dso_accounts.items()}
+        token = self.c["EnergyToken"].functions
+        supply = int(self.node.call(token.totalSupply()))
+        held = sum(self.balance(a) for a in set(dso_accounts.values()))
+        held += sum(self.ledgers[m.name].balance_end for m in self.members)
+        held += self.balance(self.c["OrderBook"].address)
+        return RunResult(
+            community=self.community,
+            days=days,
+            members=self.members,
+            ledgers=self.ledgers,
+            slots=slots,
+            periods=periods,
+            rules=self.rules,
+            dso_income=dso_income,
+            supply_conserved=supply == held,
+            audit=self.audit(),
+            transactions=self.transactions,
+            seconds=time.monotonic() - started,
+            first_slot_start=first_start,
+        )
+
+
+def genesis_for(now: int, margin_seconds: int = 900) -> int:
+    """The chain's slot 0 for a new run: the next UTC midnight at least `margin_seconds` away,
+    so that registration happens before the first gate closes and day 1 starts at 00:00."""
+    midnight = now - now % 86_400 + 86_400
+    return midnight if midnight - now >= margin_seconds else midnight + 86_400
+
+
+def profile_date_of(community: Community, index: int) -> str:
+    day = community.start_date + timedelta(days=index // community.slots_per_day)
+    return day.isoformat()

@@ -1,0 +1,37 @@
+"""Fixtures shared by the test directories that run against real services: each directory that
+imports `chain` gets its own private ganache for its session (state never leaks between
+directories), and `postgres` one throwaway PostgreSQL server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from indexer.devdb import PgServer, pg_server
+from matcher.devchain import DevChain, dev_chain
+
+PG_MISSING = (
+    "PostgreSQL is not installed and could not be: run `make setup` as root "
+    "(apt-get install -y postgresql) to test against it"
+)
+
+
+@pytest.fixture(scope="session")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevChain]:
+    """Ganache on a free port with the contracts deployed by scripts/deploy.py."""
+    with dev_chain(tmp_path_factory.mktemp("deployments")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer | None]:
+    """A throwaway PostgreSQL server (None where it is not installed; tests then skip with
+    PG_MISSING)."""
+    try:
+        with pg_server() as server:
+            yield server
+    except RuntimeError as exc:
+        if "not installed" not in str(exc):
+            raise
+        yield None
