@@ -15,19 +15,15 @@ from chain.signing import Reading
 from gridshare.settings import Settings
 from matcher.devchain import close_gate
 from matcher.service import Matcher
-from tests.api.chainops import advance_to, submit_reading
-from tests.api.conftest import DSO_ACCOUNT, MATCHER_ACCOUNT, new_member
-from tests.api.test_history import index_once
+from tests.api.chainops import advance_to, index_once, submit_reading
+from tests.apiserver import DSO_ACCOUNT, MATCHER_ACCOUNT, new_member
 
 NETWORK_ACCOUNT = 4
 
 
 def _fund(node: Node, w: Wallet) -> Sender:
     """Members offer from their own wallet (the contract takes the offer from its sender)."""
-    rich = node.w3.eth.accounts[9]
-    node.w3.eth.send_transaction(
-        {"from": rich, "to": w.address, "value": 10**18, "gasPrice": node.gas_price_wei}  # type: ignore[typeddict-item]
-    )
+    node.send_value(Sender(str(node.w3.eth.accounts[DSO_ACCOUNT])), w.address, 10**18)
     return Sender.from_key("0x" + bytes(w.account.key).hex())
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -171,7 +173,7 @@ def test_under_delivery_and_unmeasured() -> None:
 
 def test_baseline_is_pluggable() -> None:
     class LastDay:
-        def __call__(self, history: list[int | None], direction: Direction) -> int | None:
+        def __call__(self, history: Sequence[int | None], direction: Direction) -> int | None:
             return next((v for v in history if v is not None), None)
 
     method: BaselineMethod = LastDay()
