@@ -333,6 +333,9 @@ class MarketMachine(RuleBasedStateMachine):
             tx = self.dep.community.scheduleTariff(start, values, {"from": self.dso})
         except VirtualMachineError as exc:
             error = (exc.revert_msg or "").split(":", 1)[0]
+            # The transaction's block may already lie in the next slot: the notice is judged
+            # then, so the earliest allowed slot is re-read after a refusal.
+            earliest = int(self.dep.community.currentSlot()) + HORIZON + 1
             if start < earliest:
                 assert error == "CommunityTariffTooEarly"
             else:
