@@ -46,9 +46,12 @@ _UNPROCESSABLE = (
     "InvalidRole",
     "ZeroAddress",
     "SignatureExpired",
+    "InvalidQuantity",
+    "InvalidPrice",
+    "InvalidGateClosure",
 )
 _FORBIDDEN = ("BadSignature", "NotOwner", "NotMember", "RoleCannotSell")
-_NOT_FOUND = ("UnknownOrder", "UnknownMeter")
+_NOT_FOUND = ("UnknownOrder", "UnknownMeter", "UnknownRequest")
 
 
 def revert_status(error: str | None) -> int:

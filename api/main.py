@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from api import errors, store
 from api.auth import Authenticator
 from api.history import History
-from api.routes import auth, dashboard, dso, history, orders, public, wallet
+from api.routes import auth, dashboard, dso, flexibility, history, orders, public, wallet
 from api.view import ChainView, sender_from
 from chain.node import Node
 from gridshare.settings import Settings
@@ -92,7 +92,7 @@ def create_app(settings: Settings, node: Node, *, engine: Engine | None = None) 
     app.state.history.refresh()
     view.hooks.append(app.state.history.refresh)
     errors.install(app)
-    for module in (auth, wallet, orders, dso, public, history):
+    for module in (auth, wallet, orders, dso, public, history, flexibility):
         app.include_router(module.router)
     dashboard.install(app)
     return app

@@ -15,6 +15,11 @@ log index) and re-derives, with the rulebook (`market/`) and the contracts' pure
   (`market.billing` through `chain.metering.settle_positions`), what a balance covered and what
   became debt, and the slot's link in the digest chain;
 * profit sharing and the service fee per period (`market.billing.profit_pool`, `profit_shares`);
+* DSO flexibility: each request's escrow, each offer, the merit-order acceptance
+  (`market.flexibility.accept`), and each delivery's baseline, payment and penalty
+  (`market.flexibility.settle_offer` through `chain.flexibility.outcomes`, from the replayed
+  readings of the slot and of the same slot of day on the lookback days), what the penalty
+  collected and the payout of the escrow;
 * token conservation: mints are top-ups, burns redemptions, no balance goes negative, the
   supply is the sum of balances, the order book holds exactly the open escrow, and the replayed
   balances and debts equal the chain's at the audited block.
@@ -34,6 +39,7 @@ from eth_utils.crypto import keccak
 
 from audit.model import ChainState, Event, Finding, Report
 from chain.codec import MODE_CODES, MODE_NAMES, BookEntry, decode_rules
+from chain.flexibility import FlexRequest, net_import, outcomes, segment_slots
 from chain.metering import (
     ZERO_HASH,
     imbalance_link,
@@ -48,6 +54,7 @@ from chain.metering import (
 from chain.submission import SlotBook, to_submission
 from market.billing import profit_pool, profit_shares, settle_order
 from market.clearing import Mode, clear
+from market.flexibility import Direction, FlexOffer, FlexOutcome, accept
 from market.orders import InvalidOrderError, Order, Side
 from market.tariff import InvalidTariffError, SlotRules
 
@@ -86,6 +93,12 @@ RULES: dict[str, str] = {
     "profit-share": "shares are pro rata to export, leftover n€ one each in list order",
     "service-fee": "the service fee is the tariff's at the period's first slot",
     "exit": "an exit returns the cancelled orders' escrow and charges the configured penalty",
+    "flex-request": "a request escrows quantity x max price from the payer, under the penalty set",
+    "flex-offer": "offers come from members, one each, at or below the maximum, in index order",
+    "flex-acceptance": "the acceptance is the merit order (price, then index) up to the quantity",
+    "flex-delivery": "delivered = baseline vs metered clipped to [0, accepted]; pay price x "
+    "delivered, penalty x shortfall; unmeasurable or non-members neither",
+    "flex-payout": "payments go to members, the rest of the escrow back to the payer, once",
     "conservation": "tokens are only minted by top-ups and burned by redemptions; balances, "
     "escrow and debts replayed from events equal the chain's",
     "roles": "the roles that move members' tokens (the token's MARKET_ROLE and COLLECTOR_ROLE, "
@@ -157,6 +170,12 @@ class _Auditor:
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
     periods: list[int] = field(default_factory=list)
+    flex_penalty: int = 0
+    flex_requests: dict[int, FlexRequest] = field(default_factory=dict)
+    flex_offers: dict[int, list[FlexOffer]] = field(default_factory=lambda: defaultdict(list))
+    flex_accepted: dict[int, list[int]] = field(default_factory=dict)
+    flex_outcomes: dict[int, dict[int, FlexOutcome]] = field(default_factory=dict)
+    flex_settled: set[int] = field(default_factory=set)
     tx: list[Event] = field(default_factory=list)
     tx_sent: dict[str, dict[str, int]] = field(default_factory=dict)
     tx_debts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -695,6 +714,158 @@ class _Auditor:
         charges = [(self.fee_account, penalty)] if penalty else []
         self.check_collect(None, member, charges, int(a["penaltyCollected"]))
 
+    # Flexibility
+
+    def on_FlexPenaltySet(self, e: Event) -> None:
+        self.flex_penalty = int(e.args["penalty"])
+
+    def on_FlexRequested(self, e: Event) -> None:
+        a = e.args
+        rid, slot = int(a["requestId"]), int(a["slot"])
+        req = FlexRequest(
+            rid,
+            slot,
+            Direction(int(a["direction"])),
+            int(a["quantityWh"]),
+            int(a["maxPrice"]),
+            int(a["gateClosure"]),
+            int(a["penalty"]),
+            a["payer"],
+            0,
+        )
+        self.flex_requests[rid] = req
+        if rid != len(self.flex_requests) - 1:
+            self.find(slot, "flex-request", f"request {rid} out of sequence")
+        if req.penalty != self.flex_penalty:
+            self.find(
+                slot,
+                "flex-request",
+                f"request {rid} penalty {req.penalty}, set {self.flex_penalty}",
+            )
+        if req.payer != self.network_account:
+            self.find(
+                slot, "flex-request", f"request {rid} paid by {req.payer}, not the network account"
+            )
+        pulled = self.tx_transfers_from(req.payer).get(self.address("Flexibility"), 0)
+        if int(a["escrow"]) != req.escrow or pulled != req.escrow:
+            self.find(
+                slot,
+                "flex-request",
+                f"request {rid} escrow {a['escrow']}, {pulled} moved; rule {req.escrow}",
+            )
+
+    def on_FlexOffered(self, e: Event) -> None:
+        a = e.args
+        rid, member = int(a["requestId"]), a["member"]
+        req = self.flex_requests.get(rid)
+        offers = self.flex_offers[rid]
+        slot = req.slot if req else None
+        offer = FlexOffer(int(a["index"]), member, int(a["quantityWh"]), int(a["price"]))
+        if (
+            req is None
+            or offer.id != len(offers)
+            or member not in self.members
+            or any(o.member == member for o in offers)
+            or offer.price > req.max_price
+            or not 0 < offer.quantity_wh < 1 << 40
+            or rid in self.flex_accepted
+        ):
+            self.find(slot, "flex-offer", f"request {rid}: offer {offer} breaks the offer rules")
+        offers.append(offer)
+
+    def on_FlexAccepted(self, e: Event) -> None:
+        rid = int(e.args["requestId"])
+        req = self.flex_requests.get(rid)
+        got = [int(v) for v in e.args["accepted"]]
+        if req is None or rid in self.flex_accepted:
+            self.find(None, "flex-acceptance", f"request {rid} accepted unknown or twice")
+            return
+        want = list(accept(self.flex_offers[rid], req.quantity_wh, req.max_price))
+        self.flex_accepted[rid] = got
+        if got != want or int(e.args["volumeWh"]) != sum(want):
+            self.find(req.slot, "flex-acceptance", f"request {rid}: chain has {got}, rule {want}")
+
+    def _flex_outcomes(self, rid: int) -> dict[int, FlexOutcome]:
+        if rid not in self.flex_outcomes:
+            req = self.flex_requests[rid]
+            st = self.state
+            slots = segment_slots(req.slot, st.slot_seconds, st.flex_lookback_days)
+            segments = [net_import([] if s is None else self.readings.get(s, [])) for s in slots]
+            self.flex_outcomes[rid] = outcomes(
+                req,
+                self.flex_offers[rid],
+                self.flex_accepted.get(rid, []),
+                segments,
+                baseline_days=st.flex_baseline_days,
+                is_member=self.members.__contains__,
+            )
+        return self.flex_outcomes[rid]
+
+    def on_FlexDelivered(self, e: Event) -> None:
+        a = e.args
+        rid, index, member = int(a["requestId"]), int(a["index"]), a["member"]
+        req = self.flex_requests.get(rid)
+        if req is None or rid not in self.flex_accepted:
+            self.find(None, "flex-delivery", f"request {rid}: delivery without acceptance")
+            return
+        if req.slot not in self.readings_closed:
+            self.find(req.slot, "flex-delivery", f"request {rid} settled before its readings")
+        want = self._flex_outcomes(rid).get(index)
+        if want is None or self.flex_offers[rid][index].member != member:
+            self.find(req.slot, "flex-delivery", f"request {rid}: offer {index} was not accepted")
+            return
+        got: tuple[object, ...] = (
+            bool(a["measured"]),
+            int(a["deliveredWh"]),
+            int(a["payment"]),
+            int(a["penalty"]),
+        )
+        rule: tuple[object, ...] = (want.measured, want.delivered_wh, want.payment, want.penalty)
+        if want.measured:
+            got += (int(a["baselineWh"]), int(a["meteredWh"]))
+            rule += (want.baseline_wh, want.metered_wh)
+        if got != rule or int(a["acceptedWh"]) != want.accepted_wh:
+            self.find(
+                req.slot,
+                "flex-delivery",
+                f"request {rid} offer {index}: chain has {got}, the rulebook gives {rule}",
+            )
+        charges = [(req.payer, want.penalty)] if want.penalty else []
+        self.check_collect(req.slot, member, charges, int(a["collected"]))
+
+    def on_FlexSettled(self, e: Event) -> None:
+        a = e.args
+        rid = int(e.args["requestId"])
+        req = self.flex_requests.get(rid)
+        if req is None or rid in self.flex_settled:
+            self.find(None, "flex-payout", f"request {rid} settled unknown or twice")
+            return
+        self.flex_settled.add(rid)
+        outs = self._flex_outcomes(rid) if rid in self.flex_accepted else {}
+        delivered = {int(d.args["index"]) for d in self.tx_events("FlexDelivered")}
+        if delivered != set(outs):
+            self.find(
+                req.slot, "flex-payout", f"request {rid}: deliveries {delivered}, rule {set(outs)}"
+            )
+        paid = sum(o.payment for o in outs.values())
+        penalties = sum(o.penalty for o in outs.values())
+        want: dict[str, int] = defaultdict(int)
+        offers = self.flex_offers[rid]
+        for i, o in outs.items():
+            if o.payment:
+                want[offers[i].member] += o.payment
+        if req.escrow - paid:
+            want[req.payer] += req.escrow - paid
+        moved = self.tx_transfers_from(self.address("Flexibility"))
+        got = (int(a["paid"]), int(a["refunded"]), int(a["penalties"]))
+        if got != (paid, req.escrow - paid, penalties) or moved != dict(want):
+            self.find(
+                req.slot,
+                "flex-payout",
+                f"request {rid}: chain has {got} and transfers {moved}, rule "
+                f"{(paid, req.escrow - paid, penalties)} and {dict(want)}",
+            )
+
     # -- end of the chain ------------------------------------------------------------------
 
     def finish(self) -> None:
@@ -736,6 +907,12 @@ class _Auditor:
         book = self.balances.get(self.address("OrderBook"), 0)
         if book != escrow:
             conservation(f"the order book holds {book}, open escrow is {escrow}")
+        flex = self.balances.get(self.address("Flexibility"), 0)
+        flex_escrow = sum(
+            r.escrow for rid, r in self.flex_requests.items() if rid not in self.flex_settled
+        )
+        if flex != flex_escrow:
+            conservation(f"Flexibility holds {flex}, open request escrow is {flex_escrow}")
         for name in ("Settlement", "ImbalanceSettlement", "ProfitSharing", "Membership"):
             if self.balances.get(self.address(name), 0):
                 conservation(f"{name} holds {self.balances[self.address(name)]}, must hold 0")

@@ -51,6 +51,14 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
     if digests:
         slot = max(int(e.args["slot"]) for e in digests)
         last_digest = (slot, "0x" + bytes(node.call(imbalance.digestAt(slot), block)).hex())
+    flex: dict[str, int] = {}
+    if "Flexibility" in node.manifest.contracts:
+        fx = node.contract("Flexibility").functions
+        flex = {
+            "flex_baseline_days": int(node.call(fx.baselineDays(), block)),
+            "flex_lookback_days": int(node.call(fx.lookbackDays(), block)),
+        }
+    community = node.contract("Community").functions
     return ChainState(
         block=block,
         contracts=dict(node.manifest.contracts),
@@ -62,4 +70,6 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
         debts={a: int(node.call(token.debtOf(a), block)) for a in sorted(debtors)},
         total_debt=int(node.call(token.totalDebt(), block)),
         last_digest=last_digest,
+        slot_seconds=int(node.call(community.slotSeconds(), block)),
+        **flex,
     )

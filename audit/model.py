@@ -47,6 +47,12 @@ class ChainState:
     total_debt: int
     last_digest: tuple[int, str] | None = None
     """(slot, ImbalanceSettlement.digestAt(slot)) for the last slot with a SlotDigest event."""
+    slot_seconds: int = 1800
+    """Community.slotSeconds (immutable): the flexibility baseline's slot of day."""
+    flex_baseline_days: int = 5
+    """Flexibility.baselineDays (immutable)."""
+    flex_lookback_days: int = 10
+    """Flexibility.lookbackDays (immutable)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,9 +56,10 @@ def clear_book(
     typer.echo(json.dumps(clearing_to_json(result), indent=2))
 
 
-from sim.cli import simulate_command  # noqa: E402
+from sim.cli import flex_command, simulate_command  # noqa: E402
 
 app.command("simulate")(simulate_command)
+app.command("simulate-flex")(flex_command)
 
 matcher_app = typer.Typer(
     help="The matcher service: clears and settles each slot after its gate closure.",

@@ -66,6 +66,11 @@ class Settings(BaseModel):
     period_slots: int = Field(default=1440, gt=0)  # profit-sharing / service-fee period (30 days)
     profit_share_bps: int = Field(default=5000, ge=0, le=10_000)  # of platform-fee income
     exit_penalty: int = Field(default=20_000_000_000, ge=0)  # n€ (20 €) if leaving in lock-in
+    # DSO flexibility (docs/decisions.md, "Flexibility")
+    flex_penalty: int = Field(default=100_000, ge=0, lt=2**40)  # n€ per Wh short of accepted
+    flex_baseline_days: int = Field(default=5, gt=0)  # days with a reading in the baseline
+    flex_lookback_days: int = Field(default=10, gt=0)  # how far back the baseline looks
+    flex_max_offers: int = Field(default=64, gt=0)  # offers per request (bounds settlement gas)
     lock_in_slots: int = Field(default=17_520, ge=0)  # one year of 30-minute slots
     tariff: TariffSettings = TariffSettings()
     deployments_dir: Path = Path("deployments")

@@ -6,6 +6,9 @@ latest slot whose gate has closed. On each pass it walks those slots in order; a
 the pass waits for the receipt before moving on. Empty and non-crossing slots are settled too
 (docs/decisions.md, "Matcher"), so "settled" is a prefix of the slots and a gap would be a bug.
 
+It also accepts DSO flexibility requests after their gate and pays them out after their slot's
+imbalance (matcher/flexibility.py).
+
 After delivery the matcher also settles each slot's imbalance against the meters, strictly in
 order, once the slot's trades are settled and its readings are complete (every registered meter
 has reported) or the reading deadline has passed. The reading words come from the slot's
@@ -32,6 +35,7 @@ from chain.metering import pack_reading_word, positions, trade_words
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from chain.submission import clear_slot
 from matcher.calendar import Calendar, read_calendar
+from matcher.flexibility import FlexibilityStep, FlexStep
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ class Matcher:
         self.readings = node.contract("MeterReadings")
         self._calendar: Calendar | None = None
         self._next_slot: int | None = None  # a cache: re-derived from the chain on start
+        self._flex: FlexibilityStep | None = None
 
     def calendar(self) -> Calendar:
         """The deployment's slot calendar (immutable in Community, so read once)."""
@@ -117,7 +122,19 @@ class Matcher:
                 skipped[-1],
             )
         self.settle_imbalances()
+        self.flexibility()
         return results
+
+    def flexibility(self) -> list[FlexStep]:
+        """Accept and settle DSO flexibility requests (matcher/flexibility.py); nothing on a
+        deployment without the Flexibility contract."""
+        if "Flexibility" not in self.node.manifest.contracts:
+            return []
+        if self._flex is None:
+            self._flex = FlexibilityStep(
+                self.node, self.sender, self.calendar(), self.reading_words
+            )
+        return self._flex.run_once()
 
     def imbalance_ready(self, slot: int, now: int) -> bool:
         """Whether `slot` may settle against the meters at `now` (the contract's own rule)."""

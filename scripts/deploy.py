@@ -19,6 +19,7 @@ from typing import Any
 from brownie import (
     Community,
     EnergyToken,
+    Flexibility,
     ImbalanceSettlement,
     Membership,
     MeterReadings,
@@ -47,6 +48,7 @@ class Deployment:
     imbalance: Any
     profit_sharing: Any
     membership: Any
+    flexibility: Any
 
     def contracts(self) -> dict[str, Any]:
         """The contracts by name, as the manifest records them."""
@@ -59,6 +61,7 @@ class Deployment:
             "ImbalanceSettlement": self.imbalance,
             "ProfitSharing": self.profit_sharing,
             "Membership": self.membership,
+            "Flexibility": self.flexibility,
         }
 
 
@@ -116,20 +119,33 @@ def deploy(
     )
     sharing = ProfitSharing.deploy(community, token, imbalance, settings.profit_share_bps, tx)
     membership = Membership.deploy(community, token, book, imbalance, tx)
+    flexibility = Flexibility.deploy(
+        community,
+        token,
+        readings,
+        imbalance,
+        settings.flex_penalty,
+        settings.flex_baseline_days,
+        settings.flex_lookback_days,
+        settings.flex_max_offers,
+        tx,
+    )
     book.bindSettlement(settlement, tx)
     readings.bindImbalance(imbalance, tx)
     community.setSupplyAccount(supply_account, tx)
     if settings.exit_penalty:
         community.setExitPenalty(settings.exit_penalty, tx)
-    for holder in (book, imbalance, sharing):
+    for holder in (book, imbalance, sharing, flexibility):
         token.grantRole(token.MARKET_ROLE(), holder, tx)
-    for holder in (imbalance, sharing, membership):
+    for holder in (imbalance, sharing, membership, flexibility):
         token.grantRole(token.COLLECTOR_ROLE(), holder, tx)
     token.grantRole(token.TREASURER_ROLE(), dso, tx)
     community.grantRole(community.ORACLE_ROLE(), oracle, tx)
     community.grantRole(community.MATCHER_ROLE(), matcher, tx)
     community.grantRole(community.MEMBERSHIP_ROLE(), membership, tx)
-    return Deployment(token, community, book, settlement, readings, imbalance, sharing, membership)
+    return Deployment(
+        token, community, book, settlement, readings, imbalance, sharing, membership, flexibility
+    )
 
 
 def write_manifest(dep: Deployment, directory: Path, network_id: str) -> Path:

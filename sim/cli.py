@@ -70,3 +70,70 @@ def simulate_command(
     print_summary(result, console)
     path = write_report(result, out or Path("reports") / spec.name)
     console.print(f"  report: {path} (and PNG plots beside it)")
+
+
+def flex_command(
+    community: Annotated[
+        Path, typer.Option(help="The community file (TOML), e.g. communities/default-20.toml.")
+    ],
+    days: Annotated[
+        int, typer.Option(min=2, help="Days: the last is the event day, the others baseline.")
+    ] = 6,
+    limit_kwh: Annotated[
+        float | None,
+        typer.Option(help="Transformer limit, kWh net import per slot (default: 80 % of peak)."),
+    ] = None,
+    max_price: Annotated[int, typer.Option(min=0, help="DSO's maximum price, n€/Wh.")] = 250_000,
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder (default: reports/<community>-flex).")
+    ] = None,
+) -> None:
+    """DSO congestion scenario (dry run): the evening import peak above the transformer limit,
+    bought down with flexibility from households and the community battery; prints the peak
+    before and after, what the DSO paid and each member's earnings (sim/flex.py)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sim.community import CommunityFileError, load_community
+    from sim.flex import FlexParams, run_congestion, write_flex_report
+    from sim.profiles import community_profiles
+    from sim.report import euros, kwh
+
+    try:
+        spec = load_community(community)
+    except CommunityFileError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from e
+    limit = None if limit_kwh is None else round(limit_kwh * 1000)
+    params = FlexParams(limit_wh=limit, max_price=max_price)
+    result = run_congestion(spec, community_profiles(spec, days), days, params)
+    console = Console()
+    console.print(
+        f"[bold]{spec.name}[/bold]: congestion on day {days} "
+        f"(transformer limit {kwh(result.limit_wh)} kWh net import per slot)"
+    )
+    console.print(
+        f"  peak net import {kwh(result.peak_before_wh)} -> {kwh(result.peak_after_wh)} kWh; "
+        f"slots over the limit {result.slots_over_before} -> {result.slots_over_after}"
+    )
+    console.print(
+        f"  {len(result.requests)} requests; DSO paid {euros(result.dso_paid)}, "
+        f"penalties charged {euros(result.dso_penalties)}"
+    )
+    table = Table(
+        "member", "role", "offered kWh", "accepted", "delivered", "earned €", "penalty €", "net €"
+    )
+    for m in sorted(result.members, key=lambda m: -m.net):
+        table.add_row(
+            m.name,
+            m.role,
+            kwh(m.offered_wh),
+            kwh(m.accepted_wh),
+            kwh(m.delivered_wh),
+            euros(m.earned),
+            euros(m.penalties),
+            euros(m.net),
+        )
+    console.print(table)
+    path = write_flex_report(result, out or Path("reports") / f"{spec.name}-flex")
+    console.print(f"  report: {path} (and flex-peak.png beside it)")

@@ -10,12 +10,13 @@ dry run can check claims about a community quickly, e.g. that nobody pays more t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from market.billing import OrderSettlement, profit_pool, profit_shares, settle_order
 from market.clearing import Mode, clear
 from market.orders import Order
 from market.tariff import SlotRules
-from sim.agents import HouseholdAgent, split_by_shares
+from sim.agents import HouseholdAgent, MeterFlow, split_by_shares
 from sim.community import Community
 from sim.profiles import HouseholdProfile
 from sim.runner import (
@@ -30,8 +31,14 @@ from sim.runner import (
 )
 
 
-def dry_run(community: Community, profiles: dict[str, HouseholdProfile], days: int) -> RunResult:
-    """Run `days` days of `community` through the pure rulebook."""
+def dry_run(
+    community: Community,
+    profiles: dict[str, HouseholdProfile],
+    days: int,
+    observe: Callable[[int, dict[str, MeterFlow]], None] | None = None,
+) -> RunResult:
+    """Run `days` days of `community` through the pure rulebook. `observe(index, flows)` sees
+    every slot's metered flow per member name (sim/flex.py builds its baselines from them)."""
     started = time.monotonic()
     rules = SlotRules(community.tariff.rules().tariff, community.tariff.mode)
     tariff = rules.tariff
@@ -67,6 +74,8 @@ def dry_run(community: Community, profiles: dict[str, HouseholdProfile], days: i
             settled.setdefault(order.owner, []).append(s)
             period_fees += s.platform_fee
         flows = deliver_slot(members, profiles, ledgers, tariff, index, settled, log)
+        if observe is not None:
+            observe(index, {m.name: flows[m.address] for m in members})
         for m in members:
             period_export[m.name] += flows[m.address].export_wh
             balance[m.name] -= ledgers[m.name].bills[-1].net_cost

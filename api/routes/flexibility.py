@@ -1,0 +1,286 @@
+"""DSO flexibility over HTTP. Members: the requests open for offers (with their own offer) and
+their flexibility earnings; the DSO: every request with its offers, acceptance, deliveries and
+payout, and publishing a request. Requests and offers are read from the Flexibility contract
+(cached per head block); acceptance, deliveries and payouts from the event index, like every
+other history. Members offer from their own wallet (`Flexibility.offer`): the contract takes the
+offer from its sender, so the API cannot relay it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from api.deps import CurrentUser, DsoUser, HistoryDep, ViewDep
+from api.errors import ApiError
+from api.history import History
+from api.routes.dso import _send
+from api.schemas import U64, Strict, TxPublic
+from api.view import ChainView
+from chain.flexibility import FlexRequest, decode_offers
+from indexer.schema import event_table
+
+router = APIRouter(tags=["flexibility"])
+log = logging.getLogger("api.flexibility")
+
+DIRECTIONS = ("reduce_import", "reduce_export")
+STATUSES = ("open", "accepted", "settled")
+MAX_REQUESTS = 500  # newest requests listed per call
+Limit = Annotated[int, Query(ge=1, le=MAX_REQUESTS)]
+
+
+class FlexOfferPublic(BaseModel):
+    index: int
+    member: str
+    quantity_wh: int
+    price: int = Field(description="n€ per Wh")
+
+
+class FlexRequestPublic(BaseModel):
+    request_id: int
+    slot: int
+    direction: Literal["reduce_import", "reduce_export"]
+    quantity_wh: int
+    max_price: int = Field(description="n€ per Wh")
+    penalty: int = Field(description="n€ per Wh short of the accepted quantity")
+    gate_closure: int = Field(description="unix seconds; offers until then")
+    status: Literal["open", "accepted", "settled"]
+    open_for_offers: bool
+    offers: int
+    my_offer: FlexOfferPublic | None = None
+
+
+class FlexDeliveryPublic(BaseModel):
+    request_id: int
+    slot: int
+    index: int
+    member: str
+    accepted_wh: int
+    measured: bool
+    baseline_wh: int | None
+    metered_wh: int | None
+    delivered_wh: int
+    payment: int = Field(description="n€ paid to the member (price x delivered)")
+    penalty: int = Field(description="n€ charged for the shortfall")
+    collected: int = Field(description="n€ of the penalty the balance covered (rest: debt)")
+
+
+class FlexEarningsPublic(BaseModel):
+    member: str
+    deliveries: list[FlexDeliveryPublic]
+    earned: int = Field(description="n€ of flexibility payments")
+    penalties: int
+    net: int = Field(description="earned - penalties")
+
+
+class FlexPayoutPublic(BaseModel):
+    paid: int
+    refunded: int
+    penalties: int
+    collected: int
+
+
+class FlexRequestDso(FlexRequestPublic):
+    payer: str
+    escrow: int
+    offer_list: list[FlexOfferPublic]
+    accepted: list[int] | None = Field(description="Wh per offer, None before acceptance")
+    accepted_wh: int | None
+    deliveries: list[FlexDeliveryPublic]
+    payout: FlexPayoutPublic | None
+
+
+class FlexRequestCreate(Strict):
+    slot: U64
+    direction: Literal["reduce_import", "reduce_export"]
+    quantity_wh: int = Field(ge=1, lt=2**40)
+    max_price: int = Field(ge=0, lt=2**40, description="n€ per Wh")
+    gate_closure: int | None = Field(
+        default=None,
+        ge=0,
+        lt=2**64,
+        description="unix seconds; default: the slot's order-book gate closure",
+    )
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+
+def _requests(view: ChainView, limit: int) -> list[tuple[FlexRequest, list[Any]]]:
+    if "Flexibility" not in view.node.manifest.contracts:
+        raise ApiError(404, "no_flexibility", "this deployment has no Flexibility contract")
+    count = int(view.call("Flexibility", "requestCount"))
+    out = []
+    for rid in range(max(0, count - limit), count):
+        req = FlexRequest.from_call(rid, view.call("Flexibility", "requestOf", rid))
+        out.append((req, decode_offers(view.call("Flexibility", "offersOf", rid))))
+    return out
+
+
+def _public(req: FlexRequest, offers: list[Any], now: int, me: str | None) -> dict[str, Any]:
+    mine = next((o for o in offers if me is not None and o.member == me), None)
+    return {
+        "request_id": req.request_id,
+        "slot": req.slot,
+        "direction": DIRECTIONS[req.direction],
+        "quantity_wh": req.quantity_wh,
+        "max_price": req.max_price,
+        "penalty": req.penalty,
+        "gate_closure": req.gate_closure,
+        "status": STATUSES[req.status],
+        "open_for_offers": req.status == 0 and now < req.gate_closure,
+        "offers": len(offers),
+        "my_offer": _offer(mine) if mine else None,
+    }
+
+
+def _offer(o: Any) -> FlexOfferPublic:
+    return FlexOfferPublic(index=o.id, member=o.member, quantity_wh=o.quantity_wh, price=o.price)
+
+
+def _delivery(row: dict[str, Any], slots: dict[int, int]) -> FlexDeliveryPublic:
+    measured = bool(row["measured"])
+    return FlexDeliveryPublic(
+        request_id=int(row["request_id"]),
+        slot=slots.get(int(row["request_id"]), -1),
+        index=int(row["index"]),
+        member=str(row["member"]),
+        accepted_wh=int(row["accepted_wh"]),
+        measured=measured,
+        baseline_wh=int(row["baseline_wh"]) if measured else None,
+        metered_wh=int(row["metered_wh"]) if measured else None,
+        delivered_wh=int(row["delivered_wh"]),
+        payment=int(row["payment"]),
+        penalty=int(row["penalty"]),
+        collected=int(row["collected"]),
+    )
+
+
+def _rows(conn: Connection, event: str, *where: Any) -> list[dict[str, Any]]:
+    t = event_table("Flexibility", event)
+    query = select(t).where(*where).order_by(t.c.block_number, t.c.log_index)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _request_slots(conn: Connection) -> dict[int, int]:
+    return {int(r["request_id"]): int(r["slot"]) for r in _rows(conn, "FlexRequested")}
+
+
+def earnings(history: History, member: str) -> FlexEarningsPublic:
+    def compute(conn: Connection) -> FlexEarningsPublic:
+        t = event_table("Flexibility", "FlexDelivered")
+        slots = _request_slots(conn)
+        rows = [_delivery(r, slots) for r in _rows(conn, "FlexDelivered", t.c.member == member)]
+        earned = sum(d.payment for d in rows)
+        penalties = sum(d.penalty for d in rows)
+        return FlexEarningsPublic(
+            member=member,
+            deliveries=rows,
+            earned=earned,
+            penalties=penalties,
+            net=earned - penalties,
+        )
+
+    return history.cached(("flex-earnings", member), compute)
+
+
+def dso_view(history: History, view: ChainView, limit: int) -> list[FlexRequestDso]:
+    requests = _requests(view, limit)
+    now = view.node.block_timestamp()
+
+    def compute(conn: Connection) -> dict[str, Any]:
+        slots = _request_slots(conn)
+        return {
+            "accepted": {int(r["request_id"]): r for r in _rows(conn, "FlexAccepted")},
+            "delivered": [_delivery(r, slots) for r in _rows(conn, "FlexDelivered")],
+            "settled": {int(r["request_id"]): r for r in _rows(conn, "FlexSettled")},
+        }
+
+    index = history.cached(("flex-dso",), compute)
+    out = []
+    for req, offers in requests:
+        acc_row = index["accepted"].get(req.request_id)
+        accepted = None if acc_row is None else [int(v) for v in _ints(acc_row["accepted"])]
+        settled = index["settled"].get(req.request_id)
+        out.append(
+            FlexRequestDso(
+                **_public(req, offers, now, None),
+                payer=req.payer,
+                escrow=req.escrow,
+                offer_list=[_offer(o) for o in offers],
+                accepted=accepted,
+                accepted_wh=None if accepted is None else sum(accepted),
+                deliveries=[d for d in index["delivered"] if d.request_id == req.request_id],
+                payout=None
+                if settled is None
+                else FlexPayoutPublic(
+                    paid=int(settled["paid"]),
+                    refunded=int(settled["refunded"]),
+                    penalties=int(settled["penalties"]),
+                    collected=int(settled["collected"]),
+                ),
+            )
+        )
+    return out
+
+
+def _ints(value: Any) -> list[int]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [int(v) for v in value]
+
+
+# -- routes -----------------------------------------------------------------------------------
+
+
+@router.get("/flexibility/requests")
+def flex_requests(
+    user: CurrentUser, view: ViewDep, open_only: bool = True, limit: Limit = 100
+) -> list[FlexRequestPublic]:
+    """The DSO's flexibility requests (newest `limit`), by default only those still open for
+    offers, each with the caller's own offer if it made one."""
+    now = view.node.block_timestamp()
+    out = [FlexRequestPublic(**_public(r, o, now, user.address)) for r, o in _requests(view, limit)]
+    return [r for r in out if r.open_for_offers or not open_only]
+
+
+@router.get("/flexibility/earnings")
+def flex_earnings(user: CurrentUser, history: HistoryDep) -> FlexEarningsPublic:
+    """The caller's flexibility deliveries (from the event index): payment, penalty, totals."""
+    return earnings(history, user.address)
+
+
+@router.get("/dso/flexibility/requests", tags=["dso"])
+def dso_flex_requests(
+    user: DsoUser, view: ViewDep, history: HistoryDep, limit: Limit = 100
+) -> list[FlexRequestDso]:
+    """Every request (newest `limit`) with its offers, acceptance, deliveries and payout."""
+    return dso_view(history, view, limit)
+
+
+@router.post("/dso/flexibility/requests", tags=["dso"], status_code=status.HTTP_201_CREATED)
+def publish_request(body: FlexRequestCreate, user: DsoUser, view: ViewDep) -> TxPublic:
+    """Publish a request; its budget (quantity x max price) is escrowed from the network
+    account, which must hold it."""
+    if "Flexibility" not in view.node.manifest.contracts:
+        raise ApiError(404, "no_flexibility", "this deployment has no Flexibility contract")
+    gate = body.gate_closure
+    if gate is None:
+        gate = int(view.call("Community", "gateClosure", body.slot))
+    return _send(
+        view,
+        user,
+        f"flexibility request for slot {body.slot}",
+        "Flexibility",
+        "publishRequest",
+        body.slot,
+        DIRECTIONS.index(body.direction),
+        body.quantity_wh,
+        body.max_price,
+        gate,
+    )
