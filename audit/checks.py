@@ -112,10 +112,13 @@ def _role_id(name: str) -> str:
 
 # Role id -> (contract that grants it, the deployment's contracts that may hold it).
 CONTRACT_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    _role_id("MARKET_ROLE"): ("EnergyToken", ("OrderBook", "ImbalanceSettlement", "ProfitSharing")),
+    _role_id("MARKET_ROLE"): (
+        "EnergyToken",
+        ("OrderBook", "ImbalanceSettlement", "ProfitSharing", "Flexibility"),
+    ),
     _role_id("COLLECTOR_ROLE"): (
         "EnergyToken",
-        ("ImbalanceSettlement", "ProfitSharing", "Membership"),
+        ("ImbalanceSettlement", "ProfitSharing", "Membership", "Flexibility"),
     ),
     _role_id("MEMBERSHIP_ROLE"): ("Community", ("Membership",)),
 }
