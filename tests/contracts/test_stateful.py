@@ -326,7 +326,12 @@ class MarketMachine(RuleBasedStateMachine):
         notice does not cover (current + horizon and before, past slots included) and for an
         invalid tariff; otherwise it replaces the entries from its first slot on."""
         self.counts["rules"] += 1
-        earliest = int(self.dep.community.currentSlot()) + HORIZON + 1
+        now = int(self.dep.community.currentSlot())
+        boundary = int(self.dep.community.slotStart(now + 1))
+        if boundary - chain.time() < 30:  # no slot boundary between this read and the block
+            sleep_until(boundary + 1)
+            now += 1
+        earliest = now + HORIZON + 1
         start = earliest + notice - 1
         values = INVALID_TARIFF if pick == len(TARIFFS) else encode_rules(TARIFFS[pick])
         try:
