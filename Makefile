@@ -14,14 +14,16 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup solc postgres chromium test compile lint test-python test-contracts \
-	test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo demo-slot bench \
-	bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim clean
+.PHONY: help setup solc postgres chromium test compile lint slither fuzz test-python \
+	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo \
+	demo-slot bench bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim clean
 
 help:
 	@echo "make demo    set up, run the 20-household community for one day on a private ganache"
 	@echo "make test    set up, lint, type-check, run every test (brownie on ganache + pytest)"
 	@echo "make bench   gas and speed benchmarks -> bench/results.json, docs/benchmarks.md"
+	@echo "make fuzz    the stateful invariant test at 10,000 steps (FUZZ_STEPS=...)"
+	@echo "make slither static analysis of the contracts (also part of make test)"
 	@echo "make setup   install what is missing (idempotent): .venv, node_modules, solc launcher"
 
 setup: $(VENV)/.installed $(FUZZ_VENV)/.installed node_modules/.installed solc postgres chromium
@@ -89,12 +91,23 @@ test-contracts: setup
 test-deploy-anvil: setup
 	$(BIN)/brownie run scripts/deploy.py --network anvil
 
+# Slither (no untriaged high or medium finding) and slither-check-erc for the token: about 40 s.
+slither: setup
+	./toolchain/slither.sh
+
 # Contracts are compiled once, then the two suites run side by side: brownie's on its own
 # ganache (8545), the Python tests on private chains (free ports); both mostly wait on their
 # nodes. Each suite's output is printed whole when it ends (--output-sync).
-test: lint compile
+test: lint slither compile
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-python test-contracts
 	$(MAKE) --no-print-directory test-deploy-anvil
+
+# The stateful invariant test at depth (make test runs 2,000 steps of it): 10,000 rule steps.
+FUZZ_STEPS ?= 10000
+fuzz: setup
+	GRIDSHARE_STATEFUL_STEPS=$(FUZZ_STEPS) GRIDSHARE_STATEFUL_REPORT=build/fuzz.json \
+		$(BIN)/brownie test tests/contracts/test_stateful.py --network $(NETWORK)
+	cat build/fuzz.json
 
 compile: setup
 	$(BIN)/brownie compile

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from itertools import groupby, pairwise
 from typing import Any
 
+from eth_utils.crypto import keccak
+
 from audit.model import ChainState, Event, Finding, Report
 from chain.codec import MODE_CODES, MODE_NAMES, BookEntry, decode_rules
 from chain.flexibility import FlexRequest, net_import, outcomes, segment_slots
@@ -99,6 +101,23 @@ RULES: dict[str, str] = {
     "flex-payout": "payments go to members, the rest of the escrow back to the payer, once",
     "conservation": "tokens are only minted by top-ups and burned by redemptions; balances, "
     "escrow and debts replayed from events equal the chain's",
+    "roles": "the roles that move members' tokens (the token's MARKET_ROLE and COLLECTOR_ROLE, "
+    "the community's MEMBERSHIP_ROLE) are held only by the deployment's contracts",
+}
+
+
+def _role_id(name: str) -> str:
+    return "0x" + keccak(text=name).hex()
+
+
+# Role id -> (contract that grants it, the deployment's contracts that may hold it).
+CONTRACT_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    _role_id("MARKET_ROLE"): ("EnergyToken", ("OrderBook", "ImbalanceSettlement", "ProfitSharing")),
+    _role_id("COLLECTOR_ROLE"): (
+        "EnergyToken",
+        ("ImbalanceSettlement", "ProfitSharing", "Membership"),
+    ),
+    _role_id("MEMBERSHIP_ROLE"): ("Community", ("Membership",)),
 }
 
 
@@ -286,6 +305,22 @@ class _Auditor:
 
     def on_MeterRetired(self, e: Event) -> None:
         self.meters.pop(e.args["meterId"], None)
+
+    def on_RoleGranted(self, e: Event) -> None:
+        """A role that moves members' tokens granted to anything but the deployment's own
+        contract for it (e.g. the admin granting itself MARKET_ROLE to pull balances)."""
+        role = str(e.args["role"]).lower()
+        if role not in CONTRACT_ROLES:
+            return
+        contract, holders = CONTRACT_ROLES[role]
+        account = str(e.args["account"]).lower()
+        if e.contract == contract and account not in {self.address(h).lower() for h in holders}:
+            self.find(
+                None,
+                "roles",
+                f"{contract} granted a token-moving role to {e.args['account']} "
+                f"(by {e.args.get('sender')}, tx {e.tx}); only {', '.join(holders)} may hold it",
+            )
 
     # EnergyToken
 

@@ -69,6 +69,8 @@ contract Community is AccessControl, ICommunity {
 
     mapping(address account => Member) private _members;
     mapping(bytes32 meterId => Meter) private _meters;
+    // Written through storage pointers (`list.push`), which Slither does not follow.
+    // slither-disable-next-line uninitialized-state
     mapping(address member => bytes32[]) private _memberMeters;
     TariffEntry[] private _tariffs;
 

@@ -104,13 +104,16 @@ contract ImbalanceSettlement is IImbalanceSettlement {
     ) external {
         if (!community.hasRole(Roles.MATCHER, msg.sender)) revert ImbalanceNotMatcher(msg.sender);
         if (slot != nextSlot) revert ImbalanceOutOfOrder(nextSlot, slot);
+        // Effects before the calls below (checks-effects-interactions): a revert undoes it.
+        nextSlot = slot + 1;
+        // Only `settled` is needed here (triaged: docs/security.md).
+        // slither-disable-next-line unused-return
         (bool traded,,,) = settlement.clearingOf(slot);
         if (!traded) revert ImbalanceTradesNotSettled(slot);
         _requireReady(slot);
         (bytes32 readingsHash, bytes32 tradesHash) = _checkCommitments(slot, readingWords, tradeWords);
         Position[] memory pos = _positions(members, readingWords, tradeWords);
 
-        nextSlot = slot + 1;
         SlotTotals memory tot = _settleMembers(slot, members, pos);
         bytes32 digest = _digest(slot, tradesHash, readingsHash, tot.imbalanceHash);
         digestAt[slot] = digest;
@@ -124,6 +127,7 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         view
         returns (bytes32)
     {
+        // slither-disable-next-line unused-return
         (, Mode mode, uint256 price, uint256 volumeWh) = settlement.clearingOf(slot);
         bytes32 previous = slot == firstSlot ? bytes32(0) : digestAt[slot - 1];
         return keccak256(
@@ -138,6 +142,7 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         uint256 deadline = delivered + readingDeadlineSeconds;
         if (block.timestamp >= deadline) return;
         if (block.timestamp >= delivered) {
+            // slither-disable-next-line unused-return
             (uint256 count,) = readings.slotReadings(slot);
             if (count >= community.meterCount()) return; // every meter has reported
         }
@@ -152,11 +157,12 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         uint256 count;
         (count, readingsHash) = readings.closeSlot(slot);
         if (count != readingWords.length) revert ImbalanceReadingsMismatch(slot, count, readingWords.length);
-        bytes32 h;
+        bytes32 h = bytes32(0);
         for (uint256 i; i < readingWords.length; ++i) {
             h = keccak256(abi.encodePacked(h, readingWords[i]));
         }
         if (h != readingsHash) revert ImbalanceReadingsMismatch(slot, count, readingWords.length);
+        // slither-disable-next-line unused-return
         (tradesHash,) = settlement.tradesOf(slot);
         if (keccak256(abi.encodePacked(tradeWords)) != tradesHash) revert ImbalanceTradesMismatch(slot);
     }
@@ -198,7 +204,7 @@ contract ImbalanceSettlement is IImbalanceSettlement {
 
     /// @dev Binary search in the ascending member list.
     function _find(address[] calldata members, address member) private pure returns (bool, uint256) {
-        uint256 lo;
+        uint256 lo = 0;
         uint256 hi = members.length;
         while (lo < hi) {
             uint256 mid = (lo + hi) >> 1;
@@ -220,6 +226,7 @@ contract ImbalanceSettlement is IImbalanceSettlement {
             slot, slot / periodSlots, community.tariffAt(slot), community.supplyAccount(), community.networkAccount()
         );
         if (ctx.supply == address(0)) revert ImbalanceNoSupplyAccount();
+        // slither-disable-next-line unused-return
         (, uint256 platformFees) = settlement.tradesOf(slot);
         if (platformFees != 0) platformFeesOf[ctx.period] += platformFees;
         tot.creditTransfers = new uint256[](members.length);

@@ -58,8 +58,8 @@ contract MeterReadings is EIP712, IMeterReadings {
         if (signatures.length != n) revert MeterReadingsLengthMismatch(n, signatures.length);
         uint64 openFrom = openFromSlot;
         // The batch's slots are folded in memory and written once per run of equal slots.
-        uint64 slot;
-        SlotRecord memory rec;
+        uint64 slot = 0;
+        SlotRecord memory rec = SlotRecord(bytes32(0), 0);
         for (uint256 i; i < n; ++i) {
             Reading calldata r = readings[i];
             address member = _verify(i, r, signatures[i], openFrom);
@@ -119,6 +119,8 @@ contract MeterReadings is EIP712, IMeterReadings {
         address signer;
         (member, signer) = community.meter(r.meterId);
         if (member == address(0)) revert MeterReadingsUnknownMeter(i, r.meterId);
+        // A failed recovery yields address(0), which never matches a registered signer.
+        // slither-disable-next-line unused-return
         (address recovered,,) = ECDSA.tryRecover(readingDigest(r), signature);
         if (recovered != signer) revert MeterReadingsBadSignature(i, r.meterId, recovered);
         uint256 deliveredAt = Calendar.slotStart(_genesis, _slotSeconds, r.slot + 1);

@@ -31,6 +31,11 @@ contract OrderBook is EIP712, IOrderBook {
     uint256 public immutable maxOrdersPerSlot;
     /// @notice Cap on the number of slots of one standing order.
     uint64 public immutable maxStandingSlots;
+    /// @notice Cap on the orders one member may place in one slot (cancelled orders count: they keep
+    /// their place in the book), so no member can fill a slot's book alone.
+    uint256 public immutable maxOrdersPerMemberSlot;
+    /// @notice Smallest order energy, in Wh (dust orders cost the book as much as large ones).
+    uint256 public immutable minOrderWh;
     uint64 private immutable _genesis;
     uint64 private immutable _slotSeconds;
     uint64 private immutable _gateClosureSeconds;
@@ -52,18 +57,32 @@ contract OrderBook is EIP712, IOrderBook {
     mapping(uint256 id => uint256) private _location; // LOCATED | slot << 32 | index
     /// @inheritdoc IOrderBook
     mapping(address owner => uint64) public lastOrderSlot;
+    /// @inheritdoc IOrderBook
+    mapping(uint64 slot => mapping(address owner => uint256)) public memberOrderCount;
 
     /// @param community_ The community (calendar, members, tariffs, roles).
     /// @param token_ The prepaid token; this book needs its MARKET_ROLE.
     /// @param maxOrdersPerSlot_ Orders per slot cap (settlement gas bound).
     /// @param maxStandingSlots_ Slots per standing order cap.
-    constructor(ICommunity community_, IEnergyToken token_, uint256 maxOrdersPerSlot_, uint64 maxStandingSlots_)
-        EIP712("gridshare OrderBook", "1")
-    {
+    /// @param maxOrdersPerMemberSlot_ Orders one member may place in one slot (>= 1).
+    /// @param minOrderWh_ Smallest order energy in Wh (>= 1).
+    constructor(
+        ICommunity community_,
+        IEnergyToken token_,
+        uint256 maxOrdersPerSlot_,
+        uint64 maxStandingSlots_,
+        uint256 maxOrdersPerMemberSlot_,
+        uint256 minOrderWh_
+    ) EIP712("gridshare OrderBook", "1") {
+        if (maxOrdersPerMemberSlot_ == 0 || minOrderWh_ == 0 || minOrderWh_ > OrderWord.MAX_ENERGY) {
+            revert OrderBookInvalidLimits(maxOrdersPerMemberSlot_, minOrderWh_);
+        }
         community = community_;
         token = token_;
         maxOrdersPerSlot = maxOrdersPerSlot_;
         maxStandingSlots = maxStandingSlots_;
+        maxOrdersPerMemberSlot = maxOrdersPerMemberSlot_;
+        minOrderWh = minOrderWh_;
         _genesis = community_.genesis();
         _slotSeconds = community_.slotSeconds();
         _gateClosureSeconds = community_.gateClosureSeconds();
@@ -136,6 +155,8 @@ contract OrderBook is EIP712, IOrderBook {
         _requireGateOpen(slot);
         uint256 refund;
         (count, refund) = _cancelOwnerInSlot(msg.sender, slot);
+        // EnergyToken (OpenZeppelin ERC20) reverts or returns true (triaged: docs/security.md).
+        // slither-disable-next-line unchecked-transfer
         if (refund != 0) token.transfer(msg.sender, refund);
     }
 
@@ -150,6 +171,8 @@ contract OrderBook is EIP712, IOrderBook {
             count += c;
             refund += r;
         }
+        // EnergyToken (OpenZeppelin ERC20) reverts or returns true (triaged: docs/security.md).
+        // slither-disable-next-line unchecked-transfer
         if (refund != 0) token.transfer(owner, refund);
     }
 
@@ -161,7 +184,7 @@ contract OrderBook is EIP712, IOrderBook {
         if (slotSettled[slot]) revert OrderBookSlotAlreadySettled(slot);
         uint256 closure = _gateClosure(slot);
         if (block.timestamp < closure) revert OrderBookGateOpen(slot, closure);
-        uint256 total;
+        uint256 total = 0;
         for (uint256 i; i < payouts.length; ++i) {
             unchecked {
                 total += payouts[i] >> 160; // each < 2**96, at most maxOrdersPerSlot + 2 of them
@@ -228,6 +251,7 @@ contract OrderBook is EIP712, IOrderBook {
         returns (uint256 firstId)
     {
         if (energyWh == 0) revert OrderBookZeroEnergy();
+        if (energyWh < minOrderWh) revert OrderBookEnergyTooSmall(energyWh, minOrderWh);
         if (energyWh > OrderWord.MAX_ENERGY) revert OrderBookEnergyTooLarge(energyWh, OrderWord.MAX_ENERGY);
         if (toSlot < fromSlot || toSlot - fromSlot >= maxStandingSlots) {
             revert OrderBookInvalidRange(fromSlot, toSlot, maxStandingSlots);
@@ -240,7 +264,7 @@ contract OrderBook is EIP712, IOrderBook {
         if (toSlot > lastOpen) revert OrderBookBeyondHorizon(toSlot, lastOpen);
 
         firstId = nextOrderId;
-        uint256 totalEscrow;
+        uint256 totalEscrow = 0;
         for (uint64 slot = fromSlot; slot <= toSlot; ++slot) {
             totalEscrow += _placeInSlot(firstId + (slot - fromSlot), slot, owner, side, energyWh, limitPrice);
         }
@@ -265,6 +289,9 @@ contract OrderBook is EIP712, IOrderBook {
         uint256[] storage book = _book[slot];
         uint256 index = book.length;
         if (index >= maxOrdersPerSlot) revert OrderBookSlotFull(slot, maxOrdersPerSlot);
+        uint256 placed = memberOrderCount[slot][owner];
+        if (placed >= maxOrdersPerMemberSlot) revert OrderBookMemberSlotFull(owner, slot, maxOrdersPerMemberSlot);
+        memberOrderCount[slot][owner] = placed + 1;
         book.push(word);
         _ids[slot].push(uint64(id));
         _location[id] = LOCATED | (uint256(slot) << 32) | index;
@@ -299,6 +326,8 @@ contract OrderBook is EIP712, IOrderBook {
         uint256 escrow = _escrowOfWord(slot, w);
         if (escrow != 0) slotEscrow[slot] -= escrow;
         emit OrderCancelled(id, caller, slot, escrow);
+        // EnergyToken (OpenZeppelin ERC20) reverts or returns true (triaged: docs/security.md).
+        // slither-disable-next-line unchecked-transfer
         if (escrow != 0) token.transfer(caller, escrow);
     }
 
@@ -312,6 +341,8 @@ contract OrderBook is EIP712, IOrderBook {
     {
         if (block.timestamp > deadline) revert OrderBookSignatureExpired(deadline, block.timestamp);
         if (nonceUsed[owner][nonce]) revert OrderBookNonceUsed(owner, nonce);
+        // A failed recovery yields address(0), rejected below with the signer check.
+        // slither-disable-next-line unused-return
         (address signer,,) = ECDSA.tryRecover(_hashTypedDataV4(structHash), sig);
         if (signer != owner || signer == address(0)) revert OrderBookBadSignature(owner, signer);
         nonceUsed[owner][nonce] = true;

@@ -41,7 +41,7 @@ contract ProfitSharing is IProfitSharing {
 
         periodClosed[period] = true;
         uint256 fees = imbalance.platformFeesOf(period);
-        uint256 total;
+        uint256 total = 0;
         for (uint256 i; i < exports.length; ++i) {
             total += exports[i];
         }
@@ -85,7 +85,7 @@ contract ProfitSharing is IProfitSharing {
     {
         shares = new uint256[](exports.length);
         if (pool == 0) return shares;
-        uint256 paid;
+        uint256 paid = 0;
         for (uint256 i; i < exports.length; ++i) {
             shares[i] = pool * exports[i] / total;
             paid += shares[i];

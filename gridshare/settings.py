@@ -55,6 +55,8 @@ class Settings(BaseModel):
     genesis: int | None = None  # unix start of slot 0; None: midnight UTC of the deployment day
     max_orders_per_slot: int = Field(default=2000, gt=0)
     max_standing_slots: int = Field(default=96, gt=0)
+    max_orders_per_member_slot: int = Field(default=10, gt=0)  # orders one member places per slot
+    min_order_wh: int = Field(default=1, gt=0, lt=2**40)  # smallest order energy
     fee_account: str | None = None  # DSO platform-fee account; None: a dev account / the deployer
     network_account: str | None = None  # DSO network-charge account
     supply_account: str | None = None  # DSO supply account: pays feed-in, receives retail

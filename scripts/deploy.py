@@ -98,7 +98,13 @@ def deploy(
         tx,
     )
     book = OrderBook.deploy(
-        community, token, settings.max_orders_per_slot, settings.max_standing_slots, tx
+        community,
+        token,
+        settings.max_orders_per_slot,
+        settings.max_standing_slots,
+        settings.max_orders_per_member_slot,
+        settings.min_order_wh,
+        tx,
     )
     settlement = Settlement.deploy(community, book, tx)
     readings = MeterReadings.deploy(community, tx)

@@ -50,6 +50,9 @@ interface IOrderBook {
     error OrderBookBeyondHorizon(uint64 slot, uint64 lastOpenSlot);
     error OrderBookInvalidRange(uint64 fromSlot, uint64 toSlot, uint64 maxSlots);
     error OrderBookSlotFull(uint64 slot, uint256 maxOrders);
+    error OrderBookMemberSlotFull(address owner, uint64 slot, uint256 maxOrders);
+    error OrderBookEnergyTooSmall(uint256 energyWh, uint256 min);
+    error OrderBookInvalidLimits(uint256 maxOrdersPerMemberSlot, uint256 minOrderWh);
     error OrderBookUnknownOrder(uint256 id);
     error OrderBookNotOwner(uint256 id, address caller);
     error OrderBookAlreadyCancelled(uint256 id);
@@ -67,7 +70,7 @@ interface IOrderBook {
     /// @notice Place an order for one slot from the caller's wallet.
     /// @param slot Delivery slot.
     /// @param side Buy or sell.
-    /// @param energyWh Energy in Wh (> 0).
+    /// @param energyWh Energy in Wh (at least `minOrderWh`, > 0).
     /// @param limitPrice Limit in n€/Wh, within [feed-in, retail] of the slot's tariff.
     /// @return id The order id.
     function placeOrder(uint64 slot, Side side, uint256 energyWh, uint256 limitPrice) external returns (uint256 id);
@@ -98,6 +101,10 @@ interface IOrderBook {
     /// @return count Number of orders cancelled.
     /// @return refund Escrow returned to the owner, in n€.
     function cancelOpenOrders(address owner) external returns (uint256 count, uint256 refund);
+
+    /// @notice Orders `owner` placed in `slot`, cancelled ones included (at most
+    /// `maxOrdersPerMemberSlot`).
+    function memberOrderCount(uint64 slot, address owner) external view returns (uint256);
 
     /// @notice The latest slot for which `owner` ever placed an order (0 if none).
     function lastOrderSlot(address owner) external view returns (uint64);

@@ -167,8 +167,8 @@ library ClearingCheck {
         returns (uint256 volume)
     {
         uint256 n = book.length;
-        uint256 supply;
-        uint256 demand;
+        uint256 supply = 0;
+        uint256 demand = 0;
         for (uint256 i; i < n; ++i) {
             uint256 w = book[i];
             if (_eligible(w, pc)) {
@@ -190,7 +190,7 @@ library ClearingCheck {
         }
         for (uint256 i; i < n; ++i) {
             uint256 w = book[i];
-            uint256 expected;
+            uint256 expected = 0;
             if (_eligible(w, pc)) {
                 uint256 e = w.energy();
                 bool sell = w.isSell();

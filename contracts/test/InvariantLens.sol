@@ -13,11 +13,11 @@ contract InvariantLens {
         uint256 minted;
         uint256 redeemed;
         uint256[] balances;
-        uint256[] debts;
-        uint256 totalDebt;
         uint256 escrowHeld;
         uint256[] slotEscrows;
         uint256[][] books;
+        uint256[] debts;
+        uint256 totalDebt;
     }
 
     /// @notice Token totals, balances and debts of `holders`, and escrow and book words of `slots`.

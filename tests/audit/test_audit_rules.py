@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 
 from audit.checks import RULES, audit
 from audit.model import ChainState, Event, Finding, Report, dump_events, load_events
@@ -91,6 +92,12 @@ def test_the_record_round_trips_through_json() -> None:
     evs, st = load_events(dump_events(events(), state()))
     assert (evs, st) == (events(), state())
 
+
+OUTSIDER = "0x" + "77" * 20
+CONTRACT_ROLE_IDS = {
+    name: "0x" + keccak(text=name).hex()
+    for name in ("MARKET_ROLE", "COLLECTOR_ROLE", "MEMBERSHIP_ROLE")
+}
 
 TAMPERINGS: list[tuple[str, Callable[[Events], Events], tuple[int | None, str]]] = [
     # clearing
@@ -215,6 +222,22 @@ TAMPERINGS: list[tuple[str, Callable[[Events], Events], tuple[int | None, str]]]
         "tokens minted without a top-up",
         drop("TopUp", {"amount": 50 * 10**9}),
         (None, "conservation"),
+    ),
+    # roles: the admin grants a role that moves members' tokens to an account of its own
+    (
+        "market role granted to an outsider",
+        edit("RoleGranted", {"role": CONTRACT_ROLE_IDS["MARKET_ROLE"]}, account=OUTSIDER),
+        (None, "roles"),
+    ),
+    (
+        "collector role granted to an outsider",
+        edit("RoleGranted", {"role": CONTRACT_ROLE_IDS["COLLECTOR_ROLE"]}, account=OUTSIDER),
+        (None, "roles"),
+    ),
+    (
+        "membership role granted to an outsider",
+        edit("RoleGranted", {"role": CONTRACT_ROLE_IDS["MEMBERSHIP_ROLE"]}, account=OUTSIDER),
+        (None, "roles"),
     ),
     (
         "a redemption burned more",

@@ -799,7 +799,7 @@ def test_slot_full(
     carol: Any,
     slot: int,
 ) -> None:
-    small = OrderBook.deploy(community, token, 3, 96, {"from": dso})
+    small = OrderBook.deploy(community, token, 3, 96, 10, 1, {"from": dso})
     token.grantRole(token.MARKET_ROLE(), small, {"from": dso})
     assert small.maxOrdersPerSlot() == 3
     assert small.nextOrderId() == 1
@@ -828,7 +828,7 @@ def test_slot_full(
 def test_order_book_without_market_role_cannot_escrow(
     community: Any, token: Any, dso: Any, members: dict[str, Any], alice: Any, slot: int
 ) -> None:
-    rogue = OrderBook.deploy(community, token, 10, 96, {"from": dso})
+    rogue = OrderBook.deploy(community, token, 10, 96, 10, 1, {"from": dso})
     with reverts_exact("AccessControlUnauthorizedAccount", rogue, ANY):
         rogue.placeOrder(slot, BUY, 1_000, 100_000, {"from": alice})
     assert token.balanceOf(alice) == TOP_UP
@@ -1006,7 +1006,7 @@ def test_fifteen_minute_order_book(
     )
     quarter.registerMember(alice, 2, 0, {"from": dso})
     quarter.registerMember(carol, 2, 0, {"from": dso})
-    book15 = OrderBook.deploy(quarter, token, 100, 96, {"from": dso})
+    book15 = OrderBook.deploy(quarter, token, 100, 96, 10, 1, {"from": dso})
     token.grantRole(token.MARKET_ROLE(), book15, {"from": dso})
     now = _align(quarter)
     target = now + 1

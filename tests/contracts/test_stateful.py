@@ -1,23 +1,20 @@
-"""Stateful property test: random top-ups, orders (valid and invalid), cancellations, clearings,
-meter readings, imbalance settlements, debt, exits and re-entries, period closes (profit sharing and
-service fees), redemptions and DSO flexibility (requests, offers, merit-order acceptance, payment
-and penalty against the meter baseline) against the real contracts. After every step:
+"""Stateful property test: random top-ups, orders (valid and invalid, up to the per-member cap),
+cancellations, clearings, meter readings, imbalance settlements, debt, exits and re-entries, period
+closes (profit sharing and service fees), redemptions and tariff changes (prices, fees and clearing
+mode; with the notice rule: only beyond the order horizon) against the real contracts. After every
+step:
 
-- token supply == minted − redeemed == sum of all balances (members, DSO accounts, order book,
-  flexibility escrow);
-- the flexibility escrow == the budgets of the requests not yet settled;
+- token supply == minted − redeemed == sum of all balances (members, DSO accounts, order book);
 - the book's escrow == sum of every unsettled slot's escrow == what its open buy orders lock;
 - total debt == the sum of the members' debts;
 - each settlement moved exactly what the rulebook module says, to the n€: trades (settle_order),
   each member's bill against its meters (bill: imbalance and BaU), what a balance could not cover
-  (apply_charge: debt), profit shares and service fees (profit_shares, apply_charge), each
-  flexibility acceptance (accept) and payment and penalty (settle_offer, apply_charge).
-
-Slots are 6 hours long here (4 a day), so a run covers days and the flexibility baseline (the same
-slot of day on earlier days) has history to work with.
+  (apply_charge: debt), profit shares and service fees (profit_shares, apply_charge);
+- the tariff in force for every slot the run touches is the one the model's schedule gives.
 
 `make test` runs at least 2,000 rule steps (hypothesis draws runs of varying length, so the test
-keeps drawing examples until the count is reached; GRIDSHARE_STATEFUL_STEPS raises it).
+keeps drawing examples until the count is reached; GRIDSHARE_STATEFUL_STEPS raises it: `make fuzz`
+runs 10,000).
 brownie 1.22.2's own `state_machine` fixture cannot subclass its compiled base class, so this
 drives hypothesis directly: each example starts by reverting the chain to the snapshot taken
 after deployment.
@@ -25,8 +22,11 @@ after deployment.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections import Counter
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -37,17 +37,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from chain.codec import decode_order_word, decode_rules
-from chain.flexibility import (
-    FlexRequest,
-    acceptance,
-    accepted_indexes,
-    decode_offers,
-    net_import,
-    outcomes,
-    segment_slots,
-    settlement_words,
-)
+from chain.codec import decode_order_word, decode_rules, encode_rules
 from chain.metering import pack_reading_word, trade_words
 from chain.signing import Reading
 from chain.submission import SlotBook
@@ -62,11 +52,13 @@ from market.billing import (
 )
 from market.clearing import Clearing, Mode
 from market.orders import Order, Side
+from market.tariff import SlotRules, Tariff
 from scripts.slot_flow import sleep_until
 from tests.contracts.helpers import clear_on_chain_book, imbalance_args, sign_reading
 
 BUY, SELL = 0, 1
 TARGET_STEPS = int(os.environ.get("GRIDSHARE_STATEFUL_STEPS", "2000"))
+REPORT = os.environ.get("GRIDSHARE_STATEFUL_REPORT", "")
 STEPS_PER_EXAMPLE = 50
 
 
@@ -88,12 +80,25 @@ METERED = st.lists(
     max_size=5,
 )
 PERIOD_SLOTS = 6
-SLOT_SECONDS = 21_600
-FLEX_MAX_PRICE = 150_000
-# Per offer: member, Wh, price (partly above the maximum on purpose).
-FLEX_OFFERS = st.lists(
-    st.tuples(WHO, st.integers(1, 3_000), st.integers(0, FLEX_MAX_PRICE + 20_000)), max_size=3
-)
+HORIZON = 3  # order horizon = tariff notice, short so that changes bind within an example
+MEMBER_CAP = 2  # orders per member and slot, low so that the cap is reached
+# Tariffs a change may bring in: other prices, fees and clearing modes (the deployed one is
+# Settings' default, uniform). The last one is invalid (feed-in above retail) on purpose.
+TARIFFS = [
+    SlotRules(Tariff(220_000, 60_000, 90_000, 30_000, 8_000, 3_000, 1_500_000_000, 180_000), m)
+    for m in ("pay-as-bid", "community", "uniform")
+] + [
+    SlotRules(Tariff(210_000, 80_000, 110_000, 50_000, 4_000, 6_000, 2_500_000_000, 150_000), m)
+    for m in ("community", "uniform", "pay-as-bid")
+]
+INVALID_TARIFF = (100_000, 150_000, 0, 0, 0, 0, 120_000, 0, 0)
+# A change's first slot relative to the earliest one the notice allows (current + horizon + 1):
+# zero and below must be refused (the lowest reach back into past slots).
+NOTICE = st.integers(min_value=-HORIZON - 3, max_value=4)
+# Before the snapshot every example starts from, the DSO schedules a change every 2 slots beyond the
+# notice, cycling through TARIFFS: every example settles slots under several tariffs and modes
+# (an example settles a handful of slots), and change_tariff rules withdraw and replace them.
+PRESCHEDULED = 12
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +107,10 @@ def settings() -> Settings:
     settles right after delivery and time moves one slot per settlement, keeping the orders
     (placed 2-3 slots ahead of the current one) within reach of a short example."""
     return Settings(
-        period_slots=PERIOD_SLOTS, reading_deadline_seconds=0, slot_seconds=SLOT_SECONDS
+        period_slots=PERIOD_SLOTS,
+        reading_deadline_seconds=0,
+        order_horizon_slots=HORIZON,
+        max_orders_per_member_slot=MEMBER_CAP,
     )
 
 
@@ -115,7 +123,7 @@ class MarketMachine(RuleBasedStateMachine):
     dso: Any
     matcher: Any
     holders: list[Any]
-    slot_rules: Any
+    initial_schedule: list[tuple[int, SlotRules]]
 
     meters: list[tuple[bytes, str]]
     oracle: Any
@@ -134,15 +142,10 @@ class MarketMachine(RuleBasedStateMachine):
         cls.lens = lens
         cls.people = people
         cls.dso, cls.matcher, cls.oracle = roles["dso"], roles["matcher"], roles["oracle"]
-        cls.holders = [
-            *people,
-            roles["fee"],
-            roles["net"],
-            roles["supply"],
-            dep.flexibility,
-            dep.order_book,
-        ]
-        cls.slot_rules = decode_rules(dep.community.tariffAt(0))
+        cls.holders = [*people, roles["fee"], roles["net"], roles["supply"], dep.order_book]
+        count = int(dep.community.tariffCount())
+        entries = [dep.community.tariffEntry(i) for i in range(count)]
+        cls.initial_schedule = [(int(start), decode_rules(t)) for start, t in entries]
         cls.meters = meters
         cls.role_codes = [int(dep.community.memberRole(p)) for p in people]
 
@@ -159,10 +162,18 @@ class MarketMachine(RuleBasedStateMachine):
         self.exiting: dict[int, int] = {}  # member index -> exit slot
         self.gone: set[int] = set()  # members who left (and may re-enter)
         self.closed_periods = int(self.dep.imbalance.firstSlot()) // PERIOD_SLOTS
-        self.words: dict[int, list[int]] = {}  # each settled slot's reading words
-        self.flex: dict[int, int] = {}  # open flexibility request id -> slot
-        self.flex_accepted: set[int] = set()
-        self.flex_escrow: dict[int, int] = {}  # budget of each unsettled request
+        self.schedule = list(self.initial_schedule)  # the model's tariff schedule
+        self.checked: dict[int, SlotRules] = {}  # slots whose chain tariff was compared
+        self.placed: Counter[tuple[int, int]] = Counter()  # (slot, member) -> orders placed
+
+    def rules_at(self, slot: int) -> SlotRules:
+        """The tariff in force for `slot` by the model's schedule, checked against the chain's
+        (once per slot until a change reaches it: each check is a call)."""
+        rules = next(r for start, r in reversed(self.schedule) if start <= slot)
+        if self.checked.get(slot) != rules:
+            assert decode_rules(self.dep.community.tariffAt(slot)) == rules
+            self.checked[slot] = rules
+        return rules
 
     # ------------------------------------------------------------------ rules
 
@@ -190,9 +201,12 @@ class MarketMachine(RuleBasedStateMachine):
         try:
             tx = self.dep.order_book.placeOrder(slot, side, energy, price, {"from": owner})
         except VirtualMachineError as exc:
-            self._expect_rejection(exc, owner, who, side, energy, price)
+            self._expect_rejection(exc, owner, slot, who, side, energy, price)
             self.counts["rejected"] += 1
             return
+        self.placed[slot, who] += 1
+        assert self.placed[slot, who] <= MEMBER_CAP
+        assert self.dep.order_book.memberOrderCount(slot, owner) == self.placed[slot, who]
         self.pending.add(slot)
         self.open_ids.append(int(tx.return_value))
         self.counts["orders"] += 1
@@ -221,7 +235,7 @@ class MarketMachine(RuleBasedStateMachine):
         before = self._balances()
         self.dep.settlement.settleSlot(slot, *sub.args(), {"from": self.matcher})
         after = self._balances()
-        settled = self._check_payouts(book, clearing, before, after)
+        settled = self._check_payouts(slot, book, clearing, before, after)
         # "settled" counts slots that had orders (as before every slot settled); "slots" all.
         self.counts["settled"] += slot in self.pending
         self.counts["slots"] += 1
@@ -230,60 +244,12 @@ class MarketMachine(RuleBasedStateMachine):
         ids = set(book.ids)
         self.open_ids = [i for i in self.open_ids if i not in ids]
 
-        # The next slot's flexibility requests are accepted between its gate and its delivery.
-        if slot + 1 in self.flex.values():
-            sleep_until(int(self.dep.community.gateClosure(slot + 1)) + 1)
-            self._accept_flex(slot + 1)
         sleep_until(int(self.dep.community.slotStart(slot + 1)) + 1)
         words = self._relay_readings(slot, metered)
         deadline = int(self.dep.imbalance.readingDeadlineSeconds())
         sleep_until(int(self.dep.community.slotStart(slot + 1)) + deadline + 1)
         self._settle_imbalance(slot, words, trade_words(book.entries, sub.fills), settled)
-        self.words[slot] = words
-        self._settle_flex(slot)
         self._complete_exits()
-
-    @rule(offers=FLEX_OFFERS, quantity=st.integers(1, 4_000), direction=st.integers(0, 1))
-    def flex_request(
-        self, offers: list[tuple[int, int, int]], quantity: int, direction: int
-    ) -> None:
-        """The DSO asks for flexibility in a future slot (the next one whose gate is open, so
-        it is accepted in the settle step); members offer. A refused offer must be refused
-        for the rule's reason."""
-        self.counts["rules"] += 1
-        flex, token = self.dep.flexibility, self.dep.token
-        slot = int(self.dep.community.currentSlot()) + 1
-        gate = int(self.dep.community.gateClosure(slot))
-        if gate <= chain.time() + 1:
-            slot += 1
-            gate = int(self.dep.community.gateClosure(slot))
-        net = self.holders[len(self.people) + 1]
-        if int(token.balanceOf(net)) < quantity * FLEX_MAX_PRICE:
-            self.refs += 1
-            ref = f"flex-{self.refs}".encode().ljust(32, b"\0")
-            token.topUp(net, 1000 * 10**9, ref, {"from": self.dso})
-        tx = flex.publishRequest(
-            slot, direction, quantity, FLEX_MAX_PRICE, gate, {"from": self.dso}
-        )
-        rid = int(tx.return_value)
-        self.flex[rid] = slot
-        self.flex_escrow[rid] = quantity * FLEX_MAX_PRICE
-        offered: set[int] = set()
-        for who, q, price in offers:
-            try:
-                flex.offer(rid, q, price, {"from": self.people[who]})
-            except VirtualMachineError as exc:
-                error = (exc.revert_msg or "").split(":", 1)[0]
-                if who in self.exiting or who in self.gone:
-                    assert error == "FlexibilityNotMember"
-                elif price > FLEX_MAX_PRICE:
-                    assert error == "FlexibilityPriceAboveMax"
-                else:
-                    assert who in offered and error == "FlexibilityAlreadyOffered"
-                continue
-            assert who not in offered and price <= FLEX_MAX_PRICE
-            offered.add(who)
-            self.counts["flex_offers"] += 1
 
     @rule(who=WHO, roll=st.integers(0, 7))
     def leave(self, who: int, roll: int) -> None:
@@ -338,7 +304,7 @@ class MarketMachine(RuleBasedStateMachine):
         shares = profit_shares(
             profit_pool(int(self.dep.imbalance.platformFeesOf(period)), 5000), exports
         )
-        fee = int(self.dep.community.tariffAt(period * PERIOD_SLOTS)[7])
+        fee = self.rules_at(period * PERIOD_SLOTS).tariff.service_fee
         before = [
             (int(self.dep.token.balanceOf(a)), int(self.dep.token.debtOf(a))) for a in accounts_
         ]
@@ -353,6 +319,37 @@ class MarketMachine(RuleBasedStateMachine):
         self.closed_periods += 1
         self.counts["periods"] += 1
         self.counts["shared"] += sum(shares)
+
+    @rule(notice=NOTICE, pick=st.integers(0, len(TARIFFS)))
+    def change_tariff(self, notice: int, pick: int) -> None:
+        """The DSO schedules a tariff (another mode, prices and fees): refused for any slot the
+        notice does not cover (current + horizon and before, past slots included) and for an
+        invalid tariff; otherwise it replaces the entries from its first slot on."""
+        self.counts["rules"] += 1
+        earliest = int(self.dep.community.currentSlot()) + HORIZON + 1
+        start = earliest + notice - 1
+        values = INVALID_TARIFF if pick == len(TARIFFS) else encode_rules(TARIFFS[pick])
+        try:
+            tx = self.dep.community.scheduleTariff(start, values, {"from": self.dso})
+        except VirtualMachineError as exc:
+            error = (exc.revert_msg or "").split(":", 1)[0]
+            # The transaction's block may already lie in the next slot: the notice is judged
+            # then, so the earliest allowed slot is re-read after a refusal.
+            earliest = int(self.dep.community.currentSlot()) + HORIZON + 1
+            if start < earliest:
+                assert error == "CommunityTariffTooEarly"
+            else:
+                assert (error, pick) == ("CommunityInvalidTariff", len(TARIFFS))
+            self.counts["tariffs_refused"] += 1
+            return
+        assert start >= earliest and pick < len(TARIFFS)
+        withdrawn = [start_ for start_, _ in self.schedule if start_ >= start]
+        self.schedule = [e for e in self.schedule if e[0] < start] + [(start, TARIFFS[pick])]
+        self.checked.clear()
+        events = tx.events["TariffWithdrawn"] if "TariffWithdrawn" in tx.events else []  # noqa: SIM401
+        assert [int(e["fromSlot"]) for e in events] == sorted(withdrawn, reverse=True)
+        assert int(self.dep.community.tariffCount()) == len(self.schedule)
+        self.counts["tariffs"] += 1
 
     @rule(who=WHO, amount=AMOUNT, roll=st.integers(0, 3))
     def redeem(self, who: int, amount: int, roll: int) -> None:
@@ -383,23 +380,20 @@ class MarketMachine(RuleBasedStateMachine):
     @invariant()
     def conservation_and_escrow(self) -> None:
         slots = sorted(self.pending)
-        supply, minted, redeemed, balances, debts, total_debt, held, slot_escrows, books = (
+        supply, minted, redeemed, balances, held, slot_escrows, books, debts, total_debt = (
             self.lens.read(self.dep.token, self.holders, self.dep.order_book, slots)
         )
         # Token supply == minted − redeemed == sum of all balances (members, DSO, escrow).
         assert supply == minted - redeemed == sum(balances)
         assert balances[-1] == held  # the last holder is the order book
-        # The flexibility contract holds exactly the budgets of the requests not yet settled.
-        assert balances[-2] == sum(self.flex_escrow.values())
         # Escrow == sum of unsettled slots' escrow == what their open buy orders lock.
         assert held == sum(slot_escrows)
-        # Debt is a claim outside the supply: the total is the members' sum (only members owe).
-        assert total_debt == sum(debts[: len(self.people)])
-        assert not any(debts[len(self.people) :])
-        for slot_escrow, words in zip(slot_escrows, books, strict=True):
+        # Debt is a claim outside the supply: the total is the members' sum.
+        assert total_debt == sum(debts)  # only members owe, but every holder is read
+        for slot, slot_escrow, words in zip(slots, slot_escrows, books, strict=True):
             entries = [decode_order_word(i, int(w)) for i, w in enumerate(words)]
             locked = sum(
-                self.slot_rules.tariff.escrow_for(
+                self.rules_at(slot).tariff.escrow_for(
                     Order(i, Side(e.side), e.energy_wh, e.price, e.owner)
                 )
                 for i, e in enumerate(entries)
@@ -448,7 +442,7 @@ class MarketMachine(RuleBasedStateMachine):
         )
         events = tx.events["ImbalanceSettled"] if members else []
         assert [e["member"] for e in events] == members
-        tariff = self.slot_rules.tariff
+        tariff = self.rules_at(slot).tariff
         for e in events:
             m = int(e["exportWh"]) - int(e["importWh"])
             expected = bill(tariff, m, settled.get(e["member"].lower(), []))
@@ -465,69 +459,6 @@ class MarketMachine(RuleBasedStateMachine):
             assert token.debtOf(e["member"]) == outcome.debt
             self.counts["debts"] += outcome.debt > debt
         self.counts["imbalances"] += len(members)
-
-    def _accept_flex(self, slot: int) -> None:
-        """Accept the slot's requests as the rulebook says (the contract checks the merit order)."""
-        for rid in [r for r, s in self.flex.items() if s == slot]:
-            req = FlexRequest.from_call(rid, self.dep.flexibility.requestOf(rid))
-            acc = acceptance(req, self.dep.flexibility.offersOf(rid))
-            tx = self.dep.flexibility.acceptOffers(rid, acc, {"from": self.matcher})
-            assert tx.events["FlexAccepted"]["volumeWh"] == sum(acc)
-            self.flex_accepted.add(rid)
-
-    def _settle_flex(self, slot: int) -> None:
-        """Pay and penalise the slot's requests; each member's payment, penalty, balance and
-        debt as the rulebook says, the rest of the budget back to the network account."""
-        flex, token = self.dep.flexibility, self.dep.token
-        lookback = int(flex.lookbackDays())
-        for rid in [r for r, s in self.flex.items() if s == slot]:
-            req = FlexRequest.from_call(rid, flex.requestOf(rid))
-            offers = decode_offers(flex.offersOf(rid))
-            # A request not accepted before its delivery lapses: its whole budget is refunded.
-            acc = acceptance(req, flex.offersOf(rid)) if rid in self.flex_accepted else []
-            slots = segment_slots(slot, SLOT_SECONDS, lookback)
-            words, counts = settlement_words(slots, lambda s: list(self.words.get(s, [])))
-            segments = [net_import([] if s is None else self.words.get(s, [])) for s in slots]
-            active = {
-                str(p.address)
-                for i, p in enumerate(self.people)
-                if i not in self.exiting and i not in self.gone
-            }
-            expected = outcomes(req, offers, acc, segments, is_member=active.__contains__)
-            before = {o.member: token_state(token, o.member) for o in offers}
-            net_before = int(token.balanceOf(req.payer))
-            tx = flex.settleRequest(
-                rid, acc, accepted_indexes(offers, acc), words, counts, {"from": self.matcher}
-            )
-            del self.flex[rid]
-            assert req.escrow == self.flex_escrow.pop(rid)
-            events = tx.events["FlexDelivered"] if expected else []
-            assert sorted(int(e["index"]) for e in events) == sorted(expected)
-            collected = 0
-            for e in events:
-                out = expected[int(e["index"])]
-                assert e["measured"] == out.measured
-                assert (e["deliveredWh"], e["payment"], e["penalty"]) == (
-                    out.delivered_wh,
-                    out.payment,
-                    out.penalty,
-                )
-                if out.measured:
-                    assert (e["baselineWh"], e["meteredWh"]) == (out.baseline_wh, out.metered_wh)
-                    self.counts["flex_measured"] += 1
-                balance, debt = before[e["member"]]
-                charged = apply_charge(balance, debt, out.penalty)
-                assert e["collected"] == charged.collected
-                assert token_state(token, e["member"]) == (
-                    charged.balance + out.payment,
-                    charged.debt,
-                )
-                collected += charged.collected
-                self.counts["flex_paid"] += out.payment
-                self.counts["flex_penalties"] += out.penalty
-            paid = sum(o.payment for o in expected.values())
-            assert int(token.balanceOf(req.payer)) == net_before + req.escrow - paid + collected
-            self.counts["flex_settled"] += 1
 
     def _complete_exits(self) -> None:
         next_slot = int(self.dep.imbalance.nextSlot())
@@ -556,11 +487,18 @@ class MarketMachine(RuleBasedStateMachine):
         return [int(b) for b in snapshot[3]]
 
     def _expect_rejection(
-        self, exc: VirtualMachineError, owner: Any, who: int, side: int, energy: int, price: int
+        self,
+        exc: VirtualMachineError,
+        owner: Any,
+        slot: int,
+        who: int,
+        side: int,
+        energy: int,
+        price: int,
     ) -> None:
         """An order may only be refused for a reason the rulebook gives, with its error."""
         error = (exc.revert_msg or "").split(":", 1)[0]
-        t = self.slot_rules.tariff
+        t = self.rules_at(slot).tariff
         if energy == 0:
             assert error == "OrderBookZeroEnergy"
         elif who in self.exiting or who in self.gone:
@@ -569,31 +507,45 @@ class MarketMachine(RuleBasedStateMachine):
             assert error == "OrderBookRoleCannotSell"
         elif not t.feed_in_price <= price <= t.retail_price:
             assert error == "OrderBookPriceOutOfBounds"
+        elif self.placed[slot, who] >= MEMBER_CAP:
+            assert error == "OrderBookMemberSlotFull"
+            self.counts["capped"] += 1
         else:
             escrow = t.escrow_for(Order(0, Side.BUY, energy, price, owner.address))
             assert error == "ERC20InsufficientBalance"
             assert escrow > int(self.dep.token.balanceOf(owner))
 
     def _check_payouts(
-        self, book: SlotBook, clearing: Clearing, before: list[int], after: list[int]
+        self, slot: int, book: SlotBook, clearing: Clearing, before: list[int], after: list[int]
     ) -> dict[str, list[OrderSettlement]]:
         """Each holder's balance change equals the rulebook's settlement of its orders. Returns
         the settlements by owner (lower-case address)."""
         by_owner: dict[str, list[OrderSettlement]] = {}
         expected = [0] * len(self.holders)
         position = {str(h.address).lower(): i for i, h in enumerate(self.holders)}
-        # holders: the people, the fee, network and supply accounts, flexibility, the order book
+        # holders: the people, then the fee, network and supply accounts, then the order book
         fee_i, net_i, book_i = len(self.people), len(self.people) + 1, len(self.holders) - 1
+        rules = self.rules_at(slot)
+        self.counts[f"slots_{rules.mode}"] += 1
         for order in book.open_orders():
-            s = settle_order(self.slot_rules.tariff, order, clearing.fills[order.id])
+            s = settle_order(rules.tariff, order, clearing.fills[order.id])
             by_owner.setdefault(order.owner.lower(), []).append(s)
             expected[position[order.owner.lower()]] += s.received_by_member
             expected[book_i] -= s.escrow
             expected[fee_i] += s.platform_fee
             expected[net_i] += s.network_fee
         assert [a - b for a, b in zip(after, before, strict=True)] == expected
-        assert clearing.mode is Mode(self.slot_rules.mode)
+        assert clearing.mode is Mode(rules.mode)
         return by_owner
+
+
+def _report(counts: Counter[str], started: float) -> None:
+    """`make fuzz` keeps the counts of its run (every step so far passed every check), updated
+    after each batch of examples, so a run stopped early still tells what it verified."""
+    if REPORT:
+        out = {**dict(sorted(counts.items())), "seconds": round(time.monotonic() - started)}
+        Path(REPORT).parent.mkdir(parents=True, exist_ok=True)
+        Path(REPORT).write_text(json.dumps(out, indent=1) + "\n")
 
 
 def token_state(token: Any, member: Any) -> tuple[int, int]:
@@ -629,10 +581,15 @@ def test_market_invariants(
         "supply": supply_account,
     }
     names = ["alice", "bob", "carol", "dave", "erin"]
+    now = int(market.community.currentSlot())
+    for k in range(PRESCHEDULED):
+        rules = encode_rules(TARIFFS[k % len(TARIFFS)])
+        market.community.scheduleTariff(now + HORIZON + 1 + 2 * k, rules, {"from": dso})
     MarketMachine.bind(
         market, lens, [alice, bob, carol, dave, erin], roles, [meters[n] for n in names]
     )
     chain.snapshot()
+    started = time.monotonic()
     while MarketMachine.counts["rules"] < TARGET_STEPS:
         run_state_machine_as_test(
             MarketMachine,
@@ -641,12 +598,14 @@ def test_market_invariants(
                 # 96 examples with the flexibility rule), so sizing
                 # each run to the steps still missing usually reaches the target in one run
                 # without overshooting it by a whole run.
-                max_examples=max(10, (TARGET_STEPS - MarketMachine.counts["rules"]) // 35),
+                # At most 50 examples per run, so that a long run reports its progress.
+                max_examples=max(10, min(50, (TARGET_STEPS - MarketMachine.counts["rules"]) // 35)),
                 stateful_step_count=STEPS_PER_EXAMPLE,
                 deadline=None,
                 database=None,
             ),
         )
+        _report(MarketMachine.counts, started)
     counts = MarketMachine.counts
     print(f"stateful: {dict(counts)}")
     # The run must have exercised the market, not just idled.
@@ -656,4 +615,5 @@ def test_market_invariants(
     )
     assert counts["readings"] > 0 and counts["imbalances"] > 0 and counts["periods"] > 0
     assert counts["exits"] > 0 and counts["debts"] > 0
-    assert counts["flex_settled"] > 0 and counts["flex_measured"] > 0 and counts["flex_paid"] > 0
+    assert counts["tariffs"] > 0 and counts["tariffs_refused"] > 0 and counts["capped"] > 0
+    assert all(counts[f"slots_{mode}"] > 0 for mode in ("uniform", "pay-as-bid", "community"))
