@@ -189,7 +189,7 @@ contract Flexibility is IFlexibility {
         uint256 n = offers.length;
         if (accepted.length != n) revert FlexibilityAcceptanceLength(n, accepted.length);
         uint256[] memory words = offers;
-        uint256 offered;
+        uint256 offered = 0;
         uint256 marginal = type(uint256).max; // (price << 40 | index) of the best not-full offer
         for (uint256 i; i < n; ++i) {
             uint256 q = uint40(words[i] >> 160);
@@ -233,7 +233,7 @@ contract Flexibility is IFlexibility {
         r.status = SETTLED;
         escrowHeld -= escrow;
 
-        Totals memory tot;
+        Totals memory tot = Totals(0, 0, 0, 0, new uint256[](0));
         if (wasAccepted) tot = _settleAccepted(requestId, r, accepted, offerIndexes, words, counts);
         _payOut(requestId, r.payer, escrow, tot);
     }
@@ -276,7 +276,7 @@ contract Flexibility is IFlexibility {
         pure
         returns (address[] memory members)
     {
-        uint256 k;
+        uint256 k = 0;
         for (uint256 i; i < accepted.length; ++i) {
             if (accepted[i] != 0) ++k;
         }
@@ -304,7 +304,7 @@ contract Flexibility is IFlexibility {
             m[j].net = new int256[](segments);
             m[j].has = new bool[](segments);
         }
-        uint256 at;
+        uint256 at = 0;
         for (uint256 d; d < segments; ++d) {
             uint256 back = d * _slotsPerDay;
             uint64 s = back > slot ? 0 : uint64(slot - back);
@@ -413,8 +413,8 @@ contract Flexibility is IFlexibility {
     /// @dev Mean net import over the most recent `baselineDays` lookback days with a reading, rounded
     /// down (ReduceImport) or up (ReduceExport); not measured without any such day.
     function _baseline(Metered memory m, FlexDirection direction) private view returns (bool, int256) {
-        int256 sum;
-        uint256 n;
+        int256 sum = 0;
+        uint256 n = 0;
         for (uint256 d = 1; d < m.net.length && n < baselineDays; ++d) {
             if (m.has[d]) {
                 sum += m.net[d];
@@ -432,7 +432,7 @@ contract Flexibility is IFlexibility {
 
     /// @dev Binary search in the ascending member list.
     function _find(address[] memory members, address member) private pure returns (bool, uint256) {
-        uint256 lo;
+        uint256 lo = 0;
         uint256 hi = members.length;
         while (lo < hi) {
             uint256 mid = (lo + hi) >> 1;
