@@ -1,16 +1,26 @@
 """Stateful property test: random top-ups, orders (valid and invalid, up to the per-member cap),
 cancellations, clearings, meter readings, imbalance settlements, debt, exits and re-entries, period
-closes (profit sharing and service fees), redemptions and tariff changes (prices, fees and clearing
-mode; with the notice rule: only beyond the order horizon) against the real contracts. After every
-step:
+closes (profit sharing and service fees), redemptions, tariff changes (prices, fees and clearing
+mode; with the notice rule: only beyond the order horizon) and DSO flexibility (requests, offers,
+merit-order acceptance, payment and penalty against the meter baseline) against the real
+contracts. After every step:
 
-- token supply == minted − redeemed == sum of all balances (members, DSO accounts, order book);
+- token supply == minted − redeemed == sum of all balances (members, DSO accounts, order book,
+  flexibility escrow);
+- the flexibility escrow == the budgets of the requests not yet settled;
 - the book's escrow == sum of every unsettled slot's escrow == what its open buy orders lock;
 - total debt == the sum of the members' debts;
 - each settlement moved exactly what the rulebook module says, to the n€: trades (settle_order),
   each member's bill against its meters (bill: imbalance and BaU), what a balance could not cover
-  (apply_charge: debt), profit shares and service fees (profit_shares, apply_charge);
+  (apply_charge: debt), profit shares and service fees (profit_shares, apply_charge), each
+  flexibility acceptance (accept) and payment and penalty (settle_offer, apply_charge);
 - the tariff in force for every slot the run touches is the one the model's schedule gives.
+
+Slots are 6 hours long here (4 a day), so the flexibility baseline (the same slot of day on
+earlier days) can have history within an example; examples settle few slots, so most deliveries
+are unmeasured (no baseline day): measured payments and penalties are tested in
+tests/contracts/test_flexibility.py and tests/matcher/test_matcher_flex.py, and are checked here
+whenever a run reaches them.
 
 `make test` runs at least 2,000 rule steps (hypothesis draws runs of varying length, so the test
 keeps drawing examples until the count is reached; GRIDSHARE_STATEFUL_STEPS raises it: `make fuzz`
@@ -38,6 +48,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from chain.codec import decode_order_word, decode_rules, encode_rules
+from chain.flexibility import (
+    FlexRequest,
+    acceptance,
+    accepted_indexes,
+    decode_offers,
+    net_import,
+    outcomes,
+    segment_slots,
+    settlement_words,
+)
 from chain.metering import pack_reading_word, trade_words
 from chain.signing import Reading
 from chain.submission import SlotBook
@@ -99,6 +119,12 @@ NOTICE = st.integers(min_value=-HORIZON - 3, max_value=4)
 # notice, cycling through TARIFFS: every example settles slots under several tariffs and modes
 # (an example settles a handful of slots), and change_tariff rules withdraw and replace them.
 PRESCHEDULED = 12
+SLOT_SECONDS = 21_600
+FLEX_MAX_PRICE = 150_000
+# Per offer: member, Wh, price (partly above the maximum on purpose).
+FLEX_OFFERS = st.lists(
+    st.tuples(WHO, st.integers(1, 3_000), st.integers(0, FLEX_MAX_PRICE + 20_000)), max_size=3
+)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +137,7 @@ def settings() -> Settings:
         reading_deadline_seconds=0,
         order_horizon_slots=HORIZON,
         max_orders_per_member_slot=MEMBER_CAP,
+        slot_seconds=SLOT_SECONDS,
     )
 
 
@@ -142,7 +169,14 @@ class MarketMachine(RuleBasedStateMachine):
         cls.lens = lens
         cls.people = people
         cls.dso, cls.matcher, cls.oracle = roles["dso"], roles["matcher"], roles["oracle"]
-        cls.holders = [*people, roles["fee"], roles["net"], roles["supply"], dep.order_book]
+        cls.holders = [
+            *people,
+            roles["fee"],
+            roles["net"],
+            roles["supply"],
+            dep.flexibility,
+            dep.order_book,
+        ]
         count = int(dep.community.tariffCount())
         entries = [dep.community.tariffEntry(i) for i in range(count)]
         cls.initial_schedule = [(int(start), decode_rules(t)) for start, t in entries]
@@ -162,6 +196,10 @@ class MarketMachine(RuleBasedStateMachine):
         self.exiting: dict[int, int] = {}  # member index -> exit slot
         self.gone: set[int] = set()  # members who left (and may re-enter)
         self.closed_periods = int(self.dep.imbalance.firstSlot()) // PERIOD_SLOTS
+        self.words: dict[int, list[int]] = {}  # each settled slot's reading words
+        self.flex: dict[int, int] = {}  # open flexibility request id -> slot
+        self.flex_accepted: set[int] = set()
+        self.flex_escrow: dict[int, int] = {}  # budget of each unsettled request
         self.schedule = list(self.initial_schedule)  # the model's tariff schedule
         self.checked: dict[int, SlotRules] = {}  # slots whose chain tariff was compared
         self.placed: Counter[tuple[int, int]] = Counter()  # (slot, member) -> orders placed
@@ -244,12 +282,60 @@ class MarketMachine(RuleBasedStateMachine):
         ids = set(book.ids)
         self.open_ids = [i for i in self.open_ids if i not in ids]
 
+        # The next slot's flexibility requests are accepted between its gate and its delivery.
+        if slot + 1 in self.flex.values():
+            sleep_until(int(self.dep.community.gateClosure(slot + 1)) + 1)
+            self._accept_flex(slot + 1)
         sleep_until(int(self.dep.community.slotStart(slot + 1)) + 1)
         words = self._relay_readings(slot, metered)
         deadline = int(self.dep.imbalance.readingDeadlineSeconds())
         sleep_until(int(self.dep.community.slotStart(slot + 1)) + deadline + 1)
         self._settle_imbalance(slot, words, trade_words(book.entries, sub.fills), settled)
+        self.words[slot] = words
+        self._settle_flex(slot)
         self._complete_exits()
+
+    @rule(offers=FLEX_OFFERS, quantity=st.integers(1, 4_000), direction=st.integers(0, 1))
+    def flex_request(
+        self, offers: list[tuple[int, int, int]], quantity: int, direction: int
+    ) -> None:
+        """The DSO asks for flexibility in a future slot (the next one whose gate is open, so
+        it is accepted in the settle step); members offer. A refused offer must be refused
+        for the rule's reason."""
+        self.counts["rules"] += 1
+        flex, token = self.dep.flexibility, self.dep.token
+        slot = int(self.dep.community.currentSlot()) + 1
+        gate = int(self.dep.community.gateClosure(slot))
+        if gate <= chain.time() + 1:
+            slot += 1
+            gate = int(self.dep.community.gateClosure(slot))
+        net = self.holders[len(self.people) + 1]
+        if int(token.balanceOf(net)) < quantity * FLEX_MAX_PRICE:
+            self.refs += 1
+            ref = f"flex-{self.refs}".encode().ljust(32, b"\0")
+            token.topUp(net, 1000 * 10**9, ref, {"from": self.dso})
+        tx = flex.publishRequest(
+            slot, direction, quantity, FLEX_MAX_PRICE, gate, {"from": self.dso}
+        )
+        rid = int(tx.return_value)
+        self.flex[rid] = slot
+        self.flex_escrow[rid] = quantity * FLEX_MAX_PRICE
+        offered: set[int] = set()
+        for who, q, price in offers:
+            try:
+                flex.offer(rid, q, price, {"from": self.people[who]})
+            except VirtualMachineError as exc:
+                error = (exc.revert_msg or "").split(":", 1)[0]
+                if who in self.exiting or who in self.gone:
+                    assert error == "FlexibilityNotMember"
+                elif price > FLEX_MAX_PRICE:
+                    assert error == "FlexibilityPriceAboveMax"
+                else:
+                    assert who in offered and error == "FlexibilityAlreadyOffered"
+                continue
+            assert who not in offered and price <= FLEX_MAX_PRICE
+            offered.add(who)
+            self.counts["flex_offers"] += 1
 
     @rule(who=WHO, roll=st.integers(0, 7))
     def leave(self, who: int, roll: int) -> None:
@@ -391,6 +477,8 @@ class MarketMachine(RuleBasedStateMachine):
         # Token supply == minted − redeemed == sum of all balances (members, DSO, escrow).
         assert supply == minted - redeemed == sum(balances)
         assert balances[-1] == held  # the last holder is the order book
+        # The flexibility contract holds exactly the budgets of the requests not yet settled.
+        assert balances[-2] == sum(self.flex_escrow.values())
         # Escrow == sum of unsettled slots' escrow == what their open buy orders lock.
         assert held == sum(slot_escrows)
         # Debt is a claim outside the supply: the total is the members' sum.
@@ -465,6 +553,69 @@ class MarketMachine(RuleBasedStateMachine):
             self.counts["debts"] += outcome.debt > debt
         self.counts["imbalances"] += len(members)
 
+    def _accept_flex(self, slot: int) -> None:
+        """Accept the slot's requests as the rulebook says (the contract checks the merit order)."""
+        for rid in [r for r, s in self.flex.items() if s == slot]:
+            req = FlexRequest.from_call(rid, self.dep.flexibility.requestOf(rid))
+            acc = acceptance(req, self.dep.flexibility.offersOf(rid))
+            tx = self.dep.flexibility.acceptOffers(rid, acc, {"from": self.matcher})
+            assert tx.events["FlexAccepted"]["volumeWh"] == sum(acc)
+            self.flex_accepted.add(rid)
+
+    def _settle_flex(self, slot: int) -> None:
+        """Pay and penalise the slot's requests; each member's payment, penalty, balance and
+        debt as the rulebook says, the rest of the budget back to the network account."""
+        flex, token = self.dep.flexibility, self.dep.token
+        lookback = int(flex.lookbackDays())
+        for rid in [r for r, s in self.flex.items() if s == slot]:
+            req = FlexRequest.from_call(rid, flex.requestOf(rid))
+            offers = decode_offers(flex.offersOf(rid))
+            # A request not accepted before its delivery lapses: its whole budget is refunded.
+            acc = acceptance(req, flex.offersOf(rid)) if rid in self.flex_accepted else []
+            slots = segment_slots(slot, SLOT_SECONDS, lookback)
+            words, counts = settlement_words(slots, lambda s: list(self.words.get(s, [])))
+            segments = [net_import([] if s is None else self.words.get(s, [])) for s in slots]
+            active = {
+                str(p.address)
+                for i, p in enumerate(self.people)
+                if i not in self.exiting and i not in self.gone
+            }
+            expected = outcomes(req, offers, acc, segments, is_member=active.__contains__)
+            before = {o.member: token_state(token, o.member) for o in offers}
+            net_before = int(token.balanceOf(req.payer))
+            tx = flex.settleRequest(
+                rid, acc, accepted_indexes(offers, acc), words, counts, {"from": self.matcher}
+            )
+            del self.flex[rid]
+            assert req.escrow == self.flex_escrow.pop(rid)
+            events = tx.events["FlexDelivered"] if expected else []
+            assert sorted(int(e["index"]) for e in events) == sorted(expected)
+            collected = 0
+            for e in events:
+                out = expected[int(e["index"])]
+                assert e["measured"] == out.measured
+                assert (e["deliveredWh"], e["payment"], e["penalty"]) == (
+                    out.delivered_wh,
+                    out.payment,
+                    out.penalty,
+                )
+                if out.measured:
+                    assert (e["baselineWh"], e["meteredWh"]) == (out.baseline_wh, out.metered_wh)
+                    self.counts["flex_measured"] += 1
+                balance, debt = before[e["member"]]
+                charged = apply_charge(balance, debt, out.penalty)
+                assert e["collected"] == charged.collected
+                assert token_state(token, e["member"]) == (
+                    charged.balance + out.payment,
+                    charged.debt,
+                )
+                collected += charged.collected
+                self.counts["flex_paid"] += out.payment
+                self.counts["flex_penalties"] += out.penalty
+            paid = sum(o.payment for o in expected.values())
+            assert int(token.balanceOf(req.payer)) == net_before + req.escrow - paid + collected
+            self.counts["flex_settled"] += 1
+
     def _complete_exits(self) -> None:
         next_slot = int(self.dep.imbalance.nextSlot())
         for who, exit_slot in list(self.exiting.items()):
@@ -528,7 +679,7 @@ class MarketMachine(RuleBasedStateMachine):
         by_owner: dict[str, list[OrderSettlement]] = {}
         expected = [0] * len(self.holders)
         position = {str(h.address).lower(): i for i, h in enumerate(self.holders)}
-        # holders: the people, then the fee, network and supply accounts, then the order book
+        # holders: the people, the fee, network and supply accounts, flexibility, the order book
         fee_i, net_i, book_i = len(self.people), len(self.people) + 1, len(self.holders) - 1
         rules = self.rules_at(slot)
         self.counts[f"slots_{rules.mode}"] += 1
@@ -599,11 +750,12 @@ def test_market_invariants(
         run_state_machine_as_test(
             MarketMachine,
             settings=hypothesis_settings(
-                # Examples average ~28 steps here (hypothesis draws their length), so sizing
+                # Examples average ~36 steps here (hypothesis draws their length; 3,477 steps in
+                # 96 examples with the flexibility rule), so sizing
                 # each run to the steps still missing usually reaches the target in one run
                 # without overshooting it by a whole run.
                 # At most 50 examples per run, so that a long run reports its progress.
-                max_examples=max(10, min(50, (TARGET_STEPS - MarketMachine.counts["rules"]) // 25)),
+                max_examples=max(10, min(50, (TARGET_STEPS - MarketMachine.counts["rules"]) // 35)),
                 stateful_step_count=STEPS_PER_EXAMPLE,
                 deadline=None,
                 database=None,
@@ -621,3 +773,4 @@ def test_market_invariants(
     assert counts["exits"] > 0 and counts["debts"] > 0
     assert counts["tariffs"] > 0 and counts["tariffs_refused"] > 0 and counts["capped"] > 0
     assert all(counts[f"slots_{mode}"] > 0 for mode in ("uniform", "pay-as-bid", "community"))
+    assert counts["flex_settled"] > 0 and counts["flex_offers"] > 0
