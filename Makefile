@@ -16,7 +16,7 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 
 .PHONY: help setup solc postgres chromium test compile lint slither fuzz test-python \
 	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo \
-	demo-slot bench bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim clean
+	demo-slot bench bench-gas bench-matcher bench-oracle bench-index bench-api bench-api-soak bench-sim clean
 
 help:
 	@echo "make demo    set up, run the 20-household community for one day on a private ganache"
@@ -158,6 +158,11 @@ test-dashboard: setup
 bench-api: setup
 	command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
 	$(BIN)/python -m bench.api
+# The same server at 500 requests/s for 10 minutes (SOAK_S): every request must succeed.
+SOAK_S ?= 600
+bench-api-soak: setup
+	command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey; }
+	$(BIN)/python -m bench.api --soak $(SOAK_S)
 # Events indexed per second (SQLite and PostgreSQL) from a private ganache with market activity.
 bench-index: setup
 	$(BIN)/python -m bench.index
