@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
@@ -102,3 +102,50 @@ async def auditor_user(user: CurrentUser) -> User:
 MemberUser = Annotated[User, Depends(member_user)]
 DsoUser = Annotated[User, Depends(dso_user)]
 AuditorUser = Annotated[User, Depends(auditor_user)]
+
+
+# -- slot ranges (history queries) -------------------------------------------------------------
+
+SlotQ = Annotated[int | None, Query(ge=0, lt=2**64)]
+"""An optional slot (or period) number as a query parameter."""
+SlotBound = Annotated[int, Query(ge=0, lt=2**64)]
+"""A required slot number as a query parameter."""
+
+
+@dataclass(frozen=True)
+class SlotRange:
+    """An inclusive slot range [lo, hi]; `period` when it was given as a period."""
+
+    lo: int
+    hi: int
+    period: int | None
+
+
+def slot_range(
+    view: ViewDep, from_slot: SlotQ = None, to_slot: SlotQ = None, period: SlotQ = None
+) -> SlotRange:
+    """`?period=p` (the period's slots) or `?from_slot=a&to_slot=b`; anything else is a 422."""
+    if period is not None:
+        if from_slot is not None or to_slot is not None:
+            raise ApiError(422, "invalid_range", "give either period or from_slot/to_slot")
+        length = int(view.call("ImbalanceSettlement", "periodSlots"))
+        return SlotRange(period * length, (period + 1) * length - 1, period)
+    if from_slot is None or to_slot is None:
+        raise ApiError(422, "invalid_range", "give period, or from_slot and to_slot")
+    return SlotRange(from_slot, to_slot, None)
+
+
+@dataclass(frozen=True)
+class SlotWindow:
+    """A required inclusive slot range `?from_slot=a&to_slot=b`."""
+
+    from_slot: int
+    to_slot: int
+
+
+def slot_window(from_slot: SlotBound, to_slot: SlotBound) -> SlotWindow:
+    return SlotWindow(from_slot, to_slot)
+
+
+SlotRangeDep = Annotated[SlotRange, Depends(slot_range)]
+SlotWindowDep = Annotated[SlotWindow, Depends(slot_window)]

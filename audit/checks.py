@@ -94,7 +94,8 @@ RULES: dict[str, str] = {
     "service-fee": "the service fee is the tariff's at the period's first slot",
     "exit": "an exit returns the cancelled orders' escrow and charges the configured penalty",
     "flex-request": "a request escrows quantity x max price from the payer, under the penalty set",
-    "flex-offer": "offers come from members, one each, at or below the maximum, in index order",
+    "flex-offer": "offers come from members, one each, at or below the maximum, in index order;"
+    " a relayed offer uses its member's nonce once",
     "flex-acceptance": "the acceptance is the merit order (price, then index) up to the quantity",
     "flex-delivery": "delivered = baseline vs metered clipped to [0, accepted]; pay price x "
     "delivered, penalty x shortfall; unmeasurable or non-members neither",
@@ -179,6 +180,7 @@ class _Auditor:
     flex_accepted: dict[int, list[int]] = field(default_factory=dict)
     flex_outcomes: dict[int, dict[int, FlexOutcome]] = field(default_factory=dict)
     flex_settled: set[int] = field(default_factory=set)
+    flex_nonces: set[tuple[str, int]] = field(default_factory=set)
     tx: list[Event] = field(default_factory=list)
     tx_sent: dict[str, dict[str, int]] = field(default_factory=dict)
     tx_debts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -775,6 +777,26 @@ class _Auditor:
         ):
             self.find(slot, "flex-offer", f"request {rid}: offer {offer} breaks the offer rules")
         offers.append(offer)
+
+    def on_FlexOfferSigned(self, e: Event) -> None:
+        """A relayed offer: its nonce is used once per member, and the offer it made is the
+        member's FlexOffered on the same request just before it, in the same transaction."""
+        a = e.args
+        rid, member, nonce = int(a["requestId"]), a["member"], int(a["nonce"])
+        req = self.flex_requests.get(rid)
+        slot = req.slot if req else None
+        if (member, nonce) in self.flex_nonces:
+            self.find(slot, "flex-offer", f"{member} nonce {nonce} used twice")
+        self.flex_nonces.add((member, nonce))
+        before = [x for x in self.tx if x.log_index < e.log_index]
+        last = before[-1] if before else None
+        if (
+            last is None
+            or last.name != "FlexOffered"
+            or last.args["member"] != member
+            or int(last.args["requestId"]) != rid
+        ):
+            self.find(slot, "flex-offer", f"request {rid}: signed offer of {member} not made")
 
     def on_FlexAccepted(self, e: Event) -> None:
         rid = int(e.args["requestId"])

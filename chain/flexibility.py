@@ -1,6 +1,8 @@
 """Flexibility's words and submissions, between the rulebook (market/flexibility.py) and the
 Flexibility contract. Pure: the matcher builds its acceptance and settlement here, the audit and
-the API recompute payments here, and tests use it to build tampered submissions.
+the API recompute payments here, and tests use it to build tampered submissions. What a member
+signs for a relayed offer (`Flexibility.offerWithSig`) is `chain.signing.FlexOfferIntent` /
+`flex_offer_typed_data`, next to the other EIP-712 intents.
 """
 
 from __future__ import annotations

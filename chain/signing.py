@@ -1,8 +1,9 @@
-"""EIP-712 typed data for what members sign (orders, cancellations) and what meters sign
-(readings), and signing them.
+"""EIP-712 typed data for what members sign (orders, cancellations, flexibility offers) and what
+meters sign (readings), and signing them.
 
-The type strings must match OrderBook.sol's ORDER_INTENT_TYPEHASH and CANCEL_INTENT_TYPEHASH and
-MeterReadings.sol's READING_TYPEHASH. No I/O: the domain (chain id, contract address) is passed in.
+The type strings must match OrderBook.sol's ORDER_INTENT_TYPEHASH and CANCEL_INTENT_TYPEHASH,
+Flexibility.sol's OFFER_INTENT_TYPEHASH and MeterReadings.sol's READING_TYPEHASH. No I/O: the
+domain (chain id, contract address) is passed in.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from chain.codec import SIDE_CODES
 
 DOMAIN_NAME = "gridshare OrderBook"
 READINGS_DOMAIN_NAME = "gridshare MeterReadings"
+FLEXIBILITY_DOMAIN_NAME = "gridshare Flexibility"
 DOMAIN_VERSION = "1"
 
 _DOMAIN_TYPE = [
@@ -48,6 +50,14 @@ CANCEL_INTENT_TYPE = [
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
+FLEX_OFFER_INTENT_TYPE = [
+    {"name": "member", "type": "address"},
+    {"name": "requestId", "type": "uint256"},
+    {"name": "quantityWh", "type": "uint256"},
+    {"name": "price", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,29 @@ class OrderIntent:
             SIDE_CODES[self.side],
             self.energy_wh,
             self.limit_price,
+            self.nonce,
+            self.deadline,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FlexOfferIntent:
+    """A flexibility offer a member lets a relayer make (IFlexibility.OfferIntent)."""
+
+    member: str
+    request_id: int
+    quantity_wh: int
+    price: int  # n€ per Wh
+    nonce: int
+    deadline: int
+
+    def as_tuple(self) -> tuple[str, int, int, int, int, int]:
+        """The ABI tuple of IFlexibility.OfferIntent."""
+        return (
+            self.member,
+            self.request_id,
+            self.quantity_wh,
+            self.price,
             self.nonce,
             self.deadline,
         )
@@ -129,6 +162,25 @@ def cancel_typed_data(
         "primaryType": "CancelIntent",
         "domain": _domain(chain_id, order_book),
         "message": {"owner": owner, "orderId": order_id, "nonce": nonce, "deadline": deadline},
+    }
+
+
+def flex_offer_typed_data(
+    intent: FlexOfferIntent, chain_id: int, flexibility: str
+) -> dict[str, Any]:
+    """The EIP-712 message a member signs to have a relayer make its flexibility offer."""
+    return {
+        "types": {"EIP712Domain": _DOMAIN_TYPE, "OfferIntent": FLEX_OFFER_INTENT_TYPE},
+        "primaryType": "OfferIntent",
+        "domain": _domain(chain_id, flexibility, FLEXIBILITY_DOMAIN_NAME),
+        "message": {
+            "member": intent.member,
+            "requestId": intent.request_id,
+            "quantityWh": intent.quantity_wh,
+            "price": intent.price,
+            "nonce": intent.nonce,
+            "deadline": intent.deadline,
+        },
     }
 
 

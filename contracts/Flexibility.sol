@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IFlexibility, FlexDirection} from "./interfaces/IFlexibility.sol";
 import {ICommunity} from "./interfaces/ICommunity.sol";
 import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
@@ -9,12 +10,16 @@ import {IImbalanceSettlement} from "./interfaces/IImbalanceSettlement.sol";
 import {MemberRole} from "./lib/MarketTypes.sol";
 import {Calendar} from "./lib/Calendar.sol";
 import {Roles} from "./lib/Roles.sol";
+import {SignedNonces} from "./lib/SignedNonces.sol";
+import {SortedAddresses} from "./lib/SortedAddresses.sol";
 
 /// @title Flexibility
 /// @notice DSO flexibility requests, member offers, merit-order acceptance checked on-chain, and
 /// payment and shortfall penalty against a meter baseline (see IFlexibility).
 /// Needs the token's MARKET_ROLE (escrow from the network account) and COLLECTOR_ROLE (penalties).
-contract Flexibility is IFlexibility {
+/// Members without ether offer through a relayer: an EIP-712 `OfferIntent` (domain
+/// "gridshare Flexibility", version "1") with a nonce and a deadline (SignedNonces).
+contract Flexibility is EIP712, IFlexibility {
     /// @dev Two storage words per request.
     struct Request {
         uint64 slot;
@@ -47,6 +52,10 @@ contract Flexibility is IFlexibility {
     uint8 private constant ACCEPTED = 1;
     uint8 private constant SETTLED = 2;
     uint256 private constant LIMIT = 1 << 40;
+    /// @notice EIP-712 type hash of `OfferIntent` (see IFlexibility.offerWithSig).
+    bytes32 public constant OFFER_INTENT_TYPEHASH = keccak256(
+        "OfferIntent(address member,uint256 requestId,uint256 quantityWh,uint256 price,uint256 nonce,uint256 deadline)"
+    );
 
     ICommunity public immutable community;
     IEnergyToken public immutable token;
@@ -70,6 +79,8 @@ contract Flexibility is IFlexibility {
     Request[] private _requests;
     mapping(uint256 requestId => uint256[]) private _offers;
     mapping(uint256 requestId => mapping(address member => bool)) private _offered;
+    /// @inheritdoc IFlexibility
+    mapping(address member => mapping(uint256 nonce => bool)) public nonceUsed;
 
     /// @param penalty_ Initial shortfall penalty, n€ per Wh.
     /// @param baselineDays_ Days with a reading that make the baseline (5).
@@ -84,7 +95,7 @@ contract Flexibility is IFlexibility {
         uint64 baselineDays_,
         uint64 lookbackDays_,
         uint256 maxOffers_
-    ) {
+    ) EIP712("gridshare Flexibility", "1") {
         community = community_;
         token = token_;
         readings = readings_;
@@ -149,17 +160,52 @@ contract Flexibility is IFlexibility {
 
     /// @inheritdoc IFlexibility
     function offer(uint256 requestId, uint256 quantityWh, uint256 price) external {
+        _offer(msg.sender, requestId, quantityWh, price);
+    }
+
+    /// @inheritdoc IFlexibility
+    function offerWithSig(OfferIntent calldata intent, bytes calldata signature) external {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                OFFER_INTENT_TYPEHASH,
+                intent.member,
+                intent.requestId,
+                intent.quantityWh,
+                intent.price,
+                intent.nonce,
+                intent.deadline
+            )
+        );
+        (SignedNonces.Refusal refusal, address signer) = SignedNonces.use(
+            nonceUsed, intent.member, intent.nonce, intent.deadline, _hashTypedDataV4(structHash), signature
+        );
+        if (refusal == SignedNonces.Refusal.Expired) {
+            revert FlexibilitySignatureExpired(intent.deadline, block.timestamp);
+        }
+        if (refusal == SignedNonces.Refusal.NonceUsed) revert FlexibilityNonceUsed(intent.member, intent.nonce);
+        if (refusal == SignedNonces.Refusal.BadSignature) revert FlexibilityBadSignature(intent.member, signer);
+        _offer(intent.member, intent.requestId, intent.quantityWh, intent.price);
+        emit FlexOfferSigned(intent.requestId, intent.member, intent.nonce, msg.sender);
+    }
+
+    /// @notice The EIP-712 domain separator for signed offers.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @dev The checks and bookkeeping of one offer by `member` (direct or relayed).
+    function _offer(address member, uint256 requestId, uint256 quantityWh, uint256 price) private {
         Request storage r = _request(requestId);
-        if (community.memberRole(msg.sender) == MemberRole.None) revert FlexibilityNotMember(msg.sender);
+        if (community.memberRole(member) == MemberRole.None) revert FlexibilityNotMember(member);
         if (block.timestamp >= r.gateClosure) revert FlexibilityGateClosed(requestId, r.gateClosure);
         if (quantityWh == 0 || quantityWh >= LIMIT) revert FlexibilityInvalidQuantity(quantityWh);
         if (price > r.maxPrice) revert FlexibilityPriceAboveMax(price, r.maxPrice);
-        if (_offered[requestId][msg.sender]) revert FlexibilityAlreadyOffered(requestId, msg.sender);
+        if (_offered[requestId][member]) revert FlexibilityAlreadyOffered(requestId, member);
         uint256[] storage offers = _offers[requestId];
         if (offers.length >= maxOffers) revert FlexibilityTooManyOffers(requestId, maxOffers);
-        _offered[requestId][msg.sender] = true;
-        offers.push(uint160(msg.sender) | (quantityWh << 160) | (price << 200));
-        emit FlexOffered(requestId, offers.length - 1, msg.sender, quantityWh, price);
+        _offered[requestId][member] = true;
+        offers.push(uint160(member) | (quantityWh << 160) | (price << 200));
+        emit FlexOffered(requestId, offers.length - 1, member, quantityWh, price);
     }
 
     // --------------------------------------------------------------------------- acceptance
@@ -339,7 +385,7 @@ contract Flexibility is IFlexibility {
         for (uint256 k; k < words.length; ++k) {
             uint256 w = words[k];
             h = keccak256(abi.encodePacked(h, w));
-            (bool found, uint256 j) = _find(members, address(uint160(w)));
+            (bool found, uint256 j) = SortedAddresses.find(members, address(uint160(w)));
             if (found) {
                 m[j].net[d] += int256(uint256(uint48(w >> 160))) - int256(uint256(uint48(w >> 208)));
                 m[j].has[d] = true;
@@ -428,20 +474,6 @@ contract Flexibility is IFlexibility {
             else if (direction == FlexDirection.ReduceExport && sum > 0) q += 1;
         }
         return (true, q);
-    }
-
-    /// @dev Binary search in the ascending member list.
-    function _find(address[] memory members, address member) private pure returns (bool, uint256) {
-        uint256 lo = 0;
-        uint256 hi = members.length;
-        while (lo < hi) {
-            uint256 mid = (lo + hi) >> 1;
-            address at = members[mid];
-            if (at == member) return (true, mid);
-            if (at < member) lo = mid + 1;
-            else hi = mid;
-        }
-        return (false, 0);
     }
 
     function _request(uint256 requestId) private view returns (Request storage) {

@@ -9,6 +9,7 @@ import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {Mode, Tariff} from "./lib/MarketTypes.sol";
 import {Calendar} from "./lib/Calendar.sol";
 import {Roles} from "./lib/Roles.sol";
+import {SortedAddresses} from "./lib/SortedAddresses.sol";
 
 /// @title ImbalanceSettlement
 /// @notice Settles each slot against the meters and extends the audit digest (see IImbalanceSettlement).
@@ -179,10 +180,11 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         for (uint256 i = 1; i < n; ++i) {
             if (members[i] <= members[i - 1]) revert ImbalanceMembersNotAscending(i);
         }
+        address[] memory sorted = members; // one copy, searched once per word below
         for (uint256 k; k < readingWords.length; ++k) {
             uint256 w = readingWords[k];
             address member = address(uint160(w));
-            (bool found, uint256 i) = _find(members, member);
+            (bool found, uint256 i) = SortedAddresses.find(sorted, member);
             if (!found) revert ImbalanceMemberMissing(member);
             Position memory p = pos[i];
             p.importWh += uint48(w >> 160);
@@ -191,7 +193,7 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         }
         for (uint256 k; k < tradeWords.length; ++k) {
             uint256 w = tradeWords[k];
-            (bool found, uint256 i) = _find(members, address(uint160(w)));
+            (bool found, uint256 i) = SortedAddresses.find(sorted, address(uint160(w)));
             if (!found) continue;
             uint256 filled = uint40(w >> 160);
             if (w >> 255 == 1) pos[i].soldWh += filled;
@@ -200,20 +202,6 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         for (uint256 i; i < n; ++i) {
             if (pos[i].readings == 0) revert ImbalanceMemberWithoutReading(members[i]);
         }
-    }
-
-    /// @dev Binary search in the ascending member list.
-    function _find(address[] calldata members, address member) private pure returns (bool, uint256) {
-        uint256 lo = 0;
-        uint256 hi = members.length;
-        while (lo < hi) {
-            uint256 mid = (lo + hi) >> 1;
-            address at = members[mid];
-            if (at == member) return (true, mid);
-            if (at < member) lo = mid + 1;
-            else hi = mid;
-        }
-        return (false, 0);
     }
 
     // ----------------------------------------------------------------------------------- money

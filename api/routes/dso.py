@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, status
 from web3.types import TxReceipt
 
 from api import store
-from api.deps import DsoUser, EngineDep, ViewDep
+from api.deps import DsoUser, EngineDep, SlotQ, ViewDep
 from api.errors import ApiError
 from api.routes.wallet import top_up_public
 from api.schemas import (
@@ -179,9 +179,7 @@ def schedule_tariff(body: TariffCreate, user: DsoUser, view: ViewDep) -> TxPubli
 
 
 @router.get("/fees")
-def fees(
-    user: DsoUser, view: ViewDep, period: Annotated[int | None, Query(ge=0, lt=2**64)] = None
-) -> FeesPublic:
+def fees(user: DsoUser, view: ViewDep, period: SlotQ = None) -> FeesPublic:
     """The DSO's accounts and the platform fees of a period (default: the current one)."""
     fee_account = str(view.call("Community", "feeAccount"))
     network_account = str(view.call("Community", "networkAccount"))

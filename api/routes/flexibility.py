@@ -2,27 +2,33 @@
 their flexibility earnings; the DSO: every request with its offers, acceptance, deliveries and
 payout, and publishing a request. Requests and offers are read from the Flexibility contract
 (cached per head block); acceptance, deliveries and payouts from the event index, like every
-other history. Members offer from their own wallet (`Flexibility.offer`): the contract takes the
-offer from its sender, so the API cannot relay it."""
+other history. Members need no ether to offer: they sign an EIP-712 `OfferIntent` (typed data from
+`POST /flexibility/offers/typed-data`, nonce and deadline filled from the chain's clock) and the API
+relays it (`POST /flexibility/offers`, `Flexibility.offerWithSig`); a refusal comes back as a 4xx
+naming the contract's custom error, found by the gas estimate before anything is mined."""
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
+from hexbytes import HexBytes
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from web3.logs import DISCARD
 
 from api.deps import CurrentUser, DsoUser, HistoryDep, ViewDep
 from api.errors import ApiError
 from api.history import History
 from api.routes.dso import _send
-from api.schemas import U64, Strict, TxPublic
+from api.schemas import U64, U256, Address, Signature, Strict, TxPublic, TypedDataPublic
 from api.view import ChainView
 from chain.flexibility import FlexRequest, decode_offers
+from chain.signing import FlexOfferIntent, flex_offer_typed_data
 from indexer.schema import event_table
 
 router = APIRouter(tags=["flexibility"])
@@ -108,12 +114,43 @@ class FlexRequestCreate(Strict):
     )
 
 
+class FlexOfferIntentCreate(Strict):
+    """What to sign: the API answers with the EIP-712 OfferIntent (nonce and deadline filled)."""
+
+    request_id: U64
+    quantity_wh: int = Field(ge=1, lt=2**40)
+    price: int = Field(ge=0, lt=2**40, description="n€ per Wh")
+    deadline_seconds: int = Field(default=600, gt=0, le=86_400)
+
+
+class FlexOfferCreate(Strict):
+    """An EIP-712 OfferIntent (chain.signing.FLEX_OFFER_INTENT_TYPE) and the member's signature."""
+
+    member: Address
+    request_id: U64
+    quantity_wh: int = Field(ge=1, lt=2**40)
+    price: int = Field(ge=0, lt=2**40, description="n€ per Wh")
+    nonce: U256
+    deadline: U256
+    signature: Signature
+
+
+class FlexOfferPlacedPublic(BaseModel):
+    request_id: int
+    index: int = Field(description="the offer's index in the request")
+    tx_hash: str
+
+
 # -- reads ------------------------------------------------------------------------------------
 
 
-def _requests(view: ChainView, limit: int) -> list[tuple[FlexRequest, list[Any]]]:
+def _require_flexibility(view: ChainView) -> None:
     if "Flexibility" not in view.node.manifest.contracts:
         raise ApiError(404, "no_flexibility", "this deployment has no Flexibility contract")
+
+
+def _requests(view: ChainView, limit: int) -> list[tuple[FlexRequest, list[Any]]]:
+    _require_flexibility(view)
     count = int(view.call("Flexibility", "requestCount"))
     out = []
     for rid in range(max(0, count - limit), count):
@@ -267,8 +304,7 @@ def dso_flex_requests(
 def publish_request(body: FlexRequestCreate, user: DsoUser, view: ViewDep) -> TxPublic:
     """Publish a request; its budget (quantity x max price) is escrowed from the network
     account, which must hold it."""
-    if "Flexibility" not in view.node.manifest.contracts:
-        raise ApiError(404, "no_flexibility", "this deployment has no Flexibility contract")
+    _require_flexibility(view)
     gate = body.gate_closure
     if gate is None:
         gate = int(view.call("Community", "gateClosure", body.slot))
@@ -283,4 +319,55 @@ def publish_request(body: FlexRequestCreate, user: DsoUser, view: ViewDep) -> Tx
         body.quantity_wh,
         body.max_price,
         gate,
+    )
+
+
+@router.post("/flexibility/offers/typed-data")
+def offer_typed_data(
+    body: FlexOfferIntentCreate, user: CurrentUser, view: ViewDep
+) -> TypedDataPublic:
+    """The EIP-712 OfferIntent to sign (eth_signTypedData_v4) for an offer on a request, with a
+    fresh nonce and a deadline from the chain's clock; post it back with the signature to
+    POST /flexibility/offers."""
+    _require_flexibility(view)
+    count = int(view.call("Flexibility", "requestCount"))
+    if body.request_id >= count:
+        raise ApiError(404, "unknown_request", f"no flexibility request {body.request_id}")
+    intent = FlexOfferIntent(
+        member=user.address,
+        request_id=body.request_id,
+        quantity_wh=body.quantity_wh,
+        price=body.price,
+        nonce=secrets.randbits(64),
+        deadline=view.node.block_timestamp() + body.deadline_seconds,
+    )
+    contract = view.node.manifest.contracts["Flexibility"]
+    return TypedDataPublic(typed_data=flex_offer_typed_data(intent, view.chain_id, contract))
+
+
+@router.post("/flexibility/offers", status_code=status.HTTP_201_CREATED)
+def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> FlexOfferPlacedPublic:
+    """Relay a signed offer from the API's relayer account (the member needs no ether). The
+    contract checks signature, nonce, deadline, membership, gate closure, quantity and price."""
+    _require_flexibility(view)
+    if body.member != user.address:
+        raise ApiError(403, "not_owner", "the offer's member must be the signed-in account")
+    intent = FlexOfferIntent(
+        member=body.member,
+        request_id=body.request_id,
+        quantity_wh=body.quantity_wh,
+        price=body.price,
+        nonce=body.nonce,
+        deadline=body.deadline,
+    )
+    fn = view.fn("Flexibility", "offerWithSig", intent.as_tuple(), HexBytes(body.signature))
+    receipt = view.send(fn, view.relayer, "relayer")
+    events = (
+        view.contract("Flexibility").events.FlexOffered().process_receipt(receipt, errors=DISCARD)
+    )
+    log.info("relayed flexibility offer of %s on request %s", body.member, body.request_id)
+    return FlexOfferPlacedPublic(
+        request_id=body.request_id,
+        index=int(events[0]["args"]["index"]),
+        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
     )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, DsoUser, HistoryDep, ViewDep
+from api.deps import CurrentUser, DsoUser, HistoryDep, SlotRangeDep, SlotWindowDep, ViewDep
 from api.errors import ApiError
 from api.history import History
 from api.schemas import (
@@ -21,12 +21,10 @@ from api.schemas import (
     SlotBillPublic,
     TradePublic,
 )
-from api.view import ChainView
 from chain.codec import MODE_NAMES
 from market.billing import Bill
 
 router = APIRouter(tags=["history"])
-SlotQ = Annotated[int | None, Query(ge=0, lt=2**64)]
 
 
 def _fields(b: Bill) -> dict[str, Any]:
@@ -38,30 +36,9 @@ def _fields(b: Bill) -> dict[str, Any]:
     }
 
 
-def slot_range(
-    view: ChainView, from_slot: int | None, to_slot: int | None, period: int | None
-) -> tuple[int, int]:
-    if period is not None:
-        if from_slot is not None or to_slot is not None:
-            raise ApiError(422, "invalid_range", "give either period or from_slot/to_slot")
-        length = int(view.call("ImbalanceSettlement", "periodSlots"))
-        return period * length, (period + 1) * length - 1
-    if from_slot is None or to_slot is None:
-        raise ApiError(422, "invalid_range", "give period, or from_slot and to_slot")
-    return from_slot, to_slot
-
-
 @router.get("/trades")
-def trades(
-    user: CurrentUser,
-    view: ViewDep,
-    history: HistoryDep,
-    from_slot: SlotQ = None,
-    to_slot: SlotQ = None,
-    period: SlotQ = None,
-) -> list[TradePublic]:
+def trades(user: CurrentUser, history: HistoryDep, slots: SlotRangeDep) -> list[TradePublic]:
     """The account's filled orders in settled slots, with what each paid or earned."""
-    lo, hi = slot_range(view, from_slot, to_slot, period)
     return [
         TradePublic(
             slot=b.slot,
@@ -74,22 +51,14 @@ def trades(
             platform_fee=s.platform_fee,
             network_fee=s.network_fee,
         )
-        for b in history.slot_bills(user.address, lo, hi)
+        for b in history.slot_bills(user.address, slots.lo, slots.hi)
         for s in b.settlements
     ]
 
 
 @router.get("/readings")
-def readings(
-    user: CurrentUser,
-    view: ViewDep,
-    history: HistoryDep,
-    from_slot: SlotQ = None,
-    to_slot: SlotQ = None,
-    period: SlotQ = None,
-) -> list[ReadingPublic]:
+def readings(user: CurrentUser, history: HistoryDep, slots: SlotRangeDep) -> list[ReadingPublic]:
     """The account's accepted meter readings."""
-    lo, hi = slot_range(view, from_slot, to_slot, period)
     return [
         ReadingPublic(
             meter_id=r["meter_id"],
@@ -100,7 +69,7 @@ def readings(
             block_number=int(r["block_number"]),
             tx_hash=r["tx_hash"],
         )
-        for r in history.readings(user.address, lo, hi)
+        for r in history.readings(user.address, slots.lo, slots.hi)
     ]
 
 
@@ -135,16 +104,11 @@ def _compute_bill(
 
 @router.get("/bills")
 async def bills(
-    user: CurrentUser,
-    view: ViewDep,
-    history: HistoryDep,
-    from_slot: SlotQ = None,
-    to_slot: SlotQ = None,
-    period: SlotQ = None,
+    user: CurrentUser, view: ViewDep, history: HistoryDep, slots: SlotRangeDep
 ) -> BillPublic:
     """The account's bill for a period (service fee included) or any slot range: per slot and in
     total, with what business as usual would have cost and the savings."""
-    lo, hi = slot_range(view, from_slot, to_slot, period)
+    lo, hi, period = slots.lo, slots.hi, slots.period
     key = ("bill", user.address, lo, hi, period)
     hit, value = history.peek(key)
     if hit:
@@ -153,14 +117,10 @@ async def bills(
 
 
 @router.get("/slots")
-def slots(
-    history: HistoryDep,
-    from_slot: Annotated[int, Query(ge=0, lt=2**64)],
-    to_slot: Annotated[int, Query(ge=0, lt=2**64)],
-) -> list[SettledSlotPublic]:
+def slots(history: HistoryDep, window: SlotWindowDep) -> list[SettledSlotPublic]:
     """Settled slots in a range: clearing price, volume, trade value and fees."""
     out = []
-    for r in history.slots(from_slot, to_slot):
+    for r in history.slots(window.from_slot, window.to_slot):
         mode = MODE_NAMES[int(r["mode"])]
         volume = int(r["volume_wh"])
         none = mode == "pay-as-bid" or (mode == "uniform" and volume == 0)
@@ -181,18 +141,13 @@ def slots(
 
 
 @router.get("/dso/fee-income", tags=["dso"])
-def fee_income(
-    user: DsoUser,
-    history: HistoryDep,
-    from_slot: Annotated[int, Query(ge=0, lt=2**64)],
-    to_slot: Annotated[int, Query(ge=0, lt=2**64)],
-) -> FeeIncomePublic:
+def fee_income(user: DsoUser, history: HistoryDep, window: SlotWindowDep) -> FeeIncomePublic:
     """The DSO's trade-fee and network-charge income of the settled slots in a range (from the
     index's SlotSettled events)."""
-    rows = history.slots(from_slot, to_slot)
+    rows = history.slots(window.from_slot, window.to_slot)
     return FeeIncomePublic(
-        from_slot=from_slot,
-        to_slot=to_slot,
+        from_slot=window.from_slot,
+        to_slot=window.to_slot,
         slots_settled=len(rows),
         platform_fees=sum(int(r["platform_fees"]) for r in rows),
         network_fees=sum(int(r["network_fees"]) for r in rows),

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from hexbytes import HexBytes
 
-from api.deps import CurrentUser, ViewDep
+from api.deps import CurrentUser, SlotQ, ViewDep
 from api.errors import ApiError
 from api.schemas import (
     CancelIntentCreate,
@@ -93,7 +93,7 @@ def my_orders(
         str | None,
         Query(alias="status", pattern="^(open|closed|settled|cancelled)$"),
     ] = None,
-    slot: Annotated[int | None, Query(ge=0, lt=2**64)] = None,
+    slot: SlotQ = None,
 ) -> list[OrderPublic]:
     """The account's orders since deployment, newest last; filter by status or slot."""
     return [

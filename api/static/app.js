@@ -3,6 +3,7 @@
 import { api, hasToken, setToken } from "./api.js";
 import { barChart, barLineChart, curveChart } from "./charts.js";
 import { eur, h, kwh, num, parsePerKwh, perKwh, shortAddr, table, utc } from "./format.js";
+import { dsoFlexibility, memberFlexibility } from "./flex.js";
 import { account, siweMessage, signText, signTypedData } from "./wallet.js";
 
 const main = document.getElementById("main");
@@ -66,6 +67,8 @@ const dayLabel = (day) => utc(state.market.genesis + day * 86400).slice(0, 10);
 const eventsLink = (contract, event, slot) =>
   h("a", { href: `/events?contract=${contract}&event=${event}&where=slot%3D${slot}` }, `${contract}.${event}`);
 const slotLink = (slot) => h("a", { href: `#/slot/${slot}` }, `slot ${slot}`);
+/** What the flexibility module (flex.js) uses of this page. */
+const ui = { act, dl, errorBox, field, slotLink, slotTime, me: () => state.me, market: () => state.market };
 
 // -- session ------------------------------------------------------------------------------
 
@@ -146,15 +149,17 @@ async function memberView() {
     ),
   );
   const refreshWallet = () => renderWallet(walletBox);
+  const flex = memberFlexibility(ui);
   periodSelect.addEventListener("change", () => renderHistory(historyBox, Number(periodSelect.value)));
   out.push(
     section("Wallet", walletBox),
     section("Place an order", orderForm(() => Promise.all([renderWallet(walletBox), renderOrders(ordersBox, refreshWallet)]))),
     section("My orders", ordersBox),
     h("section", { class: "card wide", "aria-labelledby": "h-history" }, h("h2", { id: "h-history" }, "Trades, energy and bill"), field("Billing period", periodSelect), historyBox),
+    flex.card,
     section("Top up", topUpForm()),
   );
-  await Promise.all([renderWallet(walletBox), renderOrders(ordersBox, refreshWallet), renderHistory(historyBox, current)]);
+  await Promise.all([renderWallet(walletBox), renderOrders(ordersBox, refreshWallet), renderHistory(historyBox, current), flex.refresh()]);
   return out;
 }
 
@@ -439,6 +444,8 @@ async function dsoView() {
     { name: "Network fees", cls: "s-grid", values: feeRows.map((r) => r.network) },
   ];
   const batteries = [...members].filter(([, v]) => v.role === "battery");
+  const flex = dsoFlexibility(ui);
+  await flex.refresh();
   out.push(
     section(
       "Members and meters",
@@ -483,6 +490,7 @@ async function dsoView() {
           })
         : h("p", { class: "empty" }, "No settled slots in the last 30 days."),
     ),
+    flex.card,
     section(
       "Battery",
       h("p", { "data-testid": "battery-note" }, "The API has no battery data yet (no state of charge, cycles or battery result): only members with the battery role are known, listed here. Their trades and bills are their own, as for any member."),

@@ -27,6 +27,18 @@ enum FlexDirection {
 /// reading in the lookback), or whose member is leaving or has left when the request settles, is
 /// neither paid nor penalised. See docs/decisions.md, "Flexibility".
 interface IFlexibility {
+    /// @notice An offer a member signs (EIP-712 `OfferIntent`, domain "gridshare Flexibility" version
+    /// "1") for a relayer to submit with `offerWithSig`. `nonce` is the member's choice, usable once;
+    /// the intent is refused after `deadline` (unix seconds).
+    struct OfferIntent {
+        address member;
+        uint256 requestId;
+        uint256 quantityWh;
+        uint256 price;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
     /// @notice Request `requestId` for `slot` was published; `escrow = quantityWh · maxPrice` was taken
     /// from `payer`. `penalty` (n€ per Wh short) is the penalty in force at publication.
     event FlexRequested(
@@ -44,6 +56,9 @@ interface IFlexibility {
     event FlexOffered(
         uint256 indexed requestId, uint256 index, address indexed member, uint256 quantityWh, uint256 price
     );
+    /// @notice `member`'s signed offer on request `requestId` was relayed by `relayer`; `nonce` is used
+    /// up (the offer itself is the FlexOffered event of the same transaction, just before this one).
+    event FlexOfferSigned(uint256 indexed requestId, address indexed member, uint256 nonce, address relayer);
     /// @notice The acceptance of a request: `accepted[i]` Wh of offer `i`, `volumeWh` in total.
     event FlexAccepted(uint256 indexed requestId, uint256 volumeWh, uint256[] accepted);
     /// @notice One accepted offer after delivery. Net imports are signed Wh (negative: export);
@@ -107,6 +122,13 @@ interface IFlexibility {
     /// @notice The member list must name exactly the offers with accepted Wh.
     error FlexibilityMembersMismatch(uint256 expected, uint256 submitted);
     error FlexibilityInvalidCalendar(uint64 slotSeconds);
+    /// @notice A signed offer relayed after its deadline.
+    error FlexibilitySignatureExpired(uint256 deadline, uint256 now_);
+    /// @notice The signature of a relayed offer does not recover to its member (`signer`: what it
+    /// recovers to, address(0) if nothing).
+    error FlexibilityBadSignature(address member, address signer);
+    /// @notice The member's nonce was used by an earlier relayed offer.
+    error FlexibilityNonceUsed(address member, uint256 nonce);
 
     /// @notice Publish a request and escrow its budget from the network account. Only the DSO.
     /// @param slot The delivery slot.
@@ -122,6 +144,15 @@ interface IFlexibility {
 
     /// @notice Offer flexibility for a request. Members only; one offer per member; before the gate.
     function offer(uint256 requestId, uint256 quantityWh, uint256 price) external;
+
+    /// @notice Make the offer `intent.member` signed (EIP-712 `OfferIntent`); anyone may relay it, so
+    /// members need no ether. Refused with FlexibilitySignatureExpired after the deadline,
+    /// FlexibilityNonceUsed on a replayed nonce, FlexibilityBadSignature unless the member signed;
+    /// then the same checks as `offer` for the member. Emits FlexOffered, then FlexOfferSigned.
+    function offerWithSig(OfferIntent calldata intent, bytes calldata signature) external;
+
+    /// @notice Whether `member` used `nonce` for a relayed offer.
+    function nonceUsed(address member, uint256 nonce) external view returns (bool);
 
     /// @notice Submit the acceptance (Wh per offer, in offer order). Only the matcher; once; after
     /// the gate closure and before delivery starts.

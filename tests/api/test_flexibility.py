@@ -6,12 +6,15 @@ and tests/matcher/test_matcher_flex.py; here the member is new, so its delivery 
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from eth_account import Account
+from eth_utils.address import to_checksum_address
 
 from api.client import EUR, Wallet
 from chain.node import Node, Sender
-from chain.signing import Reading
+from chain.signing import FlexOfferIntent, Reading, flex_offer_typed_data, sign_typed_data
 from gridshare.settings import Settings
 from matcher.devchain import close_gate
 from matcher.service import Matcher
@@ -21,10 +24,32 @@ from tests.apiserver import DSO_ACCOUNT, MATCHER_ACCOUNT, new_member
 NETWORK_ACCOUNT = 4
 
 
-def _fund(node: Node, w: Wallet) -> Sender:
-    """Members offer from their own wallet (the contract takes the offer from its sender)."""
-    node.send_value(Sender(str(node.w3.eth.accounts[DSO_ACCOUNT])), w.address, 10**18)
-    return Sender.from_key("0x" + bytes(w.account.key).hex())
+def _offer_body(
+    w: Wallet, rid: int, qty: int, price: int, key: Any = None, deadline_seconds: int = 300
+) -> dict[str, Any]:
+    """Ask the API for the OfferIntent, sign it (with `key`: someone else's), return the body."""
+    r = w.post(
+        "/flexibility/offers/typed-data",
+        {
+            "request_id": rid,
+            "quantity_wh": qty,
+            "price": price,
+            "deadline_seconds": deadline_seconds,
+        },
+    )
+    assert r.status_code == 200, r.text
+    typed = r.json()["typed_data"]
+    msg = typed["message"]
+    signature = sign_typed_data(typed, w.account.key if key is None else key)
+    return {
+        "member": msg["member"],
+        "request_id": msg["requestId"],
+        "quantity_wh": msg["quantityWh"],
+        "price": msg["price"],
+        "nonce": msg["nonce"],
+        "deadline": msg["deadline"],
+        "signature": "0x" + signature.hex(),
+    }
 
 
 def test_flexibility_routes(
@@ -76,7 +101,54 @@ def test_flexibility_routes(
     )
     assert r.status_code == 201, r.text
     rid = int(node.call(flex.functions.requestCount())) - 1
-    node.transact(flex.functions.offer(rid, 800, 90_000), _fund(node, m1))
+
+    # m1 offers without ether: the API hands out the typed data and relays the signed offer.
+    typed = m1.post(
+        "/flexibility/offers/typed-data",
+        {"request_id": rid, "quantity_wh": 800, "price": 90_000, "deadline_seconds": 300},
+    ).json()["typed_data"]
+    assert typed["primaryType"] == "OfferIntent"
+    assert typed["domain"]["verifyingContract"] == flex.address
+    assert typed["message"]["member"] == m1.address
+    assert typed["message"]["deadline"] - node.block_timestamp() in range(290, 301)
+    body = _offer_body(m1, rid, 800, 90_000)
+    assert m2.post("/flexibility/offers", body).status_code == 403  # not m2's offer
+    ether = node.w3.eth.get_balance(to_checksum_address(m1.address))
+    placed = m1.post("/flexibility/offers", body)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["request_id"] == rid and placed.json()["index"] == 0
+    assert node.w3.eth.get_balance(to_checksum_address(m1.address)) == ether == 0
+
+    # Refusals: 4xx naming the contract's custom error; nothing is stored.
+    replay = m1.post("/flexibility/offers", body)
+    assert replay.status_code == 409 and replay.json()["contract_error"] == "FlexibilityNonceUsed"
+    forged = m2.post("/flexibility/offers", _offer_body(m2, rid, 100, 1, key=m1.account.key))
+    assert forged.status_code == 403, forged.text
+    assert forged.json()["contract_error"] == "FlexibilityBadSignature"
+    intent = FlexOfferIntent(m2.address, rid, 100, 1, 5, node.block_timestamp() - 1)
+    expired = dict(
+        _offer_body(m2, rid, 100, 1),
+        nonce=5,
+        deadline=intent.deadline,
+        signature="0x"
+        + sign_typed_data(
+            flex_offer_typed_data(intent, node.manifest.chain_id, flex.address), m2.account.key
+        ).hex(),
+    )
+    late_sig = m2.post("/flexibility/offers", expired)
+    assert late_sig.status_code == 422
+    assert late_sig.json()["contract_error"] == "FlexibilitySignatureExpired"
+    too_dear = m2.post("/flexibility/offers", _offer_body(m2, rid, 100, 150_001))
+    assert too_dear.json()["contract_error"] == "FlexibilityPriceAboveMax", too_dear.text
+    unknown = m2.post(
+        "/flexibility/offers/typed-data", {"request_id": rid + 99, "quantity_wh": 1, "price": 1}
+    )
+    assert unknown.status_code == 404
+    bad_qty = m2.post(
+        "/flexibility/offers/typed-data", {"request_id": rid, "quantity_wh": 0, "price": 1}
+    )
+    assert bad_qty.status_code == 422
+    after_gate = _offer_body(m2, rid, 100, 1_000, deadline_seconds=86_400)  # valid past the gate
 
     seen = {q["request_id"]: q for q in m1.get("/flexibility/requests").json()}
     assert seen[rid]["open_for_offers"] and seen[rid]["status"] == "open"
@@ -91,6 +163,8 @@ def test_flexibility_routes(
 
     # Gate closes: the matcher accepts; the request is no longer open for offers.
     close_gate(node, slot)
+    closed = m2.post("/flexibility/offers", after_gate)
+    assert closed.status_code == 409 and closed.json()["contract_error"] == "FlexibilityGateClosed"
     matcher = Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT])))
     matcher.run_once()
     assert rid not in {q["request_id"] for q in m1.get("/flexibility/requests").json()}

@@ -299,3 +299,25 @@ def test_the_report_names_slot_and_rule() -> None:
     as_json = report.to_json()
     assert as_json["ok"] is False
     assert {"slot": 1, "rule": "clearing-price"}.items() <= as_json["discrepancies"][0].items()
+
+
+def test_relayed_flexibility_offers_use_each_nonce_once_and_make_their_offer() -> None:
+    from audit.checks import _Auditor
+
+    member = "0x" + "a1" * 20
+
+    def ev(name: str, tx: str, log_index: int, **args: Any) -> Event:
+        return Event("Flexibility", name, args, 1, log_index, tx)
+
+    def signed(tx: str, log_index: int, nonce: int, rid: int = 0) -> Event:
+        return ev("FlexOfferSigned", tx, log_index, requestId=rid, member=member, nonce=nonce)
+
+    offered = ev("FlexOffered", "0x01", 0, requestId=0, index=0, member=member)
+    auditor = _Auditor(state())
+    for tx_events in ([offered, signed("0x01", 1, 5)], [signed("0x02", 0, 5)]):
+        auditor.tx = tx_events
+        auditor.on_FlexOfferSigned(tx_events[-1])
+    assert [(f.rule, f.detail) for f in auditor.findings] == [
+        ("flex-offer", f"{member} nonce 5 used twice"),
+        ("flex-offer", f"request 0: signed offer of {member} not made"),
+    ]
