@@ -19,8 +19,8 @@ from chain.node import Node
 from gridshare.settings import Settings
 from matcher.devchain import ROOT, dev_chain
 from sim.community import Community
-from sim.profiles import community_profiles
-from sim.runner import Progress, Roles, Runner, RunResult, genesis_for
+from sim.profiles import HouseholdProfile, community_profiles
+from sim.runner import Progress, Roles, Runner, RunHooks, RunResult, genesis_for
 
 DEV_NETWORK = "dev"
 
@@ -53,14 +53,22 @@ def _run(
     progress: Progress | None,
     work: Path,
     settings: Settings,
+    hooks: RunHooks | None,
+    profiles: dict[str, HouseholdProfile] | None,
 ) -> RunResult:
     accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
-    profiles = community_profiles(community, days)
+    profiles = profiles if profiles is not None else community_profiles(community, days)
     # One outbox per deployment: its readings belong to this deployment's meters and slots.
     community_address = node.manifest.contracts["Community"]
     outbox_url = f"sqlite:///{work / f'oracle-outbox-{community_address}.sqlite'}"
     runner = Runner(
-        node, community, profiles, Roles.dev(accounts), outbox_url, settings.audit_batch_blocks
+        node,
+        community,
+        profiles,
+        Roles.dev(accounts),
+        outbox_url,
+        settings.audit_batch_blocks,
+        hooks,
     )
     return runner.run(days, progress)
 
@@ -72,10 +80,16 @@ def simulate(
     settings: Settings,
     deployments_dir: Path,
     progress: Progress | None = None,
+    hooks: RunHooks | None = None,
+    profiles: dict[str, HouseholdProfile] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> RunResult:
-    """Deploy the community's contracts on `network` and run it for `days` days."""
+    """Deploy the community's contracts on `network` and run it for `days` days. `hooks`: a
+    scenario's additions to the run (sim/flex.py); `profiles`: computed here when None;
+    `extra_env`: further GRIDSHARE_* deployment settings (e.g. the flexibility penalty)."""
     env = {
         **community.deploy_env(),
+        **(extra_env or {}),
         "GRIDSHARE_GENESIS": str(genesis_for(int(time.time()))),
         "GRIDSHARE_DEPLOYMENTS_DIR": str(deployments_dir.resolve()),
     }
@@ -83,7 +97,12 @@ def simulate(
     if network == DEV_NETWORK:
         with dev_chain(deployments_dir.resolve(), env) as chain:
             node = Node.from_settings(chain.network_id, local)
-            return _run(node, community, days, progress, deployments_dir.resolve(), settings)
+            return _run(
+                node, community, days, progress, deployments_dir.resolve(), settings, hooks,
+                profiles,
+            )  # fmt: skip
     _deploy(network, env)
     node = Node.from_settings(network, local)
-    return _run(node, community, days, progress, deployments_dir.resolve(), settings)
+    return _run(
+        node, community, days, progress, deployments_dir.resolve(), settings, hooks, profiles
+    )
