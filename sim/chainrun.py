@@ -20,7 +20,7 @@ from gridshare.settings import Settings
 from matcher.devchain import ROOT, dev_chain
 from sim.community import Community
 from sim.profiles import HouseholdProfile, community_profiles
-from sim.runner import Progress, Roles, Runner, RunHooks, RunResult, genesis_for
+from sim.runner import Progress, Roles, RunHooks, Runner, RunResult, genesis_for
 
 DEV_NETWORK = "dev"
 

@@ -49,6 +49,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chain.flexibility import SETTLED, FlexRequest, decode_offers
 from chain.node import Sender
@@ -69,6 +70,9 @@ from sim.community import Community
 from sim.offline import dry_run
 from sim.profiles import HouseholdProfile, community_profiles
 from sim.runner import Progress, Runner, RunResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass(frozen=True)
@@ -400,8 +404,7 @@ def run_congestion(
     rulebook: `accept` and `settle_offer` against each member's baseline."""
     plan = plan_congestion(community, profiles, days, params)
     accepted = [
-        accept(r.offers, r.quantity_wh, params.max_price) if r.offers else ()
-        for r in plan.requests
+        accept(r.offers, r.quantity_wh, params.max_price) if r.offers else () for r in plan.requests
     ]
     after = respond(plan, accepted)
     outcomes: list[dict[int, FlexOutcome]] = []
@@ -507,13 +510,9 @@ class FlexOnChain:
             by_id = {int(e["args"]["requestId"]): e["args"]["accepted"] for e in events}
             for k, rid in enumerate(self.request_ids):
                 if rid not in by_id:
-                    flex = runner.c["Flexibility"]
-                    req = FlexRequest.from_call(rid, runner.node.call(flex.functions.requestOf(rid)))
                     raise RuntimeError(
-                        f"flexibility request {rid} was not accepted at its gate: {req}, "
-                        f"now {runner.node.block_timestamp()}, "
-                        f"slot start {runner.matcher.calendar().slot_start(req.slot)}, "
-                        f"{len(events)} FlexAccepted events"
+                        f"flexibility request {rid} was not accepted before its slot "
+                        f"({self.plan.requests[k].slot}) started"
                     )
                 for pos, wh in zip(self._positions(runner, k), by_id.get(rid, []), strict=True):
                     self.accepted[k][pos] = int(wh)
@@ -619,6 +618,50 @@ def simulate_flex(
         "seconds": round(time.monotonic() - started, 1),
     }
     return FlexChainRun(result, run, hooks.settled_paid, hooks.settled_penalties)
+
+
+def print_flex(result: FlexScenario, console: Console) -> None:
+    """The text report: peak before and after, the DSO's payments, each member's earnings and,
+    for a chain run, the audit and token conservation."""
+    from rich.table import Table
+
+    from sim.report import euros, kwh
+
+    console.print(
+        f"[bold]{result.community}[/bold] ({result.source}): congestion on day {result.days} "
+        f"(transformer limit {kwh(result.limit_wh)} kWh net import per slot)"
+    )
+    console.print(
+        f"  peak net import {kwh(result.peak_before_wh)} -> {kwh(result.peak_after_wh)} kWh; "
+        f"slots over the limit {result.slots_over_before} -> {result.slots_over_after}"
+    )
+    console.print(
+        f"  {len(result.requests)} requests; DSO paid {euros(result.dso_paid)}, "
+        f"penalties charged {euros(result.dso_penalties)}"
+    )
+    table = Table(
+        "member", "role", "offered kWh", "accepted", "delivered", "earned €", "penalty €", "net €"
+    )
+    for m in sorted(result.members, key=lambda m: -m.net):
+        table.add_row(
+            m.name,
+            m.role,
+            kwh(m.offered_wh),
+            kwh(m.accepted_wh),
+            kwh(m.delivered_wh),
+            euros(m.earned),
+            euros(m.penalties),
+            euros(m.net),
+        )
+    console.print(table)
+    if result.chain is not None:
+        c = result.chain
+        console.print(f"  audit: {c['audit']}")
+        console.print(
+            f"  tokens conserved: {c['supply_conserved']}; balances match bills and "
+            f"flexibility: {c['bills_match']}; {c['transactions']} transactions, "
+            f"{c['seconds']} s"
+        )
 
 
 def write_flex_report(result: FlexScenario, directory: Path) -> Path:
