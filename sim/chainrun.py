@@ -55,6 +55,7 @@ def _run(
     settings: Settings,
     hooks: RunHooks | None,
     profiles: dict[str, HouseholdProfile] | None,
+    start: int,
 ) -> RunResult:
     accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
     profiles = profiles if profiles is not None else community_profiles(community, days)
@@ -70,7 +71,7 @@ def _run(
         settings.audit_batch_blocks,
         hooks,
     )
-    return runner.run(days, progress)
+    return runner.run(days, progress, start)
 
 
 def simulate(
@@ -83,14 +84,16 @@ def simulate(
     hooks: RunHooks | None = None,
     profiles: dict[str, HouseholdProfile] | None = None,
     extra_env: dict[str, str] | None = None,
+    start: int = 0,
 ) -> RunResult:
     """Deploy the community's contracts on `network` and run it for `days` days. `hooks`: a
     scenario's additions to the run (sim/flex.py); `profiles`: computed here when None;
-    `extra_env`: further GRIDSHARE_* deployment settings (e.g. the flexibility penalty)."""
+    `extra_env`: further GRIDSHARE_* deployment settings (e.g. the flexibility penalty);
+    `start`: the first sim slot (chain slot 0 starts at that time of day 1)."""
     env = {
         **community.deploy_env(),
         **(extra_env or {}),
-        "GRIDSHARE_GENESIS": str(genesis_for(int(time.time()))),
+        "GRIDSHARE_GENESIS": str(genesis_for(int(time.time())) + start * community.slot_seconds),
         "GRIDSHARE_DEPLOYMENTS_DIR": str(deployments_dir.resolve()),
     }
     local = settings.model_copy(update={"deployments_dir": deployments_dir.resolve()})
@@ -99,10 +102,11 @@ def simulate(
             node = Node.from_settings(chain.network_id, local)
             return _run(
                 node, community, days, progress, deployments_dir.resolve(), settings, hooks,
-                profiles,
+                profiles, start,
             )  # fmt: skip
     _deploy(network, env)
     node = Node.from_settings(network, local)
     return _run(
-        node, community, days, progress, deployments_dir.resolve(), settings, hooks, profiles
-    )
+        node, community, days, progress, deployments_dir.resolve(), settings, hooks, profiles,
+        start,
+    )  # fmt: skip

@@ -84,6 +84,12 @@ def flex_command(
         typer.Option(help="Transformer limit, kWh net import per slot (default: 80 % of peak)."),
     ] = None,
     max_price: Annotated[int, typer.Option(min=0, help="DSO's maximum price, n€/Wh.")] = 250_000,
+    start_hour: Annotated[
+        int,
+        typer.Option(
+            min=0, max=23, help="The run begins at this hour of day 1 (a shorter history)."
+        ),
+    ] = 0,
     network: Annotated[
         str,
         typer.Option(
@@ -123,7 +129,9 @@ def flex_command(
         raise typer.Exit(code=2) from e
     settings = load_settings()
     limit = None if limit_kwh is None else round(limit_kwh * 1000)
-    params = FlexParams.from_settings(settings, limit_wh=limit, max_price=max_price)
+    params = FlexParams.from_settings(
+        settings, limit_wh=limit, max_price=max_price, start_hour=start_hour
+    )
     console = Console()
     if dry_run:
         result = run_congestion(spec, community_profiles(spec, days), days, params)

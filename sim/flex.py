@@ -87,6 +87,9 @@ class FlexParams:
     community_battery_price: Price = 100_000
     baseline_days: int = BASELINE_DAYS
     lookback_days: int = BASELINE_LOOKBACK_DAYS
+    start_hour: int = 0
+    """The run begins at this hour of day 1 (only the history's evenings matter to an evening
+    request; a later start makes a shorter run). Baseline days are the days with a reading."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: object) -> FlexParams:
@@ -209,7 +212,7 @@ class PlannedRequest:
     """One request of the event day and the offers the members will make for it."""
 
     slot: int
-    """Sim slot (the chain's slot: a run starts at slot 0)."""
+    """Sim slot (its chain slot is this minus `FlexPlan.start`)."""
     quantity_wh: Wh
     net_import: Wh
     """The community's forecast net import in the slot without flexibility."""
@@ -225,6 +228,8 @@ class FlexPlan:
     per_day: int
     first: int
     """The event day's first sim slot."""
+    start: int
+    """The run's first sim slot (chain slot 0); no readings exist before it."""
     limit_wh: Wh
     before: list[Wh]
     net: dict[str, list[Wh]]
@@ -246,13 +251,18 @@ def plan_congestion(
     (forecast with the rulebook's `accept`)."""
     if days < 2:
         raise ValueError("the congestion scenario needs at least 2 days (1 of baseline history)")
-    flows: list[dict[str, MeterFlow]] = []
-    dry_run(community, dict(profiles), days, observe=lambda _i, f: flows.append(f))
-    members = Runner.make_members(community)
+    if not 0 <= params.start_hour < 24:
+        raise ValueError(f"start hour {params.start_hour} is not an hour of day 1")
     per_day = community.slots_per_day
+    start = params.start_hour * 60 // community.slot_minutes
+    seen: dict[int, dict[str, MeterFlow]] = {}
+    dry_run(community, dict(profiles), days, observe=seen.__setitem__, start=start)
+    empty = MeterFlow(0, 0)
+    flows = [seen.get(i, {}) for i in range(days * per_day)]
+    members = Runner.make_members(community)
     first = (days - 1) * per_day
     event = range(first, first + per_day)
-    net = {m.name: [_net(f[m.name]) for f in flows] for m in members}
+    net = {m.name: [_net(f.get(m.name, empty)) for f in flows] for m in members}
     before_total = [sum(net[m.name][i] for m in members) for i in event]
     peak = max(before_total)
     limit = params.limit_wh if params.limit_wh is not None else max(0, peak * 8 // 10)
@@ -292,6 +302,7 @@ def plan_congestion(
         slot_minutes=community.slot_minutes,
         per_day=per_day,
         first=first,
+        start=start,
         limit_wh=limit,
         before=before_total,
         net=net,
@@ -416,7 +427,7 @@ def run_congestion(
             history = [
                 plan.net[offer.member][req.slot - d * plan.per_day]
                 for d in range(1, params.lookback_days + 1)
-                if req.slot - d * plan.per_day >= 0
+                if req.slot - d * plan.per_day >= plan.start
             ]
             outs[k] = settle_offer(
                 Direction.REDUCE_IMPORT,
@@ -463,7 +474,8 @@ class FlexOnChain:
         flex = runner.c["Flexibility"]
         dso = Sender(runner.roles.dso)
         calendar = runner.matcher.calendar()
-        gate = calendar.slot_start(self.plan.first - 1) + calendar.slot_seconds // 2
+        gate = calendar.slot_start(self.plan.first - 1 - self.plan.start)
+        gate += calendar.slot_seconds // 2
         budget = sum(r.quantity_wh for r in self.plan.requests) * self.params.max_price
         runner.top_up_account(runner.roles.network_account, budget, "flex-budget")
         base = int(runner.node.call(flex.functions.requestCount()))
@@ -472,7 +484,7 @@ class FlexOnChain:
             runner._tx(
                 "Flexibility",
                 "publishRequest",
-                req.slot,
+                req.slot - self.plan.start,
                 int(Direction.REDUCE_IMPORT),
                 req.quantity_wh,
                 self.params.max_price,
@@ -561,8 +573,9 @@ class FlexOnChain:
         totals = dict.fromkeys(event, 0)
         for e in runner.node.events("MeterReadings", "ReadingAccepted", from_block=frm):
             a = e["args"]
-            if int(a["slot"]) in totals:
-                totals[int(a["slot"])] += int(a["importWh"]) - int(a["exportWh"])
+            index = int(a["slot"]) + self.plan.start
+            if index in totals:
+                totals[index] += int(a["importWh"]) - int(a["exportWh"])
         self.after_total = [totals[i] for i in event]
 
 
@@ -604,6 +617,7 @@ def simulate_flex(
         hooks,
         profiles,
         params.deploy_env(),
+        plan.start,
     )
     result = scenario(
         plan, hooks.accepted, hooks.outcomes, hooks.after_total, source=f"chain {network}"

@@ -590,7 +590,9 @@ class Runner:
 
     # -- the run -----------------------------------------------------------------------------
 
-    def run(self, days: int, progress: Progress | None = None) -> RunResult:
+    def run(self, days: int, progress: Progress | None = None, start: int = 0) -> RunResult:
+        """Run sim slots `start` .. `days` x slots per day; chain slot 0 is sim slot `start`
+        (a run may begin during day 1, e.g. when only its evening is needed)."""
         started = time.monotonic()
         dso_accounts = {
             "fee account": self.roles.fee_account,
@@ -612,9 +614,9 @@ class Runner:
         slots: list[SlotLog] = []
         periods: list[PeriodLog] = []
         battery_start = self._battery_value()
-        self.place_orders(first, 0)
-        for index in range(total):
-            slot = first + index
+        self.place_orders(first, start)
+        for index in range(start, total):
+            slot = first + index - start
             if self.hooks is not None:
                 self.hooks.before_slot(self, index)
             log, settlements = self.settle_trades(slot)
@@ -635,7 +637,7 @@ class Runner:
             if (index + 1) % per_day == 0 and index + 1 < total:
                 self.refill()
             if progress is not None:
-                progress(index + 1, total)
+                progress(index + 1 - start, total - start)
         if self.hooks is not None:
             self.hooks.after_slots(self)
         for m in self.members:

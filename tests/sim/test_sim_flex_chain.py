@@ -1,9 +1,10 @@
 """The DSO congestion scenario on a real chain (sim/flex.py `simulate_flex`): a private ganache
-(matcher/devchain.py, never 8545/8546), two days of 60-minute slots of a 4-household community
-with its battery (one day of baseline history, the rulebook's minimum, then the event day). The
-DSO's requests and the members' offers go on-chain, the matcher service accepts and pays them,
-and the run ends with the audit and token conservation. Payments read from the chain's events
-must equal the dry run's (pure rulebook, same inputs)."""
+(matcher/devchain.py, never 8545/8546), a 4-household community with its battery in 60-minute
+slots from noon of day 1 (its afternoon and evening are the baseline history: the rulebook takes
+the days a member has, one is enough) through the event day, 36 slots. The DSO's requests and the
+members' offers go on-chain, the matcher service accepts and pays them, and the run ends with
+the audit and token conservation. Payments read from the chain's events must equal the dry
+run's (pure rulebook, same inputs)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from sim.report import bills_match
 
 HERE = Path(__file__).resolve().parent
 DAYS = 2
-# A limit of 600 Wh per hour makes five evening requests; with deferrable load cheapest, every
-# member is accepted somewhere and household a (a baseline below its usual import) pays a penalty.
-PARAMS = FlexParams(limit_wh=600, load_price=90_000)
+# A limit of 300 Wh per hour makes 13 requests: the night and morning ones have no baseline (the
+# run began at noon: neither paid nor penalised), the evening ones are paid; with deferrable load
+# cheapest, every household is accepted and household a (whose day-1 import at that hour was
+# lower) pays a penalty. The community battery offers too.
+PARAMS = FlexParams(limit_wh=300, load_price=90_000, start_hour=12)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,17 @@ def test_chain_payments_equal_the_dry_run(chain_run: FlexChainRun) -> None:
     assert chain_run.settled_penalties == dry.dso_penalties > 0
     assert [r.accepted_wh for r in got.requests] == [r.accepted_wh for r in dry.requests]
     assert got.after == dry.after  # the meters on the chain saw the dry run's response
-    assert sum(1 for m in got.members if m.earned) >= 3
+    assert sum(1 for m in got.members if m.earned) == 4
+    assert any(m.role == "battery" and m.offered_wh for m in got.members)
+
+
+def test_no_baseline_is_neither_paid_nor_penalised(chain_run: FlexChainRun) -> None:
+    # Requests before noon: the members have no reading in that hour of any earlier day.
+    early = [r for r in chain_run.scenario.requests if r.hour < PARAMS.start_hour]
+    assert early and all(r.accepted_wh > 0 for r in early)
+    assert all((r.delivered_wh, r.paid, r.penalties) == (0, 0, 0) for r in early)
+    late = [r for r in chain_run.scenario.requests if r.hour >= 20]
+    assert late and all(r.paid > 0 for r in late)
 
 
 def test_peak_after_is_below_the_peak_before(chain_run: FlexChainRun) -> None:
