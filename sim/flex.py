@@ -461,6 +461,7 @@ class FlexOnChain:
         self.after_total: list[Wh] = []
         self.settled_paid = 0
         self.settled_penalties = 0
+        self._position_cache: dict[int, list[int]] = {}
 
     def before_slot(self, runner: Runner, index: int) -> None:
         """At the start of the slot before the event day the DSO publishes every request (gate:
@@ -481,7 +482,7 @@ class FlexOnChain:
         base = int(runner.node.call(flex.functions.requestCount()))
         by_name = {m.name: m for m in runner.members}
         for k, req in enumerate(self.plan.requests):
-            runner._tx(
+            runner.tx(
                 "Flexibility",
                 "publishRequest",
                 req.slot - self.plan.start,
@@ -494,7 +495,7 @@ class FlexOnChain:
             )
             self.request_ids.append(base + k)
             for offer in req.offers:
-                runner._tx(
+                runner.tx(
                     "Flexibility",
                     "offer",
                     base + k,
@@ -507,10 +508,13 @@ class FlexOnChain:
 
     def _positions(self, runner: Runner, k: int) -> list[int]:
         """Planned offer position of each on-chain offer of request k (by member)."""
-        words = runner.node.call(runner.c["Flexibility"].functions.offersOf(self.request_ids[k]))
-        names = {m.address: m.name for m in runner.members}
-        planned = {o.member: o.id for o in self.plan.requests[k].offers}
-        return [planned[names[o.member]] for o in decode_offers(words)]
+        if k not in self._position_cache:
+            rid = self.request_ids[k]
+            words = runner.node.call(runner.c["Flexibility"].functions.offersOf(rid))
+            names = {m.address: m.name for m in runner.members}
+            planned = {o.member: o.id for o in self.plan.requests[k].offers}
+            self._position_cache[k] = [planned[names[o.member]] for o in decode_offers(words)]
+        return self._position_cache[k]
 
     def shift(self, runner: Runner, index: int) -> Mapping[str, Wh]:
         """At the event day's first slot (the matcher has accepted at the gate) the response

@@ -369,7 +369,7 @@ class Runner:
 
     # -- transactions ------------------------------------------------------------------------
 
-    def _tx(
+    def tx(
         self, contract: str, fn: str, *args: object, sender: Sender | Member, gas: int | None = None
     ) -> TxReceipt:
         """One transaction; a member's wallet counts its own nonces."""
@@ -382,7 +382,7 @@ class Runner:
         return self.node.transact(function, sender, gas=gas)
 
     def _dso(self, contract: str, fn: str, *args: object) -> TxReceipt:
-        return self._tx(contract, fn, *args, sender=Sender(self.roles.dso), gas=1_000_000)
+        return self.tx(contract, fn, *args, sender=Sender(self.roles.dso), gas=1_000_000)
 
     def balance(self, address: str) -> int:
         return int(self.node.call(self.c["EnergyToken"].functions.balanceOf(address)))
@@ -523,7 +523,7 @@ class Runner:
 
     def close_period(self, period: int, battery_start: int) -> PeriodLog:
         members = sorted((m.address for m in self.members), key=lambda a: int(a, 16))
-        receipt = self._tx(
+        receipt = self.tx(
             "ProfitSharing",
             "closePeriod",
             period,
@@ -546,13 +546,13 @@ class Runner:
             lease = spec.lease_per_period
             for lessee, part in zip(lessees, split_by_shares(lease, shares), strict=True):
                 if part:
-                    self._tx(
+                    self.tx(
                         "EnergyToken", "transfer", self.roles.dso, part, sender=lessee, gas=100_000
                     )
                     self.ledgers[lessee.name].lease_paid += part
             for lessee, part in zip(lessees, split_by_shares(result, shares), strict=True):
                 if part > 0:
-                    self._tx(
+                    self.tx(
                         "EnergyToken",
                         "transfer",
                         lessee.address,
@@ -561,7 +561,7 @@ class Runner:
                         gas=100_000,
                     )
                 elif part < 0:
-                    self._tx(
+                    self.tx(
                         "EnergyToken",
                         "transfer",
                         self.battery.address,
