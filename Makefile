@@ -16,7 +16,8 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 
 .PHONY: help setup solc postgres chromium test compile lint slither fuzz test-python \
 	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo \
-	demo-slot bench bench-gas bench-matcher bench-oracle bench-index bench-api bench-api-soak bench-sim clean
+	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
+	bench-api-soak bench-sim bench-flex clean
 
 help:
 	@echo "make demo    set up, run the 20-household community for one day on a private ganache"
@@ -117,6 +118,12 @@ compile: setup
 demo: setup
 	$(BIN)/gridshare simulate --community communities/default-20.toml --days 1 --network dev
 
+# The DSO congestion scenario on a private ganache: default-20 for 5 days of baseline history and
+# the event day; requests, offers, acceptance and payouts on-chain, then the audit. The text
+# report, flex.json and flex-peak.png go to reports/default-20-flex/.
+demo-flex: setup
+	$(BIN)/gridshare simulate-flex --community communities/default-20.toml --days 6 --network dev
+
 # The earlier one-slot walk-through (five households, balances before and after).
 demo-slot: setup
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
@@ -141,6 +148,10 @@ test-indexer: setup
 # 100 households on a private ganache: one day measured (the year is the goal; see the notes).
 bench-sim: setup
 	$(BIN)/python -m bench.sim --days 1
+
+# Not part of `make bench` (about as long as demo-flex): the flexibility scenario's figures.
+bench-flex: setup
+	$(BIN)/python -m bench.flex --days 6
 
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup

@@ -19,8 +19,8 @@ from chain.node import Node
 from gridshare.settings import Settings
 from matcher.devchain import ROOT, dev_chain
 from sim.community import Community
-from sim.profiles import community_profiles
-from sim.runner import Progress, Roles, Runner, RunResult, genesis_for
+from sim.profiles import HouseholdProfile, community_profiles
+from sim.runner import Progress, Roles, RunHooks, Runner, RunResult, genesis_for
 
 DEV_NETWORK = "dev"
 
@@ -53,16 +53,25 @@ def _run(
     progress: Progress | None,
     work: Path,
     settings: Settings,
+    hooks: RunHooks | None,
+    profiles: dict[str, HouseholdProfile] | None,
+    start: int,
 ) -> RunResult:
     accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
-    profiles = community_profiles(community, days)
+    profiles = profiles if profiles is not None else community_profiles(community, days)
     # One outbox per deployment: its readings belong to this deployment's meters and slots.
     community_address = node.manifest.contracts["Community"]
     outbox_url = f"sqlite:///{work / f'oracle-outbox-{community_address}.sqlite'}"
     runner = Runner(
-        node, community, profiles, Roles.dev(accounts), outbox_url, settings.audit_batch_blocks
+        node,
+        community,
+        profiles,
+        Roles.dev(accounts),
+        outbox_url,
+        settings.audit_batch_blocks,
+        hooks,
     )
-    return runner.run(days, progress)
+    return runner.run(days, progress, start)
 
 
 def simulate(
@@ -72,18 +81,32 @@ def simulate(
     settings: Settings,
     deployments_dir: Path,
     progress: Progress | None = None,
+    hooks: RunHooks | None = None,
+    profiles: dict[str, HouseholdProfile] | None = None,
+    extra_env: dict[str, str] | None = None,
+    start: int = 0,
 ) -> RunResult:
-    """Deploy the community's contracts on `network` and run it for `days` days."""
+    """Deploy the community's contracts on `network` and run it for `days` days. `hooks`: a
+    scenario's additions to the run (sim/flex.py); `profiles`: computed here when None;
+    `extra_env`: further GRIDSHARE_* deployment settings (e.g. the flexibility penalty);
+    `start`: the first sim slot (chain slot 0 starts at that time of day 1)."""
     env = {
         **community.deploy_env(),
-        "GRIDSHARE_GENESIS": str(genesis_for(int(time.time()))),
+        **(extra_env or {}),
+        "GRIDSHARE_GENESIS": str(genesis_for(int(time.time())) + start * community.slot_seconds),
         "GRIDSHARE_DEPLOYMENTS_DIR": str(deployments_dir.resolve()),
     }
     local = settings.model_copy(update={"deployments_dir": deployments_dir.resolve()})
     if network == DEV_NETWORK:
         with dev_chain(deployments_dir.resolve(), env) as chain:
             node = Node.from_settings(chain.network_id, local)
-            return _run(node, community, days, progress, deployments_dir.resolve(), settings)
+            return _run(
+                node, community, days, progress, deployments_dir.resolve(), settings, hooks,
+                profiles, start,
+            )  # fmt: skip
     _deploy(network, env)
     node = Node.from_settings(network, local)
-    return _run(node, community, days, progress, deployments_dir.resolve(), settings)
+    return _run(
+        node, community, days, progress, deployments_dir.resolve(), settings, hooks, profiles,
+        start,
+    )  # fmt: skip

@@ -84,56 +84,83 @@ def flex_command(
         typer.Option(help="Transformer limit, kWh net import per slot (default: 80 % of peak)."),
     ] = None,
     max_price: Annotated[int, typer.Option(min=0, help="DSO's maximum price, n€/Wh.")] = 250_000,
+    start_hour: Annotated[
+        int,
+        typer.Option(
+            min=0, max=23, help="The run begins at this hour of day 1 (a shorter history)."
+        ),
+    ] = 0,
+    network: Annotated[
+        str,
+        typer.Option(
+            help="A brownie network id whose node is running (deployed to afresh), or `dev`: a "
+            "private ganache on a free port, removed afterwards."
+        ),
+    ] = "dev",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Pure rulebook only, no chain (sim/offline.py).")
+    ] = False,
     out: Annotated[
         Path | None, typer.Option(help="Report folder (default: reports/<community>-flex).")
     ] = None,
 ) -> None:
-    """DSO congestion scenario (dry run): the evening import peak above the transformer limit,
-    bought down with flexibility from households and the community battery; prints the peak
-    before and after, what the DSO paid and each member's earnings (sim/flex.py)."""
-    from rich.console import Console
-    from rich.table import Table
+    """DSO congestion scenario: the evening import peak above the transformer limit, bought
+    down with flexibility from households and the community battery. On a chain (default) the
+    DSO's requests, the members' offers, the matcher's acceptance and payout all go through the
+    Flexibility contract, and the run ends with the audit; `--dry-run` settles it with the pure
+    rulebook. Prints the peak before and after, what the DSO paid and each member's earnings
+    (sim/flex.py)."""
+    import logging
+    import tempfile
 
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from chain.node import NodeError
+    from gridshare.settings import load_settings
     from sim.community import CommunityFileError, load_community
-    from sim.flex import FlexParams, run_congestion, write_flex_report
+    from sim.flex import FlexParams, print_flex, run_congestion, simulate_flex, write_flex_report
     from sim.profiles import community_profiles
-    from sim.report import euros, kwh
 
     try:
         spec = load_community(community)
     except CommunityFileError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from e
+    settings = load_settings()
     limit = None if limit_kwh is None else round(limit_kwh * 1000)
-    params = FlexParams(limit_wh=limit, max_price=max_price)
-    result = run_congestion(spec, community_profiles(spec, days), days, params)
+    params = FlexParams.from_settings(
+        settings, limit_wh=limit, max_price=max_price, start_hour=start_hour
+    )
     console = Console()
-    console.print(
-        f"[bold]{spec.name}[/bold]: congestion on day {days} "
-        f"(transformer limit {kwh(result.limit_wh)} kWh net import per slot)"
-    )
-    console.print(
-        f"  peak net import {kwh(result.peak_before_wh)} -> {kwh(result.peak_after_wh)} kWh; "
-        f"slots over the limit {result.slots_over_before} -> {result.slots_over_after}"
-    )
-    console.print(
-        f"  {len(result.requests)} requests; DSO paid {euros(result.dso_paid)}, "
-        f"penalties charged {euros(result.dso_penalties)}"
-    )
-    table = Table(
-        "member", "role", "offered kWh", "accepted", "delivered", "earned €", "penalty €", "net €"
-    )
-    for m in sorted(result.members, key=lambda m: -m.net):
-        table.add_row(
-            m.name,
-            m.role,
-            kwh(m.offered_wh),
-            kwh(m.accepted_wh),
-            kwh(m.delivered_wh),
-            euros(m.earned),
-            euros(m.penalties),
-            euros(m.net),
-        )
-    console.print(table)
+    if dry_run:
+        result = run_congestion(spec, community_profiles(spec, days), days, params)
+    else:
+        logging.getLogger("matcher").setLevel(logging.WARNING)
+        with (
+            tempfile.TemporaryDirectory(prefix="gridshare-flex-") as deployments,
+            Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as bar,
+        ):
+            task = bar.add_task(f"{spec.name}: deploying on {network}", total=None)
+
+            def step(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=f"{spec.name}: slots")
+
+            try:
+                chain = simulate_flex(
+                    spec, days, network, settings, Path(deployments), params, step
+                )
+            except (NodeError, RuntimeError, ValueError) as e:
+                typer.echo(f"error: {e}", err=True)
+                raise typer.Exit(code=1) from e
+        result = chain.scenario
+    print_flex(result, console)
     path = write_flex_report(result, out or Path("reports") / f"{spec.name}-flex")
     console.print(f"  report: {path} (and flex-peak.png beside it)")

@@ -110,7 +110,8 @@ class Community(_Frozen):
     name: str
     start_date: date
     """The profile date of the first simulated day (load and weather of that day of year)."""
-    slot_minutes: Literal[15, 30] = 30
+    slot_minutes: Literal[15, 30, 60] = 30
+    """Slot length; 60-minute slots keep long scenarios short (e.g. the flexibility test)."""
     gate_closure_minutes: int = Field(default=5, ge=0, le=60)
     period_days: int = Field(default=30, gt=0)
     """Billing period: service fee, battery lease and result, profit sharing."""

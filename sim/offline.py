@@ -36,9 +36,11 @@ def dry_run(
     profiles: dict[str, HouseholdProfile],
     days: int,
     observe: Callable[[int, dict[str, MeterFlow]], None] | None = None,
+    start: int = 0,
 ) -> RunResult:
     """Run `days` days of `community` through the pure rulebook. `observe(index, flows)` sees
-    every slot's metered flow per member name (sim/flex.py builds its baselines from them)."""
+    every slot's metered flow per member name (sim/flex.py builds its baselines from them).
+    `start`: the first sim slot, as in `Runner.run` (periods count from it)."""
     started = time.monotonic()
     rules = SlotRules(community.tariff.rules().tariff, community.tariff.mode)
     tariff = rules.tariff
@@ -53,7 +55,7 @@ def dry_run(
     period_export = dict.fromkeys(ledgers, 0)
     battery_start = 0
     total = days * community.slots_per_day
-    for index in range(total):
+    for index in range(start, total):
         hour = (index * community.slot_minutes) // 60 % 24
         orders: list[Order] = []
         for m in placement_order(members, index):
@@ -80,7 +82,7 @@ def dry_run(
             period_export[m.name] += flows[m.address].export_wh
             balance[m.name] -= ledgers[m.name].bills[-1].net_cost
         slots.append(log)
-        if (index + 1) % community.period_slots == 0:
+        if (index - start + 1) % community.period_slots == 0:
             ordered = sorted(members, key=lambda m: int(m.address, 16))
             pool = profit_pool(period_fees, community.profit_share_bps)
             shares = profit_shares(pool, [period_export[m.name] for m in ordered])
@@ -101,7 +103,9 @@ def dry_run(
                     ledgers[battery.name].battery_result -= part
                     balance[battery.name] -= part
             periods.append(
-                PeriodLog(index // community.period_slots, period_fees, pool, result, lease)
+                PeriodLog(
+                    (index - start) // community.period_slots, period_fees, pool, result, lease
+                )
             )
             battery_start = book_value(balance[battery.name], battery) if battery else 0
             period_fees = 0

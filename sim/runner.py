@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from eth_account import Account
 from eth_utils.address import to_checksum_address
@@ -46,7 +46,7 @@ from chain.submission import clear_slot
 from market.billing import Bill, OrderSettlement, bill, settle_order, sum_bills
 from market.orders import Side
 from market.tariff import SlotRules, Tariff
-from market.units import NANO_PER_EUR
+from market.units import NANO_PER_EUR, Wh
 from matcher.service import Matcher
 from oracle import outbox
 from oracle.keys import meter_id
@@ -112,6 +112,8 @@ class MemberLedger:
     battery_result: int = 0
     """Battery trading result credited (+) or collected (-) as a lessee."""
     topped_up: int = 0
+    flex_net: int = 0
+    """DSO flexibility: payments received minus penalties collected (sim/flex.py)."""
     balance_start: int = 0
     balance_end: int = 0
 
@@ -121,7 +123,13 @@ class MemberLedger:
     @property
     def net_cost(self) -> int:
         """Everything the member paid (negative: earned), lease and battery result included."""
-        return self.total().net_cost - self.profit_share + self.lease_paid - self.battery_result
+        return (
+            self.total().net_cost
+            - self.profit_share
+            + self.lease_paid
+            - self.battery_result
+            - self.flex_net
+        )
 
     @property
     def savings(self) -> int:
@@ -176,6 +184,20 @@ class RunResult:
 Progress = Callable[[int, int], None]
 
 
+class RunHooks(Protocol):
+    """What a scenario adds to a chain run (sim/flex.py), at three points of `Runner.run`."""
+
+    def before_slot(self, runner: Runner, index: int) -> None:
+        """At the start of sim slot `index`, before its trades settle (its gate is open)."""
+
+    def shift(self, runner: Runner, index: int) -> Mapping[str, Wh]:
+        """After sim slot `index`'s trades settled, before delivery: extra net import (Wh,
+        negative: less import or more export) per member name (see `shift_flow`)."""
+
+    def after_slots(self, runner: Runner) -> None:
+        """After the last slot's imbalance, before balances, conservation and the audit."""
+
+
 def _key(label: str) -> str:
     return "0x" + keccak(text=label).hex()
 
@@ -190,6 +212,16 @@ def deliver_battery(agent: BatteryAgent, settlements: list[OrderSettlement]) -> 
     )
 
 
+def shift_flow(flow: MeterFlow, delta: Wh) -> MeterFlow:
+    """The flow with `delta` Wh more net import: less import first, then more export (delta < 0);
+    less export first, then more import (delta > 0)."""
+    if delta < 0:
+        cut = min(flow.import_wh, -delta)
+        return MeterFlow(flow.import_wh - cut, flow.export_wh - delta - cut)
+    cut = min(flow.export_wh, delta)
+    return MeterFlow(flow.import_wh + delta - cut, flow.export_wh - cut)
+
+
 def deliver_slot(
     members: list[Member],
     profiles: Mapping[str, HouseholdProfile],
@@ -198,9 +230,12 @@ def deliver_slot(
     index: int,
     settlements: Mapping[str, list[OrderSettlement]],
     log: SlotLog,
+    shift: Mapping[str, Wh] | None = None,
 ) -> dict[str, MeterFlow]:
     """Sim slot `index` delivered: each member's metered flow (households from their profiles,
-    the battery from its fills), recorded with the slot's bill in its ledger and in `log`."""
+    the battery from its fills), recorded with the slot's bill in its ledger and in `log`.
+    `shift`: extra net import per member name (a scenario's response, e.g. flexibility); the
+    agents' own state does not see it, the meters and the bills do."""
     flows: dict[str, MeterFlow] = {}
     for m in members:
         mine = settlements.get(m.address, [])
@@ -214,6 +249,8 @@ def deliver_slot(
             log.pv_wh += p.pv_wh[index]
         else:
             flow = deliver_battery(m.agent, mine)
+        if shift and shift.get(m.name):
+            flow = shift_flow(flow, shift[m.name])
         ledger.import_wh += flow.import_wh
         ledger.export_wh += flow.export_wh
         log.import_wh += flow.import_wh
@@ -274,8 +311,10 @@ class Runner:
         roles: Roles,
         outbox_url: str,
         audit_batch_blocks: int = 2000,
+        hooks: RunHooks | None = None,
     ) -> None:
         self.node = node
+        self.hooks = hooks
         self.audit_batch_blocks = audit_batch_blocks
         self.community = community
         self.profiles = profiles
@@ -292,11 +331,15 @@ class Runner:
                 "Settlement",
             )
         }
+        if "Flexibility" in node.manifest.contracts:
+            self.c["Flexibility"] = node.contract("Flexibility")
         self.matcher = Matcher(node, Sender(roles.matcher))
         self.members = self.make_members(community)
         self.ledgers = {m.name: MemberLedger() for m in self.members}
         self.transactions = 0
         self._topups = 0
+        self.account_topups: dict[str, int] = {}
+        """Tokens minted to the DSO's own accounts during the run (left out of its income)."""
         self._now = 0  # latest block time this runner moved the chain to
         self.battery = next((m for m in self.members if m.role == "battery"), None)
         self.by_address = {m.address: m for m in self.members}
@@ -326,7 +369,7 @@ class Runner:
 
     # -- transactions ------------------------------------------------------------------------
 
-    def _tx(
+    def tx(
         self, contract: str, fn: str, *args: object, sender: Sender | Member, gas: int | None = None
     ) -> TxReceipt:
         """One transaction; a member's wallet counts its own nonces."""
@@ -339,7 +382,7 @@ class Runner:
         return self.node.transact(function, sender, gas=gas)
 
     def _dso(self, contract: str, fn: str, *args: object) -> TxReceipt:
-        return self._tx(contract, fn, *args, sender=Sender(self.roles.dso), gas=1_000_000)
+        return self.tx(contract, fn, *args, sender=Sender(self.roles.dso), gas=1_000_000)
 
     def balance(self, address: str) -> int:
         return int(self.node.call(self.c["EnergyToken"].functions.balanceOf(address)))
@@ -370,6 +413,12 @@ class Runner:
                 self.top_up(m, self.community.top_up_eur * NANO_PER_EUR)
         ref = keccak(text=f"sim-supply-float:{self.c['Community'].address}")
         self._dso("EnergyToken", "topUp", self.roles.supply_account, 10_000 * NANO_PER_EUR, ref)
+
+    def top_up_account(self, address: str, amount: int, label: str) -> None:
+        """Mint `amount` to one of the DSO's accounts (e.g. a flexibility budget)."""
+        ref = keccak(text=f"sim-{label}:{self.c['Community'].address}:{address}")
+        self._dso("EnergyToken", "topUp", address, amount, ref)
+        self.account_topups[address] = self.account_topups.get(address, 0) + amount
 
     def refill(self) -> None:
         """Top up every household whose balance fell below half its top-up."""
@@ -403,13 +452,13 @@ class Runner:
         self.transactions += len(calls)
         return count
 
-    def _move_to(self, timestamp: int) -> None:
+    def move_to(self, timestamp: int) -> None:
         """Move chain time to `timestamp` unless it is there already (one mined block)."""
         if self._now < timestamp:
             self._now = self.node.advance_time(timestamp - self.node.block_timestamp())
 
     def settle_trades(self, slot: int) -> tuple[SlotLog, dict[str, list[OrderSettlement]]]:
-        self._move_to(self.matcher.calendar().gate_closure(slot) + 1)
+        self.move_to(self.matcher.calendar().gate_closure(slot) + 1)
         settled = self.matcher.run_once()
         self.transactions += len(settled)
         book_fns = self.c["OrderBook"].functions
@@ -434,7 +483,7 @@ class Runner:
         """After delivery: every meter signs its reading into the oracle's outbox, the oracle's
         relay sends them (one batch), and the matcher service settles the slot's imbalance."""
         calendar = self.matcher.calendar()
-        self._move_to(calendar.genesis + (slot + 1) * calendar.slot_seconds + 1)
+        self.move_to(calendar.genesis + (slot + 1) * calendar.slot_seconds + 1)
         chain_id, readings_address = self.node.manifest.chain_id, self.c["MeterReadings"].address
         rows: list[dict[str, object]] = []
         words: list[int] = []
@@ -474,7 +523,7 @@ class Runner:
 
     def close_period(self, period: int, battery_start: int) -> PeriodLog:
         members = sorted((m.address for m in self.members), key=lambda a: int(a, 16))
-        receipt = self._tx(
+        receipt = self.tx(
             "ProfitSharing",
             "closePeriod",
             period,
@@ -497,13 +546,13 @@ class Runner:
             lease = spec.lease_per_period
             for lessee, part in zip(lessees, split_by_shares(lease, shares), strict=True):
                 if part:
-                    self._tx(
+                    self.tx(
                         "EnergyToken", "transfer", self.roles.dso, part, sender=lessee, gas=100_000
                     )
                     self.ledgers[lessee.name].lease_paid += part
             for lessee, part in zip(lessees, split_by_shares(result, shares), strict=True):
                 if part > 0:
-                    self._tx(
+                    self.tx(
                         "EnergyToken",
                         "transfer",
                         lessee.address,
@@ -512,7 +561,7 @@ class Runner:
                         gas=100_000,
                     )
                 elif part < 0:
-                    self._tx(
+                    self.tx(
                         "EnergyToken",
                         "transfer",
                         self.battery.address,
@@ -541,7 +590,9 @@ class Runner:
 
     # -- the run -----------------------------------------------------------------------------
 
-    def run(self, days: int, progress: Progress | None = None) -> RunResult:
+    def run(self, days: int, progress: Progress | None = None, start: int = 0) -> RunResult:
+        """Run sim slots `start` .. `days` x slots per day; chain slot 0 is sim slot `start`
+        (a run may begin during day 1, e.g. when only its evening is needed)."""
         started = time.monotonic()
         dso_accounts = {
             "fee account": self.roles.fee_account,
@@ -563,14 +614,17 @@ class Runner:
         slots: list[SlotLog] = []
         periods: list[PeriodLog] = []
         battery_start = self._battery_value()
-        self.place_orders(first, 0)
-        for index in range(total):
-            slot = first + index
+        self.place_orders(first, start)
+        for index in range(start, total):
+            slot = first + index - start
+            if self.hooks is not None:
+                self.hooks.before_slot(self, index)
             log, settlements = self.settle_trades(slot)
             slots.append(log)
+            shift = self.hooks.shift(self, index) if self.hooks is not None else None
             flows = deliver_slot(
                 self.members, self.profiles, self.ledgers, self.rules.tariff, index,
-                settlements, log,
+                settlements, log, shift,
             )  # fmt: skip
             if index + 1 < total:
                 self.place_orders(slot + 1, index + 1)
@@ -583,15 +637,22 @@ class Runner:
             if (index + 1) % per_day == 0 and index + 1 < total:
                 self.refill()
             if progress is not None:
-                progress(index + 1, total)
+                progress(index + 1 - start, total - start)
+        if self.hooks is not None:
+            self.hooks.after_slots(self)
         for m in self.members:
             self.ledgers[m.name].balance_end = self.balance(m.address)
-        dso_income = {k: self.balance(a) - dso_before[k] for k, a in dso_accounts.items()}
+        dso_income = {
+            k: self.balance(a) - dso_before[k] - self.account_topups.get(a, 0)
+            for k, a in dso_accounts.items()
+        }
         token = self.c["EnergyToken"].functions
         supply = int(self.node.call(token.totalSupply()))
         held = sum(self.balance(a) for a in set(dso_accounts.values()))
         held += sum(self.ledgers[m.name].balance_end for m in self.members)
         held += self.balance(self.c["OrderBook"].address)
+        if "Flexibility" in self.c:  # budgets of requests not settled yet
+            held += self.balance(self.c["Flexibility"].address)
         return RunResult(
             community=self.community,
             days=days,
