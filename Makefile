@@ -167,9 +167,10 @@ bench-index: setup
 # Fault injection: the default community for a day with the oracle, matcher and indexer as
 # processes and ganache on a persistent database, >= 50 kill -9 among the four (build/faults.json).
 faults: setup
-	$(BIN)/python -m bench.faults --community communities/default-20.toml --seed 1 --interval 2,8
+	$(BIN)/python -m bench.faults --community communities/default-20.toml --seed 1 --interval 2,8 \
+		--record
 
-# Part of test-python (a 4-slot run with every process killed); on its own for quick runs.
+# Part of test-python (a 3-slot run with every process killed); on its own for quick runs.
 test-faults: setup
 	$(PYTEST) tests/faults -q
 
