@@ -461,6 +461,25 @@ def chain_counts(
     }
 
 
+def log_counts(work: Path) -> dict[str, int]:
+    """What the services' logs say they recovered from (lines counted in their log files)."""
+
+    def lines(name: str) -> list[str]:
+        path = work / f"{name}.log"
+        return path.read_text(errors="replace").splitlines() if path.exists() else []
+
+    oracle, matcher, indexer = lines("oracle"), lines("matcher"), lines("indexer")
+    return {
+        "oracle_batches_reconciled_after_kill": sum("reconciled" in x for x in oracle),
+        "matcher_restarts_finding_slots_settled": sum("already settled" in x for x in matcher),
+        "indexer_reorg_rollbacks": sum("reorg:" in x for x in indexer),
+        "indexer_batches_reread": sum("changed while read" in x for x in indexer),
+        "services_node_outages_survived": sum(
+            "is back after" in x for x in oracle + matcher + indexer
+        ),
+    }
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 
@@ -696,6 +715,7 @@ def run_faults(config: FaultConfig, say: Callable[[str], None] = _say) -> dict[s
             "wall_seconds": round(time.monotonic() - started, 1),
             "work": str(work),
         }
+        summary["recovery"] = log_counts(work)
         summary["passed"] = passed(summary, config.min_kills)
         return summary
     finally:
@@ -803,6 +823,7 @@ def record_summary(summary: Mapping[str, Any], command: str) -> None:
         "index_tables / rows": f"{ix['tables']} / {ix['rows']}",
         "index_extra_batch_end_headers (all on the chain)": ix["extra_batch_end_headers"],
         "events_on_chain": c["events"],
+        **summary.get("recovery", {}),
         "wall_s": summary["wall_seconds"],
         "drive_s": summary["drive_seconds"],
     }

@@ -262,9 +262,6 @@ class Node:
         self.w3 = Web3(provider)
         self.errors = ErrorDecoder.from_abis(list(manifest.abi.values()))
         self._chain_checked = False
-        self.outages = 0
-        """Times the node came back after being unreachable (a restarted node may have lost
-        transactions it had accepted: `_wait` sends those again)."""
 
     @classmethod
     def from_settings(cls, network_id: str, settings: Settings) -> Node:
@@ -309,7 +306,6 @@ class Node:
                 continue
             if attempt:
                 log.warning("node at %s is back after %d failed attempts", self.url, attempt)
-                self.outages += 1
             return result
 
     def check_chain(self) -> None:
@@ -500,9 +496,8 @@ class Node:
         tx_hash = HexStr("0x" + keccak(raw).hex())
         if on_signed is not None:
             on_signed(tx_hash)
-        outages = self.outages
         self._send(raw, tx_hash)
-        receipt = self._wait(tx_hash, raw, outages)
+        receipt = self._wait(tx_hash)
         if receipt["status"] != 1:
             raise self._replay_revert(tx, receipt)
         return receipt
@@ -514,8 +509,7 @@ class Node:
         receipt (the node works while the next one is signed), then wait for them all. Nothing
         is estimated or looked up. The first reverted one raises TransactionReverted."""
         self.check_chain()
-        sent: list[tuple[TxParams, HexStr, bytes]] = []
-        outages = self.outages
+        sent: list[tuple[TxParams, HexStr]] = []
         for fn, sender, gas, nonce in calls:
             params: TxParams = {
                 "from": sender.address,
@@ -528,9 +522,9 @@ class Node:
             raw = sender.sign(self, tx)
             tx_hash = HexStr("0x" + keccak(raw).hex())
             self._send(raw, tx_hash)
-            sent.append((tx, tx_hash, raw))
-        receipts = [self._wait(tx_hash, raw, outages) for _, tx_hash, raw in sent]
-        for (tx, _, _), receipt in zip(sent, receipts, strict=True):
+            sent.append((tx, tx_hash))
+        receipts = [self._wait(tx_hash) for _, tx_hash in sent]
+        for (tx, _), receipt in zip(sent, receipts, strict=True):
             if receipt["status"] != 1:
                 raise self._replay_revert(tx, receipt)
         return receipts
@@ -578,11 +572,7 @@ class Node:
             return False
         return True
 
-    def _wait(self, tx_hash: HexStr, raw: bytes, outages: int) -> TxReceipt:
-        """The receipt of a sent transaction. If the node was unreachable since the transaction
-        was sent (`outages` then was `self.outages`), a restarted node may have lost it: a
-        transaction it does not know is sent again (the same signed bytes: same hash, same
-        nonce, so at most one copy can be mined)."""
+    def _wait(self, tx_hash: HexStr) -> TxReceipt:
         deadline = time.monotonic() + self.tx_timeout_seconds
         pause = 0.05
         while True:
@@ -592,12 +582,6 @@ class Node:
                     lambda: self.w3.eth.get_transaction_receipt(tx_hash),
                 )
             except TransactionNotFound:
-                if outages != self.outages:
-                    outages = self.outages
-                    if not self._known(tx_hash):
-                        log.warning("node lost transaction %s after an outage: sent again", tx_hash)
-                        self._send(raw, tx_hash)
-                    continue
                 if time.monotonic() > deadline:
                     raise NodeError(
                         f"transaction {tx_hash} not mined within {self.tx_timeout_seconds}s"
@@ -646,9 +630,8 @@ class Node:
         }
         raw = sender.sign(self, tx)
         tx_hash = HexStr("0x" + keccak(raw).hex())
-        outages = self.outages
         self._send(raw, tx_hash)
-        return self._wait(tx_hash, raw, outages)
+        return self._wait(tx_hash)
 
     def make_request(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC request (node-specific methods: eth_signTransaction, evm_mine, ...)."""
