@@ -170,7 +170,7 @@ faults: setup
 	$(BIN)/python -m bench.faults --community communities/default-20.toml --seed 1 --interval 2,8 \
 		--record
 
-# Part of test-python (a 3-slot run with every process killed); on its own for quick runs.
+# Part of test-python (a 2-slot run with every process killed); on its own for quick runs.
 test-faults: setup
 	$(PYTEST) tests/faults -q
 

@@ -512,8 +512,11 @@ def _gridshare(*args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "gridshare"), *args]
 
 
+_T0 = time.monotonic()
+
+
 def _say(line: str) -> None:
-    print(line, flush=True)
+    print(f"[{time.monotonic() - _T0:7.1f}s] {line}", flush=True)
 
 
 def run_faults(config: FaultConfig, say: Callable[[str], None] = _say) -> dict[str, Any]:
@@ -648,6 +651,7 @@ def run_faults(config: FaultConfig, say: Callable[[str], None] = _say) -> dict[s
         if chaos.error is not None:
             raise RuntimeError(f"chaos thread failed: {chaos.error!r}") from chaos.error
         drive_seconds = time.monotonic() - started
+        say("driving done; checking")
 
         # Quiesce: every process up, the last events confirmed and indexed, then stop services.
         for t in targets.values():
