@@ -876,7 +876,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps(summary, indent=2))
     print(markdown(summary))
     if args.record:
-        record_summary(summary, "python -m bench.faults " + " ".join(argv or sys.argv[1:]))
+        command = " ".join([".venv/bin/python -m bench.faults", *(argv or sys.argv[1:])])
+        record_summary(summary, command)
     return 0 if summary["passed"] else 1
 
 
