@@ -17,13 +17,14 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 .PHONY: help setup solc postgres chromium test compile lint slither fuzz test-python \
 	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo \
 	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
-	bench-api-soak bench-sim bench-flex clean
+	bench-api-soak bench-sim bench-flex faults test-faults clean
 
 help:
 	@echo "make demo    set up, run the 20-household community for one day on a private ganache"
 	@echo "make test    set up, lint, type-check, run every test (brownie on ganache + pytest)"
 	@echo "make bench   gas and speed benchmarks -> bench/results.json, docs/benchmarks.md"
 	@echo "make fuzz    the stateful invariant test at 10,000 steps (FUZZ_STEPS=...)"
+	@echo "make faults  a community day under kill -9 of oracle, matcher, indexer and node"
 	@echo "make slither static analysis of the contracts (also part of make test)"
 	@echo "make setup   install what is missing (idempotent): .venv, node_modules, solc launcher"
 
@@ -177,6 +178,16 @@ bench-api-soak: setup
 # Events indexed per second (SQLite and PostgreSQL) from a private ganache with market activity.
 bench-index: setup
 	$(BIN)/python -m bench.index
+
+# Fault injection: the default community for a day with the oracle, matcher and indexer as
+# processes and ganache on a persistent database, >= 50 kill -9 among the four (build/faults.json).
+faults: setup
+	$(BIN)/python -m bench.faults --community communities/default-20.toml --seed 1 --interval 2,8 \
+		--record
+
+# Part of test-python (a 2-slot run with every process killed); on its own for quick runs.
+test-faults: setup
+	$(PYTEST) tests/faults -q
 
 clean:
 	rm -rf build reports .hypothesis .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,8 +104,8 @@ class DevChain:
             self.process.wait()
 
 
-def start_ganache(port: int) -> subprocess.Popen[bytes]:
-    """Start ganache on `port` and wait until it answers."""
+def start_ganache(port: int, extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """Start ganache on `port` (`extra`: more ganache flags) and wait until it answers."""
     if port in RESERVED_PORTS:
         raise ValueError(f"port {port} is reserved for developers' own nodes")
     process = subprocess.Popen(
@@ -114,6 +114,7 @@ def start_ganache(port: int) -> subprocess.Popen[bytes]:
             "--server.port",
             str(port),
             *GANACHE_FLAGS,
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
