@@ -54,16 +54,12 @@ from web3.providers import HTTPProvider
 
 from audit.fetch import fetch_events
 from bench.report import record
-from chain.metering import pack_reading_word, readings_hash
 from chain.node import Node
-from chain.signing import Reading, reading_typed_data, sign_typed_data
-from chain.submission import clear_slot
 from gridshare.settings import load_settings
-from market.billing import OrderSettlement, settle_order
+from market.billing import OrderSettlement
 from matcher.devchain import ROOT, DevChain, _brownie, free_port, start_ganache
 from oracle import outbox
 from oracle.keys import meter_id
-from oracle.pipeline import sequence_of
 from sim.agents import MeterFlow
 from sim.community import Community, load_community
 from sim.profiles import community_profiles
@@ -276,47 +272,14 @@ class FaultRunner(Runner):
             f"slot {slot}'s settlement",
             lambda: bool(self.node.call(settlement.clearingOf(slot))[0]),
         )
-        book_fns = self.c["OrderBook"].functions
-        book, clearing, _ = clear_slot(
-            self.node.call(book_fns.slotBook(slot)),
-            self.node.call(book_fns.slotOrderIds(slot)),
-            self.rules,
-        )
-        onchain = self.node.call(settlement.clearingOf(slot))
-        if int(onchain[3]) != clearing.volume_wh:
-            raise RuntimeError(f"slot {slot}: the chain's settlement differs from the rulebook's")
-        by_owner: dict[str, list[OrderSettlement]] = {}
-        for order in book.open_orders():
-            by_owner.setdefault(to_checksum_address(order.owner), []).append(
-                settle_order(self.rules.tariff, order, clearing.fills[order.id])
-            )
-        return SlotLog(slot, clearing.clearing_price, clearing.volume_wh, len(book.ids)), by_owner
+        return self.checked_clearing(slot)
 
     def settle_readings(self, slot: int, flows: dict[str, MeterFlow]) -> None:
         calendar = self.matcher.calendar()
         self._move_to(calendar.genesis + (slot + 1) * calendar.slot_seconds + 1)
-        chain_id, readings_address = self.node.manifest.chain_id, self.c["MeterReadings"].address
-        rows: list[dict[str, object]] = []
-        words: list[int] = []
-        for m in sorted(self.members, key=lambda m: m.meter):
+        rows, words = self.signed_readings(slot, flows)
+        for m in self.members:
             flow = flows[m.address]
-            reading = Reading(
-                meter_id(m.meter), slot, flow.import_wh, flow.export_wh, sequence_of(slot)
-            )
-            signature = sign_typed_data(
-                reading_typed_data(reading, chain_id, readings_address), m.meter_key
-            )
-            rows.append(
-                {
-                    "meter": m.meter,
-                    "slot": slot,
-                    "import_wh": flow.import_wh,
-                    "export_wh": flow.export_wh,
-                    "sequence": reading.sequence,
-                    "signature": "0x" + signature.hex(),
-                }
-            )
-            words.append(pack_reading_word(m.address, flow.import_wh, flow.export_wh))
             self.produced["0x" + meter_id(m.meter).hex(), slot] = (flow.import_wh, flow.export_wh)
         for attempt in range(50):  # the oracle process may hold SQLite's write lock
             try:
@@ -332,9 +295,7 @@ class FaultRunner(Runner):
             f"slot {slot}'s {len(rows)} readings",
             lambda: int(self.node.call(readings.slotReadings(slot))[0]) >= len(rows),
         )
-        count, committed = self.node.call(readings.slotReadings(slot))
-        if int(count) != len(words) or bytes(committed) != readings_hash(words):
-            raise RuntimeError(f"slot {slot}: the chain's readings differ from the meters'")
+        self.check_readings(slot, words)
         imbalance = self.c["ImbalanceSettlement"].functions
         self._until(
             f"slot {slot}'s imbalance settlement",

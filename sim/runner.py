@@ -461,6 +461,11 @@ class Runner:
         self.move_to(self.matcher.calendar().gate_closure(slot) + 1)
         settled = self.matcher.run_once()
         self.transactions += len(settled)
+        return self.checked_clearing(slot)
+
+    def checked_clearing(self, slot: int) -> tuple[SlotLog, dict[str, list[OrderSettlement]]]:
+        """The rulebook's clearing of the slot's stored book, checked against the chain's
+        settlement, and each owner's settled orders."""
         book_fns = self.c["OrderBook"].functions
         book, clearing, _ = clear_slot(
             self.node.call(book_fns.slotBook(slot)),
@@ -484,6 +489,24 @@ class Runner:
         relay sends them (one batch), and the matcher service settles the slot's imbalance."""
         calendar = self.matcher.calendar()
         self.move_to(calendar.genesis + (slot + 1) * calendar.slot_seconds + 1)
+        rows, words = self.signed_readings(slot, flows)
+        with self.outbox.begin() as conn:
+            outbox.add_readings(conn, rows)
+        stats = self.relay.run_once()
+        self.transactions += stats.transactions
+        if stats.sent != len(rows) or stats.quarantined:
+            raise RuntimeError(f"slot {slot}: the relay sent {stats.sent} of {len(rows)} readings")
+        self.check_readings(slot, words)
+        settled = self.matcher.settle_imbalances()  # the matcher's own imbalance step
+        self.transactions += len(settled)
+        if slot not in settled:
+            raise RuntimeError(f"slot {slot}: the matcher did not settle its imbalance")
+
+    def signed_readings(
+        self, slot: int, flows: dict[str, MeterFlow]
+    ) -> tuple[list[dict[str, object]], list[int]]:
+        """Every meter's signed reading of the slot as outbox rows, in the relay's order, and
+        the reading words the chain commits to."""
         chain_id, readings_address = self.node.manifest.chain_id, self.c["MeterReadings"].address
         rows: list[dict[str, object]] = []
         words: list[int] = []
@@ -505,19 +528,13 @@ class Runner:
                 }
             )
             words.append(pack_reading_word(m.address, flow.import_wh, flow.export_wh))
-        with self.outbox.begin() as conn:
-            outbox.add_readings(conn, rows)
-        stats = self.relay.run_once()
-        self.transactions += stats.transactions
-        if stats.sent != len(rows) or stats.quarantined:
-            raise RuntimeError(f"slot {slot}: the relay sent {stats.sent} of {len(rows)} readings")
+        return rows, words
+
+    def check_readings(self, slot: int, words: list[int]) -> None:
+        """The chain's reading commitment for the slot equals the meters' readings."""
         count, committed = self.node.call(self.c["MeterReadings"].functions.slotReadings(slot))
         if int(count) != len(words) or bytes(committed) != readings_hash(words):
             raise RuntimeError(f"slot {slot}: the chain's readings differ from the meters'")
-        settled = self.matcher.settle_imbalances()  # the matcher's own imbalance step
-        self.transactions += len(settled)
-        if slot not in settled:
-            raise RuntimeError(f"slot {slot}: the matcher did not settle its imbalance")
 
     # -- periods -----------------------------------------------------------------------------
 
