@@ -343,9 +343,11 @@ contract OrderBook is EIP712, IOrderBook {
     {
         (SignedNonces.Refusal refusal, address signer) =
             SignedNonces.use(nonceUsed, owner, nonce, deadline, _hashTypedDataV4(structHash), sig);
-        if (refusal == SignedNonces.Refusal.Expired) revert OrderBookSignatureExpired(deadline, block.timestamp);
-        if (refusal == SignedNonces.Refusal.NonceUsed) revert OrderBookNonceUsed(owner, nonce);
-        if (refusal == SignedNonces.Refusal.BadSignature) revert OrderBookBadSignature(owner, signer);
+        if (refusal != SignedNonces.Refusal.Ok) {
+            if (refusal == SignedNonces.Refusal.Expired) revert OrderBookSignatureExpired(deadline, block.timestamp);
+            if (refusal == SignedNonces.Refusal.NonceUsed) revert OrderBookNonceUsed(owner, nonce);
+            revert OrderBookBadSignature(owner, signer);
+        }
         emit NonceUsed(owner, nonce);
     }
 
