@@ -41,7 +41,10 @@ from scripts.slot_flow import settle_slot, sleep_until
 MEMBERS = 100
 OFFERS = 10
 SECTION = "gas: flexibility offers and the sorted-address search (issue 10)"
-COMMAND = "brownie run scripts/bench_gas_flex.py --network <a private ganache-cli network>"
+COMMAND = (
+    "brownie run scripts/bench_gas_flex.py --network ganache-cli"
+    " (or a private network with its settings: README)"
+)
 NOTES = """
 Setting: ganache 7.9.2 (shanghai), solc 0.8.28 optimizer 100,000 runs, default settings (30-minute
 slots, 10 lookback days); 100 members with one meter each. `settleImbalance`: a slot in which every
@@ -57,6 +60,13 @@ the calldata member list to memory once and searches memory (SortedAddresses.fin
 Flexibility already searched memory: settleRequest -212, direct offer +54 (the shared `_offer`).
 A relayed offer costs about 32k more than a direct one (signature recovery, the nonce word, the
 FlexOfferSigned event, the intent's calldata), paid by the relayer.
+
+Re-run after OrderBook's relayed orders moved onto SignedNonces (Flexibility's code unchanged;
+table above). Offers are unchanged: direct 86,622, relayed 118,920 to 118,924 in the three runs
+before it. settleRequest and settleImbalance vary between runs of the same contracts: main's
+measured 425,971 and 3,114,859 (13:55), this branch 426,657 / 3,114,643 and 427,028 / 3,114,679
+(recorded at 13:23: 423,903 / 3,114,643); most likely the run's slots, which follow the wall
+clock. Differences of a few thousand gas in these two rows are not a code change.
 """
 
 

@@ -2,7 +2,6 @@
 pragma solidity 0.8.28;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IOrderBook} from "./interfaces/IOrderBook.sol";
 import {ICommunity} from "./interfaces/ICommunity.sol";
 import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
@@ -10,6 +9,7 @@ import {MemberRole, Side, Tariff} from "./lib/MarketTypes.sol";
 import {OrderWord} from "./lib/OrderWord.sol";
 import {Calendar} from "./lib/Calendar.sol";
 import {Roles} from "./lib/Roles.sol";
+import {SignedNonces} from "./lib/SignedNonces.sol";
 
 /// @title OrderBook
 /// @notice Orders per slot and the escrow of buy orders (see IOrderBook). The book holds escrow as its
@@ -336,16 +336,18 @@ contract OrderBook is EIP712, IOrderBook {
         return energyWh * (limitPrice + t.tradeFeeBuy + t.p2pGridFee);
     }
 
+    /// @dev The relayed intent's replay check (SignedNonces, shared with Flexibility), refused with
+    /// this book's named errors; on success the nonce is used and `NonceUsed` emitted.
     function _useSignedNonce(address owner, uint256 nonce, uint256 deadline, bytes32 structHash, bytes calldata sig)
         private
     {
-        if (block.timestamp > deadline) revert OrderBookSignatureExpired(deadline, block.timestamp);
-        if (nonceUsed[owner][nonce]) revert OrderBookNonceUsed(owner, nonce);
-        // A failed recovery yields address(0), rejected below with the signer check.
-        // slither-disable-next-line unused-return
-        (address signer,,) = ECDSA.tryRecover(_hashTypedDataV4(structHash), sig);
-        if (signer != owner || signer == address(0)) revert OrderBookBadSignature(owner, signer);
-        nonceUsed[owner][nonce] = true;
+        (SignedNonces.Refusal refusal, address signer) =
+            SignedNonces.use(nonceUsed, owner, nonce, deadline, _hashTypedDataV4(structHash), sig);
+        if (refusal != SignedNonces.Refusal.Ok) {
+            if (refusal == SignedNonces.Refusal.Expired) revert OrderBookSignatureExpired(deadline, block.timestamp);
+            if (refusal == SignedNonces.Refusal.NonceUsed) revert OrderBookNonceUsed(owner, nonce);
+            revert OrderBookBadSignature(owner, signer);
+        }
         emit NonceUsed(owner, nonce);
     }
 

@@ -6,8 +6,10 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 /// @title SignedNonces
 /// @notice The replay protection of relayed EIP-712 intents (an owner signs, anyone relays): an
 /// intent carries an owner-chosen nonce, usable once, and a deadline; the signature must recover to
-/// the owner. The same checks, in the same order, as OrderBook's relayed orders. The caller keeps
-/// the used-nonce map and turns a refusal into its own named error (`<Contract><Condition>`).
+/// the owner, checked in that order. The one copy of these checks: OrderBook (placeOrderWithSig,
+/// cancelOrderWithSig) and Flexibility (offerWithSig) call it. The caller keeps the used-nonce map
+/// (its public `nonceUsed` view), turns a refusal into its own named error (`<Contract><Condition>`)
+/// and emits its own event.
 library SignedNonces {
     /// @notice Why an intent was refused (Ok: accepted, its nonce is now used).
     enum Refusal {
