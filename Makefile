@@ -16,7 +16,8 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 
 .PHONY: help setup solc postgres chromium test compile lint slither fuzz test-python \
 	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo \
-	demo-slot bench bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim clean
+	demo-slot bench bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim \
+	bench-thousand clean
 
 help:
 	@echo "make demo    set up, run the 20-household community for one day on a private ganache"
@@ -141,6 +142,10 @@ test-indexer: setup
 # 100 households on a private ganache: one day measured (the year is the goal; see the notes).
 bench-sim: setup
 	$(BIN)/python -m bench.sim --days 1
+
+# 1,000 members for a simulated day on a private anvil (about 30 min; not part of `make bench`).
+bench-thousand: setup
+	$(BIN)/python -m bench.thousand
 
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup
