@@ -633,6 +633,31 @@ class Node:
         self._send(raw, tx_hash)
         return self._wait(tx_hash)
 
+    def send_values(self, sender: Sender, payments: Sequence[tuple[str, int]]) -> list[TxReceipt]:
+        """Send ether to several accounts (`(to, value_wei)` each) before waiting for any
+        receipt, as `transact_many` does for contract calls; one nonce lookup for them all."""
+        self.check_chain()
+        nonce = self.rpc(
+            "eth_getTransactionCount",
+            lambda: self.w3.eth.get_transaction_count(sender.address, "pending"),
+        )
+        hashes: list[HexStr] = []
+        for i, (to, value_wei) in enumerate(payments):
+            tx: TxParams = {
+                "from": sender.address,
+                "to": to_checksum_address(to),
+                "value": Wei(value_wei),
+                "gas": 21_000,
+                "gasPrice": Wei(self.gas_price_wei),
+                "chainId": self.manifest.chain_id,
+                "nonce": Nonce(nonce + i),
+            }
+            raw = sender.sign(self, tx)
+            tx_hash = HexStr("0x" + keccak(raw).hex())
+            self._send(raw, tx_hash)
+            hashes.append(tx_hash)
+        return [self._wait(h) for h in hashes]
+
     def make_request(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC request (node-specific methods: eth_signTransaction, evm_mine, ...)."""
         response = self.rpc(

@@ -26,13 +26,12 @@ from chain.node import Node
 
 ROOT = Path(__file__).resolve().parents[1]
 RESERVED_PORTS = frozenset({8545, 8546, 8555})  # 8555: make test's anvil
+BLOCK_GAS_LIMIT = 60_000_000
 GANACHE_FLAGS = (
     "--chain.chainId",
     "1337",
     "--hardfork",
     "shanghai",
-    "--miner.blockGasLimit",
-    "60000000",
     "--wallet.mnemonic",
     "gridshare",
     "--wallet.totalAccounts",
@@ -49,8 +48,6 @@ ANVIL_FLAGS = (
     "1337",
     "--hardfork",
     "shanghai",
-    "--gas-limit",
-    "60000000",
     "--accounts",
     "20",
     "--base-fee",
@@ -121,7 +118,9 @@ class DevChain:
             self.process.wait()
 
 
-def start_ganache(port: int, node: str = "ganache") -> subprocess.Popen[bytes]:
+def start_ganache(
+    port: int, node: str = "ganache", block_gas_limit: int = BLOCK_GAS_LIMIT
+) -> subprocess.Popen[bytes]:
     """Start ganache (or anvil: `node="anvil"`) on `port` and wait until it answers."""
     if port in RESERVED_PORTS:
         raise ValueError(f"port {port} is reserved for developers' own nodes")
@@ -129,10 +128,11 @@ def start_ganache(port: int, node: str = "ganache") -> subprocess.Popen[bytes]:
         raise ValueError(f"unknown development node {node!r}, expected one of {NODES}")
     binary = str(ROOT / "node_modules" / ".bin" / node)
     args = (
-        [binary, "--server.port", str(port), *GANACHE_FLAGS]
+        [binary, "--server.port", str(port), "--miner.blockGasLimit", str(block_gas_limit)]
         if node == "ganache"
-        else [binary, "--port", str(port), *ANVIL_FLAGS]
+        else [binary, "--port", str(port), "--gas-limit", str(block_gas_limit)]
     )
+    args += GANACHE_FLAGS if node == "ganache" else ANVIL_FLAGS
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}", exception_retry_configuration=None))
     deadline = time.monotonic() + 60
@@ -149,12 +149,15 @@ def start_ganache(port: int, node: str = "ganache") -> subprocess.Popen[bytes]:
 
 @contextmanager
 def dev_chain(
-    deployments_dir: Path, env: Mapping[str, str] | None = None, node: str = "ganache"
+    deployments_dir: Path,
+    env: Mapping[str, str] | None = None,
+    node: str = "ganache",
+    block_gas_limit: int = BLOCK_GAS_LIMIT,
 ) -> Iterator[DevChain]:
     """Ganache (or anvil) on a free port with the contracts deployed; stopped and unregistered
     on exit."""
     port = free_port()
-    process = start_ganache(port, node)
+    process = start_ganache(port, node, block_gas_limit)
     chain = DevChain(port, process, f"gridshare-dev-{port}", deployments_dir)
     try:
         added = _brownie(
