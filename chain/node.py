@@ -548,8 +548,9 @@ class Node:
                 self._send(raw, tx_hash)
 
     def _receipts(self, hashes: Sequence[HexStr]) -> list[TxReceipt]:
-        """Receipts of sent transactions in one batched request; if any is not mined yet,
-        each is waited for on its own."""
+        """Receipts of sent transactions in batched requests: once the last one is mined the
+        batch is asked (again after a short pause while any is still missing, a few times);
+        then any missing one is waited for on its own."""
 
         def request() -> list[TxReceipt]:
             with self.w3.batch_requests() as batch:
@@ -557,13 +558,18 @@ class Node:
                     batch.add(self.w3.eth.get_transaction_receipt(tx_hash))
                 return cast(list[TxReceipt], batch.execute())
 
-        try:
-            receipts = self.rpc("eth_getTransactionReceipt (batch)", request)
-        except (TransactionNotFound, Web3RPCError):
-            receipts = []
-        if len(receipts) != len(hashes) or any(r is None for r in receipts):
-            return [self._wait(tx_hash) for tx_hash in hashes]
-        return receipts
+        if not hashes:
+            return []
+        self._wait(hashes[-1])
+        for attempt in range(5):
+            try:
+                receipts = self.rpc("eth_getTransactionReceipt (batch)", request)
+            except (TransactionNotFound, Web3RPCError):
+                receipts = []
+            if len(receipts) == len(hashes) and all(r is not None for r in receipts):
+                return receipts
+            self._sleep(0.05 * 2**attempt)
+        return [self._wait(tx_hash) for tx_hash in hashes]
 
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         """The receipt of a mined transaction; None if the node does not know it as mined."""
