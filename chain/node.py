@@ -503,13 +503,19 @@ class Node:
         return receipt
 
     def transact_many(
-        self, calls: Sequence[tuple[ContractFunction, Sender, int, int]], chunk: int = 200
+        self,
+        calls: Sequence[tuple[ContractFunction, Sender, int, int]],
+        *,
+        ordered: bool = True,
+        chunk: int = 200,
     ) -> list[TxReceipt]:
         """Send several transactions, each `(fn, sender, gas, nonce)`, before waiting for any
-        receipt, then wait for them all. Nothing is estimated or looked up. They are sent and
-        their receipts fetched `chunk` at a time in batched JSON-RPC requests (one HTTP round
-        trip each: on a loaded machine two round trips per transaction cost more than the
-        node's work). The first reverted one raises TransactionReverted."""
+        receipt, then wait for them all. Nothing is estimated or looked up. Receipts are
+        fetched `chunk` at a time in batched JSON-RPC requests (one HTTP round trip each).
+        `ordered`: sent one request each, in order, so that a node mining as they arrive
+        executes them in that order (order ids, ties); `ordered=False` sends them in batched
+        requests too, whose order within a batch the node may change (ganache does).
+        The first reverted one raises TransactionReverted."""
         self.check_chain()
         sent: list[tuple[TxParams, HexStr, bytes]] = []
         for fn, sender, gas, nonce in calls:
@@ -524,7 +530,12 @@ class Node:
             raw = sender.sign(self, tx)
             sent.append((tx, HexStr("0x" + keccak(raw).hex()), raw))
         for start in range(0, len(sent), chunk):
-            self._send_batch([(raw, h) for _, h, raw in sent[start : start + chunk]])
+            part = [(raw, h) for _, h, raw in sent[start : start + chunk]]
+            if ordered:
+                for raw, tx_hash in part:
+                    self._send(raw, tx_hash)
+            else:
+                self._send_batch(part)
         receipts: list[TxReceipt] = []
         for start in range(0, len(sent), chunk):
             receipts += self._receipts([h for _, h, _ in sent[start : start + chunk]])
