@@ -383,6 +383,12 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=10, help="copies of the 100 households")
     parser.add_argument("--community", type=Path, default=Path("communities/hundred.toml"))
     parser.add_argument("--block-gas-limit", type=int, default=BLOCK_GAS_LIMIT)
+    parser.add_argument(
+        "--block-seconds",
+        type=int,
+        default=1,
+        help="anvil: mine every N s (0: one block per transaction)",
+    )
     parser.add_argument("--no-record", action="store_true", help="print, do not record")
     args = parser.parse_args()
     if not 1 <= args.slots <= SLOTS_PER_DAY:
@@ -399,8 +405,9 @@ def main() -> None:
             "GRIDSHARE_DEPLOYMENTS_DIR": str(work),
         }
         settings = Settings().model_copy(update={"deployments_dir": work})
+        block_seconds = args.block_seconds if args.node == "anvil" and args.block_seconds else None
         started = time.perf_counter()
-        with dev_chain(work, env, args.node, args.block_gas_limit) as chain:
+        with dev_chain(work, env, args.node, args.block_gas_limit, block_seconds) as chain:
             deploy_s = time.perf_counter() - started
             node = TimedNode(Node.from_settings(chain.network_id, settings), meter)
             accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
@@ -467,6 +474,8 @@ def main() -> None:
         command = f".venv/bin/python -m bench.thousand --node {args.node}"
         if args.slots != SLOTS_PER_DAY:
             command += f" --slots {args.slots}"
+        if args.block_seconds != 1:
+            command += f" --block-seconds {args.block_seconds}"
         if args.block_gas_limit != BLOCK_GAS_LIMIT:
             command += f" --block-gas-limit {args.block_gas_limit}"
         record(

@@ -119,9 +119,14 @@ class DevChain:
 
 
 def start_ganache(
-    port: int, node: str = "ganache", block_gas_limit: int = BLOCK_GAS_LIMIT
+    port: int,
+    node: str = "ganache",
+    block_gas_limit: int = BLOCK_GAS_LIMIT,
+    block_seconds: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ganache (or anvil: `node="anvil"`) on `port` and wait until it answers."""
+    """Start ganache (or anvil: `node="anvil"`) on `port` and wait until it answers.
+    `block_seconds` (anvil only): mine a block every so many seconds with what is pending,
+    instead of one block per arriving transaction."""
     if port in RESERVED_PORTS:
         raise ValueError(f"port {port} is reserved for developers' own nodes")
     if node not in NODES:
@@ -133,6 +138,10 @@ def start_ganache(
         else [binary, "--port", str(port), "--gas-limit", str(block_gas_limit)]
     )
     args += GANACHE_FLAGS if node == "ganache" else ANVIL_FLAGS
+    if block_seconds is not None:
+        if node != "anvil":
+            raise ValueError("interval mining (block_seconds) is set up for anvil only")
+        args += ["--block-time", str(block_seconds)]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}", exception_retry_configuration=None))
     deadline = time.monotonic() + 60
@@ -153,11 +162,12 @@ def dev_chain(
     env: Mapping[str, str] | None = None,
     node: str = "ganache",
     block_gas_limit: int = BLOCK_GAS_LIMIT,
+    block_seconds: int | None = None,
 ) -> Iterator[DevChain]:
     """Ganache (or anvil) on a free port with the contracts deployed; stopped and unregistered
     on exit."""
     port = free_port()
-    process = start_ganache(port, node, block_gas_limit)
+    process = start_ganache(port, node, block_gas_limit, block_seconds)
     chain = DevChain(port, process, f"gridshare-dev-{port}", deployments_dir)
     try:
         added = _brownie(
