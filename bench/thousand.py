@@ -23,6 +23,8 @@ import json
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import tomllib
@@ -35,17 +37,23 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3.contract.contract import ContractFunction
-from web3.types import TxReceipt
+from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from audit.model import Report as AuditReport
 from bench.report import record
-from chain.codec import ROLE_CODES
+from chain.codec import ROLE_CODES, decode_rules
+from chain.metering import positions, trade_words
 from chain.node import Node, Sender
+from chain.signing import Reading, reading_typed_data, sign_typed_data
+from chain.submission import clear_slot
 from gridshare.settings import Settings
 from market.billing import OrderSettlement
 from market.units import NANO_PER_EUR
 from matcher.devchain import BLOCK_GAS_LIMIT, dev_chain
+from matcher.service import Matcher
+from oracle import outbox
 from oracle.keys import meter_id
+from oracle.pipeline import sequence_of
 from sim.agents import MeterFlow
 from sim.community import Community
 from sim.profiles import community_profiles
@@ -171,6 +179,7 @@ class TimedRunner(Runner):
         self.audit_report: AuditReport | None = None
         self.slots_started = 0.0
         self.slots_done = 0.0
+        self.rss_before_audit_mb = 0.0
 
     def register(self) -> None:
         """Runner.register's transactions (member, meter, gas money, top-up per member; the
@@ -285,6 +294,9 @@ class TimedRunner(Runner):
         return result
 
     def audit(self) -> AuditReport:
+        self.rss_before_audit_mb = round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        )
         started = time.perf_counter()
         report = super().audit()
         self.audit_s = time.perf_counter() - started
@@ -301,6 +313,20 @@ def _rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def slots_done_last(runner: TimedRunner) -> int:
+    """The busiest settled slot by orders (the probes' slot)."""
+    logs = runner.slots_log
+    slots = [s for s in logs if s >= 0 and "readings" in logs[s] and "orders" in logs[s]]
+    return max(slots, key=lambda s: logs[s]["orders"]["count"], default=0)
+
+
+def _probe_figure(probes: dict[str, Any], kind: str) -> Any:
+    p = probes.get(kind)
+    if not isinstance(p, dict):
+        return f"failed: {p}"
+    return f"{p['peak_rss_mb']} ({p['work']}, {p['s']} s)"
 
 
 def _gas(entry: dict[str, Any], name: str) -> int:
@@ -389,11 +415,18 @@ def main() -> None:
         default=1,
         help="anvil: mine every N s (0: one block per transaction)",
     )
+    parser.add_argument("--probe", choices=("matcher", "oracle"), help=argparse.SUPPRESS)
+    parser.add_argument("--network", help=argparse.SUPPRESS)
+    parser.add_argument("--deployments", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--probe-slot", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--no-record", action="store_true", help="print, do not record")
     args = parser.parse_args()
     if not 1 <= args.slots <= SLOTS_PER_DAY:
         parser.error(f"--slots must be 1..{SLOTS_PER_DAY}")
     community = thousand(args.community, args.copies)
+    if args.probe:
+        probe(args.probe, args.network, args.deployments, args.probe_slot, community)
+        return
     load_before = os.getloadavg()
     wall_started = time.perf_counter()
     meter = Meter()
@@ -424,6 +457,7 @@ def main() -> None:
                 settings.audit_batch_blocks,
             )
             result = run_day(runner, args.slots)
+            probes = run_probes(chain.network_id, work, slots_done_last(runner), args)
             node_rss = _rss_mb(chain.process.pid)
             blocks = node.block_number()
             block_gas_limit = node.block_gas_limit()
@@ -460,6 +494,13 @@ def main() -> None:
         "peak_rss_mb bench process (sim + matcher + oracle + audit)": round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
         ),
+        "peak_rss_mb before the audit (same process)": runner.rss_before_audit_mb,
+        "peak_rss_mb matcher alone (fresh process, one slot's work)": _probe_figure(
+            probes, "matcher"
+        ),
+        "peak_rss_mb oracle alone (fresh process, 1,001 readings signed, queued)": _probe_figure(
+            probes, "oracle"
+        ),
         "peak_rss_mb node": node_rss,
         "load_average_1min before / after (2 cores)": (
             f"{load_before[0]:.1f} / {load_after[0]:.1f}"
@@ -484,6 +525,103 @@ def main() -> None:
             figures,
             NOTES,
         )
+
+
+def probe(kind: str, network: str, deployments: Path, slot: int, community: Community) -> None:
+    """In a fresh process: one slot's work of the matcher (book and readings read, clearing,
+    both transactions encoded and signed, not sent: the slot is settled already) or of the
+    oracle (1,001 meters' readings signed into a new outbox); prints seconds and peak RSS."""
+    started = time.perf_counter()
+    node = Node.from_settings(
+        network, Settings().model_copy(update={"deployments_dir": deployments})
+    )
+    if kind == "matcher":
+        accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
+        matcher = Matcher(node, Sender(Roles.dev(accounts).matcher))
+        book_fns = matcher.order_book.functions
+        rules = decode_rules(node.call(matcher.community.functions.tariffAt(slot)))
+        book, _, submission = clear_slot(
+            node.call(book_fns.slotBook(slot)), node.call(book_fns.slotOrderIds(slot)), rules
+        )
+        words = matcher.reading_words(slot)
+        trades = trade_words(book.entries, submission.fills)
+        members = [p.member for p in positions(words, trades)]
+        params: TxParams = {"gas": node.block_gas_limit(), "gasPrice": Wei(0), "nonce": Nonce(0)}
+        params["chainId"] = node.manifest.chain_id
+        params["from"] = matcher.sender.address
+        settle = matcher.settlement.functions.settleSlot(slot, *submission.args())
+        imbalance = matcher.imbalance.functions.settleImbalance(slot, members, words, trades)
+        for fn in (settle, imbalance):
+            matcher.sender.sign(node, fn.build_transaction(params))
+        work = f"{len(book.ids)} orders, {len(words)} readings"
+    else:
+        members_ = Runner.make_members(community)
+        chain_id = node.manifest.chain_id
+        readings_address = node.contract("MeterReadings").address
+        rows: list[dict[str, object]] = []
+        for m in members_:
+            reading = Reading(meter_id(m.meter), slot, 100, 0, sequence_of(slot))
+            signature = sign_typed_data(
+                reading_typed_data(reading, chain_id, readings_address), m.meter_key
+            )
+            rows.append(
+                {
+                    "meter": m.meter,
+                    "slot": slot,
+                    "import_wh": 100,
+                    "export_wh": 0,
+                    "sequence": reading.sequence,
+                    "signature": "0x" + signature.hex(),
+                }
+            )
+        engine = outbox.open_outbox(f"sqlite:///{deployments / 'probe-outbox.sqlite'}")
+        with engine.begin() as conn:
+            outbox.add_readings(conn, rows)
+        work = f"{len(rows)} readings signed and queued"
+    rss = _rss_mb(os.getpid())  # VmHWM: ru_maxrss would include the parent's, kept over fork
+    print(
+        json.dumps(
+            {
+                "kind": kind,
+                "work": work,
+                "s": round(time.perf_counter() - started, 2),
+                "peak_rss_mb": rss,
+            }
+        )
+    )
+
+
+def run_probes(
+    network: str, deployments: Path, slot: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The matcher's and the oracle's slot work, each in its own process (their memory alone)."""
+    out: dict[str, Any] = {}
+    for kind in ("matcher", "oracle"):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.thousand",
+                "--probe",
+                kind,
+                "--network",
+                network,
+                "--deployments",
+                str(deployments),
+                "--probe-slot",
+                str(slot),
+                "--copies",
+                str(args.copies),
+                "--community",
+                str(args.community),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        lines = done.stdout.strip().splitlines()
+        out[kind] = json.loads(lines[-1]) if done.returncode == 0 and lines else done.stderr[-500:]
+    return out
 
 
 class _Stop(Exception):
