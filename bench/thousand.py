@@ -471,7 +471,7 @@ def main() -> None:
         "node": f"{args.node} (block gas limit {block_gas_limit:,})",
         "slots_run (of 48)": len(slots),
         "wall_s (deploy + profiles + setup + slots + audit)": round(wall_s, 1),
-        "deploy_s / profiles_s / member setup_s (3 tx per member + top-up)": (
+        "deploy_s / profiles_s / member setup_s (member, meter, gas money, top-up each)": (
             f"{deploy_s:.1f} / {profiles_s:.1f} / {runner.setup_s:.1f}"
         ),
         "slots_s (all slots, incl. orders, readings, period close)": round(result["slots_s"], 1),
@@ -692,23 +692,25 @@ needs contract work (imbalance in member ranges per slot with a running digest, 
 pull settlement; the period close likewise) and is left for a separate issue; until then a
 deployment must keep members x ~29k gas under its chain's block gas limit.
 
-Time: the day took 781 s of slots (16.3 s per slot; load average 9.6 at the start, 5.1 at the
-end, 2 cores). Of a slot, about 8 s is the members placing about 860 orders (their wallets,
-not the services), about 1.1 s the matcher's trade pass (median; 0.02 s of it Python clearing,
-0.1 s book reads, the rest the transaction, which includes waiting up to 1 s for the next
-block), about 2.4 s the imbalance step and 2.8 s the relay (both also wait for blocks). The
-matcher's Python work is small at this size; node time dominates. Memory: the bench process
-(runner, matcher, relay, outbox, and at the end the audit holding all 253,695 events) peaked at
-about 1 GB, most of it the audit (222 MB before the audit in a 4-slot run). The matcher and the
-oracle run inside it, so their own memory was measured in a 4-slot run of the same community
-(`--slots 4 --no-record`, load average 1.4-2.0), each in a fresh process against that chain:
-the matcher's work for its busiest slot (book and readings read, clearing, both transactions
-built and signed) peaked at 86 MB in 0.64 s, the oracle signing 1,001 readings into a new
-outbox at 87 MB in 0.42 s; both are mostly the interpreter and web3 (about 80 MB imported).
-anvil's resident memory peaked at 12.5 GB (by default it keeps past states in
-memory; not investigated further): a long run needs a node with a pruned store. The audit read
-253,695 events in 218 s. Ganache was not used: at ten times the 100-household day's
-transactions it would need hours (docs/decisions.md).
+Time: the day took 639 s of slots (13.3 s per slot; load average 1.6 at the start, 1.1 at the
+end, 2 cores; an earlier run of the same command under load 9.6 to 5.1 took 781 s). Of a slot
+(medians), about 6.9 s is the members placing about 860 orders (their wallets, not the
+services), 1.0 s the matcher's trade pass (0.02 s of it Python clearing, 0.07 s book reads, the
+rest the settlement transaction, which includes waiting up to 1 s for the next block), 0.4 s
+signing 1,001 readings into the outbox, 2.2 s the relay's two batches and 1.8 s the imbalance
+step (both also wait for blocks). The period close took 22 s, 20 s of it the 20 lease and
+battery-result transfers sent one by one. The matcher's Python work is small at this size;
+node time dominates. Memory: the bench process (runner, matcher, relay, outbox, and at the end
+the audit holding all 253,685 events) peaked at 1,027 MB, 232 MB before the audit. The matcher
+and the oracle run inside it, so each was also measured alone, in a fresh process against the
+same chain after the day: the matcher's work for the busiest slot (book and readings read,
+clearing, both transactions built and signed) peaked at 86 MB in 0.62 s, the oracle signing
+1,001 readings into a new outbox at 87 MB in 0.49 s; mostly the interpreter and its libraries
+(the same probes with 101 members: 82 and 84 MB). anvil's resident memory peaked at 9.6 GB
+(12.5 GB in the earlier run; by default it keeps past states in memory, not investigated
+further): a long run needs a node with a pruned store. The audit read 253,685 events in 113 s.
+Ganache was not used: at ten times the 100-household day's transactions it would need hours
+(docs/decisions.md).
 """
 
 
