@@ -17,7 +17,7 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 .PHONY: help setup solc postgres chromium test compile lint slither fuzz test-python \
 	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo \
 	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
-	bench-api-soak bench-sim bench-flex faults test-faults clean
+	bench-api-soak bench-sim bench-flex bench-thousand faults test-faults clean
 
 help:
 	@echo "make demo    set up, run the 20-household community for one day on a private ganache"
@@ -153,6 +153,10 @@ bench-sim: setup
 # Not part of `make bench` (about as long as demo-flex): the flexibility scenario's figures.
 bench-flex: setup
 	$(BIN)/python -m bench.flex --days 6
+
+# 1,000 members for a simulated day on a private anvil (about 30 min; not part of `make bench`).
+bench-thousand: setup
+	$(BIN)/python -m bench.thousand
 
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup

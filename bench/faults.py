@@ -142,12 +142,12 @@ class GanacheNode:
         extra = ["--database.dbPath", str(self.db_dir)]
         if chain_time is not None:
             extra += ["--chain.time", str(chain_time * 1000)]  # ganache takes milliseconds
-        self.process = start_ganache(self.port, extra)
+        self.process = start_ganache(self.port, extra=extra)
 
     def stored_head(self) -> tuple[int, int]:
         """The latest block in the database, read by a probe ganache on another port."""
         port = free_port()
-        probe = start_ganache(port, ["--database.dbPath", str(self.db_dir)])
+        probe = start_ganache(port, extra=["--database.dbPath", str(self.db_dir)])
         try:
             return _latest_timestamp(port)
         finally:

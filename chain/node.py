@@ -503,13 +503,21 @@ class Node:
         return receipt
 
     def transact_many(
-        self, calls: Sequence[tuple[ContractFunction, Sender, int, int]]
+        self,
+        calls: Sequence[tuple[ContractFunction, Sender, int, int]],
+        *,
+        ordered: bool = True,
+        chunk: int = 200,
     ) -> list[TxReceipt]:
         """Send several transactions, each `(fn, sender, gas, nonce)`, before waiting for any
-        receipt (the node works while the next one is signed), then wait for them all. Nothing
-        is estimated or looked up. The first reverted one raises TransactionReverted."""
+        receipt, then wait for them all. Nothing is estimated or looked up. Receipts are
+        fetched `chunk` at a time in batched JSON-RPC requests (one HTTP round trip each).
+        `ordered`: sent one request each, in order, so that a node mining as they arrive
+        executes them in that order (order ids, ties); `ordered=False` sends them in batched
+        requests too, whose order within a batch the node may change (ganache does).
+        The first reverted one raises TransactionReverted."""
         self.check_chain()
-        sent: list[tuple[TxParams, HexStr]] = []
+        sent: list[tuple[TxParams, HexStr, bytes]] = []
         for fn, sender, gas, nonce in calls:
             params: TxParams = {
                 "from": sender.address,
@@ -520,14 +528,59 @@ class Node:
             }
             tx = self.rpc(f"build {fn.fn_name}", partial(self._build, fn, params))
             raw = sender.sign(self, tx)
-            tx_hash = HexStr("0x" + keccak(raw).hex())
-            self._send(raw, tx_hash)
-            sent.append((tx, tx_hash))
-        receipts = [self._wait(tx_hash) for _, tx_hash in sent]
-        for (tx, _), receipt in zip(sent, receipts, strict=True):
+            sent.append((tx, HexStr("0x" + keccak(raw).hex()), raw))
+        for start in range(0, len(sent), chunk):
+            part = [(raw, h) for _, h, raw in sent[start : start + chunk]]
+            if ordered:
+                for raw, tx_hash in part:
+                    self._send(raw, tx_hash)
+            else:
+                self._send_batch(part)
+        receipts: list[TxReceipt] = []
+        for start in range(0, len(sent), chunk):
+            receipts += self._receipts([h for _, h, _ in sent[start : start + chunk]])
+        for (tx, _, _), receipt in zip(sent, receipts, strict=True):
             if receipt["status"] != 1:
                 raise self._replay_revert(tx, receipt)
         return receipts
+
+    def _send_batch(self, signed: Sequence[tuple[bytes, HexStr]]) -> None:
+        """Signed transactions in one batched request; if the node refuses any of them, each
+        is sent again on its own (`_send`: a node that already has it is fine)."""
+
+        method = RPCEndpoint("eth_sendRawTransaction")
+        requests = [(method, ["0x" + raw.hex()]) for raw, _ in signed]
+        provider = cast(HTTPProvider, self.w3.provider)  # web3 refuses sends in its batches
+        answers = self.rpc(
+            "eth_sendRawTransaction (batch)", partial(provider.make_batch_request, requests)
+        )
+        if not isinstance(answers, list) or any("error" in a for a in answers):
+            for raw, tx_hash in signed:
+                self._send(raw, tx_hash)
+
+    def _receipts(self, hashes: Sequence[HexStr]) -> list[TxReceipt]:
+        """Receipts of sent transactions in batched requests: once the last one is mined the
+        batch is asked (again after a short pause while any is still missing, a few times);
+        then any missing one is waited for on its own."""
+
+        def request() -> list[TxReceipt]:
+            with self.w3.batch_requests() as batch:
+                for tx_hash in hashes:
+                    batch.add(self.w3.eth.get_transaction_receipt(tx_hash))
+                return cast(list[TxReceipt], batch.execute())
+
+        if not hashes:
+            return []
+        self._wait(hashes[-1])
+        for attempt in range(5):
+            try:
+                receipts = self.rpc("eth_getTransactionReceipt (batch)", request)
+            except (TransactionNotFound, Web3RPCError):
+                receipts = []
+            if len(receipts) == len(hashes) and all(r is not None for r in receipts):
+                return receipts
+            self._sleep(0.05 * 2**attempt)
+        return [self._wait(tx_hash) for tx_hash in hashes]
 
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         """The receipt of a mined transaction; None if the node does not know it as mined."""
@@ -632,6 +685,34 @@ class Node:
         tx_hash = HexStr("0x" + keccak(raw).hex())
         self._send(raw, tx_hash)
         return self._wait(tx_hash)
+
+    def send_values(self, sender: Sender, payments: Sequence[tuple[str, int]]) -> list[TxReceipt]:
+        """Send ether to several accounts (`(to, value_wei)` each) before waiting for any
+        receipt, as `transact_many` does for contract calls; one nonce lookup for them all."""
+        self.check_chain()
+        nonce = self.rpc(
+            "eth_getTransactionCount",
+            lambda: self.w3.eth.get_transaction_count(sender.address, "pending"),
+        )
+        signed: list[tuple[bytes, HexStr]] = []
+        for i, (to, value_wei) in enumerate(payments):
+            tx: TxParams = {
+                "from": sender.address,
+                "to": to_checksum_address(to),
+                "value": Wei(value_wei),
+                "gas": 21_000,
+                "gasPrice": Wei(self.gas_price_wei),
+                "chainId": self.manifest.chain_id,
+                "nonce": Nonce(nonce + i),
+            }
+            raw = sender.sign(self, tx)
+            signed.append((raw, HexStr("0x" + keccak(raw).hex())))
+        receipts: list[TxReceipt] = []
+        for start in range(0, len(signed), 200):
+            self._send_batch(signed[start : start + 200])
+        for start in range(0, len(signed), 200):
+            receipts += self._receipts([h for _, h in signed[start : start + 200]])
+        return receipts
 
     def make_request(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC request (node-specific methods: eth_signTransaction, evm_mine, ...)."""

@@ -25,14 +25,13 @@ from web3.types import Wei
 from chain.node import Node
 
 ROOT = Path(__file__).resolve().parents[1]
-RESERVED_PORTS = frozenset({8545, 8546})
+RESERVED_PORTS = frozenset({8545, 8546, 8555})  # 8555: make test's anvil
+BLOCK_GAS_LIMIT = 60_000_000
 GANACHE_FLAGS = (
     "--chain.chainId",
     "1337",
     "--hardfork",
     "shanghai",
-    "--miner.blockGasLimit",
-    "60000000",
     "--wallet.mnemonic",
     "gridshare",
     "--wallet.totalAccounts",
@@ -41,6 +40,21 @@ GANACHE_FLAGS = (
     "true",
     "--logging.quiet",
 )
+# The same chain on anvil (Foundry, Rust EVM): same chain id, block gas limit and hardfork;
+# anvil's own default accounts (its mnemonic flag wants a BIP-39 phrase). Base fee 0 so that
+# the services' fixed gas price is always enough. Used by long benchmarks (bench/thousand.py).
+ANVIL_FLAGS = (
+    "--chain-id",
+    "1337",
+    "--hardfork",
+    "shanghai",
+    "--accounts",
+    "20",
+    "--base-fee",
+    "0",
+    "--silent",
+)
+NODES = ("ganache", "anvil")
 
 
 def free_port() -> int:
@@ -104,21 +118,33 @@ class DevChain:
             self.process.wait()
 
 
-def start_ganache(port: int, extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
-    """Start ganache on `port` (`extra`: more ganache flags) and wait until it answers."""
+def start_ganache(
+    port: int,
+    node: str = "ganache",
+    block_gas_limit: int = BLOCK_GAS_LIMIT,
+    block_seconds: int | None = None,
+    extra: Sequence[str] = (),
+) -> subprocess.Popen[bytes]:
+    """Start ganache (or anvil: `node="anvil"`) on `port` and wait until it answers.
+    `block_seconds` (anvil only): mine a block every so many seconds with what is pending,
+    instead of one block per arriving transaction; `extra`: more flags for the node."""
     if port in RESERVED_PORTS:
         raise ValueError(f"port {port} is reserved for developers' own nodes")
-    process = subprocess.Popen(
-        [
-            str(ROOT / "node_modules" / ".bin" / "ganache"),
-            "--server.port",
-            str(port),
-            *GANACHE_FLAGS,
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    if node not in NODES:
+        raise ValueError(f"unknown development node {node!r}, expected one of {NODES}")
+    binary = str(ROOT / "node_modules" / ".bin" / node)
+    args = (
+        [binary, "--server.port", str(port), "--miner.blockGasLimit", str(block_gas_limit)]
+        if node == "ganache"
+        else [binary, "--port", str(port), "--gas-limit", str(block_gas_limit)]
     )
+    args += GANACHE_FLAGS if node == "ganache" else ANVIL_FLAGS
+    if block_seconds is not None:
+        if node != "anvil":
+            raise ValueError("interval mining (block_seconds) is set up for anvil only")
+        args += ["--block-time", str(block_seconds)]
+    args += extra
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}", exception_retry_configuration=None))
     deadline = time.monotonic() + 60
     while True:
@@ -128,15 +154,22 @@ def start_ganache(port: int, extra: Sequence[str] = ()) -> subprocess.Popen[byte
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"ganache did not start on port {port}") from None
+                raise RuntimeError(f"{node} did not start on port {port}") from None
             time.sleep(0.2)
 
 
 @contextmanager
-def dev_chain(deployments_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[DevChain]:
-    """Ganache on a free port with the contracts deployed; stopped and unregistered on exit."""
+def dev_chain(
+    deployments_dir: Path,
+    env: Mapping[str, str] | None = None,
+    node: str = "ganache",
+    block_gas_limit: int = BLOCK_GAS_LIMIT,
+    block_seconds: int | None = None,
+) -> Iterator[DevChain]:
+    """Ganache (or anvil) on a free port with the contracts deployed; stopped and unregistered
+    on exit."""
     port = free_port()
-    process = start_ganache(port)
+    process = start_ganache(port, node, block_gas_limit, block_seconds)
     chain = DevChain(port, process, f"gridshare-dev-{port}", deployments_dir)
     try:
         added = _brownie(
@@ -144,7 +177,7 @@ def dev_chain(deployments_dir: Path, env: Mapping[str, str] | None = None) -> It
             "add",
             "Development",
             chain.network_id,
-            "cmd=ganache-cli",
+            "cmd=ganache-cli" if node == "ganache" else "cmd=anvil",
             "host=http://127.0.0.1",
             f"port={port}",
         )
