@@ -668,23 +668,7 @@ class Node:
 
     def send_value(self, sender: Sender, to: str, value_wei: int) -> TxReceipt:
         """Send ether (gas money for an account that signs its own transactions)."""
-        self.check_chain()
-        tx: TxParams = {
-            "from": sender.address,
-            "to": to_checksum_address(to),
-            "value": Wei(value_wei),
-            "gas": 21_000,
-            "gasPrice": Wei(self.gas_price_wei),
-            "chainId": self.manifest.chain_id,
-            "nonce": self.rpc(
-                "eth_getTransactionCount",
-                lambda: self.w3.eth.get_transaction_count(sender.address, "pending"),
-            ),
-        }
-        raw = sender.sign(self, tx)
-        tx_hash = HexStr("0x" + keccak(raw).hex())
-        self._send(raw, tx_hash)
-        return self._wait(tx_hash)
+        return self.send_values(sender, [(to, value_wei)])[0]
 
     def send_values(self, sender: Sender, payments: Sequence[tuple[str, int]]) -> list[TxReceipt]:
         """Send ether to several accounts (`(to, value_wei)` each) before waiting for any
