@@ -196,12 +196,33 @@ def soak(base: str, token: str, bill_path: str, seconds: int) -> dict[str, Any]:
     return figures
 
 
+def latency_notes(main_p99: list[float]) -> str:
+    """The latency run's notes, with the goal's verdict for this run's figures."""
+    verdict = "met" if main_p99 and max(main_p99) <= GOAL_MS else "missed"
+    return (
+        f"hey (Debian) -z {DURATION_S}s at 500 requests/s on loopback after a {WARMUP_S} s "
+        "warm-up: -c 10 -q 50 for the main figures, -c 50 -q 10 for `_burst50` (hey's workers "
+        "tick together, so that sends 50 requests at once every 100 ms). One `gridshare api` "
+        "process (uvicorn, uvloop, httptools, one worker) and ganache on the same 2-core "
+        "machine. Chain reads are cached per head block and index reads per index checkpoint "
+        "(both polled every 0.25 s), so a repeated balance or bill is answered from memory on "
+        "the event loop; the uncached first bill is reported on its own. A request counts in "
+        "`non-200` on any status but 200 or a transport error (hey's summary). "
+        f"The p99 goal ({GOAL_MS:g} ms, main shape) is {verdict} in this run; read it with the "
+        "load average above: the server spends about 0.5-0.9 ms of CPU per request, so on a "
+        "machine loaded beyond its cores (earlier runs at load average 4-8 measured p99 64 and "
+        "43 ms) the tail is time spent waiting for a CPU. `_burst50` answers 50 simultaneous "
+        "requests one after the other in one process, so its tail is that queue."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--soak", type=int, metavar="SECONDS", help="only the soak run")
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {}
     loads: list[float] = []
+    main_p99: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, dev_chain(Path(tmp) / "deployments") as chain:
         node = Node.from_settings(chain.network_id, Settings(deployments_dir=chain.deployments_dir))
         port = free_port()
@@ -246,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
                         loads.append(os.getloadavg()[0])
                         key = f"api_{name}_p99_ms{suffix}"
                         goal = " (goal <= 20)" if not suffix else ""
+                        if not suffix:
+                            main_p99.append(load.p99_ms)
                         figures[f"{key}{goal}"] = round(load.p99_ms, 2)
                         figures[f"api_{name}_p50_ms{suffix}"] = round(load.p50_ms, 2)
                         figures[f"api_{name}_requests_per_s{suffix} / non-200"] = (
@@ -261,17 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         "api: wallet API latency (issue 6)",
         "make bench-api  (python -m bench.api)",
         figures,
-        f"hey (Debian) -z {DURATION_S}s at 500 requests/s on loopback after a {WARMUP_S} s "
-        "warm-up: -c 10 -q 50 for the main figures, -c 50 -q 10 for `_burst50` (hey's workers "
-        "tick together, so that sends 50 requests at once every 100 ms). One `gridshare api` "
-        "process (uvicorn, uvloop, httptools, one worker) and ganache on the same shared 2-core "
-        "machine. Chain reads are cached per head block and index reads per index checkpoint "
-        "(both polled every 0.25 s), so a repeated balance or bill is answered from memory on "
-        "the event loop; the uncached first bill is reported on its own. The p99 goal (20 ms) "
-        "is missed here while the median is about 5 ms: the server spends about 0.5 ms of CPU "
-        "per request (500 requests/s take a quarter of one core), so the tail points at time "
-        "spent waiting for a CPU on a machine whose load average (figure above) was 2 to 4 "
-        "times its core count during the runs (other test suites and chains, and hey itself).",
+        latency_notes(main_p99),
     )
 
 
