@@ -529,25 +529,32 @@ class Node:
             tx = self.rpc(f"build {fn.fn_name}", partial(self._build, fn, params))
             raw = sender.sign(self, tx)
             sent.append((tx, HexStr("0x" + keccak(raw).hex()), raw))
-        for start in range(0, len(sent), chunk):
-            part = [(raw, h) for _, h, raw in sent[start : start + chunk]]
+        receipts = self._broadcast([(raw, h) for _, h, raw in sent], ordered, chunk)
+        for (tx, _, _), receipt in zip(sent, receipts, strict=True):
+            if receipt["status"] != 1:
+                raise self._replay_revert(tx, receipt)
+        return receipts
+
+    def _broadcast(
+        self, signed: Sequence[tuple[bytes, HexStr]], ordered: bool, chunk: int
+    ) -> list[TxReceipt]:
+        """Send every signed transaction (`ordered`: one request each, in order; otherwise
+        `chunk` per batched request), then fetch their receipts `chunk` at a time."""
+        for start in range(0, len(signed), chunk):
+            part = signed[start : start + chunk]
             if ordered:
                 for raw, tx_hash in part:
                     self._send(raw, tx_hash)
             else:
                 self._send_batch(part)
         receipts: list[TxReceipt] = []
-        for start in range(0, len(sent), chunk):
-            receipts += self._receipts([h for _, h, _ in sent[start : start + chunk]])
-        for (tx, _, _), receipt in zip(sent, receipts, strict=True):
-            if receipt["status"] != 1:
-                raise self._replay_revert(tx, receipt)
+        for start in range(0, len(signed), chunk):
+            receipts += self._receipts([h for _, h in signed[start : start + chunk]])
         return receipts
 
     def _send_batch(self, signed: Sequence[tuple[bytes, HexStr]]) -> None:
         """Signed transactions in one batched request; if the node refuses any of them, each
         is sent again on its own (`_send`: a node that already has it is fine)."""
-
         method = RPCEndpoint("eth_sendRawTransaction")
         requests = [(method, ["0x" + raw.hex()]) for raw, _ in signed]
         provider = cast(HTTPProvider, self.w3.provider)  # web3 refuses sends in its batches
@@ -691,12 +698,7 @@ class Node:
             }
             raw = sender.sign(self, tx)
             signed.append((raw, HexStr("0x" + keccak(raw).hex())))
-        receipts: list[TxReceipt] = []
-        for start in range(0, len(signed), 200):
-            self._send_batch(signed[start : start + 200])
-        for start in range(0, len(signed), 200):
-            receipts += self._receipts([h for _, h in signed[start : start + 200]])
-        return receipts
+        return self._broadcast(signed, ordered=False, chunk=200)
 
     def make_request(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC request (node-specific methods: eth_signTransaction, evm_mine, ...)."""
