@@ -57,7 +57,7 @@ from bench.report import record
 from chain.node import Node
 from gridshare.settings import load_settings
 from market.billing import OrderSettlement
-from matcher.devchain import ROOT, DevChain, _brownie, free_port, start_ganache
+from matcher.devchain import ROOT, DevChain, _brownie, free_port, start_ganache, stop_process
 from oracle import outbox
 from oracle.keys import meter_id
 from sim.agents import MeterFlow
@@ -72,24 +72,15 @@ GANACHE = str(ROOT / "node_modules" / ".bin" / "ganache")
 # -- processes ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Service:
-    """One `gridshare` service as an OS process, restartable with the same command."""
+@dataclass(kw_only=True)
+class Supervised:
+    """What the chaos thread does to any target: kill it, and restart it when it died by
+    itself (a finding, recorded). Subclasses say how it starts again (`restart`)."""
 
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
     process: subprocess.Popen[bytes] | None = None
     kills: int = 0
     restarts: int = 0
     unexpected_exits: list[int] = field(default_factory=list)
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-            )
 
     def kill(self) -> None:
         assert self.process is not None
@@ -98,24 +89,37 @@ class Service:
         self.kills += 1
 
     def restart(self) -> None:
-        self.start()
-        self.restarts += 1
+        raise NotImplementedError
 
     def check(self) -> None:
-        """A service that exited by itself is a finding (a crash): record it and restart."""
+        """A target that exited by itself is a finding (a crash): record it and restart."""
         if self.process is not None and self.process.poll() is not None:
             self.unexpected_exits.append(int(self.process.returncode))
             self.restart()
 
+
+@dataclass
+class Service(Supervised):
+    """One `gridshare` service as an OS process, restartable with the same command."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def restart(self) -> None:
+        self.start()
+        self.restarts += 1
+
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process, timeout=15)
 
 
 def _latest_timestamp(port: int) -> tuple[int, int]:
@@ -125,16 +129,12 @@ def _latest_timestamp(port: int) -> tuple[int, int]:
 
 
 @dataclass
-class GanacheNode:
+class GanacheNode(Supervised):
     """Ganache on a fixed port over a persistent database; restarted on both, clock intact."""
 
     port: int
     db_dir: Path
     name: str = "node"
-    process: subprocess.Popen[bytes] | None = None
-    kills: int = 0
-    restarts: int = 0
-    unexpected_exits: list[int] = field(default_factory=list)
     heads_at_restart: list[tuple[int, int]] = field(default_factory=list)
     """(block number, timestamp) the database held at each restart."""
 
@@ -154,12 +154,6 @@ class GanacheNode:
             probe.terminate()
             probe.wait(timeout=30)
 
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        self.kills += 1
-
     def restart(self) -> None:
         for attempt in range(3):
             try:
@@ -172,11 +166,6 @@ class GanacheNode:
                 if attempt == 2:
                     raise
                 time.sleep(1)
-
-    def check(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            self.unexpected_exits.append(int(self.process.returncode))
-            self.restart()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
