@@ -31,6 +31,8 @@ contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
     mapping(address member => mapping(address creditor => uint256)) public debtTo;
     /// @inheritdoc IEnergyToken
     uint256 public totalDebt;
+    /// @dev The amount field of a `settleNet` entry (bits 160..254).
+    uint256 private constant AMOUNT_MASK = (1 << 95) - 1;
     /// @dev Creditors a member owes, in the order the debts arose (repaid in that order).
     mapping(address member => address[]) private _creditors;
 
@@ -68,6 +70,25 @@ contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
     /// @inheritdoc IEnergyToken
     function marketPull(address member, uint256 amount) external onlyRole(MARKET_ROLE) {
         _transfer(member, msg.sender, amount);
+    }
+
+    /// @inheritdoc IEnergyToken
+    function settleNet(uint256[] calldata entries) external onlyRole(MARKET_ROLE) {
+        uint256 n = entries.length;
+        for (uint256 i; i < n; ++i) {
+            uint256 e = entries[i];
+            address account = address(uint160(e));
+            uint256 amount = (e >> 160) & AMOUNT_MASK;
+            if (e >> 255 == 1) _transfer(account, msg.sender, amount);
+            else _transfer(msg.sender, account, amount);
+        }
+    }
+
+    /// @inheritdoc IEnergyToken
+    function spendableOf(address member) external view returns (uint256) {
+        uint256 balance = balanceOf(member);
+        uint256 debt = debtOf[member];
+        return balance > debt ? balance - debt : 0;
     }
 
     /// @inheritdoc IEnergyToken

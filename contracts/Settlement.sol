@@ -1,22 +1,40 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {ISettlement} from "./interfaces/ISettlement.sol";
 import {ICommunity} from "./interfaces/ICommunity.sol";
 import {IOrderBook} from "./interfaces/IOrderBook.sol";
-import {Mode, Tariff} from "./lib/MarketTypes.sol";
+import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
+import {MemberRole, Mode, Tariff} from "./lib/MarketTypes.sol";
 import {OrderWord} from "./lib/OrderWord.sol";
 import {ClearingCheck} from "./lib/ClearingCheck.sol";
 import {Roles} from "./lib/Roles.sol";
 
 /// @title Settlement
-/// @notice Verifies each slot's clearing on-chain and pays it out of the slot's escrow (see ISettlement).
-/// Per filled order of `q` Wh at trade price `p` (market-rules.md, "Fees and tariffs"):
-///   buyer pays   p*q + (tradeFeeBuy + p2pGridFee)*q  from its escrow; the rest is refunded;
+/// @notice Verifies each slot's clearing on-chain and pays it (see ISettlement). The book is the
+/// slot's direct orders (escrowed in the OrderBook) followed by the signed intents carried in the
+/// calldata. Per filled order of `q` Wh at trade price `p` (market-rules.md, "Fees and tariffs"):
+///   buyer pays   p*q + (tradeFeeBuy + p2pGridFee)*q  (a direct order from its escrow, the rest
+///                refunded; an intent from its balance, covered by balance less debt);
 ///   seller gets  p*q − tradeFeeSell*q;
 ///   the DSO fee account gets the trade fees, its network account the p2p grid fee.
-contract Settlement is ISettlement {
+/// Intent holders' accounts are written once per slot (what they bought and sold netted) through
+/// the token's `settleNet`, with this contract as the pass-through: it holds nothing after a call.
+/// Needs the token's MARKET_ROLE.
+contract Settlement is EIP712, ISettlement {
     using OrderWord for uint256;
+
+    bytes32 public constant INTENT_TYPEHASH = keccak256(
+        "Intent(address owner,uint64 slot,uint8 side,uint256 energyWh,uint256 limitPrice,uint256 epoch,uint256 deadline)"
+    );
+    /// @dev Bits of an intent's order word that must be clear: the cancelled bit and everything above.
+    uint256 private constant INTENT_FREE_BITS = ~((uint256(1) << 241) - 1);
+    /// @dev Direct order ids are below 2**64 (the book stores them as uint64); intent ids must be at
+    /// or above it, so that book order (direct orders, then intents) is id order.
+    uint256 private constant FIRST_INTENT_ID = 1 << 64;
+    uint256 private constant DEBIT = 1 << 255;
 
     /// @dev One storage word per slot.
     struct Clearing {
@@ -27,45 +45,115 @@ contract Settlement is ISettlement {
         uint112 platformFees;
     }
 
-    /// @dev Transfers out of a slot's escrow (`uint160(to) | amount << 160`), and the slot's totals.
+    /// @dev Transfers out of a slot's escrow (`uint160(to) | amount << 160`), the `settleNet`
+    /// entries of the intent holders, and the slot's totals.
     struct Payout {
         uint256[] transfers;
+        uint256[] entries;
         uint256 tradeValue;
+        uint256 buyerValue;
+        uint256 platformFees;
+        uint256 networkFees;
+    }
+
+    /// @dev The slot's combined book: entry words (direct orders, then intents), how many are
+    /// direct, the intents' ids and (pay-as-bid) each sell entry's traded value.
+    struct Book {
+        Tariff t;
+        uint256[] words;
+        uint256 direct;
+        uint256[] ids;
+        uint256[] sellValue;
+        Holders h;
+        Clearing c;
+        Payout pay;
+        uint256[] fills;
+        uint256[] pairs;
+    }
+
+    /// @dev The intent holders of a batch: role and epoch per listed member, and what their filled
+    /// intents earn and cost.
+    struct Holders {
+        MemberRole[] roles;
+        uint256[] epochs;
+        uint256[] credit;
+        uint256[] cost;
         uint256 platformFees;
         uint256 networkFees;
     }
 
     ICommunity public immutable community;
     IOrderBook public immutable orderBook;
+    IEnergyToken public immutable token;
+    uint256 private immutable _maxIntents;
+    uint256 private immutable _minOrderWh;
+
+    /// @inheritdoc ISettlement
+    uint64 public nextSlot;
+    /// @inheritdoc ISettlement
+    mapping(address member => uint256) public intentEpoch;
 
     mapping(uint64 slot => Clearing) private _clearings;
     mapping(uint64 slot => bytes32) private _tradesHash;
 
-    constructor(ICommunity community_, IOrderBook orderBook_) {
+    /// @param community_ The community (members, tariffs, roles, calendar).
+    /// @param orderBook_ The book of direct orders and their escrow.
+    /// @param token_ The prepaid token; this contract needs its MARKET_ROLE.
+    constructor(ICommunity community_, IOrderBook orderBook_, IEnergyToken token_)
+        EIP712("gridshare Settlement", "1")
+    {
         community = community_;
         orderBook = orderBook_;
+        token = token_;
+        _maxIntents = orderBook_.maxOrdersPerSlot();
+        _minOrderWh = orderBook_.minOrderWh();
+        nextSlot = community_.currentSlot();
     }
 
     /// @inheritdoc ISettlement
-    function settleSlot(uint64 slot, Mode mode, uint256 price, uint256[] calldata fills, uint256[] calldata pairs)
-        external
-    {
+    function settleSlot(
+        uint64 slot,
+        Mode mode,
+        uint256 price,
+        IntentBatch calldata batch,
+        uint256[] calldata fills,
+        uint256[] calldata pairs
+    ) external {
         if (!community.hasRole(Roles.MATCHER, msg.sender)) revert SettlementNotMatcher(msg.sender);
-        if (_clearings[slot].settled) revert SettlementAlreadySettled(slot);
-        Tariff memory t = community.tariffAt(slot);
-        if (mode != t.mode) revert SettlementModeMismatch(slot, t.mode, mode);
-        uint256[] memory book = orderBook.slotBook(slot);
-        if (fills.length != book.length) revert SettlementFillsLength(book.length, fills.length);
-
-        (uint256 volume, uint256[] memory sellValue) = _verify(book, fills, pairs, mode, price, t.communityPrice);
+        {
+            uint64 next = nextSlot;
+            if (slot != next) {
+                if (_clearings[slot].settled) revert SettlementAlreadySettled(slot);
+                revert SettlementOutOfOrder(next, slot);
+            }
+        }
+        nextSlot = slot + 1;
+        Book memory b = _book(slot, batch);
+        if (mode != b.t.mode) revert SettlementModeMismatch(slot, b.t.mode, mode);
+        if (fills.length != b.words.length) revert SettlementFillsLength(b.words.length, fills.length);
+        b.ids = _checkIntents(slot, b.t, batch, b.h);
         // Prices < 2**40; volume <= 2000 orders * 2**40 Wh; fees < 2000 * 2**80: the casts are exact.
-        Clearing memory c = Clearing(true, mode, uint64(price), uint64(volume), 0);
-        Payout memory pay = _payouts(book, fills, c, sellValue, t);
-        c.platformFees = uint112(pay.platformFees);
-        _clearings[slot] = c;
-        _tradesHash[slot] = _tradesHashOf(book, fills);
-        _emitSettled(slot, c, pay, fills, pairs);
-        orderBook.closeSlot(slot, pay.transfers);
+        b.c = Clearing(true, mode, uint64(price), 0, 0);
+        b.c.volumeWh = uint64(_verify(b, fills, pairs));
+        _payouts(b, fills);
+        _intentAccounts(b, batch.intents, fills);
+        b.pay.entries = _entries(batch.members, b.h);
+        // Both sides of every fill carry the same value: what buyers pay, sellers receive.
+        assert(b.pay.buyerValue == b.pay.tradeValue);
+        b.c.platformFees = uint112(b.pay.platformFees);
+        _clearings[slot] = b.c;
+        _tradesHash[slot] = _tradesHashOf(b.words, fills);
+        (b.fills, b.pairs) = (fills, pairs);
+        _emitSettled(slot, b);
+        orderBook.closeSlot(slot, b.pay.transfers);
+        if (b.pay.entries.length != 0) token.settleNet(b.pay.entries);
+    }
+
+    /// @inheritdoc ISettlement
+    function revokeIntents() external returns (uint256 epoch) {
+        epoch = intentEpoch[msg.sender] + 1;
+        intentEpoch[msg.sender] = epoch;
+        emit IntentsRevoked(msg.sender, epoch);
     }
 
     /// @inheritdoc ISettlement
@@ -78,6 +166,123 @@ contract Settlement is ISettlement {
     function tradesOf(uint64 slot) external view returns (bytes32 tradesHash, uint256 platformFees) {
         return (_tradesHash[slot], _clearings[slot].platformFees);
     }
+
+    /// @notice The EIP-712 domain separator intents are signed under.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ----------------------------------------------------------------------------------- book
+
+    /// @dev The slot's book: its tariff, its stored direct orders, then the intents' order words, and
+    /// the intent holders.
+    function _book(uint64 slot, IntentBatch calldata batch) private view returns (Book memory b) {
+        b.t = community.tariffAt(slot);
+        uint256[] memory stored = orderBook.slotBook(slot);
+        uint256 direct = stored.length;
+        uint256 n = batch.intents.length >> 1;
+        uint256[] memory words = new uint256[](direct + n);
+        for (uint256 i; i < direct; ++i) {
+            words[i] = stored[i];
+        }
+        for (uint256 i; i < n; ++i) {
+            words[direct + i] = batch.intents[i << 1];
+        }
+        b.words = words;
+        b.direct = direct;
+        b.h = _holders(batch.members);
+    }
+
+    /// @dev Role and epoch of each listed intent holder; the list must be strictly ascending (so no
+    /// holder's coverage is counted twice) and every holder a member.
+    function _holders(address[] calldata members) private view returns (Holders memory h) {
+        uint256 m = members.length;
+        h.roles = new MemberRole[](m);
+        h.epochs = new uint256[](m);
+        h.credit = new uint256[](m);
+        h.cost = new uint256[](m);
+        for (uint256 k; k < m; ++k) {
+            address member = members[k];
+            if (k != 0 && member <= members[k - 1]) revert SettlementMembersNotAscending(k);
+            MemberRole role = community.memberRole(member);
+            if (role == MemberRole.None) revert SettlementIntentNotMember(member);
+            h.roles[k] = role;
+            h.epochs[k] = intentEpoch[member];
+        }
+    }
+
+    /// @dev Check every intent of the batch against the rulebook and its owner's signature; returns
+    /// their ids (struct hashes), which must be strictly ascending.
+    function _checkIntents(uint64 slot, Tariff memory t, IntentBatch calldata batch, Holders memory h)
+        private
+        view
+        returns (uint256[] memory ids)
+    {
+        uint256 words = batch.intents.length;
+        if (words & 1 != 0 || batch.signatures.length != words || words >> 1 > _maxIntents) {
+            revert SettlementBatchMalformed(words, batch.signatures.length, _maxIntents);
+        }
+        ids = new uint256[](words >> 1);
+        uint256 previous = FIRST_INTENT_ID - 1;
+        for (uint256 i; i < ids.length; ++i) {
+            uint256 id = _checkIntent(i, slot, t, batch, h);
+            if (id <= previous) revert SettlementIntentsNotAscending(i);
+            previous = id;
+            ids[i] = id;
+        }
+    }
+
+    /// @dev Check intent `i` (layout, terms, deadline, role, signature); returns its id.
+    function _checkIntent(uint256 i, uint64 slot, Tariff memory t, IntentBatch calldata batch, Holders memory h)
+        private
+        view
+        returns (uint256 id)
+    {
+        uint256 w = batch.intents[i << 1];
+        uint256 aux = batch.intents[(i << 1) | 1];
+        uint256 k = uint32(aux >> 64);
+        address owner = w.owner();
+        if (w & INTENT_FREE_BITS != 0 || aux >> 96 != 0 || k >= h.roles.length || batch.members[k] != owner) {
+            revert SettlementIntentMalformed(i);
+        }
+        _checkTerms(i, w, t);
+        uint256 deadline = uint64(aux);
+        if (block.timestamp > deadline) revert SettlementIntentExpired(i, deadline, block.timestamp);
+        if (w.isSell() && h.roles[k] == MemberRole.Consumer) revert SettlementIntentRoleCannotSell(owner);
+        id = _intentId(w, slot, h.epochs[k], deadline);
+        _checkSigner(i, id, owner, batch.signatures);
+    }
+
+    /// @dev Intent `i`'s compact signature must recover its owner.
+    function _checkSigner(uint256 i, uint256 id, address owner, bytes32[] calldata signatures) private view {
+        // A failed recovery yields address(0), which is never an owner (members are registered).
+        // slither-disable-next-line unused-return
+        (address recovered,,) =
+            ECDSA.tryRecover(_hashTypedDataV4(bytes32(id)), signatures[i << 1], signatures[(i << 1) | 1]);
+        if (recovered != owner) revert SettlementIntentBadSignature(i, owner, recovered);
+    }
+
+    /// @dev An intent's id: its EIP-712 struct hash read as an unsigned integer.
+    function _intentId(uint256 w, uint64 slot, uint256 epoch, uint256 deadline) private pure returns (uint256) {
+        return uint256(
+            keccak256(
+                abi.encode(INTENT_TYPEHASH, w.owner(), slot, uint8(w.side()), w.energy(), w.price(), epoch, deadline)
+            )
+        );
+    }
+
+    /// @dev The order rules a direct order meets when placed: energy at least the minimum, limit
+    /// within the tariff's bounds (retail < 2**40, so an in-bounds limit fits its field).
+    function _checkTerms(uint256 i, uint256 w, Tariff memory t) private view {
+        uint256 e = w.energy();
+        if (e < _minOrderWh) revert SettlementIntentEnergy(i, e, _minOrderWh);
+        uint256 p = w.price();
+        if (p < t.feedInPrice || p > t.retailPrice) {
+            revert SettlementIntentPriceOutOfBounds(i, p, t.feedInPrice, t.retailPrice);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------- clearing
 
     /// @dev keccak256 of the packed trade words of the filled orders, in book order.
     function _tradesHashOf(uint256[] memory book, uint256[] calldata fills) private pure returns (bytes32 h) {
@@ -92,84 +297,146 @@ contract Settlement is ISettlement {
     }
 
     /// @dev Re-check the submitted clearing with the rulebook; returns the volume and, in pay-as-bid
-    /// mode, each sell entry's traded value.
-    function _verify(
-        uint256[] memory book,
-        uint256[] calldata fills,
-        uint256[] calldata pairs,
-        Mode mode,
-        uint256 price,
-        uint256 communityPrice
-    ) private pure returns (uint256 volume, uint256[] memory sellValue) {
+    /// mode, records each sell entry's traded value in `b.sellValue`.
+    function _verify(Book memory b, uint256[] calldata fills, uint256[] calldata pairs)
+        private
+        pure
+        returns (uint256 volume)
+    {
+        Mode mode = b.c.mode;
+        uint256 price = b.c.price;
         if (mode != Mode.PayAsBid && pairs.length != 0) revert SettlementPairInvalid(0, 5);
         if (mode == Mode.Community) {
-            if (price != communityPrice) revert SettlementClearingPrice(communityPrice, price);
-            return (ClearingCheck.checkCommunity(book, fills, price), sellValue);
+            if (price != b.t.communityPrice) revert SettlementClearingPrice(b.t.communityPrice, price);
+            return ClearingCheck.checkCommunity(b.words, fills, price);
         }
-        volume = ClearingCheck.checkWalk(book, fills, mode == Mode.Uniform, price);
-        if (mode == Mode.PayAsBid) sellValue = ClearingCheck.checkPairs(book, fills, pairs);
+        volume = ClearingCheck.checkWalk(b.words, fills, mode == Mode.Uniform, price);
+        if (mode == Mode.PayAsBid) b.sellValue = ClearingCheck.checkPairs(b.words, fills, pairs);
     }
 
-    function _emitSettled(
-        uint64 slot,
-        Clearing memory c,
-        Payout memory pay,
-        uint256[] calldata fills,
-        uint256[] calldata pairs
-    ) private {
+    /// @dev The SlotSettled event (its fields in memory: an event this wide does not fit the stack
+    /// with calldata arrays).
+    function _emitSettled(uint64 slot, Book memory b) private {
+        uint256[] memory intentWords = new uint256[](b.ids.length);
+        for (uint256 i; i < intentWords.length; ++i) {
+            intentWords[i] = b.words[b.direct + i];
+        }
         emit SlotSettled(
-            slot, c.mode, c.price, c.volumeWh, pay.tradeValue, pay.platformFees, pay.networkFees, fills, pairs
+            slot,
+            b.c.mode,
+            b.c.price,
+            b.c.volumeWh,
+            b.pay.tradeValue,
+            b.pay.platformFees,
+            b.pay.networkFees,
+            b.fills,
+            b.pairs,
+            intentWords,
+            b.ids
         );
     }
 
-    /// @dev What each order's owner and the DSO's two accounts receive out of the slot's escrow.
-    function _payouts(
-        uint256[] memory book,
-        uint256[] calldata fills,
-        Clearing memory c,
-        uint256[] memory sellValue,
-        Tariff memory t
-    ) private view returns (Payout memory pay) {
-        uint256 n = book.length;
-        uint256[] memory transfers = new uint256[](n + 2);
+    // ----------------------------------------------------------------------------------- money
+
+    /// @dev What each direct order's owner and the DSO's two accounts receive out of the slot's escrow.
+    function _payouts(Book memory b, uint256[] calldata fills) private view {
+        Payout memory pay = b.pay;
+        Clearing memory c = b.c;
+        Tariff memory t = b.t;
+        uint256 direct = b.direct;
+        uint256[] memory transfers = new uint256[](direct + 2);
         uint256 count;
-        uint256 buyerValue;
+        uint256 platformFees;
+        uint256 networkFees;
         // Unchecked: prices and fees are < 2**40 and fills <= energy < 2**40, so no product or sum
         // over a slot's orders comes near 2**256; the verified clearing keeps every trade within
         // its limit (no subtraction underflows), and OrderBook.closeSlot's exact escrow equality
         // would reject the payouts if one ever did.
         unchecked {
-            for (uint256 i; i < n; ++i) {
-                uint256 w = book[i];
+            for (uint256 i; i < direct; ++i) {
+                uint256 w = b.words[i];
                 if (w.isCancelled()) continue; // its escrow left with the cancellation
                 uint256 f = fills[i];
                 uint256 amount;
                 if (w.isSell()) {
-                    uint256 value = c.mode == Mode.PayAsBid ? sellValue[i] : c.price * f;
+                    uint256 value = c.mode == Mode.PayAsBid ? b.sellValue[i] : c.price * f;
                     pay.tradeValue += value;
-                    pay.platformFees += t.tradeFeeSell * f;
+                    platformFees += t.tradeFeeSell * f;
                     amount = value - t.tradeFeeSell * f;
                 } else {
                     amount = _buyerRefund(w, f, c, t);
-                    buyerValue += (c.mode == Mode.PayAsBid ? w.price() : c.price) * f;
-                    pay.platformFees += t.tradeFeeBuy * f;
-                    pay.networkFees += t.p2pGridFee * f;
+                    pay.buyerValue += (c.mode == Mode.PayAsBid ? w.price() : c.price) * f;
+                    platformFees += t.tradeFeeBuy * f;
+                    networkFees += t.p2pGridFee * f;
                 }
                 if (amount != 0) transfers[count++] = uint160(w) | (amount << 160);
             }
         }
-        // Both sides of every fill carry the same value: what buyers pay, sellers receive.
-        assert(buyerValue == pay.tradeValue);
-        if (pay.platformFees != 0) {
-            transfers[count++] = uint160(community.feeAccount()) | (pay.platformFees << 160);
-        }
-        if (pay.networkFees != 0) {
-            transfers[count++] = uint160(community.networkAccount()) | (pay.networkFees << 160);
-        }
+        if (platformFees != 0) transfers[count++] = uint160(community.feeAccount()) | (platformFees << 160);
+        if (networkFees != 0) transfers[count++] = uint160(community.networkAccount()) | (networkFees << 160);
         assembly ("memory-safe") {
             mstore(transfers, count)
         }
         pay.transfers = transfers;
+        pay.platformFees = platformFees;
+        pay.networkFees = networkFees;
+    }
+
+    /// @dev What the filled intents earn and cost their holders, and their fees; adds the intents'
+    /// share to the slot's totals. Unchecked for the reasons given in `_payouts`.
+    function _intentAccounts(Book memory b, uint256[] calldata intents, uint256[] calldata fills) private pure {
+        Payout memory pay = b.pay;
+        Clearing memory c = b.c;
+        Tariff memory t = b.t;
+        Holders memory h = b.h;
+        unchecked {
+            uint256 buyRate = uint256(t.tradeFeeBuy) + t.p2pGridFee;
+            uint256 direct = b.direct;
+            for (uint256 i = direct; i < b.words.length; ++i) {
+                uint256 f = fills[i];
+                if (f == 0) continue;
+                uint256 w = b.words[i];
+                uint256 k = uint32(intents[((i - direct) << 1) | 1] >> 64);
+                if (w.isSell()) {
+                    uint256 value = c.mode == Mode.PayAsBid ? b.sellValue[i] : c.price * f;
+                    pay.tradeValue += value;
+                    h.platformFees += t.tradeFeeSell * f;
+                    h.credit[k] += value - t.tradeFeeSell * f;
+                } else {
+                    uint256 tradePrice = c.mode == Mode.PayAsBid ? w.price() : c.price;
+                    pay.buyerValue += tradePrice * f;
+                    h.platformFees += t.tradeFeeBuy * f;
+                    h.networkFees += t.p2pGridFee * f;
+                    h.cost[k] += (tradePrice + buyRate) * f;
+                }
+            }
+        }
+        pay.platformFees += h.platformFees;
+        pay.networkFees += h.networkFees;
+    }
+
+    /// @dev The `settleNet` entries: each holder's net debit (after checking its filled buys are
+    /// covered by its balance less its debt), then the net credits and the DSO's two accounts.
+    function _entries(address[] calldata members, Holders memory h) private view returns (uint256[] memory entries) {
+        uint256 m = members.length;
+        entries = new uint256[](m + 2);
+        uint256 count;
+        for (uint256 k; k < m; ++k) {
+            uint256 cost = h.cost[k];
+            if (cost == 0) continue;
+            uint256 available = token.spendableOf(members[k]);
+            if (cost > available) revert SettlementIntentUncovered(members[k], cost, available);
+            if (cost > h.credit[k]) entries[count++] = uint160(members[k]) | ((cost - h.credit[k]) << 160) | DEBIT;
+        }
+        for (uint256 k; k < m; ++k) {
+            uint256 credit = h.credit[k];
+            if (credit > h.cost[k]) entries[count++] = uint160(members[k]) | ((credit - h.cost[k]) << 160);
+        }
+        if (h.platformFees != 0) entries[count++] = uint160(community.feeAccount()) | (h.platformFees << 160);
+        if (h.networkFees != 0) entries[count++] = uint160(community.networkAccount()) | (h.networkFees << 160);
+        assembly ("memory-safe") {
+            mstore(entries, count)
+        }
     }
 
     /// @dev A filled order as the imbalance settlement needs it (see ISettlement.tradesOf).

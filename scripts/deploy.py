@@ -106,7 +106,7 @@ def deploy(
         settings.min_order_wh,
         tx,
     )
-    settlement = Settlement.deploy(community, book, tx)
+    settlement = Settlement.deploy(community, book, token, tx)
     readings = MeterReadings.deploy(community, tx)
     imbalance = ImbalanceSettlement.deploy(
         community,
@@ -135,7 +135,7 @@ def deploy(
     community.setSupplyAccount(supply_account, tx)
     if settings.exit_penalty:
         community.setExitPenalty(settings.exit_penalty, tx)
-    for holder in (book, imbalance, sharing, flexibility):
+    for holder in (book, settlement, imbalance, sharing, flexibility):
         token.grantRole(token.MARKET_ROLE(), holder, tx)
     for holder in (imbalance, sharing, membership, flexibility):
         token.grantRole(token.COLLECTOR_ROLE(), holder, tx)

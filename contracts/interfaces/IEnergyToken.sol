@@ -43,6 +43,16 @@ interface IEnergyToken is IERC20 {
     /// member signed). Only contracts holding the market role.
     function marketPull(address member, uint256 amount) external;
 
+    /// @notice Settle many accounts against the calling market contract in one call, each account
+    /// written once: one word per account, `uint160(account) | amount << 160 | debit << 255`
+    /// (amount below 2**95). A debit moves `amount` from the account to the caller, a credit from
+    /// the caller to the account; entries are applied in order, so the caller lists its debits
+    /// before the credits they fund. Only contracts holding the market role.
+    function settleNet(uint256[] calldata entries) external;
+
+    /// @notice What `member` can spend: its balance less its debt (0 if the debt is larger).
+    function spendableOf(address member) external view returns (uint256);
+
     /// @notice Transfer from the caller to many recipients in one call (settlement payouts).
     /// @param transfers One word per transfer: recipient in the low 160 bits, amount in n€ in the
     /// high 96 bits (`uint160(to) | amount << 160`); repeats allowed. One word instead of two

@@ -141,4 +141,10 @@ interface IOrderBook {
 
     /// @notice Total escrow held by the book, in n€ (== the book's token balance).
     function escrowHeld() external view returns (uint256);
+
+    /// @notice Cap on a slot's direct orders (and on the intents one settlement may carry).
+    function maxOrdersPerSlot() external view returns (uint256);
+
+    /// @notice Smallest order energy, in Wh (direct orders and intents alike).
+    function minOrderWh() external view returns (uint256);
 }

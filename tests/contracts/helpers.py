@@ -92,8 +92,18 @@ def signed_reading(
     return r, sign_reading(readings, key, r)
 
 
+def catch_up(dep: Any, slot: int, matcher: Any) -> None:
+    """Settle every slot before `slot` not yet settled, each from its on-chain book, as the
+    matcher does (slots settle in order: Settlement.nextSlot)."""
+    for earlier in range(int(dep.settlement.nextSlot()), slot):
+        _b, _c, sub = clear_on_chain_book(dep.community, dep.order_book, earlier)
+        dep.settlement.settleSlot(earlier, *sub.args(), {"from": matcher})
+
+
 def settle_trades(dep: Any, slot: int, matcher: Any) -> tuple[SlotBook, Any]:
-    """Clear and settle `slot`'s trades (its gate must have closed); returns the book and tx."""
+    """Clear and settle `slot`'s trades (its gate must have closed), after every earlier slot;
+    returns the book and tx."""
+    catch_up(dep, slot, matcher)
     book, _clearing, sub = clear_on_chain_book(dep.community, dep.order_book, slot)
     tx = dep.settlement.settleSlot(slot, *sub.args(), {"from": matcher})
     return book, tx
@@ -146,7 +156,7 @@ class SlotRunner:
 
     def settle_trades(self, slot: int) -> None:
         sleep_until(int(self.dep.community.gateClosure(slot)) + 1)
-        if not self.dep.settlement.clearingOf(slot)[0]:
+        if slot >= int(self.dep.settlement.nextSlot()):
             settle_trades(self.dep, slot, self.matcher)
 
     def args(self, slot: int) -> tuple[list[str], list[int], list[int]]:
