@@ -244,11 +244,13 @@ class IntentPool:
 
     def of_owner(self, owner: str, from_slot: int, to_slot: int) -> list[PooledIntent]:
         """`owner`'s intents for slots from_slot..to_slot (inclusive), by slot then id."""
+        if from_slot >= _MAX_SLOT or to_slot < from_slot:
+            return []  # no stored intent lies there (add refuses slots from 2**63)
         stmt = (
             select(IntentRow)
             .where(
                 IntentRow.owner == owner.lower(),
-                IntentRow.slot >= from_slot,
+                IntentRow.slot >= max(from_slot, 0),
                 IntentRow.slot <= min(to_slot, _MAX_SLOT - 1),
             )
             .order_by(IntentRow.slot, IntentRow.id)
@@ -258,6 +260,8 @@ class IntentPool:
 
     def count_pending(self, owner: str, slot: int) -> int:
         """How many pending intents `owner` has for `slot` (its per-slot cap counts these)."""
+        if slot >= _MAX_SLOT:
+            return 0
         stmt = select(func.count()).where(
             IntentRow.owner == owner.lower(),
             IntentRow.slot == slot,
@@ -270,6 +274,8 @@ class IntentPool:
 
     def pending(self, slot: int) -> list[SignedIntent]:
         """The pending intents of `slot`, in ascending id order."""
+        if slot >= _MAX_SLOT:
+            return []
         stmt = (
             select(IntentRow)
             .where(IntentRow.slot == slot, IntentRow.status == PENDING)

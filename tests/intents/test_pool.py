@@ -159,6 +159,11 @@ def test_of_owner_is_a_slot_range(pool: IntentPool) -> None:
     assert [p.intent.slot for p in pool.of_owner(ALICE.address, 6, 8)] == [6, 7]
     assert [p.intent.slot for p in pool.of_owner(ALICE.address, 0, 2**64 - 1)] == [5, 6, 7, 9]
     assert pool.of_owner(BOB.address, 7, 9) == []
+    # Slots beyond what the pool stores (2**63 and up) hold nothing; they are no error.
+    assert pool.of_owner(ALICE.address, 2**64 - 2, 2**64 - 2) == []
+    assert pool.pending(2**63) == [] and pool.count_pending(ALICE.address, 2**64 - 1) == 0
+    with pytest.raises(ValueError):
+        pool.add(signed(ALICE, slot=2**63), 0)
 
 
 def test_a_restart_loses_nothing(url: str) -> None:
