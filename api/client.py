@@ -1,5 +1,5 @@
 """A small Python client of the API: a local key that signs in with Ethereum and signs EIP-712
-intents as a wallet would, over HTTP. Used by the tests and the benchmark."""
+intents and direct orders as a wallet would, over HTTP. Used by the tests and the benchmark."""
 
 from __future__ import annotations
 
@@ -77,15 +77,49 @@ class Wallet:
     def post(self, path: str, body: Any = None) -> httpx.Response:
         return self.client.post(path, json=body, headers=self.headers)
 
-    def delete(self, path: str, body: Any) -> httpx.Response:
+    def delete(self, path: str, body: Any = None) -> httpx.Response:
         return self.client.request("DELETE", path, json=body, headers=self.headers)
 
-    def order(
+    def intent(
+        self, slot: int, side: str, energy_wh: int, price: int, *, deadline: int | None = None
+    ) -> dict[str, Any]:
+        """Ask the API for the EIP-712 Intent to sign, sign it, and return the body for
+        POST /orders."""
+        body: dict[str, Any] = {
+            "slot": slot,
+            "side": side,
+            "energy_wh": energy_wh,
+            "limit_price": price,
+        }
+        if deadline is not None:
+            body["deadline"] = deadline
+        r = self.post("/orders/typed-data", body)
+        _ok(r)
+        typed = r.json()["typed_data"]
+        return self.intent_body(typed)
+
+    def intent_body(self, typed: dict[str, Any]) -> dict[str, Any]:
+        """Sign the typed data of an Intent; the body for POST /orders."""
+        signature = sign_typed_data(typed, self.account.key)
+        m = typed["message"]
+        return {
+            "owner": m["owner"],
+            "slot": m["slot"],
+            "side": "sell" if m["side"] else "buy",
+            "energy_wh": m["energyWh"],
+            "limit_price": m["limitPrice"],
+            "epoch": m["epoch"],
+            "deadline": m["deadline"],
+            "signature": "0x" + signature.hex(),
+        }
+
+    def direct_order(
         self, slot: int, side: str, energy_wh: int, price: int, *, to_slot: int | None = None
     ) -> dict[str, Any]:
-        """Ask the API what to sign, sign it, and return the body for POST /orders."""
+        """A direct order (the fallback): ask the API what to sign, sign it, and return the body
+        for POST /orders/direct."""
         r = self.post(
-            "/orders/typed-data",
+            "/orders/direct/typed-data",
             {
                 "from_slot": slot,
                 "to_slot": to_slot,

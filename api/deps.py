@@ -1,4 +1,5 @@
-"""Dependencies as annotated types: the chain view, the database, the signed-in user by role."""
+"""Dependencies as annotated types: the chain view, the database, the intent pool, the signed-in
+user by role."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from api.errors import ApiError
 from api.history import History
 from api.view import ROLES_KEY, ChainView, Roles
 from gridshare.settings import Settings
+from intents.pool import IntentPool
 
 T = TypeVar("T")
 
@@ -36,6 +38,10 @@ async def get_history(request: Request) -> History:
     return request.app.state.history  # type: ignore[no-any-return]
 
 
+async def get_pool(request: Request) -> IntentPool:
+    return request.app.state.pool  # type: ignore[no-any-return]
+
+
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -45,6 +51,7 @@ AuthDep = Annotated[Authenticator, Depends(get_auth)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HistoryDep = Annotated[History, Depends(get_history)]
+PoolDep = Annotated[IntentPool, Depends(get_pool)]
 
 _bearer = HTTPBearer(auto_error=False, description="Session token from POST /auth/login")
 

@@ -19,12 +19,20 @@ from api.view import ChainView, sender_from
 from chain.node import Node
 from gridshare.settings import Settings
 from indexer.migrate import make_engine
+from intents.pool import IntentPool
 
 log = logging.getLogger("api")
 
 
-def create_app(settings: Settings, node: Node, *, engine: Engine | None = None) -> FastAPI:
-    """The API for the deployment `node` points at."""
+def create_app(
+    settings: Settings,
+    node: Node,
+    *,
+    engine: Engine | None = None,
+    pool: IntentPool | None = None,
+) -> FastAPI:
+    """The API for the deployment `node` points at; members' signed intents go to `pool`
+    (default: the pool at settings.intent_pool_url, closed when the app stops)."""
     node.check_chain()
     relayer = (
         sender_from(settings.api_relayer, settings.api_relayer_key, "relayer")
@@ -57,6 +65,8 @@ def create_app(settings: Settings, node: Node, *, engine: Engine | None = None) 
     )
     db = engine if engine is not None else make_engine(settings.index_db_url)
     store.create_tables(db)
+    own_pool = pool is None
+    intent_pool = IntentPool(settings.intent_pool_url) if pool is None else pool
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -65,14 +75,16 @@ def create_app(settings: Settings, node: Node, *, engine: Engine | None = None) 
             yield
         finally:
             view.stop()
+            if own_pool:
+                intent_pool.close()
 
     app = FastAPI(
         title="gridshare wallet API",
         version="1",
         description=(
-            "Sign in with Ethereum, see your wallet, place relayed EIP-712 orders, read your "
-            "bills; DSO actions; public slots and events. Amounts in n€, energy in Wh, prices "
-            "in n€/Wh. Errors: {code, message}."
+            "Sign in with Ethereum, see your wallet, place EIP-712 signed intents (or relayed "
+            "direct orders), read your bills; DSO actions; public slots and events. Amounts "
+            "in n€, energy in Wh, prices in n€/Wh. Errors: {code, message}."
         ),
         lifespan=lifespan,
         responses={
@@ -88,6 +100,7 @@ def create_app(settings: Settings, node: Node, *, engine: Engine | None = None) 
     app.state.view = view
     app.state.auth = authenticator
     app.state.engine = db
+    app.state.pool = intent_pool
     app.state.history = History(db, view.rules)
     app.state.history.refresh()
     view.hooks.append(app.state.history.refresh)

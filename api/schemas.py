@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from eth_utils.address import to_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 U64 = Annotated[int, Field(ge=0, lt=2**64)]
 U256 = Annotated[int, Field(ge=0, lt=2**256)]
@@ -88,10 +88,68 @@ class TopUpPublic(BaseModel):
 
 
 # -- orders -------------------------------------------------------------------------------
+# Orders travel as EIP-712 intents (chain.intents: signed, kept in the intent pool, carried into
+# the slot's settlement by the matcher); the relayed direct order (OrderBook.placeOrderWithSig)
+# stays as the member's fallback under /orders/direct. Intent integers are strict (a JSON
+# integer, never a bool, float or string) and bounded by their ABI types; the market's own
+# bounds (gate, horizon, minimum energy, price bounds, per-slot cap) are checked by the route,
+# whose 422 names the allowed range.
+
+IntentSlot = Annotated[StrictInt, Field(ge=0, lt=2**63, description="slot number")]
+IntentUint = Annotated[StrictInt, Field(ge=0, lt=2**256)]
+IntentId = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="intent id (hex)")]
+
+
+class IntentTypedDataCreate(Strict):
+    """What to sign: the API answers with the EIP-712 Intent (the member's epoch filled in)."""
+
+    slot: IntentSlot
+    side: Side
+    energy_wh: IntentUint = Field(description="Wh")
+    limit_price: IntentUint = Field(description="n€ per Wh")
+    deadline: IntentUint | None = Field(
+        default=None,
+        description="unix s, the last moment a settlement may carry the intent; after the "
+        "slot's gate closure (default: the end of the slot's delivery)",
+    )
+
+
+class IntentCreate(Strict):
+    """An EIP-712 Intent (chain.intents.INTENT_TYPE, domain "gridshare Settlement") and the
+    owner's signature."""
+
+    owner: Address
+    slot: IntentSlot
+    side: Side
+    energy_wh: IntentUint
+    limit_price: IntentUint
+    epoch: IntentUint
+    deadline: IntentUint
+    signature: Signature
+
+
+class EpochPublic(BaseModel):
+    member: str
+    epoch: int = Field(description="the nonce epoch new intents must be signed under")
+    settlement: str = Field(description="the Settlement contract (the intents' EIP-712 domain)")
+    revoke: str = Field(description="how to revoke every outstanding intent")
+
+
+class OrderIntentCreate(Strict):
+    """Direct order (fallback): what to sign; the API answers with the EIP-712 OrderIntent of the
+    OrderBook (nonce and deadline filled)."""
+
+    from_slot: U64
+    to_slot: U64 | None = None
+    side: Side
+    energy_wh: U256
+    limit_price: U256
+    deadline_seconds: int = Field(default=600, gt=0, le=86_400)
 
 
 class OrderCreate(Strict):
-    """An EIP-712 OrderIntent (chain.signing.ORDER_INTENT_TYPE) and the owner's signature."""
+    """Direct order (fallback): an EIP-712 OrderIntent (chain.signing.ORDER_INTENT_TYPE) and the
+    owner's signature, relayed to OrderBook.placeOrderWithSig."""
 
     owner: Address
     from_slot: U64
@@ -104,23 +162,12 @@ class OrderCreate(Strict):
     signature: Signature
 
 
-class OrderIntentCreate(Strict):
-    """What to sign: the API answers with the EIP-712 typed data (nonce and deadline filled)."""
-
-    from_slot: U64
-    to_slot: U64 | None = None
-    side: Side
-    energy_wh: U256
-    limit_price: U256
-    deadline_seconds: int = Field(default=600, gt=0, le=86_400)
-
-
 class TypedDataPublic(BaseModel):
     typed_data: dict[str, object]
 
 
 class CancelIntentCreate(Strict):
-    """What to sign to cancel an order: the API answers with the EIP-712 CancelIntent."""
+    """What to sign to cancel a direct order: the API answers with the EIP-712 CancelIntent."""
 
     deadline_seconds: int = Field(default=600, gt=0, le=86_400)
 
@@ -138,17 +185,34 @@ class OrdersPlacedPublic(BaseModel):
     tx_hash: str
 
 
+OrderStatus = Literal[
+    "pending", "included", "left_out", "withdrawn", "open", "closed", "settled", "cancelled"
+]
+
+
 class OrderPublic(BaseModel):
-    id: int
+    """An order of either kind. An intent: id 0x-hex (its struct hash), status pending /
+    included / left_out (with a reason) / withdrawn, no escrow (paid from the balance at
+    settlement). A direct order: id a number, status open / closed / settled / cancelled."""
+
+    kind: Literal["intent", "direct"]
+    id: int | str
     owner: str
     slot: int
-    index: int
     side: Side
     energy_wh: int
     limit_price: int
-    escrow: int
-    status: Literal["open", "closed", "settled", "cancelled"]
-    tx_hash: str
+    status: OrderStatus
+    reason: str | None = Field(default=None, description="why an intent was left out")
+    status_text: str = Field(description='e.g. "included", "left out: uncovered"')
+    escrow: int = Field(description="n€ locked (direct buy orders; 0 for intents)")
+    index: int | None = Field(default=None, description="position in the slot's on-chain book")
+    epoch: int | None = None
+    deadline: int | None = None
+    received_at: int | None = Field(default=None, description="unix s the API accepted it")
+    tx_hash: str | None = Field(
+        default=None, description="placement (direct) or the settlement that carried it (intent)"
+    )
 
 
 class TxPublic(BaseModel):

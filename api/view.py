@@ -225,6 +225,14 @@ class ChainView:
 
         return self.cached(("orders", owner), read)
 
+    def intent_epoch(self, member: str) -> int:
+        """The nonce epoch `member`'s intents must be signed under (Settlement.intentEpoch)."""
+        return int(self.call("Settlement", "intentEpoch", member))
+
+    def chain_time(self) -> int:
+        """The head block's timestamp: the chain's clock, which gates and deadlines follow."""
+        return int(self.cached(("head-timestamp",), self.node.block_timestamp))
+
     def wallet(self, address: str) -> tuple[int, int, int]:
         """Balance, escrow held for its orders, debt (n€)."""
         balance = int(self.call("EnergyToken", "balanceOf", address))

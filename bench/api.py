@@ -114,6 +114,7 @@ def serve(chain: DevChain, port: int, db_url: str, node: Node) -> subprocess.Pop
         "GRIDSHARE_API_RELAYER": accounts[5],
         "GRIDSHARE_API_OPERATOR": accounts[0],
         "GRIDSHARE_API_SESSION_SECRET": "bench-secret",
+        "GRIDSHARE_INTENT_POOL_URL": f"sqlite:///{chain.deployments_dir / 'intents.db'}",
     }
     gridshare = Path(sys.executable).parent / "gridshare"
     command = [str(gridshare), "api", "--network", chain.network_id, "--port", str(port)]
@@ -154,8 +155,8 @@ def metered_member(client: httpx.Client, node: Node, db_url: str) -> tuple[Walle
         {"meter_id": "0x" + meter_id.hex(), "member": seller.address, "signer": meter_key.address},
     )
     slot = int(client.get("/market").json()["current_slot"]) + 2
-    seller.post("/orders", seller.order(slot, "sell", 2_000, 100_000))
-    buyer.post("/orders", buyer.order(slot, "buy", 1_500, 160_000))
+    seller.post("/orders/direct", seller.direct_order(slot, "sell", 2_000, 100_000))
+    buyer.post("/orders/direct", buyer.direct_order(slot, "buy", 1_500, 160_000))
     matcher = Matcher(node, Sender(str(list(node.w3.eth.accounts)[2])))
     close_gate(node, slot)
     matcher.run_once()

@@ -48,6 +48,7 @@ def settings(chain: DevChain, port: int, tmp_path_factory: pytest.TempPathFactor
             "api_operator": accounts[DSO_ACCOUNT],
             "api_session_secret": "test-secret",
             "index_db_url": f"sqlite:///{db}",
+            "intent_pool_url": f"sqlite:///{db.with_name('intents.db')}",
             "api_head_poll_seconds": 0.1,
         }
     )

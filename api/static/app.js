@@ -187,15 +187,17 @@ function orderForm(after) {
   showTime();
   const energy = h("input", { id: "order-energy", name: "energy", type: "number", min: 1, step: 1, value: 1000, required: true, inputmode: "numeric" });
   const price = h("input", { id: "order-price", name: "price", type: "text", inputmode: "decimal", value: perKwh(m.tariff.community_price).split(" ")[0], required: true, pattern: "\\d+(\\.\\d{1,6})?" });
+  const direct = h("input", { id: "order-direct", name: "direct", type: "checkbox" });
   const submit = h("button", { type: "submit" }, "Sign and place order");
   const form = h(
     "form",
     { class: "form", "aria-describedby": "order-help" },
-    h("p", { id: "order-help", class: "hint" }, `Your wallet signs the order (EIP-712); the API relays it, so you need no ether. Slots are ${m.slot_seconds / 60} minutes; orders up to ${m.order_horizon_slots} slots ahead. Retail ${perKwh(m.tariff.retail_price)}, feed-in ${perKwh(m.tariff.feed_in_price)}.`),
+    h("p", { id: "order-help", class: "hint" }, `Your wallet signs the order (an EIP-712 intent); it waits until the slot's gate closes, then the settlement carries it and pays from your balance, so you need no ether. To revoke every intent you signed, call revokeIntents() on the Settlement contract from your wallet. Slots are ${m.slot_seconds / 60} minutes; orders up to ${m.order_horizon_slots} slots ahead. Retail ${perKwh(m.tariff.retail_price)}, feed-in ${perKwh(m.tariff.feed_in_price)}.`),
     field("Side", side),
     field("Slot", slot, slotHint),
     field("Energy (Wh)", energy),
     field("Limit price (€/kWh)", price, "At most this when buying, at least this when selling."),
+    field("Place on-chain directly", direct, "The fallback: relayed to the order book, which every settlement must include; a buy escrows its price at once."),
     submit,
     where,
   );
@@ -206,28 +208,54 @@ function orderForm(after) {
       if (limit === null) throw new Error("The price must be a number of euros per kWh with at most 6 decimals, e.g. 0.16");
       const energyWh = BigInt(energy.value || "0");
       if (energyWh <= 0n) throw new Error("The energy must be a whole number of Wh above 0");
-      const td = await api("/orders/typed-data", { method: "POST", body: { from_slot: Number(slot.value), side: side.value, energy_wh: energyWh, limit_price: limit } });
-      const typed = td.typed_data;
-      const signature = await signTypedData(state.me.address, typed);
-      const msg = typed.message;
+      if (direct.checked) {
+        const td = await api("/orders/direct/typed-data", { method: "POST", body: { from_slot: Number(slot.value), side: side.value, energy_wh: energyWh, limit_price: limit } });
+        const signature = await signTypedData(state.me.address, td.typed_data);
+        const msg = td.typed_data.message;
+        const placed = await api("/orders/direct", {
+          method: "POST",
+          body: { owner: msg.owner, from_slot: msg.fromSlot, to_slot: msg.toSlot, side: side.value, energy_wh: msg.energyWh, limit_price: msg.limitPrice, nonce: msg.nonce, deadline: msg.deadline, signature },
+        });
+        await after();
+        return `Order ${placed.order_ids.join(", ")} placed on-chain for slot ${slot.value}`;
+      }
+      const td = await api("/orders/typed-data", { method: "POST", body: { slot: Number(slot.value), side: side.value, energy_wh: energyWh, limit_price: limit } });
+      const signature = await signTypedData(state.me.address, td.typed_data);
+      const msg = td.typed_data.message;
       const placed = await api("/orders", {
         method: "POST",
-        body: { owner: msg.owner, from_slot: msg.fromSlot, to_slot: msg.toSlot, side: side.value, energy_wh: msg.energyWh, limit_price: msg.limitPrice, nonce: msg.nonce, deadline: msg.deadline, signature },
+        body: { owner: msg.owner, slot: msg.slot, side: side.value, energy_wh: msg.energyWh, limit_price: msg.limitPrice, epoch: msg.epoch, deadline: msg.deadline, signature },
       });
       await after();
-      return `Order ${placed.order_ids.join(", ")} placed for slot ${slot.value}`;
+      return `Order ${shortId(placed.id)} placed for slot ${slot.value}: pending until its gate closes`;
     });
   });
   return form;
 }
 
+/** An intent's id (its 0x-hex struct hash) shortened for a table cell. */
+const shortId = (id) => (typeof id === "string" && id.startsWith("0x") ? `${id.slice(0, 10)}…` : String(id));
+
 async function renderOrders(box, after) {
   const orders = await api("/orders");
-  const open = orders.filter((o) => o.status === "open");
-  const recent = orders.filter((o) => o.status !== "open").slice(-10).reverse();
+  const live = (o) => o.status === "open" || o.status === "pending";
+  const open = orders.filter(live);
+  const recent = orders.filter((o) => !live(o)).slice(-10).reverse();
   const where = h("div", {});
-  const row = (o, action) => [String(o.id), slotLink(o.slot), o.side, kwh(o.energy_wh), perKwh(o.limit_price), eur(o.escrow), o.status, action];
+  const row = (o, action) => [o.kind === "intent" ? shortId(o.id) : String(o.id), slotLink(o.slot), o.side, kwh(o.energy_wh), perKwh(o.limit_price), eur(o.escrow), o.status_text, action];
+  const withdraw = (o) => {
+    const b = h("button", { type: "button", class: "secondary", "aria-label": `Withdraw order ${o.id}` }, "Withdraw");
+    b.addEventListener("click", () =>
+      act(b, where, async () => {
+        await api(`/orders/${o.id}`, { method: "DELETE" });
+        await Promise.all([renderOrders(box, after), after()]);
+        return `Order ${shortId(o.id)} withdrawn`;
+      }),
+    );
+    return b;
+  };
   const cancel = (o) => {
+    if (o.kind === "intent") return withdraw(o);
     const b = h("button", { type: "button", class: "secondary", "aria-label": `Cancel order ${o.id}` }, "Cancel");
     b.addEventListener("click", () =>
       act(b, where, async () => {
@@ -245,7 +273,7 @@ async function renderOrders(box, after) {
   box.replaceChildren(
     where,
     table("Open orders", headers, open.map((o) => row(o, cancel(o))), { numeric: [3, 4, 5] }),
-    table("Recent closed, settled and cancelled orders", headers.slice(0, 7), recent.map((o) => row(o).slice(0, 7)), { numeric: [3, 4, 5] }),
+    table("Recent orders: settled, included, left out, cancelled or withdrawn", headers.slice(0, 7), recent.map((o) => row(o).slice(0, 7)), { numeric: [3, 4, 5] }),
   );
   box.querySelector("table").setAttribute("data-testid", "open-orders");
 }

@@ -77,8 +77,16 @@ def trade_metered_slot(
         meters[w.address] = (key, meter_id)
     community = node.contract("Community").functions
     slot = int(client.get("/market").json()["current_slot"]) + 4
-    assert seller.post("/orders", seller.order(slot, "sell", 2_000, SELL_PRICE)).status_code == 201
-    assert buyer.post("/orders", buyer.order(slot, "buy", 1_500, BUY_PRICE)).status_code == 201
+    assert (
+        seller.post(
+            "/orders/direct", seller.direct_order(slot, "sell", 2_000, SELL_PRICE)
+        ).status_code
+        == 201
+    )
+    assert (
+        buyer.post("/orders/direct", buyer.direct_order(slot, "buy", 1_500, BUY_PRICE)).status_code
+        == 201
+    )
     close_gate(node, slot)
     Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()
     deadline = int(

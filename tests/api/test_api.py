@@ -1,5 +1,6 @@
 """The wallet API over real HTTP against a real ganache: sign-in, roles, wallet, top-ups,
-relayed orders, DSO actions, public reads, and the error shape."""
+relayed direct orders (intents: test_api_intents.py), DSO actions, public reads, and the error
+shape."""
 
 from __future__ import annotations
 
@@ -182,7 +183,7 @@ def test_relayed_order_escrow_and_cancel(
     m = members[1]
     slot = open_slot(client, node)
     before = m.get("/wallet").json()
-    placed = m.post("/orders", m.order(slot, "buy", 1_000, 150_000))
+    placed = m.post("/orders/direct", m.direct_order(slot, "buy", 1_000, 150_000))
     assert placed.status_code == 201, placed.text
     (order_id,) = placed.json()["order_ids"]
     order = m.get(f"/orders/{order_id}").json()
@@ -210,7 +211,9 @@ def test_cancel_typed_data_is_what_the_contract_checks(
 ) -> None:
     m, other = members[0], members[1]
     slot = open_slot(client, node)
-    (order_id,) = m.post("/orders", m.order(slot, "sell", 500, 150_000)).json()["order_ids"]
+    (order_id,) = m.post("/orders/direct", m.direct_order(slot, "sell", 500, 150_000)).json()[
+        "order_ids"
+    ]
     assert other.post(f"/orders/{order_id}/cancel-typed-data", {}).status_code == 404
     r = m.post(f"/orders/{order_id}/cancel-typed-data", {"deadline_seconds": 300})
     assert r.status_code == 200, r.text
@@ -229,19 +232,19 @@ def test_bad_orders_are_4xx_naming_the_error(
 ) -> None:
     m, other = members[2], members[1]
     slot = open_slot(client, node)
-    cheap = m.post("/orders", m.order(slot, "buy", 1_000, 1))
+    cheap = m.post("/orders/direct", m.direct_order(slot, "buy", 1_000, 1))
     assert (
         cheap.status_code == 422 and cheap.json()["contract_error"] == "OrderBookPriceOutOfBounds"
     )
-    body = m.order(slot, "buy", 1_000, 150_000)
+    body = m.direct_order(slot, "buy", 1_000, 150_000)
     forged = {**body, "energy_wh": 2_000}  # signed for 1,000 Wh
-    r = m.post("/orders", forged)
+    r = m.post("/orders/direct", forged)
     assert r.status_code == 403 and r.json()["contract_error"] == "OrderBookBadSignature"
-    assert other.post("/orders", body).json()["code"] == "not_owner"
-    assert m.post("/orders", body).status_code == 201
-    replay = m.post("/orders", body)
+    assert other.post("/orders/direct", body).json()["code"] == "not_owner"
+    assert m.post("/orders/direct", body).status_code == 201
+    replay = m.post("/orders/direct", body)
     assert replay.status_code == 409 and replay.json()["contract_error"] == "OrderBookNonceUsed"
-    huge = m.post("/orders", {**body, "energy_wh": 2**256})
+    huge = m.post("/orders/direct", {**body, "energy_wh": 2**256})
     assert huge.status_code == 422 and huge.json()["code"] == "invalid_request"
     assert m.get("/orders/999999").status_code == 404
 
@@ -252,10 +255,12 @@ def test_a_settled_slot_shows_price_volume_and_fills(
     seller = new_member(client, dso, top_up=10 * EUR)
     buyer = new_member(client, dso, top_up=10 * EUR)
     slot = open_slot(client, node) + 3  # a slot of its own
-    (sell_id,) = seller.post("/orders", seller.order(slot, "sell", 2_000, 100_000)).json()[
-        "order_ids"
-    ]
-    (buy_id,) = buyer.post("/orders", buyer.order(slot, "buy", 1_500, 160_000)).json()["order_ids"]
+    (sell_id,) = seller.post(
+        "/orders/direct", seller.direct_order(slot, "sell", 2_000, 100_000)
+    ).json()["order_ids"]
+    (buy_id,) = buyer.post(
+        "/orders/direct", buyer.direct_order(slot, "buy", 1_500, 160_000)
+    ).json()["order_ids"]
     close_gate(node, slot)
     assert buyer.get(f"/orders/{buy_id}").json()["status"] in ("closed", "open")
     Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()

@@ -1,7 +1,7 @@
-"""End to end in headless Chromium: a member signs in with Ethereum, places an order (signed by
-the wallet in the browser), cancels it, and sees a cleared trade and the bill against business as
-usual; the DSO confirms a top-up; an auditor opens a slot's supply and demand curves. Each test
-saves screenshots under reports/screenshots/ (also at a phone's 390x844)."""
+"""End to end in headless Chromium: a member signs in with Ethereum, places an order (an intent
+signed by the wallet in the browser), withdraws it, and sees a cleared trade and the bill against
+business as usual; the DSO confirms a top-up; an auditor opens a slot's supply and demand
+curves. Each test saves screenshots under reports/screenshots/ (also at a phone's 390x844)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def sign_in(page: Any) -> None:
     expect(page.get_by_test_id("signed-in")).to_be_visible()
 
 
-def test_member_signs_in_orders_cancels_and_sees_trade_and_bill(
+def test_member_signs_in_orders_withdraws_and_sees_trade_and_bill(
     open_page: OpenPage, traded: dict[str, Any], client: httpx.Client, shots: Path
 ) -> None:
     buyer: Wallet = traded["buyer"]
@@ -73,17 +73,20 @@ def test_member_signs_in_orders_cancels_and_sees_trade_and_bill(
     page.get_by_role("button", name="Sign and place order").click()
     expect(page.get_by_role("status")).to_contain_text(f"placed for slot {slot}")
     assert "eth_signTypedData_v4" in wallet.calls
-    (order,) = buyer.get("/orders", params={"status": "open"}).json()
-    assert (order["slot"], order["energy_wh"], order["limit_price"]) == (slot, 700, 150_000)
+    # A signed intent, kept in the pool until the gate closes: nothing escrowed.
+    (order,) = buyer.get("/orders", params={"status": "pending"}).json()
+    assert (order["kind"], order["slot"], order["energy_wh"]) == ("intent", slot, 700)
+    assert order["limit_price"] == 150_000
     open_orders = page.get_by_test_id("open-orders")
     expect(open_orders).to_contain_text("0.1500 €/kWh")
+    expect(open_orders).to_contain_text("pending")
     expect(page.get_by_test_id("escrow")).to_have_text(eur(buyer.get("/wallet").json()["escrow"]))
     page.screenshot(path=shots / "member-order-placed.png", full_page=True)
 
-    # Cancel it: a signed CancelIntent, relayed; the escrow comes back.
-    page.get_by_role("button", name=f"Cancel order {order['id']}").click()
-    expect(page.get_by_role("status")).to_contain_text(f"Order {order['id']} cancelled")
-    assert buyer.get(f"/orders/{order['id']}").json()["status"] == "cancelled"
+    # Withdraw it from the pool (no signature, no transaction).
+    page.get_by_role("button", name=f"Withdraw order {order['id']}").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Order {order['id'][:10]}… withdrawn")
+    assert buyer.get(f"/orders/{order['id']}").json()["status"] == "withdrawn"
     expect(page.get_by_test_id("open-orders")).to_contain_text("nothing yet")
     expect(page.get_by_test_id("escrow")).to_have_text(eur(0))
 
