@@ -267,7 +267,11 @@ def test_node_down_is_503_within_2_seconds(
         assert c.get("/market").status_code == 200
         assert operator.get("/dso/fees").status_code == 200
         proxy.close()
-        time.sleep(0.5)  # the head poll finds the node gone and drops the cached reads
+        # The head poll (every 0.1 s here) finds the node gone and drops the cached reads.
+        deadline = time.monotonic() + 5
+        while c.get("/market").status_code != 503:
+            assert time.monotonic() < deadline, "reads still answered from the cache"
+            time.sleep(0.05)
         requests = [
             ("GET", "/market", None),
             ("GET", "/slots/3", None),
