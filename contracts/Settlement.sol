@@ -94,6 +94,8 @@ contract Settlement is EIP712, ISettlement {
     uint256 private immutable _minOrderWh;
 
     /// @inheritdoc ISettlement
+    uint64 public immutable firstSlot;
+    /// @inheritdoc ISettlement
     uint64 public nextSlot;
     /// @inheritdoc ISettlement
     mapping(address member => uint256) public intentEpoch;
@@ -112,7 +114,8 @@ contract Settlement is EIP712, ISettlement {
         token = token_;
         _maxIntents = orderBook_.maxOrdersPerSlot();
         _minOrderWh = orderBook_.minOrderWh();
-        nextSlot = community_.currentSlot();
+        firstSlot = community_.currentSlot();
+        nextSlot = firstSlot;
     }
 
     /// @inheritdoc ISettlement
@@ -170,6 +173,23 @@ contract Settlement is EIP712, ISettlement {
     /// @inheritdoc ISettlement
     function tradesOf(uint64 slot) external view returns (bytes32 tradesHash, uint256 platformFees) {
         return (_tradesHash[slot], _clearings[slot].platformFees);
+    }
+
+    /// @inheritdoc ISettlement
+    function holders(address[] calldata members)
+        external
+        view
+        returns (uint8[] memory roles, uint256[] memory epochs, uint256[] memory spendable)
+    {
+        uint256 m = members.length;
+        roles = new uint8[](m);
+        epochs = new uint256[](m);
+        spendable = new uint256[](m);
+        for (uint256 k; k < m; ++k) {
+            roles[k] = uint8(community.memberRole(members[k]));
+            epochs[k] = intentEpoch[members[k]];
+            spendable[k] = token.spendableOf(members[k]);
+        }
     }
 
     /// @notice The EIP-712 domain separator intents are signed under.
