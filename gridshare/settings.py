@@ -145,6 +145,11 @@ class Settings(BaseModel):
     index_batch_blocks: int = Field(default=1000, gt=0)
     index_confirmations: int = Field(default=3, ge=0)
     index_poll_seconds: float = Field(default=2.0, gt=0)
+    # The intent pool (intents/): every signed intent the API accepted, until its slot's
+    # settlement says what became of it. The API writes it, the matcher reads it at gate closure
+    # (docs/decisions.md, "Intent pool"); both must name the same database (SQLAlchemy URL; a
+    # SQLite file by default, PostgreSQL as postgresql://user:pass@host/db, driven by psycopg 3).
+    intent_pool_url: str = "sqlite:///gridshare-intents.db"
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
