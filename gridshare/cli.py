@@ -99,6 +99,7 @@ def matcher_run(
 
     from chain.node import Node, NodeError, matcher_sender
     from gridshare.settings import load_settings
+    from intents.pool import IntentPool
     from matcher.service import Matcher
 
     logging.basicConfig(
@@ -106,7 +107,11 @@ def matcher_run(
     )
     settings = load_settings()
     try:
-        matcher = Matcher(Node.from_settings(network, settings), matcher_sender(settings))
+        matcher = Matcher(
+            Node.from_settings(network, settings),
+            matcher_sender(settings),
+            IntentPool(settings.intent_pool_url),
+        )
         if once:
             matcher.run_once()
         else:

@@ -33,11 +33,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chain.codec import decode_order_word, decode_rules
+from chain.codec import decode_rules
 from chain.intents import EMPTY_BATCH, IntentBatch
 from chain.metering import pack_reading_word, positions, trade_words
 from chain.node import Node, NodeError, Sender, TransactionReverted
-from chain.submission import clear_slot
+from chain.submission import SlotBook, clear_slot
 from market.intents import LeftOut
 from matcher.calendar import Calendar, read_calendar
 from matcher.flexibility import FlexibilityStep, FlexStep
@@ -202,9 +202,9 @@ class Matcher:
             )
             done.append(slot)
 
-    def settled_trade_words(self, slot: int) -> list[int]:
-        """The settled slot's trade words (what Settlement committed in its trades hash): its
-        direct book, then the intents its SlotSettled event carried, with the event's fills."""
+    def settled_book(self, slot: int) -> tuple[SlotBook, list[int]]:
+        """A settled slot's book (its direct book, then the intents its SlotSettled event
+        carried) and the event's fills."""
         (event,) = self.node.events(
             "Settlement",
             "SlotSettled",
@@ -212,10 +212,19 @@ class Matcher:
             argument_filters={"slot": slot},
         )
         args = event["args"]
-        words = [int(w) for w in self.node.call(self.order_book.functions.slotBook(slot))]
-        words += [int(w) for w in args["intentWords"]]
-        entries = [decode_order_word(i, w) for i, w in enumerate(words)]
-        return trade_words(entries, [int(f) for f in args["fills"]])
+        book_fns = self.order_book.functions
+        book = SlotBook.settled(
+            self.node.call(book_fns.slotBook(slot)),
+            self.node.call(book_fns.slotOrderIds(slot)),
+            args["intentWords"],
+            args["intentIds"],
+        )
+        return book, [int(f) for f in args["fills"]]
+
+    def settled_trade_words(self, slot: int) -> list[int]:
+        """The settled slot's trade words (what Settlement committed in its trades hash)."""
+        book, fills = self.settled_book(slot)
+        return trade_words(book.entries, fills)
 
     def settle(self, slot: int) -> SlotResult | None:
         """Clear and settle `slot` unless it is settled already (then None). The slot's gate has
