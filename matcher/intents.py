@@ -111,12 +111,13 @@ class IntentStep:
     @staticmethod
     def refused(batch: IntentBatch, exc: TransactionReverted) -> dict[int, LeftOut]:
         """The intents a named refusal points at (empty if it points at none of them)."""
-        if exc.error in _INDEXED_REFUSALS and exc.args:
-            index = int(exc.args[0])
+        args = exc.error_args
+        if exc.error in _INDEXED_REFUSALS and args:
+            index = int(args[0])
             if 0 <= index < len(batch.intents):
                 return {batch.intents[index].intent.id: _INDEXED_REFUSALS[exc.error]}
-        if exc.error in _MEMBER_REFUSALS and exc.args:
-            member = str(exc.args[0]).lower()
+        if exc.error in _MEMBER_REFUSALS and args:
+            member = str(args[0]).lower()
             side = "buy" if exc.error == "SettlementIntentUncovered" else None
             return {
                 s.intent.id: _MEMBER_REFUSALS[exc.error]
