@@ -106,7 +106,10 @@ def test_what_the_contract_would_refuse_is_left_out_with_its_reason(
     slot = market.open_slot()
     now = market.now()
     settlement = node.contract("Settlement")
-    node.transact(settlement.functions.revokeIntents(), Sender.from_key(keyed["quinn"].key))
+    node.transact(
+        settlement.functions.revokeIntents(),
+        Sender.from_key("0x" + keyed["quinn"].key.hex().removeprefix("0x")),
+    )
     ok = sign(node, keyed["pia"], slot, "sell", 1000, 100_000)
     cases = {
         "uncovered": sign(node, keyed["ravi"], slot, "buy", 1000, 200_000),  # ravi has 0.05 €
