@@ -19,7 +19,7 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 .PHONY: help setup setup-core system-packages solc postgres chromium test compile lint slither fuzz test-python \
 	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo \
 	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
-	bench-api-soak bench-sim bench-flex bench-thousand faults test-faults clean
+	bench-api-soak bench-sim bench-flex bench-thousand bench-batched faults test-faults clean
 
 help:
 	@echo "make demo    set up (no system packages), run the 20-household community for one day"
@@ -171,6 +171,11 @@ bench-flex: setup
 # 1,000 members for a simulated day on a private anvil (about 30 min; not part of `make bench`).
 bench-thousand: setup
 	$(BIN)/python -m bench.thousand
+
+# Signed intents carried in one slot's settlement: gas per intent (200 and 1,000 members), the
+# settlement's latency, a direct order for comparison; private anvil, a few minutes.
+bench-batched: setup-core
+	$(BIN)/python -m bench.batched --node anvil --sizes 200,1000 --record
 
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup
