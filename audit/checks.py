@@ -140,7 +140,7 @@ def _role_id(name: str) -> str:
 CONTRACT_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
     _role_id("MARKET_ROLE"): (
         "EnergyToken",
-        ("OrderBook", "ImbalanceSettlement", "ProfitSharing", "Flexibility"),
+        ("OrderBook", "Settlement", "ImbalanceSettlement", "ProfitSharing", "Flexibility"),
     ),
     _role_id("COLLECTOR_ROLE"): (
         "EnergyToken",

@@ -2,11 +2,14 @@
 fixture: eight 15-minute slots in all three clearing modes (uniform, pay-as-bid, community, and a
 changed uniform tariff, one scheduled entry withdrawn), a standing order, a cancellation, signed
 meter readings, imbalance with debt and its repayment, a redemption, an exit within the lock-in
-(penalty) and its completion, and two profit-sharing periods closed.
+(penalty) and its completion, two profit-sharing periods closed, and a slot (7) whose book is
+signed intents only (a holder that buys and sells, a partial fill, an unfilled intent, one
+signed after its holder revoked an earlier epoch).
 
-Trades are settled by the real matcher service; readings are signed by each meter's own key and
-relayed by the oracle; the imbalance is settled from the chain's own commitments, as
-scripts/slot_flow.py does.
+Trades are settled by the real matcher service, except slot 7, which the scenario settles itself
+with the intents' batch (chain.submission.clear_slot, as the matcher does); readings are signed by
+each meter's own key and relayed by the oracle; the imbalance is settled from the chain's own
+commitments, as scripts/slot_flow.py does.
 
 `python -m tests.audit.scenario OUT.json` runs it on a fresh chain and records every event and
 the state at the last block (tests/audit/data/chain.json, the pure tests' input).
@@ -29,6 +32,7 @@ from web3.logs import DISCARD
 from web3.types import Wei
 
 from chain.codec import ROLE_CODES, SIDE_CODES, decode_rules, encode_rules
+from chain.intents import EMPTY_BATCH, Intent, IntentBatch, SignedIntent, intent_typed_data
 from chain.metering import pack_reading_word, positions, trade_words
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
@@ -41,8 +45,15 @@ from matcher.service import Matcher
 EUR = 10**9
 DSO, ORACLE, MATCHER = 0, 1, 2
 SUPPLY = 8  # scripts/deploy.py: the supply account on a development chain
-NAMES = ("alice", "bob", "carol", "dave", "erin", "frank")
-FIRST_MEMBER = 9  # accounts 9..14
+NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy")
+FIRST_MEMBER = 9  # accounts 9..14; gina, hank and ivy sign intents with their own keys
+MEMBER_KEYS = {
+    "gina": "0x" + "91" * 32,
+    "hank": "0x" + "4a" * 32,
+    "ivy": "0x" + "1f" * 32,
+}
+CONSUMERS = ("dave", "hank")
+INTENT_SLOT = 7
 SLOTS = 8
 PERIOD_SLOTS = 4
 
@@ -101,6 +112,17 @@ ORDERS: dict[int, list[tuple[str, str, int, int]]] = {
     ],
     6: [("carol", "buy", 1000, 130_000), ("erin", "sell", 1200, 100_000)],
 }
+# Intents of slot 7: (member, side, Wh, limit). Gina sells 800 Wh and buys 200 Wh (her account
+# is written once, with the net); hank fills, ivy partly; hank's low bid stays unfilled.
+INTENTS: dict[int, list[tuple[str, str, int, int]]] = {
+    INTENT_SLOT: [
+        ("gina", "sell", 800, 90_000),
+        ("gina", "buy", 200, 160_000),
+        ("hank", "buy", 500, 150_000),
+        ("ivy", "buy", 600, 120_000),
+        ("hank", "buy", 100, 80_000),
+    ],
+}
 # Readings per slot: member -> (import Wh, export Wh). Dave imports 10 kWh in slot 1 on 1 €.
 READINGS: dict[int, dict[str, tuple[int, int]]] = {
     0: {"alice": (0, 300), "bob": (200, 0)},
@@ -110,7 +132,7 @@ READINGS: dict[int, dict[str, tuple[int, int]]] = {
     4: {"alice": (0, 100), "dave": (300, 0)},
     5: {"alice": (0, 800), "bob": (1000, 0), "carol": (500, 0), "erin": (0, 300)},
     6: {"carol": (1200, 0), "erin": (0, 1000)},
-    7: {"erin": (0, 50)},
+    7: {"erin": (0, 50), "gina": (0, 700), "hank": (500, 0), "ivy": (150, 0)},
 }
 
 
@@ -119,6 +141,7 @@ class Community:
     node: Node
     members: dict[str, str] = field(default_factory=dict)
     meter_keys: dict[str, bytes] = field(default_factory=dict)
+    batches: dict[int, IntentBatch] = field(default_factory=dict)
     sequence: int = 0
 
     @property
@@ -126,7 +149,10 @@ class Community:
         return [str(a) for a in self.node.w3.eth.accounts]
 
     def send(self, who: int | str, contract: str, fn: str, *args: Any) -> Any:
-        sender = Sender(self.accounts[who] if isinstance(who, int) else who)
+        if isinstance(who, str) and who in MEMBER_KEYS.values():
+            sender = Sender.from_key(who)
+        else:
+            sender = Sender(self.accounts[who] if isinstance(who, int) else who)
         return self.node.transact(self.node.contract(contract).functions[fn](*args), sender)
 
     def call(self, contract: str, fn: str, *args: Any) -> Any:
@@ -144,9 +170,13 @@ class Community:
 
     def setup(self) -> None:
         for i, name in enumerate(NAMES):
-            member = self.accounts[FIRST_MEMBER + i]
+            if name in MEMBER_KEYS:
+                member = Account.from_key(MEMBER_KEYS[name]).address
+                self.fund(member)
+            else:
+                member = self.accounts[FIRST_MEMBER + i]
             self.members[name] = member
-            role = "consumer" if name == "dave" else "prosumer"
+            role = "consumer" if name in CONSUMERS else "prosumer"
             lock_in = 100 if name == "frank" else 0
             self.send(DSO, "Community", "registerMember", member, ROLE_CODES[role], lock_in)
             top_up = EUR if name == "dave" else 100 * EUR
@@ -167,6 +197,47 @@ class Community:
         ]
         for start, rules in schedule:
             self.send(DSO, "Community", "scheduleTariff", start, encode_rules(rules))
+
+    def fund(self, address: str) -> None:
+        """Ether for a member that sends its own transactions from its key."""
+        self.node.w3.eth.send_transaction(
+            {
+                "from": self.accounts[DSO],
+                "to": address,
+                "value": Wei(10**18),
+                "gasPrice": Wei(self.node.gas_price_wei),
+            }
+        )
+
+    def signed_intents(self, slot: int) -> list[SignedIntent]:
+        """The slot's intents, each signed by its member's key under its current epoch; valid
+        until the slot starts."""
+        chain_id = self.node.manifest.chain_id
+        settlement = self.node.manifest.contracts["Settlement"]
+        deadline = int(self.call("Community", "slotStart", slot))
+        out = []
+        for name, side, energy, price in INTENTS.get(slot, []):
+            member = self.members[name]
+            epoch = int(self.call("Settlement", "intentEpoch", member))
+            intent = Intent(member, slot, side, energy, price, epoch, deadline)
+            typed = intent_typed_data(intent, chain_id, settlement)
+            out.append(SignedIntent(intent, sign_typed_data(typed, MEMBER_KEYS[name])))
+        return out
+
+    def settle_intents(self, slot: int) -> None:
+        """Settle `slot` (its gate closed, every earlier slot settled) with its intents, as the
+        matcher would: the direct book and the batch cleared together."""
+        self.send(MEMBER_KEYS["ivy"], "Settlement", "revokeIntents")  # her epoch is 1 now
+        batch = IntentBatch.of(self.signed_intents(slot))
+        self.batches[slot] = batch
+        rules = decode_rules(self.call("Community", "tariffAt", slot))
+        _book, _clearing, sub = clear_slot(
+            self.call("OrderBook", "slotBook", slot),
+            self.call("OrderBook", "slotOrderIds", slot),
+            rules,
+            batch,
+        )
+        self.send(MATCHER, "Settlement", "settleSlot", slot, *sub.args())
 
     def meter_id(self, name: str) -> bytes:
         return keccak(text=f"meter {name}")
@@ -211,6 +282,7 @@ class Community:
             self.call("OrderBook", "slotBook", slot),
             self.call("OrderBook", "slotOrderIds", slot),
             rules,
+            self.batches.get(slot, EMPTY_BATCH),
         )
         trades = trade_words(book.entries, sub.fills)
         members = [p.member for p in positions(words, trades)]
@@ -235,6 +307,8 @@ class Community:
             if slot == 2:  # frank leaves inside his lock-in: penalty
                 self.send(self.members["frank"], "Membership", "requestExit")
             self.advance_to(int(self.call("Community", "gateClosure", slot + 1)))
+            if slot + 1 in INTENTS:
+                self.settle_intents(slot + 1)
             matcher.run_once()
             self.advance_to(start(slot + 1))
             self.settle_meters(slot)
