@@ -1,7 +1,11 @@
 """Request (`XCreate`) and response (`XPublic`) models. Amounts are integers: n€, Wh, n€/Wh.
 
 Every integer that goes into a contract call is bounded by its ABI type here, so out-of-range
-input is a 422 before anything is encoded or sent.
+input is a 422 before anything is encoded or sent. Request integers are strict (`StrictInt`):
+pydantic's lax mode would take `true` as 1, `1.0` as 1 and `"1"` as 1 (a member was once
+registered with `"lock_in_slots": true`); only a JSON integer is an integer here.
+The order models (`OrderCreate`, `OrderIntentCreate`, `CancelIntentCreate`, `OrderCancel`) still
+use the lax `U64` / `U256` / `int`: they are being rewritten with order settlement.
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from eth_utils.address import to_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 U64 = Annotated[int, Field(ge=0, lt=2**64)]
 U256 = Annotated[int, Field(ge=0, lt=2**256)]
+StrictU64 = Annotated[StrictInt, Field(ge=0, lt=2**64)]
+StrictU256 = Annotated[StrictInt, Field(ge=0, lt=2**256)]
 Address = Annotated[
     str,
     Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x0000000000000000000000000000000000000001"]),
@@ -75,7 +81,7 @@ class WalletPublic(BaseModel):
 
 
 class TopUpCreate(Strict):
-    amount: int = Field(gt=0, lt=2**63, description="n€ the member will pay in")
+    amount: StrictInt = Field(gt=0, lt=2**63, description="n€ the member will pay in")
 
 
 class TopUpPublic(BaseModel):
@@ -162,7 +168,7 @@ class TxPublic(BaseModel):
 class MemberCreate(Strict):
     address: Address
     role: MemberRoleName
-    lock_in_slots: U64 = 0
+    lock_in_slots: StrictU64 = 0
 
 
 class MeterCreate(Strict):
@@ -175,25 +181,25 @@ class TopUpConfirm(Strict):
     """A top-up paid without a request through the API (the bank reference typed in)."""
 
     member: Address
-    amount: int = Field(gt=0, lt=2**96)
+    amount: StrictInt = Field(gt=0, lt=2**96)
     reference: str = Field(min_length=1, max_length=140)
 
 
 class TariffFields(BaseModel):
-    retail_price: int = Field(ge=0, lt=2**40)
-    feed_in_price: int = Field(ge=0, lt=2**40)
-    grid_fee: int = Field(ge=0, lt=2**40)
-    p2p_grid_fee: int = Field(ge=0, lt=2**40)
-    trade_fee_buy: int = Field(ge=0, lt=2**40)
-    trade_fee_sell: int = Field(ge=0, lt=2**40)
-    community_price: int = Field(ge=0, lt=2**40)
-    service_fee: int = Field(ge=0, lt=2**96)
+    retail_price: StrictInt = Field(ge=0, lt=2**40)
+    feed_in_price: StrictInt = Field(ge=0, lt=2**40)
+    grid_fee: StrictInt = Field(ge=0, lt=2**40)
+    p2p_grid_fee: StrictInt = Field(ge=0, lt=2**40)
+    trade_fee_buy: StrictInt = Field(ge=0, lt=2**40)
+    trade_fee_sell: StrictInt = Field(ge=0, lt=2**40)
+    community_price: StrictInt = Field(ge=0, lt=2**40)
+    service_fee: StrictInt = Field(ge=0, lt=2**96)
     mode: Mode
 
 
 class TariffCreate(TariffFields):
     model_config = ConfigDict(extra="forbid")
-    from_slot: U64
+    from_slot: StrictU64
 
 
 class TariffPublic(TariffFields):

@@ -110,7 +110,7 @@ def _find(view: ViewDep, user: CurrentUser, order_id: int) -> OrderRecord:
     raise ApiError(404, "order_not_found", f"no order {order_id} of {user.address}")
 
 
-@router.get("/{order_id}")
+@router.get("/{order_id:int}")
 def my_order(order_id: OrderId, user: CurrentUser, view: ViewDep) -> OrderPublic:
     return _public(_find(view, user, order_id))
 
@@ -133,7 +133,7 @@ def cancel_typed(
     return TypedDataPublic(typed_data=typed)
 
 
-@router.delete("/{order_id}")
+@router.delete("/{order_id:int}")
 def cancel(order_id: OrderId, body: OrderCancel, user: CurrentUser, view: ViewDep) -> TxPublic:
     """Relay a signed cancellation (EIP-712 CancelIntent); the escrow goes back to the owner."""
     _find(view, user, order_id)
