@@ -1,4 +1,6 @@
-# gridshare: the two commands are `make demo` and `make test`; both run `make setup` first.
+# gridshare: the two commands are `make demo` and `make test`. `make demo` runs `make setup-core`
+# (Python and npm packages only); `make test` runs `make setup`, which also installs the system
+# packages the tests need (PostgreSQL, Chromium) when missing.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -14,21 +16,33 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup solc postgres chromium test compile lint slither fuzz test-python \
+.PHONY: help setup setup-core system-packages solc postgres chromium test compile lint slither fuzz test-python \
 	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo \
 	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
-	bench-api-soak bench-sim bench-flex bench-thousand faults test-faults clean
+	bench-api-soak bench-sim bench-flex bench-thousand bench-batched faults test-faults clean
 
 help:
-	@echo "make demo    set up, run the 20-household community for one day on a private ganache"
-	@echo "make test    set up, lint, type-check, run every test (brownie on ganache + pytest)"
+	@echo "make demo    set up (no system packages), run the 20-household community for one day"
+	@echo "             on a private ganache"
+	@echo "make test    set up (with PostgreSQL and Chromium), lint, type-check, run every test"
 	@echo "make bench   gas and speed benchmarks -> bench/results.json, docs/benchmarks.md"
 	@echo "make fuzz    the stateful invariant test at 10,000 steps (FUZZ_STEPS=...)"
 	@echo "make faults  a community day under kill -9 of oracle, matcher, indexer and node"
 	@echo "make slither static analysis of the contracts (also part of make test)"
-	@echo "make setup   install what is missing (idempotent): .venv, node_modules, solc launcher"
+	@echo "make setup   install what is missing (idempotent): setup-core, .venv-fuzz, and Debian's"
+	@echo "             postgresql and chromium (as root) for the tests"
+	@echo "make setup-core  .venv, node_modules, solc launcher: all the demos need"
 
-setup: $(VENV)/.installed $(FUZZ_VENV)/.installed node_modules/.installed solc postgres chromium
+# What every demo needs: Python and npm packages and the compiler launcher, no system package.
+setup-core: $(VENV)/.installed node_modules/.installed solc
+
+# What the tests need on top: schemathesis' venv and two system packages.
+setup: setup-core $(FUZZ_VENV)/.installed system-packages
+
+system-packages:
+	@echo "make setup: the tests also need PostgreSQL and Chromium (Debian packages, installed" \
+		"as root when missing; make demo does not install them)"
+	@$(MAKE) --no-print-directory postgres chromium
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -116,17 +130,17 @@ compile: setup
 
 # The default community for one day on a private ganache (free port), then its summary table;
 # the HTML report and plots go to reports/default-20/.
-demo: setup
+demo: setup-core
 	$(BIN)/gridshare simulate --community communities/default-20.toml --days 1 --network dev
 
 # The DSO congestion scenario on a private ganache: default-20 for 5 days of baseline history and
 # the event day; requests, offers, acceptance and payouts on-chain, then the audit. The text
 # report, flex.json and flex-peak.png go to reports/default-20-flex/.
-demo-flex: setup
+demo-flex: setup-core
 	$(BIN)/gridshare simulate-flex --community communities/default-20.toml --days 6 --network dev
 
 # The earlier one-slot walk-through (five households, balances before and after).
-demo-slot: setup
+demo-slot: setup-core
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
 
 bench: bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim
@@ -157,6 +171,11 @@ bench-flex: setup
 # 1,000 members for a simulated day on a private anvil (about 30 min; not part of `make bench`).
 bench-thousand: setup
 	$(BIN)/python -m bench.thousand
+
+# Signed intents carried in one slot's settlement: gas per intent (200 and 1,000 members), the
+# settlement's latency, a direct order for comparison; private anvil, a few minutes.
+bench-batched: setup-core
+	$(BIN)/python -m bench.batched --node anvil --sizes 200,1000 --record
 
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup

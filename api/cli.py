@@ -7,8 +7,8 @@ import logging
 import typer
 import uvicorn
 
-from api.main import create_app
-from chain.node import Node, NodeError
+from api.main import api_node, create_app, missing_write_accounts
+from chain.node import NodeError
 from gridshare.settings import load_settings
 
 
@@ -25,8 +25,16 @@ def serve(network: str, *, db: str | None, host: str | None, port: int | None) -
     if port is not None:
         updates["api_port"] = port
     settings = settings.model_copy(update=updates)
+    missing = missing_write_accounts(settings)
+    if missing:
+        typer.echo(
+            f"error: the write endpoints need the {' and the '.join(missing)}; "
+            "set them, or GRIDSHARE_API_READ_ONLY=true to serve reads only",
+            err=True,
+        )
+        raise typer.Exit(code=2)
     try:
-        app = create_app(settings, Node.from_settings(network, settings))
+        app = create_app(settings, api_node(network, settings))
     except NodeError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=1) from e
@@ -37,4 +45,7 @@ def serve(network: str, *, db: str | None, host: str | None, port: int | None) -
         log_level="warning",
         loop="uvloop",
         http="httptools",
+        # After SIGTERM, in-flight requests get this long; the API's node retries are bounded
+        # (api_node), so none waits on a dead node past it.
+        timeout_graceful_shutdown=settings.api_shutdown_seconds,
     )

@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from chain.node import NodeError, NodeUnavailable, TransactionReverted
 
@@ -83,6 +85,29 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"code": code, "message": message, **extra}
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route serves at the request's path, sorted.
+
+    Starlette answers a 405 from the first route whose path matched and lists only that route's
+    methods; a path served by several routes (GET and DELETE /orders/{id}) needs all of them.
+    Each method is tried against every route through the public `matches` (FastAPI nests
+    included routers, so the routes' own method sets are not all visible at the top level).
+    Mounts (the dashboard's static files) are left out: they match any method.
+    """
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL
+            for route in app.router.routes
+            if not isinstance(route, Mount)
+        )
+    ]
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into the JSON error shape."""
 
@@ -101,10 +126,17 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", message, details=details), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        message = str(exc.detail)
+        if exc.status_code == 405:
+            allowed = allowed_methods(app, request.scope)
+            if allowed:  # else keep Starlette's (a mount's own 405)
+                headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+                message = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return JSONResponse(error_body(code, message), exc.status_code, headers=headers)
 
     @app.exception_handler(TransactionReverted)
     async def reverted(request: Request, exc: TransactionReverted) -> JSONResponse:

@@ -183,6 +183,7 @@ class History:
         return slots
 
     def readings(self, member: str, lo: int, hi: int) -> list[dict[str, Any]]:
+        check_range(lo, hi)  # the same cap as trades, bills and slots
         t = event_table("MeterReadings", "ReadingAccepted")
         return self.cached(
             ("readings", member, lo, hi),

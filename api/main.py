@@ -24,6 +24,35 @@ from intents.pool import IntentPool
 log = logging.getLogger("api")
 
 
+def api_node(network_id: str, settings: Settings) -> Node:
+    """The node as the API uses it: bounded retries and a short request timeout
+    (settings.api_rpc_*), so that a request answers 503 soon after the node goes away and no
+    retry loop outlives a shutdown. The services keep their own patient policy (rpc_*)."""
+    return Node.from_settings(
+        network_id,
+        settings.model_copy(
+            update={
+                "rpc_timeout_seconds": settings.api_rpc_timeout_seconds,
+                "rpc_retry_limit": settings.api_rpc_retry_limit,
+                "rpc_retry_initial_seconds": settings.api_rpc_retry_initial_seconds,
+                "rpc_retry_max_seconds": settings.api_rpc_retry_max_seconds,
+            }
+        ),
+    )
+
+
+def missing_write_accounts(settings: Settings) -> list[str]:
+    """The sending accounts the write endpoints need but settings lack (none if read-only)."""
+    if settings.api_read_only:
+        return []
+    missing = []
+    if not (settings.api_relayer or settings.api_relayer_key):
+        missing.append("relayer (GRIDSHARE_API_RELAYER or GRIDSHARE_API_RELAYER_KEY)")
+    if not (settings.api_operator or settings.api_operator_key):
+        missing.append("operator (GRIDSHARE_API_OPERATOR or GRIDSHARE_API_OPERATOR_KEY)")
+    return missing
+
+
 def create_app(
     settings: Settings,
     node: Node,
@@ -34,14 +63,16 @@ def create_app(
     """The API for the deployment `node` points at; members' signed intents go to `pool`
     (default: the pool at settings.intent_pool_url, closed when the app stops)."""
     node.check_chain()
+    if settings.api_read_only:
+        log.warning("read-only: every write endpoint answers 503 (api_read_only is set)")
     relayer = (
         sender_from(settings.api_relayer, settings.api_relayer_key, "relayer")
-        if settings.api_relayer or settings.api_relayer_key
+        if (settings.api_relayer or settings.api_relayer_key) and not settings.api_read_only
         else None
     )
     operator = (
         sender_from(settings.api_operator, settings.api_operator_key, "operator")
-        if settings.api_operator or settings.api_operator_key
+        if (settings.api_operator or settings.api_operator_key) and not settings.api_read_only
         else None
     )
     view = ChainView(
@@ -94,6 +125,7 @@ def create_app(
             404: {"model": errors_model()},
             409: {"model": errors_model()},
             422: {"model": errors_model()},
+            503: {"model": errors_model()},
         },
     )
     app.state.settings = settings

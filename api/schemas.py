@@ -1,7 +1,9 @@
 """Request (`XCreate`) and response (`XPublic`) models. Amounts are integers: n€, Wh, n€/Wh.
 
 Every integer that goes into a contract call is bounded by its ABI type here, so out-of-range
-input is a 422 before anything is encoded or sent.
+input is a 422 before anything is encoded or sent. Request integers are strict (`StrictInt`):
+pydantic's lax mode would take `true` as 1, `1.0` as 1 and `"1"` as 1 (a member was once
+registered with `"lock_in_slots": true`); only a JSON integer is an integer here.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from typing import Annotated, Literal
 from eth_utils.address import to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
-U64 = Annotated[int, Field(ge=0, lt=2**64)]
-U256 = Annotated[int, Field(ge=0, lt=2**256)]
+StrictU64 = Annotated[StrictInt, Field(ge=0, lt=2**64)]
+StrictU256 = Annotated[StrictInt, Field(ge=0, lt=2**256)]
 Address = Annotated[
     str,
     Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x0000000000000000000000000000000000000001"]),
@@ -75,7 +77,7 @@ class WalletPublic(BaseModel):
 
 
 class TopUpCreate(Strict):
-    amount: int = Field(gt=0, lt=2**63, description="n€ the member will pay in")
+    amount: StrictInt = Field(gt=0, lt=2**63, description="n€ the member will pay in")
 
 
 class TopUpPublic(BaseModel):
@@ -90,14 +92,12 @@ class TopUpPublic(BaseModel):
 # -- orders -------------------------------------------------------------------------------
 # Orders travel as EIP-712 intents (chain.intents: signed, kept in the intent pool, carried into
 # the slot's settlement by the matcher); the relayed direct order (OrderBook.placeOrderWithSig)
-# stays as the member's fallback under /orders/direct. Intent integers are strict (a JSON
+# stays as the member's fallback under /orders/direct. Their integers are strict (a JSON
 # integer, never a bool, float or string) and bounded by their ABI types; the market's own
 # bounds (gate, horizon, minimum energy, price bounds, per-slot cap) are checked by the route,
 # whose 422 names the allowed range.
 
 IntentSlot = Annotated[StrictInt, Field(ge=0, lt=2**63, description="slot number")]
-IntentUint = Annotated[StrictInt, Field(ge=0, lt=2**256)]
-IntentId = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="intent id (hex)")]
 
 
 class IntentTypedDataCreate(Strict):
@@ -105,9 +105,9 @@ class IntentTypedDataCreate(Strict):
 
     slot: IntentSlot
     side: Side
-    energy_wh: IntentUint = Field(description="Wh")
-    limit_price: IntentUint = Field(description="n€ per Wh")
-    deadline: IntentUint | None = Field(
+    energy_wh: StrictU256 = Field(description="Wh")
+    limit_price: StrictU256 = Field(description="n€ per Wh")
+    deadline: StrictU256 | None = Field(
         default=None,
         description="unix s, the last moment a settlement may carry the intent; after the "
         "slot's gate closure (default: the end of the slot's delivery)",
@@ -121,10 +121,10 @@ class IntentCreate(Strict):
     owner: Address
     slot: IntentSlot
     side: Side
-    energy_wh: IntentUint
-    limit_price: IntentUint
-    epoch: IntentUint
-    deadline: IntentUint
+    energy_wh: StrictU256
+    limit_price: StrictU256
+    epoch: StrictU256
+    deadline: StrictU256
     signature: Signature
 
 
@@ -139,12 +139,12 @@ class OrderIntentCreate(Strict):
     """Direct order (fallback): what to sign; the API answers with the EIP-712 OrderIntent of the
     OrderBook (nonce and deadline filled)."""
 
-    from_slot: U64
-    to_slot: U64 | None = None
+    from_slot: StrictU64
+    to_slot: StrictU64 | None = None
     side: Side
-    energy_wh: U256
-    limit_price: U256
-    deadline_seconds: int = Field(default=600, gt=0, le=86_400)
+    energy_wh: StrictU256
+    limit_price: StrictU256
+    deadline_seconds: StrictInt = Field(default=600, gt=0, le=86_400)
 
 
 class OrderCreate(Strict):
@@ -152,13 +152,13 @@ class OrderCreate(Strict):
     owner's signature, relayed to OrderBook.placeOrderWithSig."""
 
     owner: Address
-    from_slot: U64
-    to_slot: U64
+    from_slot: StrictU64
+    to_slot: StrictU64
     side: Side
-    energy_wh: U256
-    limit_price: U256
-    nonce: U256
-    deadline: U256
+    energy_wh: StrictU256
+    limit_price: StrictU256
+    nonce: StrictU256
+    deadline: StrictU256
     signature: Signature
 
 
@@ -169,14 +169,14 @@ class TypedDataPublic(BaseModel):
 class CancelIntentCreate(Strict):
     """What to sign to cancel a direct order: the API answers with the EIP-712 CancelIntent."""
 
-    deadline_seconds: int = Field(default=600, gt=0, le=86_400)
+    deadline_seconds: StrictInt = Field(default=600, gt=0, le=86_400)
 
 
 class OrderCancel(Strict):
     """An EIP-712 CancelIntent's nonce and deadline and the owner's signature."""
 
-    nonce: U256
-    deadline: U256
+    nonce: StrictU256
+    deadline: StrictU256
     signature: Signature
 
 
@@ -226,7 +226,7 @@ class TxPublic(BaseModel):
 class MemberCreate(Strict):
     address: Address
     role: MemberRoleName
-    lock_in_slots: U64 = 0
+    lock_in_slots: StrictU64 = 0
 
 
 class MeterCreate(Strict):
@@ -239,25 +239,25 @@ class TopUpConfirm(Strict):
     """A top-up paid without a request through the API (the bank reference typed in)."""
 
     member: Address
-    amount: int = Field(gt=0, lt=2**96)
+    amount: StrictInt = Field(gt=0, lt=2**96)
     reference: str = Field(min_length=1, max_length=140)
 
 
 class TariffFields(BaseModel):
-    retail_price: int = Field(ge=0, lt=2**40)
-    feed_in_price: int = Field(ge=0, lt=2**40)
-    grid_fee: int = Field(ge=0, lt=2**40)
-    p2p_grid_fee: int = Field(ge=0, lt=2**40)
-    trade_fee_buy: int = Field(ge=0, lt=2**40)
-    trade_fee_sell: int = Field(ge=0, lt=2**40)
-    community_price: int = Field(ge=0, lt=2**40)
-    service_fee: int = Field(ge=0, lt=2**96)
+    retail_price: StrictInt = Field(ge=0, lt=2**40)
+    feed_in_price: StrictInt = Field(ge=0, lt=2**40)
+    grid_fee: StrictInt = Field(ge=0, lt=2**40)
+    p2p_grid_fee: StrictInt = Field(ge=0, lt=2**40)
+    trade_fee_buy: StrictInt = Field(ge=0, lt=2**40)
+    trade_fee_sell: StrictInt = Field(ge=0, lt=2**40)
+    community_price: StrictInt = Field(ge=0, lt=2**40)
+    service_fee: StrictInt = Field(ge=0, lt=2**96)
     mode: Mode
 
 
 class TariffCreate(TariffFields):
     model_config = ConfigDict(extra="forbid")
-    from_slot: U64
+    from_slot: StrictU64
 
 
 class TariffPublic(TariffFields):

@@ -21,6 +21,7 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from api.errors import ApiError
 from chain.codec import decode_rules
 from chain.node import Node, NodeError, Sender
 from market.tariff import SlotRules
@@ -105,7 +106,7 @@ class ChainView:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=1)  # a daemon: a poll stuck on the node dies with us
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):
@@ -115,6 +116,10 @@ class ChainView:
                     hook()
             except Exception as exc:  # keep following; requests see the node's errors
                 log.warning("head poll failed: %s", exc)
+                # Reads cached at the last head would keep answering as if the node were up;
+                # dropped, every read goes to the node and answers 503 while it is down.
+                with self._lock:
+                    self._cache = {}
 
     def refresh(self) -> None:
         head = self.node.block_number()
@@ -245,7 +250,9 @@ class ChainView:
     def send(self, fn: ContractFunction, sender: Sender | None, what: str) -> TxReceipt:
         """Send `fn` from `sender` (one at a time) and refresh the head after it is mined."""
         if sender is None:
-            raise NodeError(f"the API has no {what} account configured")
+            raise ApiError(
+                503, "read_only", f"this API serves reads only: no {what} account configured"
+            )
         with self._send_lock:
             try:
                 return self.node.transact(fn, sender)

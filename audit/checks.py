@@ -6,11 +6,16 @@ log index) and re-derives, with the rulebook (`market/`) and the contracts' pure
 
 * the tariff schedule (Community's TariffScheduled / TariffWithdrawn), so each slot is checked
   against the tariff and clearing mode in force for it;
-* each slot's book (OrderPlaced minus OrderCancelled, in book order; a standing order arrives as
-  one OrderPlaced per slot, exactly as the book stores it), its escrow, and its clearing:
-  `market.clearing.clear` on the open orders must give SlotSettled's price, volume, fills and
-  pay-as-bid pairs; fees, network charges, trade value and each payout follow
-  `market.billing.settle_order`;
+* each slot's book: its direct orders (OrderPlaced minus OrderCancelled, in book order; a
+  standing order arrives as one OrderPlaced per slot, exactly as the book stores it) followed by
+  the signed intents its settlement carried (SlotSettled's intentWords and intentIds, ascending
+  ids, each id used once across all slots, from members within the tariff's bounds), its
+  escrow, and its clearing: `market.clearing.clear` on the open orders must give SlotSettled's
+  price, volume, fills and pay-as-bid pairs; fees, network charges, trade value and each
+  account's net payout in the settlement's transaction (direct orders out of escrow, intents
+  from and to the holder's balance through Settlement's pass-through, which keeps nothing)
+  follow `market.billing.settle_order`, and each holder's filled buy intents are covered by
+  its balance less its debt;
 * the settlement against meters: reading commitments, each member's imbalance and BaU cost
   (`market.billing` through `chain.metering.settle_positions`), what a balance covered and what
   became debt, and the slot's link in the digest chain;
@@ -35,10 +40,18 @@ from dataclasses import dataclass, field
 from itertools import groupby, pairwise
 from typing import Any
 
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from audit.model import ChainState, Event, Finding, Report
-from chain.codec import MODE_CODES, MODE_NAMES, BookEntry, decode_rules
+from chain.codec import (
+    MODE_CODES,
+    MODE_NAMES,
+    ROLE_CODES,
+    BookEntry,
+    decode_order_word,
+    decode_rules,
+)
 from chain.flexibility import FlexRequest, net_import, outcomes, segment_slots
 from chain.metering import (
     ZERO_HASH,
@@ -59,6 +72,10 @@ from market.orders import InvalidOrderError, Order, Side
 from market.tariff import InvalidTariffError, SlotRules
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+FIRST_INTENT_ID = 1 << 64
+"""Direct order ids are below 2**64; an intent's id (its EIP-712 struct hash) is at or above."""
+INTENT_FREE_BITS = ~((1 << 241) - 1)
+"""Bits of an intent's order word that must be clear: the cancelled bit and everything above."""
 
 RULES: dict[str, str] = {
     "tariff": "every scheduled tariff is valid; a withdrawal removes the latest entry",
@@ -66,7 +83,12 @@ RULES: dict[str, str] = {
     "order-escrow": "a buy escrows energy x (limit + trade_fee_buy + p2p_grid_fee), a sell 0",
     "cancel-refund": "a cancellation refunds exactly the order's escrow, before settlement",
     "slot-escrow": "a slot's settlement releases exactly its open escrow",
-    "slot-gap": "settled slots (trades and meters) form a gap-free sequence, each once",
+    "slot-gap": "settled slots (trades and meters) form a gap-free sequence, in order, each once",
+    "intent": "a slot's intents are well-formed order words of members (a consumer never sells) "
+    "within the tariff's price bounds, ids strictly ascending above every direct id, each id "
+    "settled once across all slots",
+    "intent-cover": "a holder's filled buy intents cost at most its balance less its debt",
+    "intent-revoke": "a revocation moves its member's nonce epoch on by exactly one",
     "clearing-mode": "a slot clears in the mode of the tariff in force for it",
     "clearing-price": "the clearing price is the rulebook's (market.clearing)",
     "clearing-volume": "the traded volume is the rulebook's (maximum volume at one price)",
@@ -75,7 +97,10 @@ RULES: dict[str, str] = {
     "trade-value": "the slot's trade value is the sum of the rulebook's fill amounts",
     "platform-fee": "platform fees are trade_fee_buy and trade_fee_sell per Wh filled",
     "network-fee": "network charges are p2p_grid_fee per Wh bought",
-    "slot-payouts": "buyers get their unused escrow, sellers p*q less the fee, the DSO the fees",
+    "slot-payouts": "in the settlement's transaction each account nets the rulebook's amount: "
+    "direct buyers their unused escrow, intent buyers minus p*q and the buy fees, sellers p*q "
+    "less the fee, the DSO the fees; the order book pays out the slot's open escrow and "
+    "Settlement, the intents' pass-through, nets zero",
     "readings": "readings come from the member's registered meter, before the slot closes",
     "readings-commitment": "a slot's reading count and hash are those of its readings",
     "imbalance-position": "each member with readings is settled once on its readings and fills",
@@ -115,7 +140,7 @@ def _role_id(name: str) -> str:
 CONTRACT_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
     _role_id("MARKET_ROLE"): (
         "EnergyToken",
-        ("OrderBook", "ImbalanceSettlement", "ProfitSharing", "Flexibility"),
+        ("OrderBook", "Settlement", "ImbalanceSettlement", "ProfitSharing", "Flexibility"),
     ),
     _role_id("COLLECTOR_ROLE"): (
         "EnergyToken",
@@ -155,6 +180,10 @@ class _Auditor:
     supply_account: str = ZERO_ADDRESS
     exit_penalty: int = 0
     members: set[str] = field(default_factory=set)
+    roles: dict[str, int] = field(default_factory=dict)
+    epochs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    intent_slot: dict[int, int] = field(default_factory=dict)
+    """Intent id -> the slot whose settlement carried it."""
     meters: dict[str, str] = field(default_factory=dict)
     balances: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     supply: int = 0
@@ -214,6 +243,17 @@ class _Auditor:
             elif e.name == "DebtRecorded":
                 debts[e.args["member"]][e.args["creditor"]] += int(e.args["amount"])
         self.tx_sent, self.tx_debts = sent, debts
+
+    def tx_net(self, before: int | None = None) -> dict[str, int]:
+        """Each address's net token movement (received less sent) in the current transaction,
+        over all its transfers or those logged before `before`."""
+        net: dict[str, int] = defaultdict(int)
+        for e in self.tx:
+            if e.name == "Transfer" and (before is None or e.log_index < before):
+                value = int(e.args["value"])
+                net[e.args["from"]] -= value
+                net[e.args["to"]] += value
+        return net
 
     def tx_transfers_from(self, sender: str) -> dict[str, int]:
         """What `sender` transferred to each recipient in the current transaction."""
@@ -298,6 +338,10 @@ class _Auditor:
 
     def on_MemberRegistered(self, e: Event) -> None:
         self.members.add(e.args["member"])
+        self.roles[e.args["member"]] = int(e.args["role"])
+
+    def on_MemberRoleChanged(self, e: Event) -> None:
+        self.roles[e.args["member"]] = int(e.args["role"])
 
     def on_MemberExiting(self, e: Event) -> None:
         self.members.discard(e.args["member"])
@@ -439,9 +483,12 @@ class _Auditor:
         fills = [int(f) for f in a["fills"]]
         if slot in self.settled:
             self.find(slot, "slot-gap", "settled twice")
+        elif self.settled and slot < max(self.settled):
+            self.find(slot, "slot-gap", f"settled after slot {max(self.settled)} (out of order)")
         rules = self.rules_at(slot)
         mode_name = MODE_NAMES.get(int(a["mode"]), str(a["mode"]))
-        book = self.books[slot]
+        direct = self.books[slot]
+        book = direct + self._intents(slot, e, rules)
         entries = tuple(
             BookEntry(i, o.owner, o.side.value, o.energy_wh, o.price, o.cancelled)
             for i, o in enumerate(book)
@@ -487,27 +534,38 @@ class _Auditor:
             self.find(slot, "clearing-fills", "; ".join(diff[:5]))
         self._compare(slot, "clearing-pairs", [int(p) for p in a["pairs"]], expected.pairs)
 
-        # Money: the rulebook's settlement of each open order under the slot's tariff.
+        # Money: the rulebook's settlement of each open order under the slot's tariff. A direct
+        # order settles out of its escrow (a buy gets back what it did not spend); an intent
+        # from and to its holder's balance (a buy pays p*q and the buy fees).
+        intent_ids = {o.id for o in book[len(direct) :]}
         payouts: dict[str, int] = defaultdict(int)
-        trade_value = platform = network = 0
+        costs: dict[str, int] = defaultdict(int)
+        trade_value = platform = network = escrow = 0
         for order_id, order in open_orders.items():
             try:
                 settled = settle_order(rules.tariff, order, clearing.fills[order_id])
             except ValueError as exc:  # outside the tariff's bounds (found when placed)
                 self.find(slot, "order", f"order {order_id} cannot be settled: {exc}")
                 return
-            payouts[order.owner] += settled.received_by_member
+            if order_id in intent_ids and order.side is Side.BUY:
+                payouts[order.owner] -= settled.paid_by_member
+                costs[order.owner] += settled.paid_by_member
+            else:
+                payouts[order.owner] += settled.received_by_member
+                escrow += settled.escrow
             platform += settled.platform_fee
             network += settled.network_fee
             if order.side is Side.SELL:
                 trade_value += settled.amount
         payouts[self.fee_account] += platform
         payouts[self.network_account] += network
+        payouts[self.address("OrderBook")] -= escrow
         self._compare(slot, "trade-value", int(a["tradeValue"]), trade_value)
         self._compare(slot, "platform-fee", int(a["platformFees"]), platform)
         self._compare(slot, "network-fee", int(a["networkFees"]), network)
+        self._check_cover(slot, e, costs)
         want = {k: v for k, v in payouts.items() if v}
-        got = self.tx_transfers_from(self.address("OrderBook"))
+        got = {k: v for k, v in self.tx_net().items() if v and k != ZERO_ADDRESS}
         if got != want:
             diff = [
                 f"{who}: {got.get(who, 0)} not {want.get(who, 0)}"
@@ -516,9 +574,83 @@ class _Auditor:
             ]
             self.find(slot, "slot-payouts", "; ".join(diff[:5]))
 
+    def _intents(self, slot: int, e: Event, rules: SlotRules | None) -> list[_Order]:
+        """The book entries after the direct orders: SlotSettled's intents, decoded, each
+        checked as Settlement checks it (as far as the events tell: the signature, deadline and
+        epoch are in the calldata only)."""
+        words = [int(w) for w in e.args.get("intentWords", [])]
+        ids = [int(i) for i in e.args.get("intentIds", [])]
+        if len(words) != len(ids):
+            self.find(slot, "intent", f"{len(words)} intent words for {len(ids)} ids")
+        out: list[_Order] = []
+        previous = FIRST_INTENT_ID - 1
+        for word, intent_id in zip(words, ids, strict=False):
+            entry = decode_order_word(0, word)
+            side = Side(entry.side)
+            order = _Order(
+                intent_id, to_checksum_address(entry.owner), side, entry.energy_wh, entry.price, 0
+            )
+            where = f"intent {intent_id:#x}"
+            if word & INTENT_FREE_BITS:
+                self.find(slot, "intent", f"{where}: word {word:#x} has bits set beyond the side")
+            if intent_id <= previous:
+                self.find(
+                    slot,
+                    "intent",
+                    f"{where} is not above the entry before it ({previous:#x}): intent ids "
+                    f"are strictly ascending from {FIRST_INTENT_ID:#x}",
+                )
+            previous = max(previous, intent_id)
+            first = self.intent_slot.setdefault(intent_id, slot)
+            if first != slot or any(o.id == intent_id for o in out):
+                self.find(slot, "intent", f"{where} was already settled in slot {first}")
+            if order.owner not in self.members:
+                self.find(slot, "intent", f"{where} of {order.owner}, not a member")
+            elif side is Side.SELL and self.roles.get(order.owner) == ROLE_CODES["consumer"]:
+                self.find(slot, "intent", f"{where}: consumer {order.owner} sells")
+            if rules is not None:
+                try:
+                    rules.tariff.check_price_bounds(
+                        Order(intent_id, side, order.energy_wh, order.price, order.owner)
+                    )
+                except InvalidOrderError as exc:
+                    self.find(slot, "intent", f"{where}: {exc}")
+            out.append(order)
+        return out
+
+    def _check_cover(self, slot: int, e: Event, costs: dict[str, int]) -> None:
+        """Each holder's filled buy intents cost at most its balance less its debt when the
+        settlement ran (the replayed balance before the transaction's transfers)."""
+        moved = self.tx_net(before=e.log_index)
+        owed: dict[str, int] = defaultdict(int)
+        for (member, _creditor), amount in self.debts.items():
+            owed[member] += amount
+        for member, cost in sorted(costs.items()):
+            if not cost:
+                continue
+            balance = self.balances.get(member, 0) - moved.get(member, 0)
+            spendable = max(balance - owed[member], 0)
+            if cost > spendable:
+                self.find(
+                    slot,
+                    "intent-cover",
+                    f"{member}'s buy intents cost {cost}, it could spend {spendable} "
+                    f"(balance {balance}, debt {owed[member]})",
+                )
+
     def _compare(self, slot: int, rule: str, got: Any, want: Any) -> None:
         if got != want:
             self.find(slot, rule, f"chain has {got}, the rulebook gives {want}")
+
+    def on_IntentsRevoked(self, e: Event) -> None:
+        member, epoch = e.args["member"], int(e.args["epoch"])
+        if epoch != self.epochs[member] + 1:
+            self.find(
+                None,
+                "intent-revoke",
+                f"{member} revoked to epoch {epoch} from epoch {self.epochs[member]}",
+            )
+        self.epochs[member] = epoch
 
     # MeterReadings
 

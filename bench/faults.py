@@ -513,6 +513,7 @@ def run_faults(config: FaultConfig, say: Callable[[str], None] = _say) -> dict[s
         accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
         roles = Roles.dev(accounts)
         outbox_url = f"sqlite:///{work / 'outbox.sqlite'}"
+        pool_url = f"sqlite:///{work / 'intents.sqlite'}"
         live_index = f"sqlite:///{work / 'index-live.sqlite'}"
         empty_source = work / "no-samples.csv"
         empty_source.write_text("timestamp,meter_id,import_wh_total,export_wh_total\n")
@@ -527,6 +528,7 @@ def run_faults(config: FaultConfig, say: Callable[[str], None] = _say) -> dict[s
             "GRIDSHARE_MATCHER": roles.matcher,
             "GRIDSHARE_ORACLE": roles.oracle,
             "GRIDSHARE_ORACLE_DB_URL": outbox_url,
+            "GRIDSHARE_INTENT_POOL_URL": pool_url,
             "GRIDSHARE_ORACLE_KEYSTORE_DIR": str(work / "keys"),
             "GRIDSHARE_METER_KEY_PASSWORD": "unused: the simulated meters sign in the driver",
             "GRIDSHARE_ORACLE_POLL_SECONDS": "0.5",
@@ -568,7 +570,7 @@ def run_faults(config: FaultConfig, say: Callable[[str], None] = _say) -> dict[s
             s.start()
         runner = FaultRunner(
             node, community, community_profiles(community, -(-slots // community.slots_per_day)),
-            roles, outbox_url, settings.audit_batch_blocks,
+            roles, outbox_url, settings.audit_batch_blocks, None, pool_url,
         )  # fmt: skip
         targets: dict[str, Target] = {s.name: s for s in services}
         targets["node"] = node_proc

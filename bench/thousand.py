@@ -45,9 +45,10 @@ from chain.codec import ROLE_CODES, decode_rules
 from chain.metering import positions, trade_words
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
-from chain.submission import clear_slot
+from chain.submission import to_submission
 from gridshare.settings import Settings
 from market.billing import OrderSettlement
+from market.clearing import Mode, clear
 from market.units import NANO_PER_EUR
 from matcher.devchain import BLOCK_GAS_LIMIT, dev_chain
 from matcher.service import Matcher
@@ -532,13 +533,15 @@ def probe(kind: str, network: str, deployments: Path, slot: int, community: Comm
     if kind == "matcher":
         accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
         matcher = Matcher(node, Sender(Roles.dev(accounts).matcher))
-        book_fns = matcher.order_book.functions
         rules = decode_rules(node.call(matcher.community.functions.tariffAt(slot)))
-        book, _, submission = clear_slot(
-            node.call(book_fns.slotBook(slot)), node.call(book_fns.slotOrderIds(slot)), rules
-        )
+        # The settled slot's book (its intents from the SlotSettled event), re-cleared and
+        # encoded as the matcher does (the probe signs, it does not send).
+        book, fills = matcher.settled_book(slot)
+        mode = Mode(rules.mode)
+        pc = rules.tariff.community_price if mode is Mode.COMMUNITY else None
+        submission = to_submission(book, clear(book.open_orders(), mode, pc))
         words = matcher.reading_words(slot)
-        trades = trade_words(book.entries, submission.fills)
+        trades = trade_words(book.entries, fills)
         members = [p.member for p in positions(words, trades)]
         params: TxParams = {"gas": node.block_gas_limit(), "gasPrice": Wei(0), "nonce": Nonce(0)}
         params["chainId"] = node.manifest.chain_id

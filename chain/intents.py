@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
-from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from chain.codec import SIDE_CODES
 
@@ -33,7 +35,16 @@ INTENT_TYPE = [
 ]
 INTENT_TYPE_STRING = "Intent(" + ",".join(f"{f['type']} {f['name']}" for f in INTENT_TYPE) + ")"
 INTENT_TYPEHASH = keccak(text=INTENT_TYPE_STRING)
-_STRUCT_TYPES = ["bytes32", "address", "uint64", "uint8", "uint256", "uint256", "uint256", "uint256"]
+_STRUCT_TYPES = [
+    "bytes32",
+    "address",
+    "uint64",
+    "uint8",
+    "uint256",
+    "uint256",
+    "uint256",
+    "uint256",
+]
 _MASK40 = (1 << 40) - 1
 _DOMAIN_TYPE = [
     {"name": "name", "type": "string"},
@@ -164,7 +175,7 @@ class IntentBatch:
     @classmethod
     def of(cls, signed: Sequence[SignedIntent]) -> IntentBatch:
         ordered = sorted(signed, key=lambda s: s.intent.id)
-        for a, b in zip(ordered, ordered[1:], strict=False):
+        for a, b in pairwise(ordered):
             if a.intent.id == b.intent.id:
                 raise ValueError(f"intent {a.intent.id:#x} appears twice")
         members = sorted({s.intent.owner.lower() for s in ordered}, key=lambda a: int(a, 16))

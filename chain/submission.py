@@ -39,6 +39,22 @@ class SlotBook:
         entries = tuple(decode_order_word(i, w) for i, w in enumerate(all_words))
         return cls(entries, tuple(all_ids), batch)
 
+    @classmethod
+    def settled(
+        cls,
+        words: Sequence[int],
+        ids: Sequence[int],
+        intent_words: Sequence[int],
+        intent_ids: Sequence[int],
+    ) -> SlotBook:
+        """A settled slot's book: its direct book and the intents its SlotSettled event carried
+        (their order words and ids), in book order."""
+        if len(words) != len(ids) or len(intent_words) != len(intent_ids):
+            raise ValueError("every book entry needs exactly one id")
+        all_words = [int(w) for w in (*words, *intent_words)]
+        entries = tuple(decode_order_word(i, w) for i, w in enumerate(all_words))
+        return cls(entries, tuple(int(i) for i in (*ids, *intent_ids)))
+
     @property
     def direct(self) -> int:
         """How many entries are direct orders (the rest are intents)."""

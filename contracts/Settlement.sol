@@ -45,13 +45,18 @@ contract Settlement is EIP712, ISettlement {
         uint112 platformFees;
     }
 
-    /// @dev Transfers out of a slot's escrow (`uint160(to) | amount << 160`), the `settleNet`
-    /// entries of the intent holders, and the slot's totals.
+    /// @dev Transfers out of a slot's escrow (`uint160(to) | amount << 160`), the direct sellers'
+    /// earnings, the `settleNet` entries, and the slot's totals. `escrowedValue` is what direct
+    /// buys paid for energy (it moves from the escrow to this contract), `sellFees` the direct
+    /// sells' platform fees (paid with the `settleNet` credits).
     struct Payout {
         uint256[] transfers;
+        uint256[] sellers;
         uint256[] entries;
         uint256 tradeValue;
         uint256 buyerValue;
+        uint256 escrowedValue;
+        uint256 sellFees;
         uint256 platformFees;
         uint256 networkFees;
     }
@@ -89,6 +94,8 @@ contract Settlement is EIP712, ISettlement {
     uint256 private immutable _minOrderWh;
 
     /// @inheritdoc ISettlement
+    uint64 public immutable firstSlot;
+    /// @inheritdoc ISettlement
     uint64 public nextSlot;
     /// @inheritdoc ISettlement
     mapping(address member => uint256) public intentEpoch;
@@ -107,7 +114,8 @@ contract Settlement is EIP712, ISettlement {
         token = token_;
         _maxIntents = orderBook_.maxOrdersPerSlot();
         _minOrderWh = orderBook_.minOrderWh();
-        nextSlot = community_.currentSlot();
+        firstSlot = community_.currentSlot();
+        nextSlot = firstSlot;
     }
 
     /// @inheritdoc ISettlement
@@ -137,7 +145,7 @@ contract Settlement is EIP712, ISettlement {
         b.c.volumeWh = uint64(_verify(b, fills, pairs));
         _payouts(b, fills);
         _intentAccounts(b, batch.intents, fills);
-        b.pay.entries = _entries(batch.members, b.h);
+        b.pay.entries = _entries(batch.members, b.h, b.pay);
         // Both sides of every fill carry the same value: what buyers pay, sellers receive.
         assert(b.pay.buyerValue == b.pay.tradeValue);
         b.c.platformFees = uint112(b.pay.platformFees);
@@ -165,6 +173,23 @@ contract Settlement is EIP712, ISettlement {
     /// @inheritdoc ISettlement
     function tradesOf(uint64 slot) external view returns (bytes32 tradesHash, uint256 platformFees) {
         return (_tradesHash[slot], _clearings[slot].platformFees);
+    }
+
+    /// @inheritdoc ISettlement
+    function holders(address[] calldata members)
+        external
+        view
+        returns (uint8[] memory roles, uint256[] memory epochs, uint256[] memory spendable)
+    {
+        uint256 m = members.length;
+        roles = new uint8[](m);
+        epochs = new uint256[](m);
+        spendable = new uint256[](m);
+        for (uint256 k; k < m; ++k) {
+            roles[k] = uint8(community.memberRole(members[k]));
+            epochs[k] = intentEpoch[members[k]];
+            spendable[k] = token.spendableOf(members[k]);
+        }
     }
 
     /// @notice The EIP-712 domain separator intents are signed under.
@@ -338,16 +363,18 @@ contract Settlement is EIP712, ISettlement {
 
     // ----------------------------------------------------------------------------------- money
 
-    /// @dev What each direct order's owner and the DSO's two accounts receive out of the slot's escrow.
+    /// @dev What leaves the slot's escrow: each direct buyer's unused escrow, the direct buys' fees
+    /// to the DSO's two accounts, and what the direct buys paid for energy to this contract, which
+    /// pays every seller (direct or intent) through `settleNet`; and what each direct seller earns.
     function _payouts(Book memory b, uint256[] calldata fills) private view {
         Payout memory pay = b.pay;
         Clearing memory c = b.c;
         Tariff memory t = b.t;
         uint256 direct = b.direct;
-        uint256[] memory transfers = new uint256[](direct + 2);
+        uint256[] memory transfers = new uint256[](direct + 3);
+        uint256[] memory sellers = new uint256[](direct);
         uint256 count;
-        uint256 platformFees;
-        uint256 networkFees;
+        uint256 sold;
         // Unchecked: prices and fees are < 2**40 and fills <= energy < 2**40, so no product or sum
         // over a slot's orders comes near 2**256; the verified clearing keeps every trade within
         // its limit (no subtraction underflows), and OrderBook.closeSlot's exact escrow equality
@@ -357,29 +384,34 @@ contract Settlement is EIP712, ISettlement {
                 uint256 w = b.words[i];
                 if (w.isCancelled()) continue; // its escrow left with the cancellation
                 uint256 f = fills[i];
-                uint256 amount;
                 if (w.isSell()) {
+                    if (f == 0) continue;
                     uint256 value = c.mode == Mode.PayAsBid ? b.sellValue[i] : c.price * f;
                     pay.tradeValue += value;
-                    platformFees += t.tradeFeeSell * f;
-                    amount = value - t.tradeFeeSell * f;
+                    pay.sellFees += t.tradeFeeSell * f;
+                    uint256 earned = value - t.tradeFeeSell * f;
+                    if (earned != 0) sellers[sold++] = uint160(w) | (earned << 160);
                 } else {
-                    amount = _buyerRefund(w, f, c, t);
-                    pay.buyerValue += (c.mode == Mode.PayAsBid ? w.price() : c.price) * f;
-                    platformFees += t.tradeFeeBuy * f;
-                    networkFees += t.p2pGridFee * f;
+                    uint256 refund = _buyerRefund(w, f, c, t);
+                    uint256 value = (c.mode == Mode.PayAsBid ? w.price() : c.price) * f;
+                    pay.buyerValue += value;
+                    pay.escrowedValue += value;
+                    pay.platformFees += t.tradeFeeBuy * f;
+                    pay.networkFees += t.p2pGridFee * f;
+                    if (refund != 0) transfers[count++] = uint160(w) | (refund << 160);
                 }
-                if (amount != 0) transfers[count++] = uint160(w) | (amount << 160);
             }
         }
-        if (platformFees != 0) transfers[count++] = uint160(community.feeAccount()) | (platformFees << 160);
-        if (networkFees != 0) transfers[count++] = uint160(community.networkAccount()) | (networkFees << 160);
+        if (pay.platformFees != 0) transfers[count++] = uint160(community.feeAccount()) | (pay.platformFees << 160);
+        if (pay.networkFees != 0) transfers[count++] = uint160(community.networkAccount()) | (pay.networkFees << 160);
+        if (pay.escrowedValue != 0) transfers[count++] = uint160(address(this)) | (pay.escrowedValue << 160);
         assembly ("memory-safe") {
             mstore(transfers, count)
+            mstore(sellers, sold)
         }
         pay.transfers = transfers;
-        pay.platformFees = platformFees;
-        pay.networkFees = networkFees;
+        pay.sellers = sellers;
+        pay.platformFees += pay.sellFees;
     }
 
     /// @dev What the filled intents earn and cost their holders, and their fees; adds the intents'
@@ -416,10 +448,15 @@ contract Settlement is EIP712, ISettlement {
     }
 
     /// @dev The `settleNet` entries: each holder's net debit (after checking its filled buys are
-    /// covered by its balance less its debt), then the net credits and the DSO's two accounts.
-    function _entries(address[] calldata members, Holders memory h) private view returns (uint256[] memory entries) {
+    /// covered by its balance less its debt), then the holders' net credits, the direct sellers'
+    /// earnings and the DSO's two accounts (the intents' fees and the direct sells' fees).
+    function _entries(address[] calldata members, Holders memory h, Payout memory pay)
+        private
+        view
+        returns (uint256[] memory entries)
+    {
         uint256 m = members.length;
-        entries = new uint256[](m + 2);
+        entries = new uint256[](m + pay.sellers.length + 2);
         uint256 count;
         for (uint256 k; k < m; ++k) {
             uint256 cost = h.cost[k];
@@ -432,7 +469,11 @@ contract Settlement is EIP712, ISettlement {
             uint256 credit = h.credit[k];
             if (credit > h.cost[k]) entries[count++] = uint160(members[k]) | ((credit - h.cost[k]) << 160);
         }
-        if (h.platformFees != 0) entries[count++] = uint160(community.feeAccount()) | (h.platformFees << 160);
+        for (uint256 k; k < pay.sellers.length; ++k) {
+            entries[count++] = pay.sellers[k];
+        }
+        uint256 platformFees = h.platformFees + pay.sellFees;
+        if (platformFees != 0) entries[count++] = uint160(community.feeAccount()) | (platformFees << 160);
         if (h.networkFees != 0) entries[count++] = uint160(community.networkAccount()) | (h.networkFees << 160);
         assembly ("memory-safe") {
             mstore(entries, count)

@@ -34,7 +34,8 @@ def clear_book(
 ) -> None:
     """Clear one slot's book by the rulebook and print the clearing as JSON.
 
-    Invalid input exits with code 2 and one line on stderr naming the order at fault.
+    Invalid input exits with code 2 and one line on stderr naming the order at fault;
+    hostile input (huge numbers, deep nesting) too, never with a traceback.
     """
     import json
     import sys
@@ -50,10 +51,15 @@ def clear_book(
         typer.echo(f"error: cannot read {book}: {e}", err=True)
         raise typer.Exit(code=2) from e
     except InvalidBookError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {_one_line(str(e))}", err=True)
         raise typer.Exit(code=2) from e
     result = clear(parsed.orders, parsed.mode, parsed.community_price)
     typer.echo(json.dumps(clearing_to_json(result), indent=2))
+
+
+def _one_line(message: str) -> str:
+    """The message on one line, whatever a value quoted in it contains."""
+    return " ".join(message.splitlines())
 
 
 from sim.cli import flex_command, simulate_command  # noqa: E402
@@ -93,6 +99,7 @@ def matcher_run(
 
     from chain.node import Node, NodeError, matcher_sender
     from gridshare.settings import load_settings
+    from intents.pool import IntentPool
     from matcher.service import Matcher
 
     logging.basicConfig(
@@ -100,7 +107,11 @@ def matcher_run(
     )
     settings = load_settings()
     try:
-        matcher = Matcher(Node.from_settings(network, settings), matcher_sender(settings))
+        matcher = Matcher(
+            Node.from_settings(network, settings),
+            matcher_sender(settings),
+            IntentPool(settings.intent_pool_url),
+        )
         if once:
             matcher.run_once()
         else:

@@ -105,6 +105,22 @@ class Settings(BaseModel):
     api_operator: str | None = None
     api_operator_key: SecretStr | None = None
     api_head_poll_seconds: float = Field(default=0.25, gt=0)  # chain reads are cached per head
+    # With write endpoints on (the default), `gridshare api` refuses to start unless both the
+    # relayer and the operator are configured; api_read_only serves reads only and answers
+    # every write with 503 (docs/decisions.md, "Wallet API: start-up").
+    api_read_only: bool = False
+    # The API's own node access: a request must fail fast (503) while the node is down, not
+    # retry for ever as the services do (rpc_retry_limit 0), and a stuck retry must not hold
+    # a shutdown. Attempts x timeout bounds a request against a node that hangs.
+    api_rpc_timeout_seconds: float = Field(default=5.0, gt=0)
+    api_rpc_retry_limit: int = Field(default=2, gt=0)  # failed attempts before the 503
+    api_rpc_retry_initial_seconds: float = Field(default=0.1, gt=0)
+    api_rpc_retry_max_seconds: float = Field(default=0.5, gt=0)
+    api_shutdown_seconds: int = Field(default=3, ge=0)  # in-flight requests after SIGTERM
+    # Top-up requests (POST /wallet/top-ups), per member: the largest amount of one request
+    # (n€; 500 €) and how many may wait for their payment at once.
+    api_top_up_max_amount: int = Field(default=500 * 10**9, gt=0, lt=2**63)
+    api_top_up_max_open: int = Field(default=3, gt=0)
     # The meter oracle (oracle/): its relaying account (ORACLE role), as for the matcher.
     oracle: str | None = None
     oracle_key: SecretStr | None = None

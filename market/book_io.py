@@ -8,7 +8,10 @@ Input::
                  "price": <int n€/Wh>, "owner": "0x..."}]}
 
 Numbers must be JSON integers: 1.0, "1" and true are rejected, as are unknown or duplicate
-keys, because a typo in a book is better reported than guessed at.
+keys, because a typo in a book is better reported than guessed at. Hostile text is refused as
+InvalidBookError too, never as another exception: integers longer than 78 digits (2**256 has
+78; Python's int-from-string limit would otherwise raise ValueError inside json.loads), NaN and
+Infinity (not JSON), and nesting deep enough to exhaust the parser's recursion.
 
 Output::
 
@@ -28,6 +31,9 @@ from market.orders import InvalidOrderError, Order, Side, sorted_by_id
 from market.units import Price
 
 _BOOK_FIELDS = ("mode", "community_price", "orders")
+# 78: every uint256 fits, and the clearing's products stay far below Python's int-string
+# conversion limit (4300 digits), so the result can always be printed.
+_MAX_INT_DIGITS = len(str(2**256))
 _ORDER_FIELDS = ("id", "side", "energy_wh", "price", "owner")
 
 
@@ -43,12 +49,34 @@ class Book:
 
 
 def parse_book_text(text: str) -> Book:
-    """Parse a book from JSON text."""
+    """Parse a book from JSON text; any defect, however hostile, is an InvalidBookError."""
     try:
-        obj = json.loads(text, object_pairs_hook=_object_without_duplicate_keys)
+        obj = json.loads(
+            text,
+            object_pairs_hook=_object_without_duplicate_keys,
+            parse_int=_bounded_int,
+            parse_constant=_no_constant,
+        )
+        return parse_book(obj)
     except json.JSONDecodeError as e:
         raise InvalidBookError(f"invalid JSON: {e}") from e
-    return parse_book(obj)
+    except RecursionError as e:
+        # Raised by json.loads on deep nesting, or by repr() of a deep value in a message.
+        raise InvalidBookError("invalid JSON: nested too deeply") from e
+
+
+def _bounded_int(digits: str) -> int:
+    """An integer literal, refused before int() when it is longer than any uint256."""
+    length = len(digits.lstrip("-"))
+    if length > _MAX_INT_DIGITS:
+        raise InvalidBookError(
+            f"invalid JSON: a number of {length} digits is too large (at most {_MAX_INT_DIGITS})"
+        )
+    return int(digits)
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidBookError(f"invalid JSON: {name} is not a JSON number")
 
 
 def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """Settle every slot once, in order, from what the chain says.
 
-The matcher is responsible for every slot from the one containing the deployment block up to the
-latest slot whose gate has closed. On each pass it walks those slots in order; a slot that
-`Settlement.clearingOf` reports settled is skipped, any other is read, cleared and submitted, and
-the pass waits for the receipt before moving on. Empty and non-crossing slots are settled too
-(docs/decisions.md, "Matcher"), so "settled" is a prefix of the slots and a gap would be a bug.
+The matcher is responsible for every slot from `Settlement.nextSlot` (the contract settles slots
+strictly in order) up to the latest slot whose gate has closed. On each pass it walks those slots
+in order: each slot's book is its direct orders (read from the OrderBook) and the signed intents
+waiting for it in the intent pool, of which it carries those the contract will accept
+(matcher/intents.py, market/intents.py); it clears the book, submits one settlement, waits for the
+receipt and records in the pool which intents were included and why the others were not. Empty
+and non-crossing slots are settled too (docs/decisions.md, "Matcher").
 
 It also accepts DSO flexibility requests after their gate and pays them out after their slot's
 imbalance (matcher/flexibility.py).
@@ -12,8 +14,9 @@ imbalance (matcher/flexibility.py).
 After delivery the matcher also settles each slot's imbalance against the meters, strictly in
 order, once the slot's trades are settled and its readings are complete (every registered meter
 has reported) or the reading deadline has passed. The reading words come from the slot's
-ReadingAccepted events in acceptance order, the trade words from the same clearing of the same
-closed book (deterministic), and ImbalanceSettlement re-checks both against its commitments.
+ReadingAccepted events in acceptance order, the trade words from the slot's direct book and its
+SlotSettled event (fills and the intents it carried), and ImbalanceSettlement re-checks both
+against its commitments.
 
 Restart safety needs no state: a slot whose transaction was mined before a crash reads as settled
 and is skipped; one whose transaction was not is cleared and sent again. If two submissions race,
@@ -31,11 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chain.codec import decode_rules
+from chain.intents import EMPTY_BATCH, IntentBatch
 from chain.metering import pack_reading_word, positions, trade_words
 from chain.node import Node, NodeError, Sender, TransactionReverted
-from chain.submission import clear_slot
+from chain.submission import SlotBook, clear_slot
+from market.intents import LeftOut
 from matcher.calendar import Calendar, read_calendar
 from matcher.flexibility import FlexibilityStep, FlexStep
+from matcher.intents import IntentStep, Pool
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,8 @@ class SlotResult:
     orders: int
     fills: int  # orders that received energy
     gas_used: int | None
+    intents: int = 0  # of the orders, intents carried in the settlement
+    left_out: int = 0  # pending intents of the slot not carried
 
     def line(self) -> str:
         """The one log line per slot."""
@@ -58,23 +66,28 @@ class SlotResult:
         gas = "already settled by an earlier submission" if self.gas_used is None else self.gas_used
         return (
             f"slot {self.slot} settled: mode={self.mode} price={price} "
-            f"volume_wh={self.volume_wh} fills={self.fills}/{self.orders} gas={gas}"
+            f"volume_wh={self.volume_wh} fills={self.fills}/{self.orders} "
+            f"intents={self.intents} left_out={self.left_out} gas={gas}"
         )
 
 
 class Matcher:
     """Clears and settles the slots of one deployment, as the account `sender`."""
 
-    def __init__(self, node: Node, sender: Sender) -> None:
+    # A slot whose settlement the contract refuses by naming an intent is retried without it, at
+    # most this many times (each refusal removes at least one intent).
+    MAX_REFUSALS = 8
+
+    def __init__(self, node: Node, sender: Sender, pool: Pool | None = None) -> None:
         self.node = node
         self.sender = sender
+        self.intents = IntentStep(node, pool) if pool is not None else None
         self.community = node.contract("Community")
         self.order_book = node.contract("OrderBook")
         self.settlement = node.contract("Settlement")
         self.imbalance = node.contract("ImbalanceSettlement")
         self.readings = node.contract("MeterReadings")
         self._calendar: Calendar | None = None
-        self._next_slot: int | None = None  # a cache: re-derived from the chain on start
         self._flex: FlexibilityStep | None = None
 
     def calendar(self) -> Calendar:
@@ -84,15 +97,14 @@ class Matcher:
         return self._calendar
 
     def first_slot(self) -> int:
-        """The first slot the matcher answers for: the one containing the deployment block.
-        No order can exist for an earlier one (the book did not exist yet)."""
-        deployed = self.node.block_timestamp(self.node.manifest.deployed_at_block)
-        return self.calendar().slot_at(deployed)
+        """The first slot the matcher answers for (Settlement's first)."""
+        return int(self.node.call(self.settlement.functions.firstSlot()))
 
     def due_slots(self) -> range:
-        """Slots not yet known to be settled whose gate has closed at the latest block."""
+        """Slots not yet settled whose gate has closed at the latest block, from the contract's
+        next slot to settle."""
         now = self.node.block_timestamp()
-        start = self._next_slot if self._next_slot is not None else self.first_slot()
+        start = int(self.node.call(self.settlement.functions.nextSlot()))
         last = self.calendar().last_due_slot(now)
         if last is None or last < start:
             return range(start, start)
@@ -113,7 +125,6 @@ class Matcher:
                 skipped.append(slot)
             else:
                 results.append(result)
-            self._next_slot = slot + 1
         if skipped:
             log.info(
                 "%d slot(s) between %d and %d were already settled",
@@ -169,15 +180,8 @@ class Matcher:
                 return done
             if not self.imbalance_ready(slot, now):
                 return done
-            book_fns = self.order_book.functions
-            rules = decode_rules(self.node.call(self.community.functions.tariffAt(slot)))
-            book, _, submission = clear_slot(
-                self.node.call(book_fns.slotBook(slot)),
-                self.node.call(book_fns.slotOrderIds(slot)),
-                rules,
-            )
+            trades = self.settled_trade_words(slot)
             words = self.reading_words(slot)
-            trades = trade_words(book.entries, submission.fills)
             members = [p.member for p in positions(words, trades)]
             try:
                 receipt = self.node.transact(
@@ -198,32 +202,79 @@ class Matcher:
             )
             done.append(slot)
 
+    def settled_book(self, slot: int) -> tuple[SlotBook, list[int]]:
+        """A settled slot's book (its direct book, then the intents its SlotSettled event
+        carried) and the event's fills."""
+        (event,) = self.node.events(
+            "Settlement",
+            "SlotSettled",
+            from_block=self.node.manifest.deployed_at_block,
+            argument_filters={"slot": slot},
+        )
+        args = event["args"]
+        book_fns = self.order_book.functions
+        book = SlotBook.settled(
+            self.node.call(book_fns.slotBook(slot)),
+            self.node.call(book_fns.slotOrderIds(slot)),
+            args["intentWords"],
+            args["intentIds"],
+        )
+        return book, [int(f) for f in args["fills"]]
+
+    def settled_trade_words(self, slot: int) -> list[int]:
+        """The settled slot's trade words (what Settlement committed in its trades hash)."""
+        book, fills = self.settled_book(slot)
+        return trade_words(book.entries, fills)
+
     def settle(self, slot: int) -> SlotResult | None:
         """Clear and settle `slot` unless it is settled already (then None). The slot's gate has
-        closed, so its book can no longer change while it is read."""
+        closed, so its direct book can no longer change while it is read; the intents it carries
+        are the pool's pending ones the contract will accept."""
         if self.node.call(self.settlement.functions.clearingOf(slot))[0]:
+            self._resolve_settled(slot)
             return None
         book_fns = self.order_book.functions
         rules = decode_rules(self.node.call(self.community.functions.tariffAt(slot)))
-        book, clearing, submission = clear_slot(
-            self.node.call(book_fns.slotBook(slot)),
-            self.node.call(book_fns.slotOrderIds(slot)),
-            rules,
-        )
-        gas_used: int | None
-        try:
-            # No gas estimate: ganache needs over 30 s to estimate a 1,000-order settlement,
-            # which is one transaction per slot by design (docs/decisions.md, "Matcher").
-            receipt = self.node.transact(
-                self.settlement.functions.settleSlot(slot, *submission.args()),
-                self.sender,
-                gas=self.node.block_gas_limit(),
-            )
+        words = self.node.call(book_fns.slotBook(slot))
+        ids = self.node.call(book_fns.slotOrderIds(slot))
+        batch, left_out = EMPTY_BATCH, dict[int, LeftOut]()
+        if self.intents is not None:
+            batch, left_out = self.intents.batch(slot, rules.tariff, words)
+        gas_used: int | None = None
+        for _attempt in range(self.MAX_REFUSALS):
+            book, clearing, submission = clear_slot(words, ids, rules, batch)
+            try:
+                # No gas estimate: ganache needs over 30 s to estimate a 1,000-order settlement,
+                # which is one transaction per slot by design (docs/decisions.md, "Matcher").
+                receipt = self.node.transact(
+                    self.settlement.functions.settleSlot(slot, *submission.args()),
+                    self.sender,
+                    gas=self.node.block_gas_limit(),
+                )
+            except TransactionReverted as exc:
+                if exc.error == "SettlementAlreadySettled":  # a race lost: done, not an error
+                    self._resolve_settled(slot)
+                    break
+                refused = self.intents.refused(batch, exc) if self.intents else {}
+                if not refused:
+                    raise
+                log.warning(
+                    "slot %d: the contract refused %d intent(s) (%s)", slot, len(refused), exc.error
+                )
+                left_out.update(refused)
+                batch = IntentBatch.of([s for s in batch.intents if s.intent.id not in refused])
+                continue
             gas_used = int(receipt["gasUsed"])
-        except TransactionReverted as exc:
-            if exc.error != "SettlementAlreadySettled":
-                raise
-            gas_used = None
+            if self.intents is not None:
+                self.intents.pool.resolve(
+                    slot,
+                    [s.intent.id for s in batch.intents],
+                    {k: str(v) for k, v in left_out.items()},
+                    "0x" + bytes(receipt["transactionHash"]).hex(),
+                )
+            break
+        else:
+            raise NodeError(f"slot {slot}: settlement refused {self.MAX_REFUSALS} times")
         result = SlotResult(
             slot=slot,
             mode=rules.mode,
@@ -232,9 +283,23 @@ class Matcher:
             orders=len(book.ids),
             fills=sum(1 for f in submission.fills if f),
             gas_used=gas_used,
+            intents=len(batch.intents),
+            left_out=len(left_out),
         )
         log.info(result.line())
         return result
+
+    def _resolve_settled(self, slot: int) -> None:
+        """Record in the pool what an already settled slot carried (a restart, or a race lost
+        to another submission); the slot's other pending intents were not included."""
+        if self.intents is None:
+            return
+        pending = self.intents.pool.pending(slot)
+        if not pending:
+            return
+        carried = set(self.intents.included(slot))
+        left = {s.intent.id: "not_included" for s in pending if s.intent.id not in carried}
+        self.intents.pool.resolve(slot, sorted(carried), left, None)
 
     def run_forever(self, poll_seconds: float, sleep: Callable[[float], None] = time.sleep) -> None:
         """Pass over the chain every `poll_seconds`. A failed pass is logged and retried on the

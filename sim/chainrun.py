@@ -70,6 +70,7 @@ def _run(
         outbox_url,
         settings.audit_batch_blocks,
         hooks,
+        f"sqlite:///{work / f'intent-pool-{community_address}.sqlite'}",
     )
     return runner.run(days, progress, start)
 

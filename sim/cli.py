@@ -47,37 +47,67 @@ def _on_chain(
     prefix: str,
     run: Callable[[Path, Step], T],
 ) -> T:
-    """Run `run(deployments_dir, step)` under a progress bar of slots; a node or run error
-    exits 1 with its message."""
+    """Run `run(deployments_dir, step)` under a progress bar of slots (plain progress lines when
+    the output is not a terminal); a node or run error exits 1 with its message."""
     import logging
     import tempfile
+    from contextlib import ExitStack
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from chain.node import NodeError
 
     logging.getLogger("matcher").setLevel(logging.WARNING)
-    with (
-        tempfile.TemporaryDirectory(prefix=prefix) as deployments,
-        Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar,
-    ):
-        task = bar.add_task(f"{spec.name}: deploying on {network}", total=None)
+    with tempfile.TemporaryDirectory(prefix=prefix) as deployments, ExitStack() as stack:
+        step: Step
+        if console.is_terminal:
+            bar = stack.enter_context(
+                Progress(
+                    "[progress.description]{task.description}",
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                    transient=True,
+                )
+            )
+            task = bar.add_task(f"{spec.name}: deploying on {network}", total=None)
 
-        def step(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=f"{spec.name}: slots")
+            def step(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=f"{spec.name}: slots")
 
+        else:
+            console.print(f"{spec.name}: deploying on {network}", markup=False, highlight=False)
+            step = plain_progress(
+                lambda line: console.print(line, markup=False, highlight=False), spec.name
+            )
         try:
             return run(Path(deployments), step)
         except (NodeError, RuntimeError, ValueError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(code=1) from e
+
+
+def plain_progress(
+    write: Callable[[str], None], name: str, clock: Callable[[], float] | None = None
+) -> Step:
+    """Progress as plain lines, for a log or a pipe (`make demo > log`): rich's bar draws
+    nothing there until the run ends. A line every few slots (about 24 in a run, at least every
+    4 slots) and at the last: slots done of the total and whole seconds since the start."""
+    import time
+
+    now = clock or time.monotonic
+    start = now()
+    shown = 0
+
+    def step(done: int, total: int) -> None:
+        nonlocal shown
+        every = max(4, total // 24)
+        if done != shown and (done == total or done - shown >= every):
+            shown = done
+            write(f"{name}: {done}/{total} slots, {int(now() - start)} s")
+
+    return step
 
 
 def simulate_command(

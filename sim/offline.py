@@ -1,6 +1,7 @@
 """The same community, agents and rulebook without a chain: a dry run in pure Python.
 
-Orders get ids in placement order as the OrderBook would assign them, each slot is cleared with
+Orders get the ids of the intents the members sign on the chain (sim.runner.plan_intent: an
+intent's id is its struct hash, which needs no chain), each slot is cleared with
 `market.clearing.clear`, fills are settled with `market.billing`, and at each period's end the
 service fee, the profit share (`profit_pool`, `profit_shares`), the lease and the battery result
 are applied as on the chain. The chain run must give exactly the same bills (tested), so the
@@ -28,6 +29,7 @@ from sim.runner import (
     book_value,
     deliver_slot,
     placement_order,
+    plan_intent,
 )
 
 
@@ -48,7 +50,6 @@ def dry_run(
     ledgers = {m.name: MemberLedger() for m in members}
     battery = next((m for m in members if m.role == "battery"), None)
     balance = dict.fromkeys(ledgers, 0)  # tokens moved, per member (top-ups left out)
-    next_id = 1
     slots: list[SlotLog] = []
     periods: list[PeriodLog] = []
     period_fees = 0
@@ -65,8 +66,8 @@ def dry_run(
             else:
                 plans = m.agent.orders(tariff, hour)
             for plan in plans:
-                orders.append(Order(next_id, plan.side, plan.energy_wh, plan.price, m.address))
-                next_id += 1
+                order_id = plan_intent(m.address, index - start, plan).id
+                orders.append(Order(order_id, plan.side, plan.energy_wh, plan.price, m.address))
         mode = Mode(rules.mode)
         clearing = clear(orders, mode, tariff.community_price if mode is Mode.COMMUNITY else None)
         log = SlotLog(index, clearing.clearing_price, clearing.volume_wh, len(orders))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -187,11 +188,25 @@ def summary_table(result: RunResult) -> Table:
     worse = [r for r in rows if r.pays_more_than_bau]
     title = (
         f"{result.community.name}: {len(rows)} households, {result.days} day(s), "
-        f"{result.rules.mode} clearing — bills in € (cost > 0: paid)"
+        f"{result.rules.mode} clearing"
     )
-    table = Table(title=title, title_justify="left")
-    for column in ("household", "role", "kWh in/out", "traded kWh", "cost €", "BaU €", "saved €"):
-        table.add_column(column, justify="left" if column in ("household", "role") else "right")
+    # Fits 80 columns (a log, a pipe, a narrow terminal) with room for four-digit kWh and euros:
+    # no vertical borders, two spaces between columns, short headers; the unit is in the caption.
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),  # with the box's blank divider: two spaces between columns
+        pad_edge=False,
+    )
+    for column in ("household", "role", "in/out kWh", "traded kWh", "cost", "BaU", "saved"):
+        table.add_column(
+            column,
+            justify="left" if column in ("household", "role") else "right",
+            no_wrap=True,
+        )
     for r in rows:
         total = r.ledger.total()
         saved = r.ledger.savings
@@ -217,7 +232,7 @@ def summary_table(result: RunResult) -> Table:
         if not worse
         else f"{len(worse)} household(s) pay more than BaU"
     )
-    table.caption = verdict
+    table.caption = f"bills in € (cost > 0: paid, < 0: earned)\n{verdict}"
     return table
 
 

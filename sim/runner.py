@@ -2,10 +2,13 @@
 
 Per slot `s` (time is moved with the node's `evm_increaseTime`, never slept):
 
-1. each agent's orders for `s` are placed on the OrderBook by the member's own wallet;
-2. past `s`'s gate closure the matcher service (`matcher.service.Matcher`) clears and settles it;
-3. the agents learn their fills (the same rulebook clearing of the book the chain holds), run the
-   slot (home and community batteries move) and their meters measure import and export;
+1. each agent's orders for `s` are signed by the member's own key as EIP-712 intents and put in
+   the intent pool (intents/pool.py), as the wallet API does; no transaction;
+2. past `s`'s gate closure the matcher service (`matcher.service.Matcher`) takes them from the
+   pool, clears and settles the slot in one transaction that carries them;
+3. the agents learn their fills (the rulebook's clearing of the book the chain settled, checked
+   against the settlement), run the slot (home and community batteries move) and their meters
+   measure import and export;
 4. the orders for `s + 1` are placed (its gate is still open);
 5. time moves past the end of `s`; every meter signs its reading, the oracle relays them in one
    batch, and the matcher service settles `s`'s imbalance against them.
@@ -38,12 +41,15 @@ from web3.types import TxReceipt
 from audit.checks import audit
 from audit.fetch import fetch_events, fetch_state
 from audit.model import Report as AuditReport
-from chain.codec import ROLE_CODES, SIDE_CODES, decode_rules
+from chain.codec import MODE_CODES, ROLE_CODES, decode_rules
+from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.metering import pack_reading_word, readings_hash
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
-from chain.submission import clear_slot
+from chain.submission import to_submission
+from intents.pool import IntentPool
 from market.billing import Bill, OrderSettlement, bill, settle_order, sum_bills
+from market.clearing import Mode, clear
 from market.orders import Side
 from market.tariff import SlotRules, Tariff
 from market.units import NANO_PER_EUR, Wh
@@ -52,11 +58,28 @@ from oracle import outbox
 from oracle.keys import meter_id
 from oracle.pipeline import sequence_of
 from oracle.relay import Relay
-from sim.agents import BatteryAgent, HouseholdAgent, MeterFlow, make_strategy, split_by_shares
+from sim.agents import (
+    BatteryAgent,
+    HouseholdAgent,
+    MeterFlow,
+    OrderPlan,
+    make_strategy,
+    split_by_shares,
+)
 from sim.community import Community
 from sim.profiles import HouseholdProfile
 
-ORDER_GAS = 400_000
+# The agents' intents carry no deadline of their own (a constant far beyond any run), so that the
+# dry run, which knows no genesis, computes the same intent ids (the tie-breaking ranks) as the
+# chain run: an id depends on owner, slot, terms, epoch and deadline, never on the domain.
+SIM_INTENT_DEADLINE = 2**40 - 1
+
+
+def plan_intent(owner: str, slot: int, plan: OrderPlan) -> Intent:
+    """An agent's order plan for chain slot `slot` as the intent its member signs."""
+    return Intent(owner, slot, plan.side.value, plan.energy_wh, plan.price, 0, SIM_INTENT_DEADLINE)
+
+
 GAS_MONEY_WEI = 10**18  # 1 ether of gas money per member wallet (development chains)
 
 
@@ -312,6 +335,7 @@ class Runner:
         outbox_url: str,
         audit_batch_blocks: int = 2000,
         hooks: RunHooks | None = None,
+        intent_pool_url: str = "sqlite://",
     ) -> None:
         self.node = node
         self.hooks = hooks
@@ -333,7 +357,9 @@ class Runner:
         }
         if "Flexibility" in node.manifest.contracts:
             self.c["Flexibility"] = node.contract("Flexibility")
-        self.matcher = Matcher(node, Sender(roles.matcher))
+        self.pool = IntentPool(intent_pool_url)
+        self._placed: dict[int, int] = {}  # intents signed per chain slot
+        self.matcher = Matcher(node, Sender(roles.matcher), self.pool)
         self.members = self.make_members(community)
         self.ledgers = {m.name: MemberLedger() for m in self.members}
         self.transactions = 0
@@ -433,10 +459,11 @@ class Runner:
         return (index * self.community.slot_minutes) // 60 % 24
 
     def place_orders(self, slot: int, index: int) -> int:
-        """Every agent's orders for chain slot `slot` (sim slot `index`). Returns the count."""
+        """Every agent's orders for chain slot `slot` (sim slot `index`), signed as intents into
+        the pool. Returns the count."""
         tariff, hour, count = self.rules.tariff, self._hour(index), 0
-        book = self.c["OrderBook"].functions
-        calls: list[tuple[ContractFunction, Sender, int, int]] = []
+        chain_id, settlement = self.node.manifest.chain_id, self.c["Settlement"].address
+        now = self.node.block_timestamp()
         for m in placement_order(self.members, index):
             if isinstance(m.agent, HouseholdAgent):
                 p = self.profiles[m.name]
@@ -444,12 +471,11 @@ class Runner:
             else:
                 plans = m.agent.orders(tariff, hour)
             for plan in plans:
-                fn = book.placeOrder(slot, SIDE_CODES[plan.side.value], plan.energy_wh, plan.price)
-                calls.append((fn, m.sender, ORDER_GAS, m.nonce))
-                m.nonce += 1
+                intent = plan_intent(m.address, slot, plan)
+                signature = sign_typed_data(intent_typed_data(intent, chain_id, settlement), m.key)
+                self.pool.add(SignedIntent(intent, signature), now)
                 count += 1
-        self.node.transact_many(calls)
-        self.transactions += len(calls)
+        self._placed[slot] = count
         return count
 
     def move_to(self, timestamp: int) -> None:
@@ -464,19 +490,22 @@ class Runner:
         return self.checked_clearing(slot)
 
     def checked_clearing(self, slot: int) -> tuple[SlotLog, dict[str, list[OrderSettlement]]]:
-        """The rulebook's clearing of the slot's stored book, checked against the chain's
-        settlement, and each owner's settled orders."""
-        book_fns = self.c["OrderBook"].functions
-        book, clearing, _ = clear_slot(
-            self.node.call(book_fns.slotBook(slot)),
-            self.node.call(book_fns.slotOrderIds(slot)),
-            self.rules,
-        )
+        """The rulebook's clearing of the book the chain settled (direct orders and the intents
+        the settlement carried), checked against the settlement, and each owner's settled
+        orders. Every intent the agents signed must have been carried."""
+        book, fills = self.matcher.settled_book(slot)
+        if len(book.ids) != self._placed.get(slot, len(book.ids)):
+            raise RuntimeError(f"slot {slot}: the settlement left out intents the agents signed")
+        mode = Mode(self.rules.mode)
+        orders = book.open_orders()
+        pc = self.rules.tariff.community_price if mode is Mode.COMMUNITY else None
+        clearing = clear(orders, mode, pc)
         onchain = self.node.call(self.c["Settlement"].functions.clearingOf(slot))
-        if not onchain[0] or int(onchain[3]) != clearing.volume_wh:
+        expected = to_submission(book, clearing)
+        if not onchain[0] or expected.fills != fills or int(onchain[1]) != MODE_CODES[mode.value]:
             raise RuntimeError(f"slot {slot}: the chain's settlement differs from the rulebook's")
         by_owner: dict[str, list[OrderSettlement]] = {}
-        for order in book.open_orders():
+        for order in orders:
             fill = clearing.fills[order.id]
             by_owner.setdefault(to_checksum_address(order.owner), []).append(
                 settle_order(self.rules.tariff, order, fill)

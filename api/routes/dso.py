@@ -46,6 +46,16 @@ def _send(
     return _tx(view.send(view.fn(contract, fn, *args), view.operator, "operator"))
 
 
+def _require_member(view: ChainView, address: str, what: str) -> None:
+    """409 unless `address` is a member now: a member may have left between asking for a top-up
+    and the DSO confirming it. (A direct mint, POST /dso/top-ups, may go to a non-member such as
+    the DSO's supply account, so it is not checked.)"""
+    if view.roles(address).member_role is None:
+        raise ApiError(
+            409, "not_member", f"{what}: {address} is no longer a member; nothing minted"
+        )
+
+
 @router.post("/members", status_code=status.HTTP_201_CREATED)
 def register_member(body: MemberCreate, user: DsoUser, view: ViewDep) -> TxPublic:
     return _send(
@@ -94,6 +104,7 @@ def confirm_top_up(reference: str, user: DsoUser, view: ViewDep, engine: EngineD
     req = store.get_request(engine, reference)
     if req is None:
         raise ApiError(404, "top_up_not_found", f"no top-up request {reference!r}")
+    _require_member(view, req.member, f"top-up request {reference}")
     _send(
         view,
         user,

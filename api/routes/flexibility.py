@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
 from hexbytes import HexBytes
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from web3.logs import DISCARD
@@ -25,7 +25,15 @@ from api.deps import CurrentUser, DsoUser, HistoryDep, ViewDep
 from api.errors import ApiError
 from api.history import History
 from api.routes.dso import _send
-from api.schemas import U64, U256, Address, Signature, Strict, TxPublic, TypedDataPublic
+from api.schemas import (
+    Address,
+    Signature,
+    Strict,
+    StrictU64,
+    StrictU256,
+    TxPublic,
+    TypedDataPublic,
+)
 from api.view import ChainView
 from chain.flexibility import FlexRequest, decode_offers
 from chain.signing import FlexOfferIntent, flex_offer_typed_data
@@ -102,11 +110,11 @@ class FlexRequestDso(FlexRequestPublic):
 
 
 class FlexRequestCreate(Strict):
-    slot: U64
+    slot: StrictU64
     direction: Literal["reduce_import", "reduce_export"]
-    quantity_wh: int = Field(ge=1, lt=2**40)
-    max_price: int = Field(ge=0, lt=2**40, description="n€ per Wh")
-    gate_closure: int | None = Field(
+    quantity_wh: StrictInt = Field(ge=1, lt=2**40)
+    max_price: StrictInt = Field(ge=0, lt=2**40, description="n€ per Wh")
+    gate_closure: StrictInt | None = Field(
         default=None,
         ge=0,
         lt=2**64,
@@ -117,21 +125,21 @@ class FlexRequestCreate(Strict):
 class FlexOfferIntentCreate(Strict):
     """What to sign: the API answers with the EIP-712 OfferIntent (nonce and deadline filled)."""
 
-    request_id: U64
-    quantity_wh: int = Field(ge=1, lt=2**40)
-    price: int = Field(ge=0, lt=2**40, description="n€ per Wh")
-    deadline_seconds: int = Field(default=600, gt=0, le=86_400)
+    request_id: StrictU64
+    quantity_wh: StrictInt = Field(ge=1, lt=2**40)
+    price: StrictInt = Field(ge=0, lt=2**40, description="n€ per Wh")
+    deadline_seconds: StrictInt = Field(default=600, gt=0, le=86_400)
 
 
 class FlexOfferCreate(Strict):
     """An EIP-712 OfferIntent (chain.signing.FLEX_OFFER_INTENT_TYPE) and the member's signature."""
 
     member: Address
-    request_id: U64
-    quantity_wh: int = Field(ge=1, lt=2**40)
-    price: int = Field(ge=0, lt=2**40, description="n€ per Wh")
-    nonce: U256
-    deadline: U256
+    request_id: StrictU64
+    quantity_wh: StrictInt = Field(ge=1, lt=2**40)
+    price: StrictInt = Field(ge=0, lt=2**40, description="n€ per Wh")
+    nonce: StrictU256
+    deadline: StrictU256
     signature: Signature
 
 

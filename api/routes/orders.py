@@ -41,6 +41,7 @@ from api.view import ChainView, OrderRecord
 from chain.intents import Intent, SignedIntent, compact_signature, intent_typed_data
 from chain.signing import OrderIntent, cancel_typed_data, order_typed_data
 from intents.pool import INCLUDED, PENDING, IntentPool, PooledIntent
+from matcher.intents import DEADLINE_MARGIN_SECONDS
 
 router = APIRouter(prefix="/orders", tags=["member"])
 OrderId = Annotated[int, Path(ge=0, lt=2**256)]
@@ -176,22 +177,26 @@ def _check_terms(
             f"limit_price must be from the feed-in price {tariff.feed_in_price} to the retail "
             f"price {tariff.retail_price} n€/Wh (the tariff for slot {slot}), got {limit_price}",
         )
-    if not closure < deadline < 2**64:
+    earliest = closure + DEADLINE_MARGIN_SECONDS
+    if not earliest <= deadline < 2**64:
         raise ApiError(
             422,
             "deadline_out_of_range",
-            f"deadline must be after slot {slot}'s gate closure {closure} (a settlement carries "
-            f"an intent only after it) and below 2**64, got {deadline}; by default it is the "
-            f"end of the slot's delivery, {_default_deadline(view, slot)}",
+            f"deadline must be from {earliest} ({DEADLINE_MARGIN_SECONDS} s after slot {slot}'s "
+            f"gate closure {closure}: the matcher settles after it and carries only intents "
+            f"valid that long) and below 2**64, got {deadline}; by default it is the end of the "
+            f"slot's delivery, {_default_deadline(view, slot)}",
         )
     cap = int(view.call("OrderBook", "maxOrdersPerMemberSlot"))
+    direct = int(view.call("OrderBook", "memberOrderCount", slot, user.address))
     held = pool.count_pending(user.address, slot)
-    if held >= cap:
+    if held + direct >= cap:
         raise ApiError(
             422,
             "member_cap",
-            f"{held} intents of yours are pending for slot {slot}: at most {cap} per member and "
-            "slot (withdraw one first)",
+            f"you have {held} pending intents and {direct} direct orders for slot {slot}: at "
+            f"most {cap} orders per member and slot, direct orders counted first (withdraw an "
+            "intent first)",
         )
 
 

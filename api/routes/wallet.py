@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 from fastapi import APIRouter, status
 
 from api import store
-from api.deps import CurrentUser, EngineDep, ViewDep, cached_read
+from api.deps import CurrentUser, EngineDep, MemberUser, SettingsDep, ViewDep, cached_read
 from api.errors import ApiError
 from api.schemas import TopUpCreate, TopUpPublic, WalletPublic
 from api.view import WALLET_KEY, ChainView
@@ -39,12 +41,57 @@ def top_up_public(view: ChainView, req: store.TopUpRequest) -> TopUpPublic:
     )
 
 
-@router.post("/top-ups", status_code=status.HTTP_201_CREATED)
+# Counting a member's open requests and adding one must not interleave with another request
+# of the same process, or two concurrent requests could both pass the cap.
+_top_up_lock = threading.Lock()
+
+
+def _eur(amount: int) -> str:
+    """n€ as euros for a message: 500000000000 -> '500 €' (integer arithmetic, exact)."""
+    euros, rest = divmod(amount, 10**9)
+    return f"{euros} €" if not rest else f"{euros}.{rest:09d}".rstrip("0") + " €"
+
+
+@router.post(
+    "/top-ups",
+    status_code=status.HTTP_201_CREATED,
+    responses={429: {"description": "too many open top-up requests"}},
+)
 def request_top_up(
-    body: TopUpCreate, user: CurrentUser, view: ViewDep, engine: EngineDep
+    body: TopUpCreate,
+    user: MemberUser,
+    view: ViewDep,
+    engine: EngineDep,
+    settings: SettingsDep,
 ) -> TopUpPublic:
-    """Ask for a top-up: pay `amount` to the DSO quoting `reference`; the DSO then mints."""
-    return top_up_public(view, store.new_request(engine, user.address, body.amount))
+    """Ask for a top-up: pay `amount` to the DSO quoting `reference`; the DSO then mints.
+
+    Members only (403 otherwise). At most `api_top_up_max_amount` per request (422) and
+    `api_top_up_max_open` requests waiting for their payment per member (429)."""
+    cap = settings.api_top_up_max_amount
+    if body.amount > cap:
+        raise ApiError(
+            422,
+            "top_up_too_large",
+            f"amount {body.amount} n€ is above the cap of {cap} n€ ({_eur(cap)}) per top-up "
+            "request (api_top_up_max_amount)",
+        )
+    with _top_up_lock:
+        open_requests = [
+            r
+            for r in store.requests_of(engine, user.address)
+            if top_up_public(view, r).status == "pending"
+        ]
+        most = settings.api_top_up_max_open
+        if len(open_requests) >= most:
+            raise ApiError(
+                429,
+                "too_many_open_top_ups",
+                f"{len(open_requests)} top-up requests of {user.address} wait for their payment; "
+                f"the cap is {most} open requests per member (api_top_up_max_open)",
+            )
+        req = store.new_request(engine, user.address, body.amount)
+    return top_up_public(view, req)
 
 
 @router.get("/top-ups")

@@ -123,6 +123,16 @@ interface ISettlement {
     /// @notice The nonce epoch a member's intents must be signed under.
     function intentEpoch(address member) external view returns (uint256);
 
+    /// @notice What the matcher needs to select a slot's intents, for many members in one call:
+    /// each member's role (MemberRole), nonce epoch and spendable balance (balance less debt).
+    function holders(address[] calldata members)
+        external
+        view
+        returns (uint8[] memory roles, uint256[] memory epochs, uint256[] memory spendable);
+
+    /// @notice The first slot this contract settles (the current slot when it was deployed).
+    function firstSlot() external view returns (uint64);
+
     /// @notice The next slot to settle (every earlier slot from the first is settled).
     function nextSlot() external view returns (uint64);
 

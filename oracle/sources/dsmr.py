@@ -4,12 +4,15 @@ Registers: import = 1-0:1.8.1 + 1-0:1.8.2 (tariffs 1 and 2), export = 1-0:2.8.1 
 Time: the telegram's own 0-0:1.0.0 (DSMR 4 and 5, Fluvius); DSMR 2.2 and 3 carry none, so a live
 source stamps them with the receive time and a file of them cannot be used (each is rejected).
 Meter: 0-0:96.1.1, the equipment identifier, hex-decoded to its ASCII serial number.
-A telegram with a bad CRC or that does not parse is rejected with the library's reason.
+A telegram with a bad CRC or that does not parse is rejected with the library's reason, under
+its meter when the identifier line can still be read from the raw text (`meter_in_raw`), so
+`gridshare oracle quarantine --meter ID` lists it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -46,6 +49,10 @@ _REGISTERS = {
 _WH_PER_UNIT = {"kWh": 1000, "Wh": 1}
 # Where each version names the meter's equipment identifier (0-0:96.1.1).
 _IDENTIFIER = ("EQUIPMENT_IDENTIFIER", "BELGIUM_EQUIPMENT_IDENTIFIER")
+# The same line read without the parser, for telegrams it refuses (bad CRC, a garbled line
+# elsewhere). Channel 0 only: 0-1:96.1.x are M-Bus devices (gas, water), not this meter, and
+# Fluvius' 0-0:96.1.4 is a version number, not an identifier.
+_IDENTIFIER_LINE = re.compile(r"^0-0:96\.1\.1\(([0-9A-Za-z]{1,96})\)[ \t]*\r?$", re.MULTILINE)
 
 
 def _wh(obj: Any) -> int:
@@ -67,6 +74,17 @@ def _meter(equipment_id: str) -> str:
     return text if text.isprintable() and text else equipment_id
 
 
+def meter_in_raw(raw: str) -> str | None:
+    """The meter named by a telegram's own equipment identifier line, read tolerantly from the
+    raw text; None when there is no single well-formed one (a guess must not file a telegram
+    under the wrong meter)."""
+    found = set(_IDENTIFIER_LINE.findall(raw))
+    if len(found) != 1:
+        return None
+    meter = _meter(found.pop())
+    return meter if len(meter) <= 64 else None  # the quarantine's meter column
+
+
 def telegram_item(
     parser: TelegramParser, raw: str, received_at: int | None, position: int | None
 ) -> SourceItem:
@@ -74,9 +92,11 @@ def telegram_item(
     try:
         telegram = parser.parse(raw, throw_ex=True)
     except InvalidChecksumError as exc:
-        return SourceItem(position, Rejected(f"bad CRC: {exc}", raw))
-    except (ParseError, ValueError) as exc:
-        return SourceItem(position, Rejected(f"unparsable telegram: {exc}", raw))
+        return SourceItem(position, Rejected(f"bad CRC: {exc}", raw, meter_in_raw(raw)))
+    except (ParseError, ValueError, ArithmeticError) as exc:
+        # ArithmeticError: dsmr-parser lets decimal.InvalidOperation out of a garbled value
+        # (e.g. "0000X1.000*kWh"), which would otherwise stop the oracle.
+        return SourceItem(position, Rejected(f"unparsable telegram: {exc}", raw, meter_in_raw(raw)))
     try:
         ident = next(getattr(telegram, n) for n in _IDENTIFIER if hasattr(telegram, n))
         meter = _meter(str(ident.value))
@@ -86,7 +106,8 @@ def telegram_item(
         }
     except (AttributeError, KeyError, ValueError, StopIteration) as exc:
         return SourceItem(
-            position, Rejected(f"telegram lacks a register or the meter id: {exc!r}", raw)
+            position,
+            Rejected(f"telegram lacks a register or the meter id: {exc!r}", raw, meter_in_raw(raw)),
         )
     stamp = getattr(telegram, "P1_MESSAGE_TIMESTAMP", None)
     if stamp is not None:

@@ -1,7 +1,7 @@
 """Orders as EIP-712 signed intents over real HTTP against a real ganache: the typed data to sign,
 acceptance into the intent pool (no transaction), every refusal with its allowed range, bad
-signatures, the nonce epoch and its on-chain revocation, withdrawal, and the two kinds of order
-side by side."""
+signatures, the nonce epoch and its on-chain revocation, withdrawal, the two kinds of order side
+by side, and the matcher carrying the API's intents into a settlement."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from chain.node import Node, Sender
 from chain.signing import sign_typed_data
 from gridshare.settings import Settings
 from intents.pool import IntentPool
+from matcher.devchain import close_gate
+from matcher.service import Matcher
 from tests.api.test_api import eventually, open_slot
-from tests.apiserver import new_member
+from tests.apiserver import MATCHER_ACCOUNT, new_member
 
 
 def chain_call(node: Node, contract: str, fn: str, *args: Any) -> Any:
@@ -150,6 +152,7 @@ def test_typed_data_and_post_refuse_bad_terms_with_the_allowed_range(
         ({"price": t["feed_in"] - 1}, 422, "price_out_of_bounds", f"{t['retail']} n€/Wh"),
         ({"price": t["retail"] + 1}, 422, "price_out_of_bounds", f"{t['feed_in']} to"),
         ({"deadline": closure}, 422, "deadline_out_of_range", f"gate closure {closure}"),
+        ({"deadline": closure + 59}, 422, "deadline_out_of_range", f"from {closure + 60}"),
         ({"side": "sell"}, 403, "role_cannot_sell", "consumer"),
     ]
     for change, code, name, text in cases:
@@ -212,12 +215,18 @@ def test_the_per_slot_cap_counts_pending_intents(
     ask = {"slot": slot, "side": "buy", "energy_wh": 999, "limit_price": 150_000}
     full = m.post("/orders/typed-data", ask)
     assert full.status_code == 422 and full.json()["code"] == "member_cap"
-    assert f"at most {t['cap']} per member and slot" in full.json()["message"]
+    assert f"at most {t['cap']} orders per member and slot" in full.json()["message"]
     over = signed_body(m, node, slot, energy_wh=999)
     assert m.post("/orders", over).json()["code"] == "member_cap"
     assert m.post("/orders", m.intent(slot + 1, "buy", 999, 150_000)).status_code == 201
     assert m.delete(f"/orders/{ids[0]}").status_code == 200  # a withdrawal frees a place
     assert m.post("/orders", over).status_code == 201
+    # Direct orders of the slot count first, as the matcher counts them.
+    assert m.delete(f"/orders/{ids[1]}").status_code == 200
+    direct = m.post("/orders/direct", m.direct_order(slot, "buy", 500, 150_000))
+    assert direct.status_code == 201, direct.text
+    r = m.post("/orders/typed-data", ask)
+    assert r.status_code == 422 and "1 direct orders" in r.json()["message"]
 
 
 def test_bad_signatures_and_foreign_owners(client: httpx.Client, node: Node, dso: Wallet) -> None:
@@ -332,3 +341,34 @@ def test_intents_and_direct_orders_side_by_side(
     assert m.get("/orders/0x1234").status_code == 404
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/orders", "/orders/typed-data", "/orders/epoch", "/orders/direct"} <= set(paths)
+
+
+def test_the_matcher_carries_the_apis_intents_into_the_settlement(
+    client: httpx.Client, node: Node, dso: Wallet, pool: IntentPool
+) -> None:
+    """End to end: intents signed through the API, read from the same pool by the matcher at
+    gate closure, settled in one transaction; the members see included or left out, and why."""
+    seller = new_member(client, dso, top_up=10 * EUR)
+    buyer = new_member(client, dso, top_up=10 * EUR)
+    broke = new_member(client, dso)  # no balance: its buy intent cannot be covered
+    slot = open_slot(client, node) + 3  # a slot of its own
+    sell = seller.post("/orders", seller.intent(slot, "sell", 2_000, 100_000)).json()
+    buy = buyer.post("/orders", buyer.intent(slot, "buy", 1_500, 160_000)).json()
+    unfunded = broke.post("/orders", broke.intent(slot, "buy", 1_000, 160_000)).json()
+    close_gate(node, slot)
+    Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT])), pool).run_once()
+
+    s = eventually(lambda: client.get(f"/slots/{slot}").json(), lambda s: s["settled"])
+    assert s["price"] == (160_000 + 100_000) // 2 and s["volume_wh"] == 1_500
+    mine = buyer.get(f"/orders/{buy['id']}").json()
+    assert (mine["status"], mine["status_text"]) == ("included", "included")
+    assert mine["tx_hash"] and mine["tx_hash"].startswith("0x")
+    assert seller.get(f"/orders/{sell['id']}").json()["status"] == "included"
+    left = broke.get("/orders", params={"slot": slot}).json()
+    assert [(o["id"], o["status_text"]) for o in left] == [(unfunded["id"], "left out: uncovered")]
+    price = (160_000 + 100_000) // 2
+    wallet = eventually(
+        lambda: buyer.get("/wallet").json(), lambda w: w["balance"] < 10 * EUR, seconds=10
+    )
+    assert wallet["balance"] == 10 * EUR - 1_500 * (price + 5_000 + 40_000)
+    assert wallet["escrow"] == 0

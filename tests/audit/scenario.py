@@ -2,11 +2,13 @@
 fixture: eight 15-minute slots in all three clearing modes (uniform, pay-as-bid, community, and a
 changed uniform tariff, one scheduled entry withdrawn), a standing order, a cancellation, signed
 meter readings, imbalance with debt and its repayment, a redemption, an exit within the lock-in
-(penalty) and its completion, and two profit-sharing periods closed.
+(penalty) and its completion, two profit-sharing periods closed, and signed intents: one beside
+the direct orders of slot 6, and a slot (7) whose book is intents only (a holder that buys and
+sells, a partial fill, an unfilled intent, a revocation and the revoked intent left out).
 
-Trades are settled by the real matcher service; readings are signed by each meter's own key and
-relayed by the oracle; the imbalance is settled from the chain's own commitments, as
-scripts/slot_flow.py does.
+Trades are settled by the real matcher service, with the intents from an in-memory pool; readings
+are signed by each meter's own key and relayed by the oracle; the imbalance is settled from the
+chain's own commitments, as scripts/slot_flow.py does.
 
 `python -m tests.audit.scenario OUT.json` runs it on a fresh chain and records every event and
 the state at the last block (tests/audit/data/chain.json, the pure tests' input).
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ from web3.logs import DISCARD
 from web3.types import Wei
 
 from chain.codec import ROLE_CODES, SIDE_CODES, decode_rules, encode_rules
+from chain.intents import Intent, IntentBatch, SignedIntent, intent_typed_data
 from chain.metering import pack_reading_word, positions, trade_words
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
@@ -41,8 +44,14 @@ from matcher.service import Matcher
 EUR = 10**9
 DSO, ORACLE, MATCHER = 0, 1, 2
 SUPPLY = 8  # scripts/deploy.py: the supply account on a development chain
-NAMES = ("alice", "bob", "carol", "dave", "erin", "frank")
-FIRST_MEMBER = 9  # accounts 9..14
+NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy")
+FIRST_MEMBER = 9  # accounts 9..14; gina, hank and ivy sign intents with their own keys
+MEMBER_KEYS = {
+    "gina": "0x" + "91" * 32,
+    "hank": "0x" + "4a" * 32,
+    "ivy": "0x" + "1f" * 32,
+}
+CONSUMERS = ("dave", "hank")
 SLOTS = 8
 PERIOD_SLOTS = 4
 
@@ -101,6 +110,21 @@ ORDERS: dict[int, list[tuple[str, str, int, int]]] = {
     ],
     6: [("carol", "buy", 1000, 130_000), ("erin", "sell", 1200, 100_000)],
 }
+# Intents per slot: (member, side, Wh, limit). In slot 6 hank buys beside carol's direct buy
+# from erin's direct sell. Slot 7 has intents only: gina sells 800 Wh and buys 200 Wh (her
+# account is written once, with the net); hank fills, ivy partly; hank's low bid stays unfilled.
+# Ivy revokes before signing hers: the intent she signed before (REVOKED) is left out.
+INTENTS: dict[int, list[tuple[str, str, int, int]]] = {
+    6: [("hank", "buy", 150, 110_000)],
+    7: [
+        ("gina", "sell", 800, 90_000),
+        ("gina", "buy", 200, 160_000),
+        ("hank", "buy", 500, 150_000),
+        ("ivy", "buy", 600, 120_000),
+        ("hank", "buy", 100, 80_000),
+    ],
+}
+REVOKED = (7, ("ivy", "buy", 900, 200_000))
 # Readings per slot: member -> (import Wh, export Wh). Dave imports 10 kWh in slot 1 on 1 €.
 READINGS: dict[int, dict[str, tuple[int, int]]] = {
     0: {"alice": (0, 300), "bob": (200, 0)},
@@ -109,9 +133,37 @@ READINGS: dict[int, dict[str, tuple[int, int]]] = {
     3: {"alice": (0, 700), "bob": (1000, 0), "carol": (800, 0), "erin": (0, 900)},
     4: {"alice": (0, 100), "dave": (300, 0)},
     5: {"alice": (0, 800), "bob": (1000, 0), "carol": (500, 0), "erin": (0, 300)},
-    6: {"carol": (1200, 0), "erin": (0, 1000)},
-    7: {"erin": (0, 50)},
+    6: {"carol": (1200, 0), "erin": (0, 1000), "hank": (150, 0)},
+    7: {"erin": (0, 50), "gina": (0, 700), "hank": (500, 0), "ivy": (150, 0)},
 }
+
+
+@dataclass
+class IntentPool:
+    """The matcher's intent pool (matcher.intents.Pool) in memory: what each slot has pending,
+    and what its settlement included and left out."""
+
+    intents: dict[int, list[SignedIntent]] = field(default_factory=dict)
+    included: dict[int, list[int]] = field(default_factory=dict)
+    left_out: dict[int, dict[int, str]] = field(default_factory=dict)
+
+    def pending(self, slot: int) -> list[SignedIntent]:
+        return [] if slot in self.included else list(self.intents.get(slot, []))
+
+    def resolve(
+        self,
+        slot: int,
+        included: Sequence[int],
+        left_out: Mapping[int, str],
+        tx_hash: str | None,
+    ) -> None:
+        self.included[slot] = list(included)
+        self.left_out[slot] = dict(left_out)
+
+    def batch(self, slot: int) -> IntentBatch:
+        """The batch the slot's settlement carried."""
+        carried = set(self.included.get(slot, []))
+        return IntentBatch.of([s for s in self.intents.get(slot, []) if s.intent.id in carried])
 
 
 @dataclass
@@ -119,6 +171,7 @@ class Community:
     node: Node
     members: dict[str, str] = field(default_factory=dict)
     meter_keys: dict[str, bytes] = field(default_factory=dict)
+    pool: IntentPool = field(default_factory=IntentPool)
     sequence: int = 0
 
     @property
@@ -126,7 +179,10 @@ class Community:
         return [str(a) for a in self.node.w3.eth.accounts]
 
     def send(self, who: int | str, contract: str, fn: str, *args: Any) -> Any:
-        sender = Sender(self.accounts[who] if isinstance(who, int) else who)
+        if isinstance(who, str) and who in MEMBER_KEYS.values():
+            sender = Sender.from_key(who)
+        else:
+            sender = Sender(self.accounts[who] if isinstance(who, int) else who)
         return self.node.transact(self.node.contract(contract).functions[fn](*args), sender)
 
     def call(self, contract: str, fn: str, *args: Any) -> Any:
@@ -144,9 +200,13 @@ class Community:
 
     def setup(self) -> None:
         for i, name in enumerate(NAMES):
-            member = self.accounts[FIRST_MEMBER + i]
+            if name in MEMBER_KEYS:
+                member = Account.from_key(MEMBER_KEYS[name]).address
+                self.fund(member)
+            else:
+                member = self.accounts[FIRST_MEMBER + i]
             self.members[name] = member
-            role = "consumer" if name == "dave" else "prosumer"
+            role = "consumer" if name in CONSUMERS else "prosumer"
             lock_in = 100 if name == "frank" else 0
             self.send(DSO, "Community", "registerMember", member, ROLE_CODES[role], lock_in)
             top_up = EUR if name == "dave" else 100 * EUR
@@ -167,6 +227,38 @@ class Community:
         ]
         for start, rules in schedule:
             self.send(DSO, "Community", "scheduleTariff", start, encode_rules(rules))
+
+    def fund(self, address: str) -> None:
+        """Ether for a member that sends its own transactions from its key."""
+        self.node.w3.eth.send_transaction(
+            {
+                "from": self.accounts[DSO],
+                "to": address,
+                "value": Wei(10**18),
+                "gasPrice": Wei(self.node.gas_price_wei),
+            }
+        )
+
+    def sign(self, slot: int, name: str, side: str, energy: int, price: int) -> SignedIntent:
+        """`name`'s intent for `slot`, signed with its key under its current epoch, valid until
+        the slot's delivery ends."""
+        member = self.members[name]
+        epoch = int(self.call("Settlement", "intentEpoch", member))
+        deadline = int(self.call("Community", "slotStart", slot + 1))
+        intent = Intent(member, slot, side, energy, price, epoch, deadline)
+        typed = intent_typed_data(
+            intent, self.node.manifest.chain_id, self.node.manifest.contracts["Settlement"]
+        )
+        return SignedIntent(intent, sign_typed_data(typed, MEMBER_KEYS[name]))
+
+    def sign_intents(self, slot: int) -> None:
+        """The slot's intents into the pool (a revoked one first, then its holder's revocation)."""
+        pending = self.pool.intents.setdefault(slot, [])
+        if slot == REVOKED[0]:
+            name = REVOKED[1][0]
+            pending.append(self.sign(slot, *REVOKED[1]))
+            self.send(MEMBER_KEYS[name], "Settlement", "revokeIntents")
+        pending += [self.sign(slot, *terms) for terms in INTENTS.get(slot, [])]
 
     def meter_id(self, name: str) -> bytes:
         return keccak(text=f"meter {name}")
@@ -211,6 +303,7 @@ class Community:
             self.call("OrderBook", "slotBook", slot),
             self.call("OrderBook", "slotOrderIds", slot),
             rules,
+            self.pool.batch(slot),
         )
         trades = trade_words(book.entries, sub.fills)
         members = [p.member for p in positions(words, trades)]
@@ -227,7 +320,7 @@ class Community:
     def run(self) -> None:
         """The whole scenario; the chain's time is moved, never waited for."""
         self.setup()
-        matcher = Matcher(self.node, Sender(self.accounts[MATCHER]))
+        matcher = Matcher(self.node, Sender(self.accounts[MATCHER]), self.pool)
         start = lambda s: int(self.call("Community", "slotStart", s))  # noqa: E731
         for slot in range(SLOTS):
             if slot + 1 < SLOTS:
@@ -235,6 +328,8 @@ class Community:
             if slot == 2:  # frank leaves inside his lock-in: penalty
                 self.send(self.members["frank"], "Membership", "requestExit")
             self.advance_to(int(self.call("Community", "gateClosure", slot + 1)))
+            if slot + 1 in INTENTS:
+                self.sign_intents(slot + 1)
             matcher.run_once()
             self.advance_to(start(slot + 1))
             self.settle_meters(slot)
@@ -254,6 +349,11 @@ class Community:
                 )
                 self.send(DSO, "Membership", "completeExit", self.members["frank"])
         self.close_period(1)
+        revoked = self.pool.intents[REVOKED[0]][0].intent.id
+        left_out = {slot: left for slot, left in self.pool.left_out.items() if left}
+        assert left_out == {REVOKED[0]: {revoked: "revoked"}}, left_out
+        carried = {slot: len(self.pool.included[slot]) for slot in INTENTS}
+        assert carried == {slot: len(terms) for slot, terms in INTENTS.items()}, carried
 
 
 def settings_for(chain: DevChain) -> Settings:

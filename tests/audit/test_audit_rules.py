@@ -321,3 +321,261 @@ def test_relayed_flexibility_offers_use_each_nonce_once_and_make_their_offer() -
         ("flex-offer", f"{member} nonce 5 used twice"),
         ("flex-offer", f"request 0: signed offer of {member} not made"),
     ]
+
+
+# Signed intents: slot 6 carries one beside its direct orders, slot 7 only intents (the
+# scenario's INTENTS). A slot's book is its direct orders, then SlotSettled's intents.
+
+SELL_BIT = 1 << 240
+CANCELLED_BIT = 1 << 241
+ENERGY_SHIFT, PRICE_SHIFT, MASK40 = 160, 200, (1 << 40) - 1
+Intents = tuple[list[int], list[int], list[int]]  # intent words, intent ids, fills
+
+
+def terms(word: int) -> tuple[str, int, int]:
+    side = "sell" if word & SELL_BIT else "buy"
+    return side, (word >> ENERGY_SHIFT) & MASK40, (word >> PRICE_SHIFT) & MASK40
+
+
+def with_terms(word: int, energy: int | None = None, price: int | None = None) -> int:
+    if energy is not None:
+        word = (word & ~(MASK40 << ENERGY_SHIFT)) | (energy << ENERGY_SHIFT)
+    if price is not None:
+        word = (word & ~(MASK40 << PRICE_SHIFT)) | (price << PRICE_SHIFT)
+    return word
+
+
+def settled(evs: Events, slot: int) -> Event:
+    return evs[find(evs, "SlotSettled", slot=slot)]
+
+
+def intent_at(evs: Events, slot: int, side: str, energy: int, price: int) -> int:
+    """Book index of the slot's intent with these terms (ids, so positions, vary per record)."""
+    e = settled(evs, slot)
+    words = e.args["intentWords"]
+    k = [terms(int(w)) for w in words].index((side, energy, price))
+    return len(e.args["fills"]) - len(words) + k
+
+
+def edit_intents(
+    slot: int, change: Callable[[Events, Intents], Intents]
+) -> Callable[[Events], Events]:
+    """A tampering of a slot's intents: `change` maps (words, ids, fills) to new ones."""
+
+    def apply(evs: Events) -> Events:
+        i = find(evs, "SlotSettled", slot=slot)
+        a = evs[i].args
+        words, ids, fills = change(
+            evs,
+            (
+                [int(w) for w in a["intentWords"]],
+                [int(x) for x in a["intentIds"]],
+                list(a["fills"]),
+            ),
+        )
+        args = {**a, "intentWords": words, "intentIds": ids, "fills": fills}
+        evs[i] = dataclasses.replace(evs[i], args=args)
+        return evs
+
+    return apply
+
+
+def intent_word(
+    slot: int, side: str, energy: int, price: int, change: Callable[[int], int]
+) -> Callable[[Events], Events]:
+    """Change one intent's order word."""
+
+    def apply(evs: Events, x: Intents) -> Intents:
+        words, ids, fills = x
+        k = intent_at(evs, slot, side, energy, price) - (len(fills) - len(words))
+        words[k] = change(words[k])
+        return words, ids, fills
+
+    return edit_intents(slot, apply)
+
+
+def move_fill(
+    slot: int, source: tuple[str, int, int], to: tuple[str, int, int], wh: int
+) -> Callable[[Events], Events]:
+    def apply(evs: Events, x: Intents) -> Intents:
+        words, ids, fills = x
+        fills[intent_at(evs, slot, *source)] -= wh
+        fills[intent_at(evs, slot, *to)] += wh
+        return words, ids, fills
+
+    return edit_intents(slot, apply)
+
+
+def swap_first_two(evs: Events, x: Intents) -> Intents:
+    words, ids, fills = x
+    d = len(fills) - len(words)
+    words[0], words[1] = words[1], words[0]
+    ids[0], ids[1] = ids[1], ids[0]
+    fills[d], fills[d + 1] = fills[d + 1], fills[d]
+    return words, ids, fills
+
+
+def first_id_direct(evs: Events, x: Intents) -> Intents:
+    words, ids, fills = x
+    ids[0] = 5
+    return words, ids, fills
+
+
+def one_id_short(evs: Events, x: Intents) -> Intents:
+    words, ids, fills = x
+    return words, ids[:-1], fills
+
+
+def replay_into_slot_8(evs: Events, x: Intents) -> Intents:
+    """Slot 8 carries slot 7's unfilled intent again (its id was settled in slot 7)."""
+    words, ids, fills = x
+    seven = settled(evs, 7).args
+    k = intent_at(evs, 7, *UNFILLED) - (len(seven["fills"]) - len(seven["intentWords"]))
+    return [*words, int(seven["intentWords"][k])], [*ids, int(seven["intentIds"][k])], [*fills, 0]
+
+
+GINA_SELLS = ("sell", 800, 90_000)
+GINA_BUYS = ("buy", 200, 160_000)
+HANK_BUYS = ("buy", 500, 150_000)
+UNFILLED = ("buy", 100, 80_000)  # hank's low bid
+IVY_BUYS = ("buy", 600, 120_000)  # 100 Wh of it filled
+
+
+def ivy() -> str:
+    """The member that revoked (the scenario's ivy)."""
+    return str(next(e for e in events() if e.name == "IntentsRevoked").args["member"])
+
+
+def settlement() -> str:
+    return state().contracts["Settlement"]
+
+
+def moved_slot_7_before_slot_6(evs: Events) -> Events:
+    """Slot 7's settlement transaction mined just before slot 6's."""
+    tx = settled(evs, 7).tx
+    six = settled(evs, 6)
+    return [
+        dataclasses.replace(e, block=six.block, log_index=e.log_index - 1000) if e.tx == tx else e
+        for e in evs
+    ]
+
+
+def ivy_topped_up_less(evs: Events) -> Events:
+    """Ivy's top-up just enough for period 0's 2 € service fee and a cent: her filled buy in
+    slot 7 (100 Wh at 105000 + 46000 n€/Wh) exceeds what she could spend."""
+    i = find(evs, "Transfer", to=ivy(), **{"from": ZERO})
+    evs[i] = dataclasses.replace(evs[i], args={**evs[i].args, "value": 2 * 10**9 + 10_000_000})
+    return evs
+
+
+ZERO = "0x" + "00" * 20
+
+INTENT_TAMPERINGS: list[tuple[str, Callable[[Events], Events], tuple[int | None, str]]] = [
+    (
+        "an intent's energy changed",
+        intent_word(7, *GINA_SELLS, lambda w: with_terms(w, energy=900)),
+        (7, "clearing-volume"),
+    ),
+    (
+        "a fill moved from a partly filled intent to an unfilled one",
+        move_fill(7, IVY_BUYS, UNFILLED, 100),
+        (7, "clearing-fills"),
+    ),
+    (
+        "an intent's fill feeds the slot's trades and digest",
+        move_fill(7, HANK_BUYS, GINA_BUYS, 100),
+        (7, "digest"),
+    ),
+    (
+        "an intent's fill in a book with direct orders",
+        edit("SlotSettled", {"slot": 6}, fills=lambda f: [f[0], f[1] - 50, f[2] - 50]),
+        (6, "clearing-fills"),
+    ),
+    (
+        "an intent priced above retail",
+        intent_word(7, *IVY_BUYS, lambda w: with_terms(w, price=250_000)),
+        (7, "intent"),
+    ),
+    (
+        "a consumer's sell intent",
+        intent_word(7, *UNFILLED, lambda w: w | SELL_BIT),
+        (7, "intent"),
+    ),
+    (
+        "an intent of a non-member",
+        intent_word(7, *UNFILLED, lambda w: (w >> 160 << 160) | int(OUTSIDER, 16)),
+        (7, "intent"),
+    ),
+    (
+        "an intent word with the cancelled bit",
+        intent_word(7, *UNFILLED, lambda w: w | CANCELLED_BIT),
+        (7, "intent"),
+    ),
+    ("intents out of id order", edit_intents(7, swap_first_two), (7, "intent")),
+    ("an intent id among the direct ids", edit_intents(7, first_id_direct), (7, "intent")),
+    ("intent words without their ids", edit_intents(7, one_id_short), (7, "intent")),
+    ("an intent settled in two slots", edit_intents(8, replay_into_slot_8), (8, "intent")),
+    (
+        "a holder's debit to the pass-through changed",
+        edit(
+            "Transfer",
+            {"from": lambda a: a == ivy(), "to": lambda a: a == settlement()},
+            value=lambda v: v - 1,
+        ),
+        (7, "slot-payouts"),
+    ),
+    (
+        "Settlement keeps part of a direct seller's earnings",
+        edit(
+            "Transfer",
+            {"from": lambda a: a == settlement(), "value": 115_000_000},
+            value=lambda v: v - 1,
+        ),
+        (6, "slot-payouts"),
+    ),
+    ("a holder's buys not covered", ivy_topped_up_less, (7, "intent-cover")),
+    (
+        "a revocation skipping an epoch",
+        edit("IntentsRevoked", {}, epoch=2),
+        (None, "intent-revoke"),
+    ),
+    ("slot 7 settled before slot 6", moved_slot_7_before_slot_6, (6, "slot-gap")),
+]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [pytest.param(t, x, id=name) for name, t, x in INTENT_TAMPERINGS],
+)
+def test_each_intent_tampering_is_found_under_its_rule(
+    tamper: Callable[[Events], Events], expected: tuple[int | None, str]
+) -> None:
+    report = audit(tamper(events()), state())
+    assert expected in rules(report), report.to_text()
+    assert all(f.rule in RULES for f in report.findings)
+
+
+def test_the_record_settles_intents_beside_direct_orders_and_alone() -> None:
+    """Slot 6: one intent after two direct orders; slot 7: intents only, ids ascending, with
+    Settlement as the pass-through (it nets zero in each settlement and holds nothing)."""
+    evs = events()
+    six, seven = settled(evs, 6).args, settled(evs, 7).args
+    assert (len(six["fills"]), len(six["intentIds"])) == (3, 1)
+    assert len(seven["fills"]) == len(seven["intentIds"]) == 5
+    ids = [int(x) for x in seven["intentIds"]]
+    assert ids == sorted(ids) and min(ids) >= 1 << 64
+    assert [seven["fills"][intent_at(evs, 7, *t)] for t in (GINA_SELLS, IVY_BUYS, UNFILLED)] == [
+        800,
+        100,
+        0,
+    ]
+    for slot in (6, 7):
+        tx = settled(evs, slot).tx
+        net = sum(
+            int(e.args["value"])
+            * ((e.args["to"] == settlement()) - (e.args["from"] == settlement()))
+            for e in evs
+            if e.tx == tx and e.name == "Transfer"
+        )
+        assert net == 0
+    assert state().balances.get(settlement(), 0) == 0

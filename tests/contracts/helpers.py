@@ -10,6 +10,7 @@ from brownie import chain
 from brownie.exceptions import VirtualMachineError
 
 from chain.codec import decode_rules
+from chain.intents import EMPTY_BATCH, IntentBatch
 from chain.metering import pack_reading_word, positions, trade_words
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import SlotBook, Submission, clear_slot
@@ -70,11 +71,12 @@ def read_book(book: Any, slot: int) -> SlotBook:
 
 
 def clear_on_chain_book(
-    community: Any, book: Any, slot: int
+    community: Any, book: Any, slot: int, batch: IntentBatch = EMPTY_BATCH
 ) -> tuple[SlotBook, Clearing, Submission]:
-    """Clear `slot` exactly as the matcher does, from the contracts' book and rules."""
+    """Clear `slot` exactly as the matcher does, from the contracts' book and rules and the
+    intents the settlement carries."""
     rules = decode_rules(community.tariffAt(slot))
-    return clear_slot(book.slotBook(slot), book.slotOrderIds(slot), rules)
+    return clear_slot(book.slotBook(slot), book.slotOrderIds(slot), rules, batch)
 
 
 def sign_reading(readings: Any, key: str, reading: Reading) -> bytes:

@@ -6,17 +6,24 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import pytest
+from eth_account import Account
+from eth_utils.crypto import keccak
 from sqlalchemy import Engine, func, select, update
 from web3.exceptions import MismatchedABI
 from web3.types import Wei
 
-from chain.node import Node
+from chain.codec import ROLE_CODES
+from chain.intents import Intent, SignedIntent, intent_typed_data
+from chain.node import Node, Sender
+from chain.signing import sign_typed_data
 from indexer.decode import Decoder
 from indexer.schema import blocks, checkpoint, event_table, event_tables
 from indexer.service import Indexer, iter_rows
 from indexer.spec import snake_case
+from matcher.service import Matcher
 from tests.indexer.conftest import trade_slot
-from tests.matcher.helpers import MEMBERS, Market
+from tests.matcher.helpers import MATCHER, MEMBERS, Market
 
 NewDb = Callable[[], Engine]
 
@@ -212,6 +219,73 @@ def _tx_hashes(engine: Engine) -> set[str]:
         for table in event_tables():
             out |= set(connection.execute(select(table.c.tx_hash)).scalars())
     return out
+
+
+class _Pool:
+    """An intent pool (matcher.intents.Pool) holding one slot's intents."""
+
+    def __init__(self, slot: int, intents: list[SignedIntent]) -> None:
+        self.slot, self.intents, self.done = slot, intents, False
+
+    def pending(self, slot: int) -> list[SignedIntent]:
+        return self.intents if slot == self.slot and not self.done else []
+
+    def resolve(self, slot: int, included: Any, left_out: Any, tx_hash: str | None) -> None:
+        self.done = self.done or slot == self.slot
+
+
+@pytest.fixture(scope="module")
+def intent_slot(market: Market, node: Node) -> tuple[int, Intent, str]:
+    """A member with its own key revokes once, then sells through a signed intent that the
+    matcher carries into a slot beside a direct buy. Returns the slot, the intent, the member."""
+    key = "0x" + "5e" * 32
+    member = Account.from_key(key).address
+    market.dso_call("Community", "registerMember", member, ROLE_CODES["prosumer"], 0)
+    market.dso_call("EnergyToken", "topUp", member, 10**9, keccak(text="index intents"))
+    node.w3.eth.send_transaction(
+        {
+            "from": market.accounts[0],
+            "to": member,
+            "value": Wei(10**18),
+            "gasPrice": Wei(node.gas_price_wei),
+        }
+    )
+    settlement = node.contract("Settlement")
+    node.transact(settlement.functions.revokeIntents(), Sender.from_key(key))
+    slot = market.open_slot()
+    market.place(MEMBERS[0], slot, "buy", 1000, 190_000)
+    community = node.contract("Community").functions
+    deadline = int(node.call(community.slotStart(slot + 1)))
+    intent = Intent(member, slot, "sell", 600, 100_000, 1, deadline)
+    typed = intent_typed_data(intent, node.manifest.chain_id, node.manifest.contracts["Settlement"])
+    pool = _Pool(slot, [SignedIntent(intent, sign_typed_data(typed, key))])
+    market.close_gate(slot)
+    Matcher(node, Sender(market.accounts[MATCHER]), pool).run_once()
+    assert pool.done
+    return slot, intent, member
+
+
+def test_intents_and_revocations_land_typed(
+    intent_slot: tuple[int, Intent, str], node: Node, new_db: NewDb
+) -> None:
+    """SlotSettled's intent words and ids (uint256 arrays, exact), IntentsRevoked by member."""
+    slot, intent, member = intent_slot
+    engine = new_db()
+    indexer(node, engine).run_once()
+    settled_table = event_table("Settlement", "SlotSettled")
+    revoked_table = event_table("Settlement", "IntentsRevoked")
+    with engine.connect() as connection:
+        row = (
+            connection.execute(select(settled_table).where(settled_table.c.slot == slot))
+            .mappings()
+            .one()
+        )
+        revoked = connection.execute(select(revoked_table)).mappings().all()
+    assert row["intent_words"] == [intent.order_word()]
+    assert row["intent_ids"] == [intent.id] and intent.id >= 1 << 64
+    assert row["fills"] == [600, 600]  # the direct buy, then the intent
+    assert [(r["member"], r["epoch"]) for r in revoked] == [(member, 1)]
+    assert table_counts(engine) == chain_events(node, node.block_number())
 
 
 def test_reorg_rolls_back_orphaned_rows_and_reads_the_new_fork(

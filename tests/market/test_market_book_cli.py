@@ -99,6 +99,25 @@ INVALID = [
     ('{"orders": [}', "invalid JSON: Expecting value: line 1 column 13 (char 12)"),
     ('{"orders": [], "orders": []}', "invalid JSON: duplicate key 'orders'"),
     ("", "invalid JSON: Expecting value: line 1 column 1 (char 0)"),
+    # Hostile books: each once ended in a traceback (ValueError or RecursionError).
+    (
+        _book(_order(energy_wh=123456789)).replace("123456789", "9" * 5000),
+        "invalid JSON: a number of 5000 digits is too large (at most 78)",
+    ),
+    (
+        _book(_order(price=-(10**100))),
+        "invalid JSON: a number of 101 digits is too large (at most 78)",
+    ),
+    ("[" * 100_000 + "]" * 100_000, "invalid JSON: nested too deeply"),
+    ('{"orders": ' + "[" * 5000 + "]" * 5000 + "}", "invalid JSON: nested too deeply"),
+    (_book(_order(price=float("nan"))), "invalid JSON: NaN is not a JSON number"),
+    (_book(_order(energy_wh=float("inf"))), "invalid JSON: Infinity is not a JSON number"),
+    (_book(_order(id=True)), "order True: id must be a non-negative integer, got True"),
+    (_book(_order(price=False)), "order 7: price must be a non-negative integer, got False"),
+    (
+        _book(mode="community", community_price=True),
+        "community_price must be a non-negative integer, got True",
+    ),
 ]
 
 
@@ -108,6 +127,14 @@ def test_invalid_books_exit_2_with_one_line(text: str, message: str) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == f"error: {message}\n"
+
+
+def test_largest_uint256_still_clears() -> None:
+    big = 2**256 - 1
+    book = _book(_order(id=big, energy_wh=big, price=big), _order(id=1, side="sell", price=0))
+    result = run("-", stdin=book)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["volume_wh"] == 10
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

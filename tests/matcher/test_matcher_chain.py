@@ -126,7 +126,8 @@ def test_reverts_carry_the_decoded_custom_error(market: Market, node: Node) -> N
     outsider = market.sender(MEMBERS[6])
     with pytest.raises(TransactionReverted) as caught:
         node.transact(
-            node.contract("Settlement").functions.settleSlot(slot, 0, 0, [], []), outsider
+            node.contract("Settlement").functions.settleSlot(slot, 0, 0, ([], [], []), [], []),
+            outsider,
         )
     assert caught.value.error == "SettlementNotMatcher"
     assert caught.value.error_args == (outsider.address.lower(),)

@@ -1,0 +1,400 @@
+"""Issue 18's API hardening, over real HTTP against the shared ganache: strict request integers,
+405 with every allowed method, no route shadowing, the /readings range cap, top-up rules, 503
+within 2 s while the node is down, SIGTERM within 5 s, and the start-up refusal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from web3.types import Wei
+
+from api.client import EUR, Wallet
+from api.history import MAX_SLOTS
+from api.main import api_node, create_app
+from chain.node import Node, Sender
+from gridshare.settings import Settings
+from matcher.devchain import DevChain, free_port
+from tests.apiserver import DSO_ACCOUNT, RELAYER_ACCOUNT, new_member
+
+GRIDSHARE = [sys.executable, "-c", "from gridshare.cli import app; app()"]
+Popen = subprocess.Popen[str]
+
+
+# -- strict integers --------------------------------------------------------------------------
+
+
+def _refused(r: httpx.Response, field: str) -> None:
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "invalid_request"
+    assert field in body["message"] and "integer" in body["message"], body["message"]
+
+
+def test_a_bool_is_not_an_integer(client: httpx.Client, dso: Wallet) -> None:
+    newcomer = Wallet(client)
+    for value in (True, False, 1.0, "1"):
+        body = {"address": newcomer.address, "role": "consumer", "lock_in_slots": value}
+        _refused(dso.post("/dso/members", body), "lock_in_slots")
+    tariff = {
+        "from_slot": 10**6,
+        "retail_price": True,
+        "feed_in_price": 70_000,
+        "grid_fee": 100_000,
+        "p2p_grid_fee": 40_000,
+        "trade_fee_buy": 5_000,
+        "trade_fee_sell": 5_000,
+        "community_price": 190_000,
+        "service_fee": 2 * EUR,
+        "mode": "uniform",
+    }
+    _refused(dso.post("/dso/tariffs", tariff), "retail_price")
+    _refused(
+        dso.post("/dso/tariffs", {**tariff, "retail_price": 1, "from_slot": True}), "from_slot"
+    )
+    mint = {"member": newcomer.address, "amount": True, "reference": "bool"}
+    _refused(dso.post("/dso/top-ups", mint), "amount")
+    flex = {"slot": 10**6, "direction": "reduce_import", "quantity_wh": True, "max_price": 1}
+    _refused(dso.post("/dso/flexibility/requests", flex), "quantity_wh")
+    # Query parameters: "true" is no slot number either.
+    r = client.get("/slots", params={"from_slot": "true", "to_slot": 1})
+    assert r.status_code == 422 and "from_slot" in r.json()["message"], r.text
+    # Nothing was registered on the way.
+    newcomer.sign_in()
+    assert newcomer.get("/auth/me").json()["member_role"] is None
+
+
+def test_a_bool_is_not_a_top_up_amount(client: httpx.Client, dso: Wallet) -> None:
+    m = new_member(client, dso)
+    _refused(m.post("/wallet/top-ups", {"amount": True}), "amount")
+    assert m.get("/wallet/top-ups").json() == []
+
+
+# -- routing ----------------------------------------------------------------------------------
+
+
+def test_405_lists_every_method_of_the_path(client: httpx.Client) -> None:
+    cases = {
+        ("PUT", "/orders/5"): "DELETE, GET",
+        ("PATCH", "/wallet/top-ups"): "GET, POST",
+        ("GET", "/orders/typed-data"): "POST",
+        ("DELETE", "/orders/typed-data"): "POST",
+        ("POST", "/market"): "GET",
+        ("DELETE", "/dso/top-ups/GS-X/confirm"): "POST",
+    }
+    for (method, path), allow in cases.items():
+        r = client.request(method, path)
+        assert r.status_code == 405, (method, path, r.status_code, r.text)
+        assert r.headers["allow"] == allow, (method, path)
+        assert r.json()["code"] == "method_not_allowed"
+        assert allow in r.json()["message"]
+
+
+def test_order_ids_are_numbers(client: httpx.Client, dso: Wallet) -> None:
+    m = new_member(client, dso)
+    assert m.get("/orders/123456789").json()["code"] == "order_not_found"
+    assert m.get("/orders/typed-data").status_code == 405  # not GET /orders/{order_id}
+    assert m.get("/orders/abc").status_code == 404
+
+
+def test_readings_have_the_history_range_cap(client: httpx.Client, dso: Wallet) -> None:
+    m = new_member(client, dso)
+    for path in ("/readings", "/trades"):
+        r = m.get(path, params={"from_slot": 0, "to_slot": MAX_SLOTS})
+        assert r.status_code == 422, (path, r.text)
+        assert r.json() == {
+            "code": "range_too_long",
+            "message": f"at most {MAX_SLOTS} slots per request",
+        }
+    backwards = m.get("/readings", params={"from_slot": 5, "to_slot": 4})
+    assert backwards.json()["code"] == "invalid_range"
+
+
+# -- top-ups ----------------------------------------------------------------------------------
+
+
+def test_only_members_may_ask_for_a_top_up(client: httpx.Client) -> None:
+    outsider = Wallet(client)
+    outsider.sign_in()
+    r = outsider.post("/wallet/top-ups", {"amount": 10 * EUR})
+    assert r.status_code == 403, r.text
+    assert r.json() == {
+        "code": "not_member",
+        "message": f"{outsider.address} is not a trading member",
+    }
+
+
+def test_top_up_caps(client: httpx.Client, dso: Wallet, settings: Settings) -> None:
+    assert (settings.api_top_up_max_amount, settings.api_top_up_max_open) == (500 * EUR, 3)
+    m = new_member(client, dso)
+    big = m.post("/wallet/top-ups", {"amount": 500 * EUR + 1})
+    assert big.status_code == 422, big.text
+    assert big.json()["code"] == "top_up_too_large"
+    assert "500 €" in big.json()["message"]
+    assert "api_top_up_max_amount" in big.json()["message"]
+    refs = []
+    for _ in range(3):
+        r = m.post("/wallet/top-ups", {"amount": 500 * EUR})
+        assert r.status_code == 201, r.text
+        refs.append(r.json()["reference"])
+    fourth = m.post("/wallet/top-ups", {"amount": EUR})
+    assert fourth.status_code == 429, fourth.text
+    assert fourth.json()["code"] == "too_many_open_top_ups"
+    assert "cap is 3 open requests" in fourth.json()["message"]
+    # A paid (minted) request is no longer open.
+    assert dso.post(f"/dso/top-ups/{refs[0]}/confirm").status_code == 200
+    assert m.post("/wallet/top-ups", {"amount": EUR}).status_code == 201
+    assert len(m.get("/wallet/top-ups").json()) == 4
+
+
+def test_no_top_up_for_a_member_who_left(client: httpx.Client, dso: Wallet, node: Node) -> None:
+    m = new_member(client, dso)
+    req = m.post("/wallet/top-ups", {"amount": 10 * EUR}).json()
+    # The member leaves (it pays its own gas for that) before the DSO confirms the payment.
+    node.w3.eth.send_transaction(
+        {"from": node.w3.eth.accounts[DSO_ACCOUNT], "to": m.address, "value": Wei(10**17)}
+    )
+    leave = node.contract("Membership").functions.requestExit()
+    node.transact(leave, Sender.from_key("0x" + bytes(m.account.key).hex()))
+    r = dso.post(f"/dso/top-ups/{req['reference']}/confirm")
+    assert r.status_code == 409, r.text
+    assert r.json() == {
+        "code": "not_member",
+        "message": f"top-up request {req['reference']}: {m.address} is no longer a member; "
+        "nothing minted",
+    }
+    assert m.get(f"/wallet/top-ups/{req['reference']}").json()["status"] == "pending"
+    assert m.get("/wallet").json()["balance"] == 0
+
+
+# -- the node down ----------------------------------------------------------------------------
+
+
+class Proxy:
+    """A TCP forwarder to the node that can be closed: the API behind it then sees a node that
+    refuses connections (its port closed), while the shared ganache keeps running."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.sockets: list[socket.socket] = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.closed:
+                client.close()
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError):  # wakes the blocked accept(); close() alone does not
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+
+@pytest.fixture
+def api_behind_proxy(
+    chain: DevChain, settings: Settings, node: Node
+) -> Iterator[tuple[str, Proxy]]:
+    url = str(node.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+    host, port = url.split("//")[1].rstrip("/").split(":")
+    proxy = Proxy((host, int(port)))
+    api_port = free_port()
+    mine = settings.model_copy(
+        update={"rpc_url": f"http://127.0.0.1:{proxy.port}", "api_port": api_port}
+    )
+    app = create_app(mine, api_node(chain.network_id, mine))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{api_port}", proxy
+    proxy.close()
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_node_down_is_503_within_2_seconds(
+    api_behind_proxy: tuple[str, Proxy], dso: Wallet
+) -> None:
+    base, proxy = api_behind_proxy
+    with httpx.Client(base_url=base, timeout=30) as c:
+        operator = Wallet(c, account=dso.account)
+        operator.sign_in()
+        assert c.get("/market").status_code == 200
+        assert operator.get("/dso/fees").status_code == 200
+        proxy.close()
+        # The head poll (every 0.1 s here) finds the node gone and drops the cached reads.
+        deadline = time.monotonic() + 5
+        while c.get("/market").status_code != 503:
+            assert time.monotonic() < deadline, "reads still answered from the cache"
+            time.sleep(0.05)
+        requests = [
+            ("GET", "/market", None),
+            ("GET", "/slots/3", None),
+            ("GET", "/audit/status", None),
+            ("GET", "/wallet", None),
+            ("GET", "/dso/fees", None),
+            ("POST", "/dso/members", {"address": Wallet(c).address, "role": "consumer"}),
+        ]
+        slowest = 0.0
+        for method, path, body in requests:
+            start = time.monotonic()
+            r = c.request(method, path, json=body, headers=operator.headers)
+            elapsed = time.monotonic() - start
+            slowest = max(slowest, elapsed)
+            assert r.status_code == 503, (path, r.status_code, r.text)
+            assert r.json()["code"] == "node_unavailable", r.text
+            assert "unreachable" in r.json()["message"]
+            assert elapsed < 2.0, (path, elapsed)
+        print(f"slowest 503 with the node down: {slowest * 1000:.0f} ms")
+
+
+# -- the process: start-up refusal and SIGTERM -------------------------------------------------
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDSHARE_")}
+    return {**env, "GRIDSHARE_CONFIG": "/nonexistent/gridshare.toml", **extra}
+
+
+def test_refuses_to_start_without_the_write_accounts(tmp_path: Path) -> None:
+    cases = {
+        "": "the relayer (GRIDSHARE_API_RELAYER or GRIDSHARE_API_RELAYER_KEY) and the operator "
+        "(GRIDSHARE_API_OPERATOR or GRIDSHARE_API_OPERATOR_KEY)",
+        "GRIDSHARE_API_RELAYER": "the operator (GRIDSHARE_API_OPERATOR or "
+        "GRIDSHARE_API_OPERATOR_KEY)",
+    }
+    for present, missing in cases.items():
+        extra = {present: "0x" + "11" * 20} if present else {}
+        done = subprocess.run(
+            [*GRIDSHARE, "api", "--network", "nowhere", "--db", f"sqlite:///{tmp_path}/i.db"],
+            env=_env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stdout == ""
+        assert done.stderr == (
+            f"error: the write endpoints need {missing}; set them, or "
+            "GRIDSHARE_API_READ_ONLY=true to serve reads only\n"
+        )
+
+
+def _serve(chain: DevChain, node: Node, tmp_path: Path, **extra: str) -> tuple[Popen, str]:
+    port = free_port()
+    env = _env(
+        GRIDSHARE_DEPLOYMENTS_DIR=str(chain.deployments_dir),
+        GRIDSHARE_API_SESSION_SECRET="test-secret",
+        **extra,
+    )
+    command = [*GRIDSHARE, "api", "--network", chain.network_id, "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--db", f"sqlite:///{tmp_path}/index.db"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            return process, base
+        except httpx.HTTPError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"the API did not start: {process.communicate()}") from None
+            time.sleep(0.2)
+
+
+def test_sigterm_stops_the_server_within_5_seconds(
+    chain: DevChain, node: Node, tmp_path: Path
+) -> None:
+    accounts = [str(a) for a in node.w3.eth.accounts]
+    process, base = _serve(
+        chain,
+        node,
+        tmp_path,
+        GRIDSHARE_API_RELAYER=accounts[RELAYER_ACCOUNT],
+        GRIDSHARE_API_OPERATOR=accounts[DSO_ACCOUNT],
+    )
+    with httpx.Client(base_url=base, timeout=10) as c:  # a kept-alive connection stays open
+        assert c.get("/market").status_code == 200
+        start = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        finally:
+            process.kill()
+        elapsed = time.monotonic() - start
+    print(f"SIGTERM to exit: {elapsed * 1000:.0f} ms")
+    assert elapsed < 5.0
+
+
+def test_read_only_starts_and_refuses_writes(
+    chain: DevChain, node: Node, dso: Wallet, tmp_path: Path
+) -> None:
+    process, base = _serve(chain, node, tmp_path, GRIDSHARE_API_READ_ONLY="true")
+    try:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            assert c.get("/market").status_code == 200
+            operator = Wallet(c, account=dso.account)
+            operator.sign_in()
+            r = operator.post("/dso/members", {"address": Wallet(c).address, "role": "consumer"})
+            assert r.status_code == 503, r.text
+            assert r.json() == {
+                "code": "read_only",
+                "message": "this API serves reads only: no operator account configured",
+            }
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    read_only = [line for line in stderr.splitlines() if "read-only" in line]
+    assert len(read_only) == 1, stderr
