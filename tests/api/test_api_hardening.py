@@ -331,6 +331,7 @@ def _serve(chain: DevChain, node: Node, tmp_path: Path, **extra: str) -> tuple[P
     env = _env(
         GRIDSHARE_DEPLOYMENTS_DIR=str(chain.deployments_dir),
         GRIDSHARE_API_SESSION_SECRET="test-secret",
+        GRIDSHARE_INTENT_POOL_URL=f"sqlite:///{tmp_path}/intents.db",  # not the working dir
         **extra,
     )
     command = [*GRIDSHARE, "api", "--network", chain.network_id, "--port", str(port)]
