@@ -171,7 +171,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _show(value: object) -> str:
+def short_repr(value: object) -> str:
     """A value for an error message, cut short: a 4,000-digit number must not flood the line."""
     if isinstance(value, int) and not -(10**30) < value < 10**30:
         return "a number too large"
@@ -189,22 +189,22 @@ def validate_members(members: Sequence[SharingMember], key: Key) -> None:
     with the dynamic key is a sign the caller meant the static one.
     """
     if not isinstance(key, Key):
-        raise SharingInputError(None, f"key must be 'dynamic' or 'static', got {_show(key)}")
+        raise SharingInputError(None, f"key must be 'dynamic' or 'static', got {short_repr(key)}")
     for member in members:
         mid = member.id
         if not _is_int(mid) or not 0 <= mid <= MAX_MEMBER_ID:
             raise SharingInputError(
-                None, f"member id must be an integer 0..2**63-1, got {_show(mid)}"
+                None, f"member id must be an integer 0..2**63-1, got {short_repr(mid)}"
             )
         m = member.net_export_wh
         if not _is_int(m) or abs(m) > MAX_ENERGY_WH:
             raise SharingInputError(
-                mid, f"net_export_wh must be an integer within ±2**40, got {_show(m)}"
+                mid, f"net_export_wh must be an integer within ±2**40, got {short_repr(m)}"
             )
         f = member.participation_pct
         if not _is_int(f) or not 1 <= f <= 100:
             raise SharingInputError(
-                mid, f"participation_pct must be an integer 1..100, got {_show(f)}"
+                mid, f"participation_pct must be an integer 1..100, got {short_repr(f)}"
             )
         s = member.share_ppm
         if key is Key.DYNAMIC:
@@ -213,7 +213,9 @@ def validate_members(members: Sequence[SharingMember], key: Key) -> None:
         elif s is None:
             raise SharingInputError(mid, "the static key needs share_ppm")
         elif not _is_int(s) or not 0 <= s <= PPM:
-            raise SharingInputError(mid, f"share_ppm must be an integer 0..1000000, got {_show(s)}")
+            raise SharingInputError(
+                mid, f"share_ppm must be an integer 0..1000000, got {short_repr(s)}"
+            )
     ids = sorted(member.id for member in members)
     for previous, current in pairwise(ids):
         if previous == current:
@@ -436,7 +438,9 @@ def shares_for_hour(schedule: Mapping[int, Sequence[int]], hour: int) -> dict[in
     cover `hour`; the shares' sum is checked by `allocate` like any static key.
     """
     if not _is_int(hour) or hour < 0:
-        raise SharingInputError(None, f"hour must be a non-negative integer, got {_show(hour)}")
+        raise SharingInputError(
+            None, f"hour must be a non-negative integer, got {short_repr(hour)}"
+        )
     shares: dict[int, int] = {}
     for member_id in sorted(schedule):
         hours = schedule[member_id]
@@ -484,7 +488,8 @@ class SharingTariff:
             value = getattr(self, field.name)
             if not _is_int(value) or not 0 <= value <= MAX_PRICE:
                 raise SharingInputError(
-                    None, f"tariff: {field.name} must be an integer 0..2**40, got {_show(value)}"
+                    None,
+                    f"tariff: {field.name} must be an integer 0..2**40, got {short_repr(value)}",
                 )
         if not self.feed_in_price <= self.sharing_price <= self.retail_price:
             raise SharingInputError(
