@@ -80,8 +80,9 @@ def allocate_sharing(
     from market.sharing_io import allocation_to_json, parse_sharing_text
 
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-        parsed = parse_sharing_text(text)
+        # Bytes, then UTF-8: the text stdin of a C locale would let invalid bytes through.
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        parsed = parse_sharing_text(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError) as e:
         typer.echo(f"error: cannot read {file}: {' '.join(str(e).split())}", err=True)
         raise typer.Exit(code=2) from e

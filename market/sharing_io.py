@@ -54,6 +54,8 @@ def parse_sharing_text(text: str) -> SharingInput:
     """Parse and validate a slot's sharing input from JSON text (SharingInputError)."""
     try:
         obj = json.loads(text, object_pairs_hook=_object_without_duplicate_keys)
+    except SharingInputError:  # a duplicate key, from the hook below
+        raise
     except RecursionError as e:
         raise SharingInputError(None, "invalid JSON: nested too deeply") from e
     except ValueError as e:  # JSONDecodeError, and ints beyond Python's int-string limit
