@@ -327,22 +327,30 @@ def _columns_valid(
     return min(ints) >= 0 and sum(ints) <= PPM
 
 
+def _strictly_ascending(ids: list[int]) -> bool:
+    try:
+        return all(map(lt, ids, islice(ids, 1, None)))  # in C: no Python loop over members
+    except TypeError:  # an id that is no number; validate_members words the error
+        return False
+
+
 def allocate(members: Sequence[SharingMember], key: Key = Key.DYNAMIC) -> Allocation:
     """Validate the slot's members (SharingInputError, see `validate_members`) and allocate
     them by `key`. The members may come in any order; the result is in ascending id."""
     ordered = list(members)
     ids = [m.id for m in ordered]
-    if not all(map(lt, ids, islice(ids, 1, None))):  # not strictly ascending already
+    strictly_ascending = _strictly_ascending(ids)
+    if not strictly_ascending:  # sort by id (the usual case is that they come sorted)
         try:
             ordered.sort(key=attrgetter("id"))
         except TypeError:  # an id that does not compare with ints
             validate_members(members, key)
             raise
         ids = [m.id for m in ordered]
+        strictly_ascending = _strictly_ascending(ids)  # False now means a duplicate id
     nets = [m.net_export_wh for m in ordered]
     pcts = [m.participation_pct for m in ordered]
     shares = [m.share_ppm for m in ordered]
-    strictly_ascending = all(map(lt, ids, islice(ids, 1, None)))
     if not (strictly_ascending and _columns_valid(ids, nets, pcts, shares, key)):
         validate_members(members, key)
         raise AssertionError("validate_members passed input the fast check refused")

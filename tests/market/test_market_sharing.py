@@ -192,6 +192,13 @@ def test_invalid_members(members: list[SharingMember], key: Key, message: str) -
         allocate_reference(members, key)
 
 
+@pytest.mark.parametrize("bad_id", ["7", None, 1.5, True])
+def test_ids_that_are_not_integers(bad_id: object) -> None:
+    members = [M(3, -5), M(bad_id, 5), M(1, 2)]  # type: ignore[arg-type]
+    with pytest.raises(SharingInputError, match=r"member id must be an integer 0\.\.2\*\*63-1"):
+        allocate(members)
+
+
 def test_key_must_be_a_key() -> None:
     with pytest.raises(SharingInputError, match="key must be 'dynamic' or 'static'"):
         allocate([M(1, 5)], "dynamic")  # type: ignore[arg-type]
