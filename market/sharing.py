@@ -352,8 +352,9 @@ def allocate(members: Sequence[SharingMember], key: Key = Key.DYNAMIC) -> Alloca
     pcts = [m.participation_pct for m in ordered]
     shares = [m.share_ppm for m in ordered]
     if not (strictly_ascending and _columns_valid(ids, nets, pcts, shares, key)):
+        # The fast check is conservative (an int subclass other than bool fails it): the
+        # member-by-member check decides, and words the error.
         validate_members(members, key)
-        raise AssertionError("validate_members passed input the fast check refused")
     cols = allocate_columns(
         nets, pcts, [s or 0 for s in shares] if key is Key.STATIC else None, key
     )

@@ -199,6 +199,14 @@ def test_ids_that_are_not_integers(bad_id: object) -> None:
         allocate(members)
 
 
+def test_int_subclasses_pass_the_member_by_member_check() -> None:
+    class Wh(int):
+        pass
+
+    members = [M(1, Wh(-10)), M(2, Wh(4), Wh(50))]
+    assert allocate(members) == allocate([M(1, -10), M(2, 4, 50)])
+
+
 def test_key_must_be_a_key() -> None:
     with pytest.raises(SharingInputError, match="key must be 'dynamic' or 'static'"):
         allocate([M(1, 5)], "dynamic")  # type: ignore[arg-type]
