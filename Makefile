@@ -19,7 +19,8 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 .PHONY: help setup setup-core system-packages solc postgres chromium test compile lint slither fuzz test-python \
 	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo \
 	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
-	bench-api-soak bench-sim bench-flex bench-thousand bench-batched faults test-faults clean
+	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-sharing faults \
+	test-faults clean
 
 help:
 	@echo "make demo    set up (no system packages), run the 20-household community for one day"
@@ -180,6 +181,10 @@ bench-batched: setup-core
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup
 	$(BIN)/python -m bench.matcher
+
+# Energy sharing: one slot of 100,000 members by the dynamic key, one core (a few seconds).
+bench-sharing: setup-core
+	$(BIN)/python -m bench.sharing
 
 # Part of test-python; on its own for quick runs.
 test-api: setup

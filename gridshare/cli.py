@@ -62,6 +62,36 @@ def _one_line(message: str) -> str:
     return " ".join(message.splitlines())
 
 
+@app.command("allocate")
+def allocate_sharing(
+    file: Annotated[
+        str, typer.Argument(metavar="FILE.json", help="A slot's members as JSON; - reads stdin.")
+    ],
+) -> None:
+    """Allocate one slot's community production by an energy-sharing key; print JSON.
+
+    Invalid input exits with code 2 and one line on stderr naming the member at fault.
+    """
+    import json
+    import sys
+    from pathlib import Path
+
+    from market.sharing import SharingInputError, allocate
+    from market.sharing_io import allocation_to_json, parse_sharing_text
+
+    try:
+        # Bytes, then UTF-8: the text stdin of a C locale would let invalid bytes through.
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        parsed = parse_sharing_text(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        typer.echo(f"error: cannot read {file}: {' '.join(str(e).split())}", err=True)
+        raise typer.Exit(code=2) from e
+    except SharingInputError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from e
+    typer.echo(json.dumps(allocation_to_json(allocate(parsed.members, parsed.key)), indent=2))
+
+
 from sim.cli import flex_command, simulate_command  # noqa: E402
 
 app.command("simulate")(simulate_command)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from brownie import chain
 
-from chain.intents import IntentBatch, SignedIntent, intent_typed_data
 from chain.intents import Intent as IntentMsg
+from chain.intents import IntentBatch, SignedIntent, intent_typed_data
 from chain.signing import sign_typed_data
 from tests.contracts.conftest import EUR, MEMBER_KEYS
 from tests.contracts.helpers import catch_up, clear_on_chain_book, reverts_with
@@ -91,9 +91,7 @@ def balances(dep: Any, *who: Any) -> list[int]:
 
 
 @pytest.fixture
-def market_with(
-    make_market: Any, people: Any, close_gate: Any
-) -> Callable[..., tuple[Any, int]]:
+def market_with(make_market: Any, people: Any, close_gate: Any) -> Callable[..., tuple[Any, int]]:
     """A fresh market in `mode` with fees, and a slot whose gate has just closed."""
 
     def _make(mode: str = "uniform", **extra: Any) -> tuple[Any, int]:
@@ -284,9 +282,7 @@ def test_a_revoked_intent_no_longer_verifies(example: Any, matcher: Any) -> None
     submit(dep, slot, batch.args(), fills, matcher)
 
 
-def test_an_intent_included_twice_or_out_of_id_order_is_refused(
-    example: Any, matcher: Any
-) -> None:
+def test_an_intent_included_twice_or_out_of_id_order_is_refused(example: Any, matcher: Any) -> None:
     dep, slot, who = example
     batch, fills = honest(dep, slot, example_intents(dep, slot, who))
     words, sigs, members = batch.args()
@@ -312,7 +308,8 @@ def test_an_expired_intent_is_refused(example: Any, matcher: Any) -> None:
 def test_an_uncovered_intent_is_refused(example: Any, matcher: Any, dso: Any) -> None:
     dep, slot, who = example
     # alice's 3000 Wh at 270000 + 45000 fees cost 0.945 €: leave her 0.5 €.
-    dep.token.redeem(int(dep.token.balanceOf(who["alice"])) - EUR // 2, b"\x01" * 32, {"from": who["alice"]})
+    keep = int(dep.token.balanceOf(who["alice"])) - EUR // 2
+    dep.token.redeem(keep, b"\x01" * 32, {"from": who["alice"]})
     batch, fills = honest(dep, slot, example_intents(dep, slot, who))
     with reverts_with("SettlementIntentUncovered"):
         submit(dep, slot, batch.args(), fills, matcher)
@@ -373,9 +370,7 @@ def test_non_clearing_results_with_intents_are_refused(example: Any, matcher: An
         dep.settlement.settleSlot(slot, 0, 260_000, batch.args(), fills, [], {"from": matcher})
 
 
-def test_a_direct_order_cannot_be_left_out(
-    example: Any, matcher: Any, carol: Any
-) -> None:
+def test_a_direct_order_cannot_be_left_out(example: Any, matcher: Any, carol: Any) -> None:
     dep, _, who = example
     slot = int(dep.community.currentSlot()) + 2
     dep.order_book.placeOrder(slot, SELL, 1000, 120_000, {"from": carol})

@@ -40,10 +40,12 @@ def market(node: Node) -> Market:
 
 
 @pytest.fixture
-def matcher_env(chain: DevChain, settings: Settings) -> dict[str, str]:
-    """Environment for a `gridshare matcher run` subprocess on the test chain."""
+def matcher_env(chain: DevChain, settings: Settings, tmp_path: Path) -> dict[str, str]:
+    """Environment for a `gridshare matcher run` subprocess on the test chain (with an intent
+    pool of its own)."""
     assert settings.matcher is not None
     return {
+        "GRIDSHARE_INTENT_POOL_URL": f"sqlite:///{tmp_path / 'intents.sqlite'}",
         "GRIDSHARE_DEPLOYMENTS_DIR": str(chain.deployments_dir),
         "GRIDSHARE_MATCHER": settings.matcher,
         "GRIDSHARE_RPC_RETRY_INITIAL_SECONDS": "0.1",
