@@ -19,7 +19,7 @@ import argparse
 import random
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,33 +32,12 @@ from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.node import Node, Sender
 from chain.signing import sign_typed_data
 from gridshare.settings import Settings, load_settings
+from intents.pool import IntentPool
 from matcher.devchain import close_gate, dev_chain
 from matcher.service import Matcher, SlotResult
 
 TOP_UP = 50 * 10**9  # n€
 SETUP_GAS = 1_000_000  # per set-up transaction, not estimated (set-up speed only)
-
-
-class MemoryPool:
-    """The pool interface the matcher reads (intents/pool.py keeps it in SQL); held in memory
-    here so that the benchmark times the chain, not a database."""
-
-    def __init__(self) -> None:
-        self.intents: dict[int, list[SignedIntent]] = {}
-        self.outcome: dict[int, str] = {}
-
-    def pending(self, slot: int) -> list[SignedIntent]:
-        return [s for s in self.intents.get(slot, []) if s.intent.id not in self.outcome]
-
-    def resolve(
-        self,
-        slot: int,
-        included: Sequence[int],
-        left_out: Mapping[int, str],
-        tx_hash: str | None,
-    ) -> None:
-        self.outcome.update({i: "included" for i in included})
-        self.outcome.update(left_out)
 
 
 def _send(node: Node, sender: str, fn: Any, nonce: int) -> None:
@@ -131,7 +110,7 @@ def run(node_kind: str, sizes: Sequence[int], settings: Settings) -> dict[str, A
         started = time.perf_counter()
         keys = _members(node, max(sizes), rng)
         out["setup_s"] = round(time.perf_counter() - started, 1)
-        pool = MemoryPool()
+        pool = IntentPool(f"sqlite:///{Path(tmp) / 'intents.sqlite'}")
         matcher = Matcher(node, Sender(list(node.w3.eth.accounts)[2]), pool)
         community = node.contract("Community").functions
         slot = int(node.call(community.currentSlot())) + 2
@@ -141,7 +120,9 @@ def run(node_kind: str, sizes: Sequence[int], settings: Settings) -> dict[str, A
         out["empty_slot_gas"] = empty.gas_used
         for n in sizes:
             slot += 1
-            pool.intents[slot] = _sign(node, keys[:n], slot, settings, rng)
+            now = node.block_timestamp()
+            for signed in _sign(node, keys[:n], slot, settings, rng):
+                pool.add(signed, now)
             result, elapsed = _settle(matcher, node, slot)
             if result.intents != n:
                 raise RuntimeError(f"slot {slot}: {result.intents} of {n} intents carried")

@@ -22,6 +22,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.codec import SIDE_CODES
+from chain.signing import DOMAIN_TYPE, domain
 
 SETTLEMENT_DOMAIN_NAME = "gridshare Settlement"
 INTENT_TYPE = [
@@ -46,12 +47,6 @@ _STRUCT_TYPES = [
     "uint256",
 ]
 _MASK40 = (1 << 40) - 1
-_DOMAIN_TYPE = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +136,9 @@ def intent_id(intent: Intent) -> int:
 def intent_typed_data(intent: Intent, chain_id: int, settlement: str) -> dict[str, Any]:
     """The full EIP-712 message (as a wallet's eth_signTypedData_v4 takes it)."""
     return {
-        "types": {"EIP712Domain": _DOMAIN_TYPE, "Intent": INTENT_TYPE},
+        "types": {"EIP712Domain": DOMAIN_TYPE, "Intent": INTENT_TYPE},
         "primaryType": "Intent",
-        "domain": {
-            "name": SETTLEMENT_DOMAIN_NAME,
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": to_checksum_address(settlement),
-        },
+        "domain": domain(chain_id, to_checksum_address(settlement), SETTLEMENT_DOMAIN_NAME),
         "message": intent.message(),
     }
 

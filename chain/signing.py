@@ -21,7 +21,7 @@ READINGS_DOMAIN_NAME = "gridshare MeterReadings"
 FLEXIBILITY_DOMAIN_NAME = "gridshare Flexibility"
 DOMAIN_VERSION = "1"
 
-_DOMAIN_TYPE = [
+DOMAIN_TYPE = [
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},
     {"name": "chainId", "type": "uint256"},
@@ -125,7 +125,8 @@ class Reading:
         return (self.meter_id, self.slot, self.import_wh, self.export_wh, self.sequence)
 
 
-def _domain(chain_id: int, contract: str, name: str = DOMAIN_NAME) -> dict[str, Any]:
+def domain(chain_id: int, contract: str, name: str = DOMAIN_NAME) -> dict[str, Any]:
+    """The EIP-712 domain of a gridshare contract (`name`, version "1", chain, address)."""
     return {
         "name": name,
         "version": DOMAIN_VERSION,
@@ -137,9 +138,9 @@ def _domain(chain_id: int, contract: str, name: str = DOMAIN_NAME) -> dict[str, 
 def order_typed_data(intent: OrderIntent, chain_id: int, order_book: str) -> dict[str, Any]:
     """The full EIP-712 message (as a wallet's eth_signTypedData_v4 takes it)."""
     return {
-        "types": {"EIP712Domain": _DOMAIN_TYPE, "OrderIntent": ORDER_INTENT_TYPE},
+        "types": {"EIP712Domain": DOMAIN_TYPE, "OrderIntent": ORDER_INTENT_TYPE},
         "primaryType": "OrderIntent",
-        "domain": _domain(chain_id, order_book),
+        "domain": domain(chain_id, order_book),
         "message": {
             "owner": intent.owner,
             "fromSlot": intent.from_slot,
@@ -158,9 +159,9 @@ def cancel_typed_data(
 ) -> dict[str, Any]:
     """The EIP-712 message authorising a relayer to cancel order `order_id`."""
     return {
-        "types": {"EIP712Domain": _DOMAIN_TYPE, "CancelIntent": CANCEL_INTENT_TYPE},
+        "types": {"EIP712Domain": DOMAIN_TYPE, "CancelIntent": CANCEL_INTENT_TYPE},
         "primaryType": "CancelIntent",
-        "domain": _domain(chain_id, order_book),
+        "domain": domain(chain_id, order_book),
         "message": {"owner": owner, "orderId": order_id, "nonce": nonce, "deadline": deadline},
     }
 
@@ -170,9 +171,9 @@ def flex_offer_typed_data(
 ) -> dict[str, Any]:
     """The EIP-712 message a member signs to have a relayer make its flexibility offer."""
     return {
-        "types": {"EIP712Domain": _DOMAIN_TYPE, "OfferIntent": FLEX_OFFER_INTENT_TYPE},
+        "types": {"EIP712Domain": DOMAIN_TYPE, "OfferIntent": FLEX_OFFER_INTENT_TYPE},
         "primaryType": "OfferIntent",
-        "domain": _domain(chain_id, flexibility, FLEXIBILITY_DOMAIN_NAME),
+        "domain": domain(chain_id, flexibility, FLEXIBILITY_DOMAIN_NAME),
         "message": {
             "member": intent.member,
             "requestId": intent.request_id,
@@ -187,9 +188,9 @@ def flex_offer_typed_data(
 def reading_typed_data(reading: Reading, chain_id: int, meter_readings: str) -> dict[str, Any]:
     """The EIP-712 message a meter signs for one reading."""
     return {
-        "types": {"EIP712Domain": _DOMAIN_TYPE, "Reading": READING_TYPE},
+        "types": {"EIP712Domain": DOMAIN_TYPE, "Reading": READING_TYPE},
         "primaryType": "Reading",
-        "domain": _domain(chain_id, meter_readings, READINGS_DOMAIN_NAME),
+        "domain": domain(chain_id, meter_readings, READINGS_DOMAIN_NAME),
         "message": {
             "meterId": reading.meter_id,
             "slot": reading.slot,
