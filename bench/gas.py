@@ -28,7 +28,7 @@ from chain.signing import (
 from chain.submission import clear_slot
 from gridshare.settings import Settings, load_settings
 from scripts.deploy import DEV_GAS_PRICE, Deployment, deploy
-from scripts.slot_flow import settle_slot
+from scripts.slot_flow import catch_up_trades, settle_slot
 
 COMMAND = (
     "make bench-gas  (brownie run scripts/bench_gas.py --network ganache-cli;"
@@ -131,9 +131,11 @@ def _relay_cancel(dep: Deployment, member: Any, order_id: int, nonce: int) -> An
 
 
 def _settle(dep: Deployment, slot: int) -> tuple[int, int]:
-    """Close the gate, clear with the rulebook, settle. Returns (gas used, volume Wh)."""
+    """Close the gate, settle the earlier slots (slots settle in order; not measured), clear with
+    the rulebook, settle. Returns (gas used, volume Wh)."""
     chain.sleep(int(dep.community.gateClosure(slot)) - chain.time() + 1)
     chain.mine()
+    catch_up_trades(dep, slot, matcher=accounts[2], tx_options=QUIET)
     rules = decode_rules(dep.community.tariffAt(slot))
     _, clearing, submission = clear_slot(
         dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot), rules

@@ -44,6 +44,23 @@ class SettledSlot:
         }
 
 
+def catch_up_trades(
+    dep: Any, slot: int, *, matcher: Any, tx_options: dict[str, Any] | None = None
+) -> list[Any]:
+    """Settle the trades of every slot before `slot` not yet settled, each cleared from its
+    on-chain book as the matcher does (slots settle strictly in order: `Settlement.nextSlot`;
+    their gates must have closed). Returns the transactions."""
+    opts = tx_options or {}
+    txs = []
+    for earlier in range(int(dep.settlement.nextSlot()), slot):
+        rules = decode_rules(dep.community.tariffAt(earlier))
+        _book, _clearing, sub = clear_slot(
+            dep.order_book.slotBook(earlier), dep.order_book.slotOrderIds(earlier), rules
+        )
+        txs.append(dep.settlement.settleSlot(earlier, *sub.args(), {"from": matcher, **opts}))
+    return txs
+
+
 def settle_slot(
     dep: Any,
     slot: int,
@@ -56,9 +73,11 @@ def settle_slot(
 ) -> SettledSlot:
     """Settle `slot` end to end. `readings` pairs each reading with its meter's key; each meter
     signs its own and the oracle relays them in batches. Without readings the slot waits out its
-    reading deadline; with them it settles once they are in."""
+    reading deadline; with them it settles once they are in. The trades of earlier slots not
+    yet settled settle first (slots settle in order)."""
     opts = tx_options or {}
     sleep_until(int(dep.community.gateClosure(slot)) + 1)
+    catch_up_trades(dep, slot, matcher=matcher, tx_options=opts)
     rules = decode_rules(dep.community.tariffAt(slot))
     book, clearing, sub = clear_slot(
         dep.order_book.slotBook(slot), dep.order_book.slotOrderIds(slot), rules

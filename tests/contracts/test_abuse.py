@@ -20,10 +20,17 @@ import pytest
 from brownie import OrderBook, chain
 
 from chain.codec import encode_rules, pack_pair
+from chain.intents import EMPTY_BATCH
 from chain.signing import OrderIntent, order_typed_data, sign_typed_data
 from gridshare.settings import Settings
 from tests.contracts.conftest import EUR, MEMBER_KEYS
-from tests.contracts.helpers import ANY, clear_on_chain_book, reverts_exact, reverts_with
+from tests.contracts.helpers import (
+    ANY,
+    catch_up,
+    clear_on_chain_book,
+    reverts_exact,
+    reverts_with,
+)
 from tests.contracts.test_tamper import B1, B3, S1, S2, _market
 
 BUY, SELL = 0, 1
@@ -149,6 +156,7 @@ def test_order_in_the_last_seconds_before_gate_closure(
     with reverts_exact("OrderBookGateClosed", slot, closure, ANY):
         book.cancelOrder(tx.return_value, {"from": alice})
     # The clearing that left the last order out is refused; the book's own clearing settles it.
+    catch_up(market, slot, matcher)  # slots settle in order
     with reverts_exact("SettlementFillsLength", 2, 1):
         market.settlement.settleSlot(slot, *stale.args(), {"from": matcher})
     _, clearing, sub = clear_on_chain_book(community, book, slot)
@@ -241,7 +249,9 @@ def test_matcher_smaller_uniform_clearing_is_refused(uniform_market: Any, matche
     # Its own midpoint (b* = B1 300000, a* = S2 240000) and the optimum's price: both refused.
     for price in (270_000, sub.price):
         with reverts_exact("SettlementCrossingLeft", 260_000, 240_000):
-            dep.settlement.settleSlot(slot, UNIFORM, price, fills, [], {"from": matcher})
+            dep.settlement.settleSlot(
+                slot, UNIFORM, price, EMPTY_BATCH.args(), fills, [], {"from": matcher}
+            )
     dep.settlement.settleSlot(slot, *sub.args(), {"from": matcher})
 
 
@@ -251,7 +261,9 @@ def test_matcher_smaller_pay_as_bid_clearing_is_refused(pab_market: Any, matcher
     fills = _smaller(list(sub.fills))
     pairs = [pack_pair(B1, S1, 2_500), pack_pair(B1, S2, 500)]
     with reverts_exact("SettlementCrossingLeft", 260_000, 240_000):
-        dep.settlement.settleSlot(slot, PAY_AS_BID, 0, fills, pairs, {"from": matcher})
+        dep.settlement.settleSlot(
+            slot, PAY_AS_BID, 0, EMPTY_BATCH.args(), fills, pairs, {"from": matcher}
+        )
     dep.settlement.settleSlot(slot, *sub.args(), {"from": matcher})
 
 
@@ -264,7 +276,9 @@ def test_matcher_smaller_community_clearing_is_refused(community_market: Any, ma
     fills[buyer] -= 1
     fills[seller] -= 1
     with reverts_with("SettlementProRata"):
-        dep.settlement.settleSlot(slot, COMMUNITY, sub.price, fills, [], {"from": matcher})
+        dep.settlement.settleSlot(
+            slot, COMMUNITY, sub.price, EMPTY_BATCH.args(), fills, [], {"from": matcher}
+        )
     dep.settlement.settleSlot(slot, *sub.args(), {"from": matcher})
 
 

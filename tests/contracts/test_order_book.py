@@ -10,9 +10,10 @@ from brownie import Community, OrderBook, chain
 from brownie.exceptions import VirtualMachineError
 
 from chain.codec import decode_order_word, encode_rules
+from chain.intents import EMPTY_BATCH
 from chain.signing import OrderIntent, cancel_typed_data, order_typed_data, sign_typed_data
 from tests.contracts.conftest import EUR, MEMBER_KEYS
-from tests.contracts.helpers import ANY, reverts_exact, reverts_with
+from tests.contracts.helpers import ANY, catch_up, reverts_exact, reverts_with
 
 BUY, SELL = 0, 1
 RETAIL, FEED_IN = 200_000, 70_000
@@ -958,6 +959,7 @@ def test_close_slot_and_bind_are_guarded(
 
 
 def test_slot_with_cancelled_order_settles(
+    market: Any,
     book: Any,
     token: Any,
     community: Any,
@@ -972,7 +974,8 @@ def test_slot_with_cancelled_order_settles(
     book.placeOrder(slot, BUY, 1_000, 100_000, {"from": bob})
     book.cancelOrder(1, {"from": bob})
     close_gate(community, slot)
-    tx = settlement.settleSlot(slot, 0, 0, [0], [], {"from": matcher})
+    catch_up(market, slot, matcher)  # slots settle in order
+    tx = settlement.settleSlot(slot, 0, 0, EMPTY_BATCH.args(), [0], [], {"from": matcher})
     assert tx.events["SlotClosed"]["escrowReleased"] == 0
     assert book.slotSettled(slot)
     assert token.balanceOf(bob) == TOP_UP
@@ -1045,6 +1048,7 @@ def test_limit_price_above_word_width_rejected(
 # Regression, the worst consequence of the bug above: an order stored already cancelled with its
 # escrow counted made every settlement of its slot revert with OrderBookEscrowMismatch.
 def test_limit_price_overflow_cannot_block_settlement(
+    market: Any,
     book: Any,
     token: Any,
     community: Any,
@@ -1059,7 +1063,10 @@ def test_limit_price_overflow_cannot_block_settlement(
         book.placeOrder(slot, BUY, 1_000, 2**41 + 100_000, {"from": bob})
     close_gate(community, slot)
     count = int(book.slotOrderCount(slot))
-    settlement.settleSlot(slot, 0, 0, [0] * count, [], {"from": matcher})  # no trades
+    catch_up(market, slot, matcher)  # slots settle in order
+    settlement.settleSlot(
+        slot, 0, 0, EMPTY_BATCH.args(), [0] * count, [], {"from": matcher}
+    )  # no trades
     assert book.slotSettled(slot)
     assert token.balanceOf(bob) == TOP_UP
     assert token.balanceOf(book) == 0

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from chain.intents import EMPTY_BATCH
 from chain.submission import Submission
 from market.clearing import Clearing
 from tests.contracts.conftest import EUR
-from tests.contracts.helpers import clear_on_chain_book, reverts_with
+from tests.contracts.helpers import catch_up, clear_on_chain_book, reverts_with
 
 BUY, SELL = 0, 1
 PROSUMER, CONSUMER = 2, 1
@@ -47,6 +48,7 @@ def balances(dep: Any, *who: Any) -> list[int]:
 
 def settle(dep: Any, slot: int, matcher: Any, close_gate: Any) -> Any:
     close_gate(dep.community, slot)
+    catch_up(dep, slot, matcher)  # slots settle in order
     _, clearing, sub = clear_on_chain_book(dep.community, dep.order_book, slot)
     tx = dep.settlement.settleSlot(slot, *sub.args(), {"from": matcher})
     return clearing, sub, tx
@@ -154,7 +156,8 @@ def test_empty_slot_and_slot_that_does_not_cross(
     dep = make_market(people, **EXAMPLE_BOUNDS, **NO_FEES, mode="uniform")
     empty = int(dep.community.currentSlot()) + 2
     close_gate(dep.community, empty)
-    tx = dep.settlement.settleSlot(empty, 0, 0, [], [], {"from": matcher})
+    catch_up(dep, empty, matcher)  # slots settle in order
+    tx = dep.settlement.settleSlot(empty, 0, 0, EMPTY_BATCH.args(), [], [], {"from": matcher})
     assert tx.events["SlotSettled"]["volumeWh"] == 0
     assert dep.order_book.slotSettled(empty)
 
@@ -203,8 +206,14 @@ def test_fifteen_minute_slots_settle_too(
     slot = int(dep.community.currentSlot()) + 2
     dep.order_book.placeOrder(slot, BUY, 400, 200_000, {"from": alice})
     dep.order_book.placeOrder(slot, SELL, 300, 180_000, {"from": carol})
+    # Slots settle in order: settle every earlier slot (the one before closes its gate first), so
+    # the refusal is the open gate's, not SettlementOutOfOrder.
+    close_gate(dep.community, slot - 1)
+    catch_up(dep, slot, matcher)
     with reverts_with("OrderBookGateOpen"):
-        dep.settlement.settleSlot(slot, 0, 190_000, [300, 300], [], {"from": matcher})
+        dep.settlement.settleSlot(
+            slot, 0, 190_000, EMPTY_BATCH.args(), [300, 300], [], {"from": matcher}
+        )
     clearing, sub, _ = settle(dep, slot, matcher, close_gate)
     assert (clearing.clearing_price, sub.fills) == (190_000, [300, 300])
 

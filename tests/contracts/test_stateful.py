@@ -6,7 +6,7 @@ merit-order acceptance, payment and penalty against the meter baseline) against 
 contracts. After every step:
 
 - token supply == minted − redeemed == sum of all balances (members, DSO accounts, order book,
-  flexibility escrow);
+  Settlement's pass-through, flexibility escrow);
 - the flexibility escrow == the budgets of the requests not yet settled;
 - the book's escrow == sum of every unsettled slot's escrow == what its open buy orders lock;
 - total debt == the sum of the members' debts;
@@ -60,7 +60,7 @@ from chain.flexibility import (
 )
 from chain.metering import pack_reading_word, trade_words
 from chain.signing import Reading
-from chain.submission import SlotBook
+from chain.submission import SlotBook, Submission
 from gridshare.settings import Settings
 from market.billing import (
     OrderSettlement,
@@ -174,6 +174,7 @@ class MarketMachine(RuleBasedStateMachine):
             roles["fee"],
             roles["net"],
             roles["supply"],
+            dep.settlement,  # passes intent value through within a settlement: holds nothing
             dep.flexibility,
             dep.order_book,
         ]
@@ -269,18 +270,11 @@ class MarketMachine(RuleBasedStateMachine):
         self.counts["rules"] += 1
         slot = int(self.dep.imbalance.nextSlot())
         sleep_until(int(self.dep.community.gateClosure(slot)) + 1)
-        book, clearing, sub = clear_on_chain_book(self.dep.community, self.dep.order_book, slot)
-        before = self._balances()
-        self.dep.settlement.settleSlot(slot, *sub.args(), {"from": self.matcher})
-        after = self._balances()
-        settled = self._check_payouts(slot, book, clearing, before, after)
-        # "settled" counts slots that had orders (as before every slot settled); "slots" all.
-        self.counts["settled"] += slot in self.pending
-        self.counts["slots"] += 1
-        self.pending.discard(slot)
-        self.counts["traded_wh"] += clearing.volume_wh
-        ids = set(book.ids)
-        self.open_ids = [i for i in self.open_ids if i not in ids]
+        # Slots settle in order (Settlement.nextSlot): the trades of any earlier slot not yet
+        # settled go first, each checked like this one.
+        for earlier in range(int(self.dep.settlement.nextSlot()), slot):
+            self._settle_trades(earlier)
+        book, sub, settled = self._settle_trades(slot)
 
         # The next slot's flexibility requests are accepted between its gate and its delivery.
         if slot + 1 in self.flex.values():
@@ -638,6 +632,28 @@ class MarketMachine(RuleBasedStateMachine):
             del self.exiting[who]
             self.gone.add(who)
 
+    def _settle_trades(
+        self, slot: int
+    ) -> tuple[SlotBook, Submission, dict[str, list[OrderSettlement]]]:
+        """Clear and settle `slot`'s trades as the matcher does (its gate closed, every earlier
+        slot settled); every holder's balance moves as the rulebook says. Returns the book, the
+        submission and the settlements by owner."""
+        assert int(self.dep.settlement.nextSlot()) == slot
+        book, clearing, sub = clear_on_chain_book(self.dep.community, self.dep.order_book, slot)
+        before = self._balances()
+        self.dep.settlement.settleSlot(slot, *sub.args(), {"from": self.matcher})
+        after = self._balances()
+        settled = self._check_payouts(slot, book, clearing, before, after)
+        assert int(self.dep.settlement.nextSlot()) == slot + 1
+        # "settled" counts slots that had orders (as before every slot settled); "slots" all.
+        self.counts["settled"] += slot in self.pending
+        self.counts["slots"] += 1
+        self.pending.discard(slot)
+        self.counts["traded_wh"] += clearing.volume_wh
+        ids = set(book.ids)
+        self.open_ids = [i for i in self.open_ids if i not in ids]
+        return book, sub, settled
+
     def _balances(self) -> list[int]:
         snapshot = self.lens.read(self.dep.token, self.holders, self.dep.order_book, [])
         return [int(b) for b in snapshot[3]]
@@ -679,7 +695,8 @@ class MarketMachine(RuleBasedStateMachine):
         by_owner: dict[str, list[OrderSettlement]] = {}
         expected = [0] * len(self.holders)
         position = {str(h.address).lower(): i for i, h in enumerate(self.holders)}
-        # holders: the people, the fee, network and supply accounts, flexibility, the order book
+        # holders: the people, the fee, network and supply accounts, Settlement, flexibility, the
+        # order book
         fee_i, net_i, book_i = len(self.people), len(self.people) + 1, len(self.holders) - 1
         rules = self.rules_at(slot)
         self.counts[f"slots_{rules.mode}"] += 1

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from chain.codec import pack_pair, pack_transfer
-from tests.contracts.helpers import clear_on_chain_book, reverts_with
+from chain.intents import EMPTY_BATCH
+from tests.contracts.helpers import catch_up, clear_on_chain_book, reverts_with
 
 BUY, SELL = 0, 1
 UNIFORM, PAY_AS_BID, COMMUNITY = 0, 1, 2
@@ -38,7 +39,14 @@ def place_book(dep: Any, slot: int, alice: Any, bob: Any, carol: Any, dave: Any,
 def _market(mode: str) -> Callable[..., Any]:
     @pytest.fixture(scope="module")
     def fixture(
-        make_market: Any, alice: Any, bob: Any, carol: Any, dave: Any, erin: Any, close_gate: Any
+        make_market: Any,
+        alice: Any,
+        bob: Any,
+        carol: Any,
+        dave: Any,
+        erin: Any,
+        close_gate: Any,
+        matcher: Any,
     ) -> tuple[Any, int]:
         people = {
             "alice": (alice, 2),
@@ -51,6 +59,7 @@ def _market(mode: str) -> Callable[..., Any]:
         slot = int(dep.community.currentSlot()) + 2
         place_book(dep, slot, alice, bob, carol, dave, erin)
         close_gate(dep.community, slot)
+        catch_up(dep, slot, matcher)  # slots settle in order: `slot` is next
         return dep, slot
 
     return fixture
@@ -64,7 +73,9 @@ community_market = _market("community")
 def submit(
     dep: Any, slot: int, matcher: Any, mode: int, price: int, fills: list[int], pairs: list[int]
 ) -> Any:
-    return dep.settlement.settleSlot(slot, mode, price, fills, pairs, {"from": matcher})
+    return dep.settlement.settleSlot(
+        slot, mode, price, EMPTY_BATCH.args(), fills, pairs, {"from": matcher}
+    )
 
 
 def correct(dep: Any, slot: int) -> tuple[int, list[int], list[int]]:
@@ -165,6 +176,7 @@ def test_no_trade_means_no_price(
     dep.order_book.placeOrder(slot, BUY, 1000, 150_000, {"from": alice})
     dep.order_book.placeOrder(slot, SELL, 1000, 160_000, {"from": carol})
     close_gate(dep.community, slot)
+    catch_up(dep, slot, matcher)  # slots settle in order
     with reverts_with("SettlementClearingPrice"):
         submit(dep, slot, matcher, UNIFORM, 155_000, [0, 0], [])
     submit(dep, slot, matcher, UNIFORM, 0, [0, 0], [])
@@ -196,18 +208,23 @@ def test_pairs_only_in_pay_as_bid(uniform_market: Any, matcher: Any) -> None:
 
 
 def test_only_the_matcher_settles_once_after_gate_closure(
-    uniform_market: Any, matcher: Any, outsider: Any, dso: Any
+    uniform_market: Any, matcher: Any, outsider: Any, dso: Any, close_gate: Any
 ) -> None:
     dep, slot = uniform_market
     price, fills, _ = correct(dep, slot)
+    none = EMPTY_BATCH.args()
     with reverts_with("SettlementNotMatcher"):
-        dep.settlement.settleSlot(slot, UNIFORM, price, fills, [], {"from": outsider})
+        dep.settlement.settleSlot(slot, UNIFORM, price, none, fills, [], {"from": outsider})
     with reverts_with("SettlementNotMatcher"):
-        dep.settlement.settleSlot(slot, UNIFORM, price, fills, [], {"from": dso})
+        dep.settlement.settleSlot(slot, UNIFORM, price, none, fills, [], {"from": dso})
     submit(dep, slot, matcher, UNIFORM, price, fills, [])
     with reverts_with("SettlementAlreadySettled"):
         submit(dep, slot, matcher, UNIFORM, price, fills, [])
     future = int(dep.community.currentSlot()) + 3
+    # Slots settle in order: settle every slot before `future` (the one before closes its gate
+    # first), so the refusal is the open gate's, not SettlementOutOfOrder.
+    close_gate(dep.community, future - 1)
+    catch_up(dep, future, matcher)
     with reverts_with("OrderBookGateOpen"):
         submit(dep, future, matcher, UNIFORM, 0, [], [])
 
