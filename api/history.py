@@ -182,6 +182,18 @@ class History:
         }
         return slots
 
+    def ever_registered(self, address: str) -> bool:
+        """Whether `address` was ever registered as a member (a MemberRegistered event in the
+        index): a member now, one leaving, or one gone, whose bills of its time stay readable."""
+        t = event_table("Community", "MemberRegistered")
+        return self.cached(
+            ("registered", address),
+            lambda conn: (
+                conn.execute(select(t.c.block_number).where(t.c.member == address).limit(1)).first()
+                is not None
+            ),
+        )
+
     def readings(self, member: str, lo: int, hi: int) -> list[dict[str, Any]]:
         check_range(lo, hi)  # the same cap as trades, bills and slots
         t = event_table("MeterReadings", "ReadingAccepted")

@@ -76,7 +76,13 @@ def readings(user: CurrentUser, history: HistoryDep, slots: SlotRangeDep) -> lis
 def _bill(
     user: CurrentUser, view: ViewDep, history: History, lo: int, hi: int, period: int | None
 ) -> BillPublic:
-    """The bill, cached whole for the checkpoint it was computed at."""
+    """The bill, cached whole for the checkpoint it was computed at. Only for a member, now
+    (its role on the chain) or ever (registered in the index): anyone else has no bill, not
+    one of service fees alone."""
+    if not user.roles.member_role and not history.ever_registered(user.address):
+        raise ApiError(
+            404, "not_member", f"{user.address} is not and never was a member: it has no bills"
+        )
     return history.cached(
         ("bill", user.address, lo, hi, period),
         lambda _conn: _compute_bill(user, view, history, lo, hi, period),
@@ -107,7 +113,8 @@ async def bills(
     user: CurrentUser, view: ViewDep, history: HistoryDep, slots: SlotRangeDep
 ) -> BillPublic:
     """The account's bill for a period (service fee included) or any slot range: per slot and in
-    total, with what business as usual would have cost and the savings."""
+    total, with what business as usual would have cost and the savings. 404 `not_member` for
+    an account that never was a member; a former member still gets its bills."""
     lo, hi, period = slots.lo, slots.hi, slots.period
     key = ("bill", user.address, lo, hi, period)
     hit, value = history.peek(key)

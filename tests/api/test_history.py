@@ -8,11 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from web3.types import Wei
 
 from api.client import Wallet
-from chain.node import Node
+from chain.node import Node, Sender
 from gridshare.settings import Settings
-from tests.api.chainops import BUY_PRICE, SELL_PRICE, trade_metered_slot
+from tests.api.chainops import BUY_PRICE, SELL_PRICE, index_once, trade_metered_slot
+from tests.apiserver import DSO_ACCOUNT, new_member
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,37 @@ def test_period_bill_adds_the_service_fee(client: httpx.Client, traded: dict[str
     fee = client.get("/market").json()["tariff"]["service_fee"]
     assert by_period["total"]["service_fee"] == fee
     assert by_period["total"]["net_cost"] == by_range.json()["total"]["net_cost"] + fee
+
+
+def test_no_bill_for_one_who_never_was_a_member(
+    client: httpx.Client, traded: dict[str, Any]
+) -> None:
+    stranger = Wallet(client)
+    stranger.sign_in()
+    for params in ({"period": traded["slot"] // 1440}, {"from_slot": 0, "to_slot": 10}):
+        r = stranger.get("/bills", params=params)
+        assert r.status_code == 404, r.text
+        assert r.json() == {
+            "code": "not_member",
+            "message": f"{stranger.address} is not and never was a member: it has no bills",
+        }
+
+
+def test_a_former_member_keeps_its_bills(
+    client: httpx.Client, node: Node, settings: Settings, dso: Wallet, traded: dict[str, Any]
+) -> None:
+    m = new_member(client, dso)
+    node.w3.eth.send_transaction(
+        {"from": node.w3.eth.accounts[DSO_ACCOUNT], "to": m.address, "value": Wei(10**17)}
+    )
+    leave = node.contract("Membership").functions.requestExit()
+    node.transact(leave, Sender.from_key("0x" + bytes(m.account.key).hex()))
+    community = node.contract("Community").functions
+    assert int(node.call(community.memberRole(m.address))) == 0  # no role on the chain now
+    index_once(node, settings)  # its MemberRegistered event is in the index
+    r = m.get("/bills", params={"from_slot": traded["slot"], "to_slot": traded["slot"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["slots"] == []
 
 
 def test_trades_and_readings(traded: dict[str, Any]) -> None:
