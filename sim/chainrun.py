@@ -7,7 +7,9 @@ port (matcher/devchain.py, never 8545/8546) that is removed afterwards.
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -72,7 +74,37 @@ def _run(
         hooks,
         f"sqlite:///{work / f'intent-pool-{community_address}.sqlite'}",
     )
-    return runner.run(days, progress, start)
+    result = runner.run(days, progress, start)
+    # The temporary deployments folder goes with `simulate`'s caller: keep the manifest's text.
+    result.deployment = (work / f"{node.manifest.network}.json").read_text()
+    return result
+
+
+def keep_deployment(
+    deployment: str | None, network: str, deployments_dir: Path, report_dir: Path
+) -> str | None:
+    """Keep a run's deployment manifest: `deployment.json` in the report folder and, unless
+    `network` is the private `dev` chain (gone after the run), `<deployments_dir>/<network>.json`
+    too, where `gridshare index run` and the API look for it. Returns the line to print (None:
+    no chain run, nothing to keep)."""
+    if deployment is None:
+        return None
+    report_dir.mkdir(parents=True, exist_ok=True)
+    copy = report_dir / "deployment.json"
+    copy.write_text(deployment)
+    if network == DEV_NETWORK:
+        network_id = json.loads(deployment)["network"]
+        return (
+            f"  deployment: {copy} ({network_id} was a private chain, removed at the end: "
+            "nothing left to index)"
+        )
+    deployments_dir.mkdir(parents=True, exist_ok=True)
+    kept = deployments_dir / f"{network}.json"
+    kept.write_text(deployment)
+    command = f"gridshare index run --network {network}"
+    if deployments_dir != Path("deployments"):
+        command = f"GRIDSHARE_DEPLOYMENTS_DIR={shlex.quote(str(deployments_dir))} {command}"
+    return f"  deployment: {kept} (copy: {copy}); index it: {command}"
 
 
 def simulate(

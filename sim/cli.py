@@ -23,8 +23,9 @@ CommunityOption = Annotated[
 NetworkOption = Annotated[
     str,
     typer.Option(
-        help="A brownie network id whose node is running (deployed to afresh), or `dev`: a "
-        "private ganache on a free port, removed afterwards."
+        help="A brownie network id whose node is running (deployed to afresh; its manifest is "
+        "kept in the deployments folder, to index), or `dev`: a private ganache on a free port, "
+        "removed afterwards. The manifest is also copied into the report folder."
     ),
 ]
 
@@ -123,7 +124,7 @@ def simulate_command(
     from rich.console import Console
 
     from gridshare.settings import load_settings
-    from sim.chainrun import simulate
+    from sim.chainrun import keep_deployment, simulate
     from sim.report import print_summary, write_report
 
     console = Console()
@@ -137,8 +138,12 @@ def simulate_command(
         lambda deployments, step: simulate(spec, days, network, settings, deployments, step),
     )
     print_summary(result, console)
-    path = write_report(result, out or Path("reports") / spec.name)
+    directory = out or Path("reports") / spec.name
+    path = write_report(result, directory)
     console.print(f"  report: {path} (and PNG plots beside it)")
+    kept = keep_deployment(result.deployment, network, settings.deployments_dir, directory)
+    if kept:
+        console.print(kept, markup=False, highlight=False)
 
 
 def flex_command(
@@ -174,6 +179,7 @@ def flex_command(
     from rich.console import Console
 
     from gridshare.settings import load_settings
+    from sim.chainrun import keep_deployment
     from sim.flex import FlexParams, print_flex, run_congestion, simulate_flex, write_flex_report
     from sim.profiles import community_profiles
 
@@ -184,18 +190,24 @@ def flex_command(
         settings, limit_wh=limit, max_price=max_price, start_hour=start_hour
     )
     console = Console()
+    deployment = None
     if dry_run:
         result = run_congestion(spec, community_profiles(spec, days), days, params)
     else:
-        result = _on_chain(
+        run = _on_chain(
             console,
             spec,
             network,
             "gridshare-flex-",
-            lambda deployments, step: (
-                simulate_flex(spec, days, network, settings, deployments, params, step).scenario
+            lambda deployments, step: simulate_flex(
+                spec, days, network, settings, deployments, params, step
             ),
         )
+        result, deployment = run.scenario, run.run.deployment
     print_flex(result, console)
-    path = write_flex_report(result, out or Path("reports") / f"{spec.name}-flex")
+    directory = out or Path("reports") / f"{spec.name}-flex"
+    path = write_flex_report(result, directory)
     console.print(f"  report: {path} (and flex-peak.png beside it)")
+    kept = keep_deployment(deployment, network, settings.deployments_dir, directory)
+    if kept:
+        console.print(kept, markup=False, highlight=False)

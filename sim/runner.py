@@ -202,6 +202,9 @@ class RunResult:
     transactions: int
     seconds: float
     first_slot_start: int
+    deployment: str | None = None
+    """The text of the run's deployment manifest (`<deployments_dir>/<network>.json`), read
+    before a `dev` chain and its temporary folder are removed; None: dry run."""
 
 
 Progress = Callable[[int, int], None]

@@ -4,6 +4,7 @@ period close, battery lease and result; the report is written from it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gridshare.settings import Settings
-from sim.chainrun import simulate
+from sim.chainrun import keep_deployment, simulate
 from sim.community import load_community
 from sim.offline import dry_run
 from sim.profiles import community_profiles
@@ -65,6 +66,16 @@ def test_report_is_self_contained(run: RunResult, tmp_path: Path) -> None:
     assert text.count("data:image/png;base64,") == 3
     assert "every household paid no more" in text.lower()
     assert (tmp_path / "prices.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_report_keeps_the_deployment_manifest(run: RunResult, tmp_path: Path) -> None:
+    # The dev chain and its temporary deployments folder are gone; the manifest's text is not.
+    assert run.deployment is not None
+    line = keep_deployment(run.deployment, "dev", tmp_path / "deployments", tmp_path)
+    manifest = json.loads((tmp_path / "deployment.json").read_text())
+    assert manifest["contracts"]["Settlement"].startswith("0x")
+    assert manifest["network"].startswith("gridshare-dev-")
+    assert line is not None and "private chain" in line
 
 
 def test_cli_rejects_a_bad_community_file(tmp_path: Path) -> None:

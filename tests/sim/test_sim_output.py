@@ -93,3 +93,31 @@ def test_make_demo_installs_no_system_package() -> None:
     setup = _dry_make("setup")  # what make test runs first: says so, then installs them
     assert "the tests also need PostgreSQL and Chromium" in setup
     assert "postgresql" in setup and "chromium" in setup and "apt-get install" in setup
+
+
+MANIFEST = '{"network": "%s", "contracts": {"Settlement": "0x' + "00" * 19 + 'aa"}}\n'
+
+
+def test_a_named_network_keeps_its_manifest_to_index(tmp_path: Path) -> None:
+    from sim.chainrun import keep_deployment
+
+    report, deployments = tmp_path / "reports" / "tiny", tmp_path / "deployments"
+    text = MANIFEST % "sepolia-local"
+    line = keep_deployment(text, "sepolia-local", deployments, report)
+    assert (report / "deployment.json").read_text() == text
+    assert (deployments / "sepolia-local.json").read_text() == text
+    assert line is not None and str(deployments / "sepolia-local.json") in line
+    assert f"GRIDSHARE_DEPLOYMENTS_DIR={deployments} gridshare index run" in line
+    assert line.endswith("--network sepolia-local")
+
+
+def test_the_dev_chain_manifest_goes_only_with_the_report(tmp_path: Path) -> None:
+    from sim.chainrun import keep_deployment
+
+    report, deployments = tmp_path / "report", tmp_path / "deployments"
+    line = keep_deployment(MANIFEST % "gridshare-dev-40123", "dev", deployments, report)
+    assert (report / "deployment.json").exists()
+    assert not deployments.exists()
+    assert line is not None and "gridshare-dev-40123 was a private chain" in line
+    assert "index run" not in line
+    assert keep_deployment(None, "dev", deployments, report / "dry") is None  # a dry run
