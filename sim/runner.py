@@ -205,6 +205,8 @@ class RunResult:
     deployment: str | None = None
     """The text of the run's deployment manifest (`<deployments_dir>/<network>.json`), read
     before a `dev` chain and its temporary folder are removed; None: dry run."""
+    setup_transactions: int = 0
+    """Of `transactions`, those sent before the first slot (members, meters, gas money, floats)."""
 
 
 Progress = Callable[[int, int], None]
@@ -651,6 +653,7 @@ class Runner:
         }
         dso_before = {k: self.balance(a) for k, a in dso_accounts.items()}
         self.register()
+        setup_transactions = self.transactions
         dso_before["supply (retail - feed-in)"] += 10_000 * NANO_PER_EUR  # its float
         per_day = self.community.slots_per_day
         total = days * per_day
@@ -716,6 +719,7 @@ class Runner:
             transactions=self.transactions,
             seconds=time.monotonic() - started,
             first_slot_start=first_start,
+            setup_transactions=setup_transactions,
         )
 
 
