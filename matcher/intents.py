@@ -125,13 +125,3 @@ class IntentStep:
                 if s.intent.owner.lower() == member and side in (None, s.intent.side)
             }
         return {}
-
-    def included(self, slot: int) -> list[int]:
-        """The intent ids the settled `slot` carried (its SlotSettled event)."""
-        events = self.node.events(
-            "Settlement",
-            "SlotSettled",
-            from_block=self.node.manifest.deployed_at_block,
-            argument_filters={"slot": slot},
-        )
-        return [int(i) for e in events for i in e["args"]["intentIds"]]

@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from chain.codec import decode_rules
 from chain.intents import EMPTY_BATCH, IntentBatch
@@ -205,13 +206,7 @@ class Matcher:
     def settled_book(self, slot: int) -> tuple[SlotBook, list[int]]:
         """A settled slot's book (its direct book, then the intents its SlotSettled event
         carried) and the event's fills."""
-        (event,) = self.node.events(
-            "Settlement",
-            "SlotSettled",
-            from_block=self.node.manifest.deployed_at_block,
-            argument_filters={"slot": slot},
-        )
-        args = event["args"]
+        args = self._settled_event(slot)
         book_fns = self.order_book.functions
         book = SlotBook.settled(
             self.node.call(book_fns.slotBook(slot)),
@@ -220,6 +215,16 @@ class Matcher:
             args["intentIds"],
         )
         return book, [int(f) for f in args["fills"]]
+
+    def _settled_event(self, slot: int) -> dict[str, Any]:
+        """The arguments of the settled `slot`'s SlotSettled event (there is exactly one)."""
+        (event,) = self.node.events(
+            "Settlement",
+            "SlotSettled",
+            from_block=self.node.manifest.deployed_at_block,
+            argument_filters={"slot": slot},
+        )
+        return dict(event["args"])
 
     def settled_trade_words(self, slot: int) -> list[int]:
         """The settled slot's trade words (what Settlement committed in its trades hash)."""
@@ -297,7 +302,7 @@ class Matcher:
         pending = self.intents.pool.pending(slot)
         if not pending:
             return
-        carried = set(self.intents.included(slot))
+        carried = {int(i) for i in self._settled_event(slot)["intentIds"]}
         left = {s.intent.id: "not_included" for s in pending if s.intent.id not in carried}
         self.intents.pool.resolve(slot, sorted(carried), left, None)
 

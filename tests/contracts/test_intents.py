@@ -24,7 +24,6 @@ EXAMPLE_BOUNDS = {"retail_price": 300_000, "feed_in_price": 100_000, "community_
 FEES = {"trade_fee_buy": 5_000, "trade_fee_sell": 4_000, "p2p_grid_fee": 40_000}
 BUY_RATE = 5_000 + 40_000
 SELL_FEE = 4_000
-KEYS = {name: key for name, key in MEMBER_KEYS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +64,7 @@ def signed(
     typed = intent_typed_data(
         intent, chain.id if chain_id is None else chain_id, contract or dep.settlement.address
     )
-    return SignedIntent(intent, sign_typed_data(typed, key or KEYS[name]))
+    return SignedIntent(intent, sign_typed_data(typed, key or MEMBER_KEYS[name]))
 
 
 def example_intents(dep: Any, slot: int, who: dict[str, Any]) -> list[SignedIntent]:
@@ -108,8 +107,8 @@ def names(alice: Any, bob: Any, carol: Any, dave: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("mode", "fills", "price"),
-    [("uniform", None, 270_000), ("pay-as-bid", None, None), ("community", None, 250_000)],
+    ("mode", "price"),
+    [("uniform", 270_000), ("pay-as-bid", None), ("community", 250_000)],
 )
 def test_the_example_as_intents_settles_to_the_rulebook(
     market_with: Any,
@@ -121,7 +120,6 @@ def test_the_example_as_intents_settles_to_the_rulebook(
     network_account: Any,
     matcher: Any,
     mode: str,
-    fills: Any,
     price: int | None,
 ) -> None:
     dep, slot = market_with(mode)
@@ -157,13 +155,13 @@ def test_the_example_as_intents_settles_to_the_rulebook(
 
 
 def test_direct_orders_rank_before_intents_at_equal_price(
-    market_with: Any, alice: Any, bob: Any, carol: Any, matcher: Any
+    market_with: Any, alice: Any, bob: Any, carol: Any, matcher: Any, close_gate: Any
 ) -> None:
     dep, _ = market_with("uniform")
     slot = int(dep.community.currentSlot()) + 2
     # bob's direct bid and alice's intent bid at the same price; carol offers enough for one.
     dep.order_book.placeOrder(slot, BUY, 1000, 200_000, {"from": bob})
-    sleep_to_gate(dep, slot)
+    close_gate(dep.community, slot)
     batch = IntentBatch.of(
         [
             signed(dep, "alice", alice, slot, "buy", 1000, 200_000),
@@ -177,12 +175,6 @@ def test_direct_orders_rank_before_intents_at_equal_price(
     assert clearing.fills[alice_id].filled_wh == 0
     fills = [int(f) for f in tx.events["SlotSettled"]["fills"]]
     assert fills[0] == 1000 and sorted(fills[1:]) == [0, 1000]
-
-
-def sleep_to_gate(dep: Any, slot: int) -> None:
-    from scripts.slot_flow import sleep_until
-
-    sleep_until(int(dep.community.gateClosure(slot)) + 1)
 
 
 def test_a_member_buying_and_selling_is_written_once_with_its_net(
@@ -248,9 +240,8 @@ def test_the_honest_example_batch_settles(example: Any, matcher: Any) -> None:
 def test_forged_or_foreign_intents_are_refused(example: Any, matcher: Any, forgery: str) -> None:
     dep, slot, who = example
     intents = example_intents(dep, slot, who)
-    a = intents[0].intent
     if forgery == "other-key":
-        bad = signed(dep, "alice", who["alice"], slot, "buy", 3000, 300_000, key=KEYS["bob"])
+        bad = signed(dep, "alice", who["alice"], slot, "buy", 3000, 300_000, key=MEMBER_KEYS["bob"])
     elif forgery == "other-chain":
         bad = signed(dep, "alice", who["alice"], slot, "buy", 3000, 300_000, chain_id=1)
     elif forgery == "other-contract":
@@ -262,7 +253,6 @@ def test_forged_or_foreign_intents_are_refused(example: Any, matcher: Any, forge
         bad = SignedIntent(replace(moved.intent, slot=slot), moved.signature)
     else:  # signed under an epoch that is not the member's
         bad = signed(dep, "alice", who["alice"], slot, "buy", 3000, 300_000, epoch=7)
-    del a
     batch, fills = honest(dep, slot, [bad, *intents[1:]])
     with reverts_with("SettlementIntentBadSignature"):
         submit(dep, slot, batch.args(), fills, matcher)
@@ -370,11 +360,13 @@ def test_non_clearing_results_with_intents_are_refused(example: Any, matcher: An
         dep.settlement.settleSlot(slot, 0, 260_000, batch.args(), fills, [], {"from": matcher})
 
 
-def test_a_direct_order_cannot_be_left_out(example: Any, matcher: Any, carol: Any) -> None:
+def test_a_direct_order_cannot_be_left_out(
+    example: Any, matcher: Any, carol: Any, close_gate: Any
+) -> None:
     dep, _, who = example
     slot = int(dep.community.currentSlot()) + 2
     dep.order_book.placeOrder(slot, SELL, 1000, 120_000, {"from": carol})
-    sleep_to_gate(dep, slot)
+    close_gate(dep.community, slot)
     batch = IntentBatch.of(example_intents(dep, slot, who))
     _b, _c, sub = clear_on_chain_book(dep.community, dep.order_book, slot, batch)
     assert sub.fills[0] == 1000  # the cheapest offer is the direct one, and it is filled
