@@ -24,9 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
-from web3.types import Wei
-
+from bench.matcher import TOP_UP, register_members
 from bench.report import record
 from chain.codec import ROLE_CODES, SIDE_CODES
 from chain.intents import Intent, SignedIntent, intent_typed_data
@@ -37,29 +35,11 @@ from intents.pool import IntentPool
 from matcher.devchain import close_gate, dev_chain
 from matcher.service import Matcher, SlotResult
 
-TOP_UP = 50 * 10**9  # n€
-SETUP_GAS = 1_000_000  # per set-up transaction, not estimated (set-up speed only)
-
-
-def _send(node: Node, sender: str, fn: Any, nonce: int) -> None:
-    tx = fn.build_transaction(
-        {"from": sender, "nonce": nonce, "gas": SETUP_GAS, "gasPrice": Wei(node.gas_price_wei)}
-    )
-    node.w3.eth.send_transaction(tx)
-
 
 def _members(node: Node, count: int, rng: random.Random) -> list[Any]:
     """Register and top up `count` fresh members (they never send a transaction themselves)."""
     dso = node.w3.eth.accounts[0]
-    community, token = node.contract("Community"), node.contract("EnergyToken")
-    keys = [Account.create(str(rng.random())) for _ in range(count)]
-    nonce = int(node.w3.eth.get_transaction_count(dso, "pending"))
-    for i, key in enumerate(keys):
-        role = ROLE_CODES["prosumer"]
-        _send(node, dso, community.functions.registerMember(key.address, role, 0), nonce)
-        ref = f"bench-batched-{i}".encode().ljust(32, b"\0")
-        _send(node, dso, token.functions.topUp(key.address, TOP_UP, ref), nonce + 1)
-        nonce += 2
+    keys, nonce = register_members(node, count, rng, "bench-batched")
     # Wait for the last set-up transaction to be mined.
     deadline = time.monotonic() + 600
     while int(node.w3.eth.get_transaction_count(dso)) < nonce:

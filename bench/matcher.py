@@ -70,21 +70,32 @@ def _send(node: Node, sender: str, fn: Any, nonce: int) -> None:
     node.w3.eth.send_transaction(tx)
 
 
-def _slot_with_members(node: Node, settings: Settings, rng: random.Random) -> int:
-    """Register and top up MEMBERS fresh members and relay one signed order of each into one
-    slot whose gate is open; every earlier slot is settled. Returns the slot."""
-    accounts = list(node.w3.eth.accounts)
-    dso, relayer = accounts[0], accounts[5]
+def register_members(
+    node: Node, count: int, rng: random.Random, label: str
+) -> tuple[list[Any], int]:
+    """Send the DSO's transactions that register `count` fresh keyed prosumers and top each up
+    with TOP_UP (payment references `<label>-<i>`); returns their keys and the DSO's next nonce
+    (the transactions may still be in flight)."""
+    dso = node.w3.eth.accounts[0]
     community, token = node.contract("Community"), node.contract("EnergyToken")
-    book = node.contract("OrderBook")
-    keys = [Account.create(str(rng.random())) for _ in range(MEMBERS)]
+    keys = [Account.create(str(rng.random())) for _ in range(count)]
     nonce = int(node.w3.eth.get_transaction_count(dso, "pending"))
     for i, key in enumerate(keys):
         role = ROLE_CODES["prosumer"]
         _send(node, dso, community.functions.registerMember(key.address, role, 0), nonce)
-        ref = f"bench-matcher-{i}".encode().ljust(32, b"\0")
+        ref = f"{label}-{i}".encode().ljust(32, b"\0")
         _send(node, dso, token.functions.topUp(key.address, TOP_UP, ref), nonce + 1)
         nonce += 2
+    return keys, nonce
+
+
+def _slot_with_members(node: Node, settings: Settings, rng: random.Random) -> int:
+    """Register and top up MEMBERS fresh members and relay one signed order of each into one
+    slot whose gate is open; every earlier slot is settled. Returns the slot."""
+    accounts = list(node.w3.eth.accounts)
+    relayer = accounts[5]
+    community, book = node.contract("Community"), node.contract("OrderBook")
+    keys, _ = register_members(node, MEMBERS, rng, "bench-matcher")
     matcher = Matcher(node, Sender(accounts[2]))
     slot = int(node.call(community.functions.currentSlot())) + 2
     close_gate(node, slot - 1)
