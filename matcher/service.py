@@ -21,9 +21,9 @@ against its commitments.
 Restart safety needs no state: a slot whose transaction was mined before a crash reads as settled
 and is skipped; one whose transaction was not is cleared and sent again. If two submissions race,
 the contract accepts one and reverts the other with `SettlementAlreadySettled` (the first check
-in `settleSlot`, so the loser pays little gas), which counts as done. The only thing kept in
-memory is the first slot not yet known to be settled, so that later passes do not re-read the
-whole history; a new process re-derives it by reading from the start.
+in `settleSlot`, so the loser pays little gas), which counts as done. Nothing is kept in memory
+between passes: each pass starts from `Settlement.nextSlot`, and a slot found settled has what it
+carried recorded in the pool.
 """
 
 from __future__ import annotations
