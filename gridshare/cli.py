@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from sim.community import Community
 
 app = typer.Typer(
     name="gridshare",
@@ -90,6 +93,126 @@ def allocate_sharing(
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from e
     typer.echo(json.dumps(allocation_to_json(allocate(parsed.members, parsed.key)), indent=2))
+
+
+export_app = typer.Typer(help="Files for DSOs and regulators.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+import_app = typer.Typer(
+    help="Check and read files from DSOs and regulators.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
+
+CommunityFile = Annotated[
+    str, typer.Option("--community", help="The community file (TOML) with the members' CUPS.")
+]
+YearOption = Annotated[int, typer.Option(help="The calendar year (8,760 or 8,784 hours).")]
+
+
+def _community_or_exit(path: str) -> Community:
+    from pathlib import Path
+
+    from sim.community import CommunityFileError, load_community
+
+    try:
+        return load_community(Path(path))
+    except CommunityFileError as e:
+        typer.echo(f"error: {_one_line(str(e))}", err=True)
+        raise typer.Exit(code=2) from e
+
+
+@export_app.command("coefficients")
+def export_coefficients(
+    community: CommunityFile,
+    year: YearOption,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Write here instead of stdout (CAU_YEAR.txt).")
+    ] = "-",
+) -> None:
+    """Spain's hourly coefficient file of a community's static schedule: one line
+    `CUPS;hour;coefficient` per member and hour of the year, six decimals, every hour summing
+    to exactly 1. A community without a static key or a member without a CUPS exits 2."""
+    import sys
+    from pathlib import Path
+
+    from market.coefficients import CoefficientFileError, render_coefficients
+
+    spec = _community_or_exit(community)
+    if not 1 <= year <= 9999:
+        typer.echo(f"error: year must be 1..9999, got {year}", err=True)
+        raise typer.Exit(code=2)
+    try:
+        text = render_coefficients(spec.static_schedule(year), spec.cups_by_member_id(), year)
+    except (CoefficientFileError, ValueError) as e:
+        typer.echo(f"error: {spec.name}: {_one_line(str(e))}", err=True)
+        raise typer.Exit(code=2) from e
+    if output == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="ascii", newline="")
+    except OSError as e:
+        typer.echo(f"error: cannot write {output}: {' '.join(str(e).split())}", err=True)
+        raise typer.Exit(code=1) from e
+
+
+@import_app.command("coefficients")
+def import_coefficients(
+    file: Annotated[str, typer.Argument(metavar="FILE.txt", help="The file; - reads stdin.")],
+    community: CommunityFile,
+    year: YearOption,
+) -> None:
+    """Check Spain's hourly coefficient file against a community: every member's CUPS and every
+    hour present once, coefficients 0..1 with six decimals, every hour summing to exactly 1.
+    Prints one summary line; a bad file exits 2 with one line naming line, hour and CUPS."""
+    import sys
+    from pathlib import Path
+
+    from market.coefficients import CoefficientFileError, parse_coefficients
+
+    spec = _community_or_exit(community)
+    if not 1 <= year <= 9999:
+        typer.echo(f"error: year must be 1..9999, got {year}", err=True)
+        raise typer.Exit(code=2)
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        typer.echo(f"error: cannot read {file}: {' '.join(str(e).split())}", err=True)
+        raise typer.Exit(code=2) from e
+    cups = {code: member_id for member_id, code in spec.cups_by_member_id().items()}
+    try:
+        schedule = parse_coefficients(text, cups, year)
+    except CoefficientFileError as e:
+        typer.echo(f"error: {file}: {_one_line(str(e))}", err=True)
+        raise typer.Exit(code=2) from e
+    hours = len(next(iter(schedule.values()))) if schedule else 0
+    typer.echo(f"ok: {len(schedule)} CUPS, {hours} hours of {year}, every hour sums to 1")
+
+
+@app.command("simulate-sharing")
+def simulate_sharing_command(
+    community: Annotated[
+        str, typer.Argument(metavar="COMMUNITY.toml", help="A community with a [sharing] section.")
+    ],
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days from its start date.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (Wh) instead.")] = False,
+) -> None:
+    """Allocate a sharing community's days by its key, without a chain: per member its
+    consumption, what the community covered (G.03), what came from the grid, what it exported
+    to the community and to the grid, and the community's self-sufficiency."""
+    import json
+
+    from sim.sharing import format_summary, simulate_sharing, summary_to_json
+
+    spec = _community_or_exit(community)
+    if spec.sharing is None:
+        typer.echo(f"error: {community}: no [sharing] section", err=True)
+        raise typer.Exit(code=2)
+    summary = simulate_sharing(spec, days)
+    if as_json:
+        typer.echo(json.dumps(summary_to_json(summary), indent=2))
+    else:
+        typer.echo(format_summary(summary), nl=False)
 
 
 from sim.cli import flex_command, simulate_command  # noqa: E402

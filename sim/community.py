@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gridshare.settings import Settings, TariffSettings
+from market.coefficients import HOURS_PER_DAY, MAX_WEIGHT, cups_problem, daily_schedule
+from market.sharing import Key
 
 LoadProfile = Literal["h0", "h25", "p25", "s25"]
 """BDEW standard load profiles: h0 (household, 1999), and the 2025 profiles h25 (household),
@@ -46,6 +48,37 @@ class Household(_Frozen):
     """Degrees from north, clockwise (180 = south)."""
     tilt: float = Field(default=30.0, ge=0, le=90)
     battery: HomeBattery | None = None
+    cups: str | None = None
+    """The supply point code (CUPS), needed for Spain's coefficient file."""
+    participation_pct: int = Field(default=100, ge=1, le=100)
+    """Energy sharing: the percentage of the metering point that takes part in the community."""
+    share_weight: int | None = Field(default=None, ge=0, le=MAX_WEIGHT)
+    """Static key: the member's weight, the same in every hour (0 for a pure producer)."""
+    share_weights: tuple[int, ...] | None = Field(
+        default=None, min_length=HOURS_PER_DAY, max_length=HOURS_PER_DAY
+    )
+    """Static key: the member's weight for each hour of the day (24 values, 00:00 first)."""
+
+    @model_validator(mode="after")
+    def _sharing_fields(self) -> Household:
+        if self.cups is not None:
+            problem = cups_problem(self.cups)
+            if problem is not None:
+                raise ValueError(f"cups {self.cups!r}: {problem}")
+        if self.share_weight is not None and self.share_weights is not None:
+            raise ValueError("give share_weight or share_weights, not both")
+        if self.share_weights is not None and not all(
+            0 <= w <= MAX_WEIGHT for w in self.share_weights
+        ):
+            raise ValueError(f"share_weights must be integers 0..{MAX_WEIGHT}")
+        return self
+
+    @property
+    def hourly_weights(self) -> tuple[int, ...] | None:
+        """The static key's weight for each hour of the day, or None if none is declared."""
+        if self.share_weight is not None:
+            return (self.share_weight,) * HOURS_PER_DAY
+        return self.share_weights
 
     @model_validator(mode="after")
     def _profile_fits(self) -> Household:
@@ -106,6 +139,13 @@ class Strategy(_Frozen):
     """Local hours [from, to) in which the community battery sells."""
 
 
+class Sharing(_Frozen):
+    """Energy sharing (rulebook, "Energy sharing"): how each slot's community production is
+    allocated. Members' participation factors and static weights are on the households."""
+
+    key: Key = Key.DYNAMIC
+
+
 class Community(_Frozen):
     name: str
     start_date: date
@@ -123,6 +163,8 @@ class Community(_Frozen):
     tariff: TariffSettings = TariffSettings()
     strategy: Strategy = Strategy()
     battery: CommunityBattery | None = None
+    sharing: Sharing | None = None
+    """Present for a community that shares (allocation keys) rather than trades."""
     households: tuple[Household, ...] = Field(alias="household", min_length=1)
 
     @model_validator(mode="after")
@@ -136,7 +178,49 @@ class Community(_Frozen):
             if unknown:
                 raise ValueError(f"battery lessees are not households: {unknown}")
         self.tariff.rules()  # the rulebook's own validation of the tariff
+        self._check_sharing()
         return self
+
+    def _check_sharing(self) -> None:
+        codes = [h.cups for h in self.households if h.cups is not None]
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            raise ValueError(f"cups must be unique, repeated: {repeated}")
+        key = self.sharing.key if self.sharing is not None else None
+        for h in self.households:
+            if key is None and (h.participation_pct != 100 or h.hourly_weights is not None):
+                raise ValueError(
+                    f"{h.name}: participation_pct and share weights need a [sharing] section"
+                )
+            if key is Key.DYNAMIC and h.hourly_weights is not None:
+                raise ValueError(f"{h.name}: share weights are only used by the static key")
+            if key is Key.STATIC and h.hourly_weights is None:
+                raise ValueError(
+                    f"{h.name}: the static key needs share_weight or share_weights"
+                    " (0 for a pure producer)"
+                )
+        if key is Key.STATIC:
+            for hour in range(HOURS_PER_DAY):
+                if not any((h.hourly_weights or ())[hour] for h in self.households):
+                    raise ValueError(f"share weights: every weight of hour {hour} is 0")
+
+    def member_ids(self) -> dict[str, int]:
+        """Each household's member id in the sharing allocation: its position in the file,
+        from 1 (the allocation hands out leftover Wh in ascending id, i.e. in file order)."""
+        return {h.name: k for k, h in enumerate(self.households, start=1)}
+
+    def cups_by_member_id(self) -> dict[int, str]:
+        """The CUPS of every household that has one, by member id."""
+        ids = self.member_ids()
+        return {ids[h.name]: h.cups for h in self.households if h.cups is not None}
+
+    def static_schedule(self, year: int) -> dict[int, list[int]]:
+        """The static key's shares (member id -> ppm for each hour of `year`, 0 = the year's
+        first hour), every hour summing to exactly 1,000,000 (`market.coefficients`)."""
+        if self.sharing is None or self.sharing.key is not Key.STATIC:
+            raise ValueError(f"{self.name} has no static sharing key")
+        ids = self.member_ids()
+        return daily_schedule({ids[h.name]: h.hourly_weights or () for h in self.households}, year)
 
     @property
     def slot_seconds(self) -> int:
