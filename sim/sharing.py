@@ -228,31 +228,35 @@ def percent(bps: int) -> str:
 
 def format_summary(summary: SharingSummary) -> str:
     """The per-member table and the community's totals, as plain text (kWh)."""
-    head = (
-        f"{'id':>3} {'member':<8} {'part.':>5} {'consumption':>11} {'community':>10} "
-        f"{'grid':>9} {'production':>10} {'to comm.':>9} {'to grid':>9}"
-    )
+    columns = ("consumption", "covered G.03", "from grid", "production", "to community", "to grid")
+    head = f"{'id':>3} {'member':<8} {'part.':>5} " + " ".join(f"{c:>12}" for c in columns)
+
+    def row(values: Sequence[Wh]) -> str:
+        return " ".join(f"{kwh(v):>12}" for v in values)
+
     lines = [
         f"{summary.community}: {summary.days} day(s) from {summary.first.isoformat()}, "
-        f"{summary.slot_minutes}-minute slots, key {summary.key.value}; kWh",
+        f"{summary.slot_minutes}-minute slots, key {summary.key.value}; energy in kWh",
         "",
-        f"{'':17}{'':>11} {'covered':>10} {'import':>9} {'':>10} {'export':>9} {'export':>9}",
         head,
         "-" * len(head),
     ]
     for m in summary.members:
-        lines.append(
-            f"{m.id:>3} {m.name:<8} {m.participation_pct:>4}% {kwh(m.consumption_wh):>11} "
-            f"{kwh(m.covered_wh):>10} {kwh(m.from_grid_wh):>9} {kwh(m.production_wh):>10} "
-            f"{kwh(m.to_community_wh):>9} {kwh(m.to_grid_wh):>9}"
+        figures = (
+            m.consumption_wh,
+            m.covered_wh,
+            m.from_grid_wh,
+            m.production_wh,
+            m.to_community_wh,
+            m.to_grid_wh,
         )
+        lines.append(f"{m.id:>3} {m.name:<8} {m.participation_pct:>4}% {row(figures)}")
     consumption, covered = summary.consumption_wh, summary.covered_wh
     production, shared = summary.production_wh, summary.to_community_wh
+    totals = (consumption, covered, consumption - covered, production, shared, production - shared)
     lines += [
         "-" * len(head),
-        f"{'':>3} {'total':<8} {'':>5} {kwh(consumption):>11} {kwh(covered):>10} "
-        f"{kwh(consumption - covered):>9} {kwh(production):>10} {kwh(shared):>9} "
-        f"{kwh(production - shared):>9}",
+        f"{'':>3} {'total':<8} {'':>5} {row(totals)}",
         "",
         f"self-sufficiency (consumption covered by the community, G.03 / G.01): "
         f"{percent(summary.self_sufficiency_bps)}",
