@@ -167,7 +167,7 @@ def import_coefficients(
     import sys
     from pathlib import Path
 
-    from market.coefficients import CoefficientFileError, parse_coefficients
+    from market.coefficients import CoefficientFileError, hours_in_year, parse_coefficients
 
     spec = _community_or_exit(community)
     if not 1 <= year <= 9999:
@@ -185,8 +185,11 @@ def import_coefficients(
     except CoefficientFileError as e:
         typer.echo(f"error: {file}: {_one_line(str(e))}", err=True)
         raise typer.Exit(code=2) from e
-    hours = len(next(iter(schedule.values()))) if schedule else 0
-    typer.echo(f"ok: {len(schedule)} CUPS, {hours} hours of {year}, every hour sums to 1")
+    participants = sum(any(shares) for shares in schedule.values())
+    typer.echo(
+        f"ok: {participants} CUPS with a share, {hours_in_year(year)} hours of {year}, "
+        "every hour sums to 1"
+    )
 
 
 @app.command("simulate-sharing")

@@ -166,24 +166,26 @@ def render_coefficients(
 ) -> str:
     """The coefficient file of `schedule` (member id -> ppm per hour of `year`) for the members'
     CUPS: lines ordered by hour, then by member in ascending id; `\\n` line ends, one after the
-    last line too. Members whose share is 0 in every hour are left out. CoefficientFileError if
-    the schedule does not sum to 1 in some hour or a member has no valid CUPS."""
+    last line too. The participants listed are the members with a share in some hour; a member
+    with none all year (a pure producer, e.g. the installation itself) is left out, as in
+    Spain's file, and needs no CUPS. CoefficientFileError if the schedule does not sum to 1 in
+    some hour or a participant has no valid CUPS."""
     check_schedule(schedule, year)
-    ids = sorted(schedule)
-    for member_id in ids:
+    listed: list[tuple[int, str]] = []
+    for member_id in sorted(schedule):
+        if not any(schedule[member_id]):
+            continue
         code = cups.get(member_id)
         if code is None:
             raise CoefficientFileError(f"member {member_id}: has no CUPS")
         problem = cups_problem(code)
         if problem is not None:
             raise CoefficientFileError(f"member {member_id}: CUPS {code}: {problem}")
-    codes = [cups[m] for m in ids]
+        listed.append((member_id, code))
+    codes = [code for _, code in listed]
     if len(set(codes)) != len(codes):
         repeated = sorted({c for c in codes if codes.count(c) > 1})[0]
         raise CoefficientFileError(f"CUPS {repeated} belongs to more than one member")
-    # Participants are the members with a share in some hour; a member with none all year (a
-    # pure producer, e.g. the installation itself) is not listed, as in Spain's file.
-    listed = [(m, c) for m, c in zip(ids, codes, strict=True) if any(schedule[m])]
     lines = [
         f"{code};{hour + 1};{format_coefficient(schedule[member_id][hour])}\n"
         for hour in range(hours_in_year(year))

@@ -136,7 +136,10 @@ def test_render_refuses_a_schedule_that_does_not_sum_to_one_and_missing_cups() -
     with pytest.raises(CoefficientFileError, match="hour 1: shares sum to 999999 ppm"):
         render_coefficients(short, {1: A}, 2026)
     with pytest.raises(CoefficientFileError, match="member 2: has no CUPS"):
-        render_coefficients({1: [PPM] * hours, 2: [0] * hours}, {1: A}, 2026)
+        render_coefficients({1: [PPM - 1] * hours, 2: [1] * hours}, {1: A}, 2026)
+    # A member with no share all year is not listed and needs no CUPS.
+    alone = render_coefficients({1: [PPM] * hours, 2: [0] * hours}, {1: A}, 2026)
+    assert alone.splitlines()[:2] == [f"{A};1;1.000000", f"{A};2;1.000000"]
     with pytest.raises(CoefficientFileError, match="member 1: CUPS ES12: must be"):
         render_coefficients({1: [PPM] * hours}, {1: "ES12"}, 2026)
 

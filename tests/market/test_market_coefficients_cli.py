@@ -46,7 +46,7 @@ def test_export_is_the_golden_file_and_imports_back(tmp_path: Path) -> None:
 
     imported = run("import", "coefficients", str(out), "--community", STATIC, "--year", "2026")
     assert imported.returncode == 0, imported.stderr
-    assert imported.stdout == b"ok: 8 CUPS, 8760 hours of 2026, every hour sums to 1\n"
+    assert imported.stdout == b"ok: 7 CUPS with a share, 8760 hours of 2026, every hour sums to 1\n"
     from_stdin = run(
         "import", "coefficients", "-", "--community", STATIC, "--year", "2026", stdin=data
     )
