@@ -129,8 +129,9 @@ def export_coefficients(
     ] = "-",
 ) -> None:
     """Spain's hourly coefficient file of a community's static schedule: one line
-    `CUPS;hour;coefficient` per member and hour of the year, six decimals, every hour summing
-    to exactly 1. A community without a static key or a member without a CUPS exits 2."""
+    `CUPS;hour;coefficient` per participant (member with a share) and hour of the year, six
+    decimals, every hour summing to exactly 1. A community without a static key or a
+    participant without a CUPS exits 2."""
     import sys
     from pathlib import Path
 
@@ -183,7 +184,8 @@ def import_coefficients(
     try:
         schedule = parse_coefficients(text, cups, year)
     except CoefficientFileError as e:
-        typer.echo(f"error: {file}: {_one_line(str(e))}", err=True)
+        label = "stdin" if file == "-" else file
+        typer.echo(f"error: {label}: {_one_line(str(e))}", err=True)
         raise typer.Exit(code=2) from e
     participants = sum(any(shares) for shares in schedule.values())
     typer.echo(
