@@ -111,11 +111,11 @@ RULES: dict[str, str] = {
     "digest": "each slot's digest is the hash of the previous link and the slot's data",
     "digest-onchain": "the last digest link equals ImbalanceSettlement.digestAt on chain",
     "profit-period": "a period is closed once, after all its slots are settled",
-    "profit-members": "a period is shared over exactly the current members, ascending",
+    "profit-members": "a period is shared over exactly the current members, ascending in chunks",
     "profit-fees": "a period's platform fees are those of its settled slots",
     "profit-export": "each member's period export is the sum of its metered export",
     "profit-pool": "pool = floor(fees * share_bps / 10000), none without export",
-    "profit-share": "shares are pro rata to export, leftover n€ one each in list order",
+    "profit-share": "shares floor the running export's part of the pool, and are paid as billed",
     "service-fee": "the service fee is the tariff's at the period's first slot",
     "exit": "an exit returns the cancelled orders' escrow and charges the configured penalty",
     "flex-request": "a request escrows quantity x max price from the payer, under the penalty set",
@@ -203,6 +203,8 @@ class _Auditor:
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
     periods: list[int] = field(default_factory=list)
+    # Per period being closed: the PeriodBilled (member, export) so far, in order.
+    billed: dict[int, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
     flex_penalty: int = 0
     flex_requests: dict[int, FlexRequest] = field(default_factory=dict)
     flex_offers: dict[int, list[FlexOffer]] = field(default_factory=lambda: defaultdict(list))
@@ -780,54 +782,76 @@ class _Auditor:
 
     # ProfitSharing
 
+    def period_terms(self, period: int) -> tuple[int, int]:
+        """The period's pool under the rulebook and its total metered export (every member's,
+        also those who left during it)."""
+        total = sum(self.period_export[period].values())
+        pool = profit_pool(self.period_fees[period], self.state.share_bps) if total else 0
+        return pool, total
+
+    def on_PeriodBilled(self, e: Event) -> None:
+        """One member's part of a period close; the close comes in chunks, each continuing after
+        the last member billed, so each share is checked from the running export."""
+        a = e.args
+        period, member = int(a["period"]), a["member"]
+        billed = self.billed[period]
+        if period in self.periods:
+            self.find(None, "profit-period", f"period {period} billed {member} after its close")
+        last_settled = max(self.digests) if self.digests else -1
+        if last_settled + 1 < (period + 1) * self.state.period_slots:
+            self.find(None, "profit-period", f"period {period} billed before its last slot")
+        if billed and int(member, 16) <= int(billed[-1][0], 16):
+            self.find(None, "profit-members", f"period {period}: {member} after {billed[-1][0]}")
+        export = self.period_export[period].get(member, 0)
+        if int(a["exportWh"]) != export:
+            self.find(
+                None,
+                "profit-export",
+                f"period {period} {member}: {a['exportWh']} Wh, readings give {export}",
+            )
+        pool, total = self.period_terms(period)
+        running = sum(x for _, x in billed)
+        (share,) = profit_shares(pool, [export], total_wh=total, before_wh=running)
+        if int(a["share"]) != share:
+            self.find(None, "profit-share", f"period {period} {member}: {a['share']}, rule {share}")
+        paid = self.tx_transfers_from(self.address("ProfitSharing"))
+        shares = {b.args["member"]: int(b.args["share"]) for b in self.tx_events("PeriodBilled")}
+        if paid != {m: x for m, x in shares.items() if x}:
+            self.find(None, "profit-share", f"period {period}: paid {paid}, billed {shares}")
+        rules = self.rules_at(period * self.state.period_slots)
+        fee = int(a["serviceFee"])
+        if rules is None or fee != rules.tariff.service_fee:
+            self.find(None, "service-fee", f"period {period} {member}: fee {fee}")
+        billed.append((member, export))
+        self.check_collect(
+            None, member, [(self.fee_account, fee)] if fee else [], int(a["collected"])
+        )
+
     def on_PeriodClosed(self, e: Event) -> None:
+        """The call that billed the period's last member: every current member billed once."""
         a = e.args
         period = int(a["period"])
-        length = self.state.period_slots
         self.periods.append(period)
         if period in self.periods[:-1]:
             self.find(None, "profit-period", f"period {period} closed twice")
-        last_settled = max(self.digests) if self.digests else -1
-        if last_settled + 1 < (period + 1) * length:
-            self.find(None, "profit-period", f"period {period} closed before its last slot")
-        billed = [b for b in self.tx_events("PeriodBilled") if int(b.args["period"]) == period]
-        listed = [b.args["member"] for b in billed]
+        listed = [m for m, _ in self.billed[period]]
         current = sorted(self.members, key=lambda m: int(m, 16))
         if listed != current or int(a["members"]) != len(current):
             self.find(None, "profit-members", f"period {period} lists {listed}, members {current}")
         fees = self.period_fees[period]
         if int(a["platformFees"]) != fees:
             self.find(None, "profit-fees", f"period {period}: {a['platformFees']}, slots {fees}")
-        exports = [self.period_export[period].get(m, 0) for m in listed]
-        for b, x in zip(billed, exports, strict=True):
-            if int(b.args["exportWh"]) != x:
-                self.find(
-                    None,
-                    "profit-export",
-                    f"period {period} {b.args['member']}: {b.args['exportWh']}"
-                    f" Wh, readings give {x}",
-                )
-        if int(a["totalExportWh"]) != sum(exports):
-            self.find(None, "profit-export", f"period {period}: total {a['totalExportWh']}")
-        pool = profit_pool(int(a["platformFees"]), self.state.share_bps) if sum(exports) else 0
+        pool, total = self.period_terms(period)
+        if int(a["totalExportWh"]) != total:
+            self.find(
+                None, "profit-export", f"period {period}: total {a['totalExportWh']}, {total}"
+            )
         if int(a["pool"]) != pool:
             self.find(None, "profit-pool", f"period {period}: pool {a['pool']}, rule gives {pool}")
-        shares = profit_shares(pool, exports)
-        got = [int(b.args["share"]) for b in billed]
-        if got != shares:
-            self.find(None, "profit-share", f"period {period}: shares {got}, rule gives {shares}")
-        paid = self.tx_transfers_from(self.address("ProfitSharing"))
-        if paid != {m: s for m, s in zip(listed, shares, strict=True) if s}:
-            self.find(None, "profit-share", f"period {period}: paid {paid}")
-        rules = self.rules_at(period * length)
+        rules = self.rules_at(period * self.state.period_slots)
         fee = rules.tariff.service_fee if rules is not None else None
-        if int(a["serviceFee"]) != fee or any(int(b.args["serviceFee"]) != fee for b in billed):
+        if int(a["serviceFee"]) != fee:
             self.find(None, "service-fee", f"period {period}: {a['serviceFee']}, tariff {fee}")
-
-    def on_PeriodBilled(self, e: Event) -> None:
-        fee = int(e.args["serviceFee"])
-        charges = [(self.fee_account, fee)] if fee else []
-        self.check_collect(None, e.args["member"], charges, int(e.args["collected"]))
 
     # Membership
 

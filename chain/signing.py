@@ -2,7 +2,8 @@
 meters sign (readings), and signing them.
 
 The type strings must match OrderBook.sol's ORDER_INTENT_TYPEHASH and CANCEL_INTENT_TYPEHASH,
-Flexibility.sol's OFFER_INTENT_TYPEHASH and MeterReadings.sol's READING_TYPEHASH. No I/O: the
+Flexibility.sol's OFFER_INTENT_TYPEHASH and MeterReadings.sol's READING_TYPEHASH and
+READING_SPAN_TYPEHASH. No I/O: the
 domain (chain id, contract address) is passed in.
 """
 
@@ -43,6 +44,12 @@ READING_TYPE = [
     {"name": "importWh", "type": "uint64"},
     {"name": "exportWh", "type": "uint64"},
     {"name": "sequence", "type": "uint64"},
+]
+READING_SPAN_TYPE = [
+    {"name": "meterId", "type": "bytes32"},
+    {"name": "firstSlot", "type": "uint64"},
+    {"name": "firstSequence", "type": "uint64"},
+    {"name": "readings", "type": "uint256[]"},
 ]
 CANCEL_INTENT_TYPE = [
     {"name": "owner", "type": "address"},
@@ -125,6 +132,41 @@ class Reading:
         return (self.meter_id, self.slot, self.import_wh, self.export_wh, self.sequence)
 
 
+@dataclass(frozen=True, slots=True)
+class ReadingSpan:
+    """One meter's readings of consecutive slots, signed once (IMeterReadings.ReadingSpan):
+    `energy[k]` = (import Wh, export Wh) of slot `first_slot + k`, sequence
+    `first_sequence + k`."""
+
+    meter_id: bytes
+    first_slot: int
+    first_sequence: int
+    energy: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, readings: list[Reading]) -> ReadingSpan:
+        """The span of one meter's readings of consecutive slots with consecutive sequences."""
+        first = readings[0]
+        for k, r in enumerate(readings):
+            if (r.meter_id, r.slot, r.sequence) != (
+                first.meter_id,
+                first.slot + k,
+                first.sequence + k,
+            ):
+                raise ValueError(f"reading {k} does not continue the span (meter, slot, sequence)")
+        energy = tuple((r.import_wh, r.export_wh) for r in readings)
+        return cls(first.meter_id, first.slot, first.sequence, energy)
+
+    @property
+    def words(self) -> list[int]:
+        """The packed readings, `importWh << 64 | exportWh` each."""
+        return [(imp << 64) | exp for imp, exp in self.energy]
+
+    def as_tuple(self) -> tuple[bytes, int, int, list[int]]:
+        """The ABI tuple of IMeterReadings.ReadingSpan."""
+        return (self.meter_id, self.first_slot, self.first_sequence, self.words)
+
+
 def domain(chain_id: int, contract: str, name: str = DOMAIN_NAME) -> dict[str, Any]:
     """The EIP-712 domain of a gridshare contract (`name`, version "1", chain, address)."""
     return {
@@ -197,6 +239,23 @@ def reading_typed_data(reading: Reading, chain_id: int, meter_readings: str) -> 
             "importWh": reading.import_wh,
             "exportWh": reading.export_wh,
             "sequence": reading.sequence,
+        },
+    }
+
+
+def reading_span_typed_data(
+    span: ReadingSpan, chain_id: int, meter_readings: str
+) -> dict[str, Any]:
+    """The EIP-712 message a meter signs once for a span of readings."""
+    return {
+        "types": {"EIP712Domain": DOMAIN_TYPE, "ReadingSpan": READING_SPAN_TYPE},
+        "primaryType": "ReadingSpan",
+        "domain": domain(chain_id, meter_readings, READINGS_DOMAIN_NAME),
+        "message": {
+            "meterId": span.meter_id,
+            "firstSlot": span.first_slot,
+            "firstSequence": span.first_sequence,
+            "readings": span.words,
         },
     }
 

@@ -30,6 +30,7 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         uint256 credits;
         uint256 collected;
         uint256 creditCount;
+        uint256 exportWh;
         uint256[] creditTransfers;
     }
 
@@ -73,6 +74,8 @@ contract ImbalanceSettlement is IImbalanceSettlement {
     mapping(uint64 period => mapping(address member => uint256)) public exportOf;
     /// @inheritdoc IImbalanceSettlement
     mapping(uint64 period => uint256) public platformFeesOf;
+    /// @inheritdoc IImbalanceSettlement
+    mapping(uint64 period => uint256) public totalExportOf;
 
     /// @param readingDeadlineSeconds_ How long after delivery readings may still come in.
     /// @param periodSlots_ Slots per profit-sharing period.
@@ -246,6 +249,7 @@ contract ImbalanceSettlement is IImbalanceSettlement {
                 )
             );
         }
+        if (tot.exportWh != 0) totalExportOf[ctx.period] += tot.exportWh;
     }
 
     /// @dev d = m − s. Quantities are below 2**40 per reading and per order and prices below 2**40,
@@ -269,7 +273,10 @@ contract ImbalanceSettlement is IImbalanceSettlement {
             o.collected = _charge(member, ctx, o.energyCharge, o.networkCharge);
             tot.collected += o.collected;
         }
-        if (p.exportWh != 0) exportOf[ctx.period][member] += p.exportWh;
+        if (p.exportWh != 0) {
+            exportOf[ctx.period][member] += p.exportWh;
+            tot.exportWh += p.exportWh;
+        }
         o.bauCost = m >= 0
             ? -(m * int256(uint256(ctx.tariff.feedInPrice)))
             : -m * int256(uint256(ctx.tariff.retailPrice) + ctx.tariff.gridFee);

@@ -13,6 +13,8 @@ import {Roles} from "./lib/Roles.sol";
 contract MeterReadings is EIP712, IMeterReadings {
     bytes32 public constant READING_TYPEHASH =
         keccak256("Reading(bytes32 meterId,uint64 slot,uint64 importWh,uint64 exportWh,uint64 sequence)");
+    bytes32 public constant READING_SPAN_TYPEHASH =
+        keccak256("ReadingSpan(bytes32 meterId,uint64 firstSlot,uint64 firstSequence,uint256[] readings)");
     /// @notice Largest import or export of one reading (Wh); 2**40 Wh is far beyond any connection.
     uint64 public constant MAX_READING_WH = (1 << 40) - 1;
 
@@ -20,6 +22,15 @@ contract MeterReadings is EIP712, IMeterReadings {
     struct SlotRecord {
         bytes32 readingsHash;
         uint64 count;
+    }
+
+    /// @dev A batch's fold into slot records: the record of the slot being extended, written back
+    /// once per run of readings of that slot.
+    struct Fold {
+        uint64 slot;
+        bool open;
+        uint64 openFrom;
+        SlotRecord rec;
     }
 
     ICommunity public immutable community;
@@ -56,24 +67,43 @@ contract MeterReadings is EIP712, IMeterReadings {
         if (!community.hasRole(Roles.ORACLE, msg.sender)) revert MeterReadingsNotOracle(msg.sender);
         uint256 n = readings.length;
         if (signatures.length != n) revert MeterReadingsLengthMismatch(n, signatures.length);
-        uint64 openFrom = openFromSlot;
-        // The batch's slots are folded in memory and written once per run of equal slots.
-        uint64 slot = 0;
-        SlotRecord memory rec = SlotRecord(bytes32(0), 0);
+        Fold memory f = Fold(0, false, openFromSlot, SlotRecord(bytes32(0), 0));
         for (uint256 i; i < n; ++i) {
             Reading calldata r = readings[i];
-            address member = _verify(i, r, signatures[i], openFrom);
-            if (i == 0 || r.slot != slot) {
-                if (i != 0) _slots[slot] = rec;
-                slot = r.slot;
-                rec = _slots[slot];
-            }
-            uint256 word = uint160(member) | (uint256(r.importWh) << 160) | (uint256(r.exportWh) << 208);
-            rec.readingsHash = keccak256(abi.encodePacked(rec.readingsHash, word));
-            rec.count += 1;
-            emit ReadingAccepted(r.meterId, r.slot, member, r.importWh, r.exportWh, r.sequence);
+            address member = _signedBy(i, r.meterId, readingDigest(r), signatures[i]);
+            _accept(f, i, member, r.meterId, r.slot, r.importWh, r.exportWh, r.sequence);
         }
-        if (n != 0) _slots[slot] = rec;
+        if (f.open) _slots[f.slot] = f.rec;
+    }
+
+    /// @inheritdoc IMeterReadings
+    function submitReadingSpans(ReadingSpan[] calldata spans, bytes[] calldata signatures) external {
+        if (!community.hasRole(Roles.ORACLE, msg.sender)) revert MeterReadingsNotOracle(msg.sender);
+        uint256 n = spans.length;
+        if (signatures.length != n) revert MeterReadingsLengthMismatch(n, signatures.length);
+        Fold memory f = Fold(0, false, openFromSlot, SlotRecord(bytes32(0), 0));
+        for (uint256 i; i < n; ++i) {
+            ReadingSpan calldata span = spans[i];
+            uint256 count = span.readings.length;
+            if (count == 0) revert MeterReadingsSpanMalformed(i);
+            address member = _signedBy(i, span.meterId, spanDigest(span), signatures[i]);
+            for (uint256 k; k < count; ++k) {
+                uint256 w = span.readings[k];
+                if (w >> 128 != 0) revert MeterReadingsSpanMalformed(i);
+                // A span of 2**64 slots cannot be submitted, so the additions cannot wrap.
+                _accept(
+                    f,
+                    i,
+                    member,
+                    span.meterId,
+                    span.firstSlot + uint64(k),
+                    uint64(w >> 64),
+                    uint64(w),
+                    span.firstSequence + uint64(k)
+                );
+            }
+        }
+        if (f.open) _slots[f.slot] = f.rec;
     }
 
     /// @inheritdoc IMeterReadings
@@ -106,38 +136,77 @@ contract MeterReadings is EIP712, IMeterReadings {
         );
     }
 
+    /// @inheritdoc IMeterReadings
+    function spanDigest(ReadingSpan calldata span) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    READING_SPAN_TYPEHASH,
+                    span.meterId,
+                    span.firstSlot,
+                    span.firstSequence,
+                    keccak256(abi.encodePacked(span.readings))
+                )
+            )
+        );
+    }
+
     /// @notice The EIP-712 domain separator meters sign under.
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
     }
 
-    /// @dev Check one reading and record it as its meter's last; returns the meter's member.
-    function _verify(uint256 i, Reading calldata r, bytes calldata signature, uint64 openFrom)
+    /// @dev The member of meter `meterId`, whose registered signer must have signed `digest`.
+    function _signedBy(uint256 i, bytes32 meterId, bytes32 digest, bytes calldata signature)
         private
+        view
         returns (address member)
     {
         address signer;
-        (member, signer) = community.meter(r.meterId);
-        if (member == address(0)) revert MeterReadingsUnknownMeter(i, r.meterId);
+        (member, signer) = community.meter(meterId);
+        if (member == address(0)) revert MeterReadingsUnknownMeter(i, meterId);
         // A failed recovery yields address(0), which never matches a registered signer.
         // slither-disable-next-line unused-return
-        (address recovered,,) = ECDSA.tryRecover(readingDigest(r), signature);
-        if (recovered != signer) revert MeterReadingsBadSignature(i, r.meterId, recovered);
-        uint256 deliveredAt = Calendar.slotStart(_genesis, _slotSeconds, r.slot + 1);
-        if (block.timestamp < deliveredAt) revert MeterReadingsNotDelivered(i, r.slot, deliveredAt);
-        if (r.slot < openFrom) revert MeterReadingsSlotClosed(i, r.slot);
-        if (r.importWh > MAX_READING_WH || r.exportWh > MAX_READING_WH) {
-            revert MeterReadingsEnergyTooLarge(i, r.importWh, r.exportWh);
+        (address recovered,,) = ECDSA.tryRecover(digest, signature);
+        if (recovered != signer) revert MeterReadingsBadSignature(i, meterId, recovered);
+    }
+
+    /// @dev Check one signed reading, record it as its meter's last and fold it into its slot's
+    /// commitment (the record in `f` is written back when the slot changes, and by the caller at
+    /// the end).
+    function _accept(
+        Fold memory f,
+        uint256 i,
+        address member,
+        bytes32 meterId,
+        uint64 slot,
+        uint64 importWh,
+        uint64 exportWh,
+        uint64 sequence
+    ) private {
+        uint256 deliveredAt = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
+        if (block.timestamp < deliveredAt) revert MeterReadingsNotDelivered(i, slot, deliveredAt);
+        if (slot < f.openFrom) revert MeterReadingsSlotClosed(i, slot);
+        if (importWh > MAX_READING_WH || exportWh > MAX_READING_WH) {
+            revert MeterReadingsEnergyTooLarge(i, importWh, exportWh);
         }
-        uint256 last = _last[r.meterId];
+        uint256 last = _last[meterId];
         if (last != 0) {
             uint64 lastSlot = uint64(last >> 64) - 1;
-            if (r.slot == lastSlot) revert MeterReadingsDuplicate(i, r.meterId, r.slot);
-            if (r.slot < lastSlot) revert MeterReadingsOutOfOrder(i, r.meterId, r.slot, lastSlot);
-            if (r.sequence <= uint64(last)) {
-                revert MeterReadingsSequenceNotIncreasing(i, r.meterId, uint64(last), r.sequence);
-            }
+            if (slot == lastSlot) revert MeterReadingsDuplicate(i, meterId, slot);
+            if (slot < lastSlot) revert MeterReadingsOutOfOrder(i, meterId, slot, lastSlot);
+            if (sequence <= uint64(last)) revert MeterReadingsSequenceNotIncreasing(i, meterId, uint64(last), sequence);
         }
-        _last[r.meterId] = (uint256(r.slot) + 1) << 64 | r.sequence;
+        _last[meterId] = (uint256(slot) + 1) << 64 | sequence;
+        if (!f.open || slot != f.slot) {
+            if (f.open) _slots[f.slot] = f.rec;
+            f.slot = slot;
+            f.open = true;
+            f.rec = _slots[slot];
+        }
+        uint256 word = uint160(member) | (uint256(importWh) << 160) | (uint256(exportWh) << 208);
+        f.rec.readingsHash = keccak256(abi.encodePacked(f.rec.readingsHash, word));
+        f.rec.count += 1;
+        emit ReadingAccepted(meterId, slot, member, importWh, exportWh, sequence);
     }
 }

@@ -9,108 +9,158 @@ import {MemberRole} from "./lib/MarketTypes.sol";
 import {Roles} from "./lib/Roles.sol";
 
 /// @title ProfitSharing
-/// @notice Closes periods (see IProfitSharing). Needs the token's MARKET_ROLE (pulls the pool from the
-/// fee account) and COLLECTOR_ROLE (service fees).
+/// @notice Closes periods in chunks of members (see IProfitSharing). Needs the token's MARKET_ROLE
+/// (pulls each chunk's shares from the fee account) and COLLECTOR_ROLE (service fees).
 contract ProfitSharing is IProfitSharing {
+    /// @dev A period's close so far (one storage word): members billed, the last one billed, and
+    /// the export of the members billed (the running `C` of the share rule).
+    struct Progress {
+        address last;
+        uint32 billed;
+        uint64 exportWh;
+    }
+
+    /// @dev What every chunk of a period's close shares.
+    struct Terms {
+        uint64 period;
+        uint256 fees;
+        uint256 pool;
+        uint256 totalExportWh;
+        uint256 serviceFee;
+    }
+
     ICommunity public immutable community;
     IEnergyToken public immutable token;
     IImbalanceSettlement public immutable imbalance;
     /// @inheritdoc IProfitSharing
     uint256 public immutable shareBps;
+    /// @inheritdoc IProfitSharing
+    uint256 public immutable maxChunk;
 
     /// @inheritdoc IProfitSharing
     mapping(uint64 period => bool) public periodClosed;
+    mapping(uint64 period => Progress) private _progress;
 
     /// @param shareBps_ Share of platform-fee income returned to members, in basis points (≤ 10000).
-    constructor(ICommunity community_, IEnergyToken token_, IImbalanceSettlement imbalance_, uint256 shareBps_) {
+    /// @param maxChunk_ Most members one close call bills (1..65535).
+    constructor(
+        ICommunity community_,
+        IEnergyToken token_,
+        IImbalanceSettlement imbalance_,
+        uint256 shareBps_,
+        uint256 maxChunk_
+    ) {
         if (shareBps_ > 10_000) revert ProfitSharingInvalidShare(shareBps_);
+        if (maxChunk_ == 0 || maxChunk_ > type(uint16).max) revert ProfitSharingInvalidChunk(maxChunk_);
         community = community_;
         token = token_;
         imbalance = imbalance_;
         shareBps = shareBps_;
+        maxChunk = maxChunk_;
     }
 
     /// @inheritdoc IProfitSharing
     function closePeriod(uint64 period, address[] calldata members) external {
         if (!community.hasRole(Roles.DSO, msg.sender)) revert ProfitSharingNotDso(msg.sender);
         if (periodClosed[period]) revert ProfitSharingAlreadyClosed(period);
-        uint64 next = imbalance.nextSlot();
-        uint64 firstSlot = period * imbalance.periodSlots();
-        if (next < firstSlot + imbalance.periodSlots()) revert ProfitSharingPeriodOpen(period, next);
-        uint256[] memory exports = _exports(period, members);
-
-        periodClosed[period] = true;
-        uint256 fees = imbalance.platformFeesOf(period);
-        uint256 total = 0;
-        for (uint256 i; i < exports.length; ++i) {
-            total += exports[i];
+        uint64 length = imbalance.periodSlots();
+        {
+            uint64 next = imbalance.nextSlot();
+            if (next < (period + 1) * length) revert ProfitSharingPeriodOpen(period, next);
         }
-        uint256 pool = total == 0 ? 0 : fees * shareBps / 10_000;
-        uint256 serviceFee = community.tariffAt(firstSlot).serviceFee;
-        uint256[] memory shares = _shares(pool, exports, total);
-        emit PeriodClosed(period, fees, pool, total, members.length, serviceFee);
-
-        if (pool != 0) {
-            address fee = community.feeAccount();
-            uint256 balance = token.balanceOf(fee);
-            if (balance < pool) revert ProfitSharingPoolUnderfunded(pool, balance);
-            token.marketPull(fee, pool);
-            uint256[] memory transfers = new uint256[](members.length);
-            for (uint256 i; i < members.length; ++i) {
-                transfers[i] = uint160(members[i]) | (shares[i] << 160);
-            }
-            token.transferBatch(transfers);
-        }
-        _chargeServiceFee(period, members, exports, shares, serviceFee);
-    }
-
-    /// @dev Check the list is exactly the current members and read their exports.
-    function _exports(uint64 period, address[] calldata members) private view returns (uint256[] memory exports) {
         uint256 count = community.memberCount();
-        if (members.length != count) revert ProfitSharingMembersIncomplete(count, members.length);
-        exports = new uint256[](members.length);
-        for (uint256 i; i < members.length; ++i) {
-            if (i != 0 && members[i] <= members[i - 1]) revert ProfitSharingMembersNotAscending(i);
-            if (community.memberRole(members[i]) == MemberRole.None) revert ProfitSharingNotMember(members[i]);
-            exports[i] = imbalance.exportOf(period, members[i]);
-        }
+        Progress memory p = _progress[period];
+        uint256 n = members.length;
+        if (n > maxChunk || (n == 0 && count != 0)) revert ProfitSharingChunkSize(maxChunk, n);
+        if (p.billed + n > count) revert ProfitSharingMembersIncomplete(count, p.billed + n);
+        Terms memory t = _terms(period, length);
+
+        // Effects first (checks-effects-interactions): the shares, the progress and the close.
+        uint256[] memory exports = new uint256[](n);
+        uint256[] memory shares = new uint256[](n);
+        uint256 paid = _bill(t, p, members, exports, shares);
+        _progress[period] = p;
+        bool closed = p.billed == count;
+        if (closed) periodClosed[period] = true;
+
+        if (paid != 0) _payShares(members, shares, paid);
+        _chargeServiceFee(t, members, exports, shares);
+        if (closed) emit PeriodClosed(period, t.fees, t.pool, t.totalExportWh, p.billed, t.serviceFee);
     }
 
-    /// @dev Pro-rata shares; the flooring leftover (fewer n€ than exporting members) goes one each to
-    /// exporting members in list order.
-    function _shares(uint256 pool, uint256[] memory exports, uint256 total)
-        private
-        pure
-        returns (uint256[] memory shares)
-    {
-        shares = new uint256[](exports.length);
-        if (pool == 0) return shares;
-        uint256 paid = 0;
-        for (uint256 i; i < exports.length; ++i) {
-            shares[i] = pool * exports[i] / total;
-            paid += shares[i];
+    /// @inheritdoc IProfitSharing
+    function closeProgress(uint64 period) external view returns (uint256 billed, address last, uint256 exportWh) {
+        Progress storage p = _progress[period];
+        return (p.billed, p.last, p.exportWh);
+    }
+
+    /// @dev The period's pool, total export and service fee (the same for every chunk: the period is
+    /// fully settled, so its counters no longer move).
+    function _terms(uint64 period, uint64 length) private view returns (Terms memory t) {
+        t.period = period;
+        t.fees = imbalance.platformFeesOf(period);
+        t.totalExportWh = imbalance.totalExportOf(period);
+        t.pool = t.totalExportWh == 0 ? 0 : t.fees * shareBps / 10_000;
+        t.serviceFee = community.tariffAt(period * length).serviceFee;
+    }
+
+    /// @dev Check the chunk (ascending after the last billed, all members), read each export and
+    /// work out each share along the running export `p.exportWh`; returns the chunk's total share.
+    /// Exports are below 2**40 per reading, so a period's total stays far below 2**64 and
+    /// `pool · export` far below 2**256.
+    function _bill(
+        Terms memory t,
+        Progress memory p,
+        address[] calldata members,
+        uint256[] memory exports,
+        uint256[] memory shares
+    ) private view returns (uint256 paid) {
+        for (uint256 i; i < members.length; ++i) {
+            address member = members[i];
+            if (member <= p.last) revert ProfitSharingMembersNotAscending(i);
+            if (community.memberRole(member) == MemberRole.None) revert ProfitSharingNotMember(member);
+            uint256 x = imbalance.exportOf(t.period, member);
+            exports[i] = x;
+            if (x != 0 && t.pool != 0) {
+                uint256 before = t.pool * p.exportWh / t.totalExportWh;
+                shares[i] = t.pool * (p.exportWh + x) / t.totalExportWh - before;
+                paid += shares[i];
+            }
+            p.exportWh += uint64(x);
+            p.last = member;
         }
-        uint256 leftover = pool - paid;
-        for (uint256 i; leftover != 0; ++i) {
-            if (exports[i] == 0) continue;
-            shares[i] += 1;
-            --leftover;
+        p.billed += uint32(members.length);
+    }
+
+    /// @dev Pull the chunk's shares from the fee account and pay them in one batch.
+    function _payShares(address[] calldata members, uint256[] memory shares, uint256 paid) private {
+        address fee = community.feeAccount();
+        uint256 balance = token.balanceOf(fee);
+        if (balance < paid) revert ProfitSharingPoolUnderfunded(paid, balance);
+        token.marketPull(fee, paid);
+        uint256[] memory transfers = new uint256[](members.length);
+        uint256 count;
+        for (uint256 i; i < members.length; ++i) {
+            if (shares[i] != 0) transfers[count++] = uint160(members[i]) | (shares[i] << 160);
         }
+        assembly ("memory-safe") {
+            mstore(transfers, count)
+        }
+        token.transferBatch(transfers);
     }
 
     function _chargeServiceFee(
-        uint64 period,
+        Terms memory t,
         address[] calldata members,
         uint256[] memory exports,
-        uint256[] memory shares,
-        uint256 serviceFee
+        uint256[] memory shares
     ) private {
         address fee = community.feeAccount();
         uint256[] memory charge = new uint256[](1);
-        charge[0] = uint160(fee) | (serviceFee << 160);
+        charge[0] = uint160(fee) | (t.serviceFee << 160);
         for (uint256 i; i < members.length; ++i) {
-            uint256 collected = serviceFee == 0 ? 0 : token.collect(members[i], charge);
-            emit PeriodBilled(period, members[i], exports[i], shares[i], serviceFee, collected);
+            uint256 collected = t.serviceFee == 0 ? 0 : token.collect(members[i], charge);
+            emit PeriodBilled(t.period, members[i], exports[i], shares[i], t.serviceFee, collected);
         }
     }
 }

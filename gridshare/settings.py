@@ -65,6 +65,9 @@ class Settings(BaseModel):
     reading_deadline_seconds: int = Field(default=3600, ge=0)
     period_slots: int = Field(default=1440, gt=0)  # profit-sharing / service-fee period (30 days)
     profit_share_bps: int = Field(default=5000, ge=0, le=10_000)  # of platform-fee income
+    # Most members one transaction of a bounded step bills (the period close): no transaction
+    # grows with the community beyond this chunk (market-rules.md, "Slots").
+    chunk_members: int = Field(default=256, gt=0, le=65_535)
     exit_penalty: int = Field(default=20_000_000_000, ge=0)  # n€ (20 €) if leaving in lock-in
     # DSO flexibility (docs/decisions.md, "Flexibility")
     flex_penalty: int = Field(default=100_000, ge=0, lt=2**40)  # n€ per Wh short of accepted

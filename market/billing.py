@@ -182,23 +182,31 @@ def profit_pool(platform_fees: NanoEur, share_bps: int) -> NanoEur:
     return platform_fees * share_bps // 10_000
 
 
-def profit_shares(pool: NanoEur, exports_wh: list[Wh]) -> list[NanoEur]:
-    """Split `pool` in proportion to each member's metered export (members in ascending address
-    order). Shares are floored; the n€ left over go one each to exporting members in list order,
-    so exactly `pool` is paid. With no export at all, nothing is shared."""
-    if pool < 0 or any(e < 0 for e in exports_wh):
+def profit_shares(
+    pool: NanoEur, exports_wh: list[Wh], total_wh: Wh | None = None, before_wh: Wh = 0
+) -> list[NanoEur]:
+    """Split `pool` in proportion to each member's metered export over `total_wh` (default: the
+    sum of `exports_wh`), members in ascending address order. With `c` the export of the members
+    before, a member's share is `floor(pool * (c + export) / total) - floor(pool * c / total)`:
+    within one n€ of the exact proportion, computable a chunk of members at a time from the running
+    `c` (as ProfitSharing.closePeriod does), and summing to exactly `pool` when `total_wh` is the
+    members' whole export (less the part of members missing from `exports_wh`, e.g. left during
+    the period). `before_wh` is the running `c` of a chunk that continues earlier ones. With no
+    export at all, nothing is shared."""
+    total = sum(exports_wh) if total_wh is None else total_wh
+    if pool < 0 or before_wh < 0 or any(e < 0 for e in exports_wh):
         raise ValueError("negative pool or export")
-    total = sum(exports_wh)
+    if total < before_wh + sum(exports_wh):
+        raise ValueError(
+            f"total export {total} Wh below the members' {before_wh + sum(exports_wh)}"
+        )
     if total == 0 or pool == 0:
         return [0] * len(exports_wh)
-    shares = [pool * e // total for e in exports_wh]
-    leftover = pool - sum(shares)
-    for i, e in enumerate(exports_wh):
-        if leftover == 0:
-            break
-        if e:
-            shares[i] += 1
-            leftover -= 1
+    shares: list[NanoEur] = []
+    running = before_wh
+    for e in exports_wh:
+        shares.append(pool * (running + e) // total - pool * running // total)
+        running += e
     return shares
 
 

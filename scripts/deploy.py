@@ -117,7 +117,9 @@ def deploy(
         settings.period_slots,
         tx,
     )
-    sharing = ProfitSharing.deploy(community, token, imbalance, settings.profit_share_bps, tx)
+    sharing = ProfitSharing.deploy(
+        community, token, imbalance, settings.profit_share_bps, settings.chunk_members, tx
+    )
     membership = Membership.deploy(community, token, book, imbalance, tx)
     flexibility = Flexibility.deploy(
         community,

@@ -574,20 +574,24 @@ class Runner:
 
     def close_period(self, period: int, battery_start: int) -> PeriodLog:
         members = sorted((m.address for m in self.members), key=lambda a: int(a, 16))
-        receipt = self.tx(
-            "ProfitSharing",
-            "closePeriod",
-            period,
-            members,
-            sender=Sender(self.roles.dso),
-            gas=self.node.block_gas_limit(),
-        )
         sharing = self.c["ProfitSharing"]
-        (closed,) = sharing.events.PeriodClosed().process_receipt(receipt, errors=DISCARD)
-        for event in sharing.events.PeriodBilled().process_receipt(receipt, errors=DISCARD):
-            ledger = self.ledgers[self.by_address[event["args"]["member"]].name]
-            ledger.profit_share += int(event["args"]["share"])
-            ledger.service_fees += int(event["args"]["serviceFee"])
+        size = int(self.node.call(sharing.functions.maxChunk()))
+        closed: list[Any] = []
+        # In chunks of at most maxChunk members, ascending: the last call closes the period.
+        for start in range(0, max(len(members), 1), size):
+            receipt = self.tx(
+                "ProfitSharing",
+                "closePeriod",
+                period,
+                members[start : start + size],
+                sender=Sender(self.roles.dso),
+                gas=self.node.block_gas_limit(),
+            )
+            closed += sharing.events.PeriodClosed().process_receipt(receipt, errors=DISCARD)
+            for event in sharing.events.PeriodBilled().process_receipt(receipt, errors=DISCARD):
+                ledger = self.ledgers[self.by_address[event["args"]["member"]].name]
+                ledger.profit_share += int(event["args"]["share"])
+                ledger.service_fees += int(event["args"]["serviceFee"])
         result, lease = 0, 0
         spec = self.community.battery
         if self.battery is not None and spec is not None and spec.lessees:
@@ -622,7 +626,8 @@ class Runner:
                     )
                 self.ledgers[lessee.name].battery_result += part
                 self.ledgers[self.battery.name].battery_result -= part
-        args = closed["args"]
+        (event,) = closed
+        args = event["args"]
         return PeriodLog(period, int(args["platformFees"]), int(args["pool"]), result, lease)
 
     def audit(self) -> AuditReport:

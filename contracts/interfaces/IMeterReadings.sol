@@ -22,6 +22,17 @@ interface IMeterReadings {
         uint64 sequence;
     }
 
+    /// @notice One meter's readings for consecutive slots, signed once (e.g. a day's): reading `k`
+    /// is slot `firstSlot + k` with sequence `firstSequence + k`, and `readings[k]` packs its
+    /// energy as `importWh << 64 | exportWh`. Each reading is checked and committed to its slot
+    /// exactly as a single `Reading` is; only the signature is shared.
+    struct ReadingSpan {
+        bytes32 meterId;
+        uint64 firstSlot;
+        uint64 firstSequence;
+        uint256[] readings;
+    }
+
     /// @notice A reading was accepted for `member`'s meter `meterId`.
     event ReadingAccepted(
         bytes32 indexed meterId,
@@ -47,6 +58,8 @@ interface IMeterReadings {
     error MeterReadingsOutOfOrder(uint256 index, bytes32 meterId, uint64 slot, uint64 lastSlot);
     error MeterReadingsSequenceNotIncreasing(uint256 index, bytes32 meterId, uint64 lastSequence, uint64 sequence);
     error MeterReadingsEnergyTooLarge(uint256 index, uint64 importWh, uint64 exportWh);
+    /// @notice Span `index` holds no reading, or a reading word with bits above its two 64-bit fields.
+    error MeterReadingsSpanMalformed(uint256 index);
     error MeterReadingsNotImbalance(address caller);
     error MeterReadingsNotAdmin(address caller);
     error MeterReadingsImbalanceBound(address imbalance);
@@ -55,6 +68,12 @@ interface IMeterReadings {
     /// @param readings The readings, in any order of meters; one meter's readings in slot order.
     /// @param signatures `signatures[i]` is the meter's 65-byte ECDSA signature of `readings[i]`.
     function submitReadings(Reading[] calldata readings, bytes[] calldata signatures) external;
+
+    /// @notice Accept a batch of meter-signed spans of readings, one signature per span. Only the
+    /// oracle role. All or nothing; an error's `index` is the span's.
+    /// @param spans The spans, in any order of meters; one meter's spans in slot order.
+    /// @param signatures `signatures[i]` is the meter's 65-byte ECDSA signature of `spans[i]`.
+    function submitReadingSpans(ReadingSpan[] calldata spans, bytes[] calldata signatures) external;
 
     /// @notice Close `slot` to readings and return its commitment. Only the bound imbalance settlement.
     function closeSlot(uint64 slot) external returns (uint256 count, bytes32 readingsHash);
@@ -70,4 +89,7 @@ interface IMeterReadings {
 
     /// @notice The EIP-712 digest a meter signs for `reading`.
     function readingDigest(Reading calldata reading) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest a meter signs for `span`.
+    function spanDigest(ReadingSpan calldata span) external view returns (bytes32);
 }

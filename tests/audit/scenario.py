@@ -54,11 +54,14 @@ MEMBER_KEYS = {
 CONSUMERS = ("dave", "hank")
 SLOTS = 8
 PERIOD_SLOTS = 4
+# Members billed per ProfitSharing.closePeriod call: the scenario's periods close in three calls.
+CLOSE_CHUNK = 4
 
 
 def chain_env() -> dict[str, str]:
     """Deployment settings: slot 0 starts now, short slots, a two-slot horizon (so tariff
-    changes can be scheduled for slot 3 on), four-slot periods, readings settle on delivery."""
+    changes can be scheduled for slot 3 on), four-slot periods closed in chunks of
+    `CLOSE_CHUNK` members, readings settle on delivery."""
     return {
         "GRIDSHARE_CONFIG": "/nonexistent/gridshare.toml",
         "GRIDSHARE_GENESIS": str(int(time.time()) - 30),
@@ -67,6 +70,7 @@ def chain_env() -> dict[str, str]:
         "GRIDSHARE_ORDER_HORIZON_SLOTS": "2",
         "GRIDSHARE_PERIOD_SLOTS": str(PERIOD_SLOTS),
         "GRIDSHARE_READING_DEADLINE_SECONDS": "0",
+        "GRIDSHARE_CHUNK_MEMBERS": str(CLOSE_CHUNK),
     }
 
 
@@ -310,12 +314,14 @@ class Community:
         self.send(MATCHER, "ImbalanceSettlement", "settleImbalance", slot, members, words, trades)
 
     def close_period(self, period: int) -> None:
-        current = [
-            m for m in self.members.values() if int(self.call("Community", "memberRole", m)) != 0
-        ]
-        self.send(
-            DSO, "ProfitSharing", "closePeriod", period, sorted(current, key=lambda a: int(a, 16))
+        """Close `period` in chunks of `CLOSE_CHUNK` members, ascending."""
+        current = sorted(
+            (m for m in self.members.values() if int(self.call("Community", "memberRole", m))),
+            key=lambda a: int(a, 16),
         )
+        for start in range(0, len(current), CLOSE_CHUNK):
+            chunk = current[start : start + CLOSE_CHUNK]
+            self.send(DSO, "ProfitSharing", "closePeriod", period, chunk)
 
     def run(self) -> None:
         """The whole scenario; the chain's time is moved, never waited for."""

@@ -67,6 +67,24 @@ def drop(name: str, match: dict[str, Any]) -> Callable[[Events], Events]:
     return apply
 
 
+def rebill(period: int) -> Callable[[Events], Events]:
+    """A tampering of a chunked period close: the second chunk's first member is the first
+    chunk's first member again (billed twice, the close going back)."""
+
+    def apply(evs: Events) -> Events:
+        billed = [
+            i for i, e in enumerate(evs) if e.name == "PeriodBilled" and e.args["period"] == period
+        ]
+        first, second = evs[billed[0]], evs[billed[4]]
+        assert first.tx != second.tx  # the scenario closes in chunks of four
+        evs[billed[4]] = dataclasses.replace(
+            second, args={**second.args, "member": first.args["member"]}
+        )
+        return evs
+
+    return apply
+
+
 def rules(report: Report) -> set[tuple[int | None, str]]:
     return {(f.slot, f.rule) for f in report.findings}
 
@@ -215,6 +233,7 @@ TAMPERINGS: list[tuple[str, Callable[[Events], Events], tuple[int | None, str]]]
     ),
     ("service fee", edit("PeriodClosed", {"period": 0}, serviceFee=1), (None, "service-fee")),
     ("member left out of a period", drop("PeriodBilled", {"period": 0}), (None, "profit-members")),
+    ("a close chunk going back", rebill(0), (None, "profit-members")),
     ("exit penalty", edit("ExitRequested", {}, penalty=5), (None, "exit")),
     # conservation
     ("a payout transfer lost", drop("Transfer", {"value": 80_000_000}), (None, "conservation")),

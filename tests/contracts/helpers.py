@@ -12,7 +12,13 @@ from brownie.exceptions import VirtualMachineError
 from chain.codec import decode_rules
 from chain.intents import EMPTY_BATCH, IntentBatch
 from chain.metering import pack_reading_word, positions, trade_words
-from chain.signing import Reading, reading_typed_data, sign_typed_data
+from chain.signing import (
+    Reading,
+    ReadingSpan,
+    reading_span_typed_data,
+    reading_typed_data,
+    sign_typed_data,
+)
 from chain.submission import SlotBook, Submission, clear_slot
 from market.clearing import Clearing
 from scripts.slot_flow import sleep_until
@@ -85,6 +91,11 @@ def sign_reading(readings: Any, key: str, reading: Reading) -> bytes:
     return sign_typed_data(typed, key)
 
 
+def sign_span(readings: Any, key: str, span: ReadingSpan) -> bytes:
+    """A meter's one EIP-712 signature of a whole `span` for the MeterReadings contract."""
+    return sign_typed_data(reading_span_typed_data(span, chain.id, readings.address), key)
+
+
 def signed_reading(
     readings: Any, meters: Any, name: str, slot: int, imp: int, exp: int, seq: int
 ) -> tuple[Reading, bytes]:
@@ -147,6 +158,16 @@ class SlotRunner:
         tx = self.dep.readings.submitReadings(
             [r.as_tuple() for r, _ in signed], [s for _, s in signed], {"from": self.oracle}
         )
+        return self._record(tx)
+
+    def submit_spans(self, signed: list[tuple[ReadingSpan, bytes]]) -> Any:
+        """Relay a batch of signed spans; on success record their reading words."""
+        tx = self.dep.readings.submitReadingSpans(
+            [span.as_tuple() for span, _ in signed], [s for _, s in signed], {"from": self.oracle}
+        )
+        return self._record(tx)
+
+    def _record(self, tx: Any) -> Any:
         for event in tx.events["ReadingAccepted"]:
             word = pack_reading_word(event["member"], event["importWh"], event["exportWh"])
             self.words.setdefault(int(event["slot"]), []).append(word)

@@ -122,9 +122,9 @@ PERIOD_SLOTS = 4
 def short_periods(
     make_market: Any, alice: Any, bob: Any, carol: Any, dso: Any, supply_account: Any, ref: Any
 ) -> Any:
-    """A market with 4-slot periods; Alice and Carol have meters."""
+    """A market with 4-slot periods closed two members at a time; Alice and Carol have meters."""
     people = {"alice": (alice, PROSUMER), "bob": (bob, CONSUMER), "carol": (carol, PROSUMER)}
-    dep = make_market(people, Settings(period_slots=PERIOD_SLOTS))
+    dep = make_market(people, Settings(period_slots=PERIOD_SLOTS, chunk_members=2))
     for name in ("alice", "carol"):
         signer = Account.from_key(METER_KEYS[name]).address
         dep.community.registerMeter(ref(f"meter-{name}"), people[name][0], signer, {"from": dso})
@@ -166,31 +166,42 @@ def test_period_close_shares_platform_fees_by_export_and_charges_the_service_fee
         dep.profit_sharing.closePeriod(period, listed, {"from": dso})
     run.settle(end)
 
-    for bad, error in (
-        (listed[:2], "ProfitSharingMembersIncomplete"),
-        ([listed[1], listed[0], listed[2]], "ProfitSharingMembersNotAscending"),
-    ):
-        with reverts_with(error):
-            dep.profit_sharing.closePeriod(period, bad, {"from": dso})
+    with reverts_exact("ProfitSharingMembersNotAscending", 1):
+        dep.profit_sharing.closePeriod(period, [listed[1], listed[0]], {"from": dso})
     with reverts_exact("ProfitSharingNotDso", alice):
-        dep.profit_sharing.closePeriod(period, listed, {"from": alice})
+        dep.profit_sharing.closePeriod(period, listed[:2], {"from": alice})
+    with reverts_exact("ProfitSharingChunkSize", 2, 3):
+        dep.profit_sharing.closePeriod(period, listed, {"from": dso})
 
     fees = int(dep.imbalance.platformFeesOf(period))
     assert fees == 2000 * 10_000
     exports = [int(dep.imbalance.exportOf(period, m)) for m in listed]
+    assert int(dep.imbalance.totalExportOf(period)) == sum(exports) == 3000
     shares = profit_shares(profit_pool(fees, 5000), exports)
     assert sum(shares) == fees // 2
     service = int(dep.community.tariffAt(period * PERIOD_SLOTS)[7])
     before = [int(dep.token.balanceOf(m)) for m in listed]
     fee_before = int(dep.token.balanceOf(fee_account))
-    tx = dep.profit_sharing.closePeriod(period, listed, {"from": dso})
+    # In two chunks: the first bills two members and leaves the period open; a chunk must
+    # continue after the last member billed; the second bills the rest and closes the period.
+    first = dep.profit_sharing.closePeriod(period, listed[:2], {"from": dso})
+    assert "PeriodClosed" not in first.events
+    assert not dep.profit_sharing.periodClosed(period)
+    assert tuple(dep.profit_sharing.closeProgress(period)) == (2, listed[1], sum(exports[:2]))
+    with reverts_exact("ProfitSharingMembersNotAscending", 0):
+        dep.profit_sharing.closePeriod(period, [listed[1]], {"from": dso})
+    with reverts_exact("ProfitSharingMembersIncomplete", 3, 4):
+        dep.profit_sharing.closePeriod(period, [listed[2], "0x" + "f" * 40], {"from": dso})
+    tx = dep.profit_sharing.closePeriod(period, listed[2:], {"from": dso})
+    assert dep.profit_sharing.periodClosed(period)
     closed = tx.events["PeriodClosed"]
-    assert (closed["platformFees"], closed["pool"], closed["totalExportWh"]) == (
+    assert (closed["platformFees"], closed["pool"], closed["totalExportWh"], closed["members"]) == (
         fees,
         fees // 2,
         3000,
+        3,
     )
-    billed = tx.events["PeriodBilled"]
+    billed = [*first.events["PeriodBilled"], *tx.events["PeriodBilled"]]
     assert [b["member"] for b in billed] == listed
     assert [b["share"] for b in billed] == shares
     assert [b["exportWh"] for b in billed] == exports

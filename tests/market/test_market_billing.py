@@ -229,11 +229,39 @@ def test_period_bill_adds_the_service_fee_once() -> None:
     assert year.service_fee == 4 * NANO_PER_EUR
 
 
-def test_profit_share_leftovers_go_one_each_in_list_order() -> None:
+def test_profit_shares_floor_the_running_export() -> None:
     assert profit_pool(20_000_000, 5000) == 10_000_000
     assert profit_pool(3, 5000) == 1
-    # 10 n€ over exports 1:1:1: 3 each, the leftover n€ to the first exporter.
-    assert profit_shares(10, [1, 1, 1]) == [4, 3, 3]
-    assert profit_shares(10, [0, 1, 2]) == [0, 4, 6]
-    assert profit_shares(10_000_000, [0, 1000, 2000]) == [0, 3_333_334, 6_666_666]
+    # 10 n€ over exports 1:1:1: floor(10/3), floor(20/3) - 3, 10 - 6.
+    assert profit_shares(10, [1, 1, 1]) == [3, 3, 4]
+    assert profit_shares(10, [0, 1, 2]) == [0, 3, 7]
+    assert profit_shares(10_000_000, [0, 1000, 2000]) == [0, 3_333_333, 6_666_667]
     assert profit_shares(10, [0, 0]) == [0, 0]
+    # A member who left during the period keeps the total up: its part stays unpaid.
+    assert profit_shares(10, [1, 1], total_wh=4) == [2, 3]
+    with pytest.raises(ValueError):
+        profit_shares(10, [3, 3], total_wh=5)
+
+
+@given(
+    pool=st.integers(0, 10**15),
+    exports=st.lists(st.integers(0, 10**9), max_size=40),
+    missing=st.integers(0, 10**9),
+    cut=st.integers(0, 40),
+)
+def test_profit_shares_exact_and_chunkable(
+    pool: int, exports: list[int], missing: int, cut: int
+) -> None:
+    """Within one n€ of the exact proportion, exactly the pool when no member is missing, and
+    the same split a chunk at a time from the running export (ProfitSharing's chunked close)."""
+    total = sum(exports) + missing
+    shares = profit_shares(pool, exports, total_wh=total)
+    for share, e in zip(shares, exports, strict=True):
+        assert total == 0 or abs(share * total - pool * e) < total
+    if missing == 0:
+        assert sum(shares) == (pool if total else 0)
+    head, tail = exports[:cut], exports[cut:]
+    chunked = profit_shares(pool, head, total_wh=total) + profit_shares(
+        pool, tail, total_wh=total, before_wh=sum(head)
+    )
+    assert chunked == shares
