@@ -36,12 +36,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from chain.intents import Intent, SignedIntent
-from storage.engine import open_engine
+from storage.engine import create_tables, open_engine
 
 PENDING: Final = "pending"
 INCLUDED: Final = "included"
@@ -153,10 +152,7 @@ class IntentPool:
 
     def __init__(self, url: str) -> None:
         self.engine: Engine = open_engine(url, durable=True)
-        try:
-            _Base.metadata.create_all(self.engine)
-        except DatabaseError:  # another process created the table at the same moment
-            _Base.metadata.create_all(self.engine)
+        create_tables(_Base.metadata, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

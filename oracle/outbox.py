@@ -38,7 +38,7 @@ from sqlalchemy import (
 
 from oracle.samples import Sample
 from oracle.slots import MeterTrack
-from storage.engine import open_engine
+from storage.engine import create_tables, open_engine
 
 PENDING, SENT, DONE, QUARANTINED = "pending", "sent", "done", "quarantined"
 
@@ -117,7 +117,7 @@ class QuarantineEntry:
 def open_outbox(url: str) -> Engine:
     """The outbox database at `url`, with its tables created if missing."""
     engine = open_engine(url, durable=True)
-    metadata.create_all(engine)
+    create_tables(metadata, engine)
     return engine
 
 

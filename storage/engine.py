@@ -6,6 +6,7 @@ the same way:
 - PostgreSQL URLs without a driver use psycopg 3 (SQLAlchemy's default is psycopg2);
 - SQLite files run with a write-ahead log (readers never block a writer) and wait up to 30 s for
   another process's write lock instead of failing;
+- tables are created by whichever process comes first (`create_tables`);
 - a durable store (`durable=True`: the pool and the outbox, which hold what exists nowhere else)
   also commits with `synchronous=FULL`, so a commit survives a kill -9 and a power cut. The index
   can be rebuilt from the chain and keeps SQLite's default.
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -45,3 +47,17 @@ def open_engine(url: str, *, durable: bool) -> Engine:
             cursor.close()
 
     return engine
+
+
+def create_tables(metadata: MetaData, engine: Engine) -> None:
+    """Create `metadata`'s missing tables. Processes that start together on a new database (a
+    meter's signer and the relay on one outbox, the API and the matcher on one pool) may both
+    find a table missing and create it: the loser of such a race checks again. Each lost race
+    means another process created one of the tables, so there are at most as many as tables."""
+    for _ in range(len(metadata.tables)):
+        try:
+            metadata.create_all(engine)
+            return
+        except DatabaseError:
+            continue
+    metadata.create_all(engine)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from indexer.migrate import make_engine
@@ -33,3 +35,17 @@ def test_every_sqlite_store_is_opened_the_same_way(tmp_path: Path) -> None:
         pool.close()
         for engine in (*durable.values(), index):
             engine.dispose()
+
+
+def test_processes_starting_together_on_a_new_outbox_all_open_it(tmp_path: Path) -> None:
+    """A relay and meter signers started at once on a new SQLite outbox each create the tables
+    they find missing; the losers of that race must not fail (seen: 'table already exists')."""
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    probe = f"from oracle.outbox import open_outbox; open_outbox({url!r})"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", probe], stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
