@@ -59,7 +59,7 @@ from gridshare.settings import load_settings
 from market.billing import OrderSettlement
 from matcher.devchain import ROOT, DevChain, _brownie, free_port, start_ganache, stop_process
 from oracle import outbox
-from oracle.keys import meter_id
+from oracle.samples import meter_id
 from sim.agents import MeterFlow
 from sim.community import Community, load_community
 from sim.profiles import community_profiles
@@ -515,9 +515,6 @@ def run_faults(config: FaultConfig, say: Callable[[str], None] = _say) -> dict[s
         outbox_url = f"sqlite:///{work / 'outbox.sqlite'}"
         pool_url = f"sqlite:///{work / 'intents.sqlite'}"
         live_index = f"sqlite:///{work / 'index-live.sqlite'}"
-        empty_source = work / "no-samples.csv"
-        empty_source.write_text("timestamp,meter_id,import_wh_total,export_wh_total\n")
-        (work / "keys").mkdir(exist_ok=True)
         env = {
             **os.environ,
             "GRIDSHARE_CONFIG": str(work / "none.toml"),
@@ -529,16 +526,12 @@ def run_faults(config: FaultConfig, say: Callable[[str], None] = _say) -> dict[s
             "GRIDSHARE_ORACLE": roles.oracle,
             "GRIDSHARE_ORACLE_DB_URL": outbox_url,
             "GRIDSHARE_INTENT_POOL_URL": pool_url,
-            "GRIDSHARE_ORACLE_KEYSTORE_DIR": str(work / "keys"),
-            "GRIDSHARE_METER_KEY_PASSWORD": "unused: the simulated meters sign in the driver",
             "GRIDSHARE_ORACLE_POLL_SECONDS": "0.5",
         }
         services = [
             Service(
                 "oracle",
-                _gridshare(
-                    "oracle", "run", "--network", network, "--source", f"csv:{empty_source}"
-                ),
+                _gridshare("oracle", "run", "--network", network),
                 env,
                 work / "oracle.log",
             ),

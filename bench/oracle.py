@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from eth_account import Account
@@ -18,11 +19,12 @@ from chain.node import Node, Sender
 from gridshare.settings import load_settings
 from matcher.calendar import Calendar, read_calendar
 from matcher.devchain import dev_chain
-from oracle.keys import MeterKeys, meter_id, write_keystore
+from oracle.meter.ingest import Ingest
+from oracle.meter.keys import read_key, write_keystore
+from oracle.meter.signing import Domain, MeterSigner
 from oracle.outbox import open_outbox
-from oracle.pipeline import Domain, Ingest
 from oracle.relay import Relay
-from oracle.samples import SourceItem
+from oracle.samples import SourceItem, meter_id
 from oracle.slots import Limits
 from oracle.sources.sim import SimulatedMeter
 
@@ -53,24 +55,32 @@ def _keys(directory: Path, count: int) -> list[tuple[str, str]]:
     return out
 
 
+def _sign_all(
+    tmp: Path, keys: Path, meters: list[str], calendar: Calendar, domain: Domain,
+    items: list[SourceItem], now: Callable[[], int], db: str,
+) -> int:  # fmt: skip
+    """Every meter's signer (its key decrypted first) takes its own items into the outbox."""
+    engine = open_outbox(f"sqlite:///{tmp / db}")
+    signers = [MeterSigner(m, read_key(keys, m, PASSWORD), domain) for m in meters]
+    readings = 0
+    for signer in signers:
+        mine = [it for it in items if getattr(it.item, "meter", None) == signer.meter]
+        readings += Ingest(engine, signer, calendar, LIMITS, now).run("bench", mine).readings
+    return readings
+
+
 def readings_per_s(tmp: Path) -> tuple[float, int]:
-    """Sim samples for METERS meters over a day, through checks, interpolation, signing and
-    the SQLite outbox (durable commits), keys already decrypted."""
+    """Sim samples for METERS meters over a day, each meter's through its own signer: checks,
+    interpolation, signing and the SQLite outbox (durable commits), keys already decrypted."""
     meters = [name for name, _ in _keys(tmp / "keys", METERS)]
     calendar = Calendar(genesis=1_800_000_000, slot_seconds=1800, gate_closure_seconds=300)
-    keys = MeterKeys(tmp / "keys", PASSWORD)
-    for m in meters:
-        keys.key(m)
-    engine = open_outbox(f"sqlite:///{tmp / 'rate.db'}")
-    ingest = Ingest(
-        engine, keys, calendar, Domain(1337, "0x" + "22" * 20), lambda m: LIMITS,
-        lambda: 1_900_000_000,
-    )  # fmt: skip
+    domain = Domain(1337, "0x" + "22" * 20)
     items = _items(meters, calendar, 0, SLOTS)
     start = time.perf_counter()
-    stats = ingest.run("bench", items)
+    readings = _sign_all(tmp, tmp / "keys", meters, calendar, domain, items,
+                         lambda: 1_900_000_000, "rate.db")  # fmt: skip
     elapsed = time.perf_counter() - start
-    return stats.readings / elapsed, stats.readings
+    return readings / elapsed, readings
 
 
 def gas_per_reading(tmp: Path) -> tuple[float, int, int]:
@@ -98,14 +108,12 @@ def gas_per_reading(tmp: Path) -> tuple[float, int, int]:
             [calendar.genesis + (first + 6) * calendar.slot_seconds - node.block_timestamp()],
         )
         node.make_request("evm_mine", [])
-        engine = open_outbox(f"sqlite:///{tmp / 'relay.db'}")
         domain = Domain(node.manifest.chain_id, node.contract("MeterReadings").address)
-        ingest = Ingest(
-            engine, MeterKeys(tmp / "chain-keys", PASSWORD), calendar, domain,
-            lambda m: LIMITS, node.block_timestamp,
-        )  # fmt: skip
-        ingest.run("bench", _items([m for m, _ in meters], calendar, first, 4))
-        relay = Relay(engine, node, oracle, calendar, batch_size=200)
+        names = [m for m, _ in meters]
+        items = _items(names, calendar, first, 4)
+        _sign_all(tmp, tmp / "chain-keys", names, calendar, domain, items, node.block_timestamp,
+                  "relay.db")  # fmt: skip
+        relay = Relay(open_outbox(f"sqlite:///{tmp / 'relay.db'}"), node, oracle, calendar, 200)
         stats = relay.run_once()
     return stats.gas_used / stats.sent, stats.sent, stats.transactions
 
@@ -131,10 +139,11 @@ def main() -> None:
 
 NOTES = f"""
 `oracle_readings_per_s`: {METERS} simulated meters, one day ({SLOTS} slots) with {PER_SLOT}
-samples per slot, through `oracle.pipeline.Ingest`: plausibility checks, interpolation to slot
-energy, EIP-712 signing with each meter's key (eth-account, pure Python) and the SQLite outbox
-with synchronous=FULL commits every 500 items. Keys are decrypted before timing (a keystore is
-opened once per meter per process). One process, one core.
+samples per slot, each meter's through its own signer (`oracle.meter.ingest.Ingest`, as
+`gridshare meter run` does): plausibility checks, interpolation to slot energy, EIP-712 signing
+with the meter's key and the SQLite outbox with synchronous=FULL commits every 500 of a meter's
+items. Keys are decrypted before timing (a signer opens its keystore once, at start). The
+signers run one after the other in one process, one core.
 
 `gas_per_reading`: the same readings for 4 slots of {METERS} registered meters, relayed by
 `oracle.relay.Relay` (estimate, sign, send, receipt) to ganache 7.9.2 in batches of 200, gas

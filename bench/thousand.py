@@ -44,7 +44,6 @@ from bench.report import record
 from chain.codec import ROLE_CODES, decode_rules
 from chain.metering import positions, trade_words
 from chain.node import Node, Sender
-from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import to_submission
 from gridshare.settings import Settings
 from market.billing import OrderSettlement
@@ -53,8 +52,9 @@ from market.units import NANO_PER_EUR
 from matcher.devchain import BLOCK_GAS_LIMIT, dev_chain
 from matcher.service import Matcher
 from oracle import outbox
-from oracle.keys import meter_id
-from oracle.pipeline import sequence_of
+from oracle.meter.signing import Domain, sign_reading
+from oracle.samples import meter_id
+from oracle.slots import SlotEnergy
 from sim.agents import MeterFlow
 from sim.community import Community
 from sim.profiles import community_profiles
@@ -553,24 +553,10 @@ def probe(kind: str, network: str, deployments: Path, slot: int, community: Comm
         work = f"{len(book.ids)} orders, {len(words)} readings"
     else:
         members_ = Runner.make_members(community)
-        chain_id = node.manifest.chain_id
-        readings_address = node.contract("MeterReadings").address
-        rows: list[dict[str, object]] = []
-        for m in members_:
-            reading = Reading(meter_id(m.meter), slot, 100, 0, sequence_of(slot))
-            signature = sign_typed_data(
-                reading_typed_data(reading, chain_id, readings_address), m.meter_key
-            )
-            rows.append(
-                {
-                    "meter": m.meter,
-                    "slot": slot,
-                    "import_wh": 100,
-                    "export_wh": 0,
-                    "sequence": reading.sequence,
-                    "signature": "0x" + signature.hex(),
-                }
-            )
+        domain = Domain(node.manifest.chain_id, node.contract("MeterReadings").address)
+        rows = [
+            sign_reading(SlotEnergy(m.meter, slot, 100, 0), m.meter_key, domain) for m in members_
+        ]
         engine = outbox.open_outbox(f"sqlite:///{deployments / 'probe-outbox.sqlite'}")
         with engine.begin() as conn:
             outbox.add_readings(conn, rows)

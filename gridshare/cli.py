@@ -302,6 +302,10 @@ from oracle.cli import oracle_app  # noqa: E402
 
 app.add_typer(oracle_app, name="oracle")
 
+from oracle.meter.cli import meter_app  # noqa: E402
+
+app.add_typer(meter_app, name="meter")
+
 from audit.cli import audit_command  # noqa: E402
 
 app.command("audit")(audit_command)

@@ -124,19 +124,23 @@ class Settings(BaseModel):
     # (n€; 500 €) and how many may wait for their payment at once.
     api_top_up_max_amount: int = Field(default=500 * 10**9, gt=0, lt=2**63)
     api_top_up_max_open: int = Field(default=3, gt=0)
-    # The meter oracle (oracle/): its relaying account (ORACLE role), as for the matcher.
+    # The meter oracle (oracle/). The relay (`gridshare oracle run`): its relaying account
+    # (ORACLE role), as for the matcher; it reads no meter key.
     oracle: str | None = None
     oracle_key: SecretStr | None = None
-    oracle_db_url: str = "sqlite:///gridshare-oracle.db"  # the durable outbox
-    oracle_keystore_dir: Path = Path("meter-keys")  # <meter>.json per meter
-    meter_key_password: SecretStr | None = None  # opens every meter keystore
+    oracle_db_url: str = "sqlite:///gridshare-oracle.db"  # the durable outbox (relay's intake)
     # Readings per transaction, at most; the relay also keeps a batch within half a block's gas.
     oracle_batch_size: int = Field(default=200, gt=0)
+    oracle_poll_seconds: float = Field(default=2.0, gt=0)
+    # A meter's signer (`gridshare meter run`, where the meter is): its one keystore,
+    # <meter_keystore_dir>/<meter>.json, and the password that opens it; the checks its samples
+    # pass. It writes to the outbox at oracle_db_url.
+    meter_keystore_dir: Path = Path("meter-keys")
+    meter_key_password: SecretStr | None = None
     oracle_meter_rating_w: int = Field(default=27_600, gt=0)  # 3 × 40 A × 230 V
     oracle_meter_ratings: dict[str, int] = {}  # per-meter overrides of the rating, in W
     oracle_max_future_seconds: int = Field(default=300, ge=0)  # clock skew tolerated
     oracle_dsmr_version: str = "v5"  # v2.2, v3, v4, v5, fluvius
-    oracle_poll_seconds: float = Field(default=2.0, gt=0)
     # The audit (audit/): blocks per eth_getLogs request, and failed attempts before it gives up
     # on an unreachable node when rpc_retry_limit is 0 (a one-shot run must not hang forever).
     audit_batch_blocks: int = Field(default=5_000, gt=0)

@@ -12,40 +12,23 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
+
+from storage.engine import open_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def database_url(url: str) -> str:
-    """PostgreSQL URLs without a driver use psycopg 3 (SQLAlchemy's default is psycopg2)."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
-
-
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files use write-ahead logging so readers (the API) never
-    block the indexer's writes, and wait for a busy lock instead of failing."""
-    engine = create_engine(database_url(url))
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-    return engine
+    block the indexer's writes, and wait for a busy lock instead of failing. The index can be
+    rebuilt from the chain, so it is not opened `durable`."""
+    return open_engine(url, durable=False)
 
 
 def alembic_config() -> Config:

@@ -31,19 +31,16 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    create_engine,
-    event,
     func,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from chain.intents import Intent, SignedIntent
+from storage.engine import create_tables, open_engine
 
 PENDING: Final = "pending"
 INCLUDED: Final = "included"
@@ -138,14 +135,6 @@ def id_hex(intent_id: int) -> str:
     return f"{intent_id:064x}"
 
 
-def pool_url(url: str) -> str:
-    """PostgreSQL URLs without a driver use psycopg 3 (SQLAlchemy's default is psycopg2)."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
-
-
 def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
     batch: list[str] = []
     for i in ids:
@@ -162,21 +151,8 @@ class IntentPool:
     between processes on the same database."""
 
     def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(pool_url(url))
-        if self.engine.dialect.name == "sqlite":
-
-            @event.listens_for(self.engine, "connect")
-            def _sqlite_durable(dbapi_connection: Any, _record: Any) -> None:
-                cur = dbapi_connection.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=FULL")  # a commit survives kill -9 and power loss
-                cur.execute("PRAGMA busy_timeout=30000")  # another writer: wait, do not fail
-                cur.close()
-
-        try:
-            _Base.metadata.create_all(self.engine)
-        except DatabaseError:  # another process created the table at the same moment
-            _Base.metadata.create_all(self.engine)
+        self.engine: Engine = open_engine(url, durable=True)
+        create_tables(_Base.metadata, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

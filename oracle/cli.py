@@ -1,49 +1,51 @@
-"""`gridshare oracle ...`: run the meter oracle, list its quarantine, make meter keys."""
+"""`gridshare oracle ...`: run the relay, list the quarantine, count the outbox. The meter side
+(signing with a meter's key) is `gridshare meter ...` (oracle/meter/cli.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
+T = TypeVar("T")
+
 oracle_app = typer.Typer(
-    help="The meter oracle: meter sources → meter-signed readings → MeterReadings.",
+    help="The oracle relay: meter-signed readings in the outbox → MeterReadings.",
     no_args_is_help=True,
 )
 
 
-@oracle_app.command("run")
-def run_command(
-    source: Annotated[
-        str,
-        typer.Option(
-            help="dsmr-serial:/dev/ttyUSB0 | dsmr-tcp:HOST:PORT | dsmr-file:PATH | "
-            "sml-file:PATH | csv:PATH | sim:CONFIG"
-        ),
-    ],
-    network: Annotated[str, typer.Option(help="Network id (deployments/<id>.json).")],
-    once: Annotated[
-        bool, typer.Option("--once", help="Stop when the source is exhausted and relayed.")
-    ] = False,
-) -> None:
-    """Read meter samples, queue each slot's signed reading durably, relay them on-chain."""
-    from chain.node import NodeError
-    from gridshare.settings import load_settings
-    from oracle.service import run
-    from oracle.sources import SourceSpecError
-
+def run_service(call: Callable[[], T], *errors: type[Exception]) -> T:
+    """Run a long-lived oracle process (the relay or a meter's signer): log lines to stderr, and
+    any of `errors` as one line `error: ...` with exit code 2."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        stats = run(load_settings(), network, source, once=once)
-    except (NodeError, SourceSpecError, OSError) as exc:
+        return call()
+    except errors as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
-    typer.echo(json.dumps({"ingest": asdict(stats.ingest), "relay": asdict(stats.relay)}))
+
+
+@oracle_app.command("run")
+def run_command(
+    network: Annotated[str, typer.Option(help="Network id (deployments/<id>.json).")],
+    once: Annotated[
+        bool, typer.Option("--once", help="Stop after one pass that reached the chain.")
+    ] = False,
+) -> None:
+    """Relay the meter-signed readings queued in the outbox to MeterReadings (no meter key)."""
+    from chain.node import NodeError
+    from gridshare.settings import load_settings
+    from oracle.service import run
+
+    stats = run_service(lambda: run(load_settings(), network, once=once), NodeError, OSError)
+    typer.echo(json.dumps({"relay": asdict(stats)}))
 
 
 @oracle_app.command("quarantine")
@@ -78,39 +80,3 @@ def status_command() -> None:
 
     with open_outbox(load_settings().oracle_db_url).connect() as conn:
         typer.echo(json.dumps(counts(conn)))
-
-
-@oracle_app.command("new-key")
-def new_key_command(
-    meter: Annotated[str, typer.Option(help="The meter's name (its id on-chain).")],
-) -> None:
-    """Create a meter key in its keystore file; prints the address to register on-chain."""
-    import secrets
-
-    from eth_account import Account
-
-    from gridshare.settings import load_settings
-    from oracle.keys import MeterKeyError, meter_id, write_keystore
-
-    settings = load_settings()
-    if settings.meter_key_password is None:
-        typer.echo("error: set GRIDSHARE_METER_KEY_PASSWORD", err=True)
-        raise typer.Exit(code=2)
-    key = "0x" + secrets.token_hex(32)
-    try:
-        path = write_keystore(
-            settings.oracle_keystore_dir, meter, key, settings.meter_key_password.get_secret_value()
-        )
-    except MeterKeyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
-    typer.echo(
-        json.dumps(
-            {
-                "meter": meter,
-                "meter_id": "0x" + meter_id(meter).hex(),
-                "signer": Account.from_key(key).address,
-                "keystore": str(path),
-            }
-        )
-    )

@@ -29,8 +29,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    create_engine,
-    event,
     func,
     insert,
     select,
@@ -40,6 +38,7 @@ from sqlalchemy import (
 
 from oracle.samples import Sample
 from oracle.slots import MeterTrack
+from storage.engine import create_tables, open_engine
 
 PENDING, SENT, DONE, QUARANTINED = "pending", "sent", "done", "quarantined"
 
@@ -117,17 +116,8 @@ class QuarantineEntry:
 
 def open_outbox(url: str) -> Engine:
     """The outbox database at `url`, with its tables created if missing."""
-    engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_durable(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-            cur = dbapi_connection.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")  # a commit survives a kill -9 and power loss
-            cur.close()
-
-    metadata.create_all(engine)
+    engine = open_engine(url, durable=True)
+    create_tables(metadata, engine)
     return engine
 
 

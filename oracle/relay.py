@@ -22,8 +22,8 @@ from sqlalchemy import Engine
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from matcher.calendar import Calendar
 from oracle import outbox
-from oracle.keys import meter_id
 from oracle.outbox import StoredReading
+from oracle.samples import meter_id
 
 log = logging.getLogger(__name__)
 

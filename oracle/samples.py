@@ -1,8 +1,24 @@
-"""What every meter source yields: timestamped cumulative registers, or a rejection. Pure."""
+"""What every meter source yields: timestamped cumulative registers, or a rejection; and a
+meter's name and on-chain id. Pure."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+METER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+
+
+class MeterNameError(ValueError):
+    """A meter name that cannot be an on-chain meter id."""
+
+
+def meter_id(meter: str) -> bytes:
+    """The meter's on-chain id: its name in ASCII, right-padded with zero bytes to 32 bytes (the
+    way Community.registerMeter is called for it)."""
+    if not METER_NAME.match(meter):
+        raise MeterNameError(f"meter name {meter!r} is not 1-32 characters of [A-Za-z0-9._-]")
+    return meter.encode("ascii").ljust(32, b"\0")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,9 @@ Per slot `s` (time is moved with the node's `evm_increaseTime`, never slept):
 4. the orders for `s + 1` are placed (its gate is still open);
 5. time moves past the end of `s`; every meter signs its reading, the oracle relays them in one
    batch, and the matcher service settles `s`'s imbalance against them.
-   The readings go through the meter oracle (`oracle/`): signed into its outbox, sent by its
-   relay (exactly once), and checked against the chain's readings commitment;
+   The readings go through the meter oracle (`oracle/`): each signed on the meter's side with
+   its own key (`oracle.meter.signing.sign_reading`) into the outbox, sent by the relay (which
+   holds no meter key; exactly once), and checked against the chain's readings commitment;
 6. at the end of a billing period the DSO closes it (profit sharing and service fee), lessees pay
    the battery lease to the DSO, and the battery's trading result is paid out to (or, if it
    lost, collected from) its lessees in proportion to their shares.
@@ -45,7 +46,7 @@ from chain.codec import MODE_CODES, ROLE_CODES, decode_rules
 from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.metering import pack_reading_word, readings_hash
 from chain.node import Node, Sender
-from chain.signing import Reading, reading_typed_data, sign_typed_data
+from chain.signing import sign_typed_data
 from chain.submission import to_submission
 from intents.pool import IntentPool
 from market.billing import Bill, OrderSettlement, bill, settle_order, sum_bills
@@ -55,9 +56,10 @@ from market.tariff import SlotRules, Tariff
 from market.units import NANO_PER_EUR, Wh
 from matcher.service import Matcher
 from oracle import outbox
-from oracle.keys import meter_id
-from oracle.pipeline import sequence_of
+from oracle.meter.signing import Domain, sign_reading
 from oracle.relay import Relay
+from oracle.samples import meter_id
+from oracle.slots import SlotEnergy
 from sim.agents import (
     BatteryAgent,
     HouseholdAgent,
@@ -105,7 +107,7 @@ class Member:
     role: str
     key: str
     meter: str
-    """The meter's name in the oracle (its on-chain id is `oracle.keys.meter_id(meter)`)."""
+    """The meter's name in the oracle (its on-chain id is `oracle.samples.meter_id(meter)`)."""
     meter_key: str
     agent: HouseholdAgent | BatteryAgent
     sender: Sender = field(init=False)
@@ -541,26 +543,13 @@ class Runner:
     ) -> tuple[list[dict[str, object]], list[int]]:
         """Every meter's signed reading of the slot as outbox rows, in the relay's order, and
         the reading words the chain commits to."""
-        chain_id, readings_address = self.node.manifest.chain_id, self.c["MeterReadings"].address
+        domain = Domain(self.node.manifest.chain_id, self.c["MeterReadings"].address)
         rows: list[dict[str, object]] = []
         words: list[int] = []
         for m in sorted(self.members, key=lambda m: m.meter):  # the relay's order in a slot
             flow = flows[m.address]
-            reading = Reading(
-                meter_id(m.meter), slot, flow.import_wh, flow.export_wh, sequence_of(slot)
-            )
-            typed = reading_typed_data(reading, chain_id, readings_address)
-            signature = sign_typed_data(typed, m.meter_key)
-            rows.append(
-                {
-                    "meter": m.meter,
-                    "slot": slot,
-                    "import_wh": flow.import_wh,
-                    "export_wh": flow.export_wh,
-                    "sequence": reading.sequence,
-                    "signature": "0x" + signature.hex(),
-                }
-            )
+            energy = SlotEnergy(m.meter, slot, flow.import_wh, flow.export_wh)
+            rows.append(sign_reading(energy, m.meter_key, domain))  # on the meter's side
             words.append(pack_reading_word(m.address, flow.import_wh, flow.export_wh))
         return rows, words
 

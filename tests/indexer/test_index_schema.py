@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Engine, MetaData, Table, select, update
 
 from chain.node import Node
-from indexer.migrate import current_revision, database_url, head_revision, upgrade
+from indexer.migrate import current_revision, head_revision, upgrade
 from indexer.schema import checkpoint, event_table, metadata
 from indexer.service import Indexer, IndexMismatch
 from indexer.spec import SPEC_PATH, event_abis, snake_case
@@ -33,11 +33,6 @@ def test_snake_case() -> None:
     assert event_table("order_book", "order_placed") is event_table("OrderBook", "OrderPlaced")
     with pytest.raises(KeyError, match=r"no table for OrderBook\.Nope"):
         event_table("OrderBook", "Nope")
-
-
-def test_postgres_urls_use_psycopg_3() -> None:
-    assert database_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
-    assert database_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
 def test_committed_event_list_is_the_deployed_contracts_events(chain: DevChain) -> None:

@@ -1,8 +1,9 @@
 """One real ganache for the oracle's chain tests (free port), meters with keystores on disk, and
-their members registered on-chain."""
+their members registered on-chain; the environments of a meter signer and of the relay."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from chain.node import Node, Sender
 from gridshare.settings import Settings
 from indexer.devdb import PgServer
 from matcher.devchain import DevChain
-from oracle.keys import meter_id, write_keystore
+from oracle.meter.keys import write_keystore
+from oracle.samples import meter_id
 from tests.fixtures import PG_MISSING, chain, postgres  # noqa: F401
 
 PASSWORD = "correct horse battery staple"
@@ -51,18 +53,34 @@ def meters(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Meters:
     return Meters(directory, METERS)
 
 
-def oracle_env(chain: DevChain, node: Node, meters: Meters, db: Path) -> dict[str, str]:
-    """Environment for a `gridshare oracle` subprocess on the test chain."""
+def _env(chain: DevChain, db: Path) -> dict[str, str]:
+    """What every oracle subprocess is given: the chain, the outbox and fast retries; nothing
+    of the developer's own GRIDSHARE_ settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDSHARE_")}
     return {
+        **env,
         "GRIDSHARE_CONFIG": "/nonexistent/gridshare.toml",
         "GRIDSHARE_DEPLOYMENTS_DIR": str(chain.deployments_dir),
-        "GRIDSHARE_ORACLE": str(node.w3.eth.accounts[ORACLE]),
-        "GRIDSHARE_METER_KEY_PASSWORD": PASSWORD,
-        "GRIDSHARE_ORACLE_KEYSTORE_DIR": str(meters.keystore_dir),
         "GRIDSHARE_ORACLE_DB_URL": f"sqlite:///{db}",
         "GRIDSHARE_ORACLE_POLL_SECONDS": "0.2",
         "GRIDSHARE_RPC_RETRY_INITIAL_SECONDS": "0.1",
         "GRIDSHARE_RPC_RETRY_MAX_SECONDS": "0.5",
+    }
+
+
+def relay_env(chain: DevChain, node: Node, db: Path) -> dict[str, str]:
+    """The environment of a `gridshare oracle` (relay) subprocess: the oracle account, and no
+    meter key material at all."""
+    return {**_env(chain, db), "GRIDSHARE_ORACLE": str(node.w3.eth.accounts[ORACLE])}
+
+
+def meter_env(chain: DevChain, meters: Meters, db: Path) -> dict[str, str]:
+    """The environment of a `gridshare meter` (signer) subprocess: the meter keystores and their
+    password, and no account to send from."""
+    return {
+        **_env(chain, db),
+        "GRIDSHARE_METER_KEY_PASSWORD": PASSWORD,
+        "GRIDSHARE_METER_KEYSTORE_DIR": str(meters.keystore_dir),
     }
 
 

@@ -1,10 +1,11 @@
-"""The oracle against a real ganache: a day of CSV readings relayed exactly once through random
-kill -9s, bad input quarantined and never pushed, chain refusals quarantined with the error."""
+"""The oracle against a real ganache, its two sides as separate processes: each meter's signer
+(`gridshare meter run`, its own key) and the relay (`gridshare oracle run`, no meter key). A day
+of CSV readings relayed exactly once through random kill -9s, bad input quarantined and never
+pushed, chain refusals (forged, unsigned, unknown meter) quarantined with the error and logged."""
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -16,8 +17,8 @@ from pathlib import Path
 from chain.node import Node
 from matcher.calendar import read_calendar
 from matcher.devchain import DevChain
-from oracle.keys import meter_id
-from tests.oracle.conftest import METERS, Meters, oracle_env
+from oracle.samples import meter_id
+from tests.oracle.conftest import METERS, Meters, meter_env, relay_env
 
 DAY = 86_400
 STEP = 600  # a sample every 10 minutes
@@ -28,8 +29,9 @@ def _gridshare(*args: str) -> list[str]:
 
 
 def _day_of_readings(path: Path, start: int) -> dict[tuple[str, int], tuple[int, int]]:
-    """A CSV of every meter's registers over one day from `start` (a slot boundary); returns
-    the per-slot energies the oracle must derive (samples fall on every boundary)."""
+    """A CSV of every meter's registers over one day from `start` (a slot boundary), and one
+    per meter, `<meter>.csv` beside it (what each meter's logger writes); returns the per-slot
+    energies the oracle must derive (samples fall on every boundary)."""
     rows = ["timestamp,meter_id,import_wh_total,export_wh_total"]
     expected: dict[tuple[str, int], tuple[int, int]] = {}
     rng = random.Random(7)
@@ -41,6 +43,9 @@ def _day_of_readings(path: Path, start: int) -> dict[tuple[str, int], tuple[int,
                 totals[m][1] += rng.randrange(0, 300)
             rows.append(f"{t},{m},{totals[m][0]},{totals[m][1]}")
     path.write_text("\n".join(rows) + "\n")
+    for m in METERS:
+        mine = [r for r in rows[1:] if r.split(",")[1] == m]
+        path.with_name(f"{m}.csv").write_text("\n".join([rows[0], *mine]) + "\n")
     # Slot energies: register differences between boundaries (every 30 min = 3 samples).
     by_time: dict[str, dict[int, tuple[int, int]]] = {m: {} for m in METERS}
     for line in rows[1:]:
@@ -81,23 +86,39 @@ def test_a_day_reaches_the_chain_exactly_once_through_kill_9(
     node.make_request("evm_increaseTime", [start + DAY + 60 - node.block_timestamp()])
     node.make_request("evm_mine", [])
     first_block = node.w3.eth.block_number + 1
-    env = {**os.environ, **oracle_env(chain, node, meters, tmp_path / "outbox.db")}
+    outbox_db = tmp_path / "outbox.db"
+    env = relay_env(chain, node, outbox_db)
+    assert not any(k.startswith("GRIDSHARE_METER") for k in env)  # the relay holds no meter key
     env["GRIDSHARE_ORACLE_BATCH_SIZE"] = "5"  # many transactions: many places to die
-    cmd = _gridshare("oracle", "run", "--source", f"csv:{source}", "--network", chain.network_id)
+    cmd = _gridshare("oracle", "run", "--network", chain.network_id)
+    signer_env = meter_env(chain, meters, outbox_db)
+    sign = ("meter", "run", "--network", chain.network_id, "--once", "--source")
+    signers = [  # each meter's signer, where the meter is, beside the relay
+        subprocess.Popen(
+            _gridshare(*sign, f"csv:{tmp_path / m}.csv", "--meter", m),
+            env=signer_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for m in METERS
+    ]
     rng = random.Random(2026)
     kills = 0
-    for _ in range(6):
-        proc = subprocess.Popen(
-            [*cmd, "--once"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+    for _ in range(6):  # the relay follows the outbox (no --once) until it is killed
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(rng.uniform(1.5, 5.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait()
+    for signer in signers:
+        out, err = signer.communicate(timeout=300)
+        assert signer.returncode == 0, err[-3000:]
+        assert json.loads(out)["ingest"]["readings"] == DAY // 1800
     done = subprocess.run([*cmd, "--once"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert kills >= 3  # the kills landed while it worked
+    assert kills == 6  # every run of the relay ended in a kill -9
     accepted = _accepted(node, first_block)
     want = Counter((m, s, i, e) for (m, s), (i, e) in expected.items())
     assert accepted == want  # every reading once, none twice, none altered
@@ -132,24 +153,34 @@ def test_bad_input_is_quarantined_and_never_pushed(
         f"{t0 + 1500},{m},9000000,0",  # a jump no 27.6 kW meter can make in 10 min
         f"{t0 + 600},{m},5000050,0",  # out of order
         f"{now + 7200},{m},5000300,0",  # two hours in the future
-        f"{t0 + 1800},NOPE,1,1",  # no keystore for this meter
+        f"{t0 + 1800},NOPE,1,1",  # not the meter whose key this signer holds
         f"{t0 + 1800},{m},5000200,0",
         f"{t0 + 3600},{m},5000400,0",
-        f"{t0},E0099,0,0",  # a keystore, but the meter is not registered on-chain
+        f"{t0},E0099,0,0",  # its own signer, but the meter is not registered on-chain
         f"{t0 + 1800},E0099,10,0",
         f"{t0 + 3600},E0099,20,0",
         "not,a,valid,row",
     ]
     source = tmp_path / "bad.csv"
-    source.write_text("\n".join(lines) + "\n")
-    env = {**os.environ, **oracle_env(chain, node, meters, tmp_path / "outbox.db")}
+    unregistered = tmp_path / "E0099.csv"  # its own meter's logger
+    unregistered.write_text("\n".join(line for line in lines if ",E0099," in line) + "\n")
+    source.write_text("\n".join(line for line in lines if ",E0099," not in line) + "\n")
+    db = tmp_path / "outbox.db"
+    env = relay_env(chain, node, db)
     first_block = node.w3.eth.block_number + 1
+    for meter, path in ((m, source), ("E0099", unregistered)):
+        signed = subprocess.run(
+            _gridshare("meter", "run", "--meter", meter, "--source", f"csv:{path}",
+                       "--network", chain.network_id, "--once"),
+            env=meter_env(chain, meters, db), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert signed.returncode == 0, signed.stderr[-3000:]
     run = subprocess.run(
-        _gridshare("oracle", "run", "--source", f"csv:{source}", "--network", chain.network_id,
-                   "--once"),
+        _gridshare("oracle", "run", "--network", chain.network_id, "--once"),
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "quarantined reading of meter E0099" in run.stderr  # logged, not only stored
     listed = subprocess.run(
         _gridshare("oracle", "quarantine", "--json"), env=env, capture_output=True, text=True,
         check=True,

@@ -12,9 +12,9 @@ from pathlib import Path
 from dsmr_parser.parsers import TelegramParser  # type: ignore[import-untyped]
 
 from matcher.calendar import Calendar
-from oracle.keys import MeterKeys
+from oracle.meter.ingest import Ingest
+from oracle.meter.signing import Domain, MeterSigner
 from oracle.outbox import open_outbox, quarantined
-from oracle.pipeline import Domain, Ingest
 from oracle.samples import Rejected
 from oracle.slots import Limits
 from oracle.sources import open_source
@@ -65,10 +65,10 @@ def test_quarantine_lists_refused_telegrams_under_their_meter(tmp_path: Path) ->
     url = f"sqlite:///{tmp_path / 'outbox.db'}"
     ingest = Ingest(
         open_outbox(url),
-        MeterKeys(tmp_path / "no-keys", "unused"),  # no keystore: E0044's good telegram too
+        # Another meter's signer: E0044's good telegram is quarantined too (an unknown meter).
+        MeterSigner("E0001", "0x" + "01" * 32, Domain(1337, "0x" + "00" * 20)),
         Calendar(T0, 1800, 300),
-        Domain(1337, "0x" + "00" * 20),
-        lambda _meter: Limits(rating_w=50_000, max_future_seconds=600),
+        Limits(rating_w=50_000, max_future_seconds=600),
         lambda: T0,
     )
     stats = ingest.run(f"dsmr-file:{path}", open_source(f"dsmr-file:{path}"))

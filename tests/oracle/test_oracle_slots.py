@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from matcher.calendar import Calendar
 from oracle import outbox
-from oracle.keys import MeterKeys, write_keystore
-from oracle.pipeline import Domain, Ingest
+from oracle.meter.ingest import Ingest
+from oracle.meter.keys import read_key, write_keystore
+from oracle.meter.signing import Domain, MeterSigner
 from oracle.samples import Sample, SourceItem
 from oracle.slots import Limits, MeterTrack, advance, check
 from oracle.sources.sim import SimulatedMeter
@@ -113,8 +114,8 @@ def test_ingest_resumes_after_a_crash_without_duplicates(tmp_path: Path, outbox_
     items = [SourceItem(n + 1, s) for n, s in enumerate(samples)]
 
     def ingest() -> Ingest:  # a fresh process: state only from the database
-        return Ingest(engine, MeterKeys(keys_dir, "pw"), CAL, domain, lambda m: LIMITS,
-                      lambda: CAL.genesis + 10**6)  # fmt: skip
+        signer = MeterSigner("m", read_key(keys_dir, "m", "pw"), domain)
+        return Ingest(engine, signer, CAL, LIMITS, lambda: CAL.genesis + 10**6)
 
     first = ingest().run("sim", items[:7], chunk=3)  # "crash" after 7 items
     assert first.readings == 3

@@ -1,9 +1,10 @@
-"""Taking source items into the outbox: check, derive slot energy, have the meter sign.
+"""The meter signer's intake: check source items, derive slot energy, sign, queue for the relay.
 
 Every item ends in exactly one place, in one database transaction per chunk: a signed reading
-per completed slot in `readings`, the reason in `quarantine`, or (an exact repeat of a meter's
-last sample) nowhere, with a debug log line. Items a replayable source delivered before the
-stored cursor were taken by an earlier run and are skipped.
+per completed slot in the outbox's `readings` (the relay's intake), the reason in `quarantine`,
+or (an exact repeat of the meter's last sample) nowhere, with a debug log line. Items a
+replayable source delivered before the stored cursor were taken by an earlier run and are
+skipped. A signer holds one meter's key: a sample of any other meter is quarantined as unknown.
 """
 
 from __future__ import annotations
@@ -15,22 +16,13 @@ from itertools import islice
 
 from sqlalchemy import Engine
 
-from chain.signing import Reading, reading_typed_data, sign_typed_data
 from matcher.calendar import Calendar
 from oracle import outbox
-from oracle.keys import MeterKeyError, MeterKeys, meter_id
-from oracle.samples import Rejected, Sample, SourceItem
-from oracle.slots import Limits, MeterTrack, SlotEnergy, advance, check
+from oracle.meter.signing import MeterSigner
+from oracle.samples import MeterNameError, Rejected, Sample, SourceItem, meter_id
+from oracle.slots import Limits, MeterTrack, advance, check
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Domain:
-    """Where readings are verified: the EIP-712 domain meters sign under."""
-
-    chain_id: int
-    readings_address: str
 
 
 @dataclass
@@ -44,58 +36,32 @@ class IngestStats:
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
-def sequence_of(slot: int) -> int:
-    """A reading's sequence number: its slot + 1, strictly increasing per meter as the
-    contract requires, and the same every time the reading is re-signed."""
-    return slot + 1
-
-
 class Ingest:
-    """Turns source items into signed, queued readings."""
+    """Turns source items into readings signed by `signer`'s meter, queued in the outbox."""
 
     def __init__(
         self,
         engine: Engine,
-        keys: MeterKeys,
+        signer: MeterSigner,
         calendar: Calendar,
-        domain: Domain,
-        limits: Callable[[str], Limits],
+        limits: Limits,
         clock: Callable[[], int],
     ) -> None:
         self.engine = engine
-        self.keys = keys
+        self.signer = signer
         self.calendar = calendar
-        self.domain = domain
         self.limits = limits
         self.clock = clock
         with engine.connect() as conn:
             self._tracks = outbox.load_tracks(conn)
 
-    def sign(self, energy: SlotEnergy) -> dict[str, object]:
-        """The outbox row of one slot's reading, signed with its meter's key."""
-        reading = Reading(
-            meter_id(energy.meter),
-            energy.slot,
-            energy.import_wh,
-            energy.export_wh,
-            sequence_of(energy.slot),
-        )
-        data = reading_typed_data(reading, self.domain.chain_id, self.domain.readings_address)
-        signature = sign_typed_data(data, self.keys.key(energy.meter))
-        return {
-            "meter": energy.meter,
-            "slot": energy.slot,
-            "import_wh": energy.import_wh,
-            "export_wh": energy.export_wh,
-            "sequence": reading.sequence,
-            "signature": "0x" + signature.hex(),
-        }
-
     def run(self, source: str, items: Iterable[SourceItem], chunk: int = 500) -> IngestStats:
-        """Take every item of `source` (a name for its cursor), `chunk` items per transaction."""
+        """Take every item of `source`, `chunk` items per transaction. The source's cursor is
+        kept per meter (`<meter>@<source>`): signers of several meters may read one file."""
         stats = IngestStats()
+        cursor_name = f"{self.signer.meter}@{source}"
         with self.engine.connect() as conn:
-            cursor = outbox.cursor_of(conn, source)
+            cursor = outbox.cursor_of(conn, cursor_name)
         has_cursor = cursor > 0
         iterator: Iterator[SourceItem] = iter(items)
         while batch := list(islice(iterator, chunk)):
@@ -120,7 +86,7 @@ class Ingest:
                     if track is not self._tracks.get(meter):
                         outbox.save_track(conn, track, meter in new_meters)
                 if last_position is not None:
-                    outbox.save_cursor(conn, source, last_position, not has_cursor)
+                    outbox.save_cursor(conn, cursor_name, last_position, not has_cursor)
                     has_cursor, cursor = True, last_position
             self._tracks = tracks
             stats.readings += len(rows)
@@ -166,16 +132,18 @@ class Ingest:
         if track is None:
             new_meters.add(item.meter)
         tracks[item.meter], completed = advance(track, item, self.calendar)
-        rows.extend(self.sign(energy) for energy in completed)
+        rows.extend(self.signer.sign(energy) for energy in completed)
 
     def _reason(self, sample: Sample, track: MeterTrack | None) -> str | None:
         try:
             meter_id(sample.meter)
-        except MeterKeyError as exc:
+        except MeterNameError as exc:
             return f"unknown meter: {exc}"
-        if not self.keys.known(sample.meter):
-            return f"unknown meter: no keystore for {sample.meter}"
-        return check(track, sample, self.clock(), self.limits(sample.meter))
+        if sample.meter != self.signer.meter:
+            return (
+                f"unknown meter: {sample.meter} (this signer holds meter {self.signer.meter}'s key)"
+            )
+        return check(track, sample, self.clock(), self.limits)
 
 
 def _quarantine_row(source: str, it: SourceItem, reason: str) -> dict[str, object]:
