@@ -118,12 +118,14 @@ def test_the_api_statement_of_every_household_is_the_reports(
     """The chain indexed, the API served over real HTTP: each household signs in and its
     /bills for the period equals the report's statement, line by line, to the n€."""
     run, chain = live
-    settings = Settings(
-        deployments_dir=chain.deployments_dir,
-        index_db_url=f"sqlite:///{tmp_path / 'index.db'}",
-        intent_pool_url=f"sqlite:///{tmp_path / 'intents.db'}",
-        api_port=free_port(),
-        api_session_secret="test-secret",
+    settings = Settings.model_validate(
+        {
+            "deployments_dir": chain.deployments_dir,
+            "index_db_url": f"sqlite:///{tmp_path / 'index.db'}",
+            "intent_pool_url": f"sqlite:///{tmp_path / 'intents.db'}",
+            "api_port": free_port(),
+            "api_session_secret": "test-secret",
+        }
     )
     node = Node.from_settings(chain.network_id, settings)
     Indexer(node, make_engine(settings.index_db_url), batch_blocks=2000, confirmations=0).run_once()
