@@ -139,6 +139,23 @@ def test_fee_income(traded: dict[str, Any], dso: Wallet) -> None:
     )
 
 
+def test_dso_statement(traded: dict[str, Any], dso: Wallet) -> None:
+    """The DSO's statement of the traded slot: its fees and what the meters' settlement charged
+    or credited, each line named and explained, adding up to the net income."""
+    slot = traded["slot"]
+    r = dso.get("/dso/statement", params={"from_slot": slot, "to_slot": slot})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    lines = {x["key"]: x["amount"] for x in body["lines"]}
+    assert lines["dso_platform_fees"] == 1_500 * (5_000 + 5_000)
+    assert lines["dso_local_network"] == 1_500 * 40_000
+    imbalance = traded["imbalance"].values()
+    assert lines["dso_energy_sales"] == sum(x["energyCharge"] for x in imbalance)
+    assert lines["dso_energy_purchases"] == -sum(x["credit"] for x in imbalance)
+    assert body["net_income"] == sum(x["amount"] for x in body["lines"] if x["part"] == "cost")
+    assert traded["buyer"].get("/dso/statement", params={"period": 0}).status_code == 403
+
+
 def test_audit_report_for_auditors(
     client: httpx.Client, traded: dict[str, Any], dso: Wallet
 ) -> None:
