@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, DsoUser, HistoryDep, SlotRangeDep, SlotWindowDep, ViewDep
@@ -81,8 +81,9 @@ def readings(user: CurrentUser, history: HistoryDep, slots: SlotRangeDep) -> lis
 
 def _bill(
     user: CurrentUser, view: ViewDep, history: History, lo: int, hi: int, period: int | None
-) -> BillPublic:
-    """The bill, cached whole for the checkpoint it was computed at. Only for a member, now
+) -> bytes:
+    """The bill as JSON, cached whole for the checkpoint it was computed at (a repeated bill is
+    sent as stored, not validated and serialized again). Only for a member, now
     (its role on the chain) or ever (registered in the index): anyone else has no bill, not
     one of service fees alone."""
     if not user.roles.member_role and not history.ever_registered(user.address):
@@ -91,7 +92,7 @@ def _bill(
         )
     return history.cached(
         ("bill", user.address, lo, hi, period),
-        lambda _conn: _compute_bill(user, view, history, lo, hi, period),
+        lambda _conn: _compute_bill(user, view, history, lo, hi, period).model_dump_json().encode(),
     )
 
 
@@ -123,10 +124,10 @@ def _compute_bill(
     )
 
 
-@router.get("/bills")
+@router.get("/bills", response_model=BillPublic)
 async def bills(
     user: CurrentUser, view: ViewDep, history: HistoryDep, slots: SlotRangeDep
-) -> BillPublic:
+) -> Response:
     """The account's statement of account for a period or any slot range, from what was settled
     (trades, settlement against meters, flexibility, battery lease and result, profit share,
     service fee, exit penalty), each figure named and explained, with what business as usual
@@ -136,9 +137,9 @@ async def bills(
     lo, hi, period = slots.lo, slots.hi, slots.period
     key = ("bill", user.address, lo, hi, period)
     hit, value = history.peek(key)
-    if hit:
-        return value  # type: ignore[no-any-return]
-    return await run_in_threadpool(_bill, user, view, history, lo, hi, period)
+    if not hit:
+        value = await run_in_threadpool(_bill, user, view, history, lo, hi, period)
+    return Response(value, media_type="application/json")
 
 
 @router.get("/dso/statement", tags=["dso"])
