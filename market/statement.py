@@ -24,7 +24,7 @@ exits) belong to the slot last settled against meters before them in chain order
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -42,8 +42,8 @@ from market.units import NanoEur, Wh
 class SettledSlot:
     """A SlotSettled event with the book it settled: `book[i]` is the order at book position
     i (None: cancelled before settlement), `fills[i]` its settled Wh, `pairs` the pay-as-bid
-    pairs as (buy position, sell position, Wh), and `direct` how many book entries are direct
-    orders (escrowed; the rest are signed intents, paid from and to the balance)."""
+    pairs as (buy position, sell position, Wh). Direct orders and signed intents are priced
+    alike; only where the money came from differs (escrow or balance), not how much."""
 
     slot: int
     mode: Mode
@@ -615,16 +615,3 @@ def dso_statement(
         _line("export_wh", sum(m.export_wh for m in ms), Part.ENERGY),
     ]
     return Statement("dso", "dso", lo, hi, tuple(lines), ())
-
-
-def merge(parts: Iterable[Settled]) -> Settled:
-    """One `Settled` from several (e.g. read in batches)."""
-    listed = list(parts)
-    return Settled(
-        slots=[x for p in listed for x in p.slots],
-        meters=[x for p in listed for x in p.meters],
-        periods=[x for p in listed for x in p.periods],
-        flex=[x for p in listed for x in p.flex],
-        exits=[x for p in listed for x in p.exits],
-        moves=[x for p in listed for x in p.moves],
-    )
