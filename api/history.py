@@ -1,8 +1,8 @@
-"""History from the SQL event index (indexer/): a member's trades, readings and bills, settled
-slots and raw events. Nothing here re-implements a rule: a slot's fills are re-derived by the
-rulebook (`market.clearing.clear` on the slot's book as the index holds it) and checked against
-the fills the chain settled; money per order comes from `market.billing.settle_order`, bills from
-`market.billing.bill` and `sum_bills`.
+"""History from the SQL event index (indexer/): a member's trades, readings and statement of
+account, the DSO's statement, settled slots and raw events. Nothing here re-implements a rule or
+re-clears a slot: the index's rows are read as the audit's events, `chain.settled.read_settled`
+takes what was settled from them, and `market.statement` builds the statement (the same function
+the audit and the simulation report use).
 
 Results are cached per index checkpoint (the last block indexed). The API's poller notes the
 checkpoint with the chain head, so a repeated request is answered from memory until the indexer
@@ -13,23 +13,42 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from api.errors import ApiError
-from indexer.schema import checkpoint, event_table
-from market.billing import Bill, OrderSettlement, bill, settle_order, sum_bills
-from market.clearing import Clearing, Mode, clear
-from market.orders import Order, Side
-from market.tariff import SlotRules
+from audit.model import Event
+from chain.settled import SettledChain, read_settled
+from indexer.schema import SPECS, checkpoint, event_table, event_tables
+from market.billing import OrderSettlement
+from market.statement import Statement, dso_statement, member_statement, settled_trades
 
 T = TypeVar("T")
 MAX_SLOTS = 4 * 1440  # one request spans at most four 30-day periods of slots
+_SPECS = {spec.table_name: spec for spec in SPECS}
+_COMMUNITY_EVENTS = (
+    "DsoAccountsSet",
+    "SupplyAccountSet",
+    "RoleGranted",
+    "RoleRevoked",
+    "MemberRegistered",
+    "MemberRoleChanged",
+    "TariffScheduled",
+    "TariffWithdrawn",
+)
+# Events read for one member (filtered on the column named), or for every member (the DSO).
+_MEMBER_EVENTS = (
+    ("ProfitSharing", "PeriodBilled", "member"),
+    ("Flexibility", "FlexDelivered", "member"),
+    ("Membership", "ExitRequested", "member"),
+    ("EnergyToken", "TopUp", "member"),
+    ("EnergyToken", "Redeemed", "holder"),
+    ("EnergyToken", "DebtRepaid", "member"),
+)
+_PLAIN_TABLES = {event_table("EnergyToken", n).name for n in ("Transfer", "Approval")}
 
 
 def _ints(value: Any) -> list[int]:
@@ -39,30 +58,9 @@ def _ints(value: Any) -> list[int]:
     return [int(v) for v in value]
 
 
-@dataclass(frozen=True)
-class SlotTrades:
-    """A settled slot as the rulebook sees it: its open orders and their clearing."""
-
-    slot: int
-    rules: SlotRules
-    orders: dict[int, Order]
-    clearing: Clearing
-    settled_price: int
-    volume_wh: int
-
-
-@dataclass(frozen=True)
-class SlotBill:
-    slot: int
-    metered: bool
-    bill: Bill
-    settlements: list[OrderSettlement]
-
-
 class History:
-    def __init__(self, engine: Engine, rules: Callable[[int], SlotRules]) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._rules = rules
         self._cache: dict[tuple[Any, ...], Any] = {}
         self._cache_block: int | None = None
         self._lock = threading.Lock()
@@ -116,71 +114,115 @@ class History:
         query = select(table).where(*where).order_by(table.c.block_number, table.c.log_index)
         return [dict(r._mapping) for r in conn.execute(query)]
 
-    # -- slots -----------------------------------------------------------------------------
+    # -- what was settled, as events -------------------------------------------------------
 
-    def settled_slots(self, conn: Connection, lo: int, hi: int) -> list[dict[str, Any]]:
-        t = event_table("Settlement", "SlotSettled")
-        return self._rows(conn, t, t.c.slot >= lo, t.c.slot <= hi)
-
-    def slot_trades(self, conn: Connection, settled: dict[str, Any]) -> SlotTrades:
-        """Re-derive a settled slot's clearing from the index and check it against the chain's."""
-        slot = int(settled["slot"])
-        placed_t = event_table("OrderBook", "OrderPlaced")
-        cancel_t = event_table("OrderBook", "OrderCancelled")
-        placed = self._rows(conn, placed_t, placed_t.c.slot == slot)
-        cancelled = {int(r["id"]) for r in self._rows(conn, cancel_t, cancel_t.c.slot == slot)}
-        rules = self._rules(slot)
-        orders = {
-            int(r["id"]): Order(
-                id=int(r["id"]),
-                side=Side.SELL if int(r["side"]) else Side.BUY,
-                energy_wh=int(r["energy_wh"]),
-                price=int(r["limit_price"]),
-                owner=str(r["owner"]),
-            )
-            for r in placed
-            if int(r["id"]) not in cancelled
-        }
-        mode = Mode(rules.mode)
-        pc = rules.tariff.community_price if mode is Mode.COMMUNITY else None
-        clearing = clear(orders.values(), mode, pc)
-        fills = _ints(settled["fills"])
-        by_index = {int(r["index"]): int(r["id"]) for r in placed}
-        for index, filled in enumerate(fills):
-            oid = by_index.get(index)
-            derived = clearing.fills[oid].filled_wh if oid in orders else 0
-            if oid is None or derived != filled:
-                raise ApiError(
-                    409,
-                    "index_inconsistent",
-                    f"slot {slot}: the index's book does not reproduce the settled fills",
+    def _events(self, conn: Connection, contract: str, event: str, *where: Any) -> list[Event]:
+        """Index rows as the audit's events (ABI argument names, struct arguments as lists)."""
+        t = event_table(contract, event)
+        spec = _SPECS[t.name]
+        out = []
+        for r in self._rows(conn, t, *where):
+            args: dict[str, Any] = {}
+            for c in spec.columns:
+                value = r[c.name]
+                if c.abi_type.endswith("]"):
+                    value = _ints(value)
+                elif c.abi_type.startswith(("uint", "int")):
+                    value = int(value)
+                if len(c.path) == 1:
+                    args[c.path[0]] = value
+                else:
+                    args.setdefault(c.path[0], []).append(value)
+            out.append(
+                Event(
+                    contract, event, args, int(r["block_number"]), int(r["log_index"]), r["tx_hash"]
                 )
-        return SlotTrades(
-            slot, rules, orders, clearing, int(settled["price"]), int(settled["volume_wh"])
+            )
+        return out
+
+    def settled_chain(self, conn: Connection, lo: int, hi: int, member: str | None) -> SettledChain:
+        """What was settled in slots [lo, hi] that a statement of `member` (None: the DSO)
+        reads, from the index (`chain.settled.read_settled`)."""
+        ev = self._events
+        community = [e for name in _COMMUNITY_EVENTS for e in ev(conn, "Community", name)]
+        accounts = read_settled(community).accounts
+        ss = event_table("Settlement", "SlotSettled")
+        placed = event_table("OrderBook", "OrderPlaced")
+        cancelled = event_table("OrderBook", "OrderCancelled")
+        imb = event_table("ImbalanceSettlement", "ImbalanceSettled")
+        mine = (lambda t, col: (t.c[col] == member,)) if member else (lambda t, col: ())
+        events = community + ev(conn, "Settlement", "SlotSettled", ss.c.slot >= lo, ss.c.slot <= hi)
+        events += ev(conn, "OrderBook", "OrderPlaced", placed.c.slot >= lo, placed.c.slot <= hi)
+        events += ev(
+            conn, "OrderBook", "OrderCancelled", cancelled.c.slot >= lo, cancelled.c.slot <= hi
         )
+        events += ev(
+            conn,
+            "ImbalanceSettlement",
+            "ImbalanceSettled",
+            imb.c.slot >= lo,
+            imb.c.slot <= hi,
+            *mine(imb, "member"),
+        )
+        events += ev(conn, "ImbalanceSettlement", "SlotDigest")
+        events += ev(conn, "Flexibility", "FlexRequested")
+        for contract, name, col in _MEMBER_EVENTS:
+            t = event_table(contract, name)
+            events += ev(conn, contract, name, *mine(t, col))
+        parties = {member} if member else set(accounts.all_dso)
+        tr = event_table("EnergyToken", "Transfer")
+        transfers = ev(
+            conn, "EnergyToken", "Transfer", or_(tr.c["from"].in_(parties), tr.c.to.in_(parties))
+        )
+        hashes = {e.tx for e in transfers}
+        market: set[str] = set()
+        for t in event_tables():
+            if hashes and t.name not in _PLAIN_TABLES:
+                market |= {
+                    h for (h,) in conn.execute(select(t.c.tx_hash).where(t.c.tx_hash.in_(hashes)))
+                }
+        events += [e for e in transfers if e.tx not in market]
+        return read_settled(events)
+
+    def statement(self, member: str, lo: int, hi: int, period_slots: int) -> Statement:
+        """`member`'s statement of account for slots [lo, hi] (`market.statement`)."""
+        check_range(lo, hi)
+
+        def compute(conn: Connection) -> Statement:
+            c = self.settled_chain(conn, lo, hi, member)
+            return member_statement(
+                member, c.settled, c.tariff_at, c.accounts, period_slots, lo, hi
+            )
+
+        return self.cached(("statement", member, lo, hi), compute)
+
+    def dso_statement(self, lo: int, hi: int, period_slots: int) -> Statement:
+        """The DSO's statement of account for slots [lo, hi] (`market.statement`)."""
+        check_range(lo, hi)
+
+        def compute(conn: Connection) -> Statement:
+            c = self.settled_chain(conn, lo, hi, None)
+            return dso_statement(c.settled, c.tariff_at, c.accounts, period_slots, lo, hi)
+
+        return self.cached(("dso-statement", lo, hi), compute)
+
+    def trades(self, member: str, lo: int, hi: int) -> list[tuple[int, OrderSettlement]]:
+        """(slot, settlement) of `member`'s filled orders in settled slots [lo, hi], as the
+        contract paid them (`market.statement.settled_trades`)."""
+        check_range(lo, hi)
+
+        def compute(conn: Connection) -> list[tuple[int, OrderSettlement]]:
+            c = self.settled_chain(conn, lo, hi, member)
+            return [
+                (s.slot, x)
+                for s in c.settled.slots
+                for owner, x in settled_trades(s, c.tariff_at(s.slot))
+                if owner == member
+            ]
+
+        return self.cached(("trades", member, lo, hi), compute)
 
     # -- a member --------------------------------------------------------------------------
-
-    def _member_slots(self, conn: Connection, member: str, lo: int, hi: int) -> set[int]:
-        placed = event_table("OrderBook", "OrderPlaced")
-        readings = event_table("MeterReadings", "ReadingAccepted")
-        slots = {
-            int(s)
-            for (s,) in conn.execute(
-                select(placed.c.slot).where(
-                    placed.c.owner == member, placed.c.slot >= lo, placed.c.slot <= hi
-                )
-            )
-        }
-        slots |= {
-            int(s)
-            for (s,) in conn.execute(
-                select(readings.c.slot).where(
-                    readings.c.member == member, readings.c.slot >= lo, readings.c.slot <= hi
-                )
-            )
-        }
-        return slots
 
     def ever_registered(self, address: str) -> bool:
         """Whether `address` was ever registered as a member (a MemberRegistered event in the
@@ -202,56 +244,14 @@ class History:
             lambda conn: self._rows(conn, t, t.c.member == member, t.c.slot >= lo, t.c.slot <= hi),
         )
 
-    def slot_bills(self, member: str, lo: int, hi: int) -> list[SlotBill]:
-        """The member's bill for every settled slot in [lo, hi] where it traded or metered."""
-        check_range(lo, hi)
-
-        def compute(conn: Connection) -> list[SlotBill]:
-            wanted = self._member_slots(conn, member, lo, hi)
-            if not wanted:
-                return []
-            readings: dict[int, int] = defaultdict(int)
-            metered: set[int] = set()
-            for r in self.readings_rows(conn, member, lo, hi):
-                readings[int(r["slot"])] += int(r["export_wh"]) - int(r["import_wh"])
-                metered.add(int(r["slot"]))
-            out = []
-            for settled in self.settled_slots(conn, lo, hi):
-                slot = int(settled["slot"])
-                if slot not in wanted:
-                    continue
-                trades = self.slot_trades(conn, settled)
-                tariff = trades.rules.tariff
-                settlements = [
-                    settle_order(tariff, order, trades.clearing.fills[oid])
-                    for oid, order in sorted(trades.orders.items())
-                    if order.owner == member and trades.clearing.fills[oid].filled_wh
-                ]
-                sold = sum(s.filled_wh for s in settlements if s.side is Side.SELL)
-                bought = sum(s.filled_wh for s in settlements if s.side is Side.BUY)
-                # Without a reading the trades stand as delivered (docs/decisions.md).
-                m = readings[slot] if slot in metered else sold - bought
-                out.append(
-                    SlotBill(slot, slot in metered, bill(tariff, m, settlements), settlements)
-                )
-            return out
-
-        return self.cached(("bills", member, lo, hi), compute)
-
-    def readings_rows(
-        self, conn: Connection, member: str, lo: int, hi: int
-    ) -> list[dict[str, Any]]:
-        t = event_table("MeterReadings", "ReadingAccepted")
-        return self._rows(conn, t, t.c.member == member, t.c.slot >= lo, t.c.slot <= hi)
-
-    def period_bill(self, slot_bills: Sequence[SlotBill], service_fee: int) -> Bill:
-        return sum_bills([b.bill for b in slot_bills], service_fee)
-
     # -- public ----------------------------------------------------------------------------
 
     def slots(self, lo: int, hi: int) -> list[dict[str, Any]]:
         check_range(lo, hi)
-        return self.cached(("slots", lo, hi), lambda conn: self.settled_slots(conn, lo, hi))
+        t = event_table("Settlement", "SlotSettled")
+        return self.cached(
+            ("slots", lo, hi), lambda conn: self._rows(conn, t, t.c.slot >= lo, t.c.slot <= hi)
+        )
 
     def events(
         self,

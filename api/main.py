@@ -133,7 +133,7 @@ def create_app(
     app.state.auth = authenticator
     app.state.engine = db
     app.state.pool = intent_pool
-    app.state.history = History(db, view.rules)
+    app.state.history = History(db)
     app.state.history.refresh()
     view.hooks.append(app.state.history.refresh)
     errors.install(app)

@@ -350,35 +350,51 @@ class ReadingPublic(BaseModel):
     tx_hash: str
 
 
-class BillFields(BaseModel):
-    bought_wh: int
-    sold_wh: int
-    metered_net_export_wh: int
-    energy_bought: int
-    energy_sold: int
-    platform_fees: int
-    network_fees: int
-    imbalance_credit: int
-    imbalance_energy_charge: int
-    imbalance_network_charge: int
-    service_fee: int
-    bau_cost: int = Field(description="n€ the same energy would have cost through the grid")
-    net_cost: int = Field(description="n€ actually spent (negative: earned)")
-    savings: int = Field(description="bau_cost - net_cost")
+class StatementLinePublic(BaseModel):
+    key: str
+    label: str = Field(description="What the figure is, in a few words")
+    explanation: str = Field(description="One sentence a household understands")
+    amount: int = Field(
+        description="n€ (Wh for part `energy`); a member's costs are positive when paid, the "
+        "DSO's income positive when received"
+    )
+    part: Literal["cost", "total", "account", "energy"] = Field(
+        description="cost: adds into the net figure; total: net, BaU, saving; account: how the "
+        "net became token movements; energy: Wh"
+    )
 
 
-class SlotBillPublic(BillFields):
+class SlotBillPublic(BaseModel):
     slot: int
     metered: bool = Field(description="false: no reading, the trades stand as delivered")
+    bought_wh: int
+    sold_wh: int
+    net_cost: int = Field(description="n€ of the slot's trades and settlement against the meter")
+    bau_cost: int
+    savings: int
 
 
 class BillPublic(BaseModel):
+    """A member's statement of account (market.statement) from the settled events."""
+
     member: str
     from_slot: int
     to_slot: int
     period: int | None
-    total: BillFields
+    net_cost: int = Field(description="n€ actually spent (negative: earned), everything included")
+    bau_cost: int = Field(description="n€ the same metered energy would have cost via the grid")
+    savings: int = Field(description="bau_cost - net_cost")
+    lines: list[StatementLinePublic]
     slots: list[SlotBillPublic]
+
+
+class DsoStatementPublic(BaseModel):
+    """The DSO's statement of account (market.statement) from the settled events."""
+
+    from_slot: int
+    to_slot: int
+    net_income: int = Field(description="n€ the DSO's accounts earned in the range")
+    lines: list[StatementLinePublic]
 
 
 class SettledSlotPublic(BaseModel):

@@ -25,6 +25,10 @@ log index) and re-derives, with the rulebook (`market/`) and the contracts' pure
   (`market.flexibility.settle_offer` through `chain.flexibility.outcomes`, from the replayed
   readings of the slot and of the same slot of day on the lookback days), what the penalty
   collected and the payout of the escrow;
+* statements of account (`market.statement` on `chain.settled.read_settled`): each member's
+  statement over every settled slot, and the DSO's over its accounts, add up to the tokens that
+  moved: the replayed balance is the statement's net token change less the escrow still held
+  for open orders (and, for the DSO, for open flexibility requests);
 * token conservation: mints are top-ups, burns redemptions, no balance goes negative, the
   supply is the sum of balances, the order book holds exactly the open escrow, and the replayed
   balances and debts equal the chain's at the audited block.
@@ -64,11 +68,13 @@ from chain.metering import (
     trade_words,
     trades_hash,
 )
+from chain.settled import read_settled
 from chain.submission import SlotBook, to_submission
 from market.billing import profit_pool, profit_shares, settle_order
 from market.clearing import Mode, clear
 from market.flexibility import Direction, FlexOffer, FlexOutcome, accept
 from market.orders import InvalidOrderError, Order, Side
+from market.statement import dso_statement, member_statement
 from market.tariff import InvalidTariffError, SlotRules
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -125,6 +131,9 @@ RULES: dict[str, str] = {
     "flex-delivery": "delivered = baseline vs metered clipped to [0, accepted]; pay price x "
     "delivered, penalty x shortfall; unmeasurable or non-members neither",
     "flex-payout": "payments go to members, the rest of the escrow back to the payer, once",
+    "statement": "each member's and the DSO's statement of account over every settled slot adds "
+    "up to the tokens that moved: - net cost + debt left unpaid - debt repaid + top-ups - "
+    "redeemed + other transfers = its balance (plus escrow of open orders)",
     "conservation": "tokens are only minted by top-ups and burned by redemptions; balances, "
     "escrow and debts replayed from events equal the chain's",
     "roles": "the roles that move members' tokens (the token's MARKET_ROLE and COLLECTOR_ROLE, "
@@ -1108,12 +1117,52 @@ class _Auditor:
         if st.total_debt != sum(owed.values()):
             conservation(f"totalDebt {st.total_debt}, events give {sum(owed.values())}")
 
+    def check_statements(self, events: Sequence[Event]) -> None:
+        """Every account's statement of account adds up to its replayed token balance."""
+        try:
+            chain = read_settled(events)
+            everything = (0, 2**64)
+            period = self.state.period_slots or 1
+            open_escrow: dict[str, int] = defaultdict(int)
+            for slot, book in self.books.items():
+                if slot not in self.settled:
+                    for o in book:
+                        if not o.cancelled:
+                            open_escrow[o.owner] += o.escrow
+            for member in sorted(self.roles):
+                st = member_statement(
+                    member, chain.settled, chain.tariff_at, chain.accounts, period, *everything
+                )
+                held = self.balances.get(member, 0)
+                if st["token_change"] - open_escrow[member] != held:
+                    self.find(
+                        None,
+                        "statement",
+                        f"{member}: the statement moves {st['token_change']} (open escrow "
+                        f"{open_escrow[member]}), its tokens moved {held}",
+                    )
+            dso = dso_statement(chain.settled, chain.tariff_at, chain.accounts, period, *everything)
+            flex_escrow = sum(
+                r.escrow for rid, r in self.flex_requests.items() if rid not in self.flex_settled
+            )
+            held = sum(self.balances.get(a, 0) for a in chain.accounts.all_dso)
+            if dso["token_change"] - flex_escrow != held:
+                self.find(
+                    None,
+                    "statement",
+                    f"DSO: the statement moves {dso['token_change']} (open flexibility escrow "
+                    f"{flex_escrow}), its accounts' tokens moved {held}",
+                )
+        except (ValueError, KeyError) as exc:  # a book or tariff the other rules name
+            self.find(None, "statement", f"no statement can be built: {exc}")
+
 
 def audit(events: Sequence[Event], state: ChainState) -> Report:
     """Check every rule over `events` (all events of all contracts, any order) against the
     chain's `state` at the audited block."""
     auditor = _Auditor(state)
     auditor.run(events)
+    auditor.check_statements(events)
     return Report(
         block=state.block,
         events_read=len(events),

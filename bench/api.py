@@ -8,7 +8,8 @@ Then it drives one endpoint at a time with Debian's `hey` at a fixed rate, 500 r
 percentiles are computed here over every request.
 
 * `api_balance_p99_ms`: GET /wallet (balance, escrow, debt) with a session token.
-* `api_bill_p99_ms`: GET /bills?period=P (the member's period bill with BaU and savings).
+* `api_bill_p99_ms`: GET /bills?period=P (the member's statement of account for the period:
+  every line named and explained, BaU and saving; built from the settled events in the index).
 * `api_*_server_cpu_ms_per_request`: CPU time (user + system) of the API process over the run
   divided by the requests answered: what one request costs, whatever else the machine is doing.
 

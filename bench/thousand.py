@@ -48,6 +48,7 @@ from chain.submission import to_submission
 from gridshare.settings import Settings
 from market.billing import OrderSettlement
 from market.clearing import Mode, clear
+from market.statement import Statement
 from market.units import NANO_PER_EUR
 from matcher.devchain import BLOCK_GAS_LIMIT, dev_chain
 from matcher.service import Matcher
@@ -288,15 +289,15 @@ class TimedRunner(Runner):
         }
         return result
 
-    def audit(self) -> AuditReport:
+    def audit(self, last_slot: int) -> tuple[AuditReport, dict[str, Statement], Statement]:
         self.rss_before_audit_mb = round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
         )
         started = time.perf_counter()
-        report = super().audit()
+        done = super().audit(last_slot)
         self.audit_s = time.perf_counter() - started
-        self.audit_report = report
-        return report
+        self.audit_report = done[0]
+        return done
 
 
 def _rss_mb(pid: int) -> float | None:
@@ -626,7 +627,7 @@ def run_day(runner: TimedRunner, slots: int) -> dict[str, Any]:
     try:
         result = runner.run(1, progress)
     except _Stop:
-        runner.audit()
+        runner.audit(slots - 1)
         return {
             "slots_s": runner.slots_done - runner.slots_started,
             "supply_conserved": "not checked (partial day; see the audit)",

@@ -21,6 +21,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from market.statement import Part
 from market.units import NANO_PER_EUR
 from sim.runner import Member, MemberLedger, RunResult
 
@@ -43,32 +44,60 @@ def price_kwh(price: int) -> str:
     return f"{price / 1e6:.3f}"
 
 
+def dry_figures(ledger: MemberLedger) -> dict[str, int]:
+    """A dry run's figures (no chain, so no statement), under the statement's keys and signs."""
+    total = ledger.total()
+    return {
+        "net_cost": ledger.net_cost,
+        "bau_cost": total.bau_cost,
+        "savings": ledger.savings,
+        "service_fee": total.service_fee,
+        "battery_lease": ledger.lease_paid,
+        "battery_result": -ledger.battery_result,
+        "profit_share": -ledger.profit_share,
+        "bought_wh": total.bought_wh,
+        "sold_wh": total.sold_wh,
+        "import_wh": ledger.import_wh,
+        "export_wh": ledger.export_wh,
+    }
+
+
+def figures(result: RunResult, member: Member) -> dict[str, int]:
+    """A member's figures: its statement of account from the chain's events (the same function
+    the API and the audit use), or the dry run's ledger."""
+    if result.statements is not None:
+        return result.statements[member.name].as_dict()
+    return dry_figures(result.ledgers[member.name])
+
+
 @dataclass(frozen=True)
 class MemberRow:
     name: str
     role: str
-    ledger: MemberLedger
+    f: dict[str, int]
+    """The member's figures (`figures`): statement keys, costs positive when paid."""
 
     @property
     def pays_more_than_bau(self) -> bool:
-        return self.ledger.savings < 0
+        return self.f["savings"] < 0
 
     def reason(self) -> str:
         """Why a member pays more than BaU (empty if it does not)."""
         if not self.pays_more_than_bau:
             return ""
-        total = self.ledger.total()
-        market_gain = total.bau_cost - (total.net_cost - total.service_fee)
-        parts = [f"service fee {euros(total.service_fee)} €"]
-        if self.ledger.lease_paid:
-            parts.append(f"battery lease {euros(self.ledger.lease_paid)} €")
-        if self.ledger.battery_result < 0:
-            parts.append(f"share of the battery's loss {euros(-self.ledger.battery_result)} €")
-        if self.ledger.battery_result > 0:
-            parts.append(f"less battery result {euros(self.ledger.battery_result)} €")
-        if self.ledger.profit_share:
-            parts.append(f"less profit share {euros(self.ledger.profit_share)} €")
-        traded = total.bought_wh + total.sold_wh
+        f = self.f
+        fixed = f["service_fee"] + f["battery_lease"] + f["battery_result"] + f["profit_share"]
+        market_gain = f["bau_cost"] - (f["net_cost"] - fixed)
+        parts = [f"service fee {euros(f['service_fee'])} €"]
+        if f["battery_lease"]:
+            parts.append(f"battery lease {euros(f['battery_lease'])} €")
+        if f["battery_result"] > 0:
+            parts.append(f"share of the battery's loss {euros(f['battery_result'])} €")
+        if f["battery_result"] < 0:
+            parts.append(f"less battery result {euros(-f['battery_result'])} €")
+        if f["profit_share"]:
+            parts.append(f"less profit share {euros(-f['profit_share'])} €")
+        traded = f["bought_wh"] + f["sold_wh"]
         return (
             f"traded {kwh(traded)} kWh locally, saving {euros(market_gain)} € on energy, "
             f"less than its fixed charges: " + ", ".join(parts)
@@ -125,9 +154,7 @@ def kpis(result: RunResult) -> Kpis:
 
 def household_rows(result: RunResult) -> list[MemberRow]:
     return [
-        MemberRow(m.name, m.role, result.ledgers[m.name])
-        for m in result.members
-        if m.role != "battery"
+        MemberRow(m.name, m.role, figures(result, m)) for m in result.members if m.role != "battery"
     ]
 
 
@@ -166,13 +193,7 @@ def kpi_lines(result: RunResult) -> list[tuple[str, str]]:
         ("self-consumption", f"{k.self_consumption:.0%} of {kwh(k.pv_wh)} kWh PV"),
         ("traded locally", f"{kwh(k.traded_wh)} kWh"),
         ("clearing price", price_text),
-        ("DSO platform fees", f"{euros(k.platform_fees)} € (trade fees, before sharing)"),
-        ("DSO service fees", f"{euros(k.service_fees)} €"),
-        ("DSO network charges", f"{euros(k.network_charges)} €"),
-        ("DSO supply margin", f"{euros(k.supply_margin)} € (retail sold - feed-in paid)"),
-        ("battery lease income", f"{euros(k.lease_income)} €"),
-        ("battery result", f"{euros(k.battery_result)} € (to lessees by share)"),
-        ("profit shared", f"{euros(k.profit_shared)} € (platform fees to exporters)"),
+        *dso_lines(result, k),
         (
             "chain checks",
             f"token supply {'conserved' if result.supply_conserved else 'NOT CONSERVED'}; "
@@ -181,6 +202,24 @@ def kpi_lines(result: RunResult) -> list[tuple[str, str]]:
         ),
         ("audit (from events)", audit_text(result)),
     ]
+
+
+def dso_lines(result: RunResult, k: Kpis) -> list[tuple[str, str]]:
+    """The DSO's figures: its statement of account (income positive) on a chain run, the
+    accounts' balances on a dry run."""
+    st = result.dso_statement
+    if st is None:
+        return [
+            ("DSO platform fees", f"{euros(k.platform_fees)} € (trade fees, before sharing)"),
+            ("DSO service fees", f"{euros(k.service_fees)} €"),
+            ("DSO network charges", f"{euros(k.network_charges)} €"),
+            ("DSO supply margin", f"{euros(k.supply_margin)} € (retail sold - feed-in paid)"),
+            ("battery lease income", f"{euros(k.lease_income)} €"),
+            ("battery result", f"{euros(k.battery_result)} € (to lessees by share)"),
+            ("profit shared", f"{euros(k.profit_shared)} € (platform fees to exporters)"),
+        ]
+    shown = [x for x in st.lines if x.part in (Part.COST, Part.TOTAL) and x.amount]
+    return [(f"DSO {x.label.lower()}", f"{euros(x.amount)} €") for x in shown]
 
 
 def summary_table(result: RunResult) -> Table:
@@ -208,21 +247,19 @@ def summary_table(result: RunResult) -> Table:
             no_wrap=True,
         )
     for r in rows:
-        total = r.ledger.total()
-        saved = r.ledger.savings
-        style = "red" if saved < 0 else ""
+        f = r.f
         table.add_row(
             r.name,
             r.role,
-            f"{kwh(r.ledger.import_wh)}/{kwh(r.ledger.export_wh)}",
-            kwh(total.bought_wh + total.sold_wh),
-            euros(r.ledger.net_cost),
-            euros(total.bau_cost),
-            euros(saved),
-            style=style,
+            f"{kwh(f['import_wh'])}/{kwh(f['export_wh'])}",
+            kwh(f["bought_wh"] + f["sold_wh"]),
+            euros(f["net_cost"]),
+            euros(f["bau_cost"]),
+            euros(f["savings"]),
+            style="red" if f["savings"] < 0 else "",
         )
-    saved_total = sum(r.ledger.savings for r in rows)
-    bau_total = sum(r.ledger.total().bau_cost for r in rows)
+    saved_total = sum(r.f["savings"] for r in rows)
+    bau_total = sum(r.f["bau_cost"] for r in rows)
     table.add_section()
     table.add_row(
         "all", "", "", "", euros(bau_total - saved_total), euros(bau_total), euros(saved_total)
@@ -239,7 +276,7 @@ def summary_table(result: RunResult) -> Table:
 def print_summary(result: RunResult, console: Console) -> None:
     console.print(summary_table(result))
     for name, value in kpi_lines(result):
-        console.print(f"  [bold]{name:<22}[/] {value}")
+        console.print(f"  [bold]{name:<34}[/] {value}")
     if result.audit is not None:
         for f in result.audit.findings[:10]:
             console.print(f"  [red]audit[/]: slot {f.slot}: {f.rule}: {f.detail}")
@@ -303,13 +340,13 @@ def plots(result: RunResult) -> dict[str, bytes]:
     xs = range(len(rows))
     ax.bar(
         [x - 0.2 for x in xs],
-        [r.ledger.total().bau_cost / 1e9 for r in rows],
+        [r.f["bau_cost"] / 1e9 for r in rows],
         width=0.4,
         label="BaU",
     )
     ax.bar(
         [x + 0.2 for x in xs],
-        [r.ledger.net_cost / 1e9 for r in rows],
+        [r.f["net_cost"] / 1e9 for r in rows],
         width=0.4,
         label="with the community",
     )
@@ -332,16 +369,16 @@ def html_report(result: RunResult, images: dict[str, bytes]) -> str:
             cls=' class="worse"' if r.pays_more_than_bau else "",
             n=esc(r.name),
             role=r.role,
-            imp=kwh(r.ledger.import_wh),
-            exp=kwh(r.ledger.export_wh),
-            b=kwh(r.ledger.total().bought_wh),
-            s=kwh(r.ledger.total().sold_wh),
-            fee=euros(r.ledger.total().service_fee),
-            lease=euros(r.ledger.lease_paid - r.ledger.battery_result),
-            share=euros(r.ledger.profit_share),
-            cost=euros(r.ledger.net_cost),
-            bau=euros(r.ledger.total().bau_cost),
-            saved=euros(r.ledger.savings),
+            imp=kwh(r.f["import_wh"]),
+            exp=kwh(r.f["export_wh"]),
+            b=kwh(r.f["bought_wh"]),
+            s=kwh(r.f["sold_wh"]),
+            fee=euros(r.f["service_fee"]),
+            lease=euros(r.f["battery_lease"] + r.f["battery_result"]),
+            share=euros(-r.f["profit_share"]),
+            cost=euros(r.f["net_cost"]),
+            bau=euros(r.f["bau_cost"]),
+            saved=euros(r.f["savings"]),
             why=esc(r.reason()),
         )
         for r in rows

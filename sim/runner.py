@@ -46,12 +46,14 @@ from chain.codec import MODE_CODES, ROLE_CODES, decode_rules
 from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.metering import pack_reading_word, readings_hash
 from chain.node import Node, Sender
+from chain.settled import read_settled
 from chain.signing import sign_typed_data
 from chain.submission import to_submission
 from intents.pool import IntentPool
 from market.billing import Bill, OrderSettlement, bill, settle_order, sum_bills
 from market.clearing import Mode, clear
 from market.orders import Side
+from market.statement import Statement, dso_statement, member_statement
 from market.tariff import SlotRules, Tariff
 from market.units import NANO_PER_EUR, Wh
 from matcher.service import Matcher
@@ -209,6 +211,10 @@ class RunResult:
     before a `dev` chain and its temporary folder are removed; None: dry run."""
     setup_transactions: int = 0
     """Of `transactions`, those sent before the first slot (members, meters, gas money, floats)."""
+    statements: dict[str, Statement] | None = None
+    """Each member's statement of account over the run's slots, from the chain's events
+    (`market.statement`); None: dry run."""
+    dso_statement: Statement | None = None
 
 
 Progress = Callable[[int, int], None]
@@ -619,11 +625,23 @@ class Runner:
         args = event["args"]
         return PeriodLog(period, int(args["platformFees"]), int(args["pool"]), result, lease)
 
-    def audit(self) -> AuditReport:
-        """Run the auditor (audit/) over every event of the deployment, as `gridshare audit`."""
+    def audit(self, last_slot: int) -> tuple[AuditReport, dict[str, Statement], Statement]:
+        """Run the auditor (audit/) over every event of the deployment, as `gridshare audit`,
+        and build every member's statement of account and the DSO's from the same events
+        (`market.statement`, as the API does from the index), over slots 0..`last_slot`."""
         head = self.node.block_number()
         events = fetch_events(self.node, head, self.audit_batch_blocks)
-        return audit(events, fetch_state(self.node, events, head))
+        report = audit(events, fetch_state(self.node, events, head))
+        chain = read_settled(events)
+        period, last = self.community.period_slots, max(0, last_slot)
+        statements = {
+            m.name: member_statement(
+                m.address, chain.settled, chain.tariff_at, chain.accounts, period, 0, last
+            )
+            for m in self.members
+        }
+        dso = dso_statement(chain.settled, chain.tariff_at, chain.accounts, period, 0, last)
+        return report, statements, dso
 
     def _battery_value(self) -> int:
         if self.battery is None:
@@ -699,6 +717,7 @@ class Runner:
         held += self.balance(self.c["OrderBook"].address)
         if "Flexibility" in self.c:  # budgets of requests not settled yet
             held += self.balance(self.c["Flexibility"].address)
+        report, statements, dso_statement_ = self.audit(total - start - 1)
         return RunResult(
             community=self.community,
             days=days,
@@ -709,7 +728,9 @@ class Runner:
             rules=self.rules,
             dso_income=dso_income,
             supply_conserved=supply == held,
-            audit=self.audit(),
+            audit=report,
+            statements=statements,
+            dso_statement=dso_statement_,
             transactions=self.transactions,
             seconds=time.monotonic() - started,
             first_slot_start=first_start,

@@ -3,45 +3,52 @@ events for auditors and the public."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, DsoUser, HistoryDep, SlotRangeDep, SlotWindowDep, ViewDep
 from api.errors import ApiError
 from api.history import History
 from api.schemas import (
-    BillFields,
     BillPublic,
+    DsoStatementPublic,
     FeeIncomePublic,
     ReadingPublic,
     SettledSlotPublic,
     SlotBillPublic,
+    StatementLinePublic,
     TradePublic,
 )
 from chain.codec import MODE_NAMES
-from market.billing import Bill
+from market.statement import Statement
 
 router = APIRouter(tags=["history"])
 
 
-def _fields(b: Bill) -> dict[str, Any]:
-    return {
-        **asdict(b),
-        "imbalance_credit": b.imbalance_credit,
-        "net_cost": b.net_cost,
-        "savings": b.savings,
-    }
+def _lines(st: Statement) -> list[StatementLinePublic]:
+    return [
+        StatementLinePublic(
+            key=x.key, label=x.label, explanation=x.explanation, amount=x.amount, part=x.part.value
+        )
+        for x in st.lines
+    ]
+
+
+def _period_slots(view: ViewDep) -> int:
+    return int(view.call("ImbalanceSettlement", "periodSlots"))
 
 
 @router.get("/trades")
-def trades(user: CurrentUser, history: HistoryDep, slots: SlotRangeDep) -> list[TradePublic]:
-    """The account's filled orders in settled slots, with what each paid or earned."""
+def trades(
+    user: CurrentUser, view: ViewDep, history: HistoryDep, slots: SlotRangeDep
+) -> list[TradePublic]:
+    """The account's filled orders in settled slots, with what each paid or earned, as the
+    settlement paid them (from the settled events; nothing is cleared again)."""
     return [
         TradePublic(
-            slot=b.slot,
+            slot=slot,
             order_id=s.order_id,
             side="sell" if s.side == "sell" else "buy",
             filled_wh=s.filled_wh,
@@ -51,8 +58,7 @@ def trades(user: CurrentUser, history: HistoryDep, slots: SlotRangeDep) -> list[
             platform_fee=s.platform_fee,
             network_fee=s.network_fee,
         )
-        for b in history.slot_bills(user.address, slots.lo, slots.hi)
-        for s in b.settlements
+        for slot, s in history.trades(user.address, slots.lo, slots.hi)
     ]
 
 
@@ -75,8 +81,9 @@ def readings(user: CurrentUser, history: HistoryDep, slots: SlotRangeDep) -> lis
 
 def _bill(
     user: CurrentUser, view: ViewDep, history: History, lo: int, hi: int, period: int | None
-) -> BillPublic:
-    """The bill, cached whole for the checkpoint it was computed at. Only for a member, now
+) -> bytes:
+    """The bill as JSON, cached whole for the checkpoint it was computed at (a repeated bill is
+    sent as stored, not validated and serialized again). Only for a member, now
     (its role on the chain) or ever (registered in the index): anyone else has no bill, not
     one of service fees alone."""
     if not user.roles.member_role and not history.ever_registered(user.address):
@@ -85,42 +92,68 @@ def _bill(
         )
     return history.cached(
         ("bill", user.address, lo, hi, period),
-        lambda _conn: _compute_bill(user, view, history, lo, hi, period),
+        lambda _conn: _compute_bill(user, view, history, lo, hi, period).model_dump_json().encode(),
     )
 
 
 def _compute_bill(
     user: CurrentUser, view: ViewDep, history: History, lo: int, hi: int, period: int | None
 ) -> BillPublic:
-    slot_bills = history.slot_bills(user.address, lo, hi)
-    # The service fee is charged once per period, at the tariff of the period's first slot.
-    fee = view.rules(lo).tariff.service_fee if period is not None else 0
-    total = history.period_bill(slot_bills, fee)
+    st = history.statement(user.address, lo, hi, _period_slots(view))
     return BillPublic(
         member=user.address,
         from_slot=lo,
         to_slot=hi,
         period=period,
-        total=BillFields(**_fields(total)),
+        net_cost=st["net_cost"],
+        bau_cost=st["bau_cost"],
+        savings=st["savings"],
+        lines=_lines(st),
         slots=[
-            SlotBillPublic(slot=b.slot, metered=b.metered, **_fields(b.bill)) for b in slot_bills
+            SlotBillPublic(
+                slot=x.slot,
+                metered=x.metered,
+                bought_wh=x.bought_wh,
+                sold_wh=x.sold_wh,
+                net_cost=x.net_cost,
+                bau_cost=x.bau_cost,
+                savings=x.savings,
+            )
+            for x in st.slots
         ],
     )
 
 
-@router.get("/bills")
+@router.get("/bills", response_model=BillPublic)
 async def bills(
     user: CurrentUser, view: ViewDep, history: HistoryDep, slots: SlotRangeDep
-) -> BillPublic:
-    """The account's bill for a period (service fee included) or any slot range: per slot and in
-    total, with what business as usual would have cost and the savings. 404 `not_member` for
-    an account that never was a member; a former member still gets its bills."""
+) -> Response:
+    """The account's statement of account for a period or any slot range, from what was settled
+    (trades, settlement against meters, flexibility, battery lease and result, profit share,
+    service fee, exit penalty), each figure named and explained, with what business as usual
+    would have cost and the saving; per slot too. A period's profit share and service fee count
+    in the range holding its last slot. 404 `not_member` for an account that never was a
+    member; a former member still gets its bills."""
     lo, hi, period = slots.lo, slots.hi, slots.period
     key = ("bill", user.address, lo, hi, period)
     hit, value = history.peek(key)
-    if hit:
-        return value  # type: ignore[no-any-return]
-    return await run_in_threadpool(_bill, user, view, history, lo, hi, period)
+    if not hit:
+        value = await run_in_threadpool(_bill, user, view, history, lo, hi, period)
+    return Response(value, media_type="application/json")
+
+
+@router.get("/dso/statement", tags=["dso"])
+def dso_statement(
+    user: DsoUser, view: ViewDep, history: HistoryDep, slots: SlotRangeDep
+) -> DsoStatementPublic:
+    """The DSO's statement of account for a period or slot range, from what was settled: fee
+    income, network charges, the supply account's energy sales and purchases, profit share paid
+    out, service fees, exit penalties, flexibility, battery lease and the battery result passed
+    on, each figure named and explained."""
+    st = history.dso_statement(slots.lo, slots.hi, _period_slots(view))
+    return DsoStatementPublic(
+        from_slot=slots.lo, to_slot=slots.hi, net_income=st["dso_net_income"], lines=_lines(st)
+    )
 
 
 @router.get("/slots")

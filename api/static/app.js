@@ -288,23 +288,19 @@ async function renderHistory(box, period) {
     box.replaceChildren(errorBox(exc));
     return;
   }
-  const t = bill.total;
+  const t = bill;
+  // The statement of account (market/statement.py): every figure as the API names and explains it.
+  const amountOf = (x) => (x.part === "energy" ? kwh(x.amount) : eur(x.amount));
+  const shown = bill.lines.filter((x) => x.part === "cost" || x.part === "total" || x.amount !== 0);
   const billTable = table(
-    `Bill for period ${period} (slots ${bill.from_slot}–${bill.to_slot})`,
-    ["Item", "Energy", "Amount"],
-    [
-      ["Bought locally", kwh(t.bought_wh), eur(t.energy_bought)],
-      ["Sold locally", kwh(t.sold_wh), "−" + eur(t.energy_sold)],
-      ["Platform fees", "", eur(t.platform_fees)],
-      ["Network fees (local trades)", "", eur(t.network_fees)],
-      ["Surplus bought by the grid (feed-in)", "", "−" + eur(t.imbalance_credit)],
-      ["Shortfall from the grid: energy", "", eur(t.imbalance_energy_charge)],
-      ["Shortfall from the grid: network", "", eur(t.imbalance_network_charge)],
-      ["Service fee", "", eur(t.service_fee)],
-      [h("strong", {}, "Net cost"), kwh(-t.metered_net_export_wh) + " net import", h("strong", { "data-testid": "net-cost" }, eur(t.net_cost))],
-      ["Business as usual (all through the grid)", "", h("span", { "data-testid": "bau-cost" }, eur(t.bau_cost))],
-    ],
-    { numeric: [1, 2] },
+    `Statement for period ${period} (slots ${bill.from_slot}–${bill.to_slot}); costs are positive, credits negative`,
+    ["Item", "What it is", "Amount"],
+    shown.map((x) => {
+      const testid = { net_cost: "net-cost", bau_cost: "bau-cost" }[x.key];
+      const label = x.part === "total" ? h("strong", {}, x.label) : x.label;
+      return [label, x.explanation, testid ? h("span", { "data-testid": testid }, amountOf(x)) : amountOf(x)];
+    }),
+    { numeric: [2] },
   );
   const savings = h(
     "p",

@@ -32,29 +32,32 @@ def test_bills_match_what_the_chain_settled(traded: dict[str, Any]) -> None:
         body = r.json()
         (line,) = body["slots"]
         chain = traded["imbalance"][w.address]
+        figures = {x["key"]: x["amount"] for x in body["lines"]}
         assert line["slot"] == slot and line["metered"]
-        assert line["bau_cost"] == chain["bauCost"]
-        assert line["imbalance_credit"] == chain["credit"]
-        assert line["imbalance_energy_charge"] == chain["energyCharge"]
-        assert line["imbalance_network_charge"] == chain["networkCharge"]
+        assert line["bau_cost"] == chain["bauCost"] == body["bau_cost"]
+        assert figures["grid_credit"] == -chain["credit"]
+        assert figures["grid_energy"] == chain["energyCharge"]
+        assert figures["grid_network"] == chain["networkCharge"]
         assert line["savings"] == line["bau_cost"] - line["net_cost"]
-        assert body["total"]["net_cost"] == line["net_cost"]
+        assert body["net_cost"] == line["net_cost"] == figures["net_cost"]
+        assert all(x["label"] and x["explanation"] for x in body["lines"])
     buyer = traded["buyer"].get("/bills", params={"from_slot": slot, "to_slot": slot}).json()
     line = buyer["slots"][0]
-    assert line["bought_wh"] == 1_500 and line["energy_bought"] == 1_500 * price
-    assert line["metered_net_export_wh"] == -2_000
+    figures = {x["key"]: x["amount"] for x in buyer["lines"]}
+    assert line["bought_wh"] == 1_500 and figures["energy_bought"] == 1_500 * price
+    assert figures["import_wh"] == 2_000
     assert line["savings"] > 0  # 1,500 Wh bought locally below retail
 
 
-def test_period_bill_adds_the_service_fee(client: httpx.Client, traded: dict[str, Any]) -> None:
+def test_an_open_period_has_no_service_fee_yet(traded: dict[str, Any]) -> None:
+    """The service fee is what the period's close billed (PeriodBilled): none before."""
     w: Wallet = traded["buyer"]
-    period_slots = 1440
-    period = traded["slot"] // period_slots
+    period = traded["slot"] // 1440
     by_period = w.get("/bills", params={"period": period}).json()
     by_range = w.get("/bills", params={"from_slot": traded["slot"], "to_slot": traded["slot"]})
-    fee = client.get("/market").json()["tariff"]["service_fee"]
-    assert by_period["total"]["service_fee"] == fee
-    assert by_period["total"]["net_cost"] == by_range.json()["total"]["net_cost"] + fee
+    figures = {x["key"]: x["amount"] for x in by_period["lines"]}
+    assert figures["service_fee"] == 0
+    assert by_period["net_cost"] == by_range.json()["net_cost"]
 
 
 def test_no_bill_for_one_who_never_was_a_member(
@@ -134,6 +137,23 @@ def test_fee_income(traded: dict[str, Any], dso: Wallet) -> None:
         traded["buyer"].get("/dso/fee-income", params={"from_slot": 0, "to_slot": 1}).json()["code"]
         == "not_dso"
     )
+
+
+def test_dso_statement(traded: dict[str, Any], dso: Wallet) -> None:
+    """The DSO's statement of the traded slot: its fees and what the meters' settlement charged
+    or credited, each line named and explained, adding up to the net income."""
+    slot = traded["slot"]
+    r = dso.get("/dso/statement", params={"from_slot": slot, "to_slot": slot})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    lines = {x["key"]: x["amount"] for x in body["lines"]}
+    assert lines["dso_platform_fees"] == 1_500 * (5_000 + 5_000)
+    assert lines["dso_local_network"] == 1_500 * 40_000
+    imbalance = traded["imbalance"].values()
+    assert lines["dso_energy_sales"] == sum(x["energyCharge"] for x in imbalance)
+    assert lines["dso_energy_purchases"] == -sum(x["credit"] for x in imbalance)
+    assert body["net_income"] == sum(x["amount"] for x in body["lines"] if x["part"] == "cost")
+    assert traded["buyer"].get("/dso/statement", params={"period": 0}).status_code == 403
 
 
 def test_audit_report_for_auditors(

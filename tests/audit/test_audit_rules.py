@@ -598,3 +598,19 @@ def test_the_record_settles_intents_beside_direct_orders_and_alone() -> None:
         )
         assert net == 0
     assert state().balances.get(settlement(), 0) == 0
+
+
+def test_statements_add_up_to_the_token_movements() -> None:
+    """Untouched, every member's statement and the DSO's add up to its replayed balance (the
+    recorded chain passes); a profit share the events claim but no token paid is found under
+    `statement` (as well as under the sharing rule it breaks)."""
+    assert "statement" in RULES
+    assert audit(events(), state()).findings == []
+    tampered = edit("PeriodBilled", {"share": lambda v: int(v) > 0}, share=lambda v: int(v) + 1)
+
+    def find_event(evs: Events) -> str:
+        return str(evs[find(evs, "PeriodBilled", share=lambda v: int(v) > 0)].args["member"])
+
+    report = audit(tampered(events()), state())
+    found = [f.detail.split(":")[0] for f in report.findings if f.rule == "statement"]
+    assert found == [str(find_event(tampered(events()))), "DSO"]

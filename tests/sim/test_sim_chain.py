@@ -1,17 +1,31 @@
 """End to end: a 4-household community trades one day on a real ganache (matcher/devchain.py,
 never 8545/8546) through the order book, the matcher, signed readings, imbalance settlement,
-period close, battery lease and result; the report is written from it."""
+period close, battery lease and result; the report is written from it. The chain stays up for
+the module: it is indexed and served by the API, whose statement of every household must equal
+the report's."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
+from eth_account import Account
 
+from api.client import Wallet
+from api.main import create_app
+from chain.node import Node
 from gridshare.settings import Settings
+from indexer.migrate import make_engine
+from indexer.service import Indexer
+from matcher.devchain import DevChain, dev_chain, free_port
 from sim.chainrun import keep_deployment, simulate
 from sim.community import load_community
 from sim.offline import dry_run
@@ -23,10 +37,17 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunResult, DevChain]]:
+    """The simulated day on a private chain that stays up for the module."""
     community = load_community(HERE / "tiny.toml")
-    deployments = tmp_path_factory.mktemp("sim-deployments")
-    return simulate(community, 1, "dev", Settings(), deployments)
+    deployments = tmp_path_factory.mktemp("sim-deployments").resolve()
+    with dev_chain(deployments) as chain:
+        yield simulate(community, 1, chain.network_id, Settings(), deployments), chain
+
+
+@pytest.fixture(scope="module")
+def run(live: tuple[RunResult, DevChain]) -> RunResult:
+    return live[0]
 
 
 def test_chain_run_conserves_tokens_and_matches_bills(run: RunResult) -> None:
@@ -89,3 +110,62 @@ def test_cli_rejects_a_bad_community_file(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "household[0] (a).annual_kwh" in done.stderr
+
+
+def test_the_api_statement_of_every_household_is_the_reports(
+    live: tuple[RunResult, DevChain], tmp_path: Path
+) -> None:
+    """The chain indexed, the API served over real HTTP: each household signs in and its
+    /bills for the period equals the report's statement, line by line, to the n€."""
+    run, chain = live
+    settings = Settings.model_validate(
+        {
+            "deployments_dir": chain.deployments_dir,
+            "index_db_url": f"sqlite:///{tmp_path / 'index.db'}",
+            "intent_pool_url": f"sqlite:///{tmp_path / 'intents.db'}",
+            "api_port": free_port(),
+            "api_session_secret": "test-secret",
+        }
+    )
+    node = Node.from_settings(chain.network_id, settings)
+    Indexer(node, make_engine(settings.index_db_url), batch_blocks=2000, confirmations=0).run_once()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, node), port=settings.api_port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        assert run.statements is not None
+        with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as c:
+            for m in run.members:
+                wallet = Wallet(c, Account.from_key(m.key))
+                wallet.sign_in()
+                r = wallet.get("/bills", params={"period": 0})
+                assert r.status_code == 200, r.text
+                body = r.json()
+                report = run.statements[m.name]
+                assert {x["key"]: x["amount"] for x in body["lines"]} == report.as_dict(), m.name
+                assert body["net_cost"] == report["net_cost"] == run.ledgers[m.name].net_cost
+                assert body["savings"] == report["savings"]
+                assert body["bau_cost"] == report["bau_cost"]
+                assert all(x["label"] and x["explanation"] for x in body["lines"])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_the_statements_add_up_to_the_balances(run: RunResult) -> None:
+    """Each member's statement moves its tokens by exactly what its balance moved."""
+    assert run.statements is not None and run.dso_statement is not None
+    for m in run.members:
+        ledger = run.ledgers[m.name]
+        moved = ledger.balance_end - ledger.balance_start
+        assert run.statements[m.name]["token_change"] == moved, m.name
+    c = next(m for m in run.members if m.name == "c")  # the battery's only lessee
+    assert run.statements["c"]["battery_lease"] == 100_000_000
+    assert run.statements["c"]["battery_result"] == -run.ledgers[c.name].battery_result
+    assert run.dso_statement["dso_battery_lease"] == 100_000_000

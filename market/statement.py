@@ -1,0 +1,617 @@
+"""One statement of account, from what was settled. Pure.
+
+A member's (or the DSO's) statement for a range of slots is built from the settled facts the
+chain's events record, never from a new clearing or a recomputed share:
+
+* trades: each filled order of a settled slot (SlotSettled's fills and pay-as-bid pairs on the
+  book it settled), priced as the contract paid it (`settled_trades`) and settled with
+  `market.billing.settle_order` under the tariff in force;
+* the settlement against meters: ImbalanceSettled (credit, energy and network charge, what the
+  balance covered, the BaU cost);
+* the period close: PeriodBilled (profit share, service fee, what the balance covered);
+* flexibility: FlexDelivered (payment, penalty, what the balance covered);
+* an exit: ExitRequested (penalty, what the balance covered);
+* token movements outside the market: top-ups, redemptions, debt repaid, and plain transfers
+  (a lessee's battery lease to the DSO, the battery's result between it and its lessees).
+
+Every figure is integer n€ (or Wh), named, labelled and explained in `LINES`. A member's lines
+are costs (positive: the member paid, negative: it received); the DSO's lines are income
+(positive: the DSO received, negative: it paid). A period's items (profit share, service fee)
+belong to a range holding the period's last slot; items that carry no slot (top-ups, transfers,
+exits) belong to the slot last settled against meters before them in chain order (the
+`slot` given by the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from market.billing import OrderSettlement, settle_order
+from market.billing import bau_cost as bau_of
+from market.clearing import Fill, Mode
+from market.orders import Order, Side
+from market.tariff import Tariff
+from market.units import NanoEur, Wh
+
+# -- settled facts (the input) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettledSlot:
+    """A SlotSettled event with the book it settled: `book[i]` is the order at book position
+    i (None: cancelled before settlement), `fills[i]` its settled Wh, `pairs` the pay-as-bid
+    pairs as (buy position, sell position, Wh). Direct orders and signed intents are priced
+    alike; only where the money came from differs (escrow or balance), not how much."""
+
+    slot: int
+    mode: Mode
+    price: int
+    book: Sequence[Order | None]
+    fills: Sequence[Wh]
+    pairs: Sequence[tuple[int, int, Wh]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSettled:
+    """An ImbalanceSettled event: one member's settlement against its meter in one slot."""
+
+    slot: int
+    member: str
+    import_wh: Wh
+    export_wh: Wh
+    traded_net_sold_wh: Wh
+    credit: NanoEur
+    energy_charge: NanoEur
+    network_charge: NanoEur
+    collected: NanoEur
+    bau_cost: NanoEur
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodBilled:
+    """A PeriodBilled event: the member's profit share and service fee of a closed period."""
+
+    period: int
+    member: str
+    export_wh: Wh
+    share: NanoEur
+    service_fee: NanoEur
+    collected: NanoEur
+
+
+@dataclass(frozen=True, slots=True)
+class FlexDelivered:
+    """A FlexDelivered event: a member's flexibility payment or penalty for request `slot`."""
+
+    slot: int
+    member: str
+    payment: NanoEur
+    penalty: NanoEur
+    collected: NanoEur
+
+
+@dataclass(frozen=True, slots=True)
+class ExitCharged:
+    """An ExitRequested event: the exit penalty and what the balance covered."""
+
+    slot: int
+    member: str
+    penalty: NanoEur
+    collected: NanoEur
+
+
+class MoveKind(StrEnum):
+    TOP_UP = "top_up"
+    REDEEMED = "redeemed"
+    DEBT_REPAID = "debt_repaid"
+    TRANSFER = "transfer"
+    """A plain transfer: in a transaction without market events (e.g. a lease, a battery
+    result, a gift)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenMove:
+    """Tokens moved outside the market's settlements: `sender` to `recipient` (the zero address
+    for a top-up's mint or a redemption's burn)."""
+
+    slot: int
+    kind: MoveKind
+    sender: str
+    recipient: str
+    amount: NanoEur
+
+
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    """Who is who: the DSO's accounts (fee, network, supply and its own, which receives the
+    battery lease) and the community battery's members."""
+
+    fee: str
+    network: str
+    supply: str
+    dso: frozenset[str] = frozenset()
+    batteries: frozenset[str] = frozenset()
+
+    @property
+    def all_dso(self) -> frozenset[str]:
+        return self.dso | {self.fee, self.network, self.supply}
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """Everything settled that a statement reads (any slots; `statement` picks its range)."""
+
+    slots: Sequence[SettledSlot] = ()
+    meters: Sequence[MeterSettled] = ()
+    periods: Sequence[PeriodBilled] = ()
+    flex: Sequence[FlexDelivered] = ()
+    exits: Sequence[ExitCharged] = ()
+    moves: Sequence[TokenMove] = ()
+
+
+# -- trades as the contract paid them ------------------------------------------------------
+
+
+def settled_fills(s: SettledSlot) -> dict[int, Fill]:
+    """Each filled order's fill by book position, with the amount the Settlement contract paid
+    for its energy: uniform and community mode the settled price x Wh; pay-as-bid a buy its
+    limit x Wh, a sell the sum over its pairs of the paired bid's limit x Wh."""
+    if len(s.fills) != len(s.book):
+        raise ValueError(f"slot {s.slot}: {len(s.fills)} fills for a {len(s.book)}-order book")
+    sell_value = [0] * len(s.book)
+    if s.mode is Mode.PAY_AS_BID:
+        for b, o, q in s.pairs:
+            bid = s.book[b]
+            if bid is None:
+                raise ValueError(f"slot {s.slot}: pair with cancelled bid {b}")
+            sell_value[o] += bid.price * q
+    out: dict[int, Fill] = {}
+    for i, (order, filled) in enumerate(zip(s.book, s.fills, strict=True)):
+        if order is None or not filled:
+            continue
+        if s.mode is not Mode.PAY_AS_BID:
+            amount = s.price * filled
+        elif order.side is Side.BUY:
+            amount = order.price * filled
+        else:
+            amount = sell_value[i]
+        out[i] = Fill(order.id, order.side, filled, amount)
+    return out
+
+
+def settled_trades(s: SettledSlot, tariff: Tariff) -> list[tuple[str, OrderSettlement]]:
+    """(owner, settlement) of every filled order of a settled slot, in book order."""
+    out = []
+    for i, fill in settled_fills(s).items():
+        order = s.book[i]
+        assert order is not None  # settled_fills skips cancelled entries
+        out.append((order.owner, settle_order(tariff, order, fill)))
+    return out
+
+
+# -- the statement -------------------------------------------------------------------------
+
+
+class Part(StrEnum):
+    COST = "cost"
+    """Adds into the net figure (a member's net cost, the DSO's net income)."""
+    TOTAL = "total"
+    """A total or comparison (net, BaU, saving)."""
+    ACCOUNT = "account"
+    """How the net figure became token movements (debt, top-ups, transfers)."""
+    ENERGY = "energy"
+    """Wh, for information."""
+
+
+LINES: dict[str, tuple[str, str]] = {
+    # a member's statement (costs: + paid, - received)
+    "energy_bought": (
+        "Energy bought locally",
+        "What you paid other members for the energy you bought in the local market.",
+    ),
+    "energy_sold": (
+        "Energy sold locally",
+        "What other members paid you for the energy you sold in the local market (a credit).",
+    ),
+    "platform_fees": (
+        "Platform fees",
+        "The DSO's fee per kWh you bought or sold in the local market.",
+    ),
+    "network_fees": (
+        "Network charges on local purchases",
+        "The reduced grid fee per kWh you bought locally.",
+    ),
+    "grid_credit": (
+        "Surplus bought by the grid",
+        "The feed-in price for what your meter exported beyond what you sold locally.",
+    ),
+    "grid_energy": (
+        "Shortfall from the grid: energy",
+        "The retail price for what your meter imported beyond what you bought locally.",
+    ),
+    "grid_network": (
+        "Shortfall from the grid: network",
+        "The full grid fee on that same shortfall.",
+    ),
+    "flex_payments": (
+        "Flexibility payments",
+        "What the DSO paid you for shifting your consumption when it asked (a credit).",
+    ),
+    "flex_penalties": (
+        "Flexibility penalties",
+        "What you were charged for flexibility you promised but did not deliver.",
+    ),
+    "battery_lease": (
+        "Battery lease",
+        "Your part of the community battery's lease, paid to the DSO.",
+    ),
+    "battery_result": (
+        "Battery result",
+        "Your part of what the community battery lost (a cost) or earned (a credit).",
+    ),
+    "profit_share": (
+        "Profit share",
+        "Your part of the DSO's platform fees, shared in proportion to your export (a credit).",
+    ),
+    "service_fee": (
+        "Service fee",
+        "The fixed fee per billing period for being a member.",
+    ),
+    "exit_penalty": (
+        "Exit penalty",
+        "The fee for leaving the community before the end of your lock-in.",
+    ),
+    "net_cost": (
+        "Net cost",
+        "Everything above added up: what you paid (negative: what you earned).",
+    ),
+    "bau_cost": (
+        "Business as usual",
+        "What your metered energy would have cost buying and selling only through the grid.",
+    ),
+    "savings": (
+        "Saving",
+        "Business as usual minus your net cost: what the community saved you.",
+    ),
+    # the DSO's statement (income: + received, - paid)
+    "dso_platform_fees": (
+        "Platform fees",
+        "Fees per kWh bought and sold in the local market, to the fee account.",
+    ),
+    "dso_local_network": (
+        "Network charges on local trades",
+        "The reduced grid fee on energy bought locally, to the network account.",
+    ),
+    "dso_grid_network": (
+        "Network charges on grid imports",
+        "The full grid fee on what members imported beyond their local purchases.",
+    ),
+    "dso_energy_sales": (
+        "Energy sold to members",
+        "The retail price for members' imports beyond their local purchases (supply account).",
+    ),
+    "dso_energy_purchases": (
+        "Energy bought from members",
+        "The feed-in price paid for members' exports beyond their local sales (supply account).",
+    ),
+    "dso_profit_shared": (
+        "Profit share paid out",
+        "The part of the platform fees shared with exporting members.",
+    ),
+    "dso_service_fees": (
+        "Service fees",
+        "Every member's fixed fee per billing period.",
+    ),
+    "dso_exit_penalties": (
+        "Exit penalties",
+        "Fees of members who left before the end of their lock-in.",
+    ),
+    "dso_flex_payments": (
+        "Flexibility paid",
+        "What the DSO paid members for flexibility delivered.",
+    ),
+    "dso_flex_penalties": (
+        "Flexibility penalties",
+        "What members were charged for flexibility promised but not delivered.",
+    ),
+    "dso_battery_lease": (
+        "Battery lease",
+        "The lease the battery's lessees paid for the community battery.",
+    ),
+    "dso_net_income": (
+        "Net income",
+        "Everything above added up: what the DSO's accounts earned.",
+    ),
+    "dso_battery_result": (
+        "Battery result passed on",
+        "What the community battery paid its lessees (negative: collected from them).",
+    ),
+    # token movements (both)
+    "debt_incurred": (
+        "Left unpaid (debt)",
+        "Charges your balance could not cover; they are owed and taken from the next top-up.",
+    ),
+    "debt_repaid": (
+        "Debt repaid",
+        "Earlier debt paid from a top-up.",
+    ),
+    "top_ups": ("Top-ups", "Tokens bought (minted to the account)."),
+    "redeemed": ("Redeemed", "Tokens paid back out (burned)."),
+    "transfers": (
+        "Other transfers",
+        "Tokens received from (+) or sent to (-) other accounts outside the market.",
+    ),
+    "token_change": (
+        "Change of your token balance",
+        "What the above does to the balance: - net cost - debt repaid + debt left unpaid "
+        "+ top-ups - redeemed + other transfers.",
+    ),
+    # energy (both)
+    "bought_wh": ("Bought locally", "Energy bought in the local market (Wh)."),
+    "sold_wh": ("Sold locally", "Energy sold in the local market (Wh)."),
+    "import_wh": ("Metered import", "Energy the meter measured flowing in (Wh)."),
+    "export_wh": ("Metered export", "Energy the meter measured flowing out (Wh)."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    key: str
+    label: str
+    explanation: str
+    amount: int
+    part: Part
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A statement of account for slots `from_slot`..`to_slot`. `kind` "member": lines are
+    costs (+ paid); "dso": lines are income (+ received). `slots` lists the settled slots
+    whose trades or meters concern the account (for a per-slot view)."""
+
+    account: str
+    kind: str
+    from_slot: int
+    to_slot: int
+    lines: tuple[Line, ...]
+    slots: tuple[SlotFigures, ...] = field(default=())
+
+    def __getitem__(self, key: str) -> int:
+        for line in self.lines:
+            if line.key == key:
+                return line.amount
+        raise KeyError(key)
+
+    def as_dict(self) -> dict[str, int]:
+        return {line.key: line.amount for line in self.lines}
+
+
+@dataclass(frozen=True, slots=True)
+class SlotFigures:
+    """One slot of a member's statement: its trades and settlement against the meter."""
+
+    slot: int
+    metered: bool
+    bought_wh: Wh
+    sold_wh: Wh
+    net_cost: NanoEur
+    bau_cost: NanoEur
+
+    @property
+    def savings(self) -> NanoEur:
+        return self.bau_cost - self.net_cost
+
+
+def _line(key: str, amount: int, part: Part) -> Line:
+    label, explanation = LINES[key]
+    return Line(key, label, explanation, amount, part)
+
+
+def _in(slot: int, lo: int, hi: int) -> bool:
+    return lo <= slot <= hi
+
+
+def _period_in(period: int, period_slots: int, lo: int, hi: int) -> bool:
+    """A period's items belong to the range holding its last slot."""
+    return _in((period + 1) * period_slots - 1, lo, hi)
+
+
+def member_statement(
+    member: str,
+    settled: Settled,
+    tariff_at: Callable[[int], Tariff],
+    accounts: Accounts,
+    period_slots: int,
+    lo: int,
+    hi: int,
+) -> Statement:
+    """`member`'s statement for slots `lo`..`hi` from what was settled. Without a reading in
+    a slot, its trades stand as delivered and BaU is what the trades' energy would have cost
+    through the grid (`market.billing.bau_cost` of the traded net sale)."""
+    if hi < lo:
+        raise ValueError(f"range {lo}..{hi} is empty")
+    per_slot: dict[int, list[OrderSettlement]] = {}
+    for s in settled.slots:
+        if not _in(s.slot, lo, hi):
+            continue
+        mine = [x for owner, x in settled_trades(s, tariff_at(s.slot)) if owner == member]
+        if mine:
+            per_slot[s.slot] = mine
+    meters = {m.slot: m for m in settled.meters if m.member == member and _in(m.slot, lo, hi)}
+    slots: list[SlotFigures] = []
+    bought_wh = sold_wh = bought = sold = platform = network = bau = 0
+    for slot in sorted(set(per_slot) | set(meters)):
+        trades = per_slot.get(slot, [])
+        b_wh = sum(x.filled_wh for x in trades if x.side is Side.BUY)
+        s_wh = sum(x.filled_wh for x in trades if x.side is Side.SELL)
+        b = sum(x.amount for x in trades if x.side is Side.BUY)
+        s_ = sum(x.amount for x in trades if x.side is Side.SELL)
+        fees = sum(x.platform_fee + x.network_fee for x in trades)
+        m = meters.get(slot)
+        slot_bau = m.bau_cost if m is not None else bau_of(tariff_at(slot), s_wh - b_wh)
+        grid = m.energy_charge + m.network_charge - m.credit if m is not None else 0
+        slots.append(SlotFigures(slot, m is not None, b_wh, s_wh, b - s_ + fees + grid, slot_bau))
+        bought_wh, sold_wh, bought, sold = bought_wh + b_wh, sold_wh + s_wh, bought + b, sold + s_
+        platform += sum(x.platform_fee for x in trades)
+        network += sum(x.network_fee for x in trades)
+        bau += slot_bau
+    ms = list(meters.values())
+    credit = sum(m.credit for m in ms)
+    energy = sum(m.energy_charge for m in ms)
+    grid_net = sum(m.network_charge for m in ms)
+    flex = [f for f in settled.flex if f.member == member and _in(f.slot, lo, hi)]
+    billed = [
+        p
+        for p in settled.periods
+        if p.member == member and _period_in(p.period, period_slots, lo, hi)
+    ]
+    exits = [e for e in settled.exits if e.member == member and _in(e.slot, lo, hi)]
+    moves = [
+        t
+        for t in settled.moves
+        if member in (t.sender, t.recipient) and t.sender != t.recipient and _in(t.slot, lo, hi)
+    ]
+    lease = battery = transfers = top_ups = redeemed = repaid = 0
+    for t in moves:
+        signed = t.amount if t.recipient == member else -t.amount  # + received
+        other = t.sender if t.recipient == member else t.recipient
+        if t.kind is MoveKind.TOP_UP:
+            top_ups += t.amount
+        elif t.kind is MoveKind.REDEEMED:
+            redeemed += t.amount
+        elif t.kind is MoveKind.DEBT_REPAID:
+            repaid += t.amount
+        elif other in accounts.batteries or member in accounts.batteries:
+            battery -= signed
+        elif other in accounts.all_dso and signed < 0:
+            lease -= signed
+        else:
+            transfers += signed
+    costs = {
+        "energy_bought": bought,
+        "energy_sold": -sold,
+        "platform_fees": platform,
+        "network_fees": network,
+        "grid_credit": -credit,
+        "grid_energy": energy,
+        "grid_network": grid_net,
+        "flex_payments": -sum(f.payment for f in flex),
+        "flex_penalties": sum(f.penalty for f in flex),
+        "battery_lease": lease,
+        "battery_result": battery,
+        "profit_share": -sum(p.share for p in billed),
+        "service_fee": sum(p.service_fee for p in billed),
+        "exit_penalty": sum(e.penalty for e in exits),
+    }
+    net = sum(costs.values())
+    debt = (
+        sum(m.energy_charge + m.network_charge - m.collected for m in ms)
+        + sum(f.penalty - f.collected for f in flex)
+        + sum(p.service_fee - p.collected for p in billed)
+        + sum(e.penalty - e.collected for e in exits)
+    )
+    lines = [_line(k, v, Part.COST) for k, v in costs.items()]
+    lines += [
+        _line("net_cost", net, Part.TOTAL),
+        _line("bau_cost", bau, Part.TOTAL),
+        _line("savings", bau - net, Part.TOTAL),
+        _line("debt_incurred", debt, Part.ACCOUNT),
+        _line("debt_repaid", repaid, Part.ACCOUNT),
+        _line("top_ups", top_ups, Part.ACCOUNT),
+        _line("redeemed", redeemed, Part.ACCOUNT),
+        _line("transfers", transfers, Part.ACCOUNT),
+        _line(
+            "token_change",
+            -net + debt - repaid + top_ups - redeemed + transfers,
+            Part.ACCOUNT,
+        ),
+        _line("bought_wh", bought_wh, Part.ENERGY),
+        _line("sold_wh", sold_wh, Part.ENERGY),
+        _line("import_wh", sum(m.import_wh for m in ms), Part.ENERGY),
+        _line("export_wh", sum(m.export_wh for m in ms), Part.ENERGY),
+    ]
+    return Statement(member, "member", lo, hi, tuple(lines), tuple(slots))
+
+
+def dso_statement(
+    settled: Settled,
+    tariff_at: Callable[[int], Tariff],
+    accounts: Accounts,
+    period_slots: int,
+    lo: int,
+    hi: int,
+) -> Statement:
+    """The DSO's statement (its fee, network, supply and own accounts together) for slots
+    `lo`..`hi` from what was settled."""
+    if hi < lo:
+        raise ValueError(f"range {lo}..{hi} is empty")
+    platform = local_network = bought_wh = 0
+    for s in settled.slots:
+        if _in(s.slot, lo, hi):
+            for _owner, x in settled_trades(s, tariff_at(s.slot)):
+                platform += x.platform_fee
+                local_network += x.network_fee
+                bought_wh += x.filled_wh if x.side is Side.BUY else 0
+    ms = [m for m in settled.meters if _in(m.slot, lo, hi)]
+    flex = [f for f in settled.flex if _in(f.slot, lo, hi)]
+    billed = [p for p in settled.periods if _period_in(p.period, period_slots, lo, hi)]
+    exits = [e for e in settled.exits if _in(e.slot, lo, hi)]
+    dso, batteries = accounts.all_dso, accounts.batteries
+    lease = battery = top_ups = redeemed = repaid = transfers = 0
+    for t in settled.moves:
+        if not _in(t.slot, lo, hi):
+            continue
+        if t.kind is MoveKind.TRANSFER and (t.sender in batteries) != (t.recipient in batteries):
+            battery += t.amount if t.sender in batteries else -t.amount
+            continue
+        if (t.sender in dso) == (t.recipient in dso):
+            continue
+        signed = t.amount if t.recipient in dso else -t.amount
+        if t.kind is MoveKind.TOP_UP:
+            top_ups += t.amount
+        elif t.kind is MoveKind.REDEEMED:
+            redeemed += t.amount
+        elif t.kind is MoveKind.DEBT_REPAID:
+            repaid += t.amount
+        elif signed > 0:
+            lease += t.amount
+        else:
+            transfers += signed
+    income = {
+        "dso_platform_fees": platform,
+        "dso_local_network": local_network,
+        "dso_grid_network": sum(m.network_charge for m in ms),
+        "dso_energy_sales": sum(m.energy_charge for m in ms),
+        "dso_energy_purchases": -sum(m.credit for m in ms),
+        "dso_profit_shared": -sum(p.share for p in billed),
+        "dso_service_fees": sum(p.service_fee for p in billed),
+        "dso_exit_penalties": sum(e.penalty for e in exits),
+        "dso_flex_payments": -sum(f.payment for f in flex),
+        "dso_flex_penalties": sum(f.penalty for f in flex),
+        "dso_battery_lease": lease,
+    }
+    net = sum(income.values())
+    unpaid = (
+        sum(m.energy_charge + m.network_charge - m.collected for m in ms)
+        + sum(f.penalty - f.collected for f in flex)
+        + sum(p.service_fee - p.collected for p in billed)
+        + sum(e.penalty - e.collected for e in exits)
+    )
+    lines = [_line(k, v, Part.COST) for k, v in income.items()]
+    lines += [
+        _line("dso_net_income", net, Part.TOTAL),
+        _line("dso_battery_result", battery, Part.TOTAL),
+        _line("debt_incurred", unpaid, Part.ACCOUNT),
+        _line("debt_repaid", repaid, Part.ACCOUNT),
+        _line("top_ups", top_ups, Part.ACCOUNT),
+        _line("redeemed", redeemed, Part.ACCOUNT),
+        _line("transfers", transfers, Part.ACCOUNT),
+        _line("token_change", net - unpaid + repaid + top_ups - redeemed + transfers, Part.ACCOUNT),
+        _line("bought_wh", bought_wh, Part.ENERGY),
+        _line("sold_wh", bought_wh, Part.ENERGY),
+        _line("import_wh", sum(m.import_wh for m in ms), Part.ENERGY),
+        _line("export_wh", sum(m.export_wh for m in ms), Part.ENERGY),
+    ]
+    return Statement("dso", "dso", lo, hi, tuple(lines), ())
