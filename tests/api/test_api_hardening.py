@@ -178,6 +178,21 @@ def test_no_top_up_for_a_member_who_left(client: httpx.Client, dso: Wallet, node
     assert m.get("/wallet").json()["balance"] == 0
 
 
+def test_the_token_refuses_a_mint_to_a_non_member(client: httpx.Client, dso: Wallet) -> None:
+    """POST /dso/top-ups is not checked by the API (it may fund the DSO's own accounts): the
+    token's EnergyTokenNotMember comes back as a 409 naming the error, not a 502."""
+    stranger = Wallet(client)
+    body = {"member": stranger.address, "amount": 5 * EUR, "reference": "BANK-STRANGER"}
+    r = dso.post("/dso/top-ups", body)
+    assert r.status_code == 409, r.text
+    answer = r.json()
+    assert (answer["code"], answer["contract_error"]) == ("chain_revert", "EnergyTokenNotMember")
+    assert answer["args"] == [stranger.address.lower()]
+    assert answer["message"] == "the contract refused: EnergyTokenNotMember"
+    stranger.sign_in()
+    assert stranger.get("/wallet").json()["balance"] == 0
+
+
 # -- the node down ----------------------------------------------------------------------------
 
 
