@@ -92,10 +92,11 @@ def allocate_sharing(
     typer.echo(json.dumps(allocation_to_json(allocate(parsed.members, parsed.key)), indent=2))
 
 
-from sim.cli import flex_command, simulate_command  # noqa: E402
+from sim.cli import dashboard_command, flex_command, simulate_command  # noqa: E402
 
 app.command("simulate")(simulate_command)
 app.command("simulate-flex")(flex_command)
+app.command("dashboard")(dashboard_command)
 
 matcher_app = typer.Typer(
     help="The matcher service: clears and settles each slot after its gate closure.",
