@@ -17,12 +17,14 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: help setup setup-core system-packages solc postgres chromium test compile lint slither fuzz test-python \
-	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo \
+	test-contracts test-deploy-anvil test-matcher test-indexer test-api test-dashboard demo dashboard \
 	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
 	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-sharing faults \
 	test-faults clean
 
 help:
+	@echo "make dashboard  run the 20-household community for a day on a private chain, then"
+	@echo "             serve it (indexer, API, dashboard) with a dev sign-in; Ctrl-C stops all"
 	@echo "make demo    set up (no system packages), run the 20-household community for one day"
 	@echo "             on a private ganache"
 	@echo "make test    set up (with PostgreSQL and Chromium), lint, type-check, run every test"
@@ -133,6 +135,11 @@ compile: setup
 # the HTML report and plots go to reports/default-20/.
 demo: setup-core
 	$(BIN)/gridshare simulate --community communities/default-20.toml --days 1 --network dev
+
+# The newcomer's path: the same day, then the indexer and the API with the dashboard on that
+# chain, its address and the accounts to sign in as printed; Ctrl-C stops everything.
+dashboard: setup-core
+	$(BIN)/gridshare dashboard --community communities/default-20.toml --days 1
 
 # The DSO congestion scenario on a private ganache: default-20 for 5 days of baseline history and
 # the event day; requests, offers, acceptance and payouts on-chain, then the audit. The text

@@ -7,6 +7,7 @@ import logging
 import typer
 import uvicorn
 
+from api.dev import DevHelperRefused
 from api.main import api_node, create_app, missing_write_accounts
 from chain.node import NodeError
 from gridshare.settings import load_settings
@@ -35,6 +36,9 @@ def serve(network: str, *, db: str | None, host: str | None, port: int | None) -
         raise typer.Exit(code=2)
     try:
         app = create_app(settings, api_node(network, settings))
+    except DevHelperRefused as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from e
     except NodeError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=1) from e

@@ -35,6 +35,9 @@ class ApiError(Exception):
 
 # Custom errors that mean the request itself is wrong (422), names the caller may not use
 # (403) or something that does not exist (404); every other revert is a state conflict (409).
+# A top-up to an account that is not a member (now) is a conflict like the API's own check of
+# it, not a forbidden caller: it is matched first.
+_CONFLICT = ("EnergyTokenNotMember",)
 _UNPROCESSABLE = (
     "ZeroEnergy",
     "EnergyTooLarge",
@@ -58,7 +61,7 @@ _NOT_FOUND = ("UnknownOrder", "UnknownMeter", "UnknownRequest")
 
 def revert_status(error: str | None) -> int:
     """HTTP status of a revert with custom error `error` (None: undecodable)."""
-    if error is None:
+    if error is None or error in _CONFLICT:
         return 409
     if error.endswith(_NOT_FOUND):
         return 404

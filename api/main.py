@@ -1,5 +1,6 @@
 """The app factory: `create_app(settings, node)` wires the chain view, sign-in, the database and
-the routes. `gridshare api --network <id>` serves it with uvicorn; tests serve it the same way."""
+the routes (and, on a local development chain when asked, the dev sign-in helper: api/dev.py).
+`gridshare api --network <id>` serves it with uvicorn; tests serve it the same way."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from api import errors, store
+from api import dev, docs, errors, store
 from api.auth import Authenticator
 from api.history import History
 from api.routes import auth, dashboard, dso, flexibility, history, orders, public, wallet
@@ -63,6 +64,16 @@ def create_app(
     """The API for the deployment `node` points at; members' signed intents go to `pool`
     (default: the pool at settings.intent_pool_url, closed when the app stops)."""
     node.check_chain()
+    dev_accounts = None
+    if settings.api_dev_accounts is not None:
+        dev.refuse_unless_dev_chain(node.manifest.chain_id)
+        dev_accounts = dev.load_accounts(settings.api_dev_accounts)
+        log.warning(
+            "dev sign-in helper on (/dev/*): signs for the %d accounts of %s, chain %d",
+            len(dev_accounts),
+            settings.api_dev_accounts,
+            node.manifest.chain_id,
+        )
     if settings.api_read_only:
         log.warning("read-only: every write endpoint answers 503 (api_read_only is set)")
     relayer = (
@@ -118,6 +129,8 @@ def create_app(
             "in n€, energy in Wh, prices in n€/Wh. Errors: {code, message}."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served by api/docs.py, without a CDN
+        redoc_url=None,
         responses={
             400: {"model": errors_model()},
             401: {"model": errors_model()},
@@ -139,7 +152,11 @@ def create_app(
     errors.install(app)
     for module in (auth, wallet, orders, dso, public, history, flexibility):
         app.include_router(module.router)
+    if dev_accounts is not None:
+        app.state.dev_accounts = dev_accounts
+        app.include_router(dev.router)
     dashboard.install(app)
+    docs.install(app)
     return app
 
 

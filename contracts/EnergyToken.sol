@@ -5,6 +5,8 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
+import {ICommunity} from "./interfaces/ICommunity.sol";
+import {MemberRole} from "./lib/MarketTypes.sol";
 
 /// @title EnergyToken
 /// @notice The community's prepaid token (see IEnergyToken). Every balance change goes through
@@ -19,6 +21,9 @@ contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
     /// fees, exit penalties).
     bytes32 public constant COLLECTOR_ROLE = keccak256("COLLECTOR_ROLE");
 
+    /// @notice The community whose members (and the DSO's supply, fee and network accounts) may
+    /// receive top-ups.
+    ICommunity public immutable community;
     /// @inheritdoc IEnergyToken
     mapping(bytes32 paymentRef => bool) public topUpRecorded;
     /// @inheritdoc IEnergyToken
@@ -37,8 +42,13 @@ contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
     mapping(address member => address[]) private _creditors;
 
     /// @param admin Holder of the admin role (the DSO), which grants the other roles.
-    constructor(address admin) ERC20("gridshare prepaid euro", "gEUR") ERC20Permit("gridshare prepaid euro") {
+    /// @param community_ The community consulted on every top-up (see `mayReceiveTopUp`).
+    constructor(address admin, ICommunity community_)
+        ERC20("gridshare prepaid euro", "gEUR")
+        ERC20Permit("gridshare prepaid euro")
+    {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        community = community_;
     }
 
     /// @notice 9 decimals: one base unit is one nano-euro.
@@ -51,11 +61,21 @@ contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
         if (amount == 0) revert EnergyTokenZeroAmount();
         if (paymentRef == bytes32(0)) revert EnergyTokenMissingReference();
         if (topUpRecorded[paymentRef]) revert EnergyTokenReferenceUsed(paymentRef);
+        if (!mayReceiveTopUp(member)) revert EnergyTokenNotMember(member);
         topUpRecorded[paymentRef] = true;
         totalMinted += amount;
         _mint(member, amount);
         emit TopUp(member, amount, paymentRef);
         if (debtOf[member] != 0) _repay(member);
+    }
+
+    /// @inheritdoc IEnergyToken
+    function mayReceiveTopUp(address account) public view returns (bool) {
+        (MemberRole role,,,,) = community.memberInfo(account);
+        if (role != MemberRole.None) return true;
+        return account != address(0)
+            && (account == community.supplyAccount() || account == community.feeAccount()
+                || account == community.networkAccount());
     }
 
     /// @inheritdoc IEnergyToken

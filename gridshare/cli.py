@@ -220,10 +220,11 @@ def simulate_sharing_command(
         typer.echo(format_summary(summary), nl=False)
 
 
-from sim.cli import flex_command, simulate_command  # noqa: E402
+from sim.cli import dashboard_command, flex_command, simulate_command  # noqa: E402
 
 app.command("simulate")(simulate_command)
 app.command("simulate-flex")(flex_command)
+app.command("dashboard")(dashboard_command)
 
 matcher_app = typer.Typer(
     help="The matcher service: clears and settles each slot after its gate closure.",

@@ -124,6 +124,10 @@ class Settings(BaseModel):
     # (n€; 500 €) and how many may wait for their payment at once.
     api_top_up_max_amount: int = Field(default=500 * 10**9, gt=0, lt=2**63)
     api_top_up_max_open: int = Field(default=3, gt=0)
+    # The dev sign-in helper (/dev/*, `make dashboard`): a JSON file of a demo community's
+    # accounts and keys, signed with on the dashboard's behalf. The API refuses to start with it
+    # on any chain but a local development one (chain id 1337 or 31337; api/dev.py).
+    api_dev_accounts: Path | None = None
     # The meter oracle (oracle/). The relay (`gridshare oracle run`): its relaying account
     # (ORACLE role), as for the matcher; it reads no meter key.
     oracle: str | None = None

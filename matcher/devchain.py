@@ -170,11 +170,14 @@ def dev_chain(
     node: str = "ganache",
     block_gas_limit: int = BLOCK_GAS_LIMIT,
     block_seconds: int | None = None,
+    extra: Sequence[str] = (),
+    deploy: bool = True,
 ) -> Iterator[DevChain]:
-    """Ganache (or anvil) on a free port with the contracts deployed; stopped and unregistered
-    on exit."""
+    """Ganache (or anvil) on a free port with the contracts deployed (unless `deploy` is False:
+    the caller deploys, e.g. `gridshare simulate` on its network id); stopped and unregistered
+    on exit. `extra`: more flags for the node."""
     port = free_port()
-    process = start_ganache(port, node, block_gas_limit, block_seconds)
+    process = start_ganache(port, node, block_gas_limit, block_seconds, extra)
     chain = DevChain(port, process, f"gridshare-dev-{port}", deployments_dir)
     try:
         added = _brownie(
@@ -188,7 +191,8 @@ def dev_chain(
         )
         if added.returncode != 0:
             raise RuntimeError(f"brownie networks add failed:\n{added.stdout}\n{added.stderr}")
-        chain.deploy(env)
+        if deploy:
+            chain.deploy(env)
         yield chain
     finally:
         chain.stop()

@@ -85,7 +85,6 @@ def deploy(
     tx = {"from": dso}
     if genesis is None:
         genesis = settings.genesis if settings.genesis is not None else day_start(chain.time())
-    token = EnergyToken.deploy(dso, tx)
     community = Community.deploy(
         dso,
         genesis,
@@ -97,6 +96,8 @@ def deploy(
         network_account,
         tx,
     )
+    # The token asks the community whether a top-up's recipient is a member.
+    token = EnergyToken.deploy(dso, community, tx)
     book = OrderBook.deploy(
         community,
         token,
@@ -159,7 +160,7 @@ def write_manifest(dep: Deployment, directory: Path, network_id: str) -> Path:
     manifest = {
         "network": network_id,
         "chain_id": chain.id,
-        "deployed_at_block": dep.token.tx.block_number,
+        "deployed_at_block": dep.community.tx.block_number,  # the first one deployed
         "deployed_at": int(time.time()),
         "contracts": {name: c.address for name, c in contracts.items()},
         "abi": {name: c.abi for name, c in contracts.items()},

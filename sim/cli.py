@@ -211,3 +211,49 @@ def flex_command(
     kept = keep_deployment(deployment, network, settings.deployments_dir, directory)
     if kept:
         console.print(kept, markup=False, highlight=False)
+
+
+def dashboard_command(
+    community: CommunityOption = Path("communities/default-20.toml"),
+    days: Annotated[int, typer.Option(min=1, help="Days to run before serving.")] = 1,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="The API's port (settings.api_port).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder (default: reports/<community name>).")
+    ] = None,
+) -> None:
+    """The newcomer's path: a private chain, the community run on it for `days` days (as
+    `gridshare simulate`, report included), then the indexer and the API with the dashboard,
+    until Ctrl-C. Prints the address and the accounts to sign in as (households and the DSO,
+    through the API's dev sign-in helper, which only a local development chain offers)."""
+    from rich.console import Console
+
+    from gridshare.settings import load_settings
+    from sim.chainrun import simulate
+    from sim.dashboard import DashboardError, run_dashboard
+    from sim.report import print_summary, write_report
+    from sim.runner import RunResult
+
+    console = Console()
+    spec = _load(community)
+    settings = load_settings()
+
+    def run(network: str, deployments: Path) -> RunResult:
+        result = _on_chain(
+            console,
+            spec,
+            network,
+            "gridshare-dashboard-",
+            lambda _, step: simulate(spec, days, network, settings, deployments, step),
+        )
+        print_summary(result, console)
+        path = write_report(result, out or Path("reports") / spec.name)
+        console.print(f"  report: {path} (and PNG plots beside it)")
+        return result
+
+    try:
+        run_dashboard(spec, port or settings.api_port, console, run)
+    except (DashboardError, RuntimeError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=1) from e

@@ -4,7 +4,7 @@ import { api, hasToken, setToken } from "./api.js";
 import { barChart, barLineChart, curveChart } from "./charts.js";
 import { eur, h, kwh, num, parsePerKwh, perKwh, shortAddr, table, utc } from "./format.js";
 import { dsoFlexibility, memberFlexibility } from "./flex.js";
-import { account, siweMessage, signText, signTypedData } from "./wallet.js";
+import { account, devAccounts, siweMessage, signText, signTypedData, useDevAccount } from "./wallet.js";
 
 const main = document.getElementById("main");
 const sessionBox = document.getElementById("session");
@@ -97,25 +97,48 @@ function renderSession() {
 function signInButton() {
   const where = h("span", {});
   const button = h("button", { type: "button", class: "sign-in" }, "Sign in with Ethereum");
-  button.addEventListener("click", () =>
-    act(button, where, async () => {
-      const address = await account();
-      const n = await api("/auth/nonce", { auth: false });
-      const message = siweMessage({ domain: n.domain, address, uri: location.origin, chainId: n.chain_id, nonce: n.nonce, issuedAt: new Date().toISOString() });
-      const signature = await signText(address, message);
-      const session = await api("/auth/login", { method: "POST", body: { message, signature }, auth: false });
-      setToken(session.token);
-      await loadMe();
-      renderSession();
-      await route();
-      return `Signed in as ${session.address}`;
-    }),
+  button.addEventListener("click", () => signIn(button, where));
+  const box = h("span", { class: "sign-in-box" }, button, where);
+  devAccounts().then((accounts) => {
+    if (accounts && accounts.length) box.prepend(devSignIn(accounts, where));
+  });
+  return box;
+}
+
+/** On a local dev chain (`make dashboard`): sign in as one of the demo's accounts, the API's dev
+ * helper signing for it. */
+function devSignIn(accounts, where) {
+  const select = h(
+    "select",
+    { "aria-label": "Demo account", "data-testid": "dev-account" },
+    ...accounts.map((a) => h("option", { value: a.address }, `${a.name} (${a.role})`)),
   );
-  return h("span", { class: "sign-in-box" }, button, where);
+  const button = h("button", { type: "button", class: "sign-in" }, "Sign in on this dev chain");
+  button.addEventListener("click", () => {
+    useDevAccount(select.value);
+    signIn(button, where);
+  });
+  return h("span", { class: "dev-sign-in" }, select, button);
+}
+
+function signIn(button, where) {
+  return act(button, where, async () => {
+    const address = await account();
+    const n = await api("/auth/nonce", { auth: false });
+    const message = siweMessage({ domain: n.domain, address, uri: location.origin, chainId: n.chain_id, nonce: n.nonce, issuedAt: new Date().toISOString() });
+    const signature = await signText(address, message);
+    const session = await api("/auth/login", { method: "POST", body: { message, signature }, auth: false });
+    setToken(session.token);
+    await loadMe();
+    renderSession();
+    await route();
+    return `Signed in as ${session.address}`;
+  });
 }
 
 async function signOut() {
   setToken(null);
+  useDevAccount(null);
   state.me = null;
   renderSession();
   await route();

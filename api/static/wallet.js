@@ -1,9 +1,50 @@
 // The browser wallet (EIP-1193, e.g. MetaMask): accounts, Sign-In with Ethereum (EIP-4361) and
-// EIP-712 signatures. Keys never reach this page; the wallet signs.
+// EIP-712 signatures. Keys never reach this page; the wallet signs. On a local dev chain
+// (`make dashboard`) the API's dev sign-in helper can stand in for the wallet: it signs for the
+// demo's accounts (api/dev.py; a real chain's API never offers it).
+import { api } from "./api.js";
 import { toChecksumAddress } from "./keccak.js";
 
+let devAccount = sessionStorage.getItem("gridshare.devAccount");
+
+/** Sign as `address` through the API's dev helper from now on (null: the browser wallet). */
+export function useDevAccount(address) {
+  devAccount = address;
+  if (address) sessionStorage.setItem("gridshare.devAccount", address);
+  else sessionStorage.removeItem("gridshare.devAccount");
+}
+
+/** The demo's accounts when the API offers the dev sign-in helper, else null. */
+export async function devAccounts() {
+  try {
+    return await api("/dev/accounts", { auth: false });
+  } catch {
+    return null;
+  }
+}
+
+function hexUtf8(hex) {
+  const bytes = new Uint8Array((hex.length - 2) / 2).map((_, i) => parseInt(hex.slice(2 + 2 * i, 4 + 2 * i), 16));
+  return new TextDecoder().decode(bytes);
+}
+
+const devProvider = {
+  async request({ method, params }) {
+    if (method === "eth_requestAccounts" || method === "eth_accounts") return [devAccount];
+    if (method === "personal_sign") {
+      const body = { address: params[1], message: hexUtf8(params[0]) };
+      return (await api("/dev/sign-message", { method: "POST", body, auth: false })).signature;
+    }
+    if (method === "eth_signTypedData_v4") {
+      const body = { address: params[0], typed_data: JSON.parse(params[1]) };
+      return (await api("/dev/sign-typed-data", { method: "POST", body, auth: false })).signature;
+    }
+    throw new Error(`the dev sign-in helper does not do ${method}`);
+  },
+};
+
 export function provider() {
-  return window.ethereum || null;
+  return devAccount ? devProvider : window.ethereum || null;
 }
 
 function utf8Hex(text) {

@@ -25,13 +25,22 @@ interface IEnergyToken is IERC20 {
     error EnergyTokenMissingReference();
     /// @notice The payment reference was already used by an earlier top-up.
     error EnergyTokenReferenceUsed(bytes32 paymentRef);
+    /// @notice A top-up to `account`, which is neither a member of the community (a leaving member
+    /// still is, until its exit completes) nor one of the DSO's supply, fee and network accounts.
+    error EnergyTokenNotMember(address account);
 
     /// @notice Mint `amount` n€ to `member` against the off-chain payment `paymentRef` (each reference
-    /// once), then pay the member's debts from it first. Only the treasurer role (the DSO).
+    /// once), then pay the member's debts from it first. Only the treasurer role (the DSO), and only
+    /// to an account `mayReceiveTopUp` accepts (else `EnergyTokenNotMember`).
     /// @param member The member credited.
     /// @param amount Amount in n€.
     /// @param paymentRef Unique reference of the off-chain payment (e.g. a hash of the bank reference).
     function topUp(address member, uint256 amount, bytes32 paymentRef) external;
+
+    /// @notice Whether `account` may receive a top-up: a member of the community (a leaving member
+    /// too, so it can pay what it owes before its exit completes) or the community's supply, fee or
+    /// network account (the DSO's own accounts, funded to pay feed-in and flexibility).
+    function mayReceiveTopUp(address account) external view returns (bool);
 
     /// @notice Burn `amount` n€ of the caller's tokens for an off-chain payout. Debts are paid from
     /// the balance first, so a member cannot redeem tokens it owes.

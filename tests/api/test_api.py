@@ -4,6 +4,7 @@ shape."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -42,9 +43,20 @@ def eventually(get: Callable[[], T], ok: Callable[[T], bool], seconds: float = 5
 
 
 def test_openapi_and_docs_are_served(client: httpx.Client) -> None:
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/auth/login", "/wallet", "/orders", "/dso/members", "/slots/{slot}"} <= set(paths)
+    # Swagger UI comes from the API itself (offline too): every asset the page names is local.
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", docs.text)
+    assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(assets)
+    assert all(a.startswith("/") for a in assets), assets
+    assert "'/openapi.json'" in docs.text
+    for asset, kind in (("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "text/css")):
+        r = client.get(f"/docs/assets/{asset}")
+        assert r.status_code == 200 and kind in r.headers["content-type"], asset
+        assert len(r.content) > 100_000  # the real bundle, not a stub
+    assert client.get("/redoc").status_code == 404  # ReDoc would need a CDN
 
 
 def test_errors_are_json_with_a_code(client: httpx.Client) -> None:

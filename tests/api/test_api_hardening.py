@@ -5,6 +5,7 @@ within 2 s while the node is down, SIGTERM within 5 s, and the start-up refusal.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ import uvicorn
 from web3.types import Wei
 
 from api.client import EUR, Wallet
+from api.dev import DevHelperRefused, refuse_unless_dev_chain
 from api.history import MAX_SLOTS
 from api.main import api_node, create_app
 from chain.node import Node, Sender
@@ -178,6 +181,21 @@ def test_no_top_up_for_a_member_who_left(client: httpx.Client, dso: Wallet, node
     assert m.get("/wallet").json()["balance"] == 0
 
 
+def test_the_token_refuses_a_mint_to_a_non_member(client: httpx.Client, dso: Wallet) -> None:
+    """POST /dso/top-ups is not checked by the API (it may fund the DSO's own accounts): the
+    token's EnergyTokenNotMember comes back as a 409 naming the error, not a 502."""
+    stranger = Wallet(client)
+    body = {"member": stranger.address, "amount": 5 * EUR, "reference": "BANK-STRANGER"}
+    r = dso.post("/dso/top-ups", body)
+    assert r.status_code == 409, r.text
+    answer = r.json()
+    assert (answer["code"], answer["contract_error"]) == ("chain_revert", "EnergyTokenNotMember")
+    assert answer["args"] == [stranger.address.lower()]
+    assert answer["message"] == "the contract refused: EnergyTokenNotMember"
+    stranger.sign_in()
+    assert stranger.get("/wallet").json()["balance"] == 0
+
+
 # -- the node down ----------------------------------------------------------------------------
 
 
@@ -324,6 +342,71 @@ def test_refuses_to_start_without_the_write_accounts(tmp_path: Path) -> None:
             f"error: the write endpoints need {missing}; set them, or "
             "GRIDSHARE_API_READ_ONLY=true to serve reads only\n"
         )
+
+
+class OtherChain(BaseHTTPRequestHandler):
+    """A JSON-RPC node of a chain that is not a local development chain (Gnosis, id 100): it
+    answers eth_chainId, all the API asks before it refuses."""
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        reply: dict[str, object] = {"jsonrpc": "2.0", "id": request["id"]}
+        if request["method"] == "eth_chainId":
+            reply["result"] = hex(100)
+        else:
+            reply["error"] = {"code": -32601, "message": "not here"}
+        body = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_dev_sign_in_helper_only_on_a_local_dev_chain(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    # Not asked for (the shared API, chain 1337): not there.
+    assert client.get("/dev/accounts").status_code == 404
+    body = {"address": "0x" + "11" * 20, "message": "hi"}
+    assert client.post("/dev/sign-message", json=body).status_code == 404
+    # Asked for on another chain: `gridshare api` refuses to start, one line, exit 2.
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OtherChain)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    manifest = {"network": "gnosis", "chain_id": 100, "deployed_at_block": 1}
+    (tmp_path / "gnosis.json").write_text(json.dumps({**manifest, "contracts": {}, "abi": {}}))
+    accounts = tmp_path / "dev-accounts.json"
+    accounts.write_text(json.dumps({"accounts": []}))
+    try:
+        done = subprocess.run(
+            [*GRIDSHARE, "api", "--network", "gnosis", "--db", f"sqlite:///{tmp_path}/i.db"],
+            env=_env(
+                GRIDSHARE_RPC_URL=f"http://127.0.0.1:{server.server_address[1]}",
+                GRIDSHARE_DEPLOYMENTS_DIR=str(tmp_path),
+                GRIDSHARE_API_READ_ONLY="true",
+                GRIDSHARE_API_DEV_ACCOUNTS=str(accounts),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "error: api_dev_accounts is set but chain 100 is not a local development chain "
+        "(ids 1337, 31337): refusing to serve the dev sign-in helper; unset "
+        "GRIDSHARE_API_DEV_ACCOUNTS"
+    )
+    for chain_id in (1, 5, 100, 11155111):
+        with pytest.raises(DevHelperRefused):
+            refuse_unless_dev_chain(chain_id)
+    refuse_unless_dev_chain(1337)
+    refuse_unless_dev_chain(31337)
 
 
 def _serve(chain: DevChain, node: Node, tmp_path: Path, **extra: str) -> tuple[Popen, str]:

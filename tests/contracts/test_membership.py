@@ -102,6 +102,9 @@ def test_exit_cannot_complete_with_debt(
     market.membership.completeExit(erin, {"from": erin})
     assert market.token.balanceOf(erin) == EUR
     assert market.community.memberRole(erin) == NONE
+    # Gone: the token mints nothing more to it.
+    with reverts_exact("EnergyTokenNotMember", erin):
+        market.token.topUp(erin, EUR, ref("erin-after-exit"), {"from": dso})
 
 
 def test_only_the_membership_contract_runs_exits(market: Any, members: Any, outsider: Any) -> None:

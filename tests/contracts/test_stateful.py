@@ -74,7 +74,12 @@ from market.clearing import Clearing, Mode
 from market.orders import Order, Side
 from market.tariff import SlotRules, Tariff
 from scripts.slot_flow import sleep_until
-from tests.contracts.helpers import clear_on_chain_book, imbalance_args, sign_reading
+from tests.contracts.helpers import (
+    clear_on_chain_book,
+    imbalance_args,
+    reverts_exact,
+    sign_reading,
+)
 
 BUY, SELL = 0, 1
 TARGET_STEPS = int(os.environ.get("GRIDSHARE_STATEFUL_STEPS", "2000"))
@@ -221,6 +226,10 @@ class MarketMachine(RuleBasedStateMachine):
         self.counts["rules"] += 1
         self.refs += 1
         ref = f"state-{self.refs}".encode().ljust(32, b"\0")
+        if who in self.gone:  # no longer a member: the token refuses to mint to it
+            with reverts_exact("EnergyTokenNotMember", self.people[who]):
+                self.dep.token.topUp(self.people[who], amount, ref, {"from": self.dso})
+            return
         self.dep.token.topUp(self.people[who], amount, ref, {"from": self.dso})
 
     @rule(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from brownie import chain, web3
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -14,6 +15,7 @@ from tests.contracts.conftest import EUR, MEMBER_KEYS
 from tests.contracts.helpers import reverts_exact, reverts_with
 
 ZERO = "0x" + "00" * 20
+CONSUMER = 1  # MemberRole.Consumer
 ZERO32 = b"\0" * 32
 
 
@@ -68,6 +70,14 @@ def _permit_signature(
     }
     signed = Account.sign_message(encode_typed_data(full_message=typed), private_key=signer_key)
     return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _members(community: Any, dso: Any, alice: Any, bob: Any, carol: Any, dave: Any) -> None:
+    """Alice, Bob, Carol and Dave are members (with no tokens yet): only members, and the DSO's
+    own accounts, may receive a top-up."""
+    for account in (alice, bob, carol, dave):
+        community.registerMember(account, CONSUMER, 0, {"from": dso})
 
 
 # ------------------------------------------------------------------------------------ metadata
@@ -161,10 +171,46 @@ def test_top_up_reused_reference(token: Any, dso: Any, alice: Any, bob: Any, ref
 
 
 def test_top_up_to_zero_address_rejected(token: Any, dso: Any, ref: Any) -> None:
-    with reverts_exact("ERC20InvalidReceiver", ZERO):
+    with reverts_exact("EnergyTokenNotMember", ZERO):
         token.topUp(ZERO, EUR, ref("bank-nobody"), {"from": dso})
     assert not token.topUpRecorded(ref("bank-nobody"))
     assert token.totalMinted() == 0
+
+
+def test_top_up_only_to_members_and_the_dso_accounts(
+    token: Any,
+    community: Any,
+    market: Any,
+    dso: Any,
+    alice: Any,
+    outsider: Any,
+    supply_account: Any,
+    fee_account: Any,
+    network_account: Any,
+    ref: Any,
+) -> None:
+    assert token.community() == community
+    # Someone who never was a member: refused by name, nothing recorded, no event.
+    assert not token.mayReceiveTopUp(outsider)
+    with reverts_exact("EnergyTokenNotMember", outsider):
+        token.topUp(outsider, EUR, ref("bank-outsider"), {"from": dso})
+    assert not token.topUpRecorded(ref("bank-outsider"))
+    assert token.totalMinted() == 0 and token.balanceOf(outsider) == 0
+    # The DSO's supply, fee and network accounts may be funded (feed-in, flexibility budgets).
+    for i, account in enumerate((supply_account, fee_account, network_account)):
+        assert token.mayReceiveTopUp(account)
+        tx = token.topUp(account, EUR, ref(f"bank-dso-{i}"), {"from": dso})
+        assert [(e["member"], e["amount"]) for e in tx.events["TopUp"]] == [(account, EUR)]
+    # A leaving member still may (to pay what it owes before its exit completes).
+    market.membership.requestExit({"from": alice})
+    assert community.memberRole(alice) == 0 and token.mayReceiveTopUp(alice)
+    tx = token.topUp(alice, EUR, ref("bank-leaving"), {"from": dso})
+    assert [(e["member"], e["amount"]) for e in tx.events["TopUp"]] == [(alice, EUR)]
+    # The outsider registered: now it may.
+    community.registerMember(outsider, CONSUMER, 0, {"from": dso})
+    tx = token.topUp(outsider, EUR, ref("bank-outsider"), {"from": dso})
+    assert [(e["member"], e["amount"]) for e in tx.events["TopUp"]] == [(outsider, EUR)]
+    assert token.totalMinted() == 5 * EUR
 
 
 # ------------------------------------------------------------------------------------ redeem

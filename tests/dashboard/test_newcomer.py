@@ -1,0 +1,211 @@
+"""The newcomer's path, as `make dashboard` runs it: `gridshare dashboard` (a private chain, a
+small demo community run for a day, the indexer and the API) over real HTTP and in Chromium with
+no browser wallet: sign in as a household through the dev sign-in helper, place and withdraw an
+order, sign in as the DSO; the API's docs render with no other host reachable; then Ctrl-C
+stops every process it started.
+
+The tests share one `gridshare dashboard` (about 90 s to start) and run in file order: the last
+one stops it."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil  # type: ignore[import-untyped]
+import pytest
+from playwright.sync_api import expect
+
+from api.client import siwe_message
+from matcher.devchain import ROOT, free_port
+
+HERE = Path(__file__).resolve().parent
+GRIDSHARE = [sys.executable, "-c", "from gridshare.cli import app; app()"]
+START_SECONDS = 300
+READY = re.compile(r"is running on a private chain: open (http://\S+)/")
+DEPLOYING = re.compile(r"deploying on (gridshare-dev-\d+)")
+
+
+@dataclass
+class Dashboard:
+    process: subprocess.Popen[str]
+    url: str
+    lines: list[str] = field(default_factory=list)
+
+    def accounts(self) -> dict[str, str]:
+        """Name -> address of the accounts the dev sign-in helper offers."""
+        rows = httpx.get(f"{self.url}/dev/accounts").json()
+        return {r["name"]: r["address"] for r in rows}
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    args = [
+        *GRIDSHARE,
+        "dashboard",
+        "--community",
+        str(HERE / "newcomer.toml"),
+        "--port",
+        str(free_port()),
+        "--out",
+        str(tmp_path_factory.mktemp("newcomer-report")),
+    ]
+    process = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    found: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if (match := READY.search(line)) and not found:
+                found.append(match.group(1))
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + START_SECONDS
+    while not found:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("gridshare dashboard did not start:\n" + "\n".join(lines[-30:]))
+        time.sleep(0.5)
+    yield Dashboard(process, found[0], lines)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+
+
+def _sign_in(url: str, address: str) -> dict[str, Any]:
+    """Sign in over HTTP as `address`, the dev helper signing the SIWE message."""
+    n = httpx.get(f"{url}/auth/nonce").json()
+    message = siwe_message(address, n["domain"], n["chain_id"], n["nonce"])
+    signed = httpx.post(f"{url}/dev/sign-message", json={"address": address, "message": message})
+    assert signed.status_code == 200, signed.text
+    login = httpx.post(
+        f"{url}/auth/login", json={"message": message, "signature": signed.json()["signature"]}
+    )
+    assert login.status_code == 200, login.text
+    session: dict[str, Any] = login.json()
+    return session
+
+
+def test_prints_where_to_go_and_signs_in_households_and_the_dso(dashboard: Dashboard) -> None:
+    text = "\n".join(dashboard.lines)
+    assert "newcomer: 24/24 slots" in text  # the demo day ran first
+    assert f"API and its docs: {dashboard.url}/docs" in text
+    accounts = dashboard.accounts()
+    assert list(accounts) == ["a", "b", "c", "DSO"]
+    for name, address in accounts.items():
+        assert re.search(rf"^\s+{name}\s+\w+\s+{address}$", text, re.M), name
+    household = _sign_in(dashboard.url, accounts["b"])
+    assert household["roles"] == ["member"]
+    wallet = httpx.get(
+        f"{dashboard.url}/wallet", headers={"Authorization": f"Bearer {household['token']}"}
+    ).json()
+    assert wallet["member_role"] == "consumer" and wallet["balance"] > 0
+    assert "dso" in _sign_in(dashboard.url, accounts["DSO"])["roles"]
+    # It signs only for the demo's accounts.
+    stranger = "0x" + "11" * 20
+    refused = httpx.post(
+        f"{dashboard.url}/dev/sign-message", json={"address": stranger, "message": "hi"}
+    )
+    assert refused.status_code == 404 and refused.json()["code"] == "unknown_dev_account"
+
+
+def test_in_the_browser_a_household_orders_and_withdraws_then_the_dso_signs_in(
+    dashboard: Dashboard, browser: Any, shots: Path
+) -> None:
+    accounts = dashboard.accounts()
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=dashboard.url)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto("/dashboard/#/member")
+        page.wait_for_selector("body[data-ready='true']")
+        assert page.evaluate("window.ethereum === undefined")  # no browser wallet at all
+        page.get_by_test_id("dev-account").first.select_option(label="a (prosumer)")
+        page.get_by_role("button", name="Sign in on this dev chain").first.click()
+        expect(page.get_by_test_id("signed-in")).to_contain_text(accounts["a"][:6])
+        expect(page.get_by_test_id("signed-in")).to_contain_text("member")
+
+        slot = int(httpx.get(f"{dashboard.url}/market").json()["current_slot"]) + 3
+        page.get_by_label("Side").select_option("sell")
+        page.get_by_label("Slot", exact=True).fill(str(slot))
+        page.get_by_label("Energy (Wh)").fill("500")
+        page.get_by_label("Limit price (€/kWh)").fill("0.12")
+        page.get_by_role("button", name="Sign and place order").click()
+        expect(page.get_by_role("status")).to_contain_text(f"placed for slot {slot}")
+        open_orders = page.get_by_test_id("open-orders")
+        expect(open_orders).to_contain_text("pending")
+        page.screenshot(path=shots / "newcomer-order.png", full_page=True)
+        withdraw = page.get_by_role("button", name=re.compile("^Withdraw order "))
+        withdraw.click()
+        expect(page.get_by_role("status")).to_contain_text("withdrawn")
+        expect(open_orders).to_contain_text("nothing yet")
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_test_id("dev-account").first.select_option(label="DSO (dso)")
+        page.get_by_role("button", name="Sign in on this dev chain").first.click()
+        expect(page.get_by_test_id("signed-in")).to_contain_text("dso")
+        page.goto("/dashboard/#/dso")
+        members = page.get_by_role("table", name="Members", exact=True)
+        for name in ("a", "b", "c"):
+            expect(members.locator(f"code[title='{accounts[name]}']")).to_be_visible()
+        page.screenshot(path=shots / "newcomer-dso.png", full_page=True)
+    finally:
+        context.close()
+
+
+def test_the_api_docs_render_with_nothing_but_the_api(
+    dashboard: Dashboard, browser: Any, shots: Path
+) -> None:
+    """/docs is Swagger UI from the API's own files: with every other host cut off, it still
+    renders the API's operations."""
+    context = browser.new_context(base_url=dashboard.url)
+    outside: list[str] = []
+
+    def only_the_api(route: Any) -> None:
+        if route.request.url.startswith(dashboard.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    try:
+        context.route("**/*", only_the_api)
+        page = context.new_page()
+        page.goto("/docs")
+        expect(page.get_by_role("heading", name=re.compile("gridshare wallet API"))).to_be_visible()
+        expect(page.get_by_text("/auth/login", exact=True).first).to_be_visible()
+        page.screenshot(path=shots / "newcomer-docs.png")
+        assert not outside, outside
+    finally:
+        context.close()
+
+
+def test_ctrl_c_stops_every_process_it_started(dashboard: Dashboard) -> None:
+    children = psutil.Process(dashboard.process.pid).children(recursive=True)
+    assert len(children) >= 3  # the chain, the API, the indexer
+    started = time.monotonic()
+    dashboard.process.send_signal(signal.SIGINT)
+    assert dashboard.process.wait(30) == 0
+    took = time.monotonic() - started
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, [p.pid for p in alive]
+    assert any("the chain are gone" in line for line in dashboard.lines), dashboard.lines[-5:]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{dashboard.url}/health")
+    print(f"stopped in {took:.1f} s; {len(gone)} child processes gone")
+    # Its brownie network entry went with the chain.
+    (network,) = {m.group(1) for line in dashboard.lines if (m := DEPLOYING.search(line))}
+    assert network not in Path("~/.brownie/network-config.yaml").expanduser().read_text()
