@@ -64,10 +64,8 @@ contract MeterReadings is EIP712, IMeterReadings {
 
     /// @inheritdoc IMeterReadings
     function submitReadings(Reading[] calldata readings, bytes[] calldata signatures) external {
-        if (!community.hasRole(Roles.ORACLE, msg.sender)) revert MeterReadingsNotOracle(msg.sender);
         uint256 n = readings.length;
-        if (signatures.length != n) revert MeterReadingsLengthMismatch(n, signatures.length);
-        Fold memory f = Fold(0, false, openFromSlot, SlotRecord(bytes32(0), 0));
+        Fold memory f = _begin(n, signatures.length);
         for (uint256 i; i < n; ++i) {
             Reading calldata r = readings[i];
             address member = _signedBy(i, r.meterId, readingDigest(r), signatures[i]);
@@ -78,10 +76,8 @@ contract MeterReadings is EIP712, IMeterReadings {
 
     /// @inheritdoc IMeterReadings
     function submitReadingSpans(ReadingSpan[] calldata spans, bytes[] calldata signatures) external {
-        if (!community.hasRole(Roles.ORACLE, msg.sender)) revert MeterReadingsNotOracle(msg.sender);
         uint256 n = spans.length;
-        if (signatures.length != n) revert MeterReadingsLengthMismatch(n, signatures.length);
-        Fold memory f = Fold(0, false, openFromSlot, SlotRecord(bytes32(0), 0));
+        Fold memory f = _begin(n, signatures.length);
         for (uint256 i; i < n; ++i) {
             ReadingSpan calldata span = spans[i];
             uint256 count = span.readings.length;
@@ -154,6 +150,13 @@ contract MeterReadings is EIP712, IMeterReadings {
     /// @notice The EIP-712 domain separator meters sign under.
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
+    }
+
+    /// @dev A batch's common checks (the oracle role, one signature per item) and its empty fold.
+    function _begin(uint256 n, uint256 signatures) private view returns (Fold memory) {
+        if (!community.hasRole(Roles.ORACLE, msg.sender)) revert MeterReadingsNotOracle(msg.sender);
+        if (signatures != n) revert MeterReadingsLengthMismatch(n, signatures);
+        return Fold(0, false, openFromSlot, SlotRecord(bytes32(0), 0));
     }
 
     /// @dev The member of meter `meterId`, whose registered signer must have signed `digest`.

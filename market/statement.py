@@ -418,6 +418,21 @@ def _period_in(period: int, period_slots: int, lo: int, hi: int) -> bool:
     return _in((period + 1) * period_slots - 1, lo, hi)
 
 
+def _uncollected(
+    ms: Sequence[MeterSettled],
+    flex: Sequence[FlexDelivered],
+    billed: Sequence[PeriodBilled],
+    exits: Sequence[ExitCharged],
+) -> int:
+    """What these charges left as debt: charged less what the balance covered."""
+    return (
+        sum(m.energy_charge + m.network_charge - m.collected for m in ms)
+        + sum(f.penalty - f.collected for f in flex)
+        + sum(p.service_fee - p.collected for p in billed)
+        + sum(e.penalty - e.collected for e in exits)
+    )
+
+
 def member_statement(
     member: str,
     settled: Settled,
@@ -506,12 +521,7 @@ def member_statement(
         "exit_penalty": sum(e.penalty for e in exits),
     }
     net = sum(costs.values())
-    debt = (
-        sum(m.energy_charge + m.network_charge - m.collected for m in ms)
-        + sum(f.penalty - f.collected for f in flex)
-        + sum(p.service_fee - p.collected for p in billed)
-        + sum(e.penalty - e.collected for e in exits)
-    )
+    debt = _uncollected(ms, flex, billed, exits)
     lines = [_line(k, v, Part.COST) for k, v in costs.items()]
     lines += [
         _line("net_cost", net, Part.TOTAL),
@@ -593,12 +603,7 @@ def dso_statement(
         "dso_battery_lease": lease,
     }
     net = sum(income.values())
-    unpaid = (
-        sum(m.energy_charge + m.network_charge - m.collected for m in ms)
-        + sum(f.penalty - f.collected for f in flex)
-        + sum(p.service_fee - p.collected for p in billed)
-        + sum(e.penalty - e.collected for e in exits)
-    )
+    unpaid = _uncollected(ms, flex, billed, exits)
     lines = [_line(k, v, Part.COST) for k, v in income.items()]
     lines += [
         _line("dso_net_income", net, Part.TOTAL),
