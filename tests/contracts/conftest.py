@@ -45,14 +45,14 @@ _chain_revert = Chain._revert
 
 
 def _revert_with_node_clock(self: Chain, id_: int | str) -> int | str:
-    new_id = _chain_revert(self, id_)
+    new_id: int | str = _chain_revert(self, id_)
     if Rpc().backend is brownie_anvil:
         self._set_time_offset_from_block()
     return new_id
 
 
 brownie_anvil.mine = _anvil_mine
-Chain._revert = _revert_with_node_clock  # type: ignore[method-assign]
+Chain._revert = _revert_with_node_clock
 
 
 @pytest.fixture(scope="session", autouse=True)
