@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 from brownie import accounts, chain, network
+from brownie.network.rpc import Rpc
+from brownie.network.rpc import anvil as brownie_anvil
+from brownie.network.state import Chain
 from eth_account import Account
 
 from gridshare.settings import Settings
@@ -22,6 +25,34 @@ MEMBER_KEYS = {  # deterministic test keys, so members can sign EIP-712 intents
     "dave": "0x" + "da" * 32,
     "erin": "0x" + "e4" * 32,
 }
+
+
+# Two fixes so the suite runs on anvil as on ganache (brownie 1.22.2's anvil backend):
+# - `chain.mine(timestamp=t)` sent `evm_mine` the bare number as its params, which anvil refuses
+#   ("Invalid request"); anvil takes `[t]` as ganache does.
+# - anvil's `evm_revert` also winds its clock back to the snapshot block's timestamp (ganache keeps
+#   its time offset), while brownie restores the offset it had at the snapshot: brownie's
+#   `chain.time()` then runs ahead of the node by the time since the snapshot, and a test that
+#   moves time to "just past" a boundary lands just before it. After a revert on anvil, brownie's
+#   clock is re-read from the reverted chain's head block.
+
+
+def _anvil_mine(timestamp: int | None = None) -> None:
+    brownie_anvil._request("evm_mine", [] if timestamp is None else [timestamp])
+
+
+_chain_revert = Chain._revert
+
+
+def _revert_with_node_clock(self: Chain, id_: int | str) -> int | str:
+    new_id: int | str = _chain_revert(self, id_)
+    if Rpc().backend is brownie_anvil:
+        self._set_time_offset_from_block()
+    return new_id
+
+
+brownie_anvil.mine = _anvil_mine
+Chain._revert = _revert_with_node_clock
 
 
 @pytest.fixture(scope="session", autouse=True)
