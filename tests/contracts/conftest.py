@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from brownie import accounts, chain, network
 from brownie.network.rpc import Rpc
 from brownie.network.rpc import anvil as brownie_anvil
-from brownie.network.state import Chain
 from eth_account import Account
 
 from gridshare.settings import Settings
 from scripts.deploy import DEV_GAS_PRICE, Deployment, day_start, deploy
 from scripts.slot_flow import sleep_until
 from tests.contracts.helpers import SlotRunner
+
+if TYPE_CHECKING:
+    # Only for the annotation: brownie hashes the sources of conftest's top-level imports that live
+    # in the project, and brownie.network.state is a compiled module (a .so it cannot read as text)
+    # when the venv sits inside the checkout, as it does in CI.
+    from brownie.network.state import Chain
 
 EUR = 10**9  # n€ per €
 MEMBER_KEYS = {  # deterministic test keys, so members can sign EIP-712 intents
@@ -41,7 +46,7 @@ def _anvil_mine(timestamp: int | None = None) -> None:
     brownie_anvil._request("evm_mine", [] if timestamp is None else [timestamp])
 
 
-_chain_revert = Chain._revert
+_chain_revert = type(chain)._revert
 
 
 def _revert_with_node_clock(self: Chain, id_: int | str) -> int | str:
@@ -52,7 +57,7 @@ def _revert_with_node_clock(self: Chain, id_: int | str) -> int | str:
 
 
 brownie_anvil.mine = _anvil_mine
-Chain._revert = _revert_with_node_clock
+type(chain)._revert = _revert_with_node_clock
 
 
 @pytest.fixture(scope="session", autouse=True)
