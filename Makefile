@@ -29,7 +29,7 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 	test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
 	test-dashboard demo dashboard \
 	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
-	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-sharing faults \
+	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing faults \
 	test-faults clean
 
 help:
@@ -210,6 +210,10 @@ bench-thousand: setup
 # settlement's latency, a direct order for comparison; private anvil, a few minutes.
 bench-batched: setup-core
 	$(BIN)/python -m bench.batched --node anvil --sizes 200,1000 --record
+
+# Largest transactions of a 10,000-member community (one slot with readings, a period close).
+bench-chunks: setup-core
+	$(BIN)/python -m bench.chunks --members 10000 --record
 
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup

@@ -316,7 +316,10 @@ class SlotPublic(BaseModel):
 class AuditStatusPublic(BaseModel):
     first_slot: int
     next_slot: int = Field(description="every slot before it is settled against meters")
-    last_digest: str | None
+    last_digest: str | None = Field(
+        description="audit chain link of chunk 0 (the first members) at next_slot - 1; every "
+        "chunk of members has its own chain (ImbalanceSettlement.digestAt(slot, chunk))"
+    )
     total_supply: int
     total_minted: int
     total_redeemed: int

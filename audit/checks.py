@@ -89,7 +89,10 @@ RULES: dict[str, str] = {
     "order-escrow": "a buy escrows energy x (limit + trade_fee_buy + p2p_grid_fee), a sell 0",
     "cancel-refund": "a cancellation refunds exactly the order's escrow, before settlement",
     "slot-escrow": "a slot's settlement releases exactly its open escrow",
-    "slot-gap": "settled slots (trades and meters) form a gap-free sequence, in order, each once",
+    "slot-gap": "settled slots form a gap-free sequence, in order, each once: trades per slot, "
+    "meters per chunk from the chunk's first slot",
+    "chunks": "chunks open in order and members join open chunks (each registration's chunk is "
+    "fixed by its number)",
     "intent": "a slot's intents are well-formed order words of members (a consumer never sells) "
     "within the tariff's price bounds, ids strictly ascending above every direct id, each id "
     "settled once across all slots",
@@ -107,15 +110,17 @@ RULES: dict[str, str] = {
     "direct buyers their unused escrow, intent buyers minus p*q and the buy fees, sellers p*q "
     "less the fee, the DSO the fees; the order book pays out the slot's open escrow and "
     "Settlement, the intents' pass-through, nets zero",
-    "readings": "readings come from the member's registered meter, before the slot closes",
-    "readings-commitment": "a slot's reading count and hash are those of its readings",
+    "readings": "readings come from the member's registered meter, from its chunk's first slot "
+    "until the (slot, chunk) closes",
+    "readings-commitment": "a (slot, chunk)'s reading count and hash are those of its readings",
     "imbalance-position": "each member with readings is settled once on its readings and fills",
     "imbalance-charge": "d = m - s: credit at feed-in, charge at retail + grid fee",
     "imbalance-credit": "the supply account pays each credit to its member",
     "bau-cost": "the BaU cost is the rulebook's for the metered net export",
     "debt": "a charge takes what the balance covers (energy part first); the rest is debt",
-    "digest": "each slot's digest is the hash of the previous link and the slot's data",
-    "digest-onchain": "the last digest link equals ImbalanceSettlement.digestAt on chain",
+    "digest": "each (slot, chunk)'s digest is the hash of the chunk's previous link and the "
+    "(slot, chunk)'s data",
+    "digest-onchain": "each chunk's last digest link equals ImbalanceSettlement.digestAt on chain",
     "profit-period": "a period is closed once, after all its slots are settled",
     "profit-members": "a period is shared over exactly the current members, ascending in chunks",
     "profit-fees": "a period's platform fees are those of its settled slots",
@@ -204,9 +209,21 @@ class _Auditor:
     open_escrow: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     settled: dict[int, _Settled] = field(default_factory=dict)
     readings: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    readings_closed: set[int] = field(default_factory=set)
-    pending_imbalance: dict[int, list[Event]] = field(default_factory=lambda: defaultdict(list))
-    digests: dict[int, str] = field(default_factory=dict)
+    """Slot -> its reading words (every chunk), in acceptance order."""
+    chunk_readings: dict[tuple[int, int], list[int]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    """(slot, chunk) -> the reading words of the chunk's members, in acceptance order."""
+    member_chunk: dict[str, int] = field(default_factory=dict)
+    chunk_from: dict[int, int] = field(default_factory=dict)
+    """Chunk -> its first slot (ChunkOpened)."""
+    chunk_next: dict[int, int] = field(default_factory=dict)
+    """Chunk -> the next slot its imbalance settles (after its SlotDigest events so far)."""
+    readings_closed: set[tuple[int, int]] = field(default_factory=set)
+    pending_imbalance: dict[tuple[int, int], list[Event]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    digests: dict[tuple[int, int], str] = field(default_factory=dict)
     period_fees: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     period_export: dict[int, dict[str, int]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
@@ -348,8 +365,23 @@ class _Auditor:
         self.exit_penalty = int(e.args["penalty"])
 
     def on_MemberRegistered(self, e: Event) -> None:
-        self.members.add(e.args["member"])
-        self.roles[e.args["member"]] = int(e.args["role"])
+        member, chunk = e.args["member"], int(e.args["chunk"])
+        self.members.add(member)
+        self.roles[member] = int(e.args["role"])
+        if chunk not in self.chunk_from:
+            self.find(None, "chunks", f"{member} registered in chunk {chunk}, which is not open")
+        self.member_chunk[member] = chunk
+
+    def on_ChunkOpened(self, e: Event) -> None:
+        chunk, first = int(e.args["chunk"]), int(e.args["fromSlot"])
+        if chunk != len(self.chunk_from):
+            self.find(None, "chunks", f"chunk {chunk} opened after {len(self.chunk_from)} chunks")
+        self.chunk_from[chunk] = first
+        self.chunk_next[chunk] = max(first, self.state.first_slot)
+
+    def settled_for_all(self, slot: int) -> bool:
+        """Whether every open chunk has settled `slot` against the meters (as nextSlot says)."""
+        return all(n > slot for n in self.chunk_next.values())
 
     def on_MemberRoleChanged(self, e: Event) -> None:
         self.roles[e.args["member"]] = int(e.args["role"])
@@ -670,30 +702,34 @@ class _Auditor:
         slot, member = int(a["slot"]), a["member"]
         if self.meters.get(a["meterId"]) != member:
             self.find(slot, "readings", f"meter {a['meterId']} is not registered to {member}")
-        if slot in self.readings_closed:
+        chunk = self.member_chunk.get(member, -1)
+        if (slot, chunk) in self.readings_closed:
             self.find(slot, "readings", f"reading of {member} accepted after the slot closed")
+        if slot < self.chunk_from.get(chunk, slot):
+            self.find(slot, "readings", f"reading of {member} for a slot before its chunk opened")
         try:
             word = pack_reading_word(member, int(a["importWh"]), int(a["exportWh"]))
         except ValueError as exc:
             self.find(slot, "readings", str(exc))
             return
         self.readings[slot].append(word)
+        self.chunk_readings[slot, chunk].append(word)
 
     def on_SlotReadingsClosed(self, e: Event) -> None:
-        slot = int(e.args["slot"])
-        words = self.readings[slot]
+        slot, chunk = int(e.args["slot"]), int(e.args["chunk"])
+        words = self.chunk_readings[slot, chunk]
         got = (int(e.args["count"]), e.args["readingsHash"])
         want = (len(words), "0x" + readings_hash(words).hex())
         if got != want:
             self.find(slot, "readings-commitment", f"chain has {got}, the readings give {want}")
-        self.readings_closed.add(slot)
+        self.readings_closed.add((slot, chunk))
 
     # ImbalanceSettlement
 
     def on_ImbalanceSettled(self, e: Event) -> None:
         a = e.args
         slot, member = int(a["slot"]), a["member"]
-        self.pending_imbalance[slot].append(e)
+        self.pending_imbalance[slot, self.member_chunk.get(member, -1)].append(e)
         charges = [
             (self.supply_account, int(a["energyCharge"])),
             (self.network_account, int(a["networkCharge"])),
@@ -704,24 +740,29 @@ class _Auditor:
             self.period_export[period][member] += int(a["exportWh"])
 
     def on_SlotDigest(self, e: Event) -> None:
-        slot = int(e.args["slot"])
-        self.readings_closed.add(slot)
-        got = self.pending_imbalance.pop(slot, [])
-        expected_next = max(self.digests) + 1 if self.digests else self.state.first_slot
-        if slot != expected_next:
-            self.find(slot, "slot-gap", f"settled against meters, expected slot {expected_next}")
+        slot, chunk = int(e.args["slot"]), int(e.args["chunk"])
+        self.readings_closed.add((slot, chunk))
+        got = self.pending_imbalance.pop((slot, chunk), [])
+        expected_next = self.chunk_next.get(chunk)
+        if expected_next is None:
+            self.find(slot, "slot-gap", f"settled against meters for chunk {chunk}, never opened")
+        elif slot != expected_next:
+            self.find(
+                slot, "slot-gap", f"chunk {chunk} settled against meters, expected {expected_next}"
+            )
+        self.chunk_next[chunk] = slot + 1
         settled = self.settled.get(slot)
         rules = self.rules_at(slot)
-        self.digests[slot] = e.args["digest"]
+        self.digests[slot, chunk] = e.args["digest"]
         if settled is None or rules is None:
             self.find(slot, "slot-gap", "settled against meters before its trades")
             return
         if settled.mode not in MODE_CODES:
             self.find(slot, "clearing-mode", f"unknown mode {settled.mode}: no digest to compare")
             return
-        if self.state.period_slots:
+        if self.state.period_slots and chunk == 0:
             self.period_fees[slot // self.state.period_slots] += settled.platform_fees
-        words = self.readings[slot]
+        words = self.chunk_readings[slot, chunk]
         expected = settle_positions(rules.tariff, positions(words, settled.trade_words))
         if (int(e.args["members"]), int(e.args["readings"])) != (len(expected), len(words)):
             self.find(
@@ -771,14 +812,11 @@ class _Auditor:
         paid = self.tx_transfers_from(self.address("ImbalanceSettlement"))
         if paid != credits:
             self.find(slot, "imbalance-credit", f"credits paid {paid}, owed {credits}")
-        previous = (
-            ZERO_HASH
-            if slot == self.state.first_slot
-            else bytes.fromhex(self.digests.get(slot - 1, "0x" + "00" * 32)[2:])
-        )
+        previous = bytes.fromhex(self.digests.get((slot - 1, chunk), "0x" + "00" * 32)[2:])
         digest = slot_digest(
             previous,
             slot,
+            chunk,
             settled.mode,
             settled.price,
             settled.volume_wh,
@@ -806,8 +844,7 @@ class _Auditor:
         billed = self.billed[period]
         if period in self.periods:
             self.find(None, "profit-period", f"period {period} billed {member} after its close")
-        last_settled = max(self.digests) if self.digests else -1
-        if last_settled + 1 < (period + 1) * self.state.period_slots:
+        if not self.settled_for_all((period + 1) * self.state.period_slots - 1):
             self.find(None, "profit-period", f"period {period} billed before its last slot")
         if billed and int(member, 16) <= int(billed[-1][0], 16):
             self.find(None, "profit-members", f"period {period}: {member} after {billed[-1][0]}")
@@ -998,7 +1035,7 @@ class _Auditor:
         if req is None or rid not in self.flex_accepted:
             self.find(None, "flex-delivery", f"request {rid}: delivery without acceptance")
             return
-        if req.slot not in self.readings_closed:
+        if not self.settled_for_all(req.slot):
             self.find(req.slot, "flex-delivery", f"request {rid} settled before its readings")
         want = self._flex_outcomes(rid).get(index)
         if want is None or self.flex_offers[rid][index].member != member:
@@ -1064,18 +1101,20 @@ class _Auditor:
         for before, after in pairwise(settled):
             if after != before + 1:
                 self.find(after, "slot-gap", f"trades settled after slot {before}, skipping")
-        for slot in sorted(self.pending_imbalance):
+        for slot, _ in sorted(self.pending_imbalance):
             self.find(slot, "imbalance-position", "ImbalanceSettled without a SlotDigest")
-        if st.last_digest is not None:
-            slot, digest = st.last_digest
-            if self.digests.get(slot, "").lower() != digest.lower():
+        last = {chunk: slot for slot, chunk in sorted(self.digests)}
+        onchain = {chunk: (slot, digest) for slot, chunk, digest in st.last_digests}
+        for chunk, slot in sorted(last.items()):
+            ours = self.digests[slot, chunk]
+            if chunk not in onchain:
+                self.find(slot, "digest-onchain", f"chunk {chunk}: no on-chain digest read")
+            elif onchain[chunk] != (slot, ours.lower()):
                 self.find(
                     slot,
                     "digest-onchain",
-                    f"digestAt is {digest}, the events say {self.digests.get(slot)}",
+                    f"chunk {chunk}: digestAt{onchain[chunk]}, the events say {(slot, ours)}",
                 )
-        elif self.digests:
-            self.find(max(self.digests), "digest-onchain", "no on-chain digest read")
 
         def conservation(detail: str) -> None:
             self.find(None, "conservation", detail)
@@ -1167,7 +1206,7 @@ def audit(events: Sequence[Event], state: ChainState) -> Report:
         block=state.block,
         events_read=len(events),
         slots_checked=sorted(auditor.settled),
-        slots_metered=sorted(auditor.digests),
+        slots_metered=sorted({slot for slot, _ in auditor.digests}),
         periods_checked=sorted(set(auditor.periods)),
         findings=auditor.findings,
     )

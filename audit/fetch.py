@@ -46,11 +46,15 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
     imbalance = node.contract("ImbalanceSettlement").functions
     sharing = node.contract("ProfitSharing").functions
     holders, debtors = addresses_seen(events)
-    digests = [e for e in events if e.name == "SlotDigest"]
-    last_digest = None
-    if digests:
-        slot = max(int(e.args["slot"]) for e in digests)
-        last_digest = (slot, "0x" + bytes(node.call(imbalance.digestAt(slot), block)).hex())
+    last: dict[int, int] = {}
+    for e in events:
+        if e.name == "SlotDigest":
+            chunk = int(e.args["chunk"])
+            last[chunk] = max(last.get(chunk, -1), int(e.args["slot"]))
+    last_digests = tuple(
+        (slot, chunk, "0x" + bytes(node.call(imbalance.digestAt(slot, chunk), block)).hex())
+        for chunk, slot in sorted(last.items())
+    )
     flex: dict[str, int] = {}
     if "Flexibility" in node.manifest.contracts:
         fx = node.contract("Flexibility").functions
@@ -69,7 +73,7 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
         balances={a: int(node.call(token.balanceOf(a), block)) for a in sorted(holders)},
         debts={a: int(node.call(token.debtOf(a), block)) for a in sorted(debtors)},
         total_debt=int(node.call(token.totalDebt(), block)),
-        last_digest=last_digest,
+        last_digests=last_digests,
         slot_seconds=int(node.call(community.slotSeconds(), block)),
         **flex,
     )

@@ -45,8 +45,9 @@ class ChainState:
     debts: Mapping[str, int]
     """EnergyToken.debtOf of every address that ever owed."""
     total_debt: int
-    last_digest: tuple[int, str] | None = None
-    """(slot, ImbalanceSettlement.digestAt(slot)) for the last slot with a SlotDigest event."""
+    last_digests: tuple[tuple[int, int, str], ...] = ()
+    """Per chunk with a SlotDigest event: (its last such slot, the chunk,
+    ImbalanceSettlement.digestAt(slot, chunk)), lower-case hex."""
     slot_seconds: int = 1800
     """Community.slotSeconds (immutable): the flexibility baseline's slot of day."""
     flex_baseline_days: int = 5
@@ -119,7 +120,7 @@ def dump_events(events: Sequence[Event], state: ChainState) -> str:
     """Events and state as JSON (for recorded test fixtures)."""
     return json.dumps(
         {
-            "state": {**asdict(state), "last_digest": state.last_digest},
+            "state": asdict(state),
             "events": [asdict(e) for e in events],
         },
         indent=1,
@@ -129,6 +130,5 @@ def dump_events(events: Sequence[Event], state: ChainState) -> str:
 def load_events(text: str) -> tuple[list[Event], ChainState]:
     data = json.loads(text)
     state = dict(data["state"])
-    if state.get("last_digest") is not None:
-        state["last_digest"] = tuple(state["last_digest"])
+    state["last_digests"] = tuple(tuple(d) for d in state.get("last_digests", ()))
     return [Event(**e) for e in data["events"]], ChainState(**state)

@@ -101,7 +101,10 @@ def audit_status(view: ViewDep) -> AuditStatusPublic:
     supply equals minted minus redeemed."""
     first = int(view.call("ImbalanceSettlement", "firstSlot"))
     nxt = int(view.call("ImbalanceSettlement", "nextSlot"))
-    digest = bytes(view.call("ImbalanceSettlement", "digestAt", nxt - 1)) if nxt > first else None
+    # Chunk 0's link at the last slot every chunk has settled (each chunk has its own chain).
+    digest = None
+    if nxt > first:
+        digest = bytes(view.call("ImbalanceSettlement", "digestAt", nxt - 1, 0))
     supply = int(view.call("EnergyToken", "totalSupply"))
     minted = int(view.call("EnergyToken", "totalMinted"))
     redeemed = int(view.call("EnergyToken", "totalRedeemed"))

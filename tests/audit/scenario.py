@@ -32,7 +32,7 @@ from web3.types import Wei
 
 from chain.codec import ROLE_CODES, SIDE_CODES, decode_rules, encode_rules
 from chain.intents import Intent, IntentBatch, SignedIntent, intent_typed_data
-from chain.metering import pack_reading_word, positions, trade_words
+from chain.metering import pack_reading_word, positions, trade_words, word_member
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import clear_slot
@@ -310,8 +310,26 @@ class Community:
             self.pool.batch(slot),
         )
         trades = trade_words(book.entries, sub.fills)
-        members = [p.member for p in positions(words, trades)]
-        self.send(MATCHER, "ImbalanceSettlement", "settleImbalance", slot, members, words, trades)
+        by_chunk: dict[int, list[int]] = {}
+        for word in words:
+            chunk = int(self.call("Community", "chunkOf", word_member(word)))
+            by_chunk.setdefault(chunk, []).append(word)
+        # One transaction per chunk of members (CLOSE_CHUNK members each), every chunk each slot.
+        for chunk in range(int(self.call("Community", "chunkCount"))):
+            if int(self.call("ImbalanceSettlement", "nextSlotOf", chunk)) != slot:
+                continue
+            chunk_words = by_chunk.get(chunk, [])
+            members = [p.member for p in positions(chunk_words, trades)]
+            self.send(
+                MATCHER,
+                "ImbalanceSettlement",
+                "settleImbalance",
+                slot,
+                chunk,
+                members,
+                chunk_words,
+                trades,
+            )
 
     def close_period(self, period: int) -> None:
         """Close `period` in chunks of `CLOSE_CHUNK` members, ascending."""

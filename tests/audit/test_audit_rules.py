@@ -215,6 +215,22 @@ TAMPERINGS: list[tuple[str, Callable[[Events], Events], tuple[int | None, str]]]
         edit("SlotDigest", {"slot": 7}, digest="0x" + "cd" * 32),
         (7, "digest-onchain"),
     ),
+    # chunks of members (CLOSE_CHUNK members a chunk in the scenario)
+    (
+        "another chunk's link broken",
+        edit("SlotDigest", {"slot": 4, "chunk": 1}, digest="0x" + "ab" * 32),
+        (4, "digest"),
+    ),
+    (
+        "a chunk settles a slot twice",
+        edit("SlotDigest", {"slot": 5, "chunk": 2}, slot=4),
+        (4, "slot-gap"),
+    ),
+    (
+        "a member put in a chunk never opened",
+        edit("MemberRegistered", {"chunk": 2}, chunk=7),
+        (None, "chunks"),
+    ),
     # periods
     (
         "profit pool",
