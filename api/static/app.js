@@ -674,7 +674,7 @@ async function dsoView(arg) {
     flex.card,
     section(
       "Battery",
-      h("p", { "data-testid": "battery-note" }, "The API has no battery data yet (no state of charge, cycles or battery result): only members with the battery role are known, listed here. Their trades and bills are their own, as for any member."),
+      h("p", { "data-testid": "battery-note" }, "The battery's lease and the result passed on to its lessees are in the statement of account above. The API has no state of charge or cycle data: only the members with the battery role are known, listed here; their trades and bills are their own, as for any member."),
       table("Battery members", ["Address", "Joined slot"], batteries.map(([a, v]) => [h("code", {}, a), String(v.joined)])),
     ),
   );
@@ -718,6 +718,11 @@ async function marketView() {
         ["Total debt", eur(status.total_debt)],
         ["Escrow held", eur(status.escrow_held)],
       ]),
+      h(
+        "p",
+        { class: "hint" },
+        "Settled against meters: the slots whose trades were compared with the meters' readings and the difference bought from or sold to the grid. The audit digest chains every such slot's figures. Total supply: the tokens in existence; minted: bought with top-ups; redeemed: paid back out. Total debt: what members owe because their balance could not cover a charge. Escrow held: what open on-chain buy orders hold until their slots settle.",
+      ),
     ),
     auditCard(),
   );
