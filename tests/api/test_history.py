@@ -229,19 +229,25 @@ def test_audit_progress_while_it_runs_and_the_last_result_after(
     """GET /audit/report runs the audit in the API's background job; GET /audit/progress shows
     the run's phase meanwhile, then keeps the result with its block after the chain moves."""
     reports: list[dict[str, Any]] = []
-    waiter = threading.Thread(target=lambda: reports.append(dso.get("/audit/report").json()))
+    waiters = [
+        threading.Thread(target=lambda: reports.append(dso.get("/audit/report").json()))
+        for _ in range(2)
+    ]
     new_head(node, dso)  # the last report is behind the head: the next one is a new run
-    waiter.start()
+    for waiter in waiters:
+        waiter.start()
     seen: list[dict[str, Any]] = []
-    while waiter.is_alive():
+    while any(w.is_alive() for w in waiters):
         seen.append(dso.get("/audit/progress").json())
         time.sleep(0.01)
-    (report,) = reports
+    report, again = reports
+    assert again == report  # two requests during one run: one run, one answer
     assert report["ok"] is True, report
     running = [p["running"] for p in seen if p["running"] is not None]
     assert running, "no poll saw the run under way"
     assert {r["phase"] for r in running} <= {"reading events", "reading balances", "checking"}
     assert all(r["block"] == report["block"] and r["finished_at"] is None for r in running)
+    assert len({r["started_at"] for r in running}) == 1
     after = dso.get("/audit/progress").json()
     assert after["running"] is None and after["last_error"] is None
     assert after["last"]["block"] == report["block"] and after["last"]["phase"] == "done"
