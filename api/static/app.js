@@ -171,31 +171,42 @@ function periodDates(p) {
 
 /** A period picker for a statement: every period up to the current one (GET /periods, newest
  * first), opening on `start`; `show(period, info)` draws that period's statement. Periods older
- * than the list holds (over 1,000) can be typed in. */
-function periodPicker(periods, start, show, id) {
+ * than the list holds (the newest 1,000) can be typed in. */
+async function periodPicker(periods, start, show, id) {
   const byNumber = new Map(periods.periods.map((p) => [p.period, p]));
-  const info = (n) => byNumber.get(n) || { period: n, from_slot: n * periods.period_slots, to_slot: (n + 1) * periods.period_slots - 1, status: "closed", starts_at: null };
-  const label = (p) => `Period ${p.period}: ${p.starts_at === null ? `slots ${p.from_slot}–${p.to_slot}` : periodDates(p)} (${PERIOD_STATUS[p.status]})`;
+  const label = (p) => `Period ${p.period}: ${periodDates(p)} (${PERIOD_STATUS[p.status]})`;
   const select = h("select", { id, class: "period", "data-testid": `${id}-select` }, periods.periods.map((p) => h("option", { value: p.period }, label(p))));
-  if (!byNumber.has(start)) select.append(h("option", { value: start }, label(info(start))));
+  /** Period `n`'s entry, asked for when it is older than the list. */
+  const ensure = async (n) => {
+    if (!byNumber.has(n)) {
+      const [p] = (await api("/periods", { params: { before: n + 1, limit: 1 }, auth: false })).periods;
+      byNumber.set(n, p);
+      select.append(h("option", { value: n }, label(p)));
+    }
+    return byNumber.get(n);
+  };
+  await ensure(start);
   select.value = String(start);
-  select.addEventListener("change", () => show(Number(select.value), info(Number(select.value))));
+  select.addEventListener("change", () => show(Number(select.value), byNumber.get(Number(select.value))));
   const out = [field("Billing period", select, `${periods.current_period + 1} period(s) of ${periods.period_slots} slots, newest first (UTC days).`)];
   if (periods.periods.length < periods.current_period + 1) {
     const older = h("input", { id: `${id}-number`, type: "number", min: 0, max: periods.current_period, inputmode: "numeric" });
     const go = h("button", { type: "submit", class: "secondary" }, "Show period");
-    const form = h("form", { class: "form inline" }, field("Or any period by number", older), go);
+    const where = h("div", {});
+    const form = h("form", { class: "form inline" }, field("Or any period by number", older), go, where);
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      const n = Number(older.value);
-      if (!Number.isInteger(n) || n < 0 || n > periods.current_period) return;
-      if (!select.querySelector(`option[value="${n}"]`)) select.append(h("option", { value: n }, label(info(n))));
-      select.value = String(n);
-      show(n, info(n));
+      act(go, where, async () => {
+        const n = Number(older.value);
+        if (!Number.isInteger(n) || n < 0 || n > periods.current_period) throw new Error(`A period is a number from 0 to ${periods.current_period}`);
+        const info = await ensure(n);
+        select.value = String(n);
+        show(n, info);
+      });
     });
     out.push(form);
   }
-  return { controls: out, info };
+  return { controls: out, info: (n) => byNumber.get(n) };
 }
 
 /** The period a statement opens on: the one in the URL if any, else the newest complete one
@@ -223,7 +234,7 @@ async function memberView(arg) {
   const historyBox = h("div", {});
   const refreshWallet = () => renderWallet(walletBox);
   const flex = memberFlexibility(ui);
-  const picker = periodPicker(
+  const picker = await periodPicker(
     periods,
     start,
     (period, info) => {
@@ -362,14 +373,16 @@ async function renderOrders(box, after) {
 
 async function renderHistory(box, period, info) {
   box.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+  box.dataset.period = String(period);
   const params = { period };
   let trades, bill, readings;
   try {
     [trades, bill, readings] = await Promise.all([api("/trades", { params }), api("/bills", { params }), api("/readings", { params })]);
   } catch (exc) {
-    box.replaceChildren(errorBox(exc));
+    if (box.dataset.period === String(period)) box.replaceChildren(errorBox(exc));
     return;
   }
+  if (box.dataset.period !== String(period)) return; // another period was picked meanwhile
   const t = bill;
   const note = h("p", { class: "hint", "data-testid": "period-note" }, PERIOD_NOTES[info.status]);
   const billTable = statementTable(`Statement for period ${period} (slots ${bill.from_slot}–${bill.to_slot}); costs are positive, credits negative`, bill.lines, { net_cost: "net-cost", bau_cost: "bau-cost" });
@@ -526,13 +539,15 @@ function topUpForm() {
 
 async function renderDsoStatement(box, period, info) {
   box.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+  box.dataset.period = String(period);
   let st;
   try {
     st = await api("/dso/statement", { params: { period } });
   } catch (exc) {
-    box.replaceChildren(errorBox(exc));
+    if (box.dataset.period === String(period)) box.replaceChildren(errorBox(exc));
     return;
   }
+  if (box.dataset.period !== String(period)) return; // another period was picked meanwhile
   const t = statementTable(`DSO statement for period ${period} (slots ${st.from_slot}–${st.to_slot}); income positive, payments negative`, st.lines, { dso_net_income: "dso-net-income" });
   t.querySelector("table").setAttribute("data-testid", "dso-statement");
   box.replaceChildren(h("p", { class: "hint", "data-testid": "dso-period-note" }, PERIOD_NOTES[info.status]), t);
@@ -604,7 +619,7 @@ async function dsoView(arg) {
   const flex = dsoFlexibility(ui);
   const start = startPeriod(periods, arg);
   const statementBox = h("div", {});
-  const picker = periodPicker(
+  const picker = await periodPicker(
     periods,
     start,
     (period, info) => {

@@ -231,6 +231,22 @@ def test_statements_open_on_the_last_complete_period_and_any_can_be_picked(
         expect(page.get_by_test_id("period-note")).to_contain_text("in progress")
         expect(page.get_by_test_id("net-cost")).to_have_text(eur(bills[current]["net_cost"]))
 
+        # More periods than the picker's list holds (the newest 1,000; here made 1): an older
+        # one can still be typed in.
+        def newest_only(route: Any) -> None:
+            route.continue_(url=route.request.url.replace("limit=1000", "limit=1"))
+
+        page.route(re.compile(r"/periods\?limit=1000$"), newest_only)
+        page.reload()
+        page.wait_for_selector("body[data-ready='true']")
+        expect(picker.locator("option")).to_have_count(1)
+        page.get_by_label("Or any period by number").fill(str(complete))
+        page.get_by_role("button", name="Show period").click()
+        expect(picker).to_have_value(str(complete))
+        expect(page.get_by_test_id("period-note")).to_contain_text("complete")
+        expect(page.get_by_test_id("net-cost")).to_have_text(eur(bills[complete]["net_cost"]))
+        page.unroute(re.compile(r"/periods\?limit=1000$"))
+
         page.get_by_role("button", name="Sign out").click()
         page.get_by_test_id("dev-account").first.select_option(label="DSO (dso)")
         page.get_by_role("button", name="Sign in on this dev chain").first.click()
