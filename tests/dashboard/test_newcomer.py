@@ -27,7 +27,8 @@ from playwright.sync_api import expect
 
 from api.client import siwe_message
 from matcher.devchain import ROOT, free_port
-from tests.dashboard.test_dashboard import eur
+from tests.dashboard.test_dashboard import PHONE, eur
+from tests.dashboard.test_layout import fits
 
 HERE = Path(__file__).resolve().parent
 GRIDSHARE = [sys.executable, "-c", "from gridshare.cli import app; app()"]
@@ -209,8 +210,11 @@ def test_statements_open_on_the_last_complete_period_and_any_can_be_picked(
     try:
         page = context.new_page()
         page.set_default_timeout(30_000)
+        page.set_viewport_size(PHONE)  # signed out, the dev sign-in in the header: it fits
         page.goto("/dashboard/#/member")
         page.wait_for_selector("body[data-ready='true']")
+        fits(page)
+        page.set_viewport_size({"width": 1280, "height": 900})
         page.get_by_test_id("dev-account").first.select_option(label="a (prosumer)")
         page.get_by_role("button", name="Sign in on this dev chain").first.click()
         picker = page.get_by_test_id("period-select")
@@ -225,6 +229,13 @@ def test_statements_open_on_the_last_complete_period_and_any_can_be_picked(
         rows = page.get_by_test_id("trades").locator("tbody tr")
         expect(rows).to_have_count(len(trades))
         page.screenshot(path=shots / "newcomer-statement.png", full_page=True)
+        fits(page)  # a demo day's trades and statement, at 1,280 px and on a phone
+        page.set_viewport_size(PHONE)
+        page.reload()
+        expect(page.get_by_test_id("trades").locator("tbody tr")).to_have_count(len(trades))
+        fits(page)
+        page.screenshot(path=shots / "newcomer-statement-phone.png", full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
 
         picker.select_option(str(current))
         expect(page).to_have_url(re.compile(rf"#/member/{current}$"))
