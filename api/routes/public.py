@@ -9,12 +9,17 @@ from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import AuditorUser, ViewDep
+from api.auditjob import AuditRun
+from api.deps import AuditorUser, AuditsDep, ViewDep
 from api.routes.dso import _tariff_public
-from api.schemas import AuditStatusPublic, FillPublic, MarketPublic, SlotPublic
-from api.view import ChainView
-from audit.checks import audit
-from audit.fetch import fetch_events, fetch_state
+from api.schemas import (
+    AuditProgressPublic,
+    AuditRunPublic,
+    AuditStatusPublic,
+    FillPublic,
+    MarketPublic,
+    SlotPublic,
+)
 from chain.codec import MODE_NAMES, decode_order_word, encode_rules
 
 router = APIRouter(tags=["public"])
@@ -122,17 +127,43 @@ def audit_status(view: ViewDep) -> AuditStatusPublic:
 
 
 @router.get("/audit/report", tags=["auditor"])
-async def audit_report(user: AuditorUser, view: ViewDep) -> dict[str, Any]:
+async def audit_report(user: AuditorUser, audits: AuditsDep) -> dict[str, Any]:
     """The full audit (`gridshare audit`: every settlement rebuilt from chain events alone and
-    checked against the rulebook) at the head block; computed once per block. Auditors and DSO."""
-    key = ("audit-report",)
-    hit, value = view.peek(key)
-    if hit:
-        return value  # type: ignore[no-any-return]
-    return await run_in_threadpool(view.cached, key, lambda: _audit(view))
+    checked against the rulebook) at the head block; computed once per block, one run at a
+    time (a request during a run waits for it). Auditors and DSO; GET /audit/progress shows a
+    run's progress and the last result without waiting."""
+    run = audits.start()
+    await run_in_threadpool(run.done.wait)
+    if run.error is not None:
+        raise run.error
+    assert run.report is not None
+    return run.report
 
 
-def _audit(view: ChainView) -> dict[str, Any]:
-    head = view.head
-    events = fetch_events(view.node, head, view.audit_batch_blocks)
-    return audit(events, fetch_state(view.node, events, head)).to_json()
+@router.get("/audit/progress", tags=["auditor"])
+def audit_progress(user: AuditorUser, audits: AuditsDep, view: ViewDep) -> AuditProgressPublic:
+    """Where the full audit is, without starting or waiting for a run: the run under way (its
+    phase and elapsed time) and the last finished report with the block it audited, which
+    may be behind the head. Auditors and DSO."""
+    last = audits.last
+    failed = audits.last_failed
+    return AuditProgressPublic(
+        head_block=view.head,
+        running=_run_public(audits.running),
+        last=_run_public(last),
+        last_report=None if last is None else last.report,
+        last_error=None if failed is None else str(failed.error),
+    )
+
+
+def _run_public(run: AuditRun | None) -> AuditRunPublic | None:
+    if run is None:
+        return None
+    return AuditRunPublic(
+        block=run.block,
+        started_at=int(run.started_at),
+        phase=run.phase,
+        elapsed_ms=run.elapsed_ms(),
+        events_read=run.events_read,
+        finished_at=None if run.finished_at is None else int(run.finished_at),
+    )

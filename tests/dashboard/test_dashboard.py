@@ -132,7 +132,7 @@ def test_dso_sees_members_and_confirms_a_top_up(
     members = page.get_by_role("table", name="Members", exact=True)
     expect(members.locator(f"code[title='{member.address}']")).to_be_visible()
     expect(page.get_by_role("table", name=re.compile("Tariff schedule"))).to_contain_text("uniform")
-    expect(page.get_by_test_id("battery-note")).to_contain_text("no battery data")
+    expect(page.get_by_test_id("battery-note")).to_contain_text("in the statement of account")
     page.get_by_role("button", name=f"Confirm top-up {request['reference']}").click()
     expect(page.get_by_role("status")).to_contain_text(f"Top-up {request['reference']} minted")
     assert member.get("/wallet").json()["balance"] == 25 * EUR
