@@ -38,6 +38,7 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 
 from api.client import EUR, Wallet
+from bench.chainops import advance_to, settle_imbalance_through, submit_reading
 from bench.report import record
 from chain.node import Node, Sender
 from chain.signing import Reading
@@ -46,7 +47,6 @@ from indexer.migrate import make_engine
 from indexer.service import Indexer
 from matcher.devchain import DevChain, close_gate, dev_chain, free_port
 from matcher.service import Matcher
-from tests.api.chainops import advance_to, settle_imbalance_through, submit_reading
 
 DURATION_S = 60
 WARMUP_S = 5

@@ -15,7 +15,6 @@ import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
-from hexbytes import HexBytes
 from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -368,7 +367,9 @@ def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> Flex
         nonce=body.nonce,
         deadline=body.deadline,
     )
-    fn = view.fn("Flexibility", "offerWithSig", intent.as_tuple(), HexBytes(body.signature))
+    fn = view.fn(
+        "Flexibility", "offerWithSig", intent.as_tuple(), bytes.fromhex(body.signature[2:])
+    )
     receipt = view.send(fn, view.relayer, "relayer")
     events = (
         view.contract("Flexibility").events.FlexOffered().process_receipt(receipt, errors=DISCARD)

@@ -1,5 +1,5 @@
-"""Driving the test chain: meter-signed readings relayed as the oracle does, the matcher's
-imbalance step up to a slot, and one whole traded, metered, settled and indexed slot."""
+"""Driving the test chain: one whole traded, metered, settled and indexed slot (the steps it is
+made of are bench/chainops.py's, which the API benchmark shares)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 
 from api.client import EUR, Wallet
+from bench.chainops import advance_to, settle_imbalance_through, submit_reading
 from chain.node import Node, Sender
-from chain.signing import Reading, reading_typed_data, sign_typed_data
+from chain.signing import Reading
 from gridshare.settings import Settings
 from indexer.migrate import make_engine
 from indexer.service import Indexer
@@ -20,38 +20,7 @@ from matcher.devchain import close_gate
 from matcher.service import Matcher
 from tests.apiserver import MATCHER_ACCOUNT, new_member
 
-ORACLE, MATCHER, DSO = 1, 2, 0
 SELL_PRICE, BUY_PRICE = 100_000, 160_000
-
-
-def _sender(node: Node, index: int) -> Sender:
-    return Sender(str(node.w3.eth.accounts[index]))
-
-
-def advance_to(node: Node, timestamp: int) -> None:
-    gap = timestamp - node.block_timestamp()
-    if gap > 0:
-        node.make_request("evm_increaseTime", [gap])
-    dso = node.w3.eth.accounts[DSO]
-    node.w3.eth.send_transaction(
-        {"from": dso, "to": dso, "value": 0, "gasPrice": node.gas_price_wei}  # type: ignore[typeddict-item]
-    )
-
-
-def submit_reading(node: Node, meter: LocalAccount, meter_id: bytes, reading: Reading) -> None:
-    address = node.manifest.contracts["MeterReadings"]
-    signature = sign_typed_data(
-        reading_typed_data(reading, node.manifest.chain_id, address), meter.key
-    )
-    fn = node.contract("MeterReadings").functions.submitReadings([reading.as_tuple()], [signature])
-    node.transact(fn, _sender(node, ORACLE))
-
-
-def settle_imbalance_through(node: Node, slot: int) -> None:
-    """Have the matcher settle every slot's imbalance up to `slot` (their trades must be settled
-    and their readings complete or their deadlines passed)."""
-    Matcher(node, _sender(node, MATCHER)).settle_imbalances()
-    assert int(node.call(node.contract("ImbalanceSettlement").functions.nextSlot())) > slot
 
 
 def index_once(node: Node, settings: Settings) -> None:

@@ -13,12 +13,13 @@ from eth_utils.address import to_checksum_address
 from playwright.sync_api import expect
 
 from api.client import EUR, Wallet
+from bench.chainops import advance_to, submit_reading
 from chain.node import Node, Sender
 from chain.signing import Reading
 from gridshare.settings import Settings
 from matcher.devchain import close_gate
 from matcher.service import Matcher
-from tests.api.chainops import advance_to, index_once, submit_reading
+from tests.api.chainops import index_once
 from tests.apiserver import DSO_ACCOUNT, MATCHER_ACCOUNT, new_member
 from tests.dashboard.conftest import OpenPage
 from tests.dashboard.test_dashboard import PHONE, eur, no_sideways_scroll, sign_in
