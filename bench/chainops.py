@@ -29,6 +29,15 @@ def advance_to(node: Node, timestamp: int) -> None:
     )
 
 
+def advance_past_reading_deadline(node: Node, slot: int) -> None:
+    """Move time just past `slot`'s reading deadline: its delivery is over, and once its
+    readings are in (or missing for good) its imbalance may be settled."""
+    community = node.contract("Community").functions
+    imbalance = node.contract("ImbalanceSettlement").functions
+    deadline = int(node.call(imbalance.readingDeadlineSeconds()))
+    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+
+
 def submit_reading(node: Node, meter: LocalAccount, meter_id: bytes, reading: Reading) -> None:
     """`reading` signed by `meter` and relayed by the oracle's account."""
     address = node.manifest.contracts["MeterReadings"]

@@ -33,7 +33,7 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView
+from api.view import ChainView, tx_hash
 from chain.flexibility import FlexRequest, decode_offers
 from chain.signing import FlexOfferIntent, flex_offer_typed_data
 from indexer.schema import event_table
@@ -367,10 +367,7 @@ def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> Flex
         nonce=body.nonce,
         deadline=body.deadline,
     )
-    fn = view.fn(
-        "Flexibility", "offerWithSig", intent.as_tuple(), bytes.fromhex(body.signature[2:])
-    )
-    receipt = view.send(fn, view.relayer, "relayer")
+    receipt = view.relay("Flexibility", "offerWithSig", intent.as_tuple(), signature=body.signature)
     events = (
         view.contract("Flexibility").events.FlexOffered().process_receipt(receipt, errors=DISCARD)
     )
@@ -378,5 +375,5 @@ def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> Flex
     return FlexOfferPlacedPublic(
         request_id=body.request_id,
         index=int(events[0]["args"]["index"]),
-        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+        tx_hash=tx_hash(receipt),
     )

@@ -36,7 +36,7 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView, OrderRecord
+from api.view import ChainView, OrderRecord, tx_hash, tx_public
 from chain.intents import Intent, SignedIntent, compact_signature, intent_typed_data
 from chain.signing import OrderIntent, cancel_typed_data, order_typed_data
 from intents.pool import INCLUDED, PENDING, IntentPool, PooledIntent
@@ -368,14 +368,10 @@ def place_direct(body: OrderCreate, user: CurrentUser, view: ViewDep) -> OrdersP
         nonce=body.nonce,
         deadline=body.deadline,
     )
-    fn = view.fn(
-        "OrderBook", "placeOrderWithSig", intent.as_tuple(), bytes.fromhex(body.signature[2:])
+    receipt = view.relay(
+        "OrderBook", "placeOrderWithSig", intent.as_tuple(), signature=body.signature
     )
-    receipt = view.send(fn, view.relayer, "relayer")
-    return OrdersPlacedPublic(
-        order_ids=view.placed_ids(receipt),
-        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-    )
+    return OrdersPlacedPublic(order_ids=view.placed_ids(receipt), tx_hash=tx_hash(receipt))
 
 
 # -- both kinds -------------------------------------------------------------------------------
@@ -472,17 +468,13 @@ def cancel(order_id: OrderId, body: OrderCancel, user: CurrentUser, view: ViewDe
     """Relay a direct order's signed cancellation (EIP-712 CancelIntent); the escrow goes back to
     the owner."""
     _find(view, user, order_id)
-    fn = view.fn(
+    receipt = view.relay(
         "OrderBook",
         "cancelOrderWithSig",
         user.address,
         order_id,
         body.nonce,
         body.deadline,
-        bytes.fromhex(body.signature[2:]),
+        signature=body.signature,
     )
-    receipt = view.send(fn, view.relayer, "relayer")
-    return TxPublic(
-        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-        block_number=int(receipt["blockNumber"]),
-    )
+    return tx_public(receipt)

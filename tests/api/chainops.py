@@ -10,7 +10,11 @@ import httpx
 from eth_account import Account
 
 from api.client import EUR, Wallet
-from bench.chainops import advance_to, settle_imbalance_through, submit_reading
+from bench.chainops import (
+    advance_past_reading_deadline,
+    settle_imbalance_through,
+    submit_reading,
+)
 from chain.node import Node, Sender
 from chain.signing import Reading
 from gridshare.settings import Settings
@@ -44,7 +48,6 @@ def trade_metered_slot(
         )
         assert r.status_code == 201, r.text
         meters[w.address] = (key, meter_id)
-    community = node.contract("Community").functions
     slot = int(client.get("/market").json()["current_slot"]) + 4
     assert (
         seller.post(
@@ -58,10 +61,7 @@ def trade_metered_slot(
     )
     close_gate(node, slot)
     Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()
-    deadline = int(
-        node.call(node.contract("ImbalanceSettlement").functions.readingDeadlineSeconds())
-    )
-    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+    advance_past_reading_deadline(node, slot)
     for w, (imp, exp) in ((seller, (0, 1_000)), (buyer, (2_000, 0))):
         key, meter_id = meters[w.address]
         submit_reading(node, key, meter_id, Reading(meter_id, slot, imp, exp, 1))

@@ -13,7 +13,7 @@ from eth_utils.address import to_checksum_address
 from playwright.sync_api import expect
 
 from api.client import EUR, Wallet
-from bench.chainops import advance_to, submit_reading
+from bench.chainops import advance_past_reading_deadline, submit_reading
 from chain.node import Node, Sender
 from chain.signing import Reading
 from gridshare.settings import Settings
@@ -85,10 +85,7 @@ def test_dso_publishes_member_offers_and_both_see_the_outcome(
     meter_id = bytes([0xDA, 0x5F]) + bytes(30)
     meter = {"meter_id": "0x" + meter_id.hex(), "member": member.address, "signer": key.address}
     assert dso.post("/dso/meters", meter).status_code == 201
-    community = node.contract("Community").functions
-    imbalance = node.contract("ImbalanceSettlement").functions
-    deadline = int(node.call(imbalance.readingDeadlineSeconds()))
-    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+    advance_past_reading_deadline(node, slot)
     submit_reading(node, key, meter_id, Reading(meter_id, slot, 500, 0, 1))
     matcher.run_once()
     index_once(node, settings)
