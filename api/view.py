@@ -267,10 +267,13 @@ class ChainView:
         fn = self.fn(contract, name, *args, bytes.fromhex(signature[2:]))
         return self.send(fn, self.relayer, "relayer")
 
+    def emitted(self, receipt: TxReceipt, contract: str, event: str) -> list[dict[str, Any]]:
+        """The arguments of each `contract`'s `event` in `receipt`, in log order."""
+        found = self.contract(contract).events[event]().process_receipt(receipt, errors=DISCARD)
+        return [dict(e["args"]) for e in found]
+
     def placed_ids(self, receipt: TxReceipt) -> list[int]:
-        book = self.contract("OrderBook")
-        events = book.events.OrderPlaced().process_receipt(receipt, errors=DISCARD)
-        return [int(e["args"]["id"]) for e in events]
+        return [int(args["id"]) for args in self.emitted(receipt, "OrderBook", "OrderPlaced")]
 
 
 def tx_hash(receipt: TxReceipt) -> str:

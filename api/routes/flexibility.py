@@ -18,7 +18,6 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
-from web3.logs import DISCARD
 
 from api.deps import CurrentUser, DsoUser, HistoryDep, ViewDep
 from api.errors import ApiError
@@ -368,12 +367,10 @@ def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> Flex
         deadline=body.deadline,
     )
     receipt = view.relay("Flexibility", "offerWithSig", intent.as_tuple(), signature=body.signature)
-    events = (
-        view.contract("Flexibility").events.FlexOffered().process_receipt(receipt, errors=DISCARD)
-    )
+    offered = view.emitted(receipt, "Flexibility", "FlexOffered")[0]
     log.info("relayed flexibility offer of %s on request %s", body.member, body.request_id)
     return FlexOfferPlacedPublic(
         request_id=body.request_id,
-        index=int(events[0]["args"]["index"]),
+        index=int(offered["index"]),
         tx_hash=tx_hash(receipt),
     )
