@@ -105,10 +105,13 @@ chromium:
 	else echo "note: Chromium is not installed and cannot be here (not root or no apt-get);" \
 		"the dashboard's browser tests will be skipped"; fi
 
+# The import layers (pyproject.toml's [tool.importlinter], docs/map.md) come last: a broken layer
+# names the import and its line.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test-python: setup
 	$(PYTEST) tests --ignore=tests/contracts -q

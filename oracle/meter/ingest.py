@@ -36,23 +36,19 @@ class IngestStats:
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
 class Ingest:
     """Turns source items into readings signed by `signer`'s meter, queued in the outbox."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        signer: MeterSigner,
-        calendar: Calendar,
-        limits: Limits,
-        clock: Callable[[], int],
-    ) -> None:
-        self.engine = engine
-        self.signer = signer
-        self.calendar = calendar
-        self.limits = limits
-        self.clock = clock
-        with engine.connect() as conn:
+    engine: Engine
+    signer: MeterSigner
+    calendar: Calendar
+    limits: Limits
+    clock: Callable[[], int]
+    _tracks: dict[str, MeterTrack] = field(init=False)
+
+    def __post_init__(self) -> None:
+        with self.engine.connect() as conn:
             self._tracks = outbox.load_tracks(conn)
 
     def run(self, source: str, items: Iterable[SourceItem], chunk: int = 500) -> IngestStats:

@@ -13,12 +13,12 @@ import pytest
 from web3.types import Wei
 
 from api.client import Wallet
+from bench.chainops import advance_to
 from chain.node import Node, Sender
 from gridshare.settings import Settings
 from tests.api.chainops import (
     BUY_PRICE,
     SELL_PRICE,
-    advance_to,
     index_once,
     trade_metered_slot,
 )

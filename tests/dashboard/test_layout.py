@@ -15,8 +15,9 @@ import pytest
 from playwright.sync_api import expect
 
 from api.client import Wallet
+from bench.chainops import advance_to
 from chain.node import Node
-from tests.api.chainops import BUY_PRICE, advance_to
+from tests.api.chainops import BUY_PRICE
 from tests.dashboard.conftest import OpenPage
 from tests.dashboard.test_dashboard import eur, sign_in
 

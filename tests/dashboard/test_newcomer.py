@@ -27,7 +27,7 @@ from playwright.sync_api import expect
 
 from api.client import siwe_message
 from matcher.devchain import ROOT, free_port
-from tests.dashboard.test_dashboard import PHONE, eur
+from tests.dashboard.test_dashboard import PHONE, eur, place_order
 from tests.dashboard.test_layout import fits
 
 HERE = Path(__file__).resolve().parent
@@ -141,12 +141,7 @@ def test_in_the_browser_a_household_orders_and_withdraws_then_the_dso_signs_in(
         expect(page.get_by_test_id("signed-in")).to_contain_text("member")
 
         slot = int(httpx.get(f"{dashboard.url}/market").json()["current_slot"]) + 3
-        page.get_by_label("Side").select_option("sell")
-        page.get_by_label("Slot", exact=True).fill(str(slot))
-        page.get_by_label("Energy (Wh)").fill("500")
-        page.get_by_label("Limit price (€/kWh)").fill("0.12")
-        page.get_by_role("button", name="Sign and place order").click()
-        expect(page.get_by_role("status")).to_contain_text(f"placed for slot {slot}")
+        place_order(page, "sell", slot, 500, "0.12")
         open_orders = page.get_by_test_id("open-orders")
         expect(open_orders).to_contain_text("pending")
         page.screenshot(path=shots / "newcomer-order.png", full_page=True)
