@@ -16,15 +16,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from eth_utils.crypto import keccak
-from web3.contract import Contract
-from web3.contract.contract import ContractFunction
-from web3.logs import DISCARD
-from web3.types import TxReceipt
 
 from api.errors import ApiError
 from api.schemas import TxPublic
 from chain.codec import decode_rules
-from chain.node import Node, NodeError, Sender
+from chain.node import ContractCall, ContractHandle, Node, NodeError, Receipt, Sender
 from market.tariff import SlotRules
 
 log = logging.getLogger("api.view")
@@ -88,7 +84,7 @@ class ChainView:
         self.poll_seconds = poll_seconds
         self.audit_batch_blocks = audit_batch_blocks
         self.chain_id = node.manifest.chain_id
-        self._contracts: dict[str, Contract] = {}
+        self._contracts: dict[str, ContractHandle] = {}
         self._cache: dict[tuple[Any, ...], Any] = {}
         self._forever: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
@@ -148,12 +144,12 @@ class ChainView:
                 return True, self._cache[key]
         return False, None
 
-    def contract(self, name: str) -> Contract:
+    def contract(self, name: str) -> ContractHandle:
         if name not in self._contracts:
             self._contracts[name] = self.node.contract(name)
         return self._contracts[name]
 
-    def fn(self, contract: str, name: str, *args: Any) -> ContractFunction:
+    def fn(self, contract: str, name: str, *args: Any) -> ContractCall:
         return self.contract(contract).functions[name](*args)
 
     def call(self, contract: str, name: str, *args: Any) -> Any:
@@ -248,7 +244,7 @@ class ChainView:
 
     # -- sends -----------------------------------------------------------------------------
 
-    def send(self, fn: ContractFunction, sender: Sender | None, what: str) -> TxReceipt:
+    def send(self, fn: ContractCall, sender: Sender | None, what: str) -> Receipt:
         """Send `fn` from `sender` (one at a time) and refresh the head after it is mined."""
         if sender is None:
             raise ApiError(
@@ -260,25 +256,24 @@ class ChainView:
             finally:
                 self.refresh()
 
-    def relay(self, contract: str, name: str, *args: Any, signature: str) -> TxReceipt:
+    def relay(self, contract: str, name: str, *args: Any, signature: str) -> Receipt:
         """Send a member's signed call from the API's relayer account, which pays the gas; the
         contract checks `signature` (0x and 130 hex digits, as the schemas take it), the call's
         last argument."""
         fn = self.fn(contract, name, *args, bytes.fromhex(signature[2:]))
         return self.send(fn, self.relayer, "relayer")
 
-    def emitted(self, receipt: TxReceipt, contract: str, event: str) -> list[dict[str, Any]]:
+    def emitted(self, receipt: Receipt, contract: str, event: str) -> list[dict[str, Any]]:
         """The arguments of each `contract`'s `event` in `receipt`, in log order."""
-        found = self.contract(contract).events[event]().process_receipt(receipt, errors=DISCARD)
-        return [dict(e["args"]) for e in found]
+        return self.node.emitted(receipt, contract, event)
 
-    def placed_ids(self, receipt: TxReceipt) -> list[int]:
+    def placed_ids(self, receipt: Receipt) -> list[int]:
         return [int(args["id"]) for args in self.emitted(receipt, "OrderBook", "OrderPlaced")]
 
 
-def tx_hash(receipt: TxReceipt) -> str:
+def tx_hash(receipt: Receipt) -> str:
     return "0x" + bytes(receipt["transactionHash"]).hex()
 
 
-def tx_public(receipt: TxReceipt) -> TxPublic:
+def tx_public(receipt: Receipt) -> TxPublic:
     return TxPublic(tx_hash=tx_hash(receipt), block_number=int(receipt["blockNumber"]))

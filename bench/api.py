@@ -44,12 +44,12 @@ from bench.chainops import (
     submit_reading,
 )
 from bench.report import record
+from chain.devchain import DevChain, close_gate, dev_chain, free_port
 from chain.node import Node, Sender
 from chain.signing import Reading
 from gridshare.settings import Settings
 from indexer.migrate import make_engine
 from indexer.service import Indexer
-from matcher.devchain import DevChain, close_gate, dev_chain, free_port
 from matcher.service import Matcher
 
 DURATION_S = 60

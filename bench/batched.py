@@ -27,12 +27,12 @@ from typing import Any
 from bench.matcher import TOP_UP, register_members
 from bench.report import record
 from chain.codec import ROLE_CODES, SIDE_CODES
+from chain.devchain import close_gate, dev_chain
 from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.node import Node, Sender
 from chain.signing import sign_typed_data
 from gridshare.settings import Settings, load_settings
 from intents.pool import IntentPool
-from matcher.devchain import close_gate, dev_chain
 from matcher.service import Matcher, SlotResult
 
 

@@ -32,10 +32,10 @@ from web3.types import Wei
 
 from bench.matcher import register_members, send_setup
 from bench.report import record
+from chain.devchain import dev_chain
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from gridshare.settings import load_settings
-from matcher.devchain import dev_chain
 from matcher.service import Matcher
 
 PERIOD_SLOTS = 4

@@ -54,10 +54,10 @@ from web3.providers import HTTPProvider
 
 from audit.fetch import fetch_events
 from bench.report import record
+from chain.devchain import ROOT, DevChain, _brownie, free_port, start_ganache, stop_process
 from chain.node import Node
 from gridshare.settings import load_settings
 from market.billing import OrderSettlement
-from matcher.devchain import ROOT, DevChain, _brownie, free_port, start_ganache, stop_process
 from oracle import outbox
 from oracle.samples import meter_id
 from sim.agents import MeterFlow

@@ -54,7 +54,7 @@ def main() -> None:
         "simulation: DSO flexibility on default-20 (issue 10)",
         f".venv/bin/python -m bench.flex --days {args.days}",
         figures,
-        "Ganache 7.9.2 on a free port (matcher/devchain.py), 30-minute slots; the last day is the "
+        "Ganache 7.9.2 on a free port (chain/devchain.py), 30-minute slots; the last day is the "
         "event day, its evening net-import peak above 80 % of the peak is requested day-ahead "
         "(one request per slot over the limit), offers from each member's wallet, accepted and "
         "paid by the matcher service; the dry run (pure rulebook) gives the same payments. "

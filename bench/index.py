@@ -20,12 +20,12 @@ from web3.types import Wei
 
 from bench.report import record
 from chain.codec import ROLE_CODES, SIDE_CODES
+from chain.devchain import close_gate, dev_chain
 from chain.node import Node, Sender
 from gridshare.settings import Settings, load_settings
 from indexer.devdb import pg_server
 from indexer.migrate import make_engine, upgrade
 from indexer.service import Indexer
-from matcher.devchain import close_gate, dev_chain
 from matcher.service import Matcher
 
 MEMBERS = range(6, 20)  # unlocked accounts of the dev chain's mnemonic

@@ -23,12 +23,12 @@ from web3.types import Wei
 
 from bench.report import record
 from chain.codec import ROLE_CODES
+from chain.devchain import close_gate, dev_chain
 from chain.node import Node, Sender
 from chain.signing import OrderIntent, order_typed_data, sign_typed_data
 from gridshare.settings import Settings, load_settings
 from market.clearing import Mode, clear
 from market.orders import Order, Side
-from matcher.devchain import close_gate, dev_chain
 from matcher.service import Matcher
 
 ORDERS = 1_000_000

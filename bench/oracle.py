@@ -14,11 +14,12 @@ from pathlib import Path
 from eth_account import Account
 
 from bench.report import record
+from chain.calendar import read_calendar
 from chain.codec import ROLE_CODES
+from chain.devchain import dev_chain
 from chain.node import Node, Sender
 from gridshare.settings import load_settings
-from matcher.calendar import Calendar, read_calendar
-from matcher.devchain import dev_chain
+from market.calendar import Calendar
 from oracle.meter.ingest import Ingest
 from oracle.meter.keys import read_key, write_keystore
 from oracle.meter.signing import Domain, MeterSigner

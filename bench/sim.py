@@ -59,7 +59,7 @@ def main() -> None:
         "simulation: year of 100 households on ganache (issue 7)",
         f".venv/bin/python -m bench.sim --days {args.days}",
         figures,
-        "Ganache 7.9.2 on a free port (matcher/devchain.py), 30-minute slots. Orders travel as "
+        "Ganache 7.9.2 on a free port (chain/devchain.py), 30-minute slots. Orders travel as "
         "signed intents (issue 16): each agent signs its orders into the intent pool (no "
         "transaction), the matcher carries them in the slot's one settlement; then one reading "
         "batch through the oracle's relay, one imbalance settlement per slot, a period close "

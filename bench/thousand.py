@@ -42,6 +42,7 @@ from web3.types import Nonce, TxParams, TxReceipt, Wei
 from audit.model import Report as AuditReport
 from bench.report import record
 from chain.codec import ROLE_CODES, decode_rules
+from chain.devchain import BLOCK_GAS_LIMIT, dev_chain
 from chain.metering import positions, trade_words, word_member
 from chain.node import Node, Sender
 from chain.submission import to_submission
@@ -50,7 +51,6 @@ from market.billing import OrderSettlement
 from market.clearing import Mode, clear
 from market.statement import Statement
 from market.units import NANO_PER_EUR
-from matcher.devchain import BLOCK_GAS_LIMIT, dev_chain
 from matcher.service import Matcher
 from oracle import outbox
 from oracle.meter.signing import Domain, sign_reading
@@ -654,7 +654,7 @@ NOTES = """
 Setting: `communities/hundred.toml`'s households ten times (1,000 households, BDEW h0/h25 load,
 pvlib PV, the June profile day) plus the community battery: 1,001 members and meters, one day
 of 48 slots of 30 min, on anvil 1.7.1 (chain id 1337, shanghai, block gas limit 60M, a block
-every second; matcher/devchain.py on a free port) on the shared 2-core machine. Everything runs
+every second; chain/devchain.py on a free port) on the shared 2-core machine. Everything runs
 through sim's runner (docs/decisions.md, "Load: 1,000 members"): orders from the members' own
 wallets (one transaction each, 400k gas limit; up to 10 per member and slot on-chain, here one or
 two), `Matcher.run_once` per slot, 1,001 signed readings per slot into the oracle's SQLite outbox

@@ -1,4 +1,4 @@
-"""The one module that talks to an Ethereum node (web3.py; brownie is for scripts and tests only).
+"""The connection to an Ethereum node (web3.py; brownie is for scripts and tests only).
 
 It finds the node of a network id, loads the deployment manifest written by scripts/deploy.py,
 hands out contract handles, and sends transactions. Every request goes through `Node.rpc`, which
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeAlias, TypeVar, cast
 
 import yaml  # type: ignore[import-untyped]
 from eth_abi.abi import decode as abi_decode
@@ -41,6 +41,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
+from web3.logs import DISCARD
 from web3.providers import HTTPProvider
 from web3.types import (
     BlockData,
@@ -54,10 +55,17 @@ from web3.types import (
     Wei,
 )
 
+from chain.events import canonical_type
 from gridshare.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The node's types as the rest of the product names them: web3's, named here only.
+Receipt: TypeAlias = TxReceipt  # a mined transaction's receipt
+BlockHeader: TypeAlias = BlockData  # a block without its transactions' bodies
+ContractHandle: TypeAlias = Contract  # a deployed contract (`Node.contract`)
+ContractCall: TypeAlias = ContractFunction  # one of its functions with arguments, to call or send
 
 
 class NodeError(Exception):
@@ -66,6 +74,10 @@ class NodeError(Exception):
 
 class NodeUnavailable(NodeError):
     """The node stayed unreachable for `rpc_retry_limit` attempts."""
+
+
+class BlockMissing(NodeError):
+    """A block asked for is not (or no longer) on the node's chain."""
 
 
 class TransactionReverted(NodeError):
@@ -151,15 +163,6 @@ def load_manifest(deployments_dir: Path, network_id: str) -> Manifest:
 # Revert data -> custom error
 
 
-def _abi_type(param: Mapping[str, Any]) -> str:
-    """Canonical ABI type of a parameter (tuples spelled out, as in a selector)."""
-    kind = str(param["type"])
-    if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in param["components"])
-        return f"({inner}){kind[len('tuple') :]}"
-    return kind
-
-
 @dataclass(frozen=True)
 class ErrorDecoder:
     """Custom errors of a set of ABIs, keyed by their 4-byte selector."""
@@ -172,7 +175,7 @@ class ErrorDecoder:
         for abi in abis:
             for item in abi:
                 if item.get("type") == "error":
-                    types = [_abi_type(p) for p in item.get("inputs", [])]
+                    types = [canonical_type(p) for p in item.get("inputs", [])]
                     signature = f"{item['name']}({','.join(types)})"
                     errors[keccak(text=signature)[:4]] = (str(item["name"]), types)
         return cls(errors)
@@ -360,7 +363,7 @@ class Node:
         for name, address in self.manifest.contracts.items():
             for item in self.manifest.abi[name]:
                 if item.get("type") == "event" and not item.get("anonymous"):
-                    types = ",".join(_abi_type(p) for p in item.get("inputs", []))
+                    types = ",".join(canonical_type(p) for p in item.get("inputs", []))
                     topic = keccak(text=f"{item['name']}({types})")
                     events[(address, topic)] = (name, str(item["name"]))
         decoded = []
@@ -385,6 +388,12 @@ class Node:
                 )
             )
         return decoded
+
+    def emitted(self, receipt: TxReceipt, contract: str, event: str) -> list[dict[str, Any]]:
+        """The arguments of each `contract`'s `event` in `receipt`, in log order (the receipt's
+        other logs are skipped)."""
+        handle = self.contract(contract).events[event]()
+        return [dict(e["args"]) for e in handle.process_receipt(receipt, errors=DISCARD)]
 
     def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
         return int(
@@ -434,7 +443,8 @@ class Node:
             return None
 
     def blocks(self, numbers: Sequence[int]) -> list[BlockData]:
-        """Headers of existing blocks `numbers`, in that order, in one batched request."""
+        """Headers of existing blocks `numbers`, in that order, in one batched request
+        (BlockMissing if any is not on the chain)."""
 
         def request() -> list[BlockData]:
             with self.w3.batch_requests() as batch:
@@ -442,7 +452,10 @@ class Node:
                     batch.add(self.w3.eth.get_block(n))
                 return cast(list[BlockData], batch.execute())
 
-        return self.rpc("eth_getBlockByNumber (batch)", request) if numbers else []
+        try:
+            return self.rpc("eth_getBlockByNumber (batch)", request) if numbers else []
+        except BlockNotFound as exc:
+            raise BlockMissing(f"a block of {list(numbers)} is not on the chain: {exc}") from exc
 
     def get_logs(
         self, addresses: Sequence[ChecksumAddress], from_block: int, to_block: int

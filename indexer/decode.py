@@ -1,34 +1,22 @@
-"""Logs -> rows of the event tables, decoded with the manifest's ABIs (eth_abi directly: web3's
-own event decoding spent more time formatting than the rest of the indexer together)."""
+"""Logs -> rows of the event tables, decoded with the manifest's ABIs (chain.events: eth_abi
+directly, as web3's own event decoding spent more time formatting than the rest of the indexer
+together)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
-from eth_utils.address import to_checksum_address
-from hexbytes import HexBytes
 from sqlalchemy import Table
-from web3.types import LogReceipt
 
+from chain.events import EventCodec, EventMismatch, RawLog, checksum, hex0x
 from indexer.schema import SPECS, event_table
-from indexer.spec import ArgColumn, EventSpec, canonical_type, is_dynamic
+from indexer.spec import ArgColumn, EventSpec
 
 
 class UnknownEvent(Exception):
     """A log, or an ABI event, the index's schema has no table for."""
-
-
-def hex0x(value: Any) -> str:
-    return "0x" + bytes(HexBytes(value)).hex()
-
-
-@lru_cache(maxsize=4096)
-def checksum(address: str) -> str:
-    return str(to_checksum_address(address))
 
 
 def _jsonable(value: Any) -> Any:
@@ -59,42 +47,26 @@ def _value(column: ArgColumn, raw: Any) -> Any:
 class _Codec:
     spec: EventSpec
     table: Table
-    topic_params: tuple[tuple[str, str, bool], ...]  # name, type, stored as a hash
-    data_names: tuple[str, ...]
-    data_types: tuple[str, ...]
+    event: EventCodec
     positions: Mapping[str, tuple[Mapping[str, Any], ...]]
 
     @classmethod
     def of(cls, spec: EventSpec) -> _Codec:
         inputs = [dict(p) for p in spec.abi.get("inputs", [])]
         names = [str(p.get("name") or f"arg{i}") for i, p in enumerate(inputs)]
-        topics = tuple(
-            (n, canonical_type(p), is_dynamic(p))
-            for n, p in zip(names, inputs, strict=True)
-            if p.get("indexed")
-        )
-        data = [(n, canonical_type(p)) for n, p in zip(names, inputs, strict=True)]
-        data = [(n, t) for (n, t), p in zip(data, inputs, strict=True) if not p.get("indexed")]
         return cls(
             spec,
             event_table(spec.contract, spec.event),
-            topics,
-            tuple(n for n, _ in data),
-            tuple(t for _, t in data),
+            EventCodec.of(inputs, names),
             dict(zip(names, ((p,) for p in inputs), strict=True)),
         )
 
-    def args(self, entry: LogReceipt) -> dict[str, Any]:
+    def args(self, entry: RawLog) -> dict[str, Any]:
         """The event's arguments by ABI name (structs as tuples, in field order)."""
-        topics = entry["topics"][1:]
-        if len(topics) != len(self.topic_params):
-            raise UnknownEvent(f"log {hex0x(entry['transactionHash'])} has {len(topics)} topics")
-        out: dict[str, Any] = {}
-        for (name, kind, hashed), topic in zip(self.topic_params, topics, strict=True):
-            out[name] = bytes(topic) if hashed else abi_decode([kind], bytes(topic))[0]
-        values = abi_decode(list(self.data_types), bytes(HexBytes(entry["data"])))
-        out.update(zip(self.data_names, values, strict=True))
-        return out
+        try:
+            return self.event.args(entry)
+        except EventMismatch as exc:
+            raise UnknownEvent(str(exc)) from exc
 
     def column_value(self, column: ArgColumn, args: Mapping[str, Any]) -> Any:
         value = args[column.path[0]]
@@ -126,7 +98,7 @@ class Decoder:
                     )
                 self._codecs[(checksum(address), spec.topic)] = _Codec.of(spec)
 
-    def row(self, entry: LogReceipt, block_time: int) -> tuple[Table, dict[str, Any]]:
+    def row(self, entry: RawLog, block_time: int) -> tuple[Table, dict[str, Any]]:
         address = checksum(entry["address"])
         topic = bytes(entry["topics"][0]) if entry["topics"] else b""
         codec = self._codecs.get((address, topic))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from matcher.devchain import free_port
+from chain.devchain import free_port
 
 
 def pg_bindir() -> Path | None:

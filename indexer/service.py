@@ -30,11 +30,10 @@ from sqlalchemy import Connection, Engine, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.dml import Insert as PgInsert
 from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
-from web3.exceptions import BlockNotFound
-from web3.types import BlockData
 
-from chain.node import Node
-from indexer.decode import Decoder, hex0x
+from chain.events import hex0x
+from chain.node import BlockHeader, BlockMissing, Node
+from indexer.decode import Decoder
 from indexer.migrate import upgrade
 from indexer.schema import blocks, checkpoint, event_tables
 
@@ -187,7 +186,7 @@ class Indexer:
         numbers = sorted({int(e["blockNumber"]) for e in logs} | {end})
         try:
             headers = {int(h["number"]): h for h in self.node.blocks(numbers)}
-        except BlockNotFound:
+        except BlockMissing:
             return None
         hashes = {n: hex0x(h["hash"]) for n, h in headers.items()}
         # `end` had the same hash before and after the logs were read, so they are the logs of
@@ -263,7 +262,7 @@ class Indexer:
         )
 
 
-def _block_row(header: BlockData) -> dict[str, Any]:
+def _block_row(header: BlockHeader) -> dict[str, Any]:
     return {
         "number": int(header["number"]),
         "hash": hex0x(header["hash"]),

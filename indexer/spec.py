@@ -19,6 +19,8 @@ from typing import Any
 
 from eth_utils.abi import event_abi_to_log_topic
 
+from chain.events import is_dynamic
+
 SPEC_PATH = Path(__file__).with_name("events.json")
 BASE_COLUMNS = ("tx_hash", "log_index", "block_number", "block_hash", "block_time")
 MAX_IDENTIFIER = 63  # PostgreSQL's limit
@@ -29,21 +31,6 @@ def snake_case(name: str) -> str:
     `eip712_domain_changed`; already snake_case names are unchanged."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
     return spaced.lower()
-
-
-def canonical_type(param: Mapping[str, Any]) -> str:
-    """The ABI type of a parameter as eth_abi decodes it (structs spelled out as tuples)."""
-    kind = str(param["type"])
-    if kind.startswith("tuple"):
-        inner = ",".join(canonical_type(c) for c in param["components"])
-        return f"({inner}){kind[len('tuple') :]}"
-    return kind
-
-
-def is_dynamic(param: Mapping[str, Any]) -> bool:
-    """Whether an indexed parameter of this type is stored in its topic as a hash."""
-    kind = str(param["type"])
-    return kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("tuple")
 
 
 @dataclass(frozen=True)

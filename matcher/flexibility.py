@@ -27,7 +27,7 @@ from chain.flexibility import (
     settlement_words,
 )
 from chain.node import Node, Sender, TransactionReverted
-from matcher.calendar import Calendar
+from market.calendar import Calendar
 
 log = logging.getLogger(__name__)
 

@@ -34,13 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chain.calendar import read_calendar
 from chain.codec import decode_rules
 from chain.intents import EMPTY_BATCH, IntentBatch
 from chain.metering import pack_reading_word, positions, trade_words, word_member
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from chain.submission import SlotBook, clear_slot
+from market.calendar import Calendar
 from market.intents import LeftOut
-from matcher.calendar import Calendar, read_calendar
 from matcher.flexibility import FlexibilityStep, FlexStep
 from matcher.intents import IntentStep, Pool
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from chain.node import Node, NodeError, Sender, TransactionReverted
-from matcher.calendar import Calendar
+from market.calendar import Calendar
 from oracle import outbox
 from oracle.outbox import StoredReading
 from oracle.samples import meter_id

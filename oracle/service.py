@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import time
 
+from chain.calendar import read_calendar
 from chain.node import Node, NodeError, oracle_sender
 from gridshare.settings import Settings
-from matcher.calendar import read_calendar
 from oracle.outbox import open_outbox
 from oracle.relay import Relay, RelayStats
 from oracle.stats import accumulate

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from matcher.calendar import Calendar
+from market.calendar import Calendar
 from oracle.samples import Sample
 
 

@@ -2,7 +2,7 @@
 
 `network` is a brownie network id whose node is already running (the deployment is made by
 `brownie run scripts/deploy.py`, exactly as anywhere else), or `dev`: a private ganache on a free
-port (matcher/devchain.py, never 8545/8546) that is removed afterwards.
+port (chain/devchain.py, never 8545/8546) that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
+from chain.devchain import ROOT, dev_chain
 from chain.node import Node
 from gridshare.settings import Settings
-from matcher.devchain import ROOT, dev_chain
 from sim.community import Community
 from sim.profiles import HouseholdProfile, community_profiles
 from sim.runner import Progress, Roles, RunHooks, Runner, RunResult, genesis_for

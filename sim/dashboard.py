@@ -27,9 +27,9 @@ import httpx
 from eth_utils.address import to_checksum_address
 from rich.console import Console
 
+from chain.devchain import ROOT, DevChain, dev_chain, stop_process
 from chain.node import Node
 from gridshare.settings import Settings
-from matcher.devchain import ROOT, DevChain, dev_chain, stop_process
 from sim.community import Community
 from sim.runner import RunResult
 

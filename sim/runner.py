@@ -34,10 +34,6 @@ from typing import Any, Protocol, cast
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from web3.contract import Contract
-from web3.contract.contract import ContractFunction
-from web3.logs import DISCARD
-from web3.types import TxReceipt
 
 from audit.checks import audit
 from audit.fetch import fetch_events, fetch_state
@@ -45,7 +41,7 @@ from audit.model import Report as AuditReport
 from chain.codec import MODE_CODES, ROLE_CODES, decode_rules
 from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.metering import pack_reading_word, readings_hash
-from chain.node import Node, Sender
+from chain.node import ContractCall, ContractHandle, Node, Receipt, Sender
 from chain.settled import read_settled
 from chain.signing import sign_typed_data
 from chain.submission import to_submission
@@ -331,7 +327,7 @@ class _NoEstimate:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._node, name)
 
-    def transact(self, fn: ContractFunction, sender: Sender, **kwargs: Any) -> TxReceipt:
+    def transact(self, fn: ContractCall, sender: Sender, **kwargs: Any) -> Receipt:
         kwargs.setdefault("gas", self._gas)
         return self._node.transact(fn, sender, **kwargs)
 
@@ -356,7 +352,7 @@ class Runner:
         self.community = community
         self.profiles = profiles
         self.roles = roles
-        self.c: dict[str, Contract] = {
+        self.c: dict[str, ContractHandle] = {
             name: node.contract(name)
             for name in (
                 "EnergyToken",
@@ -410,7 +406,7 @@ class Runner:
 
     def tx(
         self, contract: str, fn: str, *args: object, sender: Sender | Member, gas: int | None = None
-    ) -> TxReceipt:
+    ) -> Receipt:
         """One transaction; a member's wallet counts its own nonces."""
         self.transactions += 1
         function = self.c[contract].functions[fn](*args)
@@ -420,7 +416,7 @@ class Runner:
             return receipt
         return self.node.transact(function, sender, gas=gas)
 
-    def _dso(self, contract: str, fn: str, *args: object) -> TxReceipt:
+    def _dso(self, contract: str, fn: str, *args: object) -> Receipt:
         return self.tx(contract, fn, *args, sender=Sender(self.roles.dso), gas=1_000_000)
 
     def balance(self, address: str) -> int:
@@ -571,7 +567,7 @@ class Runner:
         members = sorted((m.address for m in self.members), key=lambda a: int(a, 16))
         sharing = self.c["ProfitSharing"]
         size = int(self.node.call(sharing.functions.maxChunk()))
-        closed: list[Any] = []
+        closed: list[dict[str, Any]] = []
         # In chunks of at most maxChunk members, ascending: the last call closes the period.
         for start in range(0, max(len(members), 1), size):
             receipt = self.tx(
@@ -582,11 +578,11 @@ class Runner:
                 sender=Sender(self.roles.dso),
                 gas=self.node.block_gas_limit(),
             )
-            closed += sharing.events.PeriodClosed().process_receipt(receipt, errors=DISCARD)
-            for event in sharing.events.PeriodBilled().process_receipt(receipt, errors=DISCARD):
-                ledger = self.ledgers[self.by_address[event["args"]["member"]].name]
-                ledger.profit_share += int(event["args"]["share"])
-                ledger.service_fees += int(event["args"]["serviceFee"])
+            closed += self.node.emitted(receipt, "ProfitSharing", "PeriodClosed")
+            for billed in self.node.emitted(receipt, "ProfitSharing", "PeriodBilled"):
+                ledger = self.ledgers[self.by_address[billed["member"]].name]
+                ledger.profit_share += int(billed["share"])
+                ledger.service_fees += int(billed["serviceFee"])
         result, lease = 0, 0
         spec = self.community.battery
         if self.battery is not None and spec is not None and spec.lessees:
@@ -621,8 +617,7 @@ class Runner:
                     )
                 self.ledgers[lessee.name].battery_result += part
                 self.ledgers[self.battery.name].battery_result -= part
-        (event,) = closed
-        args = event["args"]
+        (args,) = closed
         return PeriodLog(period, int(args["platformFees"]), int(args["pool"]), result, lease)
 
     def audit(self, last_slot: int) -> tuple[AuditReport, dict[str, Statement], Statement]:

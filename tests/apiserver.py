@@ -17,9 +17,9 @@ from eth_utils.crypto import keccak
 
 from api.client import Wallet
 from api.main import create_app
+from chain.devchain import DevChain, free_port
 from chain.node import Node, Sender
 from gridshare.settings import Settings
-from matcher.devchain import DevChain, free_port
 from tests.fixtures import chain
 
 __all__ = ["chain"]  # re-exported: the directories that use this harness import it from here

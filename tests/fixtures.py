@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from chain.devchain import DevChain, dev_chain
 from indexer.devdb import PgServer, pg_server
-from matcher.devchain import DevChain, dev_chain
 
 PG_MISSING = (
     "PostgreSQL is not installed and could not be: run `make setup` as root "

@@ -16,7 +16,7 @@ from itertools import islice
 
 from sqlalchemy import Engine
 
-from matcher.calendar import Calendar
+from market.calendar import Calendar
 from oracle import outbox
 from oracle.meter.signing import MeterSigner
 from oracle.samples import MeterNameError, Rejected, Sample, SourceItem, meter_id

@@ -15,9 +15,9 @@ import threading
 import time
 from collections.abc import Iterator
 
+from chain.calendar import read_calendar
 from chain.node import Node
 from gridshare.settings import Settings
-from matcher.calendar import read_calendar
 from oracle.meter.ingest import Ingest, IngestStats
 from oracle.meter.keys import MeterKeyError, read_key
 from oracle.meter.signing import Domain, MeterSigner

@@ -15,12 +15,12 @@ from bench.chainops import (
     settle_imbalance_through,
     submit_reading,
 )
+from chain.devchain import close_gate
 from chain.node import Node, Sender
 from chain.signing import Reading
 from gridshare.settings import Settings
 from indexer.migrate import make_engine
 from indexer.service import Indexer
-from matcher.devchain import close_gate
 from matcher.service import Matcher
 from tests.apiserver import MATCHER_ACCOUNT, new_member
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from api.client import EUR, Wallet, sign_text, siwe_message
+from chain.devchain import close_gate
 from chain.node import Node, Sender
 from chain.signing import sign_typed_data
-from matcher.devchain import close_gate
 from matcher.service import Matcher
 from tests.apiserver import MATCHER_ACCOUNT, grant, new_member
 

@@ -26,9 +26,9 @@ from api.client import EUR, Wallet
 from api.dev import DevHelperRefused, refuse_unless_dev_chain
 from api.history import MAX_SLOTS
 from api.main import api_node, create_app
+from chain.devchain import DevChain, free_port
 from chain.node import Node, Sender
 from gridshare.settings import Settings
-from matcher.devchain import DevChain, free_port
 from tests.apiserver import DSO_ACCOUNT, RELAYER_ACCOUNT, new_member
 
 GRIDSHARE = [sys.executable, "-c", "from gridshare.cli import app; app()"]

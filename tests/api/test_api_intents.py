@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from api.client import EUR, Wallet
+from chain.devchain import close_gate
 from chain.intents import Intent, intent_id, intent_typed_data
 from chain.node import Node, Sender
 from chain.signing import sign_typed_data
 from gridshare.settings import Settings
 from intents.pool import IntentPool
-from matcher.devchain import close_gate
 from matcher.service import Matcher
 from tests.api.test_api import eventually, open_slot
 from tests.apiserver import MATCHER_ACCOUNT, new_member

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from chain.devchain import DevChain
 from chain.node import Node
-from matcher.devchain import DevChain
 from tests.audit.scenario import run_scenario, scenario_chain
 
 

@@ -31,6 +31,7 @@ from web3.logs import DISCARD
 from web3.types import Wei
 
 from chain.codec import ROLE_CODES, SIDE_CODES, decode_rules, encode_rules
+from chain.devchain import DevChain, dev_chain
 from chain.intents import Intent, IntentBatch, SignedIntent, intent_typed_data
 from chain.metering import pack_reading_word, positions, trade_words, word_member
 from chain.node import Node, Sender
@@ -38,7 +39,6 @@ from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import clear_slot
 from gridshare.settings import Settings
 from market.tariff import SlotRules, Tariff
-from matcher.devchain import DevChain, dev_chain
 from matcher.service import Matcher
 
 EUR = 10**9

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from audit.checks import audit
 from audit.fetch import fetch_events, fetch_state
 from audit.model import Event
+from chain.devchain import DevChain, free_port
 from chain.node import Node
 from gridshare.cli import app
-from matcher.devchain import DevChain, free_port
 from tests.audit.scenario import audit_env
 
 GRIDSHARE = os.path.join(os.path.dirname(sys.executable), "gridshare")

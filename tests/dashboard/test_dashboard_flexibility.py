@@ -14,10 +14,10 @@ from playwright.sync_api import expect
 
 from api.client import EUR, Wallet
 from bench.chainops import advance_past_reading_deadline, submit_reading
+from chain.devchain import close_gate
 from chain.node import Node, Sender
 from chain.signing import Reading
 from gridshare.settings import Settings
-from matcher.devchain import close_gate
 from matcher.service import Matcher
 from tests.api.chainops import index_once
 from tests.apiserver import DSO_ACCOUNT, MATCHER_ACCOUNT, new_member

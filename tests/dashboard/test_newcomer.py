@@ -26,7 +26,7 @@ import pytest
 from playwright.sync_api import expect
 
 from api.client import siwe_message
-from matcher.devchain import ROOT, free_port
+from chain.devchain import ROOT, free_port
 from tests.dashboard.test_dashboard import PHONE, eur, place_order
 from tests.dashboard.test_layout import fits
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.faults import TARGETS, FaultConfig, run_faults
-from matcher.devchain import ROOT
+from chain.devchain import ROOT
 
 
 def test_two_slots_survive_kill_9_of_every_process(tmp_path: Path) -> None:

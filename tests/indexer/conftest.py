@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from chain.devchain import DevChain
 from chain.node import Node, Sender
 from gridshare.settings import Settings
 from indexer.devdb import PgServer
 from indexer.migrate import make_engine
-from matcher.devchain import DevChain
 from matcher.service import Matcher
 from tests.fixtures import PG_MISSING, chain, postgres  # noqa: F401
 from tests.matcher.helpers import EUR, MATCHER, MEMBERS, Market

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from chain.devchain import ROOT, DevChain
 from chain.node import Node
 from indexer.devdb import PgServer
 from indexer.migrate import make_engine
 from indexer.schema import blocks, checkpoint, event_tables
 from indexer.service import Indexer, iter_rows
-from matcher.devchain import ROOT, DevChain
 from tests.indexer.conftest import trade_slot
 from tests.matcher.helpers import Market
 

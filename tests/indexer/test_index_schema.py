@@ -12,13 +12,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Engine, MetaData, Table, select, update
 
+from chain.devchain import DevChain
 from chain.node import Node
 from indexer.migrate import current_revision, head_revision, upgrade
 from indexer.schema import checkpoint, event_table, metadata
 from indexer.service import Indexer, IndexMismatch
 from indexer.spec import SPEC_PATH, event_abis, snake_case
 from indexer.types import Uint
-from matcher.devchain import DevChain
 
 NewDb = Callable[[], Engine]
 

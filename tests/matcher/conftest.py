@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from chain.devchain import DevChain
 from chain.node import Node
 from gridshare.settings import Settings
-from matcher.devchain import DevChain
 from tests.fixtures import chain  # noqa: F401
 from tests.matcher.helpers import EUR, MATCHER, MEMBERS, Market
 

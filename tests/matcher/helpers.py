@@ -8,8 +8,8 @@ from typing import Any
 from web3.logs import DISCARD
 
 from chain.codec import ROLE_CODES, SIDE_CODES
+from chain.devchain import close_gate
 from chain.node import Node, Sender
-from matcher.devchain import close_gate
 
 EUR = 10**9  # n€ per €
 # Roles of the accounts of mnemonic "gridshare" (scripts/deploy.py on a development chain).

@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Mapping
 
+from chain.devchain import ROOT, DevChain, free_port
 from chain.node import Node, Sender
-from matcher.devchain import ROOT, DevChain, free_port
 from matcher.service import Matcher
 from tests.contracts.helpers import clear_on_chain_book
 from tests.matcher.helpers import MEMBERS, ContractCalls, Market

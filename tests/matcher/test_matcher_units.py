@@ -22,7 +22,7 @@ from chain.node import (
     revert_data,
 )
 from gridshare.settings import Settings
-from matcher.calendar import Calendar
+from market.calendar import Calendar
 
 GENESIS = 1_767_225_600
 CAL = Calendar(genesis=GENESIS, slot_seconds=1800, gate_closure_seconds=300)

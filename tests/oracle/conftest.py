@@ -11,10 +11,10 @@ import pytest
 from eth_account import Account
 
 from chain.codec import ROLE_CODES
+from chain.devchain import DevChain
 from chain.node import Node, Sender
 from gridshare.settings import Settings
 from indexer.devdb import PgServer
-from matcher.devchain import DevChain
 from oracle.meter.keys import write_keystore
 from oracle.samples import meter_id
 from tests.fixtures import PG_MISSING, chain, postgres  # noqa: F401

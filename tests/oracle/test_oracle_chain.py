@@ -14,9 +14,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from chain.calendar import read_calendar
+from chain.devchain import DevChain
 from chain.node import Node
-from matcher.calendar import read_calendar
-from matcher.devchain import DevChain
 from oracle.samples import meter_id
 from tests.oracle.conftest import METERS, Meters, meter_env, relay_env
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dsmr_parser.parsers import TelegramParser  # type: ignore[import-untyped]
 
-from matcher.calendar import Calendar
+from market.calendar import Calendar
 from oracle.meter.ingest import Ingest
 from oracle.meter.signing import Domain, MeterSigner
 from oracle.outbox import open_outbox, quarantined

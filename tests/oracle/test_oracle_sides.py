@@ -14,9 +14,9 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from sqlalchemy import select
 
+from chain.calendar import read_calendar
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data
-from matcher.calendar import read_calendar
 from oracle import outbox
 from oracle.meter.keys import read_key
 from oracle.meter.signing import Domain, MeterSigner, sign_reading

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from matcher.calendar import Calendar
+from market.calendar import Calendar
 from oracle import outbox
 from oracle.meter.ingest import Ingest
 from oracle.meter.keys import read_key, write_keystore

@@ -1,4 +1,4 @@
-"""End to end: a 4-household community trades one day on a real ganache (matcher/devchain.py,
+"""End to end: a 4-household community trades one day on a real ganache (chain/devchain.py,
 never 8545/8546) through the order book, the matcher, signed readings, imbalance settlement,
 period close, battery lease and result; the report is written from it. The chain stays up for
 the module: it is indexed and served by the API, whose statement of every household must equal
@@ -21,11 +21,11 @@ from eth_account import Account
 
 from api.client import Wallet
 from api.main import create_app
+from chain.devchain import DevChain, dev_chain, free_port
 from chain.node import Node
 from gridshare.settings import Settings
 from indexer.migrate import make_engine
 from indexer.service import Indexer
-from matcher.devchain import DevChain, dev_chain, free_port
 from sim.chainrun import keep_deployment, simulate
 from sim.community import load_community
 from sim.offline import dry_run

@@ -1,5 +1,5 @@
 """The DSO congestion scenario on a real chain (sim/flex.py `simulate_flex`): a private ganache
-(matcher/devchain.py, never 8545/8546), a 4-household community with its battery in 60-minute
+(chain/devchain.py, never 8545/8546), a 4-household community with its battery in 60-minute
 slots from noon of day 1 (its afternoon and evening are the baseline history: the rulebook takes
 the days a member has, one is enough) through the event day, 36 slots. The DSO's requests and the
 members' offers go on-chain, the matcher service accepts and pays them, and the run ends with

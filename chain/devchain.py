@@ -1,5 +1,5 @@
-"""A throwaway local chain for the matcher's tests and benchmark: ganache on a free port (never
-8545/8546, which developers use), registered with brownie under a unique network id so that
+"""A throwaway local chain for tests, benchmarks and the sim: ganache (or anvil) on a free port
+(never 8545/8546, which developers use), registered with brownie under a unique network id so that
 `brownie run scripts/deploy.py` attaches to it and deploys exactly as it would anywhere else.
 
 Brownie attaches to a node that is already listening and leaves it running when it exits; the

@@ -1,13 +1,9 @@
-"""Slot arithmetic of contracts/lib/Calendar.sol, for deciding which slots are due. Pure, but
-for `read_calendar`, which asks the chain for a deployment's calendar."""
+"""Slot arithmetic of contracts/lib/Calendar.sol, for deciding which slots are due (the rulebook's
+calendar; `chain.calendar.read_calendar` reads a deployment's from its Community contract)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from chain.node import Node
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +33,3 @@ class Calendar:
         if elapsed < 0:
             return None
         return elapsed // self.slot_seconds
-
-
-def read_calendar(node: Node) -> Calendar:
-    """The deployment's calendar, as its Community contract holds it (immutable: read once)."""
-    c = node.contract("Community").functions
-    return Calendar(
-        genesis=int(node.call(c.genesis())),
-        slot_seconds=int(node.call(c.slotSeconds())),
-        gate_closure_seconds=int(node.call(c.gateClosureSeconds())),
-    )
