@@ -68,7 +68,7 @@ def measure(port: int) -> dict[str, object]:
         }
         deploy(network, env)
         node = Node.from_settings(network, Settings(deployments_dir=tmp / "deployments"))
-        dso = Sender(list(node.w3.eth.accounts)[0])
+        dso = Sender(next(iter(node.w3.eth.accounts)))
         community = node.contract("Community").functions
         meters = _keys(tmp / "keys", METERS)
         for name, signer in meters:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,10 @@ T = TypeVar("T")
 HUNDRED = Path("communities/hundred.toml")
 
 
+SETUP, AUDIT = "set-up (members, meters, top-ups)", "audit and statements"
+NOT_SLOTS = (SETUP, AUDIT)
+
+
 class PhaseTimes:
     """Seconds spent per phase of the run (summed over slots)."""
 
@@ -52,13 +57,35 @@ class PhaseTimes:
             self.seconds[phase] += time.perf_counter() - started
 
 
+class DayClock:
+    """Seconds of each simulated day's slot phases (`simulate`'s progress callback after each
+    slot), printed as it goes."""
+
+    def __init__(self, phases: PhaseTimes, slots_per_day: int, echo: bool) -> None:
+        self.phases = phases
+        self.slots_per_day = slots_per_day
+        self.echo = echo
+        self.days: list[float] = []
+        self._mark = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if done % self.slots_per_day and done != total:
+            return
+        now = sum(v for k, v in self.phases.seconds.items() if k not in NOT_SLOTS)
+        self.days.append(now - self._mark)
+        self._mark = now
+        if self.echo:
+            print(f"day {len(self.days)}: {self.days[-1]:.1f} s ({done}/{total} slots)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+
 class YearRunner(Runner):
     """sim.runner.Runner, timing each phase of a slot into `phases`."""
 
     phases = PhaseTimes()
 
     def register(self) -> None:
-        self.phases.timed("set-up (members, meters, top-ups)", super().register)
+        self.phases.timed(SETUP, super().register)
 
     def place_orders(self, slot: int, index: int) -> int:
         return self.phases.timed(
@@ -87,9 +114,7 @@ class YearRunner(Runner):
         self.phases.timed("daily refills", super().refill)
 
     def audit(self, last_slot: int) -> Any:
-        return self.phases.timed(
-            "audit and statements", lambda: super(YearRunner, self).audit(last_slot)
-        )
+        return self.phases.timed(AUDIT, lambda: super(YearRunner, self).audit(last_slot))
 
 
 def _brownie(*args: str) -> subprocess.CompletedProcess[str]:
@@ -116,24 +141,29 @@ def anvil_network(port: int) -> Iterator[str]:
 
 
 def run(
-    days: int, port: int | None = None, community_file: Path = HUNDRED, slots: int | None = None
+    days: int,
+    port: int | None = None,
+    community_file: Path = HUNDRED,
+    slots: int | None = None,
+    echo: bool = False,
 ) -> dict[str, Any]:
     """Run the community for `days` days (or its first `slots` slots) on a private anvil; the
     figures. The run's SQLite files (intent pool, oracle outbox) go to tmpfs where there is
     one (see NOTES)."""
     community = load_community(community_file)
     YearRunner.phases = PhaseTimes()
+    clock = DayClock(YearRunner.phases, community.slots_per_day, echo)
     started = time.monotonic()
     with (
         anvil_network(port or free_port()) as network,
         tempfile.TemporaryDirectory(prefix="gridshare-bench-year-", dir=_work_dir()) as deployments,
     ):
         result = simulate(
-            community, days, network, Settings(), Path(deployments), runner_class=YearRunner,
-            max_slots=slots,
+            community, days, network, Settings(), Path(deployments), clock,
+            runner_class=YearRunner, max_slots=slots,
         )  # fmt: skip
     wall = time.monotonic() - started
-    return figures(result, wall, YearRunner.phases.seconds)
+    return figures(result, wall, YearRunner.phases.seconds, clock.days)
 
 
 def _work_dir() -> str | None:
@@ -142,17 +172,14 @@ def _work_dir() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-def figures(result: RunResult, wall_s: float, phases: dict[str, float]) -> dict[str, Any]:
+def figures(
+    result: RunResult, wall_s: float, phases: dict[str, float], day_s: list[float]
+) -> dict[str, Any]:
     slots = len(result.slots)
     days = slots / result.community.slots_per_day
     after_setup = result.transactions - result.setup_transactions
-    setup_s = phases.get("set-up (members, meters, top-ups)", 0.0)
-    audit_s = phases.get("audit and statements", 0.0)
-    slot_phases = {
-        k: v
-        for k, v in phases.items()
-        if k not in ("set-up (members, meters, top-ups)", "audit and statements")
-    }
+    setup_s, audit_s = phases.get(SETUP, 0.0), phases.get(AUDIT, 0.0)
+    slot_phases = {k: v for k, v in phases.items() if k not in NOT_SLOTS}
     slots_s = sum(slot_phases.values())
     report = result.audit
     out: dict[str, Any] = {
@@ -164,6 +191,9 @@ def figures(result: RunResult, wall_s: float, phases: dict[str, float]) -> dict[
         f"run_s ({days} day(s): set-up, slots, audit)": round(result.seconds, 1),
         "s_per_day (slots only)": round(slots_s / days, 2),
         "ms_per_slot (slots only)": round(1000 * slots_s / slots, 1),
+        "day_s first / median / last (slots of a day, with its period close)": " / ".join(
+            f"{x:.1f}" for x in (day_s[0], statistics.median(day_s), day_s[-1])
+        ),
         "set-up_s / audit_s": f"{setup_s:.1f} / {audit_s:.1f}",
         "wall_s (node start, deployment, run, node stop)": round(wall_s, 1),
         "transactions_per_slot_100_households (after set-up; goal <= 1.1)": round(
@@ -193,7 +223,7 @@ def main() -> None:
     if args.days < 1:
         parser.error("--days must be at least 1")
     load_before = os.getloadavg()[0]
-    out = run(args.days, args.port, slots=args.slots)
+    out = run(args.days, args.port, slots=args.slots, echo=True)
     out["machine_load_average_1min (start / end, 2 cores)"] = (
         f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"
     )
