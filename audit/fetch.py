@@ -41,7 +41,7 @@ def fetch_events(node: Node, to_block: int, batch_blocks: int) -> list[Event]:
 
 def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
     """The chain at `block`: the contracts' immutable settings no event carries, the time of
-    each block that settled trades, and the balances and debts of every address the events
+    each block that settled intents, and the balances and debts of every address the events
     touch."""
     token = node.contract("EnergyToken").functions
     imbalance = node.contract("ImbalanceSettlement").functions
@@ -65,7 +65,9 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
         }
     community = node.contract("Community").functions
     settlement = node.contract("Settlement").functions
-    settling_blocks = sorted({e.block for e in events if e.name == "SlotSettled"})
+    settling_blocks = sorted(
+        {e.block for e in events if e.name == "SlotSettled" and e.args.get("intentAux")}
+    )
     return ChainState(
         block=block,
         contracts=dict(node.manifest.contracts),

@@ -3,7 +3,7 @@
 An `Event` is one decoded log with JSON-native arguments: integers, addresses as checksummed hex
 strings, `bytes32` as 0x-prefixed hex strings, arrays and structs as lists. `ChainState` holds the
 few values read from the chain at the audited block besides the events: the contracts'
-immutable configuration (which no event carries), the times of the blocks that settled trades,
+immutable configuration (which no event carries), the times of the blocks that settled intents,
 and the balances and debts that the replay of the events must reproduce.
 """
 
@@ -50,8 +50,8 @@ class ChainState:
     trade_first_slot: int
     """Settlement.firstSlot (immutable): the first slot whose trades settle."""
     block_times: tuple[tuple[int, int], ...]
-    """(block, timestamp) of each block with a SlotSettled event: the time its intents' deadlines
-    are checked against."""
+    """(block, timestamp) of each block with a SlotSettled event that carried intents: the time
+    their deadlines are checked against."""
     last_digests: tuple[tuple[int, int, str], ...] = ()
     """Per chunk with a SlotDigest event: (its last such slot, the chunk,
     ImbalanceSettlement.digestAt(slot, chunk)), lower-case hex."""
