@@ -677,16 +677,16 @@ class _Auditor:
                     )
                 except InvalidOrderError as exc:
                     self.find(slot, "intent", f"{where}: {exc}")
-            self._intent_terms(slot, e.block, order, aux_word)
+            self._intent_terms(slot, e.block, order, word, aux_word)
             out.append(order)
         return out
 
-    def _intent_terms(self, slot: int, block: int, order: _Order, aux_word: int) -> None:
-        """What Settlement checks with the terms outside the order word (aux: `deadline | epoch
-        << 64`): the id is their struct hash, the epoch the owner's at `block`, the deadline not
-        before `block`'s time; and the energy at least the minimum."""
+    def _intent_terms(self, slot: int, block: int, order: _Order, word: int, aux: int) -> None:
+        """What Settlement checks with the terms outside the order word (the aux word's epoch
+        and deadline): the id is the struct hash of them all, the epoch the owner's at `block`,
+        the deadline not before `block`'s time; and the energy at least the minimum."""
         where = f"intent {order.id:#x}"
-        deadline, epoch = aux_word & MASK64, aux_word >> 64
+        deadline, epoch = aux & MASK64, aux >> 64
         if order.energy_wh < self.state.min_order_wh:
             self.find(
                 slot,
@@ -694,9 +694,7 @@ class _Auditor:
                 f"{where}: {order.energy_wh} Wh, below the minimum {self.state.min_order_wh}",
             )
         try:
-            terms = Intent(
-                order.owner, slot, order.side.value, order.energy_wh, order.price, epoch, deadline
-            )
+            terms = Intent.of_settled(slot, word, aux)
         except ValueError as exc:
             self.find(slot, "intent", f"{where}: {exc}")
         else:

@@ -149,9 +149,11 @@ def test_the_example_as_intents_settles_to_the_rulebook(
     assert [int(i) for i in ev["intentIds"]] == [s.intent.id for s in batch.intents]
     assert [int(w) for w in ev["intentWords"]] == [s.intent.order_word() for s in batch.intents]
     # The rest of each id's terms: an auditor recomputes every id from the event alone.
-    assert [int(a) for a in ev["intentAux"]] == [
-        s.intent.deadline | s.intent.epoch << 64 for s in batch.intents
-    ]
+    assert [int(a) for a in ev["intentAux"]] == [s.intent.event_aux() for s in batch.intents]
+    assert [
+        IntentMsg.of_settled(slot, int(w), int(a)).id
+        for w, a in zip(ev["intentWords"], ev["intentAux"], strict=True)
+    ] == [int(i) for i in ev["intentIds"]]
     assert dep.settlement.minOrderWh() == dep.order_book.minOrderWh()
     # Every holder's account is written once: one Transfer per holder that traded.
     moved = [e for e in tx.events["Transfer"] if dep.settlement.address in (e["from"], e["to"])]

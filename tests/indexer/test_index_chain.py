@@ -284,7 +284,7 @@ def test_intents_and_revocations_land_typed(
         revoked = connection.execute(select(revoked_table)).mappings().all()
     assert row["intent_words"] == [intent.order_word()]
     assert row["intent_ids"] == [intent.id] and intent.id >= 1 << 64
-    assert row["intent_aux"] == [intent.deadline | intent.epoch << 64] and intent.epoch == 1
+    assert row["intent_aux"] == [intent.event_aux()] and intent.epoch == 1
     assert row["fills"] == [600, 600]  # the direct buy, then the intent
     assert [(r["member"], r["epoch"]) for r in revoked] == [(member, 1)]
     assert table_counts(engine) == chain_events(node, node.block_number())
