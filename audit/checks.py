@@ -8,8 +8,11 @@ log index) and re-derives, with the rulebook (`market/`) and the contracts' pure
   against the tariff and clearing mode in force for it;
 * each slot's book: its direct orders (OrderPlaced minus OrderCancelled, in book order; a
   standing order arrives as one OrderPlaced per slot, exactly as the book stores it) followed by
-  the signed intents its settlement carried (SlotSettled's intentWords and intentIds, ascending
-  ids, each id used once across all slots, from members within the tariff's bounds), its
+  the signed intents its settlement carried (SlotSettled's intentWords, intentIds and
+  intentAux: each id recomputed with `chain.intents` from its word, the slot and the aux word's
+  epoch and deadline, ascending, used once across all slots, of members within the tariff's
+  bounds and at least Settlement.minOrderWh, signed under the epoch the member's IntentsRevoked
+  history gives at the settling block, not past its deadline at that block's time), its
   escrow, and its clearing: `market.clearing.clear` on the open orders must give SlotSettled's
   price, volume, fills and pay-as-bid pairs; fees, network charges, trade value and each
   account's net payout in the settlement's transaction (direct orders out of escrow, intents
@@ -57,6 +60,7 @@ from chain.codec import (
     decode_rules,
 )
 from chain.flexibility import FlexRequest, net_import, outcomes, segment_slots
+from chain.intents import Intent
 from chain.metering import (
     ZERO_HASH,
     imbalance_link,
@@ -82,6 +86,7 @@ FIRST_INTENT_ID = 1 << 64
 """Direct order ids are below 2**64; an intent's id (its EIP-712 struct hash) is at or above."""
 INTENT_FREE_BITS = ~((1 << 241) - 1)
 """Bits of an intent's order word that must be clear: the cancelled bit and everything above."""
+MASK64 = (1 << 64) - 1
 
 RULES: dict[str, str] = {
     "tariff": "every scheduled tariff is valid; a withdrawal removes the latest entry",
@@ -91,11 +96,17 @@ RULES: dict[str, str] = {
     "slot-escrow": "a slot's settlement releases exactly its open escrow",
     "slot-gap": "settled slots form a gap-free sequence, in order, each once: trades per slot, "
     "meters per chunk from the chunk's first slot",
+    "slot-first": "trades settle from Settlement.firstSlot on",
     "chunks": "chunks open in order and members join open chunks (each registration's chunk is "
     "fixed by its number)",
     "intent": "a slot's intents are well-formed order words of members (a consumer never sells) "
     "within the tariff's price bounds, ids strictly ascending above every direct id, each id "
     "settled once across all slots",
+    "intent-id": "an intent's id is the EIP-712 struct hash of its word's terms, its slot and "
+    "its aux word's epoch and deadline",
+    "intent-epoch": "an intent is signed under its member's nonce epoch at the settling block",
+    "intent-deadline": "an intent settles in a block whose time is at most its deadline",
+    "intent-energy": "an intent's energy is at least Settlement.minOrderWh",
     "intent-cover": "a holder's filled buy intents cost at most its balance less its debt",
     "intent-revoke": "a revocation moves its member's nonce epoch on by exactly one",
     "clearing-mode": "a slot clears in the mode of the tariff in force for it",
@@ -198,6 +209,8 @@ class _Auditor:
     epochs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     intent_slot: dict[int, int] = field(default_factory=dict)
     """Intent id -> the slot whose settlement carried it."""
+    block_times: dict[int, int] = field(default_factory=dict)
+    """Block -> its time (ChainState.block_times)."""
     meters: dict[str, str] = field(default_factory=dict)
     balances: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     supply: int = 0
@@ -241,6 +254,9 @@ class _Auditor:
     tx: list[Event] = field(default_factory=list)
     tx_sent: dict[str, dict[str, int]] = field(default_factory=dict)
     tx_debts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.block_times = dict(self.state.block_times)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -619,15 +635,18 @@ class _Auditor:
 
     def _intents(self, slot: int, e: Event, rules: SlotRules | None) -> list[_Order]:
         """The book entries after the direct orders: SlotSettled's intents, decoded, each
-        checked as Settlement checks it (as far as the events tell: the signature, deadline and
-        epoch are in the calldata only)."""
+        checked as Settlement checks it (all but the signature, which is in the calldata only:
+        the id it signs is recomputed from the event)."""
         words = [int(w) for w in e.args.get("intentWords", [])]
         ids = [int(i) for i in e.args.get("intentIds", [])]
-        if len(words) != len(ids):
-            self.find(slot, "intent", f"{len(words)} intent words for {len(ids)} ids")
+        aux = [int(x) for x in e.args.get("intentAux", [])]
+        if not len(words) == len(ids) == len(aux):
+            self.find(
+                slot, "intent", f"{len(words)} intent words for {len(ids)} ids, {len(aux)} aux"
+            )
         out: list[_Order] = []
         previous = FIRST_INTENT_ID - 1
-        for word, intent_id in zip(words, ids, strict=False):
+        for word, intent_id, aux_word in zip(words, ids, aux, strict=False):
             entry = decode_order_word(0, word)
             side = Side(entry.side)
             order = _Order(
@@ -658,8 +677,51 @@ class _Auditor:
                     )
                 except InvalidOrderError as exc:
                     self.find(slot, "intent", f"{where}: {exc}")
+            self._intent_terms(slot, e.block, order, word, aux_word)
             out.append(order)
         return out
+
+    def _intent_terms(self, slot: int, block: int, order: _Order, word: int, aux: int) -> None:
+        """What Settlement checks with the terms outside the order word (the aux word's epoch
+        and deadline): the id is the struct hash of them all, the epoch the owner's at `block`,
+        the deadline not before `block`'s time; and the energy at least the minimum."""
+        where = f"intent {order.id:#x}"
+        deadline, epoch = aux & MASK64, aux >> 64
+        if order.energy_wh < self.state.min_order_wh:
+            self.find(
+                slot,
+                "intent-energy",
+                f"{where}: {order.energy_wh} Wh, below the minimum {self.state.min_order_wh}",
+            )
+        try:
+            terms = Intent.of_settled(slot, word, aux)
+        except ValueError as exc:
+            self.find(slot, "intent", f"{where}: {exc}")
+        else:
+            if terms.id != order.id:
+                self.find(
+                    slot,
+                    "intent-id",
+                    f"{where} is not its terms' hash (epoch {epoch}, deadline {deadline}): "
+                    f"they give {terms.id:#x}",
+                )
+        current = self.epochs[order.owner]
+        if epoch != current:
+            self.find(
+                slot,
+                "intent-epoch",
+                f"{where} signed under epoch {epoch}; {order.owner}'s epoch at block {block} "
+                f"is {current}",
+            )
+        now = self.block_times.get(block)
+        if now is None:
+            self.find(slot, "intent-deadline", f"{where}: the time of block {block} is unknown")
+        elif now > deadline:
+            self.find(
+                slot,
+                "intent-deadline",
+                f"{where} expired at {deadline}, settled at {now} (block {block})",
+            )
 
     def _check_cover(self, slot: int, e: Event, costs: dict[str, int]) -> None:
         """Each holder's filled buy intents cost at most its balance less its debt when the
@@ -1098,6 +1160,13 @@ class _Auditor:
     def finish(self) -> None:
         st = self.state
         settled = sorted(self.settled)
+        if settled and settled[0] != st.trade_first_slot:
+            self.find(
+                settled[0],
+                "slot-first",
+                f"trades settled from slot {settled[0]}, Settlement.firstSlot is "
+                f"{st.trade_first_slot}",
+            )
         for before, after in pairwise(settled):
             if after != before + 1:
                 self.find(after, "slot-gap", f"trades settled after slot {before}, skipping")
