@@ -29,8 +29,8 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 	test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
 	test-dashboard demo dashboard \
 	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
-	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-sharing bench-year \
-	bench-spans faults \
+	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
+	bench-year bench-spans faults \
 	test-faults clean
 
 help:
@@ -106,10 +106,13 @@ chromium:
 	else echo "note: Chromium is not installed and cannot be here (not root or no apt-get);" \
 		"the dashboard's browser tests will be skipped"; fi
 
+# The import layers (pyproject.toml's [tool.importlinter], docs/map.md) come last: a broken layer
+# names the import and its line.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test-python: setup
 	$(PYTEST) tests --ignore=tests/contracts -q
@@ -223,6 +226,10 @@ bench-thousand: setup
 # settlement's latency, a direct order for comparison; private anvil, a few minutes.
 bench-batched: setup-core
 	$(BIN)/python -m bench.batched --node anvil --sizes 200,1000 --record
+
+# Largest transactions of a 10,000-member community (one slot with readings, a period close).
+bench-chunks: setup-core
+	$(BIN)/python -m bench.chunks --members 10000 --record
 
 # Clearing speed (1M orders) and 1,000-member slot settlement latency on a private ganache.
 bench-matcher: setup

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
+from api.auditjob import AuditJobs
 from api.auth import Authenticator
 from api.errors import ApiError
 from api.history import History
@@ -46,12 +47,17 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+async def get_audits(request: Request) -> AuditJobs:
+    return request.app.state.audits  # type: ignore[no-any-return]
+
+
 ViewDep = Annotated[ChainView, Depends(get_view)]
 AuthDep = Annotated[Authenticator, Depends(get_auth)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HistoryDep = Annotated[History, Depends(get_history)]
 PoolDep = Annotated[IntentPool, Depends(get_pool)]
+AuditsDep = Annotated[AuditJobs, Depends(get_audits)]
 
 _bearer = HTTPBearer(auto_error=False, description="Session token from POST /auth/login")
 

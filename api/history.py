@@ -222,6 +222,25 @@ class History:
 
         return self.cached(("trades", member, lo, hi), compute)
 
+    def direct_order_ids(self, member: str, lo: int, hi: int) -> set[int]:
+        """The ids of `member`'s on-chain (direct) orders in slots [lo, hi]: every other order
+        the settlements carried was a signed intent."""
+        check_range(lo, hi)
+        t = event_table("OrderBook", "OrderPlaced")
+        query = select(t.c.id).where(t.c.owner == member, t.c.slot >= lo, t.c.slot <= hi)
+        return self.cached(
+            ("direct-orders", member, lo, hi),
+            lambda conn: {int(i) for (i,) in conn.execute(query)},
+        )
+
+    def closed_periods(self) -> set[int]:
+        """The periods whose close (profit share, service fee: PeriodClosed) is indexed."""
+        t = event_table("ProfitSharing", "PeriodClosed")
+        return self.cached(
+            ("closed-periods",),
+            lambda conn: {int(p) for (p,) in conn.execute(select(t.c.period))},
+        )
+
     # -- a member --------------------------------------------------------------------------
 
     def ever_registered(self, address: str) -> bool:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api import dev, docs, errors, store
+from api.auditjob import AuditJobs
 from api.auth import Authenticator
 from api.history import History
 from api.routes import auth, dashboard, dso, flexibility, history, orders, public, wallet
@@ -143,6 +144,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.view = view
+    app.state.audits = AuditJobs(view)
     app.state.auth = authenticator
     app.state.engine = db
     app.state.pool = intent_pool

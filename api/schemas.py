@@ -8,7 +8,7 @@ registered with `"lock_in_slots": true`); only a JSON integer is an integer here
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from eth_utils.address import to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
@@ -302,6 +302,15 @@ class FillPublic(BaseModel):
     filled_wh: int
 
 
+class IntentPublic(BaseModel):
+    intent_id: str = Field(description="the intent's id: its EIP-712 struct hash (hex)")
+    owner: str
+    side: Side
+    energy_wh: int
+    limit_price: int
+    filled_wh: int
+
+
 class SlotPublic(BaseModel):
     slot: int
     gate_closure: int
@@ -309,20 +318,80 @@ class SlotPublic(BaseModel):
     mode: Mode
     price: int | None = Field(description="clearing price; null if none (nothing traded)")
     volume_wh: int
-    orders: int
-    fills: list[FillPublic]
+    orders: int = Field(
+        description="orders in the slot's book: direct ones, and once settled "
+        "also the signed intents its settlement carried"
+    )
+    fills: list[FillPublic] = Field(description="the direct orders that traded")
+    intents: list[IntentPublic] = Field(
+        default_factory=list,
+        description="the signed intents the slot's settlement carried, filled or not (they are "
+        "part of the book it cleared); empty before settlement",
+    )
 
 
 class AuditStatusPublic(BaseModel):
     first_slot: int
     next_slot: int = Field(description="every slot before it is settled against meters")
-    last_digest: str | None
+    last_digest: str | None = Field(
+        description="audit chain link of chunk 0 (the first members) at next_slot - 1; every "
+        "chunk of members has its own chain (ImbalanceSettlement.digestAt(slot, chunk))"
+    )
     total_supply: int
     total_minted: int
     total_redeemed: int
     total_debt: int
     escrow_held: int
     supply_conserved: bool = Field(description="total supply == minted - redeemed")
+
+
+class AuditRunPublic(BaseModel):
+    """One run of the full audit, under way or finished."""
+
+    block: int = Field(description="the head block when the run started: the block it audits")
+    started_at: int = Field(description="unix time the run started")
+    phase: Literal["reading events", "reading balances", "checking", "done", "failed"]
+    elapsed_ms: int = Field(description="how long it has run (or ran, once finished)")
+    events_read: int | None = Field(description="events read from the chain, once read")
+    finished_at: int | None = Field(description="unix time it finished; null while it runs")
+
+
+class AuditProgressPublic(BaseModel):
+    """Where the full audit is: the run under way and the last result, without waiting."""
+
+    head_block: int
+    running: AuditRunPublic | None = Field(description="the run under way, if any")
+    last: AuditRunPublic | None = Field(description="the last run that produced a report")
+    last_report: dict[str, Any] | None = Field(
+        description="that run's report, as GET /audit/report answers it"
+    )
+    last_error: str | None = Field(
+        description="why the last run failed, if it failed after the last report"
+    )
+
+
+class PeriodPublic(BaseModel):
+    period: int
+    from_slot: int
+    to_slot: int
+    starts_at: int = Field(description="unix time its first slot starts")
+    ends_at: int = Field(description="unix time its last slot ends")
+    status: Literal["open", "ended", "settled", "closed"] = Field(
+        description="open: its slots are not all over; ended: they are, but not all settled "
+        "against the meters yet; settled: all are, the period's close (profit share, service "
+        "fee) is not in the index yet; closed: its statement is complete"
+    )
+
+
+class PeriodsPublic(BaseModel):
+    """The billing periods, newest first, and which one a statement should open on."""
+
+    period_slots: int
+    current_period: int = Field(description="the period holding the current slot")
+    last_complete_period: int | None = Field(
+        description="the newest closed period, else the newest settled one, else null"
+    )
+    periods: list[PeriodPublic]
 
 
 # -- history (from the event index) -------------------------------------------------------
@@ -332,12 +401,20 @@ class TradePublic(BaseModel):
     slot: int
     order_id: int
     side: Side
+    kind: Literal["direct", "intent"] = Field(
+        description="direct: an on-chain order (a buy escrowed at its limit price); intent: a "
+        "signed intent the settlement carried (paid from the balance, nothing escrowed)"
+    )
     filled_wh: int
     amount: int = Field(description="n€ for the energy, fees excluded")
-    paid: int = Field(description="n€ the buyer paid out of escrow (energy + fees); 0 for sells")
-    received: int = Field(description="n€ the member got (escrow back, or sale less fee)")
+    paid: int = Field(description="n€ a buy paid: energy + platform fee + network fee; 0 for sells")
+    received: int = Field(description="n€ a sell was credited: energy - platform fee; 0 for a buy")
+    escrow_returned: int = Field(
+        description="n€ a direct buy got back of its escrow (held at its limit price, less what it "
+        "paid); 0 for a sell or an intent"
+    )
     platform_fee: int
-    network_fee: int
+    network_fee: int = Field(description="n€ reduced grid fee on a local purchase; 0 for a sell")
 
 
 class ReadingPublic(BaseModel):

@@ -22,6 +22,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from api.errors import ApiError
+from api.schemas import TxPublic
 from chain.codec import decode_rules
 from chain.node import Node, NodeError, Sender
 from market.tariff import SlotRules
@@ -259,7 +260,25 @@ class ChainView:
             finally:
                 self.refresh()
 
+    def relay(self, contract: str, name: str, *args: Any, signature: str) -> TxReceipt:
+        """Send a member's signed call from the API's relayer account, which pays the gas; the
+        contract checks `signature` (0x and 130 hex digits, as the schemas take it), the call's
+        last argument."""
+        fn = self.fn(contract, name, *args, bytes.fromhex(signature[2:]))
+        return self.send(fn, self.relayer, "relayer")
+
+    def emitted(self, receipt: TxReceipt, contract: str, event: str) -> list[dict[str, Any]]:
+        """The arguments of each `contract`'s `event` in `receipt`, in log order."""
+        found = self.contract(contract).events[event]().process_receipt(receipt, errors=DISCARD)
+        return [dict(e["args"]) for e in found]
+
     def placed_ids(self, receipt: TxReceipt) -> list[int]:
-        book = self.contract("OrderBook")
-        events = book.events.OrderPlaced().process_receipt(receipt, errors=DISCARD)
-        return [int(e["args"]["id"]) for e in events]
+        return [int(args["id"]) for args in self.emitted(receipt, "OrderBook", "OrderPlaced")]
+
+
+def tx_hash(receipt: TxReceipt) -> str:
+    return "0x" + bytes(receipt["transactionHash"]).hex()
+
+
+def tx_public(receipt: TxReceipt) -> TxPublic:
+    return TxPublic(tx_hash=tx_hash(receipt), block_number=int(receipt["blockNumber"]))

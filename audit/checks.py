@@ -8,8 +8,11 @@ log index) and re-derives, with the rulebook (`market/`) and the contracts' pure
   against the tariff and clearing mode in force for it;
 * each slot's book: its direct orders (OrderPlaced minus OrderCancelled, in book order; a
   standing order arrives as one OrderPlaced per slot, exactly as the book stores it) followed by
-  the signed intents its settlement carried (SlotSettled's intentWords and intentIds, ascending
-  ids, each id used once across all slots, from members within the tariff's bounds), its
+  the signed intents its settlement carried (SlotSettled's intentWords, intentIds and
+  intentAux: each id recomputed with `chain.intents` from its word, the slot and the aux word's
+  epoch and deadline, ascending, used once across all slots, of members within the tariff's
+  bounds and at least Settlement.minOrderWh, signed under the epoch the member's IntentsRevoked
+  history gives at the settling block, not past its deadline at that block's time), its
   escrow, and its clearing: `market.clearing.clear` on the open orders must give SlotSettled's
   price, volume, fills and pay-as-bid pairs; fees, network charges, trade value and each
   account's net payout in the settlement's transaction (direct orders out of escrow, intents
@@ -57,6 +60,7 @@ from chain.codec import (
     decode_rules,
 )
 from chain.flexibility import FlexRequest, net_import, outcomes, segment_slots
+from chain.intents import Intent
 from chain.metering import (
     ZERO_HASH,
     imbalance_link,
@@ -82,6 +86,7 @@ FIRST_INTENT_ID = 1 << 64
 """Direct order ids are below 2**64; an intent's id (its EIP-712 struct hash) is at or above."""
 INTENT_FREE_BITS = ~((1 << 241) - 1)
 """Bits of an intent's order word that must be clear: the cancelled bit and everything above."""
+MASK64 = (1 << 64) - 1
 
 RULES: dict[str, str] = {
     "tariff": "every scheduled tariff is valid; a withdrawal removes the latest entry",
@@ -89,10 +94,19 @@ RULES: dict[str, str] = {
     "order-escrow": "a buy escrows energy x (limit + trade_fee_buy + p2p_grid_fee), a sell 0",
     "cancel-refund": "a cancellation refunds exactly the order's escrow, before settlement",
     "slot-escrow": "a slot's settlement releases exactly its open escrow",
-    "slot-gap": "settled slots (trades and meters) form a gap-free sequence, in order, each once",
+    "slot-gap": "settled slots form a gap-free sequence, in order, each once: trades per slot, "
+    "meters per chunk from the chunk's first slot",
+    "slot-first": "trades settle from Settlement.firstSlot on",
+    "chunks": "chunks open in order and members join open chunks (each registration's chunk is "
+    "fixed by its number)",
     "intent": "a slot's intents are well-formed order words of members (a consumer never sells) "
     "within the tariff's price bounds, ids strictly ascending above every direct id, each id "
     "settled once across all slots",
+    "intent-id": "an intent's id is the EIP-712 struct hash of its word's terms, its slot and "
+    "its aux word's epoch and deadline",
+    "intent-epoch": "an intent is signed under its member's nonce epoch at the settling block",
+    "intent-deadline": "an intent settles in a block whose time is at most its deadline",
+    "intent-energy": "an intent's energy is at least Settlement.minOrderWh",
     "intent-cover": "a holder's filled buy intents cost at most its balance less its debt",
     "intent-revoke": "a revocation moves its member's nonce epoch on by exactly one",
     "clearing-mode": "a slot clears in the mode of the tariff in force for it",
@@ -107,15 +121,17 @@ RULES: dict[str, str] = {
     "direct buyers their unused escrow, intent buyers minus p*q and the buy fees, sellers p*q "
     "less the fee, the DSO the fees; the order book pays out the slot's open escrow and "
     "Settlement, the intents' pass-through, nets zero",
-    "readings": "readings come from the member's registered meter, before the slot closes",
-    "readings-commitment": "a slot's reading count and hash are those of its readings",
+    "readings": "readings come from the member's registered meter, from its chunk's first slot "
+    "until the (slot, chunk) closes",
+    "readings-commitment": "a (slot, chunk)'s reading count and hash are those of its readings",
     "imbalance-position": "each member with readings is settled once on its readings and fills",
     "imbalance-charge": "d = m - s: credit at feed-in, charge at retail + grid fee",
     "imbalance-credit": "the supply account pays each credit to its member",
     "bau-cost": "the BaU cost is the rulebook's for the metered net export",
     "debt": "a charge takes what the balance covers (energy part first); the rest is debt",
-    "digest": "each slot's digest is the hash of the previous link and the slot's data",
-    "digest-onchain": "the last digest link equals ImbalanceSettlement.digestAt on chain",
+    "digest": "each (slot, chunk)'s digest is the hash of the chunk's previous link and the "
+    "(slot, chunk)'s data",
+    "digest-onchain": "each chunk's last digest link equals ImbalanceSettlement.digestAt on chain",
     "profit-period": "a period is closed once, after all its slots are settled",
     "profit-members": "a period is shared over exactly the current members, ascending in chunks",
     "profit-fees": "a period's platform fees are those of its settled slots",
@@ -193,6 +209,8 @@ class _Auditor:
     epochs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     intent_slot: dict[int, int] = field(default_factory=dict)
     """Intent id -> the slot whose settlement carried it."""
+    block_times: dict[int, int] = field(default_factory=dict)
+    """Block -> its time (ChainState.block_times)."""
     meters: dict[str, str] = field(default_factory=dict)
     balances: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     supply: int = 0
@@ -204,9 +222,21 @@ class _Auditor:
     open_escrow: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     settled: dict[int, _Settled] = field(default_factory=dict)
     readings: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    readings_closed: set[int] = field(default_factory=set)
-    pending_imbalance: dict[int, list[Event]] = field(default_factory=lambda: defaultdict(list))
-    digests: dict[int, str] = field(default_factory=dict)
+    """Slot -> its reading words (every chunk), in acceptance order."""
+    chunk_readings: dict[tuple[int, int], list[int]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    """(slot, chunk) -> the reading words of the chunk's members, in acceptance order."""
+    member_chunk: dict[str, int] = field(default_factory=dict)
+    chunk_from: dict[int, int] = field(default_factory=dict)
+    """Chunk -> its first slot (ChunkOpened)."""
+    chunk_next: dict[int, int] = field(default_factory=dict)
+    """Chunk -> the next slot its imbalance settles (after its SlotDigest events so far)."""
+    readings_closed: set[tuple[int, int]] = field(default_factory=set)
+    pending_imbalance: dict[tuple[int, int], list[Event]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    digests: dict[tuple[int, int], str] = field(default_factory=dict)
     period_fees: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     period_export: dict[int, dict[str, int]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
@@ -224,6 +254,9 @@ class _Auditor:
     tx: list[Event] = field(default_factory=list)
     tx_sent: dict[str, dict[str, int]] = field(default_factory=dict)
     tx_debts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.block_times = dict(self.state.block_times)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -348,8 +381,23 @@ class _Auditor:
         self.exit_penalty = int(e.args["penalty"])
 
     def on_MemberRegistered(self, e: Event) -> None:
-        self.members.add(e.args["member"])
-        self.roles[e.args["member"]] = int(e.args["role"])
+        member, chunk = e.args["member"], int(e.args["chunk"])
+        self.members.add(member)
+        self.roles[member] = int(e.args["role"])
+        if chunk not in self.chunk_from:
+            self.find(None, "chunks", f"{member} registered in chunk {chunk}, which is not open")
+        self.member_chunk[member] = chunk
+
+    def on_ChunkOpened(self, e: Event) -> None:
+        chunk, first = int(e.args["chunk"]), int(e.args["fromSlot"])
+        if chunk != len(self.chunk_from):
+            self.find(None, "chunks", f"chunk {chunk} opened after {len(self.chunk_from)} chunks")
+        self.chunk_from[chunk] = first
+        self.chunk_next[chunk] = max(first, self.state.first_slot)
+
+    def settled_for_all(self, slot: int) -> bool:
+        """Whether every open chunk has settled `slot` against the meters (as nextSlot says)."""
+        return all(n > slot for n in self.chunk_next.values())
 
     def on_MemberRoleChanged(self, e: Event) -> None:
         self.roles[e.args["member"]] = int(e.args["role"])
@@ -587,15 +635,18 @@ class _Auditor:
 
     def _intents(self, slot: int, e: Event, rules: SlotRules | None) -> list[_Order]:
         """The book entries after the direct orders: SlotSettled's intents, decoded, each
-        checked as Settlement checks it (as far as the events tell: the signature, deadline and
-        epoch are in the calldata only)."""
+        checked as Settlement checks it (all but the signature, which is in the calldata only:
+        the id it signs is recomputed from the event)."""
         words = [int(w) for w in e.args.get("intentWords", [])]
         ids = [int(i) for i in e.args.get("intentIds", [])]
-        if len(words) != len(ids):
-            self.find(slot, "intent", f"{len(words)} intent words for {len(ids)} ids")
+        aux = [int(x) for x in e.args.get("intentAux", [])]
+        if not len(words) == len(ids) == len(aux):
+            self.find(
+                slot, "intent", f"{len(words)} intent words for {len(ids)} ids, {len(aux)} aux"
+            )
         out: list[_Order] = []
         previous = FIRST_INTENT_ID - 1
-        for word, intent_id in zip(words, ids, strict=False):
+        for word, intent_id, aux_word in zip(words, ids, aux, strict=False):
             entry = decode_order_word(0, word)
             side = Side(entry.side)
             order = _Order(
@@ -626,8 +677,51 @@ class _Auditor:
                     )
                 except InvalidOrderError as exc:
                     self.find(slot, "intent", f"{where}: {exc}")
+            self._intent_terms(slot, e.block, order, word, aux_word)
             out.append(order)
         return out
+
+    def _intent_terms(self, slot: int, block: int, order: _Order, word: int, aux: int) -> None:
+        """What Settlement checks with the terms outside the order word (the aux word's epoch
+        and deadline): the id is the struct hash of them all, the epoch the owner's at `block`,
+        the deadline not before `block`'s time; and the energy at least the minimum."""
+        where = f"intent {order.id:#x}"
+        deadline, epoch = aux & MASK64, aux >> 64
+        if order.energy_wh < self.state.min_order_wh:
+            self.find(
+                slot,
+                "intent-energy",
+                f"{where}: {order.energy_wh} Wh, below the minimum {self.state.min_order_wh}",
+            )
+        try:
+            terms = Intent.of_settled(slot, word, aux)
+        except ValueError as exc:
+            self.find(slot, "intent", f"{where}: {exc}")
+        else:
+            if terms.id != order.id:
+                self.find(
+                    slot,
+                    "intent-id",
+                    f"{where} is not its terms' hash (epoch {epoch}, deadline {deadline}): "
+                    f"they give {terms.id:#x}",
+                )
+        current = self.epochs[order.owner]
+        if epoch != current:
+            self.find(
+                slot,
+                "intent-epoch",
+                f"{where} signed under epoch {epoch}; {order.owner}'s epoch at block {block} "
+                f"is {current}",
+            )
+        now = self.block_times.get(block)
+        if now is None:
+            self.find(slot, "intent-deadline", f"{where}: the time of block {block} is unknown")
+        elif now > deadline:
+            self.find(
+                slot,
+                "intent-deadline",
+                f"{where} expired at {deadline}, settled at {now} (block {block})",
+            )
 
     def _check_cover(self, slot: int, e: Event, costs: dict[str, int]) -> None:
         """Each holder's filled buy intents cost at most its balance less its debt when the
@@ -670,30 +764,34 @@ class _Auditor:
         slot, member = int(a["slot"]), a["member"]
         if self.meters.get(a["meterId"]) != member:
             self.find(slot, "readings", f"meter {a['meterId']} is not registered to {member}")
-        if slot in self.readings_closed:
+        chunk = self.member_chunk.get(member, -1)
+        if (slot, chunk) in self.readings_closed:
             self.find(slot, "readings", f"reading of {member} accepted after the slot closed")
+        if slot < self.chunk_from.get(chunk, slot):
+            self.find(slot, "readings", f"reading of {member} for a slot before its chunk opened")
         try:
             word = pack_reading_word(member, int(a["importWh"]), int(a["exportWh"]))
         except ValueError as exc:
             self.find(slot, "readings", str(exc))
             return
         self.readings[slot].append(word)
+        self.chunk_readings[slot, chunk].append(word)
 
     def on_SlotReadingsClosed(self, e: Event) -> None:
-        slot = int(e.args["slot"])
-        words = self.readings[slot]
+        slot, chunk = int(e.args["slot"]), int(e.args["chunk"])
+        words = self.chunk_readings[slot, chunk]
         got = (int(e.args["count"]), e.args["readingsHash"])
         want = (len(words), "0x" + readings_hash(words).hex())
         if got != want:
             self.find(slot, "readings-commitment", f"chain has {got}, the readings give {want}")
-        self.readings_closed.add(slot)
+        self.readings_closed.add((slot, chunk))
 
     # ImbalanceSettlement
 
     def on_ImbalanceSettled(self, e: Event) -> None:
         a = e.args
         slot, member = int(a["slot"]), a["member"]
-        self.pending_imbalance[slot].append(e)
+        self.pending_imbalance[slot, self.member_chunk.get(member, -1)].append(e)
         charges = [
             (self.supply_account, int(a["energyCharge"])),
             (self.network_account, int(a["networkCharge"])),
@@ -704,24 +802,29 @@ class _Auditor:
             self.period_export[period][member] += int(a["exportWh"])
 
     def on_SlotDigest(self, e: Event) -> None:
-        slot = int(e.args["slot"])
-        self.readings_closed.add(slot)
-        got = self.pending_imbalance.pop(slot, [])
-        expected_next = max(self.digests) + 1 if self.digests else self.state.first_slot
-        if slot != expected_next:
-            self.find(slot, "slot-gap", f"settled against meters, expected slot {expected_next}")
+        slot, chunk = int(e.args["slot"]), int(e.args["chunk"])
+        self.readings_closed.add((slot, chunk))
+        got = self.pending_imbalance.pop((slot, chunk), [])
+        expected_next = self.chunk_next.get(chunk)
+        if expected_next is None:
+            self.find(slot, "slot-gap", f"settled against meters for chunk {chunk}, never opened")
+        elif slot != expected_next:
+            self.find(
+                slot, "slot-gap", f"chunk {chunk} settled against meters, expected {expected_next}"
+            )
+        self.chunk_next[chunk] = slot + 1
         settled = self.settled.get(slot)
         rules = self.rules_at(slot)
-        self.digests[slot] = e.args["digest"]
+        self.digests[slot, chunk] = e.args["digest"]
         if settled is None or rules is None:
             self.find(slot, "slot-gap", "settled against meters before its trades")
             return
         if settled.mode not in MODE_CODES:
             self.find(slot, "clearing-mode", f"unknown mode {settled.mode}: no digest to compare")
             return
-        if self.state.period_slots:
+        if self.state.period_slots and chunk == 0:
             self.period_fees[slot // self.state.period_slots] += settled.platform_fees
-        words = self.readings[slot]
+        words = self.chunk_readings[slot, chunk]
         expected = settle_positions(rules.tariff, positions(words, settled.trade_words))
         if (int(e.args["members"]), int(e.args["readings"])) != (len(expected), len(words)):
             self.find(
@@ -771,14 +874,11 @@ class _Auditor:
         paid = self.tx_transfers_from(self.address("ImbalanceSettlement"))
         if paid != credits:
             self.find(slot, "imbalance-credit", f"credits paid {paid}, owed {credits}")
-        previous = (
-            ZERO_HASH
-            if slot == self.state.first_slot
-            else bytes.fromhex(self.digests.get(slot - 1, "0x" + "00" * 32)[2:])
-        )
+        previous = bytes.fromhex(self.digests.get((slot - 1, chunk), "0x" + "00" * 32)[2:])
         digest = slot_digest(
             previous,
             slot,
+            chunk,
             settled.mode,
             settled.price,
             settled.volume_wh,
@@ -806,8 +906,7 @@ class _Auditor:
         billed = self.billed[period]
         if period in self.periods:
             self.find(None, "profit-period", f"period {period} billed {member} after its close")
-        last_settled = max(self.digests) if self.digests else -1
-        if last_settled + 1 < (period + 1) * self.state.period_slots:
+        if not self.settled_for_all((period + 1) * self.state.period_slots - 1):
             self.find(None, "profit-period", f"period {period} billed before its last slot")
         if billed and int(member, 16) <= int(billed[-1][0], 16):
             self.find(None, "profit-members", f"period {period}: {member} after {billed[-1][0]}")
@@ -998,7 +1097,7 @@ class _Auditor:
         if req is None or rid not in self.flex_accepted:
             self.find(None, "flex-delivery", f"request {rid}: delivery without acceptance")
             return
-        if req.slot not in self.readings_closed:
+        if not self.settled_for_all(req.slot):
             self.find(req.slot, "flex-delivery", f"request {rid} settled before its readings")
         want = self._flex_outcomes(rid).get(index)
         if want is None or self.flex_offers[rid][index].member != member:
@@ -1061,21 +1160,30 @@ class _Auditor:
     def finish(self) -> None:
         st = self.state
         settled = sorted(self.settled)
+        if settled and settled[0] != st.trade_first_slot:
+            self.find(
+                settled[0],
+                "slot-first",
+                f"trades settled from slot {settled[0]}, Settlement.firstSlot is "
+                f"{st.trade_first_slot}",
+            )
         for before, after in pairwise(settled):
             if after != before + 1:
                 self.find(after, "slot-gap", f"trades settled after slot {before}, skipping")
-        for slot in sorted(self.pending_imbalance):
+        for slot, _ in sorted(self.pending_imbalance):
             self.find(slot, "imbalance-position", "ImbalanceSettled without a SlotDigest")
-        if st.last_digest is not None:
-            slot, digest = st.last_digest
-            if self.digests.get(slot, "").lower() != digest.lower():
+        last = {chunk: slot for slot, chunk in sorted(self.digests)}
+        onchain = {chunk: (slot, digest) for slot, chunk, digest in st.last_digests}
+        for chunk, slot in sorted(last.items()):
+            ours = self.digests[slot, chunk]
+            if chunk not in onchain:
+                self.find(slot, "digest-onchain", f"chunk {chunk}: no on-chain digest read")
+            elif onchain[chunk] != (slot, ours.lower()):
                 self.find(
                     slot,
                     "digest-onchain",
-                    f"digestAt is {digest}, the events say {self.digests.get(slot)}",
+                    f"chunk {chunk}: digestAt{onchain[chunk]}, the events say {(slot, ours)}",
                 )
-        elif self.digests:
-            self.find(max(self.digests), "digest-onchain", "no on-chain digest read")
 
         def conservation(detail: str) -> None:
             self.find(None, "conservation", detail)
@@ -1167,7 +1275,7 @@ def audit(events: Sequence[Event], state: ChainState) -> Report:
         block=state.block,
         events_read=len(events),
         slots_checked=sorted(auditor.settled),
-        slots_metered=sorted(auditor.digests),
+        slots_metered=sorted({slot for slot, _ in auditor.digests}),
         periods_checked=sorted(set(auditor.periods)),
         findings=auditor.findings,
     )

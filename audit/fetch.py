@@ -40,17 +40,22 @@ def fetch_events(node: Node, to_block: int, batch_blocks: int) -> list[Event]:
 
 
 def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
-    """The chain at `block`: the contracts' immutable settings no event carries, and the
-    balances and debts of every address the events touch."""
+    """The chain at `block`: the contracts' immutable settings no event carries, the time of
+    each block that settled intents, and the balances and debts of every address the events
+    touch."""
     token = node.contract("EnergyToken").functions
     imbalance = node.contract("ImbalanceSettlement").functions
     sharing = node.contract("ProfitSharing").functions
     holders, debtors = addresses_seen(events)
-    digests = [e for e in events if e.name == "SlotDigest"]
-    last_digest = None
-    if digests:
-        slot = max(int(e.args["slot"]) for e in digests)
-        last_digest = (slot, "0x" + bytes(node.call(imbalance.digestAt(slot), block)).hex())
+    last: dict[int, int] = {}
+    for e in events:
+        if e.name == "SlotDigest":
+            chunk = int(e.args["chunk"])
+            last[chunk] = max(last.get(chunk, -1), int(e.args["slot"]))
+    last_digests = tuple(
+        (slot, chunk, "0x" + bytes(node.call(imbalance.digestAt(slot, chunk), block)).hex())
+        for chunk, slot in sorted(last.items())
+    )
     flex: dict[str, int] = {}
     if "Flexibility" in node.manifest.contracts:
         fx = node.contract("Flexibility").functions
@@ -59,6 +64,10 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
             "flex_lookback_days": int(node.call(fx.lookbackDays(), block)),
         }
     community = node.contract("Community").functions
+    settlement = node.contract("Settlement").functions
+    settling_blocks = sorted(
+        {e.block for e in events if e.name == "SlotSettled" and e.args.get("intentAux")}
+    )
     return ChainState(
         block=block,
         contracts=dict(node.manifest.contracts),
@@ -69,7 +78,10 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
         balances={a: int(node.call(token.balanceOf(a), block)) for a in sorted(holders)},
         debts={a: int(node.call(token.debtOf(a), block)) for a in sorted(debtors)},
         total_debt=int(node.call(token.totalDebt(), block)),
-        last_digest=last_digest,
+        min_order_wh=int(node.call(settlement.minOrderWh(), block)),
+        trade_first_slot=int(node.call(settlement.firstSlot(), block)),
+        block_times=tuple((b, node.block_timestamp(b)) for b in settling_blocks),
+        last_digests=last_digests,
         slot_seconds=int(node.call(community.slotSeconds(), block)),
         **flex,
     )

@@ -38,6 +38,11 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 
 from api.client import EUR, Wallet
+from bench.chainops import (
+    advance_past_reading_deadline,
+    settle_imbalance_through,
+    submit_reading,
+)
 from bench.report import record
 from chain.node import Node, Sender
 from chain.signing import Reading
@@ -46,7 +51,6 @@ from indexer.migrate import make_engine
 from indexer.service import Indexer
 from matcher.devchain import DevChain, close_gate, dev_chain, free_port
 from matcher.service import Matcher
-from tests.api.chainops import advance_to, settle_imbalance_through, submit_reading
 
 DURATION_S = 60
 WARMUP_S = 5
@@ -161,10 +165,7 @@ def metered_member(client: httpx.Client, node: Node, db_url: str) -> tuple[Walle
     matcher = Matcher(node, Sender(str(list(node.w3.eth.accounts)[2])))
     close_gate(node, slot)
     matcher.run_once()
-    deadline = int(
-        node.call(node.contract("ImbalanceSettlement").functions.readingDeadlineSeconds())
-    )
-    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+    advance_past_reading_deadline(node, slot)
     submit_reading(node, meter_key, meter_id, Reading(meter_id, slot, 0, 1_800, 1))
     matcher.run_once()
     settle_imbalance_through(node, slot)

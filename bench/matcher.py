@@ -61,7 +61,7 @@ def clear_1m_orders_s(orders: list[Order]) -> tuple[float, list[float], int]:
     return statistics.median(times), times, volume
 
 
-def _send(node: Node, sender: str, fn: Any, nonce: int) -> None:
+def send_setup(node: Node, sender: str, fn: Any, nonce: int) -> None:
     """A set-up transaction from an unlocked account, with an explicit nonce and gas, so that
     set-up costs one request per transaction (ganache mines each one as it arrives)."""
     tx = fn.build_transaction(
@@ -82,9 +82,9 @@ def register_members(
     nonce = int(node.w3.eth.get_transaction_count(dso, "pending"))
     for i, key in enumerate(keys):
         role = ROLE_CODES["prosumer"]
-        _send(node, dso, community.functions.registerMember(key.address, role, 0), nonce)
+        send_setup(node, dso, community.functions.registerMember(key.address, role, 0), nonce)
         ref = f"{label}-{i}".encode().ljust(32, b"\0")
-        _send(node, dso, token.functions.topUp(key.address, TOP_UP, ref), nonce + 1)
+        send_setup(node, dso, token.functions.topUp(key.address, TOP_UP, ref), nonce + 1)
         nonce += 2
     return keys, nonce
 
@@ -113,7 +113,7 @@ def _slot_with_members(node: Node, settings: Settings, rng: random.Random) -> in
             order_typed_data(intent, node.manifest.chain_id, book.address), key.key
         )
         fn = book.functions.placeOrderWithSig(intent.as_tuple(), signature)
-        _send(node, relayer, fn, relayer_nonce + i)
+        send_setup(node, relayer, fn, relayer_nonce + i)
     count = int(node.call(book.functions.slotOrderCount(slot)))
     if count != MEMBERS:
         raise RuntimeError(f"slot {slot} has {count} orders, expected {MEMBERS}")

@@ -42,7 +42,7 @@ from web3.types import Nonce, TxParams, TxReceipt, Wei
 from audit.model import Report as AuditReport
 from bench.report import record
 from chain.codec import ROLE_CODES, decode_rules
-from chain.metering import positions, trade_words
+from chain.metering import positions, trade_words, word_member
 from chain.node import Node, Sender
 from chain.submission import to_submission
 from gridshare.settings import Settings
@@ -543,13 +543,21 @@ def probe(kind: str, network: str, deployments: Path, slot: int, community: Comm
         submission = to_submission(book, clear(book.open_orders(), mode, pc))
         words = matcher.reading_words(slot)
         trades = trade_words(book.entries, fills)
-        members = [p.member for p in positions(words, trades)]
+        by_chunk: dict[int, list[int]] = {}
+        for word in words:
+            by_chunk.setdefault(matcher.chunk_of(word_member(word)), []).append(word)
         params: TxParams = {"gas": node.block_gas_limit(), "gasPrice": Wei(0), "nonce": Nonce(0)}
         params["chainId"] = node.manifest.chain_id
         params["from"] = matcher.sender.address
-        settle = matcher.settlement.functions.settleSlot(slot, *submission.args())
-        imbalance = matcher.imbalance.functions.settleImbalance(slot, members, words, trades)
-        for fn in (settle, imbalance):
+        fns = [matcher.settlement.functions.settleSlot(slot, *submission.args())]
+        for chunk, chunk_words in sorted(by_chunk.items()):
+            members = [p.member for p in positions(chunk_words, trades)]
+            fns.append(
+                matcher.imbalance.functions.settleImbalance(
+                    slot, chunk, members, chunk_words, trades
+                )
+            )
+        for fn in fns:
             matcher.sender.sign(node, fn.build_transaction(params))
         work = f"{len(book.ids)} orders, {len(words)} readings"
     else:

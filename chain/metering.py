@@ -81,6 +81,11 @@ class Position:
         return self.sold_wh - self.bought_wh
 
 
+def word_member(word: int) -> str:
+    """The member (checksummed address) a reading or trade word belongs to."""
+    return to_checksum_address(f"0x{word & _MASK160:040x}")
+
+
 def positions(reading_words: Sequence[int], trade_words: Sequence[int]) -> list[Position]:
     """Aggregate per member with at least one reading, ascending by address (as the contract
     requires). Trades of members without a reading are left out: they have no imbalance."""
@@ -93,7 +98,7 @@ def positions(reading_words: Sequence[int], trade_words: Sequence[int]) -> list[
         found = acc.get(w & _MASK160)
         if found is not None:
             found[2 if w >> 255 else 3] += (w >> 160) & _MASK40
-    return [Position(to_checksum_address(f"0x{a:040x}"), *p) for a, p in sorted(acc.items())]
+    return [Position(word_member(a), *p) for a, p in sorted(acc.items())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +160,7 @@ def imbalance_link(previous: bytes, settled: MemberImbalance, collected: int) ->
 def slot_digest(
     previous: bytes,
     slot: int,
+    chunk: int,
     mode: str,
     price: int,
     volume_wh: int,
@@ -162,10 +168,30 @@ def slot_digest(
     readings: bytes,
     imbalance_hash: bytes,
 ) -> bytes:
-    """The slot's link of the audit chain (IImbalanceSettlement)."""
+    """The (slot, chunk)'s link of the chunk's audit chain (IImbalanceSettlement)."""
     return keccak(
         encode(
-            ["bytes32", "uint64", "uint8", "uint256", "uint256", "bytes32", "bytes32", "bytes32"],
-            [previous, slot, MODE_CODES[mode], price, volume_wh, trades, readings, imbalance_hash],
+            [
+                "bytes32",
+                "uint64",
+                "uint32",
+                "uint8",
+                "uint256",
+                "uint256",
+                "bytes32",
+                "bytes32",
+                "bytes32",
+            ],
+            [
+                previous,
+                slot,
+                chunk,
+                MODE_CODES[mode],
+                price,
+                volume_wh,
+                trades,
+                readings,
+                imbalance_hash,
+            ],
         )
     )

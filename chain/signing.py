@@ -9,6 +9,7 @@ domain (chain id, contract address) is passed in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,87 +178,70 @@ def domain(chain_id: int, contract: str, name: str = DOMAIN_NAME) -> dict[str, A
     }
 
 
-def order_typed_data(intent: OrderIntent, chain_id: int, order_book: str) -> dict[str, Any]:
-    """The full EIP-712 message (as a wallet's eth_signTypedData_v4 takes it)."""
+def typed_data(
+    primary_type: str, fields: list[dict[str, str]], values: Sequence[Any], domain: dict[str, Any]
+) -> dict[str, Any]:
+    """The full EIP-712 message (as a wallet's eth_signTypedData_v4 takes it): `values` are the
+    struct's ABI tuple, in the order of `fields` (so what is signed is what the contract gets)."""
     return {
-        "types": {"EIP712Domain": DOMAIN_TYPE, "OrderIntent": ORDER_INTENT_TYPE},
-        "primaryType": "OrderIntent",
-        "domain": domain(chain_id, order_book),
-        "message": {
-            "owner": intent.owner,
-            "fromSlot": intent.from_slot,
-            "toSlot": intent.to_slot,
-            "side": SIDE_CODES[intent.side],
-            "energyWh": intent.energy_wh,
-            "limitPrice": intent.limit_price,
-            "nonce": intent.nonce,
-            "deadline": intent.deadline,
-        },
+        "types": {"EIP712Domain": DOMAIN_TYPE, primary_type: fields},
+        "primaryType": primary_type,
+        "domain": domain,
+        "message": {f["name"]: v for f, v in zip(fields, values, strict=True)},
     }
+
+
+def order_typed_data(intent: OrderIntent, chain_id: int, order_book: str) -> dict[str, Any]:
+    """The EIP-712 message a member signs to have a relayer place its order."""
+    return typed_data(
+        "OrderIntent", ORDER_INTENT_TYPE, intent.as_tuple(), domain(chain_id, order_book)
+    )
 
 
 def cancel_typed_data(
     owner: str, order_id: int, nonce: int, deadline: int, chain_id: int, order_book: str
 ) -> dict[str, Any]:
     """The EIP-712 message authorising a relayer to cancel order `order_id`."""
-    return {
-        "types": {"EIP712Domain": DOMAIN_TYPE, "CancelIntent": CANCEL_INTENT_TYPE},
-        "primaryType": "CancelIntent",
-        "domain": domain(chain_id, order_book),
-        "message": {"owner": owner, "orderId": order_id, "nonce": nonce, "deadline": deadline},
-    }
+    return typed_data(
+        "CancelIntent",
+        CANCEL_INTENT_TYPE,
+        (owner, order_id, nonce, deadline),
+        domain(chain_id, order_book),
+    )
 
 
 def flex_offer_typed_data(
     intent: FlexOfferIntent, chain_id: int, flexibility: str
 ) -> dict[str, Any]:
     """The EIP-712 message a member signs to have a relayer make its flexibility offer."""
-    return {
-        "types": {"EIP712Domain": DOMAIN_TYPE, "OfferIntent": FLEX_OFFER_INTENT_TYPE},
-        "primaryType": "OfferIntent",
-        "domain": domain(chain_id, flexibility, FLEXIBILITY_DOMAIN_NAME),
-        "message": {
-            "member": intent.member,
-            "requestId": intent.request_id,
-            "quantityWh": intent.quantity_wh,
-            "price": intent.price,
-            "nonce": intent.nonce,
-            "deadline": intent.deadline,
-        },
-    }
+    return typed_data(
+        "OfferIntent",
+        FLEX_OFFER_INTENT_TYPE,
+        intent.as_tuple(),
+        domain(chain_id, flexibility, FLEXIBILITY_DOMAIN_NAME),
+    )
 
 
 def reading_typed_data(reading: Reading, chain_id: int, meter_readings: str) -> dict[str, Any]:
     """The EIP-712 message a meter signs for one reading."""
-    return {
-        "types": {"EIP712Domain": DOMAIN_TYPE, "Reading": READING_TYPE},
-        "primaryType": "Reading",
-        "domain": domain(chain_id, meter_readings, READINGS_DOMAIN_NAME),
-        "message": {
-            "meterId": reading.meter_id,
-            "slot": reading.slot,
-            "importWh": reading.import_wh,
-            "exportWh": reading.export_wh,
-            "sequence": reading.sequence,
-        },
-    }
+    return typed_data(
+        "Reading",
+        READING_TYPE,
+        reading.as_tuple(),
+        domain(chain_id, meter_readings, READINGS_DOMAIN_NAME),
+    )
 
 
 def reading_span_typed_data(
     span: ReadingSpan, chain_id: int, meter_readings: str
 ) -> dict[str, Any]:
     """The EIP-712 message a meter signs once for a span of readings."""
-    return {
-        "types": {"EIP712Domain": DOMAIN_TYPE, "ReadingSpan": READING_SPAN_TYPE},
-        "primaryType": "ReadingSpan",
-        "domain": domain(chain_id, meter_readings, READINGS_DOMAIN_NAME),
-        "message": {
-            "meterId": span.meter_id,
-            "firstSlot": span.first_slot,
-            "firstSequence": span.first_sequence,
-            "readings": span.words,
-        },
-    }
+    return typed_data(
+        "ReadingSpan",
+        READING_SPAN_TYPE,
+        span.as_tuple(),
+        domain(chain_id, meter_readings, READINGS_DOMAIN_NAME),
+    )
 
 
 def sign_typed_data(typed_data: dict[str, Any], private_key: bytes | str) -> bytes:

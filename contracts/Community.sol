@@ -29,6 +29,7 @@ contract Community is AccessControl, ICommunity {
         uint64 lockInUntilSlot;
         bool exiting;
         uint64 exitSlot;
+        uint32 chunk;
     }
 
     /// @dev `index` is the meter's position in its member's meter list. A retired id may be registered
@@ -38,6 +39,8 @@ contract Community is AccessControl, ICommunity {
         uint88 index;
         bool retired;
         address signer;
+        uint32 chunk;
+        uint64 chunkFromSlot;
     }
 
     struct TariffEntry {
@@ -53,6 +56,8 @@ contract Community is AccessControl, ICommunity {
     uint64 public immutable gateClosureSeconds;
     /// @inheritdoc ICommunity
     uint64 public immutable orderHorizonSlots;
+    /// @inheritdoc ICommunity
+    uint256 public immutable chunkMembers;
 
     /// @inheritdoc ICommunity
     address public feeAccount;
@@ -73,6 +78,10 @@ contract Community is AccessControl, ICommunity {
     // slither-disable-next-line uninitialized-state
     mapping(address member => bytes32[]) private _memberMeters;
     TariffEntry[] private _tariffs;
+    /// @dev Registrations ever made (the next one's number).
+    uint256 private _registrations;
+    /// @dev The first slot of each opened chunk.
+    uint64[] private _chunkFrom;
 
     /// @param admin The DSO's admin (grants roles; also gets DSO_ROLE).
     /// @param genesis_ Start of slot 0, unix seconds (must exceed the gate closure lead).
@@ -82,6 +91,7 @@ contract Community is AccessControl, ICommunity {
     /// @param initialTariff Tariff in force from slot 0.
     /// @param feeAccount_ DSO account for platform fees.
     /// @param networkAccount_ DSO account for network charges.
+    /// @param chunkMembers_ Most members per settlement chunk (1..65535; 256 by default).
     constructor(
         address admin,
         uint64 genesis_,
@@ -90,8 +100,10 @@ contract Community is AccessControl, ICommunity {
         uint64 orderHorizonSlots_,
         Tariff memory initialTariff,
         address feeAccount_,
-        address networkAccount_
+        address networkAccount_,
+        uint256 chunkMembers_
     ) {
+        if (chunkMembers_ == 0 || chunkMembers_ > type(uint16).max) revert CommunityInvalidChunkSize(chunkMembers_);
         if (slotSeconds_ == 0 || genesis_ <= gateClosureSeconds_ || orderHorizonSlots_ == 0) {
             revert CommunityInvalidCalendar();
         }
@@ -100,6 +112,7 @@ contract Community is AccessControl, ICommunity {
         slotSeconds = slotSeconds_;
         gateClosureSeconds = gateClosureSeconds_;
         orderHorizonSlots = orderHorizonSlots_;
+        chunkMembers = chunkMembers_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(DSO_ROLE, admin);
         _setDsoAccounts(feeAccount_, networkAccount_);
@@ -117,9 +130,16 @@ contract Community is AccessControl, ICommunity {
         if (_members[member].role != MemberRole.None) revert CommunityAlreadyMember(member);
         uint64 nowSlot = currentSlot();
         uint64 lockIn = nowSlot + lockInSlots;
-        _members[member] = Member(role, nowSlot, lockIn, false, 0);
+        uint256 number = _registrations++;
+        // At most 2**256 / 2**16 chunks can be numbered; uint32 covers 2**32 · chunkMembers members.
+        uint32 chunk = uint32(number / chunkMembers);
+        _members[member] = Member(role, nowSlot, lockIn, false, 0, chunk);
         memberCount += 1;
-        emit MemberRegistered(member, role, nowSlot, lockIn);
+        if (number % chunkMembers == 0) {
+            _chunkFrom.push(nowSlot);
+            emit ChunkOpened(chunk, nowSlot);
+        }
+        emit MemberRegistered(member, role, nowSlot, lockIn, chunk);
     }
 
     /// @inheritdoc ICommunity
@@ -137,7 +157,9 @@ contract Community is AccessControl, ICommunity {
         Meter storage existing = _meters[meterId];
         if (existing.member != address(0) && !existing.retired) revert CommunityMeterExists(meterId);
         bytes32[] storage list = _memberMeters[member];
-        _meters[meterId] = Meter(member, uint88(list.length), false, signer);
+        uint32 chunk = _members[member].chunk;
+        // The chunk's first slot rides in the meter's record, so a reading costs no extra read.
+        _meters[meterId] = Meter(member, uint88(list.length), false, signer, chunk, _chunkFrom[chunk]);
         list.push(meterId);
         meterCount += 1;
         emit MeterRegistered(meterId, member, signer);
@@ -198,10 +220,32 @@ contract Community is AccessControl, ICommunity {
     }
 
     /// @inheritdoc ICommunity
-    function meter(bytes32 meterId) external view returns (address member, address signer) {
+    function meter(bytes32 meterId)
+        external
+        view
+        returns (address member, address signer, uint32 chunk, uint64 chunkFirstSlot)
+    {
         Meter storage m = _meters[meterId];
-        if (m.retired) return (address(0), address(0));
-        return (m.member, m.signer);
+        if (m.retired || m.member == address(0)) return (address(0), address(0), 0, 0);
+        return (m.member, m.signer, m.chunk, m.chunkFromSlot);
+    }
+
+    /// @inheritdoc ICommunity
+    function chunkCount() external view returns (uint32) {
+        return uint32(_chunkFrom.length);
+    }
+
+    /// @inheritdoc ICommunity
+    function chunkFromSlot(uint32 chunk) external view returns (uint64) {
+        if (chunk >= _chunkFrom.length) revert CommunityUnknownChunk(chunk);
+        return _chunkFrom[chunk];
+    }
+
+    /// @inheritdoc ICommunity
+    function chunkOf(address member) external view returns (uint32) {
+        Member storage m = _members[member];
+        if (m.role == MemberRole.None) revert CommunityNotMember(member);
+        return m.chunk;
     }
 
     /// @notice The meters currently registered for `member`.

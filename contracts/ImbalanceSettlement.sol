@@ -66,10 +66,10 @@ contract ImbalanceSettlement is IImbalanceSettlement {
     uint64 private immutable _genesis;
     uint64 private immutable _slotSeconds;
 
+    /// @dev Per chunk: its next slot to settle + 1 (0: none settled yet, it starts at its first slot).
+    mapping(uint32 chunk => uint64) private _nextPlusOne;
     /// @inheritdoc IImbalanceSettlement
-    uint64 public nextSlot;
-    /// @inheritdoc IImbalanceSettlement
-    mapping(uint64 slot => bytes32) public digestAt;
+    mapping(uint64 slot => mapping(uint32 chunk => bytes32)) public digestAt;
     /// @inheritdoc IImbalanceSettlement
     mapping(uint64 period => mapping(address member => uint256)) public exportOf;
     /// @inheritdoc IImbalanceSettlement
@@ -96,46 +96,73 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         _genesis = community_.genesis();
         _slotSeconds = community_.slotSeconds();
         firstSlot = readings_.openFromSlot();
-        nextSlot = firstSlot;
     }
 
     /// @inheritdoc IImbalanceSettlement
     function settleImbalance(
         uint64 slot,
+        uint32 chunk,
         address[] calldata members,
         uint256[] calldata readingWords,
         uint256[] calldata tradeWords
     ) external {
+        _advance(slot, chunk);
+        // [readingsHash, tradesHash]
+        bytes32[2] memory commitments = _checkCommitments(slot, chunk, readingWords, tradeWords);
+        SlotTotals memory tot = _settleMembers(slot, chunk, members, _positions(members, readingWords, tradeWords));
+        bytes32 digest = _digest(slot, chunk, commitments, tot.imbalanceHash);
+        digestAt[slot][chunk] = digest;
+        emit SlotDigest(slot, chunk, digest, members.length, readingWords.length);
+        _payCredits(tot);
+    }
+
+    /// @dev The caller, the order and the slot's readiness; moves the chunk's cursor past `slot`
+    /// (effects before the calls that follow: a revert undoes it).
+    function _advance(uint64 slot, uint32 chunk) private {
         if (!community.hasRole(Roles.MATCHER, msg.sender)) revert ImbalanceNotMatcher(msg.sender);
-        if (slot != nextSlot) revert ImbalanceOutOfOrder(nextSlot, slot);
-        // Effects before the calls below (checks-effects-interactions): a revert undoes it.
-        nextSlot = slot + 1;
+        uint64 next = nextSlotOf(chunk);
+        if (slot != next) revert ImbalanceOutOfOrder(chunk, next, slot);
+        _nextPlusOne[chunk] = slot + 2;
         // Only `settled` is needed here (triaged: docs/security.md).
         // slither-disable-next-line unused-return
         (bool traded,,,) = settlement.clearingOf(slot);
         if (!traded) revert ImbalanceTradesNotSettled(slot);
         _requireReady(slot);
-        (bytes32 readingsHash, bytes32 tradesHash) = _checkCommitments(slot, readingWords, tradeWords);
-        Position[] memory pos = _positions(members, readingWords, tradeWords);
-
-        SlotTotals memory tot = _settleMembers(slot, members, pos);
-        bytes32 digest = _digest(slot, tradesHash, readingsHash, tot.imbalanceHash);
-        digestAt[slot] = digest;
-        emit SlotDigest(slot, digest, members.length, readingWords.length);
-        _payCredits(tot);
     }
 
-    /// @dev The slot's link in the audit chain (see IImbalanceSettlement).
-    function _digest(uint64 slot, bytes32 tradesHash, bytes32 readingsHash, bytes32 imbalanceHash)
+    /// @inheritdoc IImbalanceSettlement
+    function nextSlotOf(uint32 chunk) public view returns (uint64) {
+        uint64 stored = _nextPlusOne[chunk];
+        if (stored != 0) return stored - 1;
+        uint64 from = community.chunkFromSlot(chunk); // reverts for a chunk not opened
+        return from > firstSlot ? from : firstSlot;
+    }
+
+    /// @inheritdoc IImbalanceSettlement
+    function nextSlot() external view returns (uint64 next) {
+        uint32 chunks = community.chunkCount();
+        if (chunks == 0) return firstSlot;
+        next = type(uint64).max;
+        for (uint32 c; c < chunks; ++c) {
+            uint64 n = nextSlotOf(c);
+            if (n < next) next = n;
+        }
+    }
+
+    /// @dev The (slot, chunk)'s link in the audit chain (see IImbalanceSettlement).
+    function _digest(uint64 slot, uint32 chunk, bytes32[2] memory commitments, bytes32 imbalanceHash)
         private
         view
         returns (bytes32)
     {
+        // Every chunk settles every slot from its first, so the slot before that has no link (zero).
+        bytes32 previous = slot == 0 ? bytes32(0) : digestAt[slot - 1][chunk];
         // slither-disable-next-line unused-return
         (, Mode mode, uint256 price, uint256 volumeWh) = settlement.clearingOf(slot);
-        bytes32 previous = slot == firstSlot ? bytes32(0) : digestAt[slot - 1];
         return keccak256(
-            abi.encode(previous, slot, mode, price, volumeWh, tradesHash, readingsHash, imbalanceHash)
+            abi.encode(
+                previous, slot, chunk, mode, price, volumeWh, commitments[1], commitments[0], imbalanceHash
+            )
         );
     }
 
@@ -153,13 +180,15 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         revert ImbalanceReadingsPending(slot, deadline);
     }
 
-    /// @dev Close the slot's readings and check the re-supplied words against both commitments.
-    function _checkCommitments(uint64 slot, uint256[] calldata readingWords, uint256[] calldata tradeWords)
-        private
-        returns (bytes32 readingsHash, bytes32 tradesHash)
-    {
-        uint256 count;
-        (count, readingsHash) = readings.closeSlot(slot);
+    /// @dev Close the (slot, chunk)'s readings and check the re-supplied words against both
+    /// commitments.
+    function _checkCommitments(
+        uint64 slot,
+        uint32 chunk,
+        uint256[] calldata readingWords,
+        uint256[] calldata tradeWords
+    ) private returns (bytes32[2] memory commitments) {
+        (uint256 count, bytes32 readingsHash) = readings.closeSlot(slot, chunk);
         if (count != readingWords.length) revert ImbalanceReadingsMismatch(slot, count, readingWords.length);
         bytes32 h = bytes32(0);
         for (uint256 i; i < readingWords.length; ++i) {
@@ -167,8 +196,9 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         }
         if (h != readingsHash) revert ImbalanceReadingsMismatch(slot, count, readingWords.length);
         // slither-disable-next-line unused-return
-        (tradesHash,) = settlement.tradesOf(slot);
+        (bytes32 tradesHash,) = settlement.tradesOf(slot);
         if (keccak256(abi.encodePacked(tradeWords)) != tradesHash) revert ImbalanceTradesMismatch(slot);
+        commitments = [readingsHash, tradesHash];
     }
 
     /// @dev Aggregate readings and trades per listed member. Every reading's member must be listed and
@@ -209,7 +239,7 @@ contract ImbalanceSettlement is IImbalanceSettlement {
 
     // ----------------------------------------------------------------------------------- money
 
-    function _settleMembers(uint64 slot, address[] calldata members, Position[] memory pos)
+    function _settleMembers(uint64 slot, uint32 chunk, address[] calldata members, Position[] memory pos)
         private
         returns (SlotTotals memory tot)
     {
@@ -217,9 +247,12 @@ contract ImbalanceSettlement is IImbalanceSettlement {
             slot, slot / periodSlots, community.tariffAt(slot), community.supplyAccount(), community.networkAccount()
         );
         if (ctx.supply == address(0)) revert ImbalanceNoSupplyAccount();
-        // slither-disable-next-line unused-return
-        (, uint256 platformFees) = settlement.tradesOf(slot);
-        if (platformFees != 0) platformFeesOf[ctx.period] += platformFees;
+        if (chunk == 0) {
+            // The slot's platform fees count once: chunk 0 opens first and settles every slot.
+            // slither-disable-next-line unused-return
+            (, uint256 platformFees) = settlement.tradesOf(slot);
+            if (platformFees != 0) platformFeesOf[ctx.period] += platformFees;
+        }
         tot.creditTransfers = new uint256[](members.length);
         for (uint256 i; i < members.length; ++i) {
             Outcome memory o = _settleMember(ctx, members[i], pos[i], tot);

@@ -18,19 +18,29 @@ contract MeterReadings is EIP712, IMeterReadings {
     /// @notice Largest import or export of one reading (Wh); 2**40 Wh is far beyond any connection.
     uint64 public constant MAX_READING_WH = (1 << 40) - 1;
 
-    /// @dev Readings accepted so far for a slot: their number and running hash.
+    /// @dev Readings accepted so far for a slot, or for one chunk's members in a slot: their number
+    /// and running hash (and, for a chunk, whether its imbalance has closed it).
     struct SlotRecord {
         bytes32 readingsHash;
         uint64 count;
+        bool closed;
     }
 
-    /// @dev A batch's fold into slot records: the record of the slot being extended, written back
-    /// once per run of readings of that slot.
+    /// @dev A batch's fold into the records: those of the slot and of the (slot, chunk) being
+    /// extended, written back once per run of readings of that slot (and chunk).
     struct Fold {
         uint64 slot;
+        uint32 chunk;
         bool open;
-        uint64 openFrom;
         SlotRecord rec;
+        SlotRecord chunkRec;
+    }
+
+    /// @dev What a reading needs to know of its meter.
+    struct MeterOf {
+        address member;
+        uint32 chunk;
+        uint64 fromSlot;
     }
 
     ICommunity public immutable community;
@@ -40,9 +50,10 @@ contract MeterReadings is EIP712, IMeterReadings {
     /// @notice The imbalance settlement allowed to close slots (bound once by the admin).
     address public imbalance;
     /// @inheritdoc IMeterReadings
-    uint64 public openFromSlot;
+    uint64 public immutable openFromSlot;
 
     mapping(uint64 slot => SlotRecord) private _slots;
+    mapping(uint64 slot => mapping(uint32 chunk => SlotRecord)) private _chunks;
     /// @dev Per meter: (last slot + 1) << 64 | last sequence; 0 if the meter never reported.
     mapping(bytes32 meterId => uint256) private _last;
 
@@ -68,10 +79,10 @@ contract MeterReadings is EIP712, IMeterReadings {
         Fold memory f = _begin(n, signatures.length);
         for (uint256 i; i < n; ++i) {
             Reading calldata r = readings[i];
-            address member = _signedBy(i, r.meterId, readingDigest(r), signatures[i]);
-            _accept(f, i, member, r.meterId, r.slot, r.importWh, r.exportWh, r.sequence);
+            MeterOf memory m = _signedBy(i, r.meterId, readingDigest(r), signatures[i]);
+            _accept(f, i, m, r.meterId, r.slot, r.importWh, r.exportWh, r.sequence);
         }
-        if (f.open) _slots[f.slot] = f.rec;
+        _flush(f);
     }
 
     /// @inheritdoc IMeterReadings
@@ -82,7 +93,7 @@ contract MeterReadings is EIP712, IMeterReadings {
             ReadingSpan calldata span = spans[i];
             uint256 count = span.readings.length;
             if (count == 0) revert MeterReadingsSpanMalformed(i);
-            address member = _signedBy(i, span.meterId, spanDigest(span), signatures[i]);
+            MeterOf memory m = _signedBy(i, span.meterId, spanDigest(span), signatures[i]);
             for (uint256 k; k < count; ++k) {
                 uint256 w = span.readings[k];
                 if (w >> 128 != 0) revert MeterReadingsSpanMalformed(i);
@@ -90,7 +101,7 @@ contract MeterReadings is EIP712, IMeterReadings {
                 _accept(
                     f,
                     i,
-                    member,
+                    m,
                     span.meterId,
                     span.firstSlot + uint64(k),
                     uint64(w >> 64),
@@ -99,17 +110,26 @@ contract MeterReadings is EIP712, IMeterReadings {
                 );
             }
         }
-        if (f.open) _slots[f.slot] = f.rec;
+        _flush(f);
     }
 
     /// @inheritdoc IMeterReadings
-    function closeSlot(uint64 slot) external returns (uint256 count, bytes32 readingsHash) {
+    function closeSlot(uint64 slot, uint32 chunk) external returns (uint256 count, bytes32 readingsHash) {
         if (msg.sender != imbalance) revert MeterReadingsNotImbalance(msg.sender);
-        // The imbalance settlement closes slots strictly in order, so this only moves forward.
-        openFromSlot = slot + 1;
-        SlotRecord storage rec = _slots[slot];
+        SlotRecord storage rec = _chunks[slot][chunk];
+        rec.closed = true;
         (count, readingsHash) = (rec.count, rec.readingsHash);
-        emit SlotReadingsClosed(slot, count, readingsHash);
+        emit SlotReadingsClosed(slot, chunk, count, readingsHash);
+    }
+
+    /// @inheritdoc IMeterReadings
+    function chunkReadings(uint64 slot, uint32 chunk)
+        external
+        view
+        returns (uint256 count, bytes32 readingsHash, bool closed)
+    {
+        SlotRecord storage rec = _chunks[slot][chunk];
+        return (rec.count, rec.readingsHash, rec.closed);
     }
 
     /// @inheritdoc IMeterReadings
@@ -156,31 +176,38 @@ contract MeterReadings is EIP712, IMeterReadings {
     function _begin(uint256 n, uint256 signatures) private view returns (Fold memory) {
         if (!community.hasRole(Roles.ORACLE, msg.sender)) revert MeterReadingsNotOracle(msg.sender);
         if (signatures != n) revert MeterReadingsLengthMismatch(n, signatures);
-        return Fold(0, false, openFromSlot, SlotRecord(bytes32(0), 0));
+        return Fold(0, 0, false, SlotRecord(bytes32(0), 0, false), SlotRecord(bytes32(0), 0, false));
     }
 
-    /// @dev The member of meter `meterId`, whose registered signer must have signed `digest`.
+    /// @dev Write back the fold's open records (at the end of a batch).
+    function _flush(Fold memory f) private {
+        if (!f.open) return;
+        _slots[f.slot] = f.rec;
+        _chunks[f.slot][f.chunk] = f.chunkRec;
+    }
+
+    /// @dev The member and chunk of meter `meterId`, whose registered signer must have signed `digest`.
     function _signedBy(uint256 i, bytes32 meterId, bytes32 digest, bytes calldata signature)
         private
         view
-        returns (address member)
+        returns (MeterOf memory m)
     {
         address signer;
-        (member, signer) = community.meter(meterId);
-        if (member == address(0)) revert MeterReadingsUnknownMeter(i, meterId);
+        (m.member, signer, m.chunk, m.fromSlot) = community.meter(meterId);
+        if (m.member == address(0)) revert MeterReadingsUnknownMeter(i, meterId);
         // A failed recovery yields address(0), which never matches a registered signer.
         // slither-disable-next-line unused-return
         (address recovered,,) = ECDSA.tryRecover(digest, signature);
         if (recovered != signer) revert MeterReadingsBadSignature(i, meterId, recovered);
     }
 
-    /// @dev Check one signed reading, record it as its meter's last and fold it into its slot's
-    /// commitment (the record in `f` is written back when the slot changes, and by the caller at
-    /// the end).
+    /// @dev Check one signed reading, record it as its meter's last and fold it into its slot's and
+    /// its (slot, chunk)'s commitments (the records in `f` are written back when the slot or chunk
+    /// changes, and by the caller at the end).
     function _accept(
         Fold memory f,
         uint256 i,
-        address member,
+        MeterOf memory m,
         bytes32 meterId,
         uint64 slot,
         uint64 importWh,
@@ -189,10 +216,23 @@ contract MeterReadings is EIP712, IMeterReadings {
     ) private {
         uint256 deliveredAt = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
         if (block.timestamp < deliveredAt) revert MeterReadingsNotDelivered(i, slot, deliveredAt);
-        if (slot < f.openFrom) revert MeterReadingsSlotClosed(i, slot);
+        if (slot < openFromSlot || slot < m.fromSlot) revert MeterReadingsSlotClosed(i, slot);
         if (importWh > MAX_READING_WH || exportWh > MAX_READING_WH) {
             revert MeterReadingsEnergyTooLarge(i, importWh, exportWh);
         }
+        if (!f.open || slot != f.slot) {
+            _flush(f);
+            f.slot = slot;
+            f.chunk = m.chunk;
+            f.open = true;
+            f.rec = _slots[slot];
+            f.chunkRec = _chunks[slot][m.chunk];
+        } else if (m.chunk != f.chunk) {
+            _chunks[slot][f.chunk] = f.chunkRec;
+            f.chunk = m.chunk;
+            f.chunkRec = _chunks[slot][m.chunk];
+        }
+        if (f.chunkRec.closed) revert MeterReadingsSlotClosed(i, slot);
         uint256 last = _last[meterId];
         if (last != 0) {
             uint64 lastSlot = uint64(last >> 64) - 1;
@@ -201,15 +241,11 @@ contract MeterReadings is EIP712, IMeterReadings {
             if (sequence <= uint64(last)) revert MeterReadingsSequenceNotIncreasing(i, meterId, uint64(last), sequence);
         }
         _last[meterId] = (uint256(slot) + 1) << 64 | sequence;
-        if (!f.open || slot != f.slot) {
-            if (f.open) _slots[f.slot] = f.rec;
-            f.slot = slot;
-            f.open = true;
-            f.rec = _slots[slot];
-        }
-        uint256 word = uint160(member) | (uint256(importWh) << 160) | (uint256(exportWh) << 208);
+        uint256 word = uint160(m.member) | (uint256(importWh) << 160) | (uint256(exportWh) << 208);
         f.rec.readingsHash = keccak256(abi.encodePacked(f.rec.readingsHash, word));
         f.rec.count += 1;
-        emit ReadingAccepted(meterId, slot, member, importWh, exportWh, sequence);
+        f.chunkRec.readingsHash = keccak256(abi.encodePacked(f.chunkRec.readingsHash, word));
+        f.chunkRec.count += 1;
+        emit ReadingAccepted(meterId, slot, m.member, importWh, exportWh, sequence);
     }
 }

@@ -41,18 +41,13 @@ def clear_book(
     hostile input (huge numbers, deep nesting) too, never with a traceback.
     """
     import json
-    import sys
-    from pathlib import Path
 
     from market.book_io import InvalidBookError, clearing_to_json, parse_book_text
     from market.clearing import clear
 
+    text = _read_or_exit(book)
     try:
-        text = sys.stdin.read() if book == "-" else Path(book).read_text(encoding="utf-8")
         parsed = parse_book_text(text)
-    except (OSError, UnicodeDecodeError) as e:
-        typer.echo(f"error: cannot read {book}: {e}", err=True)
-        raise typer.Exit(code=2) from e
     except InvalidBookError as e:
         typer.echo(f"error: {_one_line(str(e))}", err=True)
         raise typer.Exit(code=2) from e
@@ -63,6 +58,20 @@ def clear_book(
 def _one_line(message: str) -> str:
     """The message on one line, whatever a value quoted in it contains."""
     return " ".join(message.splitlines())
+
+
+def _read_or_exit(file: str) -> str:
+    """The UTF-8 text of `file` (`-`: stdin), or exit 2 with one line naming the file. Bytes,
+    then UTF-8: the text stdin of a C locale would let invalid bytes through."""
+    import sys
+    from pathlib import Path
+
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        typer.echo(f"error: cannot read {file}: {' '.join(str(e).split())}", err=True)
+        raise typer.Exit(code=2) from e
 
 
 @app.command("allocate")
@@ -76,19 +85,13 @@ def allocate_sharing(
     Invalid input exits with code 2 and one line on stderr naming the member at fault.
     """
     import json
-    import sys
-    from pathlib import Path
 
     from market.sharing import SharingInputError, allocate
     from market.sharing_io import allocation_to_json, parse_sharing_text
 
+    text = _read_or_exit(file)
     try:
-        # Bytes, then UTF-8: the text stdin of a C locale would let invalid bytes through.
-        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-        parsed = parse_sharing_text(data.decode("utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        typer.echo(f"error: cannot read {file}: {' '.join(str(e).split())}", err=True)
-        raise typer.Exit(code=2) from e
+        parsed = parse_sharing_text(text)
     except SharingInputError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from e
@@ -165,21 +168,13 @@ def import_coefficients(
     """Check Spain's hourly coefficient file against a community: every member's CUPS and every
     hour present once, coefficients 0..1 with six decimals, every hour summing to exactly 1.
     Prints one summary line; a bad file exits 2 with one line naming line, hour and CUPS."""
-    import sys
-    from pathlib import Path
-
     from market.coefficients import CoefficientFileError, hours_in_year, parse_coefficients
 
     spec = _community_or_exit(community)
     if not 1 <= year <= 9999:
         typer.echo(f"error: year must be 1..9999, got {year}", err=True)
         raise typer.Exit(code=2)
-    try:
-        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-        text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        typer.echo(f"error: cannot read {file}: {' '.join(str(e).split())}", err=True)
-        raise typer.Exit(code=2) from e
+    text = _read_or_exit(file)
     cups = {code: member_id for member_id, code in spec.cups_by_member_id().items()}
     try:
         schedule = parse_coefficients(text, cups, year)

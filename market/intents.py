@@ -24,6 +24,11 @@ from market.tariff import Tariff
 CONSUMER = 1
 NONE = 0
 
+# An intent whose deadline passes before the settlement is mined would revert the whole slot:
+# the matcher keeps only those valid this long after the latest block, and the API accepts only
+# those valid this long after their slot's gate closure.
+DEADLINE_MARGIN_SECONDS = 60
+
 
 class LeftOut(StrEnum):
     """Why an intent was not carried into its slot's settlement."""

@@ -344,9 +344,10 @@ LINES: dict[str, tuple[str, str]] = {
         "Tokens received from (+) or sent to (-) other accounts outside the market.",
     ),
     "token_change": (
-        "Change of your token balance",
-        "What the above does to the balance: - net cost - debt repaid + debt left unpaid "
-        "+ top-ups - redeemed + other transfers.",
+        "Change of the token balance",
+        "What the above does to the balance (a member's, or the DSO's accounts together): the "
+        "net cost (or income), corrected for charges left as debt and for debt repaid, plus "
+        "top-ups and other transfers, less redemptions.",
     ),
     # energy (both)
     "bought_wh": ("Bought locally", "Energy bought in the local market (Wh)."),

@@ -18,12 +18,15 @@ from eth_utils.address import to_checksum_address
 from chain.codec import decode_order_word
 from chain.intents import EMPTY_BATCH, IntentBatch, SignedIntent
 from chain.node import Node, TransactionReverted
-from market.intents import Candidate, Holder, LeftOut, Limits, select_intents
+from market.intents import (
+    DEADLINE_MARGIN_SECONDS,
+    Candidate,
+    Holder,
+    LeftOut,
+    Limits,
+    select_intents,
+)
 from market.tariff import Tariff
-
-# An intent whose deadline passes before the settlement is mined would revert the whole slot:
-# keep only those valid this long after the latest block.
-DEADLINE_MARGIN_SECONDS = 60
 
 _INDEXED_REFUSALS: dict[str, LeftOut] = {
     "SettlementIntentBadSignature": LeftOut.BAD_SIGNATURE,

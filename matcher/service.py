@@ -36,7 +36,7 @@ from typing import Any
 
 from chain.codec import decode_rules
 from chain.intents import EMPTY_BATCH, IntentBatch
-from chain.metering import pack_reading_word, positions, trade_words
+from chain.metering import pack_reading_word, positions, trade_words, word_member
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from chain.submission import SlotBook, clear_slot
 from market.intents import LeftOut
@@ -45,6 +45,11 @@ from matcher.flexibility import FlexibilityStep, FlexStep
 from matcher.intents import IntentStep, Pool
 
 log = logging.getLogger(__name__)
+# A settlement against meters that reverts with one of these may have grouped the readings by a
+# stale chunk (the cache outlived a member's exit and new registration).
+_STALE_CHUNKS = frozenset(
+    {"ImbalanceReadingsMismatch", "ImbalanceMemberMissing", "ImbalanceMemberWithoutReading"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,9 @@ class Matcher:
         self.imbalance = node.contract("ImbalanceSettlement")
         self.readings = node.contract("MeterReadings")
         self._calendar: Calendar | None = None
+        # A member's settlement chunk never changes (ICommunity.chunkOf), so it is read once.
+        self._chunk_of: dict[str, int] = {}
+        self._chunks_reread = False
         self._flex: FlexibilityStep | None = None
 
     def calendar(self) -> Calendar:
@@ -171,37 +179,71 @@ class Matcher:
             for e in logs
         ]
 
+    def chunk_of(self, member: str) -> int:
+        """`member`'s settlement chunk (fixed by its registration; cached until a settlement
+        disagrees, as after a member left and registered again)."""
+        chunk = self._chunk_of.get(member)
+        if chunk is None:
+            chunk = int(self.node.call(self.community.functions.chunkOf(member)))
+            self._chunk_of[member] = chunk
+        return chunk
+
     def settle_imbalances(self) -> list[int]:
-        """Settle every slot whose imbalance is due, in order; returns the slots settled."""
+        """Settle every slot whose imbalance is due, in order, one transaction per (slot, chunk)
+        of members; returns the slots settled for every chunk."""
         done: list[int] = []
         now = self.node.block_timestamp()
-        while True:
-            slot = int(self.node.call(self.imbalance.functions.nextSlot()))
+        fns = self.imbalance.functions
+        self._chunks_reread = False
+        chunks = int(self.node.call(self.community.functions.chunkCount()))
+        nexts = [int(self.node.call(fns.nextSlotOf(c))) for c in range(chunks)]
+        while nexts:
+            slot = min(nexts)
             if not self.node.call(self.settlement.functions.clearingOf(slot))[0]:
                 return done
             if not self.imbalance_ready(slot, now):
                 return done
-            trades = self.settled_trade_words(slot)
-            words = self.reading_words(slot)
-            members = [p.member for p in positions(words, trades)]
+            self._settle_chunks(slot, nexts)
+            if min(nexts) > slot:
+                done.append(slot)
+        return done
+
+    def _settle_chunks(self, slot: int, nexts: list[int]) -> None:
+        """Settle `slot` for each chunk whose next slot it is, advancing `nexts`."""
+        fns = self.imbalance.functions
+        trades = self.settled_trade_words(slot)
+        words = self.reading_words(slot)
+        by_chunk: dict[int, list[int]] = {}
+        for word in words:
+            by_chunk.setdefault(self.chunk_of(word_member(word)), []).append(word)
+        for chunk in [c for c, n in enumerate(nexts) if n == slot]:
+            chunk_words = by_chunk.get(chunk, [])
+            members = [p.member for p in positions(chunk_words, trades)]
             try:
                 receipt = self.node.transact(
-                    self.imbalance.functions.settleImbalance(slot, members, words, trades),
+                    fns.settleImbalance(slot, chunk, members, chunk_words, trades),
                     self.sender,
                     gas=self.node.block_gas_limit(),
                 )
             except TransactionReverted as exc:
                 if exc.error == "ImbalanceOutOfOrder":  # another submission settled it first
+                    nexts[chunk] = int(self.node.call(fns.nextSlotOf(chunk)))
                     continue
+                if exc.error in _STALE_CHUNKS and not self._chunks_reread:
+                    # A member may have re-registered in a new chunk: read the chunks again, once.
+                    self._chunk_of.clear()
+                    self._chunks_reread = True
+                    return
                 raise
             log.info(
-                "slot %d imbalance settled: members=%d readings=%d gas=%d",
+                "slot %d chunk %d imbalance settled: members=%d readings=%d gas=%d",
                 slot,
+                chunk,
                 len(members),
-                len(words),
+                len(chunk_words),
                 receipt["gasUsed"],
             )
-            done.append(slot)
+            nexts[chunk] = slot + 1
 
     def settled_book(self, slot: int) -> tuple[SlotBook, list[int]]:
         """A settled slot's book (its direct book, then the intents its SlotSettled event

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
-from web3.contract.contract import ContractFunction
 
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from matcher.calendar import Calendar
@@ -77,8 +76,8 @@ class _Kind(Generic[Item]):
     raw: Callable[[Item], str]
     size: Callable[[Item], int]
     """Readings in one item."""
-    call: Callable[[Any, Sequence[Item], list[bytes]], ContractFunction]
-    """The MeterReadings function (of `contract.functions`) carrying a batch."""
+    call: Callable[[Any, Sequence[Item], list[bytes]], Any]
+    """The MeterReadings function call (of `contract.functions`) carrying a batch."""
 
 
 READINGS = _Kind[StoredReading](

@@ -122,15 +122,12 @@ def main() -> None:
         for h, (meter_id, key) in zip(HOUSEHOLDS, meters, strict=True)
     ]
     settled = settle_slot(dep, slot, readings, **flow)
-    book, clearing, tx, imbalance_tx = (
-        settled.book,
-        settled.clearing,
-        settled.trades_tx,
-        settled.imbalance_tx,
-    )
+    book, clearing, tx = settled.book, settled.clearing, settled.trades_tx
     after = [int(dep.token.balanceOf(w)) for w in wallets]
     dso_after = [int(dep.token.balanceOf(a)) for a in (accounts[3], accounts[4])]
-    metered = {e["member"]: e for e in imbalance_tx.events["ImbalanceSettled"]}
+    metered = {
+        e["member"]: e for itx in settled.imbalance_txs for e in itx.events["ImbalanceSettled"]
+    }
 
     console.rule(f"gridshare demo: slot {slot}, delivery {start:%Y-%m-%d %H:%M} UTC")
     console.print(
@@ -190,6 +187,6 @@ def main() -> None:
         f"{_cents(int(dep.order_book.escrowHeld()))} €"
     )
     console.print(
-        f"Audit digest of slot {slot}: 0x{bytes(dep.imbalance.digestAt(slot)).hex()} "
+        f"Audit digest of slot {slot}: 0x{bytes(dep.imbalance.digestAt(slot, 0)).hex()} "
         f"(readings, trades and imbalance hashed on-chain; see docs/decisions.md)"
     )

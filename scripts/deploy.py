@@ -94,6 +94,7 @@ def deploy(
         encode_rules(settings.tariff.rules()),
         fee_account,
         network_account,
+        settings.chunk_members,
         tx,
     )
     # The token asks the community whether a top-up's recipient is a member.

@@ -12,7 +12,7 @@ from typing import Any
 from brownie import chain
 
 from chain.codec import decode_rules
-from chain.metering import pack_reading_word, positions, trade_words
+from chain.metering import pack_reading_word, positions, trade_words, word_member
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import SlotBook, clear_slot
 from market.clearing import Clearing
@@ -32,16 +32,47 @@ class SettledSlot:
     clearing: Clearing
     trades_tx: Any
     reading_txs: list[Any]
-    imbalance_tx: Any
+    imbalance_txs: list[Any]
+    """One per chunk of members (see `settle_imbalance`)."""
 
     @property
     def gas(self) -> dict[str, int]:
-        """Gas of each step: trades, readings (all batches), imbalance."""
+        """Gas of each step: trades, readings (all batches), imbalance (all chunks)."""
         return {
             "trades": int(self.trades_tx.gas_used),
             "readings": sum(int(tx.gas_used) for tx in self.reading_txs),
-            "imbalance": int(self.imbalance_tx.gas_used),
+            "imbalance": sum(int(tx.gas_used) for tx in self.imbalance_txs),
         }
+
+
+def settle_imbalance(
+    dep: Any,
+    slot: int,
+    words: list[int],
+    trades: list[int],
+    *,
+    matcher: Any,
+    tx_options: dict[str, Any] | None = None,
+) -> list[Any]:
+    """Settle `slot` against the meters for every chunk of members whose next slot it is, one
+    transaction per chunk, as the matcher does: `words` are the slot's reading words in
+    acceptance order (all chunks), `trades` its trade words. Returns the transactions."""
+    opts = tx_options or {}
+    by_chunk: dict[int, list[int]] = {}
+    for word in words:
+        by_chunk.setdefault(int(dep.community.chunkOf(word_member(word))), []).append(word)
+    txs = []
+    for chunk in range(int(dep.community.chunkCount())):
+        if int(dep.imbalance.nextSlotOf(chunk)) != slot:
+            continue
+        chunk_words = by_chunk.get(chunk, [])
+        members = [p.member for p in positions(chunk_words, trades)]
+        txs.append(
+            dep.imbalance.settleImbalance(
+                slot, chunk, members, chunk_words, trades, {"from": matcher, **opts}
+            )
+        )
+    return txs
 
 
 def catch_up_trades(
@@ -102,8 +133,5 @@ def settle_slot(
             for e in tx.events["ReadingAccepted"]
         ]
     trades = trade_words(book.entries, sub.fills)
-    members = [p.member for p in positions(words, trades)]
-    imbalance_tx = dep.imbalance.settleImbalance(
-        slot, members, words, trades, {"from": matcher, **opts}
-    )
-    return SettledSlot(book, clearing, trades_tx, reading_txs, imbalance_tx)
+    imbalance_txs = settle_imbalance(dep, slot, words, trades, matcher=matcher, tx_options=opts)
+    return SettledSlot(book, clearing, trades_tx, reading_txs, imbalance_txs)

@@ -12,7 +12,9 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from gridshare.settings import Settings
     from sim.community import Community
+    from sim.runner import RunResult
 
 T = TypeVar("T")
 Step = Callable[[int, int], None]
@@ -89,6 +91,36 @@ def _on_chain(
             raise typer.Exit(code=1) from e
 
 
+def _simulate_and_report(
+    console: Console,
+    spec: Community,
+    days: int,
+    network: str,
+    settings: Settings,
+    directory: Path,
+    deployments: Path | None,
+) -> RunResult:
+    """`spec` run for `days` days on `network` under the progress bar (sim/chainrun.py), its
+    summary printed and its report written to `directory`. `deployments`: the manifest's folder
+    (None: a temporary one)."""
+    from sim.chainrun import simulate
+    from sim.report import print_summary, write_report
+
+    result = _on_chain(
+        console,
+        spec,
+        network,
+        "gridshare-sim-",
+        lambda temporary, step: simulate(
+            spec, days, network, settings, deployments or temporary, step
+        ),
+    )
+    print_summary(result, console)
+    path = write_report(result, directory)
+    console.print(f"  report: {path} (and PNG plots beside it)")
+    return result
+
+
 def plain_progress(
     write: Callable[[str], None], name: str, clock: Callable[[], float] | None = None
 ) -> Step:
@@ -124,23 +156,13 @@ def simulate_command(
     from rich.console import Console
 
     from gridshare.settings import load_settings
-    from sim.chainrun import keep_deployment, simulate
-    from sim.report import print_summary, write_report
+    from sim.chainrun import keep_deployment
 
     console = Console()
     spec = _load(community)
     settings = load_settings()
-    result = _on_chain(
-        console,
-        spec,
-        network,
-        "gridshare-sim-",
-        lambda deployments, step: simulate(spec, days, network, settings, deployments, step),
-    )
-    print_summary(result, console)
     directory = out or Path("reports") / spec.name
-    path = write_report(result, directory)
-    console.print(f"  report: {path} (and PNG plots beside it)")
+    result = _simulate_and_report(console, spec, days, network, settings, directory, None)
     kept = keep_deployment(result.deployment, network, settings.deployments_dir, directory)
     if kept:
         console.print(kept, markup=False, highlight=False)
@@ -230,27 +252,15 @@ def dashboard_command(
     from rich.console import Console
 
     from gridshare.settings import load_settings
-    from sim.chainrun import simulate
     from sim.dashboard import DashboardError, run_dashboard
-    from sim.report import print_summary, write_report
-    from sim.runner import RunResult
 
     console = Console()
     spec = _load(community)
     settings = load_settings()
 
     def run(network: str, deployments: Path) -> RunResult:
-        result = _on_chain(
-            console,
-            spec,
-            network,
-            "gridshare-dashboard-",
-            lambda _, step: simulate(spec, days, network, settings, deployments, step),
-        )
-        print_summary(result, console)
-        path = write_report(result, out or Path("reports") / spec.name)
-        console.print(f"  report: {path} (and PNG plots beside it)")
-        return result
+        directory = out or Path("reports") / spec.name
+        return _simulate_and_report(console, spec, days, network, settings, directory, deployments)
 
     try:
         run_dashboard(spec, port or settings.api_port, console, run)

@@ -24,10 +24,11 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+from eth_utils.address import to_checksum_address
 from rich.console import Console
-from web3 import Web3
-from web3.providers import HTTPProvider
 
+from chain.node import Node
+from gridshare.settings import Settings
 from matcher.devchain import ROOT, DevChain, dev_chain, stop_process
 from sim.community import Community
 from sim.runner import RunResult
@@ -136,6 +137,10 @@ def _services(
         "GRIDSHARE_API_OPERATOR": node_accounts[0],
         "GRIDSHARE_API_RELAYER": node_accounts[RELAYER_ACCOUNT],
         "GRIDSHARE_API_DEV_ACCOUNTS": str(accounts_file),
+        # The chain mines no block after the demo day: an index kept 3 blocks behind the head
+        # (the default, for reorgs a private ganache never has) would miss the day's last
+        # blocks, its period close among them, and the statements would lack it for good.
+        "GRIDSHARE_INDEX_CONFIRMATIONS": "0",
     }
     network = ["--network", chain.network_id]
     children.append(_start("API", ["api", *network], env, work))
@@ -191,8 +196,10 @@ def _serve(
     console: Console,
     run: Callable[[str, Path], RunResult],
 ) -> None:
-    node_accounts = [str(a) for a in Web3(HTTPProvider(chain.url)).eth.accounts]
     result = run(chain.network_id, chain.deployments_dir)
+    local = Settings(deployments_dir=chain.deployments_dir, rpc_url=chain.url)
+    node = Node.from_settings(chain.network_id, local)
+    node_accounts = [str(to_checksum_address(a)) for a in node.make_request("eth_accounts", [])]
     accounts = dev_accounts(result, _node_key(keys_file, node_accounts[0]), node_accounts[0])
     accounts_file = work / "dev-accounts.json"
     accounts_file.write_text(json.dumps(accounts))

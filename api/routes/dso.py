@@ -8,7 +8,6 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from web3.types import TxReceipt
 
 from api import store
 from api.deps import DsoUser, EngineDep, SlotQ, ViewDep
@@ -24,7 +23,7 @@ from api.schemas import (
     TopUpPublic,
     TxPublic,
 )
-from api.view import ChainView
+from api.view import ChainView, tx_public
 from chain.codec import MODE_NAMES, ROLE_CODES, encode_rules
 from market.tariff import InvalidTariffError, SlotRules, Tariff
 
@@ -32,18 +31,11 @@ router = APIRouter(prefix="/dso", tags=["dso"])
 log = logging.getLogger("api.dso")
 
 
-def _tx(receipt: TxReceipt) -> TxPublic:
-    return TxPublic(
-        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-        block_number=int(receipt["blockNumber"]),
-    )
-
-
 def _send(
     view: ChainView, user: DsoUser, what: str, contract: str, fn: str, *args: object
 ) -> TxPublic:
     log.info("%s by DSO user %s", what, user.address)
-    return _tx(view.send(view.fn(contract, fn, *args), view.operator, "operator"))
+    return tx_public(view.send(view.fn(contract, fn, *args), view.operator, "operator"))
 
 
 def _require_member(view: ChainView, address: str, what: str) -> None:

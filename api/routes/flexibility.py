@@ -15,11 +15,9 @@ import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
-from hexbytes import HexBytes
 from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
-from web3.logs import DISCARD
 
 from api.deps import CurrentUser, DsoUser, HistoryDep, ViewDep
 from api.errors import ApiError
@@ -34,7 +32,7 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView
+from api.view import ChainView, tx_hash
 from chain.flexibility import FlexRequest, decode_offers
 from chain.signing import FlexOfferIntent, flex_offer_typed_data
 from indexer.schema import event_table
@@ -368,14 +366,11 @@ def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> Flex
         nonce=body.nonce,
         deadline=body.deadline,
     )
-    fn = view.fn("Flexibility", "offerWithSig", intent.as_tuple(), HexBytes(body.signature))
-    receipt = view.send(fn, view.relayer, "relayer")
-    events = (
-        view.contract("Flexibility").events.FlexOffered().process_receipt(receipt, errors=DISCARD)
-    )
+    receipt = view.relay("Flexibility", "offerWithSig", intent.as_tuple(), signature=body.signature)
+    offered = view.emitted(receipt, "Flexibility", "FlexOffered")[0]
     log.info("relayed flexibility offer of %s on request %s", body.member, body.request_id)
     return FlexOfferPlacedPublic(
         request_id=body.request_id,
-        index=int(events[0]["args"]["index"]),
-        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+        index=int(offered["index"]),
+        tx_hash=tx_hash(receipt),
     )

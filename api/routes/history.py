@@ -15,6 +15,8 @@ from api.schemas import (
     BillPublic,
     DsoStatementPublic,
     FeeIncomePublic,
+    PeriodPublic,
+    PeriodsPublic,
     ReadingPublic,
     SettledSlotPublic,
     SlotBillPublic,
@@ -46,15 +48,21 @@ def trades(
 ) -> list[TradePublic]:
     """The account's filled orders in settled slots, with what each paid or earned, as the
     settlement paid them (from the settled events; nothing is cleared again)."""
+    direct = history.direct_order_ids(user.address, slots.lo, slots.hi)
     return [
         TradePublic(
             slot=slot,
             order_id=s.order_id,
             side="sell" if s.side == "sell" else "buy",
+            kind="direct" if s.order_id in direct else "intent",
             filled_wh=s.filled_wh,
             amount=s.amount,
             paid=s.paid_by_member,
-            received=s.received_by_member,
+            received=s.received_by_member if s.side == "sell" else 0,
+            # A buy's settlement returns escrow - paid; only a direct order had an escrow.
+            escrow_returned=(
+                s.received_by_member if s.side == "buy" and s.order_id in direct else 0
+            ),
             platform_fee=s.platform_fee,
             network_fee=s.network_fee,
         )
@@ -153,6 +161,54 @@ def dso_statement(
     st = history.dso_statement(slots.lo, slots.hi, _period_slots(view))
     return DsoStatementPublic(
         from_slot=slots.lo, to_slot=slots.hi, net_income=st["dso_net_income"], lines=_lines(st)
+    )
+
+
+@router.get("/periods")
+def periods(
+    view: ViewDep,
+    history: HistoryDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, Query(ge=0, lt=2**64)] = None,
+) -> PeriodsPublic:
+    """The billing periods up to the current one, newest first (at most `limit`, only those
+    before period `before` if given), each with its slots, times and status; and the newest
+    complete period (closed, else settled against the meters), where a statement should open:
+    the current period is still filling up."""
+    length = _period_slots(view)
+    current_slot = view.current_slot()
+    current = current_slot // length
+    next_slot = int(view.call("ImbalanceSettlement", "nextSlot"))
+    genesis = int(view.call("Community", "genesis"))
+    slot_seconds = int(view.call("Community", "slotSeconds"))
+    closed = history.closed_periods()
+    settled_through = next_slot // length - 1  # every slot of it settled against the meters
+
+    def status(p: int) -> str:
+        if p in closed:
+            return "closed"
+        if p <= settled_through:
+            return "settled"
+        return "ended" if (p + 1) * length <= current_slot else "open"
+
+    top = current if before is None else min(current, before - 1)
+    return PeriodsPublic(
+        period_slots=length,
+        current_period=current,
+        last_complete_period=(
+            max(closed) if closed else settled_through if settled_through >= 0 else None
+        ),
+        periods=[
+            PeriodPublic(
+                period=p,
+                from_slot=p * length,
+                to_slot=(p + 1) * length - 1,
+                starts_at=genesis + p * length * slot_seconds,
+                ends_at=genesis + (p + 1) * length * slot_seconds,
+                status=status(p),  # type: ignore[arg-type]
+            )
+            for p in range(top, max(-1, top - limit), -1)
+        ],
     )
 
 

@@ -19,7 +19,6 @@ from typing import Annotated
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from fastapi import APIRouter, Path, Query, Response, status
-from hexbytes import HexBytes
 from starlette.convertors import Convertor, register_url_convertor
 
 from api.deps import CurrentUser, MemberUser, PoolDep, SlotQ, User, ViewDep
@@ -37,11 +36,11 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView, OrderRecord
+from api.view import ChainView, OrderRecord, tx_hash, tx_public
 from chain.intents import Intent, SignedIntent, compact_signature, intent_typed_data
 from chain.signing import OrderIntent, cancel_typed_data, order_typed_data
 from intents.pool import INCLUDED, PENDING, IntentPool, PooledIntent
-from matcher.intents import DEADLINE_MARGIN_SECONDS
+from market.intents import DEADLINE_MARGIN_SECONDS
 
 router = APIRouter(prefix="/orders", tags=["member"])
 OrderId = Annotated[int, Path(ge=0, lt=2**256)]
@@ -280,7 +279,7 @@ def place(
             body.deadline,
         )
         raise ApiError(422, "invalid_intent", str(exc)) from exc
-    signed = SignedIntent(intent, bytes(HexBytes(body.signature)))
+    signed = SignedIntent(intent, bytes.fromhex(body.signature[2:]))
     signer = _recover(signed, view)
     if signer != user.address:
         raise ApiError(
@@ -369,12 +368,10 @@ def place_direct(body: OrderCreate, user: CurrentUser, view: ViewDep) -> OrdersP
         nonce=body.nonce,
         deadline=body.deadline,
     )
-    fn = view.fn("OrderBook", "placeOrderWithSig", intent.as_tuple(), HexBytes(body.signature))
-    receipt = view.send(fn, view.relayer, "relayer")
-    return OrdersPlacedPublic(
-        order_ids=view.placed_ids(receipt),
-        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+    receipt = view.relay(
+        "OrderBook", "placeOrderWithSig", intent.as_tuple(), signature=body.signature
     )
+    return OrdersPlacedPublic(order_ids=view.placed_ids(receipt), tx_hash=tx_hash(receipt))
 
 
 # -- both kinds -------------------------------------------------------------------------------
@@ -471,17 +468,13 @@ def cancel(order_id: OrderId, body: OrderCancel, user: CurrentUser, view: ViewDe
     """Relay a direct order's signed cancellation (EIP-712 CancelIntent); the escrow goes back to
     the owner."""
     _find(view, user, order_id)
-    fn = view.fn(
+    receipt = view.relay(
         "OrderBook",
         "cancelOrderWithSig",
         user.address,
         order_id,
         body.nonce,
         body.deadline,
-        HexBytes(body.signature),
+        signature=body.signature,
     )
-    receipt = view.send(fn, view.relayer, "relayer")
-    return TxPublic(
-        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-        block_number=int(receipt["blockNumber"]),
-    )
+    return tx_public(receipt)

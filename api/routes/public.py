@@ -9,12 +9,18 @@ from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import AuditorUser, ViewDep
+from api.auditjob import AuditRun
+from api.deps import AuditorUser, AuditsDep, ViewDep
 from api.routes.dso import _tariff_public
-from api.schemas import AuditStatusPublic, FillPublic, MarketPublic, SlotPublic
-from api.view import ChainView
-from audit.checks import audit
-from audit.fetch import fetch_events, fetch_state
+from api.schemas import (
+    AuditProgressPublic,
+    AuditRunPublic,
+    AuditStatusPublic,
+    FillPublic,
+    IntentPublic,
+    MarketPublic,
+    SlotPublic,
+)
 from chain.codec import MODE_NAMES, decode_order_word, encode_rules
 
 router = APIRouter(tags=["public"])
@@ -52,6 +58,7 @@ def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
     words = view.call("OrderBook", "slotBook", slot)
     ids = view.call("OrderBook", "slotOrderIds", slot)
     fills: list[int] = [0] * len(words)
+    intents: list[IntentPublic] = []
     if settled:
         events = view.cached(
             ("SlotSettled", slot),
@@ -63,7 +70,22 @@ def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
             ),
         )
         if events:
-            fills = [int(f) for f in events[-1]["args"]["fills"]]
+            args = events[-1]["args"]
+            fills = [int(f) for f in args["fills"]]
+            for k, (word, intent_id) in enumerate(
+                zip(args["intentWords"], args["intentIds"], strict=True)
+            ):
+                e = decode_order_word(len(words) + k, int(word))
+                intents.append(
+                    IntentPublic(
+                        intent_id=f"0x{int(intent_id):064x}",
+                        owner=to_checksum_address(e.owner),
+                        side="sell" if e.side == "sell" else "buy",
+                        energy_wh=e.energy_wh,
+                        limit_price=e.price,
+                        filled_wh=fills[len(words) + k],
+                    )
+                )
     out = []
     for i, (word, oid) in enumerate(zip(words, ids, strict=True)):
         if fills[i]:
@@ -90,8 +112,9 @@ def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
         mode=mode_name,  # type: ignore[arg-type]
         price=None if no_price else int(price),
         volume_wh=int(volume),
-        orders=len(words),
+        orders=len(words) + len(intents),
         fills=out,
+        intents=intents,
     )
 
 
@@ -101,7 +124,10 @@ def audit_status(view: ViewDep) -> AuditStatusPublic:
     supply equals minted minus redeemed."""
     first = int(view.call("ImbalanceSettlement", "firstSlot"))
     nxt = int(view.call("ImbalanceSettlement", "nextSlot"))
-    digest = bytes(view.call("ImbalanceSettlement", "digestAt", nxt - 1)) if nxt > first else None
+    # Chunk 0's link at the last slot every chunk has settled (each chunk has its own chain).
+    digest = None
+    if nxt > first:
+        digest = bytes(view.call("ImbalanceSettlement", "digestAt", nxt - 1, 0))
     supply = int(view.call("EnergyToken", "totalSupply"))
     minted = int(view.call("EnergyToken", "totalMinted"))
     redeemed = int(view.call("EnergyToken", "totalRedeemed"))
@@ -119,17 +145,43 @@ def audit_status(view: ViewDep) -> AuditStatusPublic:
 
 
 @router.get("/audit/report", tags=["auditor"])
-async def audit_report(user: AuditorUser, view: ViewDep) -> dict[str, Any]:
+async def audit_report(user: AuditorUser, audits: AuditsDep) -> dict[str, Any]:
     """The full audit (`gridshare audit`: every settlement rebuilt from chain events alone and
-    checked against the rulebook) at the head block; computed once per block. Auditors and DSO."""
-    key = ("audit-report",)
-    hit, value = view.peek(key)
-    if hit:
-        return value  # type: ignore[no-any-return]
-    return await run_in_threadpool(view.cached, key, lambda: _audit(view))
+    checked against the rulebook) at the head block; computed once per block, one run at a
+    time (a request during a run waits for it). Auditors and DSO; GET /audit/progress shows a
+    run's progress and the last result without waiting."""
+    run = audits.start()
+    await run_in_threadpool(run.done.wait)
+    if run.error is not None:
+        raise run.error
+    assert run.report is not None
+    return run.report
 
 
-def _audit(view: ChainView) -> dict[str, Any]:
-    head = view.head
-    events = fetch_events(view.node, head, view.audit_batch_blocks)
-    return audit(events, fetch_state(view.node, events, head)).to_json()
+@router.get("/audit/progress", tags=["auditor"])
+def audit_progress(user: AuditorUser, audits: AuditsDep, view: ViewDep) -> AuditProgressPublic:
+    """Where the full audit is, without starting or waiting for a run: the run under way (its
+    phase and elapsed time) and the last finished report with the block it audited, which
+    may be behind the head. Auditors and DSO."""
+    last = audits.last
+    failed = audits.last_failed
+    return AuditProgressPublic(
+        head_block=view.head,
+        running=_run_public(audits.running),
+        last=_run_public(last),
+        last_report=None if last is None else last.report,
+        last_error=None if failed is None else str(failed.error),
+    )
+
+
+def _run_public(run: AuditRun | None) -> AuditRunPublic | None:
+    if run is None:
+        return None
+    return AuditRunPublic(
+        block=run.block,
+        started_at=int(run.started_at),
+        phase=run.phase,
+        elapsed_ms=run.elapsed_ms(),
+        events_read=run.events_read,
+        finished_at=None if run.finished_at is None else int(run.finished_at),
+    )

@@ -149,7 +149,75 @@ const hasRole = (role) => Boolean(state.me && state.me.roles.includes(role));
 
 // -- member -------------------------------------------------------------------------------
 
-async function memberView() {
+const PERIOD_STATUS = {
+  open: "in progress",
+  ended: "ended, meters not all settled",
+  settled: "settled, not yet closed",
+  closed: "complete",
+};
+const PERIOD_NOTES = {
+  open: "This period is still in progress: its figures grow until it ends, and its profit share and service fee come when it closes.",
+  ended: "This period has ended, but not every slot of it is settled against the meters yet: the figures may still change.",
+  settled: "Every slot of this period is settled against the meters; its profit share and service fee come when it closes.",
+  closed: "This period is closed: its statement is complete.",
+};
+
+/** A billing period's days (UTC), e.g. "2026-06-15" or "2026-06-01 to 2026-06-30". */
+function periodDates(p) {
+  const first = utc(p.starts_at).slice(0, 10);
+  const last = utc(p.ends_at - 1).slice(0, 10);
+  return first === last ? first : `${first} to ${last}`;
+}
+
+/** A period picker for a statement: every period up to the current one (GET /periods, newest
+ * first), opening on `start`; `show(period, info)` draws that period's statement. Periods older
+ * than the list holds (the newest 1,000) can be typed in. */
+async function periodPicker(periods, start, show, id) {
+  const byNumber = new Map(periods.periods.map((p) => [p.period, p]));
+  const label = (p) => `Period ${p.period}: ${periodDates(p)} (${PERIOD_STATUS[p.status]})`;
+  const select = h("select", { id, class: "period", "data-testid": `${id}-select` }, periods.periods.map((p) => h("option", { value: p.period }, label(p))));
+  /** Period `n`'s entry, asked for when it is older than the list. */
+  const ensure = async (n) => {
+    if (!byNumber.has(n)) {
+      const [p] = (await api("/periods", { params: { before: n + 1, limit: 1 }, auth: false })).periods;
+      byNumber.set(n, p);
+      select.append(h("option", { value: n }, label(p)));
+    }
+    return byNumber.get(n);
+  };
+  await ensure(start);
+  select.value = String(start);
+  select.addEventListener("change", () => show(Number(select.value), byNumber.get(Number(select.value))));
+  const out = [field("Billing period", select, `${periods.current_period + 1} period(s) of ${periods.period_slots} slots, newest first (UTC days).`)];
+  if (periods.periods.length < periods.current_period + 1) {
+    const older = h("input", { id: `${id}-number`, type: "number", min: 0, max: periods.current_period, inputmode: "numeric" });
+    const go = h("button", { type: "submit", class: "secondary" }, "Show period");
+    const where = h("div", {});
+    const form = h("form", { class: "form inline" }, field("Or any period by number", older), go, where);
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      act(go, where, async () => {
+        const n = Number(older.value);
+        if (!Number.isInteger(n) || n < 0 || n > periods.current_period) throw new Error(`A period is a number from 0 to ${periods.current_period}`);
+        const info = await ensure(n);
+        select.value = String(n);
+        show(n, info);
+      });
+    });
+    out.push(form);
+  }
+  return { controls: out, info: (n) => byNumber.get(n) };
+}
+
+/** The period a statement opens on: the one in the URL if any, else the newest complete one
+ * (the current period is still filling up), else the current one. */
+function startPeriod(periods, arg) {
+  const asked = arg === undefined ? NaN : Number(arg);
+  if (Number.isInteger(asked) && asked >= 0 && asked <= periods.current_period) return asked;
+  return periods.last_complete_period ?? periods.current_period;
+}
+
+async function memberView(arg) {
   const out = [h("h1", {}, "My account")];
   if (!state.me) {
     out.push(section("Sign in", h("p", {}, "Sign in with your Ethereum wallet to see your balance, orders, trades and bills."), signInButton()));
@@ -159,30 +227,31 @@ async function memberView() {
     out.push(section("Not a member", h("p", {}, `${state.me.address} is not a member of this community. The DSO registers members.`)));
     return out;
   }
-  const m = state.market;
-  const current = Math.floor(m.current_slot / m.period_slots);
+  const periods = await api("/periods", { params: { limit: 1000 }, auth: false });
+  const start = startPeriod(periods, arg);
   const walletBox = h("div", {});
   const ordersBox = h("div", {});
   const historyBox = h("div", {});
-  const periodSelect = h(
-    "select",
-    { id: "period" },
-    Array.from({ length: Math.min(current + 1, 4) }, (_, i) => current - i).map((p) =>
-      h("option", { value: p }, `Period ${p}: slots ${p * m.period_slots}–${(p + 1) * m.period_slots - 1}${p === current ? " (current)" : ""}`),
-    ),
-  );
   const refreshWallet = () => renderWallet(walletBox);
   const flex = memberFlexibility(ui);
-  periodSelect.addEventListener("change", () => renderHistory(historyBox, Number(periodSelect.value)));
+  const picker = await periodPicker(
+    periods,
+    start,
+    (period, info) => {
+      history.replaceState(null, "", `#/member/${period}`);
+      renderHistory(historyBox, period, info);
+    },
+    "period",
+  );
   out.push(
     section("Wallet", walletBox),
     section("Place an order", orderForm(() => Promise.all([renderWallet(walletBox), renderOrders(ordersBox, refreshWallet)]))),
-    section("My orders", ordersBox),
-    h("section", { class: "card wide", "aria-labelledby": "h-history" }, h("h2", { id: "h-history" }, "Trades, energy and bill"), field("Billing period", periodSelect), historyBox),
+    h("section", { class: "card wide", "aria-labelledby": "h-my-orders" }, h("h2", { id: "h-my-orders" }, "My orders"), ordersBox),
+    h("section", { class: "card wide", "aria-labelledby": "h-history" }, h("h2", { id: "h-history" }, "Statement of account, trades and energy"), ...picker.controls, historyBox),
     flex.card,
     section("Top up", topUpForm()),
   );
-  await Promise.all([renderWallet(walletBox), renderOrders(ordersBox, refreshWallet), renderHistory(historyBox, current), flex.refresh()]);
+  await Promise.all([renderWallet(walletBox), renderOrders(ordersBox, refreshWallet), renderHistory(historyBox, start, picker.info(start)), flex.refresh()]);
   return out;
 }
 
@@ -191,10 +260,11 @@ async function renderWallet(box) {
   box.replaceChildren(
     dl([
       ["Balance (spendable)", eur(w.balance), "balance"],
-      ["Held for open buy orders", eur(w.escrow), "escrow"],
-      ["Debt", eur(w.debt), "debt"],
+      ["Escrow held for open buy orders", eur(w.escrow), "escrow"],
+      ["Debt (owed to the community)", eur(w.debt), "debt"],
       ["Role", w.member_role || "–"],
     ]),
+    h("p", { class: "hint" }, "An on-chain buy order holds its price at your limit (plus fees) in escrow until its slot settles; what it did not spend comes back to your balance. A signed intent holds nothing: the settlement pays it from your balance."),
     ...(w.debt > 0 ? [h("p", { class: "warn" }, "You owe the community; your next top-up pays the debt first.")] : []),
   );
 }
@@ -292,7 +362,7 @@ async function renderOrders(box, after) {
     );
     return b;
   };
-  const headers = ["Order", "Slot", "Side", "Energy", "Limit", "Escrow", "Status", ""];
+  const headers = ["Order", "Slot", "Side", "Energy", "Limit price", "Escrow held", "Status", "Action"];
   box.replaceChildren(
     where,
     table("Open orders", headers, open.map((o) => row(o, cancel(o))), { numeric: [3, 4, 5] }),
@@ -301,43 +371,81 @@ async function renderOrders(box, after) {
   box.querySelector("table").setAttribute("data-testid", "open-orders");
 }
 
-async function renderHistory(box, period) {
+async function renderHistory(box, period, info) {
   box.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+  box.dataset.period = String(period);
   const params = { period };
   let trades, bill, readings;
   try {
     [trades, bill, readings] = await Promise.all([api("/trades", { params }), api("/bills", { params }), api("/readings", { params })]);
   } catch (exc) {
-    box.replaceChildren(errorBox(exc));
+    if (box.dataset.period === String(period)) box.replaceChildren(errorBox(exc));
     return;
   }
+  if (box.dataset.period !== String(period)) return; // another period was picked meanwhile
   const t = bill;
-  // The statement of account (market/statement.py): every figure as the API names and explains it.
-  const amountOf = (x) => (x.part === "energy" ? kwh(x.amount) : eur(x.amount));
-  const shown = bill.lines.filter((x) => x.part === "cost" || x.part === "total" || x.amount !== 0);
-  const billTable = table(
-    `Statement for period ${period} (slots ${bill.from_slot}–${bill.to_slot}); costs are positive, credits negative`,
-    ["Item", "What it is", "Amount"],
-    shown.map((x) => {
-      const testid = { net_cost: "net-cost", bau_cost: "bau-cost" }[x.key];
-      const label = x.part === "total" ? h("strong", {}, x.label) : x.label;
-      return [label, x.explanation, testid ? h("span", { "data-testid": testid }, amountOf(x)) : amountOf(x)];
-    }),
-    { numeric: [2] },
-  );
+  const note = h("p", { class: "hint", "data-testid": "period-note" }, PERIOD_NOTES[info.status]);
+  const billTable = statementTable(`Statement for period ${period} (slots ${bill.from_slot}–${bill.to_slot}); costs are positive, credits negative`, bill.lines, { net_cost: "net-cost", bau_cost: "bau-cost" });
+  billTable.querySelector("table").setAttribute("data-testid", "statement");
   const savings = h(
     "p",
     { class: t.savings >= 0 ? "savings good" : "savings bad", "data-testid": "savings" },
     t.savings >= 0 ? `You saved ${eur(t.savings)} against business as usual.` : `You paid ${eur(-t.savings)} more than business as usual.`,
   );
+  const none = "–";
   const tradeTable = table(
     "Trades (settled fills)",
-    ["Slot", "Order", "Side", "Filled", "Energy value", "Fees", "Paid", "Received"],
-    trades.map((x) => [slotLink(x.slot), String(x.order_id), x.side, kwh(x.filled_wh), eur(x.amount), eur(x.platform_fee + x.network_fee), eur(x.paid), eur(x.received)]),
-    { numeric: [3, 4, 5, 6, 7] },
+    TRADE_COLUMNS.map(([name]) => name),
+    trades.map((x) => [
+      slotLink(x.slot),
+      x.kind === "intent" ? shortId("0x" + BigInt(x.order_id).toString(16).padStart(64, "0")) : String(x.order_id),
+      `${x.side} (${x.kind === "intent" ? "signed intent" : "on-chain order"})`,
+      kwh(x.filled_wh),
+      eur(x.amount),
+      eur(x.platform_fee),
+      x.side === "buy" ? eur(x.network_fee) : none,
+      x.side === "buy" ? eur(x.paid) : none,
+      x.side === "sell" ? eur(x.received) : none,
+      x.side === "buy" && x.kind === "direct" ? eur(x.escrow_returned) : none,
+    ]),
+    { numeric: [3, 4, 5, 6, 7, 8, 9] },
   );
   tradeTable.querySelector("table").setAttribute("data-testid", "trades");
-  box.replaceChildren(savings, billTable, energyChart(bill, readings), tradeTable, slotBills(bill));
+  const columns = h("details", {}, h("summary", {}, "What the trade columns mean"), h("dl", { class: "terms" }, TRADE_COLUMNS.filter(([, what]) => what).map(([name, what]) => [h("dt", {}, name), h("dd", {}, what)])));
+  box.replaceChildren(note, savings, billTable, energyChart(bill, readings), tradeTable, columns, slotBills(bill));
+}
+
+/** The trades table's columns and what each figure is (the API's TradePublic fields). */
+const TRADE_COLUMNS = [
+  ["Slot", ""],
+  ["Order", ""],
+  ["Side", "A buy or a sell; an on-chain order (a buy escrows at its limit price when placed) or a signed intent (paid from your balance when its slot settles)."],
+  ["Filled", "The energy the order got in its slot's clearing."],
+  ["Energy value", "What the energy cost at the clearing price, fees excluded."],
+  ["Platform fee", "The DSO's fee per kWh bought or sold in the local market."],
+  ["Network charge", "The reduced grid fee per kWh bought locally (buys only)."],
+  ["You paid", "A buy: energy value + platform fee + network charge."],
+  ["You were credited", "A sell: energy value − platform fee, added to your balance."],
+  ["Escrow returned", "An on-chain buy: the part of its escrow (held at your limit price) it did not need, back to your balance. A signed intent escrows nothing."],
+];
+
+/** A statement of account (market/statement.py) as a table: every figure with the API's label
+ * and explanation; zero lines are left out except costs and totals. `testids`: key → test id. */
+function statementTable(caption, lines, testids = {}) {
+  const amountOf = (x) => (x.part === "energy" ? kwh(x.amount) : eur(x.amount));
+  const shown = lines.filter((x) => x.part === "cost" || x.part === "total" || x.amount !== 0);
+  const out = table(
+    caption,
+    ["Item", "What it is", "Amount"],
+    shown.map((x) => {
+      const testid = testids[x.key];
+      const label = x.part === "total" ? h("strong", {}, x.label) : x.label;
+      return [label, x.explanation, testid ? h("span", { "data-testid": testid }, amountOf(x)) : amountOf(x)];
+    }),
+    { numeric: [2] },
+  );
+  out.querySelector("table").classList.add("statement");
+  return out;
 }
 
 function energyChart(bill, readings) {
@@ -429,6 +537,22 @@ function topUpForm() {
 
 // -- DSO ----------------------------------------------------------------------------------
 
+async function renderDsoStatement(box, period, info) {
+  box.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+  box.dataset.period = String(period);
+  let st;
+  try {
+    st = await api("/dso/statement", { params: { period } });
+  } catch (exc) {
+    if (box.dataset.period === String(period)) box.replaceChildren(errorBox(exc));
+    return;
+  }
+  if (box.dataset.period !== String(period)) return; // another period was picked meanwhile
+  const t = statementTable(`DSO statement for period ${period} (slots ${st.from_slot}–${st.to_slot}); income positive, payments negative`, st.lines, { dso_net_income: "dso-net-income" });
+  t.querySelector("table").setAttribute("data-testid", "dso-statement");
+  box.replaceChildren(h("p", { class: "hint", "data-testid": "dso-period-note" }, PERIOD_NOTES[info.status]), t);
+}
+
 async function allEvents(contract, event, where) {
   const out = [];
   for (let offset = 0; ; offset += 1000) {
@@ -438,7 +562,7 @@ async function allEvents(contract, event, where) {
   }
 }
 
-async function dsoView() {
+async function dsoView(arg) {
   const out = [h("h1", {}, "DSO")];
   if (!hasRole("dso")) {
     out.push(section("DSO only", h("p", {}, "Sign in with an account that holds the DSO role on-chain."), state.me ? null : signInButton()));
@@ -446,7 +570,8 @@ async function dsoView() {
   }
   const m = state.market;
   const lo = Math.max(0, m.current_slot - 30 * slotsPerDay() + 1);
-  const [registered, changed, left, meters, retired, pending, tariffs, fees, income, slots] = await Promise.all([
+  const [periods, registered, changed, left, meters, retired, pending, tariffs, fees, income, slots] = await Promise.all([
+    api("/periods", { params: { limit: 1000 }, auth: false }),
     allEvents("Community", "MemberRegistered"),
     allEvents("Community", "MemberRoleChanged"),
     allEvents("Community", "MemberLeft"),
@@ -492,8 +617,27 @@ async function dsoView() {
   ];
   const batteries = [...members].filter(([, v]) => v.role === "battery");
   const flex = dsoFlexibility(ui);
-  await flex.refresh();
+  const start = startPeriod(periods, arg);
+  const statementBox = h("div", {});
+  const picker = await periodPicker(
+    periods,
+    start,
+    (period, info) => {
+      history.replaceState(null, "", `#/dso/${period}`);
+      renderDsoStatement(statementBox, period, info);
+    },
+    "dso-period",
+  );
+  await Promise.all([flex.refresh(), renderDsoStatement(statementBox, start, picker.info(start))]);
   out.push(
+    h(
+      "section",
+      { class: "card wide", "aria-labelledby": "h-dso-statement" },
+      h("h2", { id: "h-dso-statement" }, "Statement of account"),
+      h("p", { class: "hint" }, "The DSO's accounts (fee, network and supply accounts) for a billing period, from what was settled: income positive, payments negative."),
+      ...picker.controls,
+      statementBox,
+    ),
     section(
       "Members and meters",
       h("p", { class: "hint" }, "From the event index (registrations, role changes, exits, meter registrations)."),
@@ -522,9 +666,14 @@ async function dsoView() {
       dl([
         ["Fee account balance", eur(fees.fee_balance)],
         ["Network account balance", eur(fees.network_balance)],
-        [`Platform fees, period ${fees.period}`, eur(fees.period_platform_fees)],
-        [`Last 30 days: ${income.slots_settled} settled slots`, `${eur(income.platform_fees)} platform + ${eur(income.network_fees)} network`, "fee-income"],
+        [`Platform fees, period ${fees.period} so far`, eur(fees.period_platform_fees)],
+        [`Last 30 days: ${income.slots_settled} settled slots`, `${eur(income.platform_fees)} platform fees + ${eur(income.network_fees)} network charges on local trades`, "fee-income"],
       ]),
+      h(
+        "p",
+        { class: "hint" },
+        "Platform fees: the fee per kWh bought and sold in the local market, paid to the fee account. Network charges on local trades: the reduced grid fee on energy bought locally, paid to the network account. The network charges on grid imports come with the settlement against the meters: see the statement of account.",
+      ),
       feeRows.length
         ? barChart({
             title: "Fee income per day (last 30 days)",
@@ -540,7 +689,7 @@ async function dsoView() {
     flex.card,
     section(
       "Battery",
-      h("p", { "data-testid": "battery-note" }, "The API has no battery data yet (no state of charge, cycles or battery result): only members with the battery role are known, listed here. Their trades and bills are their own, as for any member."),
+      h("p", { "data-testid": "battery-note" }, "The battery's lease and the result passed on to its lessees are in the statement of account above. The API has no state of charge or cycle data: only the members with the battery role are known, listed here; their trades and bills are their own, as for any member."),
       table("Battery members", ["Address", "Joined slot"], batteries.map(([a, v]) => [h("code", {}, a), String(v.joined)])),
     ),
   );
@@ -584,19 +733,68 @@ async function marketView() {
         ["Total debt", eur(status.total_debt)],
         ["Escrow held", eur(status.escrow_held)],
       ]),
+      h(
+        "p",
+        { class: "hint" },
+        "Settled against meters: the slots whose trades were compared with the meters' readings and the difference bought from or sold to the grid. The audit digest chains every such slot's figures. Total supply: the tokens in existence; minted: bought with top-ups; redeemed: paid back out. Total debt: what members owe because their balance could not cover a charge. Escrow held: what open on-chain buy orders hold until their slots settle.",
+      ),
     ),
-    await auditReport(),
+    auditCard(),
   );
   return out;
 }
 
-async function auditReport() {
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+const AUDIT_POLL_MS = 500;
+
+/** The full audit's card, drawn at once: the last result the API kept (GET /audit/progress)
+ * while a run at the head goes on (GET /audit/report), its phase and time shown each second,
+ * then the new result. Auditors and the DSO only. */
+function auditCard() {
   if (!hasRole("auditor") && !hasRole("dso")) {
     return section("Full audit", h("p", {}, "Auditors and the DSO can run the full audit here (every settlement rebuilt from chain events and checked against the rulebook). Anyone can run `gridshare audit` against the chain."), state.me ? null : signInButton());
   }
-  const r = await api("/audit/report");
-  return section(
-    "Full audit",
+  const progress = h("p", { class: "hint", "data-testid": "audit-progress" }, "Starting the audit…");
+  const result = h("div", { "data-testid": "audit-result" });
+  const run = routing;
+  const here = () => run === routing;
+  const seconds = (ms) => `${(num(ms) / 1000).toFixed(1)} s`;
+  (async () => {
+    try {
+      const before = await api("/audit/progress");
+      if (before.last_report && before.last.block === before.head_block && !before.running) {
+        progress.textContent = `Audited at block ${before.last.block}.`;
+        result.replaceChildren(...auditResult(before.last_report, null));
+        return;
+      }
+      if (before.last_report && here()) {
+        result.replaceChildren(...auditResult(before.last_report, `Last result: block ${before.last.block}, finished ${utc(before.last.finished_at)} after ${seconds(before.last.elapsed_ms)}; the chain is at block ${before.head_block} now.`));
+      }
+      let finished = false;
+      const report = api("/audit/report").finally(() => (finished = true));
+      while (!finished && here()) {
+        const p = await api("/audit/progress");
+        if (p.running && !finished && here()) {
+          const events = p.running.events_read === null ? "" : ` (${p.running.events_read} events read)`;
+          progress.textContent = `Running the audit at block ${p.running.block}: ${p.running.phase}${events}, ${seconds(p.running.elapsed_ms)} so far.`;
+        }
+        await Promise.race([report.catch(() => null), sleep(AUDIT_POLL_MS)]);
+      }
+      const r = await report;
+      if (!here()) return;
+      progress.textContent = `Audited at block ${r.block}.`;
+      result.replaceChildren(...auditResult(r, null));
+    } catch (exc) {
+      if (here()) progress.replaceChildren(errorBox(exc));
+    }
+  })();
+  return section("Full audit", progress, result);
+}
+
+/** A full audit's report: the verdict, what was checked, and every discrepancy. */
+function auditResult(r, caption) {
+  return [
+    caption ? h("p", { "data-testid": "audit-last" }, caption) : null,
     h("p", { class: r.ok ? "badge good" : "badge bad", "data-testid": "audit-ok" }, r.ok ? "No discrepancy" : `${r.discrepancies.length} discrepancies`),
     dl([
       ["At block", String(r.block)],
@@ -615,7 +813,7 @@ async function auditReport() {
         d.slot === null ? "" : h("span", { class: "links" }, eventsLink("Settlement", "SlotSettled", d.slot), " ", eventsLink("ImbalanceSettlement", "ImbalanceSettled", d.slot)),
       ]),
     ),
-  );
+  ];
 }
 
 async function slotView(slotText) {
@@ -628,7 +826,10 @@ async function slotView(slotText) {
   ]);
   const gone = new Set(cancelled.map((e) => String(e.id)));
   const filled = new Map(detail.fills.map((f) => [String(f.order_id), f.filled_wh]));
-  const book = placed.filter((e) => !gone.has(String(e.id))).map((e) => ({ id: e.id, side: SIDES[e.side] || String(e.side), energy: num(e.energy_wh), price: num(e.limit_price), filled: num(filled.get(String(e.id)) || 0) }));
+  const direct = placed.filter((e) => !gone.has(String(e.id))).map((e) => ({ id: String(e.id), side: SIDES[e.side] || String(e.side), energy: num(e.energy_wh), price: num(e.limit_price), filled: num(filled.get(String(e.id)) || 0) }));
+  // The signed intents the settlement carried are part of the book it cleared.
+  const carried = (detail.intents || []).map((o) => ({ id: `intent ${o.intent_id.slice(0, 10)}…`, side: o.side, energy: num(o.energy_wh), price: num(o.limit_price), filled: num(o.filled_wh) }));
+  const book = [...direct, ...carried];
   const sells = book.filter((o) => o.side === "sell").sort((a, b) => a.price - b.price);
   const buys = book.filter((o) => o.side === "buy").sort((a, b) => b.price - a.price);
   const cumulative = (orders) => {
@@ -646,7 +847,7 @@ async function slotView(slotText) {
   const chart = book.length
     ? curveChart({
         title: `Supply and demand, slot ${slot}`,
-        description: `${sells.length} sell offer(s) and ${buys.length} buy bid(s) as step curves. ${outcome}`,
+        description: `${sells.length} sell offer(s) and ${buys.length} buy bid(s) as step curves (${carried.length} of them signed intents). ${outcome}`,
         supply: cumulative(sells),
         demand: cumulative(buys),
         clearing,
@@ -654,7 +855,7 @@ async function slotView(slotText) {
         fmtY: fy,
         xLabel: "cumulative energy (kWh)",
         yLabel: "price (€/kWh)",
-        table: table(`Order book, slot ${slot}`, ["Order", "Side", "Energy", "Limit", "Filled"], [...sells, ...buys].map((o) => [String(o.id), o.side, kwh(o.energy), perKwh(o.price), kwh(o.filled)]), { numeric: [2, 3, 4] }),
+        table: table(`Order book, slot ${slot}`, ["Order", "Side", "Energy", "Limit", "Filled"], [...sells, ...buys].map((o) => [o.id, o.side, kwh(o.energy), perKwh(o.price), kwh(o.filled)]), { numeric: [2, 3, 4] }),
       })
     : h("p", { class: "empty" }, detail.orders ? "The index has not reached this slot's orders yet." : "No orders in this slot.");
   return [

@@ -56,7 +56,8 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** A table with a caption; `rows` are arrays of cells (strings or nodes). */
+/** A table with a caption; `rows` are arrays of cells (strings or nodes). Each cell carries its
+ * column's header as `data-label`: on a phone the rows stack and every value shows its name. */
 export function table(caption, headers, rows, { numeric = [] } = {}) {
   return h(
     "div",
@@ -70,7 +71,7 @@ export function table(caption, headers, rows, { numeric = [] } = {}) {
         "tbody",
         {},
         rows.length
-          ? rows.map((r) => h("tr", {}, r.map((c, i) => h(i === 0 ? "th" : "td", { scope: i === 0 ? "row" : null, class: numeric.includes(i) ? "num" : null }, c))))
+          ? rows.map((r) => h("tr", {}, r.map((c, i) => h(i === 0 ? "th" : "td", { scope: i === 0 ? "row" : null, class: numeric.includes(i) ? "num" : null, "data-label": headers[i] || null }, c))))
           : h("tr", {}, h("td", { colspan: headers.length, class: "empty" }, "nothing yet")),
       ),
     ),

@@ -9,8 +9,13 @@ import {MemberRole, Tariff} from "../lib/MarketTypes.sol";
 /// under the same tariff.
 interface ICommunity {
     /// @notice A member joined (or re-joined) with `role`; it may not leave before `lockInUntilSlot`
-    /// without paying the exit penalty.
-    event MemberRegistered(address indexed member, MemberRole role, uint64 joinedSlot, uint64 lockInUntilSlot);
+    /// without paying the exit penalty. `chunk` is its settlement chunk for good (see `chunkOf`).
+    event MemberRegistered(
+        address indexed member, MemberRole role, uint64 joinedSlot, uint64 lockInUntilSlot, uint32 chunk
+    );
+    /// @notice Chunk `chunk` was opened by the registration that made it needed; its members' readings
+    /// and imbalance start at slot `fromSlot`.
+    event ChunkOpened(uint32 indexed chunk, uint64 fromSlot);
     /// @notice A member's role changed.
     event MemberRoleChanged(address indexed member, MemberRole role);
     /// @notice A meter was registered for `member`; readings must be signed by `signer`.
@@ -46,6 +51,10 @@ interface ICommunity {
     error CommunityTariffTooEarly(uint64 fromSlot, uint64 earliestSlot);
     error CommunityInvalidCalendar();
     error CommunityNotExiting(address member);
+    /// @notice The chunk size must be 1..65535 members.
+    error CommunityInvalidChunkSize(uint256 chunkMembers);
+    /// @notice No such chunk has been opened.
+    error CommunityUnknownChunk(uint32 chunk);
 
     /// @notice Register a member with a role and a lock-in (in slots from now). Only the DSO.
     function registerMember(address member, MemberRole role, uint64 lockInSlots) external;
@@ -107,8 +116,26 @@ interface ICommunity {
     /// @notice Number of tariff schedule entries.
     function tariffCount() external view returns (uint256);
 
-    /// @notice Member and signer of a meter (zero addresses if unknown or retired).
-    function meter(bytes32 meterId) external view returns (address member, address signer);
+    /// @notice Member, signer and settlement chunk of a meter, and the first slot of that chunk
+    /// (zero addresses if unknown or retired).
+    function meter(bytes32 meterId)
+        external
+        view
+        returns (address member, address signer, uint32 chunk, uint64 chunkFirstSlot);
+
+    /// @notice Most members per settlement chunk (fixed at deployment). The n-th registration ever
+    /// (from 0) falls in chunk `n / chunkMembers`, for good: readings and imbalance are committed
+    /// and settled per (slot, chunk), so no settlement transaction grows with the community.
+    function chunkMembers() external view returns (uint256);
+
+    /// @notice Number of chunks opened so far (chunks `0 .. chunkCount() - 1`).
+    function chunkCount() external view returns (uint32);
+
+    /// @notice The first slot of chunk `chunk` (the slot its first member joined in).
+    function chunkFromSlot(uint32 chunk) external view returns (uint64);
+
+    /// @notice The settlement chunk of `member` (a member or a leaving one; reverts otherwise).
+    function chunkOf(address member) external view returns (uint32);
 
     /// @notice The DSO account receiving platform fees.
     function feeAccount() external view returns (address);

@@ -9,16 +9,21 @@ pragma solidity 0.8.28;
 /// `d < 0` is charged at retail (to the supply account) plus the grid fee (to the network account).
 /// A charge the balance cannot cover becomes debt (EnergyToken.collect).
 ///
-/// Nothing is trusted: the submitter re-supplies the slot's reading words and trade words, which must
-/// hash to the commitments MeterReadings and Settlement made, and the list of members with readings,
-/// strictly ascending; the contract aggregates and computes everything else. A member without any
-/// reading in the slot has no imbalance (its trades stand as delivered; see docs/decisions.md).
+/// Members settle in chunks (ICommunity.chunkOf: at most `chunkMembers` members each, fixed at
+/// registration), one transaction per (slot, chunk), so no transaction grows with the community.
+/// Nothing is trusted: the submitter re-supplies the (slot, chunk)'s reading words and the slot's
+/// trade words, which must hash to the commitments MeterReadings and Settlement made, and the list of
+/// the chunk's members with readings, strictly ascending; the contract aggregates and computes
+/// everything else. A member without any reading in the slot has no imbalance (its trades stand as
+/// delivered; see docs/decisions.md).
 ///
-/// Slots settle strictly in order, and each extends the audit digest chain:
-/// `digest[s] = keccak256(abi.encode(digest[s−1], s, mode, price, volumeWh, tradesHash, readingsHash,
-/// imbalanceHash))`, with `imbalanceHash` the running hash
+/// Each chunk settles its slots strictly in order from its first slot (`nextSlotOf`), and each
+/// extends the chunk's audit digest chain:
+/// `digest[s][c] = keccak256(abi.encode(digest[s−1][c], s, c, mode, price, volumeWh, tradesHash,
+/// readingsHash, imbalanceHash))` (`digest[s−1][c]` is zero at the chunk's first slot), with
+/// `readingsHash` the (slot, chunk)'s reading commitment and `imbalanceHash` the running hash
 /// `h = keccak256(abi.encode(h, member, importWh, exportWh, tradedNetSoldWh, credit, energyCharge,
-/// networkCharge, collected))` over the slot's `ImbalanceSettled` events in order (h starts at 0).
+/// networkCharge, collected))` over the (slot, chunk)'s `ImbalanceSettled` events in order (h starts at 0).
 interface IImbalanceSettlement {
     /// @notice One member's settlement against its meters in `slot`. `tradedNetSoldWh` is `s`;
     /// `credit` is paid by the DSO, `energyCharge + networkCharge` charged, of which `collected` came
@@ -36,11 +41,11 @@ interface IImbalanceSettlement {
         uint256 collected,
         int256 bauCost
     );
-    /// @notice `slot` is fully settled; `digest` is its link in the audit chain.
-    event SlotDigest(uint64 indexed slot, bytes32 digest, uint256 members, uint256 readings);
+    /// @notice `chunk`'s members are settled in `slot`; `digest` is the link in the chunk's audit chain.
+    event SlotDigest(uint64 indexed slot, uint32 indexed chunk, bytes32 digest, uint256 members, uint256 readings);
 
     error ImbalanceNotMatcher(address caller);
-    error ImbalanceOutOfOrder(uint64 expected, uint64 slot);
+    error ImbalanceOutOfOrder(uint32 chunk, uint64 expected, uint64 slot);
     error ImbalanceTradesNotSettled(uint64 slot);
     /// @notice The slot's readings may still come in (until `readyAt`, unix seconds).
     error ImbalanceReadingsPending(uint64 slot, uint256 readyAt);
@@ -53,12 +58,16 @@ interface IImbalanceSettlement {
     error ImbalanceSupplyUnderfunded(uint256 needed, uint256 balance);
     error ImbalanceNoSupplyAccount();
 
-    /// @notice Settle `slot`'s imbalance and extend the digest chain. Only the matcher; once; in order.
-    /// @param members The members with at least one reading in the slot, strictly ascending.
-    /// @param readingWords The slot's reading words in acceptance order (see IMeterReadings).
-    /// @param tradeWords The slot's trade words in book order (see ISettlement.tradesOf).
+    /// @notice Settle the imbalance of `chunk`'s members in `slot` and extend the chunk's digest
+    /// chain. Only the matcher; once per (slot, chunk); in slot order per chunk.
+    /// @param chunk A chunk opened in the community (ICommunity.chunkCount).
+    /// @param members The chunk's members with at least one reading in the slot, strictly ascending.
+    /// @param readingWords The (slot, chunk)'s reading words in acceptance order (see IMeterReadings).
+    /// @param tradeWords The slot's trade words in book order (see ISettlement.tradesOf); those of
+    /// members outside the list are skipped.
     function settleImbalance(
         uint64 slot,
+        uint32 chunk,
         address[] calldata members,
         uint256[] calldata readingWords,
         uint256[] calldata tradeWords
@@ -67,11 +76,15 @@ interface IImbalanceSettlement {
     /// @notice The first slot this contract settles (the deployment's slot).
     function firstSlot() external view returns (uint64);
 
-    /// @notice The next slot to settle; every slot before it is settled.
+    /// @notice The next slot to settle in every chunk (the least of `nextSlotOf`); every slot before
+    /// it is settled for every member (`firstSlot` while no chunk is open).
     function nextSlot() external view returns (uint64);
 
-    /// @notice Digest chain link of a settled slot (zero if not settled).
-    function digestAt(uint64 slot) external view returns (bytes32);
+    /// @notice The next slot `chunk` settles; its slots before it are settled.
+    function nextSlotOf(uint32 chunk) external view returns (uint64);
+
+    /// @notice Digest chain link of a settled (slot, chunk) (zero if not settled).
+    function digestAt(uint64 slot, uint32 chunk) external view returns (bytes32);
 
     /// @notice Seconds after a slot's delivery until its imbalance may settle with readings missing.
     function readingDeadlineSeconds() external view returns (uint64);

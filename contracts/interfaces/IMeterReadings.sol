@@ -7,10 +7,12 @@ pragma solidity 0.8.28;
 /// one. A batch is all or nothing: the first bad reading reverts the batch with a named error that
 /// carries its index, so the relayer can set that reading aside and resend the others unchanged.
 ///
-/// Readings are not stored. Each accepted reading is emitted and folded into its slot's commitment,
-/// `readingsHash = keccak256(readingsHash ‖ word)` over the reading words
-/// `uint160(member) | importWh << 160 | exportWh << 208` in acceptance order; the imbalance
-/// settlement re-supplies the words and must reproduce the hash.
+/// Readings are not stored. Each accepted reading is emitted and folded into two commitments, its
+/// slot's and its (slot, chunk)'s, where the chunk is the member's settlement chunk
+/// (ICommunity.chunkOf): `readingsHash = keccak256(readingsHash ‖ word)` over the reading words
+/// `uint160(member) | importWh << 160 | exportWh << 208` in acceptance order. The imbalance
+/// settlement re-supplies one (slot, chunk)'s words and must reproduce its hash; the slot's
+/// commitment over every chunk serves the flexibility settlement and the readiness count.
 interface IMeterReadings {
     /// @notice One meter's energy in one slot: `importWh` drawn from and `exportWh` fed into the grid.
     /// `sequence` is the meter's own counter and must increase from reading to reading.
@@ -44,8 +46,9 @@ interface IMeterReadings {
     );
     /// @notice The imbalance settlement allowed to close slots was bound (once).
     event ImbalanceBound(address imbalance);
-    /// @notice `slot` takes no more readings: its imbalance is being settled from `count` readings.
-    event SlotReadingsClosed(uint64 indexed slot, uint256 count, bytes32 readingsHash);
+    /// @notice `slot` takes no more readings of `chunk`'s members: their imbalance is being settled
+    /// from `count` readings.
+    event SlotReadingsClosed(uint64 indexed slot, uint32 indexed chunk, uint256 count, bytes32 readingsHash);
 
     error MeterReadingsNotOracle(address caller);
     error MeterReadingsLengthMismatch(uint256 readings, uint256 signatures);
@@ -75,16 +78,25 @@ interface IMeterReadings {
     /// @param signatures `signatures[i]` is the meter's 65-byte ECDSA signature of `spans[i]`.
     function submitReadingSpans(ReadingSpan[] calldata spans, bytes[] calldata signatures) external;
 
-    /// @notice Close `slot` to readings and return its commitment. Only the bound imbalance settlement.
-    function closeSlot(uint64 slot) external returns (uint256 count, bytes32 readingsHash);
+    /// @notice Close `slot` to readings of `chunk`'s members and return their commitment. Only the
+    /// bound imbalance settlement.
+    function closeSlot(uint64 slot, uint32 chunk) external returns (uint256 count, bytes32 readingsHash);
 
-    /// @notice Number of readings accepted for `slot` and their commitment so far.
+    /// @notice Number of readings accepted for `slot` (every chunk) and their commitment so far.
     function slotReadings(uint64 slot) external view returns (uint256 count, bytes32 readingsHash);
+
+    /// @notice Number of readings of `chunk`'s members accepted for `slot`, their commitment, and
+    /// whether the slot is closed to them.
+    function chunkReadings(uint64 slot, uint32 chunk)
+        external
+        view
+        returns (uint256 count, bytes32 readingsHash, bool closed);
 
     /// @notice The last reading accepted from a meter: its slot and sequence (`any` false if none).
     function lastReading(bytes32 meterId) external view returns (bool any, uint64 slot, uint64 sequence);
 
-    /// @notice Readings for slots before this one are no longer accepted.
+    /// @notice The first slot that takes readings (the deployment's slot). A reading is also refused
+    /// for a slot before its meter's chunk opened, and once its (slot, chunk) is closed.
     function openFromSlot() external view returns (uint64);
 
     /// @notice The EIP-712 digest a meter signs for `reading`.

@@ -45,29 +45,25 @@ class IngestStats:
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
 class Ingest:
     """Turns source items into readings signed by `signer`'s meter, queued in the outbox."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        signer: MeterSigner,
-        calendar: Calendar,
-        limits: Limits,
-        clock: Callable[[], int],
-        span_slots: int = 1,
-    ) -> None:
-        if span_slots < 1:
-            raise ValueError(f"span_slots must be at least 1, not {span_slots}")
-        self.engine = engine
-        self.signer = signer
-        self.calendar = calendar
-        self.limits = limits
-        self.clock = clock
-        self.span_slots = span_slots
-        with engine.connect() as conn:
+    engine: Engine
+    signer: MeterSigner
+    calendar: Calendar
+    limits: Limits
+    clock: Callable[[], int]
+    span_slots: int = 1
+    _tracks: dict[str, MeterTrack] = field(init=False)
+    _open: list[SlotEnergy] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.span_slots < 1:
+            raise ValueError(f"span_slots must be at least 1, not {self.span_slots}")
+        with self.engine.connect() as conn:
             self._tracks = outbox.load_tracks(conn)
-            self._open = outbox.open_readings_of(conn, signer.meter)
+            self._open = outbox.open_readings_of(conn, self.signer.meter)
 
     def _spans(
         self, open_: list[SlotEnergy], completed: list[SlotEnergy]

@@ -1,5 +1,5 @@
-"""Driving the test chain: meter-signed readings relayed as the oracle does, the matcher's
-imbalance step up to a slot, and one whole traded, metered, settled and indexed slot."""
+"""Driving the test chain: one whole traded, metered, settled and indexed slot (the steps it is
+made of are bench/chainops.py's, which the API benchmark shares)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 
 from api.client import EUR, Wallet
+from bench.chainops import (
+    advance_past_reading_deadline,
+    settle_imbalance_through,
+    submit_reading,
+)
 from chain.node import Node, Sender
-from chain.signing import Reading, reading_typed_data, sign_typed_data
+from chain.signing import Reading
 from gridshare.settings import Settings
 from indexer.migrate import make_engine
 from indexer.service import Indexer
@@ -20,38 +24,7 @@ from matcher.devchain import close_gate
 from matcher.service import Matcher
 from tests.apiserver import MATCHER_ACCOUNT, new_member
 
-ORACLE, MATCHER, DSO = 1, 2, 0
 SELL_PRICE, BUY_PRICE = 100_000, 160_000
-
-
-def _sender(node: Node, index: int) -> Sender:
-    return Sender(str(node.w3.eth.accounts[index]))
-
-
-def advance_to(node: Node, timestamp: int) -> None:
-    gap = timestamp - node.block_timestamp()
-    if gap > 0:
-        node.make_request("evm_increaseTime", [gap])
-    dso = node.w3.eth.accounts[DSO]
-    node.w3.eth.send_transaction(
-        {"from": dso, "to": dso, "value": 0, "gasPrice": node.gas_price_wei}  # type: ignore[typeddict-item]
-    )
-
-
-def submit_reading(node: Node, meter: LocalAccount, meter_id: bytes, reading: Reading) -> None:
-    address = node.manifest.contracts["MeterReadings"]
-    signature = sign_typed_data(
-        reading_typed_data(reading, node.manifest.chain_id, address), meter.key
-    )
-    fn = node.contract("MeterReadings").functions.submitReadings([reading.as_tuple()], [signature])
-    node.transact(fn, _sender(node, ORACLE))
-
-
-def settle_imbalance_through(node: Node, slot: int) -> None:
-    """Have the matcher settle every slot's imbalance up to `slot` (their trades must be settled
-    and their readings complete or their deadlines passed)."""
-    Matcher(node, _sender(node, MATCHER)).settle_imbalances()
-    assert int(node.call(node.contract("ImbalanceSettlement").functions.nextSlot())) > slot
 
 
 def index_once(node: Node, settings: Settings) -> None:
@@ -75,7 +48,6 @@ def trade_metered_slot(
         )
         assert r.status_code == 201, r.text
         meters[w.address] = (key, meter_id)
-    community = node.contract("Community").functions
     slot = int(client.get("/market").json()["current_slot"]) + 4
     assert (
         seller.post(
@@ -89,10 +61,7 @@ def trade_metered_slot(
     )
     close_gate(node, slot)
     Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()
-    deadline = int(
-        node.call(node.contract("ImbalanceSettlement").functions.readingDeadlineSeconds())
-    )
-    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+    advance_past_reading_deadline(node, slot)
     for w, (imp, exp) in ((seller, (0, 1_000)), (buyer, (2_000, 0))):
         key, meter_id = meters[w.address]
         submit_reading(node, key, meter_id, Reading(meter_id, slot, imp, exp, 1))

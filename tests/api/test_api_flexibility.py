@@ -13,12 +13,13 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from api.client import EUR, Wallet
+from bench.chainops import advance_past_reading_deadline, submit_reading
 from chain.node import Node, Sender
 from chain.signing import FlexOfferIntent, Reading, flex_offer_typed_data, sign_typed_data
 from gridshare.settings import Settings
 from matcher.devchain import close_gate
 from matcher.service import Matcher
-from tests.api.chainops import advance_to, index_once, submit_reading
+from tests.api.chainops import index_once
 from tests.apiserver import DSO_ACCOUNT, MATCHER_ACCOUNT, new_member
 
 NETWORK_ACCOUNT = 4
@@ -183,10 +184,7 @@ def test_flexibility_routes(
         ).status_code
         == 201
     )
-    deadline = int(
-        node.call(node.contract("ImbalanceSettlement").functions.readingDeadlineSeconds())
-    )
-    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+    advance_past_reading_deadline(node, slot)
     submit_reading(node, key, meter_id, Reading(meter_id, slot, 500, 0, 1))
     matcher.run_once()
     index_once(node, settings)

@@ -4,6 +4,8 @@ back as trades, readings and bills, and checked against what the chain itself se
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -11,9 +13,15 @@ import pytest
 from web3.types import Wei
 
 from api.client import Wallet
+from bench.chainops import advance_to
 from chain.node import Node, Sender
 from gridshare.settings import Settings
-from tests.api.chainops import BUY_PRICE, SELL_PRICE, index_once, trade_metered_slot
+from tests.api.chainops import (
+    BUY_PRICE,
+    SELL_PRICE,
+    index_once,
+    trade_metered_slot,
+)
 from tests.apiserver import DSO_ACCOUNT, new_member
 
 
@@ -162,3 +170,92 @@ def test_audit_report_for_auditors(
     report = dso.get("/audit/report").json()
     assert report["ok"] is True, report
     assert traded["buyer"].get("/audit/report").json()["code"] == "not_auditor"
+
+
+def test_trades_name_what_moved(traded: dict[str, Any], client: httpx.Client) -> None:
+    """A direct buy's refund is named escrow_returned (its escrow at the limit price, less what
+    it paid), not `received`; a sell's credit is `received`."""
+    slot = traded["slot"]
+    span = {"from_slot": slot, "to_slot": slot}
+    (buy,) = traded["buyer"].get("/trades", params=span).json()
+    (sell,) = traded["seller"].get("/trades", params=span).json()
+    assert buy["kind"] == sell["kind"] == "direct"
+    tariff = client.get("/market").json()["tariff"]
+    fees_buy = (tariff["trade_fee_buy"] + tariff["p2p_grid_fee"]) * 1_500
+    assert buy["paid"] == buy["amount"] + buy["platform_fee"] + buy["network_fee"]
+    assert buy["escrow_returned"] == BUY_PRICE * 1_500 + fees_buy - buy["paid"] > 0
+    assert buy["received"] == 0
+    assert sell["received"] == sell["amount"] - sell["platform_fee"] > 0
+    assert sell["paid"] == sell["escrow_returned"] == sell["network_fee"] == 0
+
+
+def test_periods_newest_first_with_their_status(
+    client: httpx.Client, traded: dict[str, Any], node: Node
+) -> None:
+    market = client.get("/market").json()
+    length = market["period_slots"]
+    body = client.get("/periods").json()
+    current = body["current_period"]
+    assert current == market["current_slot"] // length and body["period_slots"] == length
+    assert [p["period"] for p in body["periods"]] == list(range(current, -1, -1))[:100]
+    first = body["periods"][0]
+    assert (first["from_slot"], first["to_slot"]) == (current * length, (current + 1) * length - 1)
+    assert first["starts_at"] == market["genesis"] + first["from_slot"] * market["slot_seconds"]
+    assert first["ends_at"] - first["starts_at"] == length * market["slot_seconds"]
+    assert first["status"] == "open"
+    # Settled against the meters through some slot, but no period is complete on this chain:
+    # periods are 1,440 slots long.
+    next_slot = int(node.call(node.contract("ImbalanceSettlement").functions.nextSlot()))
+    assert traded["slot"] < next_slot < length
+    assert body["last_complete_period"] is None
+    assert client.get("/periods", params={"before": 0}).json()["periods"] == []
+    assert client.get("/periods", params={"limit": 0}).status_code == 422
+    assert client.get("/periods", params={"limit": 1001}).status_code == 422
+
+
+def new_head(node: Node, user: Wallet) -> None:
+    """Mine a block and wait until the API's head poller has seen it."""
+    advance_to(node, node.block_timestamp())
+    head = node.block_number()
+    deadline = time.monotonic() + 10
+    while user.get("/health").json()["head_block"] < head:
+        assert time.monotonic() < deadline, "the API did not see the new head"
+        time.sleep(0.02)
+
+
+def test_audit_progress_while_it_runs_and_the_last_result_after(
+    traded: dict[str, Any], dso: Wallet, node: Node
+) -> None:
+    """GET /audit/report runs the audit in the API's background job; GET /audit/progress shows
+    the run's phase meanwhile, then keeps the result with its block after the chain moves."""
+    reports: list[dict[str, Any]] = []
+    waiters = [
+        threading.Thread(target=lambda: reports.append(dso.get("/audit/report").json()))
+        for _ in range(2)
+    ]
+    new_head(node, dso)  # the last report is behind the head: the next one is a new run
+    for waiter in waiters:
+        waiter.start()
+    seen: list[dict[str, Any]] = []
+    while any(w.is_alive() for w in waiters):
+        seen.append(dso.get("/audit/progress").json())
+        time.sleep(0.01)
+    report, again = reports
+    assert again == report  # two requests during one run: one run, one answer
+    assert report["ok"] is True, report
+    running = [p["running"] for p in seen if p["running"] is not None]
+    assert running, "no poll saw the run under way"
+    assert {r["phase"] for r in running} <= {"reading events", "reading balances", "checking"}
+    assert all(r["block"] == report["block"] and r["finished_at"] is None for r in running)
+    assert len({r["started_at"] for r in running}) == 1
+    after = dso.get("/audit/progress").json()
+    assert after["running"] is None and after["last_error"] is None
+    assert after["last"]["block"] == report["block"] and after["last"]["phase"] == "done"
+    assert after["last"]["events_read"] == report["events_read"]
+    assert after["last_report"] == report
+    # The chain moves on: the last result stays, at its block.
+    new_head(node, dso)
+    later = dso.get("/audit/progress").json()
+    assert later["head_block"] > report["block"] == later["last"]["block"]
+    assert later["last_report"] == report
+    assert traded["buyer"].get("/audit/progress").json()["code"] == "not_auditor"

@@ -32,7 +32,7 @@ from web3.types import Wei
 
 from chain.codec import ROLE_CODES, SIDE_CODES, decode_rules, encode_rules
 from chain.intents import Intent, IntentBatch, SignedIntent, intent_typed_data
-from chain.metering import pack_reading_word, positions, trade_words
+from chain.metering import pack_reading_word, positions, trade_words, word_member
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from chain.submission import clear_slot
@@ -243,12 +243,14 @@ class Community:
             }
         )
 
-    def sign(self, slot: int, name: str, side: str, energy: int, price: int) -> SignedIntent:
+    def sign(
+        self, slot: int, name: str, side: str, energy: int, price: int, late: int = 0
+    ) -> SignedIntent:
         """`name`'s intent for `slot`, signed with its key under its current epoch, valid until
-        the slot's delivery ends."""
+        `late` seconds after the slot's delivery ends."""
         member = self.members[name]
         epoch = int(self.call("Settlement", "intentEpoch", member))
-        deadline = int(self.call("Community", "slotStart", slot + 1))
+        deadline = int(self.call("Community", "slotStart", slot + 1)) + late
         intent = Intent(member, slot, side, energy, price, epoch, deadline)
         typed = intent_typed_data(
             intent, self.node.manifest.chain_id, self.node.manifest.contracts["Settlement"]
@@ -256,13 +258,17 @@ class Community:
         return SignedIntent(intent, sign_typed_data(typed, MEMBER_KEYS[name]))
 
     def sign_intents(self, slot: int) -> None:
-        """The slot's intents into the pool (a revoked one first, then its holder's revocation)."""
+        """The slot's intents into the pool (a revoked one first, then its holder's revocation),
+        each valid a second longer than the one before (distinct deadlines: the audit's tests
+        can let exactly one expire)."""
         pending = self.pool.intents.setdefault(slot, [])
         if slot == REVOKED[0]:
             name = REVOKED[1][0]
             pending.append(self.sign(slot, *REVOKED[1]))
             self.send(MEMBER_KEYS[name], "Settlement", "revokeIntents")
-        pending += [self.sign(slot, *terms) for terms in INTENTS.get(slot, [])]
+        pending += [
+            self.sign(slot, *terms, late=k) for k, terms in enumerate(INTENTS.get(slot, []))
+        ]
 
     def meter_id(self, name: str) -> bytes:
         return keccak(text=f"meter {name}")
@@ -310,8 +316,26 @@ class Community:
             self.pool.batch(slot),
         )
         trades = trade_words(book.entries, sub.fills)
-        members = [p.member for p in positions(words, trades)]
-        self.send(MATCHER, "ImbalanceSettlement", "settleImbalance", slot, members, words, trades)
+        by_chunk: dict[int, list[int]] = {}
+        for word in words:
+            chunk = int(self.call("Community", "chunkOf", word_member(word)))
+            by_chunk.setdefault(chunk, []).append(word)
+        # One transaction per chunk of members (CLOSE_CHUNK members each), every chunk each slot.
+        for chunk in range(int(self.call("Community", "chunkCount"))):
+            if int(self.call("ImbalanceSettlement", "nextSlotOf", chunk)) != slot:
+                continue
+            chunk_words = by_chunk.get(chunk, [])
+            members = [p.member for p in positions(chunk_words, trades)]
+            self.send(
+                MATCHER,
+                "ImbalanceSettlement",
+                "settleImbalance",
+                slot,
+                chunk,
+                members,
+                chunk_words,
+                trades,
+            )
 
     def close_period(self, period: int) -> None:
         """Close `period` in chunks of `CLOSE_CHUNK` members, ascending."""

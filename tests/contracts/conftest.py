@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from brownie import accounts, chain, network
+from brownie import Wei, accounts, chain, network
 from brownie.network.rpc import Rpc
 from brownie.network.rpc import anvil as brownie_anvil
 from eth_account import Account
@@ -40,6 +41,10 @@ MEMBER_KEYS = {  # deterministic test keys, so members can sign EIP-712 intents
 #   `chain.time()` then runs ahead of the node by the time since the snapshot, and a test that
 #   moves time to "just past" a boundary lands just before it. After a revert on anvil, brownie's
 #   clock is re-read from the reverted chain's head block.
+# - After a revert, a test may send a transaction byte for byte equal to one mined before the
+#   revert (same sender, nonce, arguments): anvil then mines it but cannot find it by hash, and
+#   brownie reports "Tx dropped without known replacement". Each revert on anvil moves the
+#   default gas price on by one wei, so no transaction repeats an earlier one's hash.
 
 
 def _anvil_mine(timestamp: int | None = None) -> None:
@@ -49,10 +54,14 @@ def _anvil_mine(timestamp: int | None = None) -> None:
 _chain_revert = type(chain)._revert
 
 
+_reverts = itertools.count(1)
+
+
 def _revert_with_node_clock(self: Chain, id_: int | str) -> int | str:
     new_id: int | str = _chain_revert(self, id_)
     if Rpc().backend is brownie_anvil:
         self._set_time_offset_from_block()
+        network.gas_price(Wei(DEV_GAS_PRICE) + next(_reverts))
     return new_id
 
 

@@ -11,7 +11,7 @@ from brownie.exceptions import VirtualMachineError
 
 from chain.codec import decode_rules
 from chain.intents import EMPTY_BATCH, IntentBatch
-from chain.metering import pack_reading_word, positions, trade_words
+from chain.metering import pack_reading_word, positions, trade_words, word_member
 from chain.signing import (
     Reading,
     ReadingSpan,
@@ -21,7 +21,7 @@ from chain.signing import (
 )
 from chain.submission import SlotBook, Submission, clear_slot
 from market.clearing import Clearing
-from scripts.slot_flow import sleep_until
+from scripts.slot_flow import settle_imbalance, sleep_until
 
 
 @contextmanager
@@ -129,11 +129,12 @@ def slot_trade_words(dep: Any, slot: int, tx: Any) -> list[int]:
 
 
 def imbalance_args(
-    reading_words: list[int], trades: list[int]
-) -> tuple[list[str], list[int], list[int]]:
-    """ImbalanceSettlement.settleImbalance arguments after the slot."""
+    reading_words: list[int], trades: list[int], chunk: int = 0
+) -> tuple[int, list[str], list[int], list[int]]:
+    """ImbalanceSettlement.settleImbalance arguments after the slot, for `chunk`, given the reading
+    words of that chunk's members."""
     members = [p.member for p in positions(reading_words, trades)]
-    return members, reading_words, trades
+    return chunk, members, reading_words, trades
 
 
 class SlotRunner:
@@ -182,14 +183,24 @@ class SlotRunner:
         if slot >= int(self.dep.settlement.nextSlot()):
             settle_trades(self.dep, slot, self.matcher)
 
-    def args(self, slot: int) -> tuple[list[str], list[int], list[int]]:
-        return imbalance_args(list(self.words.get(slot, [])), self.trade_words(slot))
+    def args(self, slot: int, chunk: int = 0) -> tuple[int, list[str], list[int], list[int]]:
+        """settleImbalance's arguments after `slot` (the slot itself first) for `chunk`."""
+        words = [
+            w
+            for w in self.words.get(slot, [])
+            if int(self.dep.community.chunkOf(word_member(w))) == chunk
+        ]
+        return imbalance_args(words, self.trade_words(slot), chunk)
 
     def settle(self, slot: int) -> Any:
-        """Settle trades and imbalance of every slot up to `slot`; returns the last imbalance tx."""
+        """Settle trades and imbalance of every slot up to `slot`, every chunk of members; returns
+        the last imbalance tx."""
         tx = None
         for s in range(int(self.dep.imbalance.nextSlot()), slot + 1):
             self.settle_trades(s)
             self.deliver(s, deadline=True)
-            tx = self.dep.imbalance.settleImbalance(s, *self.args(s), {"from": self.matcher})
+            txs = settle_imbalance(
+                self.dep, s, self.words.get(s, []), self.trade_words(s), matcher=self.matcher
+            )
+            tx = txs[-1] if txs else tx
         return tx

@@ -116,8 +116,9 @@ def test_imbalance_settles_each_member_as_the_rulebook_says(
     _settled, mode, price, volume = market.settlement.clearingOf(slot)
     assert (mode, price, volume) == (0, 125_000, 2000)
     digest = slot_digest(
-        bytes(market.imbalance.digestAt(slot - 1)),
+        bytes(market.imbalance.digestAt(slot - 1, 0)),
         slot,
+        0,
         "uniform",
         price,
         volume,
@@ -125,7 +126,7 @@ def test_imbalance_settles_each_member_as_the_rulebook_says(
         readings_hash(words),
         h,
     )
-    assert bytes(market.imbalance.digestAt(slot)) == digest
+    assert bytes(market.imbalance.digestAt(slot, 0)) == digest
     assert bytes(tx.events["SlotDigest"]["digest"]) == digest
     assert market.imbalance.nextSlot() == slot + 1
 

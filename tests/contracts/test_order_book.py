@@ -1005,6 +1005,7 @@ def test_fifteen_minute_order_book(
         encode_rules(settings.tariff.rules()),
         fee_account,
         network_account,
+        256,
         {"from": dso},
     )
     quarter.registerMember(alice, 2, 0, {"from": dso})

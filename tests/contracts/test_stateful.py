@@ -537,11 +537,11 @@ class MarketMachine(RuleBasedStateMachine):
     ) -> None:
         """Each member's bill against its meters equals the rulebook's, and its balance and debt
         move as apply_charge says."""
-        members, words, trades = imbalance_args(words, trades)
+        chunk, members, words, trades = imbalance_args(words, trades)  # one chunk: few members
         token = self.dep.token
         before = {m: token_state(token, m) for m in members}
         tx = self.dep.imbalance.settleImbalance(
-            slot, members, words, trades, {"from": self.matcher}
+            slot, chunk, members, words, trades, {"from": self.matcher}
         )
         events = tx.events["ImbalanceSettled"] if members else []
         assert [e["member"] for e in events] == members

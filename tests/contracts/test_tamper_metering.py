@@ -181,13 +181,13 @@ def ready(market: Any, members: Any, meters: Any, runner: SlotRunner) -> int:
 def _settle(
     market: Any, matcher: Any, slot: int, members: list[str], words: list[int], trades: list[int]
 ) -> Any:
-    return market.imbalance.settleImbalance(slot, members, words, trades, {"from": matcher})
+    return market.imbalance.settleImbalance(slot, 0, members, words, trades, {"from": matcher})
 
 
 def test_altered_reading_words_are_refused(
     market: Any, runner: SlotRunner, ready: int, matcher: Any
 ) -> None:
-    members, words, trades = runner.args(ready)
+    _, members, words, trades = runner.args(ready)
     inflated = list(words)
     inflated[0] += 1 << 208  # one more Wh exported
     with reverts_exact("ImbalanceReadingsMismatch", ready, 3, 3):
@@ -201,7 +201,7 @@ def test_altered_reading_words_are_refused(
 def test_altered_trade_words_are_refused(
     market: Any, runner: SlotRunner, ready: int, matcher: Any
 ) -> None:
-    members, words, trades = runner.args(ready)
+    _, members, words, trades = runner.args(ready)
     with reverts_exact("ImbalanceTradesMismatch", ready):
         _settle(market, matcher, ready, members, words, [trades[0]])
     with reverts_exact("ImbalanceTradesMismatch", ready):
@@ -211,7 +211,7 @@ def test_altered_trade_words_are_refused(
 def test_member_list_must_be_exact_and_ascending(
     market: Any, members: Any, runner: SlotRunner, ready: int, matcher: Any
 ) -> None:
-    listed, words, trades = runner.args(ready)
+    _, listed, words, trades = runner.args(ready)
     with reverts_exact("ImbalanceMembersNotAscending", 1):
         _settle(market, matcher, ready, [listed[1], listed[0], listed[2]], words, trades)
     with reverts_with("ImbalanceMemberMissing"):
@@ -227,14 +227,14 @@ def test_slots_settle_once_in_order_after_their_trades(
     args = runner.args(ready)
     with reverts_exact("ImbalanceNotMatcher", outsider):
         market.imbalance.settleImbalance(ready, *args, {"from": outsider})
-    with reverts_exact("ImbalanceOutOfOrder", ready, ready + 1):
-        market.imbalance.settleImbalance(ready + 1, [], [], [], {"from": matcher})
+    with reverts_exact("ImbalanceOutOfOrder", 0, ready, ready + 1):
+        market.imbalance.settleImbalance(ready + 1, 0, [], [], [], {"from": matcher})
     market.imbalance.settleImbalance(ready, *args, {"from": matcher})
-    with reverts_exact("ImbalanceOutOfOrder", ready + 1, ready):
+    with reverts_exact("ImbalanceOutOfOrder", 0, ready + 1, ready):
         market.imbalance.settleImbalance(ready, *args, {"from": matcher})
     runner.deliver(ready + 1, deadline=True)
     with reverts_exact("ImbalanceTradesNotSettled", ready + 1):
-        market.imbalance.settleImbalance(ready + 1, [], [], [], {"from": matcher})
+        market.imbalance.settleImbalance(ready + 1, 0, [], [], [], {"from": matcher})
 
 
 def test_an_underfunded_supply_account_stops_the_slot_without_loss(

@@ -47,6 +47,16 @@ def sign_in(page: Any) -> None:
     expect(page.get_by_test_id("signed-in")).to_be_visible()
 
 
+def place_order(page: Any, side: str, slot: int, energy_wh: int, price_eur_kwh: str) -> None:
+    """Fill the order form, sign and place; the page confirms it for `slot`."""
+    page.get_by_label("Side").select_option(side)
+    page.get_by_label("Slot", exact=True).fill(str(slot))
+    page.get_by_label("Energy (Wh)").fill(str(energy_wh))
+    page.get_by_label("Limit price (€/kWh)").fill(price_eur_kwh)
+    page.get_by_role("button", name="Sign and place order").click()
+    expect(page.get_by_role("status")).to_contain_text(f"placed for slot {slot}")
+
+
 def test_member_signs_in_orders_withdraws_and_sees_trade_and_bill(
     open_page: OpenPage, traded: dict[str, Any], client: httpx.Client, shots: Path
 ) -> None:
@@ -66,12 +76,7 @@ def test_member_signs_in_orders_withdraws_and_sees_trade_and_bill(
 
     # Place an order through the form: the page asks the wallet for an EIP-712 signature.
     slot = int(client.get("/market").json()["current_slot"]) + 3
-    page.get_by_label("Side").select_option("buy")
-    page.get_by_label("Slot", exact=True).fill(str(slot))
-    page.get_by_label("Energy (Wh)").fill("700")
-    page.get_by_label("Limit price (€/kWh)").fill("0.15")
-    page.get_by_role("button", name="Sign and place order").click()
-    expect(page.get_by_role("status")).to_contain_text(f"placed for slot {slot}")
+    place_order(page, "buy", slot, 700, "0.15")
     assert "eth_signTypedData_v4" in wallet.calls
     # A signed intent, kept in the pool until the gate closes: nothing escrowed.
     (order,) = buyer.get("/orders", params={"status": "pending"}).json()
@@ -132,7 +137,7 @@ def test_dso_sees_members_and_confirms_a_top_up(
     members = page.get_by_role("table", name="Members", exact=True)
     expect(members.locator(f"code[title='{member.address}']")).to_be_visible()
     expect(page.get_by_role("table", name=re.compile("Tariff schedule"))).to_contain_text("uniform")
-    expect(page.get_by_test_id("battery-note")).to_contain_text("no battery data")
+    expect(page.get_by_test_id("battery-note")).to_contain_text("in the statement of account")
     page.get_by_role("button", name=f"Confirm top-up {request['reference']}").click()
     expect(page.get_by_role("status")).to_contain_text(f"Top-up {request['reference']} minted")
     assert member.get("/wallet").json()["balance"] == 25 * EUR

@@ -13,12 +13,13 @@ from eth_utils.address import to_checksum_address
 from playwright.sync_api import expect
 
 from api.client import EUR, Wallet
+from bench.chainops import advance_past_reading_deadline, submit_reading
 from chain.node import Node, Sender
 from chain.signing import Reading
 from gridshare.settings import Settings
 from matcher.devchain import close_gate
 from matcher.service import Matcher
-from tests.api.chainops import advance_to, index_once, submit_reading
+from tests.api.chainops import index_once
 from tests.apiserver import DSO_ACCOUNT, MATCHER_ACCOUNT, new_member
 from tests.dashboard.conftest import OpenPage
 from tests.dashboard.test_dashboard import PHONE, eur, no_sideways_scroll, sign_in
@@ -84,10 +85,7 @@ def test_dso_publishes_member_offers_and_both_see_the_outcome(
     meter_id = bytes([0xDA, 0x5F]) + bytes(30)
     meter = {"meter_id": "0x" + meter_id.hex(), "member": member.address, "signer": key.address}
     assert dso.post("/dso/meters", meter).status_code == 201
-    community = node.contract("Community").functions
-    imbalance = node.contract("ImbalanceSettlement").functions
-    deadline = int(node.call(imbalance.readingDeadlineSeconds()))
-    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+    advance_past_reading_deadline(node, slot)
     submit_reading(node, key, meter_id, Reading(meter_id, slot, 500, 0, 1))
     matcher.run_once()
     index_once(node, settings)

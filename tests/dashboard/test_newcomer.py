@@ -27,6 +27,8 @@ from playwright.sync_api import expect
 
 from api.client import siwe_message
 from matcher.devchain import ROOT, free_port
+from tests.dashboard.test_dashboard import PHONE, eur, place_order
+from tests.dashboard.test_layout import fits
 
 HERE = Path(__file__).resolve().parent
 GRIDSHARE = [sys.executable, "-c", "from gridshare.cli import app; app()"]
@@ -139,12 +141,7 @@ def test_in_the_browser_a_household_orders_and_withdraws_then_the_dso_signs_in(
         expect(page.get_by_test_id("signed-in")).to_contain_text("member")
 
         slot = int(httpx.get(f"{dashboard.url}/market").json()["current_slot"]) + 3
-        page.get_by_label("Side").select_option("sell")
-        page.get_by_label("Slot", exact=True).fill(str(slot))
-        page.get_by_label("Energy (Wh)").fill("500")
-        page.get_by_label("Limit price (€/kWh)").fill("0.12")
-        page.get_by_role("button", name="Sign and place order").click()
-        expect(page.get_by_role("status")).to_contain_text(f"placed for slot {slot}")
+        place_order(page, "sell", slot, 500, "0.12")
         open_orders = page.get_by_test_id("open-orders")
         expect(open_orders).to_contain_text("pending")
         page.screenshot(path=shots / "newcomer-order.png", full_page=True)
@@ -162,6 +159,115 @@ def test_in_the_browser_a_household_orders_and_withdraws_then_the_dso_signs_in(
         for name in ("a", "b", "c"):
             expect(members.locator(f"code[title='{accounts[name]}']")).to_be_visible()
         page.screenshot(path=shots / "newcomer-dso.png", full_page=True)
+    finally:
+        context.close()
+
+
+def test_statements_open_on_the_last_complete_period_and_any_can_be_picked(
+    dashboard: Dashboard, browser: Any, shots: Path
+) -> None:
+    """The demo day is over: a household's statement opens on it (the newest closed period),
+    not on the empty current one; the current one can be picked too. The DSO's statement opens
+    on the same period, and the audit card shows its run's progress, then its result."""
+    url = dashboard.url
+    accounts = dashboard.accounts()
+    deadline = time.monotonic() + 60
+    while True:  # until the indexer, started with the API, has indexed the day's close
+        periods = httpx.get(f"{url}/periods").json()
+        complete, current = periods["last_complete_period"], periods["current_period"]
+        assert complete is not None and complete < current, periods
+        status = {p["period"]: p["status"] for p in periods["periods"]}[complete]
+        if status == "closed":
+            break
+        assert status == "settled" and time.monotonic() < deadline, periods
+        time.sleep(0.5)
+    a = {"Authorization": f"Bearer {_sign_in(url, accounts['a'])['token']}"}
+    bills = {
+        p: httpx.get(f"{url}/bills", params={"period": p}, headers=a).json()
+        for p in (complete, current)
+    }
+    saving = bills[complete]["savings"]
+    said = (
+        f"You saved {eur(saving)} against business as usual."
+        if saving >= 0
+        else f"You paid {eur(-saving)} more than business as usual."
+    )
+    # The day's close is in it: the service fee, charged at the close, is not zero.
+    (fee,) = [x["amount"] for x in bills[complete]["lines"] if x["key"] == "service_fee"]
+    assert fee > 0
+    trades = httpx.get(f"{url}/trades", params={"period": complete}, headers=a).json()
+    assert trades and {t["kind"] for t in trades} == {"intent"}  # the demo's agents sign intents
+    assert all(t["escrow_returned"] == 0 for t in trades)
+    dso = {"Authorization": f"Bearer {_sign_in(url, accounts['DSO'])['token']}"}
+    dso_net = httpx.get(f"{url}/dso/statement", params={"period": complete}, headers=dso).json()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=url)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.set_viewport_size(PHONE)  # signed out, the dev sign-in in the header: it fits
+        page.goto("/dashboard/#/member")
+        page.wait_for_selector("body[data-ready='true']")
+        fits(page)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.get_by_test_id("dev-account").first.select_option(label="a (prosumer)")
+        page.get_by_role("button", name="Sign in on this dev chain").first.click()
+        picker = page.get_by_test_id("period-select")
+        expect(picker).to_have_value(str(complete))
+        expect(picker.locator("option")).to_have_count(current + 1)
+        expect(page.get_by_test_id("period-note")).to_contain_text("complete")
+        expect(page.get_by_test_id("net-cost")).to_have_text(eur(bills[complete]["net_cost"]))
+        expect(page.get_by_test_id("savings")).to_have_text(said)
+        sides = {f"{t['side']} (signed intent)" for t in trades}
+        for side in sides:
+            expect(page.get_by_test_id("trades")).to_contain_text(side)
+        rows = page.get_by_test_id("trades").locator("tbody tr")
+        expect(rows).to_have_count(len(trades))
+        page.screenshot(path=shots / "newcomer-statement.png", full_page=True)
+        fits(page)  # a demo day's trades and statement, at 1,280 px and on a phone
+        page.set_viewport_size(PHONE)
+        page.reload()
+        expect(page.get_by_test_id("trades").locator("tbody tr")).to_have_count(len(trades))
+        fits(page)
+        page.screenshot(path=shots / "newcomer-statement-phone.png", full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+        picker.select_option(str(current))
+        expect(page).to_have_url(re.compile(rf"#/member/{current}$"))
+        expect(page.get_by_test_id("period-note")).to_contain_text("in progress")
+        expect(page.get_by_test_id("net-cost")).to_have_text(eur(bills[current]["net_cost"]))
+
+        # More periods than the picker's list holds (the newest 1,000; here made 1): an older
+        # one can still be typed in.
+        def newest_only(route: Any) -> None:
+            route.continue_(url=route.request.url.replace("limit=1000", "limit=1"))
+
+        page.route(re.compile(r"/periods\?limit=1000$"), newest_only)
+        page.reload()
+        page.wait_for_selector("body[data-ready='true']")
+        expect(picker.locator("option")).to_have_count(1)
+        page.get_by_label("Or any period by number").fill(str(complete))
+        page.get_by_role("button", name="Show period").click()
+        expect(picker).to_have_value(str(complete))
+        expect(page.get_by_test_id("period-note")).to_contain_text("complete")
+        expect(page.get_by_test_id("net-cost")).to_have_text(eur(bills[complete]["net_cost"]))
+        page.unroute(re.compile(r"/periods\?limit=1000$"))
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_test_id("dev-account").first.select_option(label="DSO (dso)")
+        page.get_by_role("button", name="Sign in on this dev chain").first.click()
+        expect(page.get_by_test_id("signed-in")).to_contain_text("dso")
+        page.goto("/dashboard/#/dso")
+        expect(page.get_by_test_id("dso-period-select")).to_have_value(str(complete))
+        expect(page.get_by_test_id("dso-net-income")).to_have_text(eur(dso_net["net_income"]))
+        page.screenshot(path=shots / "newcomer-dso-statement.png", full_page=True)
+
+        page.goto("/dashboard/#/market")
+        expect(page.get_by_test_id("audit-progress")).to_contain_text("Running the audit at block")
+        expect(page.get_by_test_id("audit-ok")).to_have_text("No discrepancy")
+        expect(page.get_by_test_id("audit-progress")).to_contain_text("Audited at block")
+        took = httpx.get(f"{url}/audit/progress", headers=dso).json()["last"]["elapsed_ms"]
+        print(f"the demo day's audit took {took} ms")
     finally:
         context.close()
 

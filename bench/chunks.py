@@ -1,0 +1,234 @@
+"""Largest transactions of a big community: `make bench-chunks` (`python -m bench.chunks`).
+
+On a private anvil, N members (default 10,000) are registered with one meter each, in chunks of
+`chunk_members` (256). Then one slot runs through the services' own code paths, and a period is
+closed:
+
+* the slot's trades settle (`Matcher.run_once`; no orders: the fixed cost);
+* every meter signs its reading and the readings are relayed in batches of `--batch` (the
+  oracle relay's bound), one `submitReadings` transaction each;
+* `Matcher.settle_imbalances` settles the slot against the meters, one transaction per chunk;
+* the period's remaining slots settle without readings (after the reading deadline), and the
+  period is closed in calls of `chunk_members` members (`ProfitSharing.closePeriod`).
+
+Measured: the gas of every transaction by kind, the largest of them
+(`largest_tx_gas_10000_members`; goal <= 15,000,000) and the imbalance gas per member. It is
+one slot's work plus a period close, not a whole day of trading: the trade settlement is bounded
+by `max_orders_per_slot` whatever the community's size, and is measured in bench/batched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from eth_typing import ChecksumAddress
+from web3.types import Wei
+
+from bench.matcher import register_members, send_setup
+from bench.report import record
+from chain.node import Node, Sender
+from chain.signing import Reading, reading_typed_data, sign_typed_data
+from gridshare.settings import load_settings
+from matcher.devchain import dev_chain
+from matcher.service import Matcher
+
+PERIOD_SLOTS = 4
+
+
+def _wait_nonce(node: Node, account: ChecksumAddress, nonce: int) -> None:
+    deadline = time.monotonic() + 1800
+    while int(node.w3.eth.get_transaction_count(account)) < nonce:
+        if time.monotonic() > deadline:
+            raise RuntimeError("set-up transactions were not mined")
+        time.sleep(0.2)
+
+
+def _advance_to(node: Node, timestamp: int) -> None:
+    """Mine blocks until the chain's time is at least `timestamp` (anvil may run ahead of or
+    behind its wall-clock offset after many blocks, so one evm_increaseTime is not enough)."""
+    dso = node.w3.eth.accounts[0]
+    while node.block_timestamp() < timestamp:
+        node.make_request("evm_increaseTime", [timestamp - node.block_timestamp()])
+        node.w3.eth.send_transaction({"from": dso, "to": dso, "value": Wei(0)})
+
+
+def _meters(node: Node, keys: list[Any]) -> list[bytes]:
+    """One meter per member, signed by the member's own key (any key works for the bench)."""
+    dso = node.w3.eth.accounts[0]
+    community = node.contract("Community")
+    nonce = int(node.w3.eth.get_transaction_count(dso, "pending"))
+    ids = []
+    for i, key in enumerate(keys):
+        meter_id = f"bench-chunks-{i}".encode().ljust(32, b"\0")
+        fn = community.functions.registerMeter(meter_id, key.address, key.address)
+        send_setup(node, dso, fn, nonce)
+        nonce += 1
+        ids.append(meter_id)
+    _wait_nonce(node, dso, nonce)
+    return ids
+
+
+def _gas_by_kind(node: Node, from_block: int) -> dict[str, list[int]]:
+    """Gas of every transaction since `from_block`, by the function it called."""
+    names = {
+        node.contract(name).address.lower(): node.contract(name) for name in node.manifest.contracts
+    }
+    out: dict[str, list[int]] = {}
+    for number in range(from_block, node.w3.eth.block_number + 1):
+        block = node.w3.eth.get_block(number, full_transactions=True)
+        for tx in block["transactions"]:
+            assert not isinstance(tx, bytes)
+            to = str(tx.get("to") or "").lower()
+            contract = names.get(to)
+            if contract is None:
+                continue
+            fn, _ = contract.decode_function_input(tx["input"])
+            receipt = node.w3.eth.get_transaction_receipt(tx["hash"])
+            out.setdefault(fn.fn_name, []).append(int(receipt["gasUsed"]))
+    return out
+
+
+def run(members: int, batch: int) -> dict[str, Any]:
+    rng = random.Random(17)
+    env = {**os.environ, "GRIDSHARE_PERIOD_SLOTS": str(PERIOD_SLOTS)}
+    settings = load_settings()
+    with tempfile.TemporaryDirectory() as tmp, dev_chain(Path(tmp), env, node="anvil") as chain:
+        node = Node.from_settings(
+            chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
+        )
+        accounts = list(node.w3.eth.accounts)
+        dso, oracle, matcher_account = accounts[0], accounts[1], accounts[2]
+        started = time.perf_counter()
+        keys, nonce = register_members(node, members, rng, "bench-chunks")
+        _wait_nonce(node, dso, nonce)
+        meter_ids = _meters(node, keys)
+        supply = node.call(node.contract("Community").functions.supplyAccount())
+        node.transact(
+            node.contract("EnergyToken").functions.topUp(
+                supply, 10**12, b"bench-chunks-supply".ljust(32, b"\0")
+            ),
+            Sender(dso),
+        )
+        setup_s = time.perf_counter() - started
+        community = node.contract("Community").functions
+        matcher = Matcher(node, Sender(matcher_account))
+        slot = int(node.call(community.currentSlot())) + 2
+        slot += (-slot) % PERIOD_SLOTS  # the first slot of a period
+        _advance_to(node, int(node.call(community.gateClosure(slot))) + 1)
+        matcher.run_once()  # the trades of every slot up to the measured one
+        imbalance_fns = node.contract("ImbalanceSettlement").functions
+        deadline = int(node.call(imbalance_fns.readingDeadlineSeconds()))
+        # Past the slot's delivery and the reading deadline of every slot before it: those settle
+        # without readings now, the measured slot waits for its readings.
+        _advance_to(node, int(node.call(community.slotStart(slot))) + deadline + 1)
+        matcher.settle_imbalances()
+        if int(node.call(imbalance_fns.nextSlot())) != slot:
+            trades_at = node.call(node.contract("Settlement").functions.nextSlot())
+            raise RuntimeError(
+                f"slots before {slot} not settled: meters at {node.call(imbalance_fns.nextSlot())}"
+                f", trades at {trades_at}"
+            )
+        first_block = node.w3.eth.block_number + 1
+        readings = node.contract("MeterReadings")
+        signed = []
+        for meter_id, key in zip(meter_ids, keys, strict=True):
+            r = Reading(meter_id, slot, rng.randint(0, 900), rng.randint(0, 900), 1)
+            data = reading_typed_data(r, node.manifest.chain_id, readings.address)
+            signed.append((r.as_tuple(), sign_typed_data(data, key.key)))
+        relay_started = time.perf_counter()
+        for start in range(0, len(signed), batch):
+            part = signed[start : start + batch]
+            node.transact(
+                readings.functions.submitReadings([r for r, _ in part], [s for _, s in part]),
+                Sender(oracle),
+                gas=node.block_gas_limit(),
+            )
+        relay_s = time.perf_counter() - relay_started
+        imbalance_started = time.perf_counter()
+        settled = matcher.settle_imbalances()
+        imbalance_s = time.perf_counter() - imbalance_started
+        if slot not in settled:
+            raise RuntimeError(f"slot {slot} was not settled against the meters: {settled}")
+
+        # The rest of the period, without readings, then its close in chunks.
+        last = slot + PERIOD_SLOTS - 1
+        _advance_to(node, int(node.call(community.gateClosure(last))) + 1)
+        matcher.run_once()
+        _advance_to(node, int(node.call(community.slotStart(last + 1))) + deadline + 1)
+        matcher.settle_imbalances()
+        sharing = node.contract("ProfitSharing").functions
+        size = int(node.call(sharing.maxChunk()))
+        ordered = sorted((k.address for k in keys), key=lambda a: int(a, 16))
+        period = slot // PERIOD_SLOTS
+        close_started = time.perf_counter()
+        for start in range(0, len(ordered), size):
+            node.transact(
+                sharing.closePeriod(period, ordered[start : start + size]),
+                Sender(dso),
+                gas=node.block_gas_limit(),
+            )
+        close_s = time.perf_counter() - close_started
+        gas = _gas_by_kind(node, first_block)
+    largest = max((g, name) for name, gs in gas.items() for g in gs)
+    imbalance = gas.get("settleImbalance", [])
+    measured = imbalance[: (members + size - 1) // size]  # the measured slot's chunks come first
+    return {
+        "members": members,
+        "chunk_members": size,
+        "setup_s": round(setup_s, 1),
+        "relay_s": round(relay_s, 2),
+        "imbalance_s": round(imbalance_s, 2),
+        "close_s": round(close_s, 2),
+        "largest": largest,
+        "gas": gas,
+        "imbalance_with_readings": measured,
+        "readings_batch": batch,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=250, help="readings per relay transaction")
+    parser.add_argument("--record", action="store_true", help="write bench/results.json")
+    args = parser.parse_args()
+    out = run(args.members, args.batch)
+    gas = out["gas"]
+    imb = out["imbalance_with_readings"]
+    n = out["members"]
+    figures = {
+        f"largest_tx_gas_{n}_members (one slot with every meter's reading + a period close; "
+        "goal <= 15,000,000)": f"{out['largest'][0]:,} ({out['largest'][1]})",
+        "largest by kind (gas)": {name: max(gs) for name, gs in sorted(gas.items())},
+        "transactions by kind": {name: len(gs) for name, gs in sorted(gas.items())},
+        "settleImbalance with readings: chunks / gas per member": (
+            f"{len(imb)} / {sum(imb) / n:,.0f}"
+        ),
+        "submitReadings gas per reading": (
+            f"{sum(gas.get('submitReadings', [])) / n:,.0f} (batches of {out['readings_batch']})"
+        ),
+        "closePeriod gas per member": f"{sum(gas.get('closePeriod', [])) / n:,.0f}",
+        "setup_s / relay_s / imbalance_s / close_s": (
+            f"{out['setup_s']} / {out['relay_s']} / {out['imbalance_s']} / {out['close_s']}"
+        ),
+        "machine_load_average_1min (at the end, 2 cores)": round(os.getloadavg()[0], 2),
+    }
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    if args.record:
+        record(
+            f"chunks: largest transactions at {n} members, anvil (issue 16)",
+            f"make bench-chunks  (python -m bench.chunks --members {n} --record)",
+            figures,
+            __doc__ or "",
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Settlement against meters in chunks of members: each registration's chunk is fixed, readings
+are committed per (slot, chunk), each chunk settles its slots in order in its own transaction and
+digest chain, and `nextSlot` is the least over the chunks. Two members a chunk here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from chain.codec import decode_rules
+from chain.metering import (
+    imbalance_link,
+    positions,
+    readings_hash,
+    settle_positions,
+    slot_digest,
+    trades_hash,
+)
+from chain.signing import Reading
+from gridshare.settings import Settings
+from tests.contracts.conftest import EUR, METER_KEYS
+from tests.contracts.helpers import SlotRunner, reverts_exact, sign_reading
+
+SELL, BUY = 1, 0
+CONSUMER, PROSUMER = 1, 2
+ZERO_HASH = b"\0" * 32
+
+
+@pytest.fixture(scope="module")
+def chunked(
+    make_market: Any,
+    alice: Any,
+    bob: Any,
+    carol: Any,
+    dso: Any,
+    supply_account: Any,
+    ref: Any,
+) -> Any:
+    """Alice and Bob in chunk 0, Carol in chunk 1 (two members a chunk), each with a meter."""
+    people = {"alice": (alice, PROSUMER), "bob": (bob, CONSUMER), "carol": (carol, PROSUMER)}
+    dep = make_market(people, Settings(chunk_members=2))
+    for name, (account, _role) in people.items():
+        signer = Account.from_key(METER_KEYS[name]).address
+        dep.community.registerMeter(ref(f"meter-{name}"), account, signer, {"from": dso})
+    dep.token.topUp(supply_account, 100 * EUR, ref(f"{dep.token.address[:10]}-sup"), {"from": dso})
+    return dep
+
+
+def _reading(dep: Any, ref: Any, name: str, slot: int, imp: int, exp: int, seq: int) -> Any:
+    r = Reading(ref(f"meter-{name}"), slot, imp, exp, seq)
+    return r, sign_reading(dep.readings, METER_KEYS[name], r)
+
+
+def test_registrations_fill_chunks_in_order_and_open_each_once(
+    chunked: Any, alice: Any, bob: Any, carol: Any, ref: Any
+) -> None:
+    c = chunked.community
+    assert [int(c.chunkOf(m)) for m in (alice, bob, carol)] == [0, 0, 1]
+    assert int(c.chunkCount()) == 2 and int(c.chunkMembers()) == 2
+    assert [int(x) for x in c.meter(ref("meter-carol"))[2:]] == [1, int(c.chunkFromSlot(1))]
+    with reverts_exact("CommunityUnknownChunk", 2):
+        c.chunkFromSlot(2)
+
+
+def test_each_chunk_settles_its_own_readings_in_its_own_transaction(
+    chunked: Any, alice: Any, bob: Any, carol: Any, oracle: Any, matcher: Any, ref: Any
+) -> None:
+    dep, imb = chunked, chunked.imbalance
+    run = SlotRunner(dep, oracle, matcher)
+    slot = int(dep.community.currentSlot()) + 2
+    dep.order_book.placeOrder(slot, SELL, 1000, 100_000, {"from": alice})
+    dep.order_book.placeOrder(slot, BUY, 1000, 150_000, {"from": bob})
+    run.settle(slot - 1)
+    run.settle_trades(slot)
+    run.deliver(slot, deadline=True)
+    run.submit([_reading(dep, ref, "alice", slot, 0, 1200, 1)])  # Bob's meter is late
+
+    # Chunk 0's words are not chunk 1's commitment (Carol has no reading yet).
+    _c0, members0, words0, trades = run.args(slot, 0)
+    assert members0 == [alice.address]
+    with reverts_exact("ImbalanceReadingsMismatch", slot, 0, 1):
+        imb.settleImbalance(slot, 1, members0, words0, trades, {"from": matcher})
+    tx0 = imb.settleImbalance(slot, 0, members0, words0, trades, {"from": matcher})
+    assert [e["member"] for e in tx0.events["ImbalanceSettled"]] == members0
+    assert int(imb.nextSlotOf(0)) == slot + 1
+    assert int(imb.nextSlot()) == slot  # chunk 1 has not settled it
+    with reverts_exact("ImbalanceOutOfOrder", 0, slot + 1, slot):
+        imb.settleImbalance(slot, 0, members0, words0, trades, {"from": matcher})
+
+    # Chunk 0's slot is closed to readings; chunk 1's is still open.
+    with reverts_exact("MeterReadingsSlotClosed", 0, slot):
+        run.submit([_reading(dep, ref, "bob", slot, 900, 0, 1)])
+    run.submit([_reading(dep, ref, "carol", slot, 0, 500, 1)])
+    _c1, members1, words1, _ = run.args(slot, 1)
+    assert members1 == [carol.address]
+    tx1 = imb.settleImbalance(slot, 1, members1, words1, trades, {"from": matcher})
+    assert int(imb.nextSlot()) == slot + 1
+
+    # Each chunk's link is its own chain: the audit's recomputation from the events.
+    rules = decode_rules(dep.community.tariffAt(slot))
+    _settled, _mode, price, volume = dep.settlement.clearingOf(slot)
+    for chunk, words, tx in ((0, words0, tx0), (1, words1, tx1)):
+        expected = settle_positions(rules.tariff, positions(words, trades))
+        h = ZERO_HASH
+        for exp, event in zip(expected, tx.events["ImbalanceSettled"], strict=True):
+            h = imbalance_link(h, exp, int(event["collected"]))
+        digest = slot_digest(
+            bytes(imb.digestAt(slot - 1, chunk)),
+            slot,
+            chunk,
+            rules.mode,
+            price,
+            volume,
+            trades_hash(trades),
+            readings_hash(words),
+            h,
+        )
+        assert bytes(imb.digestAt(slot, chunk)) == digest
+        assert tx.events["SlotDigest"]["chunk"] == chunk
+        assert tx.events["SlotReadingsClosed"]["chunk"] == chunk
+
+    # The slot's platform fees count once (chunk 0's call), not once per chunk.
+    period = slot // int(imb.periodSlots())
+    assert int(imb.platformFeesOf(period)) == int(dep.settlement.tradesOf(slot)[1]) > 0
+
+
+def test_a_chunk_opened_later_starts_at_its_first_slot(
+    chunked: Any, dave: Any, dso: Any, oracle: Any, matcher: Any, ref: Any
+) -> None:
+    dep, c = chunked, chunked.community
+    run = SlotRunner(dep, oracle, matcher)
+    run.settle(int(c.currentSlot()) - 1)
+    dep.community.registerMember(dave, CONSUMER, 0, {"from": dso})  # fourth: chunk 1 is full
+    assert int(c.chunkOf(dave)) == 1 and int(c.chunkCount()) == 2
+    erin = Account.from_key("0x" + "e8" * 32).address
+    tx = dep.community.registerMember(erin, CONSUMER, 0, {"from": dso})
+    now = int(c.currentSlot())
+    assert tx.events["ChunkOpened"]["chunk"] == 2
+    assert tx.events["ChunkOpened"]["fromSlot"] == now
+    assert tx.events["MemberRegistered"]["chunk"] == 2
+    assert int(dep.imbalance.nextSlotOf(2)) == now
+    signer = Account.from_key(METER_KEYS["erin"]).address
+    dep.community.registerMeter(ref("meter-erin"), erin, signer, {"from": dso})
+    # A reading for a slot before its chunk opened could never settle: refused.
+    run.deliver(now)
+    with reverts_exact("MeterReadingsSlotClosed", 0, now - 1):
+        run.submit([_reading(dep, ref, "erin", now - 1, 100, 0, 1)])
+    run.submit([_reading(dep, ref, "erin", now, 100, 0, 1)])
+    run.settle(now)
+    assert int(dep.imbalance.nextSlot()) == now + 1
+    settled = {int(k): int(dep.imbalance.nextSlotOf(k)) for k in range(3)}
+    assert settled == {0: now + 1, 1: now + 1, 2: now + 1}
