@@ -29,7 +29,8 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 	test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
 	test-dashboard demo dashboard \
 	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
-	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing faults \
+	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
+	bench-year bench-spans faults \
 	test-faults clean
 
 help:
@@ -196,6 +197,18 @@ bench-oracle: setup
 # Part of test-python; on its own for quick runs.
 test-indexer: setup
 	$(PYTEST) tests/indexer -q
+
+# The 100-household community end to end on a private anvil for DAYS days (365: the year,
+# 17,520 slots), audit included: year_100_households_s, the time per day and per slot's phase,
+# transactions per slot. Not part of `make bench` (hours at today's speed; a short run of the
+# same code is in make test: tests/sim/test_bench_year.py). YEAR_PORT: anvil's port (free one).
+DAYS ?= 365
+bench-year: setup
+	$(BIN)/python -m bench.year --days $(DAYS) $(if $(YEAR_PORT),--port $(YEAR_PORT)) --record
+
+# Gas per reading relayed as day spans vs single readings (100 meters, private anvil, ~2 min).
+bench-spans: setup
+	$(BIN)/python -m bench.spans --record
 
 # 100 households on a private ganache: one day measured (the year is the goal; see the notes).
 bench-sim: setup

@@ -302,6 +302,15 @@ class FillPublic(BaseModel):
     filled_wh: int
 
 
+class IntentPublic(BaseModel):
+    intent_id: str = Field(description="the intent's id: its EIP-712 struct hash (hex)")
+    owner: str
+    side: Side
+    energy_wh: int
+    limit_price: int
+    filled_wh: int
+
+
 class SlotPublic(BaseModel):
     slot: int
     gate_closure: int
@@ -309,8 +318,16 @@ class SlotPublic(BaseModel):
     mode: Mode
     price: int | None = Field(description="clearing price; null if none (nothing traded)")
     volume_wh: int
-    orders: int
-    fills: list[FillPublic]
+    orders: int = Field(
+        description="orders in the slot's book: direct ones, and once settled "
+        "also the signed intents its settlement carried"
+    )
+    fills: list[FillPublic] = Field(description="the direct orders that traded")
+    intents: list[IntentPublic] = Field(
+        default_factory=list,
+        description="the signed intents the slot's settlement carried, filled or not (they are "
+        "part of the book it cleared); empty before settlement",
+    )
 
 
 class AuditStatusPublic(BaseModel):

@@ -40,8 +40,9 @@ def fetch_events(node: Node, to_block: int, batch_blocks: int) -> list[Event]:
 
 
 def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
-    """The chain at `block`: the contracts' immutable settings no event carries, and the
-    balances and debts of every address the events touch."""
+    """The chain at `block`: the contracts' immutable settings no event carries, the time of
+    each block that settled intents, and the balances and debts of every address the events
+    touch."""
     token = node.contract("EnergyToken").functions
     imbalance = node.contract("ImbalanceSettlement").functions
     sharing = node.contract("ProfitSharing").functions
@@ -63,6 +64,10 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
             "flex_lookback_days": int(node.call(fx.lookbackDays(), block)),
         }
     community = node.contract("Community").functions
+    settlement = node.contract("Settlement").functions
+    settling_blocks = sorted(
+        {e.block for e in events if e.name == "SlotSettled" and e.args.get("intentAux")}
+    )
     return ChainState(
         block=block,
         contracts=dict(node.manifest.contracts),
@@ -73,6 +78,9 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
         balances={a: int(node.call(token.balanceOf(a), block)) for a in sorted(holders)},
         debts={a: int(node.call(token.debtOf(a), block)) for a in sorted(debtors)},
         total_debt=int(node.call(token.totalDebt(), block)),
+        min_order_wh=int(node.call(settlement.minOrderWh(), block)),
+        trade_first_slot=int(node.call(settlement.firstSlot(), block)),
+        block_times=tuple((b, node.block_timestamp(b)) for b in settling_blocks),
         last_digests=last_digests,
         slot_seconds=int(node.call(community.slotSeconds(), block)),
         **flex,

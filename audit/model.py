@@ -3,8 +3,8 @@
 An `Event` is one decoded log with JSON-native arguments: integers, addresses as checksummed hex
 strings, `bytes32` as 0x-prefixed hex strings, arrays and structs as lists. `ChainState` holds the
 few values read from the chain at the audited block besides the events: the contracts'
-immutable configuration (which no event carries) and the balances and debts that the replay of
-the events must reproduce.
+immutable configuration (which no event carries), the times of the blocks that settled intents,
+and the balances and debts that the replay of the events must reproduce.
 """
 
 from __future__ import annotations
@@ -45,6 +45,13 @@ class ChainState:
     debts: Mapping[str, int]
     """EnergyToken.debtOf of every address that ever owed."""
     total_debt: int
+    min_order_wh: int
+    """Settlement.minOrderWh (immutable): the smallest energy of an intent."""
+    trade_first_slot: int
+    """Settlement.firstSlot (immutable): the first slot whose trades settle."""
+    block_times: tuple[tuple[int, int], ...]
+    """(block, timestamp) of each block with a SlotSettled event that carried intents: the time
+    their deadlines are checked against."""
     last_digests: tuple[tuple[int, int, str], ...] = ()
     """Per chunk with a SlotDigest event: (its last such slot, the chunk,
     ImbalanceSettlement.digestAt(slot, chunk)), lower-case hex."""
@@ -131,4 +138,5 @@ def load_events(text: str) -> tuple[list[Event], ChainState]:
     data = json.loads(text)
     state = dict(data["state"])
     state["last_digests"] = tuple(tuple(d) for d in state.get("last_digests", ()))
+    state["block_times"] = tuple(tuple(t) for t in state["block_times"])
     return [Event(**e) for e in data["events"]], ChainState(**state)

@@ -61,15 +61,16 @@ def main() -> None:
         figures,
         "Ganache 7.9.2 on a free port (chain/devchain.py), 30-minute slots. Orders travel as "
         "signed intents (issue 16): each agent signs its orders into the intent pool (no "
-        "transaction), the matcher carries them in the slot's one settlement; then one reading "
-        "batch through the oracle's relay, one imbalance settlement per slot, a period close "
-        "per day, then the audit over all events. `transactions` counts what the run sent after "
+        "transaction), the matcher carries them in the slot's one settlement; each meter signs "
+        "its day of readings once (a span) which the oracle's relay sends at the day's end, "
+        "then one imbalance settlement per slot, a period close per day, then the audit over "
+        "all events. `transactions` counts what the run sent after "
         "set-up (settlements, relays, imbalance settlements, period closes, battery lease and "
         "result, daily refills); set-up (members, meters, gas money, floats) is counted apart. "
         "The year itself was not run unless `days_run` is 365; the "
         "extrapolation assumes the per-slot cost stays flat. The goal of <= 1.1 transactions "
-        "per slot needs readings signed and relayed per span of slots and the imbalance "
-        "settled in batches of slots (issue 16, not done yet). Not measured on anvil.",
+        "per slot needs the imbalance settled in batches of slots (issue 16). On anvil: "
+        "`make bench-year` (bench/year.py).",
     )
     print(figures)
 

@@ -21,7 +21,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from chain.codec import SIDE_CODES
+from chain.codec import SIDE_CODES, decode_order_word
 from chain.signing import DOMAIN_TYPE, domain
 
 SETTLEMENT_DOMAIN_NAME = "gridshare Settlement"
@@ -47,6 +47,7 @@ _STRUCT_TYPES = [
     "uint256",
 ]
 _MASK40 = (1 << 40) - 1
+_MASK64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,25 @@ class Intent:
     def order_word(self) -> int:
         """The intent as an order word (contracts/lib/OrderWord.sol)."""
         return pack_order_word(self.owner, self.side, self.energy_wh, self.limit_price)
+
+    def event_aux(self) -> int:
+        """The intent's word in SlotSettled's `intentAux`: `deadline | epoch << 64`."""
+        return self.deadline | (self.epoch << 64)
+
+    @classmethod
+    def of_settled(cls, slot: int, word: int, aux: int) -> Intent:
+        """The intent a settlement of `slot` carried, from SlotSettled's order word and aux word
+        (its id is then the one the contract verified); ValueError if they hold no intent."""
+        entry = decode_order_word(0, word)
+        return cls(
+            to_checksum_address(entry.owner),
+            slot,
+            entry.side,
+            entry.energy_wh,
+            entry.price,
+            aux >> 64,
+            aux & _MASK64,
+        )
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 message fields."""

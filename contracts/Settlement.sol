@@ -62,12 +62,14 @@ contract Settlement is EIP712, ISettlement {
     }
 
     /// @dev The slot's combined book: entry words (direct orders, then intents), how many are
-    /// direct, the intents' ids and (pay-as-bid) each sell entry's traded value.
+    /// direct, the intents' ids and SlotSettled's aux words (`deadline | epoch << 64`) and
+    /// (pay-as-bid) each sell entry's traded value.
     struct Book {
         Tariff t;
         uint256[] words;
         uint256 direct;
         uint256[] ids;
+        uint256[] aux;
         uint256[] sellValue;
         Holders h;
         Clearing c;
@@ -91,7 +93,8 @@ contract Settlement is EIP712, ISettlement {
     IOrderBook public immutable orderBook;
     IEnergyToken public immutable token;
     uint256 private immutable _maxIntents;
-    uint256 private immutable _minOrderWh;
+    /// @inheritdoc ISettlement
+    uint256 public immutable minOrderWh;
 
     /// @inheritdoc ISettlement
     uint64 public immutable firstSlot;
@@ -113,7 +116,7 @@ contract Settlement is EIP712, ISettlement {
         orderBook = orderBook_;
         token = token_;
         _maxIntents = orderBook_.maxOrdersPerSlot();
-        _minOrderWh = orderBook_.minOrderWh();
+        minOrderWh = orderBook_.minOrderWh();
         firstSlot = community_.currentSlot();
         nextSlot = firstSlot;
     }
@@ -139,7 +142,7 @@ contract Settlement is EIP712, ISettlement {
         Book memory b = _book(slot, batch);
         if (mode != b.t.mode) revert SettlementModeMismatch(slot, b.t.mode, mode);
         if (fills.length != b.words.length) revert SettlementFillsLength(b.words.length, fills.length);
-        b.ids = _checkIntents(slot, b.t, batch, b.h);
+        _checkIntents(slot, batch, b);
         // Prices < 2**40; volume <= 2000 orders * 2**40 Wh; fees < 2000 * 2**80: the casts are exact.
         b.c = Clearing(true, mode, uint64(price), 0, 0);
         b.c.volumeWh = uint64(_verify(b, fills, pairs));
@@ -236,32 +239,34 @@ contract Settlement is EIP712, ISettlement {
         }
     }
 
-    /// @dev Check every intent of the batch against the rulebook and its owner's signature; returns
-    /// their ids (struct hashes), which must be strictly ascending.
-    function _checkIntents(uint64 slot, Tariff memory t, IntentBatch calldata batch, Holders memory h)
-        private
-        view
-        returns (uint256[] memory ids)
-    {
+    /// @dev Check every intent of the batch against the rulebook and its owner's signature; sets
+    /// `b.ids`, their ids (struct hashes), which must be strictly ascending, and `b.aux`, the
+    /// terms of each id that the order word does not hold (`deadline | epoch << 64`).
+    function _checkIntents(uint64 slot, IntentBatch calldata batch, Book memory b) private view {
         uint256 words = batch.intents.length;
         if (words & 1 != 0 || batch.signatures.length != words || words >> 1 > _maxIntents) {
             revert SettlementBatchMalformed(words, batch.signatures.length, _maxIntents);
         }
-        ids = new uint256[](words >> 1);
+        uint256[] memory ids = new uint256[](words >> 1);
+        uint256[] memory aux = new uint256[](words >> 1);
         uint256 previous = FIRST_INTENT_ID - 1;
         for (uint256 i; i < ids.length; ++i) {
-            uint256 id = _checkIntent(i, slot, t, batch, h);
+            (uint256 id, uint256 a) = _checkIntent(i, slot, b.t, batch, b.h);
             if (id <= previous) revert SettlementIntentsNotAscending(i);
             previous = id;
             ids[i] = id;
+            aux[i] = a;
         }
+        (b.ids, b.aux) = (ids, aux);
     }
 
-    /// @dev Check intent `i` (layout, terms, deadline, role, signature); returns its id.
+    /// @dev Check intent `i` (layout, terms, deadline, role, signature); returns its id and its
+    /// event aux word `deadline | epoch << 64` (an epoch moves on by one per revocation, so it
+    /// never reaches 2**192).
     function _checkIntent(uint256 i, uint64 slot, Tariff memory t, IntentBatch calldata batch, Holders memory h)
         private
         view
-        returns (uint256 id)
+        returns (uint256 id, uint256 eventAux)
     {
         uint256 w = batch.intents[i << 1];
         uint256 aux = batch.intents[(i << 1) | 1];
@@ -274,8 +279,10 @@ contract Settlement is EIP712, ISettlement {
         uint256 deadline = uint64(aux);
         if (block.timestamp > deadline) revert SettlementIntentExpired(i, deadline, block.timestamp);
         if (w.isSell() && h.roles[k] == MemberRole.Consumer) revert SettlementIntentRoleCannotSell(owner);
-        id = _intentId(w, slot, h.epochs[k], deadline);
+        uint256 epoch = h.epochs[k];
+        id = _intentId(w, slot, epoch, deadline);
         _checkSigner(i, id, owner, batch.signatures);
+        eventAux = deadline | (epoch << 64);
     }
 
     /// @dev Intent `i`'s compact signature must recover its owner.
@@ -300,7 +307,7 @@ contract Settlement is EIP712, ISettlement {
     /// within the tariff's bounds (retail < 2**40, so an in-bounds limit fits its field).
     function _checkTerms(uint256 i, uint256 w, Tariff memory t) private view {
         uint256 e = w.energy();
-        if (e < _minOrderWh) revert SettlementIntentEnergy(i, e, _minOrderWh);
+        if (e < minOrderWh) revert SettlementIntentEnergy(i, e, minOrderWh);
         uint256 p = w.price();
         if (p < t.feedInPrice || p > t.retailPrice) {
             revert SettlementIntentPriceOutOfBounds(i, p, t.feedInPrice, t.retailPrice);
@@ -357,7 +364,8 @@ contract Settlement is EIP712, ISettlement {
             b.fills,
             b.pairs,
             intentWords,
-            b.ids
+            b.ids,
+            b.aux
         );
     }
 

@@ -141,6 +141,9 @@ class Settings(BaseModel):
     # pass. It writes to the outbox at oracle_db_url.
     meter_keystore_dir: Path = Path("meter-keys")
     meter_key_password: SecretStr | None = None
+    # Slot readings a meter signs at once (a span, e.g. 48 = a day of 30-minute slots); 1 signs
+    # each slot alone; 0: the longest span the deployment's reading deadline allows, at most a day.
+    meter_span_slots: int = Field(default=0, ge=0)
     oracle_meter_rating_w: int = Field(default=27_600, gt=0)  # 3 × 40 A × 230 V
     oracle_meter_ratings: dict[str, int] = {}  # per-meter overrides of the rating, in W
     oracle_max_future_seconds: int = Field(default=300, ge=0)  # clock skew tolerated

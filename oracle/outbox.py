@@ -3,6 +3,9 @@
 - `readings`: every signed reading, stored before it is sent. States: pending → sent (with the
   hash of the transaction carrying it, recorded before that transaction is broadcast) → done
   (once the chain has included it); or quarantined if the chain refuses it for good.
+- `spans`: a meter's readings of consecutive slots signed once (a span, e.g. a day), with the
+  same states as a reading; `open_readings`: the slots a meter has measured whose span is not
+  complete yet (not signed), kept so that a restart loses none of them.
 - `tracks`: each meter's last accepted sample and last slot-boundary registers (oracle.slots).
 - `cursors`: how far each replayable source has been read.
 - `quarantine`: every input that must not reach the chain, with the reason.
@@ -29,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    delete,
     func,
     insert,
     select,
@@ -37,7 +41,7 @@ from sqlalchemy import (
 )
 
 from oracle.samples import Sample
-from oracle.slots import MeterTrack
+from oracle.slots import MeterTrack, SlotEnergy
 from storage.engine import create_tables, open_engine
 
 PENDING, SENT, DONE, QUARANTINED = "pending", "sent", "done", "quarantined"
@@ -67,6 +71,28 @@ tracks = Table(
     Column("boundary", BigInteger),
     Column("boundary_import_wh", BigInteger, nullable=False),
     Column("boundary_export_wh", BigInteger, nullable=False),
+)
+spans = Table(
+    "spans",
+    metadata,
+    Column("meter", String(32), primary_key=True),
+    Column("first_slot", BigInteger, primary_key=True, autoincrement=False),
+    Column("first_sequence", BigInteger, nullable=False),
+    Column("slots", Integer, nullable=False),
+    Column("energy", Text, nullable=False),  # "import:export,..." Wh, one pair per slot
+    Column("signature", String(132), nullable=False),
+    Column("state", String(12), nullable=False, index=True),
+    Column("tx_hash", String(66)),
+    Column("block_number", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+)
+open_readings = Table(
+    "open_readings",
+    metadata,
+    Column("meter", String(32), primary_key=True),
+    Column("slot", BigInteger, primary_key=True, autoincrement=False),
+    Column("import_wh", BigInteger, nullable=False),
+    Column("export_wh", BigInteger, nullable=False),
 )
 cursors = Table(
     "cursors",
@@ -99,6 +125,32 @@ class StoredReading:
     signature: str
     state: str
     tx_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSpan:
+    meter: str
+    first_slot: int
+    first_sequence: int
+    energy: tuple[tuple[int, int], ...]
+    """(import Wh, export Wh) of slot `first_slot + k`."""
+    signature: str
+    state: str
+    tx_hash: str | None
+
+    @property
+    def last_slot(self) -> int:
+        return self.first_slot + len(self.energy) - 1
+
+
+def encode_energy(energy: Sequence[tuple[int, int]]) -> str:
+    """A span's energies as the `spans.energy` column stores them."""
+    return ",".join(f"{i}:{e}" for i, e in energy)
+
+
+def decode_energy(text: str) -> tuple[tuple[int, int], ...]:
+    pairs = (pair.split(":") for pair in text.split(","))
+    return tuple((int(i), int(e)) for i, e in pairs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +216,37 @@ def add_readings(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
         conn.execute(insert(readings), [{**r, "state": PENDING, "created_at": now} for r in rows])
 
 
+def add_spans(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
+    """Signed spans (oracle.meter.signing.sign_span), pending for the relay."""
+    if rows:
+        now = int(time.time())
+        conn.execute(insert(spans), [{**r, "state": PENDING, "created_at": now} for r in rows])
+
+
+def open_readings_of(conn: Connection, meter: str) -> list[SlotEnergy]:
+    """`meter`'s measured slots that wait for their span to complete, in slot order."""
+    q = select(open_readings).where(open_readings.c.meter == meter).order_by(open_readings.c.slot)
+    return [SlotEnergy(r.meter, r.slot, r.import_wh, r.export_wh) for r in conn.execute(q)]
+
+
+def replace_open_readings(conn: Connection, meter: str, energies: Sequence[SlotEnergy]) -> None:
+    """`meter`'s open slots are now `energies` (the others were signed into a span)."""
+    conn.execute(delete(open_readings).where(open_readings.c.meter == meter))
+    if energies:
+        conn.execute(
+            insert(open_readings),
+            [
+                {
+                    "meter": e.meter,
+                    "slot": e.slot,
+                    "import_wh": e.import_wh,
+                    "export_wh": e.export_wh,
+                }
+                for e in energies
+            ],
+        )
+
+
 def add_quarantine(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
     if rows:
         now = int(time.time())
@@ -216,11 +299,67 @@ def set_state(
     )
 
 
+def _span(row: object) -> StoredSpan:
+    r = row._mapping  # type: ignore[attr-defined]
+    return StoredSpan(
+        r["meter"],
+        r["first_slot"],
+        r["first_sequence"],
+        decode_energy(r["energy"]),
+        r["signature"],
+        r["state"],
+        r["tx_hash"],
+    )
+
+
+def spans_in_state(
+    conn: Connection, state: str, *, last_slot: int | None = None, limit: int | None = None
+) -> list[StoredSpan]:
+    """Spans in `state`, oldest first slot first, whose last slot is at most `last_slot`, up
+    to `limit`."""
+    q = select(spans).where(spans.c.state == state)
+    if last_slot is not None:
+        q = q.where(spans.c.first_slot + spans.c.slots - 1 <= last_slot)
+    q = q.order_by(spans.c.first_slot, spans.c.meter)
+    if limit is not None:
+        q = q.limit(limit)
+    return [_span(row) for row in conn.execute(q)]
+
+
+def set_span_state(
+    conn: Connection,
+    keys: Iterable[tuple[str, int]],
+    state: str,
+    *,
+    tx_hash: str | None = None,
+    block_number: int | None = None,
+) -> None:
+    """Spans keyed (meter, first slot) to `state`."""
+    keys = list(keys)
+    if not keys:
+        return
+    conn.execute(
+        update(spans)
+        .where(tuple_(spans.c.meter, spans.c.first_slot).in_(keys))
+        .values(state=state, tx_hash=tx_hash, block_number=block_number)
+    )
+
+
 def counts(conn: Connection) -> dict[str, int]:
-    """Readings per state, and the quarantine's size."""
+    """Readings per state (those signed in spans included), the spans per state
+    (`spans_<state>`), the readings waiting for their span (`open`), and the quarantine's size."""
     out = {s: 0 for s in (PENDING, SENT, DONE, QUARANTINED)}
     for state, n in conn.execute(select(readings.c.state, func.count()).group_by(readings.c.state)):
         out[str(state)] = int(n)
+    span_counts = select(spans.c.state, func.count(), func.sum(spans.c.slots)).group_by(
+        spans.c.state
+    )
+    for state in (PENDING, SENT, DONE, QUARANTINED):
+        out[f"spans_{state}"] = 0
+    for state, n, slots in conn.execute(span_counts):
+        out[str(state)] += int(slots)
+        out[f"spans_{state}"] = int(n)
+    out["open"] = int(conn.execute(select(func.count()).select_from(open_readings)).scalar() or 0)
     out["quarantine"] = int(
         conn.execute(select(func.count()).select_from(quarantine)).scalar() or 0
     )

@@ -1,28 +1,32 @@
-"""Relaying signed readings from the outbox to MeterReadings, exactly once.
+"""Relaying signed readings and spans from the outbox to MeterReadings, exactly once.
 
-Per batch: the readings are marked `sent` with the transaction's hash before it is broadcast,
-and `done` once its receipt is in. After a crash, `reconcile` settles every `sent` reading from
-what the chain says: included (its receipt succeeded, or the contract's replay word for the
-meter is at or past its slot) → done; otherwise back to pending. The contract refuses a second
+Per batch: the readings (or spans: a meter's readings of consecutive slots signed once, sent by
+`submitReadingSpans`) are marked `sent` with the transaction's hash before it is broadcast, and
+`done` once its receipt is in. After a crash, `reconcile` settles every `sent` item from what
+the chain says: included (its receipt succeeded, or the contract's replay word for the meter is
+at or past its (last) slot) → done; otherwise back to pending. The contract refuses a second
 copy of a reading (MeterReadingsDuplicate), so a reading can reach the chain at most once, and
 the outbox ensures at least once.
 
-A batch is all-or-nothing on-chain and every refusal names the reading's index: a reading the
-chain already has is marked done, one whose slot has not ended on-chain waits, and any other is
-quarantined with the contract's error and the rest of the batch is sent again.
+A batch is all-or-nothing on-chain and every refusal names the item's index: an item the chain
+already has is marked done, one whose slot has not ended on-chain waits, and any other is
+quarantined with the contract's error (and logged) and the rest of the batch is sent again.
+Single readings go first, then spans, each oldest slot first.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from market.calendar import Calendar
 from oracle import outbox
-from oracle.outbox import StoredReading
+from oracle.outbox import StoredReading, StoredSpan
 from oracle.samples import meter_id
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,12 @@ log = logging.getLogger(__name__)
 # Upper bound of one reading's gas in a batch (a meter's first reading writes its replay word from
 # zero: ~41k measured, docs/benchmarks.md); a batch stays within half a block at this bound.
 GAS_PER_READING_BOUND = 45_000
+# The same bound for a reading in a span, and for a span's own part (signature recovery, meter
+# lookup, a meter's first replay word): a day span of 100 meters measured 7,517 gas per reading
+# (docs/benchmarks.md, "oracle: gas per reading relayed as day spans"); about 62 day spans fit
+# in half a 60M block at these bounds.
+GAS_PER_SPAN_READING_BOUND = 9_000
+GAS_PER_SPAN_BOUND = 60_000
 WAIT = "MeterReadingsNotDelivered"
 ALREADY = (
     "MeterReadingsDuplicate",
@@ -41,6 +51,8 @@ ALREADY = (
 @dataclass
 class RelayStats:
     sent: int = 0
+    """Readings sent (those in spans included)."""
+    spans_sent: int = 0
     transactions: int = 0
     gas_used: int = 0
     already_on_chain: int = 0
@@ -49,8 +61,62 @@ class RelayStats:
     reconciled_pending: int = 0
 
 
+Item = TypeVar("Item", StoredReading, StoredSpan)
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[Item]):
+    """What the relay does with one kind of outbox item (single readings or spans)."""
+
+    name: str
+    pending: Callable[[Connection, str, int | None, int | None], list[Item]]
+    set_state: Callable[..., None]
+    key: Callable[[Item], tuple[str, int]]
+    last_slot: Callable[[Item], int]
+    raw: Callable[[Item], str]
+    size: Callable[[Item], int]
+    """Readings in one item."""
+    call: Callable[[Any, Sequence[Item], list[bytes]], Any]
+    """The MeterReadings function call (of `contract.functions`) carrying a batch."""
+
+
+READINGS = _Kind[StoredReading](
+    "reading",
+    lambda conn, state, last, limit: outbox.in_state(conn, state, last_slot=last, limit=limit),
+    outbox.set_state,
+    lambda r: (r.meter, r.slot),
+    lambda r: r.slot,
+    lambda r: f"{r.meter},{r.slot},{r.import_wh},{r.export_wh},{r.sequence}",
+    lambda r: 1,
+    lambda fns, batch, signatures: fns.submitReadings(
+        [(meter_id(r.meter), r.slot, r.import_wh, r.export_wh, r.sequence) for r in batch],
+        signatures,
+    ),
+)
+SPANS = _Kind[StoredSpan](
+    "span",
+    lambda conn, state, last, limit: outbox.spans_in_state(
+        conn, state, last_slot=last, limit=limit
+    ),
+    outbox.set_span_state,
+    lambda s: (s.meter, s.first_slot),
+    lambda s: s.last_slot,
+    lambda s: f"{s.meter},{s.first_slot},{s.first_sequence},{outbox.encode_energy(s.energy)}",
+    lambda s: len(s.energy),
+    lambda fns, batch, signatures: fns.submitReadingSpans(
+        [
+            (meter_id(s.meter), s.first_slot, s.first_sequence, [i << 64 | e for i, e in s.energy])
+            for s in batch
+        ],
+        signatures,
+    ),
+)
+
+
 class Relay:
-    """Sends the outbox's pending readings as `sender` (which must hold the ORACLE role)."""
+    """Sends the outbox's pending readings and spans as `sender` (which must hold the ORACLE
+    role). `batch_size`: single readings, or spans, per transaction; at most as many as keep it
+    within half a block at the gas bounds above."""
 
     def __init__(
         self, engine: Engine, node: Node, sender: Sender, calendar: Calendar, batch_size: int
@@ -60,50 +126,57 @@ class Relay:
         self.sender = sender
         self.calendar = calendar
         self.readings = node.contract("MeterReadings")
-        self.batch_size = max(
-            1, min(batch_size, node.block_gas_limit() // 2 // GAS_PER_READING_BOUND)
-        )
+        self.half_block = node.block_gas_limit() // 2
+        self.batch_size = max(1, min(batch_size, self.half_block // GAS_PER_READING_BOUND))
+        self.span_batch_size = max(1, batch_size)
 
-    def on_chain(self, reading: StoredReading) -> bool:
-        """Whether the chain holds this meter's reading for this slot or a later one."""
-        any_, slot, _ = self.node.call(self.readings.functions.lastReading(meter_id(reading.meter)))
-        return bool(any_) and int(slot) >= reading.slot
+    def on_chain(self, meter: str, slot: int) -> bool:
+        """Whether the chain holds this meter's reading for `slot` or a later one."""
+        any_, last, _ = self.node.call(self.readings.functions.lastReading(meter_id(meter)))
+        return bool(any_) and int(last) >= slot
 
     def reconcile(self, stats: RelayStats) -> None:
-        """Settle readings left `sent` by a run that stopped before their receipt came."""
+        """Settle readings and spans left `sent` by a run that stopped before their receipt."""
+        self._reconcile(READINGS, stats)
+        self._reconcile(SPANS, stats)
+
+    def _reconcile(self, kind: _Kind[Item], stats: RelayStats) -> None:
         with self.engine.connect() as conn:
-            sent = outbox.in_state(conn, outbox.SENT)
-        by_tx: dict[str | None, list[StoredReading]] = {}
-        for r in sent:
-            by_tx.setdefault(r.tx_hash, []).append(r)
-        for tx_hash, rows in by_tx.items():
+            sent = kind.pending(conn, outbox.SENT, None, None)
+        by_tx: dict[str | None, list[Item]] = {}
+        for item in sent:
+            by_tx.setdefault(item.tx_hash, []).append(item)
+        done_count = again_count = 0
+        for tx_hash, items in by_tx.items():
             receipt = self.node.receipt(tx_hash) if tx_hash else None
             if receipt is not None and receipt["status"] == 1:
-                done, block = rows, int(receipt["blockNumber"])
+                done, block = items, int(receipt["blockNumber"])
             else:
-                done, block = [r for r in rows if self.on_chain(r)], None
-            again = [r for r in rows if r not in done]
+                done = [i for i in items if self.on_chain(i.meter, kind.last_slot(i))]
+                block = None
+            again = [i for i in items if i not in done]
             with self.engine.begin() as conn:
-                outbox.set_state(
-                    conn,
-                    [(r.meter, r.slot) for r in done],
-                    outbox.DONE,
-                    tx_hash=tx_hash,
+                kind.set_state(
+                    conn, [kind.key(i) for i in done], outbox.DONE, tx_hash=tx_hash,
                     block_number=block,
-                )
-                outbox.set_state(conn, [(r.meter, r.slot) for r in again], outbox.PENDING)
-            stats.reconciled_done += len(done)
-            stats.reconciled_pending += len(again)
+                )  # fmt: skip
+                kind.set_state(conn, [kind.key(i) for i in again], outbox.PENDING)
+            done_count += len(done)
+            again_count += len(again)
+        stats.reconciled_done += done_count
+        stats.reconciled_pending += again_count
         if sent:
             log.info(
-                "reconciled %d reading(s) left in flight: %d on chain, %d to send again",
+                "reconciled %d %s(s) left in flight: %d on chain, %d to send again",
                 len(sent),
-                stats.reconciled_done,
-                stats.reconciled_pending,
+                kind.name,
+                done_count,
+                again_count,
             )
 
     def run_once(self) -> RelayStats:
-        """Reconcile, then send every pending reading whose slot has ended on-chain."""
+        """Reconcile, then send every pending reading, and every pending span, whose (last)
+        slot has ended on-chain."""
         stats = RelayStats()
         self.reconcile(stats)
         now = self.node.block_timestamp()
@@ -113,66 +186,98 @@ class Relay:
                 batch = outbox.in_state(
                     conn, outbox.PENDING, last_slot=last_ended, limit=self.batch_size
                 )
-            if not batch or not self._send(batch, stats):
+            if not batch:
+                break
+            if not self._send(READINGS, batch, stats):
+                return stats
+        while True:
+            with self.engine.connect() as conn:
+                spans = self._span_batch(conn, last_ended)
+            if not spans or not self._send(SPANS, spans, stats):
                 return stats
 
-    def _send(self, batch: list[StoredReading], stats: RelayStats) -> bool:
-        """Send one batch (less any reading the chain refuses). False: stop this pass."""
+    def _span_batch(self, conn: Connection, last_ended: int) -> list[StoredSpan]:
+        """The oldest pending spans, at most `span_batch_size`, that fit in half a block at the
+        gas bounds (at least one)."""
+        batch: list[StoredSpan] = []
+        gas = 0
+        pending = outbox.spans_in_state(
+            conn, outbox.PENDING, last_slot=last_ended, limit=self.span_batch_size
+        )
+        for span in pending:
+            cost = GAS_PER_SPAN_BOUND + GAS_PER_SPAN_READING_BOUND * len(span.energy)
+            if batch and gas + cost > self.half_block:
+                break
+            batch.append(span)
+            gas += cost
+        return batch
+
+    def _send(self, kind: _Kind[Item], batch: list[Item], stats: RelayStats) -> bool:
+        """Send one batch (less any item the chain refuses). False: stop this pass."""
         while batch:
-            keys = [(r.meter, r.slot) for r in batch]
-            fn = self.readings.functions.submitReadings(
-                [(meter_id(r.meter), r.slot, r.import_wh, r.export_wh, r.sequence) for r in batch],
-                [bytes.fromhex(r.signature[2:]) for r in batch],
-            )
+            keys: list[tuple[str, int]] = [kind.key(i) for i in batch]
+            signatures = [bytes.fromhex(i.signature[2:]) for i in batch]
+            fn = kind.call(self.readings.functions, batch, signatures)
 
             def mark_sent(tx_hash: str, keys: list[tuple[str, int]] = keys) -> None:
                 with self.engine.begin() as conn:
-                    outbox.set_state(conn, keys, outbox.SENT, tx_hash=tx_hash)
+                    kind.set_state(conn, keys, outbox.SENT, tx_hash=tx_hash)
 
             try:
                 receipt = self.node.transact(fn, self.sender, on_signed=mark_sent)
             except TransactionReverted as exc:
                 if not exc.error_args or not isinstance(exc.error_args[0], int):
                     raise
-                rest = self._refused(batch, exc, stats)
+                rest = self._refused(kind, batch, exc, stats)
                 if rest is None:
                     return False
                 batch = rest
                 continue
             with self.engine.begin() as conn:
-                outbox.set_state(
+                kind.set_state(
                     conn,
                     keys,
                     outbox.DONE,
                     tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
                     block_number=int(receipt["blockNumber"]),
                 )
-            stats.sent += len(batch)
+            readings = sum(kind.size(i) for i in batch)
+            stats.sent += readings
+            stats.spans_sent += len(batch) if kind is SPANS else 0
             stats.transactions += 1
             stats.gas_used += int(receipt["gasUsed"])
-            log.info("relayed %d reading(s), gas %d", len(batch), receipt["gasUsed"])
+            log.info(
+                "relayed %d %s(s) (%d reading(s)), gas %d",
+                len(batch),
+                kind.name,
+                readings,
+                receipt["gasUsed"],
+            )
             return True
         return True
 
     def _refused(
-        self, batch: list[StoredReading], exc: TransactionReverted, stats: RelayStats
-    ) -> list[StoredReading] | None:
-        """Deal with the reading the contract named; the batch to retry, or None to stop."""
+        self, kind: _Kind[Item], batch: list[Item], exc: TransactionReverted, stats: RelayStats
+    ) -> list[Item] | None:
+        """Deal with the item the contract named; the batch to retry, or None to stop."""
         index = int(exc.error_args[0])
         if not 0 <= index < len(batch):
-            raise NodeError(f"refusal names reading {index} of a batch of {len(batch)}") from exc
-        r = batch[index]
+            raise NodeError(
+                f"refusal names {kind.name} {index} of a batch of {len(batch)}"
+            ) from exc
+        item = batch[index]
+        meter, slot = kind.key(item)
         with self.engine.begin() as conn:
-            # A transaction whose estimate reverted was never sent: its readings stay pending.
-            outbox.set_state(conn, [(b.meter, b.slot) for b in batch], outbox.PENDING)
+            # A transaction whose estimate reverted was never sent: its items stay pending.
+            kind.set_state(conn, [kind.key(b) for b in batch], outbox.PENDING)
             if exc.error == WAIT:
-                log.info("slot %d has not ended on-chain yet; waiting", r.slot)
+                log.info("slot %d has not ended on-chain yet; waiting", kind.last_slot(item))
                 return None
-            if exc.error in ALREADY and self.on_chain(r):
-                outbox.set_state(conn, [(r.meter, r.slot)], outbox.DONE)
+            if exc.error in ALREADY and self.on_chain(meter, kind.last_slot(item)):
+                kind.set_state(conn, [kind.key(item)], outbox.DONE)
                 stats.already_on_chain += 1
             else:
-                outbox.set_state(conn, [(r.meter, r.slot)], outbox.QUARANTINED)
+                kind.set_state(conn, [kind.key(item)], outbox.QUARANTINED)
                 reason = f"chain refused: {exc.error}{exc.error_args}"
                 outbox.add_quarantine(
                     conn,
@@ -180,14 +285,16 @@ class Relay:
                         {
                             "source": "relay",
                             "position": None,
-                            "meter": r.meter,
+                            "meter": meter,
                             "timestamp": None,
-                            "slot": r.slot,
+                            "slot": slot,
                             "reason": reason,
-                            "raw": f"{r.meter},{r.slot},{r.import_wh},{r.export_wh},{r.sequence}",
+                            "raw": kind.raw(item),
                         }
                     ],
                 )
                 stats.quarantined += 1
-                log.warning("quarantined reading of meter %s slot %d: %s", r.meter, r.slot, reason)
+                log.warning(
+                    "quarantined %s of meter %s slot %d: %s", kind.name, meter, slot, reason
+                )
         return batch[:index] + batch[index + 1 :]

@@ -3,6 +3,10 @@
 `network` is a brownie network id whose node is already running (the deployment is made by
 `brownie run scripts/deploy.py`, exactly as anywhere else), or `dev`: a private ganache on a free
 port (chain/devchain.py, never 8545/8546) that is removed afterwards.
+
+A run of whole days (from the day's first slot, no scenario hooks) has its meters sign a day of
+readings at once (a span, `sim.runner`); its deployment's reading deadline is then a day, so
+that a slot's imbalance waits for its span (`span_env`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from sim.runner import Progress, Roles, RunHooks, Runner, RunResult, genesis_for
 DEV_NETWORK = "dev"
 
 
-def _deploy(network: str, env: dict[str, str]) -> None:
+def deploy(network: str, env: dict[str, str]) -> None:
+    """`brownie run scripts/deploy.py` on `network` (its node running) with `env` added."""
     bins = [str(ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent)]
     full = {**os.environ, "PATH": os.pathsep.join([*bins, os.environ.get("PATH", "")]), **env}
     done = subprocess.run(
@@ -58,13 +63,16 @@ def _run(
     hooks: RunHooks | None,
     profiles: dict[str, HouseholdProfile] | None,
     start: int,
+    span_slots: int,
+    runner_class: type[Runner],
+    max_slots: int | None,
 ) -> RunResult:
     accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
     profiles = profiles if profiles is not None else community_profiles(community, days)
     # One outbox per deployment: its readings belong to this deployment's meters and slots.
     community_address = node.manifest.contracts["Community"]
     outbox_url = f"sqlite:///{work / f'oracle-outbox-{community_address}.sqlite'}"
-    runner = Runner(
+    runner = runner_class(
         node,
         community,
         profiles,
@@ -73,8 +81,9 @@ def _run(
         settings.audit_batch_blocks,
         hooks,
         f"sqlite:///{work / f'intent-pool-{community_address}.sqlite'}",
+        span_slots,
     )
-    result = runner.run(days, progress, start)
+    result = runner.run(days, progress, start, max_slots)
     # The temporary deployments folder goes with `simulate`'s caller: keep the manifest's text.
     result.deployment = (work / f"{node.manifest.network}.json").read_text()
     return result
@@ -107,6 +116,20 @@ def keep_deployment(
     return f"  deployment: {kept} (copy: {copy}); index it: {command}"
 
 
+def span_slots_for(community: Community, hooks: RunHooks | None, start: int) -> int:
+    """Slots per signed reading span: a day for a run of whole days, else one (a scenario's
+    hooks, e.g. flexibility, read a slot's readings during the day)."""
+    return community.slots_per_day if hooks is None and start == 0 else 1
+
+
+def span_env(community: Community, span_slots: int) -> dict[str, str]:
+    """The deployment settings a span needs: a reading deadline of at least the span, so that
+    no slot settles its imbalance before its span's readings arrive."""
+    if span_slots == 1:
+        return {}
+    return {"GRIDSHARE_READING_DEADLINE_SECONDS": str(span_slots * community.slot_seconds)}
+
+
 def simulate(
     community: Community,
     days: int,
@@ -118,13 +141,18 @@ def simulate(
     profiles: dict[str, HouseholdProfile] | None = None,
     extra_env: dict[str, str] | None = None,
     start: int = 0,
+    runner_class: type[Runner] = Runner,
+    max_slots: int | None = None,
 ) -> RunResult:
     """Deploy the community's contracts on `network` and run it for `days` days. `hooks`: a
     scenario's additions to the run (sim/flex.py); `profiles`: computed here when None;
     `extra_env`: further GRIDSHARE_* deployment settings (e.g. the flexibility penalty);
-    `start`: the first sim slot (chain slot 0 starts at that time of day 1)."""
+    `start`: the first sim slot (chain slot 0 starts at that time of day 1); `runner_class`: a
+    Runner that also measures (bench/year.py); `max_slots`: stop after this many slots."""
+    span_slots = span_slots_for(community, hooks, start)
     env = {
         **community.deploy_env(),
+        **span_env(community, span_slots),
         **(extra_env or {}),
         "GRIDSHARE_GENESIS": str(genesis_for(int(time.time())) + start * community.slot_seconds),
         "GRIDSHARE_DEPLOYMENTS_DIR": str(deployments_dir.resolve()),
@@ -135,11 +163,11 @@ def simulate(
             node = Node.from_settings(chain.network_id, local)
             return _run(
                 node, community, days, progress, deployments_dir.resolve(), settings, hooks,
-                profiles, start,
+                profiles, start, span_slots, runner_class, max_slots,
             )  # fmt: skip
-    _deploy(network, env)
+    deploy(network, env)
     node = Node.from_settings(network, local)
     return _run(
         node, community, days, progress, deployments_dir.resolve(), settings, hooks, profiles,
-        start,
+        start, span_slots, runner_class, max_slots,
     )  # fmt: skip

@@ -14,7 +14,10 @@ Per slot `s` (time is moved with the node's `evm_increaseTime`, never slept):
    batch, and the matcher service settles `s`'s imbalance against them.
    The readings go through the meter oracle (`oracle/`): each signed on the meter's side with
    its own key (`oracle.meter.signing.sign_reading`) into the outbox, sent by the relay (which
-   holds no meter key; exactly once), and checked against the chain's readings commitment;
+   holds no meter key; exactly once), and checked against the chain's readings commitment.
+   With `span_slots` > 1 (whole days: `sim.chainrun`), each meter signs its readings once per
+   span instead (`sign_span`, e.g. a day), the relay sends every meter's span in one
+   `submitReadingSpans`, and the matcher settles the span's slots' imbalance after it;
 6. at the end of a billing period the DSO closes it (profit sharing and service fee), lessees pay
    the battery lease to the DSO, and the battery's trading result is paid out to (or, if it
    lost, collected from) its lessees in proportion to their shares.
@@ -54,7 +57,7 @@ from market.tariff import SlotRules, Tariff
 from market.units import NANO_PER_EUR, Wh
 from matcher.service import Matcher
 from oracle import outbox
-from oracle.meter.signing import Domain, sign_reading
+from oracle.meter.signing import Domain, sign_reading, sign_span
 from oracle.relay import Relay
 from oracle.samples import meter_id
 from oracle.slots import SlotEnergy
@@ -345,7 +348,13 @@ class Runner:
         audit_batch_blocks: int = 2000,
         hooks: RunHooks | None = None,
         intent_pool_url: str = "sqlite://",
+        span_slots: int = 1,
     ) -> None:
+        if span_slots < 1:
+            raise ValueError(f"span_slots must be at least 1, not {span_slots}")
+        self.span_slots = span_slots
+        self._open: dict[str, list[SlotEnergy]] = {}  # per meter: slots not signed yet (spans)
+        self._open_words: dict[int, list[int]] = {}  # per slot of the open span: reading words
         self.node = node
         self.hooks = hooks
         self.audit_batch_blocks = audit_batch_blocks
@@ -524,9 +533,16 @@ class Runner:
 
     def settle_readings(self, slot: int, flows: dict[str, MeterFlow]) -> None:
         """After delivery: every meter signs its reading into the oracle's outbox, the oracle's
-        relay sends them (one batch), and the matcher service settles the slot's imbalance."""
+        relay sends them (one batch), and the matcher service settles the slot's imbalance.
+        With spans, the slot's readings wait for the span's last slot (`run` relays a span the
+        run's end cut short); then every meter signs its span, and the span's slots settle."""
         calendar = self.matcher.calendar()
         self.move_to(calendar.genesis + (slot + 1) * calendar.slot_seconds + 1)
+        if self.span_slots > 1:
+            self.open_readings(slot, flows)
+            if (slot + 1) % self.span_slots == 0:
+                self.relay_spans()
+            return
         rows, words = self.signed_readings(slot, flows)
         with self.outbox.begin() as conn:
             outbox.add_readings(conn, rows)
@@ -535,10 +551,48 @@ class Runner:
         if stats.sent != len(rows) or stats.quarantined:
             raise RuntimeError(f"slot {slot}: the relay sent {stats.sent} of {len(rows)} readings")
         self.check_readings(slot, words)
-        settled = self.matcher.settle_imbalances()  # the matcher's own imbalance step
+        self.settle_imbalances([slot])
+
+    def settle_imbalances(self, slots: list[int]) -> None:
+        """The matcher's own imbalance step; every one of `slots` must be settled by it."""
+        settled = self.matcher.settle_imbalances()
         self.transactions += len(settled)
-        if slot not in settled:
-            raise RuntimeError(f"slot {slot}: the matcher did not settle its imbalance")
+        missing = sorted(set(slots) - set(settled))
+        if missing:
+            raise RuntimeError(f"slots {missing}: the matcher did not settle their imbalance")
+
+    def open_readings(self, slot: int, flows: dict[str, MeterFlow]) -> None:
+        """Each meter measured `slot`: kept (on the meter's side) until its span is signed."""
+        words: list[int] = []
+        for m in sorted(self.members, key=lambda m: m.meter):  # the relay's order in a slot
+            flow = flows[m.address]
+            self._open.setdefault(m.meter, []).append(
+                SlotEnergy(m.meter, slot, flow.import_wh, flow.export_wh)
+            )
+            words.append(pack_reading_word(m.address, flow.import_wh, flow.export_wh))
+        self._open_words[slot] = words
+
+    def relay_spans(self) -> None:
+        """Every meter signs its open span (`sign_span`, on the meter's side, its own key) into
+        the outbox; the relay sends them; the chain's commitment of each of the span's slots is
+        checked and the matcher settles their imbalance."""
+        domain = Domain(self.node.manifest.chain_id, self.c["MeterReadings"].address)
+        rows = [
+            sign_span(self._open[m.meter], m.meter_key, domain)
+            for m in sorted(self.members, key=lambda m: m.meter)
+        ]
+        with self.outbox.begin() as conn:
+            outbox.add_spans(conn, rows)
+        stats = self.relay.run_once()
+        self.transactions += stats.transactions
+        expected = sum(len(v) for v in self._open.values())
+        if stats.sent != expected or stats.quarantined:
+            raise RuntimeError(f"the relay sent {stats.sent} of {expected} span readings")
+        for slot, words in self._open_words.items():
+            self.check_readings(slot, words)
+        self.settle_imbalances(list(self._open_words))
+        self._open.clear()
+        self._open_words.clear()
 
     def signed_readings(
         self, slot: int, flows: dict[str, MeterFlow]
@@ -648,9 +702,16 @@ class Runner:
 
     # -- the run -----------------------------------------------------------------------------
 
-    def run(self, days: int, progress: Progress | None = None, start: int = 0) -> RunResult:
+    def run(
+        self,
+        days: int,
+        progress: Progress | None = None,
+        start: int = 0,
+        max_slots: int | None = None,
+    ) -> RunResult:
         """Run sim slots `start` .. `days` x slots per day; chain slot 0 is sim slot `start`
-        (a run may begin during day 1, e.g. when only its evening is needed)."""
+        (a run may begin during day 1, e.g. when only its evening is needed). `max_slots`: stop
+        after this many slots (a short check of a long run's set-up, e.g. bench/year.py's)."""
         started = time.monotonic()
         dso_accounts = {
             "fee account": self.roles.fee_account,
@@ -664,6 +725,10 @@ class Runner:
         dso_before["supply (retail - feed-in)"] += 10_000 * NANO_PER_EUR  # its float
         per_day = self.community.slots_per_day
         total = days * per_day
+        if max_slots is not None:
+            if not 0 < max_slots <= total - start:
+                raise ValueError(f"max_slots must be 1..{total - start}, not {max_slots}")
+            total = start + max_slots
         first = 0
         first_start = int(self.node.call(self.c["Community"].functions.slotStart(first)))
         if self.node.block_timestamp() >= int(
@@ -697,6 +762,8 @@ class Runner:
                 self.refill()
             if progress is not None:
                 progress(index + 1 - start, total - start)
+        if self._open:
+            self.relay_spans()
         if self.hooks is not None:
             self.hooks.after_slots(self)
         for m in self.members:

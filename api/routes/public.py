@@ -17,6 +17,7 @@ from api.schemas import (
     AuditRunPublic,
     AuditStatusPublic,
     FillPublic,
+    IntentPublic,
     MarketPublic,
     SlotPublic,
 )
@@ -57,6 +58,7 @@ def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
     words = view.call("OrderBook", "slotBook", slot)
     ids = view.call("OrderBook", "slotOrderIds", slot)
     fills: list[int] = [0] * len(words)
+    intents: list[IntentPublic] = []
     if settled:
         events = view.cached(
             ("SlotSettled", slot),
@@ -68,7 +70,22 @@ def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
             ),
         )
         if events:
-            fills = [int(f) for f in events[-1]["args"]["fills"]]
+            args = events[-1]["args"]
+            fills = [int(f) for f in args["fills"]]
+            for k, (word, intent_id) in enumerate(
+                zip(args["intentWords"], args["intentIds"], strict=True)
+            ):
+                e = decode_order_word(len(words) + k, int(word))
+                intents.append(
+                    IntentPublic(
+                        intent_id=f"0x{int(intent_id):064x}",
+                        owner=to_checksum_address(e.owner),
+                        side="sell" if e.side == "sell" else "buy",
+                        energy_wh=e.energy_wh,
+                        limit_price=e.price,
+                        filled_wh=fills[len(words) + k],
+                    )
+                )
     out = []
     for i, (word, oid) in enumerate(zip(words, ids, strict=True)):
         if fills[i]:
@@ -95,8 +112,9 @@ def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
         mode=mode_name,  # type: ignore[arg-type]
         price=None if no_price else int(price),
         volume_wh=int(volume),
-        orders=len(words),
+        orders=len(words) + len(intents),
         fills=out,
+        intents=intents,
     )
 
 

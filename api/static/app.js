@@ -826,7 +826,10 @@ async function slotView(slotText) {
   ]);
   const gone = new Set(cancelled.map((e) => String(e.id)));
   const filled = new Map(detail.fills.map((f) => [String(f.order_id), f.filled_wh]));
-  const book = placed.filter((e) => !gone.has(String(e.id))).map((e) => ({ id: e.id, side: SIDES[e.side] || String(e.side), energy: num(e.energy_wh), price: num(e.limit_price), filled: num(filled.get(String(e.id)) || 0) }));
+  const direct = placed.filter((e) => !gone.has(String(e.id))).map((e) => ({ id: String(e.id), side: SIDES[e.side] || String(e.side), energy: num(e.energy_wh), price: num(e.limit_price), filled: num(filled.get(String(e.id)) || 0) }));
+  // The signed intents the settlement carried are part of the book it cleared.
+  const carried = (detail.intents || []).map((o) => ({ id: `intent ${o.intent_id.slice(0, 10)}…`, side: o.side, energy: num(o.energy_wh), price: num(o.limit_price), filled: num(o.filled_wh) }));
+  const book = [...direct, ...carried];
   const sells = book.filter((o) => o.side === "sell").sort((a, b) => a.price - b.price);
   const buys = book.filter((o) => o.side === "buy").sort((a, b) => b.price - a.price);
   const cumulative = (orders) => {
@@ -844,7 +847,7 @@ async function slotView(slotText) {
   const chart = book.length
     ? curveChart({
         title: `Supply and demand, slot ${slot}`,
-        description: `${sells.length} sell offer(s) and ${buys.length} buy bid(s) as step curves. ${outcome}`,
+        description: `${sells.length} sell offer(s) and ${buys.length} buy bid(s) as step curves (${carried.length} of them signed intents). ${outcome}`,
         supply: cumulative(sells),
         demand: cumulative(buys),
         clearing,
@@ -852,7 +855,7 @@ async function slotView(slotText) {
         fmtY: fy,
         xLabel: "cumulative energy (kWh)",
         yLabel: "price (€/kWh)",
-        table: table(`Order book, slot ${slot}`, ["Order", "Side", "Energy", "Limit", "Filled"], [...sells, ...buys].map((o) => [String(o.id), o.side, kwh(o.energy), perKwh(o.price), kwh(o.filled)]), { numeric: [2, 3, 4] }),
+        table: table(`Order book, slot ${slot}`, ["Order", "Side", "Energy", "Limit", "Filled"], [...sells, ...buys].map((o) => [o.id, o.side, kwh(o.energy), perKwh(o.price), kwh(o.filled)]), { numeric: [2, 3, 4] }),
       })
     : h("p", { class: "empty" }, detail.orders ? "The index has not reached this slot's orders yet." : "No orders in this slot.");
   return [

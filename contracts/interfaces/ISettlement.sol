@@ -38,7 +38,10 @@ interface ISettlement {
     /// @notice A slot's clearing was verified and paid. `price` is the clearing price (0 in pay-as-bid
     /// mode and when nothing traded in uniform mode); `fills` and `pairs` are exactly as submitted.
     /// `intentWords` are the order words of the included intents (book entries after the direct
-    /// orders, in book order) and `intentIds` their ids (EIP-712 struct hashes).
+    /// orders, in book order), `intentIds` their ids (EIP-712 struct hashes) and `intentAux` the
+    /// rest of each id's terms, `deadline | epoch << 64` (the deadline and the owner's nonce epoch
+    /// it was signed under), so that anyone can recompute each id from the event and check its
+    /// epoch, deadline and minimum energy.
     event SlotSettled(
         uint64 indexed slot,
         Mode mode,
@@ -50,7 +53,8 @@ interface ISettlement {
         uint256[] fills,
         uint256[] pairs,
         uint256[] intentWords,
-        uint256[] intentIds
+        uint256[] intentIds,
+        uint256[] intentAux
     );
 
     /// @notice `member` revoked every intent it signed under earlier epochs; `epoch` is now in force.
@@ -132,6 +136,10 @@ interface ISettlement {
 
     /// @notice The first slot this contract settles (the current slot when it was deployed).
     function firstSlot() external view returns (uint64);
+
+    /// @notice The smallest energy of an intent, in Wh (the OrderBook's minimum for direct orders,
+    /// read when this contract was deployed).
+    function minOrderWh() external view returns (uint256);
 
     /// @notice The next slot to settle (every earlier slot from the first is settled).
     function nextSlot() external view returns (uint64);

@@ -33,16 +33,17 @@ def run_command(
         bool, typer.Option("--once", help="Stop when the source is exhausted.")
     ] = False,
 ) -> None:
-    """Read the meter's samples, sign each slot's reading with its key, queue it for the relay."""
+    """Read the meter's samples, sign its slot readings with its key (per span of
+    GRIDSHARE_METER_SPAN_SLOTS slots), queue them for the relay."""
     from chain.node import NodeError
     from gridshare.settings import load_settings
     from oracle.meter.keys import MeterKeyError
-    from oracle.meter.service import run
+    from oracle.meter.service import SpanError, run
     from oracle.sources import SourceSpecError
 
     stats = run_service(
         lambda: run(load_settings(), network, meter, source, once=once),
-        *(MeterKeyError, NodeError, SourceSpecError, OSError),
+        *(MeterKeyError, NodeError, SourceSpecError, SpanError, OSError),
     )
     typer.echo(json.dumps({"meter": meter, "ingest": asdict(stats)}))
 

@@ -4,7 +4,13 @@ The source is read on its own thread into a queue (a serial port or a TCP dongle
 main loop takes what has arrived (at most `chunk` items) into the outbox in one transaction
 (checked, interpolated to slot energy, signed with the meter's key), and repeats. Killing the
 process at any point loses nothing: see oracle/meter/ingest.py and oracle/outbox.py. The node is
-only read (the calendar, the readings domain, the chain's time): a signer sends no transaction.
+only read (the calendar, the readings domain, the reading deadline, the chain's time): a signer
+sends no transaction.
+
+Readings are signed per span of `meter_span_slots` slots (0: the longest the deployment allows,
+at most a day). A span's first slot waits for the span's last before it is signed, so a span
+may be no longer than the imbalance settlement's reading deadline: a slot whose reading comes
+later settles without it. A longer span is refused at start.
 """
 
 from __future__ import annotations
@@ -29,6 +35,27 @@ from oracle.stats import accumulate
 
 log = logging.getLogger(__name__)
 _END = object()
+
+
+class SpanError(ValueError):
+    """The configured span cannot reach the chain before the reading deadline."""
+
+
+def span_slots(setting: int, slot_seconds: int, deadline_seconds: int) -> int:
+    """The span a meter signs: `setting` slots (0: as many as the reading deadline allows, at
+    most a day, at least one). Refuses a span whose first reading would miss the deadline."""
+    if setting < 0:
+        raise SpanError(f"meter_span_slots must be 0 (automatic) or more, not {setting}")
+    fits = max(1, deadline_seconds // slot_seconds)
+    if setting == 0:
+        return min(fits, max(1, 86_400 // slot_seconds))
+    if setting > fits:
+        raise SpanError(
+            f"a span of {setting} slots of {slot_seconds} s is longer than the reading deadline "
+            f"({deadline_seconds} s, ImbalanceSettlement.readingDeadlineSeconds): its first "
+            f"readings would settle without them; use at most {fits} (or 0, automatic)"
+        )
+    return setting
 
 
 class ChainClock:
@@ -59,12 +86,17 @@ def build(settings: Settings, network: str, meter: str) -> tuple[Node, Ingest, C
     limits = Limits(rating_w=rating, max_future_seconds=settings.oracle_max_future_seconds)
     clock = ChainClock(node)
     clock.refresh()
+    calendar = read_calendar(node)
+    imbalance = node.contract("ImbalanceSettlement").functions
+    deadline = int(node.call(imbalance.readingDeadlineSeconds()))
+    span = span_slots(settings.meter_span_slots, calendar.slot_seconds, deadline)
     ingest = Ingest(
         open_outbox(settings.oracle_db_url),
         MeterSigner(meter, key, domain),
-        read_calendar(node),
+        calendar,
         limits,
         clock,
+        span,
     )
     return node, ingest, clock
 
@@ -91,11 +123,12 @@ def run(
     total = IngestStats()
     ended = False
     log.info(
-        "meter %s (signer %s) on chain %d reading %s",
+        "meter %s (signer %s) on chain %d reading %s, signing spans of %d slot(s)",
         meter,
         ingest.signer.address,
         node.manifest.chain_id,
         source,
+        ingest.span_slots,
     )
     while True:
         taken: list[SourceItem] = []
@@ -116,4 +149,8 @@ def run(
             clock.refresh()
             accumulate(total, ingest.run(source, taken, chunk))
         if once and ended and inbox.empty():
+            flushed = ingest.flush()
+            if flushed:
+                total.readings += flushed
+                total.spans += 1
             return total

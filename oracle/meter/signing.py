@@ -4,16 +4,26 @@ A reading is EIP-712 typed data under MeterReadings' domain (chain.signing.readi
 Its sequence number is its slot + 1, strictly increasing per meter as the contract requires, and
 the same every time the reading is signed (signatures are deterministic), so signing again after
 a crash is harmless. Everything that signs a reading (the meter signer, the simulator, the
-benchmarks) calls `sign_reading`; a signature over a span of readings belongs here too.
+benchmarks) calls `sign_reading`, or `sign_span` for a span: the readings of consecutive slots
+(e.g. a day) signed once (chain.signing.ReadingSpan), each slot's reading with the same sequence
+number as when signed alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_account import Account
 
-from chain.signing import Reading, reading_typed_data, sign_typed_data
+from chain.signing import (
+    Reading,
+    ReadingSpan,
+    reading_span_typed_data,
+    reading_typed_data,
+    sign_typed_data,
+)
+from oracle.outbox import encode_energy
 from oracle.samples import meter_id
 from oracle.slots import SlotEnergy
 
@@ -54,6 +64,33 @@ def sign_reading(energy: SlotEnergy, private_key: str, domain: Domain) -> dict[s
     }
 
 
+def sign_span(
+    energies: Sequence[SlotEnergy], private_key: str, domain: Domain
+) -> dict[str, object]:
+    """One meter's readings of consecutive slots signed once, as the relay's outbox stores the
+    span (oracle.outbox.add_spans). Refuses an empty span, another meter's reading or a gap."""
+    if not energies:
+        raise ValueError("a span needs at least one reading")
+    first = energies[0]
+    readings = [
+        Reading(meter_id(e.meter), e.slot, e.import_wh, e.export_wh, sequence_of(e.slot))
+        for e in energies
+    ]
+    if any(e.meter != first.meter for e in energies):
+        raise ValueError(f"a span holds one meter's readings (first: {first.meter})")
+    span = ReadingSpan.of(readings)  # refuses a gap in the slots
+    data = reading_span_typed_data(span, domain.chain_id, domain.readings_address)
+    signature = sign_typed_data(data, private_key)
+    return {
+        "meter": first.meter,
+        "first_slot": span.first_slot,
+        "first_sequence": span.first_sequence,
+        "slots": len(energies),
+        "energy": encode_energy(span.energy),
+        "signature": "0x" + signature.hex(),
+    }
+
+
 class MeterSigner:
     """One meter's key, signing that meter's readings and no other's."""
 
@@ -68,3 +105,8 @@ class MeterSigner:
         if energy.meter != self.meter:
             raise ValueError(f"the signer of meter {self.meter} cannot sign for {energy.meter}")
         return sign_reading(energy, self._key, self.domain)
+
+    def sign_span(self, energies: Sequence[SlotEnergy]) -> dict[str, object]:
+        if any(e.meter != self.meter for e in energies):
+            raise ValueError(f"the signer of meter {self.meter} signs only its own readings")
+        return sign_span(energies, self._key, self.domain)

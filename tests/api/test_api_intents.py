@@ -360,6 +360,10 @@ def test_the_matcher_carries_the_apis_intents_into_the_settlement(
 
     s = eventually(lambda: client.get(f"/slots/{slot}").json(), lambda s: s["settled"])
     assert s["price"] == (160_000 + 100_000) // 2 and s["volume_wh"] == 1_500
+    # The slot's book as settled: the two carried intents (the uncovered one was left out).
+    carried = {(i["intent_id"], i["side"], i["energy_wh"], i["filled_wh"]) for i in s["intents"]}
+    assert carried == {(sell["id"], "sell", 2_000, 1_500), (buy["id"], "buy", 1_500, 1_500)}
+    assert s["orders"] == 2 and s["fills"] == []
     mine = buyer.get(f"/orders/{buy['id']}").json()
     assert (mine["status"], mine["status_text"]) == ("included", "included")
     assert mine["tx_hash"] and mine["tx_hash"].startswith("0x")

@@ -243,12 +243,14 @@ class Community:
             }
         )
 
-    def sign(self, slot: int, name: str, side: str, energy: int, price: int) -> SignedIntent:
+    def sign(
+        self, slot: int, name: str, side: str, energy: int, price: int, late: int = 0
+    ) -> SignedIntent:
         """`name`'s intent for `slot`, signed with its key under its current epoch, valid until
-        the slot's delivery ends."""
+        `late` seconds after the slot's delivery ends."""
         member = self.members[name]
         epoch = int(self.call("Settlement", "intentEpoch", member))
-        deadline = int(self.call("Community", "slotStart", slot + 1))
+        deadline = int(self.call("Community", "slotStart", slot + 1)) + late
         intent = Intent(member, slot, side, energy, price, epoch, deadline)
         typed = intent_typed_data(
             intent, self.node.manifest.chain_id, self.node.manifest.contracts["Settlement"]
@@ -256,13 +258,17 @@ class Community:
         return SignedIntent(intent, sign_typed_data(typed, MEMBER_KEYS[name]))
 
     def sign_intents(self, slot: int) -> None:
-        """The slot's intents into the pool (a revoked one first, then its holder's revocation)."""
+        """The slot's intents into the pool (a revoked one first, then its holder's revocation),
+        each valid a second longer than the one before (distinct deadlines: the audit's tests
+        can let exactly one expire)."""
         pending = self.pool.intents.setdefault(slot, [])
         if slot == REVOKED[0]:
             name = REVOKED[1][0]
             pending.append(self.sign(slot, *REVOKED[1]))
             self.send(MEMBER_KEYS[name], "Settlement", "revokeIntents")
-        pending += [self.sign(slot, *terms) for terms in INTENTS.get(slot, [])]
+        pending += [
+            self.sign(slot, *terms, late=k) for k, terms in enumerate(INTENTS.get(slot, []))
+        ]
 
     def meter_id(self, name: str) -> bytes:
         return keccak(text=f"meter {name}")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
-from audit.checks import RULES, audit
+from audit.checks import FIRST_INTENT_ID, MASK64, RULES, audit
 from audit.model import ChainState, Event, Finding, Report, dump_events, load_events
 
 DATA = Path(__file__).parent / "data" / "chain.json"
@@ -364,7 +364,7 @@ def test_relayed_flexibility_offers_use_each_nonce_once_and_make_their_offer() -
 SELL_BIT = 1 << 240
 CANCELLED_BIT = 1 << 241
 ENERGY_SHIFT, PRICE_SHIFT, MASK40 = 160, 200, (1 << 40) - 1
-Intents = tuple[list[int], list[int], list[int]]  # intent words, intent ids, fills
+Intents = tuple[list[int], list[int], list[int], list[int]]  # intent words, ids, aux, fills
 
 
 def terms(word: int) -> tuple[str, int, int]:
@@ -395,20 +395,21 @@ def intent_at(evs: Events, slot: int, side: str, energy: int, price: int) -> int
 def edit_intents(
     slot: int, change: Callable[[Events, Intents], Intents]
 ) -> Callable[[Events], Events]:
-    """A tampering of a slot's intents: `change` maps (words, ids, fills) to new ones."""
+    """A tampering of a slot's intents: `change` maps (words, ids, aux, fills) to new ones."""
 
     def apply(evs: Events) -> Events:
         i = find(evs, "SlotSettled", slot=slot)
         a = evs[i].args
-        words, ids, fills = change(
+        words, ids, aux, fills = change(
             evs,
             (
                 [int(w) for w in a["intentWords"]],
                 [int(x) for x in a["intentIds"]],
+                [int(x) for x in a["intentAux"]],
                 list(a["fills"]),
             ),
         )
-        args = {**a, "intentWords": words, "intentIds": ids, "fills": fills}
+        args = {**a, "intentWords": words, "intentIds": ids, "intentAux": aux, "fills": fills}
         evs[i] = dataclasses.replace(evs[i], args=args)
         return evs
 
@@ -421,10 +422,10 @@ def intent_word(
     """Change one intent's order word."""
 
     def apply(evs: Events, x: Intents) -> Intents:
-        words, ids, fills = x
+        words, ids, aux, fills = x
         k = intent_at(evs, slot, side, energy, price) - (len(fills) - len(words))
         words[k] = change(words[k])
-        return words, ids, fills
+        return words, ids, aux, fills
 
     return edit_intents(slot, apply)
 
@@ -433,40 +434,46 @@ def move_fill(
     slot: int, source: tuple[str, int, int], to: tuple[str, int, int], wh: int
 ) -> Callable[[Events], Events]:
     def apply(evs: Events, x: Intents) -> Intents:
-        words, ids, fills = x
+        words, ids, aux, fills = x
         fills[intent_at(evs, slot, *source)] -= wh
         fills[intent_at(evs, slot, *to)] += wh
-        return words, ids, fills
+        return words, ids, aux, fills
 
     return edit_intents(slot, apply)
 
 
 def swap_first_two(evs: Events, x: Intents) -> Intents:
-    words, ids, fills = x
+    words, ids, aux, fills = x
     d = len(fills) - len(words)
     words[0], words[1] = words[1], words[0]
     ids[0], ids[1] = ids[1], ids[0]
+    aux[0], aux[1] = aux[1], aux[0]
     fills[d], fills[d + 1] = fills[d + 1], fills[d]
-    return words, ids, fills
+    return words, ids, aux, fills
 
 
 def first_id_direct(evs: Events, x: Intents) -> Intents:
-    words, ids, fills = x
+    words, ids, aux, fills = x
     ids[0] = 5
-    return words, ids, fills
+    return words, ids, aux, fills
 
 
 def one_id_short(evs: Events, x: Intents) -> Intents:
-    words, ids, fills = x
-    return words, ids[:-1], fills
+    words, ids, aux, fills = x
+    return words, ids[:-1], aux, fills
 
 
 def replay_into_slot_8(evs: Events, x: Intents) -> Intents:
     """Slot 8 carries slot 7's unfilled intent again (its id was settled in slot 7)."""
-    words, ids, fills = x
+    words, ids, aux, fills = x
     seven = settled(evs, 7).args
     k = intent_at(evs, 7, *UNFILLED) - (len(seven["fills"]) - len(seven["intentWords"]))
-    return [*words, int(seven["intentWords"][k])], [*ids, int(seven["intentIds"][k])], [*fills, 0]
+    return (
+        [*words, int(seven["intentWords"][k])],
+        [*ids, int(seven["intentIds"][k])],
+        [*aux, int(seven["intentAux"][k])],
+        [*fills, 0],
+    )
 
 
 GINA_SELLS = ("sell", 800, 90_000)
@@ -588,6 +595,109 @@ def test_each_intent_tampering_is_found_under_its_rule(
     report = audit(tamper(events()), state())
     assert expected in rules(report), report.to_text()
     assert all(f.rule in RULES for f in report.findings)
+
+
+def forged_id(evs: Events, x: Intents) -> Intents:
+    """Gina's sell in slot 7 carried under an id the matcher made up, between its neighbours'
+    (so the ids stay ascending and the book's order is unchanged)."""
+    words, ids, aux, fills = x
+    k = intent_at(evs, 7, *GINA_SELLS) - (len(fills) - len(words))
+    low = ids[k - 1] if k else FIRST_INTENT_ID
+    ids[k] = (low + ids[k]) // 2
+    return words, ids, aux, fills
+
+
+def ivy_revoked_again_before_slot_7(evs: Events) -> Events:
+    """Ivy revokes once more just before slot 7 settles: slot 7 still carries her intent signed
+    under the epoch before (a replay under an old epoch)."""
+    r = evs[find(evs, "IntentsRevoked")]
+    seven = settled(evs, 7)
+    again = dataclasses.replace(
+        r,
+        args={**r.args, "epoch": int(r.args["epoch"]) + 1},
+        block=seven.block,
+        log_index=-1,
+        tx="0x" + "ee" * 32,
+    )
+    return [*evs, again]
+
+
+def slot_7_settled_late(st: ChainState) -> ChainState:
+    """Slot 7's settling block a second after its earliest intent's deadline (the scenario's
+    deadlines are a second apart, so exactly one has passed)."""
+    seven = settled(events(), 7)
+    deadlines = sorted(int(x) & MASK64 for x in seven.args["intentAux"])
+    assert deadlines[0] < deadlines[1]
+    times = dict(st.block_times)
+    times[seven.block] = deadlines[0] + 1
+    return dataclasses.replace(st, block_times=tuple(times.items()))
+
+
+def minimum_above_smallest_intent(st: ChainState) -> ChainState:
+    """A minimum order energy a Wh above hank's 100 Wh bid in slot 7, the smallest intent."""
+    return dataclasses.replace(st, min_order_wh=UNFILLED[1] + 1)
+
+
+def first_slot_later(st: ChainState) -> ChainState:
+    return dataclasses.replace(st, trade_first_slot=st.trade_first_slot + 1)
+
+
+def same_events(evs: Events) -> Events:
+    return evs
+
+
+def same_state(st: ChainState) -> ChainState:
+    return st
+
+
+EXACT_TAMPERINGS: list[
+    tuple[str, Callable[[Events], Events], Callable[[ChainState], ChainState], Finding]
+] = [
+    ("a forged intent id", edit_intents(7, forged_id), same_state, Finding(7, "intent-id", "")),
+    (
+        "an intent under an old epoch",
+        ivy_revoked_again_before_slot_7,
+        same_state,
+        Finding(7, "intent-epoch", ""),
+    ),
+    (
+        "an expired intent",
+        same_events,
+        slot_7_settled_late,
+        Finding(7, "intent-deadline", ""),
+    ),
+    (
+        "an intent below the minimum energy",
+        same_events,
+        minimum_above_smallest_intent,
+        Finding(7, "intent-energy", ""),
+    ),
+    (
+        "a slot before Settlement.firstSlot",
+        same_events,
+        first_slot_later,
+        Finding(0, "slot-first", ""),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tamper_events", "tamper_state", "expected"),
+    [pytest.param(e, s, x, id=name) for name, e, s, x in EXACT_TAMPERINGS],
+)
+def test_each_intent_term_tampering_gives_exactly_its_finding(
+    tamper_events: Callable[[Events], Events],
+    tamper_state: Callable[[ChainState], ChainState],
+    expected: Finding,
+) -> None:
+    """What the contract checks outside the order word (the id's hash, the epoch, the deadline,
+    the minimum energy, the first slot), rebuilt from SlotSettled's intentAux, the revocations,
+    the block's time and Settlement's immutables: each break is exactly one finding."""
+    report = audit(tamper_events(events()), tamper_state(state()))
+    assert [(f.slot, f.rule) for f in report.findings] == [(expected.slot, expected.rule)], (
+        report.to_text()
+    )
+    assert expected.rule in RULES
 
 
 def test_the_record_settles_intents_beside_direct_orders_and_alone() -> None:

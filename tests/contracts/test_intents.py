@@ -148,6 +148,13 @@ def test_the_example_as_intents_settles_to_the_rulebook(
     ev = tx.events["SlotSettled"]
     assert [int(i) for i in ev["intentIds"]] == [s.intent.id for s in batch.intents]
     assert [int(w) for w in ev["intentWords"]] == [s.intent.order_word() for s in batch.intents]
+    # The rest of each id's terms: an auditor recomputes every id from the event alone.
+    assert [int(a) for a in ev["intentAux"]] == [s.intent.event_aux() for s in batch.intents]
+    assert [
+        IntentMsg.of_settled(slot, int(w), int(a)).id
+        for w, a in zip(ev["intentWords"], ev["intentAux"], strict=True)
+    ] == [int(i) for i in ev["intentIds"]]
+    assert dep.settlement.minOrderWh() == dep.order_book.minOrderWh()
     # Every holder's account is written once: one Transfer per holder that traded.
     moved = [e for e in tx.events["Transfer"] if dep.settlement.address in (e["from"], e["to"])]
     touched = [e["from"] if e["to"] == dep.settlement.address else e["to"] for e in moved]
@@ -269,7 +276,11 @@ def test_a_revoked_intent_no_longer_verifies(example: Any, matcher: Any) -> None
         submit(dep, slot, batch.args(), fills, matcher)
     resigned = signed(dep, "alice", who["alice"], slot, "buy", 3000, 300_000, epoch=1)
     batch, fills = honest(dep, slot, [resigned, *intents[1:]])
-    submit(dep, slot, batch.args(), fills, matcher)
+    tx = submit(dep, slot, batch.args(), fills, matcher)
+    # The event names the epoch each intent was verified under (alice's 1, the others' 0).
+    aux = tx.events["SlotSettled"]["intentAux"]
+    assert [int(a) >> 64 for a in aux] == [s.intent.epoch for s in batch.intents]
+    assert sorted(int(a) >> 64 for a in aux) == [0] * (len(aux) - 1) + [1]
 
 
 def test_an_intent_included_twice_or_out_of_id_order_is_refused(example: Any, matcher: Any) -> None:

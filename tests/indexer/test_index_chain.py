@@ -268,7 +268,8 @@ def intent_slot(market: Market, node: Node) -> tuple[int, Intent, str]:
 def test_intents_and_revocations_land_typed(
     intent_slot: tuple[int, Intent, str], node: Node, new_db: NewDb
 ) -> None:
-    """SlotSettled's intent words and ids (uint256 arrays, exact), IntentsRevoked by member."""
+    """SlotSettled's intent words, ids and aux words (uint256 arrays, exact; the aux word is
+    `deadline | epoch << 64`), IntentsRevoked by member."""
     slot, intent, member = intent_slot
     engine = new_db()
     indexer(node, engine).run_once()
@@ -283,6 +284,7 @@ def test_intents_and_revocations_land_typed(
         revoked = connection.execute(select(revoked_table)).mappings().all()
     assert row["intent_words"] == [intent.order_word()]
     assert row["intent_ids"] == [intent.id] and intent.id >= 1 << 64
+    assert row["intent_aux"] == [intent.event_aux()] and intent.epoch == 1
     assert row["fills"] == [600, 600]  # the direct buy, then the intent
     assert [(r["member"], r["epoch"]) for r in revoked] == [(member, 1)]
     assert table_counts(engine) == chain_events(node, node.block_number())

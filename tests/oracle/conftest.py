@@ -39,7 +39,12 @@ class Meters:
 def meters(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Meters:
     """METERS, each with a keystore and registered on-chain to its own member (accounts 10+),
     plus 'E0099' with a keystore but never registered."""
-    directory = tmp_path_factory.mktemp("meter-keys")
+    return register_meters(node, tmp_path_factory.mktemp("meter-keys"))
+
+
+def register_meters(node: Node, directory: Path) -> Meters:
+    """Keystores in `directory` for METERS and 'E0099'; METERS registered on `node`'s
+    deployment, each to its own member (accounts 10+)."""
     community = node.contract("Community").functions
     dso = Sender(node.w3.eth.accounts[DSO])
     for k, name in enumerate((*METERS, "E0099")):
@@ -74,14 +79,20 @@ def relay_env(chain: DevChain, node: Node, db: Path) -> dict[str, str]:
     return {**_env(chain, db), "GRIDSHARE_ORACLE": str(node.w3.eth.accounts[ORACLE])}
 
 
-def meter_env(chain: DevChain, meters: Meters, db: Path) -> dict[str, str]:
+def meter_env(
+    chain: DevChain, meters: Meters, db: Path, span_slots: int | None = 1
+) -> dict[str, str]:
     """The environment of a `gridshare meter` (signer) subprocess: the meter keystores and their
-    password, and no account to send from."""
-    return {
+    password, and no account to send from; readings signed per span of `span_slots` slots (1:
+    each alone; None: the setting's default)."""
+    env = {
         **_env(chain, db),
         "GRIDSHARE_METER_KEY_PASSWORD": PASSWORD,
         "GRIDSHARE_METER_KEYSTORE_DIR": str(meters.keystore_dir),
     }
+    if span_slots is not None:
+        env["GRIDSHARE_METER_SPAN_SLOTS"] = str(span_slots)
+    return env
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

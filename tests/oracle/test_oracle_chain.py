@@ -130,6 +130,11 @@ def test_a_day_reaches_the_chain_exactly_once_through_kill_9(
         "sent": 0,
         "done": len(expected),
         "quarantined": 0,
+        "spans_pending": 0,
+        "spans_sent": 0,
+        "spans_done": 0,
+        "spans_quarantined": 0,
+        "open": 0,
         "quarantine": 0,
     }
 

@@ -125,3 +125,37 @@ def test_ingest_resumes_after_a_crash_without_duplicates(tmp_path: Path, outbox_
         rows = conn.execute(select(outbox.readings).order_by(outbox.readings.c.slot)).all()
     assert [(r.slot, r.import_wh, r.export_wh) for r in rows] == [(k, 100 + k, k) for k in range(8)]
     assert all(r.state == outbox.PENDING and r.sequence == r.slot + 1 for r in rows)
+
+
+def test_spans_keep_their_open_slots_through_a_crash(tmp_path: Path, outbox_url: str) -> None:
+    """Slots measured before their span is complete wait in the outbox: a signer that dies
+    mid-span loses none, signs none twice, and its spans cover every slot once, in order,
+    aligned to the span (slot // 4); a finite source's end signs the open rest."""
+    keys_dir = tmp_path / "keys"
+    write_keystore(keys_dir, "m", "0x" + bytes(Account.create().key).hex(), "pw", iterations=2)
+    engine = outbox.open_outbox(outbox_url)
+    domain = Domain(1337, "0x" + "11" * 20)
+    meter = SimulatedMeter("m")
+    samples = [meter.sample(CAL.genesis + 1800)]  # the first slot measured is slot 1
+    for k in range(1, 11):
+        samples += meter.slot_samples(CAL.genesis + k * 1800, 1800, 100 + k, k, per_slot=2)
+    items = [SourceItem(n + 1, s) for n, s in enumerate(samples)]
+
+    def ingest() -> Ingest:
+        signer = MeterSigner("m", read_key(keys_dir, "m", "pw"), domain)
+        return Ingest(engine, signer, CAL, LIMITS, lambda: CAL.genesis + 10**6, span_slots=4)
+
+    first = ingest().run("sim", items[:9], chunk=2)  # "crash" with slots 1..4 measured
+    assert (first.readings, first.spans) == (3, 1)  # span 1..3 signed, slot 4 open
+    with engine.connect() as conn:
+        assert [e.slot for e in outbox.open_readings_of(conn, "m")] == [4]
+    again = ingest()
+    more = again.run("sim", items, chunk=3)  # the source replays from the start
+    assert (more.skipped, more.readings, more.spans) == (9, 4, 1)  # span 4..7; 8..10 open
+    assert again.flush() == 3
+    with engine.connect() as conn:
+        spans = outbox.spans_in_state(conn, outbox.PENDING)
+        assert outbox.open_readings_of(conn, "m") == []
+    assert [(s.first_slot, s.last_slot) for s in spans] == [(1, 3), (4, 7), (8, 10)]
+    assert [e for s in spans for e in s.energy] == [(100 + k, k) for k in range(1, 11)]
+    assert all(s.first_sequence == s.first_slot + 1 for s in spans)

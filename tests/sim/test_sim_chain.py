@@ -18,6 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from eth_account import Account
+from eth_typing import HexStr
 
 from api.client import Wallet
 from api.main import create_app
@@ -169,3 +170,19 @@ def test_the_statements_add_up_to_the_balances(run: RunResult) -> None:
     assert run.statements["c"]["battery_lease"] == 100_000_000
     assert run.statements["c"]["battery_result"] == -run.ledgers[c.name].battery_result
     assert run.dso_statement["dso_battery_lease"] == 100_000_000
+
+
+def test_the_day_was_metered_by_one_span_per_meter(live: tuple[RunResult, DevChain]) -> None:
+    """A run of whole days: each meter signed its day once and the relay sent every meter's
+    span in one transaction; the day's slots waited for it (a reading deadline of a day)."""
+    run, chain = live
+    node = Node.from_settings(chain.network_id, Settings(deployments_dir=chain.deployments_dir))
+    deadline = node.contract("ImbalanceSettlement").functions.readingDeadlineSeconds()
+    assert int(node.call(deadline)) == 86_400
+    logs = node.events("MeterReadings", "ReadingAccepted", from_block=0)
+    assert len(logs) == len(run.members) * 48
+    (tx_hash,) = {str(e["transactionHash"]) for e in logs}
+    tx = node.w3.eth.get_transaction(HexStr(tx_hash))
+    call, args = node.contract("MeterReadings").decode_function_input(tx["input"])
+    assert call.fn_name == "submitReadingSpans"
+    assert sorted(len(span["readings"]) for span in args["spans"]) == [48] * len(run.members)

@@ -1,0 +1,23 @@
+"""The year benchmark's own code (bench/year.py) on a few slots of the 100-household community
+on a private anvil: the run `make bench-year` makes, short (intents signed into the SQLite pool,
+the matcher's settlements, the meters' spans relayed at the run's end, the imbalance, the
+audit), and the figures it reports."""
+
+from __future__ import annotations
+
+from bench import year
+
+
+def test_a_few_slots_of_the_year_run_end_to_end_with_the_audit() -> None:
+    figures = year.run(1, slots=3)
+    assert figures["households"] == 100
+    assert figures["days_run / slots_run"] == "0.0625 / 3"
+    assert figures["year_100_households_s (goal <= 600)"] == "not run (0.0625 day(s) run)"
+    assert figures["audit_ok / findings"] == "True / 0"
+    assert figures["bills_match_chain"] is True
+    assert figures["supply_conserved"] is True
+    # Per slot: its settlement and its imbalance; one relay of 101 spans of 3 slots.
+    assert figures["transactions (after set-up) / set-up"] == "7 / 405"
+    assert figures["transactions_per_slot_100_households (after set-up; goal <= 1.1)"] == 2.333
+    phases = [k for k in figures if k.startswith("ms_per_slot: ")]
+    assert "ms_per_slot: readings (spans signed, relayed) and imbalance" in phases
