@@ -42,7 +42,9 @@ def _require_member(view: ChainView, address: str, what: str) -> None:
     """409 unless `address` is a member now: a member may have left (or begun to leave) between
     asking for a top-up and the DSO confirming it. A direct mint, POST /dso/top-ups, may also go
     to the DSO's supply, fee or network account, so it is left to the token, which refuses any
-    other account (EnergyTokenNotMember, a 409 too)."""
+    other account (EnergyTokenNotMember, a 409 too). Read at the node's head, not from the
+    cache of the last poll: an exit mined since then must stop the mint."""
+    view.refresh()
     if view.roles(address).member_role is None:
         raise ApiError(
             409, "not_member", f"{what}: {address} is no longer a member; nothing minted"
