@@ -32,12 +32,15 @@ def encode_rules(rules: SlotRules) -> tuple[int, ...]:
         t.community_price,
         t.service_fee,
         MODE_CODES[rules.mode],
+        t.sharing_price,
     )
 
 
 def decode_rules(values: Sequence[int]) -> SlotRules:
     """Inverse of :func:`encode_rules`: what `Community.tariffAt(slot)` returns."""
-    (retail, feed_in, grid, p2p, fee_buy, fee_sell, pc, service, mode) = (int(v) for v in values)
+    (retail, feed_in, grid, p2p, fee_buy, fee_sell, pc, service, mode, sharing) = (
+        int(v) for v in values
+    )
     tariff = Tariff(
         retail_price=retail,
         feed_in_price=feed_in,
@@ -47,6 +50,7 @@ def decode_rules(values: Sequence[int]) -> SlotRules:
         trade_fee_sell=fee_sell,
         service_fee=service,
         community_price=pc,
+        sharing_price=sharing,
     )
     return SlotRules(tariff, MODE_NAMES[mode])
 

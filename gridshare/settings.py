@@ -34,12 +34,13 @@ class TariffSettings(BaseModel):
     trade_fee_buy: int = 5_000  # 0.005 €/kWh platform fee
     trade_fee_sell: int = 5_000
     community_price: int = 190_000  # the aggregator's P2P price, just below retail
+    sharing_price: int | None = None  # price of a shared Wh (mode sharing); None: community_price
     service_fee: int = 2_000_000_000  # 2 € per member and period
     mode: ClearingMode = "uniform"
 
     def rules(self) -> SlotRules:
         """The configured tariff as the rulebook's value (validated there)."""
-        return SlotRules(Tariff(**self.model_dump(exclude={"mode"})), self.mode)
+        return SlotRules(Tariff(**self.model_dump(exclude={"mode"}, exclude_none=True)), self.mode)
 
 
 class Settings(BaseModel):
