@@ -77,6 +77,10 @@ class Settings(BaseModel):
     flex_max_offers: int = Field(default=64, gt=0)  # offers per request (bounds settlement gas)
     lock_in_slots: int = Field(default=17_520, ge=0)  # one year of 30-minute slots
     tariff: TariffSettings = TariffSettings()
+    # "trading": order book + settlement + imbalance; "sharing": SharingSettlement allocates each
+    # slot's production by `sharing_key` (market-rules.md, "Energy sharing"). Deploy-time only.
+    market_mode: Literal["trading", "sharing"] = "trading"
+    sharing_key: Literal["dynamic", "static"] = "dynamic"
     deployments_dir: Path = Path("deployments")
     # Node access (chain/node.py). rpc_url overrides the host and port of the brownie network
     # entry with the same id in brownie_network_config.
