@@ -184,6 +184,7 @@ contract SharingSettlement is ISharingSettlement {
             t.nextChunk = chunk + 1;
         }
         _tallies[slot] = t;
+        _close(slot, chunk, c.readingsHash);
     }
 
     // ----------------------------------------------------------------------------------- settle
@@ -200,6 +201,7 @@ contract SharingSettlement is ISharingSettlement {
         _nextPlusOne[chunk] = slot + 2;
         _requireReady(slot);
         Chunk memory c = _load(slot, chunk, members, readingWords);
+        _close(slot, chunk, c.readingsHash);
         Totals memory tot = chunks == 1 ? _totalsOf(c) : _storedTotals(slot, chunk);
         Context memory ctx = _context(slot, members.length);
         ctx.consumerIndex = tot.consumers;
@@ -286,6 +288,7 @@ contract SharingSettlement is ISharingSettlement {
     /// into the rule's per-member figures (C_i, G_i with the members' terms in the slot).
     function _load(uint64 slot, uint32 chunk, address[] calldata members, uint256[] calldata words)
         private
+        view
         returns (Chunk memory c)
     {
         c.readingsHash = _checkWords(slot, chunk, words);
@@ -293,10 +296,12 @@ contract SharingSettlement is ISharingSettlement {
         _participate(c, members, slot);
     }
 
-    /// @dev Close the (slot, chunk)'s readings (they can no longer change) and check the words.
-    function _checkWords(uint64 slot, uint32 chunk, uint256[] calldata words) private returns (bytes32) {
-        (uint256 count, bytes32 committed) = readings.closeSlot(slot, chunk);
-        bytes32 h;
+    /// @dev Check the words against the (slot, chunk)'s commitment as it stands (a view; `_close`
+    /// closes it, so that it can no longer change).
+    function _checkWords(uint64 slot, uint32 chunk, uint256[] calldata words) private view returns (bytes32) {
+        // slither-disable-next-line unused-return
+        (uint256 count, bytes32 committed,) = readings.chunkReadings(slot, chunk);
+        bytes32 h = bytes32(0);
         for (uint256 k; k < words.length; ++k) {
             h = keccak256(abi.encodePacked(h, words[k]));
         }
@@ -304,6 +309,14 @@ contract SharingSettlement is ISharingSettlement {
             revert SharingReadingsMismatch(slot, chunk, count, words.length);
         }
         return committed;
+    }
+
+    /// @dev Close the (slot, chunk)'s readings: no reading may join them after the first pass, so
+    /// every pass and the settlement see the words checked. The commitment cannot have changed
+    /// since `_checkWords` in the same transaction; checked anyway.
+    function _close(uint64 slot, uint32 chunk, bytes32 checked) private {
+        (uint256 count, bytes32 committed) = readings.closeSlot(slot, chunk);
+        if (committed != checked) revert SharingReadingsMismatch(slot, chunk, count, count);
     }
 
     /// @dev Import and export per listed member; every word's member listed, every member with a word.
