@@ -52,7 +52,7 @@ SURPLUS = {
 
 
 KeyName = Literal["dynamic", "static"]
-Maker = Callable[[KeyName, int], "tuple[SharingRun, int]"]
+Maker = Callable[..., "tuple[SharingRun, int]"]
 
 
 class SharingRun:
@@ -128,8 +128,13 @@ def make_sharing(
     the terms apply to."""
     people = {"alice": alice, "bob": bob, "carol": carol, "dave": dave, "erin": erin}
 
-    def _make(key: KeyName, chunk_size: int) -> tuple[SharingRun, int]:
-        base = Settings(chunk_members=chunk_size, order_horizon_slots=HORIZON, sharing_key=key)
+    def _make(key: KeyName, chunk_size: int, period_slots: int = 1440) -> tuple[SharingRun, int]:
+        base = Settings(
+            chunk_members=chunk_size,
+            order_horizon_slots=HORIZON,
+            sharing_key=key,
+            period_slots=period_slots,
+        )
         settings = base.model_copy(
             update={"tariff": base.tariff.model_copy(update={"sharing_price": SHARING_PRICE})}
         )
@@ -456,3 +461,33 @@ def test_a_change_in_force_blocks_the_next_until_a_notice_later(
     assert tuple(c.sharingTermsAt(bob, now)) == (60, 300_000)
     assert tuple(c.sharingTermsAt(bob, now + HORIZON + 1)) == (50, 100_000)
     assert int(c.sharePpmTotal()) == 1_000_000  # max(300,000, 100,000) still counted for Bob
+
+
+# ----------------------------------------------------------------------------------- period close
+
+
+def test_profit_sharing_closes_a_sharing_period_from_its_ledger(
+    make_sharing: Maker, dso: Any, fee_account: Any
+) -> None:
+    """ProfitSharing reads SharingSettlement's per-period ledger (IPeriodLedger) unchanged."""
+    run, start = make_sharing("dynamic", 2, 4)
+    run.words.clear()
+    dep, s = run.dep, run.dep.sharing
+    _check_slot(run, start, SHORTAGE, Key.DYNAMIC)
+    period = start // 4
+    end = (period + 1) * 4
+    run.deliver(end - 1)
+    run.settle(end - 1)  # the period's other slots, without readings
+    assert int(s.nextSlot()) == end
+    exports = {n: int(s.exportOf(period, run.people[n])) for n in NAMES}
+    assert exports == {n: SHORTAGE[n][1] for n in NAMES}
+    assert int(s.totalExportOf(period)) == sum(exports.values())
+    fees = int(s.platformFeesOf(period))
+    assert fees > 0
+    members = sorted((run.people[n].address for n in NAMES), key=lambda a: int(a, 16))
+    billed: dict[str, int] = {}
+    for k in range(0, len(members), 2):  # chunks of `chunk_members` (2)
+        tx = dep.profit_sharing.closePeriod(period, members[k : k + 2], {"from": dso})
+        billed |= {e["member"]: int(e["exportWh"]) for e in tx.events["PeriodBilled"]}
+    assert dep.profit_sharing.periodClosed(period)
+    assert billed == {run.people[n].address: exports[n] for n in NAMES}
