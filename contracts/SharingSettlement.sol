@@ -13,8 +13,9 @@ import {SortedAddresses} from "./lib/SortedAddresses.sol";
 
 /// @title SharingSettlement
 /// @notice Settles the `sharing` mode's slots from the meters by the allocation key (see
-/// ISharingSettlement). Needs the token's COLLECTOR_ROLE (charges) and MARKET_ROLE (pulls the
-/// producers' credits from the supply account), and MeterReadings bound to it (it closes the slots).
+/// ISharingSettlement). Needs the token's COLLECTOR_ROLE (charges members who cannot pay in full) and
+/// MARKET_ROLE (settleNet: the paying members' debits, the supply account's net and the credits), and
+/// MeterReadings bound to it (it closes the slots).
 contract SharingSettlement is ISharingSettlement {
     uint256 private constant PPM = 1_000_000;
 
@@ -77,12 +78,19 @@ contract SharingSettlement is ISharingSettlement {
         address fee;
         uint256 consumerIndex;
         uint256 producerIndex;
-        uint256 credits;
-        uint256 creditCount;
         uint256 fees;
         uint256 exportWh;
         bytes32 rowsHash;
-        uint256[] creditTransfers;
+        // What moves through this contract in one EnergyToken.settleNet call after the members:
+        // debits (consumers who can pay in full) and credits (producers), then the accounts' net.
+        uint256[] debits;
+        uint256 debitCount;
+        uint256[] credits;
+        uint256 creditCount;
+        uint256 toSupply;
+        uint256 fromSupply;
+        uint256 toNetwork;
+        uint256 toFee;
     }
 
     ICommunity public immutable community;
@@ -210,7 +218,7 @@ contract SharingSettlement is ISharingSettlement {
             _settleMember(ctx, tot, c, i, members[i]);
         }
         _record(ctx, chunk, tot, c.readingsHash, members.length);
-        _payCredits(ctx);
+        _transfer(ctx);
     }
 
     /// @dev The period's counters and the chunk's digest link.
@@ -409,7 +417,8 @@ contract SharingSettlement is ISharingSettlement {
         if (ctx.supply == address(0)) revert SharingNoSupplyAccount();
         ctx.network = community.networkAccount();
         ctx.fee = community.feeAccount();
-        ctx.creditTransfers = new uint256[](n + 1);
+        ctx.debits = new uint256[](n + 1);
+        ctx.credits = new uint256[](n + 3);
     }
 
     /// @dev One member by the rule: allotment, allocation, credit, money; its event and digest link.
@@ -463,8 +472,10 @@ contract SharingSettlement is ISharingSettlement {
         }
     }
 
-    /// @dev Consumers pay (charged, collected now; a shortfall becomes debt); producers are paid from
-    /// the supply account after the loop (`_payCredits`).
+    /// @dev A consumer who can pay in full is debited once, into this contract, and the chunk's
+    /// totals go on to the supply, network and fee accounts in the same settleNet call
+    /// (`_transfer`); one who cannot is charged at once by EnergyToken.collect, creditor by creditor,
+    /// the shortfall becoming debt. Producers are credited from the supply account in `_transfer`.
     function _money(Context memory ctx, Row memory r, address member) private {
         Tariff memory t = ctx.tariff;
         uint256 m;
@@ -477,15 +488,25 @@ contract SharingSettlement is ISharingSettlement {
             r.charged = energy + network + fee;
             r.bauCost = int256(m * (uint256(t.retailPrice) + t.gridFee));
             ctx.fees += fee;
-            if (r.charged != 0) r.collected = _collect(ctx, member, energy, network, fee);
+            if (r.charged == 0) return;
+            if (token.balanceOf(member) >= r.charged) {
+                ctx.debits[ctx.debitCount++] = uint160(member) | (r.charged << 160) | (1 << 255);
+                ctx.toSupply += energy;
+                ctx.toNetwork += network;
+                ctx.toFee += fee;
+                r.collected = r.charged;
+            } else {
+                r.collected = _collect(ctx, member, energy, network, fee);
+            }
         } else {
             m = r.exportWh - r.importWh; // g_j
             uint256 sellFee = uint256(t.tradeFeeSell) * r.credited;
             r.paid = (uint256(t.sharingPrice) - t.tradeFeeSell) * r.credited + uint256(t.feedInPrice) * (m - r.credited);
             r.bauCost = -int256(m * t.feedInPrice);
             ctx.fees += sellFee;
-            if (r.paid != 0) ctx.creditTransfers[ctx.creditCount++] = uint160(member) | (r.paid << 160);
-            ctx.credits += r.paid + sellFee;
+            if (r.paid != 0) ctx.credits[ctx.creditCount++] = uint160(member) | (r.paid << 160);
+            ctx.fromSupply += r.paid + sellFee;
+            ctx.toFee += sellFee;
         }
     }
 
@@ -504,23 +525,32 @@ contract SharingSettlement is ISharingSettlement {
         return token.collect(member, charges);
     }
 
-    /// @dev The supply account pays the producers and their platform fees (it collected the shared
-    /// Wh from the consumers, so over a slot it nets them out).
-    function _payCredits(Context memory ctx) private {
-        if (ctx.credits == 0) return;
-        uint256 balance = token.balanceOf(ctx.supply);
-        if (balance < ctx.credits) revert SharingSupplyUnderfunded(ctx.credits, balance);
-        uint256 sellFees = ctx.credits;
-        uint256 count = ctx.creditCount;
-        uint256[] memory transfers = ctx.creditTransfers;
-        for (uint256 k; k < count; ++k) {
-            sellFees -= transfers[k] >> 160;
+    /// @dev One settleNet call: the paying consumers' debits, the supply account's net debit if it
+    /// pays more than it receives, then the producers' credits and the accounts' shares. Over the
+    /// chunk the supply account receives the energy paid for and pays the producers and their
+    /// platform fees, so the shared Wh net out; this contract ends with nothing.
+    function _transfer(Context memory ctx) private {
+        uint256[] memory entries = ctx.debits;
+        uint256 k = ctx.debitCount;
+        if (ctx.fromSupply > ctx.toSupply) {
+            uint256 owed = ctx.fromSupply - ctx.toSupply;
+            uint256 balance = token.balanceOf(ctx.supply);
+            if (balance < owed) revert SharingSupplyUnderfunded(owed, balance);
+            entries[k++] = uint160(ctx.supply) | (owed << 160) | (1 << 255);
         }
-        if (sellFees != 0) transfers[count++] = uint160(ctx.fee) | (sellFees << 160);
-        assembly ("memory-safe") {
-            mstore(transfers, count)
+        uint256[] memory credits = ctx.credits;
+        uint256 c = ctx.creditCount;
+        if (ctx.toSupply > ctx.fromSupply) credits[c++] = uint160(ctx.supply) | ((ctx.toSupply - ctx.fromSupply) << 160);
+        if (ctx.toNetwork != 0) credits[c++] = uint160(ctx.network) | (ctx.toNetwork << 160);
+        if (ctx.toFee != 0) credits[c++] = uint160(ctx.fee) | (ctx.toFee << 160);
+        if (k + c == 0) return;
+        uint256[] memory all = new uint256[](k + c);
+        for (uint256 i; i < k; ++i) {
+            all[i] = entries[i];
         }
-        token.marketPull(ctx.supply, ctx.credits);
-        token.transferBatch(transfers);
+        for (uint256 i; i < c; ++i) {
+            all[k + i] = credits[i];
+        }
+        token.settleNet(all);
     }
 }

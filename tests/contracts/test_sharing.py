@@ -491,3 +491,26 @@ def test_profit_sharing_closes_a_sharing_period_from_its_ledger(
         billed |= {e["member"]: int(e["exportWh"]) for e in tx.events["PeriodBilled"]}
     assert dep.profit_sharing.periodClosed(period)
     assert billed == {run.people[n].address: exports[n] for n in NAMES}
+
+
+def test_a_member_who_cannot_pay_in_full_owes_the_rest(dynamic_one: Any, bob: Any) -> None:
+    """Members who can pay are debited in one settleNet call; one who cannot is charged creditor
+    by creditor (EnergyToken.collect) and owes the shortfall; tokens are conserved either way."""
+    run, slot = dynamic_one
+    dep = run.dep
+    balance = int(dep.token.balanceOf(bob))
+    dep.token.redeem(balance - 1_000, b"bob-out".ljust(32, b"\0"), {"from": bob})
+    run.deliver(slot)
+    run.settle(slot - 1)
+    run.submit(slot, SHORTAGE)
+    supply = dep.token.totalSupply()
+    (tx,) = run.settle(slot)
+    rows = {e["member"]: e for e in tx.events["SharingSettled"]}
+    charged, collected = int(rows[bob.address]["charged"]), int(rows[bob.address]["collected"])
+    assert collected == 1_000 < charged
+    assert int(dep.token.debtOf(bob)) == charged - collected
+    assert int(dep.token.balanceOf(bob)) == 0
+    assert dep.token.totalSupply() == supply
+    assert int(dep.token.balanceOf(dep.sharing)) == 0
+    others = [e for m, e in rows.items() if m != bob.address and int(e["charged"])]
+    assert others and all(int(e["collected"]) == int(e["charged"]) for e in others)
