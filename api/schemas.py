@@ -251,6 +251,7 @@ class TariffFields(BaseModel):
     trade_fee_buy: StrictInt = Field(ge=0, lt=2**40)
     trade_fee_sell: StrictInt = Field(ge=0, lt=2**40)
     community_price: StrictInt = Field(ge=0, lt=2**40)
+    sharing_price: StrictInt | None = Field(default=None, ge=0, lt=2**40)
     service_fee: StrictInt = Field(ge=0, lt=2**96)
     mode: Mode
 

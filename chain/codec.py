@@ -32,12 +32,18 @@ def encode_rules(rules: SlotRules) -> tuple[int, ...]:
         t.community_price,
         t.service_fee,
         MODE_CODES[rules.mode],
+        t.sharing_price,
     )
 
 
 def decode_rules(values: Sequence[int]) -> SlotRules:
-    """Inverse of :func:`encode_rules`: what `Community.tariffAt(slot)` returns."""
-    (retail, feed_in, grid, p2p, fee_buy, fee_sell, pc, service, mode) = (int(v) for v in values)
+    """Inverse of :func:`encode_rules`: what `Community.tariffAt(slot)` returns (a 9-field
+    tariff recorded before `sharingPrice` existed reads it as the community price)."""
+    ints = [int(v) for v in values]
+    if len(ints) == 9:
+        # Recorded before the tariff had a sharing price: it is the community price then.
+        ints.append(ints[6])
+    (retail, feed_in, grid, p2p, fee_buy, fee_sell, pc, service, mode, sharing) = ints
     tariff = Tariff(
         retail_price=retail,
         feed_in_price=feed_in,
@@ -47,6 +53,7 @@ def decode_rules(values: Sequence[int]) -> SlotRules:
         trade_fee_sell=fee_sell,
         service_fee=service,
         community_price=pc,
+        sharing_price=sharing,
     )
     return SlotRules(tariff, MODE_NAMES[mode])
 

@@ -22,6 +22,8 @@ contract Community is AccessControl, ICommunity {
 
     /// @dev Prices must stay below 2**40 (OrderWord packs limits in 40 bits).
     uint256 private constant PRICE_CAP = 1 << 40;
+    /// @dev Static shares are in parts per million of the community's production.
+    uint256 private constant PPM = 1_000_000;
 
     struct Member {
         MemberRole role;
@@ -82,6 +84,12 @@ contract Community is AccessControl, ICommunity {
     uint256 private _registrations;
     /// @dev The first slot of each opened chunk.
     uint64[] private _chunkFrom;
+    /// @dev Per member, its energy-sharing terms in one word (one read per member and slot): the
+    /// terms before a change (`pct` 8 bits, 0 meaning never set = 100 %, `ppm` 32 bits), the
+    /// change's first slot (64 bits, 0: none) and the terms from it on (8 + 32 bits). See SharingTerms.
+    mapping(address member => uint256) private _sharingTerms;
+    /// @inheritdoc ICommunity
+    uint256 public sharePpmTotal;
 
     /// @param admin The DSO's admin (grants roles; also gets DSO_ROLE).
     /// @param genesis_ Start of slot 0, unix seconds (must exceed the gate closure lead).
@@ -200,6 +208,11 @@ contract Community is AccessControl, ICommunity {
             _retireMeter(list[list.length - 1]);
         }
         delete _members[member];
+        uint256 terms = _sharingTerms[member];
+        if (terms != 0) {
+            sharePpmTotal -= _shareClaim(terms); // the leaver's share is free again
+            delete _sharingTerms[member];
+        }
         emit MemberLeft(member);
     }
 
@@ -289,6 +302,57 @@ contract Community is AccessControl, ICommunity {
         return (e.fromSlot, e.tariff);
     }
 
+    // ----------------------------------------------------------------------------------- sharing
+
+    /// @inheritdoc ICommunity
+    function scheduleSharingTerms(address member, uint64 fromSlot, uint8 participationPct, uint32 sharePpm)
+        external
+        onlyRole(DSO_ROLE)
+    {
+        if (_members[member].role == MemberRole.None || _members[member].exiting) revert CommunityNotMember(member);
+        if (participationPct == 0 || participationPct > 100) {
+            revert CommunitySharingInvalidParticipation(member, participationPct);
+        }
+        if (sharePpm > PPM) revert CommunitySharingInvalidShare(member, sharePpm);
+        uint64 nowSlot = currentSlot();
+        uint64 earliest = nowSlot + orderHorizonSlots;
+        if (fromSlot <= earliest) revert CommunitySharingTooEarly(fromSlot, earliest + 1);
+        uint256 old = _sharingTerms[member];
+        uint64 switchSlot = uint64(old >> 40);
+        // The terms before the new change: those before the old one if it is not in force yet (it
+        // is withdrawn), else those it brought.
+        uint256 before = old & 0xFF_FFFF_FFFF;
+        if (switchSlot != 0 && switchSlot <= nowSlot) {
+            // The old change is in force: slots before it read the terms it replaced, which the
+            // new word no longer holds, so those slots must be settled by now (one notice later).
+            if (nowSlot < switchSlot + orderHorizonSlots) {
+                revert CommunitySharingChangeTooSoon(member, switchSlot, switchSlot + orderHorizonSlots);
+            }
+            before = old >> 104;
+        }
+        uint256 word = before | uint256(fromSlot) << 40 | uint256(participationPct) << 104 | uint256(sharePpm) << 112;
+        uint256 total = sharePpmTotal - _shareClaim(old) + _shareClaim(word);
+        if (total > PPM) revert CommunitySharingSharesExceed(member, total);
+        sharePpmTotal = total;
+        _sharingTerms[member] = word;
+        emit SharingTermsScheduled(member, fromSlot, participationPct, sharePpm);
+    }
+
+    /// @inheritdoc ICommunity
+    function sharingTermsAt(address member, uint64 slot) external view returns (uint256 participationPct, uint256 sharePpm) {
+        uint256 t = _termsAt(_sharingTerms[member], slot);
+        return (t & 0xFF, t >> 8);
+    }
+
+    /// @inheritdoc ICommunity
+    function sharingTermsOf(address[] calldata members, uint64 slot) external view returns (uint256[] memory terms) {
+        uint256 n = members.length;
+        terms = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            terms[i] = _termsAt(_sharingTerms[members[i]], slot);
+        }
+    }
+
     /// @inheritdoc ICommunity
     function setSupplyAccount(address supplyAccount_) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (supplyAccount_ == address(0)) revert CommunityZeroAddress();
@@ -352,6 +416,20 @@ contract Community is AccessControl, ICommunity {
         emit DsoAccountsSet(feeAccount_, networkAccount_);
     }
 
+    /// @dev The terms of a packed word in `slot`, as `pct | ppm << 8` (pct 100 when never set).
+    function _termsAt(uint256 word, uint64 slot) private pure returns (uint256) {
+        uint64 switchSlot = uint64(word >> 40);
+        uint256 t = (switchSlot != 0 && slot >= switchSlot) ? (word >> 104) & 0xFF_FFFF_FFFF : word & 0xFF_FFFF_FFFF;
+        return (t & 0xFF) == 0 ? (t | 100) : t;
+    }
+
+    /// @dev What a packed word claims of the 1,000,000 ppm: the larger of its two shares.
+    function _shareClaim(uint256 word) private pure returns (uint256) {
+        uint256 a = uint32(word >> 8);
+        uint256 b = uint64(word >> 40) == 0 ? 0 : uint32(word >> 112);
+        return a > b ? a : b;
+    }
+
     function _validateTariff(Tariff memory t) private pure {
         if (t.feedInPrice == 0 || t.feedInPrice > t.retailPrice) revert CommunityInvalidTariff(1);
         if (t.communityPrice < t.feedInPrice || t.communityPrice > t.retailPrice) revert CommunityInvalidTariff(2);
@@ -360,5 +438,8 @@ contract Community is AccessControl, ICommunity {
             t.retailPrice >= PRICE_CAP || t.gridFee >= PRICE_CAP || t.p2pGridFee >= PRICE_CAP
                 || t.tradeFeeBuy >= PRICE_CAP
         ) revert CommunityInvalidTariff(4);
+        if (t.sharingPrice < t.feedInPrice || t.sharingPrice > t.retailPrice || t.tradeFeeSell > t.sharingPrice) {
+            revert CommunityInvalidTariff(5);
+        }
     }
 }

@@ -4,7 +4,7 @@ pragma solidity 0.8.28;
 import {IProfitSharing} from "./interfaces/IProfitSharing.sol";
 import {ICommunity} from "./interfaces/ICommunity.sol";
 import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
-import {IImbalanceSettlement} from "./interfaces/IImbalanceSettlement.sol";
+import {IPeriodLedger} from "./interfaces/IPeriodLedger.sol";
 import {MemberRole} from "./lib/MarketTypes.sol";
 import {Roles} from "./lib/Roles.sol";
 
@@ -31,7 +31,8 @@ contract ProfitSharing is IProfitSharing {
 
     ICommunity public immutable community;
     IEnergyToken public immutable token;
-    IImbalanceSettlement public immutable imbalance;
+    /// @notice The ledger of settled slots: ImbalanceSettlement, or SharingSettlement in the sharing mode.
+    IPeriodLedger public immutable imbalance;
     /// @inheritdoc IProfitSharing
     uint256 public immutable shareBps;
     /// @inheritdoc IProfitSharing
@@ -46,7 +47,7 @@ contract ProfitSharing is IProfitSharing {
     constructor(
         ICommunity community_,
         IEnergyToken token_,
-        IImbalanceSettlement imbalance_,
+        IPeriodLedger imbalance_,
         uint256 shareBps_,
         uint256 maxChunk_
     ) {

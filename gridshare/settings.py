@@ -34,12 +34,13 @@ class TariffSettings(BaseModel):
     trade_fee_buy: int = 5_000  # 0.005 €/kWh platform fee
     trade_fee_sell: int = 5_000
     community_price: int = 190_000  # the aggregator's P2P price, just below retail
+    sharing_price: int | None = None  # price of a shared Wh (mode sharing); None: community_price
     service_fee: int = 2_000_000_000  # 2 € per member and period
     mode: ClearingMode = "uniform"
 
     def rules(self) -> SlotRules:
         """The configured tariff as the rulebook's value (validated there)."""
-        return SlotRules(Tariff(**self.model_dump(exclude={"mode"})), self.mode)
+        return SlotRules(Tariff(**self.model_dump(exclude={"mode"}, exclude_none=True)), self.mode)
 
 
 class Settings(BaseModel):
@@ -76,6 +77,10 @@ class Settings(BaseModel):
     flex_max_offers: int = Field(default=64, gt=0)  # offers per request (bounds settlement gas)
     lock_in_slots: int = Field(default=17_520, ge=0)  # one year of 30-minute slots
     tariff: TariffSettings = TariffSettings()
+    # "trading": order book + settlement + imbalance; "sharing": SharingSettlement allocates each
+    # slot's production by `sharing_key` (market-rules.md, "Energy sharing"). Deploy-time only.
+    market_mode: Literal["trading", "sharing"] = "trading"
+    sharing_key: Literal["dynamic", "static"] = "dynamic"
     deployments_dir: Path = Path("deployments")
     # Node access (chain/node.py). rpc_url overrides the host and port of the brownie network
     # entry with the same id in brownie_network_config.

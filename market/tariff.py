@@ -32,8 +32,13 @@ class Tariff:
     """Fixed fee per member and billing period (n€, not n€/Wh)."""
     community_price: Price
     """The aggregator's P2P price `pc` for community-mode clearing."""
+    sharing_price: Price = -1
+    """The price of a shared Wh in the `sharing` mode (market-rules.md, "Energy sharing"). Left out
+    (-1), it is `community_price`, so a tariff written before the sharing mode stays valid."""
 
     def __post_init__(self) -> None:
+        if self.sharing_price == -1:
+            object.__setattr__(self, "sharing_price", self.community_price)
         self.validate()
 
     def validate(self) -> None:
@@ -63,6 +68,16 @@ class Tariff:
             raise InvalidTariffError(
                 f"need trade_fee_sell <= feed_in_price, got {self.trade_fee_sell} > "
                 f"{self.feed_in_price}"
+            )
+        if not self.feed_in_price <= self.sharing_price <= self.retail_price:
+            raise InvalidTariffError(
+                f"need feed_in_price <= sharing_price <= retail_price, got "
+                f"sharing_price {self.sharing_price}"
+            )
+        if self.trade_fee_sell > self.sharing_price:  # implied by the two checks above; kept
+            raise InvalidTariffError(
+                f"need trade_fee_sell <= sharing_price, got {self.trade_fee_sell} > "
+                f"{self.sharing_price}"
             )
 
     def price_in_bounds(self, price: Price) -> bool:

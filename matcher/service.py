@@ -44,6 +44,7 @@ from market.calendar import Calendar
 from market.intents import LeftOut
 from matcher.flexibility import FlexibilityStep, FlexStep
 from matcher.intents import IntentStep, Pool
+from matcher.sharing import SharingStep
 
 log = logging.getLogger(__name__)
 # A settlement against meters that reverts with one of these may have grouped the readings by a
@@ -88,17 +89,23 @@ class Matcher:
     def __init__(self, node: Node, sender: Sender, pool: Pool | None = None) -> None:
         self.node = node
         self.sender = sender
+        # A community deployed in the `sharing` mode has no order book: only SharingStep runs.
+        self.sharing_step = (
+            SharingStep(node, sender) if "SharingSettlement" in node.manifest.contracts else None
+        )
         self.intents = IntentStep(node, pool) if pool is not None else None
         self.community = node.contract("Community")
-        self.order_book = node.contract("OrderBook")
-        self.settlement = node.contract("Settlement")
-        self.imbalance = node.contract("ImbalanceSettlement")
         self.readings = node.contract("MeterReadings")
         self._calendar: Calendar | None = None
         # A member's settlement chunk never changes (ICommunity.chunkOf), so it is read once.
         self._chunk_of: dict[str, int] = {}
         self._chunks_reread = False
         self._flex: FlexibilityStep | None = None
+        if self.sharing_step is not None:
+            return
+        self.order_book = node.contract("OrderBook")
+        self.settlement = node.contract("Settlement")
+        self.imbalance = node.contract("ImbalanceSettlement")
 
     def calendar(self) -> Calendar:
         """The deployment's slot calendar (immutable in Community, so read once)."""
@@ -125,8 +132,12 @@ class Matcher:
         return range(start, last + 1)
 
     def run_once(self) -> list[SlotResult]:
-        """Settle every due slot, in order. Returns what this pass settled."""
+        """Settle every due slot, in order. Returns what this pass settled (nothing to report
+        per slot in the sharing mode, whose slots SharingStep settles)."""
         self.node.check_chain()
+        if self.sharing_step is not None:
+            self.sharing_step.run_once()
+            return []
         results: list[SlotResult] = []
         skipped: list[int] = []
         for slot in self.due_slots():

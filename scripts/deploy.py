@@ -26,6 +26,7 @@ from brownie import (
     OrderBook,
     ProfitSharing,
     Settlement,
+    SharingSettlement,
     accounts,
     chain,
     network,
@@ -63,6 +64,85 @@ class Deployment:
             "Membership": self.membership,
             "Flexibility": self.flexibility,
         }
+
+
+@dataclass(frozen=True)
+class SharingDeployment:
+    """A community deployed in the `sharing` mode: no order book, settlement or imbalance
+    settlement; SharingSettlement settles the slots from the meters (docs/decisions.md)."""
+
+    token: Any
+    community: Any
+    readings: Any
+    sharing: Any
+    profit_sharing: Any
+
+    def contracts(self) -> dict[str, Any]:
+        return {
+            "EnergyToken": self.token,
+            "Community": self.community,
+            "MeterReadings": self.readings,
+            "SharingSettlement": self.sharing,
+            "ProfitSharing": self.profit_sharing,
+        }
+
+
+SHARING_KEY_CODES = {"dynamic": 0, "static": 1}
+"""contracts/lib/MarketTypes.sol `SharingKey`."""
+
+
+def deploy_sharing(
+    settings: Settings,
+    dso: Any,
+    *,
+    oracle: str,
+    matcher: str,
+    fee_account: str,
+    network_account: str,
+    supply_account: str,
+    genesis: int | None = None,
+) -> SharingDeployment:
+    """Deploy a community in the `sharing` mode (key `settings.sharing_key`) from `dso`: the
+    community, token, meter readings, SharingSettlement (bound to the readings) and profit
+    sharing over SharingSettlement's per-period ledger; roles granted."""
+    tx = {"from": dso}
+    if genesis is None:
+        genesis = settings.genesis if settings.genesis is not None else day_start(chain.time())
+    community = Community.deploy(
+        dso,
+        genesis,
+        settings.slot_seconds,
+        settings.gate_closure_seconds,
+        settings.order_horizon_slots,
+        encode_rules(settings.tariff.rules()),
+        fee_account,
+        network_account,
+        settings.chunk_members,
+        tx,
+    )
+    token = EnergyToken.deploy(dso, community, tx)
+    readings = MeterReadings.deploy(community, tx)
+    sharing = SharingSettlement.deploy(
+        community,
+        token,
+        readings,
+        SHARING_KEY_CODES[settings.sharing_key],
+        settings.reading_deadline_seconds,
+        settings.period_slots,
+        tx,
+    )
+    profit = ProfitSharing.deploy(
+        community, token, sharing, settings.profit_share_bps, settings.chunk_members, tx
+    )
+    readings.bindImbalance(sharing, tx)
+    community.setSupplyAccount(supply_account, tx)
+    for holder in (sharing, profit):
+        token.grantRole(token.MARKET_ROLE(), holder, tx)
+        token.grantRole(token.COLLECTOR_ROLE(), holder, tx)
+    token.grantRole(token.TREASURER_ROLE(), dso, tx)
+    community.grantRole(community.ORACLE_ROLE(), oracle, tx)
+    community.grantRole(community.MATCHER_ROLE(), matcher, tx)
+    return SharingDeployment(token, community, readings, sharing, profit)
 
 
 def day_start(timestamp: int) -> int:
@@ -152,7 +232,7 @@ def deploy(
     )
 
 
-def write_manifest(dep: Deployment, directory: Path, network_id: str) -> Path:
+def write_manifest(dep: Deployment | SharingDeployment, directory: Path, network_id: str) -> Path:
     """Record chain id, deployment block, addresses and ABIs where the services read them, so a
     service needs neither brownie nor its build folder."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -184,7 +264,7 @@ def main() -> None:
         fee = settings.fee_account or dso.address
         net = settings.network_account or dso.address
         supply = settings.supply_account or dso.address
-    dep = deploy(
+    dep = (deploy_sharing if settings.market_mode == "sharing" else deploy)(
         settings,
         dso,
         oracle=oracle,

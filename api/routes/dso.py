@@ -141,6 +141,7 @@ def _tariff_public(from_slot: int, values: list[int] | tuple[int, ...]) -> Tarif
         community_price=v[6],
         service_fee=v[7],
         mode=MODE_NAMES[v[8]],  # type: ignore[arg-type]
+        sharing_price=v[9],
     )
 
 
@@ -169,6 +170,9 @@ def schedule_tariff(body: TariffCreate, user: DsoUser, view: ViewDep) -> TxPubli
             trade_fee_sell=body.trade_fee_sell,
             service_fee=body.service_fee,
             community_price=body.community_price,
+            sharing_price=body.community_price
+            if body.sharing_price is None
+            else body.sharing_price,
         )
     except InvalidTariffError as exc:
         raise ApiError(422, "invalid_tariff", str(exc)) from exc

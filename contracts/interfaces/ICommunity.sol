@@ -37,6 +37,10 @@ interface ICommunity {
     event MemberExiting(address indexed member, uint64 exitSlot);
     /// @notice `member` left: its record is deleted and its meters retired (it may be registered again).
     event MemberLeft(address indexed member);
+    /// @notice From `fromSlot` on, `member` takes part in the energy sharing (mode `sharing`) with
+    /// `participationPct` % of its metering point and, for the static key, `sharePpm` ppm of the
+    /// community's production. Replaces a change of the member not yet in force.
+    event SharingTermsScheduled(address indexed member, uint64 fromSlot, uint8 participationPct, uint32 sharePpm);
 
     error CommunityZeroAddress();
     error CommunityAlreadyMember(address member);
@@ -45,7 +49,8 @@ interface ICommunity {
     error CommunityMeterExists(bytes32 meterId);
     error CommunityUnknownMeter(bytes32 meterId);
     /// @notice The tariff breaks a rule (code: 1 feed-in is zero or above retail, 2 community price
-    /// outside [feed-in, retail], 3 sell fee above feed-in, 4 a price at or above 2**40).
+    /// outside [feed-in, retail], 3 sell fee above feed-in, 4 a price at or above 2**40, 5 sharing
+    /// price outside [feed-in, retail] or below the sell fee).
     error CommunityInvalidTariff(uint8 code);
     /// @notice A tariff change must start after `earliestSlot` (orders may already exist before).
     error CommunityTariffTooEarly(uint64 fromSlot, uint64 earliestSlot);
@@ -55,6 +60,17 @@ interface ICommunity {
     error CommunityInvalidChunkSize(uint256 chunkMembers);
     /// @notice No such chunk has been opened.
     error CommunityUnknownChunk(uint32 chunk);
+    /// @notice A participation factor must be 1..100 %.
+    error CommunitySharingInvalidParticipation(address member, uint256 participationPct);
+    /// @notice A static share must be at most 1,000,000 ppm.
+    error CommunitySharingInvalidShare(address member, uint256 sharePpm);
+    /// @notice The members' static shares would sum to `totalPpm`, more than 1,000,000.
+    error CommunitySharingSharesExceed(address member, uint256 totalPpm);
+    /// @notice A change of sharing terms must start after `earliestSlot` (the tariff notice).
+    error CommunitySharingTooEarly(uint64 fromSlot, uint64 earliestSlot);
+    /// @notice The member's last change took effect at `inForceSlot`; slots before it may still be
+    /// settling, so the next change may be scheduled from slot `allowedFromSlot` on.
+    error CommunitySharingChangeTooSoon(address member, uint64 inForceSlot, uint64 allowedFromSlot);
 
     /// @notice Register a member with a role and a lock-in (in slots from now). Only the DSO.
     function registerMember(address member, MemberRole role, uint64 lockInSlots) external;
@@ -71,6 +87,24 @@ interface ICommunity {
     /// @notice Schedule `tariff` from slot `fromSlot` on; withdraws any scheduled entry at or after
     /// `fromSlot`. `fromSlot` must lie beyond the order horizon. Only the DSO.
     function scheduleTariff(uint64 fromSlot, Tariff calldata tariff) external;
+
+    /// @notice Schedule `member`'s energy-sharing terms from `fromSlot` on (beyond the order horizon,
+    /// the tariff notice): participation factor 1..100 % and static share in ppm (the shares of all
+    /// members sum to at most 1,000,000, counting for each member the larger of its share in force
+    /// and its scheduled one). Replaces the member's change not yet in force. Only the DSO.
+    function scheduleSharingTerms(address member, uint64 fromSlot, uint8 participationPct, uint32 sharePpm)
+        external;
+
+    /// @notice `member`'s participation factor (%) and static share (ppm) in `slot` (100 % and 0 ppm
+    /// unless terms were scheduled).
+    function sharingTermsAt(address member, uint64 slot) external view returns (uint256 participationPct, uint256 sharePpm);
+
+    /// @notice The terms of each of `members` in `slot`, each as `participationPct | sharePpm << 8`
+    /// (one storage read per member).
+    function sharingTermsOf(address[] calldata members, uint64 slot) external view returns (uint256[] memory terms);
+
+    /// @notice The sum over members of the larger of the share in force and the scheduled share (ppm).
+    function sharePpmTotal() external view returns (uint256);
 
     /// @notice Set the exit penalty in n€. Only the DSO.
     function setExitPenalty(uint256 penalty) external;

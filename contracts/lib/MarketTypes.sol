@@ -28,6 +28,8 @@ enum MemberRole {
 
 /// @notice The tariff and market rules in force for a slot. All prices in n€/Wh, `serviceFee` in n€
 /// per member and period. Every price is below 2**40 so that `price * energy` fits easily.
+/// `sharingPrice` is the price of a shared Wh in the `sharing` mode (SharingSettlement); it comes
+/// last so that the fields before it keep their positions.
 struct Tariff {
     uint64 retailPrice;
     uint64 feedInPrice;
@@ -38,4 +40,13 @@ struct Tariff {
     uint64 communityPrice;
     uint64 serviceFee;
     Mode mode;
+    uint64 sharingPrice;
+}
+
+/// @notice The energy-sharing key of a community deployed in the `sharing` mode (market-rules.md,
+/// "Energy sharing"): `Dynamic` allots in proportion to participating consumption, `Static` by each
+/// member's fixed share in ppm.
+enum SharingKey {
+    Dynamic,
+    Static
 }

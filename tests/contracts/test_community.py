@@ -50,6 +50,7 @@ def _tariff(base: tuple[int, ...], **changes: int) -> tuple[int, ...]:
         "community",
         "service",
         "mode",
+        "sharing",
     ]
     values = dict(zip(fields, base, strict=True))
     for key, value in changes.items():
@@ -276,7 +277,18 @@ def test_retire_meter_errors(
 
 
 def test_initial_tariff(community: Any, base_tariff: tuple[int, ...]) -> None:
-    assert base_tariff == (200_000, 70_000, 100_000, 40_000, 5_000, 5_000, 190_000, 2 * 10**9, 0)
+    assert base_tariff == (
+        200_000,
+        70_000,
+        100_000,
+        40_000,
+        5_000,
+        5_000,
+        190_000,
+        2 * 10**9,
+        0,
+        190_000,
+    )
     assert community.tariffCount() == 1
     from_slot, tariff = community.tariffEntry(0)
     assert from_slot == 0
@@ -402,7 +414,9 @@ def test_scheduled_tariff_becomes_binding(
 
 
 VALID_EDGES = {
-    "feed_in_equals_retail": {"feed_in": 200_000, "community": 200_000},
+    "feed_in_equals_retail": {"feed_in": 200_000, "community": 200_000, "sharing": 200_000},
+    "sharing_equals_feed_in": {"sharing": 70_000},
+    "sharing_equals_retail": {"sharing": 200_000},
     "community_equals_feed_in": {"community": 70_000},
     "community_equals_retail": {"community": 200_000},
     "fee_sell_equals_feed_in": {"fee_sell": 70_000},
@@ -425,6 +439,8 @@ INVALID = {
     "grid_fee_at_cap": (4, {"grid_fee": 2**40}),
     "p2p_grid_fee_at_cap": (4, {"p2p_grid_fee": 2**40}),
     "fee_buy_at_cap": (4, {"fee_buy": 2**40}),
+    "sharing_below_feed_in": (5, {"sharing": 69_999}),
+    "sharing_above_retail": (5, {"sharing": 200_001}),
 }
 
 

@@ -423,6 +423,7 @@ def test_standing_order_spans_a_tariff_change(
 ) -> None:
     new = list(encode_rules(settings.tariff.rules()))
     new[0], new[3], new[4], new[6] = 150_000, 50_000, 6_000, 140_000  # retail, p2p, buy fee, pc
+    new[9] = 140_000  # sharing price, within [feed-in, retail]
     change = now + HORIZON + 1
     community.scheduleTariff(change, tuple(new), {"from": dso})
     chain.mine(timestamp=int(community.slotStart(now + 3)) + 60)  # the change is now in reach

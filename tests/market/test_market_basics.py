@@ -102,6 +102,8 @@ def test_tariff_bounds_and_escrow() -> None:
         ({"community_price": 79999}, "feed_in_price <= community_price <= retail_price"),
         ({"community_price": 300001}, "feed_in_price <= community_price <= retail_price"),
         ({"trade_fee_sell": 80001}, "trade_fee_sell <= feed_in_price"),
+        ({"sharing_price": 79999}, "feed_in_price <= sharing_price <= retail_price"),
+        ({"sharing_price": 300001}, "feed_in_price <= sharing_price <= retail_price"),
     ],
 )
 def test_invalid_tariffs_cannot_be_built(change: dict[str, object], message: str) -> None:
@@ -110,5 +112,11 @@ def test_invalid_tariffs_cannot_be_built(change: dict[str, object], message: str
 
 
 def test_edge_tariffs_are_valid() -> None:
-    dataclasses.replace(TARIFF, feed_in_price=300000, community_price=300000)
+    dataclasses.replace(TARIFF, feed_in_price=300000, community_price=300000, sharing_price=300000)
+    dataclasses.replace(TARIFF, sharing_price=80000)
+    dataclasses.replace(TARIFF, sharing_price=300000)
     dataclasses.replace(TARIFF, trade_fee_sell=80000, grid_fee=0, p2p_grid_fee=0)
+
+
+def test_sharing_price_defaults_to_the_community_price() -> None:
+    assert TARIFF.sharing_price == TARIFF.community_price

@@ -1,0 +1,146 @@
+"""Gas of the sharing mode per member-slot: `python -m bench.sharing_gas --record`.
+
+On a private anvil, a community deployed in the `sharing` mode (dynamic key) with N members
+(200 and 1,000 by default), one meter each, chunks of `chunk_members` (256: 200 members are one
+chunk, 1,000 are four, so the multi-chunk path with its tally passes is measured too). One slot:
+about 40 % of the members export 1..1,500 Wh, the rest import 1..2,000 Wh; every meter signs its
+reading, the readings are relayed in batches of `--batch`, and the matcher's SharingStep
+settles the slot (tally passes if several chunks, then one `settle` per chunk).
+
+Measured: `gas_per_member_slot_sharing` = (reading relay + tally + settle gas) / N, with the
+breakdown (the reading alone, the tally, the settlement: allocation, money, fees, events), for
+two slots of one period: the first writes every exporter's period export counter fresh (a new
+storage word), the second is the steady state.
+Goal <= 8,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.chunks import _advance_to, _gas_by_kind, _meters, _wait_nonce
+from bench.matcher import register_members
+from bench.report import record
+from chain.node import Node, Sender
+from chain.signing import Reading, reading_typed_data, sign_typed_data
+from gridshare.settings import load_settings
+from matcher.devchain import dev_chain
+from matcher.service import Matcher
+
+GOAL = 8_000
+WINDOW = 500
+
+
+def run(members: int, batch: int) -> dict[str, Any]:
+    rng = random.Random(23)
+    env = {**os.environ, "GRIDSHARE_MARKET_MODE": "sharing", "GRIDSHARE_SHARING_KEY": "dynamic"}
+    settings = load_settings()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        dev_chain(Path(tmp), env, node="anvil", extra=("--prune-history", "4096")) as chain,
+    ):
+        node = Node.from_settings(
+            chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
+        )
+        accounts = list(node.w3.eth.accounts)
+        dso, oracle, matcher_account = accounts[0], accounts[1], accounts[2]
+        keys: list[Any] = []
+        meter_ids: list[bytes] = []
+        for start in range(0, members, WINDOW):
+            part, nonce = register_members(
+                node, min(WINDOW, members - start), rng, f"bench-sharing-{start}"
+            )
+            _wait_nonce(node, dso, nonce)
+            meter_ids += _meters(node, part, start)
+            keys += part
+        community = node.contract("Community").functions
+        supply = node.call(community.supplyAccount())
+        node.transact(
+            node.contract("EnergyToken").functions.topUp(
+                supply, 10**12, b"bench-sharing-supply".ljust(32, b"\0")
+            ),
+            Sender(dso),
+        )
+        matcher = Matcher(node, Sender(matcher_account))
+        sharing = node.contract("SharingSettlement").functions
+        deadline = int(node.call(sharing.readingDeadlineSeconds()))
+        slot = int(node.call(community.currentSlot())) + 1
+        # Every slot before the measured one settles empty (past its deadline).
+        _advance_to(node, int(node.call(community.slotStart(slot))) + deadline + 1)
+        matcher.run_once()
+        if int(node.call(sharing.nextSlot())) != slot:
+            raise RuntimeError(f"slots before {slot} not settled")
+        _advance_to(node, int(node.call(community.slotStart(slot + 1))) + 1)
+        readings = node.contract("MeterReadings")
+        assert matcher.sharing_step is not None
+        measured: list[dict[str, list[int]]] = []
+        # Two slots of the same period: the first writes each exporter's period counter fresh,
+        # the second is the steady state.
+        for k in (0, 1):
+            _advance_to(node, int(node.call(community.slotStart(slot + k + 1))) + 1)
+            first_block = node.w3.eth.block_number + 1
+            signed = []
+            for meter_id, key in zip(meter_ids, keys, strict=True):
+                if rng.random() < 0.4:
+                    imp, exp = 0, rng.randint(1, 1_500)
+                else:
+                    imp, exp = rng.randint(1, 2_000), 0
+                r = Reading(meter_id, slot + k, imp, exp, 1 + k)
+                data = reading_typed_data(r, node.manifest.chain_id, readings.address)
+                signed.append((r.as_tuple(), sign_typed_data(data, key.key)))
+            for start in range(0, len(signed), batch):
+                part = signed[start : start + batch]
+                node.transact(
+                    readings.functions.submitReadings([r for r, _ in part], [s for _, s in part]),
+                    Sender(oracle),
+                    gas=node.block_gas_limit(),
+                )
+            relay = _gas_by_kind(node, first_block).get("submitReadings", [])
+            measured.append({"relay": relay, **matcher.sharing_step.settle_slot(slot + k)})
+        chunks = int(node.call(sharing.chunksIn(slot)))
+        if (
+            int(node.call(sharing.periodSlots())) < 2
+            or (slot + 1) % int(node.call(sharing.periodSlots())) == 0
+        ):
+            raise RuntimeError("the two measured slots must lie in one period")
+    return {"members": members, "chunks": chunks, "slots": measured}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, nargs="+", default=[200, 1000])
+    parser.add_argument("--batch", type=int, default=250, help="readings per relay transaction")
+    parser.add_argument("--record", action="store_true", help="write bench/results.json")
+    args = parser.parse_args()
+    figures: dict[str, Any] = {}
+    for n in args.members:
+        out = run(n, args.batch)
+        for label, g in zip(("first slot of the period", "next slot"), out["slots"], strict=True):
+            relay = sum(g["relay"]) / n
+            tally = sum(g.get("tally", [])) / n
+            settle = sum(g.get("settle", [])) / n
+            total = relay + tally + settle
+            figures[f"gas_per_member_slot_sharing_{n}_members, {label} (goal <= {GOAL:,})"] = (
+                f"{total:,.0f} = reading {relay:,.0f} + tally {tally:,.0f} + settle "
+                f"{settle:,.0f} ({out['chunks']} chunk(s); largest settle tx "
+                f"{max(g.get('settle', [0])):,}, tally txs {len(g.get('tally', []))})"
+            )
+    figures["machine_load_average_1min (at the end, 2 cores)"] = round(os.getloadavg()[0], 2)
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    if args.record:
+        record(
+            "sharing_gas: gas per member-slot in the sharing mode, anvil (issue 17)",
+            "python -m bench.sharing_gas --record  (--members 200 1000)",
+            figures,
+            __doc__ or "",
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Pure helpers for SharingSettlement (contracts/SharingSettlement.sol): the arguments of a
+(slot, chunk) and what the contract must emit, computed with the rulebook's `market.sharing`.
+
+The rule hands leftover Wh out in ascending member id; on-chain the member id is the order
+(chunk, address), so `expected_rows` numbers the members in that order and the pure rule
+allocates the whole community at once, with ids the ranks in that order. No I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from chain.metering import word_member
+from market.sharing import Key, SharingMember, SharingTariff, allocate, member_money
+
+SHARING_KEY_CODES: dict[Key, int] = {Key.DYNAMIC: 0, Key.STATIC: 1}
+"""contracts/lib/MarketTypes.sol `SharingKey`."""
+
+
+def member_order(chunk: int, member: str) -> tuple[int, int]:
+    """The on-chain order of members for the rule's "ascending member id": chunk, then address.
+    The rule's ids are the ranks in this order (0, 1, ...)."""
+    return (chunk, int(member, 16))
+
+
+def chunk_members(words: Sequence[int]) -> list[str]:
+    """The members with a reading among a (slot, chunk)'s words, ascending by address (the
+    `members` argument of `tally` and `settle`)."""
+    return sorted({word_member(w) for w in words}, key=lambda a: int(a, 16))
+
+
+@dataclass(frozen=True, slots=True)
+class SharingRow:
+    """What SharingSettled carries for one member (all but `collected`, which depends on the
+    member's balance)."""
+
+    member: str
+    import_wh: int
+    export_wh: int
+    participating_consumption_wh: int
+    participating_production_wh: int
+    allotment_wh: int
+    allocated_wh: int
+    credited_wh: int
+    charged: int
+    paid: int
+    bau_cost: int
+
+
+def expected_rows(
+    words_by_chunk: Mapping[int, Sequence[int]],
+    terms: Mapping[str, tuple[int, int]],
+    key: Key,
+    tariff: SharingTariff,
+) -> dict[str, SharingRow]:
+    """Every member's row of a slot, by the pure rule: `words_by_chunk` maps each chunk to its
+    reading words, `terms` each member to (participation %, share ppm) (missing: 100 %, 0 ppm)."""
+    flows: dict[str, list[int]] = {}
+    order: dict[tuple[int, int], str] = {}
+    for chunk, words in words_by_chunk.items():
+        for w in words:
+            member = word_member(w)
+            f = flows.setdefault(member, [0, 0])
+            f[0] += (w >> 160) & ((1 << 48) - 1)
+            f[1] += (w >> 208) & ((1 << 48) - 1)
+            order[member_order(chunk, member)] = member
+    ids = dict(enumerate(order[k] for k in sorted(order)))
+    members = []
+    for mid, member in ids.items():
+        pct, ppm = terms.get(member, (100, 0))
+        imp, exp = flows[member]
+        members.append(SharingMember(mid, exp - imp, pct, ppm if key is Key.STATIC else None))
+    allocation = allocate(members, key)
+    out: dict[str, SharingRow] = {}
+    for row in allocation.members():
+        member = ids[row.id]
+        money = member_money(tariff, row)
+        imp, exp = flows[member]
+        charged = (
+            money.shared_energy_cost
+            + money.grid_energy_cost
+            + money.platform_fees
+            + money.network_charges
+            if row.consumption_wh
+            else 0
+        )
+        paid = (
+            money.shared_energy_revenue + money.feed_in_revenue - money.platform_fees
+            if not row.consumption_wh
+            else 0
+        )
+        out[member] = SharingRow(
+            member,
+            imp,
+            exp,
+            row.participating_consumption_wh,
+            row.participating_production_wh,
+            row.allotment_wh,
+            row.allocated_wh,
+            row.credited_wh,
+            charged,
+            paid,
+            money.bau_cost,
+        )
+    return out

@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {ISharingSettlement} from "./interfaces/ISharingSettlement.sol";
+import {IPeriodLedger} from "./interfaces/IPeriodLedger.sol";
+import {ICommunity} from "./interfaces/ICommunity.sol";
+import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
+import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
+import {SharingKey, Tariff} from "./lib/MarketTypes.sol";
+import {Calendar} from "./lib/Calendar.sol";
+import {Roles} from "./lib/Roles.sol";
+import {SortedAddresses} from "./lib/SortedAddresses.sol";
+
+/// @title SharingSettlement
+/// @notice Settles the `sharing` mode's slots from the meters by the allocation key (see
+/// ISharingSettlement). Needs the token's COLLECTOR_ROLE (charges members who cannot pay in full) and
+/// MARKET_ROLE (settleNet: the paying members' debits, the supply account's net and the credits), and
+/// MeterReadings bound to it (it closes the slots).
+contract SharingSettlement is ISharingSettlement {
+    uint256 private constant PPM = 1_000_000;
+
+    /// @dev One chunk's members in a slot, as the rule sees them (arrays aligned with `members`).
+    struct Chunk {
+        uint256[] importWh;
+        uint256[] exportWh;
+        uint256[] bigC;
+        uint256[] bigG;
+        uint256[] sharePpm;
+        bytes32 readingsHash;
+    }
+
+    /// @dev The community totals of a slot, and where the chunk starts among consumers / producers.
+    struct Totals {
+        uint256 e;
+        uint256 d;
+        uint256 a;
+        uint256 sumFloorC;
+        uint256 sumFloorR;
+        uint256 consumers;
+        uint256 producers;
+    }
+
+    /// @dev A multi-chunk slot's tally so far (running totals; the pass and chunk that come next).
+    struct Tally {
+        uint128 e;
+        uint128 d;
+        uint128 a;
+        uint128 sumFloorC;
+        uint128 sumFloorR;
+        uint32 consumers;
+        uint32 producers;
+        uint32 nextChunk;
+        uint8 pass;
+    }
+
+    /// @dev One member's row: the SharingSettled event's data words, in order.
+    struct Row {
+        uint256 importWh;
+        uint256 exportWh;
+        uint256 bigC;
+        uint256 bigG;
+        uint256 allotment;
+        uint256 allocated;
+        uint256 credited;
+        uint256 charged;
+        uint256 paid;
+        uint256 collected;
+        int256 bauCost;
+    }
+
+    /// @dev What the members of one (slot, chunk) share while they settle.
+    struct Context {
+        uint64 slot;
+        uint64 period;
+        Tariff tariff;
+        address supply;
+        address network;
+        address fee;
+        uint256 consumerIndex;
+        uint256 producerIndex;
+        uint256 fees;
+        uint256 exportWh;
+        bytes32 rowsHash;
+        // What moves through this contract in one EnergyToken.settleNet call after the members:
+        // debits (consumers who can pay in full) and credits (producers), then the accounts' net.
+        uint256[] debits;
+        uint256 debitCount;
+        uint256[] credits;
+        uint256 creditCount;
+        uint256 toSupply;
+        uint256 fromSupply;
+        uint256 toNetwork;
+        uint256 toFee;
+    }
+
+    ICommunity public immutable community;
+    IEnergyToken public immutable token;
+    IMeterReadings public immutable readings;
+    /// @notice The key (deploy-time): Dynamic or Static.
+    SharingKey public immutable key;
+    /// @notice The first slot this contract settles (the deployment's slot).
+    uint64 public immutable firstSlot;
+    /// @notice Seconds after a slot's delivery until it may settle with readings missing.
+    uint64 public immutable readingDeadlineSeconds;
+    /// @inheritdoc IPeriodLedger
+    uint64 public immutable periodSlots;
+    uint64 private immutable _genesis;
+    uint64 private immutable _slotSeconds;
+
+    mapping(uint32 chunk => uint64) private _nextPlusOne;
+    /// @inheritdoc ISharingSettlement
+    mapping(uint64 slot => mapping(uint32 chunk => bytes32)) public digestAt;
+    /// @inheritdoc IPeriodLedger
+    mapping(uint64 period => mapping(address member => uint256)) public exportOf;
+    /// @inheritdoc IPeriodLedger
+    mapping(uint64 period => uint256) public platformFeesOf;
+    /// @inheritdoc IPeriodLedger
+    mapping(uint64 period => uint256) public totalExportOf;
+    mapping(uint64 slot => Tally) private _tallies;
+    /// @dev Per (slot, chunk): consumers | producers << 32 in the chunks before it (set by pass 1).
+    mapping(uint64 slot => mapping(uint32 chunk => uint256)) private _before;
+
+    /// @param key_ The allocation key.
+    /// @param readingDeadlineSeconds_ How long after delivery readings may still come in.
+    /// @param periodSlots_ Slots per profit-sharing period.
+    constructor(
+        ICommunity community_,
+        IEnergyToken token_,
+        IMeterReadings readings_,
+        SharingKey key_,
+        uint64 readingDeadlineSeconds_,
+        uint64 periodSlots_
+    ) {
+        community = community_;
+        token = token_;
+        readings = readings_;
+        key = key_;
+        readingDeadlineSeconds = readingDeadlineSeconds_;
+        periodSlots = periodSlots_;
+        _genesis = community_.genesis();
+        _slotSeconds = community_.slotSeconds();
+        firstSlot = readings_.openFromSlot();
+    }
+
+    // ----------------------------------------------------------------------------------- tally
+
+    /// @inheritdoc ISharingSettlement
+    function tally(uint64 slot, uint32 chunk, address[] calldata members, uint256[] calldata readingWords)
+        external
+    {
+        if (!community.hasRole(Roles.MATCHER, msg.sender)) revert SharingNotMatcher(msg.sender);
+        uint32 chunks = chunksIn(slot);
+        Tally memory t = _tallies[slot];
+        uint8 need = passes();
+        if (chunks < 2 || t.pass >= need) revert SharingTallyNotNeeded(slot);
+        if (chunk != t.nextChunk) revert SharingTallyOutOfOrder(slot, t.nextChunk, chunk);
+        if (slot < nextSlotOf(chunk)) revert SharingOutOfOrder(chunk, nextSlotOf(chunk), slot);
+        _requireReady(slot);
+        Chunk memory c = _load(slot, chunk, members, readingWords);
+        uint256 n = members.length;
+        if (t.pass == 0) {
+            _before[slot][chunk] = uint256(t.consumers) | uint256(t.producers) << 32;
+            for (uint256 i; i < n; ++i) {
+                t.e += uint128(c.bigG[i]);
+                t.d += uint128(c.bigC[i]);
+                if (c.bigC[i] != 0) ++t.consumers;
+                if (c.bigG[i] != 0) ++t.producers;
+            }
+        } else if (key == SharingKey.Dynamic) {
+            // pass 1: A = min(E, D) and the two sums of floors
+            uint256 a = t.e < t.d ? t.e : t.d;
+            t.a = uint128(a);
+            for (uint256 i; i < n; ++i) {
+                if (t.e < t.d) t.sumFloorC += uint128(c.bigC[i] * t.e / t.d);
+                if (t.e != 0) t.sumFloorR += uint128(a * c.bigG[i] / t.e);
+            }
+        } else if (t.pass == 1) {
+            for (uint256 i; i < n; ++i) {
+                uint256 allot = uint256(t.e) * c.sharePpm[i] / PPM;
+                t.a += uint128(allot < c.bigC[i] ? allot : c.bigC[i]);
+            }
+        } else {
+            for (uint256 i; i < n; ++i) {
+                if (t.e != 0) t.sumFloorR += uint128(uint256(t.a) * c.bigG[i] / t.e);
+            }
+        }
+        emit SharingTallied(slot, chunk, t.pass);
+        if (chunk + 1 == chunks) {
+            t.nextChunk = 0;
+            ++t.pass;
+        } else {
+            t.nextChunk = chunk + 1;
+        }
+        _tallies[slot] = t;
+        _close(slot, chunk, c.readingsHash);
+    }
+
+    // ----------------------------------------------------------------------------------- settle
+
+    /// @inheritdoc ISharingSettlement
+    function settle(uint64 slot, uint32 chunk, address[] calldata members, uint256[] calldata readingWords)
+        external
+    {
+        if (!community.hasRole(Roles.MATCHER, msg.sender)) revert SharingNotMatcher(msg.sender);
+        uint64 next = nextSlotOf(chunk);
+        if (slot != next) revert SharingOutOfOrder(chunk, next, slot);
+        uint32 chunks = chunksIn(slot);
+        if (chunk >= chunks) revert SharingUnknownChunk(slot, chunk);
+        _nextPlusOne[chunk] = slot + 2;
+        _requireReady(slot);
+        Chunk memory c = _load(slot, chunk, members, readingWords);
+        _close(slot, chunk, c.readingsHash);
+        Totals memory tot = chunks == 1 ? _totalsOf(c) : _storedTotals(slot, chunk);
+        Context memory ctx = _context(slot, members.length);
+        ctx.consumerIndex = tot.consumers;
+        ctx.producerIndex = tot.producers;
+        for (uint256 i; i < members.length; ++i) {
+            _settleMember(ctx, tot, c, i, members[i]);
+        }
+        _record(ctx, chunk, tot, c.readingsHash, members.length);
+        _transfer(ctx);
+    }
+
+    /// @dev The period's counters and the chunk's digest link.
+    function _record(Context memory ctx, uint32 chunk, Totals memory tot, bytes32 readingsHash, uint256 n) private {
+        if (ctx.exportWh != 0) totalExportOf[ctx.period] += ctx.exportWh;
+        if (ctx.fees != 0) platformFeesOf[ctx.period] += ctx.fees;
+        uint64 slot = ctx.slot;
+        bytes32 digest = keccak256(
+            abi.encode(
+                slot == 0 ? bytes32(0) : digestAt[slot - 1][chunk],
+                slot,
+                chunk,
+                key,
+                tot.e,
+                tot.d,
+                tot.a,
+                readingsHash,
+                ctx.rowsHash
+            )
+        );
+        digestAt[slot][chunk] = digest;
+        emit SharingSlotDigest(slot, chunk, digest, tot.e, tot.d, tot.a, n);
+    }
+
+    // ----------------------------------------------------------------------------------- views
+
+    /// @inheritdoc ISharingSettlement
+    function passes() public view returns (uint8) {
+        return key == SharingKey.Dynamic ? 2 : 3;
+    }
+
+    /// @inheritdoc ISharingSettlement
+    function chunksIn(uint64 slot) public view returns (uint32 n) {
+        n = community.chunkCount();
+        // Chunks open in registration order, so those opened after `slot` are the last ones.
+        while (n > 1 && community.chunkFromSlot(n - 1) > slot) {
+            --n;
+        }
+    }
+
+    /// @inheritdoc ISharingSettlement
+    function nextSlotOf(uint32 chunk) public view returns (uint64) {
+        uint64 stored = _nextPlusOne[chunk];
+        if (stored != 0) return stored - 1;
+        uint64 from = community.chunkFromSlot(chunk); // reverts for a chunk not opened
+        return from > firstSlot ? from : firstSlot;
+    }
+
+    /// @inheritdoc IPeriodLedger
+    function nextSlot() external view returns (uint64 next) {
+        uint32 chunks = community.chunkCount();
+        if (chunks == 0) return firstSlot;
+        next = type(uint64).max;
+        for (uint32 c; c < chunks; ++c) {
+            uint64 n = nextSlotOf(c);
+            if (n < next) next = n;
+        }
+    }
+
+    // ----------------------------------------------------------------------------------- internals
+
+    function _requireReady(uint64 slot) private view {
+        uint256 delivered = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
+        uint256 deadline = delivered + readingDeadlineSeconds;
+        if (block.timestamp >= deadline) return;
+        if (block.timestamp >= delivered) {
+            // slither-disable-next-line unused-return
+            (uint256 count,) = readings.slotReadings(slot);
+            if (count >= community.meterCount()) return; // every meter has reported
+        }
+        revert SharingReadingsPending(slot, deadline);
+    }
+
+    /// @dev Close the (slot, chunk)'s readings, check the words against the commitment and turn them
+    /// into the rule's per-member figures (C_i, G_i with the members' terms in the slot).
+    function _load(uint64 slot, uint32 chunk, address[] calldata members, uint256[] calldata words)
+        private
+        view
+        returns (Chunk memory c)
+    {
+        c.readingsHash = _checkWords(slot, chunk, words);
+        _aggregate(c, members, words);
+        _participate(c, members, slot);
+    }
+
+    /// @dev Check the words against the (slot, chunk)'s commitment as it stands (a view; `_close`
+    /// closes it, so that it can no longer change).
+    function _checkWords(uint64 slot, uint32 chunk, uint256[] calldata words) private view returns (bytes32) {
+        // slither-disable-next-line unused-return
+        (uint256 count, bytes32 committed,) = readings.chunkReadings(slot, chunk);
+        bytes32 h = bytes32(0);
+        for (uint256 k; k < words.length; ++k) {
+            h = keccak256(abi.encodePacked(h, words[k]));
+        }
+        if (count != words.length || h != committed) {
+            revert SharingReadingsMismatch(slot, chunk, count, words.length);
+        }
+        return committed;
+    }
+
+    /// @dev Close the (slot, chunk)'s readings: no reading may join them after the first pass, so
+    /// every pass and the settlement see the words checked. The commitment cannot have changed
+    /// since `_checkWords` in the same transaction; checked anyway.
+    function _close(uint64 slot, uint32 chunk, bytes32 checked) private {
+        (uint256 count, bytes32 committed) = readings.closeSlot(slot, chunk);
+        if (committed != checked) revert SharingReadingsMismatch(slot, chunk, count, count);
+    }
+
+    /// @dev Import and export per listed member; every word's member listed, every member with a word.
+    function _aggregate(Chunk memory c, address[] calldata members, uint256[] calldata words) private pure {
+        uint256 n = members.length;
+        for (uint256 i = 1; i < n; ++i) {
+            if (members[i] <= members[i - 1]) revert SharingMembersNotAscending(i);
+        }
+        c.importWh = new uint256[](n);
+        c.exportWh = new uint256[](n);
+        address[] memory sorted = members;
+        for (uint256 k; k < words.length; ++k) {
+            uint256 w = words[k];
+            (bool found, uint256 i) = SortedAddresses.find(sorted, address(uint160(w)));
+            if (!found) revert SharingMemberMissing(address(uint160(w)));
+            c.importWh[i] += uint48(w >> 160);
+            // Exports are below 2**40 a reading, so their sum stays below bit 200; the count of the
+            // member's readings rides above it and is cleared below.
+            c.exportWh[i] += uint48(w >> 208) + (1 << 200);
+        }
+        for (uint256 i; i < n; ++i) {
+            uint256 x = c.exportWh[i];
+            if (x >> 200 == 0) revert SharingMemberWithoutReading(members[i]);
+            c.exportWh[i] = x & ((1 << 200) - 1);
+        }
+    }
+
+    /// @dev C_i, G_i and s_i from the members' sharing terms in the slot (one call for the chunk).
+    function _participate(Chunk memory c, address[] calldata members, uint64 slot) private view {
+        uint256 n = members.length;
+        uint256[] memory terms = community.sharingTermsOf(members, slot);
+        c.bigC = new uint256[](n);
+        c.bigG = new uint256[](n);
+        c.sharePpm = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            uint256 x = c.exportWh[i];
+            uint256 imp = c.importWh[i];
+            uint256 pct = terms[i] & 0xFF;
+            if (imp > x) c.bigC[i] = (imp - x) * pct / 100;
+            else c.bigG[i] = (x - imp) * pct / 100;
+            c.sharePpm[i] = terms[i] >> 8;
+        }
+    }
+
+    /// @dev A single-chunk slot's totals, from the chunk itself.
+    function _totalsOf(Chunk memory c) private view returns (Totals memory t) {
+        uint256 n = c.bigC.length;
+        for (uint256 i; i < n; ++i) {
+            t.e += c.bigG[i];
+            t.d += c.bigC[i];
+        }
+        if (key == SharingKey.Dynamic) {
+            t.a = t.e < t.d ? t.e : t.d;
+            if (t.e < t.d) {
+                for (uint256 i; i < n; ++i) {
+                    t.sumFloorC += c.bigC[i] * t.e / t.d;
+                }
+            }
+        } else {
+            for (uint256 i; i < n; ++i) {
+                uint256 allot = t.e * c.sharePpm[i] / PPM;
+                t.a += allot < c.bigC[i] ? allot : c.bigC[i];
+            }
+        }
+        if (t.e != 0 && t.a != t.e) {
+            for (uint256 i; i < n; ++i) {
+                t.sumFloorR += t.a * c.bigG[i] / t.e;
+            }
+        }
+    }
+
+    function _storedTotals(uint64 slot, uint32 chunk) private view returns (Totals memory t) {
+        Tally storage s = _tallies[slot];
+        if (s.pass < passes()) revert SharingTallyIncomplete(slot, s.pass, s.nextChunk);
+        t.e = s.e;
+        t.d = s.d;
+        t.a = s.a;
+        t.sumFloorC = s.sumFloorC;
+        t.sumFloorR = s.sumFloorR;
+        uint256 before = _before[slot][chunk];
+        t.consumers = uint32(before);
+        t.producers = uint32(before >> 32);
+    }
+
+    function _context(uint64 slot, uint256 n) private view returns (Context memory ctx) {
+        ctx.slot = slot;
+        ctx.period = slot / periodSlots;
+        ctx.tariff = community.tariffAt(slot);
+        ctx.supply = community.supplyAccount();
+        if (ctx.supply == address(0)) revert SharingNoSupplyAccount();
+        ctx.network = community.networkAccount();
+        ctx.fee = community.feeAccount();
+        ctx.debits = new uint256[](n + 1);
+        ctx.credits = new uint256[](n + 3);
+    }
+
+    /// @dev One member by the rule: allotment, allocation, credit, money; its event and digest link.
+    function _settleMember(Context memory ctx, Totals memory tot, Chunk memory c, uint256 i, address member)
+        private
+    {
+        Row memory r;
+        r.importWh = c.importWh[i];
+        r.exportWh = c.exportWh[i];
+        r.bigC = c.bigC[i];
+        r.bigG = c.bigG[i];
+        _allocate(ctx, tot, r, c.sharePpm[i]);
+        _money(ctx, r, member);
+        if (r.exportWh != 0) {
+            exportOf[ctx.period][member] += r.exportWh;
+            ctx.exportWh += r.exportWh;
+        }
+        ctx.rowsHash = keccak256(abi.encode(ctx.rowsHash, member, r));
+        bytes32 topic = SharingSettled.selector;
+        uint64 slot = ctx.slot;
+        assembly ("memory-safe") {
+            log3(r, 352, topic, slot, member) // the Row's eleven words are the event's data
+        }
+    }
+
+    /// @dev The rule for one member. `tot.sumFloorC` is Σ floor(C_i·E/D) (dynamic, E < D) and
+    /// `tot.sumFloorR` Σ floor(A·G_j/E) (A < E), so the leftovers are E − sumFloorC and A − sumFloorR,
+    /// each smaller than the number of members below their cap: one Wh each to the first ones in
+    /// (chunk, address) order, which `ctx`'s running indices count from the chunks before.
+    function _allocate(Context memory ctx, Totals memory tot, Row memory r, uint256 sharePpm) private view {
+        uint256 e = tot.e;
+        uint256 d = tot.d;
+        if (key == SharingKey.Static) {
+            // G.02 is the share of E whatever the consumption; the cap leaves the rest as surplus.
+            r.allotment = e * sharePpm / PPM;
+            r.allocated = r.allotment < r.bigC ? r.allotment : r.bigC;
+        } else if (r.bigC != 0) {
+            uint256 index = ctx.consumerIndex++;
+            if (e >= d) {
+                r.allotment = r.bigC * e / d;
+                r.allocated = r.bigC;
+            } else {
+                r.allocated = r.bigC * e / d + (index < e - tot.sumFloorC ? 1 : 0);
+                r.allotment = r.allocated;
+            }
+        }
+        if (r.bigG != 0) {
+            uint256 index = ctx.producerIndex++;
+            if (tot.a == e) r.credited = r.bigG;
+            else r.credited = tot.a * r.bigG / e + (index < tot.a - tot.sumFloorR ? 1 : 0);
+        }
+    }
+
+    /// @dev A consumer who can pay in full is debited once, into this contract, and the chunk's
+    /// totals go on to the supply, network and fee accounts in the same settleNet call
+    /// (`_transfer`); one who cannot is charged at once by EnergyToken.collect, creditor by creditor,
+    /// the shortfall becoming debt. Producers are credited from the supply account in `_transfer`.
+    function _money(Context memory ctx, Row memory r, address member) private {
+        Tariff memory t = ctx.tariff;
+        uint256 m;
+        if (r.importWh > r.exportWh) {
+            m = r.importWh - r.exportWh; // c_i
+            uint256 grid = m - r.allocated;
+            uint256 energy = uint256(t.sharingPrice) * r.allocated + uint256(t.retailPrice) * grid;
+            uint256 network = uint256(t.p2pGridFee) * r.allocated + uint256(t.gridFee) * grid;
+            uint256 fee = uint256(t.tradeFeeBuy) * r.allocated;
+            r.charged = energy + network + fee;
+            r.bauCost = int256(m * (uint256(t.retailPrice) + t.gridFee));
+            ctx.fees += fee;
+            if (r.charged == 0) return;
+            if (token.balanceOf(member) >= r.charged) {
+                ctx.debits[ctx.debitCount++] = uint160(member) | (r.charged << 160) | (1 << 255);
+                ctx.toSupply += energy;
+                ctx.toNetwork += network;
+                ctx.toFee += fee;
+                r.collected = r.charged;
+            } else {
+                r.collected = _collect(ctx, member, energy, network, fee);
+            }
+        } else {
+            m = r.exportWh - r.importWh; // g_j
+            uint256 sellFee = uint256(t.tradeFeeSell) * r.credited;
+            r.paid = (uint256(t.sharingPrice) - t.tradeFeeSell) * r.credited + uint256(t.feedInPrice) * (m - r.credited);
+            r.bauCost = -int256(m * t.feedInPrice);
+            ctx.fees += sellFee;
+            if (r.paid != 0) ctx.credits[ctx.creditCount++] = uint160(member) | (r.paid << 160);
+            ctx.fromSupply += r.paid + sellFee;
+            ctx.toFee += sellFee;
+        }
+    }
+
+    function _collect(Context memory ctx, address member, uint256 energy, uint256 network, uint256 fee)
+        private
+        returns (uint256)
+    {
+        uint256[] memory charges = new uint256[](3);
+        uint256 k;
+        if (energy != 0) charges[k++] = uint160(ctx.supply) | (energy << 160);
+        if (network != 0) charges[k++] = uint160(ctx.network) | (network << 160);
+        if (fee != 0) charges[k++] = uint160(ctx.fee) | (fee << 160);
+        assembly ("memory-safe") {
+            mstore(charges, k)
+        }
+        return token.collect(member, charges);
+    }
+
+    /// @dev One settleNet call: the paying consumers' debits, the supply account's net debit if it
+    /// pays more than it receives, then the producers' credits and the accounts' shares. Over the
+    /// chunk the supply account receives the energy paid for and pays the producers and their
+    /// platform fees, so the shared Wh net out; this contract ends with nothing.
+    function _transfer(Context memory ctx) private {
+        uint256[] memory entries = ctx.debits;
+        uint256 k = ctx.debitCount;
+        if (ctx.fromSupply > ctx.toSupply) {
+            uint256 owed = ctx.fromSupply - ctx.toSupply;
+            uint256 balance = token.balanceOf(ctx.supply);
+            if (balance < owed) revert SharingSupplyUnderfunded(owed, balance);
+            entries[k++] = uint160(ctx.supply) | (owed << 160) | (1 << 255);
+        }
+        uint256[] memory credits = ctx.credits;
+        uint256 c = ctx.creditCount;
+        if (ctx.toSupply > ctx.fromSupply) credits[c++] = uint160(ctx.supply) | ((ctx.toSupply - ctx.fromSupply) << 160);
+        if (ctx.toNetwork != 0) credits[c++] = uint160(ctx.network) | (ctx.toNetwork << 160);
+        if (ctx.toFee != 0) credits[c++] = uint160(ctx.fee) | (ctx.toFee << 160);
+        if (k + c == 0) return;
+        uint256[] memory all = new uint256[](k + c);
+        for (uint256 i; i < k; ++i) {
+            all[i] = entries[i];
+        }
+        for (uint256 i; i < c; ++i) {
+            all[k + i] = credits[i];
+        }
+        token.settleNet(all);
+    }
+}
