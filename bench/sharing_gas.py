@@ -26,10 +26,10 @@ from typing import Any
 from bench.chunks import _advance_to, _gas_by_kind, _meters, _wait_nonce
 from bench.matcher import register_members
 from bench.report import record
+from chain.devchain import dev_chain
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from gridshare.settings import load_settings
-from matcher.devchain import dev_chain
 from matcher.service import Matcher
 
 GOAL = 8_000

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from chain.devchain import dev_chain
 from chain.metering import pack_reading_word
 from chain.node import Node, Sender
 from chain.sharing import expected_rows
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from gridshare.settings import Settings
 from market.sharing import Key, SharingTariff
-from matcher.devchain import dev_chain
 from matcher.service import Matcher
 
 EUR = 10**9
