@@ -259,7 +259,8 @@ class Community(_Frozen):
             "GRIDSHARE_LOCK_IN_SLOTS": str(self.lock_in_days * self.slots_per_day),
         }
         for key, value in self.tariff.model_dump().items():
-            env[f"GRIDSHARE_TARIFF__{key.upper()}"] = str(value)
+            if value is not None:  # sharing_price unset: the deployment uses community_price
+                env[f"GRIDSHARE_TARIFF__{key.upper()}"] = str(value)
         return env
 
 
