@@ -159,6 +159,125 @@ def export_coefficients(
         raise typer.Exit(code=1) from e
 
 
+MAX_EXPORT_DAYS = 366
+"""The longest range `export allocation` writes in one file (a year, leap or not)."""
+
+
+def _utc_day_or_exit(value: str, option: str) -> int:
+    """A `YYYY-MM-DD` day's 00:00 UTC in unix seconds, or exit 2 with one line."""
+    import re
+    from datetime import UTC, datetime
+
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError("not YYYY-MM-DD")
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as e:
+        typer.echo(f"error: {option} {value!r} is not a date YYYY-MM-DD ({e})", err=True)
+        raise typer.Exit(code=2) from e
+    return int(day.timestamp())
+
+
+@export_app.command("allocation")
+def export_allocation(
+    from_day: Annotated[str, typer.Option("--from", help="First UTC day, YYYY-MM-DD (included).")],
+    to_day: Annotated[
+        str, typer.Option("--to", help="UTC day after the last one, YYYY-MM-DD (excluded).")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="csv (default) or json.")] = "csv",
+    network: Annotated[
+        str | None,
+        typer.Option(help="Network id (deployments/<id>.json); default: the one the index holds."),
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option(help="Event index database URL (default settings.index_db_url).")
+    ] = None,
+) -> None:
+    """A sharing community's allocation per metering point and slot (G.01..P.01), from the index.
+
+    One row per metering point and slot of a `sharing` deployment starting in [--from 00:00
+    UTC, --to 00:00 UTC), at most 366 days, with Austria's energy-community figures G.01
+    (consumption or production), G.01T (participating), G.02 (allotment), G.03 (allocated),
+    P.01 (surplus to the grid) in Wh and the money in n€. Bad input exits 2 with one line."""
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from chain.calendar import read_calendar
+    from chain.node import Node, NodeError
+    from gridshare.settings import load_settings
+    from indexer.allocation import (
+        AllocationIndexError,
+        allocation_rows,
+        index_info,
+        settled_through,
+        write_csv,
+        write_json,
+    )
+    from indexer.migrate import make_engine
+
+    start = _utc_day_or_exit(from_day, "--from")
+    end = _utc_day_or_exit(to_day, "--to")
+    if start >= end:
+        typer.echo(f"error: --from {from_day} must be before --to {to_day}", err=True)
+        raise typer.Exit(code=2)
+    if end - start > MAX_EXPORT_DAYS * 86_400:
+        typer.echo(
+            f"error: {from_day}..{to_day} is {(end - start) // 86_400} days, more than "
+            f"{MAX_EXPORT_DAYS}: export it in parts",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    if fmt not in ("csv", "json"):
+        typer.echo(f"error: --format must be csv or json, not {fmt!r}", err=True)
+        raise typer.Exit(code=2)
+    settings = load_settings()
+    url = db or settings.index_db_url
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and not (
+            parsed.database and Path(parsed.database).is_file()
+        ):
+            raise AllocationIndexError(f"{url}: no such SQLite file")
+        engine = make_engine(url)
+        info = index_info(engine, url)
+    except (AllocationIndexError, ArgumentError, SQLAlchemyError) as e:
+        typer.echo(f"error: {_one_line(str(e))}", err=True)
+        raise typer.Exit(code=2) from e
+    if network is not None and network != info.network:
+        typer.echo(f"error: {url} indexes network {info.network}, not {network}", err=True)
+        raise typer.Exit(code=2)
+    limit = settings.rpc_retry_limit or settings.audit_rpc_retry_limit
+    try:
+        node = Node.from_settings(
+            info.network, settings.model_copy(update={"rpc_retry_limit": limit})
+        )
+        node.check_chain()
+        calendar = read_calendar(node)
+    except NodeError as e:
+        typer.echo(f"error: {_one_line(str(e))}", err=True)
+        raise typer.Exit(code=2) from e
+    if node.manifest.chain_id != info.chain_id:
+        typer.echo(
+            f"error: {url} indexes chain {info.chain_id}, network {info.network} is chain "
+            f"{node.manifest.chain_id}",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    slots = calendar.slots_starting_in(start, end)
+    last = settled_through(engine)
+    if slots and (last is None or last < slots[-1]):
+        typer.echo(
+            f"note: the index holds settled slots up to {'none' if last is None else last}; "
+            f"slots {slots.start}..{slots[-1]} asked for",
+            err=True,
+        )
+    writer = write_csv if fmt == "csv" else write_json
+    writer(allocation_rows(engine, calendar, slots), sys.stdout)
+
+
 @import_app.command("coefficients")
 def import_coefficients(
     file: Annotated[str, typer.Argument(metavar="FILE.txt", help="The file; - reads stdin.")],

@@ -6,7 +6,8 @@
   in snake_case: address -> String(42) checksummed, bytesN -> String 0x-hex (bytes32: 66),
   any int -> `Uint` (NUMERIC(78,0), a Python int), bool -> Boolean, string -> Text, arrays ->
   JSON lists, struct arguments flattened to `<arg>_<field>` columns. Indexed arguments and
-  `block_number` carry an index.
+  `block_number` carry an index; `COMPOSITE_INDEXES` adds multi-column ones (a member's rows
+  by slot).
 * `blocks`: number, hash, parent_hash, timestamp of every block the index holds rows of and of
   every batch's last block; the reorg check compares these hashes with the chain's.
 * `checkpoint`: one row: which deployment the database indexes, and the last block indexed.
@@ -21,6 +22,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Index,
     Integer,
     MetaData,
     String,
@@ -80,8 +82,18 @@ def column_type(abi_type: str) -> TypeEngine[Any]:
     raise ValueError(f"no column type for ABI type {abi_type}")
 
 
+COMPOSITE_INDEXES: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
+    ("SharingSettlement", "SharingSettled"): (("member", "slot"),),
+}
+"""Multi-column indexes of event tables, by (contract, event): named `ix_<table>_<columns>`."""
+
+
 def _event_table(spec: EventSpec) -> Table:
     arg_columns = [_arg_column(c) for c in spec.columns]
+    indexes = [
+        Index(f"ix_{spec.table_name}_{'_'.join(names)}", *names)
+        for names in COMPOSITE_INDEXES.get((spec.contract, spec.event), ())
+    ]
     return Table(
         spec.table_name,
         metadata,
@@ -91,6 +103,7 @@ def _event_table(spec: EventSpec) -> Table:
         Column("block_hash", String(66), nullable=False),
         Column("block_time", BigInteger, nullable=False),
         *arg_columns,
+        *indexes,
     )
 
 

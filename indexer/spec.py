@@ -3,7 +3,8 @@
 The index's schema must not move with whatever manifest a database happens to be pointed at, so
 the event ABIs it is built from are committed in `indexer/events.json` and the tables are
 migrated by alembic. When a contract's events change: regenerate the file from a fresh
-deployment (`python -m indexer.spec deployments/<id>.json`), then add a migration
+deployment of each market mode (`python -m indexer.spec deployments/<trading>.json
+deployments/<sharing>.json`: the union of their contracts' events), then add a migration
 (`python -m indexer.migrate revision "what changed"`). `tests/indexer` fails until both are done.
 """
 
@@ -112,12 +113,26 @@ def load_specs(path: Path = SPEC_PATH) -> list[EventSpec]:
     return [event_spec(contract, abi) for contract in sorted(data) for abi in data[contract]]
 
 
+def merged_event_abis(
+    manifests: Sequence[Mapping[str, Sequence[Mapping[str, Any]]]],
+) -> dict[str, list[dict[str, Any]]]:
+    """The event entries of every contract of several deployments (a trading and a sharing
+    one); a contract in more than one must have the same events in each."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for abis in manifests:
+        for contract, items in event_abis(abis).items():
+            if contract in out and out[contract] != items:
+                raise ValueError(f"{contract} has different events in two manifests")
+            out[contract] = items
+    return dict(sorted(out.items()))
+
+
 def main(argv: Sequence[str]) -> None:
-    """`python -m indexer.spec deployments/<id>.json`: rewrite events.json from a manifest."""
-    if len(argv) != 1:
-        sys.exit("usage: python -m indexer.spec deployments/<id>.json")
-    manifest = json.loads(Path(argv[0]).read_text())
-    events = event_abis(manifest["abi"])
+    """`python -m indexer.spec deployments/<id>.json [...]`: rewrite events.json from the
+    manifests of a trading and a sharing deployment (the index covers both modes)."""
+    if not argv:
+        sys.exit("usage: python -m indexer.spec deployments/<id>.json [deployments/<id>.json ...]")
+    events = merged_event_abis([json.loads(Path(a).read_text())["abi"] for a in argv])
     for contract, items in events.items():
         for abi in items:
             event_spec(contract, abi)  # refuse names that cannot become tables

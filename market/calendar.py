@@ -24,6 +24,12 @@ class Calendar:
     def slot_start(self, slot: int) -> int:
         return self.genesis + slot * self.slot_seconds
 
+    def slots_starting_in(self, start: int, end: int) -> range:
+        """The slots whose delivery starts in [start, end) (unix seconds; none before genesis)."""
+        first = max(0, -((self.genesis - start) // self.slot_seconds))  # ceil, clamped
+        stop = max(0, -((self.genesis - end) // self.slot_seconds))
+        return range(first, max(first, stop))
+
     def gate_closure(self, slot: int) -> int:
         return self.genesis + slot * self.slot_seconds - self.gate_closure_seconds
 

@@ -1,6 +1,7 @@
 """Fixtures shared by the test directories that run against real services: each directory that
 imports `chain` gets its own private ganache for its session (state never leaks between
-directories), and `postgres` one throwaway PostgreSQL server."""
+directories), `sharing_community` a private anvil with a community deployed in the `sharing`
+mode and its members registered, and `postgres` one throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from chain.devchain import DevChain, dev_chain
 from indexer.devdb import PgServer, pg_server
+from tests.sharing import FLOWS, SharingCommunity, sharing_chain
 
 PG_MISSING = (
     "PostgreSQL is not installed and could not be: run `make setup` as root "
@@ -22,6 +24,14 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevChain]:
     """Ganache on a free port with the contracts deployed by scripts/deploy.py."""
     with dev_chain(tmp_path_factory.mktemp("deployments")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def sharing_community(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharingCommunity]:
+    """Anvil on a free port with a `sharing` deployment (two members a chunk) and one member
+    per entry of `tests.sharing.FLOWS` registered, each with a meter, and funded."""
+    with sharing_chain(tmp_path_factory.mktemp("sharing-deployments")) as running:
+        yield SharingCommunity.with_members(running, len(FLOWS))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
-"""The index's tests: one real ganache (deployed with scripts/deploy.py, real market activity)
-and one real PostgreSQL server per session; every test indexes into fresh databases of its own,
-on SQLite and on PostgreSQL."""
+"""The index's tests: one real ganache (deployed with scripts/deploy.py, real market activity),
+one real anvil with a `sharing` deployment and a slot settled on it, and one real PostgreSQL
+server per session; every test indexes into fresh databases of its own, on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from gridshare.settings import Settings
 from indexer.devdb import PgServer
 from indexer.migrate import make_engine
 from matcher.service import Matcher
-from tests.fixtures import PG_MISSING, chain, postgres  # noqa: F401
+from tests.fixtures import PG_MISSING, chain, postgres, sharing_community  # noqa: F401
 from tests.matcher.helpers import EUR, MATCHER, MEMBERS, Market
+from tests.sharing import FLOWS, SharingCommunity
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +42,14 @@ def market(node: Node) -> Market:
     m.add_members(MEMBERS[:6], 1_000 * EUR)
     trade_slot(m)
     return m
+
+
+@pytest.fixture(scope="session")
+def sharing_slot(sharing_community: SharingCommunity) -> int:
+    """A slot of the sharing deployment settled from the members' readings (`FLOWS`), over
+    three chunks; the slots before it settled empty."""
+    slot, _block = sharing_community.settle_slot(FLOWS)
+    return slot
 
 
 @pytest.fixture(scope="session")

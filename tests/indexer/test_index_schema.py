@@ -17,8 +17,9 @@ from chain.node import Node
 from indexer.migrate import current_revision, head_revision, upgrade
 from indexer.schema import checkpoint, event_table, metadata
 from indexer.service import Indexer, IndexMismatch
-from indexer.spec import SPEC_PATH, event_abis, snake_case
+from indexer.spec import SPEC_PATH, merged_event_abis, snake_case
 from indexer.types import Uint
+from tests.sharing import SharingCommunity
 
 NewDb = Callable[[], Engine]
 
@@ -35,11 +36,18 @@ def test_snake_case() -> None:
         event_table("OrderBook", "Nope")
 
 
-def test_committed_event_list_is_the_deployed_contracts_events(chain: DevChain) -> None:
-    """A contract whose events change fails here until events.json is regenerated (and then
-    the migration test below fails until a migration is added)."""
-    (manifest,) = Path(chain.deployments_dir).glob("*.json")
-    deployed = event_abis(json.loads(manifest.read_text())["abi"])
+def test_committed_event_list_is_the_deployed_contracts_events(
+    chain: DevChain, sharing_community: SharingCommunity
+) -> None:
+    """The events of a trading and a sharing deployment's contracts together. A contract whose
+    events change fails here until events.json is regenerated (and then the migration test
+    below fails until a migration is added)."""
+    manifests = [
+        json.loads(next(Path(c.deployments_dir).glob("*.json")).read_text())["abi"]
+        for c in (chain, sharing_community.chain)
+    ]
+    deployed = merged_event_abis(manifests)
+    assert "SharingSettlement" in deployed and "OrderBook" in deployed
     assert json.loads(SPEC_PATH.read_text()) == json.loads(json.dumps(deployed))
 
 

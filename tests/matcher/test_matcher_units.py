@@ -36,6 +36,22 @@ def test_calendar_matches_the_contracts_slot_arithmetic() -> None:
 
 
 @pytest.mark.parametrize(
+    ("start", "end", "slots"),
+    [
+        (GENESIS - 86_400, GENESIS, range(0, 0)),  # before genesis: none
+        (GENESIS - 1, GENESIS + 1, range(0, 1)),
+        (GENESIS, GENESIS + 86_400, range(0, 48)),  # a day of 30-minute slots
+        (GENESIS + 1, GENESIS + 3600, range(1, 2)),  # slot 0 starts before `start`
+        (GENESIS + 3600, GENESIS + 3601, range(2, 3)),
+        (GENESIS + 3601, GENESIS + 3602, range(3, 3)),  # no slot starts inside
+    ],
+)
+def test_slots_starting_in_a_range(start: int, end: int, slots: range) -> None:
+    assert CAL.slots_starting_in(start, end) == slots
+    assert all(start <= CAL.slot_start(s) < end for s in slots)
+
+
+@pytest.mark.parametrize(
     ("now", "last"),
     [
         (GENESIS - 301, None),  # slot 0's gate has not closed yet
