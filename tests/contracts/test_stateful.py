@@ -116,7 +116,7 @@ TARIFFS = [
     SlotRules(Tariff(210_000, 80_000, 110_000, 50_000, 4_000, 6_000, 2_500_000_000, 150_000), m)
     for m in ("community", "uniform", "pay-as-bid")
 ]
-INVALID_TARIFF = (100_000, 150_000, 0, 0, 0, 0, 120_000, 0, 0)
+INVALID_TARIFF = (100_000, 150_000, 0, 0, 0, 0, 120_000, 0, 0, 120_000)  # feed-in above retail
 # A change's first slot relative to the earliest one the notice allows (current + horizon + 1):
 # zero and below must be refused (the lowest reach back into past slots).
 NOTICE = st.integers(min_value=-HORIZON - 3, max_value=4)
