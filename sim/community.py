@@ -258,9 +258,9 @@ class Community(_Frozen):
             "GRIDSHARE_EXIT_PENALTY": str(self.exit_penalty),
             "GRIDSHARE_LOCK_IN_SLOTS": str(self.lock_in_days * self.slots_per_day),
         }
-        for key, value in self.tariff.model_dump().items():
-            if value is not None:  # sharing_price unset: the deployment uses community_price
-                env[f"GRIDSHARE_TARIFF__{key.upper()}"] = str(value)
+        # An unset sharing_price stays unset: the deployment then uses community_price.
+        for key, value in self.tariff.model_dump(exclude_none=True).items():
+            env[f"GRIDSHARE_TARIFF__{key.upper()}"] = str(value)
         return env
 
 
