@@ -35,6 +35,7 @@ from brownie._config import CONFIG
 
 from chain.codec import encode_rules
 from gridshare.settings import Settings, load_settings
+from scripts.devnode import await_receipts_first
 
 DEV_GAS_PRICE = "2 gwei"  # ganache (shanghai) never mines a 0-gas-price transaction
 
@@ -253,6 +254,7 @@ def write_manifest(dep: Deployment | SharingDeployment, directory: Path, network
 def main() -> None:
     settings = load_settings()
     if CONFIG.network_type == "development":
+        await_receipts_first()
         network.gas_price(DEV_GAS_PRICE)
         dso = accounts[0]
         oracle, matcher = accounts[1].address, accounts[2].address

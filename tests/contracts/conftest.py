@@ -14,6 +14,7 @@ from eth_account import Account
 
 from gridshare.settings import Settings
 from scripts.deploy import DEV_GAS_PRICE, Deployment, day_start, deploy
+from scripts.devnode import await_receipts_first
 from scripts.slot_flow import sleep_until
 from tests.contracts.helpers import SlotRunner
 
@@ -33,7 +34,7 @@ MEMBER_KEYS = {  # deterministic test keys, so members can sign EIP-712 intents
 }
 
 
-# Two fixes so the suite runs on anvil as on ganache (brownie 1.22.2's anvil backend):
+# Fixes so the suite runs on anvil as on ganache (brownie 1.22.2's anvil backend):
 # - `chain.mine(timestamp=t)` sent `evm_mine` the bare number as its params, which anvil refuses
 #   ("Invalid request"); anvil takes `[t]` as ganache does.
 # - anvil's `evm_revert` also winds its clock back to the snapshot block's timestamp (ganache keeps
@@ -45,6 +46,8 @@ MEMBER_KEYS = {  # deterministic test keys, so members can sign EIP-712 intents
 #   revert (same sender, nonce, arguments): anvil then mines it but cannot find it by hash, and
 #   brownie reports "Tx dropped without known replacement". Each revert on anvil moves the
 #   default gas price on by one wei, so no transaction repeats an earlier one's hash.
+# - anvil can show a sender's nonce moved on before the receipt is readable:
+#   scripts.devnode.await_receipts_first (also used by the deploy script on a dev chain).
 
 
 def _anvil_mine(timestamp: int | None = None) -> None:
@@ -66,6 +69,7 @@ def _revert_with_node_clock(self: Chain, id_: int | str) -> int | str:
 
 
 brownie_anvil.mine = _anvil_mine
+await_receipts_first()
 type(chain)._revert = _revert_with_node_clock
 
 
