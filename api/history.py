@@ -165,6 +165,16 @@ class History:
             *mine(imb, "member"),
         )
         events += ev(conn, "ImbalanceSettlement", "SlotDigest")
+        shared = event_table("SharingSettlement", "SharingSettled")
+        events += ev(
+            conn,
+            "SharingSettlement",
+            "SharingSettled",
+            shared.c.slot >= lo,
+            shared.c.slot <= hi,
+            *mine(shared, "member"),
+        )
+        events += ev(conn, "SharingSettlement", "SharingSlotDigest")
         events += ev(conn, "Flexibility", "FlexRequested")
         for contract, name, col in _MEMBER_EVENTS:
             t = event_table(contract, name)

@@ -22,6 +22,8 @@ log index) and re-derives, with the rulebook (`market/`) and the contracts' pure
 * the settlement against meters: reading commitments, each member's imbalance and BaU cost
   (`market.billing` through `chain.metering.settle_positions`), what a balance covered and what
   became debt, and the slot's link in the digest chain;
+* the `sharing` mode: each (slot, chunk)'s allocation, money, totals and digest link rebuilt
+  from the committed readings, the members' sharing terms and the tariff (`chain.sharing`);
 * profit sharing and the service fee per period (`market.billing.profit_pool`, `profit_shares`);
 * DSO flexibility: each request's escrow, each offer, the merit-order acceptance
   (`market.flexibility.accept`), and each delivery's baseline, payment and penalty
@@ -37,9 +39,9 @@ log index) and re-derives, with the rulebook (`market/`) and the contracts' pure
   balances and debts equal the chain's at the audited block.
 
 Each discrepancy is a `Finding(slot, rule, detail)`; the rules are listed in `RULES`. The rules
-live by domain in `audit.rules` (trades, intents, meters, money, profit, membership,
-flexibility, roles), each a mixin over the shared replay state of `audit.rules.core`; the
-auditor here is their composition.
+live by domain in `audit.rules` (trades, intents, meters, sharing, money, profit,
+membership, flexibility, roles), each a mixin over the shared replay state of
+`audit.rules.core`; the auditor here is their composition.
 """
 
 from __future__ import annotations
@@ -47,7 +49,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from audit.model import ChainState, Event, Report
-from audit.rules import flexibility, intents, membership, meters, money, profit, roles, trades
+from audit.rules import (
+    flexibility,
+    intents,
+    membership,
+    meters,
+    money,
+    profit,
+    roles,
+    sharing,
+    trades,
+)
 from audit.rules.core import ZERO_ADDRESS
 from audit.rules.flexibility import FlexibilityRules
 from audit.rules.intents import FIRST_INTENT_ID, MASK64
@@ -56,6 +68,7 @@ from audit.rules.meters import MeterRules
 from audit.rules.money import MoneyRules
 from audit.rules.profit import ProfitRules
 from audit.rules.roles import RoleRules
+from audit.rules.sharing import SharingRules
 from audit.rules.trades import TradeRules
 
 __all__ = ["FIRST_INTENT_ID", "MASK64", "RULES", "addresses_seen", "audit"]
@@ -69,11 +82,19 @@ RULES: dict[str, str] = {
     **membership.RULES,
     **flexibility.RULES,
     **roles.RULES,
+    **sharing.RULES,
 }
 
 
 class _Auditor(
-    MembershipRules, RoleRules, MoneyRules, TradeRules, MeterRules, ProfitRules, FlexibilityRules
+    MembershipRules,
+    RoleRules,
+    MoneyRules,
+    TradeRules,
+    MeterRules,
+    SharingRules,
+    ProfitRules,
+    FlexibilityRules,
 ):
     """Every domain's handlers over one replay state."""
 

@@ -9,6 +9,7 @@ from typing import Any
 from audit.checks import addresses_seen
 from audit.model import ChainState, Event
 from chain.node import DecodedLog, Node
+from chain.sharing import SHARING_KEY_CODES
 
 
 def _plain(value: Any) -> Any:
@@ -41,19 +42,21 @@ def fetch_events(node: Node, to_block: int, batch_blocks: int) -> list[Event]:
 
 def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
     """The chain at `block`: the contracts' immutable settings no event carries, the time of
-    each block that settled intents, and the balances and debts of every address the events
-    touch."""
+    each block that settled intents or changed sharing terms, and the balances and debts of
+    every address the events touch. The meter settlement is ImbalanceSettlement, or
+    SharingSettlement in the `sharing` mode (which has no order book)."""
     token = node.contract("EnergyToken").functions
-    imbalance = node.contract("ImbalanceSettlement").functions
-    sharing = node.contract("ProfitSharing").functions
+    sharing_mode = "SharingSettlement" in node.manifest.contracts
+    ledger = node.contract("SharingSettlement" if sharing_mode else "ImbalanceSettlement").functions
+    profit = node.contract("ProfitSharing").functions
     holders, debtors = addresses_seen(events)
     last: dict[int, int] = {}
     for e in events:
-        if e.name == "SlotDigest":
+        if e.name in ("SlotDigest", "SharingSlotDigest"):
             chunk = int(e.args["chunk"])
             last[chunk] = max(last.get(chunk, -1), int(e.args["slot"]))
     last_digests = tuple(
-        (slot, chunk, "0x" + bytes(node.call(imbalance.digestAt(slot, chunk), block)).hex())
+        (slot, chunk, "0x" + bytes(node.call(ledger.digestAt(slot, chunk), block)).hex())
         for chunk, slot in sorted(last.items())
     )
     flex: dict[str, int] = {}
@@ -64,24 +67,39 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
             "flex_lookback_days": int(node.call(fx.lookbackDays(), block)),
         }
     community = node.contract("Community").functions
-    settlement = node.contract("Settlement").functions
-    settling_blocks = sorted(
-        {e.block for e in events if e.name == "SlotSettled" and e.args.get("intentAux")}
+    first_slot = int(node.call(ledger.firstSlot(), block))
+    min_order_wh, trade_first_slot, sharing_key = 0, first_slot, ""
+    if sharing_mode:
+        code = int(node.call(ledger.key(), block))
+        sharing_key = next(k for k, c in SHARING_KEY_CODES.items() if c == code).value
+    else:
+        settlement = node.contract("Settlement").functions
+        min_order_wh = int(node.call(settlement.minOrderWh(), block))
+        trade_first_slot = int(node.call(settlement.firstSlot(), block))
+    timed_blocks = sorted(
+        {
+            e.block
+            for e in events
+            if (e.name == "SlotSettled" and e.args.get("intentAux"))
+            or e.name == "SharingTermsScheduled"
+        }
     )
     return ChainState(
         block=block,
         contracts=dict(node.manifest.contracts),
-        share_bps=int(node.call(sharing.shareBps(), block)),
-        period_slots=int(node.call(imbalance.periodSlots(), block)),
-        first_slot=int(node.call(imbalance.firstSlot(), block)),
+        share_bps=int(node.call(profit.shareBps(), block)),
+        period_slots=int(node.call(ledger.periodSlots(), block)),
+        first_slot=first_slot,
         total_supply=int(node.call(token.totalSupply(), block)),
         balances={a: int(node.call(token.balanceOf(a), block)) for a in sorted(holders)},
         debts={a: int(node.call(token.debtOf(a), block)) for a in sorted(debtors)},
         total_debt=int(node.call(token.totalDebt(), block)),
-        min_order_wh=int(node.call(settlement.minOrderWh(), block)),
-        trade_first_slot=int(node.call(settlement.firstSlot(), block)),
-        block_times=tuple((b, node.block_timestamp(b)) for b in settling_blocks),
+        block_times=tuple((b, node.block_timestamp(b)) for b in timed_blocks),
         last_digests=last_digests,
         slot_seconds=int(node.call(community.slotSeconds(), block)),
+        genesis=int(node.call(community.genesis(), block)),
+        min_order_wh=min_order_wh,
+        trade_first_slot=trade_first_slot,
+        sharing_key=sharing_key,
         **flex,
     )

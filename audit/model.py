@@ -36,9 +36,10 @@ class ChainState:
     share_bps: int
     """ProfitSharing.shareBps (immutable)."""
     period_slots: int
-    """ImbalanceSettlement.periodSlots (immutable)."""
+    """The meter settlement's periodSlots (immutable): ImbalanceSettlement's, or
+    SharingSettlement's in the `sharing` mode."""
     first_slot: int
-    """ImbalanceSettlement.firstSlot (immutable): the first link of the digest chain."""
+    """The meter settlement's firstSlot (immutable): the first link of the digest chain."""
     total_supply: int
     balances: Mapping[str, int]
     """EnergyToken.balanceOf of every address that ever held or moved tokens."""
@@ -50,17 +51,22 @@ class ChainState:
     trade_first_slot: int
     """Settlement.firstSlot (immutable): the first slot whose trades settle."""
     block_times: tuple[tuple[int, int], ...]
-    """(block, timestamp) of each block with a SlotSettled event that carried intents: the time
-    their deadlines are checked against."""
+    """(block, timestamp) of each block with a SlotSettled event that carried intents (the time
+    their deadlines are checked against) or with SharingTermsScheduled (the slot a change of
+    terms was made in, which decides whether it withdrew an earlier change)."""
     last_digests: tuple[tuple[int, int, str], ...] = ()
-    """Per chunk with a SlotDigest event: (its last such slot, the chunk,
-    ImbalanceSettlement.digestAt(slot, chunk)), lower-case hex."""
+    """Per chunk with a SlotDigest (SharingSlotDigest) event: (its last such slot, the chunk,
+    the meter settlement's digestAt(slot, chunk)), lower-case hex."""
     slot_seconds: int = 1800
     """Community.slotSeconds (immutable): the flexibility baseline's slot of day."""
     flex_baseline_days: int = 5
     """Flexibility.baselineDays (immutable)."""
     flex_lookback_days: int = 10
     """Flexibility.lookbackDays (immutable)."""
+    genesis: int = 0
+    """Community.genesis (immutable): the start of slot 0, unix seconds."""
+    sharing_key: str = ""
+    """SharingSettlement.key ("dynamic" or "static") in the `sharing` mode; "" otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +109,8 @@ class Report:
     def to_text(self) -> str:
         lines = [
             f"audit at block {self.block}: {self.events_read} events read",
-            f"slots checked: {len(self.slots_checked)} trades {_span_text(self.slots_checked)}, "
-            f"{len(self.slots_metered)} against meters {_span_text(self.slots_metered)}",
+            f"slots checked: {len(self.slots_checked)} trades{_span_text(self.slots_checked)}, "
+            f"{len(self.slots_metered)} against meters{_span_text(self.slots_metered)}",
             f"periods checked: {len(self.periods_checked)} {self.periods_checked or ''}".rstrip(),
             f"discrepancies: {len(self.findings)}",
         ]
@@ -120,7 +126,7 @@ def _span(slots: Sequence[int]) -> list[int] | None:
 
 
 def _span_text(slots: Sequence[int]) -> str:
-    return f"({min(slots)}..{max(slots)})" if slots else ""
+    return f" ({min(slots)}..{max(slots)})" if slots else ""
 
 
 def dump_events(events: Sequence[Event], state: ChainState) -> str:

@@ -9,8 +9,8 @@ and `tx`.
 * A settled slot's book is its direct orders (OrderPlaced, in book order; cancelled ones as
   None) followed by the intents its SlotSettled event carried (decoded order words).
 * Items that carry no slot (top-ups, redemptions, debt repaid, plain transfers, exits) belong to
-  the slot last settled against meters before them in chain order (SlotDigest; slot 0 before
-  the first).
+  the slot last settled against meters before them in chain order (SlotDigest, or
+  SharingSlotDigest in the `sharing` mode; slot 0 before the first).
 * A plain transfer is a Transfer in a transaction with no other gridshare event: a lessee's
   battery lease, a battery result, anything members send each other.
 """
@@ -38,6 +38,7 @@ from market.statement import (
     PeriodBilled,
     Settled,
     SettledSlot,
+    SharingSettledRow,
     TokenMove,
 )
 from market.tariff import SlotRules, Tariff
@@ -45,6 +46,20 @@ from market.tariff import SlotRules, Tariff
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DSO_ROLE = "0x" + keccak(text="DSO_ROLE").hex()
 _MASK32 = (1 << 32) - 1
+SHARING_FIGURES = (
+    "importWh",
+    "exportWh",
+    "participatingConsumptionWh",
+    "participatingProductionWh",
+    "allotmentWh",
+    "allocatedWh",
+    "creditedWh",
+    "charged",
+    "paid",
+    "collected",
+    "bauCost",
+)
+"""SharingSettled's figures after (slot, member), in the event's (and SharingSettledRow's) order."""
 # Events that make a transaction part of the market (its transfers are settled figures).
 PLAIN = frozenset({"Transfer", "Approval"})
 
@@ -97,6 +112,7 @@ def read_settled(events: Iterable[ChainEvent]) -> SettledChain:
     flex: list[FlexDelivered] = []
     exits: list[ExitCharged] = []
     moves: list[TokenMove] = []
+    shared: list[SharingSettledRow] = []
     request_slot: dict[int, int] = {}
     fee = network = supply = ZERO_ADDRESS
     dso: set[str] = set()
@@ -163,7 +179,15 @@ def read_settled(events: Iterable[ChainEvent]) -> SettledChain:
                             int(a["bauCost"]),
                         )
                     )
-                case "SlotDigest":
+                case "SharingSettled":
+                    shared.append(
+                        SharingSettledRow(
+                            int(a["slot"]),
+                            a["member"],
+                            *(int(a[k]) for k in SHARING_FIGURES),
+                        )
+                    )
+                case "SlotDigest" | "SharingSlotDigest":
                     current = int(a["slot"])
                 case "PeriodBilled":
                     periods.append(
@@ -240,7 +264,7 @@ def read_settled(events: Iterable[ChainEvent]) -> SettledChain:
                     roles[a["member"]] = int(a["role"])
     batteries = frozenset(m for m, r in roles.items() if r == ROLE_CODES["battery"])
     return SettledChain(
-        Settled(slots, meters, periods, flex, exits, moves),
+        Settled(slots, meters, periods, flex, exits, moves, shared),
         Accounts(fee, network, supply, frozenset(dso), batteries),
         tuple(schedule),
     )

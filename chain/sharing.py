@@ -11,11 +11,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
+
 from chain.metering import word_member
 from market.sharing import Key, SharingMember, SharingTariff, allocate, member_money
 
 SHARING_KEY_CODES: dict[Key, int] = {Key.DYNAMIC: 0, Key.STATIC: 1}
 """contracts/lib/MarketTypes.sol `SharingKey`."""
+_ROW_TYPES = ["bytes32", "address", *["uint256"] * 10, "int256"]
+_DIGEST_TYPES = [
+    "bytes32",
+    "uint64",
+    "uint32",
+    "uint8",
+    "uint256",
+    "uint256",
+    "uint256",
+    "bytes32",
+    "bytes32",
+]
 
 
 def member_order(chunk: int, member: str) -> tuple[int, int]:
@@ -104,3 +119,29 @@ def expected_rows(
             money.bau_cost,
         )
     return out
+
+
+def rows_link(previous: bytes, member: str, figures: Sequence[int]) -> bytes:
+    """One step of a (slot, chunk)'s rows hash: keccak256(abi.encode(h, member, row)), `figures`
+    SharingSettled's eleven data words in order (the last, bauCost, signed)."""
+    return keccak(encode(_ROW_TYPES, [previous, member, *figures]))
+
+
+def sharing_digest(
+    previous: bytes,
+    slot: int,
+    chunk: int,
+    key: Key,
+    totals: tuple[int, int, int],
+    readings: bytes,
+    rows: bytes,
+) -> bytes:
+    """A (slot, chunk)'s link in its digest chain (ISharingSettlement): the previous slot's
+    link, the slot, the chunk, the key, the community totals (E, D, A), the readings
+    commitment and the rows hash."""
+    return keccak(
+        encode(
+            _DIGEST_TYPES,
+            [previous, slot, chunk, SHARING_KEY_CODES[key], *totals, readings, rows],
+        )
+    )

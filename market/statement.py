@@ -8,6 +8,13 @@ chain's events record, never from a new clearing or a recomputed share:
   `market.billing.settle_order` under the tariff in force;
 * the settlement against meters: ImbalanceSettled (credit, energy and network charge, what the
   balance covered, the BaU cost);
+* the `sharing` mode's settlement: SharingSettled (the Wh allocated to a consumer or credited
+  to a producer, what was charged, paid and covered, the BaU cost), priced into lines with
+  `market.sharing.member_money` under the tariff in force. Shared energy uses the lines of local
+  energy (bought, sold, platform fees, reduced network charge): a consumer's allocation is
+  "bought locally", a producer's credit "sold locally", the rest grid energy or grid credit. For
+  the DSO the shared energy passes through its supply account (paid in by consumers, out to
+  producers, the same sharing_price x Wh) and adds nothing to its income;
 * the period close: PeriodBilled (profit share, service fee, what the balance covered);
 * flexibility: FlexDelivered (payment, penalty, what the balance covered);
 * an exit: ExitRequested (penalty, what the balance covered);
@@ -32,6 +39,7 @@ from market.billing import OrderSettlement, settle_order
 from market.billing import bau_cost as bau_of
 from market.clearing import Fill, Mode
 from market.orders import Order, Side
+from market.sharing import MemberAllocation, MemberMoney, member_money
 from market.tariff import Tariff
 from market.units import NanoEur, Wh
 
@@ -67,6 +75,89 @@ class MeterSettled:
     network_charge: NanoEur
     collected: NanoEur
     bau_cost: NanoEur
+
+
+@dataclass(frozen=True, slots=True)
+class SharingSettledRow:
+    """A SharingSettled event: one member's allocation and money in one slot of the `sharing`
+    mode (a member consumes or produces in a slot, never both)."""
+
+    slot: int
+    member: str
+    import_wh: Wh
+    export_wh: Wh
+    participating_consumption_wh: Wh
+    participating_production_wh: Wh
+    allotment_wh: Wh
+    allocated_wh: Wh
+    credited_wh: Wh
+    charged: NanoEur
+    paid: NanoEur
+    collected: NanoEur
+    bau_cost: NanoEur
+
+    def money(self, tariff: Tariff) -> MemberMoney:
+        """The row's money by the rule (`market.sharing.member_money`) under `tariff`."""
+        consumption = max(self.import_wh - self.export_wh, 0)
+        production = max(self.export_wh - self.import_wh, 0)
+        row = MemberAllocation(
+            0,
+            consumption,
+            production,
+            self.participating_consumption_wh,
+            self.participating_production_wh,
+            self.allotment_wh,
+            self.allocated_wh,
+            self.credited_wh,
+            production - self.credited_wh,
+        )
+        return member_money(tariff.for_sharing(), row)
+
+
+@dataclass(frozen=True, slots=True)
+class _SharedLines:
+    """Sharing rows summed into statement lines (n€, Wh)."""
+
+    bought: NanoEur = 0
+    sold: NanoEur = 0
+    platform: NanoEur = 0
+    local_network: NanoEur = 0
+    grid_network: NanoEur = 0
+    grid_energy: NanoEur = 0
+    grid_credit: NanoEur = 0
+    bought_wh: Wh = 0
+    sold_wh: Wh = 0
+    import_wh: Wh = 0
+    export_wh: Wh = 0
+    bau: NanoEur = 0
+    unpaid: NanoEur = 0
+
+
+def _shared_lines(
+    rows: Sequence[SharingSettledRow], tariff_at: Callable[[int], Tariff]
+) -> _SharedLines:
+    totals = dict.fromkeys(_SharedLines.__dataclass_fields__, 0)
+    for r in rows:
+        tariff = tariff_at(r.slot)
+        m = r.money(tariff)
+        local = tariff.p2p_grid_fee * r.allocated_wh
+        for key, value in (
+            ("bought", m.shared_energy_cost),
+            ("sold", m.shared_energy_revenue),
+            ("platform", m.platform_fees),
+            ("local_network", local),
+            ("grid_network", m.network_charges - local),
+            ("grid_energy", m.grid_energy_cost),
+            ("grid_credit", m.feed_in_revenue),
+            ("bought_wh", r.allocated_wh),
+            ("sold_wh", r.credited_wh),
+            ("import_wh", r.import_wh),
+            ("export_wh", r.export_wh),
+            ("bau", r.bau_cost),
+            ("unpaid", r.charged - r.collected),
+        ):
+            totals[key] += value
+    return _SharedLines(**totals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +240,7 @@ class Settled:
     flex: Sequence[FlexDelivered] = ()
     exits: Sequence[ExitCharged] = ()
     moves: Sequence[TokenMove] = ()
+    sharing: Sequence[SharingSettledRow] = ()
 
 
 # -- trades as the contract paid them ------------------------------------------------------
@@ -456,7 +548,11 @@ def member_statement(
         if mine:
             per_slot[s.slot] = mine
     meters = {m.slot: m for m in settled.meters if m.member == member and _in(m.slot, lo, hi)}
-    slots: list[SlotFigures] = []
+    shared = {r.slot: r for r in settled.sharing if r.member == member and _in(r.slot, lo, hi)}
+    slots = [
+        SlotFigures(slot, True, r.allocated_wh, r.credited_wh, r.charged - r.paid, r.bau_cost)
+        for slot, r in shared.items()
+    ]
     bought_wh = sold_wh = bought = sold = platform = network = bau = 0
     for slot in sorted(set(per_slot) | set(meters)):
         trades = per_slot.get(slot, [])
@@ -473,10 +569,12 @@ def member_statement(
         platform += sum(x.platform_fee for x in trades)
         network += sum(x.network_fee for x in trades)
         bau += slot_bau
+    slots.sort(key=lambda f: f.slot)
+    sh = _shared_lines(list(shared.values()), tariff_at)
     ms = list(meters.values())
-    credit = sum(m.credit for m in ms)
-    energy = sum(m.energy_charge for m in ms)
-    grid_net = sum(m.network_charge for m in ms)
+    credit = sum(m.credit for m in ms) + sh.grid_credit
+    energy = sum(m.energy_charge for m in ms) + sh.grid_energy
+    grid_net = sum(m.network_charge for m in ms) + sh.grid_network
     flex = [f for f in settled.flex if f.member == member and _in(f.slot, lo, hi)]
     billed = [
         p
@@ -506,10 +604,10 @@ def member_statement(
         else:
             transfers += signed
     costs = {
-        "energy_bought": bought,
-        "energy_sold": -sold,
-        "platform_fees": platform,
-        "network_fees": network,
+        "energy_bought": bought + sh.bought,
+        "energy_sold": -sold - sh.sold,
+        "platform_fees": platform + sh.platform,
+        "network_fees": network + sh.local_network,
         "grid_credit": -credit,
         "grid_energy": energy,
         "grid_network": grid_net,
@@ -522,7 +620,8 @@ def member_statement(
         "exit_penalty": sum(e.penalty for e in exits),
     }
     net = sum(costs.values())
-    debt = _uncollected(ms, flex, billed, exits)
+    debt = _uncollected(ms, flex, billed, exits) + sh.unpaid
+    bau += sh.bau
     lines = [_line(k, v, Part.COST) for k, v in costs.items()]
     lines += [
         _line("net_cost", net, Part.TOTAL),
@@ -538,10 +637,10 @@ def member_statement(
             -net + debt - repaid + top_ups - redeemed + transfers,
             Part.ACCOUNT,
         ),
-        _line("bought_wh", bought_wh, Part.ENERGY),
-        _line("sold_wh", sold_wh, Part.ENERGY),
-        _line("import_wh", sum(m.import_wh for m in ms), Part.ENERGY),
-        _line("export_wh", sum(m.export_wh for m in ms), Part.ENERGY),
+        _line("bought_wh", bought_wh + sh.bought_wh, Part.ENERGY),
+        _line("sold_wh", sold_wh + sh.sold_wh, Part.ENERGY),
+        _line("import_wh", sum(m.import_wh for m in ms) + sh.import_wh, Part.ENERGY),
+        _line("export_wh", sum(m.export_wh for m in ms) + sh.export_wh, Part.ENERGY),
     ]
     return Statement(member, "member", lo, hi, tuple(lines), tuple(slots))
 
@@ -566,6 +665,7 @@ def dso_statement(
                 local_network += x.network_fee
                 bought_wh += x.filled_wh if x.side is Side.BUY else 0
     ms = [m for m in settled.meters if _in(m.slot, lo, hi)]
+    sh = _shared_lines([r for r in settled.sharing if _in(r.slot, lo, hi)], tariff_at)
     flex = [f for f in settled.flex if _in(f.slot, lo, hi)]
     billed = [p for p in settled.periods if _period_in(p.period, period_slots, lo, hi)]
     exits = [e for e in settled.exits if _in(e.slot, lo, hi)]
@@ -591,11 +691,11 @@ def dso_statement(
         else:
             transfers += signed
     income = {
-        "dso_platform_fees": platform,
-        "dso_local_network": local_network,
-        "dso_grid_network": sum(m.network_charge for m in ms),
-        "dso_energy_sales": sum(m.energy_charge for m in ms),
-        "dso_energy_purchases": -sum(m.credit for m in ms),
+        "dso_platform_fees": platform + sh.platform,
+        "dso_local_network": local_network + sh.local_network,
+        "dso_grid_network": sum(m.network_charge for m in ms) + sh.grid_network,
+        "dso_energy_sales": sum(m.energy_charge for m in ms) + sh.grid_energy,
+        "dso_energy_purchases": -sum(m.credit for m in ms) - sh.grid_credit,
         "dso_profit_shared": -sum(p.share for p in billed),
         "dso_service_fees": sum(p.service_fee for p in billed),
         "dso_exit_penalties": sum(e.penalty for e in exits),
@@ -604,7 +704,7 @@ def dso_statement(
         "dso_battery_lease": lease,
     }
     net = sum(income.values())
-    unpaid = _uncollected(ms, flex, billed, exits)
+    unpaid = _uncollected(ms, flex, billed, exits) + sh.unpaid
     lines = [_line(k, v, Part.COST) for k, v in income.items()]
     lines += [
         _line("dso_net_income", net, Part.TOTAL),
@@ -615,9 +715,9 @@ def dso_statement(
         _line("redeemed", redeemed, Part.ACCOUNT),
         _line("transfers", transfers, Part.ACCOUNT),
         _line("token_change", net - unpaid + repaid + top_ups - redeemed + transfers, Part.ACCOUNT),
-        _line("bought_wh", bought_wh, Part.ENERGY),
-        _line("sold_wh", bought_wh, Part.ENERGY),
-        _line("import_wh", sum(m.import_wh for m in ms), Part.ENERGY),
-        _line("export_wh", sum(m.export_wh for m in ms), Part.ENERGY),
+        _line("bought_wh", bought_wh + sh.bought_wh, Part.ENERGY),
+        _line("sold_wh", bought_wh + sh.sold_wh, Part.ENERGY),
+        _line("import_wh", sum(m.import_wh for m in ms) + sh.import_wh, Part.ENERGY),
+        _line("export_wh", sum(m.export_wh for m in ms) + sh.export_wh, Part.ENERGY),
     ]
     return Statement("dso", "dso", lo, hi, tuple(lines), ())

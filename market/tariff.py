@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from market.orders import InvalidOrderError, Order, Side
+from market.sharing import SharingTariff
 from market.units import NanoEur, Price
 
 
@@ -91,6 +92,18 @@ class Tariff:
                 f"price {order.price} outside the tariff's bounds "
                 f"[{self.feed_in_price}, {self.retail_price}]",
             )
+
+    def for_sharing(self) -> SharingTariff:
+        """The fields the `sharing` mode prices with (market.sharing's own view of a tariff)."""
+        return SharingTariff(
+            sharing_price=self.sharing_price,
+            retail_price=self.retail_price,
+            grid_fee=self.grid_fee,
+            feed_in_price=self.feed_in_price,
+            p2p_grid_fee=self.p2p_grid_fee,
+            trade_fee_buy=self.trade_fee_buy,
+            trade_fee_sell=self.trade_fee_sell,
+        )
 
     @property
     def buy_fee_rate(self) -> Price:

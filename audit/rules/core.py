@@ -183,6 +183,17 @@ class AuditState:
                     f"{creditor}; the charge gives {paid[creditor]} paid, {owed[creditor]} debt",
                 )
 
+    def advance_chunk(self, slot: int, chunk: int) -> None:
+        """`chunk` settled `slot` against the meters: it must be the chunk's next slot."""
+        expected_next = self.chunk_next.get(chunk)
+        if expected_next is None:
+            self.find(slot, "slot-gap", f"settled against meters for chunk {chunk}, never opened")
+        elif slot != expected_next:
+            self.find(
+                slot, "slot-gap", f"chunk {chunk} settled against meters, expected {expected_next}"
+            )
+        self.chunk_next[chunk] = slot + 1
+
     def settled_for_all(self, slot: int) -> bool:
         """Whether every open chunk has settled `slot` against the meters (as nextSlot says)."""
         return all(n > slot for n in self.chunk_next.values())

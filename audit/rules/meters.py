@@ -84,14 +84,7 @@ class MeterRules(AuditState):
         slot, chunk = int(e.args["slot"]), int(e.args["chunk"])
         self.readings_closed.add((slot, chunk))
         got = self.pending_imbalance.pop((slot, chunk), [])
-        expected_next = self.chunk_next.get(chunk)
-        if expected_next is None:
-            self.find(slot, "slot-gap", f"settled against meters for chunk {chunk}, never opened")
-        elif slot != expected_next:
-            self.find(
-                slot, "slot-gap", f"chunk {chunk} settled against meters, expected {expected_next}"
-            )
-        self.chunk_next[chunk] = slot + 1
+        self.advance_chunk(slot, chunk)
         settled = self.settled.get(slot)
         rules = self.rules_at(slot)
         self.digests[slot, chunk] = e.args["digest"]

@@ -100,7 +100,13 @@ class MoneyRules(AuditState):
         )
         if flex != flex_escrow:
             conservation(f"Flexibility holds {flex}, open request escrow is {flex_escrow}")
-        for name in ("Settlement", "ImbalanceSettlement", "ProfitSharing", "Membership"):
+        for name in (
+            "Settlement",
+            "ImbalanceSettlement",
+            "SharingSettlement",
+            "ProfitSharing",
+            "Membership",
+        ):
             if self.balances.get(self.address(name), 0):
                 conservation(f"{name} holds {self.balances[self.address(name)]}, must hold 0")
         owed: dict[str, int] = defaultdict(int)

@@ -21,11 +21,24 @@ def _role_id(name: str) -> str:
 CONTRACT_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
     _role_id("MARKET_ROLE"): (
         "EnergyToken",
-        ("OrderBook", "Settlement", "ImbalanceSettlement", "ProfitSharing", "Flexibility"),
+        (
+            "OrderBook",
+            "Settlement",
+            "ImbalanceSettlement",
+            "SharingSettlement",
+            "ProfitSharing",
+            "Flexibility",
+        ),
     ),
     _role_id("COLLECTOR_ROLE"): (
         "EnergyToken",
-        ("ImbalanceSettlement", "ProfitSharing", "Membership", "Flexibility"),
+        (
+            "ImbalanceSettlement",
+            "SharingSettlement",
+            "ProfitSharing",
+            "Membership",
+            "Flexibility",
+        ),
     ),
     _role_id("MEMBERSHIP_ROLE"): ("Community", ("Membership",)),
 }

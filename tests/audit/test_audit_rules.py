@@ -14,10 +14,10 @@ import pytest
 from eth_utils.crypto import keccak
 
 from audit.checks import FIRST_INTENT_ID, MASK64, RULES, audit
-from audit.model import ChainState, Event, Finding, Report, dump_events, load_events
+from audit.model import ChainState, Event, Finding, dump_events, load_events
+from tests.audit.tamper import Events, drop, edit, find, rules
 
 DATA = Path(__file__).parent / "data" / "chain.json"
-Events = list[Event]
 
 
 @cache
@@ -32,39 +32,6 @@ def events() -> Events:
 
 def state() -> ChainState:
     return recorded()[1]
-
-
-def find(evs: Events, name: str, **match: Any) -> int:
-    """Index of the first event `name` whose arguments include `match` (a callable value is a
-    test of the argument)."""
-    for i, e in enumerate(evs):
-        if e.name == name and all(
-            v(e.args.get(k)) if callable(v) else e.args.get(k) == v for k, v in match.items()
-        ):
-            return i
-    raise LookupError(f"no {name} with {match}")
-
-
-def edit(name: str, match: dict[str, Any], **changes: Any) -> Callable[[Events], Events]:
-    """A tampering: change arguments of one event. A callable value maps the old value."""
-
-    def apply(evs: Events) -> Events:
-        i = find(evs, name, **match)
-        args = dict(evs[i].args)
-        for key, value in changes.items():
-            args[key] = value(args[key]) if callable(value) else value
-        evs[i] = dataclasses.replace(evs[i], args=args)
-        return evs
-
-    return apply
-
-
-def drop(name: str, match: dict[str, Any]) -> Callable[[Events], Events]:
-    def apply(evs: Events) -> Events:
-        del evs[find(evs, name, **match)]
-        return evs
-
-    return apply
 
 
 def rebill(period: int) -> Callable[[Events], Events]:
@@ -83,10 +50,6 @@ def rebill(period: int) -> Callable[[Events], Events]:
         return evs
 
     return apply
-
-
-def rules(report: Report) -> set[tuple[int | None, str]]:
-    return {(f.slot, f.rule) for f in report.findings}
 
 
 def test_the_recorded_chain_passes_in_every_mode() -> None:

@@ -9,14 +9,20 @@ from typing import Any
 
 from sqlalchemy import Engine, inspect, select
 
+from api.history import History
+from audit.fetch import fetch_events
 from chain.node import Node
+from chain.settled import read_settled
 from indexer.migrate import upgrade
 from indexer.schema import event_table
 from indexer.service import Indexer
 from indexer.spec import snake_case
+from market.statement import dso_statement, member_statement
 from tests.sharing import FLOWS, SharingCommunity
 
 NewDb = Callable[[], Engine]
+PERIOD_SLOTS = 1440
+"""The sharing deployment's billing period (slots): the statements read no period close."""
 
 
 def index_sharing(community: SharingCommunity, engine: Engine) -> Node:
@@ -66,3 +72,31 @@ def test_sharing_settled_is_indexed_by_slot_and_by_member_and_slot(new_db: NewDb
     name = event_table("SharingSettlement", "SharingSettled").name
     indexes = {tuple(i["column_names"]) for i in inspect(engine).get_indexes(name)}
     assert {("slot",), ("member", "slot"), ("block_number",)} <= indexes
+
+
+def test_statements_from_the_index_are_the_chains(
+    sharing_community: SharingCommunity, sharing_slot: int, new_db: NewDb
+) -> None:
+    """A member's and the DSO's statement of a sharing slot, read from the index (the API's
+    source), equal those read from the chain's events (the audit's), line by line; the shared
+    Wh appear as bought and sold locally."""
+    engine = new_db()
+    node = index_sharing(sharing_community, engine)
+    events = fetch_events(node, node.block_number(), 1_000)
+    chain = read_settled(events)
+    history = History(engine)
+    period = PERIOD_SLOTS
+    lo = hi = sharing_slot
+    for key in sharing_community.keys:
+        ours = member_statement(
+            key.address, chain.settled, chain.tariff_at, chain.accounts, period, lo, hi
+        )
+        assert history.statement(key.address, lo, hi, period).as_dict() == ours.as_dict()
+    bought = [
+        member_statement(k.address, chain.settled, chain.tariff_at, chain.accounts, period, lo, hi)
+        for k in sharing_community.keys
+    ]
+    assert sum(s["bought_wh"] for s in bought) == sum(s["sold_wh"] for s in bought) > 0
+    dso = dso_statement(chain.settled, chain.tariff_at, chain.accounts, period, lo, hi)
+    assert history.dso_statement(lo, hi, period).as_dict() == dso.as_dict()
+    assert dso["bought_wh"] == sum(s["bought_wh"] for s in bought)
