@@ -26,6 +26,7 @@ from chain.flexibility import (
     segment_slots,
     settlement_words,
 )
+from chain.gateway import FlexibilityGateway, ImbalanceGateway
 from chain.node import Node, Sender, TransactionReverted
 from market.calendar import Calendar
 
@@ -57,22 +58,20 @@ class FlexibilityStep:
         self.sender = sender
         self.calendar = calendar
         self.reading_words = reading_words
-        self.flex = node.contract("Flexibility")
-        self.imbalance = node.contract("ImbalanceSettlement")
+        self.flex = FlexibilityGateway(node)
+        self.imbalance = ImbalanceGateway(node)
         self._first_open = 0  # requests before it are known settled (a cache)
 
     def request(self, request_id: int) -> FlexRequest:
-        return FlexRequest.from_call(
-            request_id, self.node.call(self.flex.functions.requestOf(request_id))
-        )
+        return self.flex.request_of(request_id)
 
     def run_once(self) -> list[FlexStep]:
         """Accept every request whose gate has closed and delivery not begun; settle every
         request whose slot's imbalance is settled. Returns what was done."""
         done: list[FlexStep] = []
         now = self.node.block_timestamp()
-        count = int(self.node.call(self.flex.functions.requestCount()))
-        next_imbalance = int(self.node.call(self.imbalance.functions.nextSlot()))
+        count = self.flex.request_count()
+        next_imbalance = self.imbalance.next_slot()
         all_settled = True
         for rid in range(self._first_open, count):
             req = self.request(rid)
@@ -92,10 +91,9 @@ class FlexibilityStep:
         return done
 
     def accept(self, req: FlexRequest) -> FlexStep:
-        offers = self.node.call(self.flex.functions.offersOf(req.request_id))
-        acc = acceptance(req, offers)
+        acc = acceptance(req, self.flex.offers_of(req.request_id))
         try:
-            self.node.transact(self.flex.functions.acceptOffers(req.request_id, acc), self.sender)
+            self.flex.accept_offers(req.request_id, acc, sender=self.sender)
         except TransactionReverted as exc:
             if exc.error != "FlexibilityAlreadyAccepted":  # a racing submission won
                 raise
@@ -109,37 +107,30 @@ class FlexibilityStep:
         return FlexStep(req.request_id, "accepted", sum(acc))
 
     def settle(self, req: FlexRequest) -> FlexStep | None:
-        words_fn = self.node.call(self.flex.functions.offersOf(req.request_id))
-        offers = decode_offers(words_fn)
-        acc = acceptance(req, words_fn) if req.status == ACCEPTED else []
-        lookback = int(self.node.call(self.flex.functions.lookbackDays()))
-        slots = segment_slots(req.slot, self.calendar.slot_seconds, lookback)
+        offer_words = self.flex.offers_of(req.request_id)
+        offers = decode_offers(offer_words)
+        acc = acceptance(req, offer_words) if req.status == ACCEPTED else []
+        slots = segment_slots(req.slot, self.calendar.slot_seconds, self.flex.lookback_days())
         words, counts = settlement_words(slots, self.reading_words)
         try:
-            receipt = self.node.transact(
-                self.flex.functions.settleRequest(
-                    req.request_id, acc, accepted_indexes(offers, acc), words, counts
-                ),
-                self.sender,
-                gas=self.node.block_gas_limit(),
+            settled = self.flex.settle_request(
+                req.request_id,
+                acc,
+                accepted_indexes(offers, acc),
+                words,
+                counts,
+                sender=self.sender,
             )
         except TransactionReverted as exc:
             if exc.error == "FlexibilityAlreadySettled":
                 return None
             raise
-        settled = [
-            e
-            for e in self.node.decode_logs(receipt["logs"])
-            if e.contract == "Flexibility" and e.name == "FlexSettled"
-        ]
-        paid = int(settled[0].args["paid"]) if settled else 0
-        penalties = int(settled[0].args["penalties"]) if settled else 0
         log.info(
             "flexibility request %d settled: slot %d, paid %d n€, penalties %d n€, gas %d",
             req.request_id,
             req.slot,
-            paid,
-            penalties,
-            receipt["gasUsed"],
+            settled.paid,
+            settled.penalties,
+            settled.mined.gas_used,
         )
-        return FlexStep(req.request_id, "settled", sum(acc), paid, penalties)
+        return FlexStep(req.request_id, "settled", sum(acc), settled.paid, settled.penalties)

@@ -13,15 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from eth_utils.address import to_checksum_address
-
 from chain.codec import decode_order_word
+from chain.gateway import OrderBookGateway, SettlementGateway
 from chain.intents import EMPTY_BATCH, IntentBatch, SignedIntent
 from chain.node import Node, TransactionReverted
 from market.intents import (
     DEADLINE_MARGIN_SECONDS,
     Candidate,
-    Holder,
     LeftOut,
     Limits,
     select_intents,
@@ -75,11 +73,11 @@ class IntentStep:
     def __init__(self, node: Node, pool: Pool) -> None:
         self.node = node
         self.pool = pool
-        self.settlement = node.contract("Settlement")
-        book = node.contract("OrderBook").functions
-        self.min_order_wh = int(node.call(book.minOrderWh()))
-        self.max_per_member = int(node.call(book.maxOrdersPerMemberSlot()))
-        self.max_intents = int(node.call(book.maxOrdersPerSlot()))
+        self.settlement = SettlementGateway(node)
+        limits = OrderBookGateway(node).limits()
+        self.min_order_wh = limits.min_order_wh
+        self.max_per_member = limits.max_per_member_slot
+        self.max_intents = limits.max_per_slot
 
     def batch(
         self, slot: int, tariff: Tariff, direct_words: Sequence[int]
@@ -90,13 +88,7 @@ class IntentStep:
             return EMPTY_BATCH, {}
         candidates = [_candidate(s) for s in pending.values()]
         owners = sorted({c.owner for c in candidates})
-        roles, epochs, spendable = self.node.call(
-            self.settlement.functions.holders([to_checksum_address(o) for o in owners])
-        )
-        holders = {
-            o: Holder(int(r), int(e), int(b))
-            for o, r, e, b in zip(owners, roles, epochs, spendable, strict=True)
-        }
+        holders = dict(zip(owners, self.settlement.holders(owners), strict=True))
         direct: dict[str, int] = {}
         for k, word in enumerate(direct_words):
             owner = decode_order_word(k, int(word)).owner

@@ -32,12 +32,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from chain.calendar import read_calendar
-from chain.codec import decode_rules
+from chain.gateway import (
+    CommunityGateway,
+    ImbalanceGateway,
+    OrderBookGateway,
+    ReadingsGateway,
+    SettlementGateway,
+)
 from chain.intents import EMPTY_BATCH, IntentBatch
-from chain.metering import pack_reading_word, positions, trade_words, word_member
+from chain.metering import positions, trade_words, word_member
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from chain.submission import SlotBook, clear_slot
 from market.calendar import Calendar
@@ -94,8 +99,10 @@ class Matcher:
             SharingStep(node, sender) if "SharingSettlement" in node.manifest.contracts else None
         )
         self.intents = IntentStep(node, pool) if pool is not None else None
-        self.community = node.contract("Community")
-        self.readings = node.contract("MeterReadings")
+        self.community_gw = CommunityGateway(node)
+        self.readings_gw = ReadingsGateway(node)
+        # The raw handle for bench/thousand.py, which builds these contracts' calls itself.
+        self.community = self.community_gw.contract
         self._calendar: Calendar | None = None
         # A member's settlement chunk never changes (ICommunity.chunkOf), so it is read once.
         self._chunk_of: dict[str, int] = {}
@@ -103,9 +110,12 @@ class Matcher:
         self._flex: FlexibilityStep | None = None
         if self.sharing_step is not None:
             return
-        self.order_book = node.contract("OrderBook")
-        self.settlement = node.contract("Settlement")
-        self.imbalance = node.contract("ImbalanceSettlement")
+        self.order_book_gw = OrderBookGateway(node)
+        self.settlement_gw = SettlementGateway(node)
+        self.imbalance_gw = ImbalanceGateway(node)
+        # Raw handles for bench/thousand.py and tests, which build these contracts' calls.
+        self.settlement = self.settlement_gw.contract
+        self.imbalance = self.imbalance_gw.contract
 
     def calendar(self) -> Calendar:
         """The deployment's slot calendar (immutable in Community, so read once)."""
@@ -115,18 +125,18 @@ class Matcher:
 
     def first_slot(self) -> int:
         """The first slot the matcher answers for (Settlement's first)."""
-        return int(self.node.call(self.settlement.functions.firstSlot()))
+        return self.settlement_gw.first_slot()
 
     def due_slots(self) -> range:
         """Slots not yet settled whose gate has closed at the latest block, from the contract's
         next slot to settle."""
         now = self.node.block_timestamp()
-        start = int(self.node.call(self.settlement.functions.nextSlot()))
+        start = self.settlement_gw.next_slot()
         last = self.calendar().last_due_slot(now)
         if last is None or last < start:
             return range(start, start)
         # The contract is the authority on the calendar: a disagreement is a deployment error.
-        closure = int(self.node.call(self.community.functions.gateClosure(last)))
+        closure = self.community_gw.gate_closure(last)
         if closure > now:
             raise NodeError(f"calendar mismatch: gate of slot {last} closes at {closure} > {now}")
         return range(start, last + 1)
@@ -173,30 +183,21 @@ class Matcher:
         delivered = self.calendar().slot_start(slot + 1)
         if now < delivered:
             return False
-        count, _ = self.node.call(self.readings.functions.slotReadings(slot))
-        meters = int(self.node.call(self.community.functions.meterCount()))
-        deadline = int(self.node.call(self.imbalance.functions.readingDeadlineSeconds()))
-        return int(count) >= meters or now >= delivered + deadline
+        count = self.readings_gw.reading_count(slot)
+        meters = self.community_gw.meter_count()
+        deadline = self.imbalance_gw.reading_deadline_seconds()
+        return count >= meters or now >= delivered + deadline
 
     def reading_words(self, slot: int) -> list[int]:
         """The slot's reading words in acceptance order, from its ReadingAccepted events."""
-        logs = self.node.events(
-            "MeterReadings",
-            "ReadingAccepted",
-            from_block=self.node.manifest.deployed_at_block,
-            argument_filters={"slot": slot},
-        )
-        return [
-            pack_reading_word(e["args"]["member"], e["args"]["importWh"], e["args"]["exportWh"])
-            for e in logs
-        ]
+        return self.readings_gw.reading_words(slot)
 
     def chunk_of(self, member: str) -> int:
         """`member`'s settlement chunk (fixed by its registration; cached until a settlement
         disagrees, as after a member left and registered again)."""
         chunk = self._chunk_of.get(member)
         if chunk is None:
-            chunk = int(self.node.call(self.community.functions.chunkOf(member)))
+            chunk = self.community_gw.chunk_of(member)
             self._chunk_of[member] = chunk
         return chunk
 
@@ -205,13 +206,12 @@ class Matcher:
         of members; returns the slots settled for every chunk."""
         done: list[int] = []
         now = self.node.block_timestamp()
-        fns = self.imbalance.functions
         self._chunks_reread = False
-        chunks = int(self.node.call(self.community.functions.chunkCount()))
-        nexts = [int(self.node.call(fns.nextSlotOf(c))) for c in range(chunks)]
+        chunks = self.community_gw.chunk_count()
+        nexts = [self.imbalance_gw.next_slot_of(c) for c in range(chunks)]
         while nexts:
             slot = min(nexts)
-            if not self.node.call(self.settlement.functions.clearingOf(slot))[0]:
+            if not self.settlement_gw.clearing_of(slot).settled:
                 return done
             if not self.imbalance_ready(slot, now):
                 return done
@@ -222,7 +222,6 @@ class Matcher:
 
     def _settle_chunks(self, slot: int, nexts: list[int]) -> None:
         """Settle `slot` for each chunk whose next slot it is, advancing `nexts`."""
-        fns = self.imbalance.functions
         trades = self.settled_trade_words(slot)
         words = self.reading_words(slot)
         by_chunk: dict[int, list[int]] = {}
@@ -232,14 +231,12 @@ class Matcher:
             chunk_words = by_chunk.get(chunk, [])
             members = [p.member for p in positions(chunk_words, trades)]
             try:
-                receipt = self.node.transact(
-                    fns.settleImbalance(slot, chunk, members, chunk_words, trades),
-                    self.sender,
-                    gas=self.node.block_gas_limit(),
+                mined = self.imbalance_gw.settle_imbalance(
+                    slot, chunk, members, chunk_words, trades, sender=self.sender
                 )
             except TransactionReverted as exc:
                 if exc.error == "ImbalanceOutOfOrder":  # another submission settled it first
-                    nexts[chunk] = int(self.node.call(fns.nextSlotOf(chunk)))
+                    nexts[chunk] = self.imbalance_gw.next_slot_of(chunk)
                     continue
                 if exc.error in _STALE_CHUNKS and not self._chunks_reread:
                     # A member may have re-registered in a new chunk: read the chunks again, once.
@@ -253,32 +250,21 @@ class Matcher:
                 chunk,
                 len(members),
                 len(chunk_words),
-                receipt["gasUsed"],
+                mined.gas_used,
             )
             nexts[chunk] = slot + 1
 
     def settled_book(self, slot: int) -> tuple[SlotBook, list[int]]:
         """A settled slot's book (its direct book, then the intents its SlotSettled event
         carried) and the event's fills."""
-        args = self._settled_event(slot)
-        book_fns = self.order_book.functions
+        event = self.settlement_gw.settled_event(slot)
         book = SlotBook.settled(
-            self.node.call(book_fns.slotBook(slot)),
-            self.node.call(book_fns.slotOrderIds(slot)),
-            args["intentWords"],
-            args["intentIds"],
+            self.order_book_gw.slot_book(slot),
+            self.order_book_gw.slot_order_ids(slot),
+            event.intent_words,
+            event.intent_ids,
         )
-        return book, [int(f) for f in args["fills"]]
-
-    def _settled_event(self, slot: int) -> dict[str, Any]:
-        """The arguments of the settled `slot`'s SlotSettled event (there is exactly one)."""
-        (event,) = self.node.events(
-            "Settlement",
-            "SlotSettled",
-            from_block=self.node.manifest.deployed_at_block,
-            argument_filters={"slot": slot},
-        )
-        return dict(event["args"])
+        return book, event.fills
 
     def settled_trade_words(self, slot: int) -> list[int]:
         """The settled slot's trade words (what Settlement committed in its trades hash)."""
@@ -289,13 +275,12 @@ class Matcher:
         """Clear and settle `slot` unless it is settled already (then None). The slot's gate has
         closed, so its direct book can no longer change while it is read; the intents it carries
         are the pool's pending ones the contract will accept."""
-        if self.node.call(self.settlement.functions.clearingOf(slot))[0]:
+        if self.settlement_gw.clearing_of(slot).settled:
             self._resolve_settled(slot)
             return None
-        book_fns = self.order_book.functions
-        rules = decode_rules(self.node.call(self.community.functions.tariffAt(slot)))
-        words = self.node.call(book_fns.slotBook(slot))
-        ids = self.node.call(book_fns.slotOrderIds(slot))
+        rules = self.community_gw.rules_at(slot)
+        words = self.order_book_gw.slot_book(slot)
+        ids = self.order_book_gw.slot_order_ids(slot)
         batch, left_out = EMPTY_BATCH, dict[int, LeftOut]()
         if self.intents is not None:
             batch, left_out = self.intents.batch(slot, rules.tariff, words)
@@ -305,11 +290,7 @@ class Matcher:
             try:
                 # No gas estimate: ganache needs over 30 s to estimate a 1,000-order settlement,
                 # which is one transaction per slot by design (docs/decisions.md, "Matcher").
-                receipt = self.node.transact(
-                    self.settlement.functions.settleSlot(slot, *submission.args()),
-                    self.sender,
-                    gas=self.node.block_gas_limit(),
-                )
+                mined = self.settlement_gw.settle_slot(slot, submission, sender=self.sender)
             except TransactionReverted as exc:
                 if exc.error == "SettlementAlreadySettled":  # a race lost: done, not an error
                     self._resolve_settled(slot)
@@ -323,13 +304,13 @@ class Matcher:
                 left_out.update(refused)
                 batch = IntentBatch.of([s for s in batch.intents if s.intent.id not in refused])
                 continue
-            gas_used = int(receipt["gasUsed"])
+            gas_used = mined.gas_used
             if self.intents is not None:
                 self.intents.pool.resolve(
                     slot,
                     [s.intent.id for s in batch.intents],
                     {k: str(v) for k, v in left_out.items()},
-                    "0x" + bytes(receipt["transactionHash"]).hex(),
+                    mined.tx_hash,
                 )
             break
         else:
@@ -356,7 +337,7 @@ class Matcher:
         pending = self.intents.pool.pending(slot)
         if not pending:
             return
-        carried = {int(i) for i in self._settled_event(slot)["intentIds"]}
+        carried = set(self.settlement_gw.settled_event(slot).intent_ids)
         left = {s.intent.id: "not_included" for s in pending if s.intent.id not in carried}
         self.intents.pool.resolve(slot, sorted(carried), left, None)
 

@@ -10,9 +10,9 @@ checks everything; the expectation the tests compare it with is chain.sharing.ex
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from chain.metering import pack_reading_word, word_member
+from chain.gateway import CommunityGateway, Mined, ReadingsGateway, SharingGateway
+from chain.metering import word_member
 from chain.node import Node, Sender, TransactionReverted
 from chain.sharing import chunk_members
 
@@ -25,77 +25,67 @@ class SharingStep:
     def __init__(self, node: Node, sender: Sender) -> None:
         self.node = node
         self.sender = sender
-        self.community = node.contract("Community")
-        self.readings = node.contract("MeterReadings")
-        self.sharing = node.contract("SharingSettlement")
+        self.community = CommunityGateway(node)
+        self.readings = ReadingsGateway(node)
+        self.sharing = SharingGateway(node)
         self._chunk_of: dict[str, int] = {}
 
     def chunk_of(self, member: str) -> int:
         chunk = self._chunk_of.get(member)
         if chunk is None:
-            chunk = int(self.node.call(self.community.functions.chunkOf(member)))
+            chunk = self.community.chunk_of(member)
             self._chunk_of[member] = chunk
         return chunk
 
     def words_by_chunk(self, slot: int) -> dict[int, list[int]]:
         """The slot's reading words per chunk, in acceptance order (ReadingAccepted events)."""
-        logs = self.node.events(
-            "MeterReadings",
-            "ReadingAccepted",
-            from_block=self.node.manifest.deployed_at_block,
-            argument_filters={"slot": slot},
-        )
         out: dict[int, list[int]] = {}
-        for e in logs:
-            a = e["args"]
-            word = pack_reading_word(a["member"], a["importWh"], a["exportWh"])
+        for word in self.readings.reading_words(slot):
             out.setdefault(self.chunk_of(word_member(word)), []).append(word)
         return out
 
     def ready(self, slot: int, now: int) -> bool:
         """Whether `slot` may settle at `now` (the contract's own rule)."""
-        fns = self.community.functions
-        delivered = int(self.node.call(fns.slotStart(slot + 1)))
+        delivered = self.community.slot_start(slot + 1)
         if now < delivered:
             return False
-        count, _ = self.node.call(self.readings.functions.slotReadings(slot))
-        meters = int(self.node.call(fns.meterCount()))
-        deadline = int(self.node.call(self.sharing.functions.readingDeadlineSeconds()))
-        return int(count) >= meters or now >= delivered + deadline
+        count = self.readings.reading_count(slot)
+        meters = self.community.meter_count()
+        deadline = self.sharing.reading_deadline_seconds()
+        return count >= meters or now >= delivered + deadline
 
-    def _send(self, call: Any, what: str) -> int:
-        receipt = self.node.transact(call, self.sender, gas=self.node.block_gas_limit())
-        log.debug("%s: gas=%d", what, receipt["gasUsed"])
-        return int(receipt["gasUsed"])
+    @staticmethod
+    def _gas(mined: Mined, what: str) -> int:
+        log.debug("%s: gas=%d", what, mined.gas_used)
+        return mined.gas_used
 
     def settle_slot(self, slot: int) -> dict[str, list[int]]:
         """Tally (if several chunks) and settle `slot`'s chunks not settled yet; the gas of
         each transaction by function."""
-        fns = self.sharing.functions
-        chunks = int(self.node.call(fns.chunksIn(slot)))
+        chunks = self.sharing.chunks_in(slot)
         words = self.words_by_chunk(slot)
         args = {c: (chunk_members(words.get(c, [])), words.get(c, [])) for c in range(chunks)}
         gas: dict[str, list[int]] = {}
-        pending = [c for c in range(chunks) if int(self.node.call(fns.nextSlotOf(c))) == slot]
+        pending = [c for c in range(chunks) if self.sharing.next_slot_of(c) == slot]
         if chunks > 1 and pending == list(range(chunks)):
-            for p in range(int(self.node.call(fns.passes()))):
+            for p in range(self.sharing.passes()):
                 for c in range(chunks):
                     try:
-                        g = self._send(fns.tally(slot, c, *args[c]), f"tally {slot}/{c}/{p}")
+                        mined = self.sharing.tally(slot, c, *args[c], sender=self.sender)
                     except TransactionReverted as exc:
                         # Another submission ran this pass: the contract's state decides.
                         if exc.error in ("SharingTallyOutOfOrder", "SharingTallyNotNeeded"):
                             continue
                         raise
-                    gas.setdefault("tally", []).append(g)
+                    gas.setdefault("tally", []).append(self._gas(mined, f"tally {slot}/{c}/{p}"))
         for c in pending:
             try:
-                g = self._send(fns.settle(slot, c, *args[c]), f"settle {slot}/{c}")
+                mined = self.sharing.settle(slot, c, *args[c], sender=self.sender)
             except TransactionReverted as exc:
                 if exc.error == "SharingOutOfOrder":  # another submission settled it first
                     continue
                 raise
-            gas.setdefault("settle", []).append(g)
+            gas.setdefault("settle", []).append(self._gas(mined, f"settle {slot}/{c}"))
         log.info("slot %d sharing settled: chunks=%d gas=%s", slot, chunks, gas)
         return gas
 
@@ -104,7 +94,7 @@ class SharingStep:
         done: list[int] = []
         now = self.node.block_timestamp()
         while True:
-            slot = int(self.node.call(self.sharing.functions.nextSlot()))
+            slot = self.sharing.next_slot()
             if not self.ready(slot, now):
                 return done
             self.settle_slot(slot)
