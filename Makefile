@@ -26,7 +26,7 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: help setup setup-core system-packages solc postgres chromium test compile lint slither fuzz test-python \
-	test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
+	demo-sharing test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
 	test-dashboard demo dashboard \
 	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
 	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
@@ -176,6 +176,13 @@ dashboard: setup-core
 # report, flex.json and flex-peak.png go to reports/default-20-flex/.
 demo-flex: setup-core
 	$(BIN)/gridshare simulate-flex --community communities/default-20.toml --days 6 --network dev
+
+# The energy-sharing community (communities/sharing-20.toml, dynamic key, 15-minute slots) for a
+# day on a private anvil: contracts in the sharing mode, meters signing, the oracle relaying, the
+# matcher settling; per member consumption, community coverage, bill, BaU and saving, then the
+# audit (about 30 s).
+demo-sharing: setup-core
+	$(BIN)/gridshare simulate-sharing communities/sharing-20.toml --chain
 
 # The earlier one-slot walk-through (five households, balances before and after).
 demo-slot: setup-core

@@ -315,10 +315,19 @@ def simulate_sharing_command(
     ],
     days: Annotated[int, typer.Option(min=1, max=366, help="Days from its start date.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (Wh) instead.")] = False,
+    on_chain: Annotated[
+        bool,
+        typer.Option(
+            "--chain",
+            help="Run it on a private anvil: contracts in the sharing mode, meters signing, "
+            "the oracle relaying, the matcher settling; then bills, BaU and the audit.",
+        ),
+    ] = False,
 ) -> None:
     """Allocate a sharing community's days by its key, without a chain: per member its
     consumption, what the community covered (G.03), what came from the grid, what it exported
-    to the community and to the grid, and the community's self-sufficiency."""
+    to the community and to the grid, and the community's self-sufficiency. With --chain the
+    days run through the contracts, and the bills against BaU and the audit follow."""
     import json
 
     from sim.sharing import format_summary, simulate_sharing, summary_to_json
@@ -327,11 +336,36 @@ def simulate_sharing_command(
     if spec.sharing is None:
         typer.echo(f"error: {community}: no [sharing] section", err=True)
         raise typer.Exit(code=2)
+    if on_chain:
+        _sharing_on_chain(spec, days)
+        return
     summary = simulate_sharing(spec, days)
     if as_json:
         typer.echo(json.dumps(summary_to_json(summary), indent=2))
     else:
         typer.echo(format_summary(summary), nl=False)
+
+
+def _sharing_on_chain(spec: Community, days: int) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from gridshare.settings import load_settings
+    from sim.sharingchain import format_run, run_sharing_on_chain
+
+    def progress(done: int, total: int) -> None:
+        if done % 24 == 0 or done == total:
+            typer.echo(f"  {done}/{total} slots settled on the chain", err=True)
+
+    with tempfile.TemporaryDirectory(prefix="gridshare-sharing-") as tmp:
+        try:
+            run = run_sharing_on_chain(spec, days, Path(tmp), load_settings(), progress)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+    typer.echo(format_run(run), nl=False)
+    if not (run.audit.ok and run.matches_rule and run.matches_offline_totals):
+        raise typer.Exit(code=1)
 
 
 from sim.cli import dashboard_command, flex_command, simulate_command  # noqa: E402

@@ -600,14 +600,7 @@ class Runner:
         """Every meter's signed reading of the slot as outbox rows, in the relay's order, and
         the reading words the chain commits to."""
         domain = Domain(self.node.manifest.chain_id, self.c["MeterReadings"].address)
-        rows: list[dict[str, object]] = []
-        words: list[int] = []
-        for m in sorted(self.members, key=lambda m: m.meter):  # the relay's order in a slot
-            flow = flows[m.address]
-            energy = SlotEnergy(m.meter, slot, flow.import_wh, flow.export_wh)
-            rows.append(sign_reading(energy, m.meter_key, domain))  # on the meter's side
-            words.append(pack_reading_word(m.address, flow.import_wh, flow.export_wh))
-        return rows, words
+        return signed_slot_readings(self.members, slot, flows, domain)
 
     def check_readings(self, slot: int, words: list[int]) -> None:
         """The chain's reading commitment for the slot equals the meters' readings."""
@@ -798,6 +791,21 @@ class Runner:
             first_slot_start=first_start,
             setup_transactions=setup_transactions,
         )
+
+
+def signed_slot_readings(
+    members: Sequence[Member], slot: int, flows: Mapping[str, MeterFlow], domain: Domain
+) -> tuple[list[dict[str, object]], list[int]]:
+    """Every meter's reading of `slot` signed on the meter's side with its own key, as outbox
+    rows in the relay's order (by meter), and the reading words the chain commits to."""
+    rows: list[dict[str, object]] = []
+    words: list[int] = []
+    for m in sorted(members, key=lambda m: m.meter):
+        flow = flows[m.address]
+        energy = SlotEnergy(m.meter, slot, flow.import_wh, flow.export_wh)
+        rows.append(sign_reading(energy, m.meter_key, domain))
+        words.append(pack_reading_word(m.address, flow.import_wh, flow.export_wh))
+    return rows, words
 
 
 def genesis_for(now: int, margin_seconds: int = 900) -> int:

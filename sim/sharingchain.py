@@ -1,0 +1,377 @@
+"""An energy-sharing community's days on a private chain, through the real components.
+
+The chain-free run (`sim.sharing`) allocates each slot with the pure rule; here the same net
+exports go through the system a DSO runs: the contracts deployed in the `sharing` mode
+(scripts/deploy.py), the households registered with a meter each and their prepaid tokens, the
+participation factors (and static shares) scheduled on-chain with the tariff's notice, every
+meter signing its reading on its own side into the oracle's outbox, the oracle's relay sending
+them (it holds no meter key), and the matcher service settling each slot (SharingSettlement
+checks the allocation and moves the money). Time is moved with the node, never slept.
+
+The day's slot k is chain slot `OFFSET_SLOTS + k`: the terms need `NOTICE_SLOTS` of notice, so
+the chain starts three slots before 00:00 of day 1 and those slots settle empty. At the end the
+auditor (audit/) replays every event, each member's statement of account is built from the same
+events (`market.statement`), and the chain's allocation is summed per member exactly as the
+chain-free run sums the pure rule's, so the two can be compared figure by figure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from audit.checks import audit
+from audit.fetch import fetch_events, fetch_state
+from audit.model import Report as AuditReport
+from chain.codec import ROLE_CODES
+from chain.devchain import dev_chain
+from chain.node import Node, Sender
+from chain.settled import read_settled
+from chain.sharing import member_order
+from gridshare.settings import Settings
+from market.sharing import Key, SharingMember, allocate, shares_for_hour
+from market.statement import Statement, member_statement
+from market.units import NANO_PER_EUR
+from matcher.service import Matcher
+from oracle import outbox
+from oracle.meter.signing import Domain
+from oracle.relay import Relay
+from oracle.samples import meter_id
+from sim.agents import MeterFlow
+from sim.community import Community
+from sim.report import euros
+from sim.runner import Member, Runner, genesis_for, signed_slot_readings
+from sim.sharing import (
+    MemberTotals,
+    NetExports,
+    SharingSummary,
+    format_summary,
+    hour_of_year,
+    member_net_export_wh,
+    percent,
+    simulate_sharing,
+)
+
+NOTICE_SLOTS = 2
+"""The deployment's notice for tariffs and sharing terms (GRIDSHARE_ORDER_HORIZON_SLOTS)."""
+OFFSET_SLOTS = NOTICE_SLOTS + 1
+SUPPLY_FLOAT_EUR = 10_000
+
+Progress = Callable[[int, int], None]
+"""Called with (slots done, slots in the run)."""
+
+
+@dataclass(frozen=True)
+class SharingChainRun:
+    summary: SharingSummary
+    """The chain's allocation (SharingSettled), summed per member."""
+    rule: SharingSummary
+    """The pure rule's allocation of the same net exports, members numbered in the chain's
+    order (chunk, then address), which decides who gets a leftover Wh."""
+    offline: SharingSummary
+    """The chain-free run's (`sim.sharing.simulate_sharing`: members numbered in file order)."""
+    statements: dict[str, Statement]
+    """Each member's statement of account over the run's slots, by household name."""
+    audit: AuditReport
+    seconds: float
+
+    @property
+    def matches_rule(self) -> bool:
+        """Every member's figures on the chain are the pure rule's."""
+        return self.summary == self.rule
+
+    @property
+    def matches_offline_totals(self) -> bool:
+        """The community's totals are the chain-free run's (member order aside)."""
+        a, b = self.summary, self.offline
+        return (a.consumption_wh, a.covered_wh, a.production_wh, a.to_community_wh) == (
+            b.consumption_wh,
+            b.covered_wh,
+            b.production_wh,
+            b.to_community_wh,
+        )
+
+
+def static_shares(community: Community, exports: NetExports) -> dict[int, int]:
+    """The static key's share (ppm) per member id, which must be the same in every hour of the
+    run: the chain holds one share per member (its changes take the tariff's notice), not an
+    hourly schedule."""
+    schedules: dict[int, dict[int, list[int]]] = {}
+    found: dict[int, int] | None = None
+    for slot in range(0, exports.slots, 60 // exports.slot_minutes or 1):
+        year, hour = hour_of_year(exports.first, slot, exports.slot_minutes)
+        if year not in schedules:
+            schedules[year] = community.static_schedule(year)
+        shares = shares_for_hour(schedules[year], hour)
+        if found is not None and shares != found:
+            raise ValueError(
+                f"{community.name}: its static shares change within the run (hour {hour} of "
+                f"{year}); an hourly schedule is not kept on-chain, only one share per member"
+            )
+        found = shares
+    return found or {}
+
+
+def _deploy_env(community: Community, key: Key, genesis: int, deployments: Path) -> dict[str, str]:
+    return {
+        **community.deploy_env(),
+        "GRIDSHARE_MARKET_MODE": "sharing",
+        "GRIDSHARE_SHARING_KEY": key.value,
+        "GRIDSHARE_ORDER_HORIZON_SLOTS": str(NOTICE_SLOTS),
+        # A slot settles once every meter has reported, or one slot after its delivery: the
+        # empty slots before the first are due when the first is delivered.
+        "GRIDSHARE_READING_DEADLINE_SECONDS": str(community.slot_seconds),
+        "GRIDSHARE_GENESIS": str(genesis),
+        "GRIDSHARE_DEPLOYMENTS_DIR": str(deployments),
+    }
+
+
+class _SharingDay:
+    """One deployment driven slot by slot (see the module's docstring)."""
+
+    def __init__(self, node: Node, community: Community, members: list[Member], work: Path):
+        accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
+        self.node, self.community, self.members = node, community, members
+        self.dso, self.oracle, self.matcher_sender = (Sender(a) for a in accounts[:3])
+        self.matcher = Matcher(node, self.matcher_sender)
+        self.step = self.matcher.sharing_step  # the matcher's step for this mode
+        self.outbox = outbox.open_outbox(f"sqlite:///{work / 'sharing-outbox.sqlite'}")
+        self.relay = Relay(
+            self.outbox, node, self.oracle, self.matcher.calendar(), max(100, len(members))
+        )
+        readings = node.contract("MeterReadings").address
+        self.domain = Domain(node.manifest.chain_id, readings)
+        self.community_c = node.contract("Community").functions
+        self.token = node.contract("EnergyToken").functions
+
+    def register(self, terms: dict[str, tuple[int, int]]) -> None:
+        """Members with a meter each and their tokens, a float for the supply account, and the
+        sharing terms (participation %, share ppm) from the day's first slot."""
+        lock_in = self.community.lock_in_days * self.community.slots_per_day
+        top_up = self.community.top_up_eur * NANO_PER_EUR
+        for m in self.members:
+            role = ROLE_CODES[m.role]
+            self.node.transact(self.community_c.registerMember(m.address, role, lock_in), self.dso)
+            signer = Account.from_key(m.meter_key).address
+            meter = meter_id(m.meter)
+            self.node.transact(self.community_c.registerMeter(meter, m.address, signer), self.dso)
+            ref = keccak(text=f"sharing-topup:{m.address}")
+            self.node.transact(self.token.topUp(m.address, top_up, ref), self.dso)
+        supply = self.node.call(self.community_c.supplyAccount())
+        ref = keccak(text=f"sharing-supply:{supply}")
+        self.node.transact(self.token.topUp(supply, SUPPLY_FLOAT_EUR * NANO_PER_EUR, ref), self.dso)
+        for m in self.members:
+            if m.name in terms:
+                pct, ppm = terms[m.name]
+                fn = self.community_c.scheduleSharingTerms(m.address, OFFSET_SLOTS, pct, ppm)
+                self.node.transact(fn, self.dso)
+
+    def member_order(self) -> list[str]:
+        """Household names in the chain's member order (chunk, then address)."""
+        gateway = self.matcher.community_gw
+        return [
+            m.name
+            for m in sorted(
+                self.members, key=lambda m: member_order(gateway.chunk_of(m.address), m.address)
+            )
+        ]
+
+    def deliver(self, slot: int, flows: dict[str, MeterFlow]) -> None:
+        """After `slot`'s delivery every meter signs its reading, the relay sends them, and the
+        matcher settles every slot due (the empty ones before the first included)."""
+        calendar = self.matcher.calendar()
+        self.node.advance_time(calendar.slot_start(slot + 1) + 1 - self.node.block_timestamp())
+        rows, _words = signed_slot_readings(self.members, slot, flows, self.domain)
+        with self.outbox.begin() as conn:
+            outbox.add_readings(conn, rows)
+        stats = self.relay.run_once()
+        if stats.sent != len(rows) or stats.quarantined:
+            raise RuntimeError(f"slot {slot}: the relay sent {stats.sent} of {len(rows)} readings")
+        if self.step is None or slot not in self.step.run_once():
+            raise RuntimeError(f"slot {slot}: the matcher did not settle it")
+
+
+def _terms(community: Community, exports: NetExports) -> dict[str, tuple[int, int]]:
+    """Household name -> (participation %, share ppm) where it differs from (100 %, 0 ppm)."""
+    assert community.sharing is not None
+    ids = community.member_ids()
+    shares = static_shares(community, exports) if community.sharing.key is Key.STATIC else {}
+    out: dict[str, tuple[int, int]] = {}
+    for h in community.households:
+        pct, ppm = h.participation_pct, shares.get(ids[h.name], 0)
+        if (pct, ppm) != (100, 0):
+            out[h.name] = (pct, ppm)
+    return out
+
+
+def _summary(
+    community: Community, exports: NetExports, rows: list[tuple[str, int, int, int, int]]
+) -> SharingSummary:
+    """Rows (household name, consumption, allocated, production, credited) summed per member
+    as `sim.sharing.summarize` sums the pure rule's."""
+    assert community.sharing is not None
+    ids = community.member_ids()
+    sums = {h.name: [0, 0, 0, 0] for h in community.households}
+    for name, *figures in rows:
+        s = sums[name]
+        for i, value in enumerate(figures):
+            s[i] += value
+    return SharingSummary(
+        community=community.name,
+        key=community.sharing.key,
+        first=exports.first,
+        days=exports.days,
+        slot_minutes=exports.slot_minutes,
+        members=tuple(
+            MemberTotals(ids[h.name], h.name, h.participation_pct, *sums[h.name])
+            for h in sorted(community.households, key=lambda h: ids[h.name])
+        ),
+    )
+
+
+def _rule_summary(
+    community: Community,
+    exports: NetExports,
+    terms: dict[str, tuple[int, int]],
+    chain_order: list[str],
+) -> SharingSummary:
+    """`market.sharing.allocate` of every slot with each member's id its rank in `chain_order`
+    (household names in the chain's member order), summed per member."""
+    assert community.sharing is not None
+    key = community.sharing.key
+    ids = community.member_ids()
+    rows: list[tuple[str, int, int, int, int]] = []
+    for k in range(exports.slots):
+        members = []
+        for rank, name in enumerate(chain_order):
+            pct, ppm = terms.get(name, (100, 0))
+            net = exports.by_member[ids[name]][k]
+            members.append(SharingMember(rank, net, pct, ppm if key is Key.STATIC else None))
+        for row in allocate(members, key).members():
+            rows.append(
+                (
+                    chain_order[row.id],
+                    row.consumption_wh,
+                    row.allocated_wh,
+                    row.production_wh,
+                    row.credited_wh,
+                )
+            )
+    return _summary(community, exports, rows)
+
+
+def run_sharing_on_chain(
+    community: Community,
+    days: int,
+    deployments_dir: Path,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> SharingChainRun:
+    """Deploy `community` in the `sharing` mode on a private anvil and run `days` days of it
+    (see the module's docstring)."""
+    if community.sharing is None:
+        raise ValueError(f"{community.name} has no [sharing] section")
+    if community.battery is not None:
+        raise ValueError(f"{community.name}: a community battery does not take part in sharing")
+    started = time.monotonic()
+    exports = member_net_export_wh(community, days)
+    terms = _terms(community, exports)
+    members = Runner.make_members(community)
+    ids = community.member_ids()
+    length = community.slot_seconds
+    genesis = genesis_for(int(time.time()), margin_seconds=(OFFSET_SLOTS + 1) * length)
+    genesis -= OFFSET_SLOTS * length
+    work = deployments_dir.resolve()
+    env = _deploy_env(community, community.sharing.key, genesis, work)
+    local = settings.model_copy(update={"deployments_dir": work})
+    with dev_chain(work, env, node="anvil") as chain:
+        node = Node.from_settings(chain.network_id, local)
+        day = _SharingDay(node, community, members, work)
+        day.register(terms)
+        chain_order = day.member_order()
+        for k in range(exports.slots):
+            flows = {}
+            for m in members:
+                net = exports.by_member[ids[m.name]][k]
+                flows[m.address] = MeterFlow(max(-net, 0), max(net, 0))
+            day.deliver(OFFSET_SLOTS + k, flows)
+            if progress is not None:
+                progress(k + 1, exports.slots)
+        head = node.block_number()
+        events = fetch_events(node, head, settings.audit_batch_blocks)
+        report = audit(events, fetch_state(node, events, head))
+    settled = read_settled(events)
+    lo, hi = OFFSET_SLOTS, OFFSET_SLOTS + exports.slots - 1
+    statements = {
+        m.name: member_statement(
+            m.address,
+            settled.settled,
+            settled.tariff_at,
+            settled.accounts,
+            community.period_slots,
+            lo,
+            hi,
+        )
+        for m in members
+    }
+    names = {m.address: m.name for m in members}
+    rows = [
+        (
+            names[r.member],
+            max(r.import_wh - r.export_wh, 0),
+            r.allocated_wh,
+            max(r.export_wh - r.import_wh, 0),
+            r.credited_wh,
+        )
+        for r in settled.settled.sharing
+        if lo <= r.slot <= hi
+    ]
+    return SharingChainRun(
+        summary=_summary(community, exports, rows),
+        rule=_rule_summary(community, exports, terms, chain_order),
+        offline=simulate_sharing(community, days),
+        statements=statements,
+        audit=report,
+        seconds=time.monotonic() - started,
+    )
+
+
+def format_run(run: SharingChainRun) -> str:
+    """The allocation table (kWh), each member's bill against business as usual (€), the
+    comparison with the chain-free run, and the audit."""
+    lines = [format_summary(run.summary).rstrip("\n"), ""]
+    head = f"{'member':<8} {'bill €':>10} {'BaU €':>10} {'saving €':>10}"
+    lines += [
+        "bills on the chain (energy, network charges and platform fees of the run's slots; "
+        "statements of account from the chain's events):",
+        "",
+        head,
+        "-" * len(head),
+    ]
+    total_net = total_bau = 0
+    for m in run.summary.members:
+        st = run.statements[m.name]
+        net, bau = st["net_cost"], st["bau_cost"]
+        total_net, total_bau = total_net + net, total_bau + bau
+        lines.append(f"{m.name:<8} {euros(net):>10} {euros(bau):>10} {euros(bau - net):>10}")
+    lines += [
+        "-" * len(head),
+        f"{'total':<8} {euros(total_net):>10} {euros(total_bau):>10} "
+        f"{euros(total_bau - total_net):>10}",
+        "",
+        f"self-sufficiency on the chain: {percent(run.summary.self_sufficiency_bps)}",
+        "every member's allocation on the chain is the pure rule's (market.sharing.allocate, "
+        "leftover Wh in the chain's member order): " + ("yes" if run.matches_rule else "NO"),
+        "the community's totals equal the chain-free run's (simulate-sharing): "
+        + ("yes" if run.matches_offline_totals else "NO"),
+        "",
+        run.audit.to_text(),
+        f"({run.seconds:.0f} s)",
+    ]
+    return "\n".join(lines) + "\n"
