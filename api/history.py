@@ -149,31 +149,21 @@ class History:
         ss = event_table("Settlement", "SlotSettled")
         placed = event_table("OrderBook", "OrderPlaced")
         cancelled = event_table("OrderBook", "OrderCancelled")
-        imb = event_table("ImbalanceSettlement", "ImbalanceSettled")
         mine = (lambda t, col: (t.c[col] == member,)) if member else (lambda t, col: ())
         events = community + ev(conn, "Settlement", "SlotSettled", ss.c.slot >= lo, ss.c.slot <= hi)
         events += ev(conn, "OrderBook", "OrderPlaced", placed.c.slot >= lo, placed.c.slot <= hi)
         events += ev(
             conn, "OrderBook", "OrderCancelled", cancelled.c.slot >= lo, cancelled.c.slot <= hi
         )
-        events += ev(
-            conn,
-            "ImbalanceSettlement",
-            "ImbalanceSettled",
-            imb.c.slot >= lo,
-            imb.c.slot <= hi,
-            *mine(imb, "member"),
-        )
+        # Each member's settlement against its meter: ImbalanceSettled, or SharingSettled in the
+        # `sharing` mode; then the digests that date the items without a slot.
+        for contract, name in (
+            ("ImbalanceSettlement", "ImbalanceSettled"),
+            ("SharingSettlement", "SharingSettled"),
+        ):
+            t = event_table(contract, name)
+            events += ev(conn, contract, name, t.c.slot >= lo, t.c.slot <= hi, *mine(t, "member"))
         events += ev(conn, "ImbalanceSettlement", "SlotDigest")
-        shared = event_table("SharingSettlement", "SharingSettled")
-        events += ev(
-            conn,
-            "SharingSettlement",
-            "SharingSettled",
-            shared.c.slot >= lo,
-            shared.c.slot <= hi,
-            *mine(shared, "member"),
-        )
         events += ev(conn, "SharingSettlement", "SharingSlotDigest")
         events += ev(conn, "Flexibility", "FlexRequested")
         for contract, name, col in _MEMBER_EVENTS:

@@ -14,7 +14,7 @@ downloaded).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -177,22 +177,19 @@ def _bps(part: int, whole: int) -> int:
     return 0 if whole == 0 else part * 10_000 // whole
 
 
-def summarize(
-    community: Community, exports: NetExports, allocations: Sequence[Allocation]
+def summary_of(
+    community: Community, exports: NetExports, rows: Iterable[tuple[int, Wh, Wh, Wh, Wh]]
 ) -> SharingSummary:
-    """Each member's figures summed over the run's slots."""
+    """Rows (member id, consumption, allocated, production, credited) summed per member."""
     if community.sharing is None:
         raise ValueError(f"{community.name} has no [sharing] section")
     ids = community.member_ids()
     by_id = {ids[h.name]: h for h in community.households}
     sums: dict[int, list[int]] = {m: [0, 0, 0, 0] for m in sorted(exports.by_member)}
-    for allocation in allocations:
-        for row in allocation.members():
-            s = sums[row.id]
-            s[0] += row.consumption_wh
-            s[1] += row.allocated_wh
-            s[2] += row.production_wh
-            s[3] += row.credited_wh
+    for member, *figures in rows:
+        s = sums[member]
+        for i, value in enumerate(figures):
+            s[i] += value
     return SharingSummary(
         community=community.name,
         key=community.sharing.key,
@@ -202,6 +199,21 @@ def summarize(
         members=tuple(
             MemberTotals(m, by_id[m].name, by_id[m].participation_pct, s[0], s[1], s[2], s[3])
             for m, s in sums.items()
+        ),
+    )
+
+
+def summarize(
+    community: Community, exports: NetExports, allocations: Sequence[Allocation]
+) -> SharingSummary:
+    """Each member's figures summed over the run's slots."""
+    return summary_of(
+        community,
+        exports,
+        (
+            (r.id, r.consumption_wh, r.allocated_wh, r.production_wh, r.credited_wh)
+            for allocation in allocations
+            for r in allocation.members()
         ),
     )
 

@@ -48,7 +48,6 @@ from sim.community import Community
 from sim.report import euros
 from sim.runner import Member, Runner, genesis_for, signed_slot_readings
 from sim.sharing import (
-    MemberTotals,
     NetExports,
     SharingSummary,
     format_summary,
@@ -56,6 +55,7 @@ from sim.sharing import (
     member_net_export_wh,
     percent,
     simulate_sharing,
+    summary_of,
 )
 
 NOTICE_SLOTS = 2
@@ -210,31 +210,6 @@ def _terms(community: Community, exports: NetExports) -> dict[str, tuple[int, in
     return out
 
 
-def _summary(
-    community: Community, exports: NetExports, rows: list[tuple[str, int, int, int, int]]
-) -> SharingSummary:
-    """Rows (household name, consumption, allocated, production, credited) summed per member
-    as `sim.sharing.summarize` sums the pure rule's."""
-    assert community.sharing is not None
-    ids = community.member_ids()
-    sums = {h.name: [0, 0, 0, 0] for h in community.households}
-    for name, *figures in rows:
-        s = sums[name]
-        for i, value in enumerate(figures):
-            s[i] += value
-    return SharingSummary(
-        community=community.name,
-        key=community.sharing.key,
-        first=exports.first,
-        days=exports.days,
-        slot_minutes=exports.slot_minutes,
-        members=tuple(
-            MemberTotals(ids[h.name], h.name, h.participation_pct, *sums[h.name])
-            for h in sorted(community.households, key=lambda h: ids[h.name])
-        ),
-    )
-
-
 def _rule_summary(
     community: Community,
     exports: NetExports,
@@ -246,7 +221,7 @@ def _rule_summary(
     assert community.sharing is not None
     key = community.sharing.key
     ids = community.member_ids()
-    rows: list[tuple[str, int, int, int, int]] = []
+    rows: list[tuple[int, int, int, int, int]] = []
     for k in range(exports.slots):
         members = []
         for rank, name in enumerate(chain_order):
@@ -256,14 +231,14 @@ def _rule_summary(
         for row in allocate(members, key).members():
             rows.append(
                 (
-                    chain_order[row.id],
+                    ids[chain_order[row.id]],
                     row.consumption_wh,
                     row.allocated_wh,
                     row.production_wh,
                     row.credited_wh,
                 )
             )
-    return _summary(community, exports, rows)
+    return summary_of(community, exports, rows)
 
 
 def run_sharing_on_chain(
@@ -320,10 +295,10 @@ def run_sharing_on_chain(
         )
         for m in members
     }
-    names = {m.address: m.name for m in members}
+    id_of = {m.address: ids[m.name] for m in members}
     rows = [
         (
-            names[r.member],
+            id_of[r.member],
             max(r.import_wh - r.export_wh, 0),
             r.allocated_wh,
             max(r.export_wh - r.import_wh, 0),
@@ -333,7 +308,7 @@ def run_sharing_on_chain(
         if lo <= r.slot <= hi
     ]
     return SharingChainRun(
-        summary=_summary(community, exports, rows),
+        summary=summary_of(community, exports, rows),
         rule=_rule_summary(community, exports, terms, chain_order),
         offline=simulate_sharing(community, days),
         statements=statements,

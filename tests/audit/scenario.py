@@ -408,16 +408,20 @@ def audit_env(chain: DevChain) -> Mapping[str, str]:
     }
 
 
-def main(out: str) -> None:
+def record(node: Node, out: str) -> None:
+    """Write every event of `node`'s deployment and the state at its last block to `out`."""
     from audit.fetch import fetch_events, fetch_state
     from audit.model import dump_events
 
-    with TemporaryDirectory() as tmp, scenario_chain(Path(tmp)) as chain:
-        node = run_scenario(chain)
-        block = node.block_number()
-        events = fetch_events(node, block, 5_000)
-        Path(out).write_text(dump_events(events, fetch_state(node, events, block)) + "\n")
+    block = node.block_number()
+    events = fetch_events(node, block, 5_000)
+    Path(out).write_text(dump_events(events, fetch_state(node, events, block)) + "\n")
     print(f"{len(events)} events recorded in {out}")
+
+
+def main(out: str) -> None:
+    with TemporaryDirectory() as tmp, scenario_chain(Path(tmp)) as chain:
+        record(run_scenario(chain), out)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from chain.devchain import DevChain, dev_chain
 from chain.node import Node
+from tests.audit.scenario import record
 from tests.sharing import FLOWS, SharingCommunity
 
 PERIOD_SLOTS = 4
@@ -79,24 +80,9 @@ def run_sharing_scenario(chain: DevChain) -> tuple[Node, list[int]]:
     return node, slots
 
 
-def audit_env(chain: DevChain) -> Mapping[str, str]:
-    """Environment for a `gridshare audit` subprocess on the scenario's chain."""
-    return {
-        "GRIDSHARE_DEPLOYMENTS_DIR": str(chain.deployments_dir),
-        "GRIDSHARE_CONFIG": "/nonexistent/gridshare.toml",
-    }
-
-
 def main(out: str) -> None:
-    from audit.fetch import fetch_events, fetch_state
-    from audit.model import dump_events
-
     with TemporaryDirectory() as tmp, sharing_scenario_chain(Path(tmp)) as chain:
-        node, _slots = run_sharing_scenario(chain)
-        block = node.block_number()
-        events = fetch_events(node, block, 5_000)
-        Path(out).write_text(dump_events(events, fetch_state(node, events, block)) + "\n")
-    print(f"{len(events)} events recorded in {out}")
+        record(run_sharing_scenario(chain)[0], out)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,14 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from audit.checks import RULES
 from audit.model import Event, Report
 
 Events = list[Event]
+Tampering = tuple[str, Callable[[Events], Events], tuple[int | None, str]]
+"""(name, the tampering, the (slot, rule) it must be found under)."""
 
 
 def find(evs: Events, name: str, **match: Any) -> int:
@@ -46,3 +51,15 @@ def drop(name: str, match: dict[str, Any]) -> Callable[[Events], Events]:
 
 def rules(report: Report) -> set[tuple[int | None, str]]:
     return {(f.slot, f.rule) for f in report.findings}
+
+
+def tampering_params(tamperings: list[Tampering]) -> list[Any]:
+    """`(tamper, expected)` parameters named by each tampering."""
+    return [pytest.param(t, x, id=name) for name, t, x in tamperings]
+
+
+def assert_found(report: Report, expected: tuple[int | None, str]) -> None:
+    """The report fails, names `expected`, and only rules the audit has."""
+    assert not report.ok
+    assert expected in rules(report), report.to_text()
+    assert all(f.rule in RULES for f in report.findings)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 
 from chain.calendar import read_calendar
 from chain.node import Node
+from chain.settled import SHARING_FIGURES
 from gridshare.cli import app
 from indexer.allocation import COLUMNS
 from indexer.migrate import make_engine
@@ -96,18 +97,7 @@ def check_slot(
             participating,
             surplus,
         )
-        assert [n[k] for k in COLUMNS[7:9] + COLUMNS[10:]] == [
-            a[k]
-            for k in (
-                "allotmentWh",
-                "allocatedWh",
-                "creditedWh",
-                "charged",
-                "paid",
-                "collected",
-                "bauCost",
-            )
-        ]
+        assert [n[k] for k in COLUMNS[7:9] + COLUMNS[10:]] == [a[k] for k in SHARING_FIGURES[4:]]
         assert n["G.03"] <= n["G.02"] and n["G.03"] <= n["G.01T"]
     counts = [sum(r["direction"] == d for r in rows) for d in ("consumer", "producer", "none")]
     assert counts == directions
