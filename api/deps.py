@@ -52,6 +52,21 @@ async def get_audits(request: Request) -> AuditJobs:
 
 
 ViewDep = Annotated[ChainView, Depends(get_view)]
+
+
+def trading_only(view: ViewDep) -> None:
+    """409 `sharing_mode` in a community deployed in the `sharing` mode: it allocates each
+    slot's production by a key after delivery and has no order book to trade on."""
+    if view.ledger == "SharingSettlement":
+        raise ApiError(
+            409,
+            "sharing_mode",
+            "this community shares its production by an allocation key; it has no order book "
+            "(see /bills for what the community covered)",
+        )
+
+
+TradingOnly = Depends(trading_only)
 AuthDep = Annotated[Authenticator, Depends(get_auth)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -141,7 +156,7 @@ def slot_range(
     if period is not None:
         if from_slot is not None or to_slot is not None:
             raise ApiError(422, "invalid_range", "give either period or from_slot/to_slot")
-        length = int(view.call("ImbalanceSettlement", "periodSlots"))
+        length = int(view.call(view.ledger, "periodSlots"))
         return SlotRange(period * length, (period + 1) * length - 1, period)
     if from_slot is None or to_slot is None:
         raise ApiError(422, "invalid_range", "give period, or from_slot and to_slot")

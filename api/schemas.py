@@ -290,6 +290,11 @@ class MarketPublic(BaseModel):
     period_slots: int = Field(description="slots per billing and profit-sharing period")
     gate_closure_seconds: int
     order_horizon_slots: int
+    market_mode: Literal["trading", "sharing"] = Field(
+        description="trading: members' orders clear in an auction per slot; sharing: each "
+        "slot's production is allocated to members' consumption by a key after delivery"
+    )
+    sharing_key: str | None = Field(description='the allocation key ("dynamic" or "static")')
     tariff: TariffPublic
 
 

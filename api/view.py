@@ -84,6 +84,13 @@ class ChainView:
         self.poll_seconds = poll_seconds
         self.audit_batch_blocks = audit_batch_blocks
         self.chain_id = node.manifest.chain_id
+        self.ledger = (
+            "SharingSettlement"
+            if "SharingSettlement" in node.manifest.contracts
+            else "ImbalanceSettlement"
+        )
+        """The contract that settles slots against the meters and keeps the periods
+        (IPeriodLedger): SharingSettlement in the `sharing` mode, else ImbalanceSettlement."""
         self._contracts: dict[str, ContractHandle] = {}
         self._cache: dict[tuple[Any, ...], Any] = {}
         self._forever: dict[tuple[Any, ...], Any] = {}
@@ -236,10 +243,15 @@ class ChainView:
         return int(self.cached(("head-timestamp",), self.node.block_timestamp))
 
     def wallet(self, address: str) -> tuple[int, int, int]:
-        """Balance, escrow held for its orders, debt (n€)."""
+        """Balance, escrow held for its orders (none in the `sharing` mode: no order book),
+        debt (n€)."""
         balance = int(self.call("EnergyToken", "balanceOf", address))
         debt = int(self.call("EnergyToken", "debtOf", address))
-        escrow = sum(o.escrow for o in self.orders_of(address) if o.status in ("open", "closed"))
+        escrow = 0
+        if "OrderBook" in self.node.manifest.contracts:
+            escrow = sum(
+                o.escrow for o in self.orders_of(address) if o.status in ("open", "closed")
+            )
         return balance, escrow, debt
 
     # -- sends -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -32,11 +33,12 @@ def port() -> int:
     return free_port()
 
 
-@pytest.fixture(scope="session")
-def settings(chain: DevChain, port: int, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def api_settings(chain: DevChain, port: int, folder: Path) -> Settings:
+    """The API's settings for `chain`: its relayer, operator and matcher accounts, fast head
+    polling, and its index and intent pool in `folder`."""
     probe = Node.from_settings(chain.network_id, Settings(deployments_dir=chain.deployments_dir))
     accounts = [str(a) for a in probe.w3.eth.accounts]
-    db = tmp_path_factory.mktemp("db") / "index.db"
+    db = folder / "index.db"
     return Settings.model_validate(
         {
             "deployments_dir": chain.deployments_dir,
@@ -55,13 +57,20 @@ def settings(chain: DevChain, port: int, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
+def settings(chain: DevChain, port: int, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return api_settings(chain, port, tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
 def node(chain: DevChain, settings: Settings) -> Node:
     return Node.from_settings(chain.network_id, settings)
 
 
-@pytest.fixture(scope="session")
-def base_url(settings: Settings, node: Node) -> Iterator[str]:
-    app = create_app(settings, Node.from_settings(node.manifest.network, settings))
+@contextmanager
+def serve(settings: Settings, network: str) -> Iterator[str]:
+    """The API of the deployment on `network`, served by uvicorn on `settings.api_port` in a
+    thread; yields its base URL."""
+    app = create_app(settings, Node.from_settings(network, settings))
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.api_port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -73,6 +82,12 @@ def base_url(settings: Settings, node: Node) -> Iterator[str]:
     yield f"http://127.0.0.1:{settings.api_port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def base_url(settings: Settings, node: Node) -> Iterator[str]:
+    with serve(settings, node.manifest.network) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -195,7 +195,7 @@ def fees(user: DsoUser, view: ViewDep, period: SlotQ = None) -> FeesPublic:
     network_account = str(view.call("Community", "networkAccount"))
     supply_account = str(view.call("Community", "supplyAccount"))
     if period is None:
-        period = view.current_slot() // int(view.call("ImbalanceSettlement", "periodSlots"))
+        period = view.current_slot() // int(view.call(view.ledger, "periodSlots"))
     return FeesPublic(
         fee_account=fee_account,
         fee_balance=int(view.call("EnergyToken", "balanceOf", fee_account)),
@@ -204,5 +204,5 @@ def fees(user: DsoUser, view: ViewDep, period: SlotQ = None) -> FeesPublic:
         supply_account=supply_account,
         supply_balance=int(view.call("EnergyToken", "balanceOf", supply_account)),
         period=period,
-        period_platform_fees=int(view.call("ImbalanceSettlement", "platformFeesOf", period)),
+        period_platform_fees=int(view.call(view.ledger, "platformFeesOf", period)),
     )

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, DsoUser, HistoryDep, SlotRangeDep, SlotWindowDep, ViewDep
+from api.deps import (
+    CurrentUser,
+    DsoUser,
+    HistoryDep,
+    SlotRangeDep,
+    SlotWindowDep,
+    TradingOnly,
+    ViewDep,
+)
 from api.errors import ApiError
 from api.history import History
 from api.schemas import (
@@ -39,10 +47,10 @@ def _lines(st: Statement) -> list[StatementLinePublic]:
 
 
 def _period_slots(view: ViewDep) -> int:
-    return int(view.call("ImbalanceSettlement", "periodSlots"))
+    return int(view.call(view.ledger, "periodSlots"))
 
 
-@router.get("/trades")
+@router.get("/trades", dependencies=[TradingOnly])
 def trades(
     user: CurrentUser, view: ViewDep, history: HistoryDep, slots: SlotRangeDep
 ) -> list[TradePublic]:
@@ -178,7 +186,7 @@ def periods(
     length = _period_slots(view)
     current_slot = view.current_slot()
     current = current_slot // length
-    next_slot = int(view.call("ImbalanceSettlement", "nextSlot"))
+    next_slot = int(view.call(view.ledger, "nextSlot"))
     genesis = int(view.call("Community", "genesis"))
     slot_seconds = int(view.call("Community", "slotSeconds"))
     closed = history.closed_periods()

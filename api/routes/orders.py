@@ -21,7 +21,7 @@ from eth_account.messages import encode_typed_data
 from fastapi import APIRouter, Path, Query, Response, status
 from starlette.convertors import Convertor, register_url_convertor
 
-from api.deps import CurrentUser, MemberUser, PoolDep, SlotQ, User, ViewDep
+from api.deps import CurrentUser, MemberUser, PoolDep, SlotQ, TradingOnly, User, ViewDep
 from api.errors import ApiError
 from api.schemas import (
     CancelIntentCreate,
@@ -42,7 +42,7 @@ from chain.signing import OrderIntent, cancel_typed_data, order_typed_data
 from intents.pool import INCLUDED, PENDING, IntentPool, PooledIntent
 from market.intents import DEADLINE_MARGIN_SECONDS
 
-router = APIRouter(prefix="/orders", tags=["member"])
+router = APIRouter(prefix="/orders", tags=["member"], dependencies=[TradingOnly])
 OrderId = Annotated[int, Path(ge=0, lt=2**256)]
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 
 from api.auditjob import AuditRun
-from api.deps import AuditorUser, AuditsDep, ViewDep
+from api.deps import AuditorUser, AuditsDep, TradingOnly, ViewDep
 from api.routes.dso import _tariff_public
 from api.schemas import (
     AuditProgressPublic,
@@ -22,6 +22,7 @@ from api.schemas import (
     SlotPublic,
 )
 from chain.codec import MODE_NAMES, decode_order_word, encode_rules
+from chain.sharing import SHARING_KEY_CODES
 
 router = APIRouter(tags=["public"])
 SlotNumber = Annotated[int, Path(ge=0, lt=2**64)]
@@ -30,6 +31,13 @@ SlotNumber = Annotated[int, Path(ge=0, lt=2**64)]
 @router.get("/health")
 def health(view: ViewDep) -> dict[str, int]:
     return {"head_block": view.head}
+
+
+def _sharing_key(view: ViewDep) -> str | None:
+    if view.ledger != "SharingSettlement":
+        return None
+    code = int(view.call(view.ledger, "key"))
+    return next(k.value for k, c in SHARING_KEY_CODES.items() if c == code)
 
 
 @router.get("/market")
@@ -46,12 +54,14 @@ def market(view: ViewDep) -> MarketPublic:
         slot_seconds=int(view.call("Community", "slotSeconds")),
         gate_closure_seconds=int(view.call("Community", "gateClosureSeconds")),
         order_horizon_slots=int(view.call("Community", "orderHorizonSlots")),
-        period_slots=int(view.call("ImbalanceSettlement", "periodSlots")),
+        period_slots=int(view.call(view.ledger, "periodSlots")),
+        market_mode="sharing" if view.ledger == "SharingSettlement" else "trading",
+        sharing_key=_sharing_key(view),
         tariff=_tariff_public(slot, encode_rules(view.rules(slot))),
     )
 
 
-@router.get("/slots/{slot}")
+@router.get("/slots/{slot}", dependencies=[TradingOnly])
 def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
     """A slot's book and, once settled, its clearing price, volume and fills (from the chain)."""
     settled, mode, price, volume = view.call("Settlement", "clearingOf", slot)
@@ -122,12 +132,12 @@ def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
 def audit_status(view: ViewDep) -> AuditStatusPublic:
     """How far settlement against meters has come, the last audit digest, and whether the token
     supply equals minted minus redeemed."""
-    first = int(view.call("ImbalanceSettlement", "firstSlot"))
-    nxt = int(view.call("ImbalanceSettlement", "nextSlot"))
+    first = int(view.call(view.ledger, "firstSlot"))
+    nxt = int(view.call(view.ledger, "nextSlot"))
     # Chunk 0's link at the last slot every chunk has settled (each chunk has its own chain).
     digest = None
     if nxt > first:
-        digest = bytes(view.call("ImbalanceSettlement", "digestAt", nxt - 1, 0))
+        digest = bytes(view.call(view.ledger, "digestAt", nxt - 1, 0))
     supply = int(view.call("EnergyToken", "totalSupply"))
     minted = int(view.call("EnergyToken", "totalMinted"))
     redeemed = int(view.call("EnergyToken", "totalRedeemed"))
@@ -139,7 +149,11 @@ def audit_status(view: ViewDep) -> AuditStatusPublic:
         total_minted=minted,
         total_redeemed=redeemed,
         total_debt=int(view.call("EnergyToken", "totalDebt")),
-        escrow_held=int(view.call("OrderBook", "escrowHeld")),
+        escrow_held=(
+            int(view.call("OrderBook", "escrowHeld"))
+            if "OrderBook" in view.node.manifest.contracts
+            else 0
+        ),
         supply_conserved=supply == minted - redeemed,
     )
 
