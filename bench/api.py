@@ -35,7 +35,6 @@ from typing import Any
 import httpx
 import psutil  # type: ignore[import-untyped]
 from eth_account import Account
-from eth_utils.crypto import keccak
 
 from api.client import EUR, Wallet
 from bench.chainops import (
@@ -45,6 +44,7 @@ from bench.chainops import (
 )
 from bench.report import record
 from chain.devchain import DevChain, close_gate, dev_chain, free_port
+from chain.gateway import CommunityGateway, ImbalanceGateway
 from chain.node import Node, Sender
 from chain.signing import Reading
 from gridshare.settings import Settings
@@ -140,10 +140,8 @@ def metered_member(client: httpx.Client, node: Node, db_url: str) -> tuple[Walle
     """A member who sold in one slot, was metered and settled; everything indexed. Returns the
     member and the slot's period."""
     dso = Wallet(client)
-    community = node.contract("Community").functions
-    node.transact(
-        community.grantRole(keccak(text="DSO_ROLE"), dso.address),
-        Sender(str(node.w3.eth.accounts[0])),
+    CommunityGateway(node).grant_role(
+        "DSO_ROLE", dso.address, sender=Sender(str(node.w3.eth.accounts[0]))
     )
     dso.sign_in()
     seller, buyer = Wallet(client), Wallet(client)
@@ -170,9 +168,7 @@ def metered_member(client: httpx.Client, node: Node, db_url: str) -> tuple[Walle
     matcher.run_once()
     settle_imbalance_through(node, slot)
     Indexer(node, make_engine(db_url), batch_blocks=1000, confirmations=0).run_once()
-    return seller, slot // int(
-        node.call(node.contract("ImbalanceSettlement").functions.periodSlots())
-    )
+    return seller, slot // ImbalanceGateway(node).period_slots()
 
 
 def soak(base: str, token: str, bill_path: str, seconds: int) -> dict[str, Any]:

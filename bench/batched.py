@@ -26,8 +26,8 @@ from typing import Any
 
 from bench.matcher import TOP_UP, register_members
 from bench.report import record
-from chain.codec import ROLE_CODES, SIDE_CODES
 from chain.devchain import close_gate, dev_chain
+from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
 from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.node import Node, Sender
 from chain.signing import sign_typed_data
@@ -93,8 +93,8 @@ def run(node_kind: str, sizes: Sequence[int], settings: Settings) -> dict[str, A
         out["setup_s"] = round(time.perf_counter() - started, 1)
         pool = IntentPool(f"sqlite:///{Path(tmp) / 'intents.sqlite'}")
         matcher = Matcher(node, Sender(list(node.w3.eth.accounts)[2]), pool)
-        community = node.contract("Community").functions
-        slot = int(node.call(community.currentSlot())) + 2
+        community = CommunityGateway(node)
+        slot = community.current_slot() + 2
         close_gate(node, slot - 1)
         matcher.run_once()  # settle everything before the measured slots
         empty, _ = _settle(matcher, node, slot)
@@ -115,23 +115,15 @@ def run(node_kind: str, sizes: Sequence[int], settings: Settings) -> dict[str, A
             }
         # A direct buy order (the forced-inclusion path), from a member with ether.
         member = list(node.w3.eth.accounts)[6]
-        node.transact(
-            community.registerMember(member, ROLE_CODES["prosumer"], 0),
-            Sender(node.w3.eth.accounts[0]),
+        dso = Sender(node.w3.eth.accounts[0])
+        community.register_member(member, "prosumer", 0, sender=dso)
+        EnergyTokenGateway(node).top_up(
+            member, TOP_UP, b"bench-direct".ljust(32, b"\0"), sender=dso
         )
-        node.transact(
-            node.contract("EnergyToken").functions.topUp(
-                member, TOP_UP, b"bench-direct".ljust(32, b"\0")
-            ),
-            Sender(node.w3.eth.accounts[0]),
+        mined = OrderBookGateway(node).place_order(
+            slot + 2, "buy", 1_000, settings.tariff.retail_price, sender=Sender(member)
         )
-        receipt = node.transact(
-            node.contract("OrderBook").functions.placeOrder(
-                slot + 2, SIDE_CODES["buy"], 1_000, settings.tariff.retail_price
-            ),
-            Sender(member),
-        )
-        out["direct_buy_gas"] = int(receipt["gasUsed"])
+        out["direct_buy_gas"] = mined.gas_used
     return out
 
 

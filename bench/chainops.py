@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from eth_account.signers.local import LocalAccount
 
+from chain.gateway import CommunityGateway, ImbalanceGateway, ReadingsGateway
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from matcher.service import Matcher
@@ -32,24 +33,21 @@ def advance_to(node: Node, timestamp: int) -> None:
 def advance_past_reading_deadline(node: Node, slot: int) -> None:
     """Move time just past `slot`'s reading deadline: its delivery is over, and once its
     readings are in (or missing for good) its imbalance may be settled."""
-    community = node.contract("Community").functions
-    imbalance = node.contract("ImbalanceSettlement").functions
-    deadline = int(node.call(imbalance.readingDeadlineSeconds()))
-    advance_to(node, int(node.call(community.slotStart(slot + 1))) + deadline + 1)
+    deadline = ImbalanceGateway(node).reading_deadline_seconds()
+    advance_to(node, CommunityGateway(node).slot_start(slot + 1) + deadline + 1)
 
 
 def submit_reading(node: Node, meter: LocalAccount, meter_id: bytes, reading: Reading) -> None:
     """`reading` signed by `meter` and relayed by the oracle's account."""
-    address = node.manifest.contracts["MeterReadings"]
+    readings = ReadingsGateway(node)
     signature = sign_typed_data(
-        reading_typed_data(reading, node.manifest.chain_id, address), meter.key
+        reading_typed_data(reading, node.manifest.chain_id, readings.address), meter.key
     )
-    fn = node.contract("MeterReadings").functions.submitReadings([reading.as_tuple()], [signature])
-    node.transact(fn, _sender(node, ORACLE))
+    readings.submit_readings([reading], [signature], sender=_sender(node, ORACLE))
 
 
 def settle_imbalance_through(node: Node, slot: int) -> None:
     """Have the matcher settle every slot's imbalance up to `slot` (their trades must be settled
     and their readings complete or their deadlines passed)."""
     Matcher(node, _sender(node, MATCHER)).settle_imbalances()
-    assert int(node.call(node.contract("ImbalanceSettlement").functions.nextSlot())) > slot
+    assert ImbalanceGateway(node).next_slot() > slot

@@ -32,6 +32,14 @@ from eth_typing import ChecksumAddress
 from bench.matcher import register_members, send_setup
 from bench.report import record
 from chain.devchain import dev_chain
+from chain.gateway import (
+    CommunityGateway,
+    EnergyTokenGateway,
+    ImbalanceGateway,
+    ProfitSharingGateway,
+    ReadingsGateway,
+    SettlementGateway,
+)
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from gridshare.settings import load_settings
@@ -59,12 +67,12 @@ def _advance_to(node: Node, timestamp: int) -> None:
 def _meters(node: Node, keys: list[Any], first: int) -> list[bytes]:
     """One meter per member, signed by the member's own key (any key works for the bench)."""
     dso = node.w3.eth.accounts[0]
-    community = node.contract("Community")
+    community = CommunityGateway(node)
     nonce = int(node.w3.eth.get_transaction_count(dso, "pending"))
     ids = []
     for i, key in enumerate(keys):
         meter_id = f"bench-chunks-{first + i}".encode().ljust(32, b"\0")
-        fn = community.functions.registerMeter(meter_id, key.address, key.address)
+        fn = community.register_meter_call(meter_id, key.address, key.address)
         send_setup(node, dso, fn, nonce)
         nonce += 1
         ids.append(meter_id)
@@ -118,45 +126,43 @@ def run(members: int, batch: int) -> dict[str, Any]:
             _wait_nonce(node, dso, nonce)
             meter_ids += _meters(node, part, start)
             keys += part
-        supply = node.call(node.contract("Community").functions.supplyAccount())
-        node.transact(
-            node.contract("EnergyToken").functions.topUp(
-                supply, 10**12, b"bench-chunks-supply".ljust(32, b"\0")
-            ),
-            Sender(dso),
+        community = CommunityGateway(node)
+        supply = community.supply_account()
+        EnergyTokenGateway(node).top_up(
+            supply, 10**12, b"bench-chunks-supply".ljust(32, b"\0"), sender=Sender(dso)
         )
         setup_s = time.perf_counter() - started
-        community = node.contract("Community").functions
         matcher = Matcher(node, Sender(matcher_account))
-        slot = int(node.call(community.currentSlot())) + 2
+        slot = community.current_slot() + 2
         slot += (-slot) % PERIOD_SLOTS  # the first slot of a period
-        _advance_to(node, int(node.call(community.gateClosure(slot))) + 1)
+        _advance_to(node, community.gate_closure(slot) + 1)
         matcher.run_once()  # the trades of every slot up to the measured one
-        imbalance_fns = node.contract("ImbalanceSettlement").functions
-        deadline = int(node.call(imbalance_fns.readingDeadlineSeconds()))
+        imbalance_gw = ImbalanceGateway(node)
+        deadline = imbalance_gw.reading_deadline_seconds()
         # Past the slot's delivery and the reading deadline of every slot before it: those settle
         # without readings now, the measured slot waits for its readings.
-        _advance_to(node, int(node.call(community.slotStart(slot))) + deadline + 1)
+        _advance_to(node, community.slot_start(slot) + deadline + 1)
         matcher.settle_imbalances()
-        if int(node.call(imbalance_fns.nextSlot())) != slot:
-            trades_at = node.call(node.contract("Settlement").functions.nextSlot())
+        if imbalance_gw.next_slot() != slot:
+            trades_at = SettlementGateway(node).next_slot()
             raise RuntimeError(
-                f"slots before {slot} not settled: meters at {node.call(imbalance_fns.nextSlot())}"
+                f"slots before {slot} not settled: meters at {imbalance_gw.next_slot()}"
                 f", trades at {trades_at}"
             )
         first_block = node.w3.eth.block_number + 1
-        readings = node.contract("MeterReadings")
+        readings = ReadingsGateway(node)
         signed = []
         for meter_id, key in zip(meter_ids, keys, strict=True):
             r = Reading(meter_id, slot, rng.randint(0, 900), rng.randint(0, 900), 1)
             data = reading_typed_data(r, node.manifest.chain_id, readings.address)
-            signed.append((r.as_tuple(), sign_typed_data(data, key.key)))
+            signed.append((r, sign_typed_data(data, key.key)))
         relay_started = time.perf_counter()
         for start in range(0, len(signed), batch):
             part = signed[start : start + batch]
-            node.transact(
-                readings.functions.submitReadings([r for r, _ in part], [s for _, s in part]),
-                Sender(oracle),
+            readings.submit_readings(
+                [r for r, _ in part],
+                [s for _, s in part],
+                sender=Sender(oracle),
                 gas=node.block_gas_limit(),
             )
         relay_s = time.perf_counter() - relay_started
@@ -168,19 +174,20 @@ def run(members: int, batch: int) -> dict[str, Any]:
 
         # The rest of the period, without readings, then its close in chunks.
         last = slot + PERIOD_SLOTS - 1
-        _advance_to(node, int(node.call(community.gateClosure(last))) + 1)
+        _advance_to(node, community.gate_closure(last) + 1)
         matcher.run_once()
-        _advance_to(node, int(node.call(community.slotStart(last + 1))) + deadline + 1)
+        _advance_to(node, community.slot_start(last + 1) + deadline + 1)
         matcher.settle_imbalances()
-        sharing = node.contract("ProfitSharing").functions
-        size = int(node.call(sharing.maxChunk()))
+        sharing = ProfitSharingGateway(node)
+        size = sharing.max_chunk()
         ordered = sorted((k.address for k in keys), key=lambda a: int(a, 16))
         period = slot // PERIOD_SLOTS
         close_started = time.perf_counter()
         for start in range(0, len(ordered), size):
-            node.transact(
-                sharing.closePeriod(period, ordered[start : start + size]),
-                Sender(dso),
+            sharing.close_period(
+                period,
+                ordered[start : start + size],
+                sender=Sender(dso),
                 gas=node.block_gas_limit(),
             )
         close_s = time.perf_counter() - close_started

@@ -256,11 +256,7 @@ class FaultRunner(Runner):
 
     def settle_trades(self, slot: int) -> tuple[SlotLog, dict[str, list[OrderSettlement]]]:
         self._move_to(self.matcher.calendar().gate_closure(slot) + 1)
-        settlement = self.c["Settlement"].functions
-        self._until(
-            f"slot {slot}'s settlement",
-            lambda: bool(self.node.call(settlement.clearingOf(slot))[0]),
-        )
+        self._until(f"slot {slot}'s settlement", lambda: self.settlement.clearing_of(slot).settled)
         return self.checked_clearing(slot)
 
     def settle_readings(self, slot: int, flows: dict[str, MeterFlow]) -> None:
@@ -279,16 +275,13 @@ class FaultRunner(Runner):
                 if attempt == 49:
                     raise
                 time.sleep(0.2)
-        readings = self.c["MeterReadings"].functions
         self._until(
             f"slot {slot}'s {len(rows)} readings",
-            lambda: int(self.node.call(readings.slotReadings(slot))[0]) >= len(rows),
+            lambda: self.readings.reading_count(slot) >= len(rows),
         )
         self.check_readings(slot, words)
-        imbalance = self.c["ImbalanceSettlement"].functions
         self._until(
-            f"slot {slot}'s imbalance settlement",
-            lambda: int(self.node.call(imbalance.nextSlot())) > slot,
+            f"slot {slot}'s imbalance settlement", lambda: self.imbalance.next_slot() > slot
         )
 
 

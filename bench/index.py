@@ -19,9 +19,9 @@ from sqlalchemy import Engine
 from web3.types import Wei
 
 from bench.report import record
-from chain.codec import ROLE_CODES, SIDE_CODES
 from chain.devchain import close_gate, dev_chain
-from chain.node import Node, Sender
+from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
+from chain.node import ContractCall, Node, Sender
 from gridshare.settings import Settings, load_settings
 from indexer.devdb import pg_server
 from indexer.migrate import make_engine, upgrade
@@ -34,7 +34,7 @@ RUNS = 3
 GAS = 1_000_000  # per set-up transaction, not estimated (set-up speed only)
 
 
-def _send(node: Node, sender: str, fn: Any) -> None:
+def _send(node: Node, sender: str, fn: ContractCall) -> None:
     tx = fn.build_transaction({"from": sender, "gas": GAS, "gasPrice": Wei(node.gas_price_wei)})
     node.w3.eth.send_transaction(tx)
 
@@ -43,22 +43,22 @@ def market_activity(node: Node, settings: Settings) -> tuple[int, int]:
     """Members trading in SLOTS consecutive slots, each settled. Returns (first, head) block."""
     accounts = list(node.w3.eth.accounts)
     dso = accounts[0]
-    community, token = node.contract("Community"), node.contract("EnergyToken")
-    book = node.contract("OrderBook")
+    community, token = CommunityGateway(node), EnergyTokenGateway(node)
+    book = OrderBookGateway(node)
     for i in MEMBERS:
-        _send(node, dso, community.functions.registerMember(accounts[i], ROLE_CODES["prosumer"], 0))
+        _send(node, dso, community.register_member_call(accounts[i], "prosumer", 0))
         ref = f"bench-index-{i}".encode().ljust(32, b"\0")
-        _send(node, dso, token.functions.topUp(accounts[i], 1_000 * 10**9, ref))
+        _send(node, dso, token.top_up_call(accounts[i], 1_000 * 10**9, ref))
     matcher = Matcher(node, Sender(accounts[2]))
     lo, hi = settings.tariff.feed_in_price, settings.tariff.retail_price
     for n in range(SLOTS):
-        slot = int(node.call(community.functions.currentSlot())) + 1
-        while int(node.call(community.functions.gateClosure(slot))) <= node.block_timestamp():
+        slot = community.current_slot() + 1
+        while community.gate_closure(slot) <= node.block_timestamp():
             slot += 1
         for k, i in enumerate(MEMBERS):
             side = "buy" if k % 2 == 0 else "sell"
             price = hi - 1_000 * k if side == "buy" else lo + 1_000 * k
-            fn = book.functions.placeOrder(slot, SIDE_CODES[side], 500 + 37 * k + n, price)
+            fn = book.place_order_call(slot, side, 500 + 37 * k + n, price)
             _send(node, accounts[i], fn)
         close_gate(node, slot)
         matcher.run_once()

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from web3.types import Wei
+from web3.types import Nonce, Wei
 
 from bench.report import record
-from chain.codec import ROLE_CODES
 from chain.devchain import close_gate, dev_chain
-from chain.node import Node, Sender
+from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
+from chain.node import ContractCall, Node, Sender
 from chain.signing import OrderIntent, order_typed_data, sign_typed_data
 from gridshare.settings import Settings, load_settings
 from market.clearing import Mode, clear
@@ -61,11 +61,16 @@ def clear_1m_orders_s(orders: list[Order]) -> tuple[float, list[float], int]:
     return statistics.median(times), times, volume
 
 
-def send_setup(node: Node, sender: str, fn: Any, nonce: int) -> None:
+def send_setup(node: Node, sender: str, fn: ContractCall, nonce: int) -> None:
     """A set-up transaction from an unlocked account, with an explicit nonce and gas, so that
     set-up costs one request per transaction (ganache mines each one as it arrives)."""
     tx = fn.build_transaction(
-        {"from": sender, "nonce": nonce, "gas": SETUP_GAS, "gasPrice": Wei(node.gas_price_wei)}
+        {
+            "from": sender,
+            "nonce": Nonce(nonce),
+            "gas": SETUP_GAS,
+            "gasPrice": Wei(node.gas_price_wei),
+        }
     )
     node.w3.eth.send_transaction(tx)
 
@@ -77,14 +82,13 @@ def register_members(
     with TOP_UP (payment references `<label>-<i>`); returns their keys and the DSO's next nonce
     (the transactions may still be in flight)."""
     dso = node.w3.eth.accounts[0]
-    community, token = node.contract("Community"), node.contract("EnergyToken")
+    community, token = CommunityGateway(node), EnergyTokenGateway(node)
     keys = [Account.create(str(rng.random())) for _ in range(count)]
     nonce = int(node.w3.eth.get_transaction_count(dso, "pending"))
     for i, key in enumerate(keys):
-        role = ROLE_CODES["prosumer"]
-        send_setup(node, dso, community.functions.registerMember(key.address, role, 0), nonce)
+        send_setup(node, dso, community.register_member_call(key.address, "prosumer", 0), nonce)
         ref = f"{label}-{i}".encode().ljust(32, b"\0")
-        send_setup(node, dso, token.functions.topUp(key.address, TOP_UP, ref), nonce + 1)
+        send_setup(node, dso, token.top_up_call(key.address, TOP_UP, ref), nonce + 1)
         nonce += 2
     return keys, nonce
 
@@ -94,10 +98,10 @@ def _slot_with_members(node: Node, settings: Settings, rng: random.Random) -> in
     slot whose gate is open; every earlier slot is settled. Returns the slot."""
     accounts = list(node.w3.eth.accounts)
     relayer = accounts[5]
-    community, book = node.contract("Community"), node.contract("OrderBook")
+    book = OrderBookGateway(node)
     keys, _ = register_members(node, MEMBERS, rng, "bench-matcher")
     matcher = Matcher(node, Sender(accounts[2]))
-    slot = int(node.call(community.functions.currentSlot())) + 2
+    slot = matcher.community_gw.current_slot() + 2
     close_gate(node, slot - 1)
     matcher.run_once()  # settle everything before the measured slot
     lo, hi = settings.tariff.feed_in_price, settings.tariff.retail_price
@@ -112,9 +116,9 @@ def _slot_with_members(node: Node, settings: Settings, rng: random.Random) -> in
         signature = sign_typed_data(
             order_typed_data(intent, node.manifest.chain_id, book.address), key.key
         )
-        fn = book.functions.placeOrderWithSig(intent.as_tuple(), signature)
+        fn = book.place_order_with_sig_call(intent, signature)
         send_setup(node, relayer, fn, relayer_nonce + i)
-    count = int(node.call(book.functions.slotOrderCount(slot)))
+    count = book.slot_order_count(slot)
     if count != MEMBERS:
         raise RuntimeError(f"slot {slot} has {count} orders, expected {MEMBERS}")
     return slot

@@ -15,8 +15,8 @@ from eth_account import Account
 
 from bench.report import record
 from chain.calendar import read_calendar
-from chain.codec import ROLE_CODES
 from chain.devchain import dev_chain
+from chain.gateway import CommunityGateway, ReadingsGateway
 from chain.node import Node, Sender
 from gridshare.settings import load_settings
 from market.calendar import Calendar
@@ -95,21 +95,22 @@ def gas_per_reading(tmp: Path) -> tuple[float, int, int]:
         )
         accounts = list(node.w3.eth.accounts)
         dso, oracle = Sender(accounts[0]), Sender(accounts[1])
-        community = node.contract("Community").functions
+        community = CommunityGateway(node)
         meters = _keys(tmp / "chain-keys", METERS)
         for n, (name, signer) in enumerate(meters):
             member = Account.create().address
-            node.transact(community.registerMember(member, ROLE_CODES["consumer"], 0), dso)
-            node.transact(community.registerMeter(meter_id(name), member, signer), dso)
+            community.register_member(member, "consumer", 0, sender=dso)
+            community.register_meter(meter_id(name), member, signer, sender=dso)
             del n
         calendar = read_calendar(node)
-        first = int(node.call(node.contract("MeterReadings").functions.openFromSlot()))
+        readings = ReadingsGateway(node)
+        first = readings.open_from_slot()
         node.make_request(
             "evm_increaseTime",
             [calendar.genesis + (first + 6) * calendar.slot_seconds - node.block_timestamp()],
         )
         node.make_request("evm_mine", [])
-        domain = Domain(node.manifest.chain_id, node.contract("MeterReadings").address)
+        domain = Domain(node.manifest.chain_id, readings.address)
         names = [m for m, _ in meters]
         items = _items(names, calendar, first, 4)
         _sign_all(tmp, tmp / "chain-keys", names, calendar, domain, items, node.block_timestamp,

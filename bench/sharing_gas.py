@@ -27,6 +27,7 @@ from bench.chunks import _advance_to, _gas_by_kind, _meters, _wait_nonce
 from bench.matcher import register_members
 from bench.report import record
 from chain.devchain import dev_chain
+from chain.gateway import CommunityGateway, EnergyTokenGateway, ReadingsGateway, SharingGateway
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from gridshare.settings import load_settings
@@ -58,31 +59,28 @@ def run(members: int, batch: int) -> dict[str, Any]:
             _wait_nonce(node, dso, nonce)
             meter_ids += _meters(node, part, start)
             keys += part
-        community = node.contract("Community").functions
-        supply = node.call(community.supplyAccount())
-        node.transact(
-            node.contract("EnergyToken").functions.topUp(
-                supply, 10**12, b"bench-sharing-supply".ljust(32, b"\0")
-            ),
-            Sender(dso),
+        community = CommunityGateway(node)
+        supply = community.supply_account()
+        EnergyTokenGateway(node).top_up(
+            supply, 10**12, b"bench-sharing-supply".ljust(32, b"\0"), sender=Sender(dso)
         )
         matcher = Matcher(node, Sender(matcher_account))
-        sharing = node.contract("SharingSettlement").functions
-        deadline = int(node.call(sharing.readingDeadlineSeconds()))
-        slot = int(node.call(community.currentSlot())) + 1
+        sharing = SharingGateway(node)
+        deadline = sharing.reading_deadline_seconds()
+        slot = community.current_slot() + 1
         # Every slot before the measured one settles empty (past its deadline).
-        _advance_to(node, int(node.call(community.slotStart(slot))) + deadline + 1)
+        _advance_to(node, community.slot_start(slot) + deadline + 1)
         matcher.run_once()
-        if int(node.call(sharing.nextSlot())) != slot:
+        if sharing.next_slot() != slot:
             raise RuntimeError(f"slots before {slot} not settled")
-        _advance_to(node, int(node.call(community.slotStart(slot + 1))) + 1)
-        readings = node.contract("MeterReadings")
+        _advance_to(node, community.slot_start(slot + 1) + 1)
+        readings = ReadingsGateway(node)
         assert matcher.sharing_step is not None
         measured: list[dict[str, list[int]]] = []
         # Two slots of the same period: the first writes each exporter's period counter fresh,
         # the second is the steady state.
         for k in (0, 1):
-            _advance_to(node, int(node.call(community.slotStart(slot + k + 1))) + 1)
+            _advance_to(node, community.slot_start(slot + k + 1) + 1)
             first_block = node.w3.eth.block_number + 1
             signed = []
             for meter_id, key in zip(meter_ids, keys, strict=True):
@@ -92,21 +90,19 @@ def run(members: int, batch: int) -> dict[str, Any]:
                     imp, exp = rng.randint(1, 2_000), 0
                 r = Reading(meter_id, slot + k, imp, exp, 1 + k)
                 data = reading_typed_data(r, node.manifest.chain_id, readings.address)
-                signed.append((r.as_tuple(), sign_typed_data(data, key.key)))
+                signed.append((r, sign_typed_data(data, key.key)))
             for start in range(0, len(signed), batch):
                 part = signed[start : start + batch]
-                node.transact(
-                    readings.functions.submitReadings([r for r, _ in part], [s for _, s in part]),
-                    Sender(oracle),
+                readings.submit_readings(
+                    [r for r, _ in part],
+                    [s for _, s in part],
+                    sender=Sender(oracle),
                     gas=node.block_gas_limit(),
                 )
             relay = _gas_by_kind(node, first_block).get("submitReadings", [])
             measured.append({"relay": relay, **matcher.sharing_step.settle_slot(slot + k)})
-        chunks = int(node.call(sharing.chunksIn(slot)))
-        if (
-            int(node.call(sharing.periodSlots())) < 2
-            or (slot + 1) % int(node.call(sharing.periodSlots())) == 0
-        ):
+        chunks = sharing.chunks_in(slot)
+        if sharing.period_slots() < 2 or (slot + 1) % sharing.period_slots() == 0:
             raise RuntimeError("the two measured slots must lie in one period")
     return {"members": members, "chunks": chunks, "slots": measured}
 

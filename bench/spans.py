@@ -22,8 +22,8 @@ from bench.oracle import LIMITS, METERS, PASSWORD, _items, _keys
 from bench.report import record
 from bench.year import anvil_network
 from chain.calendar import read_calendar
-from chain.codec import ROLE_CODES
 from chain.devchain import free_port
+from chain.gateway import CommunityGateway, ReadingsGateway
 from chain.node import Node, Sender
 from gridshare.settings import Settings
 from market.calendar import Calendar
@@ -47,7 +47,7 @@ def _relay_day(
     end = calendar.genesis + (first + slots) * calendar.slot_seconds + 1
     node.make_request("evm_increaseTime", [max(0, end - node.block_timestamp())])
     node.make_request("evm_mine", [])
-    domain = Domain(node.manifest.chain_id, node.contract("MeterReadings").address)
+    domain = Domain(node.manifest.chain_id, ReadingsGateway(node).address)
     engine = open_outbox(f"sqlite:///{tmp / db}")
     items = _items(names, calendar, first, slots)
     for name in names:
@@ -70,15 +70,15 @@ def measure(port: int) -> dict[str, object]:
         deploy(network, env)
         node = Node.from_settings(network, Settings(deployments_dir=tmp / "deployments"))
         dso = Sender(next(iter(node.w3.eth.accounts)))
-        community = node.contract("Community").functions
+        community = CommunityGateway(node)
         meters = _keys(tmp / "keys", METERS)
         for name, signer in meters:
             member = Account.create().address
-            node.transact(community.registerMember(member, ROLE_CODES["consumer"], 0), dso)
-            node.transact(community.registerMeter(meter_id(name), member, signer), dso)
+            community.register_member(member, "consumer", 0, sender=dso)
+            community.register_meter(meter_id(name), member, signer, sender=dso)
         calendar = read_calendar(node)
         names = [m for m, _ in meters]
-        day = int(node.call(node.contract("MeterReadings").functions.openFromSlot()))
+        day = ReadingsGateway(node).open_from_slot()
         day += -day % DAY_SLOTS + DAY_SLOTS  # the next whole calendar day
         first = _relay_day(node, tmp, names, calendar, day - 1, 1, 1, "first.db")
         singles = _relay_day(node, tmp, names, calendar, day, DAY_SLOTS, 1, "singles.db")

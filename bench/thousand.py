@@ -36,15 +36,14 @@ from typing import Any, cast
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from web3.contract.contract import ContractFunction
-from web3.types import Nonce, TxParams, TxReceipt, Wei
+from web3.types import Nonce, TxParams, Wei
 
 from audit.model import Report as AuditReport
 from bench.report import record
-from chain.codec import ROLE_CODES, decode_rules
 from chain.devchain import BLOCK_GAS_LIMIT, dev_chain
+from chain.gateway import ReadingsGateway
 from chain.metering import positions, trade_words, word_member
-from chain.node import Node, Sender
+from chain.node import ContractCall, Node, Receipt, Sender
 from chain.submission import to_submission
 from gridshare.settings import Settings
 from market.billing import OrderSettlement
@@ -59,7 +58,7 @@ from oracle.slots import SlotEnergy
 from sim.agents import MeterFlow
 from sim.community import Community
 from sim.profiles import community_profiles
-from sim.runner import GAS_MONEY_WEI, Roles, Runner, SlotLog, genesis_for
+from sim.runner import DSO_GAS, GAS_MONEY_WEI, Roles, Runner, SlotLog, genesis_for
 
 SLOTS_PER_DAY = 48
 PER_SLOT_FILE = Path("reports/thousand-slots.json")
@@ -134,21 +133,21 @@ class TimedNode:
         self.meter.count[name] += n
         self.meter.gas[name] += gas
 
-    def transact(self, fn: ContractFunction, sender: Sender, **kwargs: Any) -> TxReceipt:
+    def transact(self, fn: ContractCall, sender: Sender, **kwargs: Any) -> Receipt:
         started = time.perf_counter()
         receipt = self._node.transact(fn, sender, **kwargs)
         self._add(f"tx {fn.fn_name}", started, gas=int(receipt["gasUsed"]))
         return receipt
 
     def transact_many(
-        self, calls: Sequence[tuple[ContractFunction, Sender, int, int]], **kwargs: Any
-    ) -> list[TxReceipt]:
+        self, calls: Sequence[tuple[ContractCall, Sender, int, int]], **kwargs: Any
+    ) -> list[Receipt]:
         """Unordered: a slot's orders go to the node in batched requests (docs/decisions.md,
         "Load: 1,000 members"), in groups whose gas limits fit one block: anvil's automine
         mines what fits when a transaction arrives, and what is left waits for the next one."""
         started = time.perf_counter()
         per_block = max(1, self._block_gas // max((gas for _, _, gas, _ in calls), default=1))
-        receipts: list[TxReceipt] = []
+        receipts: list[Receipt] = []
         for start in range(0, len(calls), per_block):
             group = calls[start : start + per_block]
             receipts += self._node.transact_many(group, ordered=False, chunk=per_block)
@@ -156,7 +155,7 @@ class TimedNode:
         self._add(name, started, len(calls), sum(int(r["gasUsed"]) for r in receipts))
         return receipts
 
-    def call(self, fn: ContractFunction, *args: Any) -> Any:
+    def call(self, fn: ContractCall, *args: Any) -> Any:
         started = time.perf_counter()
         result = self._node.call(fn, *args)
         self._add("call", started)
@@ -190,21 +189,25 @@ class TimedRunner(Runner):
         started = time.perf_counter()
         lock_in = self.community.lock_in_days * self.community.slots_per_day
         dso = Sender(self.roles.dso)
-        community, token = self.c["Community"].functions, self.c["EnergyToken"].functions
-        calls: list[tuple[ContractFunction, Sender, int, int]] = []
+        calls: list[tuple[ContractCall, Sender, int, int]] = []
         nonce = int(self.node.make_request("eth_getTransactionCount", [dso.address, "pending"]), 16)
         for m in self.members:
             signer = Account.from_key(m.meter_key).address
             calls.append(
                 (
-                    community.registerMember(m.address, ROLE_CODES[m.role], lock_in),
+                    self.community_gw.register_member_call(m.address, m.role, lock_in),
                     dso,
-                    1_000_000,
+                    DSO_GAS,
                     0,
                 )
             )
             calls.append(
-                (community.registerMeter(meter_id(m.meter), m.address, signer), dso, 1_000_000, 0)
+                (
+                    self.community_gw.register_meter_call(meter_id(m.meter), m.address, signer),
+                    dso,
+                    DSO_GAS,
+                    0,
+                )
             )
         for m in self.members:
             self.ledgers[m.name].balance_start = 0  # fresh wallets
@@ -213,11 +216,13 @@ class TimedRunner(Runner):
                 eur = self.community.battery.float_eur
             self._topups += 1
             ref = keccak(text=f"sim-topup:{m.address}:{self._topups}")
-            calls.append((token.topUp(m.address, eur * NANO_PER_EUR, ref), dso, 1_000_000, 0))
+            calls.append(
+                (self.token.top_up_call(m.address, eur * NANO_PER_EUR, ref), dso, DSO_GAS, 0)
+            )
             self.ledgers[m.name].topped_up += eur * NANO_PER_EUR
-        ref = keccak(text=f"sim-supply-float:{self.c['Community'].address}")
-        supply = token.topUp(self.roles.supply_account, 10_000 * NANO_PER_EUR, ref)
-        calls.append((supply, dso, 1_000_000, 0))
+        ref = keccak(text=f"sim-supply-float:{self.community_gw.address}")
+        supply = self.token.top_up_call(self.roles.supply_account, 10_000 * NANO_PER_EUR, ref)
+        calls.append((supply, dso, DSO_GAS, 0))
         calls = [(fn, who, gas, nonce + i) for i, (fn, who, gas, _) in enumerate(calls)]
         self.node.transact_many(calls)
         self.node.send_values(dso, [(m.address, GAS_MONEY_WEI) for m in self.members])
@@ -534,7 +539,7 @@ def probe(kind: str, network: str, deployments: Path, slot: int, community: Comm
     if kind == "matcher":
         accounts = [to_checksum_address(a) for a in node.make_request("eth_accounts", [])]
         matcher = Matcher(node, Sender(Roles.dev(accounts).matcher))
-        rules = decode_rules(node.call(matcher.community.functions.tariffAt(slot)))
+        rules = matcher.community_gw.rules_at(slot)
         # The settled slot's book (its intents from the SlotSettled event), re-cleared and
         # encoded as the matcher does (the probe signs, it does not send).
         book, fills = matcher.settled_book(slot)
@@ -549,11 +554,11 @@ def probe(kind: str, network: str, deployments: Path, slot: int, community: Comm
         params: TxParams = {"gas": node.block_gas_limit(), "gasPrice": Wei(0), "nonce": Nonce(0)}
         params["chainId"] = node.manifest.chain_id
         params["from"] = matcher.sender.address
-        fns = [matcher.settlement.functions.settleSlot(slot, *submission.args())]
+        fns = [matcher.settlement_gw.settle_slot_call(slot, submission)]
         for chunk, chunk_words in sorted(by_chunk.items()):
             members = [p.member for p in positions(chunk_words, trades)]
             fns.append(
-                matcher.imbalance.functions.settleImbalance(
+                matcher.imbalance_gw.settle_imbalance_call(
                     slot, chunk, members, chunk_words, trades
                 )
             )
@@ -562,7 +567,7 @@ def probe(kind: str, network: str, deployments: Path, slot: int, community: Comm
         work = f"{len(book.ids)} orders, {len(words)} readings"
     else:
         members_ = Runner.make_members(community)
-        domain = Domain(node.manifest.chain_id, node.contract("MeterReadings").address)
+        domain = Domain(node.manifest.chain_id, ReadingsGateway(node).address)
         rows = [
             sign_reading(SlotEnergy(m.meter, slot, 100, 0), m.meter_key, domain) for m in members_
         ]

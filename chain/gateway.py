@@ -5,22 +5,28 @@ dataclasses, never ABI tuples or web3 types). Nothing outside chain/ names a con
 Each class holds the contract's handle (`contract`, built with the class, so a contract the
 deployment lacks fails there with NodeError) and goes through `Node`: `Node.call` for views,
 `Node.transact` for writes, which raise TransactionReverted with the custom error's name. A write
-takes its sender and returns what was mined (`Mined`). The settlements are sent with the latest
+takes its sender (keyword-only, with optional `gas`, which skips the estimate, and `nonce`, for
+a caller that counts its account's nonces itself) and returns what was mined (`Mined`). A
+`*_call` method builds a write without sending it, for the benchmarks that send many at once
+(`Node.transact_many`) or sign without sending. The settlements are sent with the latest
 block's gas limit and no estimate: ganache re-executes a transaction many times to estimate it
 (over 30 s for a 1,000-order settlement), and unused gas is not charged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
-from chain.codec import MODE_NAMES, decode_rules
+from chain.codec import MODE_NAMES, ROLE_CODES, SIDE_CODES, decode_rules
 from chain.flexibility import FlexRequest
 from chain.metering import pack_reading_word
 from chain.node import ContractCall, ContractHandle, Node, Receipt, Sender
+from chain.signing import OrderIntent, Reading, ReadingSpan
 from chain.submission import Submission
 from market.intents import Holder
 from market.tariff import SlotRules
@@ -28,14 +34,19 @@ from market.tariff import SlotRules
 
 @dataclass(frozen=True, slots=True)
 class Mined:
-    """A mined, successful transaction: its hash (0x-hex) and the gas it used."""
+    """A mined, successful transaction: its hash (0x-hex), the gas it used and its block."""
 
     tx_hash: str
     gas_used: int
+    block_number: int
 
     @classmethod
     def of(cls, receipt: Receipt) -> Mined:
-        return cls("0x" + bytes(receipt["transactionHash"]).hex(), int(receipt["gasUsed"]))
+        return cls(
+            "0x" + bytes(receipt["transactionHash"]).hex(),
+            int(receipt["gasUsed"]),
+            int(receipt["blockNumber"]),
+        )
 
 
 class _Contract:
@@ -47,9 +58,33 @@ class _Contract:
         self.node = node
         self.contract: ContractHandle = node.contract(self.NAME)
 
+    @property
+    def address(self) -> str:
+        """The contract's address (e.g. the verifying contract of what is signed for it)."""
+        return str(self.contract.address)
+
     def _send_at_gas_limit(self, fn: ContractCall, sender: Sender) -> Receipt:
         """Send `fn` without a gas estimate, with the latest block's gas limit."""
         return self.node.transact(fn, sender, gas=self.node.block_gas_limit())
+
+    def _send(
+        self,
+        fn: ContractCall,
+        sender: Sender,
+        gas: int | None,
+        nonce: int | None,
+        on_signed: Callable[[str], None] | None = None,
+    ) -> Receipt:
+        """Send `fn` with `Node.transact`, passing on only the options given (a node wrapper
+        may supply its own default for one left out, e.g. sim/runner.py's gas)."""
+        options: dict[str, Any] = {}
+        if gas is not None:
+            options["gas"] = gas
+        if nonce is not None:
+            options["nonce"] = nonce
+        if on_signed is not None:
+            options["on_signed"] = on_signed
+        return self.node.transact(fn, sender, **options)
 
 
 class CommunityGateway(_Contract):
@@ -80,16 +115,225 @@ class CommunityGateway(_Contract):
         """The tariff and clearing mode in force for `slot` (`tariffAt`, decoded)."""
         return decode_rules(self.node.call(self.contract.functions.tariffAt(slot)))
 
+    def current_slot(self) -> int:
+        """The slot being delivered at the latest block's time."""
+        return int(self.node.call(self.contract.functions.currentSlot()))
+
+    def supply_account(self) -> str:
+        """The DSO's account that sells retail energy and buys feed-in."""
+        return str(self.node.call(self.contract.functions.supplyAccount()))
+
+    def register_member_call(self, member: str, role: str, lock_in_slots: int) -> ContractCall:
+        """`register_member`, built and not sent."""
+        return self.contract.functions.registerMember(member, ROLE_CODES[role], lock_in_slots)
+
+    def register_member(
+        self,
+        member: str,
+        role: str,
+        lock_in_slots: int,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """Register `member` with `role` (its name, chain.codec.ROLE_CODES), locked in for
+        `lock_in_slots` (a DSO action)."""
+        fn = self.register_member_call(member, role, lock_in_slots)
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
+    def register_meter_call(self, meter_id: bytes, member: str, signer: str) -> ContractCall:
+        """`register_meter`, built and not sent."""
+        return self.contract.functions.registerMeter(meter_id, member, signer)
+
+    def register_meter(
+        self,
+        meter_id: bytes,
+        member: str,
+        signer: str,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """Register the meter `meter_id` (32 bytes) of `member`, whose readings `signer` signs
+        (a DSO action)."""
+        fn = self.register_meter_call(meter_id, member, signer)
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
+    def schedule_sharing_terms(
+        self,
+        member: str,
+        from_slot: int,
+        participation_pct: int,
+        share_ppm: int,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """`member`'s participation (%) and static share (ppm) in energy sharing from
+        `from_slot` on (a DSO action; the tariff's notice applies)."""
+        fn = self.contract.functions.scheduleSharingTerms(
+            member, from_slot, participation_pct, share_ppm
+        )
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
+    def grant_role(
+        self,
+        role: str,
+        account: str,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """Grant the access-control role named `role` (e.g. "DSO_ROLE") to `account`."""
+        fn = self.contract.functions.grantRole(keccak(text=role), account)
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
+
+class EnergyTokenGateway(_Contract):
+    """EnergyToken: the members' prepaid euros (n€), minted by the DSO's top-ups."""
+
+    NAME = "EnergyToken"
+
+    def balance_of(self, account: str) -> int:
+        return int(self.node.call(self.contract.functions.balanceOf(account)))
+
+    def total_supply(self) -> int:
+        return int(self.node.call(self.contract.functions.totalSupply()))
+
+    def top_up_call(self, member: str, amount: int, payment_ref: bytes) -> ContractCall:
+        """`top_up`, built and not sent."""
+        return self.contract.functions.topUp(member, amount, payment_ref)
+
+    def top_up(
+        self,
+        member: str,
+        amount: int,
+        payment_ref: bytes,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """Mint `amount` to `member` against the payment `payment_ref` (32 bytes, once each; a
+        DSO action)."""
+        fn = self.top_up_call(member, amount, payment_ref)
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
+    def transfer(
+        self,
+        to: str,
+        amount: int,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """Move `amount` from `sender` to `to`."""
+        fn = self.contract.functions.transfer(to, amount)
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
+
+@dataclass(frozen=True, slots=True)
+class SlotReadings:
+    """`MeterReadings.slotReadings`: how many readings a slot accepted and the hash chained
+    over their words (`chain.metering.readings_hash`)."""
+
+    count: int
+    readings_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LastReading:
+    """`MeterReadings.lastReading`: a meter's replay word (its latest slot and sequence);
+    `any` is False until its first reading."""
+
+    any: bool
+    slot: int
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedReading:
+    """A member's metered energy in a slot, as MeterReadings accepted it."""
+
+    slot: int
+    member: str
+    import_wh: int
+    export_wh: int
+
 
 class ReadingsGateway(_Contract):
-    """MeterReadings: the readings accepted for each slot."""
+    """MeterReadings: the readings accepted for each slot, and the oracle's submissions."""
 
     NAME = "MeterReadings"
 
+    def slot_readings(self, slot: int) -> SlotReadings:
+        count, committed = self.node.call(self.contract.functions.slotReadings(slot))
+        return SlotReadings(int(count), bytes(committed))
+
     def reading_count(self, slot: int) -> int:
         """How many readings `slot` has accepted (`slotReadings`' count)."""
-        count, _ = self.node.call(self.contract.functions.slotReadings(slot))
-        return int(count)
+        return self.slot_readings(slot).count
+
+    def last_reading(self, meter_id: bytes) -> LastReading:
+        any_, slot, sequence = self.node.call(self.contract.functions.lastReading(meter_id))
+        return LastReading(bool(any_), int(slot), int(sequence))
+
+    def open_from_slot(self) -> int:
+        """The first slot that accepts readings."""
+        return int(self.node.call(self.contract.functions.openFromSlot()))
+
+    def submit_readings(
+        self,
+        readings: Sequence[Reading],
+        signatures: Sequence[bytes],
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+        on_signed: Callable[[str], None] | None = None,
+    ) -> Mined:
+        """Submit meter-signed readings (all or none: a refusal names the reading's index).
+        `on_signed` is told the hash before the transaction is broadcast (`Node.transact`)."""
+        fn = self.contract.functions.submitReadings(
+            [r.as_tuple() for r in readings], list(signatures)
+        )
+        return Mined.of(self._send(fn, sender, gas, nonce, on_signed))
+
+    def submit_reading_spans(
+        self,
+        spans: Sequence[ReadingSpan],
+        signatures: Sequence[bytes],
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+        on_signed: Callable[[str], None] | None = None,
+    ) -> Mined:
+        """Submit meter-signed spans (all or none: a refusal names the span's index)."""
+        fn = self.contract.functions.submitReadingSpans(
+            [s.as_tuple() for s in spans], list(signatures)
+        )
+        return Mined.of(self._send(fn, sender, gas, nonce, on_signed))
+
+    def accepted_readings(self) -> list[AcceptedReading]:
+        """Every reading accepted since the deployment, in chain order (ReadingAccepted)."""
+        logs = self.node.events(
+            self.NAME, "ReadingAccepted", from_block=self.node.manifest.deployed_at_block
+        )
+        return [
+            AcceptedReading(
+                int(e["args"]["slot"]),
+                str(e["args"]["member"]),
+                int(e["args"]["importWh"]),
+                int(e["args"]["exportWh"]),
+            )
+            for e in logs
+        ]
 
     def reading_words(self, slot: int) -> list[int]:
         """The slot's reading words in acceptance order, from its ReadingAccepted events."""
@@ -126,6 +370,34 @@ class OrderBookGateway(_Contract):
     def slot_order_ids(self, slot: int) -> list[int]:
         """The ids of the slot's direct orders, aligned with `slot_book`."""
         return [int(i) for i in self.node.call(self.contract.functions.slotOrderIds(slot))]
+
+    def slot_order_count(self, slot: int) -> int:
+        return int(self.node.call(self.contract.functions.slotOrderCount(slot)))
+
+    def place_order_call(
+        self, slot: int, side: str, energy_wh: int, limit_price: int
+    ) -> ContractCall:
+        """`place_order`, built and not sent."""
+        return self.contract.functions.placeOrder(slot, SIDE_CODES[side], energy_wh, limit_price)
+
+    def place_order(
+        self,
+        slot: int,
+        side: str,
+        energy_wh: int,
+        limit_price: int,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """A direct order of `sender` (`side`: "buy" or "sell")."""
+        fn = self.place_order_call(slot, side, energy_wh, limit_price)
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
+    def place_order_with_sig_call(self, intent: OrderIntent, signature: bytes) -> ContractCall:
+        """A relayed order its owner signed (`placeOrderWithSig`), built and not sent."""
+        return self.contract.functions.placeOrderWithSig(intent.as_tuple(), signature)
 
     def limits(self) -> BookLimits:
         fns = self.contract.functions
@@ -196,10 +468,13 @@ class SettlementGateway(_Contract):
             [int(i) for i in args["intentIds"]],
         )
 
+    def settle_slot_call(self, slot: int, submission: Submission) -> ContractCall:
+        """`settle_slot`, built and not sent."""
+        return self.contract.functions.settleSlot(slot, *submission.args())
+
     def settle_slot(self, slot: int, submission: Submission, *, sender: Sender) -> Mined:
         """Settle `slot` with `submission` (at the gas limit: see the module)."""
-        fn = self.contract.functions.settleSlot(slot, *submission.args())
-        return Mined.of(self._send_at_gas_limit(fn, sender))
+        return Mined.of(self._send_at_gas_limit(self.settle_slot_call(slot, submission), sender))
 
 
 class ImbalanceGateway(_Contract):
@@ -218,6 +493,23 @@ class ImbalanceGateway(_Contract):
         """Seconds after delivery after which a slot settles with the readings it has."""
         return int(self.node.call(self.contract.functions.readingDeadlineSeconds()))
 
+    def period_slots(self) -> int:
+        """Slots per billing period."""
+        return int(self.node.call(self.contract.functions.periodSlots()))
+
+    def settle_imbalance_call(
+        self,
+        slot: int,
+        chunk: int,
+        members: Sequence[str],
+        reading_words: Sequence[int],
+        trade_words: Sequence[int],
+    ) -> ContractCall:
+        """`settle_imbalance`, built and not sent."""
+        return self.contract.functions.settleImbalance(
+            slot, chunk, list(members), list(reading_words), list(trade_words)
+        )
+
     def settle_imbalance(
         self,
         slot: int,
@@ -229,9 +521,7 @@ class ImbalanceGateway(_Contract):
         sender: Sender,
     ) -> Mined:
         """Settle the chunk's members of `slot` against their readings (at the gas limit)."""
-        fn = self.contract.functions.settleImbalance(
-            slot, chunk, list(members), list(reading_words), list(trade_words)
-        )
+        fn = self.settle_imbalance_call(slot, chunk, members, reading_words, trade_words)
         return Mined.of(self._send_at_gas_limit(fn, sender))
 
 
@@ -241,6 +531,33 @@ class FlexSettlement:
     penalties (0 if it emitted none)."""
 
     mined: Mined
+    paid: int
+    penalties: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlexDelivered:
+    """One accepted offer's outcome (its FlexDelivered event). `baseline_wh` and `metered_wh`
+    are meaningful only if `measured`; `collected` is the part of `penalty` actually taken."""
+
+    request_id: int
+    index: int
+    member: str
+    accepted_wh: int
+    measured: bool
+    baseline_wh: int
+    metered_wh: int
+    delivered_wh: int
+    payment: int
+    penalty: int
+    collected: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlexSettled:
+    """A settled request's totals (its FlexSettled event)."""
+
+    request_id: int
     paid: int
     penalties: int
 
@@ -264,6 +581,78 @@ class FlexibilityGateway(_Contract):
 
     def lookback_days(self) -> int:
         return int(self.node.call(self.contract.functions.lookbackDays()))
+
+    def _events(self, event: str) -> list[dict[str, Any]]:
+        """The arguments of every `event` since the deployment."""
+        logs = self.node.events(self.NAME, event, from_block=self.node.manifest.deployed_at_block)
+        return [e["args"] for e in logs]
+
+    def accepted(self) -> dict[int, list[int]]:
+        """Per accepted request, the Wh accepted of each offer (its FlexAccepted event)."""
+        return {
+            int(a["requestId"]): [int(wh) for wh in a["accepted"]]
+            for a in self._events("FlexAccepted")
+        }
+
+    def deliveries(self) -> list[FlexDelivered]:
+        """Every accepted offer's outcome, in chain order."""
+        return [
+            FlexDelivered(
+                int(a["requestId"]),
+                int(a["index"]),
+                str(a["member"]),
+                int(a["acceptedWh"]),
+                bool(a["measured"]),
+                int(a["baselineWh"]),
+                int(a["meteredWh"]),
+                int(a["deliveredWh"]),
+                int(a["payment"]),
+                int(a["penalty"]),
+                int(a["collected"]),
+            )
+            for a in self._events("FlexDelivered")
+        ]
+
+    def settlements(self) -> list[FlexSettled]:
+        """Every settled request's totals, in chain order."""
+        return [
+            FlexSettled(int(a["requestId"]), int(a["paid"]), int(a["penalties"]))
+            for a in self._events("FlexSettled")
+        ]
+
+    def publish_request(
+        self,
+        slot: int,
+        direction: int,
+        quantity_wh: int,
+        max_price: int,
+        gate_closure: int,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """The DSO asks for `quantity_wh` of flexibility in `slot` (`direction`:
+        chain.flexibility.Direction) at up to `max_price` n€/Wh; offers close at
+        `gate_closure` (Unix seconds). Its id is `request_count()` before it."""
+        fn = self.contract.functions.publishRequest(
+            slot, direction, quantity_wh, max_price, gate_closure
+        )
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
+    def offer(
+        self,
+        request_id: int,
+        quantity_wh: int,
+        price: int,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """`sender`'s offer of `quantity_wh` at `price` n€/Wh to the request."""
+        fn = self.contract.functions.offer(request_id, quantity_wh, price)
+        return Mined.of(self._send(fn, sender, gas, nonce))
 
     def accept_offers(self, request_id: int, accepted: Sequence[int], *, sender: Sender) -> Mined:
         """Accept Wh of each offer, aligned with `offers_of` (gas estimated)."""
@@ -311,6 +700,10 @@ class SharingGateway(_Contract):
         """How many chunks `slot` settles in."""
         return int(self.node.call(self.contract.functions.chunksIn(slot)))
 
+    def period_slots(self) -> int:
+        """Slots per billing period."""
+        return int(self.node.call(self.contract.functions.periodSlots()))
+
     def passes(self) -> int:
         """How many tally passes over every chunk a slot of several chunks needs."""
         return int(self.node.call(self.contract.functions.passes()))
@@ -344,3 +737,65 @@ class SharingGateway(_Contract):
         """Settle the chunk's members of `slot` (at the gas limit)."""
         fn = self.contract.functions.settle(slot, chunk, list(members), list(reading_words))
         return Mined.of(self._send_at_gas_limit(fn, sender))
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodBilled:
+    """A member's part of a closed period (its PeriodBilled event): its profit share and the
+    service fee charged."""
+
+    member: str
+    share: int
+    service_fee: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodClosed:
+    """A period's close (its PeriodClosed event): the platform fees it collected and the pool
+    shared out of them."""
+
+    platform_fees: int
+    pool: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodClose:
+    """One `closePeriod` transaction: the members it billed, and the period's close if this
+    was its last chunk."""
+
+    mined: Mined
+    billed: list[PeriodBilled]
+    closed: PeriodClosed | None
+
+
+class ProfitSharingGateway(_Contract):
+    """ProfitSharing: each billing period closed (profit shares and service fees), in chunks."""
+
+    NAME = "ProfitSharing"
+
+    def max_chunk(self) -> int:
+        """The most members one `close_period` call takes."""
+        return int(self.node.call(self.contract.functions.maxChunk()))
+
+    def close_period(
+        self,
+        period: int,
+        members: Sequence[str],
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> PeriodClose:
+        """Bill `members` (ascending addresses, at most `max_chunk`) for `period`; the call
+        with the last of them closes it (a DSO action)."""
+        fn = self.contract.functions.closePeriod(period, list(members))
+        receipt = self._send(fn, sender, gas, nonce)
+        billed = [
+            PeriodBilled(str(a["member"]), int(a["share"]), int(a["serviceFee"]))
+            for a in self.node.emitted(receipt, self.NAME, "PeriodBilled")
+        ]
+        closed = [
+            PeriodClosed(int(a["platformFees"]), int(a["pool"]))
+            for a in self.node.emitted(receipt, self.NAME, "PeriodClosed")
+        ]
+        return PeriodClose(Mined.of(receipt), billed, closed[0] if closed else None)

@@ -101,8 +101,6 @@ class Matcher:
         self.intents = IntentStep(node, pool) if pool is not None else None
         self.community_gw = CommunityGateway(node)
         self.readings_gw = ReadingsGateway(node)
-        # The raw handle for bench/thousand.py, which builds these contracts' calls itself.
-        self.community = self.community_gw.contract
         self._calendar: Calendar | None = None
         # A member's settlement chunk never changes (ICommunity.chunkOf), so it is read once.
         self._chunk_of: dict[str, int] = {}
@@ -113,9 +111,6 @@ class Matcher:
         self.order_book_gw = OrderBookGateway(node)
         self.settlement_gw = SettlementGateway(node)
         self.imbalance_gw = ImbalanceGateway(node)
-        # Raw handles for bench/thousand.py and tests, which build these contracts' calls.
-        self.settlement = self.settlement_gw.contract
-        self.imbalance = self.imbalance_gw.contract
 
     def calendar(self) -> Calendar:
         """The deployment's slot calendar (immutable in Community, so read once)."""

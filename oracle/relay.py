@@ -19,11 +19,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from chain.gateway import Mined, ReadingsGateway
 from chain.node import Node, NodeError, Sender, TransactionReverted
+from chain.signing import Reading, ReadingSpan
 from market.calendar import Calendar
 from oracle import outbox
 from oracle.outbox import StoredReading, StoredSpan
@@ -62,6 +64,7 @@ class RelayStats:
 
 
 Item = TypeVar("Item", StoredReading, StoredSpan)
+OnSigned = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,8 @@ class _Kind(Generic[Item]):
     raw: Callable[[Item], str]
     size: Callable[[Item], int]
     """Readings in one item."""
-    call: Callable[[Any, Sequence[Item], list[bytes]], Any]
-    """The MeterReadings function call (of `contract.functions`) carrying a batch."""
+    submit: Callable[[ReadingsGateway, Sequence[Item], list[bytes], Sender, OnSigned], Mined]
+    """Sends a batch with its signatures, as the sender, telling `OnSigned` its hash first."""
 
 
 READINGS = _Kind[StoredReading](
@@ -88,9 +91,11 @@ READINGS = _Kind[StoredReading](
     lambda r: r.slot,
     lambda r: f"{r.meter},{r.slot},{r.import_wh},{r.export_wh},{r.sequence}",
     lambda r: 1,
-    lambda fns, batch, signatures: fns.submitReadings(
-        [(meter_id(r.meter), r.slot, r.import_wh, r.export_wh, r.sequence) for r in batch],
+    lambda gateway, batch, signatures, sender, on_signed: gateway.submit_readings(
+        [Reading(meter_id(r.meter), r.slot, r.import_wh, r.export_wh, r.sequence) for r in batch],
         signatures,
+        sender=sender,
+        on_signed=on_signed,
     ),
 )
 SPANS = _Kind[StoredSpan](
@@ -103,12 +108,11 @@ SPANS = _Kind[StoredSpan](
     lambda s: s.last_slot,
     lambda s: f"{s.meter},{s.first_slot},{s.first_sequence},{outbox.encode_energy(s.energy)}",
     lambda s: len(s.energy),
-    lambda fns, batch, signatures: fns.submitReadingSpans(
-        [
-            (meter_id(s.meter), s.first_slot, s.first_sequence, [i << 64 | e for i, e in s.energy])
-            for s in batch
-        ],
+    lambda gateway, batch, signatures, sender, on_signed: gateway.submit_reading_spans(
+        [ReadingSpan(meter_id(s.meter), s.first_slot, s.first_sequence, s.energy) for s in batch],
         signatures,
+        sender=sender,
+        on_signed=on_signed,
     ),
 )
 
@@ -125,15 +129,15 @@ class Relay:
         self.node = node
         self.sender = sender
         self.calendar = calendar
-        self.readings = node.contract("MeterReadings")
+        self.readings = ReadingsGateway(node)
         self.half_block = node.block_gas_limit() // 2
         self.batch_size = max(1, min(batch_size, self.half_block // GAS_PER_READING_BOUND))
         self.span_batch_size = max(1, batch_size)
 
     def on_chain(self, meter: str, slot: int) -> bool:
         """Whether the chain holds this meter's reading for `slot` or a later one."""
-        any_, last, _ = self.node.call(self.readings.functions.lastReading(meter_id(meter)))
-        return bool(any_) and int(last) >= slot
+        last = self.readings.last_reading(meter_id(meter))
+        return last.any and last.slot >= slot
 
     def reconcile(self, stats: RelayStats) -> None:
         """Settle readings and spans left `sent` by a run that stopped before their receipt."""
@@ -217,14 +221,13 @@ class Relay:
         while batch:
             keys: list[tuple[str, int]] = [kind.key(i) for i in batch]
             signatures = [bytes.fromhex(i.signature[2:]) for i in batch]
-            fn = kind.call(self.readings.functions, batch, signatures)
 
             def mark_sent(tx_hash: str, keys: list[tuple[str, int]] = keys) -> None:
                 with self.engine.begin() as conn:
                     kind.set_state(conn, keys, outbox.SENT, tx_hash=tx_hash)
 
             try:
-                receipt = self.node.transact(fn, self.sender, on_signed=mark_sent)
+                mined = kind.submit(self.readings, batch, signatures, self.sender, mark_sent)
             except TransactionReverted as exc:
                 if not exc.error_args or not isinstance(exc.error_args[0], int):
                     raise
@@ -238,20 +241,20 @@ class Relay:
                     conn,
                     keys,
                     outbox.DONE,
-                    tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-                    block_number=int(receipt["blockNumber"]),
+                    tx_hash=mined.tx_hash,
+                    block_number=mined.block_number,
                 )
             readings = sum(kind.size(i) for i in batch)
             stats.sent += readings
             stats.spans_sent += len(batch) if kind is SPANS else 0
             stats.transactions += 1
-            stats.gas_used += int(receipt["gasUsed"])
+            stats.gas_used += mined.gas_used
             log.info(
                 "relayed %d %s(s) (%d reading(s)), gas %d",
                 len(batch),
                 kind.name,
                 readings,
-                receipt["gasUsed"],
+                mined.gas_used,
             )
             return True
         return True

@@ -51,8 +51,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chain.flexibility import SETTLED, FlexRequest, decode_offers
-from chain.node import Sender
+from chain.flexibility import SETTLED, decode_offers
+from chain.gateway import FlexibilityGateway
 from gridshare.settings import Settings
 from market.flexibility import (
     BASELINE_DAYS,
@@ -69,7 +69,7 @@ from sim.agents import BatteryAgent, HouseholdAgent, MeterFlow
 from sim.community import Community
 from sim.offline import dry_run
 from sim.profiles import HouseholdProfile, community_profiles
-from sim.runner import Progress, Runner, RunResult
+from sim.runner import DSO_GAS, Progress, Runner, RunResult
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -447,6 +447,13 @@ def run_congestion(
 # ------------------------------------------------------------------------------ the chain run
 
 
+def _flexibility(runner: Runner) -> FlexibilityGateway:
+    """The run's Flexibility contract (a deployment for a flexibility run has one)."""
+    if runner.flexibility is None:
+        raise RuntimeError("the deployment has no Flexibility contract")
+    return runner.flexibility
+
+
 class FlexOnChain:
     """`RunHooks` for sim/runner.py: the plan's requests and offers on the chain, the members'
     response in their meters, the payouts read back from the chain's events."""
@@ -472,37 +479,34 @@ class FlexOnChain:
         event slot's own order gate would be passed by with the request lapsed.)"""
         if index != self.plan.first - 1 or not self.plan.requests:
             return
-        flex = runner.c["Flexibility"]
-        dso = Sender(runner.roles.dso)
+        flex = _flexibility(runner)
         calendar = runner.matcher.calendar()
         gate = calendar.slot_start(self.plan.first - 1 - self.plan.start)
         gate += calendar.slot_seconds // 2
         budget = sum(r.quantity_wh for r in self.plan.requests) * self.params.max_price
         runner.top_up_account(runner.roles.network_account, budget, "flex-budget")
-        base = int(runner.node.call(flex.functions.requestCount()))
+        base = flex.request_count()
         by_name = {m.name: m for m in runner.members}
         for k, req in enumerate(self.plan.requests):
-            runner.tx(
-                "Flexibility",
-                "publishRequest",
+            flex.publish_request(
                 req.slot - self.plan.start,
                 int(Direction.REDUCE_IMPORT),
                 req.quantity_wh,
                 self.params.max_price,
                 gate,
-                sender=dso,
-                gas=1_000_000,
+                sender=runner.dso_tx(),
+                gas=DSO_GAS,
             )
             self.request_ids.append(base + k)
             for offer in req.offers:
-                runner.tx(
-                    "Flexibility",
-                    "offer",
+                member = by_name[offer.member]
+                flex.offer(
                     base + k,
                     offer.quantity_wh,
                     offer.price,
-                    sender=by_name[offer.member],
+                    sender=member.sender,
                     gas=500_000,
+                    nonce=runner.member_nonce(member),
                 )
         runner.move_to(gate)
 
@@ -510,7 +514,7 @@ class FlexOnChain:
         """Planned offer position of each on-chain offer of request k (by member)."""
         if k not in self._position_cache:
             rid = self.request_ids[k]
-            words = runner.node.call(runner.c["Flexibility"].functions.offersOf(rid))
+            words = _flexibility(runner).offers_of(rid)
             names = {m.address: m.name for m in runner.members}
             planned = {o.member: o.id for o in self.plan.requests[k].offers}
             self._position_cache[k] = [planned[names[o.member]] for o in decode_offers(words)]
@@ -520,10 +524,7 @@ class FlexOnChain:
         """At the event day's first slot (the matcher has accepted at the gate) the response
         to the chain's acceptance is planned for the whole day; each slot gets its part."""
         if index == self.plan.first and self.request_ids:
-            events = runner.node.events(
-                "Flexibility", "FlexAccepted", from_block=runner.node.manifest.deployed_at_block
-            )
-            by_id = {int(e["args"]["requestId"]): e["args"]["accepted"] for e in events}
+            by_id = _flexibility(runner).accepted()
             for k, rid in enumerate(self.request_ids):
                 if rid not in by_id:
                     raise RuntimeError(
@@ -531,7 +532,7 @@ class FlexOnChain:
                         f"({self.plan.requests[k].slot}) started"
                     )
                 for pos, wh in zip(self._positions(runner, k), by_id.get(rid, []), strict=True):
-                    self.accepted[k][pos] = int(wh)
+                    self.accepted[k][pos] = wh
             after = respond(self.plan, self.accepted)
             for i in range(self.plan.first, self.plan.first + self.plan.per_day):
                 self.shifts[i] = {
@@ -545,41 +546,37 @@ class FlexOnChain:
         """Settle what is left (the last slot's requests), then read the outcomes, each
         member's flexibility money and the event day's metered net import from the chain."""
         runner.transactions += len(runner.matcher.flexibility())
-        flex = runner.c["Flexibility"]
+        flex = _flexibility(runner)
         for rid in self.request_ids:
-            req = FlexRequest.from_call(rid, runner.node.call(flex.functions.requestOf(rid)))
+            req = flex.request_of(rid)
             if req.status != SETTLED:
                 raise RuntimeError(f"flexibility request {rid} was not settled")
-        frm = runner.node.manifest.deployed_at_block
         names = {m.address: m.name for m in runner.members}
         index_of = {rid: k for k, rid in enumerate(self.request_ids)}
-        for e in runner.node.events("Flexibility", "FlexDelivered", from_block=frm):
-            a = e["args"]
-            k = index_of.get(int(a["requestId"]))
+        for d in flex.deliveries():
+            k = index_of.get(d.request_id)
             if k is None:
                 continue
-            pos = self._positions(runner, k)[int(a["index"])]
-            measured = bool(a["measured"])
+            pos = self._positions(runner, k)[d.index]
             self.outcomes[k][pos] = FlexOutcome(
-                int(a["acceptedWh"]),
-                int(a["baselineWh"]) if measured else None,
-                int(a["meteredWh"]) if measured else None,
-                int(a["deliveredWh"]),
-                int(a["payment"]),
-                int(a["penalty"]),
+                d.accepted_wh,
+                d.baseline_wh if d.measured else None,
+                d.metered_wh if d.measured else None,
+                d.delivered_wh,
+                d.payment,
+                d.penalty,
             )
-            runner.ledgers[names[a["member"]]].flex_net += int(a["payment"]) - int(a["collected"])
-        for e in runner.node.events("Flexibility", "FlexSettled", from_block=frm):
-            if int(e["args"]["requestId"]) in index_of:
-                self.settled_paid += int(e["args"]["paid"])
-                self.settled_penalties += int(e["args"]["penalties"])
+            runner.ledgers[names[d.member]].flex_net += d.payment - d.collected
+        for settled in flex.settlements():
+            if settled.request_id in index_of:
+                self.settled_paid += settled.paid
+                self.settled_penalties += settled.penalties
         event = range(self.plan.first, self.plan.first + self.plan.per_day)
         totals = dict.fromkeys(event, 0)
-        for e in runner.node.events("MeterReadings", "ReadingAccepted", from_block=frm):
-            a = e["args"]
-            index = int(a["slot"]) + self.plan.start
+        for r in runner.readings.accepted_readings():
+            index = r.slot + self.plan.start
             if index in totals:
-                totals[index] += int(a["importWh"]) - int(a["exportWh"])
+                totals[index] += r.import_wh - r.export_wh
         self.after_total = [totals[i] for i in event]
 
 

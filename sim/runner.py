@@ -41,10 +41,20 @@ from eth_utils.crypto import keccak
 from audit.checks import audit
 from audit.fetch import fetch_events, fetch_state
 from audit.model import Report as AuditReport
-from chain.codec import MODE_CODES, ROLE_CODES, decode_rules
+from chain.gateway import (
+    CommunityGateway,
+    EnergyTokenGateway,
+    FlexibilityGateway,
+    ImbalanceGateway,
+    OrderBookGateway,
+    PeriodClosed,
+    ProfitSharingGateway,
+    ReadingsGateway,
+    SettlementGateway,
+)
 from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.metering import pack_reading_word, readings_hash
-from chain.node import ContractCall, ContractHandle, Node, Receipt, Sender
+from chain.node import ContractCall, Node, Receipt, Sender
 from chain.settled import read_settled
 from chain.signing import sign_typed_data
 from chain.submission import to_submission
@@ -84,6 +94,7 @@ def plan_intent(owner: str, slot: int, plan: OrderPlan) -> Intent:
 
 
 GAS_MONEY_WEI = 10**18  # 1 ether of gas money per member wallet (development chains)
+DSO_GAS = 1_000_000  # the gas limit of the DSO's set-up transactions (no estimate)
 
 
 @dataclass(frozen=True)
@@ -361,20 +372,16 @@ class Runner:
         self.community = community
         self.profiles = profiles
         self.roles = roles
-        self.c: dict[str, ContractHandle] = {
-            name: node.contract(name)
-            for name in (
-                "EnergyToken",
-                "Community",
-                "OrderBook",
-                "MeterReadings",
-                "ImbalanceSettlement",
-                "ProfitSharing",
-                "Settlement",
-            )
-        }
-        if "Flexibility" in node.manifest.contracts:
-            self.c["Flexibility"] = node.contract("Flexibility")
+        self.token = EnergyTokenGateway(node)
+        self.community_gw = CommunityGateway(node)
+        self.order_book = OrderBookGateway(node)
+        self.readings = ReadingsGateway(node)
+        self.imbalance = ImbalanceGateway(node)
+        self.profit_sharing = ProfitSharingGateway(node)
+        self.settlement = SettlementGateway(node)
+        self.flexibility = (
+            FlexibilityGateway(node) if "Flexibility" in node.manifest.contracts else None
+        )
         self.pool = IntentPool(intent_pool_url)
         self._placed: dict[int, int] = {}  # intents signed per chain slot
         self.matcher = Matcher(node, Sender(roles.matcher), self.pool)
@@ -395,7 +402,7 @@ class Runner:
             self.matcher.calendar(),
             batch_size=max(100, len(self.members)),
         )
-        self.rules = decode_rules(self.node.call(self.c["Community"].functions.tariffAt(0)))
+        self.rules = self.community_gw.rules_at(0)
 
     @staticmethod
     def make_members(community: Community) -> list[Member]:
@@ -413,28 +420,25 @@ class Runner:
 
     # -- transactions ------------------------------------------------------------------------
 
-    def tx(
-        self, contract: str, fn: str, *args: object, sender: Sender | Member, gas: int | None = None
-    ) -> Receipt:
-        """One transaction; a member's wallet counts its own nonces."""
+    def member_nonce(self, member: Member) -> int:
+        """Count one more transaction from `member`'s wallet and return its nonce (the wallet
+        counts its own: the runner is its only sender)."""
         self.transactions += 1
-        function = self.c[contract].functions[fn](*args)
-        if isinstance(sender, Member):
-            receipt = self.node.transact(function, sender.sender, gas=gas, nonce=sender.nonce)
-            sender.nonce += 1
-            return receipt
-        return self.node.transact(function, sender, gas=gas)
+        member.nonce += 1
+        return member.nonce - 1
 
-    def _dso(self, contract: str, fn: str, *args: object) -> Receipt:
-        return self.tx(contract, fn, *args, sender=Sender(self.roles.dso), gas=1_000_000)
+    def dso_tx(self) -> Sender:
+        """Count one more transaction from the DSO's account and return that account."""
+        self.transactions += 1
+        return Sender(self.roles.dso)
 
     def balance(self, address: str) -> int:
-        return int(self.node.call(self.c["EnergyToken"].functions.balanceOf(address)))
+        return self.token.balance_of(address)
 
     def top_up(self, member: Member, amount: int) -> None:
         self._topups += 1
         ref = keccak(text=f"sim-topup:{member.address}:{self._topups}")
-        self._dso("EnergyToken", "topUp", member.address, amount, ref)
+        self.token.top_up(member.address, amount, ref, sender=self.dso_tx(), gas=DSO_GAS)
         self.ledgers[member.name].topped_up += amount
 
     # -- setup -------------------------------------------------------------------------------
@@ -444,9 +448,13 @@ class Runner:
         lock_in = self.community.lock_in_days * self.community.slots_per_day
         dso = Sender(self.roles.dso)
         for m in self.members:
-            self._dso("Community", "registerMember", m.address, ROLE_CODES[m.role], lock_in)
+            self.community_gw.register_member(
+                m.address, m.role, lock_in, sender=self.dso_tx(), gas=DSO_GAS
+            )
             signer = Account.from_key(m.meter_key).address
-            self._dso("Community", "registerMeter", meter_id(m.meter), m.address, signer)
+            self.community_gw.register_meter(
+                meter_id(m.meter), m.address, signer, sender=self.dso_tx(), gas=DSO_GAS
+            )
             self.node.send_value(dso, m.address, GAS_MONEY_WEI)
             self.transactions += 1
         for m in self.members:
@@ -455,13 +463,19 @@ class Runner:
                 self.top_up(m, self.community.battery.float_eur * NANO_PER_EUR)
             else:
                 self.top_up(m, self.community.top_up_eur * NANO_PER_EUR)
-        ref = keccak(text=f"sim-supply-float:{self.c['Community'].address}")
-        self._dso("EnergyToken", "topUp", self.roles.supply_account, 10_000 * NANO_PER_EUR, ref)
+        ref = keccak(text=f"sim-supply-float:{self.community_gw.address}")
+        self.token.top_up(
+            self.roles.supply_account,
+            10_000 * NANO_PER_EUR,
+            ref,
+            sender=self.dso_tx(),
+            gas=DSO_GAS,
+        )
 
     def top_up_account(self, address: str, amount: int, label: str) -> None:
         """Mint `amount` to one of the DSO's accounts (e.g. a flexibility budget)."""
-        ref = keccak(text=f"sim-{label}:{self.c['Community'].address}:{address}")
-        self._dso("EnergyToken", "topUp", address, amount, ref)
+        ref = keccak(text=f"sim-{label}:{self.community_gw.address}:{address}")
+        self.token.top_up(address, amount, ref, sender=self.dso_tx(), gas=DSO_GAS)
         self.account_topups[address] = self.account_topups.get(address, 0) + amount
 
     def refill(self) -> None:
@@ -480,7 +494,7 @@ class Runner:
         """Every agent's orders for chain slot `slot` (sim slot `index`), signed as intents into
         the pool. Returns the count."""
         tariff, hour, count = self.rules.tariff, self._hour(index), 0
-        chain_id, settlement = self.node.manifest.chain_id, self.c["Settlement"].address
+        chain_id, settlement = self.node.manifest.chain_id, self.settlement.address
         now = self.node.block_timestamp()
         for m in placement_order(self.members, index):
             if isinstance(m.agent, HouseholdAgent):
@@ -518,9 +532,9 @@ class Runner:
         orders = book.open_orders()
         pc = self.rules.tariff.community_price if mode is Mode.COMMUNITY else None
         clearing = clear(orders, mode, pc)
-        onchain = self.node.call(self.c["Settlement"].functions.clearingOf(slot))
+        onchain = self.settlement.clearing_of(slot)
         expected = to_submission(book, clearing)
-        if not onchain[0] or expected.fills != fills or int(onchain[1]) != MODE_CODES[mode.value]:
+        if not onchain.settled or expected.fills != fills or onchain.mode != mode.value:
             raise RuntimeError(f"slot {slot}: the chain's settlement differs from the rulebook's")
         by_owner: dict[str, list[OrderSettlement]] = {}
         for order in orders:
@@ -576,7 +590,7 @@ class Runner:
         """Every meter signs its open span (`sign_span`, on the meter's side, its own key) into
         the outbox; the relay sends them; the chain's commitment of each of the span's slots is
         checked and the matcher settles their imbalance."""
-        domain = Domain(self.node.manifest.chain_id, self.c["MeterReadings"].address)
+        domain = Domain(self.node.manifest.chain_id, self.readings.address)
         rows = [
             sign_span(self._open[m.meter], m.meter_key, domain)
             for m in sorted(self.members, key=lambda m: m.meter)
@@ -599,37 +613,34 @@ class Runner:
     ) -> tuple[list[dict[str, object]], list[int]]:
         """Every meter's signed reading of the slot as outbox rows, in the relay's order, and
         the reading words the chain commits to."""
-        domain = Domain(self.node.manifest.chain_id, self.c["MeterReadings"].address)
+        domain = Domain(self.node.manifest.chain_id, self.readings.address)
         return signed_slot_readings(self.members, slot, flows, domain)
 
     def check_readings(self, slot: int, words: list[int]) -> None:
         """The chain's reading commitment for the slot equals the meters' readings."""
-        count, committed = self.node.call(self.c["MeterReadings"].functions.slotReadings(slot))
-        if int(count) != len(words) or bytes(committed) != readings_hash(words):
+        committed = self.readings.slot_readings(slot)
+        if committed.count != len(words) or committed.readings_hash != readings_hash(words):
             raise RuntimeError(f"slot {slot}: the chain's readings differ from the meters'")
 
     # -- periods -----------------------------------------------------------------------------
 
     def close_period(self, period: int, battery_start: int) -> PeriodLog:
         members = sorted((m.address for m in self.members), key=lambda a: int(a, 16))
-        sharing = self.c["ProfitSharing"]
-        size = int(self.node.call(sharing.functions.maxChunk()))
-        closed: list[dict[str, Any]] = []
+        size = self.profit_sharing.max_chunk()
+        closed: list[PeriodClosed] = []
         # In chunks of at most maxChunk members, ascending: the last call closes the period.
         for start in range(0, max(len(members), 1), size):
-            receipt = self.tx(
-                "ProfitSharing",
-                "closePeriod",
+            close = self.profit_sharing.close_period(
                 period,
                 members[start : start + size],
-                sender=Sender(self.roles.dso),
+                sender=self.dso_tx(),
                 gas=self.node.block_gas_limit(),
             )
-            closed += self.node.emitted(receipt, "ProfitSharing", "PeriodClosed")
-            for billed in self.node.emitted(receipt, "ProfitSharing", "PeriodBilled"):
-                ledger = self.ledgers[self.by_address[billed["member"]].name]
-                ledger.profit_share += int(billed["share"])
-                ledger.service_fees += int(billed["serviceFee"])
+            closed += [close.closed] if close.closed is not None else []
+            for billed in close.billed:
+                ledger = self.ledgers[self.by_address[billed.member].name]
+                ledger.profit_share += billed.share
+                ledger.service_fees += billed.service_fee
         result, lease = 0, 0
         spec = self.community.battery
         if self.battery is not None and spec is not None and spec.lessees:
@@ -639,33 +650,22 @@ class Runner:
             lease = spec.lease_per_period
             for lessee, part in zip(lessees, split_by_shares(lease, shares), strict=True):
                 if part:
-                    self.tx(
-                        "EnergyToken", "transfer", self.roles.dso, part, sender=lessee, gas=100_000
-                    )
+                    self.transfer(lessee, self.roles.dso, part)
                     self.ledgers[lessee.name].lease_paid += part
             for lessee, part in zip(lessees, split_by_shares(result, shares), strict=True):
                 if part > 0:
-                    self.tx(
-                        "EnergyToken",
-                        "transfer",
-                        lessee.address,
-                        part,
-                        sender=self.battery,
-                        gas=100_000,
-                    )
+                    self.transfer(self.battery, lessee.address, part)
                 elif part < 0:
-                    self.tx(
-                        "EnergyToken",
-                        "transfer",
-                        self.battery.address,
-                        -part,
-                        sender=lessee,
-                        gas=100_000,
-                    )
+                    self.transfer(lessee, self.battery.address, -part)
                 self.ledgers[lessee.name].battery_result += part
                 self.ledgers[self.battery.name].battery_result -= part
-        (args,) = closed
-        return PeriodLog(period, int(args["platformFees"]), int(args["pool"]), result, lease)
+        (last,) = closed
+        return PeriodLog(period, last.platform_fees, last.pool, result, lease)
+
+    def transfer(self, member: Member, to: str, amount: int) -> None:
+        """Tokens from a member's wallet (the battery lease and result)."""
+        nonce = self.member_nonce(member)
+        self.token.transfer(to, amount, sender=member.sender, gas=100_000, nonce=nonce)
 
     def audit(self, last_slot: int) -> tuple[AuditReport, dict[str, Statement], Statement]:
         """Run the auditor (audit/) over every event of the deployment, as `gridshare audit`,
@@ -723,10 +723,8 @@ class Runner:
                 raise ValueError(f"max_slots must be 1..{total - start}, not {max_slots}")
             total = start + max_slots
         first = 0
-        first_start = int(self.node.call(self.c["Community"].functions.slotStart(first)))
-        if self.node.block_timestamp() >= int(
-            self.node.call(self.c["Community"].functions.gateClosure(first))
-        ):
+        first_start = self.community_gw.slot_start(first)
+        if self.node.block_timestamp() >= self.community_gw.gate_closure(first):
             raise RuntimeError("the chain's clock is past the first slot's gate: use a fresh node")
         slots: list[SlotLog] = []
         periods: list[PeriodLog] = []
@@ -765,13 +763,12 @@ class Runner:
             k: self.balance(a) - dso_before[k] - self.account_topups.get(a, 0)
             for k, a in dso_accounts.items()
         }
-        token = self.c["EnergyToken"].functions
-        supply = int(self.node.call(token.totalSupply()))
+        supply = self.token.total_supply()
         held = sum(self.balance(a) for a in set(dso_accounts.values()))
         held += sum(self.ledgers[m.name].balance_end for m in self.members)
-        held += self.balance(self.c["OrderBook"].address)
-        if "Flexibility" in self.c:  # budgets of requests not settled yet
-            held += self.balance(self.c["Flexibility"].address)
+        held += self.balance(self.order_book.address)
+        if self.flexibility is not None:  # budgets of requests not settled yet
+            held += self.balance(self.flexibility.address)
         report, statements, dso_statement_ = self.audit(total - start - 1)
         return RunResult(
             community=self.community,

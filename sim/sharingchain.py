@@ -29,8 +29,8 @@ from eth_utils.crypto import keccak
 from audit.checks import audit
 from audit.fetch import fetch_events, fetch_state
 from audit.model import Report as AuditReport
-from chain.codec import ROLE_CODES
 from chain.devchain import dev_chain
+from chain.gateway import EnergyTokenGateway, ReadingsGateway
 from chain.node import Node, Sender
 from chain.settled import read_settled
 from chain.sharing import member_order
@@ -145,10 +145,9 @@ class _SharingDay:
         self.relay = Relay(
             self.outbox, node, self.oracle, self.matcher.calendar(), max(100, len(members))
         )
-        readings = node.contract("MeterReadings").address
-        self.domain = Domain(node.manifest.chain_id, readings)
-        self.community_c = node.contract("Community").functions
-        self.token = node.contract("EnergyToken").functions
+        self.domain = Domain(node.manifest.chain_id, ReadingsGateway(node).address)
+        self.community_gw = self.matcher.community_gw
+        self.token = EnergyTokenGateway(node)
 
     def register(self, terms: dict[str, tuple[int, int]]) -> None:
         """Members with a meter each and their tokens, a float for the supply account, and the
@@ -156,25 +155,25 @@ class _SharingDay:
         lock_in = self.community.lock_in_days * self.community.slots_per_day
         top_up = self.community.top_up_eur * NANO_PER_EUR
         for m in self.members:
-            role = ROLE_CODES[m.role]
-            self.node.transact(self.community_c.registerMember(m.address, role, lock_in), self.dso)
+            self.community_gw.register_member(m.address, m.role, lock_in, sender=self.dso)
             signer = Account.from_key(m.meter_key).address
             meter = meter_id(m.meter)
-            self.node.transact(self.community_c.registerMeter(meter, m.address, signer), self.dso)
+            self.community_gw.register_meter(meter, m.address, signer, sender=self.dso)
             ref = keccak(text=f"sharing-topup:{m.address}")
-            self.node.transact(self.token.topUp(m.address, top_up, ref), self.dso)
-        supply = self.node.call(self.community_c.supplyAccount())
+            self.token.top_up(m.address, top_up, ref, sender=self.dso)
+        supply = self.community_gw.supply_account()
         ref = keccak(text=f"sharing-supply:{supply}")
-        self.node.transact(self.token.topUp(supply, SUPPLY_FLOAT_EUR * NANO_PER_EUR, ref), self.dso)
+        self.token.top_up(supply, SUPPLY_FLOAT_EUR * NANO_PER_EUR, ref, sender=self.dso)
         for m in self.members:
             if m.name in terms:
                 pct, ppm = terms[m.name]
-                fn = self.community_c.scheduleSharingTerms(m.address, OFFSET_SLOTS, pct, ppm)
-                self.node.transact(fn, self.dso)
+                self.community_gw.schedule_sharing_terms(
+                    m.address, OFFSET_SLOTS, pct, ppm, sender=self.dso
+                )
 
     def member_order(self) -> list[str]:
         """Household names in the chain's member order (chunk, then address)."""
-        gateway = self.matcher.community_gw
+        gateway = self.community_gw
         return [
             m.name
             for m in sorted(

@@ -9,6 +9,7 @@ from eth_account import Account
 from hexbytes import HexBytes
 from web3.types import Wei
 
+from chain.gateway import SlotClearing
 from chain.node import Node, Sender, TransactionReverted
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from gridshare.settings import Settings
@@ -56,8 +57,8 @@ def test_crossing_slot_settles_exactly_as_the_rulebook(
     (event,) = [e for e in market.settled_events(start_block) if e["slot"] == slot]
     assert list(event["fills"]) == expected.fills == [3000, 0, 2500, 500]
     assert event["price"] == expected.price == 170_000
-    settled = node.call(matcher.settlement.functions.clearingOf(slot))
-    assert tuple(settled) == (True, 0, 170_000, 3000)
+    settled = matcher.settlement_gw.clearing_of(slot)
+    assert settled == SlotClearing(True, "uniform", 170_000, 3000)
     # Carol is paid p·q less the sell fee; Bob's unfilled escrow comes back whole.
     assert market.balance(market.accounts[carol]) - carol_before == (170_000 - 5_000) * 2500
     assert market.balance(market.accounts[bob]) - bob_before == 2000 * (120_000 + 45_000)
@@ -74,7 +75,7 @@ def test_empty_slots_are_settled_with_no_price(market: Market, matcher: Matcher)
     for r in results.values():
         assert (r.price, r.volume_wh, r.fills, r.orders) == (None, 0, 0, 0)
         assert r.gas_used is not None
-    flags = [matcher.node.call(matcher.settlement.functions.clearingOf(s))[0] for s in results]
+    flags = [matcher.settlement_gw.clearing_of(s).settled for s in results]
     assert flags == [True, True, True]
 
 
@@ -182,11 +183,11 @@ def test_after_delivery_it_settles_the_imbalance_against_the_meters(
     market.place(seller, slot, "sell", 1_000, 100_000)
     market.close_gate(slot)
     matcher.run_once()
-    assert int(node.call(matcher.imbalance.functions.nextSlot())) <= slot  # not delivered yet
+    assert matcher.imbalance_gw.next_slot() <= slot  # not delivered yet
 
     delivered = int(node.call(community.slotStart(slot + 1)))
     # Earlier slots (no readings) wait out their deadline; this one must not need to.
-    deadline = int(node.call(matcher.imbalance.functions.readingDeadlineSeconds()))
+    deadline = matcher.imbalance_gw.reading_deadline_seconds()
     length = int(node.call(community.slotSeconds()))
     assert deadline > length
     when = delivered + deadline - length + 1
@@ -208,7 +209,7 @@ def test_after_delivery_it_settles_the_imbalance_against_the_meters(
     start_block = node.w3.eth.block_number + 1
     matcher.run_once()
 
-    assert int(node.call(matcher.imbalance.functions.nextSlot())) > slot
+    assert matcher.imbalance_gw.next_slot() > slot
     settled = (
         node.contract("ImbalanceSettlement")
         .events.ImbalanceSettled()

@@ -89,7 +89,7 @@ def test_matcher_accepts_and_pays_flexibility(
     # a imports 300 Wh: 700 below its baseline, clipped to the 600 accepted; b has no baseline.
     _advance(node, int(node.call(community.slotStart(target + 1))) + 1)
     _read(node, market, keys, target, {a: (300, 0), b: (0, 0)})
-    deadline = int(node.call(matcher.imbalance.functions.readingDeadlineSeconds()))
+    deadline = matcher.imbalance_gw.reading_deadline_seconds()
     _advance(node, int(node.call(community.slotStart(target + 1))) + deadline + 1)
     a_before = market.balance(market.accounts[a])
     matcher.run_once()
