@@ -28,7 +28,7 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 .PHONY: help setup setup-core system-packages solc postgres chromium test compile lint slither fuzz test-python \
 	demo-sharing test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
 	test-dashboard demo dashboard \
-	demo-slot demo-flex bench bench-gas bench-matcher bench-oracle bench-index bench-api \
+	demo-slot demo-flex bench bench-gas bench-gas-flex bench-matcher bench-oracle bench-index bench-api \
 	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
 	bench-year bench-spans faults \
 	test-faults clean
@@ -188,10 +188,15 @@ demo-sharing: setup-core
 demo-slot: setup-core
 	$(BIN)/brownie run scripts/demo.py --network $(NETWORK)
 
-bench: bench-gas bench-matcher bench-oracle bench-index bench-api bench-sim
+bench: bench-gas bench-gas-flex bench-matcher bench-oracle bench-index bench-api bench-sim
 
-bench-gas: setup
-	$(BIN)/brownie run scripts/bench_gas.py --network $(NETWORK)
+# Gas of the order book's paths and of slots settled from it, through the matcher (private anvil).
+bench-gas: setup-core
+	$(BIN)/python -m bench.gas --record
+
+# Gas of flexibility offers (direct, relayed), settleRequest and settleImbalance (private anvil).
+bench-gas-flex: setup-core
+	$(BIN)/python -m bench.gas_flex --record
 
 # Part of test-python; on its own for quick runs.
 test-matcher: setup

@@ -37,13 +37,15 @@ import psutil  # type: ignore[import-untyped]
 from eth_account import Account
 
 from api.client import EUR, Wallet
-from bench.chainops import (
-    advance_past_reading_deadline,
-    settle_imbalance_through,
-    submit_reading,
-)
+from bench.chainops import settle_imbalance_through, submit_reading
 from bench.report import record
-from chain.devchain import DevChain, close_gate, dev_chain, free_port
+from chain.devchain import (
+    DevChain,
+    advance_past_reading_deadline,
+    close_gate,
+    dev_chain,
+    free_port,
+)
 from chain.gateway import CommunityGateway, ImbalanceGateway
 from chain.node import Node, Sender
 from chain.signing import Reading

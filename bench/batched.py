@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.matcher import TOP_UP, register_members
+from bench.matcher import TOP_UP, registered_members
 from bench.report import record
 from chain.devchain import close_gate, dev_chain
 from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
@@ -34,19 +34,6 @@ from chain.signing import sign_typed_data
 from gridshare.settings import Settings, load_settings
 from intents.pool import IntentPool
 from matcher.service import Matcher, SlotResult
-
-
-def _members(node: Node, count: int, rng: random.Random) -> list[Any]:
-    """Register and top up `count` fresh members (they never send a transaction themselves)."""
-    dso = node.w3.eth.accounts[0]
-    keys, nonce = register_members(node, count, rng, "bench-batched")
-    # Wait for the last set-up transaction to be mined.
-    deadline = time.monotonic() + 600
-    while int(node.w3.eth.get_transaction_count(dso)) < nonce:
-        if time.monotonic() > deadline:
-            raise RuntimeError("set-up transactions were not mined")
-        time.sleep(0.2)
-    return keys
 
 
 def _sign(
@@ -89,7 +76,7 @@ def run(node_kind: str, sizes: Sequence[int], settings: Settings) -> dict[str, A
         node_settings = settings.model_copy(update={"deployments_dir": Path(tmp)})
         node = Node.from_settings(chain.network_id, node_settings)
         started = time.perf_counter()
-        keys = _members(node, max(sizes), rng)
+        keys = registered_members(node, max(sizes), rng, "bench-batched")
         out["setup_s"] = round(time.perf_counter() - started, 1)
         pool = IntentPool(f"sqlite:///{Path(tmp) / 'intents.sqlite'}")
         matcher = Matcher(node, Sender(list(node.w3.eth.accounts)[2]), pool)

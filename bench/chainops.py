@@ -1,13 +1,13 @@
-"""Driving a development chain as the services would, for the API benchmark and the API and
-dashboard tests: time moved to a moment, a meter-signed reading relayed as the oracle does, and
-the matcher's imbalance step up to a slot. Node accounts by index, as scripts/deploy.py assigns
-them: 0 the DSO, 1 the oracle, 2 the matcher."""
+"""Driving a development chain as the services would, for the benchmarks and the API and
+dashboard tests: a meter-signed reading relayed as the oracle does, the matcher's imbalance step
+up to a slot, and the gas of what was mined (time travel is chain/devchain.py's). Node accounts
+by index, as scripts/deploy.py assigns them: 0 the DSO, 1 the oracle, 2 the matcher."""
 
 from __future__ import annotations
 
 from eth_account.signers.local import LocalAccount
 
-from chain.gateway import CommunityGateway, ImbalanceGateway, ReadingsGateway
+from chain.gateway import ImbalanceGateway, ReadingsGateway
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from matcher.service import Matcher
@@ -17,24 +17,6 @@ ORACLE, MATCHER, DSO = 1, 2, 0
 
 def _sender(node: Node, index: int) -> Sender:
     return Sender(str(node.w3.eth.accounts[index]))
-
-
-def advance_to(node: Node, timestamp: int) -> None:
-    """Move the chain's time to `timestamp` (if it is ahead) and mine a block there."""
-    gap = timestamp - node.block_timestamp()
-    if gap > 0:
-        node.make_request("evm_increaseTime", [gap])
-    dso = node.w3.eth.accounts[DSO]
-    node.w3.eth.send_transaction(
-        {"from": dso, "to": dso, "value": 0, "gasPrice": node.gas_price_wei}  # type: ignore[typeddict-item]
-    )
-
-
-def advance_past_reading_deadline(node: Node, slot: int) -> None:
-    """Move time just past `slot`'s reading deadline: its delivery is over, and once its
-    readings are in (or missing for good) its imbalance may be settled."""
-    deadline = ImbalanceGateway(node).reading_deadline_seconds()
-    advance_to(node, CommunityGateway(node).slot_start(slot + 1) + deadline + 1)
 
 
 def submit_reading(node: Node, meter: LocalAccount, meter_id: bytes, reading: Reading) -> None:
@@ -51,3 +33,12 @@ def settle_imbalance_through(node: Node, slot: int) -> None:
     and their readings complete or their deadlines passed)."""
     Matcher(node, _sender(node, MATCHER)).settle_imbalances()
     assert ImbalanceGateway(node).next_slot() > slot
+
+
+def gas_by_function(node: Node, from_block: int) -> dict[str, list[int]]:
+    """Gas of every transaction into the deployment since `from_block`, by function name, in
+    chain order."""
+    out: dict[str, list[int]] = {}
+    for _contract, function, gas in node.mined_calls(from_block):
+        out.setdefault(function, []).append(gas)
+    return out

@@ -29,6 +29,7 @@ from typing import Any
 
 from eth_typing import ChecksumAddress
 
+from bench.chainops import gas_by_function
 from bench.matcher import register_members, send_setup
 from bench.report import record
 from chain.devchain import dev_chain
@@ -78,26 +79,6 @@ def _meters(node: Node, keys: list[Any], first: int) -> list[bytes]:
         ids.append(meter_id)
     _wait_nonce(node, dso, nonce)
     return ids
-
-
-def _gas_by_kind(node: Node, from_block: int) -> dict[str, list[int]]:
-    """Gas of every transaction since `from_block`, by the function it called."""
-    names = {
-        node.contract(name).address.lower(): node.contract(name) for name in node.manifest.contracts
-    }
-    out: dict[str, list[int]] = {}
-    for number in range(from_block, node.w3.eth.block_number + 1):
-        block = node.w3.eth.get_block(number, full_transactions=True)
-        for tx in block["transactions"]:
-            assert not isinstance(tx, bytes)
-            to = str(tx.get("to") or "").lower()
-            contract = names.get(to)
-            if contract is None:
-                continue
-            fn, _ = contract.decode_function_input(tx["input"])
-            receipt = node.w3.eth.get_transaction_receipt(tx["hash"])
-            out.setdefault(fn.fn_name, []).append(int(receipt["gasUsed"]))
-    return out
 
 
 def run(members: int, batch: int) -> dict[str, Any]:
@@ -191,7 +172,7 @@ def run(members: int, batch: int) -> dict[str, Any]:
                 gas=node.block_gas_limit(),
             )
         close_s = time.perf_counter() - close_started
-        gas = _gas_by_kind(node, first_block)
+        gas = gas_by_function(node, first_block)
     largest = max((g, name) for name, gs in gas.items() for g in gs)
     imbalance = gas.get("settleImbalance", [])
     measured = imbalance[: (members + size - 1) // size]  # the measured slot's chunks come first

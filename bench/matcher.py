@@ -93,6 +93,19 @@ def register_members(
     return keys, nonce
 
 
+def registered_members(node: Node, count: int, rng: random.Random, label: str) -> list[Any]:
+    """`register_members`, waiting until the set-up transactions are mined; returns the keys
+    (members that never send a transaction themselves)."""
+    dso = node.w3.eth.accounts[0]
+    keys, nonce = register_members(node, count, rng, label)
+    deadline = time.monotonic() + 600
+    while int(node.w3.eth.get_transaction_count(dso)) < nonce:
+        if time.monotonic() > deadline:
+            raise RuntimeError("set-up transactions were not mined")
+        time.sleep(0.2)
+    return keys
+
+
 def _slot_with_members(node: Node, settings: Settings, rng: random.Random) -> int:
     """Register and top up MEMBERS fresh members and relay one signed order of each into one
     slot whose gate is open; every earlier slot is settled. Returns the slot."""

@@ -23,7 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.chunks import _advance_to, _gas_by_kind, _meters, _wait_nonce
+from bench.chainops import gas_by_function
+from bench.chunks import _advance_to, _meters, _wait_nonce
 from bench.matcher import register_members
 from bench.report import record
 from chain.devchain import dev_chain
@@ -99,7 +100,7 @@ def run(members: int, batch: int) -> dict[str, Any]:
                     sender=Sender(oracle),
                     gas=node.block_gas_limit(),
                 )
-            relay = _gas_by_kind(node, first_block).get("submitReadings", [])
+            relay = gas_by_function(node, first_block).get("submitReadings", [])
             measured.append({"relay": relay, **matcher.sharing_step.settle_slot(slot + k)})
         chunks = sharing.chunks_in(slot)
         if sharing.period_slots() < 2 or (slot + 1) % sharing.period_slots() == 0:

@@ -22,7 +22,8 @@ from web3 import Web3
 from web3.providers import HTTPProvider
 from web3.types import Wei
 
-from chain.node import Node
+from chain.gateway import CommunityGateway, ImbalanceGateway
+from chain.node import Node, NodeError
 
 ROOT = Path(__file__).resolve().parents[1]
 RESERVED_PORTS = frozenset({8545, 8546, 8555})  # 8555: make test's anvil
@@ -198,15 +199,36 @@ def dev_chain(
         chain.stop()
 
 
-def close_gate(node: Node, slot: int) -> None:
-    """Move the chain's time just past `slot`'s gate closure and mine a block there."""
-    community = node.contract("Community").functions
-    gap = int(node.call(community.gateClosure(slot))) - node.block_timestamp() + 1
+def advance_to(node: Node, timestamp: int) -> None:
+    """Move the chain's time to `timestamp` (if it is ahead) and mine a block there.
+
+    anvil is told the next block's timestamp: after many quick blocks its head runs ahead of its
+    clock, and a block mined after `evm_increaseTime` could land before the moment asked for.
+    Ganache, which lacks that method, has its clock moved by the gap."""
+    gap = timestamp - node.block_timestamp()
     if gap > 0:
-        node.make_request("evm_increaseTime", [gap])
+        try:
+            node.make_request("evm_setNextBlockTimestamp", [timestamp])
+        except NodeError:
+            node.make_request("evm_increaseTime", [gap])
     # A transaction rather than evm_mine, which ganache 7.9.2 sometimes fails ("Cannot read
     # properties of undefined (reading 'forEach')") while another client's tx is being mined.
     dso = node.w3.eth.accounts[0]
-    node.w3.eth.send_transaction(
+    tx_hash = node.w3.eth.send_transaction(
         {"from": dso, "to": dso, "value": Wei(0), "gasPrice": Wei(node.gas_price_wei)}
     )
+    mined = node.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+    if node.block_timestamp(mined["blockNumber"]) < timestamp:
+        raise NodeError(f"the chain's time did not reach {timestamp}")
+
+
+def close_gate(node: Node, slot: int) -> None:
+    """Move the chain's time just past `slot`'s gate closure and mine a block there."""
+    advance_to(node, CommunityGateway(node).gate_closure(slot) + 1)
+
+
+def advance_past_reading_deadline(node: Node, slot: int) -> None:
+    """Move time just past `slot`'s reading deadline: its delivery is over, and once its
+    readings are in (or missing for good) its imbalance may be settled."""
+    deadline = ImbalanceGateway(node).reading_deadline_seconds()
+    advance_to(node, CommunityGateway(node).slot_start(slot + 1) + deadline + 1)

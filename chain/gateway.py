@@ -26,7 +26,7 @@ from chain.codec import MODE_NAMES, ROLE_CODES, SIDE_CODES, decode_rules
 from chain.flexibility import FlexRequest
 from chain.metering import pack_reading_word
 from chain.node import ContractCall, ContractHandle, Node, Receipt, Sender
-from chain.signing import OrderIntent, Reading, ReadingSpan
+from chain.signing import FlexOfferIntent, OrderIntent, Reading, ReadingSpan
 from chain.submission import Submission
 from market.intents import Holder
 from market.tariff import SlotRules
@@ -399,6 +399,18 @@ class OrderBookGateway(_Contract):
         """A relayed order its owner signed (`placeOrderWithSig`), built and not sent."""
         return self.contract.functions.placeOrderWithSig(intent.as_tuple(), signature)
 
+    def cancel_order_call(self, order_id: int) -> ContractCall:
+        """Its owner's cancellation of a direct order (`cancelOrder`), built and not sent."""
+        return self.contract.functions.cancelOrder(order_id)
+
+    def cancel_order_with_sig_call(
+        self, owner: str, order_id: int, nonce: int, deadline: int, signature: bytes
+    ) -> ContractCall:
+        """A relayed cancellation its owner signed (`cancelOrderWithSig`), built and not sent."""
+        return self.contract.functions.cancelOrderWithSig(
+            owner, order_id, nonce, deadline, signature
+        )
+
     def limits(self) -> BookLimits:
         fns = self.contract.functions
         return BookLimits(
@@ -653,6 +665,10 @@ class FlexibilityGateway(_Contract):
         """`sender`'s offer of `quantity_wh` at `price` n€/Wh to the request."""
         fn = self.contract.functions.offer(request_id, quantity_wh, price)
         return Mined.of(self._send(fn, sender, gas, nonce))
+
+    def offer_with_sig_call(self, intent: FlexOfferIntent, signature: bytes) -> ContractCall:
+        """A relayed offer its member signed (`offerWithSig`), built and not sent."""
+        return self.contract.functions.offerWithSig(intent.as_tuple(), signature)
 
     def accept_offers(self, request_id: int, accepted: Sequence[int], *, sender: Sender) -> Mined:
         """Accept Wh of each offer, aligned with `offers_of` (gas estimated)."""

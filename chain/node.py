@@ -612,6 +612,31 @@ class Node:
         except TransactionNotFound:
             return None
 
+    def mined_calls(self, from_block: int) -> list[tuple[str, str, int]]:
+        """(contract, function, gas used) of every transaction into the deployment's contracts
+        mined from `from_block` to the head, in chain order: what benchmarks add up."""
+        handles = {
+            address.lower(): (name, self.contract(name))
+            for name, address in self.manifest.contracts.items()
+        }
+        out: list[tuple[str, str, int]] = []
+        for number in range(from_block, self.block_number() + 1):
+            block = self.rpc(
+                "eth_getBlockByNumber",
+                lambda n=number: self.w3.eth.get_block(n, full_transactions=True),  # type: ignore[misc]
+            )
+            for tx in block["transactions"]:
+                assert not isinstance(tx, bytes)
+                found = handles.get(str(tx.get("to") or "").lower())
+                if found is None:
+                    continue
+                name, handle = found
+                fn, _ = handle.decode_function_input(tx["input"])
+                receipt = self.receipt("0x" + bytes(tx["hash"]).hex())
+                assert receipt is not None
+                out.append((name, str(fn.fn_name), int(receipt["gasUsed"])))
+        return out
+
     def block_gas_limit(self) -> int:
         """Gas limit of the latest block: the most any one transaction can use."""
         block = self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block("latest"))

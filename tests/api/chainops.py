@@ -10,12 +10,8 @@ import httpx
 from eth_account import Account
 
 from api.client import EUR, Wallet
-from bench.chainops import (
-    advance_past_reading_deadline,
-    settle_imbalance_through,
-    submit_reading,
-)
-from chain.devchain import close_gate
+from bench.chainops import settle_imbalance_through, submit_reading
+from chain.devchain import advance_past_reading_deadline, close_gate
 from chain.node import Node, Sender
 from chain.signing import Reading
 from gridshare.settings import Settings

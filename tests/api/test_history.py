@@ -13,7 +13,7 @@ import pytest
 from web3.types import Wei
 
 from api.client import Wallet
-from bench.chainops import advance_to
+from chain.devchain import advance_to
 from chain.node import Node, Sender
 from gridshare.settings import Settings
 from tests.api.chainops import (

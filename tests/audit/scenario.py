@@ -8,7 +8,7 @@ sells, a partial fill, an unfilled intent, a revocation and the revoked intent l
 
 Trades are settled by the real matcher service, with the intents from an in-memory pool; readings
 are signed by each meter's own key and relayed by the oracle; the imbalance is settled from the
-chain's own commitments, as scripts/slot_flow.py does.
+chain's own commitments, grouped by chunk as the matcher groups them.
 
 `python -m tests.audit.scenario OUT.json` runs it on a fresh chain and records every event and
 the state at the last block (tests/audit/data/chain.json, the pure tests' input).

@@ -15,8 +15,7 @@ from eth_account import Account
 from gridshare.settings import Settings
 from scripts.deploy import DEV_GAS_PRICE, Deployment, day_start, deploy
 from scripts.devnode import await_receipts_first
-from scripts.slot_flow import sleep_until
-from tests.contracts.helpers import SlotRunner
+from tests.contracts.helpers import SlotRunner, sleep_until
 
 if TYPE_CHECKING:
     # Only for the annotation: brownie hashes the sources of conftest's top-level imports that live

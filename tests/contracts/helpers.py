@@ -21,7 +21,45 @@ from chain.signing import (
 )
 from chain.submission import SlotBook, Submission, clear_slot
 from market.clearing import Clearing
-from scripts.slot_flow import settle_imbalance, sleep_until
+
+
+def sleep_until(timestamp: int) -> None:
+    """Move chain time to `timestamp` (if it is ahead) and mine a block."""
+    delta = timestamp - chain.time()
+    if delta > 0:
+        chain.sleep(delta)
+    chain.mine()
+
+
+def settle_imbalance(
+    dep: Any,
+    slot: int,
+    words: list[int],
+    trades: list[int],
+    *,
+    matcher: Any,
+    tx_options: dict[str, Any] | None = None,
+) -> list[Any]:
+    """Settle `slot` against the meters for every chunk of members whose next slot it is, one
+    transaction per chunk, grouped as `Matcher.settle_imbalances` groups them (brownie, for the
+    contract tests): `words` are the slot's reading words in acceptance order (all chunks),
+    `trades` its trade words. Returns the transactions."""
+    opts = tx_options or {}
+    by_chunk: dict[int, list[int]] = {}
+    for word in words:
+        by_chunk.setdefault(int(dep.community.chunkOf(word_member(word))), []).append(word)
+    txs = []
+    for chunk in range(int(dep.community.chunkCount())):
+        if int(dep.imbalance.nextSlotOf(chunk)) != slot:
+            continue
+        chunk_words = by_chunk.get(chunk, [])
+        members = [p.member for p in positions(chunk_words, trades)]
+        txs.append(
+            dep.imbalance.settleImbalance(
+                slot, chunk, members, chunk_words, trades, {"from": matcher, **opts}
+            )
+        )
+    return txs
 
 
 @contextmanager

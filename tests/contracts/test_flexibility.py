@@ -25,9 +25,14 @@ from chain.flexibility import (
 )
 from gridshare.settings import Settings
 from market.flexibility import Direction
-from scripts.slot_flow import sleep_until
 from tests.contracts.conftest import EUR, METER_KEYS, _ref
-from tests.contracts.helpers import SlotRunner, reverts_exact, reverts_with, sign_reading
+from tests.contracts.helpers import (
+    SlotRunner,
+    reverts_exact,
+    reverts_with,
+    sign_reading,
+    sleep_until,
+)
 
 SLOT_S = 21_600
 PER_DAY = 86_400 // SLOT_S

@@ -12,9 +12,8 @@ from brownie import chain
 
 from chain.signing import FlexOfferIntent, flex_offer_typed_data, sign_typed_data
 from gridshare.settings import Settings
-from scripts.slot_flow import sleep_until
 from tests.contracts.conftest import EUR, MEMBER_KEYS, _ref
-from tests.contracts.helpers import ANY, reverts_exact
+from tests.contracts.helpers import ANY, reverts_exact, sleep_until
 
 MAX_PRICE = 200_000
 

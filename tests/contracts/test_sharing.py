@@ -18,9 +18,8 @@ from chain.signing import Reading
 from gridshare.settings import Settings
 from market.sharing import Key, SharingTariff
 from scripts.deploy import SharingDeployment, day_start, deploy_sharing
-from scripts.slot_flow import sleep_until
 from tests.contracts.conftest import EUR, METER_KEYS
-from tests.contracts.helpers import reverts_exact, reverts_with, sign_reading
+from tests.contracts.helpers import reverts_exact, reverts_with, sign_reading, sleep_until
 
 CONSUMER, PROSUMER = 1, 2
 NAMES = ("alice", "bob", "carol", "dave", "erin")

@@ -73,12 +73,12 @@ from market.billing import (
 from market.clearing import Clearing, Mode
 from market.orders import Order, Side
 from market.tariff import SlotRules, Tariff
-from scripts.slot_flow import sleep_until
 from tests.contracts.helpers import (
     clear_on_chain_book,
     imbalance_args,
     reverts_exact,
     sign_reading,
+    sleep_until,
 )
 
 BUY, SELL = 0, 1

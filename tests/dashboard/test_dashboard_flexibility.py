@@ -13,8 +13,8 @@ from eth_utils.address import to_checksum_address
 from playwright.sync_api import expect
 
 from api.client import EUR, Wallet
-from bench.chainops import advance_past_reading_deadline, submit_reading
-from chain.devchain import close_gate
+from bench.chainops import submit_reading
+from chain.devchain import advance_past_reading_deadline, close_gate
 from chain.node import Node, Sender
 from chain.signing import Reading
 from gridshare.settings import Settings

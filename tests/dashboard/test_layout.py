@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from api.client import Wallet
-from bench.chainops import advance_to
+from chain.devchain import advance_to
 from chain.node import Node
 from tests.api.chainops import BUY_PRICE
 from tests.dashboard.conftest import OpenPage
