@@ -57,7 +57,7 @@ ViewDep = Annotated[ChainView, Depends(get_view)]
 def trading_only(view: ViewDep) -> None:
     """409 `sharing_mode` in a community deployed in the `sharing` mode: it allocates each
     slot's production by a key after delivery and has no order book to trade on."""
-    if view.ledger == "SharingSettlement":
+    if view.sharing_mode:
         raise ApiError(
             409,
             "sharing_mode",
@@ -156,7 +156,7 @@ def slot_range(
     if period is not None:
         if from_slot is not None or to_slot is not None:
             raise ApiError(422, "invalid_range", "give either period or from_slot/to_slot")
-        length = int(view.call(view.ledger, "periodSlots"))
+        length = view.ledger.period_slots()
         return SlotRange(period * length, (period + 1) * length - 1, period)
     if from_slot is None or to_slot is None:
         raise ApiError(422, "invalid_range", "give period, or from_slot and to_slot")

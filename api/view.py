@@ -1,10 +1,13 @@
-"""What the API reads from and sends to the chain, all through chain.node.Node.
+"""What the API reads from and sends to the chain, all through the typed gateways of
+chain/gateway.py (`ChainView.community`, `.token`, `.ledger`, `.book`, `.settlement`,
+`.flexibility`): no route names a contract method.
 
-Reads are cached per head block: a poller thread watches `eth_blockNumber` every
-`api_head_poll_seconds` and drops the cache when a block arrives, so a hot endpoint (a wallet's
-balance) costs no node request until the chain moves, and an answer is at most one poll interval
-behind the head. The API's own transactions refresh the head at once, so a client sees its own
-writes. Sends are serialised per process (one relayer nonce sequence).
+Reads are cached per head block: the gateways read through a node whose view calls are cached,
+keyed by the call's contract, function and arguments, and a poller thread watches
+`eth_blockNumber` every `api_head_poll_seconds` and drops the cache when a block arrives, so a
+hot endpoint (a wallet's balance) costs no node request until the chain moves, and an answer is
+at most one poll interval behind the head. The API's own transactions refresh the head at once,
+so a client sees its own writes. Sends are serialised per process (one relayer nonce sequence).
 """
 
 from __future__ import annotations
@@ -13,24 +16,30 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
-
-from eth_utils.crypto import keccak
 
 from api.errors import ApiError
 from api.schemas import TxPublic
-from chain.codec import decode_rules
-from chain.node import ContractCall, ContractHandle, Node, NodeError, Receipt, Sender
+from chain.gateway import (
+    CommunityGateway,
+    EnergyTokenGateway,
+    FlexibilityGateway,
+    ImbalanceGateway,
+    Mined,
+    OrderBookGateway,
+    SettlementGateway,
+    SharingGateway,
+    period_ledger,
+)
+from chain.node import Node, NodeError, Sender, cached_calls
 from market.tariff import SlotRules
 
 log = logging.getLogger("api.view")
 T = TypeVar("T")
 
-DSO_ROLE = keccak(text="DSO_ROLE")
-AUDITOR_ROLE = keccak(text="AUDITOR_ROLE")  # granted by the community's admin (grantRole)
 ROLES_KEY = ("roles",)
 WALLET_KEY = ("wallet",)
-ROLE_NAMES = {0: None, 1: "consumer", 2: "prosumer", 3: "prosumager", 4: "battery"}
 
 
 @dataclass(frozen=True)
@@ -84,22 +93,41 @@ class ChainView:
         self.poll_seconds = poll_seconds
         self.audit_batch_blocks = audit_batch_blocks
         self.chain_id = node.manifest.chain_id
-        self.ledger = (
-            "SharingSettlement"
-            if "SharingSettlement" in node.manifest.contracts
-            else "ImbalanceSettlement"
-        )
-        """The contract that settles slots against the meters and keeps the periods
-        (IPeriodLedger): SharingSettlement in the `sharing` mode, else ImbalanceSettlement."""
-        self._contracts: dict[str, ContractHandle] = {}
         self._cache: dict[tuple[Any, ...], Any] = {}
-        self._forever: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.head = node.block_number()
         self.hooks: list[Callable[[], None]] = []  # also run on every poll (the index's checkpoint)
+        # The gateways' reads: every view call cached per head block (`cached`).
+        self._reads = cached_calls(node, self.cached)
+        self.community = CommunityGateway(self._reads)
+        self.token = EnergyTokenGateway(self._reads)
+        self.ledger: ImbalanceGateway | SharingGateway = period_ledger(self._reads)
+        """The contract that settles slots against the meters and keeps the periods
+        (IPeriodLedger): SharingSettlement in the `sharing` mode, else ImbalanceSettlement."""
+        self.sharing_mode = isinstance(self.ledger, SharingGateway)
+        """A community deployed in the `sharing` mode: no order book, settlement or imbalance
+        settlement (`book`, `settlement` raise NodeError)."""
+
+    # -- the contracts a deployment may lack (built on first use; NodeError if absent) ------
+
+    @cached_property
+    def book(self) -> OrderBookGateway:
+        return OrderBookGateway(self._reads)
+
+    @cached_property
+    def settlement(self) -> SettlementGateway:
+        return SettlementGateway(self._reads)
+
+    @cached_property
+    def flexibility(self) -> FlexibilityGateway:
+        return FlexibilityGateway(self._reads)
+
+    def deployed(self, contract: str) -> bool:
+        """Whether the deployment has `contract` ("OrderBook", "Flexibility", ...)."""
+        return contract in self.node.manifest.contracts
 
     # -- head and cache --------------------------------------------------------------------
 
@@ -151,83 +179,57 @@ class ChainView:
                 return True, self._cache[key]
         return False, None
 
-    def contract(self, name: str) -> ContractHandle:
-        if name not in self._contracts:
-            self._contracts[name] = self.node.contract(name)
-        return self._contracts[name]
-
-    def fn(self, contract: str, name: str, *args: Any) -> ContractCall:
-        return self.contract(contract).functions[name](*args)
-
-    def call(self, contract: str, name: str, *args: Any) -> Any:
-        """A cached view call."""
-        return self.cached(
-            ("call", contract, name, *args), lambda: self.node.call(self.fn(contract, name, *args))
-        )
-
     # -- reads -----------------------------------------------------------------------------
 
     def roles(self, address: str) -> Roles:
         def read() -> Roles:
-            role = int(self.node.call(self.fn("Community", "memberRole", address)))
-            dso = bool(self.node.call(self.fn("Community", "hasRole", DSO_ROLE, address)))
-            aud = bool(self.node.call(self.fn("Community", "hasRole", AUDITOR_ROLE, address)))
-            return Roles(ROLE_NAMES.get(role), dso, aud)
+            return Roles(
+                self.community.member_role(address),
+                self.community.has_role("DSO_ROLE", address),
+                # granted by the community's admin (grantRole)
+                self.community.has_role("AUDITOR_ROLE", address),
+            )
 
         return self.cached((*ROLES_KEY, address), read)
 
     def rules(self, slot: int) -> SlotRules:
         """The tariff and mode in force for `slot` (final once the slot's orders are possible)."""
-        return decode_rules(self.call("Community", "tariffAt", slot))
+        return self.community.rules_at(slot)
 
     def current_slot(self) -> int:
-        return int(self.call("Community", "currentSlot"))
+        return self.community.current_slot()
 
     def orders_of(self, owner: str) -> list[OrderRecord]:
         """Every order of `owner` since deployment (OrderPlaced / OrderCancelled logs, owner is
         indexed), with its status now."""
 
         def read() -> list[OrderRecord]:
-            start = self.node.manifest.deployed_at_block
-            placed = self.node.events(
-                "OrderBook", "OrderPlaced", from_block=start, argument_filters={"owner": owner}
-            )
-            cancelled = {
-                int(e["args"]["id"])
-                for e in self.node.events(
-                    "OrderBook",
-                    "OrderCancelled",
-                    from_block=start,
-                    argument_filters={"owner": owner},
-                )
-            }
+            placed = self.book.placed_by(owner)
+            cancelled = self.book.cancelled_by(owner)
             now = self.node.block_timestamp()
             out = []
-            for e in placed:
-                a = e["args"]
-                slot = int(a["slot"])
-                oid = int(a["id"])
-                if oid in cancelled:
+            for o in placed:
+                if o.order_id in cancelled:
                     status = "cancelled"
-                elif bool(self.call("OrderBook", "slotSettled", slot)):
+                elif self.book.slot_settled(o.slot):
                     status = "settled"
-                elif int(self.call("Community", "gateClosure", slot)) <= now:
+                elif self.community.gate_closure(o.slot) <= now:
                     status = "closed"
                 else:
                     status = "open"
                 out.append(
                     OrderRecord(
-                        id=oid,
-                        owner=str(a["owner"]),
-                        slot=slot,
-                        index=int(a["index"]),
-                        side="sell" if int(a["side"]) else "buy",
-                        energy_wh=int(a["energyWh"]),
-                        limit_price=int(a["limitPrice"]),
-                        escrow=int(a["escrow"]),
+                        id=o.order_id,
+                        owner=o.owner,
+                        slot=o.slot,
+                        index=o.index,
+                        side=o.side,
+                        energy_wh=o.energy_wh,
+                        limit_price=o.limit_price,
+                        escrow=o.escrow,
                         status=status,
-                        placed_block=e["blockNumber"],
-                        tx_hash=e["transactionHash"],
+                        placed_block=o.block_number,
+                        tx_hash=o.tx_hash,
                     )
                 )
             return out
@@ -236,7 +238,7 @@ class ChainView:
 
     def intent_epoch(self, member: str) -> int:
         """The nonce epoch `member`'s intents must be signed under (Settlement.intentEpoch)."""
-        return int(self.call("Settlement", "intentEpoch", member))
+        return self.settlement.intent_epoch(member)
 
     def chain_time(self) -> int:
         """The head block's timestamp: the chain's clock, which gates and deadlines follow."""
@@ -245,10 +247,10 @@ class ChainView:
     def wallet(self, address: str) -> tuple[int, int, int]:
         """Balance, escrow held for its orders (none in the `sharing` mode: no order book),
         debt (n€)."""
-        balance = int(self.call("EnergyToken", "balanceOf", address))
-        debt = int(self.call("EnergyToken", "debtOf", address))
+        balance = self.token.balance_of(address)
+        debt = self.token.debt_of(address)
         escrow = 0
-        if "OrderBook" in self.node.manifest.contracts:
+        if self.deployed("OrderBook"):
             escrow = sum(
                 o.escrow for o in self.orders_of(address) if o.status in ("open", "closed")
             )
@@ -256,36 +258,34 @@ class ChainView:
 
     # -- sends -----------------------------------------------------------------------------
 
-    def send(self, fn: ContractCall, sender: Sender | None, what: str) -> Receipt:
-        """Send `fn` from `sender` (one at a time) and refresh the head after it is mined."""
+    def send(self, write: Callable[[Sender], T], sender: Sender | None, what: str) -> T:
+        """Run `write` (a gateway write, given its sender) from `sender`, one send at a time, and
+        refresh the head after it is mined; 503 `read_only` without a `what` account. A revert
+        raises TransactionReverted (errors.py makes it a 4xx naming the custom error)."""
         if sender is None:
             raise ApiError(
                 503, "read_only", f"this API serves reads only: no {what} account configured"
             )
         with self._send_lock:
             try:
-                return self.node.transact(fn, sender)
+                return write(sender)
             finally:
                 self.refresh()
 
-    def relay(self, contract: str, name: str, *args: Any, signature: str) -> Receipt:
+    def relay(self, write: Callable[[Sender], T]) -> T:
         """Send a member's signed call from the API's relayer account, which pays the gas; the
-        contract checks `signature` (0x and 130 hex digits, as the schemas take it), the call's
-        last argument."""
-        fn = self.fn(contract, name, *args, bytes.fromhex(signature[2:]))
-        return self.send(fn, self.relayer, "relayer")
+        contract checks the member's signature."""
+        return self.send(write, self.relayer, "relayer")
 
-    def emitted(self, receipt: Receipt, contract: str, event: str) -> list[dict[str, Any]]:
-        """The arguments of each `contract`'s `event` in `receipt`, in log order."""
-        return self.node.emitted(receipt, contract, event)
-
-    def placed_ids(self, receipt: Receipt) -> list[int]:
-        return [int(args["id"]) for args in self.emitted(receipt, "OrderBook", "OrderPlaced")]
+    def operate(self, write: Callable[[Sender], T]) -> T:
+        """Send a DSO action from the API's operator account (DSO and treasurer roles)."""
+        return self.send(write, self.operator, "operator")
 
 
-def tx_hash(receipt: Receipt) -> str:
-    return "0x" + bytes(receipt["transactionHash"]).hex()
+def signature_bytes(signature: str) -> bytes:
+    """A signature as the schemas take it (0x and 130 hex digits) as the contracts take it."""
+    return bytes.fromhex(signature[2:])
 
 
-def tx_public(receipt: Receipt) -> TxPublic:
-    return TxPublic(tx_hash=tx_hash(receipt), block_number=int(receipt["blockNumber"]))
+def tx_public(mined: Mined) -> TxPublic:
+    return TxPublic(tx_hash=mined.tx_hash, block_number=mined.block_number)

@@ -1,5 +1,6 @@
 """The audit's only contact with the chain: every event of every contract of the deployment
-manifest, and the state at the audited block to compare the replay with (through chain.node)."""
+manifest (through chain.node), and the state at the audited block to compare the replay with
+(through chain/gateway.py, read at that block)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from typing import Any
 
 from audit.checks import addresses_seen
 from audit.model import ChainState, Event
-from chain.node import DecodedLog, Node
-from chain.sharing import SHARING_KEY_CODES
+from chain.gateway import (
+    CommunityGateway,
+    EnergyTokenGateway,
+    FlexibilityGateway,
+    ProfitSharingGateway,
+    SettlementGateway,
+    SharingGateway,
+    period_ledger,
+)
+from chain.node import DecodedLog, Node, at_block
 
 
 def _plain(value: Any) -> Any:
@@ -45,10 +54,10 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
     each block that settled intents or changed sharing terms, and the balances and debts of
     every address the events touch. The meter settlement is ImbalanceSettlement, or
     SharingSettlement in the `sharing` mode (which has no order book)."""
-    token = node.contract("EnergyToken").functions
-    sharing_mode = "SharingSettlement" in node.manifest.contracts
-    ledger = node.contract("SharingSettlement" if sharing_mode else "ImbalanceSettlement").functions
-    profit = node.contract("ProfitSharing").functions
+    at = at_block(node, block)
+    token = EnergyTokenGateway(at)
+    ledger = period_ledger(at)
+    community = CommunityGateway(at)
     holders, debtors = addresses_seen(events)
     last: dict[int, int] = {}
     for e in events:
@@ -56,26 +65,21 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
             chunk = int(e.args["chunk"])
             last[chunk] = max(last.get(chunk, -1), int(e.args["slot"]))
     last_digests = tuple(
-        (slot, chunk, "0x" + bytes(node.call(ledger.digestAt(slot, chunk), block)).hex())
+        (slot, chunk, "0x" + ledger.digest_at(slot, chunk).hex())
         for chunk, slot in sorted(last.items())
     )
     flex: dict[str, int] = {}
     if "Flexibility" in node.manifest.contracts:
-        fx = node.contract("Flexibility").functions
-        flex = {
-            "flex_baseline_days": int(node.call(fx.baselineDays(), block)),
-            "flex_lookback_days": int(node.call(fx.lookbackDays(), block)),
-        }
-    community = node.contract("Community").functions
-    first_slot = int(node.call(ledger.firstSlot(), block))
+        fx = FlexibilityGateway(at)
+        flex = {"flex_baseline_days": fx.baseline_days(), "flex_lookback_days": fx.lookback_days()}
+    first_slot = ledger.first_slot()
     min_order_wh, trade_first_slot, sharing_key = 0, first_slot, ""
-    if sharing_mode:
-        code = int(node.call(ledger.key(), block))
-        sharing_key = next(k for k, c in SHARING_KEY_CODES.items() if c == code).value
+    if isinstance(ledger, SharingGateway):
+        sharing_key = ledger.sharing_key().value
     else:
-        settlement = node.contract("Settlement").functions
-        min_order_wh = int(node.call(settlement.minOrderWh(), block))
-        trade_first_slot = int(node.call(settlement.firstSlot(), block))
+        settlement = SettlementGateway(at)
+        min_order_wh = settlement.min_order_wh()
+        trade_first_slot = settlement.first_slot()
     timed_blocks = sorted(
         {
             e.block
@@ -87,17 +91,17 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
     return ChainState(
         block=block,
         contracts=dict(node.manifest.contracts),
-        share_bps=int(node.call(profit.shareBps(), block)),
-        period_slots=int(node.call(ledger.periodSlots(), block)),
+        share_bps=ProfitSharingGateway(at).share_bps(),
+        period_slots=ledger.period_slots(),
         first_slot=first_slot,
-        total_supply=int(node.call(token.totalSupply(), block)),
-        balances={a: int(node.call(token.balanceOf(a), block)) for a in sorted(holders)},
-        debts={a: int(node.call(token.debtOf(a), block)) for a in sorted(debtors)},
-        total_debt=int(node.call(token.totalDebt(), block)),
+        total_supply=token.total_supply(),
+        balances={a: token.balance_of(a) for a in sorted(holders)},
+        debts={a: token.debt_of(a) for a in sorted(debtors)},
+        total_debt=token.total_debt(),
         block_times=tuple((b, node.block_timestamp(b)) for b in timed_blocks),
         last_digests=last_digests,
-        slot_seconds=int(node.call(community.slotSeconds(), block)),
-        genesis=int(node.call(community.genesis(), block)),
+        slot_seconds=community.slot_seconds(),
+        genesis=community.genesis(),
         min_order_wh=min_order_wh,
         trade_first_slot=trade_first_slot,
         sharing_key=sharing_key,

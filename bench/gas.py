@@ -35,6 +35,7 @@ from chain.gateway import (
     CommunityGateway,
     EnergyTokenGateway,
     OrderBookGateway,
+    PlacedOrders,
     ReadingsGateway,
 )
 from chain.node import Node, Receipt, Sender
@@ -79,15 +80,13 @@ class Bench:
 
     def relay_order(
         self, member: Any, slot: int, side: str, energy_wh: int, price: int, nonce: int
-    ) -> Receipt:
+    ) -> PlacedOrders:
         """`member`'s order signed by it and placed by the relayer (placeOrderWithSig)."""
         book = self.book
         intent = OrderIntent(member.address, slot, slot, side, energy_wh, price, nonce, 2**40)
         data = order_typed_data(intent, self.node.manifest.chain_id, book.address)
         signature = sign_typed_data(data, member.key)
-        return self.node.transact(
-            book.place_order_with_sig_call(intent, signature), self.account(RELAYER)
-        )
+        return book.place_order_with_sig(intent, signature, sender=self.account(RELAYER))
 
     def relay_crossing_orders(self, members: Sequence[Any], slot: int, nonce: int) -> None:
         """One order of each member in `slot`: half buy, half sell, prices that cross."""
@@ -169,6 +168,7 @@ def deployment(
 
 
 def _order_id(bench: Bench, receipt: Receipt) -> int:
+    """The id of the direct order `receipt` placed."""
     return int(bench.node.emitted(receipt, "OrderBook", "OrderPlaced")[0]["id"])
 
 
@@ -202,15 +202,16 @@ def order_figures(bench: Bench) -> dict[str, Any]:
         for r in direct_buys[:4]
     ]
     cancel_relayed = []
-    for i, receipt in enumerate(relayed):
-        owner, order_id = members[2 + i], _order_id(bench, receipt)
+    for i, placed in enumerate(relayed):
+        owner, order_id = members[2 + i], placed.order_ids[0]
         typed = cancel_typed_data(
             owner.address, order_id, 1, 2**40, node.manifest.chain_id, book.address
         )
-        fn = book.cancel_order_with_sig_call(
-            owner.address, order_id, 1, 2**40, sign_typed_data(typed, owner.key)
+        signature = sign_typed_data(typed, owner.key)
+        cancelled = book.cancel_order_with_sig(
+            owner.address, order_id, 1, 2**40, signature, sender=bench.account(RELAYER)
         )
-        cancel_relayed.append(int(node.transact(fn, bench.account(RELAYER))["gasUsed"]))
+        cancel_relayed.append(cancelled.gas_used)
 
     def mean(values: Sequence[Any]) -> int:
         return sum(int(v) for v in values) // len(values)
@@ -220,7 +221,7 @@ def order_figures(bench: Bench) -> dict[str, Any]:
         "gas_per_order_cancelled_relayed_buy": mean(cancel_relayed),
         "gas_per_order_placed_direct_buy": mean([r["gasUsed"] for r in direct_buys]),
         "gas_per_order_placed_direct_sell": mean(sells),
-        "gas_per_order_placed_relayed_buy": mean([r["gasUsed"] for r in relayed]),
+        "gas_per_order_placed_relayed_buy": mean([p.mined.gas_used for p in relayed]),
         "erc20_transfer_gas (baseline, to a funded / empty account)": (
             f"{transfer:,} / {transfer_fresh:,}"
         ),

@@ -104,8 +104,9 @@ def run(settings: Settings, node_kind: str, members: int, offers: int) -> dict[s
                 key.address, other, 500 + 100 * i, 100_000 + 1_000 * i, i, 2**40
             )
             typed = flex_offer_typed_data(intent, node.manifest.chain_id, flex.address)
-            fn = flex.offer_with_sig_call(intent, sign_typed_data(typed, key.key))
-            relayed.append(int(node.transact(fn, bench.account(RELAYER))["gasUsed"]))
+            signature = sign_typed_data(typed, key.key)
+            offered = flex.offer_with_sig(intent, signature, sender=bench.account(RELAYER))
+            relayed.append(offered.mined.gas_used)
     return {
         f"settleImbalance_gas_{members}_members (per member)": (
             f"{imbalance:,} ({imbalance // members:,})"

@@ -14,6 +14,7 @@ MODE_CODES: dict[str, int] = {"uniform": 0, "pay-as-bid": 1, "community": 2}
 MODE_NAMES: dict[int, str] = {code: name for name, code in MODE_CODES.items()}
 SIDE_CODES: dict[str, int] = {"buy": 0, "sell": 1}
 ROLE_CODES: dict[str, int] = {"consumer": 1, "prosumer": 2, "prosumager": 3, "battery": 4}
+ROLE_NAMES: dict[int, str] = {code: name for name, code in ROLE_CODES.items()}
 
 _MASK40 = (1 << 40) - 1
 _MASK32 = (1 << 32) - 1

@@ -11,6 +11,9 @@ a caller that counts its account's nonces itself) and returns what was mined (`M
 (`Node.transact_many`) or sign without sending. The settlements are sent with the latest
 block's gas limit and no estimate: ganache re-executes a transaction many times to estimate it
 (over 30 s for a 1,000-order settlement), and unused gas is not charged.
+
+The node may be a wrapper that changes how the views are read, never what: `chain.node.at_block`
+reads them at one past block (the audit), api/view.py caches them per head block (the API).
 """
 
 from __future__ import annotations
@@ -22,13 +25,22 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from chain.codec import MODE_NAMES, ROLE_CODES, SIDE_CODES, decode_rules
+from chain.codec import (
+    MODE_NAMES,
+    ROLE_CODES,
+    ROLE_NAMES,
+    SIDE_CODES,
+    decode_rules,
+    encode_rules,
+)
 from chain.flexibility import FlexRequest
 from chain.metering import pack_reading_word
 from chain.node import ContractCall, ContractHandle, Node, Receipt, Sender
+from chain.sharing import SHARING_KEY_CODES
 from chain.signing import FlexOfferIntent, OrderIntent, Reading, ReadingSpan
 from chain.submission import Submission
 from market.intents import Holder
+from market.sharing import Key
 from market.tariff import SlotRules
 
 
@@ -87,10 +99,60 @@ class _Contract:
         return self.node.transact(fn, sender, **options)
 
 
+@dataclass(frozen=True, slots=True)
+class TariffEntry:
+    """One entry of the tariff schedule (`tariffEntry`): the rules in force from `from_slot`
+    until the next entry's slot."""
+
+    from_slot: int
+    rules: SlotRules
+
+
 class CommunityGateway(_Contract):
-    """Community: the calendar, the meters, the settlement chunks and the tariffs."""
+    """Community: the calendar, the meters, the members' roles, the settlement chunks, the
+    tariffs and the DSO's accounts."""
 
     NAME = "Community"
+
+    def genesis(self) -> int:
+        """Unix seconds at which slot 0 begins."""
+        return int(self.node.call(self.contract.functions.genesis()))
+
+    def slot_seconds(self) -> int:
+        return int(self.node.call(self.contract.functions.slotSeconds()))
+
+    def gate_closure_seconds(self) -> int:
+        """Seconds before a slot's delivery at which its gate closes."""
+        return int(self.node.call(self.contract.functions.gateClosureSeconds()))
+
+    def order_horizon_slots(self) -> int:
+        """How many slots past the current one accept orders."""
+        return int(self.node.call(self.contract.functions.orderHorizonSlots()))
+
+    def member_role(self, account: str) -> str | None:
+        """`account`'s trading role (chain.codec.ROLE_CODES' names); None if not a member."""
+        return ROLE_NAMES.get(int(self.node.call(self.contract.functions.memberRole(account))))
+
+    def has_role(self, role: str, account: str) -> bool:
+        """Whether `account` holds the access-control role named `role` (e.g. "DSO_ROLE")."""
+        return bool(self.node.call(self.contract.functions.hasRole(keccak(text=role), account)))
+
+    def tariff_count(self) -> int:
+        """Entries in the tariff schedule."""
+        return int(self.node.call(self.contract.functions.tariffCount()))
+
+    def tariff_entry(self, index: int) -> TariffEntry:
+        """The schedule's entry `index` (0 <= index < `tariff_count`), decoded."""
+        from_slot, values = self.node.call(self.contract.functions.tariffEntry(index))
+        return TariffEntry(int(from_slot), decode_rules(values))
+
+    def fee_account(self) -> str:
+        """The DSO's account that collects the platform fees."""
+        return str(self.node.call(self.contract.functions.feeAccount()))
+
+    def network_account(self) -> str:
+        """The DSO's account that collects the network fees."""
+        return str(self.node.call(self.contract.functions.networkAccount()))
 
     def chunk_of(self, member: str) -> int:
         """`member`'s settlement chunk (fixed by its registration)."""
@@ -179,6 +241,20 @@ class CommunityGateway(_Contract):
         )
         return Mined.of(self._send(fn, sender, gas, nonce))
 
+    def schedule_tariff(
+        self,
+        from_slot: int,
+        rules: SlotRules,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """Put `rules` (tariff and clearing mode) in force from `from_slot` on (a DSO action;
+        the contract refuses a slot within the order horizon)."""
+        fn = self.contract.functions.scheduleTariff(from_slot, encode_rules(rules))
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
     def grant_role(
         self,
         role: str,
@@ -201,8 +277,25 @@ class EnergyTokenGateway(_Contract):
     def balance_of(self, account: str) -> int:
         return int(self.node.call(self.contract.functions.balanceOf(account)))
 
+    def debt_of(self, account: str) -> int:
+        """What `account` owes (n€): charges its balance could not cover."""
+        return int(self.node.call(self.contract.functions.debtOf(account)))
+
     def total_supply(self) -> int:
         return int(self.node.call(self.contract.functions.totalSupply()))
+
+    def total_minted(self) -> int:
+        return int(self.node.call(self.contract.functions.totalMinted()))
+
+    def total_redeemed(self) -> int:
+        return int(self.node.call(self.contract.functions.totalRedeemed()))
+
+    def total_debt(self) -> int:
+        return int(self.node.call(self.contract.functions.totalDebt()))
+
+    def top_up_recorded(self, payment_ref: bytes) -> bool:
+        """Whether the payment `payment_ref` (32 bytes) has been minted."""
+        return bool(self.node.call(self.contract.functions.topUpRecorded(payment_ref)))
 
     def top_up_call(self, member: str, amount: int, payment_ref: bytes) -> ContractCall:
         """`top_up`, built and not sent."""
@@ -350,6 +443,30 @@ class ReadingsGateway(_Contract):
 
 
 @dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    """A direct order as placed (its OrderPlaced event), and the transaction that placed it."""
+
+    order_id: int
+    owner: str
+    slot: int
+    index: int
+    side: str
+    energy_wh: int
+    limit_price: int
+    escrow: int
+    block_number: int
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrders:
+    """A relayed order's transaction and the ids of the orders it placed (one per slot)."""
+
+    mined: Mined
+    order_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class BookLimits:
     """OrderBook's limits on orders, which a settlement's intents must respect too."""
 
@@ -373,6 +490,51 @@ class OrderBookGateway(_Contract):
 
     def slot_order_count(self, slot: int) -> int:
         return int(self.node.call(self.contract.functions.slotOrderCount(slot)))
+
+    def member_order_count(self, slot: int, member: str) -> int:
+        """`member`'s direct orders in `slot`."""
+        return int(self.node.call(self.contract.functions.memberOrderCount(slot, member)))
+
+    def slot_settled(self, slot: int) -> bool:
+        return bool(self.node.call(self.contract.functions.slotSettled(slot)))
+
+    def escrow_held(self) -> int:
+        """n€ held for the open buy orders."""
+        return int(self.node.call(self.contract.functions.escrowHeld()))
+
+    def placed_by(self, owner: str) -> list[PlacedOrder]:
+        """Every direct order of `owner` since the deployment, in chain order (OrderPlaced)."""
+        logs = self.node.events(
+            self.NAME,
+            "OrderPlaced",
+            from_block=self.node.manifest.deployed_at_block,
+            argument_filters={"owner": owner},
+        )
+        return [
+            PlacedOrder(
+                order_id=int(e["args"]["id"]),
+                owner=str(e["args"]["owner"]),
+                slot=int(e["args"]["slot"]),
+                index=int(e["args"]["index"]),
+                side="sell" if int(e["args"]["side"]) else "buy",
+                energy_wh=int(e["args"]["energyWh"]),
+                limit_price=int(e["args"]["limitPrice"]),
+                escrow=int(e["args"]["escrow"]),
+                block_number=int(e["blockNumber"]),
+                tx_hash=str(e["transactionHash"]),
+            )
+            for e in logs
+        ]
+
+    def cancelled_by(self, owner: str) -> set[int]:
+        """The ids of `owner`'s cancelled direct orders (OrderCancelled)."""
+        logs = self.node.events(
+            self.NAME,
+            "OrderCancelled",
+            from_block=self.node.manifest.deployed_at_block,
+            argument_filters={"owner": owner},
+        )
+        return {int(e["args"]["id"]) for e in logs}
 
     def place_order_call(
         self, slot: int, side: str, energy_wh: int, limit_price: int
@@ -403,13 +565,31 @@ class OrderBookGateway(_Contract):
         """Its owner's cancellation of a direct order (`cancelOrder`), built and not sent."""
         return self.contract.functions.cancelOrder(order_id)
 
-    def cancel_order_with_sig_call(
-        self, owner: str, order_id: int, nonce: int, deadline: int, signature: bytes
-    ) -> ContractCall:
-        """A relayed cancellation its owner signed (`cancelOrderWithSig`), built and not sent."""
-        return self.contract.functions.cancelOrderWithSig(
-            owner, order_id, nonce, deadline, signature
+    def place_order_with_sig(
+        self, intent: OrderIntent, signature: bytes, *, sender: Sender
+    ) -> PlacedOrders:
+        """Relay an order its owner signed (EIP-712 OrderIntent) from `sender`, which pays the
+        gas (estimated: a refusal raises before anything is sent)."""
+        receipt = self.node.transact(self.place_order_with_sig_call(intent, signature), sender)
+        placed = self.node.emitted(receipt, self.NAME, "OrderPlaced")
+        return PlacedOrders(Mined.of(receipt), [int(a["id"]) for a in placed])
+
+    def cancel_order_with_sig(
+        self,
+        owner: str,
+        order_id: int,
+        intent_nonce: int,
+        deadline: int,
+        signature: bytes,
+        *,
+        sender: Sender,
+    ) -> Mined:
+        """Relay `owner`'s signed cancellation (EIP-712 CancelIntent, its `intent_nonce` and
+        `deadline`) of its order `order_id` from `sender`; the escrow goes back to `owner`."""
+        fn = self.contract.functions.cancelOrderWithSig(
+            owner, order_id, intent_nonce, deadline, signature
         )
+        return Mined.of(self.node.transact(fn, sender))
 
     def limits(self) -> BookLimits:
         fns = self.contract.functions
@@ -453,6 +633,14 @@ class SettlementGateway(_Contract):
         """The next slot to settle."""
         return int(self.node.call(self.contract.functions.nextSlot()))
 
+    def min_order_wh(self) -> int:
+        """The smallest order (Wh) a settlement takes, direct or intent."""
+        return int(self.node.call(self.contract.functions.minOrderWh()))
+
+    def intent_epoch(self, member: str) -> int:
+        """The nonce epoch `member`'s intents must be signed under."""
+        return int(self.node.call(self.contract.functions.intentEpoch(member)))
+
     def clearing_of(self, slot: int) -> SlotClearing:
         settled, mode, price, volume = self.node.call(self.contract.functions.clearingOf(slot))
         return SlotClearing(bool(settled), MODE_NAMES[int(mode)], int(price), int(volume))
@@ -465,20 +653,27 @@ class SettlementGateway(_Contract):
             Holder(int(r), int(e), int(b)) for r, e, b in zip(roles, epochs, spendable, strict=True)
         ]
 
-    def settled_event(self, slot: int) -> SlotSettledEvent:
-        """The settled `slot`'s SlotSettled event (ValueError unless there is exactly one)."""
-        (event,) = self.node.events(
+    def settled_events(self, slot: int) -> list[SlotSettledEvent]:
+        """`slot`'s SlotSettled events (none before it is settled, then one)."""
+        logs = self.node.events(
             self.NAME,
             "SlotSettled",
             from_block=self.node.manifest.deployed_at_block,
             argument_filters={"slot": slot},
         )
-        args = event["args"]
-        return SlotSettledEvent(
-            [int(f) for f in args["fills"]],
-            [int(w) for w in args["intentWords"]],
-            [int(i) for i in args["intentIds"]],
-        )
+        return [
+            SlotSettledEvent(
+                [int(f) for f in e["args"]["fills"]],
+                [int(w) for w in e["args"]["intentWords"]],
+                [int(i) for i in e["args"]["intentIds"]],
+            )
+            for e in logs
+        ]
+
+    def settled_event(self, slot: int) -> SlotSettledEvent:
+        """The settled `slot`'s SlotSettled event (ValueError unless there is exactly one)."""
+        (event,) = self.settled_events(slot)
+        return event
 
     def settle_slot_call(self, slot: int, submission: Submission) -> ContractCall:
         """`settle_slot`, built and not sent."""
@@ -489,10 +684,13 @@ class SettlementGateway(_Contract):
         return Mined.of(self._send_at_gas_limit(self.settle_slot_call(slot, submission), sender))
 
 
-class ImbalanceGateway(_Contract):
-    """ImbalanceSettlement: each (slot, chunk) settled against the meters, in order per chunk."""
+class _PeriodLedger(_Contract):
+    """The reads both meter settlements share (IPeriodLedger and the digest chain): which slots
+    are settled against the meters, the billing periods and their platform fees."""
 
-    NAME = "ImbalanceSettlement"
+    def first_slot(self) -> int:
+        """The first slot settled against the meters."""
+        return int(self.node.call(self.contract.functions.firstSlot()))
 
     def next_slot(self) -> int:
         """The first slot not yet settled for every chunk."""
@@ -508,6 +706,20 @@ class ImbalanceGateway(_Contract):
     def period_slots(self) -> int:
         """Slots per billing period."""
         return int(self.node.call(self.contract.functions.periodSlots()))
+
+    def digest_at(self, slot: int, chunk: int) -> bytes:
+        """The audit digest chained up to (`slot`, `chunk`) (32 bytes; zero if not settled)."""
+        return bytes(self.node.call(self.contract.functions.digestAt(slot, chunk)))
+
+    def platform_fees_of(self, period: int) -> int:
+        """The platform fees (n€) collected in billing period `period`."""
+        return int(self.node.call(self.contract.functions.platformFeesOf(period)))
+
+
+class ImbalanceGateway(_PeriodLedger):
+    """ImbalanceSettlement: each (slot, chunk) settled against the meters, in order per chunk."""
+
+    NAME = "ImbalanceSettlement"
 
     def settle_imbalance_call(
         self,
@@ -545,6 +757,14 @@ class FlexSettlement:
     mined: Mined
     paid: int
     penalties: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlexOffered:
+    """A relayed offer's transaction and the offer's index in its request."""
+
+    mined: Mined
+    index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,6 +813,9 @@ class FlexibilityGateway(_Contract):
 
     def lookback_days(self) -> int:
         return int(self.node.call(self.contract.functions.lookbackDays()))
+
+    def baseline_days(self) -> int:
+        return int(self.node.call(self.contract.functions.baselineDays()))
 
     def _events(self, event: str) -> list[dict[str, Any]]:
         """The arguments of every `event` since the deployment."""
@@ -666,9 +889,15 @@ class FlexibilityGateway(_Contract):
         fn = self.contract.functions.offer(request_id, quantity_wh, price)
         return Mined.of(self._send(fn, sender, gas, nonce))
 
-    def offer_with_sig_call(self, intent: FlexOfferIntent, signature: bytes) -> ContractCall:
-        """A relayed offer its member signed (`offerWithSig`), built and not sent."""
-        return self.contract.functions.offerWithSig(intent.as_tuple(), signature)
+    def offer_with_sig(
+        self, intent: FlexOfferIntent, signature: bytes, *, sender: Sender
+    ) -> FlexOffered:
+        """Relay an offer its member signed (EIP-712 OfferIntent) from `sender`, which pays the
+        gas (estimated: a refusal raises before anything is sent)."""
+        fn = self.contract.functions.offerWithSig(intent.as_tuple(), signature)
+        receipt = self.node.transact(fn, sender)
+        offered = self.node.emitted(receipt, self.NAME, "FlexOffered")[0]
+        return FlexOffered(Mined.of(receipt), int(offered["index"]))
 
     def accept_offers(self, request_id: int, accepted: Sequence[int], *, sender: Sender) -> Mined:
         """Accept Wh of each offer, aligned with `offers_of` (gas estimated)."""
@@ -700,33 +929,23 @@ class FlexibilityGateway(_Contract):
         return FlexSettlement(Mined.of(receipt), paid, penalties)
 
 
-class SharingGateway(_Contract):
+class SharingGateway(_PeriodLedger):
     """SharingSettlement: each (slot, chunk) shared and settled from the readings, in order."""
 
     NAME = "SharingSettlement"
 
-    def next_slot(self) -> int:
-        """The first slot not yet settled for every chunk."""
-        return int(self.node.call(self.contract.functions.nextSlot()))
-
-    def next_slot_of(self, chunk: int) -> int:
-        return int(self.node.call(self.contract.functions.nextSlotOf(chunk)))
+    def sharing_key(self) -> Key:
+        """How the community's production is allotted to its members (fixed at deployment)."""
+        code = int(self.node.call(self.contract.functions.key()))
+        return next(k for k, c in SHARING_KEY_CODES.items() if c == code)
 
     def chunks_in(self, slot: int) -> int:
         """How many chunks `slot` settles in."""
         return int(self.node.call(self.contract.functions.chunksIn(slot)))
 
-    def period_slots(self) -> int:
-        """Slots per billing period."""
-        return int(self.node.call(self.contract.functions.periodSlots()))
-
     def passes(self) -> int:
         """How many tally passes over every chunk a slot of several chunks needs."""
         return int(self.node.call(self.contract.functions.passes()))
-
-    def reading_deadline_seconds(self) -> int:
-        """Seconds after delivery after which a slot settles with the readings it has."""
-        return int(self.node.call(self.contract.functions.readingDeadlineSeconds()))
 
     def tally(
         self,
@@ -753,6 +972,14 @@ class SharingGateway(_Contract):
         """Settle the chunk's members of `slot` (at the gas limit)."""
         fn = self.contract.functions.settle(slot, chunk, list(members), list(reading_words))
         return Mined.of(self._send_at_gas_limit(fn, sender))
+
+
+def period_ledger(node: Node) -> ImbalanceGateway | SharingGateway:
+    """The deployment's meter settlement, which keeps the billing periods (IPeriodLedger):
+    SharingSettlement in the `sharing` mode, else ImbalanceSettlement."""
+    if "SharingSettlement" in node.manifest.contracts:
+        return SharingGateway(node)
+    return ImbalanceGateway(node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -788,6 +1015,10 @@ class ProfitSharingGateway(_Contract):
     """ProfitSharing: each billing period closed (profit shares and service fees), in chunks."""
 
     NAME = "ProfitSharing"
+
+    def share_bps(self) -> int:
+        """The members' share of the period's platform fees, in basis points."""
+        return int(self.node.call(self.contract.functions.shareBps()))
 
     def max_chunk(self) -> int:
         """The most members one `close_period` call takes."""

@@ -749,6 +749,67 @@ class Node:
 
 
 # ---------------------------------------------------------------------------------------------
+# Reads seen differently: through a cache, or at one past block
+
+
+def _call_key(fn: ContractFunction) -> tuple[Any, ...]:
+    """A view call's identity, hashable: its contract's address, its function's name and its
+    arguments (lists as tuples). Equal keys ask the node the same question."""
+
+    def hashable(value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(hashable(v) for v in value)
+        return value
+
+    return ("call", str(fn.address), str(fn.fn_name), hashable(fn.args))
+
+
+class _CachedCalls:
+    """A node whose view calls at the latest block go through a cache (`cached_calls`)."""
+
+    def __init__(self, node: Node, cache: Callable[[tuple[Any, ...], Callable[[], Any]], Any]):
+        self._node = node
+        self._cache = cache
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+    def call(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
+        if block != "latest":
+            return self._node.call(fn, block)
+        return self._cache(_call_key(fn), lambda: self._node.call(fn))
+
+
+def cached_calls(node: Node, cache: Callable[[tuple[Any, ...], Callable[[], Any]], Any]) -> Node:
+    """`node` with every view call at the latest block (so every gateway read, chain/gateway.py)
+    answered by `cache(key, read)`, which may return a value it keeps for `key` instead of
+    calling `read()`; the key names the call's contract address, function and arguments (the
+    API's per-head-block cache, api/view.py). Everything else is `node`'s own."""
+    return cast(Node, _CachedCalls(node, cache))
+
+
+class _AtBlock:
+    """A node whose view calls without a block are made at one block (`at_block`)."""
+
+    def __init__(self, node: Node, block: int) -> None:
+        self._node = node
+        self._block = block
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+    def call(self, fn: ContractFunction, block: BlockIdentifier | None = None) -> Any:
+        return self._node.call(fn, self._block if block is None else block)
+
+
+def at_block(node: Node, block: int) -> Node:
+    """`node` with every view call that names no block (so every gateway read, chain/gateway.py)
+    made at `block` instead of the latest: one past state read through the gateways (the
+    audit's). Everything else is `node`'s own (a wrapper such as a timing one stays in place)."""
+    return cast(Node, _AtBlock(node, block))
+
+
+# ---------------------------------------------------------------------------------------------
 # Who sends
 
 

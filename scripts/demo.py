@@ -139,7 +139,7 @@ def run_slot(node: Node, console: Console) -> None:
         signature = sign_typed_data(
             order_typed_data(intent, node.manifest.chain_id, book.address), wallet.key
         )
-        node.transact(book.place_order_with_sig_call(intent, signature), relayer)
+        book.place_order_with_sig(intent, signature, sender=relayer)
 
     close_gate(node, slot)
     settled = {r.slot: r for r in matcher.run_once()}[slot]

@@ -5,6 +5,7 @@ the DSO user who asked for it."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -24,18 +25,19 @@ from api.schemas import (
     TxPublic,
 )
 from api.view import ChainView, tx_public
-from chain.codec import MODE_NAMES, ROLE_CODES, encode_rules
+from chain.gateway import Mined
+from chain.node import Sender
 from market.tariff import InvalidTariffError, SlotRules, Tariff
 
 router = APIRouter(prefix="/dso", tags=["dso"])
 log = logging.getLogger("api.dso")
 
 
-def _send(
-    view: ChainView, user: DsoUser, what: str, contract: str, fn: str, *args: object
-) -> TxPublic:
+def _send(view: ChainView, user: DsoUser, what: str, write: Callable[[Sender], Mined]) -> TxPublic:
+    """Send the DSO action `write` (a gateway write) from the operator account, logged with
+    the DSO user who asked for it."""
     log.info("%s by DSO user %s", what, user.address)
-    return tx_public(view.send(view.fn(contract, fn, *args), view.operator, "operator"))
+    return tx_public(view.operate(write))
 
 
 def _require_member(view: ChainView, address: str, what: str) -> None:
@@ -57,11 +59,9 @@ def register_member(body: MemberCreate, user: DsoUser, view: ViewDep) -> TxPubli
         view,
         user,
         f"register member {body.address}",
-        "Community",
-        "registerMember",
-        body.address,
-        ROLE_CODES[body.role],
-        body.lock_in_slots,
+        lambda sender: view.community.register_member(
+            body.address, body.role, body.lock_in_slots, sender=sender
+        ),
     )
 
 
@@ -71,11 +71,9 @@ def register_meter(body: MeterCreate, user: DsoUser, view: ViewDep) -> TxPublic:
         view,
         user,
         f"register meter {body.meter_id}",
-        "Community",
-        "registerMeter",
-        bytes.fromhex(body.meter_id[2:]),
-        body.member,
-        body.signer,
+        lambda sender: view.community.register_meter(
+            bytes.fromhex(body.meter_id[2:]), body.member, body.signer, sender=sender
+        ),
     )
 
 
@@ -104,11 +102,9 @@ def confirm_top_up(reference: str, user: DsoUser, view: ViewDep, engine: EngineD
         view,
         user,
         f"top-up {reference} of {req.amount} n€ to {req.member}",
-        "EnergyToken",
-        "topUp",
-        req.member,
-        req.amount,
-        bytes.fromhex(req.payment_ref[2:]),
+        lambda sender: view.token.top_up(
+            req.member, req.amount, bytes.fromhex(req.payment_ref[2:]), sender=sender
+        ),
     )
     return top_up_public(view, req)
 
@@ -120,40 +116,37 @@ def mint_top_up(body: TopUpConfirm, user: DsoUser, view: ViewDep) -> TxPublic:
         view,
         user,
         f"top-up {body.reference!r} of {body.amount} n€ to {body.member}",
-        "EnergyToken",
-        "topUp",
-        body.member,
-        body.amount,
-        bytes.fromhex(store.payment_ref(body.reference)[2:]),
+        lambda sender: view.token.top_up(
+            body.member,
+            body.amount,
+            bytes.fromhex(store.payment_ref(body.reference)[2:]),
+            sender=sender,
+        ),
     )
 
 
-def _tariff_public(from_slot: int, values: list[int] | tuple[int, ...]) -> TariffPublic:
-    v = [int(x) for x in values]
+def _tariff_public(from_slot: int, rules: SlotRules) -> TariffPublic:
+    t = rules.tariff
     return TariffPublic(
         from_slot=from_slot,
-        retail_price=v[0],
-        feed_in_price=v[1],
-        grid_fee=v[2],
-        p2p_grid_fee=v[3],
-        trade_fee_buy=v[4],
-        trade_fee_sell=v[5],
-        community_price=v[6],
-        service_fee=v[7],
-        mode=MODE_NAMES[v[8]],  # type: ignore[arg-type]
-        sharing_price=v[9],
+        retail_price=t.retail_price,
+        feed_in_price=t.feed_in_price,
+        grid_fee=t.grid_fee,
+        p2p_grid_fee=t.p2p_grid_fee,
+        trade_fee_buy=t.trade_fee_buy,
+        trade_fee_sell=t.trade_fee_sell,
+        community_price=t.community_price,
+        service_fee=t.service_fee,
+        mode=rules.mode,  # type: ignore[arg-type]
+        sharing_price=t.sharing_price,
     )
 
 
 @router.get("/tariffs")
 def tariffs(user: DsoUser, view: ViewDep) -> list[TariffPublic]:
     """The tariff schedule: each entry applies from its slot until the next."""
-    count = int(view.call("Community", "tariffCount"))
-    out = []
-    for i in range(count):
-        from_slot, values = view.call("Community", "tariffEntry", i)
-        out.append(_tariff_public(int(from_slot), values))
-    return out
+    entries = (view.community.tariff_entry(i) for i in range(view.community.tariff_count()))
+    return [_tariff_public(e.from_slot, e.rules) for e in entries]
 
 
 @router.post("/tariffs", status_code=status.HTTP_201_CREATED)
@@ -176,33 +169,30 @@ def schedule_tariff(body: TariffCreate, user: DsoUser, view: ViewDep) -> TxPubli
         )
     except InvalidTariffError as exc:
         raise ApiError(422, "invalid_tariff", str(exc)) from exc
-    words = encode_rules(SlotRules(tariff, body.mode))
+    rules = SlotRules(tariff, body.mode)
     return _send(
         view,
         user,
         f"tariff from slot {body.from_slot}",
-        "Community",
-        "scheduleTariff",
-        body.from_slot,
-        words,
+        lambda sender: view.community.schedule_tariff(body.from_slot, rules, sender=sender),
     )
 
 
 @router.get("/fees")
 def fees(user: DsoUser, view: ViewDep, period: SlotQ = None) -> FeesPublic:
     """The DSO's accounts and the platform fees of a period (default: the current one)."""
-    fee_account = str(view.call("Community", "feeAccount"))
-    network_account = str(view.call("Community", "networkAccount"))
-    supply_account = str(view.call("Community", "supplyAccount"))
+    fee_account = view.community.fee_account()
+    network_account = view.community.network_account()
+    supply_account = view.community.supply_account()
     if period is None:
-        period = view.current_slot() // int(view.call(view.ledger, "periodSlots"))
+        period = view.current_slot() // view.ledger.period_slots()
     return FeesPublic(
         fee_account=fee_account,
-        fee_balance=int(view.call("EnergyToken", "balanceOf", fee_account)),
+        fee_balance=view.token.balance_of(fee_account),
         network_account=network_account,
-        network_balance=int(view.call("EnergyToken", "balanceOf", network_account)),
+        network_balance=view.token.balance_of(network_account),
         supply_account=supply_account,
-        supply_balance=int(view.call("EnergyToken", "balanceOf", supply_account)),
+        supply_balance=view.token.balance_of(supply_account),
         period=period,
-        period_platform_fees=int(view.call(view.ledger, "platformFeesOf", period)),
+        period_platform_fees=view.ledger.platform_fees_of(period),
     )

@@ -32,7 +32,7 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView, tx_hash
+from api.view import ChainView, signature_bytes
 from chain.flexibility import FlexRequest, decode_offers
 from chain.signing import FlexOfferIntent, flex_offer_typed_data
 from indexer.schema import event_table
@@ -151,17 +151,17 @@ class FlexOfferPlacedPublic(BaseModel):
 
 
 def _require_flexibility(view: ChainView) -> None:
-    if "Flexibility" not in view.node.manifest.contracts:
+    if not view.deployed("Flexibility"):
         raise ApiError(404, "no_flexibility", "this deployment has no Flexibility contract")
 
 
 def _requests(view: ChainView, limit: int) -> list[tuple[FlexRequest, list[Any]]]:
     _require_flexibility(view)
-    count = int(view.call("Flexibility", "requestCount"))
+    count = view.flexibility.request_count()
     out = []
     for rid in range(max(0, count - limit), count):
-        req = FlexRequest.from_call(rid, view.call("Flexibility", "requestOf", rid))
-        out.append((req, decode_offers(view.call("Flexibility", "offersOf", rid))))
+        req = view.flexibility.request_of(rid)
+        out.append((req, decode_offers(view.flexibility.offers_of(rid))))
     return out
 
 
@@ -313,18 +313,19 @@ def publish_request(body: FlexRequestCreate, user: DsoUser, view: ViewDep) -> Tx
     _require_flexibility(view)
     gate = body.gate_closure
     if gate is None:
-        gate = int(view.call("Community", "gateClosure", body.slot))
+        gate = view.community.gate_closure(body.slot)
     return _send(
         view,
         user,
         f"flexibility request for slot {body.slot}",
-        "Flexibility",
-        "publishRequest",
-        body.slot,
-        DIRECTIONS.index(body.direction),
-        body.quantity_wh,
-        body.max_price,
-        gate,
+        lambda sender: view.flexibility.publish_request(
+            body.slot,
+            DIRECTIONS.index(body.direction),
+            body.quantity_wh,
+            body.max_price,
+            gate,
+            sender=sender,
+        ),
     )
 
 
@@ -336,8 +337,7 @@ def offer_typed_data(
     fresh nonce and a deadline from the chain's clock; post it back with the signature to
     POST /flexibility/offers."""
     _require_flexibility(view)
-    count = int(view.call("Flexibility", "requestCount"))
-    if body.request_id >= count:
+    if body.request_id >= view.flexibility.request_count():
         raise ApiError(404, "unknown_request", f"no flexibility request {body.request_id}")
     intent = FlexOfferIntent(
         member=user.address,
@@ -347,8 +347,9 @@ def offer_typed_data(
         nonce=secrets.randbits(64),
         deadline=view.node.block_timestamp() + body.deadline_seconds,
     )
-    contract = view.node.manifest.contracts["Flexibility"]
-    return TypedDataPublic(typed_data=flex_offer_typed_data(intent, view.chain_id, contract))
+    return TypedDataPublic(
+        typed_data=flex_offer_typed_data(intent, view.chain_id, view.flexibility.address)
+    )
 
 
 @router.post("/flexibility/offers", status_code=status.HTTP_201_CREATED)
@@ -366,11 +367,13 @@ def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> Flex
         nonce=body.nonce,
         deadline=body.deadline,
     )
-    receipt = view.relay("Flexibility", "offerWithSig", intent.as_tuple(), signature=body.signature)
-    offered = view.emitted(receipt, "Flexibility", "FlexOffered")[0]
+    signature = signature_bytes(body.signature)
+    offered = view.relay(
+        lambda sender: view.flexibility.offer_with_sig(intent, signature, sender=sender)
+    )
     log.info("relayed flexibility offer of %s on request %s", body.member, body.request_id)
     return FlexOfferPlacedPublic(
         request_id=body.request_id,
-        index=int(offered["index"]),
-        tx_hash=tx_hash(receipt),
+        index=offered.index,
+        tx_hash=offered.mined.tx_hash,
     )

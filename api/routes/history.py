@@ -46,10 +46,6 @@ def _lines(st: Statement) -> list[StatementLinePublic]:
     ]
 
 
-def _period_slots(view: ViewDep) -> int:
-    return int(view.call(view.ledger, "periodSlots"))
-
-
 @router.get("/trades", dependencies=[TradingOnly])
 def trades(
     user: CurrentUser, view: ViewDep, history: HistoryDep, slots: SlotRangeDep
@@ -115,7 +111,7 @@ def _bill(
 def _compute_bill(
     user: CurrentUser, view: ViewDep, history: History, lo: int, hi: int, period: int | None
 ) -> BillPublic:
-    st = history.statement(user.address, lo, hi, _period_slots(view))
+    st = history.statement(user.address, lo, hi, view.ledger.period_slots())
     return BillPublic(
         member=user.address,
         from_slot=lo,
@@ -166,7 +162,7 @@ def dso_statement(
     income, network charges, the supply account's energy sales and purchases, profit share paid
     out, service fees, exit penalties, flexibility, battery lease and the battery result passed
     on, each figure named and explained."""
-    st = history.dso_statement(slots.lo, slots.hi, _period_slots(view))
+    st = history.dso_statement(slots.lo, slots.hi, view.ledger.period_slots())
     return DsoStatementPublic(
         from_slot=slots.lo, to_slot=slots.hi, net_income=st["dso_net_income"], lines=_lines(st)
     )
@@ -183,12 +179,12 @@ def periods(
     before period `before` if given), each with its slots, times and status; and the newest
     complete period (closed, else settled against the meters), where a statement should open:
     the current period is still filling up."""
-    length = _period_slots(view)
+    length = view.ledger.period_slots()
     current_slot = view.current_slot()
     current = current_slot // length
-    next_slot = int(view.call(view.ledger, "nextSlot"))
-    genesis = int(view.call("Community", "genesis"))
-    slot_seconds = int(view.call("Community", "slotSeconds"))
+    next_slot = view.ledger.next_slot()
+    genesis = view.community.genesis()
+    slot_seconds = view.community.slot_seconds()
     closed = history.closed_periods()
     settled_through = next_slot // length - 1  # every slot of it settled against the meters
 

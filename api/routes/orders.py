@@ -36,7 +36,7 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView, OrderRecord, tx_hash, tx_public
+from api.view import ChainView, OrderRecord, signature_bytes, tx_public
 from chain.intents import Intent, SignedIntent, compact_signature, intent_typed_data
 from chain.signing import OrderIntent, cancel_typed_data, order_typed_data
 from intents.pool import INCLUDED, PENDING, IntentPool, PooledIntent
@@ -120,15 +120,15 @@ def _intent_public(p: PooledIntent) -> OrderPublic:
 def _open_slots(view: ChainView, now: int) -> tuple[int, int]:
     """The first slot whose gate is still open and the last within the order horizon."""
     first = view.current_slot() + 1
-    while int(view.call("Community", "gateClosure", first)) <= now:
+    while view.community.gate_closure(first) <= now:
         first += 1
-    return first, view.current_slot() + int(view.call("Community", "orderHorizonSlots"))
+    return first, view.current_slot() + view.community.order_horizon_slots()
 
 
 def _default_deadline(view: ChainView, slot: int) -> int:
     """The end of the slot's delivery: a settlement comes after the gate closes, so a deadline at
     the gate closure would expire before any settlement could carry the intent."""
-    return int(view.call("Community", "slotStart", slot + 1))
+    return view.community.slot_start(slot + 1)
 
 
 def _check_terms(
@@ -144,7 +144,7 @@ def _check_terms(
     """422 (403 for a role that may not sell) naming the allowed range, for anything the
     settlement would refuse or the matcher leave out on the intent's own terms."""
     now = view.chain_time()
-    closure = int(view.call("Community", "gateClosure", slot))
+    closure = view.community.gate_closure(slot)
     first, last = _open_slots(view, now)
     if closure <= now:
         raise ApiError(
@@ -161,7 +161,7 @@ def _check_terms(
         )
     if side == "sell" and user.roles.member_role == "consumer":
         raise ApiError(403, "role_cannot_sell", f"{user.address} is a consumer: it may only buy")
-    min_wh = int(view.call("OrderBook", "minOrderWh"))
+    min_wh = view.book.limits().min_order_wh
     if not min_wh <= energy_wh <= MAX_ENERGY_WH:
         raise ApiError(
             422,
@@ -186,8 +186,8 @@ def _check_terms(
             f"valid that long) and below 2**64, got {deadline}; by default it is the end of the "
             f"slot's delivery, {_default_deadline(view, slot)}",
         )
-    cap = int(view.call("OrderBook", "maxOrdersPerMemberSlot"))
-    direct = int(view.call("OrderBook", "memberOrderCount", slot, user.address))
+    cap = view.book.limits().max_per_member_slot
+    direct = view.book.member_order_count(slot, user.address)
     held = pool.count_pending(user.address, slot)
     if held + direct >= cap:
         raise ApiError(
@@ -206,9 +206,7 @@ def _recover(signed: SignedIntent, view: ChainView) -> str:
         compact_signature(signed.signature)
         if int.from_bytes(signed.signature[32:64], "big") > SECP256K1_HALF_N:
             raise ValueError("s is in the upper half of the curve order")
-        typed = intent_typed_data(
-            signed.intent, view.chain_id, view.node.manifest.contracts["Settlement"]
-        )
+        typed = intent_typed_data(signed.intent, view.chain_id, view.settlement.address)
         return str(
             Account.recover_message(
                 encode_typed_data(full_message=typed), signature=signed.signature
@@ -240,8 +238,9 @@ def typed_data(
         epoch=view.intent_epoch(user.address),
         deadline=deadline,
     )
-    settlement = view.node.manifest.contracts["Settlement"]
-    return TypedDataPublic(typed_data=intent_typed_data(intent, view.chain_id, settlement))
+    return TypedDataPublic(
+        typed_data=intent_typed_data(intent, view.chain_id, view.settlement.address)
+    )
 
 
 @router.post(
@@ -324,7 +323,7 @@ def epoch(user: CurrentUser, view: ViewDep) -> EpochPublic:
     return EpochPublic(
         member=user.address,
         epoch=view.intent_epoch(user.address),
-        settlement=view.node.manifest.contracts["Settlement"],
+        settlement=view.settlement.address,
         revoke=REVOKE,
     )
 
@@ -346,8 +345,7 @@ def direct_typed_data(body: OrderIntentCreate, user: CurrentUser, view: ViewDep)
         nonce=secrets.randbits(64),
         deadline=view.node.block_timestamp() + body.deadline_seconds,
     )
-    book = view.node.manifest.contracts["OrderBook"]
-    return TypedDataPublic(typed_data=order_typed_data(intent, view.chain_id, book))
+    return TypedDataPublic(typed_data=order_typed_data(intent, view.chain_id, view.book.address))
 
 
 @router.post("/direct", status_code=status.HTTP_201_CREATED)
@@ -368,10 +366,11 @@ def place_direct(body: OrderCreate, user: CurrentUser, view: ViewDep) -> OrdersP
         nonce=body.nonce,
         deadline=body.deadline,
     )
-    receipt = view.relay(
-        "OrderBook", "placeOrderWithSig", intent.as_tuple(), signature=body.signature
+    signature = signature_bytes(body.signature)
+    placed = view.relay(
+        lambda sender: view.book.place_order_with_sig(intent, signature, sender=sender)
     )
-    return OrdersPlacedPublic(order_ids=view.placed_ids(receipt), tx_hash=tx_hash(receipt))
+    return OrdersPlacedPublic(order_ids=placed.order_ids, tx_hash=placed.mined.tx_hash)
 
 
 # -- both kinds -------------------------------------------------------------------------------
@@ -439,7 +438,7 @@ def cancel_typed(
         secrets.randbits(64),
         view.node.block_timestamp() + body.deadline_seconds,
         view.chain_id,
-        view.node.manifest.contracts["OrderBook"],
+        view.book.address,
     )
     return TypedDataPublic(typed_data=typed)
 
@@ -468,13 +467,10 @@ def cancel(order_id: OrderId, body: OrderCancel, user: CurrentUser, view: ViewDe
     """Relay a direct order's signed cancellation (EIP-712 CancelIntent); the escrow goes back to
     the owner."""
     _find(view, user, order_id)
-    receipt = view.relay(
-        "OrderBook",
-        "cancelOrderWithSig",
-        user.address,
-        order_id,
-        body.nonce,
-        body.deadline,
-        signature=body.signature,
+    signature = signature_bytes(body.signature)
+    mined = view.relay(
+        lambda sender: view.book.cancel_order_with_sig(
+            user.address, order_id, body.nonce, body.deadline, signature, sender=sender
+        )
     )
-    return tx_public(receipt)
+    return tx_public(mined)

@@ -21,8 +21,8 @@ from api.schemas import (
     MarketPublic,
     SlotPublic,
 )
-from chain.codec import MODE_NAMES, decode_order_word, encode_rules
-from chain.sharing import SHARING_KEY_CODES
+from chain.codec import decode_order_word
+from chain.gateway import SharingGateway
 
 router = APIRouter(tags=["public"])
 SlotNumber = Annotated[int, Path(ge=0, lt=2**64)]
@@ -34,10 +34,9 @@ def health(view: ViewDep) -> dict[str, int]:
 
 
 def _sharing_key(view: ViewDep) -> str | None:
-    if view.ledger != "SharingSettlement":
+    if not isinstance(view.ledger, SharingGateway):
         return None
-    code = int(view.call(view.ledger, "key"))
-    return next(k.value for k, c in SHARING_KEY_CODES.items() if c == code)
+    return view.ledger.sharing_key().value
 
 
 @router.get("/market")
@@ -49,46 +48,38 @@ def market(view: ViewDep) -> MarketPublic:
         contracts=dict(view.node.manifest.contracts),
         head_block=view.head,
         current_slot=slot,
-        genesis=int(view.call("Community", "genesis")),
-        head_timestamp=int(view.cached(("head-timestamp",), view.node.block_timestamp)),
-        slot_seconds=int(view.call("Community", "slotSeconds")),
-        gate_closure_seconds=int(view.call("Community", "gateClosureSeconds")),
-        order_horizon_slots=int(view.call("Community", "orderHorizonSlots")),
-        period_slots=int(view.call(view.ledger, "periodSlots")),
-        market_mode="sharing" if view.ledger == "SharingSettlement" else "trading",
+        genesis=view.community.genesis(),
+        head_timestamp=view.chain_time(),
+        slot_seconds=view.community.slot_seconds(),
+        gate_closure_seconds=view.community.gate_closure_seconds(),
+        order_horizon_slots=view.community.order_horizon_slots(),
+        period_slots=view.ledger.period_slots(),
+        market_mode="sharing" if view.sharing_mode else "trading",
         sharing_key=_sharing_key(view),
-        tariff=_tariff_public(slot, encode_rules(view.rules(slot))),
+        tariff=_tariff_public(slot, view.rules(slot)),
     )
 
 
 @router.get("/slots/{slot}", dependencies=[TradingOnly])
 def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
     """A slot's book and, once settled, its clearing price, volume and fills (from the chain)."""
-    settled, mode, price, volume = view.call("Settlement", "clearingOf", slot)
-    words = view.call("OrderBook", "slotBook", slot)
-    ids = view.call("OrderBook", "slotOrderIds", slot)
+    clearing = view.settlement.clearing_of(slot)
+    words = view.book.slot_book(slot)
+    ids = view.book.slot_order_ids(slot)
     fills: list[int] = [0] * len(words)
     intents: list[IntentPublic] = []
-    if settled:
-        events = view.cached(
-            ("SlotSettled", slot),
-            lambda: view.node.events(
-                "Settlement",
-                "SlotSettled",
-                from_block=view.node.manifest.deployed_at_block,
-                argument_filters={"slot": slot},
-            ),
-        )
+    if clearing.settled:
+        events = view.cached(("SlotSettled", slot), lambda: view.settlement.settled_events(slot))
         if events:
-            args = events[-1]["args"]
-            fills = [int(f) for f in args["fills"]]
+            settled = events[-1]
+            fills = settled.fills
             for k, (word, intent_id) in enumerate(
-                zip(args["intentWords"], args["intentIds"], strict=True)
+                zip(settled.intent_words, settled.intent_ids, strict=True)
             ):
-                e = decode_order_word(len(words) + k, int(word))
+                e = decode_order_word(len(words) + k, word)
                 intents.append(
                     IntentPublic(
-                        intent_id=f"0x{int(intent_id):064x}",
+                        intent_id=f"0x{intent_id:064x}",
                         owner=to_checksum_address(e.owner),
                         side="sell" if e.side == "sell" else "buy",
                         energy_wh=e.energy_wh,
@@ -99,11 +90,11 @@ def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
     out = []
     for i, (word, oid) in enumerate(zip(words, ids, strict=True)):
         if fills[i]:
-            e = decode_order_word(i, int(word))
+            e = decode_order_word(i, word)
             out.append(
                 FillPublic(
                     index=i,
-                    order_id=int(oid),
+                    order_id=oid,
                     owner=to_checksum_address(e.owner),
                     side="sell" if e.side == "sell" else "buy",
                     energy_wh=e.energy_wh,
@@ -111,17 +102,19 @@ def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
                     filled_wh=fills[i],
                 )
             )
-    mode_name = MODE_NAMES[int(mode)] if settled else view.rules(slot).mode
+    mode_name = clearing.mode if clearing.settled else view.rules(slot).mode
     no_price = (
-        not settled or (mode_name == "uniform" and int(volume) == 0) or mode_name == "pay-as-bid"
+        not clearing.settled
+        or (mode_name == "uniform" and clearing.volume_wh == 0)
+        or mode_name == "pay-as-bid"
     )
     return SlotPublic(
         slot=slot,
-        gate_closure=int(view.call("Community", "gateClosure", slot)),
-        settled=bool(settled),
+        gate_closure=view.community.gate_closure(slot),
+        settled=clearing.settled,
         mode=mode_name,  # type: ignore[arg-type]
-        price=None if no_price else int(price),
-        volume_wh=int(volume),
+        price=None if no_price else clearing.price,
+        volume_wh=clearing.volume_wh,
         orders=len(words) + len(intents),
         fills=out,
         intents=intents,
@@ -132,15 +125,15 @@ def slot_detail(slot: SlotNumber, view: ViewDep) -> SlotPublic:
 def audit_status(view: ViewDep) -> AuditStatusPublic:
     """How far settlement against meters has come, the last audit digest, and whether the token
     supply equals minted minus redeemed."""
-    first = int(view.call(view.ledger, "firstSlot"))
-    nxt = int(view.call(view.ledger, "nextSlot"))
+    first = view.ledger.first_slot()
+    nxt = view.ledger.next_slot()
     # Chunk 0's link at the last slot every chunk has settled (each chunk has its own chain).
     digest = None
     if nxt > first:
-        digest = bytes(view.call(view.ledger, "digestAt", nxt - 1, 0))
-    supply = int(view.call("EnergyToken", "totalSupply"))
-    minted = int(view.call("EnergyToken", "totalMinted"))
-    redeemed = int(view.call("EnergyToken", "totalRedeemed"))
+        digest = view.ledger.digest_at(nxt - 1, 0)
+    supply = view.token.total_supply()
+    minted = view.token.total_minted()
+    redeemed = view.token.total_redeemed()
     return AuditStatusPublic(
         first_slot=first,
         next_slot=nxt,
@@ -148,12 +141,8 @@ def audit_status(view: ViewDep) -> AuditStatusPublic:
         total_supply=supply,
         total_minted=minted,
         total_redeemed=redeemed,
-        total_debt=int(view.call("EnergyToken", "totalDebt")),
-        escrow_held=(
-            int(view.call("OrderBook", "escrowHeld"))
-            if "OrderBook" in view.node.manifest.contracts
-            else 0
-        ),
+        total_debt=view.token.total_debt(),
+        escrow_held=view.book.escrow_held() if view.deployed("OrderBook") else 0,
         supply_conserved=supply == minted - redeemed,
     )
 

@@ -30,7 +30,7 @@ async def wallet(user: CurrentUser, view: ViewDep) -> WalletPublic:
 
 
 def top_up_public(view: ChainView, req: store.TopUpRequest) -> TopUpPublic:
-    recorded = bool(view.call("EnergyToken", "topUpRecorded", bytes.fromhex(req.payment_ref[2:])))
+    recorded = view.token.top_up_recorded(bytes.fromhex(req.payment_ref[2:]))
     return TopUpPublic(
         reference=req.reference,
         payment_ref=req.payment_ref,

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 
 from chain.calendar import read_calendar
+from chain.gateway import ImbalanceGateway, ReadingsGateway
 from chain.node import Node
 from gridshare.settings import Settings
 from oracle.meter.ingest import Ingest, IngestStats
@@ -81,14 +82,13 @@ def build(settings: Settings, network: str, meter: str) -> tuple[Node, Ingest, C
         settings.meter_keystore_dir, meter, settings.meter_key_password.get_secret_value()
     )
     node = Node.from_settings(network, settings)
-    domain = Domain(node.manifest.chain_id, node.contract("MeterReadings").address)
+    domain = Domain(node.manifest.chain_id, ReadingsGateway(node).address)
     rating = settings.oracle_meter_ratings.get(meter, settings.oracle_meter_rating_w)
     limits = Limits(rating_w=rating, max_future_seconds=settings.oracle_max_future_seconds)
     clock = ChainClock(node)
     clock.refresh()
     calendar = read_calendar(node)
-    imbalance = node.contract("ImbalanceSettlement").functions
-    deadline = int(node.call(imbalance.readingDeadlineSeconds()))
+    deadline = ImbalanceGateway(node).reading_deadline_seconds()
     span = span_slots(settings.meter_span_slots, calendar.slot_seconds, deadline)
     ingest = Ingest(
         open_outbox(settings.oracle_db_url),
