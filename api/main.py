@@ -16,7 +16,17 @@ from api import dev, docs, errors, store
 from api.auditjob import AuditJobs
 from api.auth import Authenticator
 from api.history import History
-from api.routes import auth, dashboard, dso, flexibility, history, orders, public, wallet
+from api.routes import (
+    auth,
+    dashboard,
+    dso,
+    flexibility,
+    history,
+    orders,
+    public,
+    sharing,
+    wallet,
+)
 from api.view import ChainView, sender_from
 from chain.node import Node
 from gridshare.settings import Settings
@@ -152,7 +162,7 @@ def create_app(
     app.state.history.refresh()
     view.hooks.append(app.state.history.refresh)
     errors.install(app)
-    for module in (auth, wallet, orders, dso, public, history, flexibility):
+    for module in (auth, wallet, orders, dso, public, history, flexibility, sharing):
         app.include_router(module.router)
     if dev_accounts is not None:
         app.state.dev_accounts = dev_accounts

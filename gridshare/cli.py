@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sim.community import Community
 
 app = typer.Typer(
@@ -323,35 +325,48 @@ def simulate_sharing_command(
             "the oracle relaying, the matcher settling; then bills, BaU and the audit.",
         ),
     ] = False,
+    out: Annotated[
+        str | None,
+        typer.Option(help="Report folder (default: reports/<community name>-sharing)."),
+    ] = None,
 ) -> None:
     """Allocate a sharing community's days by its key, without a chain: per member its
     consumption, what the community covered (G.03), what came from the grid, what it exported
     to the community and to the grid, and the community's self-sufficiency. With --chain the
-    days run through the contracts, and the bills against BaU and the audit follow."""
+    days run through the contracts, and the bills against BaU and the audit follow. Either way
+    an HTML report with the coverage per slot is written (its path printed last; on stderr
+    with --json)."""
     import json
+    from pathlib import Path
 
-    from sim.sharing import format_summary, simulate_sharing, summary_to_json
+    from sim.sharing import allocate_run, format_summary, member_net_export_wh, summary_to_json
+    from sim.sharingreport import offline_report, write_sharing_report
 
     spec = _community_or_exit(community)
     if spec.sharing is None:
         typer.echo(f"error: {community}: no [sharing] section", err=True)
         raise typer.Exit(code=2)
+    directory = Path(out) if out else Path("reports") / f"{spec.name}-sharing"
     if on_chain:
-        _sharing_on_chain(spec, days)
+        _sharing_on_chain(spec, days, directory)
         return
-    summary = simulate_sharing(spec, days)
+    exports = member_net_export_wh(spec, days)
+    report = offline_report(spec, exports, allocate_run(spec, exports))
     if as_json:
-        typer.echo(json.dumps(summary_to_json(summary), indent=2))
+        typer.echo(json.dumps(summary_to_json(report.summary), indent=2))
     else:
-        typer.echo(format_summary(summary), nl=False)
+        typer.echo(format_summary(report.summary), nl=False)
+    path = write_sharing_report(report, directory)
+    typer.echo(f"report: {path}", err=as_json)
 
 
-def _sharing_on_chain(spec: Community, days: int) -> None:
+def _sharing_on_chain(spec: Community, days: int, directory: Path) -> None:
     import tempfile
     from pathlib import Path
 
     from gridshare.settings import load_settings
     from sim.sharingchain import format_run, run_sharing_on_chain
+    from sim.sharingreport import chain_report, write_sharing_report
 
     def progress(done: int, total: int) -> None:
         if done % 24 == 0 or done == total:
@@ -364,6 +379,7 @@ def _sharing_on_chain(spec: Community, days: int) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
     typer.echo(format_run(run), nl=False)
+    typer.echo(f"report: {write_sharing_report(chain_report(run), directory)}")
     if not (run.audit.ok and run.matches_rule and run.matches_offline_totals):
         raise typer.Exit(code=1)
 

@@ -16,6 +16,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -289,18 +290,36 @@ def print_summary(result: RunResult, console: Console) -> None:
 # Plots and HTML
 
 
-def _png(fig: object) -> bytes:
+STYLE = """
+body { font-family: sans-serif; margin: 2em; max-width: 1100px; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+td, th { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
+td:first-child, th { text-align: left; }
+tr.worse { background: #fdd; }
+img { display: block; margin: 1em 0; max-width: 100%; }
+"""
+"""The reports' stylesheet (this one's and the sharing report's, sim/sharingreport.py)."""
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def png(fig: object) -> bytes:
+    """A matplotlib figure as PNG bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")  # type: ignore[attr-defined]
     return buffer.getvalue()
 
 
 def plots(result: RunResult) -> dict[str, bytes]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     hours = [i * result.community.slot_minutes / 60 for i in range(len(result.slots))]
     out: dict[str, bytes] = {}
 
@@ -318,7 +337,7 @@ def plots(result: RunResult) -> dict[str, bytes]:
     ax.set_ylabel("kWh per slot")
     ax.legend()
     ax.set_title("Community energy per slot")
-    out["energy.png"] = _png(fig)
+    out["energy.png"] = png(fig)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 2.8))
@@ -332,7 +351,7 @@ def plots(result: RunResult) -> dict[str, bytes]:
     ax.set_ylabel("€/kWh")
     ax.legend()
     ax.set_title("Clearing price")
-    out["prices.png"] = _png(fig)
+    out["prices.png"] = png(fig)
     plt.close(fig)
 
     rows = household_rows(result)
@@ -354,7 +373,7 @@ def plots(result: RunResult) -> dict[str, bytes]:
     ax.set_ylabel("€")
     ax.legend()
     ax.set_title("Bills against business as usual")
-    out["bills.png"] = _png(fig)
+    out["bills.png"] = png(fig)
     plt.close(fig)
     return out
 
@@ -409,14 +428,7 @@ def html_report(result: RunResult, images: dict[str, bytes]) -> str:
     start = datetime.fromtimestamp(result.first_slot_start, UTC)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>gridshare: {esc(result.community.name)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; max-width: 1100px; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
-td:first-child, th {{ text-align: left; }}
-tr.worse {{ background: #fdd; }}
-img {{ display: block; margin: 1em 0; max-width: 100%; }}
-</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>{esc(result.community.name)}: {result.days} day(s) on the chain</h1>
 <p>Profiles from {result.community.start_date} (BDEW load, pvlib PV); chain slots from
 {start:%Y-%m-%d %H:%M} UTC, {result.community.slot_minutes}-minute slots,

@@ -14,7 +14,7 @@ downloaded).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -203,18 +203,73 @@ def summary_of(
     )
 
 
+SlotRow = tuple[int, int, Wh, Wh, Wh, Wh]
+"""One member in one slot: (slot of the run from 0, member id, consumption, allocated,
+production, credited), Wh."""
+
+
+def allocation_rows(allocations: Sequence[Allocation]) -> Iterator[SlotRow]:
+    """The run's allocations as rows, slot by slot."""
+    for slot, allocation in enumerate(allocations):
+        for r in allocation.members():
+            yield (slot, r.id, r.consumption_wh, r.allocated_wh, r.production_wh, r.credited_wh)
+
+
 def summarize(
     community: Community, exports: NetExports, allocations: Sequence[Allocation]
 ) -> SharingSummary:
     """Each member's figures summed over the run's slots."""
-    return summary_of(
-        community,
-        exports,
-        (
-            (r.id, r.consumption_wh, r.allocated_wh, r.production_wh, r.credited_wh)
-            for allocation in allocations
-            for r in allocation.members()
-        ),
+    return summary_of(community, exports, (row[1:] for row in allocation_rows(allocations)))
+
+
+@dataclass(frozen=True, slots=True)
+class SlotTotals:
+    """The community's figures in one slot of the run (or one day: `slot` is then the day), Wh,
+    summed over its members."""
+
+    slot: int
+    consumption_wh: Wh
+    """Metered consumption (G.01)."""
+    covered_wh: Wh
+    """Covered by the community (G.03)."""
+    production_wh: Wh
+    to_community_wh: Wh
+    """Production credited as shared."""
+
+    @property
+    def from_grid_wh(self) -> Wh:
+        """The residual grid draw (G.01 - G.03)."""
+        return self.consumption_wh - self.covered_wh
+
+    @property
+    def to_grid_wh(self) -> Wh:
+        """Production fed into the grid (P.01)."""
+        return self.production_wh - self.to_community_wh
+
+
+def slot_totals(rows: Iterable[SlotRow], slots: int) -> tuple[SlotTotals, ...]:
+    """Rows summed per slot of the run, for every slot 0..`slots`-1 (a slot without rows is
+    all zero)."""
+    sums = [[0, 0, 0, 0] for _ in range(slots)]
+    for slot, _member, *figures in rows:
+        s = sums[slot]
+        for i, value in enumerate(figures):
+            s[i] += value
+    return tuple(SlotTotals(k, *s) for k, s in enumerate(sums))
+
+
+def daily_totals(slots: Sequence[SlotTotals], slot_minutes: int) -> tuple[SlotTotals, ...]:
+    """Slot totals summed per day of the run (`slot` is the day from 0)."""
+    per_day = 1440 // slot_minutes
+    return tuple(
+        SlotTotals(
+            day,
+            sum(s.consumption_wh for s in chunk),
+            sum(s.covered_wh for s in chunk),
+            sum(s.production_wh for s in chunk),
+            sum(s.to_community_wh for s in chunk),
+        )
+        for day, chunk in enumerate(slots[i : i + per_day] for i in range(0, len(slots), per_day))
     )
 
 

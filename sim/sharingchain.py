@@ -50,11 +50,14 @@ from sim.runner import Member, Runner, genesis_for, signed_slot_readings
 from sim.sharing import (
     NetExports,
     SharingSummary,
+    SlotRow,
+    SlotTotals,
     format_summary,
     hour_of_year,
     member_net_export_wh,
     percent,
     simulate_sharing,
+    slot_totals,
     summary_of,
 )
 
@@ -71,6 +74,8 @@ Progress = Callable[[int, int], None]
 class SharingChainRun:
     summary: SharingSummary
     """The chain's allocation (SharingSettled), summed per member."""
+    slots: tuple[SlotTotals, ...]
+    """The chain's allocation summed per slot of the run (the empty slots before it left out)."""
     rule: SharingSummary
     """The pure rule's allocation of the same net exports, members numbered in the chain's
     order (chunk, then address), which decides who gets a leftover Wh."""
@@ -295,8 +300,9 @@ def run_sharing_on_chain(
         for m in members
     }
     id_of = {m.address: ids[m.name] for m in members}
-    rows = [
+    rows: list[SlotRow] = [
         (
+            r.slot - lo,
             id_of[r.member],
             max(r.import_wh - r.export_wh, 0),
             r.allocated_wh,
@@ -307,7 +313,8 @@ def run_sharing_on_chain(
         if lo <= r.slot <= hi
     ]
     return SharingChainRun(
-        summary=summary_of(community, exports, rows),
+        summary=summary_of(community, exports, (row[1:] for row in rows)),
+        slots=slot_totals(rows, exports.slots),
         rule=_rule_summary(community, exports, terms, chain_order),
         offline=simulate_sharing(community, days),
         statements=statements,

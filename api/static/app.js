@@ -4,6 +4,7 @@ import { api, hasToken, setToken } from "./api.js";
 import { barChart, barLineChart, curveChart } from "./charts.js";
 import { eur, h, kwh, num, parsePerKwh, perKwh, shortAddr, table, utc } from "./format.js";
 import { dsoFlexibility, memberFlexibility } from "./flex.js";
+import { renderSharing } from "./sharing.js";
 import { account, devAccounts, siweMessage, signText, signTypedData, useDevAccount } from "./wallet.js";
 
 const main = document.getElementById("main");
@@ -36,7 +37,7 @@ function section(title, ...children) {
 }
 
 function dl(pairs) {
-  return h("dl", { class: "facts" }, pairs.map(([k, v, testid]) => h("div", {}, h("dt", {}, k), h("dd", { "data-testid": testid }, v))));
+  return h("dl", { class: "facts" }, pairs.filter(Boolean).map(([k, v, testid]) => h("div", {}, h("dt", {}, k), h("dd", { "data-testid": testid }, v))));
 }
 
 function field(label, input, hint) {
@@ -67,8 +68,11 @@ const dayLabel = (day) => utc(state.market.genesis + day * 86400).slice(0, 10);
 const eventsLink = (contract, event, slot) =>
   h("a", { href: `/events?contract=${contract}&event=${event}&where=slot%3D${slot}` }, `${contract}.${event}`);
 const slotLink = (slot) => h("a", { href: `#/slot/${slot}` }, `slot ${slot}`);
-/** What the flexibility module (flex.js) uses of this page. */
-const ui = { act, dl, errorBox, field, slotLink, slotTime, me: () => state.me, market: () => state.market };
+/** A community deployed in the `sharing` mode: no order book, its production allocated by a key. */
+const sharing = () => state.market.market_mode === "sharing";
+const periodNote = (info) => h("p", { class: "hint", "data-testid": "period-note" }, PERIOD_NOTES[info.status]);
+/** What the flexibility and sharing modules (flex.js, sharing.js) use of this page. */
+const ui = { act, dayLabel, dayOf, dl, errorBox, field, note: periodNote, slotLink, slotTime, statementTable, me: () => state.me, market: () => state.market };
 
 // -- session ------------------------------------------------------------------------------
 
@@ -229,6 +233,7 @@ async function memberView(arg) {
   }
   const periods = await api("/periods", { params: { limit: 1000 }, auth: false });
   const start = startPeriod(periods, arg);
+  if (sharing()) return sharingMemberView(out, periods, start);
   const walletBox = h("div", {});
   const ordersBox = h("div", {});
   const historyBox = h("div", {});
@@ -255,16 +260,40 @@ async function memberView(arg) {
   return out;
 }
 
+/** The household view of a sharing community: wallet, coverage and bill per period, top-up. */
+async function sharingMemberView(out, periods, start) {
+  const walletBox = h("div", {});
+  const historyBox = h("div", {});
+  const picker = await periodPicker(
+    periods,
+    start,
+    (period, info) => {
+      history.replaceState(null, "", `#/member/${period}`);
+      renderSharing(historyBox, period, info, ui);
+    },
+    "period",
+  );
+  out.push(
+    section("Wallet", walletBox),
+    h("section", { class: "card wide", "aria-labelledby": "h-sharing" }, h("h2", { id: "h-sharing" }, "Energy sharing: your coverage and bill"), ...picker.controls, historyBox),
+    section("Top up", topUpForm()),
+  );
+  await Promise.all([renderWallet(walletBox), renderSharing(historyBox, start, picker.info(start), ui)]);
+  return out;
+}
+
 async function renderWallet(box) {
   const w = await api("/wallet");
   box.replaceChildren(
     dl([
       ["Balance (spendable)", eur(w.balance), "balance"],
-      ["Escrow held for open buy orders", eur(w.escrow), "escrow"],
+      sharing() ? null : ["Escrow held for open buy orders", eur(w.escrow), "escrow"],
       ["Debt (owed to the community)", eur(w.debt), "debt"],
       ["Role", w.member_role || "–"],
     ]),
-    h("p", { class: "hint" }, "An on-chain buy order holds its price at your limit (plus fees) in escrow until its slot settles; what it did not spend comes back to your balance. A signed intent holds nothing: the settlement pays it from your balance."),
+    sharing()
+      ? h("p", { class: "hint" }, "After each slot the community's allocation is settled from your balance: what the community covered at the sharing price, the rest of your consumption at the retail price; your export is credited.")
+      : h("p", { class: "hint" }, "An on-chain buy order holds its price at your limit (plus fees) in escrow until its slot settles; what it did not spend comes back to your balance. A signed intent holds nothing: the settlement pays it from your balance."),
     ...(w.debt > 0 ? [h("p", { class: "warn" }, "You owe the community; your next top-up pays the debt first.")] : []),
   );
 }
@@ -384,7 +413,7 @@ async function renderHistory(box, period, info) {
   }
   if (box.dataset.period !== String(period)) return; // another period was picked meanwhile
   const t = bill;
-  const note = h("p", { class: "hint", "data-testid": "period-note" }, PERIOD_NOTES[info.status]);
+  const note = periodNote(info);
   const billTable = statementTable(`Statement for period ${period} (slots ${bill.from_slot}–${bill.to_slot}); costs are positive, credits negative`, bill.lines, { net_cost: "net-cost", bau_cost: "bau-cost" });
   billTable.querySelector("table").setAttribute("data-testid", "statement");
   const savings = h(
@@ -701,7 +730,7 @@ async function dsoView(arg) {
 async function marketView() {
   const m = state.market;
   const lo = Math.max(0, m.current_slot - SLOTS_SHOWN + 1);
-  const [slots, status] = await Promise.all([api("/slots", { params: { from_slot: lo, to_slot: m.current_slot }, auth: false }), api("/audit/status", { auth: false })]);
+  const [slots, status] = await Promise.all([sharing() ? [] : api("/slots", { params: { from_slot: lo, to_slot: m.current_slot }, auth: false }), api("/audit/status", { auth: false })]);
   const out = [h("h1", {}, "Market and audit")];
   const slotInput = h("input", { id: "slot-number", type: "number", min: 0, value: slots.length ? slots[slots.length - 1].slot : m.current_slot, inputmode: "numeric", required: true });
   const go = h("form", { class: "form inline" }, field("Slot", slotInput), h("button", { type: "submit" }, "Show supply and demand"));
@@ -721,7 +750,9 @@ async function marketView() {
       })
     : h("p", { class: "empty" }, `No settled slots between ${lo} and ${m.current_slot}.`);
   out.push(
-    h("section", { class: "card wide", "aria-labelledby": "h-prices" }, h("h2", { id: "h-prices" }, "Clearing prices and volumes"), priceChart, go),
+    sharing()
+      ? section("Energy sharing", h("p", { "data-testid": "sharing-mode" }, `This community shares its production by the ${m.sharing_key} key: after each slot the members' production is allocated to the members' consumption from the meters' readings alone. There is no order book and nothing to trade; each member sees what the community covered under My account.`))
+      : h("section", { class: "card wide", "aria-labelledby": "h-prices" }, h("h2", { id: "h-prices" }, "Clearing prices and volumes"), priceChart, go),
     section(
       "Audit status",
       h("p", { class: status.supply_conserved ? "badge good" : "badge bad", "data-testid": "supply-conserved" }, status.supply_conserved ? "Token supply = minted − redeemed" : "Token supply does NOT equal minted − redeemed"),

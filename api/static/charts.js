@@ -172,3 +172,30 @@ export function curveChart({ title, description, supply, demand, clearing, fmtX,
     ],
   );
 }
+
+/** Stacked bars: categories along x, the series stacked bottom up, so a bar's height is their
+ * sum (e.g. community coverage + residual grid draw = consumption). */
+export function stackChart({ title, description, categories, series, yLabel, fmt = String, table }) {
+  size();
+  const totals = categories.map((_, i) => series.reduce((sum, sr) => sum + (sr.values[i] || 0), 0));
+  const tv = ticks(0, Math.max(0, ...totals) || 1);
+  const top = tv[tv.length - 1];
+  const y = (v) => H - M.bottom - (v / top) * (H - M.top - M.bottom);
+  const band = (W - M.left - M.right) / Math.max(categories.length, 1);
+  const step = Math.ceil(categories.length / 8);
+  const bars = categories.map((c, i) => {
+    let base = 0;
+    return s(
+      "g",
+      {},
+      series.map((sr) => {
+        const v = sr.values[i] || 0;
+        const bar = s("rect", { x: M.left + i * band + band * 0.1, y: y(base + v), width: Math.max(1, band * 0.8), height: Math.max(0, y(base) - y(base + v)), class: sr.cls }, s("title", {}, `${c}: ${sr.name} ${fmt(v)}`));
+        base += v;
+        return bar;
+      }),
+      i % step === 0 ? s("text", { x: M.left + i * band + band / 2, y: H - M.bottom + 16, "text-anchor": "middle", class: "tick" }, c) : null,
+    );
+  });
+  return frame(title, description, table, [yAxis(y, tv, fmt, M.left, yLabel), s("line", { x1: M.left, x2: W - M.right, y1: y(0), y2: y(0), class: "baseline" }), bars], series.map((sr) => [sr.name, sr.cls]));
+}

@@ -290,3 +290,8 @@ def test_a_settled_slot_shows_price_volume_and_fills(
     assert wallet["balance"] == 10 * EUR - 1_500 * (130_000 + 5_000 + 40_000)
     status = client.get("/audit/status").json()
     assert status["supply_conserved"] and status["total_minted"] >= 20 * EUR
+
+
+def test_sharing_slots_answer_trading_mode_in_a_trading_community(members: list[Wallet]) -> None:
+    r = members[0].get("/sharing/slots", params={"period": 0})
+    assert r.status_code == 409 and r.json()["code"] == "trading_mode"

@@ -1,7 +1,8 @@
 """The wallet API over a community deployed in the `sharing` mode (a real anvil, a slot settled
 by the matcher from meter-signed readings, the API over real HTTP with its own index): the
 market says how the community works, a member's bill shows what the community covered and what
-it exported to the community, bill against BaU; trading endpoints answer 409 `sharing_mode`."""
+it exported to the community, bill against BaU, and per slot its coverage (GET /sharing/slots);
+trading endpoints answer 409 `sharing_mode`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from chain.devchain import free_port
 from tests.api.chainops import index_once
 from tests.apiserver import api_settings, serve
 from tests.sharing import FLOWS, SharingCommunity, sharing_chain
+
+FIGURES = ("consumption_wh", "covered_wh", "grid_draw_wh", "production_wh", "to_community_wh")
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +105,52 @@ def test_trading_endpoints_answer_sharing_mode(
         assert response.status_code == 409, response.text
         assert response.json()["code"] == "sharing_mode"
     assert w.get("/wallet").status_code == 200  # the wallet itself answers as ever
+
+
+def test_sharing_slots_give_each_slots_coverage_as_the_bill_counts_it(
+    api: httpx.Client, shared: tuple[SharingCommunity, int]
+) -> None:
+    community, slot = shared
+    for index, (imp, exp) in enumerate(FLOWS):
+        w = member(api, community, index)
+        r = w.get("/sharing/slots", params={"from_slot": slot - 1, "to_slot": slot})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["member"], body["from_slot"], body["to_slot"]) == (w.address, slot - 1, slot)
+        (only,) = body["slots"]  # slot - 1 settled empty: no row for it
+        assert only["slot"] == slot
+        assert (only["consumption_wh"], only["production_wh"]) == (imp, exp)
+        assert only["covered_wh"] + only["grid_draw_wh"] == imp
+        assert only["to_community_wh"] + only["to_grid_wh"] == exp
+        assert only["covered_wh"] <= only["allotment_wh"] or imp == 0
+        assert {k: body["totals"][k] for k in FIGURES} == {k: only[k] for k in FIGURES}
+        got = bill(w, slot)
+        lines = {x["key"]: x["amount"] for x in got["lines"]}
+        assert (only["covered_wh"], only["to_community_wh"]) == (
+            lines["bought_wh"],
+            lines["sold_wh"],
+        )
+        (billed,) = got["slots"]
+        assert (only["net_cost"], only["bau_cost"], only["savings"]) == (
+            billed["net_cost"],
+            billed["bau_cost"],
+            billed["savings"],
+        )
+    # E < D: the community's production is all shared, and covers part of the demand.
+    everyone = [
+        member(api, community, i).get("/sharing/slots", params={"from_slot": slot, "to_slot": slot})
+        for i in range(len(FLOWS))
+    ]
+    rows = [r.json()["slots"][0] for r in everyone]
+    assert (
+        sum(r["covered_wh"] for r in rows) == sum(r["to_community_wh"] for r in rows) == 900 + 120
+    )
+
+
+def test_sharing_slots_need_a_member_and_a_range(api: httpx.Client) -> None:
+    assert api.get("/sharing/slots", params={"period": 0}).status_code == 401
+    stranger = Wallet(api)
+    stranger.sign_in()
+    r = stranger.get("/sharing/slots", params={"period": 0})
+    assert r.status_code == 404 and r.json()["code"] == "not_member"
+    assert stranger.get("/sharing/slots", params={"from_slot": 5}).status_code == 422

@@ -27,7 +27,7 @@ def eur(n: int) -> str:
     """n€ as the dashboard shows it (format.js `eur`): four decimals, half away from zero."""
     q = (abs(n) + 50_000) // 100_000
     whole, frac = divmod(q, 10_000)
-    return f"{'−' if n < 0 and q else ''}€{whole:,}.{frac:04d}"
+    return f"€{'−' if n < 0 and q else ''}{whole:,}.{frac:04d}"
 
 
 def to_phone(page: Any) -> None:

@@ -5,6 +5,7 @@ printout, and `gridshare simulate-sharing`."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import date
@@ -27,6 +28,7 @@ from sim.sharing import (
     summarize,
     summary_to_json,
 )
+from sim.sharingreport import offline_report, write_sharing_report
 
 ROOT = Path(__file__).resolve().parents[2]
 GRIDSHARE = Path(sys.executable).parent / "gridshare"
@@ -162,6 +164,54 @@ def test_a_run_allocates_every_slot_and_the_totals_add_up() -> None:
     assert data["covered_wh"] == summary.covered_wh
 
 
+def test_the_sharing_report_shows_the_runs_figures_exactly(tmp_path: Path) -> None:
+    """The report's per-slot and per-day figures are the allocations' sums: covered + grid draw
+    = consumption in every slot and in total, exactly (integer Wh); its HTML shows the totals and
+    references PNG plots written beside it."""
+    spec = parse_community(SMALL)
+    exports = net_exports(spec, small_profiles(48), 2, spec.start_date)
+    allocations = allocate_run(spec, exports)
+    report = offline_report(spec, exports, allocations)
+    summary = summarize(spec, exports, allocations)
+    assert report.summary == summary
+    assert len(report.slots) == 48 and len(report.days) == 2
+    for slot, allocation in zip(report.slots, allocations, strict=True):
+        assert slot.consumption_wh == sum(allocation.consumption_wh)
+        assert slot.covered_wh == allocation.allocated_wh
+        assert slot.covered_wh + slot.from_grid_wh == slot.consumption_wh
+        assert slot.to_community_wh + slot.to_grid_wh == slot.production_wh
+    for period in (report.slots, report.days):
+        assert sum(s.consumption_wh for s in period) == summary.consumption_wh
+        assert sum(s.covered_wh for s in period) == summary.covered_wh
+        assert sum(s.from_grid_wh for s in period) == summary.consumption_wh - summary.covered_wh
+        assert sum(s.to_community_wh for s in period) == summary.to_community_wh
+        assert sum(s.production_wh for s in period) == summary.production_wh
+        assert all(
+            type(v) is int
+            for s in period
+            for v in (s.consumption_wh, s.covered_wh, s.production_wh, s.to_community_wh)
+        )
+    # Bills: the rule's money, each member no worse off than BaU (the shipped tariff's prices).
+    assert set(report.bills) == {"pv", "home", "store"}
+    assert all(b.savings == b.bau_cost - b.net_cost >= 0 for b in report.bills.values())
+    assert report.bills["home"].savings > 0  # covered by the community in the sunny slots
+
+    path = write_sharing_report(report, tmp_path / "out")
+    page = path.read_text(encoding="utf-8")
+    images = re.findall(r'<img alt="[^"]*" src="([^"]+)"', page)
+    assert images == ["coverage.png", "members.png", "bills.png"]
+    for name in images:
+        assert (path.parent / name).read_bytes().startswith(b"\x89PNG")
+    total = re.search(r'<tr data-member="total">(.*?)</tr>', page)
+    assert total is not None
+    assert re.findall(r"<td>([^<]*)</td>", total.group(1))[1:4] == [
+        kwh(summary.consumption_wh),
+        kwh(summary.covered_wh),
+        kwh(summary.consumption_wh - summary.covered_wh),
+    ]
+    assert percent(summary.self_sufficiency_bps) in page and "not run (no chain)" in page
+
+
 def test_static_run_takes_each_hours_shares() -> None:
     static = (
         SMALL.replace('key = "dynamic"', 'key = "static"')
@@ -207,15 +257,18 @@ def test_sharing_20_day_on_real_profiles() -> None:
         assert allocation == allocate(members, Key.DYNAMIC)
 
 
-def test_simulate_sharing_command() -> None:
+def test_simulate_sharing_command(tmp_path: Path) -> None:
     community = str(ROOT / "communities" / "sharing-20.toml")
+    out = tmp_path / "report"
     result = subprocess.run(
-        [str(GRIDSHARE), "simulate-sharing", community, "--json"],
+        [str(GRIDSHARE), "simulate-sharing", community, "--json", "--out", str(out)],
         capture_output=True,
         timeout=300,
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().endswith(f"report: {out / 'report.html'}\n")
+    assert (out / "coverage.png").is_file()
     data = json.loads(result.stdout)
     assert data["key"] == "dynamic" and data["slot_minutes"] == 15 and len(data["members"]) == 20
     members = data["members"].values()

@@ -1,7 +1,7 @@
 """`gridshare simulate-sharing --chain` (make demo-sharing): communities/sharing-20.toml for a day
 on a private anvil through the contracts, the meters, the oracle's relay and the matcher; every
 member's allocation is the pure rule's, the totals are the chain-free run's, every member saves
-against business as usual, and the audit passes."""
+against business as usual, the audit passes, and the run's report is written."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from gridshare.settings import Settings
 from sim.community import load_community
 from sim.sharingchain import SharingChainRun, run_sharing_on_chain
+from sim.sharingreport import chain_report, write_sharing_report
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMUNITY = ROOT / "communities" / "sharing-20.toml"
@@ -50,6 +51,22 @@ def test_every_member_pays_less_than_bau_and_the_statement_shows_the_coverage(
         assert st["savings"] >= 0, m.name
         if m.covered_wh or m.to_community_wh:
             assert st["savings"] > 0, m.name
+
+
+def test_the_report_shows_the_chains_coverage_bills_and_audit(
+    run: SharingChainRun, tmp_path: Path
+) -> None:
+    report = chain_report(run)
+    assert len(report.slots) == 96
+    assert sum(s.covered_wh for s in report.slots) == run.summary.covered_wh
+    assert sum(s.consumption_wh for s in report.slots) == run.summary.consumption_wh
+    assert all(s.covered_wh + s.from_grid_wh == s.consumption_wh for s in report.slots)
+    for m in run.summary.members:
+        assert report.bills[m.name].net_cost == run.statements[m.name]["net_cost"]
+    path = write_sharing_report(report, tmp_path)
+    page = path.read_text(encoding="utf-8")
+    assert "on a private chain" in page and "audit (from events)</th><td>OK: " in page
+    assert all((tmp_path / p).is_file() for p in ("coverage.png", "members.png", "bills.png"))
 
 
 def test_a_static_schedule_that_changes_by_the_hour_is_refused_in_one_line() -> None:
