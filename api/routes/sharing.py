@@ -26,7 +26,7 @@ router = APIRouter(tags=["sharing"])
 
 def sharing_only(view: ViewDep) -> None:
     """409 `trading_mode` in a community deployed for trading: it has no allocation to show."""
-    if view.ledger != "SharingSettlement":
+    if not view.sharing_mode:
         raise ApiError(
             409,
             "trading_mode",

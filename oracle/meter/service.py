@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 
 from chain.calendar import read_calendar
-from chain.gateway import ImbalanceGateway, ReadingsGateway
+from chain.gateway import ReadingsGateway, period_ledger
 from chain.node import Node
 from gridshare.settings import Settings
 from oracle.meter.ingest import Ingest, IngestStats
@@ -88,7 +88,7 @@ def build(settings: Settings, network: str, meter: str) -> tuple[Node, Ingest, C
     clock = ChainClock(node)
     clock.refresh()
     calendar = read_calendar(node)
-    deadline = ImbalanceGateway(node).reading_deadline_seconds()
+    deadline = period_ledger(node).reading_deadline_seconds()  # either mode's meter settlement
     span = span_slots(settings.meter_span_slots, calendar.slot_seconds, deadline)
     ingest = Ingest(
         open_outbox(settings.oracle_db_url),
