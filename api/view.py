@@ -28,6 +28,7 @@ from chain.gateway import (
     ImbalanceGateway,
     Mined,
     OrderBookGateway,
+    PlacedOrder,
     SettlementGateway,
     SharingGateway,
     period_ledger,
@@ -55,17 +56,10 @@ class Roles:
 
 @dataclass(frozen=True)
 class OrderRecord:
-    id: int
-    owner: str
-    slot: int
-    index: int
-    side: str
-    energy_wh: int
-    limit_price: int
-    escrow: int
+    """A direct order as placed and its status now."""
+
+    order: PlacedOrder
     status: str  # open | closed (gate closed, not yet settled) | settled | cancelled
-    placed_block: int
-    tx_hash: str
 
 
 def sender_from(address: str | None, key: Any, what: str) -> Sender:
@@ -217,21 +211,7 @@ class ChainView:
                     status = "closed"
                 else:
                     status = "open"
-                out.append(
-                    OrderRecord(
-                        id=o.order_id,
-                        owner=o.owner,
-                        slot=o.slot,
-                        index=o.index,
-                        side=o.side,
-                        energy_wh=o.energy_wh,
-                        limit_price=o.limit_price,
-                        escrow=o.escrow,
-                        status=status,
-                        placed_block=o.block_number,
-                        tx_hash=o.tx_hash,
-                    )
-                )
+                out.append(OrderRecord(o, status))
             return out
 
         return self.cached(("orders", owner), read)
@@ -252,7 +232,7 @@ class ChainView:
         escrow = 0
         if self.deployed("OrderBook"):
             escrow = sum(
-                o.escrow for o in self.orders_of(address) if o.status in ("open", "closed")
+                o.order.escrow for o in self.orders_of(address) if o.status in ("open", "closed")
             )
         return balance, escrow, debt
 

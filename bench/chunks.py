@@ -81,6 +81,26 @@ def _meters(node: Node, keys: list[Any], first: int) -> list[bytes]:
     return ids
 
 
+def metered_members(
+    node: Node, members: int, rng: random.Random, label: str
+) -> tuple[list[Any], list[bytes]]:
+    """Register `members` keyed prosumers with a meter each, in windows (a node with tens of
+    thousands of pending transactions slows to a crawl), and give the DSO's supply account a
+    float. Returns the members' keys and their meters' ids."""
+    dso = node.w3.eth.accounts[0]
+    keys: list[Any] = []
+    meter_ids: list[bytes] = []
+    for start in range(0, members, WINDOW):
+        part, nonce = register_members(node, min(WINDOW, members - start), rng, f"{label}-{start}")
+        _wait_nonce(node, dso, nonce)
+        meter_ids += _meters(node, part, start)
+        keys += part
+    supply = CommunityGateway(node).supply_account()
+    ref = f"{label}-supply".encode().ljust(32, b"\0")
+    EnergyTokenGateway(node).top_up(supply, 10**12, ref, sender=Sender(dso))
+    return keys, meter_ids
+
+
 def run(members: int, batch: int) -> dict[str, Any]:
     rng = random.Random(17)
     env = {**os.environ, "GRIDSHARE_PERIOD_SLOTS": str(PERIOD_SLOTS)}
@@ -97,21 +117,8 @@ def run(members: int, batch: int) -> dict[str, Any]:
         accounts = list(node.w3.eth.accounts)
         dso, oracle, matcher_account = accounts[0], accounts[1], accounts[2]
         started = time.perf_counter()
-        keys: list[Any] = []
-        meter_ids: list[bytes] = []
-        # In windows: a node with tens of thousands of pending transactions slows to a crawl.
-        for start in range(0, members, WINDOW):
-            part, nonce = register_members(
-                node, min(WINDOW, members - start), rng, f"bench-chunks-{start}"
-            )
-            _wait_nonce(node, dso, nonce)
-            meter_ids += _meters(node, part, start)
-            keys += part
+        keys, meter_ids = metered_members(node, members, rng, "bench-chunks")
         community = CommunityGateway(node)
-        supply = community.supply_account()
-        EnergyTokenGateway(node).top_up(
-            supply, 10**12, b"bench-chunks-supply".ljust(32, b"\0"), sender=Sender(dso)
-        )
         setup_s = time.perf_counter() - started
         matcher = Matcher(node, Sender(matcher_account))
         slot = community.current_slot() + 2

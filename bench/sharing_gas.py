@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.chainops import gas_by_function
-from bench.chunks import _advance_to, _meters, _wait_nonce
-from bench.matcher import register_members
+from bench.chunks import _advance_to, metered_members
 from bench.report import record
 from chain.devchain import dev_chain
-from chain.gateway import CommunityGateway, EnergyTokenGateway, ReadingsGateway, SharingGateway
+from chain.gateway import CommunityGateway, ReadingsGateway, SharingGateway
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from gridshare.settings import load_settings
@@ -50,21 +49,9 @@ def run(members: int, batch: int) -> dict[str, Any]:
             chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
         )
         accounts = list(node.w3.eth.accounts)
-        dso, oracle, matcher_account = accounts[0], accounts[1], accounts[2]
-        keys: list[Any] = []
-        meter_ids: list[bytes] = []
-        for start in range(0, members, WINDOW):
-            part, nonce = register_members(
-                node, min(WINDOW, members - start), rng, f"bench-sharing-{start}"
-            )
-            _wait_nonce(node, dso, nonce)
-            meter_ids += _meters(node, part, start)
-            keys += part
+        oracle, matcher_account = accounts[1], accounts[2]
+        keys, meter_ids = metered_members(node, members, rng, "bench-sharing")
         community = CommunityGateway(node)
-        supply = community.supply_account()
-        EnergyTokenGateway(node).top_up(
-            supply, 10**12, b"bench-sharing-supply".ljust(32, b"\0"), sender=Sender(dso)
-        )
         matcher = Matcher(node, Sender(matcher_account))
         sharing = SharingGateway(node)
         deadline = sharing.reading_deadline_seconds()

@@ -428,12 +428,14 @@ class ReadingsGateway(_Contract):
             for e in logs
         ]
 
-    def reading_words(self, slot: int) -> list[int]:
-        """The slot's reading words in acceptance order, from its ReadingAccepted events."""
+    def reading_words(self, slot: int, from_block: int | None = None) -> list[int]:
+        """The slot's reading words in acceptance order, from its ReadingAccepted events (looked
+        for from `from_block`, default the deployment's: a caller that knows a block mined
+        before the slot's delivery ended may bound the search)."""
         logs = self.node.events(
             self.NAME,
             "ReadingAccepted",
-            from_block=self.node.manifest.deployed_at_block,
+            from_block=self.node.manifest.deployed_at_block if from_block is None else from_block,
             argument_filters={"slot": slot},
         )
         return [
@@ -653,12 +655,14 @@ class SettlementGateway(_Contract):
             Holder(int(r), int(e), int(b)) for r, e, b in zip(roles, epochs, spendable, strict=True)
         ]
 
-    def settled_events(self, slot: int) -> list[SlotSettledEvent]:
-        """`slot`'s SlotSettled events (none before it is settled, then one)."""
+    def settled_events(self, slot: int, from_block: int | None = None) -> list[SlotSettledEvent]:
+        """`slot`'s SlotSettled events (none before it is settled, then one), looked for from
+        `from_block` (default the deployment's; any block mined before the slot's gate closed
+        bounds the search)."""
         logs = self.node.events(
             self.NAME,
             "SlotSettled",
-            from_block=self.node.manifest.deployed_at_block,
+            from_block=self.node.manifest.deployed_at_block if from_block is None else from_block,
             argument_filters={"slot": slot},
         )
         return [
@@ -670,9 +674,9 @@ class SettlementGateway(_Contract):
             for e in logs
         ]
 
-    def settled_event(self, slot: int) -> SlotSettledEvent:
+    def settled_event(self, slot: int, from_block: int | None = None) -> SlotSettledEvent:
         """The settled `slot`'s SlotSettled event (ValueError unless there is exactly one)."""
-        (event,) = self.settled_events(slot)
+        (event,) = self.settled_events(slot, from_block)
         return event
 
     def settle_slot_call(self, slot: int, submission: Submission) -> ContractCall:

@@ -48,6 +48,7 @@ from chain.submission import SlotBook, clear_slot
 from market.calendar import Calendar
 from market.intents import LeftOut
 from matcher.flexibility import FlexibilityStep, FlexStep
+from matcher.floor import BlockFloor
 from matcher.intents import IntentStep, Pool
 from matcher.sharing import SharingStep
 
@@ -96,12 +97,15 @@ class Matcher:
         self.sender = sender
         # A community deployed in the `sharing` mode has no order book: only SharingStep runs.
         self.sharing_step = (
-            SharingStep(node, sender) if "SharingSettlement" in node.manifest.contracts else None
+            SharingStep(node, sender, self.reading_words)
+            if "SharingSettlement" in node.manifest.contracts
+            else None
         )
         self.intents = IntentStep(node, pool) if pool is not None else None
         self.community_gw = CommunityGateway(node)
         self.readings_gw = ReadingsGateway(node)
         self._calendar: Calendar | None = None
+        self._floor: BlockFloor | None = None
         # A member's settlement chunk never changes (ICommunity.chunkOf), so it is read once.
         self._chunk_of: dict[str, int] = {}
         self._chunks_reread = False
@@ -111,6 +115,18 @@ class Matcher:
         self.order_book_gw = OrderBookGateway(node)
         self.settlement_gw = SettlementGateway(node)
         self.imbalance_gw = ImbalanceGateway(node)
+
+    @property
+    def floor(self) -> BlockFloor:
+        """Heads seen, one per slot at most, to bound the event queries (matcher/floor.py)."""
+        if self._floor is None:
+            deployed = self.node.manifest.deployed_at_block
+            self._floor = BlockFloor(deployed, self.calendar().slot_seconds)
+        return self._floor
+
+    def _settled_floor(self, slot: int) -> int:
+        """A block before `slot`'s SlotSettled (mined after its gate closed)."""
+        return self.floor.before(self.calendar().gate_closure(slot))
 
     def calendar(self) -> Calendar:
         """The deployment's slot calendar (immutable in Community, so read once)."""
@@ -140,6 +156,8 @@ class Matcher:
         """Settle every due slot, in order. Returns what this pass settled (nothing to report
         per slot in the sharing mode, whose slots SharingStep settles)."""
         self.node.check_chain()
+        head = self.node.block_number()
+        self.floor.see(head, self.node.block_timestamp(head))
         if self.sharing_step is not None:
             self.sharing_step.run_once()
             return []
@@ -185,7 +203,8 @@ class Matcher:
 
     def reading_words(self, slot: int) -> list[int]:
         """The slot's reading words in acceptance order, from its ReadingAccepted events."""
-        return self.readings_gw.reading_words(slot)
+        delivered = self.calendar().slot_start(slot + 1)
+        return self.readings_gw.reading_words(slot, self.floor.before(delivered))
 
     def chunk_of(self, member: str) -> int:
         """`member`'s settlement chunk (fixed by its registration; cached until a settlement
@@ -252,7 +271,7 @@ class Matcher:
     def settled_book(self, slot: int) -> tuple[SlotBook, list[int]]:
         """A settled slot's book (its direct book, then the intents its SlotSettled event
         carried) and the event's fills."""
-        event = self.settlement_gw.settled_event(slot)
+        event = self.settlement_gw.settled_event(slot, self._settled_floor(slot))
         book = SlotBook.settled(
             self.order_book_gw.slot_book(slot),
             self.order_book_gw.slot_order_ids(slot),
@@ -332,7 +351,7 @@ class Matcher:
         pending = self.intents.pool.pending(slot)
         if not pending:
             return
-        carried = set(self.settlement_gw.settled_event(slot).intent_ids)
+        carried = set(self.settlement_gw.settled_event(slot, self._settled_floor(slot)).intent_ids)
         left = {s.intent.id: "not_included" for s in pending if s.intent.id not in carried}
         self.intents.pool.resolve(slot, sorted(carried), left, None)
 

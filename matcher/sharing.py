@@ -10,6 +10,7 @@ checks everything; the expectation the tests compare it with is chain.sharing.ex
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from chain.gateway import CommunityGateway, Mined, ReadingsGateway, SharingGateway
 from chain.metering import word_member
@@ -22,9 +23,14 @@ log = logging.getLogger("gridshare.matcher.sharing")
 class SharingStep:
     """Settles every due slot of a sharing deployment, in order."""
 
-    def __init__(self, node: Node, sender: Sender) -> None:
+    def __init__(
+        self, node: Node, sender: Sender, reading_words: Callable[[int], list[int]]
+    ) -> None:
+        """`reading_words`: a slot's reading words in acceptance order (the matcher's bounded
+        query, matcher/floor.py)."""
         self.node = node
         self.sender = sender
+        self.reading_words = reading_words
         self.community = CommunityGateway(node)
         self.readings = ReadingsGateway(node)
         self.sharing = SharingGateway(node)
@@ -40,7 +46,7 @@ class SharingStep:
     def words_by_chunk(self, slot: int) -> dict[int, list[int]]:
         """The slot's reading words per chunk, in acceptance order (ReadingAccepted events)."""
         out: dict[int, list[int]] = {}
-        for word in self.readings.reading_words(slot):
+        for word in self.reading_words(slot):
             out.setdefault(self.chunk_of(word_member(word)), []).append(word)
         return out
 

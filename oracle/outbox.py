@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -289,12 +290,27 @@ def set_state(
     tx_hash: str | None = None,
     block_number: int | None = None,
 ) -> None:
+    """Readings keyed (meter, slot) to `state`."""
+    _set_state(conn, readings, readings.c.slot, keys, state, tx_hash, block_number)
+
+
+def _set_state(
+    conn: Connection,
+    table: Table,
+    slot_column: Column[Any],
+    keys: Iterable[tuple[str, int]],
+    state: str,
+    tx_hash: str | None,
+    block_number: int | None,
+) -> None:
+    """Rows of `table` keyed (meter, `slot_column`) to `state`, with the transaction that
+    carried them (if any)."""
     keys = list(keys)
     if not keys:
         return
     conn.execute(
-        update(readings)
-        .where(tuple_(readings.c.meter, readings.c.slot).in_(keys))
+        update(table)
+        .where(tuple_(table.c.meter, slot_column).in_(keys))
         .values(state=state, tx_hash=tx_hash, block_number=block_number)
     )
 
@@ -335,14 +351,7 @@ def set_span_state(
     block_number: int | None = None,
 ) -> None:
     """Spans keyed (meter, first slot) to `state`."""
-    keys = list(keys)
-    if not keys:
-        return
-    conn.execute(
-        update(spans)
-        .where(tuple_(spans.c.meter, spans.c.first_slot).in_(keys))
-        .values(state=state, tx_hash=tx_hash, block_number=block_number)
-    )
+    _set_state(conn, spans, spans.c.first_slot, keys, state, tx_hash, block_number)
 
 
 def counts(conn: Connection) -> dict[str, int]:

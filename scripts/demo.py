@@ -217,3 +217,8 @@ def run_slot(node: Node, console: Console) -> None:
         f"({'conserved' if supply == held else 'NOT CONSERVED'}); escrow left in the book: "
         f"{_cents(escrow)} €"
     )
+    digest = ImbalanceGateway(node).digest_at(slot, 0)
+    console.print(
+        f"Audit digest of slot {slot}: 0x{digest.hex()} "
+        "(readings, trades and imbalance hashed on-chain; see docs/decisions.md)"
+    )

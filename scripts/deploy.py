@@ -107,21 +107,7 @@ def deploy_sharing(
     community, token, meter readings, SharingSettlement (bound to the readings) and profit
     sharing over SharingSettlement's per-period ledger; roles granted."""
     tx = {"from": dso}
-    if genesis is None:
-        genesis = settings.genesis if settings.genesis is not None else day_start(chain.time())
-    community = Community.deploy(
-        dso,
-        genesis,
-        settings.slot_seconds,
-        settings.gate_closure_seconds,
-        settings.order_horizon_slots,
-        encode_rules(settings.tariff.rules()),
-        fee_account,
-        network_account,
-        settings.chunk_members,
-        tx,
-    )
-    token = EnergyToken.deploy(dso, community, tx)
+    community, token = _community(settings, dso, fee_account, network_account, genesis)
     readings = MeterReadings.deploy(community, tx)
     sharing = SharingSettlement.deploy(
         community,
@@ -146,6 +132,29 @@ def deploy_sharing(
     return SharingDeployment(token, community, readings, sharing, profit)
 
 
+def _community(
+    settings: Settings, dso: Any, fee_account: str, network_account: str, genesis: int | None
+) -> tuple[Any, Any]:
+    """The Community (genesis: `genesis`, else the settings', else today's midnight UTC) and its
+    EnergyToken, which asks the community whether a top-up's recipient is a member."""
+    tx = {"from": dso}
+    if genesis is None:
+        genesis = settings.genesis if settings.genesis is not None else day_start(chain.time())
+    community = Community.deploy(
+        dso,
+        genesis,
+        settings.slot_seconds,
+        settings.gate_closure_seconds,
+        settings.order_horizon_slots,
+        encode_rules(settings.tariff.rules()),
+        fee_account,
+        network_account,
+        settings.chunk_members,
+        tx,
+    )
+    return community, EnergyToken.deploy(dso, community, tx)
+
+
 def day_start(timestamp: int) -> int:
     """Midnight UTC of the day containing `timestamp`: the default genesis (slot 0)."""
     return timestamp - timestamp % 86_400
@@ -164,22 +173,7 @@ def deploy(
 ) -> Deployment:
     """Deploy the contracts from `dso`, bind them and grant roles. Returns the contracts."""
     tx = {"from": dso}
-    if genesis is None:
-        genesis = settings.genesis if settings.genesis is not None else day_start(chain.time())
-    community = Community.deploy(
-        dso,
-        genesis,
-        settings.slot_seconds,
-        settings.gate_closure_seconds,
-        settings.order_horizon_slots,
-        encode_rules(settings.tariff.rules()),
-        fee_account,
-        network_account,
-        settings.chunk_members,
-        tx,
-    )
-    # The token asks the community whether a top-up's recipient is a member.
-    token = EnergyToken.deploy(dso, community, tx)
+    community, token = _community(settings, dso, fee_account, network_account, genesis)
     book = OrderBook.deploy(
         community,
         token,

@@ -108,8 +108,29 @@ def allocate_run(community: Community, exports: NetExports) -> list[Allocation]:
     return out
 
 
+class Flows:
+    """What follows from the four metered and shared figures (the fields of its subclasses)."""
+
+    __slots__ = ()
+    consumption_wh: Wh
+    covered_wh: Wh
+    production_wh: Wh
+    to_community_wh: Wh
+
+    @property
+    def from_grid_wh(self) -> Wh:
+        """The residual grid draw: consumption the community did not cover, bought from the
+        supplier (G.01 - G.03)."""
+        return self.consumption_wh - self.covered_wh
+
+    @property
+    def to_grid_wh(self) -> Wh:
+        """Production not shared: fed into the grid (P.01)."""
+        return self.production_wh - self.to_community_wh
+
+
 @dataclass(frozen=True, slots=True)
-class MemberTotals:
+class MemberTotals(Flows):
     """One member's figures summed over a run, Wh (DSO reporting names in brackets)."""
 
     id: int
@@ -123,16 +144,6 @@ class MemberTotals:
     """Metered production (G.01 of a producer)."""
     to_community_wh: Wh
     """Production credited as shared."""
-
-    @property
-    def from_grid_wh(self) -> Wh:
-        """Consumption the community did not cover: bought from the supplier."""
-        return self.consumption_wh - self.covered_wh
-
-    @property
-    def to_grid_wh(self) -> Wh:
-        """Production not shared: fed into the grid (P.01)."""
-        return self.production_wh - self.to_community_wh
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +234,7 @@ def summarize(
 
 
 @dataclass(frozen=True, slots=True)
-class SlotTotals:
+class SlotTotals(Flows):
     """The community's figures in one slot of the run (or one day: `slot` is then the day), Wh,
     summed over its members."""
 
@@ -235,16 +246,6 @@ class SlotTotals:
     production_wh: Wh
     to_community_wh: Wh
     """Production credited as shared."""
-
-    @property
-    def from_grid_wh(self) -> Wh:
-        """The residual grid draw (G.01 - G.03)."""
-        return self.consumption_wh - self.covered_wh
-
-    @property
-    def to_grid_wh(self) -> Wh:
-        """Production fed into the grid (P.01)."""
-        return self.production_wh - self.to_community_wh
 
 
 def slot_totals(rows: Iterable[SlotRow], slots: int) -> tuple[SlotTotals, ...]:

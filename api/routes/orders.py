@@ -70,10 +70,11 @@ REVOKE = (
 )
 
 
-def _direct_public(o: OrderRecord) -> OrderPublic:
+def _direct_public(record: OrderRecord) -> OrderPublic:
+    o = record.order
     return OrderPublic(
         kind="direct",
-        id=o.id,
+        id=o.order_id,
         owner=o.owner,
         slot=o.slot,
         index=o.index,
@@ -81,8 +82,8 @@ def _direct_public(o: OrderRecord) -> OrderPublic:
         energy_wh=o.energy_wh,
         limit_price=o.limit_price,
         escrow=o.escrow,
-        status=o.status,  # type: ignore[arg-type]
-        status_text=o.status,
+        status=record.status,  # type: ignore[arg-type]
+        status_text=record.status,
         tx_hash=o.tx_hash,
     )
 
@@ -400,7 +401,7 @@ def my_orders(
 
 def _find(view: ChainView, user: User, order_id: int) -> OrderRecord:
     for o in view.orders_of(user.address):
-        if o.id == order_id:
+        if o.order.order_id == order_id:
             return o
     raise ApiError(404, "order_not_found", f"no order {order_id} of {user.address}")
 
