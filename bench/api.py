@@ -43,11 +43,13 @@ from chain.devchain import (
     DevChain,
     advance_past_reading_deadline,
     close_gate,
+    dev_accounts,
     dev_chain,
+    dev_sender,
     free_port,
 )
 from chain.gateway import CommunityGateway, ImbalanceGateway
-from chain.node import Node, Sender
+from chain.node import Node
 from chain.signing import Reading
 from gridshare.settings import Settings
 from indexer.migrate import make_engine
@@ -113,7 +115,7 @@ def parse_hey(summary: str) -> Load:
 
 
 def serve(chain: DevChain, port: int, db_url: str, node: Node) -> subprocess.Popen[bytes]:
-    accounts = [str(a) for a in node.w3.eth.accounts]
+    accounts = dev_accounts(node)
     env = {
         **os.environ,
         "GRIDSHARE_CONFIG": "/nonexistent/gridshare.toml",
@@ -142,9 +144,7 @@ def metered_member(client: httpx.Client, node: Node, db_url: str) -> tuple[Walle
     """A member who sold in one slot, was metered and settled; everything indexed. Returns the
     member and the slot's period."""
     dso = Wallet(client)
-    CommunityGateway(node).grant_role(
-        "DSO_ROLE", dso.address, sender=Sender(str(node.w3.eth.accounts[0]))
-    )
+    CommunityGateway(node).grant_role("DSO_ROLE", dso.address, sender=dev_sender(node, 0))
     dso.sign_in()
     seller, buyer = Wallet(client), Wallet(client)
     meter_key = Account.create()
@@ -162,7 +162,7 @@ def metered_member(client: httpx.Client, node: Node, db_url: str) -> tuple[Walle
     slot = int(client.get("/market").json()["current_slot"]) + 2
     seller.post("/orders/direct", seller.direct_order(slot, "sell", 2_000, 100_000))
     buyer.post("/orders/direct", buyer.direct_order(slot, "buy", 1_500, 160_000))
-    matcher = Matcher(node, Sender(str(list(node.w3.eth.accounts)[2])))
+    matcher = Matcher(node, dev_sender(node, 2))
     close_gate(node, slot)
     matcher.run_once()
     advance_past_reading_deadline(node, slot)

@@ -26,7 +26,7 @@ from typing import Any
 
 from bench.matcher import TOP_UP, registered_members
 from bench.report import record
-from chain.devchain import close_gate, dev_chain
+from chain.devchain import close_gate, dev_accounts, dev_chain, dev_sender
 from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
 from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.node import Node, Sender
@@ -79,7 +79,7 @@ def run(node_kind: str, sizes: Sequence[int], settings: Settings) -> dict[str, A
         keys = registered_members(node, max(sizes), rng, "bench-batched")
         out["setup_s"] = round(time.perf_counter() - started, 1)
         pool = IntentPool(f"sqlite:///{Path(tmp) / 'intents.sqlite'}")
-        matcher = Matcher(node, Sender(list(node.w3.eth.accounts)[2]), pool)
+        matcher = Matcher(node, dev_sender(node, 2), pool)
         community = CommunityGateway(node)
         slot = community.current_slot() + 2
         close_gate(node, slot - 1)
@@ -101,8 +101,8 @@ def run(node_kind: str, sizes: Sequence[int], settings: Settings) -> dict[str, A
                 "fills": result.fills,
             }
         # A direct buy order (the forced-inclusion path), from a member with ether.
-        member = list(node.w3.eth.accounts)[6]
-        dso = Sender(node.w3.eth.accounts[0])
+        member = dev_accounts(node)[6]
+        dso = dev_sender(node, 0)
         community.register_member(member, "prosumer", 0, sender=dso)
         EnergyTokenGateway(node).top_up(
             member, TOP_UP, b"bench-direct".ljust(32, b"\0"), sender=dso

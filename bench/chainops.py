@@ -7,16 +7,13 @@ from __future__ import annotations
 
 from eth_account.signers.local import LocalAccount
 
+from chain.devchain import dev_sender
 from chain.gateway import ImbalanceGateway, ReadingsGateway
-from chain.node import Node, Sender
+from chain.node import Node
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from matcher.service import Matcher
 
 ORACLE, MATCHER, DSO = 1, 2, 0
-
-
-def _sender(node: Node, index: int) -> Sender:
-    return Sender(str(node.w3.eth.accounts[index]))
 
 
 def submit_reading(node: Node, meter: LocalAccount, meter_id: bytes, reading: Reading) -> None:
@@ -25,13 +22,13 @@ def submit_reading(node: Node, meter: LocalAccount, meter_id: bytes, reading: Re
     signature = sign_typed_data(
         reading_typed_data(reading, node.manifest.chain_id, readings.address), meter.key
     )
-    readings.submit_readings([reading], [signature], sender=_sender(node, ORACLE))
+    readings.submit_readings([reading], [signature], sender=dev_sender(node, ORACLE))
 
 
 def settle_imbalance_through(node: Node, slot: int) -> None:
     """Have the matcher settle every slot's imbalance up to `slot` (their trades must be settled
     and their readings complete or their deadlines passed)."""
-    Matcher(node, _sender(node, MATCHER)).settle_imbalances()
+    Matcher(node, dev_sender(node, MATCHER)).settle_imbalances()
     assert ImbalanceGateway(node).next_slot() > slot
 
 

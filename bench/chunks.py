@@ -27,12 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eth_typing import ChecksumAddress
-
 from bench.chainops import gas_by_function
 from bench.matcher import register_members, send_setup
 from bench.report import record
-from chain.devchain import dev_chain
+from chain.devchain import dev_accounts, dev_chain, nonce_of, wait_for_nonce
 from chain.gateway import (
     CommunityGateway,
     EnergyTokenGateway,
@@ -50,14 +48,6 @@ PERIOD_SLOTS = 4
 WINDOW = 500  # members registered per round of set-up transactions
 
 
-def _wait_nonce(node: Node, account: ChecksumAddress, nonce: int) -> None:
-    deadline = time.monotonic() + 1800
-    while int(node.w3.eth.get_transaction_count(account)) < nonce:
-        if time.monotonic() > deadline:
-            raise RuntimeError("set-up transactions were not mined")
-        time.sleep(0.2)
-
-
 def _advance_to(node: Node, timestamp: int) -> None:
     """Mine an empty block at `timestamp` if the chain is behind it (anvil's evm_increaseTime
     offset runs ahead of or behind the head after many quick blocks, so the time is set)."""
@@ -67,9 +57,9 @@ def _advance_to(node: Node, timestamp: int) -> None:
 
 def _meters(node: Node, keys: list[Any], first: int) -> list[bytes]:
     """One meter per member, signed by the member's own key (any key works for the bench)."""
-    dso = node.w3.eth.accounts[0]
+    dso = dev_accounts(node)[0]
     community = CommunityGateway(node)
-    nonce = int(node.w3.eth.get_transaction_count(dso, "pending"))
+    nonce = nonce_of(node, dso, pending=True)
     ids = []
     for i, key in enumerate(keys):
         meter_id = f"bench-chunks-{first + i}".encode().ljust(32, b"\0")
@@ -77,7 +67,7 @@ def _meters(node: Node, keys: list[Any], first: int) -> list[bytes]:
         send_setup(node, dso, fn, nonce)
         nonce += 1
         ids.append(meter_id)
-    _wait_nonce(node, dso, nonce)
+    wait_for_nonce(node, dso, nonce, timeout=1800)
     return ids
 
 
@@ -87,12 +77,12 @@ def metered_members(
     """Register `members` keyed prosumers with a meter each, in windows (a node with tens of
     thousands of pending transactions slows to a crawl), and give the DSO's supply account a
     float. Returns the members' keys and their meters' ids."""
-    dso = node.w3.eth.accounts[0]
+    dso = dev_accounts(node)[0]
     keys: list[Any] = []
     meter_ids: list[bytes] = []
     for start in range(0, members, WINDOW):
         part, nonce = register_members(node, min(WINDOW, members - start), rng, f"{label}-{start}")
-        _wait_nonce(node, dso, nonce)
+        wait_for_nonce(node, dso, nonce, timeout=1800)
         meter_ids += _meters(node, part, start)
         keys += part
     supply = CommunityGateway(node).supply_account()
@@ -114,7 +104,7 @@ def run(members: int, batch: int) -> dict[str, Any]:
         node = Node.from_settings(
             chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
         )
-        accounts = list(node.w3.eth.accounts)
+        accounts = dev_accounts(node)
         dso, oracle, matcher_account = accounts[0], accounts[1], accounts[2]
         started = time.perf_counter()
         keys, meter_ids = metered_members(node, members, rng, "bench-chunks")
@@ -137,7 +127,7 @@ def run(members: int, batch: int) -> dict[str, Any]:
                 f"slots before {slot} not settled: meters at {imbalance_gw.next_slot()}"
                 f", trades at {trades_at}"
             )
-        first_block = node.w3.eth.block_number + 1
+        first_block = node.block_number() + 1
         readings = ReadingsGateway(node)
         signed = []
         for meter_id, key in zip(meter_ids, keys, strict=True):

@@ -30,7 +30,14 @@ from eth_account import Account
 from bench.chainops import gas_by_function
 from bench.matcher import registered_members
 from bench.report import record
-from chain.devchain import advance_past_reading_deadline, advance_to, close_gate, dev_chain
+from chain.devchain import (
+    advance_past_reading_deadline,
+    advance_to,
+    close_gate,
+    dev_accounts,
+    dev_chain,
+    dev_sender,
+)
 from chain.gateway import (
     CommunityGateway,
     EnergyTokenGateway,
@@ -68,7 +75,7 @@ class Bench:
     rng: random.Random
 
     def account(self, index: int) -> Sender:
-        return Sender(str(self.node.w3.eth.accounts[index]))
+        return dev_sender(self.node, index)
 
     @property
     def book(self) -> OrderBookGateway:
@@ -111,7 +118,7 @@ class Bench:
             meter_id = f"{label}-meter-{i}".encode().ljust(32, b"\0")
             community.register_meter(meter_id, member.address, meter.address, sender=dso)
             out.append((member, meter_id, meter))
-        supply = str(self.node.w3.eth.accounts[SUPPLY])
+        supply = dev_accounts(self.node)[SUPPLY]
         ref = f"{label}-supply".encode().ljust(32, b"\0")
         EnergyTokenGateway(self.node).top_up(supply, SUPPLY_FLOAT, ref, sender=dso)
         return out
@@ -193,7 +200,7 @@ def order_figures(bench: Bench) -> dict[str, Any]:
     token = EnergyTokenGateway(node)
     funded = members[3].address  # holds tokens: its balance goes non-zero to non-zero
     transfer = token.transfer(funded, 10**9, sender=direct).gas_used
-    empty = str(node.w3.eth.accounts[EMPTY])
+    empty = dev_accounts(node)[EMPTY]
     transfer_fresh = token.transfer(empty, 10**9, sender=direct).gas_used
     # Cancelling buy orders (escrow refunded); the 5th direct order stays, so the slot's escrow
     # and the book's balance never reach zero (no storage refund in the figures).

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.gas import DSO, FUNDER, MATCHER, NETWORK, RELAYER, SUPPLY_FLOAT, deployment
 from bench.report import record
-from chain.devchain import advance_past_reading_deadline, advance_to
+from chain.devchain import advance_past_reading_deadline, advance_to, dev_accounts
 from chain.gateway import CommunityGateway, EnergyTokenGateway, FlexibilityGateway
 from chain.node import Sender
 from chain.signing import FlexOfferIntent, flex_offer_typed_data, sign_typed_data
@@ -58,7 +58,7 @@ def run(settings: Settings, node_kind: str, members: int, offers: int) -> dict[s
         dso = bench.account(DSO)
         metered = bench.metered_members(members, "flex")
         keys = [key for key, _, _ in metered]
-        network = str(node.w3.eth.accounts[NETWORK])  # pays for flexibility
+        network = dev_accounts(node)[NETWORK]  # pays for flexibility
         ref = b"flex-network".ljust(32, b"\0")
         EnergyTokenGateway(node).top_up(network, SUPPLY_FLOAT, ref, sender=dso)
         matcher = Matcher(node, bench.account(MATCHER))

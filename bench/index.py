@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from web3.types import Wei
 
 from bench.report import record
-from chain.devchain import close_gate, dev_chain
+from chain.devchain import close_gate, dev_accounts, dev_chain, send_unlocked
 from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
 from chain.node import ContractCall, Node, Sender
 from gridshare.settings import Settings, load_settings
@@ -35,13 +34,12 @@ GAS = 1_000_000  # per set-up transaction, not estimated (set-up speed only)
 
 
 def _send(node: Node, sender: str, fn: ContractCall) -> None:
-    tx = fn.build_transaction({"from": sender, "gas": GAS, "gasPrice": Wei(node.gas_price_wei)})
-    node.w3.eth.send_transaction(tx)
+    send_unlocked(node, sender, fn, gas=GAS)
 
 
 def market_activity(node: Node, settings: Settings) -> tuple[int, int]:
     """Members trading in SLOTS consecutive slots, each settled. Returns (first, head) block."""
-    accounts = list(node.w3.eth.accounts)
+    accounts = dev_accounts(node)
     dso = accounts[0]
     community, token = CommunityGateway(node), EnergyTokenGateway(node)
     book = OrderBookGateway(node)

@@ -19,10 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from web3.types import Nonce, Wei
 
 from bench.report import record
-from chain.devchain import close_gate, dev_chain
+from chain.devchain import (
+    close_gate,
+    dev_accounts,
+    dev_chain,
+    dev_sender,
+    nonce_of,
+    send_unlocked,
+    wait_for_nonce,
+)
 from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
 from chain.node import ContractCall, Node, Sender
 from chain.signing import OrderIntent, order_typed_data, sign_typed_data
@@ -64,15 +71,7 @@ def clear_1m_orders_s(orders: list[Order]) -> tuple[float, list[float], int]:
 def send_setup(node: Node, sender: str, fn: ContractCall, nonce: int) -> None:
     """A set-up transaction from an unlocked account, with an explicit nonce and gas, so that
     set-up costs one request per transaction (ganache mines each one as it arrives)."""
-    tx = fn.build_transaction(
-        {
-            "from": sender,
-            "nonce": Nonce(nonce),
-            "gas": SETUP_GAS,
-            "gasPrice": Wei(node.gas_price_wei),
-        }
-    )
-    node.w3.eth.send_transaction(tx)
+    send_unlocked(node, sender, fn, nonce=nonce, gas=SETUP_GAS)
 
 
 def register_members(
@@ -81,10 +80,10 @@ def register_members(
     """Send the DSO's transactions that register `count` fresh keyed prosumers and top each up
     with TOP_UP (payment references `<label>-<i>`); returns their keys and the DSO's next nonce
     (the transactions may still be in flight)."""
-    dso = node.w3.eth.accounts[0]
+    dso = dev_accounts(node)[0]
     community, token = CommunityGateway(node), EnergyTokenGateway(node)
     keys = [Account.create(str(rng.random())) for _ in range(count)]
-    nonce = int(node.w3.eth.get_transaction_count(dso, "pending"))
+    nonce = nonce_of(node, dso, pending=True)
     for i, key in enumerate(keys):
         send_setup(node, dso, community.register_member_call(key.address, "prosumer", 0), nonce)
         ref = f"{label}-{i}".encode().ljust(32, b"\0")
@@ -96,20 +95,15 @@ def register_members(
 def registered_members(node: Node, count: int, rng: random.Random, label: str) -> list[Any]:
     """`register_members`, waiting until the set-up transactions are mined; returns the keys
     (members that never send a transaction themselves)."""
-    dso = node.w3.eth.accounts[0]
     keys, nonce = register_members(node, count, rng, label)
-    deadline = time.monotonic() + 600
-    while int(node.w3.eth.get_transaction_count(dso)) < nonce:
-        if time.monotonic() > deadline:
-            raise RuntimeError("set-up transactions were not mined")
-        time.sleep(0.2)
+    wait_for_nonce(node, dev_accounts(node)[0], nonce)
     return keys
 
 
 def _slot_with_members(node: Node, settings: Settings, rng: random.Random) -> int:
     """Register and top up MEMBERS fresh members and relay one signed order of each into one
     slot whose gate is open; every earlier slot is settled. Returns the slot."""
-    accounts = list(node.w3.eth.accounts)
+    accounts = dev_accounts(node)
     relayer = accounts[5]
     book = OrderBookGateway(node)
     keys, _ = register_members(node, MEMBERS, rng, "bench-matcher")
@@ -119,7 +113,7 @@ def _slot_with_members(node: Node, settings: Settings, rng: random.Random) -> in
     matcher.run_once()  # settle everything before the measured slot
     lo, hi = settings.tariff.feed_in_price, settings.tariff.retail_price
     mid = (lo + hi) // 2
-    relayer_nonce = node.w3.eth.get_transaction_count(relayer, "pending")
+    relayer_nonce = nonce_of(node, relayer, pending=True)
     for i, key in enumerate(keys):
         side = "buy" if i % 2 == 0 else "sell"
         price = rng.randint(mid - 20_000, hi) if side == "buy" else rng.randint(lo, mid + 20_000)
@@ -145,7 +139,7 @@ def slot_settle_1000_members_s(settings: Settings) -> tuple[float, float, int, i
         started = time.perf_counter()
         slot = _slot_with_members(node, settings, random.Random(11))
         setup_s = time.perf_counter() - started
-        matcher = Matcher(node, Sender(list(node.w3.eth.accounts)[2]))
+        matcher = Matcher(node, dev_sender(node, 2))
         matcher.run_once()  # warm: calendar and cursor, as in a running service
         close_gate(node, slot)
         start = time.perf_counter()

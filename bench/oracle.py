@@ -15,7 +15,7 @@ from eth_account import Account
 
 from bench.report import record
 from chain.calendar import read_calendar
-from chain.devchain import dev_chain
+from chain.devchain import dev_accounts, dev_chain
 from chain.gateway import CommunityGateway, ReadingsGateway
 from chain.node import Node, Sender
 from gridshare.settings import load_settings
@@ -93,7 +93,7 @@ def gas_per_reading(tmp: Path) -> tuple[float, int, int]:
         node = Node.from_settings(
             chain.network_id, settings.model_copy(update={"deployments_dir": tmp / "deployments"})
         )
-        accounts = list(node.w3.eth.accounts)
+        accounts = dev_accounts(node)
         dso, oracle = Sender(accounts[0]), Sender(accounts[1])
         community = CommunityGateway(node)
         meters = _keys(tmp / "chain-keys", METERS)

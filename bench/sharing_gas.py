@@ -26,7 +26,7 @@ from typing import Any
 from bench.chainops import gas_by_function
 from bench.chunks import _advance_to, metered_members
 from bench.report import record
-from chain.devchain import dev_chain
+from chain.devchain import dev_accounts, dev_chain
 from chain.gateway import CommunityGateway, ReadingsGateway, SharingGateway
 from chain.node import Node, Sender
 from chain.signing import Reading, reading_typed_data, sign_typed_data
@@ -48,7 +48,7 @@ def run(members: int, batch: int) -> dict[str, Any]:
         node = Node.from_settings(
             chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
         )
-        accounts = list(node.w3.eth.accounts)
+        accounts = dev_accounts(node)
         oracle, matcher_account = accounts[1], accounts[2]
         keys, meter_ids = metered_members(node, members, rng, "bench-sharing")
         community = CommunityGateway(node)
@@ -69,7 +69,7 @@ def run(members: int, batch: int) -> dict[str, Any]:
         # the second is the steady state.
         for k in (0, 1):
             _advance_to(node, community.slot_start(slot + k + 1) + 1)
-            first_block = node.w3.eth.block_number + 1
+            first_block = node.block_number() + 1
             signed = []
             for meter_id, key in zip(meter_ids, keys, strict=True):
                 if rng.random() < 0.4:

@@ -22,9 +22,9 @@ from bench.oracle import LIMITS, METERS, PASSWORD, _items, _keys
 from bench.report import record
 from bench.year import anvil_network
 from chain.calendar import read_calendar
-from chain.devchain import free_port
+from chain.devchain import dev_sender, free_port
 from chain.gateway import CommunityGateway, ReadingsGateway
-from chain.node import Node, Sender
+from chain.node import Node
 from gridshare.settings import Settings
 from market.calendar import Calendar
 from oracle.meter.ingest import Ingest
@@ -56,7 +56,7 @@ def _relay_day(
         ingest = Ingest(engine, signer, calendar, LIMITS, node.block_timestamp, span_slots)
         ingest.run("bench", mine)
         ingest.flush()
-    oracle = Sender(list(node.w3.eth.accounts)[1])
+    oracle = dev_sender(node, 1)
     return Relay(engine, node, oracle, calendar, 200).run_once()
 
 
@@ -69,7 +69,7 @@ def measure(port: int) -> dict[str, object]:
         }
         deploy(network, env)
         node = Node.from_settings(network, Settings(deployments_dir=tmp / "deployments"))
-        dso = Sender(next(iter(node.w3.eth.accounts)))
+        dso = dev_sender(node, 0)
         community = CommunityGateway(node)
         meters = _keys(tmp / "keys", METERS)
         for name, signer in meters:

@@ -17,13 +17,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.providers import HTTPProvider
-from web3.types import Wei
+from web3.types import Nonce, TxParams, Wei
 
 from chain.gateway import CommunityGateway, ImbalanceGateway
-from chain.node import Node, NodeError
+from chain.node import ContractCall, Node, NodeError, Sender
 
 ROOT = Path(__file__).resolve().parents[1]
 RESERVED_PORTS = frozenset({8545, 8546, 8555})  # 8555: make test's anvil
@@ -232,3 +234,48 @@ def advance_past_reading_deadline(node: Node, slot: int) -> None:
     readings are in (or missing for good) its imbalance may be settled."""
     deadline = ImbalanceGateway(node).reading_deadline_seconds()
     advance_to(node, CommunityGateway(node).slot_start(slot + 1) + deadline + 1)
+
+
+def dev_accounts(node: Node) -> list[str]:
+    """The development chain's unlocked accounts, in order (scripts/deploy.py gives 0 to the
+    DSO, 1 to the oracle, 2 to the matcher, 3 the fee account, 4 the network account, 8 the
+    supply account; the rest are free)."""
+    return [str(a) for a in node.rpc("eth_accounts", lambda: node.w3.eth.accounts)]
+
+
+def dev_sender(node: Node, index: int) -> Sender:
+    """Unlocked account `index` as a sender (the node signs for it)."""
+    return Sender(dev_accounts(node)[index])
+
+
+def nonce_of(node: Node, address: str, *, pending: bool = False) -> int:
+    """`address`'s transaction count: mined, or with `pending` also those waiting."""
+    account = to_checksum_address(address)
+    block: Literal["pending", "latest"] = "pending" if pending else "latest"
+    return int(
+        node.rpc(
+            "eth_getTransactionCount", lambda: node.w3.eth.get_transaction_count(account, block)
+        )
+    )
+
+
+def wait_for_nonce(node: Node, address: str, nonce: int, timeout: float = 600) -> None:
+    """Wait until `address`'s transactions below `nonce` are mined (set-up sent unordered)."""
+    deadline = time.monotonic() + timeout
+    while nonce_of(node, address) < nonce:
+        if time.monotonic() > deadline:
+            raise NodeError(f"transactions of {address} below nonce {nonce} were not mined")
+        time.sleep(0.2)
+
+
+def send_unlocked(
+    node: Node, sender: str, fn: ContractCall, *, nonce: int | None = None, gas: int
+) -> None:
+    """Send `fn` from an unlocked account with an explicit gas (and nonce, if given) and do not
+    wait: one request per set-up transaction (the node mines each as it arrives)."""
+    params: TxParams = {"from": to_checksum_address(sender), "gas": gas}
+    params["gasPrice"] = Wei(node.gas_price_wei)
+    if nonce is not None:
+        params["nonce"] = Nonce(nonce)
+    tx = fn.build_transaction(params)
+    node.rpc("eth_sendTransaction", lambda: node.w3.eth.send_transaction(tx))

@@ -21,7 +21,7 @@ from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
-from chain.devchain import advance_to, close_gate
+from chain.devchain import advance_to, close_gate, dev_accounts
 from chain.gateway import (
     CommunityGateway,
     EnergyTokenGateway,
@@ -109,7 +109,7 @@ def main() -> None:
 
 def run_slot(node: Node, console: Console) -> None:
     """The demo's slot on a fresh deployment, as the services run it; prints the bills."""
-    address = [str(a) for a in node.w3.eth.accounts]
+    address = dev_accounts(node)
     dso, relayer = Sender(address[DSO]), Sender(address[RELAYER])
     community, token = CommunityGateway(node), EnergyTokenGateway(node)
     book, readings = OrderBookGateway(node), ReadingsGateway(node)
