@@ -28,7 +28,7 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 .PHONY: help setup setup-core system-packages solc postgres chromium test compile lint slither fuzz test-python \
 	demo-sharing test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
 	test-dashboard demo dashboard \
-	demo-slot demo-flex bench bench-gas bench-gas-flex bench-matcher bench-oracle bench-index bench-api \
+	demo-slot demo-flex bench bench-gas bench-gas-flex bench-make-test bench-matcher bench-oracle bench-index bench-api \
 	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
 	bench-year bench-spans faults \
 	test-faults clean
@@ -197,6 +197,10 @@ bench-gas: setup-core
 # Gas of flexibility offers (direct, relayed), settleRequest and settleImbalance (private anvil).
 bench-gas-flex: setup-core
 	$(BIN)/python -m bench.gas_flex --record
+
+# make test itself, in a fresh clone of HEAD as CI runs it: wall time and load (about 11 minutes).
+bench-make-test: setup-core
+	$(BIN)/python -m bench.maketest --record
 
 # Part of test-python; on its own for quick runs.
 test-matcher: setup
