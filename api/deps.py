@@ -3,9 +3,9 @@ user by role."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -23,33 +23,24 @@ from intents.pool import IntentPool
 T = TypeVar("T")
 
 
-async def get_view(request: Request) -> ChainView:
-    return request.app.state.view  # type: ignore[no-any-return]
+def _app_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency answering the application's `state.<name>` (set by api.main.create_app),
+    typed as `kind` (only for the type checker)."""
+
+    async def dependency(request: Request) -> T:
+        return cast(T, getattr(request.app.state, name))
+
+    dependency.__name__ = f"get_{name}"
+    return dependency
 
 
-async def get_auth(request: Request) -> Authenticator:
-    return request.app.state.auth  # type: ignore[no-any-return]
-
-
-async def get_engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
-
-
-async def get_history(request: Request) -> History:
-    return request.app.state.history  # type: ignore[no-any-return]
-
-
-async def get_pool(request: Request) -> IntentPool:
-    return request.app.state.pool  # type: ignore[no-any-return]
-
-
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-async def get_audits(request: Request) -> AuditJobs:
-    return request.app.state.audits  # type: ignore[no-any-return]
-
+get_view = _app_state("view", ChainView)
+get_auth = _app_state("auth", Authenticator)
+get_engine = _app_state("engine", Engine)
+get_history = _app_state("history", History)
+get_pool = _app_state("pool", IntentPool)
+get_settings = _app_state("settings", Settings)
+get_audits = _app_state("audits", AuditJobs)
 
 ViewDep = Annotated[ChainView, Depends(get_view)]
 

@@ -25,10 +25,12 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     Engine,
     Integer,
     MetaData,
+    Row,
     String,
     Table,
     Text,
@@ -273,13 +275,9 @@ def in_state(
 ) -> list[StoredReading]:
     """Readings in `state`, oldest slot first (a meter's readings must reach the chain in slot
     order), up to `last_slot` and `limit`."""
-    q = select(readings).where(readings.c.state == state)
-    if last_slot is not None:
-        q = q.where(readings.c.slot <= last_slot)
-    q = q.order_by(readings.c.slot, readings.c.meter)
-    if limit is not None:
-        q = q.limit(limit)
-    return [_reading(row) for row in conn.execute(q)]
+    last = None if last_slot is None else readings.c.slot <= last_slot
+    rows = _in_state(conn, readings, readings.c.slot, state, last, limit)
+    return [_reading(row) for row in rows]
 
 
 def set_state(
@@ -333,13 +331,28 @@ def spans_in_state(
 ) -> list[StoredSpan]:
     """Spans in `state`, oldest first slot first, whose last slot is at most `last_slot`, up
     to `limit`."""
-    q = select(spans).where(spans.c.state == state)
-    if last_slot is not None:
-        q = q.where(spans.c.first_slot + spans.c.slots - 1 <= last_slot)
-    q = q.order_by(spans.c.first_slot, spans.c.meter)
+    last = None if last_slot is None else spans.c.first_slot + spans.c.slots - 1 <= last_slot
+    rows = _in_state(conn, spans, spans.c.first_slot, state, last, limit)
+    return [_span(row) for row in rows]
+
+
+def _in_state(
+    conn: Connection,
+    table: Table,
+    slot_column: Column[Any],
+    state: str,
+    last: ColumnElement[bool] | None,
+    limit: int | None,
+) -> Sequence[Row[Any]]:
+    """Rows of `table` in `state` (and meeting `last`, if given), oldest slot first, then by
+    meter, up to `limit`."""
+    q = select(table).where(table.c.state == state)
+    if last is not None:
+        q = q.where(last)
+    q = q.order_by(slot_column, table.c.meter)
     if limit is not None:
         q = q.limit(limit)
-    return [_span(row) for row in conn.execute(q)]
+    return conn.execute(q).all()
 
 
 def set_span_state(

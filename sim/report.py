@@ -446,12 +446,17 @@ def html_report(result: RunResult, images: dict[str, bytes]) -> str:
 """
 
 
-def write_report(result: RunResult, directory: Path) -> Path:
-    """PNG plots and `report.html` (images inlined) into `directory`; returns the HTML path."""
+def save_report(directory: Path, images: dict[str, bytes], html: str) -> Path:
+    """The PNG plots and `report.html` into `directory`; returns the HTML's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    images = plots(result)
     for name, data in images.items():
         (directory / name).write_bytes(data)
     path = directory / "report.html"
-    path.write_text(html_report(result, images), encoding="utf-8")
+    path.write_text(html, encoding="utf-8")
     return path
+
+
+def write_report(result: RunResult, directory: Path) -> Path:
+    """PNG plots and `report.html` (images inlined) into `directory`; returns the HTML path."""
+    images = plots(result)
+    return save_report(directory, images, html_report(result, images))

@@ -24,7 +24,7 @@ from audit.model import Report as AuditReport
 from market.sharing import Allocation, member_money
 from market.units import NanoEur
 from sim.community import Community
-from sim.report import STYLE, euros, png, pyplot
+from sim.report import STYLE, euros, png, pyplot, save_report
 from sim.sharing import (
     NetExports,
     SharingSummary,
@@ -113,6 +113,20 @@ def chain_report(run: SharingChainRun) -> SharingReport:
 # -- plots --------------------------------------------------------------------------------------
 
 
+def _stacked(
+    ax: Any,
+    hours: list[float],
+    width: float,
+    lower: tuple[list[int], str],
+    upper: tuple[list[int], str],
+) -> None:
+    """Two bars per slot, `upper` on `lower` (Wh, drawn in kWh), each with its label."""
+    below = [wh / 1000 for wh in lower[0]]
+    ax.bar(hours, below, width=width, align="edge", label=lower[1])
+    above = [wh / 1000 for wh in upper[0]]
+    ax.bar(hours, above, width=width, align="edge", bottom=below, label=upper[1])
+
+
 def _outline(ax: Any, starts: list[float], width: float, values: list[float], label: str) -> None:
     """A total as a line over the bars of each slot (each slot's value across its width)."""
     ax.step(
@@ -135,29 +149,23 @@ def plots(report: SharingReport) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.6), sharex=True)
-    covered = [s.covered_wh / 1000 for s in slots]
-    top.bar(hours, covered, width=width, align="edge", label="covered by the community (G.03)")
-    top.bar(
+    _stacked(
+        top,
         hours,
-        [s.from_grid_wh / 1000 for s in slots],
-        width=width,
-        align="edge",
-        bottom=covered,
-        label="residual grid draw (G.01 − G.03)",
+        width,
+        ([s.covered_wh for s in slots], "covered by the community (G.03)"),
+        ([s.from_grid_wh for s in slots], "residual grid draw (G.01 − G.03)"),
     )
     _outline(top, hours, width, [s.consumption_wh / 1000 for s in slots], "consumption (G.01)")
     top.set_ylabel("kWh per slot")
     top.legend(fontsize=8, loc="upper left")
     top.set_title(f"{report.summary.community}: consumption and its coverage per slot")
-    shared = [s.to_community_wh / 1000 for s in slots]
-    bottom.bar(hours, shared, width=width, align="edge", label="export to the community")
-    bottom.bar(
+    _stacked(
+        bottom,
         hours,
-        [s.to_grid_wh / 1000 for s in slots],
-        width=width,
-        align="edge",
-        bottom=shared,
-        label="export to the grid (P.01)",
+        width,
+        ([s.to_community_wh for s in slots], "export to the community"),
+        ([s.to_grid_wh for s in slots], "export to the grid (P.01)"),
     )
     _outline(bottom, hours, width, [s.production_wh / 1000 for s in slots], "production")
     bottom.set_xlabel("hour of the run")
@@ -300,10 +308,5 @@ in kWh (exact Wh), money in € (cost &gt; 0 means paid).</p>
 
 def write_sharing_report(report: SharingReport, directory: Path) -> Path:
     """The PNG plots and `report.html` (referencing them) into `directory`; the HTML's path."""
-    directory.mkdir(parents=True, exist_ok=True)
     images = plots(report)
-    for name, data in images.items():
-        (directory / name).write_bytes(data)
-    path = directory / "report.html"
-    path.write_text(html_report(report, list(images)), encoding="utf-8")
-    return path
+    return save_report(directory, images, html_report(report, list(images)))
