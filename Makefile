@@ -26,7 +26,7 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: help setup setup-core system-packages solc postgres chromium test compile lint slither fuzz test-python \
-	demo-sharing test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
+	demo-sharing dashboard-sharing test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
 	test-dashboard demo dashboard \
 	demo-slot demo-flex bench bench-gas bench-gas-flex bench-make-test bench-matcher bench-oracle bench-index bench-api \
 	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
@@ -170,6 +170,11 @@ demo: setup-core
 # chain, its address and the accounts to sign in as printed; Ctrl-C stops everything.
 dashboard: setup-core
 	$(BIN)/gridshare dashboard --community communities/default-20.toml --days 1
+
+# The energy-sharing community (sharing-20) for a day, then served the same way: the household
+# view of coverage, grid draw and bill (a community file with [sharing] runs in the sharing mode).
+dashboard-sharing: setup-core
+	$(BIN)/gridshare dashboard --community communities/sharing-20.toml --days 1
 
 # The DSO congestion scenario on a private ganache: default-20 for 5 days of baseline history and
 # the event day; requests, offers, acceptance and payouts on-chain, then the audit. The text

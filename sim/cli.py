@@ -3,7 +3,7 @@ its report."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -12,9 +12,10 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from chain.devchain import DevChain
     from gridshare.settings import Settings
     from sim.community import Community
-    from sim.runner import RunResult
+    from sim.runner import Member, RunResult
 
 T = TypeVar("T")
 Step = Callable[[int, int], None]
@@ -235,6 +236,29 @@ def flex_command(
         console.print(kept, markup=False, highlight=False)
 
 
+def _sharing_and_report(
+    console: Console,
+    spec: Community,
+    days: int,
+    settings: Settings,
+    chain: DevChain,
+    out: Path | None,
+) -> Sequence[Member]:
+    """A sharing community's days on `chain` (as `simulate-sharing --chain`), its summary and
+    report; the members registered."""
+    from sim.sharingchain import format_run, run_sharing_on_chain
+    from sim.sharingreport import chain_report, write_sharing_report
+
+    step = plain_progress(lambda line: console.print(line, markup=False), spec.name)
+    run = run_sharing_on_chain(spec, days, chain.deployments_dir, settings, step, chain)
+    console.print(format_run(run), markup=False, highlight=False, end="")
+    directory = out or Path("reports") / f"{spec.name}-sharing"
+    console.print(f"  report: {write_sharing_report(chain_report(run), directory)}", markup=False)
+    if not (run.audit.ok and run.matches_rule):
+        raise RuntimeError("the chain's allocation differs from the rule or the audit failed")
+    return run.members
+
+
 def dashboard_command(
     community: CommunityOption = Path("communities/default-20.toml"),
     days: Annotated[int, typer.Option(min=1, help="Days to run before serving.")] = 1,
@@ -246,9 +270,10 @@ def dashboard_command(
     ] = None,
 ) -> None:
     """The newcomer's path: a private chain, the community run on it for `days` days (as
-    `gridshare simulate`, report included), then the indexer and the API with the dashboard,
-    until Ctrl-C. Prints the address and the accounts to sign in as (households and the DSO,
-    through the API's dev sign-in helper, which only a local development chain offers)."""
+    `gridshare simulate`, or `simulate-sharing --chain` for a community with a [sharing]
+    section; report included), then the indexer and the API with the dashboard, until Ctrl-C.
+    Prints the address and the accounts to sign in as (households and the DSO, through the API's
+    dev sign-in helper, which only a local development chain offers)."""
     from rich.console import Console
 
     from gridshare.settings import load_settings
@@ -258,9 +283,14 @@ def dashboard_command(
     spec = _load(community)
     settings = load_settings()
 
-    def run(network: str, deployments: Path) -> RunResult:
+    def run(chain: DevChain) -> Sequence[Member]:
+        if spec.sharing is not None:
+            return _sharing_and_report(console, spec, days, settings, chain, out)
         directory = out or Path("reports") / spec.name
-        return _simulate_and_report(console, spec, days, network, settings, directory, deployments)
+        result = _simulate_and_report(
+            console, spec, days, chain.network_id, settings, directory, chain.deployments_dir
+        )
+        return result.members
 
     try:
         run_dashboard(spec, port or settings.api_port, console, run)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,7 @@ from chain.devchain import ROOT, DevChain, dev_chain, stop_process
 from chain.node import Node
 from gridshare.settings import Settings
 from sim.community import Community
-from sim.runner import RunResult
+from sim.runner import Member
 
 GRIDSHARE = [sys.executable, "-c", "from gridshare.cli import app; app()"]
 RELAYER_ACCOUNT = 5  # a node account no role uses (scripts/deploy.py: 0 DSO, 1-4 and 8 roles)
@@ -53,12 +53,12 @@ class Child:
         return "\n".join(text[-lines:])
 
 
-def dev_accounts(result: RunResult, dso_key: str, dso_address: str) -> dict[str, object]:
+def sign_in_accounts(
+    members: Sequence[Member], dso_key: str, dso_address: str
+) -> dict[str, object]:
     """The accounts file of the API's dev sign-in helper: each household (and the battery) with
     its wallet key, then the DSO with its node account's key."""
-    rows = [
-        {"name": m.name, "role": m.role, "address": m.address, "key": m.key} for m in result.members
-    ]
+    rows = [{"name": m.name, "role": m.role, "address": m.address, "key": m.key} for m in members]
     rows.append({"name": "DSO", "role": "dso", "address": dso_address, "key": dso_key})
     return {"accounts": rows}
 
@@ -169,10 +169,11 @@ def _instructions(url: str, accounts: dict[str, object], name: str) -> list[str]
 
 
 def run_dashboard(
-    spec: Community, port: int, console: Console, run: Callable[[str, Path], RunResult]
+    spec: Community, port: int, console: Console, run: Callable[[DevChain], Sequence[Member]]
 ) -> None:
-    """Run `spec` on a private chain with `run(network id, deployments folder)` (sim/cli.py:
-    deploy, run and report as `gridshare simulate` does), then serve it until Ctrl-C."""
+    """Run `spec` on a private chain with `run(chain)` (sim/cli.py: deploy, run and report as
+    `gridshare simulate` or `simulate-sharing --chain` do; it returns the members to sign in
+    as), then serve it until Ctrl-C."""
     with tempfile.TemporaryDirectory(prefix="gridshare-dashboard-") as folder, _signals_stop():
         work = Path(folder)
         keys_file = work / "node-keys.json"
@@ -194,13 +195,13 @@ def _serve(
     keys_file: Path,
     port: int,
     console: Console,
-    run: Callable[[str, Path], RunResult],
+    run: Callable[[DevChain], Sequence[Member]],
 ) -> None:
-    result = run(chain.network_id, chain.deployments_dir)
+    members = run(chain)
     local = Settings(deployments_dir=chain.deployments_dir, rpc_url=chain.url)
     node = Node.from_settings(chain.network_id, local)
     node_accounts = [str(to_checksum_address(a)) for a in node.make_request("eth_accounts", [])]
-    accounts = dev_accounts(result, _node_key(keys_file, node_accounts[0]), node_accounts[0])
+    accounts = sign_in_accounts(members, _node_key(keys_file, node_accounts[0]), node_accounts[0])
     accounts_file = work / "dev-accounts.json"
     accounts_file.write_text(json.dumps(accounts))
     children: list[Child] = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from eth_utils.crypto import keccak
 from audit.checks import audit
 from audit.fetch import fetch_events, fetch_state
 from audit.model import Report as AuditReport
-from chain.devchain import dev_chain
+from chain.devchain import DevChain, dev_chain
 from chain.gateway import EnergyTokenGateway, ReadingsGateway
 from chain.node import Node, Sender
 from chain.settled import read_settled
@@ -85,6 +86,8 @@ class SharingChainRun:
     """Each member's statement of account over the run's slots, by household name."""
     audit: AuditReport
     seconds: float
+    members: tuple[Member, ...]
+    """The households as registered (wallets and meter keys: development chains only)."""
 
     @property
     def matches_rule(self) -> bool:
@@ -251,9 +254,12 @@ def run_sharing_on_chain(
     deployments_dir: Path,
     settings: Settings,
     progress: Progress | None = None,
+    chain: DevChain | None = None,
 ) -> SharingChainRun:
     """Deploy `community` in the `sharing` mode on a private anvil and run `days` days of it
-    (see the module's docstring)."""
+    (see the module's docstring). Given `chain` (a development chain with nothing deployed, its
+    deployments folder `deployments_dir`), the run deploys there instead and leaves it running:
+    `gridshare dashboard` then serves the community."""
     if community.sharing is None:
         raise ValueError(f"{community.name} has no [sharing] section")
     if community.battery is not None:
@@ -269,7 +275,11 @@ def run_sharing_on_chain(
     work = deployments_dir.resolve()
     env = _deploy_env(community, community.sharing.key, genesis, work)
     local = settings.model_copy(update={"deployments_dir": work})
-    with dev_chain(work, env, node="anvil") as chain:
+    with ExitStack() as stack:
+        if chain is None:
+            chain = stack.enter_context(dev_chain(work, env, node="anvil"))
+        else:
+            chain.deploy(env)
         node = Node.from_settings(chain.network_id, local)
         day = _SharingDay(node, community, members, work)
         day.register(terms)
@@ -320,6 +330,7 @@ def run_sharing_on_chain(
         statements=statements,
         audit=report,
         seconds=time.monotonic() - started,
+        members=tuple(members),
     )
 
 

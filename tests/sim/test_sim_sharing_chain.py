@@ -8,10 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from chain.devchain import dev_chain
+from chain.gateway import CommunityGateway
+from chain.node import Node
 from gridshare.settings import Settings
 from sim.community import load_community
 from sim.sharingchain import SharingChainRun, run_sharing_on_chain
@@ -22,10 +26,36 @@ COMMUNITY = ROOT / "communities" / "sharing-20.toml"
 GRIDSHARE = os.path.join(os.path.dirname(sys.executable), "gridshare")
 
 
+@dataclass(frozen=True)
+class Served:
+    """The run on a chain the test started (as `gridshare dashboard` starts it), and who the
+    chain says each member the run returned is."""
+
+    run: SharingChainRun
+    roles: dict[str, str | None]
+
+
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> SharingChainRun:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     community = load_community(COMMUNITY)
-    return run_sharing_on_chain(community, 1, tmp_path_factory.mktemp("sharing-chain"), Settings())
+    work = tmp_path_factory.mktemp("sharing-chain")
+    with dev_chain(work, node="anvil", deploy=False) as chain:
+        run = run_sharing_on_chain(community, 1, work, Settings(), chain=chain)
+        node = Node.from_settings(chain.network_id, Settings(deployments_dir=work))
+        community_gw = CommunityGateway(node)
+        roles = {m.name: community_gw.member_role(m.address) for m in run.members}
+    return Served(run, roles)
+
+
+@pytest.fixture(scope="module")
+def run(served: Served) -> SharingChainRun:
+    return served.run
+
+
+def test_the_members_returned_to_sign_in_as_are_the_chains(served: Served) -> None:
+    """`gridshare dashboard` offers these accounts' keys for the dev sign-in."""
+    assert [m.name for m in served.run.members] == [m.name for m in served.run.summary.members]
+    assert all(served.roles[m.name] == m.role for m in served.run.members)
 
 
 def test_the_chain_allocates_as_the_rule_and_the_audit_passes(run: SharingChainRun) -> None:
