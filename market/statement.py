@@ -31,7 +31,7 @@ exits) belong to the slot last settled against meters before them in chain order
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -449,6 +449,40 @@ LINES: dict[str, tuple[str, str]] = {
 }
 
 
+SHARING_LINES: dict[str, tuple[str, str]] = {
+    **LINES,
+    # the same figures in a community that shares by a key instead of trading (sharing mode)
+    "energy_bought": (
+        "Energy covered by the community",
+        "What you paid, at the sharing price, for the energy the community's production covered.",
+    ),
+    "energy_sold": (
+        "Energy shared with the community",
+        "What you were paid, at the sharing price, for your production the community used "
+        "(a credit).",
+    ),
+    "platform_fees": (
+        "Platform fees",
+        "The DSO's fee per kWh the community covered for you or took from your production.",
+    ),
+    "network_fees": (
+        "Network charges on shared energy",
+        "The reduced grid fee per kWh the community covered.",
+    ),
+    "grid_credit": (
+        "Surplus bought by the grid",
+        "The feed-in price for what your meter exported beyond what the community used.",
+    ),
+    "grid_energy": (
+        "Shortfall from the grid: energy",
+        "The retail price for what your meter imported beyond what the community covered.",
+    ),
+    "bought_wh": ("Covered by the community", "Your consumption the community covered (Wh)."),
+    "sold_wh": ("Shared with the community", "Your production the community used (Wh)."),
+}
+"""A member's statement in a `sharing` community: the same lines, named as that mode works."""
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     key: str
@@ -497,8 +531,8 @@ class SlotFigures:
         return self.bau_cost - self.net_cost
 
 
-def _line(key: str, amount: int, part: Part) -> Line:
-    label, explanation = LINES[key]
+def _line(key: str, amount: int, part: Part, texts: Mapping[str, tuple[str, str]] = LINES) -> Line:
+    label, explanation = texts[key]
     return Line(key, label, explanation, amount, part)
 
 
@@ -622,25 +656,30 @@ def member_statement(
     net = sum(costs.values())
     debt = _uncollected(ms, flex, billed, exits) + sh.unpaid
     bau += sh.bau
-    lines = [_line(k, v, Part.COST) for k, v in costs.items()]
+    texts = SHARING_LINES if settled.sharing else LINES
+
+    def line(key: str, amount: int, part: Part) -> Line:
+        return _line(key, amount, part, texts)
+
+    lines = [line(k, v, Part.COST) for k, v in costs.items()]
     lines += [
-        _line("net_cost", net, Part.TOTAL),
-        _line("bau_cost", bau, Part.TOTAL),
-        _line("savings", bau - net, Part.TOTAL),
-        _line("debt_incurred", debt, Part.ACCOUNT),
-        _line("debt_repaid", repaid, Part.ACCOUNT),
-        _line("top_ups", top_ups, Part.ACCOUNT),
-        _line("redeemed", redeemed, Part.ACCOUNT),
-        _line("transfers", transfers, Part.ACCOUNT),
-        _line(
+        line("net_cost", net, Part.TOTAL),
+        line("bau_cost", bau, Part.TOTAL),
+        line("savings", bau - net, Part.TOTAL),
+        line("debt_incurred", debt, Part.ACCOUNT),
+        line("debt_repaid", repaid, Part.ACCOUNT),
+        line("top_ups", top_ups, Part.ACCOUNT),
+        line("redeemed", redeemed, Part.ACCOUNT),
+        line("transfers", transfers, Part.ACCOUNT),
+        line(
             "token_change",
             -net + debt - repaid + top_ups - redeemed + transfers,
             Part.ACCOUNT,
         ),
-        _line("bought_wh", bought_wh + sh.bought_wh, Part.ENERGY),
-        _line("sold_wh", sold_wh + sh.sold_wh, Part.ENERGY),
-        _line("import_wh", sum(m.import_wh for m in ms) + sh.import_wh, Part.ENERGY),
-        _line("export_wh", sum(m.export_wh for m in ms) + sh.export_wh, Part.ENERGY),
+        line("bought_wh", bought_wh + sh.bought_wh, Part.ENERGY),
+        line("sold_wh", sold_wh + sh.sold_wh, Part.ENERGY),
+        line("import_wh", sum(m.import_wh for m in ms) + sh.import_wh, Part.ENERGY),
+        line("export_wh", sum(m.export_wh for m in ms) + sh.export_wh, Part.ENERGY),
     ]
     return Statement(member, "member", lo, hi, tuple(lines), tuple(slots))
 

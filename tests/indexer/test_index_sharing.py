@@ -17,7 +17,7 @@ from indexer.migrate import upgrade
 from indexer.schema import event_table
 from indexer.service import Indexer
 from indexer.spec import snake_case
-from market.statement import dso_statement, member_statement
+from market.statement import LINES, SHARING_LINES, dso_statement, member_statement
 from tests.sharing import FLOWS, SharingCommunity
 
 NewDb = Callable[[], Engine]
@@ -79,7 +79,7 @@ def test_statements_from_the_index_are_the_chains(
 ) -> None:
     """A member's and the DSO's statement of a sharing slot, read from the index (the API's
     source), equal those read from the chain's events (the audit's), line by line; the shared
-    Wh appear as bought and sold locally."""
+    Wh appear as covered by and shared with the community."""
     engine = new_db()
     node = index_sharing(sharing_community, engine)
     events = fetch_events(node, node.block_number(), 1_000)
@@ -97,6 +97,10 @@ def test_statements_from_the_index_are_the_chains(
         for k in sharing_community.keys
     ]
     assert sum(s["bought_wh"] for s in bought) == sum(s["sold_wh"] for s in bought) > 0
+    # Named as the sharing mode works: what the community covered and used, not trades.
+    labels = {line.key: line.label for line in bought[0].lines}
+    assert labels["energy_bought"] == SHARING_LINES["energy_bought"][0] != LINES["energy_bought"][0]
+    assert labels["bought_wh"] == "Covered by the community"
     dso = dso_statement(chain.settled, chain.tariff_at, chain.accounts, period, lo, hi)
     assert history.dso_statement(lo, hi, period).as_dict() == dso.as_dict()
     assert dso["bought_wh"] == sum(s["bought_wh"] for s in bought)
