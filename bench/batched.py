@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.matcher import TOP_UP, registered_members
+from bench.matcher import TOP_UP, crossing_order, registered_members
 from bench.report import record
 from chain.devchain import close_gate, dev_accounts, dev_chain, dev_sender
 from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
@@ -39,14 +39,11 @@ from matcher.service import Matcher, SlotResult
 def _sign(
     node: Node, keys: Sequence[Any], slot: int, settings: Settings, rng: random.Random
 ) -> list[SignedIntent]:
-    lo, hi = settings.tariff.feed_in_price, settings.tariff.retail_price
-    mid = (lo + hi) // 2
     settlement = node.manifest.contracts["Settlement"]
     out = []
     for i, key in enumerate(keys):
-        side = "buy" if i % 2 == 0 else "sell"
-        price = rng.randint(mid - 20_000, hi) if side == "buy" else rng.randint(lo, mid + 20_000)
-        intent = Intent(key.address, slot, side, rng.randint(200, 3_000), price, 0, 2**40)
+        side, energy_wh, price = crossing_order(i, rng, settings.tariff)
+        intent = Intent(key.address, slot, side, energy_wh, price, 0, 2**40)
         typed = intent_typed_data(intent, node.manifest.chain_id, settlement)
         out.append(SignedIntent(intent, sign_typed_data(typed, key.key)))
     return out

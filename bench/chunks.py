@@ -27,25 +27,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.chainops import gas_by_function
-from bench.matcher import register_members, send_setup
+from bench.chainops import gas_by_function, metered_members, relay_signed, sign_readings
 from bench.report import record
-from chain.devchain import dev_accounts, dev_chain, nonce_of, wait_for_nonce
+from chain.devchain import dev_accounts, dev_chain
 from chain.gateway import (
     CommunityGateway,
-    EnergyTokenGateway,
     ImbalanceGateway,
     ProfitSharingGateway,
-    ReadingsGateway,
     SettlementGateway,
 )
 from chain.node import Node, Sender
-from chain.signing import Reading, reading_typed_data, sign_typed_data
+from chain.signing import Reading
 from gridshare.settings import load_settings
 from matcher.service import Matcher
 
 PERIOD_SLOTS = 4
-WINDOW = 500  # members registered per round of set-up transactions
 
 
 def _advance_to(node: Node, timestamp: int) -> None:
@@ -53,42 +49,6 @@ def _advance_to(node: Node, timestamp: int) -> None:
     offset runs ahead of or behind the head after many quick blocks, so the time is set)."""
     if node.block_timestamp() < timestamp:
         node.make_request("evm_mine", [timestamp])
-
-
-def _meters(node: Node, keys: list[Any], first: int) -> list[bytes]:
-    """One meter per member, signed by the member's own key (any key works for the bench)."""
-    dso = dev_accounts(node)[0]
-    community = CommunityGateway(node)
-    nonce = nonce_of(node, dso, pending=True)
-    ids = []
-    for i, key in enumerate(keys):
-        meter_id = f"bench-chunks-{first + i}".encode().ljust(32, b"\0")
-        fn = community.register_meter_call(meter_id, key.address, key.address)
-        send_setup(node, dso, fn, nonce)
-        nonce += 1
-        ids.append(meter_id)
-    wait_for_nonce(node, dso, nonce, timeout=1800)
-    return ids
-
-
-def metered_members(
-    node: Node, members: int, rng: random.Random, label: str
-) -> tuple[list[Any], list[bytes]]:
-    """Register `members` keyed prosumers with a meter each, in windows (a node with tens of
-    thousands of pending transactions slows to a crawl), and give the DSO's supply account a
-    float. Returns the members' keys and their meters' ids."""
-    dso = dev_accounts(node)[0]
-    keys: list[Any] = []
-    meter_ids: list[bytes] = []
-    for start in range(0, members, WINDOW):
-        part, nonce = register_members(node, min(WINDOW, members - start), rng, f"{label}-{start}")
-        wait_for_nonce(node, dso, nonce, timeout=1800)
-        meter_ids += _meters(node, part, start)
-        keys += part
-    supply = CommunityGateway(node).supply_account()
-    ref = f"{label}-supply".encode().ljust(32, b"\0")
-    EnergyTokenGateway(node).top_up(supply, 10**12, ref, sender=Sender(dso))
-    return keys, meter_ids
 
 
 def run(members: int, batch: int) -> dict[str, Any]:
@@ -105,7 +65,7 @@ def run(members: int, batch: int) -> dict[str, Any]:
             chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
         )
         accounts = dev_accounts(node)
-        dso, oracle, matcher_account = accounts[0], accounts[1], accounts[2]
+        dso, matcher_account = accounts[0], accounts[2]
         started = time.perf_counter()
         keys, meter_ids = metered_members(node, members, rng, "bench-chunks")
         community = CommunityGateway(node)
@@ -128,21 +88,15 @@ def run(members: int, batch: int) -> dict[str, Any]:
                 f", trades at {trades_at}"
             )
         first_block = node.block_number() + 1
-        readings = ReadingsGateway(node)
-        signed = []
-        for meter_id, key in zip(meter_ids, keys, strict=True):
-            r = Reading(meter_id, slot, rng.randint(0, 900), rng.randint(0, 900), 1)
-            data = reading_typed_data(r, node.manifest.chain_id, readings.address)
-            signed.append((r, sign_typed_data(data, key.key)))
+        signed = sign_readings(
+            node,
+            [
+                (Reading(meter_id, slot, rng.randint(0, 900), rng.randint(0, 900), 1), key)
+                for meter_id, key in zip(meter_ids, keys, strict=True)
+            ],
+        )
         relay_started = time.perf_counter()
-        for start in range(0, len(signed), batch):
-            part = signed[start : start + batch]
-            readings.submit_readings(
-                [r for r, _ in part],
-                [s for _, s in part],
-                sender=Sender(oracle),
-                gas=node.block_gas_limit(),
-            )
+        relay_signed(node, signed, batch, gas=node.block_gas_limit())
         relay_s = time.perf_counter() - relay_started
         imbalance_started = time.perf_counter()
         settled = matcher.settle_imbalances()

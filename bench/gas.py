@@ -25,10 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
-
-from bench.chainops import gas_by_function
-from bench.matcher import registered_members
+from bench.chainops import gas_by_function, metered_members, relay_signed, sign_readings
+from bench.matcher import crossing_order, registered_members
 from bench.report import record
 from chain.devchain import (
     advance_past_reading_deadline,
@@ -43,7 +41,6 @@ from chain.gateway import (
     EnergyTokenGateway,
     OrderBookGateway,
     PlacedOrders,
-    ReadingsGateway,
 )
 from chain.node import Node, Receipt, Sender
 from chain.signing import (
@@ -51,7 +48,6 @@ from chain.signing import (
     Reading,
     cancel_typed_data,
     order_typed_data,
-    reading_typed_data,
     sign_typed_data,
 )
 from gridshare.settings import Settings, load_settings
@@ -61,8 +57,7 @@ COMMAND = "make bench-gas  (python -m bench.gas --record)"
 MEMBER_COUNTS = (50, 200, 1000)
 METERED_MEMBERS = 200
 READINGS_PER_TX = 100
-SUPPLY_FLOAT = 10**15  # n€: the DSO's supply account buys and sells the imbalance
-DSO, ORACLE, MATCHER, NETWORK, RELAYER, FUNDER, EMPTY, SUPPLY = 0, 1, 2, 4, 5, 6, 7, 8
+DSO, MATCHER, NETWORK, RELAYER, FUNDER, EMPTY = 0, 2, 4, 5, 6, 7
 ETHER = 10**18
 
 
@@ -97,51 +92,26 @@ class Bench:
 
     def relay_crossing_orders(self, members: Sequence[Any], slot: int, nonce: int) -> None:
         """One order of each member in `slot`: half buy, half sell, prices that cross."""
-        t = self.settings.tariff
-        mid = (t.feed_in_price + t.retail_price) // 2
         for i, m in enumerate(members):
-            side = "buy" if i % 2 == 0 else "sell"
-            price = (
-                self.rng.randint(mid - 20_000, t.retail_price)
-                if side == "buy"
-                else self.rng.randint(t.feed_in_price, mid + 20_000)
-            )
-            self.relay_order(m, slot, side, self.rng.randint(200, 3_000), price, nonce)
+            side, energy_wh, price = crossing_order(i, self.rng, self.settings.tariff)
+            self.relay_order(m, slot, side, energy_wh, price, nonce)
 
-    def metered_members(self, count: int, label: str) -> list[tuple[Any, bytes, Any]]:
-        """`members`, each with a meter of its own: (member key, meter id, meter key). The DSO's
-        supply account gets a float to buy and sell the imbalance."""
-        community, dso = CommunityGateway(self.node), self.account(DSO)
-        out = []
-        for i, member in enumerate(self.members(count, label)):
-            meter = Account.create(str(self.rng.random()))
-            meter_id = f"{label}-meter-{i}".encode().ljust(32, b"\0")
-            community.register_meter(meter_id, member.address, meter.address, sender=dso)
-            out.append((member, meter_id, meter))
-        supply = dev_accounts(self.node)[SUPPLY]
-        ref = f"{label}-supply".encode().ljust(32, b"\0")
-        EnergyTokenGateway(self.node).top_up(supply, SUPPLY_FLOAT, ref, sender=dso)
-        return out
+    def metered_members(self, count: int, label: str) -> list[tuple[Any, bytes]]:
+        """`count` fresh members, each with a meter its key signs for: (member key, meter id)."""
+        keys, meter_ids = metered_members(self.node, count, self.rng, label)
+        return list(zip(keys, meter_ids, strict=True))
 
-    def relay_readings(self, metered: Sequence[tuple[Any, bytes, Any]], slot: int) -> None:
+    def relay_readings(self, metered: Sequence[tuple[Any, bytes]], slot: int) -> None:
         """A reading of every meter for `slot`, each signed by its meter, relayed by the
         oracle's account READINGS_PER_TX at a time."""
-        readings = ReadingsGateway(self.node)
-        chain_id = self.node.manifest.chain_id
-        signed = []
-        for _member, meter_id, meter in metered:
+        readings = []
+        for key, meter_id in metered:
             imported, exported = self.rng.randint(0, 3_000), self.rng.randint(0, 3_000)
-            reading = Reading(meter_id, slot, imported, exported, slot)
-            typed = reading_typed_data(reading, chain_id, readings.address)
-            signed.append((reading, sign_typed_data(typed, meter.key)))
-        for start in range(0, len(signed), READINGS_PER_TX):
-            part = signed[start : start + READINGS_PER_TX]
-            readings.submit_readings(
-                [r for r, _ in part], [s for _, s in part], sender=self.account(ORACLE)
-            )
+            readings.append((Reading(meter_id, slot, imported, exported, slot), key))
+        relay_signed(self.node, sign_readings(self.node, readings), READINGS_PER_TX)
 
     def deliver(
-        self, matcher: Matcher, metered: Sequence[tuple[Any, bytes, Any]], slot: int
+        self, matcher: Matcher, metered: Sequence[tuple[Any, bytes]], slot: int
     ) -> dict[str, list[int]]:
         """Move time past `slot`'s delivery, relay every meter's reading of it and let the
         matcher settle what is due (the imbalance, then flexibility). Returns the gas of the
@@ -271,7 +241,7 @@ def metered_figures(bench: Bench, members: int) -> dict[str, Any]:
     matcher = Matcher(node, bench.account(MATCHER))
     first = CommunityGateway(node).current_slot() + 2
     for slot in (first, first + 1):
-        bench.relay_crossing_orders([key for key, _, _ in metered], slot, nonce=slot)
+        bench.relay_crossing_orders([key for key, _ in metered], slot, nonce=slot)
     close_gate(node, first + 1)
     trades = {r.slot: r.gas_used for r in matcher.run_once()}
     # Earlier slots (no readings) settle once their reading deadline has passed.

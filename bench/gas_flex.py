@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench.gas import DSO, FUNDER, MATCHER, NETWORK, RELAYER, SUPPLY_FLOAT, deployment
+from bench.chainops import SUPPLY_FLOAT
+from bench.gas import DSO, FUNDER, MATCHER, NETWORK, RELAYER, deployment
 from bench.report import record
 from chain.devchain import advance_past_reading_deadline, advance_to, dev_accounts
 from chain.gateway import CommunityGateway, EnergyTokenGateway, FlexibilityGateway
@@ -57,7 +58,7 @@ def run(settings: Settings, node_kind: str, members: int, offers: int) -> dict[s
         community, flex = CommunityGateway(node), FlexibilityGateway(node)
         dso = bench.account(DSO)
         metered = bench.metered_members(members, "flex")
-        keys = [key for key, _, _ in metered]
+        keys = [key for key, _ in metered]
         network = dev_accounts(node)[NETWORK]  # pays for flexibility
         ref = b"flex-network".ljust(32, b"\0")
         EnergyTokenGateway(node).top_up(network, SUPPLY_FLOAT, ref, sender=dso)

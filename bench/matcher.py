@@ -33,7 +33,7 @@ from chain.devchain import (
 from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
 from chain.node import ContractCall, Node, Sender
 from chain.signing import OrderIntent, order_typed_data, sign_typed_data
-from gridshare.settings import Settings, load_settings
+from gridshare.settings import Settings, TariffSettings, load_settings
 from market.clearing import Mode, clear
 from market.orders import Order, Side
 from matcher.service import Matcher
@@ -66,6 +66,17 @@ def clear_1m_orders_s(orders: list[Order]) -> tuple[float, list[float], int]:
         volume = clear(orders, Mode.UNIFORM).volume_wh
         times.append(time.perf_counter() - start)
     return statistics.median(times), times, volume
+
+
+def crossing_order(index: int, rng: random.Random, tariff: TariffSettings) -> tuple[str, int, int]:
+    """Order `index` of a slot in which about half the orders cross: even ones buy, odd ones
+    sell, limits within the tariff's bounds around its middle, 200..3,000 Wh. Returns (side,
+    energy Wh, limit price n€/Wh)."""
+    lo, hi = tariff.feed_in_price, tariff.retail_price
+    mid = (lo + hi) // 2
+    side = "buy" if index % 2 == 0 else "sell"
+    price = rng.randint(mid - 20_000, hi) if side == "buy" else rng.randint(lo, mid + 20_000)
+    return side, rng.randint(200, 3_000), price
 
 
 def send_setup(node: Node, sender: str, fn: ContractCall, nonce: int) -> None:
@@ -111,15 +122,10 @@ def _slot_with_members(node: Node, settings: Settings, rng: random.Random) -> in
     slot = matcher.community_gw.current_slot() + 2
     close_gate(node, slot - 1)
     matcher.run_once()  # settle everything before the measured slot
-    lo, hi = settings.tariff.feed_in_price, settings.tariff.retail_price
-    mid = (lo + hi) // 2
     relayer_nonce = nonce_of(node, relayer, pending=True)
     for i, key in enumerate(keys):
-        side = "buy" if i % 2 == 0 else "sell"
-        price = rng.randint(mid - 20_000, hi) if side == "buy" else rng.randint(lo, mid + 20_000)
-        intent = OrderIntent(
-            key.address, slot, slot, side, rng.randint(200, 3_000), price, 0, 2**40
-        )
+        side, energy_wh, price = crossing_order(i, rng, settings.tariff)
+        intent = OrderIntent(key.address, slot, slot, side, energy_wh, price, 0, 2**40)
         signature = sign_typed_data(
             order_typed_data(intent, node.manifest.chain_id, book.address), key.key
         )

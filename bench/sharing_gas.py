@@ -23,18 +23,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.chainops import gas_by_function
-from bench.chunks import _advance_to, metered_members
+from bench.chainops import gas_by_function, metered_members, relay_signed, sign_readings
+from bench.chunks import _advance_to
 from bench.report import record
-from chain.devchain import dev_accounts, dev_chain
-from chain.gateway import CommunityGateway, ReadingsGateway, SharingGateway
-from chain.node import Node, Sender
-from chain.signing import Reading, reading_typed_data, sign_typed_data
+from chain.devchain import dev_chain, dev_sender
+from chain.gateway import CommunityGateway, SharingGateway
+from chain.node import Node
+from chain.signing import Reading
 from gridshare.settings import load_settings
 from matcher.service import Matcher
 
 GOAL = 8_000
-WINDOW = 500
 
 
 def run(members: int, batch: int) -> dict[str, Any]:
@@ -48,11 +47,9 @@ def run(members: int, batch: int) -> dict[str, Any]:
         node = Node.from_settings(
             chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
         )
-        accounts = dev_accounts(node)
-        oracle, matcher_account = accounts[1], accounts[2]
         keys, meter_ids = metered_members(node, members, rng, "bench-sharing")
         community = CommunityGateway(node)
-        matcher = Matcher(node, Sender(matcher_account))
+        matcher = Matcher(node, dev_sender(node, 2))
         sharing = SharingGateway(node)
         deadline = sharing.reading_deadline_seconds()
         slot = community.current_slot() + 1
@@ -62,7 +59,6 @@ def run(members: int, batch: int) -> dict[str, Any]:
         if sharing.next_slot() != slot:
             raise RuntimeError(f"slots before {slot} not settled")
         _advance_to(node, community.slot_start(slot + 1) + 1)
-        readings = ReadingsGateway(node)
         assert matcher.sharing_step is not None
         measured: list[dict[str, list[int]]] = []
         # Two slots of the same period: the first writes each exporter's period counter fresh,
@@ -70,23 +66,14 @@ def run(members: int, batch: int) -> dict[str, Any]:
         for k in (0, 1):
             _advance_to(node, community.slot_start(slot + k + 1) + 1)
             first_block = node.block_number() + 1
-            signed = []
+            day: list[tuple[Reading, Any]] = []
             for meter_id, key in zip(meter_ids, keys, strict=True):
                 if rng.random() < 0.4:
                     imp, exp = 0, rng.randint(1, 1_500)
                 else:
                     imp, exp = rng.randint(1, 2_000), 0
-                r = Reading(meter_id, slot + k, imp, exp, 1 + k)
-                data = reading_typed_data(r, node.manifest.chain_id, readings.address)
-                signed.append((r, sign_typed_data(data, key.key)))
-            for start in range(0, len(signed), batch):
-                part = signed[start : start + batch]
-                readings.submit_readings(
-                    [r for r, _ in part],
-                    [s for _, s in part],
-                    sender=Sender(oracle),
-                    gas=node.block_gas_limit(),
-                )
+                day.append((Reading(meter_id, slot + k, imp, exp, 1 + k), key))
+            relay_signed(node, sign_readings(node, day), batch, gas=node.block_gas_limit())
             relay = gas_by_function(node, first_block).get("submitReadings", [])
             measured.append({"relay": relay, **matcher.sharing_step.settle_slot(slot + k)})
         chunks = sharing.chunks_in(slot)

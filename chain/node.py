@@ -395,6 +395,11 @@ class Node:
         handle = self.contract(contract).events[event]()
         return [dict(e["args"]) for e in handle.process_receipt(receipt, errors=DISCARD)]
 
+    def head(self) -> tuple[int, int]:
+        """The latest block's number and timestamp, read together (one request)."""
+        block = self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block("latest"))
+        return int(block["number"]), int(block["timestamp"])
+
     def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
         return int(
             self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(block))["timestamp"]

@@ -156,8 +156,7 @@ class Matcher:
         """Settle every due slot, in order. Returns what this pass settled (nothing to report
         per slot in the sharing mode, whose slots SharingStep settles)."""
         self.node.check_chain()
-        head = self.node.block_number()
-        self.floor.see(head, self.node.block_timestamp(head))
+        self.floor.see(*self.node.head())
         if self.sharing_step is not None:
             self.sharing_step.run_once()
             return []

@@ -162,7 +162,8 @@ def _check_terms(
         )
     if side == "sell" and user.roles.member_role == "consumer":
         raise ApiError(403, "role_cannot_sell", f"{user.address} is a consumer: it may only buy")
-    min_wh = view.book.limits().min_order_wh
+    limits = view.book.limits()
+    min_wh = limits.min_order_wh
     if not min_wh <= energy_wh <= MAX_ENERGY_WH:
         raise ApiError(
             422,
@@ -187,7 +188,7 @@ def _check_terms(
             f"valid that long) and below 2**64, got {deadline}; by default it is the end of the "
             f"slot's delivery, {_default_deadline(view, slot)}",
         )
-    cap = view.book.limits().max_per_member_slot
+    cap = limits.max_per_member_slot
     direct = view.book.member_order_count(slot, user.address)
     held = pool.count_pending(user.address, slot)
     if held + direct >= cap:
