@@ -45,19 +45,31 @@ get_audits = _app_state("audits", AuditJobs)
 ViewDep = Annotated[ChainView, Depends(get_view)]
 
 
-def trading_only(view: ViewDep) -> None:
-    """409 `sharing_mode` in a community deployed in the `sharing` mode: it allocates each
-    slot's production by a key after delivery and has no order book to trade on."""
-    if view.sharing_mode:
-        raise ApiError(
-            409,
-            "sharing_mode",
-            "this community shares its production by an allocation key; it has no order book "
-            "(see /bills for what the community covered)",
-        )
+def only_in_mode(sharing: bool, code: str, message: str) -> Any:
+    """A dependency that answers 409 `code` with `message` unless the community was deployed
+    in the `sharing` mode (`sharing`) or for trading (not `sharing`)."""
+
+    def check(view: ViewDep) -> None:
+        if view.sharing_mode is not sharing:
+            raise ApiError(409, code, message)
+
+    return Depends(check)
 
 
-TradingOnly = Depends(trading_only)
+# A community deployed in the `sharing` mode allocates each slot's production by a key after
+# delivery and has no order book to trade on; one deployed for trading allocates nothing.
+TradingOnly = only_in_mode(
+    False,
+    "sharing_mode",
+    "this community shares its production by an allocation key; it has no order book "
+    "(see /bills for what the community covered)",
+)
+SharingOnly = only_in_mode(
+    True,
+    "trading_mode",
+    "this community trades in a local market; it allocates nothing by a key "
+    "(see /trades and /bills)",
+)
 AuthDep = Annotated[Authenticator, Depends(get_auth)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -101,7 +101,7 @@ def run(members: int, batch: int) -> dict[str, Any]:
         imbalance_started = time.perf_counter()
         settled = matcher.settle_imbalances()
         imbalance_s = time.perf_counter() - imbalance_started
-        if slot not in settled:
+        if slot not in settled.slots:
             raise RuntimeError(f"slot {slot} was not settled against the meters: {settled}")
 
         # The rest of the period, without readings, then its close in chunks.
@@ -125,7 +125,7 @@ def run(members: int, batch: int) -> dict[str, Any]:
         close_s = time.perf_counter() - close_started
         gas = gas_by_function(node, first_block)
     largest = max((g, name) for name, gs in gas.items() for g in gs)
-    imbalance = gas.get("settleImbalance", [])
+    imbalance = gas.get("settleImbalances", [])
     measured = imbalance[: (members + size - 1) // size]  # the measured slot's chunks come first
     return {
         "members": members,
@@ -156,7 +156,7 @@ def main() -> None:
         "goal <= 15,000,000)": f"{out['largest'][0]:,} ({out['largest'][1]})",
         "largest by kind (gas)": {name: max(gs) for name, gs in sorted(gas.items())},
         "transactions by kind": {name: len(gs) for name, gs in sorted(gas.items())},
-        "settleImbalance with readings: chunks / gas per member": (
+        "settleImbalances with readings: transactions / gas per member": (
             f"{len(imb)} / {sum(imb) / n:,.0f}"
         ),
         "submitReadings gas per reading": (

@@ -54,7 +54,15 @@ from web3.providers import HTTPProvider
 
 from audit.fetch import fetch_events
 from bench.report import record
-from chain.devchain import ROOT, DevChain, _brownie, free_port, start_ganache, stop_process
+from chain.devchain import (
+    ROOT,
+    DevChain,
+    add_dev_network,
+    free_port,
+    remove_dev_network,
+    start_ganache,
+    stop_process,
+)
 from chain.node import Node
 from gridshare.settings import load_settings
 from market.billing import OrderSettlement
@@ -478,17 +486,12 @@ def run_faults(config: FaultConfig, say: Callable[[str], None] = _say) -> dict[s
     services: list[Service] = []
     chaos: Chaos | None = None
     try:
-        added = _brownie(
-            "networks", "add", "Development", network, "cmd=ganache-cli",
-            "host=http://127.0.0.1", f"port={port}",
-        )  # fmt: skip
-        if added.returncode != 0:
-            raise RuntimeError(f"brownie networks add failed:\n{added.stdout}\n{added.stderr}")
+        add_dev_network(network, "ganache", port)
         assert node_proc.process is not None
         DevChain(port, node_proc.process, network, deployments).deploy(
             {**community.deploy_env(), "GRIDSHARE_GENESIS": str(genesis_for(int(time.time())))}
         )
-        _brownie("networks", "delete", network)
+        remove_dev_network(network)
         say(f"deployed on ganache :{port} (database {node_proc.db_dir})")
 
         base = load_settings()
@@ -666,7 +669,7 @@ def run_faults(config: FaultConfig, say: Callable[[str], None] = _say) -> dict[s
         for s in services:
             s.stop()
         node_proc.stop()
-        _brownie("networks", "delete", network)
+        remove_dev_network(network)
 
 
 def passed(s: Mapping[str, Any], min_kills: int) -> bool:

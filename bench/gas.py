@@ -253,7 +253,7 @@ def metered_figures(bench: Bench, members: int) -> dict[str, Any]:
         out[label] = {
             "trades": int(trades.get(slot) or 0),
             "readings": sum(gas.get("submitReadings", [])),
-            "imbalance": sum(gas.get("settleImbalance", [])),
+            "imbalance": sum(gas.get("settleImbalances", [])),
         }
     steady, first_slot = out["steady"], out["first"]
     if not (steady["trades"] and steady["readings"] and steady["imbalance"]):

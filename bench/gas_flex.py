@@ -3,7 +3,7 @@
 
 Measures, on one deployment with `MEMBERS` metered members (one meter each), every step through
 chain/gateway.py and the matcher service (which accepts and settles flexibility requests):
-- `settleImbalance` of a slot in which every member has a reading and a trade (steady state),
+- `settleImbalances` of a slot in which every member has a reading and a trade (steady state),
   per member (the search runs once per reading and once per trade word);
 - `settleRequest` of a flexibility request with `OFFERS` accepted offers, whose slot has a
   reading of every member (the search runs once per reading word over the accepted members);
@@ -36,7 +36,7 @@ Setting: a private anvil (shanghai), solc 0.8.28 optimizer 100,000 runs, default
 slots, 10 lookback days); 100 members with one meter each. Since the port off brownie (issue 19)
 every step goes through chain/gateway.py and the matcher service: it accepts the offers at the
 request's gate, settles the imbalance once every meter has reported, then the request.
-`settleImbalance`: a slot in which every member has a reading and a trade (steady state).
+`settleImbalances`: a slot in which every member has a reading and a trade (steady state).
 `settleRequest`: 10 accepted offers, a reading of every member in the delivered slot (no history:
 nothing measured, the search still runs once per reading word). Offers: the same 10 offers made
 directly (member pays gas) and relayed.
@@ -87,10 +87,10 @@ def run(settings: Settings, node_kind: str, members: int, offers: int) -> dict[s
         for slot in (target, target + 1):
             for name, used in bench.deliver(matcher, metered, slot).items():
                 gas.setdefault(f"{name} {slot - target}", []).extend(used)
-        imbalance = sum(gas.get("settleImbalance 1", []))
+        imbalance = sum(gas.get("settleImbalances 1", []))
         settle = sum(gas.get("settleRequest 0", []) + gas.get("settleRequest 1", []))
         if not imbalance or not settle:
-            raise RuntimeError(f"settleImbalance or settleRequest not measured: {sorted(gas)}")
+            raise RuntimeError(f"settleImbalances or settleRequest not measured: {sorted(gas)}")
 
         # The same offers relayed, on a second request published once the first is settled (so
         # it changes nothing measured above).
@@ -109,7 +109,7 @@ def run(settings: Settings, node_kind: str, members: int, offers: int) -> dict[s
             offered = flex.offer_with_sig(intent, signature, sender=bench.account(RELAYER))
             relayed.append(offered.mined.gas_used)
     return {
-        f"settleImbalance_gas_{members}_members (per member)": (
+        f"settleImbalances_gas_{members}_members (one slot; per member)": (
             f"{imbalance:,} ({imbalance // members:,})"
         ),
         f"settleRequest_gas_{offers}_accepted_{members}_readings": f"{settle:,}",

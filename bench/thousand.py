@@ -42,7 +42,7 @@ from audit.model import Report as AuditReport
 from bench.report import record
 from chain.devchain import BLOCK_GAS_LIMIT, dev_chain
 from chain.gateway import ReadingsGateway
-from chain.metering import positions, trade_words, word_member
+from chain.metering import ImbalanceEntry, trade_words, word_member
 from chain.node import ContractCall, Node, Receipt, Sender
 from chain.submission import to_submission
 from gridshare.settings import Settings
@@ -50,7 +50,7 @@ from market.billing import OrderSettlement
 from market.clearing import Mode, clear
 from market.statement import Statement
 from market.units import NANO_PER_EUR
-from matcher.service import Matcher
+from matcher.service import ImbalancePass, Matcher
 from oracle import outbox
 from oracle.meter.signing import Domain, sign_reading
 from oracle.samples import meter_id
@@ -264,7 +264,7 @@ class TimedRunner(Runner):
             marks["relayed"] = time.perf_counter()
             return stats
 
-        def imbalance() -> list[int]:
+        def imbalance() -> ImbalancePass:
             start = time.perf_counter()
             done = imbalance_run()
             marks["imbalance"] = time.perf_counter() - start
@@ -361,8 +361,8 @@ def summarize(runner: TimedRunner, slots: list[int]) -> dict[str, Any]:
     clearing_s = [
         m - tx - r for m, tx, r in zip(matcher_s, settle_tx_s, matcher_reads_s, strict=True)
     ]
-    imb_gas = [_gas(r, "tx settleImbalance") for r in reads]
-    imb_tx_s = [_s(r, "tx settleImbalance") for r in reads]
+    imb_gas = [_gas(r, "tx settleImbalances") for r in reads]
+    imb_tx_s = [_s(r, "tx settleImbalances") for r in reads]
     imb_s = [r["imbalance_s"] for r in reads]
     relay_gas = [_gas(r, "tx submitReadings") for r in reads]
     relay_txs = [_n(r, "tx submitReadings") for r in reads]
@@ -556,12 +556,8 @@ def probe(kind: str, network: str, deployments: Path, slot: int, community: Comm
         params["from"] = matcher.sender.address
         fns = [matcher.settlement_gw.settle_slot_call(slot, submission)]
         for chunk, chunk_words in sorted(by_chunk.items()):
-            members = [p.member for p in positions(chunk_words, trades)]
-            fns.append(
-                matcher.imbalance_gw.settle_imbalance_call(
-                    slot, chunk, members, chunk_words, trades
-                )
-            )
+            entry = ImbalanceEntry.of(slot, chunk, chunk_words, trades)
+            fns.append(matcher.imbalance_gw.settle_imbalances_call([entry]))
         for fn in fns:
             matcher.sender.sign(node, fn.build_transaction(params))
         work = f"{len(book.ids)} orders, {len(words)} readings"

@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,13 +26,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.report import record
-from chain.devchain import ROOT, free_port, start_ganache, stop_process
+from chain.devchain import (
+    add_dev_network,
+    free_port,
+    remove_dev_network,
+    start_ganache,
+    stop_process,
+)
 from gridshare.settings import Settings
 from market.billing import OrderSettlement
 from sim.agents import MeterFlow
 from sim.chainrun import simulate
 from sim.community import load_community
-from sim.runner import PeriodLog, Runner, RunResult, SlotLog
+from sim.runner import Member, PeriodLog, Runner, RunResult, SlotLog
 
 T = TypeVar("T")
 HUNDRED = Path("communities/hundred.toml")
@@ -48,6 +53,7 @@ class PhaseTimes:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.transactions: dict[str, int] = defaultdict(int)
 
     def timed(self, phase: str, call: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -79,47 +85,70 @@ class DayClock:
                   file=sys.stderr, flush=True)  # fmt: skip
 
 
+WALLETS = "members' own wallets (battery lease, battery result)"
+
+
 class YearRunner(Runner):
-    """sim.runner.Runner, timing each phase of a slot into `phases`."""
+    """sim.runner.Runner, timing each phase of a slot into `phases` and counting the
+    transactions each sends (those from members' own wallets apart)."""
 
     phases = PhaseTimes()
 
+    def _timed(self, phase: str, call: Callable[[], T]) -> T:
+        before = self.transactions
+        try:
+            return self.phases.timed(phase, call)
+        finally:
+            self.phases.transactions[phase] += self.transactions - before
+
+    def member_nonce(self, member: Member) -> int:
+        self.phases.transactions[WALLETS] += 1
+        return super().member_nonce(member)
+
     def register(self) -> None:
-        self.phases.timed(SETUP, super().register)
+        self._timed(SETUP, super().register)
 
     def place_orders(self, slot: int, index: int) -> int:
-        return self.phases.timed(
+        return self._timed(
             "orders signed into the pool", lambda: super(YearRunner, self).place_orders(slot, index)
         )
 
     def settle_trades(self, slot: int) -> tuple[SlotLog, dict[str, list[OrderSettlement]]]:
-        return self.phases.timed(
+        return self._timed(
             "settlement (matcher) and its check",
             lambda: super(YearRunner, self).settle_trades(slot),
         )
 
+    _in_readings = False
+
     def settle_readings(self, slot: int, flows: dict[str, MeterFlow]) -> None:
-        self.phases.timed(
-            "readings (spans signed, relayed) and imbalance",
-            lambda: super(YearRunner, self).settle_readings(slot, flows),
-        )
+        self._in_readings = True
+        try:
+            self._timed(
+                "readings (spans signed, relayed) and imbalance",
+                lambda: super(YearRunner, self).settle_readings(slot, flows),
+            )
+        finally:
+            self._in_readings = False
+
+    def relay_spans(self) -> None:
+        if self._in_readings:  # a whole span, timed with its slot's readings
+            super().relay_spans()
+        else:
+            self._timed("readings of a span the run's end cut short, and imbalance",
+                        super().relay_spans)  # fmt: skip
 
     def close_period(self, period: int, battery_start: int) -> PeriodLog:
-        return self.phases.timed(
+        return self._timed(
             "period close, lease and battery result",
             lambda: super(YearRunner, self).close_period(period, battery_start),
         )
 
     def refill(self) -> None:
-        self.phases.timed("daily refills", super().refill)
+        self._timed("daily refills", super().refill)
 
     def audit(self, last_slot: int) -> Any:
-        return self.phases.timed(AUDIT, lambda: super(YearRunner, self).audit(last_slot))
-
-
-def _brownie(*args: str) -> subprocess.CompletedProcess[str]:
-    brownie = str(Path(sys.executable).parent / "brownie")
-    return subprocess.run([brownie, *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return self._timed(AUDIT, lambda: super(YearRunner, self).audit(last_slot))
 
 
 @contextlib.contextmanager
@@ -128,15 +157,10 @@ def anvil_network(port: int) -> Iterator[str]:
     process = start_ganache(port, "anvil")
     network = f"gridshare-year-{port}"
     try:
-        added = _brownie(
-            "networks", "add", "Development", network, "cmd=anvil", "host=http://127.0.0.1",
-            f"port={port}",
-        )  # fmt: skip
-        if added.returncode != 0:
-            raise RuntimeError(f"brownie networks add failed:\n{added.stdout}\n{added.stderr}")
+        add_dev_network(network, "anvil", port)
         yield network
     finally:
-        _brownie("networks", "delete", network)
+        remove_dev_network(network)
         stop_process(process, timeout=10)
 
 
@@ -163,7 +187,7 @@ def run(
             runner_class=YearRunner, max_slots=slots,
         )  # fmt: skip
     wall = time.monotonic() - started
-    return figures(result, wall, YearRunner.phases.seconds, clock.days)
+    return figures(result, wall, YearRunner.phases, clock.days)
 
 
 def _work_dir() -> str | None:
@@ -173,11 +197,12 @@ def _work_dir() -> str | None:
 
 
 def figures(
-    result: RunResult, wall_s: float, phases: dict[str, float], day_s: list[float]
+    result: RunResult, wall_s: float, timed: PhaseTimes, day_s: list[float]
 ) -> dict[str, Any]:
     slots = len(result.slots)
     days = slots / result.community.slots_per_day
     after_setup = result.transactions - result.setup_transactions
+    phases = timed.seconds
     setup_s, audit_s = phases.get(SETUP, 0.0), phases.get(AUDIT, 0.0)
     slot_phases = {k: v for k, v in phases.items() if k not in NOT_SLOTS}
     slots_s = sum(slot_phases.values())
@@ -208,6 +233,9 @@ def figures(
     }
     for phase, seconds in sorted(slot_phases.items(), key=lambda kv: -kv[1]):
         out[f"ms_per_slot: {phase}"] = round(1000 * seconds / slots, 1)
+    sent = {k: n for k, n in timed.transactions.items() if n and k not in NOT_SLOTS}
+    for phase, count in sorted(sent.items(), key=lambda kv: -kv[1]):
+        out[f"transactions_per_slot: {phase}"] = round(count / slots, 3)
     return out
 
 
@@ -255,8 +283,12 @@ those fsyncs alone took about 0.25 s per slot (100 intents), a cost of the API's
 of settlement. `run_s` is from the first set-up transaction to the audit's end
 (deployment and node start excluded, in `wall_s`). `ms_per_slot: <phase>` is where a slot's
 time goes (Python and node together). `transactions_per_slot` counts what the run sent after
-set-up over the slots run. A run shorter than 365 days is labelled as such and is not
-extrapolated.
+set-up over the slots run; `transactions_per_slot: <phase>` splits it by the phase that sent
+them, and the members' own wallets (a lessee paying its lease or a battery loss, the battery
+paying out its gains in one `transferBatch`) apart: those are members' payments beside the
+settlement, counted in the phase too. The matcher batches a day's settlements against the
+meters within 15M gas each (`imbalance_batch_gas`). A run shorter than 365 days is labelled
+as such and is not extrapolated.
 """
 
 

@@ -8,6 +8,7 @@ network entry is removed from brownie's config again when the chain stops.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -17,8 +18,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import yaml  # type: ignore[import-untyped]
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.providers import HTTPProvider
@@ -26,6 +28,7 @@ from web3.types import Nonce, TxParams, Wei
 
 from chain.gateway import CommunityGateway, ImbalanceGateway
 from chain.node import ContractCall, Node, NodeError, Sender
+from gridshare.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESERVED_PORTS = frozenset({8545, 8546, 8555})  # 8555: make test's anvil
@@ -87,6 +90,47 @@ def _brownie(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Com
     )
 
 
+@contextmanager
+def _network_config() -> Iterator[dict[str, Any]]:
+    """brownie's network config (the file `brownie networks add` writes), for one change: under
+    an exclusive lock on a file beside it, then replaced in one rename. Dev chains started side
+    by side (make test's two lanes) neither lose each other's entries nor let a brownie run read
+    a half-written file, as `brownie networks add/delete` (which rewrite it in place) could."""
+    path = load_settings().brownie_network_config.expanduser()
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        config = yaml.safe_load(path.read_text())
+        yield config
+        staged = path.with_name(f".{path.name}.{os.getpid()}")
+        staged.write_text(yaml.dump(config))
+        os.replace(staged, path)
+
+
+def add_dev_network(network_id: str, node: str, port: int) -> None:
+    """Register a local node (`ganache` or `anvil`) on `port` with brownie as `network_id`, the
+    entry `brownie networks add Development ...` would write."""
+    with _network_config() as config:
+        entries = config.setdefault("development", [])
+        if any(e.get("id") == network_id for e in entries):
+            raise RuntimeError(f"brownie network {network_id!r} already exists")
+        entries.append(
+            {
+                "cmd": "ganache-cli" if node == "ganache" else "anvil",
+                "cmd_settings": {"port": port},
+                "host": "http://127.0.0.1",
+                "id": network_id,
+                "name": network_id,
+            }
+        )
+
+
+def remove_dev_network(network_id: str) -> None:
+    """Remove `network_id` from brownie's development networks (nothing if it is not there)."""
+    with _network_config() as config:
+        entries = config.get("development") or []
+        config["development"] = [e for e in entries if e.get("id") != network_id]
+
+
 @dataclass
 class DevChain:
     """A running ganache with the gridshare contracts deployed on it."""
@@ -112,7 +156,7 @@ class DevChain:
             raise RuntimeError(f"deploy failed:\n{done.stdout}\n{done.stderr}")
 
     def stop(self) -> None:
-        _brownie("networks", "delete", self.network_id)
+        remove_dev_network(self.network_id)
         stop_process(self.process, timeout=10)
 
 
@@ -183,17 +227,7 @@ def dev_chain(
     process = start_ganache(port, node, block_gas_limit, block_seconds, extra)
     chain = DevChain(port, process, f"gridshare-dev-{port}", deployments_dir)
     try:
-        added = _brownie(
-            "networks",
-            "add",
-            "Development",
-            chain.network_id,
-            "cmd=ganache-cli" if node == "ganache" else "cmd=anvil",
-            "host=http://127.0.0.1",
-            f"port={port}",
-        )
-        if added.returncode != 0:
-            raise RuntimeError(f"brownie networks add failed:\n{added.stdout}\n{added.stderr}")
+        add_dev_network(chain.network_id, node, port)
         if deploy:
             chain.deploy(env)
         yield chain

@@ -32,9 +32,10 @@ from chain.codec import (
     SIDE_CODES,
     decode_rules,
     encode_rules,
+    pack_transfer,
 )
 from chain.flexibility import FlexRequest
-from chain.metering import pack_reading_word
+from chain.metering import ImbalanceEntry, pack_reading_word
 from chain.node import ContractCall, ContractHandle, Node, Receipt, Sender
 from chain.sharing import SHARING_KEY_CODES
 from chain.signing import FlexOfferIntent, OrderIntent, Reading, ReadingSpan
@@ -327,6 +328,19 @@ class EnergyTokenGateway(_Contract):
     ) -> Mined:
         """Move `amount` from `sender` to `to`."""
         fn = self.contract.functions.transfer(to, amount)
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
+    def transfer_batch(
+        self,
+        transfers: Sequence[tuple[str, int]],
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """Move each (recipient, amount) of `transfers` from `sender`, in one transaction."""
+        words = [pack_transfer(to, amount) for to, amount in transfers]
+        fn = self.contract.functions.transferBatch(words)
         return Mined.of(self._send(fn, sender, gas, nonce))
 
 
@@ -751,6 +765,20 @@ class ImbalanceGateway(_PeriodLedger):
         """Settle the chunk's members of `slot` against their readings (at the gas limit)."""
         fn = self.settle_imbalance_call(slot, chunk, members, reading_words, trade_words)
         return Mined.of(self._send_at_gas_limit(fn, sender))
+
+    def settle_imbalances_call(self, entries: Sequence[ImbalanceEntry]) -> ContractCall:
+        """`settle_imbalances`, built and not sent."""
+        return self.contract.functions.settleImbalances(
+            [
+                (e.slot, e.chunk, list(e.members), list(e.reading_words), list(e.trade_words))
+                for e in entries
+            ]
+        )
+
+    def settle_imbalances(self, entries: Sequence[ImbalanceEntry], *, sender: Sender) -> Mined:
+        """Settle each (slot, chunk) of `entries` in turn, in one transaction (at the gas
+        limit); the contract checks each as `settle_imbalance` would alone."""
+        return Mined.of(self._send_at_gas_limit(self.settle_imbalances_call(entries), sender))
 
 
 @dataclass(frozen=True, slots=True)

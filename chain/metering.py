@@ -102,6 +102,26 @@ def positions(reading_words: Sequence[int], trade_words: Sequence[int]) -> list[
 
 
 @dataclass(frozen=True, slots=True)
+class ImbalanceEntry:
+    """One (slot, chunk) to settle against the meters: its members with readings (ascending),
+    its reading words in acceptance order and the slot's trade words (IImbalanceSettlement)."""
+
+    slot: int
+    chunk: int
+    members: tuple[str, ...]
+    reading_words: tuple[int, ...]
+    trade_words: tuple[int, ...]
+
+    @classmethod
+    def of(
+        cls, slot: int, chunk: int, reading_words: Sequence[int], trades: Sequence[int]
+    ) -> ImbalanceEntry:
+        """The entry of `chunk`'s reading words in `slot`, its members derived from them."""
+        members = tuple(p.member for p in positions(reading_words, trades))
+        return cls(slot, chunk, members, tuple(reading_words), tuple(trades))
+
+
+@dataclass(frozen=True, slots=True)
 class MemberImbalance:
     """What ImbalanceSettlement emits for one member (ImbalanceSettled), before collection."""
 

@@ -106,6 +106,26 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         uint256[] calldata readingWords,
         uint256[] calldata tradeWords
     ) external {
+        _settle(slot, chunk, members, readingWords, tradeWords);
+    }
+
+    /// @inheritdoc IImbalanceSettlement
+    function settleImbalances(ImbalanceEntry[] calldata entries) external {
+        if (entries.length == 0) revert ImbalanceEmptyBatch();
+        for (uint256 i; i < entries.length; ++i) {
+            ImbalanceEntry calldata e = entries[i];
+            _settle(e.slot, e.chunk, e.members, e.readingWords, e.tradeWords);
+        }
+    }
+
+    /// @dev One (slot, chunk): every check, the members' settlement, the digest link, the credits.
+    function _settle(
+        uint64 slot,
+        uint32 chunk,
+        address[] calldata members,
+        uint256[] calldata readingWords,
+        uint256[] calldata tradeWords
+    ) private {
         _advance(slot, chunk);
         // [readingsHash, tradesHash]
         bytes32[2] memory commitments = _checkCommitments(slot, chunk, readingWords, tradeWords);

@@ -434,6 +434,7 @@ def matcher_run(
             Node.from_settings(network, settings),
             matcher_sender(settings),
             IntentPool(settings.intent_pool_url),
+            imbalance_batch_gas=settings.imbalance_batch_gas,
         )
         if once:
             matcher.run_once()

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from market.tariff import SlotRules, Tariff
 
 ENV_PREFIX = "GRIDSHARE_"
+# The matcher's default too: its Matcher(...) built without settings (tests, benchmarks) batches
+# the same way as the service.
+IMBALANCE_BATCH_GAS = 15_000_000
 ClearingMode = Literal["uniform", "pay-as-bid", "community"]
 
 
@@ -69,6 +72,9 @@ class Settings(BaseModel):
     # Most members one transaction of a bounded step bills (the period close): no transaction
     # grows with the community beyond this chunk (market-rules.md, "Slots").
     chunk_members: int = Field(default=256, gt=0, le=65_535)
+    # Gas one settlement against meters may use, as the matcher estimates it: it batches a day's
+    # (slot, chunk)s into few transactions within it (a (slot, chunk) is never split).
+    imbalance_batch_gas: int = Field(default=IMBALANCE_BATCH_GAS, gt=0)
     exit_penalty: int = Field(default=20_000_000_000, ge=0)  # n€ (20 €) if leaving in lock-in
     # DSO flexibility (docs/decisions.md, "Flexibility")
     flex_penalty: int = Field(default=100_000, ge=0, lt=2**40)  # n€ per Wh short of accepted

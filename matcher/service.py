@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chain.calendar import read_calendar
 from chain.gateway import (
@@ -42,9 +42,10 @@ from chain.gateway import (
     SettlementGateway,
 )
 from chain.intents import EMPTY_BATCH, IntentBatch
-from chain.metering import positions, trade_words, word_member
+from chain.metering import ImbalanceEntry, trade_words, word_member
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from chain.submission import SlotBook, clear_slot
+from gridshare.settings import IMBALANCE_BATCH_GAS
 from market.calendar import Calendar
 from market.intents import LeftOut
 from matcher.flexibility import FlexibilityStep, FlexStep
@@ -58,6 +59,48 @@ log = logging.getLogger(__name__)
 _STALE_CHUNKS = frozenset(
     {"ImbalanceReadingsMismatch", "ImbalanceMemberMissing", "ImbalanceMemberWithoutReading"}
 )
+
+
+@dataclass(slots=True)
+class ImbalancePass:
+    """What one `settle_imbalances` pass did: the slots it settled for every chunk, in order,
+    and the transactions it sent."""
+
+    slots: list[int] = field(default_factory=list)
+    transactions: int = 0
+
+
+class ImbalanceBatch:
+    """(slot, chunk) entries for one `settleImbalances` transaction within a gas budget, by an
+    estimate from measured costs (bench/gas.py, docs/benchmarks.md): a member's first entry in
+    the batch pays for cold storage (its balance, its period export, the token's accounts), its
+    later ones find them warm. The first entry is always taken (a (slot, chunk) is bounded by
+    the community's chunk size)."""
+
+    ENTRY_GAS = 150_000  # per (slot, chunk): commitments, tariff, digest link, cursor, credits
+    COLD_MEMBER_GAS = 32_000  # a member's first entry in the batch
+    WARM_MEMBER_GAS = 19_000  # its later entries
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.entries: list[ImbalanceEntry] = []
+        self.estimate = 0
+        self._members: set[str] = set()
+
+    def add(self, entry: ImbalanceEntry) -> bool:
+        """Take `entry` if the batch is empty or its estimate stays within the budget."""
+        cold = len(set(entry.members) - self._members)
+        cost = (
+            self.ENTRY_GAS
+            + cold * self.COLD_MEMBER_GAS
+            + (len(entry.members) - cold) * self.WARM_MEMBER_GAS
+        )
+        if self.entries and self.estimate + cost > self.budget:
+            return False
+        self.entries.append(entry)
+        self.estimate += cost
+        self._members.update(entry.members)
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +135,17 @@ class Matcher:
     # most this many times (each refusal removes at least one intent).
     MAX_REFUSALS = 8
 
-    def __init__(self, node: Node, sender: Sender, pool: Pool | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        sender: Sender,
+        pool: Pool | None = None,
+        *,
+        imbalance_batch_gas: int = IMBALANCE_BATCH_GAS,
+    ) -> None:
         self.node = node
         self.sender = sender
+        self.imbalance_batch_gas = imbalance_batch_gas
         # A community deployed in the `sharing` mode has no order book: only SharingStep runs.
         self.sharing_step = (
             SharingStep(node, sender, self.reading_words)
@@ -214,58 +265,72 @@ class Matcher:
             self._chunk_of[member] = chunk
         return chunk
 
-    def settle_imbalances(self) -> list[int]:
-        """Settle every slot whose imbalance is due, in order, one transaction per (slot, chunk)
-        of members; returns the slots settled for every chunk."""
-        done: list[int] = []
+    def settle_imbalances(self) -> ImbalancePass:
+        """Settle every (slot, chunk) whose imbalance is due, in order, in batches that stay
+        within `imbalance_batch_gas` as `ImbalanceBatch` estimates it (at least one (slot,
+        chunk) each). Returns the slots settled for every chunk and the transactions sent."""
+        done = ImbalancePass()
         now = self.node.block_timestamp()
         self._chunks_reread = False
         chunks = self.community_gw.chunk_count()
         nexts = [self.imbalance_gw.next_slot_of(c) for c in range(chunks)]
         while nexts:
-            slot = min(nexts)
-            if not self.settlement_gw.clearing_of(slot).settled:
-                return done
-            if not self.imbalance_ready(slot, now):
-                return done
-            self._settle_chunks(slot, nexts)
-            if min(nexts) > slot:
-                done.append(slot)
-        return done
-
-    def _settle_chunks(self, slot: int, nexts: list[int]) -> None:
-        """Settle `slot` for each chunk whose next slot it is, advancing `nexts`."""
-        trades = self.settled_trade_words(slot)
-        words = self.reading_words(slot)
-        by_chunk: dict[int, list[int]] = {}
-        for word in words:
-            by_chunk.setdefault(self.chunk_of(word_member(word)), []).append(word)
-        for chunk in [c for c, n in enumerate(nexts) if n == slot]:
-            chunk_words = by_chunk.get(chunk, [])
-            members = [p.member for p in positions(chunk_words, trades)]
+            planned = list(nexts)
+            entries = self._plan_imbalances(planned, now)
+            if not entries:
+                break
             try:
-                mined = self.imbalance_gw.settle_imbalance(
-                    slot, chunk, members, chunk_words, trades, sender=self.sender
-                )
+                mined = self.imbalance_gw.settle_imbalances(entries, sender=self.sender)
             except TransactionReverted as exc:
-                if exc.error == "ImbalanceOutOfOrder":  # another submission settled it first
-                    nexts[chunk] = self.imbalance_gw.next_slot_of(chunk)
+                if exc.error == "ImbalanceOutOfOrder":  # another submission settled some first
+                    nexts = [self.imbalance_gw.next_slot_of(c) for c in range(chunks)]
                     continue
                 if exc.error in _STALE_CHUNKS and not self._chunks_reread:
                     # A member may have re-registered in a new chunk: read the chunks again, once.
                     self._chunk_of.clear()
                     self._chunks_reread = True
-                    return
+                    continue
                 raise
+            done.transactions += 1
+            done.slots.extend(range(min(nexts), min(planned)))
+            nexts = planned
             log.info(
-                "slot %d chunk %d imbalance settled: members=%d readings=%d gas=%d",
-                slot,
-                chunk,
-                len(members),
-                len(chunk_words),
+                "imbalance settled: slots %d..%d (%d slot-chunks, %d member-slots) gas=%d",
+                entries[0].slot,
+                entries[-1].slot,
+                len(entries),
+                sum(len(e.members) for e in entries),
                 mined.gas_used,
             )
-            nexts[chunk] = slot + 1
+        return done
+
+    def _plan_imbalances(self, nexts: list[int], now: int) -> list[ImbalanceEntry]:
+        """The next batch: (slot, chunk) entries in slot order while their slots are due and
+        the batch's estimate stays within `imbalance_batch_gas`; advances `nexts` past what it
+        takes."""
+        batch = ImbalanceBatch(self.imbalance_batch_gas)
+        while True:
+            slot = min(nexts)
+            if not self.settlement_gw.clearing_of(slot).settled or not self.imbalance_ready(
+                slot, now
+            ):
+                return batch.entries
+            for entry in self._slot_entries(slot, nexts):
+                if not batch.add(entry):
+                    return batch.entries
+                nexts[entry.chunk] = slot + 1
+
+    def _slot_entries(self, slot: int, nexts: list[int]) -> list[ImbalanceEntry]:
+        """`slot`'s entry for each chunk whose next slot it is, by chunk."""
+        trades = self.settled_trade_words(slot)
+        by_chunk: dict[int, list[int]] = {}
+        for word in self.reading_words(slot):
+            by_chunk.setdefault(self.chunk_of(word_member(word)), []).append(word)
+        return [
+            ImbalanceEntry.of(slot, chunk, by_chunk.get(chunk, []), trades)
+            for chunk, n in enumerate(nexts)
+            if n == slot
+        ]
 
     def settled_book(self, slot: int) -> tuple[SlotBook, list[int]]:
         """A settled slot's book (its direct book, then the intents its SlotSettled event

@@ -570,8 +570,8 @@ class Runner:
     def settle_imbalances(self, slots: list[int]) -> None:
         """The matcher's own imbalance step; every one of `slots` must be settled by it."""
         settled = self.matcher.settle_imbalances()
-        self.transactions += len(settled)
-        missing = sorted(set(slots) - set(settled))
+        self.transactions += settled.transactions
+        missing = sorted(set(slots) - set(settled.slots))
         if missing:
             raise RuntimeError(f"slots {missing}: the matcher did not settle their imbalance")
 
@@ -652,10 +652,16 @@ class Runner:
                 if part:
                     self.transfer(lessee, self.roles.dso, part)
                     self.ledgers[lessee.name].lease_paid += part
-            for lessee, part in zip(lessees, split_by_shares(result, shares), strict=True):
-                if part > 0:
-                    self.transfer(self.battery, lessee.address, part)
-                elif part < 0:
+            parts = list(zip(lessees, split_by_shares(result, shares), strict=True))
+            # What the battery earned, to its lessees in one transaction; a loss, from each.
+            gains = [(lessee.address, part) for lessee, part in parts if part > 0]
+            if gains:
+                nonce = self.member_nonce(self.battery)
+                self.token.transfer_batch(
+                    gains, sender=self.battery.sender, gas=60_000 + 30_000 * len(gains), nonce=nonce
+                )
+            for lessee, part in parts:
+                if part < 0:
                     self.transfer(lessee, self.battery.address, -part)
                 self.ledgers[lessee.name].battery_result += part
                 self.ledgers[self.battery.name].battery_result -= part

@@ -11,28 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from api.deps import CurrentUser, HistoryDep, SlotRangeDep, ViewDep
+from api.deps import CurrentUser, HistoryDep, SharingOnly, SlotRangeDep
 from api.errors import ApiError
 from api.history import check_range
 from indexer.schema import event_table
 
 router = APIRouter(tags=["sharing"])
-
-
-def sharing_only(view: ViewDep) -> None:
-    """409 `trading_mode` in a community deployed for trading: it has no allocation to show."""
-    if not view.sharing_mode:
-        raise ApiError(
-            409,
-            "trading_mode",
-            "this community trades in a local market; it allocates nothing by a key "
-            "(see /trades and /bills)",
-        )
 
 
 class SharingFiguresPublic(BaseModel):
@@ -88,7 +77,7 @@ def _totals(slots: Sequence[SharingSlotPublic]) -> SharingFiguresPublic:
     return SharingFiguresPublic(**{k: sum(getattr(s, k) for s in slots) for k in keys})
 
 
-@router.get("/sharing/slots", dependencies=[Depends(sharing_only)])
+@router.get("/sharing/slots", dependencies=[SharingOnly])
 def sharing_slots(
     user: CurrentUser, history: HistoryDep, slots: SlotRangeDep
 ) -> SharingSlotsPublic:

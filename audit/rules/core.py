@@ -204,9 +204,26 @@ class AuditState:
         """Replay `events` in chain order, each through its domain's `on_<Event>` handler."""
         ordered = sorted(events, key=lambda e: (e.block, e.log_index))
         for _tx, group in groupby(ordered, key=lambda e: e.tx):
-            self.start_tx(list(group))
-            for event in self.tx:
-                handler = getattr(self, f"on_{event.name}", None)
-                if handler is not None:
-                    handler(event)
+            for part in settlement_parts(list(group)):
+                self.start_tx(part)
+                for event in self.tx:
+                    handler = getattr(self, f"on_{event.name}", None)
+                    if handler is not None:
+                        handler(event)
         self.tx = []
+
+
+def settlement_parts(events: list[Event]) -> list[list[Event]]:
+    """A transaction's events, cut before each (slot, chunk) after the first that it settles
+    against the meters (each opens with its SlotReadingsClosed): a batch
+    (`settleImbalances`) is checked as the transactions of its entries would be alone, so a
+    member's charges and credits in one slot are not mixed with its others."""
+    parts: list[list[Event]] = [[]]
+    opened = False
+    for e in events:
+        if e.name == "SlotReadingsClosed":
+            if opened:
+                parts.append([])
+            opened = True
+        parts[-1].append(e)
+    return parts

@@ -25,6 +25,15 @@ pragma solidity 0.8.28;
 /// `h = keccak256(abi.encode(h, member, importWh, exportWh, tradedNetSoldWh, credit, energyCharge,
 /// networkCharge, collected))` over the (slot, chunk)'s `ImbalanceSettled` events in order (h starts at 0).
 interface IImbalanceSettlement {
+    /// @notice One (slot, chunk) of a batch: `settleImbalance`'s arguments.
+    struct ImbalanceEntry {
+        uint64 slot;
+        uint32 chunk;
+        address[] members;
+        uint256[] readingWords;
+        uint256[] tradeWords;
+    }
+
     /// @notice One member's settlement against its meters in `slot`. `tradedNetSoldWh` is `s`;
     /// `credit` is paid by the DSO, `energyCharge + networkCharge` charged, of which `collected` came
     /// from the balance (the rest became debt). `bauCost` is what the slot would have cost without the
@@ -57,6 +66,7 @@ interface IImbalanceSettlement {
     error ImbalanceMemberWithoutReading(address member);
     error ImbalanceSupplyUnderfunded(uint256 needed, uint256 balance);
     error ImbalanceNoSupplyAccount();
+    error ImbalanceEmptyBatch();
 
     /// @notice Settle the imbalance of `chunk`'s members in `slot` and extend the chunk's digest
     /// chain. Only the matcher; once per (slot, chunk); in slot order per chunk.
@@ -72,6 +82,14 @@ interface IImbalanceSettlement {
         uint256[] calldata readingWords,
         uint256[] calldata tradeWords
     ) external;
+
+    /// @notice `settleImbalance` for each entry in turn, in one transaction: a batch of (slot, chunk)
+    /// pairs, e.g. the slots of a day whose readings came in as one span. Each entry is checked and
+    /// settled exactly as alone (same events, in the same order), so a batch may hold several slots
+    /// of a chunk in slot order; any entry that would revert alone reverts the whole batch. The
+    /// submitter bounds a batch's size (the matcher: `imbalance_batch_member_slots`), so no
+    /// transaction grows with the community.
+    function settleImbalances(ImbalanceEntry[] calldata entries) external;
 
     /// @notice The first slot this contract settles (the deployment's slot).
     function firstSlot() external view returns (uint64);

@@ -74,6 +74,41 @@ def test_the_recorded_chain_passes_in_every_mode() -> None:
     assert "discrepancies: 0" in report.to_text()
 
 
+def batched(evs: Events, slot: int) -> Events:
+    """The record as if `slot`'s settlements against the meters (one transaction per chunk,
+    in consecutive blocks) had been one `settleImbalances` batch: their events moved into the
+    first one's transaction, in the same order."""
+    txs = sorted(
+        {(e.block, e.tx) for e in evs if e.name == "SlotDigest" and e.args["slot"] == slot}
+    )
+    (block, tx), rest = txs[0], {t for _, t in txs[1:]}
+    assert [b for b, _ in txs] == list(range(block, block + len(txs)))  # nothing in between
+    out, offset = [], 1000
+    for e in sorted(evs, key=lambda e: (e.block, e.log_index)):
+        if e.tx in rest:
+            e = dataclasses.replace(e, tx=tx, block=block, log_index=offset)
+            offset += 1
+        out.append(e)
+    return out
+
+
+def test_a_batch_of_slot_chunks_in_one_transaction_is_checked_entry_by_entry() -> None:
+    evs = batched(events(), 2)
+    merged = {e.tx for e in evs if e.name == "SlotDigest" and e.args["slot"] == 2}
+    assert len(merged) == 1
+    assert sum(e.name == "ImbalanceSettled" and e.args["slot"] == 2 for e in evs) >= 2
+    assert audit(evs, state()).findings == []
+    # A charge collected in the batch's second entry, inflated: found at its slot, as alone.
+    i = next(
+        i
+        for i, e in enumerate(evs)
+        if e.name == "Transfer" and e.tx in merged and e.log_index >= 1000
+    )
+    inflated = {**evs[i].args, "value": int(evs[i].args["value"]) + 1}
+    evs[i] = dataclasses.replace(evs[i], args=inflated)
+    assert_found(audit(evs, state()), (2, "debt"))
+
+
 def test_event_order_does_not_matter() -> None:
     assert audit(list(reversed(events())), state()).findings == []
 

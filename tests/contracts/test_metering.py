@@ -226,3 +226,83 @@ def test_export_and_platform_fees_are_counted_per_period(
     fees = int(market.settlement.tradesOf(slot)[1])
     assert fees == 2000 * 10_000  # both trade fees, 5000 n€/Wh each side
     assert market.imbalance.platformFeesOf(period) == fees
+
+
+def test_a_batch_settles_several_slots_each_as_alone_or_none(
+    market: Any,
+    members: Any,
+    meters: Any,
+    runner: SlotRunner,
+    traded_slot: int,
+    matcher: Any,
+    outsider: Any,
+    supply_account: Any,
+) -> None:
+    """`settleImbalances` carries a day's (slot, chunk)s in one transaction: each entry is
+    checked and settled as `settleImbalance` would settle it alone (same events, same digest
+    links); an entry that would revert alone reverts the whole batch."""
+    first, second = traded_slot, traded_slot + 1
+    runner.settle_trades(second)
+    for slot, imp in ((first, 400), (second, 900)):
+        runner.deliver(slot)
+        runner.submit(
+            [signed_reading(market.readings, meters, n, slot, imp, 0, slot) for n in meters]
+        )
+    runner.deliver(second)
+    entries = [(first, *runner.args(first)), (second, *runner.args(second))]
+    with reverts_exact("ImbalanceEmptyBatch"):
+        market.imbalance.settleImbalances([], {"from": matcher})
+    with reverts_exact("ImbalanceNotMatcher", outsider.address):
+        market.imbalance.settleImbalances(entries, {"from": outsider})
+    with reverts_exact("ImbalanceOutOfOrder", 0, first, second):
+        market.imbalance.settleImbalances(entries[::-1], {"from": matcher})
+    # The second entry's readings tampered: the first entry, valid alone, is undone too.
+    chunk, people, words, trades = entries[1][1:]
+    tampered = (second, chunk, people, [*words[:-1], words[-1] + (1 << 160)], trades)
+    with reverts_with("ImbalanceReadingsMismatch"):
+        market.imbalance.settleImbalances([entries[0], tampered], {"from": matcher})
+    assert market.imbalance.nextSlot() == first
+
+    everyone = [*(members[n] for n in meters), supply_account]
+    before = balances(market.token, *everyone)
+    tx = market.imbalance.settleImbalances(entries, {"from": matcher})
+    after = balances(market.token, *everyone)
+
+    assert market.imbalance.nextSlot() == second + 1
+    rules = decode_rules(market.community.tariffAt(first))
+    settled = tx.events["ImbalanceSettled"]
+    digests = tx.events["SlotDigest"]
+    assert [d["slot"] for d in digests] == [first, second]
+    moved = {p.address: 0 for p in everyone}
+    for slot, digest in zip((first, second), digests, strict=True):
+        words, trades = runner.words[slot], runner.trade_words(slot)
+        expected = settle_positions(rules.tariff, slot_positions(words, trades))
+        got = [e for e in settled if e["slot"] == slot]
+        assert [e["member"] for e in got] == [x.position.member for x in expected]
+        h = ZERO_HASH
+        for event, exp in zip(got, expected, strict=True):
+            assert (event["credit"], event["energyCharge"], event["networkCharge"]) == (
+                exp.imbalance.credit,
+                exp.imbalance.energy_charge,
+                exp.imbalance.network_charge,
+            )
+            h = imbalance_link(h, exp, int(event["collected"]))
+            moved[exp.position.member] += exp.imbalance.credit - exp.charge
+            moved[supply_account.address] += exp.imbalance.energy_charge - exp.imbalance.credit
+        _settled, mode, price, volume = market.settlement.clearingOf(slot)
+        assert mode == 0  # uniform
+        link = slot_digest(
+            bytes(market.imbalance.digestAt(slot - 1, 0)),
+            slot,
+            0,
+            "uniform",
+            price,
+            volume,
+            trades_hash(trades),
+            readings_hash(words),
+            h,
+        )
+        assert bytes(digest["digest"]) == link == bytes(market.imbalance.digestAt(slot, 0))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [
+        moved[p.address] for p in everyone
+    ]

@@ -162,8 +162,9 @@ def test_a_matcher_with_a_private_key_signs_locally(market: Market, node: Node) 
     result = _by_slot(results)[slot]
     assert (result.price, result.volume_wh) == (125_000, 500)
     assert market.balance(market.accounts[FEE]) - fee_before == 2 * 5_000 * 500
-    # One transaction per slot for its trades, one per delivered slot for its imbalance.
-    assert node.w3.eth.get_transaction_count(keyed.address) == len(results) + imbalances
+    # One transaction per slot for its trades, one batch for the delivered slots' imbalance.
+    assert imbalances > 1
+    assert node.w3.eth.get_transaction_count(keyed.address) == len(results) + 1
 
 
 def test_after_delivery_it_settles_the_imbalance_against_the_meters(

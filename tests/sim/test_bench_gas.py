@@ -48,7 +48,7 @@ def test_order_book_and_metered_gas_run_end_to_end() -> None:
 
 def test_flexibility_gas_runs_end_to_end() -> None:
     figures = gas_flex.run(load_settings(), "anvil", members=6, offers=2)
-    imbalance, each = per_member(figures["settleImbalance_gas_6_members (per member)"])
+    imbalance, each = per_member(figures["settleImbalances_gas_6_members (one slot; per member)"])
     assert imbalance // 6 == each > 0
     assert int(figures["settleRequest_gas_2_accepted_6_readings"].replace(",", "")) > 0
     # A relayed offer pays the signature check, the nonce and the intent's calldata.
