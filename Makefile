@@ -30,7 +30,7 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 	test-dashboard demo dashboard \
 	demo-slot demo-flex bench bench-gas bench-gas-flex bench-make-test bench-matcher bench-oracle bench-index bench-api \
 	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
-	bench-year bench-spans faults \
+	bench-year bench-spans bench-allin faults \
 	test-faults clean
 
 help:
@@ -199,7 +199,7 @@ bench: bench-gas bench-gas-flex bench-matcher bench-oracle bench-index bench-api
 bench-gas: setup-core
 	$(BIN)/python -m bench.gas --record
 
-# Gas of flexibility offers (direct, relayed), settleRequest and settleImbalance (private anvil).
+# Gas of flexibility offers (direct, relayed), settleRequest and settleImbalances (private anvil).
 bench-gas-flex: setup-core
 	$(BIN)/python -m bench.gas_flex --record
 
@@ -247,6 +247,11 @@ bench-thousand: setup
 # settlement's latency, a direct order for comparison; private anvil, a few minutes.
 bench-batched: setup-core
 	$(BIN)/python -m bench.batched --node anvil --sizes 200,1000 --record
+
+# One member-slot all in on the services' path (intents, trades, day spans, batched settlement
+# against meters, the period close's share): 200 and 1,000 members, private anvil, minutes.
+bench-allin: setup-core
+	$(BIN)/python -m bench.allin --sizes 200,1000 --record
 
 # Largest transactions of a 10,000-member community (one slot with readings, a period close).
 bench-chunks: setup-core

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench.chainops import gas_by_function
 from bench.report import record
 from chain.devchain import (
     add_dev_network,
@@ -33,6 +34,7 @@ from chain.devchain import (
     start_ganache,
     stop_process,
 )
+from chain.node import Node
 from gridshare.settings import Settings
 from market.billing import OrderSettlement
 from sim.agents import MeterFlow
@@ -54,6 +56,7 @@ class PhaseTimes:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.transactions: dict[str, int] = defaultdict(int)
+        self.setup_block = 0  # the last block of the set-up
 
     def timed(self, phase: str, call: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -107,6 +110,7 @@ class YearRunner(Runner):
 
     def register(self) -> None:
         self._timed(SETUP, super().register)
+        self.phases.setup_block = self.node.block_number()
 
     def place_orders(self, slot: int, index: int) -> int:
         return self._timed(
@@ -186,8 +190,36 @@ def run(
             community, days, network, Settings(), Path(deployments), clock,
             runner_class=YearRunner, max_slots=slots,
         )  # fmt: skip
-    wall = time.monotonic() - started
-    return figures(result, wall, YearRunner.phases, clock.days)
+        wall = time.monotonic() - started
+        node = Node.from_settings(network, Settings(deployments_dir=Path(deployments)))
+        gas = gas_by_function(node, YearRunner.phases.setup_block + 1)
+    return {
+        **figures(result, wall, YearRunner.phases, clock.days),
+        **gas_figures(gas, len(result.members) * len(result.slots)),
+    }
+
+
+# What settles the market, per member-slot: the slot's settlement (the intents it carries), the
+# meters' spans, the settlement against meters, the period close. The rest after set-up are
+# members' own payments (lease, battery result) and the DSO's top-ups.
+SETTLING = ("settleSlot", "submitReadingSpans", "submitReadings", "settleImbalances", "closePeriod")
+
+
+def gas_figures(gas: dict[str, list[int]], member_slots: int) -> dict[str, Any]:
+    """Gas after set-up per member-slot: all in (what settles the market) and by function."""
+    per = {name: sum(used) / member_slots for name, used in gas.items()}
+    all_in = sum(v for k, v in per.items() if k in SETTLING)
+    parts = " + ".join(f"{k} {per[k]:,.0f}" for k in SETTLING if k in per)
+    return {
+        "gas_per_member_slot_all_in (uniform, 101 members; orders, trades, readings, imbalance, "
+        "period close; goal <= 12,500)": f"{all_in:,.0f} = {parts}",
+        "gas per member-slot, members' payments and top-ups (not in all in)": {
+            k: round(v) for k, v in sorted(per.items()) if k not in SETTLING
+        },
+        "largest transaction after set-up (gas, function)": "{:,} ({})".format(
+            *max((max(used), name) for name, used in gas.items())
+        ),
+    }
 
 
 def _work_dir() -> str | None:

@@ -266,17 +266,19 @@ class Matcher:
         return chunk
 
     def settle_imbalances(self) -> ImbalancePass:
-        """Settle every (slot, chunk) whose imbalance is due, in order, in batches that stay
-        within `imbalance_batch_gas` as `ImbalanceBatch` estimates it (at least one (slot,
-        chunk) each). Returns the slots settled for every chunk and the transactions sent."""
+        """Settle every (slot, chunk) whose imbalance is due, each chunk's slots in order, in
+        batches that stay within `imbalance_batch_gas` as `ImbalanceBatch` estimates it (at
+        least one (slot, chunk) each). Returns the slots settled for every chunk and the
+        transactions sent."""
         done = ImbalancePass()
         now = self.node.block_timestamp()
         self._chunks_reread = False
         chunks = self.community_gw.chunk_count()
         nexts = [self.imbalance_gw.next_slot_of(c) for c in range(chunks)]
+        due: dict[int, dict[int, ImbalanceEntry] | None] = {}
         while nexts:
             planned = list(nexts)
-            entries = self._plan_imbalances(planned, now)
+            entries = self._plan_imbalances(planned, due, now)
             if not entries:
                 break
             try:
@@ -289,6 +291,7 @@ class Matcher:
                     # A member may have re-registered in a new chunk: read the chunks again, once.
                     self._chunk_of.clear()
                     self._chunks_reread = True
+                    due.clear()
                     continue
                 raise
             done.transactions += 1
@@ -296,41 +299,47 @@ class Matcher:
             nexts = planned
             log.info(
                 "imbalance settled: slots %d..%d (%d slot-chunks, %d member-slots) gas=%d",
-                entries[0].slot,
-                entries[-1].slot,
+                min(e.slot for e in entries),
+                max(e.slot for e in entries),
                 len(entries),
                 sum(len(e.members) for e in entries),
                 mined.gas_used,
             )
         return done
 
-    def _plan_imbalances(self, nexts: list[int], now: int) -> list[ImbalanceEntry]:
-        """The next batch: (slot, chunk) entries in slot order while their slots are due and
-        the batch's estimate stays within `imbalance_batch_gas`; advances `nexts` past what it
-        takes."""
+    def _plan_imbalances(
+        self, nexts: list[int], due: dict[int, dict[int, ImbalanceEntry] | None], now: int
+    ) -> list[ImbalanceEntry]:
+        """The next batch: chunk after chunk (the furthest behind first), each chunk's due
+        slots in order, while the batch's estimate stays within `imbalance_batch_gas`; a
+        chunk's members met again in its later slots are warm, so this order fits the most in a
+        batch. Advances `nexts` past what it takes. `due`: each slot's entries, read once a
+        pass (None: not due)."""
         batch = ImbalanceBatch(self.imbalance_batch_gas)
-        while True:
-            slot = min(nexts)
-            if not self.settlement_gw.clearing_of(slot).settled or not self.imbalance_ready(
-                slot, now
-            ):
-                return batch.entries
-            for entry in self._slot_entries(slot, nexts):
-                if not batch.add(entry):
+        for chunk in sorted(range(len(nexts)), key=lambda c: (nexts[c], c)):
+            while (entries := self._due_entries(nexts[chunk], len(nexts), due, now)) is not None:
+                if not batch.add(entries[chunk]):
                     return batch.entries
-                nexts[entry.chunk] = slot + 1
+                nexts[chunk] += 1
+        return batch.entries
 
-    def _slot_entries(self, slot: int, nexts: list[int]) -> list[ImbalanceEntry]:
-        """`slot`'s entry for each chunk whose next slot it is, by chunk."""
+    def _due_entries(
+        self, slot: int, chunks: int, due: dict[int, dict[int, ImbalanceEntry] | None], now: int
+    ) -> dict[int, ImbalanceEntry] | None:
+        """`slot`'s entry for each of `chunks` if its trades are settled and its readings are
+        in (or past their deadline), else None; read once per pass into `due`."""
+        if slot not in due:
+            ready = self.settlement_gw.clearing_of(slot).settled and self.imbalance_ready(slot, now)
+            due[slot] = self._slot_entries(slot, chunks) if ready else None
+        return due[slot]
+
+    def _slot_entries(self, slot: int, chunks: int) -> dict[int, ImbalanceEntry]:
+        """`slot`'s entry for each chunk, by chunk (a chunk opened later is never asked)."""
         trades = self.settled_trade_words(slot)
         by_chunk: dict[int, list[int]] = {}
         for word in self.reading_words(slot):
             by_chunk.setdefault(self.chunk_of(word_member(word)), []).append(word)
-        return [
-            ImbalanceEntry.of(slot, chunk, by_chunk.get(chunk, []), trades)
-            for chunk, n in enumerate(nexts)
-            if n == slot
-        ]
+        return {c: ImbalanceEntry.of(slot, c, by_chunk.get(c, []), trades) for c in range(chunks)}
 
     def settled_book(self, slot: int) -> tuple[SlotBook, list[int]]:
         """A settled slot's book (its direct book, then the intents its SlotSettled event

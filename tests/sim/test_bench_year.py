@@ -24,5 +24,10 @@ def test_a_few_slots_of_the_year_run_end_to_end_with_the_audit() -> None:
     # The run ends before the day's span does: its readings go at the end, with their imbalance.
     cut = "readings of a span the run's end cut short, and imbalance"
     assert figures[f"transactions_per_slot: {cut}"] == 0.667
+    all_in = next(v for k, v in figures.items() if k.startswith("gas_per_member_slot_all_in"))
+    total, parts = all_in.split(" = ")
+    assert parts.split(" + ")[0].startswith("settleSlot ")
+    assert "settleImbalances" in parts and "submitReadingSpans" in parts
+    assert int(total.replace(",", "")) > 0
     phases = [k for k in figures if k.startswith("ms_per_slot: ")]
     assert "ms_per_slot: readings (spans signed, relayed) and imbalance" in phases
