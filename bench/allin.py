@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.chainops import DSO, MATCHER, ORACLE, gas_by_function, metered_members
-from bench.matcher import crossing_order
+from bench.matcher import crossing_intents
 from bench.report import record
 from chain.devchain import advance_to, close_gate, dev_chain, dev_sender
 from chain.gateway import CommunityGateway, ProfitSharingGateway, ReadingsGateway
-from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.node import Node
 from chain.signing import Reading, ReadingSpan, reading_span_typed_data, sign_typed_data
 from gridshare.settings import Settings, load_settings
@@ -62,14 +61,12 @@ class Round:
 
     def sign_intents(self, slots: range) -> None:
         """Every member's intent for each of `slots`, signed into the pool."""
-        settlement = self.node.manifest.contracts["Settlement"]
         now = self.node.block_timestamp()
         for slot in slots:
-            for i, key in enumerate(self.keys):
-                side, energy_wh, price = crossing_order(i, self.rng, self.settings.tariff)
-                intent = Intent(key.address, slot, side, energy_wh, price, 0, 2**40)
-                typed = intent_typed_data(intent, self.node.manifest.chain_id, settlement)
-                self.pool.add(SignedIntent(intent, sign_typed_data(typed, key.key)), now)
+            for signed in crossing_intents(
+                self.node, self.keys, slot, self.settings.tariff, self.rng
+            ):
+                self.pool.add(signed, now)
 
     def settle_trades(self, slots: range) -> None:
         for slot in slots:

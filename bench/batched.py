@@ -24,29 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.matcher import TOP_UP, crossing_order, registered_members
+from bench.matcher import TOP_UP, crossing_intents, registered_members
 from bench.report import record
 from chain.devchain import close_gate, dev_accounts, dev_chain, dev_sender
 from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
-from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.node import Node, Sender
-from chain.signing import sign_typed_data
 from gridshare.settings import Settings, load_settings
 from intents.pool import IntentPool
 from matcher.service import Matcher, SlotResult
-
-
-def _sign(
-    node: Node, keys: Sequence[Any], slot: int, settings: Settings, rng: random.Random
-) -> list[SignedIntent]:
-    settlement = node.manifest.contracts["Settlement"]
-    out = []
-    for i, key in enumerate(keys):
-        side, energy_wh, price = crossing_order(i, rng, settings.tariff)
-        intent = Intent(key.address, slot, side, energy_wh, price, 0, 2**40)
-        typed = intent_typed_data(intent, node.manifest.chain_id, settlement)
-        out.append(SignedIntent(intent, sign_typed_data(typed, key.key)))
-    return out
 
 
 def _settle(matcher: Matcher, node: Node, slot: int) -> tuple[SlotResult, float]:
@@ -86,7 +71,7 @@ def run(node_kind: str, sizes: Sequence[int], settings: Settings) -> dict[str, A
         for n in sizes:
             slot += 1
             now = node.block_timestamp()
-            for signed in _sign(node, keys[:n], slot, settings, rng):
+            for signed in crossing_intents(node, keys[:n], slot, settings.tariff, rng):
                 pool.add(signed, now)
             result, elapsed = _settle(matcher, node, slot)
             if result.intents != n:

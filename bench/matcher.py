@@ -15,6 +15,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from chain.devchain import (
     wait_for_nonce,
 )
 from chain.gateway import CommunityGateway, EnergyTokenGateway, OrderBookGateway
+from chain.intents import Intent, SignedIntent, intent_typed_data
 from chain.node import ContractCall, Node, Sender
 from chain.signing import OrderIntent, order_typed_data, sign_typed_data
 from gridshare.settings import Settings, TariffSettings, load_settings
@@ -77,6 +79,21 @@ def crossing_order(index: int, rng: random.Random, tariff: TariffSettings) -> tu
     side = "buy" if index % 2 == 0 else "sell"
     price = rng.randint(mid - 20_000, hi) if side == "buy" else rng.randint(lo, mid + 20_000)
     return side, rng.randint(200, 3_000), price
+
+
+def crossing_intents(
+    node: Node, keys: Sequence[Any], slot: int, tariff: TariffSettings, rng: random.Random
+) -> list[SignedIntent]:
+    """One intent of each member in `keys` for `slot` (`crossing_order`, member i as order i),
+    signed by the member for the deployment's Settlement."""
+    settlement = node.manifest.contracts["Settlement"]
+    out = []
+    for i, key in enumerate(keys):
+        side, energy_wh, price = crossing_order(i, rng, tariff)
+        intent = Intent(key.address, slot, side, energy_wh, price, 0, 2**40)
+        typed = intent_typed_data(intent, node.manifest.chain_id, settlement)
+        out.append(SignedIntent(intent, sign_typed_data(typed, key.key)))
+    return out
 
 
 def send_setup(node: Node, sender: str, fn: ContractCall, nonce: int) -> None:

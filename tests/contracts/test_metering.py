@@ -27,6 +27,24 @@ def balances(token: Any, *who: Any) -> list[int]:
     return [int(token.balanceOf(w)) for w in who]
 
 
+def uniform_link(market: Any, slot: int, trades: list[int], words: list[int], h: bytes) -> bytes:
+    """The (slot, chunk 0) digest link the auditor recomputes from events, in a uniform slot
+    (`h`: the running hash over the slot's ImbalanceSettled events)."""
+    _settled, mode, price, volume = market.settlement.clearingOf(slot)
+    assert mode == 0  # uniform
+    return slot_digest(
+        bytes(market.imbalance.digestAt(slot - 1, 0)),
+        slot,
+        0,
+        "uniform",
+        price,
+        volume,
+        trades_hash(trades),
+        readings_hash(words),
+        h,
+    )
+
+
 @pytest.fixture
 def traded_slot(market: Any, members: Any, runner: SlotRunner) -> int:
     """Alice sells 2000 Wh to Bob at 125000 n€/Wh (uniform midpoint of 150000 and 100000);
@@ -115,17 +133,7 @@ def test_imbalance_settles_each_member_as_the_rulebook_says(
         h = imbalance_link(h, exp, int(event["collected"]))
     _settled, mode, price, volume = market.settlement.clearingOf(slot)
     assert (mode, price, volume) == (0, 125_000, 2000)
-    digest = slot_digest(
-        bytes(market.imbalance.digestAt(slot - 1, 0)),
-        slot,
-        0,
-        "uniform",
-        price,
-        volume,
-        trades_hash(trades),
-        readings_hash(words),
-        h,
-    )
+    digest = uniform_link(market, slot, trades, words, h)
     assert bytes(market.imbalance.digestAt(slot, 0)) == digest
     assert bytes(tx.events["SlotDigest"]["digest"]) == digest
     assert market.imbalance.nextSlot() == slot + 1
@@ -289,19 +297,7 @@ def test_a_batch_settles_several_slots_each_as_alone_or_none(
             h = imbalance_link(h, exp, int(event["collected"]))
             moved[exp.position.member] += exp.imbalance.credit - exp.charge
             moved[supply_account.address] += exp.imbalance.energy_charge - exp.imbalance.credit
-        _settled, mode, price, volume = market.settlement.clearingOf(slot)
-        assert mode == 0  # uniform
-        link = slot_digest(
-            bytes(market.imbalance.digestAt(slot - 1, 0)),
-            slot,
-            0,
-            "uniform",
-            price,
-            volume,
-            trades_hash(trades),
-            readings_hash(words),
-            h,
-        )
+        link = uniform_link(market, slot, trades, words, h)
         assert bytes(digest["digest"]) == link == bytes(market.imbalance.digestAt(slot, 0))
     assert [a - b for a, b in zip(after, before, strict=True)] == [
         moved[p.address] for p in everyone
