@@ -169,7 +169,7 @@ def figures(results: dict[int, dict[str, Any]], slots: int, period_slots: int) -
     out: dict[str, Any] = {}
     for n, r in sorted(results.items()):
         parts = " + ".join(f"{k} {v:,.0f}" for k, v in r["per"].items())
-        out[f"gas_per_member_slot_all_in_{n}_members (uniform; goal <= 12,500)"] = (
+        out[f"gas_per_member_slot_all_in ({n} members, uniform; goal <= 12,500)"] = (
             f"{r['all_in']:,.0f} = {parts} + period close {r['close_share']:,.0f}"
         )
         out[f"closePeriod gas per member, {n} members (shared over {period_slots} slots)"] = round(

@@ -27,5 +27,5 @@ def test_two_short_rounds_measure_every_part_of_a_member_slot() -> None:
     assert result["close_per_member"] > 0
     assert result["all_in"] == sum(per.values()) + result["close_per_member"] / 1440
     figures = allin.figures({6: result}, 2, settings.period_slots)
-    key = "gas_per_member_slot_all_in_6_members (uniform; goal <= 12,500)"
+    key = "gas_per_member_slot_all_in (6 members, uniform; goal <= 12,500)"
     assert figures[key].startswith(f"{result['all_in']:,.0f} = settleSlot ")
