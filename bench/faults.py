@@ -297,7 +297,7 @@ def drive(runner: FaultRunner, slots: int, progress: Callable[[int, int], None])
     """The sim.runner.Runner.run loop for `slots` slots (periods closed, members refilled)."""
     community = runner.community
     runner.register()
-    battery_start = runner._battery_value()
+    runner._battery_start = runner._battery_value()
     runner.place_orders(0, 0)
     for index in range(slots):
         log, settlements = runner.settle_trades(index)
@@ -309,8 +309,7 @@ def drive(runner: FaultRunner, slots: int, progress: Callable[[int, int], None])
             runner.place_orders(index + 1, index + 1)
         runner.settle_readings(index, flows)
         if (index + 1) % community.period_slots == 0:
-            runner.close_period(index // community.period_slots, battery_start)
-            battery_start = runner._battery_value()
+            runner.close_period(index // community.period_slots, runner._battery_value())
         if (index + 1) % community.slots_per_day == 0 and index + 1 < slots:
             runner.refill()
         progress(index + 1, slots)

@@ -264,9 +264,9 @@ class TimedRunner(Runner):
             marks["relayed"] = time.perf_counter()
             return stats
 
-        def imbalance() -> ImbalancePass:
+        def imbalance(keep: int = 0) -> ImbalancePass:
             start = time.perf_counter()
-            done = imbalance_run()
+            done = imbalance_run(keep)
             marks["imbalance"] = time.perf_counter() - start
             return done
 
@@ -285,9 +285,9 @@ class TimedRunner(Runner):
             "node": since(self.meter, before),
         }
 
-    def close_period(self, period: int, battery_start: int) -> Any:
+    def close_period(self, period: int, battery_end: int) -> Any:
         before, started = self.meter.snapshot(), time.perf_counter()
-        result = super().close_period(period, battery_start)
+        result = super().close_period(period, battery_end)
         self.slots_log[-1 - period]["close_period"] = {
             "s": round(time.perf_counter() - started, 3),
             "node": since(self.meter, before),

@@ -89,6 +89,7 @@ class DayClock:
 
 
 WALLETS = "members' own wallets (battery lease, battery result)"
+CARRY_SLOTS = 16  # slot settlements that may carry a day's settlement against meters
 
 
 class YearRunner(Runner):
@@ -142,10 +143,16 @@ class YearRunner(Runner):
             self._timed("readings of a span the run's end cut short, and imbalance",
                         super().relay_spans)  # fmt: skip
 
-    def close_period(self, period: int, battery_start: int) -> PeriodLog:
+    def finish_imbalances(self, last: int) -> list[PeriodLog]:
+        return self._timed(
+            "settlement against meters left to carry at the run's end",
+            lambda: super(YearRunner, self).finish_imbalances(last),
+        )
+
+    def close_period(self, period: int, battery_end: int) -> PeriodLog:
         return self._timed(
             "period close, lease and battery result",
-            lambda: super(YearRunner, self).close_period(period, battery_start),
+            lambda: super(YearRunner, self).close_period(period, battery_end),
         )
 
     def refill(self) -> None:
@@ -174,6 +181,7 @@ def run(
     community_file: Path = HUNDRED,
     slots: int | None = None,
     echo: bool = False,
+    carry_slots: int = CARRY_SLOTS,
 ) -> dict[str, Any]:
     """Run the community for `days` days (or its first `slots` slots) on a private anvil; the
     figures. The run's SQLite files (intent pool, oracle outbox) go to tmpfs where there is
@@ -186,14 +194,16 @@ def run(
         anvil_network(port or free_port()) as network,
         tempfile.TemporaryDirectory(prefix="gridshare-bench-year-", dir=_work_dir()) as deployments,
     ):
+        settings = Settings(imbalance_carry_slots=carry_slots)
         result = simulate(
-            community, days, network, Settings(), Path(deployments), clock,
+            community, days, network, settings, Path(deployments), clock,
             runner_class=YearRunner, max_slots=slots,
         )  # fmt: skip
         wall = time.monotonic() - started
         node = Node.from_settings(network, Settings(deployments_dir=Path(deployments)))
         gas = gas_by_function(node, YearRunner.phases.setup_block + 1)
     return {
+        "imbalance_carry_slots": carry_slots,
         **figures(result, wall, YearRunner.phases, clock.days),
         **gas_figures(gas, len(result.members) * len(result.slots)),
     }
@@ -202,7 +212,14 @@ def run(
 # What settles the market, per member-slot: the slot's settlement (the intents it carries), the
 # meters' spans, the settlement against meters, the period close. The rest after set-up are
 # members' own payments (lease, battery result) and the DSO's top-ups.
-SETTLING = ("settleSlot", "submitReadingSpans", "submitReadings", "settleImbalances", "closePeriod")
+SETTLING = (
+    "settleSlot",
+    "settleSlotAndImbalances",
+    "submitReadingSpans",
+    "submitReadings",
+    "settleImbalances",
+    "closePeriod",
+)
 
 
 def gas_figures(gas: dict[str, list[int]], member_slots: int) -> dict[str, Any]:
@@ -278,12 +295,18 @@ def main() -> None:
         "--slots", type=int, default=None, help="stop after this many slots (a short check)"
     )
     parser.add_argument("--port", type=int, default=None, help="anvil's port (default: a free one)")
+    parser.add_argument(
+        "--carry-slots",
+        type=int,
+        default=CARRY_SLOTS,
+        help="the matcher's imbalance_carry_slots (0: every batch its own transaction)",
+    )
     parser.add_argument("--record", action="store_true", help="write bench/results.json")
     args = parser.parse_args()
     if args.days < 1:
         parser.error("--days must be at least 1")
     load_before = os.getloadavg()[0]
-    out = run(args.days, args.port, slots=args.slots, echo=True)
+    out = run(args.days, args.port, slots=args.slots, echo=True, carry_slots=args.carry_slots)
     out["machine_load_average_1min (start / end, 2 cores)"] = (
         f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"
     )
@@ -291,7 +314,8 @@ def main() -> None:
     if args.record:
         record(
             "year: 100 households end to end on anvil (issue 16)",
-            f"make bench-year  (python -m bench.year --days {args.days} --record)",
+            f"make bench-year  (python -m bench.year --days {args.days} "
+            f"--carry-slots {args.carry_slots} --record)",
             out,
             NOTES,
         )
@@ -306,8 +330,11 @@ intent pool (no transaction), the matcher (`Matcher.run_once`) settles the slot 
 transaction carrying them, the rulebook's clearing is checked against the chain; each meter
 signs its day of readings once (a span, `oracle.meter.signing.sign_span`) into the oracle's
 SQLite outbox and the relay sends every meter's span in `submitReadingSpans`; the matcher
-settles the imbalance (`Matcher.settle_imbalances`); the DSO closes each day's period, lessees
-pay the battery lease and share its result, households below half their top-up are refilled;
+settles the imbalance (with `imbalance_carry_slots` above 0, carried by the next slot
+settlements through the SettlementRouter, one batch each, and sent on its own only beyond what
+that many settlements carry); the DSO closes each day's period once its slots are settled
+against the meters, lessees pay the battery lease and share its result (the battery's result
+taken at the period's end), households below half their top-up are refilled;
 at the end the audit (audit/) rebuilds every settlement from the chain's events and every
 member's statement is built. The run's SQLite files (intent pool, outbox) are on tmpfs
 (/dev/shm): the pool commits each intent as the wallet API adds it, and on this machine's disk

@@ -702,6 +702,36 @@ class SettlementGateway(_Contract):
         return Mined.of(self._send_at_gas_limit(self.settle_slot_call(slot, submission), sender))
 
 
+class SettlementRouterGateway(_Contract):
+    """SettlementRouter: a slot's trade settlement and a batch of settlements against the meters
+    in one transaction (ISettlementRouter)."""
+
+    NAME = "SettlementRouter"
+
+    def settle_slot_and_imbalances(
+        self,
+        slot: int,
+        submission: Submission,
+        entries: Sequence[ImbalanceEntry],
+        *,
+        sender: Sender,
+    ) -> Mined:
+        """Settle `slot` with `submission`, then each (slot, chunk) of `entries` against the
+        meters, all or nothing (at the gas limit)."""
+        fn = self.contract.functions.settleSlotAndImbalances(
+            slot, *submission.args(), _entry_args(entries)
+        )
+        return Mined.of(self._send_at_gas_limit(fn, sender))
+
+
+def _entry_args(entries: Sequence[ImbalanceEntry]) -> list[tuple[Any, ...]]:
+    """`IImbalanceSettlement.ImbalanceEntry[]` as the ABI encoder takes it."""
+    return [
+        (e.slot, e.chunk, list(e.members), list(e.reading_words), list(e.trade_words))
+        for e in entries
+    ]
+
+
 class _PeriodLedger(_Contract):
     """The reads both meter settlements share (IPeriodLedger and the digest chain): which slots
     are settled against the meters, the billing periods and their platform fees."""
@@ -768,12 +798,7 @@ class ImbalanceGateway(_PeriodLedger):
 
     def settle_imbalances_call(self, entries: Sequence[ImbalanceEntry]) -> ContractCall:
         """`settle_imbalances`, built and not sent."""
-        return self.contract.functions.settleImbalances(
-            [
-                (e.slot, e.chunk, list(e.members), list(e.reading_words), list(e.trade_words))
-                for e in entries
-            ]
-        )
+        return self.contract.functions.settleImbalances(_entry_args(entries))
 
     def settle_imbalances(self, entries: Sequence[ImbalanceEntry], *, sender: Sender) -> Mined:
         """Settle each (slot, chunk) of `entries` in turn, in one transaction (at the gas

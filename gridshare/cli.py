@@ -435,6 +435,7 @@ def matcher_run(
             matcher_sender(settings),
             IntentPool(settings.intent_pool_url),
             imbalance_batch_gas=settings.imbalance_batch_gas,
+            imbalance_carry_slots=settings.imbalance_carry_slots,
         )
         if once:
             matcher.run_once()

@@ -75,6 +75,9 @@ class Settings(BaseModel):
     # Gas one settlement against meters may use, as the matcher estimates it: it batches a day's
     # (slot, chunk)s into few transactions within it (a (slot, chunk) is never split).
     imbalance_batch_gas: int = Field(default=IMBALANCE_BATCH_GAS, gt=0)
+    # Slot settlements that may carry the settlement against meters (SettlementRouter): a backlog
+    # they can carry, one batch each, waits for them instead of transactions of its own; 0: none.
+    imbalance_carry_slots: int = Field(default=0, ge=0)
     exit_penalty: int = Field(default=20_000_000_000, ge=0)  # n€ (20 €) if leaving in lock-in
     # DSO flexibility (docs/decisions.md, "Flexibility")
     flex_penalty: int = Field(default=100_000, ge=0, lt=2**40)  # n€ per Wh short of accepted

@@ -16,14 +16,19 @@ order, once the slot's trades are settled and its readings are complete (every r
 has reported) or the reading deadline has passed. The reading words come from the slot's
 ReadingAccepted events in acceptance order, the trade words from the slot's direct book and its
 SlotSettled event (fills and the intents it carried), and ImbalanceSettlement re-checks both
-against its commitments.
+against its commitments. With `imbalance_carry_slots` above 0 (and a deployment with the
+SettlementRouter), those settlements ride on the slot settlements: each slot's settlement carries
+the first batch of the due (slot, chunk)s in the same transaction (`ISettlementRouter`), and a
+pass sends a batch of its own only for the backlog that the next `imbalance_carry_slots` slot
+settlements could not carry (docs/decisions.md, "Carried settlement against meters").
 
 Restart safety needs no state: a slot whose transaction was mined before a crash reads as settled
 and is skipped; one whose transaction was not is cleared and sent again. If two submissions race,
 the contract accepts one and reverts the other with `SettlementAlreadySettled` (the first check
-in `settleSlot`, so the loser pays little gas), which counts as done. Nothing is kept in memory
-between passes: each pass starts from `Settlement.nextSlot`, and a slot found settled has what it
-carried recorded in the pool.
+in `settleSlot`, so the loser pays little gas), which counts as done. Each pass starts from the
+contracts' cursors (`Settlement.nextSlot`, `ImbalanceSettlement.nextSlotOf`), and a slot found
+settled has what it carried recorded in the pool; what is kept between passes is only what the
+chain can no longer change (the calendar, members' chunks, due slots' words).
 """
 
 from __future__ import annotations
@@ -37,14 +42,16 @@ from chain.calendar import read_calendar
 from chain.gateway import (
     CommunityGateway,
     ImbalanceGateway,
+    Mined,
     OrderBookGateway,
     ReadingsGateway,
     SettlementGateway,
+    SettlementRouterGateway,
 )
 from chain.intents import EMPTY_BATCH, IntentBatch
 from chain.metering import ImbalanceEntry, trade_words, word_member
 from chain.node import Node, NodeError, Sender, TransactionReverted
-from chain.submission import SlotBook, clear_slot
+from chain.submission import SlotBook, Submission, clear_slot
 from gridshare.settings import IMBALANCE_BATCH_GAS
 from market.calendar import Calendar
 from market.intents import LeftOut
@@ -116,6 +123,7 @@ class SlotResult:
     gas_used: int | None
     intents: int = 0  # of the orders, intents carried in the settlement
     left_out: int = 0  # pending intents of the slot not carried
+    carried: int = 0  # (slot, chunk)s settled against the meters in the same transaction
 
     def line(self) -> str:
         """The one log line per slot."""
@@ -124,7 +132,7 @@ class SlotResult:
         return (
             f"slot {self.slot} settled: mode={self.mode} price={price} "
             f"volume_wh={self.volume_wh} fills={self.fills}/{self.orders} "
-            f"intents={self.intents} left_out={self.left_out} gas={gas}"
+            f"intents={self.intents} left_out={self.left_out} carried={self.carried} gas={gas}"
         )
 
 
@@ -142,10 +150,12 @@ class Matcher:
         pool: Pool | None = None,
         *,
         imbalance_batch_gas: int = IMBALANCE_BATCH_GAS,
+        imbalance_carry_slots: int = 0,
     ) -> None:
         self.node = node
         self.sender = sender
         self.imbalance_batch_gas = imbalance_batch_gas
+        self.imbalance_carry_slots = imbalance_carry_slots
         # A community deployed in the `sharing` mode has no order book: only SharingStep runs.
         self.sharing_step = (
             SharingStep(node, sender, self.reading_words)
@@ -160,12 +170,21 @@ class Matcher:
         # A member's settlement chunk never changes (ICommunity.chunkOf), so it is read once.
         self._chunk_of: dict[str, int] = {}
         self._chunks_reread = False
+        # Each due slot's entries by chunk: final once due (its readings and trades can no longer
+        # change), so kept across passes until every chunk has settled the slot.
+        self._due: dict[int, dict[int, ImbalanceEntry]] = {}
+        self.last_imbalance_pass = ImbalancePass()  # what run_once's own imbalance pass sent
         self._flex: FlexibilityStep | None = None
         if self.sharing_step is not None:
             return
         self.order_book_gw = OrderBookGateway(node)
         self.settlement_gw = SettlementGateway(node)
         self.imbalance_gw = ImbalanceGateway(node)
+        self.router_gw = (
+            SettlementRouterGateway(node)
+            if imbalance_carry_slots and "SettlementRouter" in node.manifest.contracts
+            else None
+        )
 
     @property
     def floor(self) -> BlockFloor:
@@ -226,7 +245,9 @@ class Matcher:
                 skipped[0],
                 skipped[-1],
             )
-        self.settle_imbalances()
+        self.last_imbalance_pass = self.settle_imbalances(
+            keep=self.imbalance_carry_slots if self.router_gw else 0
+        )
         self.flexibility()
         return results
 
@@ -265,38 +286,34 @@ class Matcher:
             self._chunk_of[member] = chunk
         return chunk
 
-    def settle_imbalances(self) -> ImbalancePass:
+    def settle_imbalances(self, keep: int = 0) -> ImbalancePass:
         """Settle every (slot, chunk) whose imbalance is due, each chunk's slots in order, in
         batches that stay within `imbalance_batch_gas` as `ImbalanceBatch` estimates it (at
-        least one (slot, chunk) each). Returns the slots settled for every chunk and the
-        transactions sent."""
+        least one (slot, chunk) each), except the backlog's last `keep` batches, left for the
+        next slot settlements to carry (`run_once` keeps `imbalance_carry_slots`). Returns the
+        slots settled for every chunk and the transactions sent."""
         done = ImbalancePass()
         now = self.node.block_timestamp()
         self._chunks_reread = False
-        chunks = self.community_gw.chunk_count()
-        nexts = [self.imbalance_gw.next_slot_of(c) for c in range(chunks)]
-        due: dict[int, dict[int, ImbalanceEntry] | None] = {}
+        nexts = self._imbalance_cursors()
+        pending: set[int] = set()
         while nexts:
-            planned = list(nexts)
-            entries = self._plan_imbalances(planned, due, now)
-            if not entries:
+            batches = self._plan_batches(nexts, pending, now, keep + 1)
+            if len(batches) <= keep:
                 break
+            entries = batches[0]
             try:
                 mined = self.imbalance_gw.settle_imbalances(entries, sender=self.sender)
             except TransactionReverted as exc:
                 if exc.error == "ImbalanceOutOfOrder":  # another submission settled some first
-                    nexts = [self.imbalance_gw.next_slot_of(c) for c in range(chunks)]
+                    nexts = self._imbalance_cursors()
                     continue
-                if exc.error in _STALE_CHUNKS and not self._chunks_reread:
-                    # A member may have re-registered in a new chunk: read the chunks again, once.
-                    self._chunk_of.clear()
-                    self._chunks_reread = True
-                    due.clear()
+                if self._stale_chunks(exc):
+                    pending.clear()
                     continue
                 raise
             done.transactions += 1
-            done.slots.extend(range(min(nexts), min(planned)))
-            nexts = planned
+            done.slots.extend(self._advance_cursors(nexts, entries))
             log.info(
                 "imbalance settled: slots %d..%d (%d slot-chunks, %d member-slots) gas=%d",
                 min(e.slot for e in entries),
@@ -305,33 +322,85 @@ class Matcher:
                 sum(len(e.members) for e in entries),
                 mined.gas_used,
             )
+        if nexts:
+            self._due = {s: e for s, e in self._due.items() if s >= min(nexts)}
         return done
 
+    def _imbalance_cursors(self) -> list[int]:
+        """Each chunk's next slot to settle against the meters."""
+        chunks = self.community_gw.chunk_count()
+        return [self.imbalance_gw.next_slot_of(c) for c in range(chunks)]
+
+    @staticmethod
+    def _advance_cursors(nexts: list[int], entries: list[ImbalanceEntry]) -> range:
+        """Move `nexts` past the settled `entries`; the slots now settled for every chunk."""
+        before = min(nexts)
+        for e in entries:
+            nexts[e.chunk] = e.slot + 1
+        return range(before, min(nexts))
+
+    def _stale_chunks(self, exc: TransactionReverted) -> bool:
+        """Whether `exc` may come from readings grouped by a stale chunk (a member re-registered
+        in a new chunk) not yet read again in this pass; if so, forget the chunks (read once)."""
+        if exc.error not in _STALE_CHUNKS or self._chunks_reread:
+            return False
+        self._chunk_of.clear()
+        self._due.clear()
+        self._chunks_reread = True
+        return True
+
+    def _carried(self) -> list[ImbalanceEntry]:
+        """The backlog's first batch, for the next slot settlement to carry (none unless
+        carrying)."""
+        if self.router_gw is None:
+            return []
+        nexts = self._imbalance_cursors()
+        batches = self._plan_batches(nexts, set(), self.node.block_timestamp(), 1)
+        return batches[0] if batches else []
+
+    def _plan_batches(
+        self, nexts: list[int], pending: set[int], now: int, most: int
+    ) -> list[list[ImbalanceEntry]]:
+        """Up to `most` batches planned one after the other from the cursors `nexts` (left
+        as they are). `pending`: slots found not due in this pass."""
+        planned = list(nexts)
+        batches: list[list[ImbalanceEntry]] = []
+        while len(batches) < most and (entries := self._plan_imbalances(planned, pending, now)):
+            batches.append(entries)
+        return batches
+
     def _plan_imbalances(
-        self, nexts: list[int], due: dict[int, dict[int, ImbalanceEntry] | None], now: int
+        self, nexts: list[int], pending: set[int], now: int
     ) -> list[ImbalanceEntry]:
         """The next batch: chunk after chunk (the furthest behind first), each chunk's due
         slots in order, while the batch's estimate stays within `imbalance_batch_gas`; a
         chunk's members met again in its later slots are warm, so this order fits the most in a
-        batch. Advances `nexts` past what it takes. `due`: each slot's entries, read once a
-        pass (None: not due)."""
+        batch. Advances `nexts` past what it takes."""
         batch = ImbalanceBatch(self.imbalance_batch_gas)
         for chunk in sorted(range(len(nexts)), key=lambda c: (nexts[c], c)):
-            while (entries := self._due_entries(nexts[chunk], len(nexts), due, now)) is not None:
+            while (
+                entries := self._due_entries(nexts[chunk], len(nexts), pending, now)
+            ) is not None:
                 if not batch.add(entries[chunk]):
                     return batch.entries
                 nexts[chunk] += 1
         return batch.entries
 
     def _due_entries(
-        self, slot: int, chunks: int, due: dict[int, dict[int, ImbalanceEntry] | None], now: int
+        self, slot: int, chunks: int, pending: set[int], now: int
     ) -> dict[int, ImbalanceEntry] | None:
         """`slot`'s entry for each of `chunks` if its trades are settled and its readings are
-        in (or past their deadline), else None; read once per pass into `due`."""
-        if slot not in due:
-            ready = self.settlement_gw.clearing_of(slot).settled and self.imbalance_ready(slot, now)
-            due[slot] = self._slot_entries(slot, chunks) if ready else None
-        return due[slot]
+        in (or past their deadline), else None (and `slot` joins `pending`)."""
+        entries = self._due.get(slot)
+        if entries is not None and len(entries) == chunks:
+            return entries
+        if slot in pending:
+            return None
+        if self.settlement_gw.clearing_of(slot).settled and self.imbalance_ready(slot, now):
+            self._due[slot] = entries = self._slot_entries(slot, chunks)
+            return entries
+        pending.add(slot)
+        return None
 
     def _slot_entries(self, slot: int, chunks: int) -> dict[int, ImbalanceEntry]:
         """`slot`'s entry for each chunk, by chunk (a chunk opened later is never asked)."""
@@ -372,16 +441,26 @@ class Matcher:
         if self.intents is not None:
             batch, left_out = self.intents.batch(slot, rules.tariff, words)
         gas_used: int | None = None
+        carried = self._carried()
         for _attempt in range(self.MAX_REFUSALS):
             book, clearing, submission = clear_slot(words, ids, rules, batch)
             try:
                 # No gas estimate: ganache needs over 30 s to estimate a 1,000-order settlement,
                 # which is one transaction per slot by design (docs/decisions.md, "Matcher").
-                mined = self.settlement_gw.settle_slot(slot, submission, sender=self.sender)
+                mined = self._send_settlement(slot, submission, carried)
             except TransactionReverted as exc:
                 if exc.error == "SettlementAlreadySettled":  # a race lost: done, not an error
                     self._resolve_settled(slot)
                     break
+                if carried and not (exc.error or "").startswith("Settlement"):
+                    # The carried part failed (a race on the meters' cursors, a stale chunk):
+                    # the slot settles alone, the next pass settles the meters afresh.
+                    log.warning(
+                        "slot %d: carried settlement against meters refused (%s)", slot, exc.error
+                    )
+                    self._stale_chunks(exc)
+                    carried = []
+                    continue
                 refused = self.intents.refused(batch, exc) if self.intents else {}
                 if not refused:
                     raise
@@ -412,9 +491,20 @@ class Matcher:
             gas_used=gas_used,
             intents=len(batch.intents),
             left_out=len(left_out),
+            carried=len(carried) if gas_used is not None else 0,
         )
         log.info(result.line())
         return result
+
+    def _send_settlement(
+        self, slot: int, submission: Submission, carried: list[ImbalanceEntry]
+    ) -> Mined:
+        """`slot`'s settlement, with the `carried` settlements against meters if any."""
+        if not carried or self.router_gw is None:
+            return self.settlement_gw.settle_slot(slot, submission, sender=self.sender)
+        return self.router_gw.settle_slot_and_imbalances(
+            slot, submission, carried, sender=self.sender
+        )
 
     def _resolve_settled(self, slot: int) -> None:
         """Record in the pool what an already settled slot carried (a restart, or a race lost

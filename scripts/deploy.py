@@ -26,6 +26,7 @@ from brownie import (
     OrderBook,
     ProfitSharing,
     Settlement,
+    SettlementRouter,
     SharingSettlement,
     accounts,
     chain,
@@ -51,6 +52,7 @@ class Deployment:
     profit_sharing: Any
     membership: Any
     flexibility: Any
+    router: Any
 
     def contracts(self) -> dict[str, Any]:
         """The contracts by name, as the manifest records them."""
@@ -64,6 +66,7 @@ class Deployment:
             "ProfitSharing": self.profit_sharing,
             "Membership": self.membership,
             "Flexibility": self.flexibility,
+            "SettlementRouter": self.router,
         }
 
 
@@ -209,6 +212,7 @@ def deploy(
         settings.flex_max_offers,
         tx,
     )
+    router = SettlementRouter.deploy(community, settlement, imbalance, tx)
     book.bindSettlement(settlement, tx)
     readings.bindImbalance(imbalance, tx)
     community.setSupplyAccount(supply_account, tx)
@@ -220,10 +224,20 @@ def deploy(
         token.grantRole(token.COLLECTOR_ROLE(), holder, tx)
     token.grantRole(token.TREASURER_ROLE(), dso, tx)
     community.grantRole(community.ORACLE_ROLE(), oracle, tx)
-    community.grantRole(community.MATCHER_ROLE(), matcher, tx)
+    for holder in (matcher, router):
+        community.grantRole(community.MATCHER_ROLE(), holder, tx)
     community.grantRole(community.MEMBERSHIP_ROLE(), membership, tx)
     return Deployment(
-        token, community, book, settlement, readings, imbalance, sharing, membership, flexibility
+        token,
+        community,
+        book,
+        settlement,
+        readings,
+        imbalance,
+        sharing,
+        membership,
+        flexibility,
+        router,
     )
 
 

@@ -82,6 +82,7 @@ def _run(
         hooks,
         f"sqlite:///{work / f'intent-pool-{community_address}.sqlite'}",
         span_slots,
+        settings.imbalance_carry_slots,
     )
     result = runner.run(days, progress, start, max_slots)
     # The temporary deployments folder goes with `simulate`'s caller: keep the manifest's text.

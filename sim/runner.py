@@ -360,6 +360,7 @@ class Runner:
         hooks: RunHooks | None = None,
         intent_pool_url: str = "sqlite://",
         span_slots: int = 1,
+        imbalance_carry_slots: int = 0,
     ) -> None:
         if span_slots < 1:
             raise ValueError(f"span_slots must be at least 1, not {span_slots}")
@@ -384,7 +385,13 @@ class Runner:
         )
         self.pool = IntentPool(intent_pool_url)
         self._placed: dict[int, int] = {}  # intents signed per chain slot
-        self.matcher = Matcher(node, Sender(roles.matcher), self.pool)
+        self.matcher = Matcher(
+            node, Sender(roles.matcher), self.pool, imbalance_carry_slots=imbalance_carry_slots
+        )
+        # Periods ended and not closed yet (their settlement against meters is carried by the
+        # next slot settlements): (period, the battery's book value at its end).
+        self._closing: list[tuple[int, int]] = []
+        self._battery_start = 0  # the battery's book value at the open period's start
         self.members = self.make_members(community)
         self.ledgers = {m.name: MemberLedger() for m in self.members}
         self.transactions = 0
@@ -518,7 +525,7 @@ class Runner:
     def settle_trades(self, slot: int) -> tuple[SlotLog, dict[str, list[OrderSettlement]]]:
         self.move_to(self.matcher.calendar().gate_closure(slot) + 1)
         settled = self.matcher.run_once()
-        self.transactions += len(settled)
+        self.transactions += len(settled) + self.matcher.last_imbalance_pass.transactions
         return self.checked_clearing(slot)
 
     def checked_clearing(self, slot: int) -> tuple[SlotLog, dict[str, list[OrderSettlement]]]:
@@ -568,12 +575,25 @@ class Runner:
         self.settle_imbalances([slot])
 
     def settle_imbalances(self, slots: list[int]) -> None:
-        """The matcher's own imbalance step; every one of `slots` must be settled by it."""
-        settled = self.matcher.settle_imbalances()
+        """The matcher's own imbalance step; every one of `slots` must be settled by it, or,
+        if the matcher carries them in its slot settlements, by the run's end (`finish`)."""
+        settled = self.matcher.settle_imbalances(keep=self.matcher.imbalance_carry_slots)
         self.transactions += settled.transactions
+        if self.matcher.router_gw is not None:
+            return
         missing = sorted(set(slots) - set(settled.slots))
         if missing:
             raise RuntimeError(f"slots {missing}: the matcher did not settle their imbalance")
+
+    def finish_imbalances(self, last: int) -> list[PeriodLog]:
+        """At the run's end, what the slot settlements were left to carry is settled now, and
+        the periods waiting for it are closed."""
+        if self.matcher.router_gw is None:
+            return []
+        self.transactions += self.matcher.settle_imbalances().transactions
+        if self.imbalance.next_slot() <= last:
+            raise RuntimeError(f"slots up to {last}: the matcher did not settle their imbalance")
+        return self.close_settled_periods()
 
     def open_readings(self, slot: int, flows: dict[str, MeterFlow]) -> None:
         """Each meter measured `slot`: kept (on the meter's side) until its span is signed."""
@@ -624,7 +644,21 @@ class Runner:
 
     # -- periods -----------------------------------------------------------------------------
 
-    def close_period(self, period: int, battery_start: int) -> PeriodLog:
+    def close_settled_periods(self) -> list[PeriodLog]:
+        """Close each ended period whose every slot is settled against the meters, in order."""
+        closed: list[PeriodLog] = []
+        while self._closing and self.imbalance.next_slot() >= (
+            (self._closing[0][0] + 1) * self.community.period_slots
+        ):
+            closed.append(self.close_period(*self._closing.pop(0)))
+        return closed
+
+    def close_period(self, period: int, battery_end: int) -> PeriodLog:
+        """Close `period` (`battery_end`: the battery's book value at the period's end). The
+        battery's result shared by its lessees is its book value's change over the period and
+        through the close's billing (its service fee and profit share), as if the close had come
+        at the period's end: the slots traded since belong to the next period."""
+        before = self._battery_value()
         members = sorted((m.address for m in self.members), key=lambda a: int(a, 16))
         size = self.profit_sharing.max_chunk()
         closed: list[PeriodClosed] = []
@@ -644,7 +678,7 @@ class Runner:
         result, lease = 0, 0
         spec = self.community.battery
         if self.battery is not None and spec is not None and spec.lessees:
-            result = self._battery_value() - battery_start
+            result = battery_end + self._battery_value() - before - self._battery_start
             shares = [x.share_bps for x in spec.lessees]
             lessees = [self._household(x.household) for x in spec.lessees]
             lease = spec.lease_per_period
@@ -665,6 +699,7 @@ class Runner:
                     self.transfer(lessee, self.battery.address, -part)
                 self.ledgers[lessee.name].battery_result += part
                 self.ledgers[self.battery.name].battery_result -= part
+        self._battery_start = battery_end + self._battery_value() - before
         (last,) = closed
         return PeriodLog(period, last.platform_fees, last.pool, result, lease)
 
@@ -734,7 +769,7 @@ class Runner:
             raise RuntimeError("the chain's clock is past the first slot's gate: use a fresh node")
         slots: list[SlotLog] = []
         periods: list[PeriodLog] = []
-        battery_start = self._battery_value()
+        self._battery_start = self._battery_value()
         self.place_orders(first, start)
         for index in range(start, total):
             slot = first + index - start
@@ -751,16 +786,16 @@ class Runner:
                 self.place_orders(slot + 1, index + 1)
             self.settle_readings(slot, flows)
             if (slot + 1) % self.community.period_slots == 0:
-                periods.append(
-                    self.close_period(slot // self.community.period_slots, battery_start)
-                )
-                battery_start = self._battery_value()
+                period = slot // self.community.period_slots
+                self._closing.append((period, self._battery_value()))
+            periods += self.close_settled_periods()
             if (index + 1) % per_day == 0 and index + 1 < total:
                 self.refill()
             if progress is not None:
                 progress(index + 1 - start, total - start)
         if self._open:
             self.relay_spans()
+        periods += self.finish_imbalances(first + total - start - 1)
         if self.hooks is not None:
             self.hooks.after_slots(self)
         for m in self.members:

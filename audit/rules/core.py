@@ -214,16 +214,14 @@ class AuditState:
 
 
 def settlement_parts(events: list[Event]) -> list[list[Event]]:
-    """A transaction's events, cut before each (slot, chunk) after the first that it settles
-    against the meters (each opens with its SlotReadingsClosed): a batch
-    (`settleImbalances`) is checked as the transactions of its entries would be alone, so a
-    member's charges and credits in one slot are not mixed with its others."""
+    """A transaction's events, cut before each (slot, chunk) that it settles against the meters
+    (each opens with its SlotReadingsClosed) unless nothing comes before it: a batch
+    (`settleImbalances`), or one carried after a slot's trades (`SettlementRouter`), is checked
+    as the transactions of its parts would be alone, so a member's charges and credits in one
+    slot are mixed neither with its others nor with its trades."""
     parts: list[list[Event]] = [[]]
-    opened = False
     for e in events:
-        if e.name == "SlotReadingsClosed":
-            if opened:
-                parts.append([])
-            opened = True
+        if e.name == "SlotReadingsClosed" and parts[-1]:
+            parts.append([])
         parts[-1].append(e)
     return parts

@@ -109,6 +109,45 @@ def test_a_batch_of_slot_chunks_in_one_transaction_is_checked_entry_by_entry() -
     assert_found(audit(evs, state()), (2, "debt"))
 
 
+def carried(evs: Events, slot: int, into: int) -> Events:
+    """The record as if `slot`'s settlements against the meters had been carried by slot
+    `into`'s trade settlement (`SettlementRouter`): their events moved into its transaction,
+    after its own, in the same order."""
+    imbalance = {e.tx for e in evs if e.name == "SlotDigest" and e.args["slot"] == slot}
+    ((block, tx),) = {
+        (e.block, e.tx) for e in evs if e.name == "SlotSettled" and e.args["slot"] == into
+    }
+    out, offset = [], 1000
+    for e in sorted(evs, key=lambda e: (e.block, e.log_index)):
+        if e.tx in imbalance:
+            e = dataclasses.replace(e, tx=tx, block=block, log_index=offset)
+            offset += 1
+        out.append(e)
+    return out
+
+
+def test_settlements_against_meters_carried_by_a_slot_settlement_are_checked_apart() -> None:
+    evs = carried(events(), 2, into=4)
+    (tx,) = {e.tx for e in evs if e.name == "SlotSettled" and e.args["slot"] == 4}
+    names = [e.name for e in sorted(evs, key=lambda e: (e.block, e.log_index)) if e.tx == tx]
+    assert names[0] == "SlotSettled" and names.count("SlotDigest") >= 2
+    assert audit(evs, state()).findings == []
+    # A charge collected in the carried part, inflated: found at its slot, as alone.
+    charged = {
+        e.args["member"]
+        for e in evs
+        if e.name == "ImbalanceSettled" and e.tx == tx and int(e.args["collected"]) > 0
+    }
+    i = next(
+        i
+        for i, e in enumerate(evs)
+        if e.name == "Transfer" and e.tx == tx and e.log_index >= 1000 and e.args["from"] in charged
+    )
+    inflated = {**evs[i].args, "value": int(evs[i].args["value"]) + 1}
+    evs[i] = dataclasses.replace(evs[i], args=inflated)
+    assert_found(audit(evs, state()), (2, "debt"))
+
+
 def test_event_order_does_not_matter() -> None:
     assert audit(list(reversed(events())), state()).findings == []
 

@@ -18,7 +18,13 @@ from chain.metering import (
 )
 from chain.metering import positions as slot_positions
 from tests.contracts.conftest import EUR
-from tests.contracts.helpers import SlotRunner, reverts_exact, reverts_with, signed_reading
+from tests.contracts.helpers import (
+    SlotRunner,
+    clear_on_chain_book,
+    reverts_exact,
+    reverts_with,
+    signed_reading,
+)
 
 BUY, SELL = 0, 1
 
@@ -302,3 +308,62 @@ def test_a_batch_settles_several_slots_each_as_alone_or_none(
     assert [a - b for a, b in zip(after, before, strict=True)] == [
         moved[p.address] for p in everyone
     ]
+
+
+def test_a_slot_settlement_carries_an_earlier_slot_against_the_meters(
+    market: Any,
+    meters: Any,
+    runner: SlotRunner,
+    traded_slot: int,
+    matcher: Any,
+    outsider: Any,
+) -> None:
+    """SettlementRouter: the next slot's trades and `traded_slot`'s settlement against the
+    meters in one transaction, each part checked as if sent alone (same events and digest
+    link); a part that fails undoes the other; only a matcher may send it."""
+    first, later = traded_slot, traded_slot + 1
+    runner.deliver(first)  # past `later`'s gate closure too
+    runner.submit(
+        [signed_reading(market.readings, meters, n, first, 400, 0, first) for n in meters]
+    )
+    _book, _clearing, sub = clear_on_chain_book(market.community, market.order_book, later)
+    entry = (first, *runner.args(first))
+    router = market.router
+    with reverts_exact("SettlementRouterNotMatcher", outsider.address):
+        router.settleSlotAndImbalances(later, *sub.args(), [entry], {"from": outsider})
+    # The carried entry tampered: the slot's valid trade settlement is undone with it.
+    chunk, people, words, trades = entry[1:]
+    tampered = (first, chunk, people, [*words[:-1], words[-1] + (1 << 160)], trades)
+    with reverts_with("ImbalanceReadingsMismatch"):
+        router.settleSlotAndImbalances(later, *sub.args(), [tampered], {"from": matcher})
+    # A trade settlement out of order: the valid entry is undone with it.
+    with reverts_exact("SettlementOutOfOrder", later, later + 1):
+        router.settleSlotAndImbalances(later + 1, *sub.args(), [entry], {"from": matcher})
+    assert (market.settlement.nextSlot(), market.imbalance.nextSlot()) == (later, first)
+
+    tx = router.settleSlotAndImbalances(later, *sub.args(), [entry], {"from": matcher})
+
+    assert (market.settlement.nextSlot(), market.imbalance.nextSlot()) == (later + 1, first + 1)
+    names = [e.name for e in tx.events]
+    assert names.index("SlotSettled") < names.index("SlotReadingsClosed")
+    rules = decode_rules(market.community.tariffAt(first))
+    expected = settle_positions(rules.tariff, slot_positions(runner.words[first], trades))
+    settled = list(tx.events["ImbalanceSettled"])
+    assert [(e["slot"], e["member"]) for e in settled] == [
+        (first, x.position.member) for x in expected
+    ]
+    h = ZERO_HASH
+    for event, exp in zip(settled, expected, strict=True):
+        assert (event["credit"], event["energyCharge"], event["networkCharge"]) == (
+            exp.imbalance.credit,
+            exp.imbalance.energy_charge,
+            exp.imbalance.network_charge,
+        )
+        h = imbalance_link(h, exp, int(event["collected"]))
+    link = uniform_link(market, first, trades, runner.words[first], h)
+    assert bytes(tx.events["SlotDigest"]["digest"]) == link
+    # Nothing to carry: the router settles the slot alone.
+    runner.deliver(later)
+    _book, _clearing, sub = clear_on_chain_book(market.community, market.order_book, later + 1)
+    tx = router.settleSlotAndImbalances(later + 1, *sub.args(), [], {"from": matcher})
+    assert "SlotDigest" not in tx.events and market.settlement.nextSlot() == later + 2

@@ -220,3 +220,50 @@ def test_after_delivery_it_settles_the_imbalance_against_the_meters(
         e["args"]["member"]: (e["args"]["importWh"], e["args"]["tradedNetSoldWh"]) for e in settled
     }
     assert got == {market.accounts[buyer]: (1_200, -1_000), market.accounts[seller]: (0, 1_000)}
+
+
+def test_a_carrying_matcher_settles_the_meters_inside_its_slot_settlements(
+    market: Market, matcher: Matcher, node: Node
+) -> None:
+    """With `imbalance_carry_slots`, due settlements against the meters ride on the slot
+    settlements (SettlementRouter), one batch each; a pass sends batches of its own only for
+    the backlog beyond what the next `imbalance_carry_slots` settlements carry, oldest first;
+    a pass that keeps nothing (`settle_imbalances()`) settles the rest."""
+    # A budget of 1 gas: each (slot, chunk) is a batch of its own (a batch takes one at least).
+    carrier = Matcher(node, matcher.sender, imbalance_batch_gas=1, imbalance_carry_slots=2)
+    assert carrier.router_gw is not None and carrier.community_gw.chunk_count() == 1
+    deadline = carrier.imbalance_gw.reading_deadline_seconds()
+    slot = market.open_slot()
+    market.close_gate(slot)
+    assert matcher.run_once()  # its trades, and what is due against the meters so far
+    first = carrier.imbalance_gw.next_slot()
+    assert first <= slot
+    # A dozen slots past `slot` are past their reading deadline (no readings): once their
+    # trades settle, each is due against the meters too.
+    delivered = int(node.call(node.contract("Community").functions.slotStart(slot + 12)))
+    node.make_request("evm_increaseTime", [delivered + deadline + 1 - node.block_timestamp()])
+    node.make_request("evm_mine", [])
+    later = market.open_slot()
+    market.close_gate(later)
+    nonce = node.w3.eth.get_transaction_count(carrier.sender.address)
+
+    results = carrier.run_once()
+
+    sent = node.w3.eth.get_transaction_count(carrier.sender.address) - nonce
+    carried = sum(r.carried for r in results)
+    assert results[0].carried == 1 and all(r.carried <= 1 for r in results)
+    alone = sent - len(results)  # batches sent on their own
+    kept = carrier.settle_imbalances().transactions  # what the pass left to carry
+    assert carrier.imbalance_gw.next_slot() > slot
+    assert carried + alone + kept == carrier.imbalance_gw.next_slot() - first
+    assert kept == min(2, carrier.imbalance_gw.next_slot() - first - carried)
+    # A backlog beyond what the next settlements carry: sent now, oldest first, the last kept.
+    delivered = int(node.call(node.contract("Community").functions.slotStart(later + 1)))
+    node.make_request("evm_increaseTime", [delivered + deadline + 1 - node.block_timestamp()])
+    node.make_request("evm_mine", [])
+    backlog = later + 1 - carrier.imbalance_gw.next_slot()
+    assert backlog > 2
+    assert carrier.settle_imbalances(keep=2).transactions == backlog - 2
+    assert carrier.imbalance_gw.next_slot() == later + 1 - 2
+    assert carrier.settle_imbalances().transactions == 2
+    assert carrier.imbalance_gw.next_slot() == later + 1
