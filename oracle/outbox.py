@@ -49,6 +49,20 @@ from storage.engine import create_tables, open_engine
 
 PENDING, SENT, DONE, QUARANTINED = "pending", "sent", "done", "quarantined"
 
+
+def _delivery_columns() -> list[Column[Any]]:
+    """The columns a signed reading and a signed span share on their way to the chain: the
+    signature, the state, the transaction and block that carried it, and when it was queued.
+    New objects per call, as SQLAlchemy ties a column to one table."""
+    return [
+        Column("signature", String(132), nullable=False),
+        Column("state", String(12), nullable=False, index=True),
+        Column("tx_hash", String(66)),
+        Column("block_number", BigInteger),
+        Column("created_at", BigInteger, nullable=False),
+    ]
+
+
 metadata = MetaData()
 readings = Table(
     "readings",
@@ -58,11 +72,7 @@ readings = Table(
     Column("import_wh", BigInteger, nullable=False),
     Column("export_wh", BigInteger, nullable=False),
     Column("sequence", BigInteger, nullable=False),
-    Column("signature", String(132), nullable=False),
-    Column("state", String(12), nullable=False, index=True),
-    Column("tx_hash", String(66)),
-    Column("block_number", BigInteger),
-    Column("created_at", BigInteger, nullable=False),
+    *_delivery_columns(),
 )
 tracks = Table(
     "tracks",
@@ -83,11 +93,7 @@ spans = Table(
     Column("first_sequence", BigInteger, nullable=False),
     Column("slots", Integer, nullable=False),
     Column("energy", Text, nullable=False),  # "import:export,..." Wh, one pair per slot
-    Column("signature", String(132), nullable=False),
-    Column("state", String(12), nullable=False, index=True),
-    Column("tx_hash", String(66)),
-    Column("block_number", BigInteger),
-    Column("created_at", BigInteger, nullable=False),
+    *_delivery_columns(),
 )
 open_readings = Table(
     "open_readings",
@@ -214,16 +220,19 @@ def save_cursor(conn: Connection, source: str, position: int, new: bool) -> None
 
 
 def add_readings(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
-    if rows:
-        now = int(time.time())
-        conn.execute(insert(readings), [{**r, "state": PENDING, "created_at": now} for r in rows])
+    """Signed readings (oracle.meter.signing.sign_reading), pending for the relay."""
+    _add_pending(conn, readings, rows)
 
 
 def add_spans(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
     """Signed spans (oracle.meter.signing.sign_span), pending for the relay."""
+    _add_pending(conn, spans, rows)
+
+
+def _add_pending(conn: Connection, table: Table, rows: Sequence[dict[str, object]]) -> None:
     if rows:
         now = int(time.time())
-        conn.execute(insert(spans), [{**r, "state": PENDING, "created_at": now} for r in rows])
+        conn.execute(insert(table), [{**r, "state": PENDING, "created_at": now} for r in rows])
 
 
 def open_readings_of(conn: Connection, meter: str) -> list[SlotEnergy]:
