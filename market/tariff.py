@@ -60,25 +60,26 @@ class Tariff:
                 f"need 0 < feed_in_price <= retail_price, got {self.feed_in_price} and "
                 f"{self.retail_price}"
             )
-        if not self.feed_in_price <= self.community_price <= self.retail_price:
+        self._check_between_grid_prices("community_price")
+        self._check_sell_fee_within("feed_in_price")
+        self._check_between_grid_prices("sharing_price")
+        self._check_sell_fee_within("sharing_price")  # implied by the two checks above; kept
+
+    def _check_between_grid_prices(self, name: str) -> None:
+        """Raise InvalidTariffError unless feed_in_price <= the price `name` <= retail_price."""
+        price: Price = getattr(self, name)
+        if not self.price_in_bounds(price):
             raise InvalidTariffError(
-                f"need feed_in_price <= community_price <= retail_price, got "
-                f"community_price {self.community_price}"
+                f"need feed_in_price <= {name} <= retail_price, got {name} {price}"
             )
-        if self.trade_fee_sell > self.feed_in_price:
+
+    def _check_sell_fee_within(self, name: str) -> None:
+        """Raise InvalidTariffError unless trade_fee_sell <= the price `name`: a seller paid
+        that price never owes more fee than it earns."""
+        price: Price = getattr(self, name)
+        if self.trade_fee_sell > price:
             raise InvalidTariffError(
-                f"need trade_fee_sell <= feed_in_price, got {self.trade_fee_sell} > "
-                f"{self.feed_in_price}"
-            )
-        if not self.feed_in_price <= self.sharing_price <= self.retail_price:
-            raise InvalidTariffError(
-                f"need feed_in_price <= sharing_price <= retail_price, got "
-                f"sharing_price {self.sharing_price}"
-            )
-        if self.trade_fee_sell > self.sharing_price:  # implied by the two checks above; kept
-            raise InvalidTariffError(
-                f"need trade_fee_sell <= sharing_price, got {self.trade_fee_sell} > "
-                f"{self.sharing_price}"
+                f"need trade_fee_sell <= {name}, got {self.trade_fee_sell} > {price}"
             )
 
     def price_in_bounds(self, price: Price) -> bool:
