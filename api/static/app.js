@@ -2,7 +2,7 @@
 // routed by the URL's hash. Everything comes from the API's own endpoints.
 import { api, hasToken, setToken } from "./api.js";
 import { barChart, barLineChart, curveChart } from "./charts.js";
-import { eur, h, kwh, num, parsePerKwh, perKwh, shortAddr, table, utc } from "./format.js";
+import { eur, h, kwh, num, perKwh, priceField, shortAddr, table, utc, whField } from "./format.js";
 import { dsoFlexibility, memberFlexibility } from "./flex.js";
 import { renderSharing } from "./sharing.js";
 import { account, devAccounts, siweMessage, signText, signTypedData, useDevAccount } from "./wallet.js";
@@ -326,10 +326,8 @@ function orderForm(after) {
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     act(submit, where, async () => {
-      const limit = parsePerKwh(price.value);
-      if (limit === null) throw new Error("The price must be a number of euros per kWh with at most 6 decimals, e.g. 0.16");
-      const energyWh = BigInt(energy.value || "0");
-      if (energyWh <= 0n) throw new Error("The energy must be a whole number of Wh above 0");
+      const limit = priceField(price, "price", "0.16");
+      const energyWh = whField(energy, "energy");
       if (direct.checked) {
         const td = await api("/orders/direct/typed-data", { method: "POST", body: { from_slot: Number(slot.value), side: side.value, energy_wh: energyWh, limit_price: limit } });
         const signature = await signTypedData(state.me.address, td.typed_data);

@@ -3,7 +3,7 @@
 // is needed) and their flexibility earnings. The DSO: every request with its offers, acceptance,
 // delivery and payout, and a form to publish a request. Page helpers come from app.js as `ui`.
 import { api } from "./api.js";
-import { eur, h, parsePerKwh, perKwh, shortAddr, table, utc } from "./format.js";
+import { eur, h, perKwh, priceField, shortAddr, table, utc, whField } from "./format.js";
 import { signTypedData } from "./wallet.js";
 
 const DIRECTION_TEXT = { reduce_import: "reduce import", reduce_export: "reduce export" };
@@ -88,10 +88,8 @@ function offerForm(requests, ui, after) {
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     ui.act(submit, where, async () => {
-      const p = parsePerKwh(price.value);
-      if (p === null) throw new Error("The price must be a number of euros per kWh with at most 6 decimals, e.g. 0.09");
-      const q = BigInt(quantity.value || "0");
-      if (q <= 0n) throw new Error("The quantity must be a whole number of Wh above 0");
+      const p = priceField(price, "price", "0.09");
+      const q = whField(quantity, "quantity");
       const rid = Number(request.value);
       const td = await api("/flexibility/offers/typed-data", { method: "POST", body: { request_id: rid, quantity_wh: q, price: p } });
       const typed = td.typed_data;
@@ -185,10 +183,8 @@ function publishForm(ui, after) {
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     ui.act(submit, where, async () => {
-      const p = parsePerKwh(maxPrice.value);
-      if (p === null) throw new Error("The maximum price must be a number of euros per kWh with at most 6 decimals, e.g. 0.15");
-      const q = BigInt(quantity.value || "0");
-      if (q <= 0n) throw new Error("The quantity must be a whole number of Wh above 0");
+      const p = priceField(maxPrice, "maximum price", "0.15");
+      const q = whField(quantity, "quantity");
       await api("/dso/flexibility/requests", { method: "POST", body: { slot: Number(slot.value), direction: direction.value, quantity_wh: q, max_price: p } });
       await after();
       return `Flexibility request published for slot ${slot.value}`;

@@ -33,6 +33,20 @@ export function parsePerKwh(text) {
   return BigInt(m[1]) * 1_000_000n + BigInt((m[2] || "").padEnd(6, "0") || "0");
 }
 
+/** A form's price field in n€/Wh (parsePerKwh), or an error for the form naming the `what`. */
+export function priceField(input, what, example) {
+  const price = parsePerKwh(input.value);
+  if (price === null) throw new Error(`The ${what} must be a number of euros per kWh with at most 6 decimals, e.g. ${example}`);
+  return price;
+}
+
+/** A form's energy field: whole Wh above 0, or an error for the form naming the `what`. */
+export function whField(input, what) {
+  const energyWh = BigInt(input.value || "0");
+  if (energyWh <= 0n) throw new Error(`The ${what} must be a whole number of Wh above 0`);
+  return energyWh;
+}
+
 export const shortAddr = (a) => (a ? `${a.slice(0, 6)}…${a.slice(-4)}` : "");
 
 /** Chain time (unix seconds) as "2026-01-01 00:30 UTC". */
