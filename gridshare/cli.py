@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -51,10 +51,22 @@ def clear_book(
     try:
         parsed = parse_book_text(text)
     except InvalidBookError as e:
-        typer.echo(f"error: {_one_line(str(e))}", err=True)
-        raise typer.Exit(code=2) from e
+        _fail(_one_line(str(e)))
     result = clear(parsed.orders, parsed.mode, parsed.community_price)
     typer.echo(json.dumps(clearing_to_json(result), indent=2))
+
+
+def _fail(message: str) -> NoReturn:
+    """Exit 2, the code for bad input or usage, with `error: message` as one line on stderr
+    and no traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _check_year(year: int) -> None:
+    """Exit 2 unless `year` is one the calendar can name (1..9999)."""
+    if not 1 <= year <= 9999:
+        _fail(f"year must be 1..9999, got {year}")
 
 
 def _one_line(message: str) -> str:
@@ -72,8 +84,7 @@ def _read_or_exit(file: str) -> str:
         data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
         return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        typer.echo(f"error: cannot read {file}: {' '.join(str(e).split())}", err=True)
-        raise typer.Exit(code=2) from e
+        _fail(f"cannot read {file}: {' '.join(str(e).split())}")
 
 
 @app.command("allocate")
@@ -95,8 +106,7 @@ def allocate_sharing(
     try:
         parsed = parse_sharing_text(text)
     except SharingInputError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=2) from e
+        _fail(str(e))
     typer.echo(json.dumps(allocation_to_json(allocate(parsed.members, parsed.key)), indent=2))
 
 
@@ -121,8 +131,7 @@ def _community_or_exit(path: str) -> Community:
     try:
         return load_community(Path(path))
     except CommunityFileError as e:
-        typer.echo(f"error: {_one_line(str(e))}", err=True)
-        raise typer.Exit(code=2) from e
+        _fail(_one_line(str(e)))
 
 
 @export_app.command("coefficients")
@@ -143,14 +152,11 @@ def export_coefficients(
     from market.coefficients import CoefficientFileError, render_coefficients
 
     spec = _community_or_exit(community)
-    if not 1 <= year <= 9999:
-        typer.echo(f"error: year must be 1..9999, got {year}", err=True)
-        raise typer.Exit(code=2)
+    _check_year(year)
     try:
         text = render_coefficients(spec.static_schedule(year), spec.cups_by_member_id(), year)
     except (CoefficientFileError, ValueError) as e:
-        typer.echo(f"error: {spec.name}: {_one_line(str(e))}", err=True)
-        raise typer.Exit(code=2) from e
+        _fail(f"{spec.name}: {_one_line(str(e))}")
     if output == "-":
         sys.stdout.write(text)
         return
@@ -175,8 +181,7 @@ def _utc_day_or_exit(value: str, option: str) -> int:
             raise ValueError("not YYYY-MM-DD")
         day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError as e:
-        typer.echo(f"error: {option} {value!r} is not a date YYYY-MM-DD ({e})", err=True)
-        raise typer.Exit(code=2) from e
+        _fail(f"{option} {value!r} is not a date YYYY-MM-DD ({e})")
     return int(day.timestamp())
 
 
@@ -223,18 +228,14 @@ def export_allocation(
     start = _utc_day_or_exit(from_day, "--from")
     end = _utc_day_or_exit(to_day, "--to")
     if start >= end:
-        typer.echo(f"error: --from {from_day} must be before --to {to_day}", err=True)
-        raise typer.Exit(code=2)
+        _fail(f"--from {from_day} must be before --to {to_day}")
     if end - start > MAX_EXPORT_DAYS * 86_400:
-        typer.echo(
-            f"error: {from_day}..{to_day} is {(end - start) // 86_400} days, more than "
-            f"{MAX_EXPORT_DAYS}: export it in parts",
-            err=True,
+        _fail(
+            f"{from_day}..{to_day} is {(end - start) // 86_400} days, more than "
+            f"{MAX_EXPORT_DAYS}: export it in parts"
         )
-        raise typer.Exit(code=2)
     if fmt not in ("csv", "json"):
-        typer.echo(f"error: --format must be csv or json, not {fmt!r}", err=True)
-        raise typer.Exit(code=2)
+        _fail(f"--format must be csv or json, not {fmt!r}")
     settings = load_settings()
     url = db or settings.index_db_url
     try:
@@ -246,11 +247,9 @@ def export_allocation(
         engine = make_engine(url)
         info = index_info(engine, url)
     except (AllocationIndexError, ArgumentError, SQLAlchemyError) as e:
-        typer.echo(f"error: {_one_line(str(e))}", err=True)
-        raise typer.Exit(code=2) from e
+        _fail(_one_line(str(e)))
     if network is not None and network != info.network:
-        typer.echo(f"error: {url} indexes network {info.network}, not {network}", err=True)
-        raise typer.Exit(code=2)
+        _fail(f"{url} indexes network {info.network}, not {network}")
     limit = settings.rpc_retry_limit or settings.audit_rpc_retry_limit
     try:
         node = Node.from_settings(
@@ -259,15 +258,12 @@ def export_allocation(
         node.check_chain()
         calendar = read_calendar(node)
     except NodeError as e:
-        typer.echo(f"error: {_one_line(str(e))}", err=True)
-        raise typer.Exit(code=2) from e
+        _fail(_one_line(str(e)))
     if node.manifest.chain_id != info.chain_id:
-        typer.echo(
-            f"error: {url} indexes chain {info.chain_id}, network {info.network} is chain "
-            f"{node.manifest.chain_id}",
-            err=True,
+        _fail(
+            f"{url} indexes chain {info.chain_id}, network {info.network} is chain "
+            f"{node.manifest.chain_id}"
         )
-        raise typer.Exit(code=2)
     slots = calendar.slots_starting_in(start, end)
     last = settled_through(engine)
     if slots and (last is None or last < slots[-1]):
@@ -292,17 +288,14 @@ def import_coefficients(
     from market.coefficients import CoefficientFileError, hours_in_year, parse_coefficients
 
     spec = _community_or_exit(community)
-    if not 1 <= year <= 9999:
-        typer.echo(f"error: year must be 1..9999, got {year}", err=True)
-        raise typer.Exit(code=2)
+    _check_year(year)
     text = _read_or_exit(file)
     cups = {code: member_id for member_id, code in spec.cups_by_member_id().items()}
     try:
         schedule = parse_coefficients(text, cups, year)
     except CoefficientFileError as e:
         label = "stdin" if file == "-" else file
-        typer.echo(f"error: {label}: {_one_line(str(e))}", err=True)
-        raise typer.Exit(code=2) from e
+        _fail(f"{label}: {_one_line(str(e))}")
     participants = sum(any(shares) for shares in schedule.values())
     typer.echo(
         f"ok: {participants} CUPS with a share, {hours_in_year(year)} hours of {year}, "
@@ -344,8 +337,7 @@ def simulate_sharing_command(
 
     spec = _community_or_exit(community)
     if spec.sharing is None:
-        typer.echo(f"error: {community}: no [sharing] section", err=True)
-        raise typer.Exit(code=2)
+        _fail(f"{community}: no [sharing] section")
     directory = Path(out) if out else Path("reports") / f"{spec.name}-sharing"
     if on_chain:
         _sharing_on_chain(spec, days, directory)
