@@ -78,33 +78,32 @@ solc: node_modules/.installed
 	./toolchain/register-solc.sh
 	@for tool in ganache ganache-cli anvil; do ln -sf "$(CURDIR)/node_modules/.bin/$$tool" $(BIN)/$$tool; done
 
+# $(call debian_package,PRESENT,PACKAGE,NAME,TESTS): unless the shell test PRESENT holds,
+# install Debian's PACKAGE (NAME in the messages) as root; without root or apt-get, or if the
+# install fails, say that TESTS will be skipped instead of failing.
+define debian_package
+	@if $(1); then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(3) from Debian's packages"; \
+		apt-get update -qq -o DPkg::Lock::Timeout=600 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+			$(2) >/dev/null || echo "note: installing $(3) failed;" \
+			"$(4) will be skipped"; \
+	else echo "note: $(3) is not installed and cannot be here (not root or no apt-get);" \
+		"$(4) will be skipped"; fi
+endef
+
 # PostgreSQL server binaries for the index's tests (they start their own server in a temporary
 # directory). Installed from Debian's packages when missing and run as root; otherwise the
 # PostgreSQL tests are skipped with a message saying so.
 postgres:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing PostgreSQL from Debian's packages"; \
-		apt-get update -qq -o DPkg::Lock::Timeout=600 && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
-			postgresql >/dev/null || echo "note: installing PostgreSQL failed;" \
-			"its index tests will be skipped"; \
-	else echo "note: PostgreSQL is not installed and cannot be here (not root or no apt-get);" \
-		"its index tests will be skipped"; fi
+	$(call debian_package,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,PostgreSQL,its index tests)
 
 # Debian's headless-capable Chromium for the dashboard's browser tests (Playwright drives it at
 # /usr/bin/chromium; `playwright install` is never run). Installed as root when missing;
 # otherwise the browser tests are skipped with a message saying so.
 chromium:
-	@if [ -x /usr/bin/chromium ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing Chromium from Debian's packages"; \
-		apt-get update -qq -o DPkg::Lock::Timeout=600 && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
-			chromium >/dev/null || echo "note: installing Chromium failed;" \
-			"the dashboard's browser tests will be skipped"; \
-	else echo "note: Chromium is not installed and cannot be here (not root or no apt-get);" \
-		"the dashboard's browser tests will be skipped"; fi
+	$(call debian_package,[ -x /usr/bin/chromium ],chromium,Chromium,the dashboard's browser tests)
 
 # The import layers (pyproject.toml's [tool.importlinter], docs/map.md) come last: a broken layer
 # names the import and its line.
