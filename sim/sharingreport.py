@@ -127,6 +127,24 @@ def _stacked(
     ax.bar(hours, above, width=width, align="edge", bottom=below, label=upper[1])
 
 
+def _split_panel(
+    ax: Any,
+    hours: list[float],
+    width: float,
+    total: tuple[list[int], str],
+    lower: tuple[list[int], str],
+    upper: tuple[list[int], str],
+    title: str,
+) -> None:
+    """One panel of the coverage plot: a total per slot (Wh, drawn in kWh) outlined over the
+    two parts it splits into, stacked."""
+    _stacked(ax, hours, width, lower, upper)
+    _outline(ax, hours, width, [wh / 1000 for wh in total[0]], total[1])
+    ax.set_ylabel("kWh per slot")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(title)
+
+
 def _outline(ax: Any, starts: list[float], width: float, values: list[float], label: str) -> None:
     """A total as a line over the bars of each slot (each slot's value across its width)."""
     ax.step(
@@ -149,29 +167,25 @@ def plots(report: SharingReport) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.6), sharex=True)
-    _stacked(
+    _split_panel(
         top,
         hours,
         width,
+        ([s.consumption_wh for s in slots], "consumption (G.01)"),
         ([s.covered_wh for s in slots], "covered by the community (G.03)"),
         ([s.from_grid_wh for s in slots], "residual grid draw (G.01 − G.03)"),
+        f"{report.summary.community}: consumption and its coverage per slot",
     )
-    _outline(top, hours, width, [s.consumption_wh / 1000 for s in slots], "consumption (G.01)")
-    top.set_ylabel("kWh per slot")
-    top.legend(fontsize=8, loc="upper left")
-    top.set_title(f"{report.summary.community}: consumption and its coverage per slot")
-    _stacked(
+    _split_panel(
         bottom,
         hours,
         width,
+        ([s.production_wh for s in slots], "production"),
         ([s.to_community_wh for s in slots], "export to the community"),
         ([s.to_grid_wh for s in slots], "export to the grid (P.01)"),
+        "Production and where it went",
     )
-    _outline(bottom, hours, width, [s.production_wh / 1000 for s in slots], "production")
     bottom.set_xlabel("hour of the run")
-    bottom.set_ylabel("kWh per slot")
-    bottom.legend(fontsize=8, loc="upper left")
-    bottom.set_title("Production and where it went")
     out[COVERAGE_PNG] = png(fig)
     plt.close(fig)
 
