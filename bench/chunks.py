@@ -24,6 +24,8 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,19 +53,27 @@ def _advance_to(node: Node, timestamp: int) -> None:
         node.make_request("evm_mine", [timestamp])
 
 
-def run(members: int, batch: int) -> dict[str, Any]:
-    rng = random.Random(17)
-    env = {**os.environ, "GRIDSHARE_PERIOD_SLOTS": str(PERIOD_SLOTS)}
+@contextmanager
+def pruned_anvil(env: Mapping[str, str]) -> Iterator[Node]:
+    """A node on a private anvil with the contracts deployed under `env`, stopped on exit.
+
+    anvil keeps every past state in memory unless told to prune (9.7 GB at 4,000 blocks here);
+    the last 4,096 are enough for the services, which read at or near the head.
+    """
     settings = load_settings()
-    # anvil keeps every past state in memory unless told to prune (9.7 GB at 4,000 blocks here);
-    # the last 4,096 are enough for the services, which read at or near the head.
     with (
         tempfile.TemporaryDirectory() as tmp,
         dev_chain(Path(tmp), env, node="anvil", extra=("--prune-history", "4096")) as chain,
     ):
-        node = Node.from_settings(
+        yield Node.from_settings(
             chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
         )
+
+
+def run(members: int, batch: int) -> dict[str, Any]:
+    rng = random.Random(17)
+    env = {**os.environ, "GRIDSHARE_PERIOD_SLOTS": str(PERIOD_SLOTS)}
+    with pruned_anvil(env) as node:
         accounts = dev_accounts(node)
         dso, matcher_account = accounts[0], accounts[2]
         started = time.perf_counter()

@@ -19,18 +19,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from bench.chainops import gas_by_function, metered_members, relay_signed, sign_readings
-from bench.chunks import _advance_to
+from bench.chunks import _advance_to, pruned_anvil
 from bench.report import record
-from chain.devchain import dev_chain, dev_sender
+from chain.devchain import dev_sender
 from chain.gateway import CommunityGateway, SharingGateway
-from chain.node import Node
 from chain.signing import Reading
-from gridshare.settings import load_settings
 from matcher.service import Matcher
 
 GOAL = 8_000
@@ -39,14 +35,7 @@ GOAL = 8_000
 def run(members: int, batch: int) -> dict[str, Any]:
     rng = random.Random(23)
     env = {**os.environ, "GRIDSHARE_MARKET_MODE": "sharing", "GRIDSHARE_SHARING_KEY": "dynamic"}
-    settings = load_settings()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        dev_chain(Path(tmp), env, node="anvil", extra=("--prune-history", "4096")) as chain,
-    ):
-        node = Node.from_settings(
-            chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
-        )
+    with pruned_anvil(env) as node:
         keys, meter_ids = metered_members(node, members, rng, "bench-sharing")
         community = CommunityGateway(node)
         matcher = Matcher(node, dev_sender(node, 2))
