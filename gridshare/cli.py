@@ -117,6 +117,9 @@ import_app = typer.Typer(
 )
 app.add_typer(import_app, name="import")
 
+NetworkOption = Annotated[
+    str, typer.Option(help="Network id: deployments/<id>.json and brownie's network entry.")
+]
 CommunityFile = Annotated[
     str, typer.Option("--community", help="The community file (TOML) with the members' CUPS.")
 ]
@@ -395,9 +398,7 @@ app.add_typer(index_app, name="index")
 
 @matcher_app.command("run")
 def matcher_run(
-    network: Annotated[
-        str, typer.Option(help="Network id: deployments/<id>.json and brownie's network entry.")
-    ],
+    network: NetworkOption,
     once: Annotated[
         bool, typer.Option("--once", help="Settle every slot due now, then exit.")
     ] = False,
@@ -442,9 +443,7 @@ def matcher_run(
 
 @app.command("api")
 def api_serve(
-    network: Annotated[
-        str, typer.Option(help="Network id: deployments/<id>.json and brownie's network entry.")
-    ],
+    network: NetworkOption,
     db: Annotated[
         str | None, typer.Option(help="Event index database URL (default settings.index_db_url).")
     ] = None,
