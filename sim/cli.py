@@ -33,15 +33,21 @@ NetworkOption = Annotated[
 ]
 
 
+def _or_exit(call: Callable[[], T], errors: tuple[type[Exception], ...], code: int) -> T:
+    """`call()`; one of `errors` exits `code` with its message as one `error: ...` line on
+    stderr, not a traceback."""
+    try:
+        return call()
+    except errors as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=code) from e
+
+
 def _load(community: Path) -> Community:
     """The community file, or exit 2 with the error naming file and field."""
     from sim.community import CommunityFileError, load_community
 
-    try:
-        return load_community(community)
-    except CommunityFileError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=2) from e
+    return _or_exit(lambda: load_community(community), (CommunityFileError,), 2)
 
 
 def _on_chain(
@@ -85,11 +91,9 @@ def _on_chain(
             step = plain_progress(
                 lambda line: console.print(line, markup=False, highlight=False), spec.name
             )
-        try:
-            return run(Path(deployments), step)
-        except (NodeError, RuntimeError, ValueError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(code=1) from e
+        return _or_exit(
+            lambda: run(Path(deployments), step), (NodeError, RuntimeError, ValueError), 1
+        )
 
 
 def _simulate_and_report(
@@ -292,8 +296,8 @@ def dashboard_command(
         )
         return result.members
 
-    try:
-        run_dashboard(spec, port or settings.api_port, console, run)
-    except (DashboardError, RuntimeError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=1) from e
+    _or_exit(
+        lambda: run_dashboard(spec, port or settings.api_port, console, run),
+        (DashboardError, RuntimeError),
+        1,
+    )
