@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.chainops import gas_by_function, metered_members, relay_signed, sign_readings
-from bench.report import record
+from bench.report import show_and_record
 from chain.devchain import dev_accounts, dev_chain
 from chain.gateway import (
     CommunityGateway,
@@ -178,15 +178,13 @@ def main() -> None:
         ),
         "machine_load_average_1min (at the end, 2 cores)": round(os.getloadavg()[0], 2),
     }
-    for key, value in figures.items():
-        print(f"{key}: {value}")
-    if args.record:
-        record(
-            f"chunks: largest transactions at {n} members, anvil (issue 16)",
-            f"make bench-chunks  (python -m bench.chunks --members {n} --record)",
-            figures,
-            __doc__ or "",
-        )
+    show_and_record(
+        f"chunks: largest transactions at {n} members, anvil (issue 16)",
+        f"make bench-chunks  (python -m bench.chunks --members {n} --record)",
+        figures,
+        __doc__ or "",
+        save=args.record,
+    )
 
 
 if __name__ == "__main__":

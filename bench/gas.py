@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.chainops import gas_by_function, metered_members, relay_signed, sign_readings
 from bench.matcher import crossing_order, registered_members
-from bench.report import record
+from bench.report import show_and_record
 from chain.devchain import (
     advance_past_reading_deadline,
     advance_to,
@@ -296,15 +296,13 @@ def main() -> None:
     args = parser.parse_args()
     counts = sorted(int(s) for s in args.sizes.split(","))
     figures = run(load_settings(), args.node, counts, args.metered)
-    for k, v in figures.items():
-        print(f"{k}: {v}")
-    if args.record:
-        record(
-            "gas: orders, trade settlement, readings and imbalance (issues 2, 3)",
-            f"{COMMAND}; node {args.node}",
-            figures,
-            NOTES,
-        )
+    show_and_record(
+        "gas: orders, trade settlement, readings and imbalance (issues 2, 3)",
+        f"{COMMAND}; node {args.node}",
+        figures,
+        NOTES,
+        save=args.record,
+    )
 
 
 NOTES = """

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.chainops import SUPPLY_FLOAT
 from bench.gas import DSO, FUNDER, MATCHER, NETWORK, RELAYER, deployment
-from bench.report import record
+from bench.report import show_and_record
 from chain.devchain import advance_past_reading_deadline, advance_to, dev_accounts
 from chain.gateway import CommunityGateway, EnergyTokenGateway, FlexibilityGateway
 from chain.node import Sender
@@ -126,10 +126,7 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="write bench/results.json")
     args = parser.parse_args()
     figures = run(load_settings(), args.node, args.members, args.offers)
-    for k, v in figures.items():
-        print(f"{k}: {v}")
-    if args.record:
-        record(SECTION, f"{COMMAND}; node {args.node}", figures, NOTES)
+    show_and_record(SECTION, f"{COMMAND}; node {args.node}", figures, NOTES, save=args.record)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.report import record
+from bench.report import show_and_record
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / "reports" / "make-test.log"
@@ -80,16 +80,14 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="write bench/results.json")
     args = parser.parse_args()
     figures = run(args.ref)
-    for k, v in figures.items():
-        print(f"{k}: {v}")
+    show_and_record(
+        "test: make test in a fresh clone (issue 19)",
+        "make bench-make-test  (python -m bench.maketest --record)",
+        figures,
+        NOTES,
+        save=args.record,
+    )
     print(f"log: {LOG}")
-    if args.record:
-        record(
-            "test: make test in a fresh clone (issue 19)",
-            "make bench-make-test  (python -m bench.maketest --record)",
-            figures,
-            NOTES,
-        )
     raise SystemExit(0 if figures["exit_code"] == 0 else 1)
 
 

@@ -29,6 +29,17 @@ def record(section: str, command: str, figures: dict[str, Any], notes: str) -> N
     _render(results)
 
 
+def show_and_record(
+    section: str, command: str, figures: dict[str, Any], notes: str, *, save: bool
+) -> None:
+    """Print each figure as a line `name: value`; with `save` (a benchmark's --record), also
+    store the section as `record` does."""
+    for name, value in figures.items():
+        print(f"{name}: {value}")
+    if save:
+        record(section, command, figures, notes)
+
+
 def _render(results: dict[str, Any]) -> None:
     lines = [
         "# Benchmarks",

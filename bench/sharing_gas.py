@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.chainops import gas_by_function, metered_members, relay_signed, sign_readings
 from bench.chunks import _advance_to, pruned_anvil
-from bench.report import record
+from bench.report import show_and_record
 from chain.devchain import dev_sender
 from chain.gateway import CommunityGateway, SharingGateway
 from chain.signing import Reading
@@ -91,15 +91,13 @@ def main() -> None:
                 f"{max(g.get('settle', [0])):,}, tally txs {len(g.get('tally', []))})"
             )
     figures["machine_load_average_1min (at the end, 2 cores)"] = round(os.getloadavg()[0], 2)
-    for key, value in figures.items():
-        print(f"{key}: {value}")
-    if args.record:
-        record(
-            "sharing_gas: gas per member-slot in the sharing mode, anvil (issue 17)",
-            "python -m bench.sharing_gas --record  (--members 200 1000)",
-            figures,
-            __doc__ or "",
-        )
+    show_and_record(
+        "sharing_gas: gas per member-slot in the sharing mode, anvil (issue 17)",
+        "python -m bench.sharing_gas --record  (--members 200 1000)",
+        figures,
+        __doc__ or "",
+        save=args.record,
+    )
 
 
 if __name__ == "__main__":
