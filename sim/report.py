@@ -312,9 +312,11 @@ def pyplot() -> Any:
 
 
 def png(fig: object) -> bytes:
-    """A matplotlib figure as PNG bytes."""
+    """A matplotlib figure as PNG bytes. The figure is closed: pyplot keeps every figure it
+    made, and its memory, until it is."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")  # type: ignore[attr-defined]
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -338,7 +340,6 @@ def plots(result: RunResult) -> dict[str, bytes]:
     ax.legend()
     ax.set_title("Community energy per slot")
     out["energy.png"] = png(fig)
-    plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 2.8))
     priced = [(h, s.price / 1e6) for h, s in zip(hours, result.slots, strict=True) if s.price]
@@ -352,7 +353,6 @@ def plots(result: RunResult) -> dict[str, bytes]:
     ax.legend()
     ax.set_title("Clearing price")
     out["prices.png"] = png(fig)
-    plt.close(fig)
 
     rows = household_rows(result)
     fig, ax = plt.subplots(figsize=(9, 3.2))
@@ -374,7 +374,6 @@ def plots(result: RunResult) -> dict[str, bytes]:
     ax.legend()
     ax.set_title("Bills against business as usual")
     out["bills.png"] = png(fig)
-    plt.close(fig)
     return out
 
 

@@ -187,7 +187,6 @@ def plots(report: SharingReport) -> dict[str, bytes]:
     )
     bottom.set_xlabel("hour of the run")
     out[COVERAGE_PNG] = png(fig)
-    plt.close(fig)
 
     members = report.summary.members
     xs = range(len(members))
@@ -201,7 +200,6 @@ def plots(report: SharingReport) -> dict[str, bytes]:
     ax.legend(fontsize=8)
     ax.set_title("Each member's consumption: covered by the community and from the grid")
     out[MEMBERS_PNG] = png(fig)
-    plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 3.2))
     bills = [report.bills[n] for n in names]
@@ -212,7 +210,6 @@ def plots(report: SharingReport) -> dict[str, bytes]:
     ax.legend(fontsize=8)
     ax.set_title("Bills against business as usual")
     out[BILLS_PNG] = png(fig)
-    plt.close(fig)
     return out
 
 
