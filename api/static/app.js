@@ -174,9 +174,14 @@ function periodDates(p) {
 }
 
 /** A period picker for a statement: every period up to the current one (GET /periods, newest
- * first), opening on `start`; `show(period, info)` draws that period's statement. Periods older
- * than the list holds (the newest 1,000) can be typed in. */
-async function periodPicker(periods, start, show, id) {
+ * first), opening on `start`; `show(period, info)` draws that period's statement, and the URL
+ * becomes #/`route`/period (a reload or a shared link opens it). Periods older than the list
+ * holds (the newest 1,000) can be typed in. */
+async function periodPicker(periods, start, route, show, id) {
+  const pick = (n, info) => {
+    history.replaceState(null, "", `#/${route}/${n}`);
+    show(n, info);
+  };
   const byNumber = new Map(periods.periods.map((p) => [p.period, p]));
   const label = (p) => `Period ${p.period}: ${periodDates(p)} (${PERIOD_STATUS[p.status]})`;
   const select = h("select", { id, class: "period", "data-testid": `${id}-select` }, periods.periods.map((p) => h("option", { value: p.period }, label(p))));
@@ -191,7 +196,7 @@ async function periodPicker(periods, start, show, id) {
   };
   await ensure(start);
   select.value = String(start);
-  select.addEventListener("change", () => show(Number(select.value), byNumber.get(Number(select.value))));
+  select.addEventListener("change", () => pick(Number(select.value), byNumber.get(Number(select.value))));
   const out = [field("Billing period", select, `${periods.current_period + 1} period(s) of ${periods.period_slots} slots, newest first (UTC days).`)];
   if (periods.periods.length < periods.current_period + 1) {
     const older = h("input", { id: `${id}-number`, type: "number", min: 0, max: periods.current_period, inputmode: "numeric" });
@@ -205,7 +210,7 @@ async function periodPicker(periods, start, show, id) {
         if (!Number.isInteger(n) || n < 0 || n > periods.current_period) throw new Error(`A period is a number from 0 to ${periods.current_period}`);
         const info = await ensure(n);
         select.value = String(n);
-        show(n, info);
+        pick(n, info);
       });
     });
     out.push(form);
@@ -239,15 +244,7 @@ async function memberView(arg) {
   const historyBox = h("div", {});
   const refreshWallet = () => renderWallet(walletBox);
   const flex = memberFlexibility(ui);
-  const picker = await periodPicker(
-    periods,
-    start,
-    (period, info) => {
-      history.replaceState(null, "", `#/member/${period}`);
-      renderHistory(historyBox, period, info);
-    },
-    "period",
-  );
+  const picker = await periodPicker(periods, start, "member", (period, info) => renderHistory(historyBox, period, info), "period");
   out.push(
     section("Wallet", walletBox),
     section("Place an order", orderForm(() => Promise.all([renderWallet(walletBox), renderOrders(ordersBox, refreshWallet)]))),
@@ -264,15 +261,7 @@ async function memberView(arg) {
 async function sharingMemberView(out, periods, start) {
   const walletBox = h("div", {});
   const historyBox = h("div", {});
-  const picker = await periodPicker(
-    periods,
-    start,
-    (period, info) => {
-      history.replaceState(null, "", `#/member/${period}`);
-      renderSharing(historyBox, period, info, ui);
-    },
-    "period",
-  );
+  const picker = await periodPicker(periods, start, "member", (period, info) => renderSharing(historyBox, period, info, ui), "period");
   out.push(
     section("Wallet", walletBox),
     h("section", { class: "card wide", "aria-labelledby": "h-sharing" }, h("h2", { id: "h-sharing" }, "Energy sharing: your coverage and bill"), ...picker.controls, historyBox),
@@ -646,15 +635,7 @@ async function dsoView(arg) {
   const flex = dsoFlexibility(ui);
   const start = startPeriod(periods, arg);
   const statementBox = h("div", {});
-  const picker = await periodPicker(
-    periods,
-    start,
-    (period, info) => {
-      history.replaceState(null, "", `#/dso/${period}`);
-      renderDsoStatement(statementBox, period, info);
-    },
-    "dso-period",
-  );
+  const picker = await periodPicker(periods, start, "dso", (period, info) => renderDsoStatement(statementBox, period, info), "dso-period");
   await Promise.all([flex.refresh(), renderDsoStatement(statementBox, start, picker.info(start))]);
   out.push(
     h(
