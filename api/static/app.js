@@ -61,6 +61,14 @@ async function act(button, where, work) {
   }
 }
 
+/** `act(button, where, work)` on every submit of `form`, in place of the browser's page load. */
+function onSubmit(form, button, where, work) {
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act(button, where, work);
+  });
+}
+
 const slotsPerDay = () => Math.max(1, Math.floor(86400 / state.market.slot_seconds));
 const slotTime = (slot) => utc(state.market.genesis + slot * state.market.slot_seconds);
 const dayOf = (slot) => Math.floor(slot / slotsPerDay());
@@ -72,7 +80,7 @@ const slotLink = (slot) => h("a", { href: `#/slot/${slot}` }, `slot ${slot}`);
 const sharing = () => state.market.market_mode === "sharing";
 const periodNote = (info) => h("p", { class: "hint", "data-testid": "period-note" }, PERIOD_NOTES[info.status]);
 /** What the flexibility and sharing modules (flex.js, sharing.js) use of this page. */
-const ui = { act, dayLabel, dayOf, dl, errorBox, field, note: periodNote, slotLink, slotTime, statementTable, me: () => state.me, market: () => state.market };
+const ui = { dayLabel, dayOf, dl, errorBox, field, note: periodNote, onSubmit, slotLink, slotTime, statementTable, me: () => state.me, market: () => state.market };
 
 // -- session ------------------------------------------------------------------------------
 
@@ -203,15 +211,12 @@ async function periodPicker(periods, start, route, show, id) {
     const go = h("button", { type: "submit", class: "secondary" }, "Show period");
     const where = h("div", {});
     const form = h("form", { class: "form inline" }, field("Or any period by number", older), go, where);
-    form.addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      act(go, where, async () => {
-        const n = Number(older.value);
-        if (!Number.isInteger(n) || n < 0 || n > periods.current_period) throw new Error(`A period is a number from 0 to ${periods.current_period}`);
-        const info = await ensure(n);
-        select.value = String(n);
-        pick(n, info);
-      });
+    onSubmit(form, go, where, async () => {
+      const n = Number(older.value);
+      if (!Number.isInteger(n) || n < 0 || n > periods.current_period) throw new Error(`A period is a number from 0 to ${periods.current_period}`);
+      const info = await ensure(n);
+      select.value = String(n);
+      pick(n, info);
     });
     out.push(form);
   }
@@ -312,32 +317,29 @@ function orderForm(after) {
     submit,
     where,
   );
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    act(submit, where, async () => {
-      const limit = priceField(price, "price", "0.16");
-      const energyWh = whField(energy, "energy");
-      if (direct.checked) {
-        const td = await api("/orders/direct/typed-data", { method: "POST", body: { from_slot: Number(slot.value), side: side.value, energy_wh: energyWh, limit_price: limit } });
-        const signature = await signTypedData(state.me.address, td.typed_data);
-        const msg = td.typed_data.message;
-        const placed = await api("/orders/direct", {
-          method: "POST",
-          body: { owner: msg.owner, from_slot: msg.fromSlot, to_slot: msg.toSlot, side: side.value, energy_wh: msg.energyWh, limit_price: msg.limitPrice, nonce: msg.nonce, deadline: msg.deadline, signature },
-        });
-        await after();
-        return `Order ${placed.order_ids.join(", ")} placed on-chain for slot ${slot.value}`;
-      }
-      const td = await api("/orders/typed-data", { method: "POST", body: { slot: Number(slot.value), side: side.value, energy_wh: energyWh, limit_price: limit } });
+  onSubmit(form, submit, where, async () => {
+    const limit = priceField(price, "price", "0.16");
+    const energyWh = whField(energy, "energy");
+    if (direct.checked) {
+      const td = await api("/orders/direct/typed-data", { method: "POST", body: { from_slot: Number(slot.value), side: side.value, energy_wh: energyWh, limit_price: limit } });
       const signature = await signTypedData(state.me.address, td.typed_data);
       const msg = td.typed_data.message;
-      const placed = await api("/orders", {
+      const placed = await api("/orders/direct", {
         method: "POST",
-        body: { owner: msg.owner, slot: msg.slot, side: side.value, energy_wh: msg.energyWh, limit_price: msg.limitPrice, epoch: msg.epoch, deadline: msg.deadline, signature },
+        body: { owner: msg.owner, from_slot: msg.fromSlot, to_slot: msg.toSlot, side: side.value, energy_wh: msg.energyWh, limit_price: msg.limitPrice, nonce: msg.nonce, deadline: msg.deadline, signature },
       });
       await after();
-      return `Order ${shortId(placed.id)} placed for slot ${slot.value}: pending until its gate closes`;
+      return `Order ${placed.order_ids.join(", ")} placed on-chain for slot ${slot.value}`;
+    }
+    const td = await api("/orders/typed-data", { method: "POST", body: { slot: Number(slot.value), side: side.value, energy_wh: energyWh, limit_price: limit } });
+    const signature = await signTypedData(state.me.address, td.typed_data);
+    const msg = td.typed_data.message;
+    const placed = await api("/orders", {
+      method: "POST",
+      body: { owner: msg.owner, slot: msg.slot, side: side.value, energy_wh: msg.energyWh, limit_price: msg.limitPrice, epoch: msg.epoch, deadline: msg.deadline, signature },
     });
+    await after();
+    return `Order ${shortId(placed.id)} placed for slot ${slot.value}: pending until its gate closes`;
   });
   return form;
 }
@@ -536,16 +538,13 @@ function topUpForm() {
     list.replaceChildren(table("My top-up requests", ["Reference", "Amount", "Status"], mine.map((t) => [t.reference, eur(t.amount), t.status]), { numeric: [1] }));
   };
   const form = h("form", { class: "form" }, field("Amount (€)", amount, "Pay this to the DSO quoting the reference; the DSO then mints it to you."), submit, where, list);
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    act(submit, where, async () => {
-      const m = /^\s*(\d+)(?:\.(\d{1,2}))?\s*$/.exec(amount.value);
-      if (!m) throw new Error("The amount must be euros with at most 2 decimals");
-      const n = BigInt(m[1]) * 1_000_000_000n + BigInt((m[2] || "").padEnd(2, "0") || "0") * 10_000_000n;
-      const t = await api("/wallet/top-ups", { method: "POST", body: { amount: n } });
-      await show();
-      return `Top-up requested: pay ${eur(t.amount)} quoting ${t.reference}`;
-    });
+  onSubmit(form, submit, where, async () => {
+    const m = /^\s*(\d+)(?:\.(\d{1,2}))?\s*$/.exec(amount.value);
+    if (!m) throw new Error("The amount must be euros with at most 2 decimals");
+    const n = BigInt(m[1]) * 1_000_000_000n + BigInt((m[2] || "").padEnd(2, "0") || "0") * 10_000_000n;
+    const t = await api("/wallet/top-ups", { method: "POST", body: { amount: n } });
+    await show();
+    return `Top-up requested: pay ${eur(t.amount)} quoting ${t.reference}`;
   });
   show().catch((exc) => list.replaceChildren(errorBox(exc)));
   return form;

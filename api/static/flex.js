@@ -85,23 +85,20 @@ function offerForm(requests, ui, after) {
     submit,
     where,
   );
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    ui.act(submit, where, async () => {
-      const p = priceField(price, "price", "0.09");
-      const q = whField(quantity, "quantity");
-      const rid = Number(request.value);
-      const td = await api("/flexibility/offers/typed-data", { method: "POST", body: { request_id: rid, quantity_wh: q, price: p } });
-      const typed = td.typed_data;
-      const signature = await signTypedData(ui.me().address, typed);
-      const msg = typed.message;
-      const placed = await api("/flexibility/offers", {
-        method: "POST",
-        body: { member: msg.member, request_id: msg.requestId, quantity_wh: msg.quantityWh, price: msg.price, nonce: msg.nonce, deadline: msg.deadline, signature },
-      });
-      await after();
-      return `Offer ${placed.index} made on flexibility request ${placed.request_id}`;
+  ui.onSubmit(form, submit, where, async () => {
+    const p = priceField(price, "price", "0.09");
+    const q = whField(quantity, "quantity");
+    const rid = Number(request.value);
+    const td = await api("/flexibility/offers/typed-data", { method: "POST", body: { request_id: rid, quantity_wh: q, price: p } });
+    const typed = td.typed_data;
+    const signature = await signTypedData(ui.me().address, typed);
+    const msg = typed.message;
+    const placed = await api("/flexibility/offers", {
+      method: "POST",
+      body: { member: msg.member, request_id: msg.requestId, quantity_wh: msg.quantityWh, price: msg.price, nonce: msg.nonce, deadline: msg.deadline, signature },
     });
+    await after();
+    return `Offer ${placed.index} made on flexibility request ${placed.request_id}`;
   });
   return form;
 }
@@ -180,15 +177,12 @@ function publishForm(ui, after) {
     submit,
     where,
   );
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    ui.act(submit, where, async () => {
-      const p = priceField(maxPrice, "maximum price", "0.15");
-      const q = whField(quantity, "quantity");
-      await api("/dso/flexibility/requests", { method: "POST", body: { slot: Number(slot.value), direction: direction.value, quantity_wh: q, max_price: p } });
-      await after();
-      return `Flexibility request published for slot ${slot.value}`;
-    });
+  ui.onSubmit(form, submit, where, async () => {
+    const p = priceField(maxPrice, "maximum price", "0.15");
+    const q = whField(quantity, "quantity");
+    await api("/dso/flexibility/requests", { method: "POST", body: { slot: Number(slot.value), direction: direction.value, quantity_wh: q, max_price: p } });
+    await after();
+    return `Flexibility request published for slot ${slot.value}`;
   });
   return form;
 }
