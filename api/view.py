@@ -13,6 +13,7 @@ so a client sees its own writes. Sends are serialised per process (one relayer n
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -256,6 +257,12 @@ class ChainView:
         """Send a member's signed call from the API's relayer account, which pays the gas; the
         contract checks the member's signature."""
         return self.send(write, self.relayer, "relayer")
+
+    def signing_terms(self, deadline_seconds: int) -> tuple[int, int]:
+        """The nonce and deadline of a message a member signs for `relay`: a fresh random
+        64-bit nonce, and a deadline `deadline_seconds` after the chain's clock (the one the
+        contract checks it against, not this machine's)."""
+        return secrets.randbits(64), self.node.block_timestamp() + deadline_seconds
 
     def operate(self, write: Callable[[Sender], T]) -> T:
         """Send a DSO action from the API's operator account (DSO and treasurer roles)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
@@ -339,13 +338,14 @@ def offer_typed_data(
     _require_flexibility(view)
     if body.request_id >= view.flexibility.request_count():
         raise ApiError(404, "unknown_request", f"no flexibility request {body.request_id}")
+    nonce, deadline = view.signing_terms(body.deadline_seconds)
     intent = FlexOfferIntent(
         member=user.address,
         request_id=body.request_id,
         quantity_wh=body.quantity_wh,
         price=body.price,
-        nonce=secrets.randbits(64),
-        deadline=view.node.block_timestamp() + body.deadline_seconds,
+        nonce=nonce,
+        deadline=deadline,
     )
     return TypedDataPublic(
         typed_data=flex_offer_typed_data(intent, view.chain_id, view.flexibility.address)

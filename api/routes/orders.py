@@ -12,7 +12,6 @@ wallet (the API does not relay it); GET /orders/epoch says which epoch is in for
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Annotated
 
@@ -337,6 +336,7 @@ def epoch(user: CurrentUser, view: ViewDep) -> EpochPublic:
 def direct_typed_data(body: OrderIntentCreate, user: CurrentUser, view: ViewDep) -> TypedDataPublic:
     """Direct order: the EIP-712 OrderIntent of the OrderBook to sign, with a fresh nonce and a
     deadline; post it back with the signature to POST /orders/direct."""
+    nonce, deadline = view.signing_terms(body.deadline_seconds)
     intent = OrderIntent(
         owner=user.address,
         from_slot=body.from_slot,
@@ -344,8 +344,8 @@ def direct_typed_data(body: OrderIntentCreate, user: CurrentUser, view: ViewDep)
         side=body.side,
         energy_wh=body.energy_wh,
         limit_price=body.limit_price,
-        nonce=secrets.randbits(64),
-        deadline=view.node.block_timestamp() + body.deadline_seconds,
+        nonce=nonce,
+        deadline=deadline,
     )
     return TypedDataPublic(typed_data=order_typed_data(intent, view.chain_id, view.book.address))
 
@@ -434,13 +434,9 @@ def cancel_typed(
     with a fresh nonce and a deadline from the chain's clock; send its nonce, deadline and
     signature to DELETE. (An intent needs no signature to withdraw.)"""
     _find(view, user, order_id)
+    nonce, deadline = view.signing_terms(body.deadline_seconds)
     typed = cancel_typed_data(
-        user.address,
-        order_id,
-        secrets.randbits(64),
-        view.node.block_timestamp() + body.deadline_seconds,
-        view.chain_id,
-        view.book.address,
+        user.address, order_id, nonce, deadline, view.chain_id, view.book.address
     )
     return TypedDataPublic(typed_data=typed)
 
