@@ -74,6 +74,18 @@ def test_the_recorded_chain_passes_in_every_mode() -> None:
     assert "discrepancies: 0" in report.to_text()
 
 
+def moved(evs: Events, txs: set[str], block: int, tx: str) -> Events:
+    """`evs` with the events of `txs` moved into transaction `tx` of `block`, after its own,
+    in the same order."""
+    out, offset = [], 1000
+    for e in sorted(evs, key=lambda e: (e.block, e.log_index)):
+        if e.tx in txs:
+            e = dataclasses.replace(e, tx=tx, block=block, log_index=offset)
+            offset += 1
+        out.append(e)
+    return out
+
+
 def batched(evs: Events, slot: int) -> Events:
     """The record as if `slot`'s settlements against the meters (one transaction per chunk,
     in consecutive blocks) had been one `settleImbalances` batch: their events moved into the
@@ -83,13 +95,7 @@ def batched(evs: Events, slot: int) -> Events:
     )
     (block, tx), rest = txs[0], {t for _, t in txs[1:]}
     assert [b for b, _ in txs] == list(range(block, block + len(txs)))  # nothing in between
-    out, offset = [], 1000
-    for e in sorted(evs, key=lambda e: (e.block, e.log_index)):
-        if e.tx in rest:
-            e = dataclasses.replace(e, tx=tx, block=block, log_index=offset)
-            offset += 1
-        out.append(e)
-    return out
+    return moved(evs, rest, block, tx)
 
 
 def test_a_batch_of_slot_chunks_in_one_transaction_is_checked_entry_by_entry() -> None:
@@ -111,19 +117,12 @@ def test_a_batch_of_slot_chunks_in_one_transaction_is_checked_entry_by_entry() -
 
 def carried(evs: Events, slot: int, into: int) -> Events:
     """The record as if `slot`'s settlements against the meters had been carried by slot
-    `into`'s trade settlement (`SettlementRouter`): their events moved into its transaction,
-    after its own, in the same order."""
+    `into`'s trade settlement (`SettlementRouter`): their events moved into its transaction."""
     imbalance = {e.tx for e in evs if e.name == "SlotDigest" and e.args["slot"] == slot}
     ((block, tx),) = {
         (e.block, e.tx) for e in evs if e.name == "SlotSettled" and e.args["slot"] == into
     }
-    out, offset = [], 1000
-    for e in sorted(evs, key=lambda e: (e.block, e.log_index)):
-        if e.tx in imbalance:
-            e = dataclasses.replace(e, tx=tx, block=block, log_index=offset)
-            offset += 1
-        out.append(e)
-    return out
+    return moved(evs, imbalance, block, tx)
 
 
 def test_settlements_against_meters_carried_by_a_slot_settlement_are_checked_apart() -> None:

@@ -51,6 +51,28 @@ def uniform_link(market: Any, slot: int, trades: list[int], words: list[int], h:
     )
 
 
+def rulebook_link(
+    market: Any,
+    slot: int,
+    events: list[Any],
+    expected: list[Any],
+    trades: list[int],
+    words: list[int],
+) -> bytes:
+    """The slot's ImbalanceSettled `events` against the rulebook's `expected` settlement
+    (members, credit and charges), and the (slot, chunk 0) digest link they make."""
+    assert [e["member"] for e in events] == [x.position.member for x in expected]
+    h = ZERO_HASH
+    for event, exp in zip(events, expected, strict=True):
+        assert (event["credit"], event["energyCharge"], event["networkCharge"]) == (
+            exp.imbalance.credit,
+            exp.imbalance.energy_charge,
+            exp.imbalance.network_charge,
+        )
+        h = imbalance_link(h, exp, int(event["collected"]))
+    return uniform_link(market, slot, trades, words, h)
+
+
 @pytest.fixture
 def traded_slot(market: Any, members: Any, runner: SlotRunner) -> int:
     """Alice sells 2000 Wh to Bob at 125000 n€/Wh (uniform midpoint of 150000 and 100000);
@@ -292,18 +314,10 @@ def test_a_batch_settles_several_slots_each_as_alone_or_none(
         words, trades = runner.words[slot], runner.trade_words(slot)
         expected = settle_positions(rules.tariff, slot_positions(words, trades))
         got = [e for e in settled if e["slot"] == slot]
-        assert [e["member"] for e in got] == [x.position.member for x in expected]
-        h = ZERO_HASH
-        for event, exp in zip(got, expected, strict=True):
-            assert (event["credit"], event["energyCharge"], event["networkCharge"]) == (
-                exp.imbalance.credit,
-                exp.imbalance.energy_charge,
-                exp.imbalance.network_charge,
-            )
-            h = imbalance_link(h, exp, int(event["collected"]))
+        link = rulebook_link(market, slot, got, expected, trades, words)
+        for exp in expected:
             moved[exp.position.member] += exp.imbalance.credit - exp.charge
             moved[supply_account.address] += exp.imbalance.energy_charge - exp.imbalance.credit
-        link = uniform_link(market, slot, trades, words, h)
         assert bytes(digest["digest"]) == link == bytes(market.imbalance.digestAt(slot, 0))
     assert [a - b for a, b in zip(after, before, strict=True)] == [
         moved[p.address] for p in everyone
@@ -349,18 +363,8 @@ def test_a_slot_settlement_carries_an_earlier_slot_against_the_meters(
     rules = decode_rules(market.community.tariffAt(first))
     expected = settle_positions(rules.tariff, slot_positions(runner.words[first], trades))
     settled = list(tx.events["ImbalanceSettled"])
-    assert [(e["slot"], e["member"]) for e in settled] == [
-        (first, x.position.member) for x in expected
-    ]
-    h = ZERO_HASH
-    for event, exp in zip(settled, expected, strict=True):
-        assert (event["credit"], event["energyCharge"], event["networkCharge"]) == (
-            exp.imbalance.credit,
-            exp.imbalance.energy_charge,
-            exp.imbalance.network_charge,
-        )
-        h = imbalance_link(h, exp, int(event["collected"]))
-    link = uniform_link(market, first, trades, runner.words[first], h)
+    assert {e["slot"] for e in settled} == {first}
+    link = rulebook_link(market, first, settled, expected, trades, runner.words[first])
     assert bytes(tx.events["SlotDigest"]["digest"]) == link
     # Nothing to carry: the router settles the slot alone.
     runner.deliver(later)
