@@ -576,7 +576,8 @@ class Runner:
 
     def settle_imbalances(self, slots: list[int]) -> None:
         """The matcher's own imbalance step; every one of `slots` must be settled by it, or,
-        if the matcher carries them in its slot settlements, by the run's end (`finish`)."""
+        if the matcher carries them in its slot settlements, by the run's end
+        (`finish_imbalances`)."""
         settled = self.matcher.settle_imbalances(keep=self.matcher.imbalance_carry_slots)
         self.transactions += settled.transactions
         if self.matcher.router_gw is not None:
