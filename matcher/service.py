@@ -58,6 +58,7 @@ from market.intents import LeftOut
 from matcher.flexibility import FlexibilityStep, FlexStep
 from matcher.floor import BlockFloor
 from matcher.intents import IntentStep, Pool
+from matcher.readiness import meters_ready
 from matcher.sharing import SharingStep
 
 log = logging.getLogger(__name__)
@@ -265,12 +266,9 @@ class Matcher:
     def imbalance_ready(self, slot: int, now: int) -> bool:
         """Whether `slot` may settle against the meters at `now` (the contract's own rule)."""
         delivered = self.calendar().slot_start(slot + 1)
-        if now < delivered:
-            return False
-        count = self.readings_gw.reading_count(slot)
-        meters = self.community_gw.meter_count()
-        deadline = self.imbalance_gw.reading_deadline_seconds()
-        return count >= meters or now >= delivered + deadline
+        return meters_ready(
+            self.imbalance_gw, self.readings_gw, self.community_gw, slot, delivered, now
+        )
 
     def reading_words(self, slot: int) -> list[int]:
         """The slot's reading words in acceptance order, from its ReadingAccepted events."""

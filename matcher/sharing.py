@@ -16,6 +16,7 @@ from chain.gateway import CommunityGateway, Mined, ReadingsGateway, SharingGatew
 from chain.metering import word_member
 from chain.node import Node, Sender, TransactionReverted
 from chain.sharing import chunk_members
+from matcher.readiness import meters_ready
 
 log = logging.getLogger("gridshare.matcher.sharing")
 
@@ -53,12 +54,7 @@ class SharingStep:
     def ready(self, slot: int, now: int) -> bool:
         """Whether `slot` may settle at `now` (the contract's own rule)."""
         delivered = self.community.slot_start(slot + 1)
-        if now < delivered:
-            return False
-        count = self.readings.reading_count(slot)
-        meters = self.community.meter_count()
-        deadline = self.sharing.reading_deadline_seconds()
-        return count >= meters or now >= delivered + deadline
+        return meters_ready(self.sharing, self.readings, self.community, slot, delivered, now)
 
     @staticmethod
     def _gas(mined: Mined, what: str) -> int:
