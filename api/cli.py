@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 import uvicorn
 
 from api.dev import DevHelperRefused
 from api.main import api_node, create_app, missing_write_accounts
 from chain.node import NodeError
-from gridshare.settings import load_settings
+from gridshare.settings import configure_logging, load_settings
 
 
 def serve(network: str, *, db: str | None, host: str | None, port: int | None) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     settings = load_settings()
     updates: dict[str, object] = {}
     if db is not None:

@@ -414,13 +414,11 @@ def matcher_run(
     import logging
 
     from chain.node import Node, NodeError, matcher_sender
-    from gridshare.settings import load_settings
+    from gridshare.settings import configure_logging, load_settings
     from intents.pool import IntentPool
     from matcher.service import Matcher
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     settings = load_settings()
     try:
         matcher = Matcher(

@@ -8,6 +8,7 @@ Algorithms never read this module: callers load settings once and pass values in
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -23,6 +24,14 @@ ENV_PREFIX = "GRIDSHARE_"
 # the same way as the service.
 IMBALANCE_BATCH_GAS = 15_000_000
 ClearingMode = Literal["uniform", "pay-as-bid", "community"]
+# How the long-running processes (matcher, indexer, API, oracle relay and meter signer) log: one
+# line a record on stderr, INFO and above.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging() -> None:
+    """Set up the process's logging as LOG_FORMAT says (each service's command calls it first)."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
 
 class TariffSettings(BaseModel):

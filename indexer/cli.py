@@ -42,14 +42,12 @@ def index_run(
     from sqlalchemy.exc import SQLAlchemyError
 
     from chain.node import Node, NodeError
-    from gridshare.settings import load_settings
+    from gridshare.settings import configure_logging, load_settings
     from indexer.decode import UnknownEvent
     from indexer.migrate import make_engine
     from indexer.service import Indexer, IndexerError
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     settings = load_settings()
     try:
         indexer = Indexer(

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, TypeVar
@@ -22,9 +21,9 @@ oracle_app = typer.Typer(
 def run_service(call: Callable[[], T], *errors: type[Exception]) -> T:
     """Run a long-lived oracle process (the relay or a meter's signer): log lines to stderr, and
     any of `errors` as one line `error: ...` with exit code 2."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from gridshare.settings import configure_logging
+
+    configure_logging()
     try:
         return call()
     except errors as exc:
