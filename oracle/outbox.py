@@ -63,14 +63,22 @@ def _delivery_columns() -> list[Column[Any]]:
     ]
 
 
+def _slot_energy_columns() -> list[Column[Any]]:
+    """The columns a signed reading and an open (not yet signed) one share: the meter and slot
+    that key it and its import and export in Wh. New objects per call, as above."""
+    return [
+        Column("meter", String(32), primary_key=True),
+        Column("slot", BigInteger, primary_key=True, autoincrement=False),
+        Column("import_wh", BigInteger, nullable=False),
+        Column("export_wh", BigInteger, nullable=False),
+    ]
+
+
 metadata = MetaData()
 readings = Table(
     "readings",
     metadata,
-    Column("meter", String(32), primary_key=True),
-    Column("slot", BigInteger, primary_key=True, autoincrement=False),
-    Column("import_wh", BigInteger, nullable=False),
-    Column("export_wh", BigInteger, nullable=False),
+    *_slot_energy_columns(),
     Column("sequence", BigInteger, nullable=False),
     *_delivery_columns(),
 )
@@ -98,10 +106,7 @@ spans = Table(
 open_readings = Table(
     "open_readings",
     metadata,
-    Column("meter", String(32), primary_key=True),
-    Column("slot", BigInteger, primary_key=True, autoincrement=False),
-    Column("import_wh", BigInteger, nullable=False),
-    Column("export_wh", BigInteger, nullable=False),
+    *_slot_energy_columns(),
 )
 cursors = Table(
     "cursors",
