@@ -7,32 +7,26 @@ acceptance and payout through the Flexibility contract and the matcher service, 
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
-from bench.report import record
+from bench.report import days_and_community, record
 from gridshare.settings import Settings
-from sim.community import load_community
 from sim.flex import FlexParams, run_congestion, simulate_flex
 from sim.profiles import community_profiles
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--days", type=int, default=6)
-    parser.add_argument("--community", type=Path, default=Path("communities/default-20.toml"))
-    args = parser.parse_args()
-    community = load_community(args.community)
+    days, community = days_and_community(__doc__, 6, "communities/default-20.toml")
     settings = Settings()
     params = FlexParams.from_settings(settings)
     with tempfile.TemporaryDirectory(prefix="gridshare-bench-flex-") as deployments:
-        chain = simulate_flex(community, args.days, "dev", settings, Path(deployments), params)
+        chain = simulate_flex(community, days, "dev", settings, Path(deployments), params)
     got, run = chain.scenario, chain.run
-    dry = run_congestion(community, community_profiles(community, args.days), args.days, params)
+    dry = run_congestion(community, community_profiles(community, days), days, params)
     figures = {
         "households": len(community.households),
-        "days_run": args.days,
+        "days_run": days,
         "slots_run": len(run.slots),
         "wall_s (plan, deployment, run, audit)": got.chain["seconds"] if got.chain else None,
         "run_s (after deployment)": round(run.seconds, 1),
@@ -52,7 +46,7 @@ def main() -> None:
     }
     record(
         "simulation: DSO flexibility on default-20 (issue 10)",
-        f".venv/bin/python -m bench.flex --days {args.days}",
+        f".venv/bin/python -m bench.flex --days {days}",
         figures,
         "Ganache 7.9.2 on a free port (chain/devchain.py), 30-minute slots; the last day is the "
         "event day, its evening net-import peak above 80 % of the peak is requested day-ahead "

@@ -3,14 +3,27 @@ with the command that measured it."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sim.community import Community, load_community
+
 RESULTS = Path("bench/results.json")
 REPORT = Path("docs/benchmarks.md")
+
+
+def days_and_community(description: str | None, days: int, community: str) -> tuple[int, Community]:
+    """A simulation benchmark's command line, `--days` and `--community` (a community file,
+    loaded) with these defaults; `description`: the --help text (the module's docstring)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--days", type=int, default=days)
+    parser.add_argument("--community", type=Path, default=Path(community))
+    args = parser.parse_args()
+    return args.days, load_community(args.community)
 
 
 def record(section: str, command: str, figures: dict[str, Any], notes: str) -> None:

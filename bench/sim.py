@@ -10,31 +10,25 @@ only reported when a whole year was run (an extrapolation is shown separately an
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
-from bench.report import record
+from bench.report import days_and_community, record
 from gridshare.settings import Settings
 from sim.chainrun import simulate
-from sim.community import load_community
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--days", type=int, default=1)
-    parser.add_argument("--community", type=Path, default=Path("communities/hundred.toml"))
-    args = parser.parse_args()
-    community = load_community(args.community)
+    days, community = days_and_community(__doc__, 1, "communities/hundred.toml")
     with tempfile.TemporaryDirectory(prefix="gridshare-bench-sim-") as deployments:
-        result = simulate(community, args.days, "dev", Settings(), Path(deployments))
+        result = simulate(community, days, "dev", Settings(), Path(deployments))
     slots = len(result.slots)
     per_slot = result.seconds / slots
     year_slots = 365 * community.slots_per_day
-    ran_year = args.days >= 365
+    ran_year = days >= 365
     figures = {
         "households": len(community.households),
-        "days_run": args.days,
+        "days_run": days,
         "slots_run": slots,
         "run_s (after deployment)": round(result.seconds, 1),
         "transactions (after set-up) / set-up": (
@@ -43,9 +37,7 @@ def main() -> None:
         "transactions_per_slot_100_households (after set-up; goal <= 1.1)": round(
             (result.transactions - result.setup_transactions) / slots, 2
         ),
-        "day_100_households_ganache_s": round(result.seconds, 1)
-        if args.days == 1
-        else "not this run",
+        "day_100_households_ganache_s": round(result.seconds, 1) if days == 1 else "not this run",
         "s_per_slot": round(per_slot, 3),
         "year_100_households_s": round(result.seconds, 1) if ran_year else "not run",
         "year_extrapolated_s (s_per_slot x 17,520; not measured)": round(per_slot * year_slots),
@@ -57,7 +49,7 @@ def main() -> None:
     }
     record(
         "simulation: year of 100 households on ganache (issue 7)",
-        f".venv/bin/python -m bench.sim --days {args.days}",
+        f".venv/bin/python -m bench.sim --days {days}",
         figures,
         "Ganache 7.9.2 on a free port (chain/devchain.py), 30-minute slots. Orders travel as "
         "signed intents (issue 16): each agent signs its orders into the intent pool (no "
