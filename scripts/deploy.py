@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,33 @@ from scripts.devnode import await_receipts_first
 DEV_GAS_PRICE = "2 gwei"  # ganache (shanghai) never mines a 0-gas-price transaction
 
 
+# The name the manifest records each deployed contract under, by the field that holds it.
+_MANIFEST_NAMES = {
+    "token": "EnergyToken",
+    "community": "Community",
+    "order_book": "OrderBook",
+    "settlement": "Settlement",
+    "readings": "MeterReadings",
+    "imbalance": "ImbalanceSettlement",
+    "sharing": "SharingSettlement",
+    "profit_sharing": "ProfitSharing",
+    "membership": "Membership",
+    "flexibility": "Flexibility",
+    "router": "SettlementRouter",
+}
+
+
 @dataclass(frozen=True)
-class Deployment:
+class _Deployed:
+    """What either mode's deployment holds: its contracts, one a field."""
+
+    def contracts(self) -> dict[str, Any]:
+        """The contracts by name, as the manifest records them (in field order)."""
+        return {_MANIFEST_NAMES[f.name]: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Deployment(_Deployed):
     token: Any
     community: Any
     order_book: Any
@@ -54,24 +79,9 @@ class Deployment:
     flexibility: Any
     router: Any
 
-    def contracts(self) -> dict[str, Any]:
-        """The contracts by name, as the manifest records them."""
-        return {
-            "EnergyToken": self.token,
-            "Community": self.community,
-            "OrderBook": self.order_book,
-            "Settlement": self.settlement,
-            "MeterReadings": self.readings,
-            "ImbalanceSettlement": self.imbalance,
-            "ProfitSharing": self.profit_sharing,
-            "Membership": self.membership,
-            "Flexibility": self.flexibility,
-            "SettlementRouter": self.router,
-        }
-
 
 @dataclass(frozen=True)
-class SharingDeployment:
+class SharingDeployment(_Deployed):
     """A community deployed in the `sharing` mode: no order book, settlement or imbalance
     settlement; SharingSettlement settles the slots from the meters (docs/decisions.md)."""
 
@@ -80,15 +90,6 @@ class SharingDeployment:
     readings: Any
     sharing: Any
     profit_sharing: Any
-
-    def contracts(self) -> dict[str, Any]:
-        return {
-            "EnergyToken": self.token,
-            "Community": self.community,
-            "MeterReadings": self.readings,
-            "SharingSettlement": self.sharing,
-            "ProfitSharing": self.profit_sharing,
-        }
 
 
 SHARING_KEY_CODES = {"dynamic": 0, "static": 1}
