@@ -42,25 +42,34 @@ def sequence_of(slot: int) -> int:
     return slot + 1
 
 
-def sign_reading(energy: SlotEnergy, private_key: str, domain: Domain) -> dict[str, object]:
-    """One slot's reading signed with its meter's key, as the relay's outbox stores it
-    (oracle.outbox.add_readings)."""
-    reading = Reading(
+def _reading(energy: SlotEnergy) -> Reading:
+    """The reading a meter signs for one slot's energy, alone or in a span."""
+    return Reading(
         meter_id(energy.meter),
         energy.slot,
         energy.import_wh,
         energy.export_wh,
         sequence_of(energy.slot),
     )
+
+
+def _signature(data: dict[str, object], private_key: str) -> str:
+    """`data` (EIP-712 typed data) signed with `private_key`, as the outbox stores it (0x-hex)."""
+    return "0x" + sign_typed_data(data, private_key).hex()
+
+
+def sign_reading(energy: SlotEnergy, private_key: str, domain: Domain) -> dict[str, object]:
+    """One slot's reading signed with its meter's key, as the relay's outbox stores it
+    (oracle.outbox.add_readings)."""
+    reading = _reading(energy)
     data = reading_typed_data(reading, domain.chain_id, domain.readings_address)
-    signature = sign_typed_data(data, private_key)
     return {
         "meter": energy.meter,
         "slot": energy.slot,
         "import_wh": energy.import_wh,
         "export_wh": energy.export_wh,
         "sequence": reading.sequence,
-        "signature": "0x" + signature.hex(),
+        "signature": _signature(data, private_key),
     }
 
 
@@ -72,22 +81,18 @@ def sign_span(
     if not energies:
         raise ValueError("a span needs at least one reading")
     first = energies[0]
-    readings = [
-        Reading(meter_id(e.meter), e.slot, e.import_wh, e.export_wh, sequence_of(e.slot))
-        for e in energies
-    ]
+    readings = [_reading(e) for e in energies]
     if any(e.meter != first.meter for e in energies):
         raise ValueError(f"a span holds one meter's readings (first: {first.meter})")
     span = ReadingSpan.of(readings)  # refuses a gap in the slots
     data = reading_span_typed_data(span, domain.chain_id, domain.readings_address)
-    signature = sign_typed_data(data, private_key)
     return {
         "meter": first.meter,
         "first_slot": span.first_slot,
         "first_sequence": span.first_sequence,
         "slots": len(energies),
         "energy": encode_energy(span.energy),
-        "signature": "0x" + signature.hex(),
+        "signature": _signature(data, private_key),
     }
 
 
