@@ -107,6 +107,21 @@ class AuditState:
     def find(self, slot: int | None, rule: str, detail: str) -> None:
         self.findings.append(Finding(slot, rule, detail))
 
+    def find_mismatch(
+        self,
+        slot: int,
+        rule: str,
+        member: str,
+        names: str,
+        chain: tuple[int, ...],
+        source: str,
+        expected: tuple[int, ...],
+    ) -> None:
+        """A finding under `rule` unless `member`'s figures on chain, `chain` (named `names`),
+        are the `expected` ones that `source` gives (e.g. "the tariff gives")."""
+        if chain != expected:
+            self.find(slot, rule, f"{member}: ({names}) {chain}, {source} {expected}")
+
     def address(self, contract: str) -> str:
         return self.state.contracts.get(contract, ZERO_ADDRESS)
 

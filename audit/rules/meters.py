@@ -125,22 +125,24 @@ class MeterRules(AuditState):
             if ev is None:
                 continue
             a = ev.args
-            position = (int(a["importWh"]), int(a["exportWh"]), int(a["tradedNetSoldWh"]))
-            if position != (p.import_wh, p.export_wh, p.traded_net_sold_wh):
-                self.find(
-                    slot,
-                    "imbalance-position",
-                    f"{p.member}: (import, export, traded net sold) {position}, the readings and "
-                    f"fills give {(p.import_wh, p.export_wh, p.traded_net_sold_wh)}",
-                )
-            money = (int(a["credit"]), int(a["energyCharge"]), int(a["networkCharge"]))
-            if money != (d.credit, d.energy_charge, d.network_charge):
-                self.find(
-                    slot,
-                    "imbalance-charge",
-                    f"{p.member}: (credit, energy charge, network charge) {money}, the tariff "
-                    f"gives {(d.credit, d.energy_charge, d.network_charge)}",
-                )
+            self.find_mismatch(
+                slot,
+                "imbalance-position",
+                p.member,
+                "import, export, traded net sold",
+                (int(a["importWh"]), int(a["exportWh"]), int(a["tradedNetSoldWh"])),
+                "the readings and fills give",
+                (p.import_wh, p.export_wh, p.traded_net_sold_wh),
+            )
+            self.find_mismatch(
+                slot,
+                "imbalance-charge",
+                p.member,
+                "credit, energy charge, network charge",
+                (int(a["credit"]), int(a["energyCharge"]), int(a["networkCharge"])),
+                "the tariff gives",
+                (d.credit, d.energy_charge, d.network_charge),
+            )
             if int(a["bauCost"]) != x.bau_cost:
                 self.find(slot, "bau-cost", f"{p.member}: {a['bauCost']}, not {x.bau_cost}")
         paid = self.tx_transfers_from(self.address("ImbalanceSettlement"))

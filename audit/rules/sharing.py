@@ -157,21 +157,24 @@ class SharingRules(AuditState):
             want.allocated_wh,
             want.credited_wh,
         )
-        if energy != rule:
-            self.find(
-                slot,
-                "sharing-allocation",
-                f"{row.member}: (import, export, C, G, G.02, G.03, credited) {energy}, the rule "
-                f"gives {rule}",
-            )
-        money = (row.charged, row.paid, row.bau_cost)
-        if money != (want.charged, want.paid, want.bau_cost):
-            self.find(
-                slot,
-                "sharing-money",
-                f"{row.member}: (charged, paid, BaU) {money}, the tariff gives "
-                f"{(want.charged, want.paid, want.bau_cost)}",
-            )
+        self.find_mismatch(
+            slot,
+            "sharing-allocation",
+            row.member,
+            "import, export, C, G, G.02, G.03, credited",
+            energy,
+            "the rule gives",
+            rule,
+        )
+        self.find_mismatch(
+            slot,
+            "sharing-money",
+            row.member,
+            "charged, paid, BaU",
+            (row.charged, row.paid, row.bau_cost),
+            "the tariff gives",
+            (want.charged, want.paid, want.bau_cost),
+        )
 
     def _move(
         self, net: dict[str, int], tariff: Tariff, row: SharingSettledRow, money: MemberMoney
