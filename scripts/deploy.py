@@ -35,7 +35,9 @@ from brownie import (
 from brownie._config import CONFIG
 
 from chain.codec import encode_rules
+from chain.sharing import SHARING_KEY_CODES
 from gridshare.settings import Settings, load_settings
+from market.sharing import Key
 from scripts.devnode import await_receipts_first
 
 DEV_GAS_PRICE = "2 gwei"  # ganache (shanghai) never mines a 0-gas-price transaction
@@ -92,10 +94,6 @@ class SharingDeployment(_Deployed):
     profit_sharing: Any
 
 
-SHARING_KEY_CODES = {"dynamic": 0, "static": 1}
-"""contracts/lib/MarketTypes.sol `SharingKey`."""
-
-
 def deploy_sharing(
     settings: Settings,
     dso: Any,
@@ -117,7 +115,7 @@ def deploy_sharing(
         community,
         token,
         readings,
-        SHARING_KEY_CODES[settings.sharing_key],
+        SHARING_KEY_CODES[Key(settings.sharing_key)],
         settings.reading_deadline_seconds,
         settings.period_slots,
         tx,
