@@ -98,29 +98,29 @@ def confirm_top_up(reference: str, user: DsoUser, view: ViewDep, engine: EngineD
     if req is None:
         raise ApiError(404, "top_up_not_found", f"no top-up request {reference!r}")
     _require_member(view, req.member, f"top-up request {reference}")
-    _send(
-        view,
-        user,
-        f"top-up {reference} of {req.amount} n€ to {req.member}",
-        lambda sender: view.token.top_up(
-            req.member, req.amount, bytes.fromhex(req.payment_ref[2:]), sender=sender
-        ),
-    )
+    _top_up(view, user, reference, req.member, req.amount, req.payment_ref)
     return top_up_public(view, req)
 
 
 @router.post("/top-ups", status_code=status.HTTP_201_CREATED)
 def mint_top_up(body: TopUpConfirm, user: DsoUser, view: ViewDep) -> TxPublic:
     """Mint a top-up paid with bank reference `reference` (each reference once)."""
+    return _top_up(
+        view, user, body.reference, body.member, body.amount, store.payment_ref(body.reference)
+    )
+
+
+def _top_up(
+    view: ChainView, user: DsoUser, reference: str, member: str, amount: int, payment_ref: str
+) -> TxPublic:
+    """Mint `amount` n€ to `member` for the payment known as `reference`, recorded on chain as
+    `payment_ref` (0x and 64 hex digits; the token takes each once)."""
     return _send(
         view,
         user,
-        f"top-up {body.reference!r} of {body.amount} n€ to {body.member}",
+        f"top-up {reference!r} of {amount} n€ to {member}",
         lambda sender: view.token.top_up(
-            body.member,
-            body.amount,
-            bytes.fromhex(store.payment_ref(body.reference)[2:]),
-            sender=sender,
+            member, amount, bytes.fromhex(payment_ref[2:]), sender=sender
         ),
     )
 
