@@ -27,7 +27,7 @@ from web3.providers import HTTPProvider
 from web3.types import Nonce, TxParams, Wei
 
 from chain.gateway import CommunityGateway, ImbalanceGateway
-from chain.node import ContractCall, Node, NodeError, Sender
+from chain.node import PLAIN_TRANSFER_GAS, ContractCall, Node, NodeError, Sender
 from gridshare.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,9 +249,17 @@ def advance_to(node: Node, timestamp: int) -> None:
             node.make_request("evm_increaseTime", [gap])
     # A transaction rather than evm_mine, which ganache 7.9.2 sometimes fails ("Cannot read
     # properties of undefined (reading 'forEach')") while another client's tx is being mined.
+    # Its gas is given (a plain transfer's): ganache's eth_estimateGas has hung past the 30 s
+    # request timeout while a matcher process's settlement was being mined beside it.
     dso = node.w3.eth.accounts[0]
     tx_hash = node.w3.eth.send_transaction(
-        {"from": dso, "to": dso, "value": Wei(0), "gasPrice": Wei(node.gas_price_wei)}
+        {
+            "from": dso,
+            "to": dso,
+            "value": Wei(0),
+            "gas": PLAIN_TRANSFER_GAS,
+            "gasPrice": Wei(node.gas_price_wei),
+        }
     )
     mined = node.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
     if node.block_timestamp(mined["blockNumber"]) < timestamp:

@@ -60,6 +60,7 @@ from gridshare.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PLAIN_TRANSFER_GAS = 21_000  # an ether transfer to an account without code
 
 # The node's types as the rest of the product names them: web3's, named here only.
 Receipt: TypeAlias = TxReceipt  # a mined transaction's receipt
@@ -734,7 +735,7 @@ class Node:
                 "from": sender.address,
                 "to": to_checksum_address(to),
                 "value": Wei(value_wei),
-                "gas": 21_000,
+                "gas": PLAIN_TRANSFER_GAS,
                 "gasPrice": Wei(self.gas_price_wei),
                 "chainId": self.manifest.chain_id,
                 "nonce": Nonce(nonce + i),
