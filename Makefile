@@ -24,6 +24,9 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+# Each step of make test's lanes says how long it took ("[time] 123.45 s <command>", which
+# bench/maketest.py records); GNU time where installed, nothing otherwise.
+TIMED := $(if $(wildcard /usr/bin/time),/usr/bin/time -f "[time] %e s %C",)
 
 .PHONY: help setup setup-core system-packages solc postgres chromium test compile lint slither fuzz test-python \
 	demo-sharing dashboard-sharing test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
@@ -119,8 +122,8 @@ test-python: setup
 # The whole contract suite on anvil, then a ganache smoke run of it: settlement with time travel,
 # per-test snapshots and named custom-error reverts with their arguments (about 75 s).
 test-contracts: setup
-	$(BIN)/brownie test tests/contracts --network $(CONTRACT_NETWORK)
-	$(BIN)/brownie test $(GANACHE_SMOKE) --network $(GANACHE_NETWORK)
+	$(TIMED) $(BIN)/brownie test tests/contracts --network $(CONTRACT_NETWORK)
+	$(TIMED) $(BIN)/brownie test $(GANACHE_SMOKE) --network $(GANACHE_NETWORK)
 
 # The same deploy script on the second local chain (anvil): it must deploy and wire everything.
 test-deploy-anvil: setup
@@ -137,18 +140,18 @@ slither: setup
 # between leaves anvil's port 8555 long released.
 # Compiled first: both lanes' tests deploy from build/, and two compiles at once would race.
 test: setup
-	$(MAKE) --no-print-directory compile
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-lane-a test-lane-b
-	$(MAKE) --no-print-directory test-deploy-anvil
+	$(TIMED) $(MAKE) --no-print-directory compile
+	$(TIMED) $(MAKE) --no-print-directory -j2 --output-sync=target test-lane-a test-lane-b
+	$(TIMED) $(MAKE) --no-print-directory test-deploy-anvil
 
 test-lane-a: setup
-	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory slither
-	$(PYTEST) tests --ignore=tests/contracts $(addprefix --ignore=,$(PYTHON_LANE_B)) -q
+	$(TIMED) $(MAKE) --no-print-directory lint
+	$(TIMED) $(MAKE) --no-print-directory slither
+	$(TIMED) $(PYTEST) tests --ignore=tests/contracts $(addprefix --ignore=,$(PYTHON_LANE_B)) -q
 
 test-lane-b: setup
 	$(MAKE) --no-print-directory test-contracts
-	$(PYTEST) $(PYTHON_LANE_B) -q
+	$(TIMED) $(PYTEST) $(PYTHON_LANE_B) -q
 
 # The stateful invariant test at depth (make test runs 2,000 steps of it): 10,000 rule steps.
 FUZZ_STEPS ?= 10000

@@ -26,11 +26,26 @@ ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / "reports" / "make-test.log"
 GOAL_S = 900
 SUMMARY = re.compile(r"(\d+) passed\b.* in [\d.]+s")
+STEP = re.compile(r"^\[time\] ([\d.]+) s (.*)$")  # the Makefile's TIMED lines
+QUIET = {"--no-print-directory", "-p", "no:pytest-brownie", "-m", "-q"}
 
 
 def passed_counts(log: str) -> list[int]:
     """The `N passed` of each pytest or brownie summary line in `log`, in order."""
     return [int(m.group(1)) for line in log.splitlines() if (m := SUMMARY.search(line))]
+
+
+def step_times(log: str) -> dict[str, float]:
+    """Each timed step of make test (the Makefile's `[time] S s COMMAND` lines), by its command
+    without paths and quiet flags, in the order the steps ended."""
+    steps: dict[str, float] = {}
+    for line in log.splitlines():
+        if m := STEP.match(line):
+            program, *args = m.group(2).split()
+            steps[" ".join([Path(program).name, *(a for a in args if a not in QUIET)])] = float(
+                m.group(1)
+            )
+    return steps
 
 
 def run(ref: str) -> dict[str, Any]:
@@ -61,6 +76,7 @@ def run(ref: str) -> dict[str, Any]:
         check=True,
     )
     counts = passed_counts(done.stdout + done.stderr)
+    steps = {f"step_s: {cmd}": round(t) for cmd, t in step_times(done.stdout + done.stderr).items()}
     return {
         "commit": commit,
         f"make_test_s (fresh clone; goal <= {GOAL_S})": round(wall_s),
@@ -71,6 +87,7 @@ def run(ref: str) -> dict[str, Any]:
             f"{x:.2f}" for x in load_before
         ),
         "machine_load_average (1 / 5 / 15 min, after)": " / ".join(f"{x:.2f}" for x in load_after),
+        **steps,
     }
 
 
@@ -97,7 +114,8 @@ machine's package caches, lint and type checks, slither, then two lanes side by 
 Python tests other than sim and faults, lane B the contract suite on anvil, its ganache smoke run
 and the sim and fault tests). Wall time from the start of `.ci/run` to its end; the clone itself
 is not timed. The machine is the shared 2-core one; the load averages before and after say how
-much else ran beside it (the goal is for a quiet machine).
+much else ran beside it (the goal is for a quiet machine). `step_s` figures: each timed step of
+the Makefile (TIMED, GNU time) in the order the steps ended; the two lanes' steps overlap.
 """
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.maketest import passed_counts
+from bench.maketest import passed_counts, step_times
 
 LOG = """All checks passed!
 ======================= 267 passed in 300.10s (0:05:00) ========================
@@ -14,3 +14,17 @@ LOG = """All checks passed!
 
 def test_every_summary_line_counts_once_and_nothing_else() -> None:
     assert passed_counts(LOG) == [267, 22, 807, 64]
+
+
+def test_each_timed_step_is_named_by_its_command_without_paths_or_quiet_flags() -> None:
+    log = (
+        "[time] 61.20 s make --no-print-directory lint\n"
+        "ruff check .\n"
+        "[time] 250.1 s .venv/bin/brownie test tests/contracts --network anvil\n"
+        "[time] 400.5 s .venv/bin/python -m pytest -p no:pytest-brownie tests/sim -q\n"
+    )
+    assert step_times(log) == {
+        "make lint": 61.2,
+        "brownie test tests/contracts --network anvil": 250.1,
+        "python pytest tests/sim": 400.5,
+    }
