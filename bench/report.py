@@ -26,6 +26,13 @@ def days_and_community(description: str | None, days: int, community: str) -> tu
     return args.days, load_community(args.community)
 
 
+def recorded(section: str) -> dict[str, Any] | None:
+    """The stored entry of `section` (command, measured_at, machine, figures, notes), if any."""
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    entry: dict[str, Any] | None = results.get(section)
+    return entry
+
+
 def record(section: str, command: str, figures: dict[str, Any], notes: str) -> None:
     """Store one benchmark section (replacing an older run of it) and re-render the report."""
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
