@@ -63,7 +63,7 @@ def pruned_anvil(env: Mapping[str, str]) -> Iterator[Node]:
     settings = load_settings()
     with (
         tempfile.TemporaryDirectory() as tmp,
-        dev_chain(Path(tmp), env, node="anvil", extra=("--prune-history", "4096")) as chain,
+        dev_chain(Path(tmp), env, node="anvil", extra=("--prune-history", "64")) as chain,
     ):
         yield Node.from_settings(
             chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})

@@ -20,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from market.tariff import SlotRules, Tariff
 
 ENV_PREFIX = "GRIDSHARE_"
-# The matcher's default too: its Matcher(...) built without settings (tests, benchmarks) batches
-# the same way as the service.
-IMBALANCE_BATCH_GAS = 15_000_000
+# Gas a batch transaction (the matcher's settlement against meters, the relay's readings) may
+# use at most (issue 16: no transaction above 15M gas, whatever the community's size). The
+# services' defaults too: a Matcher(...) or Relay(...) built without settings (tests,
+# benchmarks, the simulation) batches the same way as the service.
+BATCH_GAS = 15_000_000
 ClearingMode = Literal["uniform", "pay-as-bid", "community"]
 # How the long-running processes (matcher, indexer, API, oracle relay and meter signer) log: one
 # line a record on stderr, INFO and above.
@@ -83,7 +85,7 @@ class Settings(BaseModel):
     chunk_members: int = Field(default=256, gt=0, le=65_535)
     # Gas one settlement against meters may use, as the matcher estimates it: it batches a day's
     # (slot, chunk)s into few transactions within it (a (slot, chunk) is never split).
-    imbalance_batch_gas: int = Field(default=IMBALANCE_BATCH_GAS, gt=0)
+    imbalance_batch_gas: int = Field(default=BATCH_GAS, gt=0)
     # Slot settlements that may carry the settlement against meters (SettlementRouter): a backlog
     # they can carry, one batch each, waits for them instead of transactions of its own; 0: none.
     imbalance_carry_slots: int = Field(default=0, ge=0)
@@ -156,8 +158,10 @@ class Settings(BaseModel):
     oracle: str | None = None
     oracle_key: SecretStr | None = None
     oracle_db_url: str = "sqlite:///gridshare-oracle.db"  # the durable outbox (relay's intake)
-    # Readings per transaction, at most; the relay also keeps a batch within half a block's gas.
+    # Readings (or spans) per transaction, at most; the relay also keeps a batch within
+    # oracle_batch_gas (and half a block) at its gas bounds per reading (oracle/relay.py).
     oracle_batch_size: int = Field(default=200, gt=0)
+    oracle_batch_gas: int = Field(default=BATCH_GAS, gt=0)
     oracle_poll_seconds: float = Field(default=2.0, gt=0)
     # A meter's signer (`gridshare meter run`, where the meter is): its one keystore,
     # <meter_keystore_dir>/<meter>.json, and the password that opens it; the checks its samples

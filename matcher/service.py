@@ -52,7 +52,7 @@ from chain.intents import EMPTY_BATCH, IntentBatch
 from chain.metering import ImbalanceEntry, trade_words, word_member
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from chain.submission import SlotBook, Submission, clear_slot
-from gridshare.settings import IMBALANCE_BATCH_GAS
+from gridshare.settings import BATCH_GAS
 from market.calendar import Calendar
 from market.intents import LeftOut
 from matcher.flexibility import FlexibilityStep, FlexStep
@@ -150,7 +150,7 @@ class Matcher:
         sender: Sender,
         pool: Pool | None = None,
         *,
-        imbalance_batch_gas: int = IMBALANCE_BATCH_GAS,
+        imbalance_batch_gas: int = BATCH_GAS,
         imbalance_carry_slots: int = 0,
     ) -> None:
         self.node = node

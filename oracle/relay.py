@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine
 from chain.gateway import Mined, ReadingsGateway
 from chain.node import Node, NodeError, Sender, TransactionReverted
 from chain.signing import Reading, ReadingSpan
+from gridshare.settings import BATCH_GAS
 from market.calendar import Calendar
 from oracle import outbox
 from oracle.outbox import StoredReading, StoredSpan
@@ -34,14 +35,14 @@ from oracle.samples import meter_id
 log = logging.getLogger(__name__)
 
 # Upper bound of one reading's gas in a batch (a meter's first reading writes its replay word from
-# zero: ~41k measured, docs/benchmarks.md); a batch stays within half a block at this bound.
+# zero: ~41k measured, docs/benchmarks.md); a batch stays within its gas budget at this bound.
 GAS_PER_READING_BOUND = 45_000
 # The same bound for a reading in a span, and for a span's own part (signature recovery, meter
 # lookup, a meter's first replay word): a day span of 100 meters measured 7,517 gas per reading
 # (docs/benchmarks.md, "oracle: gas per reading relayed as day spans"), but the 100-household
 # run's days measured up to 11.8k (a transaction of 60 day spans used 34.0M gas, bench/year.py:
-# each slot's commitments are written fresh, the readings carry both registers); about 45 day
-# spans fit in half a 60M block at these bounds.
+# each slot's commitments are written fresh, the readings carry both registers); 22 day spans
+# fit in the default budget (15M) at these bounds.
 GAS_PER_SPAN_READING_BOUND = 12_500
 GAS_PER_SPAN_BOUND = 60_000
 WAIT = "MeterReadingsNotDelivered"
@@ -122,18 +123,24 @@ SPANS = _Kind[StoredSpan](
 class Relay:
     """Sends the outbox's pending readings and spans as `sender` (which must hold the ORACLE
     role). `batch_size`: single readings, or spans, per transaction; at most as many as keep it
-    within half a block at the gas bounds above."""
+    within `batch_gas` (and half a block) at the gas bounds above."""
 
     def __init__(
-        self, engine: Engine, node: Node, sender: Sender, calendar: Calendar, batch_size: int
+        self,
+        engine: Engine,
+        node: Node,
+        sender: Sender,
+        calendar: Calendar,
+        batch_size: int,
+        batch_gas: int = BATCH_GAS,
     ) -> None:
         self.engine = engine
         self.node = node
         self.sender = sender
         self.calendar = calendar
         self.readings = ReadingsGateway(node)
-        self.half_block = node.block_gas_limit() // 2
-        self.batch_size = max(1, min(batch_size, self.half_block // GAS_PER_READING_BOUND))
+        self.batch_gas = min(batch_gas, node.block_gas_limit() // 2)
+        self.batch_size = max(1, min(batch_size, self.batch_gas // GAS_PER_READING_BOUND))
         self.span_batch_size = max(1, batch_size)
 
     def on_chain(self, meter: str, slot: int) -> bool:
@@ -203,20 +210,11 @@ class Relay:
                 return stats
 
     def _span_batch(self, conn: Connection, last_ended: int) -> list[StoredSpan]:
-        """The oldest pending spans, at most `span_batch_size`, that fit in half a block at the
-        gas bounds (at least one)."""
-        batch: list[StoredSpan] = []
-        gas = 0
+        """The oldest pending spans, at most `span_batch_size`, that fit in `batch_gas`."""
         pending = outbox.spans_in_state(
             conn, outbox.PENDING, last_slot=last_ended, limit=self.span_batch_size
         )
-        for span in pending:
-            cost = GAS_PER_SPAN_BOUND + GAS_PER_SPAN_READING_BOUND * len(span.energy)
-            if batch and gas + cost > self.half_block:
-                break
-            batch.append(span)
-            gas += cost
-        return batch
+        return spans_within(pending, self.batch_gas)
 
     def _send(self, kind: _Kind[Item], batch: list[Item], stats: RelayStats) -> bool:
         """Send one batch (less any item the chain refuses). False: stop this pass."""
@@ -303,3 +301,17 @@ class Relay:
                     "quarantined %s of meter %s slot %d: %s", kind.name, meter, slot, reason
                 )
         return batch[:index] + batch[index + 1 :]
+
+
+def spans_within(spans: Sequence[StoredSpan], batch_gas: int) -> list[StoredSpan]:
+    """The leading `spans` whose gas, at the bounds above, stays within `batch_gas` (at least
+    one: a span alone is never split, so one longer than the budget goes alone)."""
+    batch: list[StoredSpan] = []
+    gas = 0
+    for span in spans:
+        cost = GAS_PER_SPAN_BOUND + GAS_PER_SPAN_READING_BOUND * len(span.energy)
+        if batch and gas + cost > batch_gas:
+            break
+        batch.append(span)
+        gas += cost
+    return batch

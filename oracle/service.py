@@ -27,7 +27,12 @@ def build(settings: Settings, network: str) -> tuple[Node, Relay]:
     node = Node.from_settings(network, settings)
     engine = open_outbox(settings.oracle_db_url)
     relay = Relay(
-        engine, node, oracle_sender(settings), read_calendar(node), settings.oracle_batch_size
+        engine,
+        node,
+        oracle_sender(settings),
+        read_calendar(node),
+        settings.oracle_batch_size,
+        settings.oracle_batch_gas,
     )
     return node, relay
 
