@@ -13,8 +13,14 @@ closed:
 
 Measured: the gas of every transaction by kind, the largest of them
 (`largest_tx_gas_10000_members`; goal <= 15,000,000) and the imbalance gas per member. It is
-one slot's work plus a period close, not a whole day of trading: the trade settlement is bounded
-by `max_orders_per_slot` whatever the community's size, and is measured in bench/batched.
+one slot's work plus a period close, not a whole day of trading. The trade settlement is left
+out: it grows with the slot's orders, not with the community, bounded by `max_orders_per_slot`,
+and is measured in bench/batched (27.5M gas for 1,000 intents there): a slot with more than
+about 540 intents (27.4k gas each) is over 15M, whatever the community's size.
+
+anvil runs with `--prune-history 64`: it keeps every past state in memory unless told to prune
+(9.7 GB at 4,000 blocks in bench/thousand), and with 4,096 states kept this run's 30,000
+set-up blocks had taken 19.5 GB when it was stopped. The services read at or near the head.
 """
 
 from __future__ import annotations
@@ -55,11 +61,8 @@ def _advance_to(node: Node, timestamp: int) -> None:
 
 @contextmanager
 def pruned_anvil(env: Mapping[str, str]) -> Iterator[Node]:
-    """A node on a private anvil with the contracts deployed under `env`, stopped on exit.
-
-    anvil keeps every past state in memory unless told to prune (9.7 GB at 4,000 blocks here);
-    the last 4,096 are enough for the services, which read at or near the head.
-    """
+    """A node on a private anvil with the contracts deployed under `env`, stopped on exit,
+    keeping only the last 64 states in memory (the module's docstring says why)."""
     settings = load_settings()
     with (
         tempfile.TemporaryDirectory() as tmp,
