@@ -78,6 +78,12 @@ class ImbalancePass:
     transactions: int = 0
 
 
+def slot_settlement_gas(orders: int) -> int:
+    """A bound on a slot settlement's gas with `orders` orders, from measured costs
+    (bench/batched: an empty slot 149,016 gas, each carried intent 27,374 more)."""
+    return 160_000 + 30_000 * orders
+
+
 class ImbalanceBatch:
     """(slot, chunk) entries for one `settleImbalances` transaction within a gas budget, by an
     estimate from measured costs (bench/gas.py, docs/benchmarks.md): a member's first entry in
@@ -347,14 +353,16 @@ class Matcher:
         self._chunks_reread = True
         return True
 
-    def _carried(self) -> list[ImbalanceEntry]:
-        """The backlog's first batch, for the next slot settlement to carry (none unless
-        carrying)."""
+    def _carried(self, orders: int) -> list[ImbalanceEntry]:
+        """The backlog's first batch, for the next slot settlement of `orders` orders to carry,
+        planned so that the two together stay within `imbalance_batch_gas` (none unless
+        carrying, or if even one (slot, chunk) would not fit beside the slot's settlement)."""
         if self.router_gw is None:
             return []
+        budget = self.imbalance_batch_gas - slot_settlement_gas(orders)
         nexts = self._imbalance_cursors()
-        batches = self._plan_batches(nexts, set(), self.node.block_timestamp(), 1)
-        return batches[0] if batches else []
+        planned = self._plan_imbalances(nexts, set(), self.node.block_timestamp(), budget)
+        return planned.entries if planned.estimate <= budget else []
 
     def _plan_batches(
         self, nexts: list[int], pending: set[int], now: int, most: int
@@ -363,26 +371,30 @@ class Matcher:
         as they are). `pending`: slots found not due in this pass."""
         planned = list(nexts)
         batches: list[list[ImbalanceEntry]] = []
-        while len(batches) < most and (entries := self._plan_imbalances(planned, pending, now)):
+        while len(batches) < most and (
+            entries := self._plan_imbalances(
+                planned, pending, now, self.imbalance_batch_gas
+            ).entries
+        ):
             batches.append(entries)
         return batches
 
     def _plan_imbalances(
-        self, nexts: list[int], pending: set[int], now: int
-    ) -> list[ImbalanceEntry]:
+        self, nexts: list[int], pending: set[int], now: int, budget: int
+    ) -> ImbalanceBatch:
         """The next batch: chunk after chunk (the furthest behind first), each chunk's due
-        slots in order, while the batch's estimate stays within `imbalance_batch_gas`; a
-        chunk's members met again in its later slots are warm, so this order fits the most in a
-        batch. Advances `nexts` past what it takes."""
-        batch = ImbalanceBatch(self.imbalance_batch_gas)
+        slots in order, while the batch's estimate stays within `budget`; a chunk's members met
+        again in its later slots are warm, so this order fits the most in a batch. Advances
+        `nexts` past what it takes."""
+        batch = ImbalanceBatch(budget)
         for chunk in sorted(range(len(nexts)), key=lambda c: (nexts[c], c)):
             while (
                 entries := self._due_entries(nexts[chunk], len(nexts), pending, now)
             ) is not None:
                 if not batch.add(entries[chunk]):
-                    return batch.entries
+                    return batch
                 nexts[chunk] += 1
-        return batch.entries
+        return batch
 
     def _due_entries(
         self, slot: int, chunks: int, pending: set[int], now: int
@@ -439,7 +451,7 @@ class Matcher:
         if self.intents is not None:
             batch, left_out = self.intents.batch(slot, rules.tariff, words)
         gas_used: int | None = None
-        carried = self._carried()
+        carried = self._carried(len(words) + len(batch.intents))
         for _attempt in range(self.MAX_REFUSALS):
             book, clearing, submission = clear_slot(words, ids, rules, batch)
             try:

@@ -13,7 +13,7 @@ from chain.gateway import SlotClearing
 from chain.node import Node, Sender, TransactionReverted
 from chain.signing import Reading, reading_typed_data, sign_typed_data
 from gridshare.settings import Settings
-from matcher.service import Matcher
+from matcher.service import ImbalanceBatch, Matcher, slot_settlement_gas
 from tests.contracts.helpers import clear_on_chain_book
 from tests.matcher.helpers import DSO, FEE, MEMBERS, ORACLE, ContractCalls, Market
 
@@ -226,11 +226,16 @@ def test_a_carrying_matcher_settles_the_meters_inside_its_slot_settlements(
     market: Market, matcher: Matcher, node: Node
 ) -> None:
     """With `imbalance_carry_slots`, due settlements against the meters ride on the slot
-    settlements (SettlementRouter), one batch each; a pass sends batches of its own only for
-    the backlog beyond what the next `imbalance_carry_slots` settlements carry, oldest first;
-    a pass that keeps nothing (`settle_imbalances()`) settles the rest."""
-    # A budget of 1 gas: each (slot, chunk) is a batch of its own (a batch takes one at least).
-    carrier = Matcher(node, matcher.sender, imbalance_batch_gas=1, imbalance_carry_slots=2)
+    settlements (SettlementRouter), one batch each, planned so that the two together stay
+    within `imbalance_batch_gas`; a pass sends batches of its own only for the backlog beyond
+    what the next `imbalance_carry_slots` settlements carry, oldest first; a pass that keeps
+    nothing (`settle_imbalances()`) settles the rest."""
+    # The slots here have no orders and no readings: by the matcher's estimate each (slot,
+    # chunk) costs ENTRY_GAS and each slot settlement slot_settlement_gas(0). With this budget a
+    # batch of its own takes two (slot, chunk)s, one carried beside a settlement takes one.
+    budget = slot_settlement_gas(0) + ImbalanceBatch.ENTRY_GAS
+    assert 2 * ImbalanceBatch.ENTRY_GAS <= budget < 3 * ImbalanceBatch.ENTRY_GAS
+    carrier = Matcher(node, matcher.sender, imbalance_batch_gas=budget, imbalance_carry_slots=2)
     assert carrier.router_gw is not None and carrier.community_gw.chunk_count() == 1
     deadline = carrier.imbalance_gw.reading_deadline_seconds()
     slot = market.open_slot()
@@ -252,18 +257,29 @@ def test_a_carrying_matcher_settles_the_meters_inside_its_slot_settlements(
     sent = node.w3.eth.get_transaction_count(carrier.sender.address) - nonce
     carried = sum(r.carried for r in results)
     assert results[0].carried == 1 and all(r.carried <= 1 for r in results)
-    alone = sent - len(results)  # batches sent on their own
-    kept = carrier.settle_imbalances().transactions  # what the pass left to carry
+    alone = carrier.last_imbalance_pass  # batches sent on their own, two (slot, chunk)s each
+    assert sent == len(results) + alone.transactions
+    assert len(alone.slots) == 2 * alone.transactions
+    kept = carrier.settle_imbalances()  # what the pass left to carry: two batches at most
     assert carrier.imbalance_gw.next_slot() > slot
-    assert carried + alone + kept == carrier.imbalance_gw.next_slot() - first
-    assert kept == min(2, carrier.imbalance_gw.next_slot() - first - carried)
-    # A backlog beyond what the next settlements carry: sent now, oldest first, the last kept.
-    delivered = int(node.call(node.contract("Community").functions.slotStart(later + 1)))
+    assert carried + len(alone.slots) + len(kept.slots) == carrier.imbalance_gw.next_slot() - first
+    assert kept.transactions == (len(kept.slots) + 1) // 2
+    assert len(kept.slots) <= 4
+    # A backlog beyond what the next settlements carry (six more slots' trades settled by a
+    # matcher that carries nothing): sent now, oldest first, the last two batches kept.
+    last = later + 6
+    market.close_gate(last)
+    for s in range(later + 1, last + 1):
+        assert matcher.settle(s) is not None
+    delivered = int(node.call(node.contract("Community").functions.slotStart(last + 1)))
     node.make_request("evm_increaseTime", [delivered + deadline + 1 - node.block_timestamp()])
     node.make_request("evm_mine", [])
-    backlog = later + 1 - carrier.imbalance_gw.next_slot()
-    assert backlog > 2
-    assert carrier.settle_imbalances(keep=2).transactions == backlog - 2
-    assert carrier.imbalance_gw.next_slot() == later + 1 - 2
+    backlog = last + 1 - carrier.imbalance_gw.next_slot()
+    assert backlog > 6
+    sent_alone = carrier.settle_imbalances(keep=2)
+    assert len(sent_alone.slots) == 2 * sent_alone.transactions > 0
+    left = backlog - len(sent_alone.slots)
+    assert 3 <= left <= 4  # two batches: two (slot, chunk)s, then the last one or two
+    assert carrier.imbalance_gw.next_slot() == last + 1 - left
     assert carrier.settle_imbalances().transactions == 2
-    assert carrier.imbalance_gw.next_slot() == later + 1
+    assert carrier.imbalance_gw.next_slot() == last + 1
