@@ -346,8 +346,10 @@ set-up over the slots run; `transactions_per_slot: <phase>` splits it by the pha
 them, and the members' own wallets (a lessee paying its lease or a battery loss, the battery
 paying out its gains in one `transferBatch`) apart: those are members' payments beside the
 settlement, counted in the phase too. The matcher batches a day's settlements against the
-meters within 15M gas each (`imbalance_batch_gas`). A run shorter than 365 days is labelled
-as such and is not extrapolated.
+meters within 15M gas each (`imbalance_batch_gas`; a carried batch within 15M less a bound on
+the slot settlement beside it), and the relay its spans within 15M (`oracle_batch_gas`), both
+by estimates from bounds per item. A run shorter than 365 days is labelled as such and is not
+extrapolated.
 """
 
 
