@@ -44,7 +44,7 @@ from chain.node import ContractCall, Node, Sender
 from chain.signing import OrderIntent, order_typed_data, sign_typed_data
 from gridshare.settings import Settings, TariffSettings, load_settings
 from market.clearing import Clearing, Mode, clear
-from market.fastclear import BUY, SELL, Column, ColumnClearing, clear_columns
+from market.fastclear import ColumnClearing, clear_columns, columns_of
 from market.orders import Order, Side
 from matcher.service import Matcher
 
@@ -71,16 +71,6 @@ def random_book(n: int, rng: random.Random, settings: Settings) -> list[Order]:
     return orders  # in id order, as a slot's book comes from the chain
 
 
-def book_columns(orders: Sequence[Order]) -> tuple[Column, Column, Column, Column]:
-    """The book as the clearing core takes it (ids, sides, Wh, limits), in the book's order."""
-    return (
-        np.array([o.id for o in orders], dtype=np.int64),
-        np.array([BUY if o.side is Side.BUY else SELL for o in orders], dtype=np.int64),
-        np.array([o.energy_wh for o in orders], dtype=np.int64),
-        np.array([o.price for o in orders], dtype=np.int64),
-    )
-
-
 def timed(run: Callable[[], T]) -> tuple[float, list[float], T]:
     """Median and all times of RUNS runs of `run`, and its last result."""
     times = []
@@ -104,7 +94,7 @@ def clearing_figures(orders: list[Order]) -> dict[str, Any]:
     """`clear_1m_orders_*`: the numpy core on columns and the reference on `Order` objects, the
     book in id order and shuffled; both must agree on each."""
     # Not part of the core's time: a slot's book comes from the chain as words, not as Orders.
-    columns_built, _, columns = timed(lambda: book_columns(orders))
+    columns_built, _, columns = timed(lambda: columns_of(orders))
     core, core_runs, core_result = timed(lambda: clear_columns(*columns, Mode.UNIFORM))
     reference, reference_runs, reference_result = timed(lambda: clear(orders, Mode.UNIFORM))
     check_same(reference_result, core_result)
@@ -281,7 +271,7 @@ rows permuted, which the core must sort by id first (the only sort it does in un
 book as `Order` objects (building them is not timed), median of 3, in id order and shuffled.
 The benchmark asserts that both give the same price, volume and every fill and amount, in id
 order and shuffled. `clear_1m_orders_columns_from_orders_s` is what turning the million
-`Order` objects into the columns costs (`book_columns`, median of 3): not part of either time.
+`Order` objects into the columns costs (`columns_of`, median of 3): not part of either time.
 
 `python -m bench.matcher --clear-only` measures the clearing figures alone and keeps the
 `slot_settle_*` figures of the last full run, whose date is `slot_settle_1000_members_measured_at`.

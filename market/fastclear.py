@@ -26,6 +26,7 @@ less than 3 GWh eligible on a side is inside the pro rata bound.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -33,7 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from market.clearing import Mode, check_community_price
-from market.orders import InvalidOrderError
+from market.orders import InvalidOrderError, Order, Side
 from market.units import Price, Wh
 
 BUY = 0
@@ -73,6 +74,17 @@ class ColumnClearing:
     filled_wh: Column
     amounts: Column
     pairs: ColumnPairs
+
+
+def columns_of(orders: Sequence[Order]) -> tuple[Column, Column, Column, Column]:
+    """`orders` as the core takes them (ids, sides, Wh, limits), in their order: what a caller
+    holding `Order` objects pays before clearing (a million take longer than the clearing)."""
+    return (
+        np.array([o.id for o in orders], dtype=np.int64),
+        np.array([BUY if o.side is Side.BUY else SELL for o in orders], dtype=np.int64),
+        np.array([o.energy_wh for o in orders], dtype=np.int64),
+        np.array([o.price for o in orders], dtype=np.int64),
+    )
 
 
 def clear_columns(

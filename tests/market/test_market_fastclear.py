@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from market.clearing import Mode, clear
-from market.fastclear import BUY, SELL, Column, ColumnClearing, clear_columns
+from market.fastclear import BUY, SELL, ColumnClearing, clear_columns, columns_of
 from market.orders import InvalidOrderError, Order, Side
 
 # About 5 s for the property below on this machine.
@@ -26,16 +26,6 @@ def order(order_id: int, side: str, energy_wh: int, price: int) -> Order:
     return Order(order_id, Side(side), energy_wh, price, owner=f"0x{order_id:040x}")
 
 
-def columns(book: list[Order]) -> tuple[Column, Column, Column, Column]:
-    """The book as the core takes it (ids, sides, Wh, limits), in the book's order."""
-    return (
-        np.array([o.id for o in book], dtype=np.int64),
-        np.array([BUY if o.side is Side.BUY else SELL for o in book], dtype=np.int64),
-        np.array([o.energy_wh for o in book], dtype=np.int64),
-        np.array([o.price for o in book], dtype=np.int64),
-    )
-
-
 def pc_for(mode: Mode, pc: int) -> int | None:
     return pc if mode is Mode.COMMUNITY else None
 
@@ -43,7 +33,7 @@ def pc_for(mode: Mode, pc: int) -> int | None:
 def assert_same(book: list[Order], mode: Mode, pc: int | None = None) -> ColumnClearing:
     """The core's result on `book`'s columns equals `clear(book)` in every figure."""
     expected = clear(book, mode, pc)
-    result = clear_columns(*columns(book), mode, pc)
+    result = clear_columns(*columns_of(book), mode, pc)
     assert result.mode is mode
     assert result.clearing_price == expected.clearing_price
     assert type(result.clearing_price) is type(expected.clearing_price)
@@ -130,7 +120,7 @@ def test_the_core_equals_the_reference(
         assert_same(book, mode, pc_for(mode, pc))
     else:
         with pytest.raises(ValueError, match="may not fit int64"):
-            clear_columns(*columns(book), mode, pc_for(mode, pc))
+            clear_columns(*columns_of(book), mode, pc_for(mode, pc))
 
 
 # The rulebook's example: bids #1, #2 and offers #3, #4.
@@ -194,7 +184,7 @@ def test_duplicate_ids_raise_like_the_reference() -> None:
     with pytest.raises(InvalidOrderError) as expected:
         clear(book, Mode.UNIFORM)
     with pytest.raises(InvalidOrderError) as raised:
-        clear_columns(*columns(book), Mode.UNIFORM)
+        clear_columns(*columns_of(book), Mode.UNIFORM)
     assert raised.value.order_id == expected.value.order_id == 4
     assert raised.value.message == expected.value.message == "duplicate id"
 
@@ -206,7 +196,7 @@ def test_duplicate_ids_raise_like_the_reference() -> None:
 def test_orders_the_reference_could_not_hold_are_rejected(
     column: int, value: int, order_id: int | None
 ) -> None:
-    cols = columns([order(3, "buy", 1, 1), order(5, "sell", 1, 1)])
+    cols = columns_of([order(3, "buy", 1, 1), order(5, "sell", 1, 1)])
     cols[column][1] = value
     with pytest.raises(InvalidOrderError) as raised:
         clear_columns(*cols, Mode.UNIFORM)
@@ -214,7 +204,7 @@ def test_orders_the_reference_could_not_hold_are_rejected(
 
 
 def test_columns_must_be_integers_of_one_length() -> None:
-    ids, sides, energy, prices = columns(EXAMPLE)
+    ids, sides, energy, prices = columns_of(EXAMPLE)
     with pytest.raises(ValueError, match="different lengths"):
         clear_columns(ids, sides, energy[:3], prices, Mode.UNIFORM)
     with pytest.raises(ValueError, match="integer"):
@@ -228,7 +218,7 @@ def test_columns_must_be_integers_of_one_length() -> None:
 
 
 def test_community_price_is_checked_like_the_reference() -> None:
-    cols = columns(EXAMPLE)
+    cols = columns_of(EXAMPLE)
     with pytest.raises(ValueError, match="needs a community_price"):
         clear_columns(*cols, Mode.COMMUNITY)
     with pytest.raises(ValueError, match="only used in community mode"):
@@ -244,10 +234,10 @@ def test_amounts_beyond_int64_raise_instead_of_wrapping(mode: Mode) -> None:
     pc = pc_for(mode, 2**40)
     assert clear(book, mode, pc).fills[1].amount == 2**80
     with pytest.raises(ValueError, match="may not fit int64"):
-        clear_columns(*columns(book), mode, pc)
+        clear_columns(*columns_of(book), mode, pc)
 
 
 def test_a_book_whose_wh_may_not_sum_in_int64_is_refused() -> None:
     book = [order(i, "buy" if i % 2 else "sell", 2**62, 1) for i in range(4)]
     with pytest.raises(ValueError, match="may not fit int64"):
-        clear_columns(*columns(book), Mode.UNIFORM)
+        clear_columns(*columns_of(book), Mode.UNIFORM)
