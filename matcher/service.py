@@ -198,7 +198,9 @@ class Matcher:
         """Heads seen, one per slot at most, to bound the event queries (matcher/floor.py)."""
         if self._floor is None:
             deployed = self.node.manifest.deployed_at_block
-            self._floor = BlockFloor(deployed, self.calendar().slot_seconds)
+            self._floor = BlockFloor(
+                deployed, self.calendar().slot_seconds, self.node.block_timestamp
+            )
         return self._floor
 
     def _settled_floor(self, slot: int) -> int:

@@ -59,3 +59,46 @@ def test_every_block_from_the_moment_on_lies_after_the_answer(
     answer = floor.before(moment)
     assert answer == 3 or times[answer] < moment
     assert all(n > answer for n, t in times.items() if t >= moment and n > 3)
+
+
+def test_a_moment_older_than_every_head_seen_is_found_by_bisection() -> None:
+    """After a restart the floor knows only the head: it bisects the blocks below it with a few
+    timestamp reads, and remembers what it found."""
+    reads: list[int] = []
+
+    def timestamp_of(number: int) -> int:
+        reads.append(number)
+        return 1_000 + 10 * (number // 3)  # three blocks in each 10 s
+
+    floor = BlockFloor(5, 1800, timestamp_of)
+    floor.see(100_000, timestamp_of(100_000))
+    reads.clear()
+    assert floor.before(1_000 + 10 * 2_000) == 5_999  # blocks 6,000.. are mined at the moment
+    assert len(reads) <= 18  # log2(100,000) and the one that is remembered
+    reads.clear()
+    assert floor.before(1_000 + 10 * 2_000 + 1) == 5_999  # remembered: no read
+    assert reads == []
+    assert floor.before(1_000 + 10 * 2) == 5  # before block 6: the deployment block
+    assert floor.before(1_000 + 10 * 3) == 8
+
+
+@given(
+    st.lists(st.integers(0, 30), min_size=1, max_size=60),
+    st.integers(0, 59),
+    st.integers(0, 2_000),
+)
+def test_the_bisection_never_skips_a_block_at_or_after_the_moment(
+    gaps: list[int], seen: int, moment: int
+) -> None:
+    """Whatever the chain's (never decreasing) timestamps and the head seen, the bisection's
+    answer is the deployment block or a block mined before the moment, and no block mined at or
+    after the moment precedes it."""
+    times = {10: 100}
+    for i, gap in enumerate(gaps, start=11):
+        times[i] = times[i - 1] + gap
+    floor = BlockFloor(10, 1800, times.__getitem__)
+    head = min(10 + len(gaps), 10 + seen)
+    floor.see(head, times[head])
+    answer = floor.before(moment)
+    assert answer == 10 or times[answer] < moment
+    assert all(n > answer for n, t in times.items() if t >= moment and n > 10)
