@@ -64,14 +64,16 @@ class BlockFloor:
         or the deployment block if none is; remembered like a head seen."""
         assert self.timestamp_of is not None
         low, high = self.deployed_at_block, above  # invariant: the answer is in [low, high)
+        low_time: int | None = None  # low's timestamp, once low is a block read on the way
         while high - low > 1:
             mid = (low + high) // 2
-            if self.timestamp_of(mid) < moment:
-                low = mid
+            mid_time = self.timestamp_of(mid)
+            if mid_time < moment:
+                low, low_time = mid, mid_time
             else:
                 high = mid
-        if low > self.deployed_at_block:
+        if low_time is not None:
             cut = bisect.bisect_left(self._numbers, low)
             self._numbers.insert(cut, low)
-            self._times.insert(cut, self.timestamp_of(low))
+            self._times.insert(cut, low_time)
         return low
