@@ -85,7 +85,7 @@ def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:
             e.block
             for e in events
             if (e.name == "SlotSettled" and e.args.get("intentAux"))
-            or e.name == "SharingTermsScheduled"
+            or e.name in ("SharingTermsScheduled", "SharingHoursScheduled")
         }
     )
     return ChainState(

@@ -52,8 +52,9 @@ class ChainState:
     """Settlement.firstSlot (immutable): the first slot whose trades settle."""
     block_times: tuple[tuple[int, int], ...]
     """(block, timestamp) of each block with a SlotSettled event that carried intents (the time
-    their deadlines are checked against) or with SharingTermsScheduled (the slot a change of
-    terms was made in, which decides whether it withdrew an earlier change)."""
+    their deadlines are checked against) or with SharingTermsScheduled / SharingHoursScheduled
+    (the slot a change of terms was made in, which decides whether it withdrew an earlier
+    change)."""
     last_digests: tuple[tuple[int, int, str], ...] = ()
     """Per chunk with a SlotDigest (SharingSlotDigest) event: (its last such slot, the chunk,
     the meter settlement's digestAt(slot, chunk)), lower-case hex."""

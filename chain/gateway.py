@@ -242,6 +242,24 @@ class CommunityGateway(_Contract):
         )
         return Mined.of(self._send(fn, sender, gas, nonce))
 
+    def schedule_sharing_hours(
+        self,
+        member: str,
+        from_slot: int,
+        participation_pct: int,
+        shares_ppm: Sequence[int],
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """As `schedule_sharing_terms` with a static share (ppm) for each of the 24 hours of the
+        day (hours counted from genesis; Calendar.hourOfDay)."""
+        fn = self.contract.functions.scheduleSharingHours(
+            member, from_slot, participation_pct, list(shares_ppm)
+        )
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
     def schedule_tariff(
         self,
         from_slot: int,

@@ -24,6 +24,9 @@ contract Community is AccessControl, ICommunity {
     uint256 private constant PRICE_CAP = 1 << 40;
     /// @dev Static shares are in parts per million of the community's production.
     uint256 private constant PPM = 1_000_000;
+    /// @dev A terms word's share field with this bit set names a bank of `_hourlyShares` (bit 0).
+    uint256 private constant HOURLY = 1 << 31;
+    uint256 private constant HOURS = 24;
 
     struct Member {
         MemberRole role;
@@ -88,8 +91,13 @@ contract Community is AccessControl, ICommunity {
     /// terms before a change (`pct` 8 bits, 0 meaning never set = 100 %, `ppm` 32 bits), the
     /// change's first slot (64 bits, 0: none) and the terms from it on (8 + 32 bits). See SharingTerms.
     mapping(address member => uint256) private _sharingTerms;
-    /// @inheritdoc ICommunity
-    uint256 public sharePpmTotal;
+    /// @dev Per member, two banks of an hourly static schedule (a terms word's share field reads
+    /// `HOURLY | bank`): bank `b` is words `2b` (hours 0..11) and `2b + 1` (hours 12..23), 20 bits
+    /// per hour. A change writes the bank the terms before it do not use.
+    mapping(address member => uint256[4]) private _hourlyShares;
+    /// @dev Per hour of the day, the sum over members of the larger of the share in force and the
+    /// scheduled share (ppm).
+    uint32[24] private _hourTotals;
 
     /// @param admin The DSO's admin (grants roles; also gets DSO_ROLE).
     /// @param genesis_ Start of slot 0, unix seconds (must exceed the gate closure lead).
@@ -210,8 +218,9 @@ contract Community is AccessControl, ICommunity {
         delete _members[member];
         uint256 terms = _sharingTerms[member];
         if (terms != 0) {
-            sharePpmTotal -= _shareClaim(terms); // the leaver's share is free again
+            _retotal(member, _claims(member, terms), 0); // the leaver's share is free again
             delete _sharingTerms[member];
+            delete _hourlyShares[member];
         }
         emit MemberLeft(member);
     }
@@ -309,38 +318,28 @@ contract Community is AccessControl, ICommunity {
         external
         onlyRole(DSO_ROLE)
     {
-        if (_members[member].role == MemberRole.None || _members[member].exiting) revert CommunityNotMember(member);
-        if (participationPct == 0 || participationPct > 100) {
-            revert CommunitySharingInvalidParticipation(member, participationPct);
-        }
         if (sharePpm > PPM) revert CommunitySharingInvalidShare(member, sharePpm);
-        uint64 nowSlot = currentSlot();
-        uint64 earliest = nowSlot + orderHorizonSlots;
-        if (fromSlot <= earliest) revert CommunitySharingTooEarly(fromSlot, earliest + 1);
-        uint256 old = _sharingTerms[member];
-        uint64 switchSlot = uint64(old >> 40);
-        // The terms before the new change: those before the old one if it is not in force yet (it
-        // is withdrawn), else those it brought.
-        uint256 before = old & 0xFF_FFFF_FFFF;
-        if (switchSlot != 0 && switchSlot <= nowSlot) {
-            // The old change is in force: slots before it read the terms it replaced, which the
-            // new word no longer holds, so those slots must be settled by now (one notice later).
-            if (nowSlot < switchSlot + orderHorizonSlots) {
-                revert CommunitySharingChangeTooSoon(member, switchSlot, switchSlot + orderHorizonSlots);
-            }
-            before = old >> 104;
-        }
-        uint256 word = before | uint256(fromSlot) << 40 | uint256(participationPct) << 104 | uint256(sharePpm) << 112;
-        uint256 total = sharePpmTotal - _shareClaim(old) + _shareClaim(word);
-        if (total > PPM) revert CommunitySharingSharesExceed(member, total);
-        sharePpmTotal = total;
-        _sharingTerms[member] = word;
+        _scheduleSharing(member, fromSlot, participationPct, sharePpm, new uint32[](0));
         emit SharingTermsScheduled(member, fromSlot, participationPct, sharePpm);
     }
 
     /// @inheritdoc ICommunity
+    function scheduleSharingHours(address member, uint64 fromSlot, uint8 participationPct, uint32[24] calldata sharesPpm)
+        external
+        onlyRole(DSO_ROLE)
+    {
+        uint32[] memory shares = new uint32[](HOURS);
+        for (uint256 h; h < HOURS; ++h) {
+            if (sharesPpm[h] > PPM) revert CommunitySharingInvalidShare(member, sharesPpm[h]);
+            shares[h] = sharesPpm[h];
+        }
+        _scheduleSharing(member, fromSlot, participationPct, HOURLY, shares);
+        emit SharingHoursScheduled(member, fromSlot, participationPct, sharesPpm);
+    }
+
+    /// @inheritdoc ICommunity
     function sharingTermsAt(address member, uint64 slot) external view returns (uint256 participationPct, uint256 sharePpm) {
-        uint256 t = _termsAt(_sharingTerms[member], slot);
+        uint256 t = _termsAt(member, slot);
         return (t & 0xFF, t >> 8);
     }
 
@@ -349,8 +348,20 @@ contract Community is AccessControl, ICommunity {
         uint256 n = members.length;
         terms = new uint256[](n);
         for (uint256 i; i < n; ++i) {
-            terms[i] = _termsAt(_sharingTerms[members[i]], slot);
+            terms[i] = _termsAt(members[i], slot);
         }
+    }
+
+    /// @inheritdoc ICommunity
+    function sharePpmTotal() external view returns (uint256 total) {
+        for (uint256 h; h < HOURS; ++h) {
+            if (_hourTotals[h] > total) total = _hourTotals[h];
+        }
+    }
+
+    /// @inheritdoc ICommunity
+    function sharePpmTotalAt(uint256 hour) external view returns (uint256) {
+        return _hourTotals[hour];
     }
 
     /// @inheritdoc ICommunity
@@ -416,18 +427,99 @@ contract Community is AccessControl, ICommunity {
         emit DsoAccountsSet(feeAccount_, networkAccount_);
     }
 
-    /// @dev The terms of a packed word in `slot`, as `pct | ppm << 8` (pct 100 when never set).
-    function _termsAt(uint256 word, uint64 slot) private pure returns (uint256) {
-        uint64 switchSlot = uint64(word >> 40);
-        uint256 t = (switchSlot != 0 && slot >= switchSlot) ? (word >> 104) & 0xFF_FFFF_FFFF : word & 0xFF_FFFF_FFFF;
-        return (t & 0xFF) == 0 ? (t | 100) : t;
+    /// @dev The rules both ways of scheduling share: the member, the factor, the notice, at most one
+    /// change waiting; `share` is the flat share (ppm) or `HOURLY`, with `hourly` then the 24 shares.
+    function _scheduleSharing(
+        address member,
+        uint64 fromSlot,
+        uint8 participationPct,
+        uint256 share,
+        uint32[] memory hourly
+    ) private {
+        _requireSharingTerms(member, participationPct);
+        uint64 nowSlot = currentSlot();
+        uint64 earliest = nowSlot + orderHorizonSlots;
+        if (fromSlot <= earliest) revert CommunitySharingTooEarly(fromSlot, earliest + 1);
+        uint256 old = _sharingTerms[member];
+        uint64 switchSlot = uint64(old >> 40);
+        // The terms before the new change: those before the old one if it is not in force yet (it
+        // is withdrawn), else those it brought.
+        uint256 before = old & 0xFF_FFFF_FFFF;
+        if (switchSlot != 0 && switchSlot <= nowSlot) {
+            // The old change is in force: slots before it read the terms it replaced, which the
+            // new word no longer holds, so those slots must be settled by now (one notice later).
+            if (nowSlot < switchSlot + orderHorizonSlots) {
+                revert CommunitySharingChangeTooSoon(member, switchSlot, switchSlot + orderHorizonSlots);
+            }
+            before = old >> 104;
+        }
+        uint256[HOURS] memory released = _claims(member, old);
+        if (share == HOURLY) {
+            // The bank the terms before do not read (the withdrawn change's may be overwritten).
+            uint256 bank = (before >> 8) & HOURLY != 0 ? 1 - ((before >> 8) & 1) : 0;
+            share = HOURLY | bank;
+            uint256[2] memory words = [uint256(0), 0];
+            for (uint256 h; h < HOURS; ++h) {
+                words[h / 12] |= uint256(hourly[h]) << (20 * (h % 12));
+            }
+            _hourlyShares[member][bank << 1] = words[0];
+            _hourlyShares[member][(bank << 1) | 1] = words[1];
+        }
+        uint256 word = before | uint256(fromSlot) << 40 | uint256(participationPct) << 104 | share << 112;
+        _sharingTerms[member] = word;
+        _retotal(member, released, word);
     }
 
-    /// @dev What a packed word claims of the 1,000,000 ppm: the larger of its two shares.
-    function _shareClaim(uint256 word) private pure returns (uint256) {
-        uint256 a = uint32(word >> 8);
-        uint256 b = uint64(word >> 40) == 0 ? 0 : uint32(word >> 112);
-        return a > b ? a : b;
+    /// @dev A member (not leaving) and a participation factor of 1..100 %.
+    function _requireSharingTerms(address member, uint8 participationPct) private view {
+        Member storage m = _members[member];
+        if (m.role == MemberRole.None || m.exiting) revert CommunityNotMember(member);
+        if (participationPct == 0 || participationPct > 100) {
+            revert CommunitySharingInvalidParticipation(member, participationPct);
+        }
+    }
+
+    /// @dev Take `released` off the hour totals and add what `member`'s terms word `word` claims;
+    /// reverts if an hour's total would pass 1,000,000 ppm.
+    function _retotal(address member, uint256[HOURS] memory released, uint256 word) private {
+        uint256[HOURS] memory claimed = _claims(member, word);
+        for (uint256 h; h < HOURS; ++h) {
+            uint256 total = _hourTotals[h] + claimed[h] - released[h];
+            if (total > PPM) revert CommunitySharingSharesExceed(member, total);
+            // 24 hours, a DSO action.
+            // slither-disable-next-line costly-loop
+            _hourTotals[h] = uint32(total);
+        }
+    }
+
+    /// @dev What a packed terms word of `member` claims of the 1,000,000 ppm in each hour of the
+    /// day: the larger of its two shares there.
+    function _claims(address member, uint256 word) private view returns (uint256[HOURS] memory c) {
+        bool changes = uint64(word >> 40) != 0;
+        for (uint256 h; h < HOURS; ++h) {
+            uint256 a = _shareAt(member, uint32(word >> 8), h);
+            uint256 b = changes ? _shareAt(member, uint32(word >> 112), h) : 0;
+            c[h] = a > b ? a : b;
+        }
+    }
+
+    /// @dev `member`'s terms in `slot`, as `pct | ppm << 8` (pct 100 when never set; an hourly
+    /// schedule's share of the slot's hour).
+    function _termsAt(address member, uint64 slot) private view returns (uint256) {
+        uint256 word = _sharingTerms[member];
+        uint64 switchSlot = uint64(word >> 40);
+        uint256 t = (switchSlot != 0 && slot >= switchSlot) ? (word >> 104) & 0xFF_FFFF_FFFF : word & 0xFF_FFFF_FFFF;
+        uint256 pct = t & 0xFF;
+        uint256 share = t >> 8;
+        if (share & HOURLY != 0) share = _shareAt(member, share, Calendar.hourOfDay(slotSeconds, slot));
+        return (pct == 0 ? 100 : pct) | share << 8;
+    }
+
+    /// @dev The share (ppm) a terms word's share field gives in hour `hour`.
+    function _shareAt(address member, uint256 share, uint256 hour) private view returns (uint256) {
+        if (share & HOURLY == 0) return share;
+        uint256 w = _hourlyShares[member][((share & 1) << 1) | (hour / 12)];
+        return (w >> (20 * (hour % 12))) & 0xF_FFFF;
     }
 
     function _validateTariff(Tariff memory t) private pure {

@@ -30,6 +30,11 @@ class Calendar:
         stop = max(0, -((self.genesis - end) // self.slot_seconds))
         return range(first, max(first, stop))
 
+    def hour_of_day(self, slot: int) -> int:
+        """The hour of the day (0..23) in which `slot` starts, days counted from genesis: the
+        hour whose share an hourly static schedule gives (Calendar.hourOfDay on-chain)."""
+        return hour_of_day(self.slot_seconds, slot)
+
     def gate_closure(self, slot: int) -> int:
         return self.genesis + slot * self.slot_seconds - self.gate_closure_seconds
 
@@ -39,3 +44,8 @@ class Calendar:
         if elapsed < 0:
             return None
         return elapsed // self.slot_seconds
+
+
+def hour_of_day(slot_seconds: int, slot: int) -> int:
+    """The hour of the day (0..23) in which `slot` starts, counting days from genesis."""
+    return slot * slot_seconds // 3600 % 24

@@ -8,8 +8,11 @@ meter signing its reading on its own side into the oracle's outbox, the oracle's
 them (it holds no meter key), and the matcher service settling each slot (SharingSettlement
 checks the allocation and moves the money). Time is moved with the node, never slept.
 
-The day's slot k is chain slot `OFFSET_SLOTS + k`: the terms need `NOTICE_SLOTS` of notice, so
-the chain starts three slots before 00:00 of day 1 and those slots settle empty. At the end the
+The day's slot k is chain slot `offset_slots(slot length) + k`: the terms need `NOTICE_SLOTS` of
+notice, so the chain starts whole hours (an hour for 15-minute slots) before 00:00 of day 1 and
+those slots settle empty. A static schedule that changes by the hour goes on-chain as each
+member's 24 shares by hour of the day, counted (as the contract counts them) from genesis: rotated
+by those hours. At the end the
 auditor (audit/) replays every event, each member's statement of account is built from the same
 events (`market.statement`), and the chain's allocation is summed per member exactly as the
 chain-free run sums the pure rule's, so the two can be compared figure by figure.
@@ -36,7 +39,8 @@ from chain.node import Node, Sender
 from chain.settled import read_settled
 from chain.sharing import member_order
 from gridshare.settings import Settings
-from market.sharing import Key, SharingMember, allocate, shares_for_hour
+from market.calendar import hour_of_day
+from market.sharing import Key, SharingMember, allocate
 from market.statement import Statement, member_statement
 from market.units import NANO_PER_EUR
 from matcher.service import Matcher
@@ -54,7 +58,6 @@ from sim.sharing import (
     SlotRow,
     SlotTotals,
     format_summary,
-    hour_of_year,
     member_net_export_wh,
     percent,
     simulate_sharing,
@@ -64,8 +67,20 @@ from sim.sharing import (
 
 NOTICE_SLOTS = 2
 """The deployment's notice for tariffs and sharing terms (GRIDSHARE_ORDER_HORIZON_SLOTS)."""
-OFFSET_SLOTS = NOTICE_SLOTS + 1
 SUPPLY_FLOAT_EUR = 10_000
+Shares = tuple[int, ...]
+"""A member's static share (ppm): one for every hour, or 24, by hour of the day."""
+Terms = dict[str, tuple[int, Shares]]
+"""Household name -> (participation %, shares) where it differs from (100 %, (0,))."""
+
+
+def offset_slots(slot_seconds: int) -> int:
+    """Slots between genesis and the run's first: more than the notice, and whole hours, so that
+    the hours of the day counted from genesis are the run's shifted by a whole number."""
+    per_hour = max(1, 3600 // slot_seconds)
+    hours = -(-(NOTICE_SLOTS + 1) // per_hour)
+    return hours * per_hour
+
 
 Progress = Callable[[int, int], None]
 """Called with (slots done, slots in the run)."""
@@ -106,26 +121,6 @@ class SharingChainRun:
         )
 
 
-def static_shares(community: Community, exports: NetExports) -> dict[int, int]:
-    """The static key's share (ppm) per member id, which must be the same in every hour of the
-    run: the chain holds one share per member (its changes take the tariff's notice), not an
-    hourly schedule."""
-    schedules: dict[int, dict[int, list[int]]] = {}
-    found: dict[int, int] | None = None
-    for slot in range(0, exports.slots, 60 // exports.slot_minutes or 1):
-        year, hour = hour_of_year(exports.first, slot, exports.slot_minutes)
-        if year not in schedules:
-            schedules[year] = community.static_schedule(year)
-        shares = shares_for_hour(schedules[year], hour)
-        if found is not None and shares != found:
-            raise ValueError(
-                f"{community.name}: its static shares change within the run (hour {hour} of "
-                f"{year}); an hourly schedule is not kept on-chain, only one share per member"
-            )
-        found = shares
-    return found or {}
-
-
 def _deploy_env(community: Community, key: Key, genesis: int, deployments: Path) -> dict[str, str]:
     return {
         **community.deploy_env(),
@@ -157,9 +152,10 @@ class _SharingDay:
         self.community_gw = self.matcher.community_gw
         self.token = EnergyTokenGateway(node)
 
-    def register(self, terms: dict[str, tuple[int, int]]) -> None:
+    def register(self, terms: Terms, first: int) -> None:
         """Members with a meter each and their tokens, a float for the supply account, and the
-        sharing terms (participation %, share ppm) from the day's first slot."""
+        sharing terms from slot `first` (the day's first): participation % and one share or 24
+        by hour of the day, which the chain counts from genesis (rotated here by `first`'s)."""
         lock_in = self.community.lock_in_days * self.community.slots_per_day
         top_up = self.community.top_up_eur * NANO_PER_EUR
         for m in self.members:
@@ -172,11 +168,19 @@ class _SharingDay:
         supply = self.community_gw.supply_account()
         ref = keccak(text=f"sharing-supply:{supply}")
         self.token.top_up(supply, SUPPLY_FLOAT_EUR * NANO_PER_EUR, ref, sender=self.dso)
+        shift = hour_of_day(self.community.slot_seconds, first)
         for m in self.members:
-            if m.name in terms:
-                pct, ppm = terms[m.name]
+            if m.name not in terms:
+                continue
+            pct, shares = terms[m.name]
+            if len(shares) == 1:
                 self.community_gw.schedule_sharing_terms(
-                    m.address, OFFSET_SLOTS, pct, ppm, sender=self.dso
+                    m.address, first, pct, shares[0], sender=self.dso
+                )
+            else:
+                by_chain_hour = [shares[(h - shift) % 24] for h in range(24)]
+                self.community_gw.schedule_sharing_hours(
+                    m.address, first, pct, by_chain_hour, sender=self.dso
                 )
 
     def member_order(self) -> list[str]:
@@ -204,37 +208,45 @@ class _SharingDay:
             raise RuntimeError(f"slot {slot}: the matcher did not settle it")
 
 
-def _terms(community: Community, exports: NetExports) -> dict[str, tuple[int, int]]:
-    """Household name -> (participation %, share ppm) where it differs from (100 %, 0 ppm)."""
+def _terms(community: Community, year: int) -> Terms:
+    """Each household's participation % and static shares where they differ from the default:
+    the static key's shares by hour of the day (`year`'s first day: the schedule repeats every
+    day), one share where every hour's is the same."""
     assert community.sharing is not None
     ids = community.member_ids()
-    shares = static_shares(community, exports) if community.sharing.key is Key.STATIC else {}
-    out: dict[str, tuple[int, int]] = {}
+    day: dict[int, list[int]] = {}
+    if community.sharing.key is Key.STATIC:
+        day = {m: hours[:24] for m, hours in community.static_schedule(year).items()}
+    out: Terms = {}
     for h in community.households:
-        pct, ppm = h.participation_pct, shares.get(ids[h.name], 0)
-        if (pct, ppm) != (100, 0):
-            out[h.name] = (pct, ppm)
+        hours = day.get(ids[h.name], [0])
+        shares = (hours[0],) if len(set(hours)) == 1 else tuple(hours)
+        if (h.participation_pct, shares) != (100, (0,)):
+            out[h.name] = (h.participation_pct, shares)
     return out
 
 
 def _rule_summary(
     community: Community,
     exports: NetExports,
-    terms: dict[str, tuple[int, int]],
+    terms: Terms,
     chain_order: list[str],
 ) -> SharingSummary:
     """`market.sharing.allocate` of every slot with each member's id its rank in `chain_order`
-    (household names in the chain's member order), summed per member."""
+    (household names in the chain's member order), summed per member; slot k of the run starts
+    in hour of the day `hour_of_day(slot length, k)` (the run starts at 00:00)."""
     assert community.sharing is not None
     key = community.sharing.key
     ids = community.member_ids()
     rows: list[tuple[int, int, int, int, int]] = []
     for k in range(exports.slots):
+        hour = hour_of_day(community.slot_seconds, k)
         members = []
         for rank, name in enumerate(chain_order):
-            pct, ppm = terms.get(name, (100, 0))
+            pct, shares = terms.get(name, (100, (0,)))
+            ppm = shares[hour % len(shares)] if key is Key.STATIC else None
             net = exports.by_member[ids[name]][k]
-            members.append(SharingMember(rank, net, pct, ppm if key is Key.STATIC else None))
+            members.append(SharingMember(rank, net, pct, ppm))
         for row in allocate(members, key).members():
             rows.append(
                 (
@@ -266,12 +278,13 @@ def run_sharing_on_chain(
         raise ValueError(f"{community.name}: a community battery does not take part in sharing")
     started = time.monotonic()
     exports = member_net_export_wh(community, days)
-    terms = _terms(community, exports)
+    terms = _terms(community, exports.first.year)
     members = Runner.make_members(community)
     ids = community.member_ids()
     length = community.slot_seconds
-    genesis = genesis_for(int(time.time()), margin_seconds=(OFFSET_SLOTS + 1) * length)
-    genesis -= OFFSET_SLOTS * length
+    first = offset_slots(length)
+    genesis = genesis_for(int(time.time()), margin_seconds=(first + 1) * length)
+    genesis -= first * length
     work = deployments_dir.resolve()
     env = _deploy_env(community, community.sharing.key, genesis, work)
     local = settings.model_copy(update={"deployments_dir": work})
@@ -282,21 +295,21 @@ def run_sharing_on_chain(
             chain.deploy(env)
         node = Node.from_settings(chain.network_id, local)
         day = _SharingDay(node, community, members, work)
-        day.register(terms)
+        day.register(terms, first)
         chain_order = day.member_order()
         for k in range(exports.slots):
             flows = {}
             for m in members:
                 net = exports.by_member[ids[m.name]][k]
                 flows[m.address] = MeterFlow(max(-net, 0), max(net, 0))
-            day.deliver(OFFSET_SLOTS + k, flows)
+            day.deliver(first + k, flows)
             if progress is not None:
                 progress(k + 1, exports.slots)
         head = node.block_number()
         events = fetch_events(node, head, settings.audit_batch_blocks)
         report = audit(events, fetch_state(node, events, head))
     settled = read_settled(events)
-    lo, hi = OFFSET_SLOTS, OFFSET_SLOTS + exports.slots - 1
+    lo, hi = first, first + exports.slots - 1
     statements = {
         m.name: member_statement(
             m.address,

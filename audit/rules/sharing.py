@@ -15,7 +15,7 @@ from audit.rules.core import AuditState
 from chain.metering import ZERO_HASH, readings_hash
 from chain.settled import SHARING_FIGURES
 from chain.sharing import SharingRow, chunk_members, expected_rows, rows_link, sharing_digest
-from market.calendar import Calendar
+from market.calendar import Calendar, hour_of_day
 from market.sharing import Key, MemberMoney
 from market.statement import SharingSettledRow
 from market.tariff import Tariff
@@ -34,10 +34,13 @@ RULES: dict[str, str] = {
 Terms = tuple[int, int]
 """(participation %, share ppm)."""
 DEFAULT_TERMS: Terms = (100, 0)
+Scheduled = tuple[int, tuple[int, ...]]
+"""(participation %, static share ppm: one for every hour, or one per hour of the day)."""
+DEFAULT_SCHEDULED: Scheduled = (100, (0,))
 
 
 class SharingRules(AuditState):
-    sharing_terms: dict[str, tuple[Terms, int | None, Terms]]
+    sharing_terms: dict[str, tuple[Scheduled, int | None, Scheduled]]
     """Member -> Community's terms word: (terms before the change, the change's first slot, the
     terms it brings)."""
     pending_sharing: dict[tuple[int, int], list[Event]]
@@ -48,14 +51,30 @@ class SharingRules(AuditState):
         self.pending_sharing = defaultdict(list)
 
     def terms_at(self, member: str, slot: int) -> Terms:
-        before, switch, after = self.sharing_terms.get(member, (DEFAULT_TERMS, None, DEFAULT_TERMS))
-        return after if switch is not None and slot >= switch else before
+        """The member's (participation %, share ppm) in `slot`; an hourly schedule gives the
+        share of the hour of the day the slot starts in."""
+        before, switch, after = self.sharing_terms.get(
+            member, (DEFAULT_SCHEDULED, None, DEFAULT_SCHEDULED)
+        )
+        pct, shares = after if switch is not None and slot >= switch else before
+        if len(shares) == 1:
+            return pct, shares[0]
+        return pct, shares[hour_of_day(self.state.slot_seconds, slot)]
 
     def on_SharingTermsScheduled(self, e: Event) -> None:
         """As Community.scheduleSharingTerms: a change not yet in force when the next is made
         is withdrawn; one in force becomes the terms before the next."""
+        self._schedule(e, (int(e.args["sharePpm"]),))
+
+    def on_SharingHoursScheduled(self, e: Event) -> None:
+        """As Community.scheduleSharingHours: scheduleSharingTerms with a share per hour."""
+        self._schedule(e, tuple(int(s) for s in e.args["sharesPpm"]))
+
+    def _schedule(self, e: Event, shares: tuple[int, ...]) -> None:
         member, a = e.args["member"], e.args
-        before, switch, after = self.sharing_terms.get(member, (DEFAULT_TERMS, None, DEFAULT_TERMS))
+        before, switch, after = self.sharing_terms.get(
+            member, (DEFAULT_SCHEDULED, None, DEFAULT_SCHEDULED)
+        )
         # Only the slot of the change's block matters here, not the gate closure.
         calendar = Calendar(self.state.genesis, self.state.slot_seconds, gate_closure_seconds=0)
         now = calendar.slot_at(self.block_times.get(e.block, 0))
@@ -64,7 +83,7 @@ class SharingRules(AuditState):
         self.sharing_terms[member] = (
             before,
             int(a["fromSlot"]),
-            (int(a["participationPct"]), int(a["sharePpm"])),
+            (int(a["participationPct"]), shares),
         )
 
     def on_SharingSettled(self, e: Event) -> None:

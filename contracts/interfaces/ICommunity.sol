@@ -41,6 +41,12 @@ interface ICommunity {
     /// `participationPct` % of its metering point and, for the static key, `sharePpm` ppm of the
     /// community's production. Replaces a change of the member not yet in force.
     event SharingTermsScheduled(address indexed member, uint64 fromSlot, uint8 participationPct, uint32 sharePpm);
+    /// @notice As SharingTermsScheduled, with a static share per hour of the day: from `fromSlot`
+    /// on, a slot takes `sharesPpm[h]` where `h` is the hour of the day it starts in (counted from
+    /// genesis, see Calendar.hourOfDay).
+    event SharingHoursScheduled(
+        address indexed member, uint64 fromSlot, uint8 participationPct, uint32[24] sharesPpm
+    );
 
     error CommunityZeroAddress();
     error CommunityAlreadyMember(address member);
@@ -64,7 +70,8 @@ interface ICommunity {
     error CommunitySharingInvalidParticipation(address member, uint256 participationPct);
     /// @notice A static share must be at most 1,000,000 ppm.
     error CommunitySharingInvalidShare(address member, uint256 sharePpm);
-    /// @notice The members' static shares would sum to `totalPpm`, more than 1,000,000.
+    /// @notice The members' static shares would sum to `totalPpm`, more than 1,000,000, in an hour
+    /// of the day.
     error CommunitySharingSharesExceed(address member, uint256 totalPpm);
     /// @notice A change of sharing terms must start after `earliestSlot` (the tariff notice).
     error CommunitySharingTooEarly(uint64 fromSlot, uint64 earliestSlot);
@@ -95,16 +102,26 @@ interface ICommunity {
     function scheduleSharingTerms(address member, uint64 fromSlot, uint8 participationPct, uint32 sharePpm)
         external;
 
+    /// @notice Schedule `member`'s energy-sharing terms from `fromSlot` on with a static share per
+    /// hour of the day (`sharesPpm[h]` for the slots starting in hour `h`, Calendar.hourOfDay):
+    /// the rules of `scheduleSharingTerms`, the share total checked in every hour. Only the DSO.
+    function scheduleSharingHours(address member, uint64 fromSlot, uint8 participationPct, uint32[24] calldata sharesPpm)
+        external;
+
     /// @notice `member`'s participation factor (%) and static share (ppm) in `slot` (100 % and 0 ppm
-    /// unless terms were scheduled).
+    /// unless terms were scheduled; an hourly schedule gives the share of the slot's hour).
     function sharingTermsAt(address member, uint64 slot) external view returns (uint256 participationPct, uint256 sharePpm);
 
     /// @notice The terms of each of `members` in `slot`, each as `participationPct | sharePpm << 8`
     /// (one storage read per member).
     function sharingTermsOf(address[] calldata members, uint64 slot) external view returns (uint256[] memory terms);
 
-    /// @notice The sum over members of the larger of the share in force and the scheduled share (ppm).
+    /// @notice The sum over members of the larger of the share in force and the scheduled share (ppm),
+    /// in the hour of the day where it is largest.
     function sharePpmTotal() external view returns (uint256);
+
+    /// @notice As `sharePpmTotal`, in hour `hour` (0..23) of the day.
+    function sharePpmTotalAt(uint256 hour) external view returns (uint256);
 
     /// @notice Set the exit penalty in n€. Only the DSO.
     function setExitPenalty(uint256 penalty) external;

@@ -24,4 +24,11 @@ library Calendar {
     {
         return genesis + uint256(slot) * slotSeconds - gateClosureSeconds;
     }
+
+    /// @notice The hour of the day (0..23) in which `slot` starts, counting days from genesis (a
+    /// sharing community whose static key follows a schedule is deployed with genesis at a
+    /// midnight of its standard-time clock).
+    function hourOfDay(uint256 slotSeconds, uint64 slot) internal pure returns (uint256) {
+        return (uint256(slot) * slotSeconds / 3600) % 24;
+    }
 }

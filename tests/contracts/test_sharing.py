@@ -9,13 +9,14 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import pytest
-from brownie import chain
+from brownie import chain, web3
 from eth_account import Account
 
 from chain.metering import pack_reading_word
 from chain.sharing import chunk_members, expected_rows
 from chain.signing import Reading
 from gridshare.settings import Settings
+from market.calendar import hour_of_day
 from market.sharing import Key, SharingTariff
 from scripts.deploy import SharingDeployment, day_start, deploy_sharing
 from tests.contracts.conftest import EUR, METER_KEYS
@@ -208,9 +209,16 @@ def _tariff(dep: SharingDeployment, slot: int) -> SharingTariff:
     )
 
 
-def _check_slot(run: SharingRun, slot: int, flows: dict[str, tuple[int, int]], key: Key) -> None:
-    """Settle `slot` with `flows` and compare every member's event with the pure rule, then the
-    money: token conservation, the fee and network accounts, the supply account netting out."""
+def _check_slot(
+    run: SharingRun,
+    slot: int,
+    flows: dict[str, tuple[int, int]],
+    key: Key,
+    terms_in_slot: dict[str, tuple[int, int]] = TERMS,
+) -> None:
+    """Settle `slot` with `flows` and compare every member's event with the pure rule (members'
+    terms in the slot: `terms_in_slot`, default TERMS), then the money: token conservation, the
+    fee and network accounts, the supply account netting out."""
     dep = run.dep
     people = run.people
     run.deliver(slot)
@@ -225,7 +233,7 @@ def _check_slot(run: SharingRun, slot: int, flows: dict[str, tuple[int, int]], k
     txs = run.settle(slot)
     after = {k: int(dep.token.balanceOf(a)) for k, a in accounts.items()}
 
-    terms = {people[n].address: TERMS.get(n, (100, 0)) for n in NAMES}
+    terms = {people[n].address: terms_in_slot.get(n, (100, 0)) for n in NAMES}
     tariff = _tariff(dep, slot)
     expected = expected_rows(run.words[slot], terms, key, tariff)
     events = [e for tx in txs for e in tx.events["SharingSettled"]]
@@ -460,6 +468,97 @@ def test_a_change_in_force_blocks_the_next_until_a_notice_later(
     assert tuple(c.sharingTermsAt(bob, now)) == (60, 300_000)
     assert tuple(c.sharingTermsAt(bob, now + HORIZON + 1)) == (50, 100_000)
     assert int(c.sharePpmTotal()) == 1_000_000  # max(300,000, 100,000) still counted for Bob
+
+
+# ------------------------------------------------------------------------------- hourly schedules
+
+ERIN_HOURS = [(h * 37_000) % 400_001 for h in range(24)]
+"""Erin's static share per hour of the day: at most her flat 400,000 ppm, so the other members'
+600,000 leave room in every hour."""
+ERIN_LATER = list(reversed(ERIN_HOURS))
+
+
+def _hour(community: Any, slot: int) -> int:
+    return hour_of_day(int(community.slotSeconds()), slot)
+
+
+def test_an_hourly_schedule_gives_each_slot_the_share_of_its_hour(
+    make_sharing: Maker, dso: Any, erin: Any
+) -> None:
+    """Erin's change at `start` (not yet in force) is replaced by an hourly schedule: each slot
+    is allocated with the share of the hour of the day it starts in, member by member as the
+    pure rule; each hour's share total counts her schedule."""
+    run, start = make_sharing("static", 256)
+    c = run.dep.community
+    tx = c.scheduleSharingHours(erin, start, 90, ERIN_HOURS, {"from": dso})
+    assert [int(v) for v in tx.events["SharingHoursScheduled"]["sharesPpm"]] == ERIN_HOURS
+    assert [int(c.sharePpmTotalAt(h)) for h in range(24)] == [600_000 + s for s in ERIN_HOURS]
+    assert int(c.sharePpmTotal()) == 600_000 + max(ERIN_HOURS)
+    slots = [start, start + 1, start + 2, start + 3]
+    hours = [_hour(c, slot) for slot in slots]
+    assert len(set(hours)) > 1  # the slots span more than one hour
+    for slot, hour in zip(slots, hours, strict=True):
+        assert tuple(c.sharingTermsAt(erin, slot)) == (90, ERIN_HOURS[hour])
+    assert tuple(c.sharingTermsAt(erin, start - 1)) == (100, 0)
+    for slot, hour in zip(slots, hours, strict=True):
+        terms = {**TERMS, "erin": (90, ERIN_HOURS[hour])}
+        _check_slot(run, slot, SHORTAGE, Key.STATIC, terms)
+
+
+def test_hourly_shares_are_checked_hour_by_hour(make_sharing: Maker, dso: Any, alice: Any) -> None:
+    """A share above 1,000,000 in any hour is refused, and so is a schedule that takes one hour's
+    total past 1,000,000 (the error gives that hour's total); one that fits every hour passes."""
+    run, start = make_sharing("static", 256)
+    c = run.dep.community
+    hours = [0] * 24
+    hours[7] = 1_000_001
+    with reverts_exact("CommunitySharingInvalidShare", alice.address, 1_000_001):
+        c.scheduleSharingHours(alice, start, 100, hours, {"from": dso})
+    hours[7] = 1  # the others hold 1,000,000 in every hour
+    with reverts_exact("CommunitySharingSharesExceed", alice.address, 1_000_001):
+        c.scheduleSharingHours(alice, start, 100, hours, {"from": dso})
+    hours[7] = 0
+    c.scheduleSharingHours(alice, start, 100, hours, {"from": dso})
+    assert tuple(c.sharingTermsAt(alice, start)) == (100, 0)
+
+
+def test_a_leaver_frees_its_hourly_shares(make_sharing: Maker, dso: Any, erin: Any) -> None:
+    """completeExit takes a leaver's claim off every hour's total and forgets its schedule."""
+    run, start = make_sharing("static", 256)
+    c = run.dep.community
+    c.scheduleSharingHours(erin, start, 100, ERIN_HOURS, {"from": dso})
+    c.grantRole(web3.keccak(text="MEMBERSHIP_ROLE"), dso, {"from": dso})  # as Membership does
+    c.beginExit(erin, {"from": dso})
+    c.completeExit(erin, {"from": dso})
+    assert [int(c.sharePpmTotalAt(h)) for h in range(24)] == [600_000] * 24
+    assert tuple(c.sharingTermsAt(erin, start)) == (100, 0)
+
+
+def test_a_later_schedule_leaves_the_one_in_force_to_the_slots_before_it(
+    make_sharing: Maker, dso: Any, erin: Any
+) -> None:
+    """Two hourly schedules in a row (the second a notice after the first is in force, written
+    to the other bank): slots before the second read the first, slots from it the second; a
+    flat change after that reads the second before it."""
+    run, start = make_sharing("static", 256)
+    c = run.dep.community
+    c.scheduleSharingHours(erin, start, 100, ERIN_HOURS, {"from": dso})
+    sleep_until(int(c.slotStart(start + HORIZON)) + 1)
+    now = int(c.currentSlot())
+    second = now + HORIZON + 1
+    c.scheduleSharingHours(erin, second, 100, ERIN_LATER, {"from": dso})
+    assert tuple(c.sharingTermsAt(erin, now)) == (100, ERIN_HOURS[_hour(c, now)])
+    for slot in range(second, second + 3):
+        assert tuple(c.sharingTermsAt(erin, slot)) == (100, ERIN_LATER[_hour(c, slot)])
+    totals = [600_000 + max(a, b) for a, b in zip(ERIN_HOURS, ERIN_LATER, strict=True)]
+    assert [int(c.sharePpmTotalAt(h)) for h in range(24)] == totals
+    sleep_until(int(c.slotStart(second + HORIZON)) + 1)
+    now = int(c.currentSlot())
+    c.scheduleSharingTerms(erin, now + HORIZON + 1, 100, 5, {"from": dso})
+    assert tuple(c.sharingTermsAt(erin, now)) == (100, ERIN_LATER[_hour(c, now)])
+    assert tuple(c.sharingTermsAt(erin, now + HORIZON + 1)) == (100, 5)
+    totals = [600_000 + max(b, 5) for b in ERIN_LATER]
+    assert [int(c.sharePpmTotalAt(h)) for h in range(24)] == totals
 
 
 # ----------------------------------------------------------------------------------- period close

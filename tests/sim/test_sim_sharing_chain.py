@@ -6,7 +6,6 @@ against business as usual, the audit passes, and the run's report is written."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +59,7 @@ def test_the_members_returned_to_sign_in_as_are_the_chains(served: Served) -> No
 
 def test_the_chain_allocates_as_the_rule_and_the_audit_passes(run: SharingChainRun) -> None:
     assert run.audit.ok, run.audit.to_text()
-    assert run.audit.slots_metered == list(range(99))  # three empty slots, then the day's 96
+    assert run.audit.slots_metered == list(range(100))  # an hour's empty slots, then the day's 96
     assert run.matches_rule
     assert run.matches_offline_totals
     assert 0 < run.summary.covered_wh < run.summary.consumption_wh
@@ -99,14 +98,14 @@ def test_the_report_shows_the_chains_coverage_bills_and_audit(
     assert all((tmp_path / p).is_file() for p in ("coverage.png", "members.png", "bills.png"))
 
 
-def test_a_static_schedule_that_changes_by_the_hour_is_refused_in_one_line() -> None:
-    done = subprocess.run(
-        [GRIDSHARE, "simulate-sharing", str(ROOT / "communities/sharing-static-8.toml"), "--chain"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert done.stderr.startswith("error: sharing-static-8: its static shares change")
-    assert "Traceback" not in done.stderr
+def test_a_static_schedule_that_changes_by_the_hour_is_settled_on_chain(tmp_path: Path) -> None:
+    """communities/sharing-static-8.toml (shares by hour of the day) for a day: the chain holds
+    each member's 24 shares (Community.scheduleSharingHours, counted from genesis), allocates
+    every slot with its hour's as the pure rule does with the run's hours, the totals are the
+    chain-free run's, and the audit rebuilds it from events."""
+    community = load_community(ROOT / "communities/sharing-static-8.toml")
+    run = run_sharing_on_chain(community, 1, tmp_path, Settings())
+    assert run.audit.ok, run.audit.to_text()
+    assert run.matches_rule
+    assert run.matches_offline_totals
+    assert 0 < run.summary.covered_wh < run.summary.consumption_wh
