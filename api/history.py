@@ -51,11 +51,17 @@ _MEMBER_EVENTS = (
 _PLAIN_TABLES = {event_table("EnergyToken", n).name for n in ("Transfer", "Approval")}
 
 
-def _ints(value: Any) -> list[int]:
+def ints(value: Any) -> list[int]:
     """An array column (JSON list; a JSON text on engines without a JSON type)."""
     if isinstance(value, str):
         value = json.loads(value)
     return [int(v) for v in value]
+
+
+def index_rows(conn: Connection, table: Table, *where: Any) -> list[dict[str, Any]]:
+    """The rows of index table `table` that meet `where`, in chain order (block, log index)."""
+    query = select(table).where(*where).order_by(table.c.block_number, table.c.log_index)
+    return [dict(r._mapping) for r in conn.execute(query)]
 
 
 class History:
@@ -109,11 +115,6 @@ class History:
         self.store(key, block, value)
         return value
 
-    @staticmethod
-    def _rows(conn: Connection, table: Table, *where: Any) -> list[dict[str, Any]]:
-        query = select(table).where(*where).order_by(table.c.block_number, table.c.log_index)
-        return [dict(r._mapping) for r in conn.execute(query)]
-
     # -- what was settled, as events -------------------------------------------------------
 
     def _events(self, conn: Connection, contract: str, event: str, *where: Any) -> list[Event]:
@@ -121,12 +122,12 @@ class History:
         t = event_table(contract, event)
         spec = _SPECS[t.name]
         out = []
-        for r in self._rows(conn, t, *where):
+        for r in index_rows(conn, t, *where):
             args: dict[str, Any] = {}
             for c in spec.columns:
                 value = r[c.name]
                 if c.abi_type.endswith("]"):
-                    value = _ints(value)
+                    value = ints(value)
                 elif c.abi_type.startswith(("uint", "int")):
                     value = int(value)
                 if len(c.path) == 1:
@@ -260,7 +261,7 @@ class History:
         t = event_table("MeterReadings", "ReadingAccepted")
         return self.cached(
             ("readings", member, lo, hi),
-            lambda conn: self._rows(conn, t, t.c.member == member, t.c.slot >= lo, t.c.slot <= hi),
+            lambda conn: index_rows(conn, t, t.c.member == member, t.c.slot >= lo, t.c.slot <= hi),
         )
 
     # -- public ----------------------------------------------------------------------------
@@ -269,7 +270,7 @@ class History:
         check_range(lo, hi)
         t = event_table("Settlement", "SlotSettled")
         return self.cached(
-            ("slots", lo, hi), lambda conn: self._rows(conn, t, t.c.slot >= lo, t.c.slot <= hi)
+            ("slots", lo, hi), lambda conn: index_rows(conn, t, t.c.slot >= lo, t.c.slot <= hi)
         )
 
     def events(

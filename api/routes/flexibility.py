@@ -9,18 +9,16 @@ naming the contract's custom error, found by the gas estimate before anything is
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field, StrictInt
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from api.deps import CurrentUser, DsoUser, HistoryDep, ViewDep
 from api.errors import ApiError
-from api.history import History
+from api.history import History, index_rows, ints
 from api.routes.dso import _send
 from api.schemas import (
     Address,
@@ -204,9 +202,7 @@ def _delivery(row: dict[str, Any], slots: dict[int, int]) -> FlexDeliveryPublic:
 
 
 def _rows(conn: Connection, event: str, *where: Any) -> list[dict[str, Any]]:
-    t = event_table("Flexibility", event)
-    query = select(t).where(*where).order_by(t.c.block_number, t.c.log_index)
-    return [dict(r._mapping) for r in conn.execute(query)]
+    return index_rows(conn, event_table("Flexibility", event), *where)
 
 
 def _request_slots(conn: Connection) -> dict[int, int]:
@@ -247,7 +243,7 @@ def dso_view(history: History, view: ChainView, limit: int) -> list[FlexRequestD
     out = []
     for req, offers in requests:
         acc_row = index["accepted"].get(req.request_id)
-        accepted = None if acc_row is None else [int(v) for v in _ints(acc_row["accepted"])]
+        accepted = None if acc_row is None else ints(acc_row["accepted"])
         settled = index["settled"].get(req.request_id)
         out.append(
             FlexRequestDso(
@@ -269,12 +265,6 @@ def dso_view(history: History, view: ChainView, limit: int) -> list[FlexRequestD
             )
         )
     return out
-
-
-def _ints(value: Any) -> list[int]:
-    if isinstance(value, str):
-        value = json.loads(value)
-    return [int(v) for v in value]
 
 
 # -- routes -----------------------------------------------------------------------------------
