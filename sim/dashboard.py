@@ -99,14 +99,19 @@ def _start(name: str, args: list[str], env: dict[str, str], work: Path) -> Child
     return Child(name, process, log)
 
 
+def _check_alive(children: list[Child]) -> None:
+    """DashboardError naming the first child that exited, with the tail of its log."""
+    for child in children:
+        if child.process.poll() is not None:
+            raise DashboardError(
+                f"the {child.name} exited ({child.process.returncode}):\n{child.tail()}"
+            )
+
+
 def _wait_for_api(url: str, children: list[Child]) -> None:
     deadline = time.monotonic() + START_SECONDS
     while True:
-        for child in children:
-            if child.process.poll() is not None:
-                raise DashboardError(
-                    f"the {child.name} exited ({child.process.returncode}):\n{child.tail()}"
-                )
+        _check_alive(children)
         try:
             if httpx.get(f"{url}/dev/accounts", timeout=2).status_code == 200:
                 return
@@ -210,11 +215,7 @@ def _serve(
         for line in _instructions(url, accounts, spec.name):
             console.print(line, markup=False, highlight=False)
         while True:
-            for child in children:
-                if child.process.poll() is not None:
-                    raise DashboardError(
-                        f"the {child.name} exited ({child.process.returncode}):\n{child.tail()}"
-                    )
+            _check_alive(children)
             time.sleep(0.5)
     finally:
         for child in children:
