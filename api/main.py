@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from api import dev, docs, errors, store
@@ -53,16 +54,24 @@ def api_node(network_id: str, settings: Settings) -> Node:
     )
 
 
+def _write_accounts(settings: Settings) -> dict[str, tuple[str | None, SecretStr | None]]:
+    """The sending accounts of the write endpoints by name, each as settings give it (its
+    address, its key); one given neither is missing."""
+    return {
+        "relayer": (settings.api_relayer, settings.api_relayer_key),
+        "operator": (settings.api_operator, settings.api_operator_key),
+    }
+
+
 def missing_write_accounts(settings: Settings) -> list[str]:
     """The sending accounts the write endpoints need but settings lack (none if read-only)."""
     if settings.api_read_only:
         return []
-    missing = []
-    if not (settings.api_relayer or settings.api_relayer_key):
-        missing.append("relayer (GRIDSHARE_API_RELAYER or GRIDSHARE_API_RELAYER_KEY)")
-    if not (settings.api_operator or settings.api_operator_key):
-        missing.append("operator (GRIDSHARE_API_OPERATOR or GRIDSHARE_API_OPERATOR_KEY)")
-    return missing
+    return [
+        f"{what} (GRIDSHARE_API_{what.upper()} or GRIDSHARE_API_{what.upper()}_KEY)"
+        for what, (address, key) in _write_accounts(settings).items()
+        if not (address or key)
+    ]
 
 
 def create_app(
@@ -87,20 +96,16 @@ def create_app(
         )
     if settings.api_read_only:
         log.warning("read-only: every write endpoint answers 503 (api_read_only is set)")
-    relayer = (
-        sender_from(settings.api_relayer, settings.api_relayer_key, "relayer")
-        if (settings.api_relayer or settings.api_relayer_key) and not settings.api_read_only
+    senders = {
+        what: sender_from(address, key, what)
+        if (address or key) and not settings.api_read_only
         else None
-    )
-    operator = (
-        sender_from(settings.api_operator, settings.api_operator_key, "operator")
-        if (settings.api_operator or settings.api_operator_key) and not settings.api_read_only
-        else None
-    )
+        for what, (address, key) in _write_accounts(settings).items()
+    }
     view = ChainView(
         node,
-        relayer=relayer,
-        operator=operator,
+        relayer=senders["relayer"],
+        operator=senders["operator"],
         poll_seconds=settings.api_head_poll_seconds,
         audit_batch_blocks=settings.audit_batch_blocks,
     )
