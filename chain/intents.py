@@ -22,7 +22,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.codec import SIDE_CODES, decode_order_word
-from chain.signing import DOMAIN_TYPE, domain
+from chain.signing import domain, typed_data
 
 SETTLEMENT_DOMAIN_NAME = "gridshare Settlement"
 INTENT_TYPE = [
@@ -36,16 +36,7 @@ INTENT_TYPE = [
 ]
 INTENT_TYPE_STRING = "Intent(" + ",".join(f"{f['type']} {f['name']}" for f in INTENT_TYPE) + ")"
 INTENT_TYPEHASH = keccak(text=INTENT_TYPE_STRING)
-_STRUCT_TYPES = [
-    "bytes32",
-    "address",
-    "uint64",
-    "uint8",
-    "uint256",
-    "uint256",
-    "uint256",
-    "uint256",
-]
+_STRUCT_TYPES = ["bytes32", *(f["type"] for f in INTENT_TYPE)]  # the typehash, then the fields
 _MASK40 = (1 << 40) - 1
 _MASK64 = (1 << 64) - 1
 
@@ -103,17 +94,18 @@ class Intent:
             aux & _MASK64,
         )
 
-    def message(self) -> dict[str, Any]:
-        """The EIP-712 message fields."""
-        return {
-            "owner": to_checksum_address(self.owner),
-            "slot": self.slot,
-            "side": SIDE_CODES[self.side],
-            "energyWh": self.energy_wh,
-            "limitPrice": self.limit_price,
-            "epoch": self.epoch,
-            "deadline": self.deadline,
-        }
+    def as_tuple(self) -> tuple[str, int, int, int, int, int, int]:
+        """The struct's values in the order of INTENT_TYPE: what the owner signs and what
+        Settlement hashes."""
+        return (
+            to_checksum_address(self.owner),
+            self.slot,
+            SIDE_CODES[self.side],
+            self.energy_wh,
+            self.limit_price,
+            self.epoch,
+            self.deadline,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,30 +129,18 @@ def pack_order_word(owner: str, side: str, energy_wh: int, price: int) -> int:
 def intent_id(intent: Intent) -> int:
     """keccak256(abi.encode(INTENT_TYPEHASH, owner, slot, side, energyWh, limitPrice, epoch,
     deadline)) as an integer: what Settlement computes and ranks by."""
-    encoded = abi_encode(
-        _STRUCT_TYPES,
-        [
-            INTENT_TYPEHASH,
-            to_checksum_address(intent.owner),
-            intent.slot,
-            SIDE_CODES[intent.side],
-            intent.energy_wh,
-            intent.limit_price,
-            intent.epoch,
-            intent.deadline,
-        ],
-    )
+    encoded = abi_encode(_STRUCT_TYPES, [INTENT_TYPEHASH, *intent.as_tuple()])
     return int.from_bytes(keccak(encoded), "big")
 
 
 def intent_typed_data(intent: Intent, chain_id: int, settlement: str) -> dict[str, Any]:
     """The full EIP-712 message (as a wallet's eth_signTypedData_v4 takes it)."""
-    return {
-        "types": {"EIP712Domain": DOMAIN_TYPE, "Intent": INTENT_TYPE},
-        "primaryType": "Intent",
-        "domain": domain(chain_id, to_checksum_address(settlement), SETTLEMENT_DOMAIN_NAME),
-        "message": intent.message(),
-    }
+    return typed_data(
+        "Intent",
+        INTENT_TYPE,
+        intent.as_tuple(),
+        domain(chain_id, to_checksum_address(settlement), SETTLEMENT_DOMAIN_NAME),
+    )
 
 
 def compact_signature(signature: bytes) -> tuple[bytes, bytes]:
