@@ -23,6 +23,7 @@ from eth_utils.crypto import keccak
 
 from chain.codec import SIDE_CODES, decode_order_word
 from chain.signing import domain, typed_data
+from market.units import is_int
 
 SETTLEMENT_DOMAIN_NAME = "gridshare Settlement"
 INTENT_TYPE = [
@@ -58,7 +59,7 @@ class Intent:
             raise ValueError(f"side must be 'buy' or 'sell', got {self.side!r}")
         for name in ("slot", "energy_wh", "limit_price", "epoch", "deadline"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            if not is_int(value) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if not 0 < self.energy_wh <= _MASK40 or self.limit_price > _MASK40:
             raise ValueError("energy_wh must be in 1..2**40-1 and limit_price below 2**40")

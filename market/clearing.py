@@ -21,7 +21,7 @@ from operator import attrgetter, ge, gt, is_, le, lt, mul, not_
 from typing import overload
 
 from market.orders import Order, Side, sorted_by_id
-from market.units import NanoEur, Price, Wh
+from market.units import NanoEur, Price, Wh, is_int
 
 
 class Mode(StrEnum):
@@ -148,11 +148,7 @@ def check_community_price(mode: Mode, community_price: Price | None) -> None:
     if mode is Mode.COMMUNITY:
         if community_price is None:
             raise ValueError("community mode needs a community_price")
-        if (
-            not isinstance(community_price, int)
-            or isinstance(community_price, bool)
-            or community_price < 0
-        ):
+        if not is_int(community_price) or community_price < 0:
             raise ValueError(
                 f"community_price must be a non-negative integer, got {community_price!r}"
             )

@@ -8,7 +8,7 @@ from enum import StrEnum
 from itertools import compress, islice
 from operator import attrgetter, eq
 
-from market.units import Price, Wh
+from market.units import Price, Wh, is_int
 
 
 class Side(StrEnum):
@@ -42,22 +42,17 @@ class Order:
         validate_order(self)
 
 
-def _is_int(value: object) -> bool:
-    # bool is an int subclass, but True Wh is a bug, not an amount.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def validate_order(order: Order) -> None:
     """Raise InvalidOrderError unless the order's fields have valid types and ranges."""
-    if not _is_int(order.id) or order.id < 0:
+    if not is_int(order.id) or order.id < 0:
         raise InvalidOrderError(None, f"id must be a non-negative integer, got {order.id!r}")
     if not isinstance(order.side, Side):
         raise InvalidOrderError(order.id, f"side must be 'buy' or 'sell', got {order.side!r}")
-    if not _is_int(order.energy_wh) or order.energy_wh <= 0:
+    if not is_int(order.energy_wh) or order.energy_wh <= 0:
         raise InvalidOrderError(
             order.id, f"energy_wh must be a positive integer, got {order.energy_wh!r}"
         )
-    if not _is_int(order.price) or order.price < 0:
+    if not is_int(order.price) or order.price < 0:
         raise InvalidOrderError(
             order.id, f"price must be a non-negative integer, got {order.price!r}"
         )

@@ -28,7 +28,7 @@ from enum import StrEnum
 from itertools import compress, count, islice, pairwise
 from operator import attrgetter, lt
 
-from market.units import NanoEur, Price, Wh
+from market.units import NanoEur, Price, Wh, is_int
 
 PPM = 1_000_000
 """Static shares are in parts per million; they sum to at most this."""
@@ -166,11 +166,6 @@ class Columns:
 # --- validation ------------------------------------------------------------------------------
 
 
-def _is_int(value: object) -> bool:
-    # bool is an int subclass, but True Wh is a bug, not an amount.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def short_repr(value: object) -> str:
     """A value for an error message, cut short: a 4,000-digit number must not flood the line."""
     if isinstance(value, int) and not -(10**30) < value < 10**30:
@@ -192,17 +187,17 @@ def validate_members(members: Sequence[SharingMember], key: Key) -> None:
         raise SharingInputError(None, f"key must be 'dynamic' or 'static', got {short_repr(key)}")
     for member in members:
         mid = member.id
-        if not _is_int(mid) or not 0 <= mid <= MAX_MEMBER_ID:
+        if not is_int(mid) or not 0 <= mid <= MAX_MEMBER_ID:
             raise SharingInputError(
                 None, f"member id must be an integer 0..2**63-1, got {short_repr(mid)}"
             )
         m = member.net_export_wh
-        if not _is_int(m) or abs(m) > MAX_ENERGY_WH:
+        if not is_int(m) or abs(m) > MAX_ENERGY_WH:
             raise SharingInputError(
                 mid, f"net_export_wh must be an integer within ±2**40, got {short_repr(m)}"
             )
         f = member.participation_pct
-        if not _is_int(f) or not 1 <= f <= 100:
+        if not is_int(f) or not 1 <= f <= 100:
             raise SharingInputError(
                 mid, f"participation_pct must be an integer 1..100, got {short_repr(f)}"
             )
@@ -212,7 +207,7 @@ def validate_members(members: Sequence[SharingMember], key: Key) -> None:
                 raise SharingInputError(mid, "share_ppm is only used by the static key")
         elif s is None:
             raise SharingInputError(mid, "the static key needs share_ppm")
-        elif not _is_int(s) or not 0 <= s <= PPM:
+        elif not is_int(s) or not 0 <= s <= PPM:
             raise SharingInputError(
                 mid, f"share_ppm must be an integer 0..1000000, got {short_repr(s)}"
             )
@@ -446,7 +441,7 @@ def shares_for_hour(schedule: Mapping[int, Sequence[int]], hour: int) -> dict[in
     15-minute slot starting at 10:45 takes the 10:00 hour's shares. Every member's list must
     cover `hour`; the shares' sum is checked by `allocate` like any static key.
     """
-    if not _is_int(hour) or hour < 0:
+    if not is_int(hour) or hour < 0:
         raise SharingInputError(
             None, f"hour must be a non-negative integer, got {short_repr(hour)}"
         )
@@ -495,7 +490,7 @@ class SharingTariff:
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            if not _is_int(value) or not 0 <= value <= MAX_PRICE:
+            if not is_int(value) or not 0 <= value <= MAX_PRICE:
                 raise SharingInputError(
                     None,
                     f"tariff: {field.name} must be an integer 0..2**40, got {short_repr(value)}",

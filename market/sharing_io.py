@@ -38,6 +38,7 @@ from market.sharing import (
     short_repr,
     validate_members,
 )
+from market.units import is_int
 
 _INPUT_FIELDS = ("key", "members")
 _MEMBER_FIELDS = ("id", "net_export_wh", "participation_pct", "share_ppm")
@@ -102,11 +103,7 @@ def _parse_member(index: int, item: object, key: Key) -> SharingMember:
     if "id" not in item:
         raise SharingInputError(None, f"members[{index}]: missing field 'id'")
     member_id = item["id"]
-    if (
-        not isinstance(member_id, int)
-        or isinstance(member_id, bool)
-        or not 0 <= member_id <= MAX_MEMBER_ID
-    ):
+    if not is_int(member_id) or not 0 <= member_id <= MAX_MEMBER_ID:
         raise SharingInputError(
             None,
             f"members[{index}]: id must be an integer 0..2**63-1, got {short_repr(member_id)}",

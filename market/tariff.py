@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 
 from market.orders import InvalidOrderError, Order, Side
 from market.sharing import SharingTariff
-from market.units import NanoEur, Price
+from market.units import NanoEur, Price, is_int
 
 
 class InvalidTariffError(ValueError):
@@ -51,7 +51,7 @@ class Tariff:
         """
         for field in fields(self):
             value = getattr(self, field.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            if not is_int(value) or value < 0:
                 raise InvalidTariffError(
                     f"{field.name} must be a non-negative integer, got {value!r}"
                 )

@@ -9,7 +9,7 @@ A payment for `q` Wh at price `p` is exactly `p * q` n€: no division, no round
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TypeAlias, TypeGuard
 
 Wh: TypeAlias = int
 NanoEur: TypeAlias = int
@@ -17,6 +17,12 @@ Price: TypeAlias = int
 
 TOKEN_DECIMALS = 9
 NANO_PER_EUR: NanoEur = 10**TOKEN_DECIMALS
+
+
+def is_int(value: object) -> TypeGuard[int]:
+    """An integer amount: an int, but not a bool (an int subclass, but True Wh is a bug, not an
+    amount)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def eur(amount: NanoEur) -> str:
