@@ -29,10 +29,7 @@ def audit_command(
     from chain.node import Node, NodeError
     from gridshare.settings import load_settings
 
-    settings = load_settings()
-    # An audit is a one-shot run: give up on an unreachable node instead of retrying forever.
-    limit = settings.rpc_retry_limit or settings.audit_rpc_retry_limit
-    settings = settings.model_copy(update={"rpc_retry_limit": limit})
+    settings = load_settings().one_shot()
     try:
         node = Node.from_settings(network, settings)
         node.check_chain()

@@ -253,11 +253,8 @@ def export_allocation(
         _fail(_one_line(str(e)))
     if network is not None and network != info.network:
         _fail(f"{url} indexes network {info.network}, not {network}")
-    limit = settings.rpc_retry_limit or settings.audit_rpc_retry_limit
     try:
-        node = Node.from_settings(
-            info.network, settings.model_copy(update={"rpc_retry_limit": limit})
-        )
+        node = Node.from_settings(info.network, settings.one_shot())
         node.check_chain()
         calendar = read_calendar(node)
     except NodeError as e:

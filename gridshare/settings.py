@@ -192,6 +192,13 @@ class Settings(BaseModel):
     # SQLite file by default, PostgreSQL as postgresql://user:pass@host/db, driven by psycopg 3).
     intent_pool_url: str = "sqlite:///gridshare-intents.db"
 
+    def one_shot(self) -> Settings:
+        """These settings for a one-shot run (the audit, an export): when rpc_retry_limit is 0
+        (retry for ever, as a service does), give up on an unreachable node after
+        audit_rpc_retry_limit failed attempts instead of hanging."""
+        limit = self.rpc_retry_limit or self.audit_rpc_retry_limit
+        return self.model_copy(update={"rpc_retry_limit": limit})
+
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
