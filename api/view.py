@@ -269,9 +269,10 @@ class ChainView:
         return self.send(write, self.operator, "operator")
 
 
-def signature_bytes(signature: str) -> bytes:
-    """A signature as the schemas take it (0x and 130 hex digits) as the contracts take it."""
-    return bytes.fromhex(signature[2:])
+def hex_bytes(value: str) -> bytes:
+    """A 0x-hex value as the schemas and the store hold it (a signature, a meter id, a payment
+    reference) as the bytes the contracts take."""
+    return bytes.fromhex(value[2:])
 
 
 def tx_public(mined: Mined) -> TxPublic:

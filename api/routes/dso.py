@@ -24,7 +24,7 @@ from api.schemas import (
     TopUpPublic,
     TxPublic,
 )
-from api.view import ChainView, tx_public
+from api.view import ChainView, hex_bytes, tx_public
 from chain.gateway import Mined
 from chain.node import Sender
 from market.tariff import InvalidTariffError, SlotRules, Tariff
@@ -72,7 +72,7 @@ def register_meter(body: MeterCreate, user: DsoUser, view: ViewDep) -> TxPublic:
         user,
         f"register meter {body.meter_id}",
         lambda sender: view.community.register_meter(
-            bytes.fromhex(body.meter_id[2:]), body.member, body.signer, sender=sender
+            hex_bytes(body.meter_id), body.member, body.signer, sender=sender
         ),
     )
 
@@ -119,9 +119,7 @@ def _top_up(
         view,
         user,
         f"top-up {reference!r} of {amount} n€ to {member}",
-        lambda sender: view.token.top_up(
-            member, amount, bytes.fromhex(payment_ref[2:]), sender=sender
-        ),
+        lambda sender: view.token.top_up(member, amount, hex_bytes(payment_ref), sender=sender),
     )
 
 

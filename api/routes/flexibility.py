@@ -29,7 +29,7 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView, signature_bytes
+from api.view import ChainView, hex_bytes
 from chain.flexibility import FlexRequest, decode_offers
 from chain.signing import FlexOfferIntent, flex_offer_typed_data
 from indexer.schema import event_table
@@ -357,7 +357,7 @@ def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> Flex
         nonce=body.nonce,
         deadline=body.deadline,
     )
-    signature = signature_bytes(body.signature)
+    signature = hex_bytes(body.signature)
     offered = view.relay(
         lambda sender: view.flexibility.offer_with_sig(intent, signature, sender=sender)
     )

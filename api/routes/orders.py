@@ -35,7 +35,7 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView, OrderRecord, signature_bytes, tx_public
+from api.view import ChainView, OrderRecord, hex_bytes, tx_public
 from chain.intents import Intent, SignedIntent, compact_signature, intent_typed_data
 from chain.signing import OrderIntent, cancel_typed_data, order_typed_data
 from intents.pool import INCLUDED, PENDING, IntentPool, PooledIntent
@@ -279,7 +279,7 @@ def place(
             body.deadline,
         )
         raise ApiError(422, "invalid_intent", str(exc)) from exc
-    signed = SignedIntent(intent, bytes.fromhex(body.signature[2:]))
+    signed = SignedIntent(intent, hex_bytes(body.signature))
     signer = _recover(signed, view)
     if signer != user.address:
         raise ApiError(
@@ -368,7 +368,7 @@ def place_direct(body: OrderCreate, user: CurrentUser, view: ViewDep) -> OrdersP
         nonce=body.nonce,
         deadline=body.deadline,
     )
-    signature = signature_bytes(body.signature)
+    signature = hex_bytes(body.signature)
     placed = view.relay(
         lambda sender: view.book.place_order_with_sig(intent, signature, sender=sender)
     )
@@ -465,7 +465,7 @@ def cancel(order_id: OrderId, body: OrderCancel, user: CurrentUser, view: ViewDe
     """Relay a direct order's signed cancellation (EIP-712 CancelIntent); the escrow goes back to
     the owner."""
     _find(view, user, order_id)
-    signature = signature_bytes(body.signature)
+    signature = hex_bytes(body.signature)
     mined = view.relay(
         lambda sender: view.book.cancel_order_with_sig(
             user.address, order_id, body.nonce, body.deadline, signature, sender=sender

@@ -10,7 +10,7 @@ from api import store
 from api.deps import CurrentUser, EngineDep, MemberUser, SettingsDep, ViewDep, cached_read
 from api.errors import ApiError
 from api.schemas import TopUpCreate, TopUpPublic, WalletPublic
-from api.view import WALLET_KEY, ChainView
+from api.view import WALLET_KEY, ChainView, hex_bytes
 
 router = APIRouter(prefix="/wallet", tags=["member"])
 
@@ -30,7 +30,7 @@ async def wallet(user: CurrentUser, view: ViewDep) -> WalletPublic:
 
 
 def top_up_public(view: ChainView, req: store.TopUpRequest) -> TopUpPublic:
-    recorded = view.token.top_up_recorded(bytes.fromhex(req.payment_ref[2:]))
+    recorded = view.token.top_up_recorded(hex_bytes(req.payment_ref))
     return TopUpPublic(
         reference=req.reference,
         payment_ref=req.payment_ref,
