@@ -88,7 +88,7 @@ class DayClock:
                   file=sys.stderr, flush=True)  # fmt: skip
 
 
-WALLETS = "members' own wallets (battery lease, battery result)"
+WALLETS = "members' own wallets (the battery's result)"
 CARRY_SLOTS = 16  # slot settlements that may carry a day's settlement against meters
 
 
@@ -106,7 +106,8 @@ class YearRunner(Runner):
             self.phases.transactions[phase] += self.transactions - before
 
     def member_nonce(self, member: Member) -> int:
-        self.phases.transactions[WALLETS] += 1
+        if self.phases.setup_block:  # set-up's own (the lessees' mandates) count in set-up
+            self.phases.transactions[WALLETS] += 1
         return super().member_nonce(member)
 
     def register(self) -> None:
@@ -343,9 +344,11 @@ of settlement. `run_s` is from the first set-up transaction to the audit's end
 (deployment and node start excluded, in `wall_s`). `ms_per_slot: <phase>` is where a slot's
 time goes (Python and node together). `transactions_per_slot` counts what the run sent after
 set-up over the slots run; `transactions_per_slot: <phase>` splits it by the phase that sent
-them, and the members' own wallets (a lessee paying its lease or a battery loss, the battery
-paying out its gains in one `transferBatch`) apart: those are members' payments beside the
-settlement, counted in the phase too. The matcher batches a day's settlements against the
+them, and the members' own wallets (the battery paying out its gains in one `transferBatch`
+or pulling a loss from its lessees in one `transferFromBatch`) apart: those are members'
+payments beside the settlement, counted in the phase too. The lease is pulled by the DSO in one
+`transferFromBatch` a period, against the mandate (an ERC-20 allowance) each lessee gave once
+at set-up; those approvals count in the set-up. The matcher batches a day's settlements against the
 meters within 15M gas each (`imbalance_batch_gas`; a carried batch within 15M less a bound on
 the slot settlement beside it), and the relay its spans within 15M (`oracle_batch_gas`), both
 by estimates from bounds per item. A run shorter than 365 days is labelled as such and is not

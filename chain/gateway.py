@@ -361,6 +361,37 @@ class EnergyTokenGateway(_Contract):
         fn = self.contract.functions.transferBatch(words)
         return Mined.of(self._send(fn, sender, gas, nonce))
 
+    def approve(
+        self,
+        spender: str,
+        amount: int,
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """Let `spender` pull up to `amount` from `sender` (a standing mandate; 0 revokes it)."""
+        fn = self.contract.functions.approve(spender, amount)
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
+    def allowance(self, owner: str, spender: str) -> int:
+        """What is left of the mandate `owner` gave `spender`."""
+        return int(self.node.call(self.contract.functions.allowance(owner, spender)))
+
+    def transfer_from_batch(
+        self,
+        debits: Sequence[tuple[str, int]],
+        *,
+        sender: Sender,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> Mined:
+        """Pull each (payer, amount) of `debits` to `sender`, each against the mandate the payer
+        gave `sender`, in one transaction."""
+        words = [pack_transfer(payer, amount) for payer, amount in debits]
+        fn = self.contract.functions.transferFromBatch(words)
+        return Mined.of(self._send(fn, sender, gas, nonce))
+
 
 @dataclass(frozen=True, slots=True)
 class SlotReadings:

@@ -124,6 +124,18 @@ contract EnergyToken is ERC20, ERC20Permit, AccessControl, IEnergyToken {
     }
 
     /// @inheritdoc IEnergyToken
+    function transferFromBatch(uint256[] calldata debits) external {
+        uint256 n = debits.length;
+        for (uint256 i; i < n; ++i) {
+            uint256 d = debits[i];
+            address from = address(uint160(d));
+            uint256 amount = d >> 160;
+            _spendAllowance(from, msg.sender, amount);
+            _transfer(from, msg.sender, amount);
+        }
+    }
+
+    /// @inheritdoc IEnergyToken
     function collect(address member, uint256[] calldata charges)
         external
         onlyRole(COLLECTOR_ROLE)

@@ -18,9 +18,10 @@ Per slot `s` (time is moved with the node's `evm_increaseTime`, never slept):
    With `span_slots` > 1 (whole days: `sim.chainrun`), each meter signs its readings once per
    span instead (`sign_span`, e.g. a day), the relay sends every meter's span in one
    `submitReadingSpans`, and the matcher settles the span's slots' imbalance after it;
-6. at the end of a billing period the DSO closes it (profit sharing and service fee), lessees pay
-   the battery lease to the DSO, and the battery's trading result is paid out to (or, if it
-   lost, collected from) its lessees in proportion to their shares.
+6. at the end of a billing period the DSO closes it (profit sharing and service fee), pulls the
+   battery lease from its lessees in one transaction (against the mandate each gave at set-up),
+   and the battery's trading result is paid out to (or, if it lost, pulled from) its lessees in
+   proportion to their shares, in one transaction.
 
 Everything the report needs is recorded on the way; the tokens are checked against the chain at
 the end (every member's balance change must equal its bill, and supply must be conserved).
@@ -94,6 +95,8 @@ def plan_intent(owner: str, slot: int, plan: OrderPlan) -> Intent:
 
 
 GAS_MONEY_WEI = 10**18  # 1 ether of gas money per member wallet (development chains)
+MANDATE = 2**256 - 1  # a lessee's standing mandate (ERC-20 allowance), revocable
+MANDATE_GAS = 60_000  # an approve's gas limit (no estimate)
 DSO_GAS = 1_000_000  # the gas limit of the DSO's set-up transactions (no estimate)
 
 
@@ -242,6 +245,12 @@ class RunHooks(Protocol):
 
     def after_slots(self, runner: Runner) -> None:
         """After the last slot's imbalance, before balances, conservation and the audit."""
+
+
+def _batch_gas(entries: int) -> int:
+    """The gas limit of a token batch (`transferBatch`, `transferFromBatch`) of `entries`: a fixed
+    part and two balance writes, an allowance read and an event each, with room (no estimate)."""
+    return 60_000 + 40_000 * entries
 
 
 def _key(label: str) -> str:
@@ -478,6 +487,7 @@ class Runner:
             sender=self.dso_tx(),
             gas=DSO_GAS,
         )
+        self.authorise_mandates()
 
     def top_up_account(self, address: str, amount: int, label: str) -> None:
         """Mint `amount` to one of the DSO's accounts (e.g. a flexibility budget)."""
@@ -683,31 +693,57 @@ class Runner:
             shares = [x.share_bps for x in spec.lessees]
             lessees = [self._household(x.household) for x in spec.lessees]
             lease = spec.lease_per_period
-            for lessee, part in zip(lessees, split_by_shares(lease, shares), strict=True):
-                if part:
-                    self.transfer(lessee, self.roles.dso, part)
-                    self.ledgers[lessee.name].lease_paid += part
+            # The DSO pulls the period's lease from every lessee in one transaction, against the
+            # mandate each gave at set-up (`authorise_mandates`).
+            debits = [
+                (lessee, part)
+                for lessee, part in zip(lessees, split_by_shares(lease, shares), strict=True)
+                if part
+            ]
+            if debits:
+                self.token.transfer_from_batch(
+                    [(lessee.address, part) for lessee, part in debits],
+                    sender=self.dso_tx(),
+                    gas=_batch_gas(len(debits)),
+                )
+            for lessee, part in debits:
+                self.ledgers[lessee.name].lease_paid += part
             parts = list(zip(lessees, split_by_shares(result, shares), strict=True))
-            # What the battery earned, to its lessees in one transaction; a loss, from each.
+            # What the battery earned, to its lessees in one transaction; a loss, pulled from them
+            # in one transaction against their mandates.
             gains = [(lessee.address, part) for lessee, part in parts if part > 0]
+            losses = [(lessee.address, -part) for lessee, part in parts if part < 0]
             if gains:
                 nonce = self.member_nonce(self.battery)
                 self.token.transfer_batch(
-                    gains, sender=self.battery.sender, gas=60_000 + 30_000 * len(gains), nonce=nonce
+                    gains, sender=self.battery.sender, gas=_batch_gas(len(gains)), nonce=nonce
+                )
+            if losses:
+                nonce = self.member_nonce(self.battery)
+                self.token.transfer_from_batch(
+                    losses, sender=self.battery.sender, gas=_batch_gas(len(losses)), nonce=nonce
                 )
             for lessee, part in parts:
-                if part < 0:
-                    self.transfer(lessee, self.battery.address, -part)
                 self.ledgers[lessee.name].battery_result += part
                 self.ledgers[self.battery.name].battery_result -= part
         self._battery_start = battery_end + self._battery_value() - before
         (last,) = closed
         return PeriodLog(period, last.platform_fees, last.pool, result, lease)
 
-    def transfer(self, member: Member, to: str, amount: int) -> None:
-        """Tokens from a member's wallet (the battery lease and result)."""
-        nonce = self.member_nonce(member)
-        self.token.transfer(to, amount, sender=member.sender, gas=100_000, nonce=nonce)
+    def authorise_mandates(self) -> None:
+        """Each battery lessee's standing mandates, given once from its wallet: the DSO may pull
+        the lease, the battery its share of a loss (`EnergyToken.transferFromBatch`), so that no
+        household sends a transaction each period. Unlimited, like a recurring direct-debit
+        mandate; a lessee revokes one with `approve(spender, 0)`."""
+        spec = self.community.battery
+        if self.battery is None or spec is None:
+            return
+        for lessee in (self._household(x.household) for x in spec.lessees):
+            for spender in (self.roles.dso, self.battery.address):
+                nonce = self.member_nonce(lessee)
+                self.token.approve(
+                    spender, MANDATE, sender=lessee.sender, gas=MANDATE_GAS, nonce=nonce
+                )
 
     def audit(self, last_slot: int) -> tuple[AuditReport, dict[str, Statement], Statement]:
         """Run the auditor (audit/) over every event of the deployment, as `gridshare audit`,

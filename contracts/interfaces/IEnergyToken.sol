@@ -68,6 +68,13 @@ interface IEnergyToken is IERC20 {
     /// arrays halves the calldata a settlement copies per member.
     function transferBatch(uint256[] calldata transfers) external;
 
+    /// @notice Pull each packed debit (`uint160(from) | amount << 160`) from `from` to the caller,
+    /// against the allowance `from` gave the caller (a standing mandate: the battery lease a lessee
+    /// authorised once, revocable with `approve(caller, 0)`). One transaction for every lessee of a
+    /// period instead of one from each lessee's wallet. Reverts with OpenZeppelin's
+    /// `ERC20InsufficientAllowance` or `ERC20InsufficientBalance` naming the debit that fails.
+    function transferFromBatch(uint256[] calldata debits) external;
+
     /// @notice Charge `member`: for each packed charge (`uint160(creditor) | amount << 160`), in order,
     /// move what the balance covers to the creditor and record the rest as debt to it. A balance
     /// never goes below zero. Only contracts holding the collector role.

@@ -384,6 +384,55 @@ def test_transfer_batch_is_all_or_nothing(
     assert token.balanceOf(bob) == 0
 
 
+# -------------------------------------------------------------------------------- transferFromBatch
+
+
+def test_transfer_from_batch_pulls_each_debit_against_its_mandate(
+    token: Any, dso: Any, alice: Any, bob: Any, carol: Any, ref: Any
+) -> None:
+    """The DSO collects a period's lease from two lessees in one transaction, each within the
+    allowance that lessee gave it; what is left of each mandate is the allowance less the pull."""
+    token.topUp(alice, 20 * EUR, ref("m1"), {"from": dso})
+    token.topUp(bob, 20 * EUR, ref("m2"), {"from": dso})
+    token.approve(carol, 5 * EUR, {"from": alice})
+    token.approve(carol, 3 * EUR, {"from": bob})
+    debits = _batch([alice, bob, alice], [2 * EUR, 3 * EUR, 1])
+    tx = token.transferFromBatch(debits, {"from": carol})
+    assert token.balanceOf(carol) == 5 * EUR + 1
+    assert token.balanceOf(alice) == 18 * EUR - 1
+    assert token.balanceOf(bob) == 17 * EUR
+    assert token.allowance(alice, carol) == 3 * EUR - 1
+    assert token.allowance(bob, carol) == 0
+    assert [(e["from"], e["to"], e["value"]) for e in tx.events["Transfer"]] == [
+        (alice, carol, 2 * EUR),
+        (bob, carol, 3 * EUR),
+        (alice, carol, 1),
+    ]
+    assert token.totalSupply() == 40 * EUR
+
+
+def test_transfer_from_batch_refuses_beyond_a_mandate_and_moves_nothing(
+    token: Any, dso: Any, alice: Any, bob: Any, carol: Any, ref: Any
+) -> None:
+    token.topUp(alice, 20 * EUR, ref("m3"), {"from": dso})
+    token.topUp(bob, 20 * EUR, ref("m4"), {"from": dso})
+    token.approve(carol, 5 * EUR, {"from": alice})
+    token.approve(carol, EUR, {"from": bob})
+    # alice's debit fits, bob's passes his mandate by 1 n€: the whole batch reverts.
+    with reverts_exact("ERC20InsufficientAllowance", carol, EUR, EUR + 1):
+        token.transferFromBatch(_batch([alice, bob], [2 * EUR, EUR + 1]), {"from": carol})
+    assert token.balanceOf(alice) == 20 * EUR
+    assert token.allowance(alice, carol) == 5 * EUR
+    # A revoked mandate refuses any pull; a mandate larger than the balance refuses too.
+    token.approve(carol, 0, {"from": alice})
+    with reverts_exact("ERC20InsufficientAllowance", carol, 0, 1):
+        token.transferFromBatch(_batch([alice], [1]), {"from": carol})
+    token.approve(carol, 100 * EUR, {"from": bob})
+    with reverts_exact("ERC20InsufficientBalance", bob, 20 * EUR, 21 * EUR):
+        token.transferFromBatch(_batch([bob], [21 * EUR]), {"from": carol})
+    assert token.balanceOf(carol) == 0
+
+
 # ------------------------------------------------------------------------------------ ERC-2612
 
 

@@ -6,6 +6,8 @@ audit), and the figures it reports."""
 from __future__ import annotations
 
 from bench import year
+from bench.year import HUNDRED
+from sim.community import load_community
 
 
 def test_a_few_slots_of_the_year_run_end_to_end_with_the_audit() -> None:
@@ -19,7 +21,12 @@ def test_a_few_slots_of_the_year_run_end_to_end_with_the_audit() -> None:
     # Per slot its settlement; one relay of 101 spans of 3 slots; one settlement against the
     # meters of the 3 slots (303 member-slots, within a batch), which the audit checked.
     assert figures["imbalance_carry_slots"] == year.CARRY_SLOTS
-    assert figures["transactions (after set-up) / set-up"] == "5 / 405"
+    # Set-up: 405 transactions and each battery lessee's two mandates (the DSO's lease, the
+    # battery's loss), given once so that no lessee sends a transaction per period.
+    battery = load_community(HUNDRED).battery
+    assert battery is not None and len(battery.lessees) == 10
+    lessees = len(battery.lessees)
+    assert figures["transactions (after set-up) / set-up"] == f"5 / {405 + 2 * lessees}"
     assert figures["transactions_per_slot_100_households (after set-up; goal <= 1.1)"] == 1.667
     assert figures["transactions_per_slot: settlement (matcher) and its check"] == 1.0
     # The run ends before the day's span does: its readings go at the end; their settlement

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from eth_account import Account
-from eth_typing import HexStr
+from eth_typing import ChecksumAddress, HexAddress, HexStr
 
 from api.client import Wallet
 from api.main import create_app
@@ -170,6 +170,26 @@ def test_the_statements_add_up_to_the_balances(run: RunResult) -> None:
     assert run.statements["c"]["battery_lease"] == 100_000_000
     assert run.statements["c"]["battery_result"] == -run.ledgers[c.name].battery_result
     assert run.dso_statement["dso_battery_lease"] == 100_000_000
+
+
+def test_the_lessee_pays_its_lease_by_mandate_without_a_transaction(
+    live: tuple[RunResult, DevChain],
+) -> None:
+    """The battery's lessee authorised the DSO once (a mandate) and sent nothing per period: the
+    period's lease left its wallet in a transaction the DSO sent (`transferFromBatch`)."""
+    run, chain = live
+    node = Node.from_settings(chain.network_id, Settings(deployments_dir=chain.deployments_dir))
+    c = next(m for m in run.members if m.name == "c")
+    # Its two mandates, given at set-up, and nothing since.
+    assert node.w3.eth.get_transaction_count(ChecksumAddress(HexAddress(HexStr(c.address)))) == 2
+    leases = [
+        e
+        for e in node.events("EnergyToken", "Transfer", from_block=0)
+        if e["args"]["from"] == c.address and e["args"]["value"] == 100_000_000
+    ]
+    assert len(leases) == 1
+    tx = node.w3.eth.get_transaction(leases[0]["transactionHash"])
+    assert tx["from"] == leases[0]["args"]["to"] != c.address  # the DSO pulled it to itself
 
 
 def test_the_day_was_metered_by_one_span_per_meter(live: tuple[RunResult, DevChain]) -> None:
