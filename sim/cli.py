@@ -122,7 +122,7 @@ def _simulate_and_report(
     )
     print_summary(result, console)
     path = write_report(result, directory)
-    console.print(f"  report: {path} (and PNG plots beside it)")
+    console.print(f"  report: {path} (PNG plots and statements.json beside it)")
     return result
 
 

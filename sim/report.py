@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -424,6 +425,12 @@ def html_report(result: RunResult, images: dict[str, bytes]) -> str:
             + ", ".join(f"{euros(p.battery_result)} €" for p in result.periods)
             + ").</p>"
         )
+    statements_text = (
+        "<p>Every household's statement of account, line by line to the n€ as the API's "
+        "<code>/bills</code> gives it: <code>statements.json</code> beside this page.</p>"
+        if result.statements is not None
+        else ""
+    )
     start = datetime.fromtimestamp(result.first_slot_start, UTC)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>gridshare: {esc(result.community.name)}</title>
@@ -440,6 +447,7 @@ def html_report(result: RunResult, images: dict[str, bytes]) -> str:
 <th>bought kWh</th><th>sold kWh</th><th>service fee</th><th>lease − battery result</th>
 <th>profit share</th><th>cost</th><th>BaU</th><th>saved</th><th>why more than BaU</th></tr>
 {member_rows}</table>
+{statements_text}
 <h2>Plots</h2>{imgs}
 </body></html>
 """
@@ -455,7 +463,31 @@ def save_report(directory: Path, images: dict[str, bytes], html: str) -> Path:
     return path
 
 
+def statements_json(result: RunResult) -> dict[str, Any] | None:
+    """A chain run's statements of account to the n€ (Wh for the energy lines), every line by
+    its key as `market/statement.py` names it and as the API's `/bills` and `/dso/statement`
+    give it for the same slots; None for a dry run (no chain, no statement)."""
+    if result.statements is None or result.dso_statement is None:
+        return None
+    first = next(iter(result.statements.values()), result.dso_statement)
+    return {
+        "from_slot": first.from_slot,
+        "to_slot": first.to_slot,
+        "households": {
+            m.name: {"address": m.address, "lines": result.statements[m.name].as_dict()}
+            for m in result.members
+        },
+        "dso": result.dso_statement.as_dict(),
+    }
+
+
 def write_report(result: RunResult, directory: Path) -> Path:
-    """PNG plots and `report.html` (images inlined) into `directory`; returns the HTML path."""
+    """PNG plots and `report.html` (images inlined) into `directory`, and on a chain run
+    `statements.json` (`statements_json`); returns the HTML path."""
     images = plots(result)
-    return save_report(directory, images, html_report(result, images))
+    path = save_report(directory, images, html_report(result, images))
+    statements = statements_json(result)
+    if statements is not None:
+        text = json.dumps(statements, indent=1) + "\n"
+        (directory / "statements.json").write_text(text, encoding="utf-8")
+    return path

@@ -144,6 +144,30 @@ def test_dso_sees_members_and_confirms_a_top_up(
     page.screenshot(path=shots / "dso.png", full_page=True)
 
 
+def test_no_bill_for_one_who_is_not_a_member(
+    open_page: OpenPage, client: httpx.Client, node: Node, settings: Settings, shots: Path
+) -> None:
+    """Signed in, an account that never was a member gets no statement of account (no service
+    fee charged to it, no empty bill): the page says it is not a member and never asks for one;
+    the API would answer 404 not_member."""
+    stranger = Account.create()
+    page, _ = open_page(stranger, "#/member")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Not a member")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(f"{stranger.address} is not a member")
+    expect(page.get_by_test_id("statement")).to_have_count(0)
+    expect(page.get_by_test_id("net-cost")).to_have_count(0)
+    assert asked and not [u for u in asked if "/bills" in u or "/trades" in u], asked
+    index_once(node, settings)  # "never was a member" is read from the event index
+    wallet = Wallet(client, stranger)
+    wallet.sign_in()
+    refused = wallet.get("/bills", params={"period": 0})
+    assert (refused.status_code, refused.json()["code"]) == (404, "not_member")
+    page.screenshot(path=shots / "not-a-member.png", full_page=True)
+
+
 def test_auditor_opens_a_slots_supply_and_demand_curves(
     open_page: OpenPage, traded: dict[str, Any], client: httpx.Client, node: Node, shots: Path
 ) -> None:

@@ -9,6 +9,7 @@ one stops it."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -41,6 +42,8 @@ DEPLOYING = re.compile(r"deploying on (gridshare-dev-\d+)")
 class Dashboard:
     process: subprocess.Popen[str]
     url: str
+    report: Path
+    """The demo day's report folder (`--out`)."""
     lines: list[str] = field(default_factory=list)
 
     def accounts(self) -> dict[str, str]:
@@ -51,6 +54,7 @@ class Dashboard:
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    report = tmp_path_factory.mktemp("newcomer-report")
     args = [
         *GRIDSHARE,
         "dashboard",
@@ -59,7 +63,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         "--port",
         str(free_port()),
         "--out",
-        str(tmp_path_factory.mktemp("newcomer-report")),
+        str(report),
     ]
     process = subprocess.Popen(
         args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -81,7 +85,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             process.kill()
             pytest.fail("gridshare dashboard did not start:\n" + "\n".join(lines[-30:]))
         time.sleep(0.5)
-    yield Dashboard(process, found[0], lines)
+    yield Dashboard(process, found[0], report, lines)
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         process.wait(30)
@@ -200,6 +204,21 @@ def test_statements_open_on_the_last_complete_period_and_any_can_be_picked(
     assert all(t["escrow_returned"] == 0 for t in trades)
     dso = {"Authorization": f"Bearer {_sign_in(url, accounts['DSO'])['token']}"}
     dso_net = httpx.get(f"{url}/dso/statement", params={"period": complete}, headers=dso).json()
+    # The report of the demo day (one period) has every statement, line by line to the n€: the
+    # API's for every household and for the DSO are the same.
+    report = json.loads((dashboard.report / "statements.json").read_text())
+    assert (report["from_slot"], report["to_slot"]) == (
+        bills[complete]["from_slot"],
+        bills[complete]["to_slot"],
+    )
+    assert sorted(report["households"]) == sorted(n for n in accounts if n != "DSO")
+    for name, household in report["households"].items():
+        assert household["address"] == accounts[name]
+        mine = {"Authorization": f"Bearer {_sign_in(url, accounts[name])['token']}"}
+        bill = httpx.get(f"{url}/bills", params={"period": complete}, headers=mine).json()
+        assert {x["key"]: x["amount"] for x in bill["lines"]} == household["lines"], name
+    assert {x["key"]: x["amount"] for x in dso_net["lines"]} == report["dso"]
+    assert bills[complete]["net_cost"] == report["households"]["a"]["lines"]["net_cost"]
 
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=url)
     try:
@@ -218,6 +237,21 @@ def test_statements_open_on_the_last_complete_period_and_any_can_be_picked(
         expect(page.get_by_test_id("period-note")).to_contain_text("complete")
         expect(page.get_by_test_id("net-cost")).to_have_text(eur(bills[complete]["net_cost"]))
         expect(page.get_by_test_id("savings")).to_have_text(said)
+        # The page's statement: every money line of the report's, as the page rounds it.
+        expect(page.get_by_test_id("statement").locator("tbody tr").first).to_be_visible()
+        shown = {
+            label: amount
+            for label, _, amount in page.evaluate(
+                """Array.from(document.querySelectorAll("[data-testid=statement] tbody tr"))
+                    .map((r) => Array.from(r.cells).map((c) => c.innerText.trim()))"""
+            )
+        }
+        money = {
+            x["label"]: eur(report["households"]["a"]["lines"][x["key"]])
+            for x in bills[complete]["lines"]
+            if x["part"] != "energy" and (x["part"] in ("cost", "total") or x["amount"])
+        }
+        assert money and {k: v for k, v in shown.items() if k in money} == money
         sides = {f"{t['side']} (signed intent)" for t in trades}
         for side in sides:
             expect(page.get_by_test_id("trades")).to_contain_text(side)

@@ -88,6 +88,16 @@ def test_report_is_self_contained(run: RunResult, tmp_path: Path) -> None:
     assert text.count("data:image/png;base64,") == 3
     assert "every household paid no more" in text.lower()
     assert (tmp_path / "prices.png").read_bytes()[:4] == b"\x89PNG"
+    # Beside it, every statement to the n€ (the API test below compares it with /bills).
+    assert run.statements is not None and run.dso_statement is not None
+    kept = json.loads((tmp_path / "statements.json").read_text())
+    assert (kept["from_slot"], kept["to_slot"]) == (0, len(run.slots) - 1)
+    assert kept["households"] == {
+        m.name: {"address": m.address, "lines": run.statements[m.name].as_dict()}
+        for m in run.members
+    }
+    assert kept["dso"] == run.dso_statement.as_dict()
+    assert "statements.json" in text
 
 
 def test_the_report_keeps_the_deployment_manifest(run: RunResult, tmp_path: Path) -> None:
