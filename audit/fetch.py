@@ -21,14 +21,14 @@ from chain.gateway import (
 from chain.node import DecodedLog, Node, at_block
 
 
-def _plain(value: Any) -> Any:
+def event_value(value: Any) -> Any:
     """JSON-native argument values: bytes as 0x-hex, structs and arrays as lists."""
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()
     if isinstance(value, Mapping):
-        return [_plain(v) for v in value.values()]
+        return [event_value(v) for v in value.values()]
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [event_value(v) for v in value]
     return value
 
 
@@ -36,7 +36,7 @@ def to_event(log: DecodedLog) -> Event:
     return Event(
         contract=log.contract,
         name=log.name,
-        args={k: _plain(v) for k, v in log.args.items()},
+        args={k: event_value(v) for k, v in log.args.items()},
         block=log.block,
         log_index=log.log_index,
         tx=log.tx_hash,

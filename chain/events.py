@@ -1,6 +1,6 @@
 """Logs -> event arguments, decoded with eth_abi directly from an event's ABI (web3's own event
 decoding spent more time formatting than the rest of the indexer together). Used by the indexer
-(indexer/decode.py); `chain.node.Node.decode_logs` keys events by the same canonical types."""
+(indexer/decode.py) and by `chain.node.Node.decode_logs` (the audit's events)."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ from typing import Any, TypeAlias, TypeVar, cast
 
 import yaml  # type: ignore[import-untyped]
 from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_typing import ChecksumAddress, HexStr
 from eth_utils.address import to_checksum_address
@@ -55,7 +56,7 @@ from web3.types import (
     Wei,
 )
 
-from chain.events import canonical_type
+from chain.events import EventCodec, EventMismatch, canonical_type, checksum
 from gridshare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,8 @@ def revert_data(exc: BaseException) -> bytes | None:
 @dataclass(frozen=True)
 class DecodedLog:
     """One event as emitted: the manifest's name of the emitting contract, the event's name and
-    arguments (web3's decoding), and where it sits in the chain."""
+    arguments (`chain.events.EventCodec`'s: structs and arrays as tuples, bytes as bytes,
+    addresses checksummed), and where it sits in the chain."""
 
     contract: str
     name: str
@@ -266,6 +268,7 @@ class Node:
         self.w3 = Web3(provider)
         self.errors = ErrorDecoder.from_abis(list(manifest.abi.values()))
         self._chain_checked = False
+        self._codecs: dict[tuple[str, bytes], tuple[str, str, EventCodec, list[str]]] | None = None
 
     @classmethod
     def from_settings(cls, network_id: str, settings: Settings) -> Node:
@@ -357,38 +360,63 @@ class Node:
         return sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
 
     def decode_logs(self, logs: Sequence[Any]) -> list[DecodedLog]:
-        """Decode logs against the manifest's ABIs (by emitting contract and event topic).
+        """Decode logs against the manifest's ABIs (by emitting contract and event topic), with
+        the indexer's codec (`chain.events.EventCodec`: eth_abi directly; web3's own decoding
+        took most of an audit's time), addresses checksummed as web3 gives them.
         A log no ABI knows raises NodeError: the manifest does not describe this chain."""
-        events: dict[tuple[str, bytes], tuple[str, str]] = {}
-        handles = {name: self.contract(name) for name in self.manifest.contracts}
-        for name, address in self.manifest.contracts.items():
-            for item in self.manifest.abi[name]:
-                if item.get("type") == "event" and not item.get("anonymous"):
-                    types = ",".join(canonical_type(p) for p in item.get("inputs", []))
-                    topic = keccak(text=f"{item['name']}({types})")
-                    events[(address, topic)] = (name, str(item["name"]))
+        events = self._event_codecs()
         decoded = []
         for log in logs:
-            address = to_checksum_address(log["address"])
+            address = checksum(log["address"])
             known = events.get((address, bytes(log["topics"][0]))) if log["topics"] else None
             if known is None:
                 raise NodeError(
                     f"log {bytes(log['transactionHash']).hex()}:{log['logIndex']} of {address} "
                     "matches no event of the manifest's ABIs"
                 )
-            contract, event = known
-            data = handles[contract].events[event]().process_log(log)
+            contract, event, codec, addresses = known
+            try:
+                args = codec.args(log)
+            except (EventMismatch, DecodingError) as exc:
+                raise NodeError(f"{contract}.{event}: {exc}") from exc
+            for name in addresses:
+                args[name] = checksum(args[name])
             decoded.append(
                 DecodedLog(
                     contract=contract,
-                    name=str(data["event"]),
-                    args=dict(data["args"]),
+                    name=event,
+                    args=args,
                     block=int(log["blockNumber"]),
                     log_index=int(log["logIndex"]),
                     tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                 )
             )
         return decoded
+
+    def _event_codecs(self) -> dict[tuple[str, bytes], tuple[str, str, EventCodec, list[str]]]:
+        """(address, topic) -> the contract's name, the event's name, its codec and the names
+        of its address arguments; built once per node."""
+        if self._codecs is None:
+            self._codecs = {}
+            for name, address in self.manifest.contracts.items():
+                for item in self.manifest.abi[name]:
+                    if item.get("type") != "event" or item.get("anonymous"):
+                        continue
+                    inputs = list(item.get("inputs", []))
+                    types = ",".join(canonical_type(p) for p in inputs)
+                    topic = keccak(text=f"{item['name']}({types})")
+                    names = [str(p.get("name") or f"arg{i}") for i, p in enumerate(inputs)]
+                    addresses = [
+                        n for n, p in zip(names, inputs, strict=True) if p["type"] == "address"
+                    ]
+                    codec = EventCodec.of(inputs, names)
+                    self._codecs[(checksum(address), topic)] = (
+                        name,
+                        str(item["name"]),
+                        codec,
+                        addresses,
+                    )
+        return self._codecs
 
     def emitted(self, receipt: TxReceipt, contract: str, event: str) -> list[dict[str, Any]]:
         """The arguments of each `contract`'s `event` in `receipt`, in log order (the receipt's

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from audit.checks import audit
-from audit.fetch import fetch_events, fetch_state
+from audit.fetch import event_value, fetch_events, fetch_state
 from audit.model import Event
 from chain.devchain import DevChain, free_port
 from chain.node import Node
@@ -73,6 +73,27 @@ def test_events_fetched_in_small_batches_are_the_same(scenario: tuple[DevChain, 
     events = fetch_events(node, head, 7)
     assert events == fetch_events(node, head, 10_000)
     assert audit(events, fetch_state(node, events, head)).ok
+
+
+def test_events_decode_as_web3_decodes_them(scenario: tuple[DevChain, Node]) -> None:
+    """The audit's decoder (the indexer's codec) and web3's own decoding give the same
+    arguments for every log of the scenario (every clearing mode, meters, flexibility, the
+    tariff's struct, arrays, hashed and plain topics)."""
+    _chain, node = scenario
+    logs = node.manifest_logs(node.manifest.deployed_at_block, node.block_number())
+    ours = node.decode_logs(logs)
+    assert len(ours) == len(logs)
+    for log, mine in zip(logs, ours, strict=True):
+        reference = node.contract(mine.contract).events[mine.name]().process_log(log)
+        assert reference["event"] == mine.name
+        expected = {k: event_value(v) for k, v in reference["args"].items()}
+        assert {k: event_value(v) for k, v in mine.args.items()} == expected, mine
+        for name, value in reference["args"].items():
+            if isinstance(value, str):  # addresses: checksummed, as web3 gives them
+                assert mine.args[name] == value
+    kinds = {(e.contract, e.name) for e in ours}
+    assert ("Community", "TariffScheduled") in kinds and ("Settlement", "SlotSettled") in kinds
+    assert len(kinds) >= 20, sorted(kinds)
 
 
 def test_a_discrepancy_exits_1(
