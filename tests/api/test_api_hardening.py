@@ -1,6 +1,7 @@
 """Issue 18's API hardening, over real HTTP against the shared ganache: strict request integers,
-405 with every allowed method, no route shadowing, the /readings range cap, top-up rules, 503
-within 2 s while the node is down, SIGTERM within 5 s, and the start-up refusal."""
+405 with every allowed method, no route shadowing, the history range cap on every slot list
+(readings, trades, orders, flexibility earnings), top-up rules, 503 within 2 s while the node
+is down, SIGTERM within 5 s, and the start-up refusal."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from api.main import api_node, create_app
 from chain.devchain import DevChain, free_port
 from chain.node import Node, Sender
 from gridshare.settings import Settings
+from tests.api.test_api import open_slot
 from tests.apiserver import DSO_ACCOUNT, RELAYER_ACCOUNT, new_member
 
 GRIDSHARE = [sys.executable, "-c", "from gridshare.cli import app; app()"]
@@ -122,6 +124,64 @@ def test_readings_have_the_history_range_cap(client: httpx.Client, dso: Wallet) 
         }
     backwards = m.get("/readings", params={"from_slot": 5, "to_slot": 4})
     assert backwards.json()["code"] == "invalid_range"
+
+
+def test_order_and_earnings_lists_have_the_history_range_cap(
+    client: httpx.Client, dso: Wallet
+) -> None:
+    m = new_member(client, dso)
+    for path in ("/orders", "/flexibility/earnings"):
+        r = m.get(path, params={"from_slot": 0, "to_slot": MAX_SLOTS})
+        assert r.status_code == 422, (path, r.text)
+        assert r.json() == {
+            "code": "range_too_long",
+            "message": f"at most {MAX_SLOTS} slots per request",
+        }
+        backwards = m.get(path, params={"from_slot": 5, "to_slot": 4})
+        assert backwards.json()["code"] == "invalid_range", path
+        half = m.get(path, params={"from_slot": 5})
+        assert half.status_code == 422, (path, half.text)
+        assert half.json() == {
+            "code": "invalid_range",
+            "message": "give both from_slot and to_slot, or neither",
+        }
+    both = m.get("/orders", params={"slot": 5, "from_slot": 5, "to_slot": 6})
+    assert both.status_code == 422 and both.json()["code"] == "invalid_range"
+    assert m.get("/orders", params={"from_slot": 0, "to_slot": MAX_SLOTS - 1}).json() == []
+
+
+def test_orders_in_a_slot_range(client: httpx.Client, node: Node, dso: Wallet) -> None:
+    m = new_member(client, dso, top_up=50 * EUR)
+    s = open_slot(client, node)
+    for k in range(3):
+        r = m.post("/orders", m.intent(s + k, "buy", 1_000 + k, 150_000))
+        assert r.status_code == 201, r.text
+    placed = m.post("/orders/direct", m.direct_order(s + 1, "sell", 700, 100_000))
+    assert placed.status_code == 201, placed.text
+    (direct_id,) = placed.json()["order_ids"]
+
+    def listed(**params: int) -> list[tuple[str, int, str, int, str]]:
+        r = m.get("/orders", params=params)
+        assert r.status_code == 200, r.text
+        return [(o["kind"], o["slot"], o["side"], o["energy_wh"], o["status"]) for o in r.json()]
+
+    later = [
+        ("direct", s + 1, "sell", 700, "open"),
+        ("intent", s + 1, "buy", 1_001, "pending"),
+        ("intent", s + 2, "buy", 1_002, "pending"),
+    ]
+    assert listed(from_slot=s + 1, to_slot=s + 2) == later
+    assert listed(from_slot=s + 1, to_slot=s + 1) == later[:2] == listed(slot=s + 1)
+    assert listed(from_slot=s + 3, to_slot=s + 3 + MAX_SLOTS - 1) == []
+    assert listed() == [("intent", s, "buy", 1_000, "pending"), *later]  # the default range
+    (direct,) = [
+        o for o in m.get("/orders", params={"slot": s + 1}).json() if o["kind"] == "direct"
+    ]
+    assert (direct["id"], direct["owner"], direct["limit_price"]) == (
+        direct_id,
+        m.address,
+        100_000,
+    )
 
 
 # -- top-ups ----------------------------------------------------------------------------------
