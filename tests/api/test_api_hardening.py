@@ -1,7 +1,8 @@
 """Issue 18's API hardening, over real HTTP against the shared ganache: strict request integers,
 405 with every allowed method, no route shadowing, the history range cap on every slot list
-(readings, trades, orders, flexibility earnings), top-up rules, 503 within 2 s while the node
-is down, SIGTERM within 5 s, and the start-up refusal."""
+(readings, trades, orders, flexibility earnings), top-up lists paged by a limit and a cursor,
+top-up rules, 503 within 2 s while the node is down, SIGTERM within 5 s, and the start-up
+refusal."""
 
 from __future__ import annotations
 
@@ -219,6 +220,54 @@ def test_top_up_caps(client: httpx.Client, dso: Wallet, settings: Settings) -> N
     assert dso.post(f"/dso/top-ups/{refs[0]}/confirm").status_code == 200
     assert m.post("/wallet/top-ups", {"amount": EUR}).status_code == 201
     assert len(m.get("/wallet/top-ups").json()) == 4
+
+
+def test_top_up_lists_are_paged_newest_first(client: httpx.Client, dso: Wallet) -> None:
+    m = new_member(client, dso)
+    # Times are whole seconds: start in a second of our own so that the DSO's newest are ours.
+    time.sleep(1.1)
+    made = [m.post("/wallet/top-ups", {"amount": (k + 1) * EUR}).json() for k in range(3)]
+    # Newest first: by time, then by reference (three requests may share a second).
+    newest = sorted(made, key=lambda t: (t["requested_at"], t["reference"]), reverse=True)
+    assert dso.post(f"/dso/top-ups/{newest[1]['reference']}/confirm").status_code == 200
+    newest[1] = {**newest[1], "status": "confirmed"}
+
+    assert m.get("/wallet/top-ups").json() == newest
+    first = m.get("/wallet/top-ups", params={"limit": 2}).json()
+    assert first == newest[:2]
+    rest = m.get("/wallet/top-ups", params={"limit": 2, "before": first[-1]["reference"]})
+    assert rest.json() == newest[2:]
+    assert m.get("/wallet/top-ups", params={"before": newest[2]["reference"]}).json() == []
+
+    # The DSO's list pages the same way, the status filter reading on until a page is full.
+    top = dso.get("/dso/top-ups", params={"limit": 3}).json()
+    assert top == newest
+    pending = [t for t in newest if t["status"] == "pending"]
+    one = dso.get("/dso/top-ups", params={"status": "pending", "limit": 1}).json()
+    assert one == pending[:1]
+    two = dso.get(
+        "/dso/top-ups", params={"status": "pending", "limit": 1, "before": one[0]["reference"]}
+    )
+    assert two.json() == pending[1:2]
+    confirmed = dso.get("/dso/top-ups", params={"status": "confirmed", "limit": 1}).json()
+    assert confirmed == [newest[1]]
+
+    # Caps and cursors.
+    for path, who in (("/wallet/top-ups", m), ("/dso/top-ups", dso)):
+        r = who.get(path, params={"limit": 1001})
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["code"] == "invalid_request"
+        assert r.json()["message"] == "query.limit: Input should be less than or equal to 1000"
+        assert who.get(path, params={"limit": 0}).status_code == 422
+        unknown = who.get(path, params={"before": "GS-NOPE"})
+        assert unknown.status_code == 422, (path, unknown.text)
+        assert unknown.json() == {
+            "code": "invalid_cursor",
+            "message": "before: no top-up request 'GS-NOPE' to list from",
+        }
+    other = new_member(client, dso)
+    theirs = other.get("/wallet/top-ups", params={"before": newest[0]["reference"]})
+    assert theirs.status_code == 422 and theirs.json()["code"] == "invalid_cursor"
 
 
 def test_no_top_up_for_a_member_who_left(client: httpx.Client, dso: Wallet, node: Node) -> None:
