@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from api.auditjob import AuditJobs
 from api.auth import Authenticator
 from api.errors import ApiError
-from api.history import History
+from api.history import MAX_SLOTS, History, check_range
 from api.view import ROLES_KEY, ChainView, Roles
 from gridshare.settings import Settings
 from intents.pool import IntentPool
@@ -177,6 +177,30 @@ class SlotWindow:
 def slot_window(from_slot: SlotBound, to_slot: SlotBound) -> SlotWindow:
     return SlotWindow(from_slot, to_slot)
 
+
+def recent_window(from_slot: int | None, to_slot: int | None, last: int) -> SlotWindow:
+    """`from_slot`..`to_slot` when both are given (at most MAX_SLOTS slots, as every history
+    range), else the MAX_SLOTS slots up to `last`: a list endpoint's bounded default."""
+    if from_slot is None and to_slot is None:
+        return SlotWindow(max(0, last - MAX_SLOTS + 1), last)
+    if from_slot is None or to_slot is None:
+        raise ApiError(422, "invalid_range", "give both from_slot and to_slot, or neither")
+    check_range(from_slot, to_slot)
+    return SlotWindow(from_slot, to_slot)
+
+
+FromSlotQ = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        lt=2**64,
+        description=f"first slot listed (with to_slot; at most {MAX_SLOTS} slots per request)",
+    ),
+]
+ToSlotQ = Annotated[
+    int | None,
+    Query(ge=0, lt=2**64, description="last slot listed, inclusive (with from_slot)"),
+]
 
 SlotRangeDep = Annotated[SlotRange, Depends(slot_range)]
 SlotWindowDep = Annotated[SlotWindow, Depends(slot_window)]

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from eth_utils.crypto import keccak
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, insert, select
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, and_, insert, or_, select
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
@@ -66,8 +66,27 @@ def requests_of(engine: Engine, member: str) -> list[TopUpRequest]:
     return _rows(engine, top_up_request.c.member == member)
 
 
-def all_requests(engine: Engine) -> list[TopUpRequest]:
-    return _rows(engine)
+def page(
+    engine: Engine, member: str | None, limit: int, before: TopUpRequest | None
+) -> list[TopUpRequest]:
+    """At most `limit` requests (of `member`; None: everyone's), newest first (by time, then
+    reference), those after `before` in that order if given: a page whose cursor is the last
+    request of the previous one."""
+    t = top_up_request
+    where = [] if member is None else [t.c.member == member]
+    if before is not None:
+        at = before.requested_at
+        where.append(
+            or_(
+                t.c.requested_at < at,
+                and_(t.c.requested_at == at, t.c.reference < before.reference),
+            )
+        )
+    query = (
+        select(t).where(*where).order_by(t.c.requested_at.desc(), t.c.reference.desc()).limit(limit)
+    )
+    with engine.connect() as conn:
+        return [TopUpRequest(**row._mapping) for row in conn.execute(query)]
 
 
 def get_request(engine: Engine, reference: str) -> TopUpRequest | None:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, status
 from api import store
 from api.deps import DsoUser, EngineDep, SlotQ, ViewDep
 from api.errors import ApiError
-from api.routes.wallet import top_up_public
+from api.routes.wallet import TopUpCursor, TopUpLimit, cursor, top_up_public
 from api.schemas import (
     FeesPublic,
     MemberCreate,
@@ -83,12 +83,33 @@ def top_ups(
     view: ViewDep,
     engine: EngineDep,
     status_filter: Annotated[
-        str | None, Query(alias="status", pattern="^(pending|confirmed)$")
+        str | None,
+        Query(
+            alias="status",
+            pattern="^(pending|confirmed)$",
+            description="only requests in this status (pending: waiting for their payment)",
+        ),
     ] = None,
+    limit: TopUpLimit = 100,
+    before: TopUpCursor = None,
 ) -> list[TopUpPublic]:
-    """Every top-up request; `status=pending` lists those waiting for their payment."""
-    out = [top_up_public(view, r) for r in store.all_requests(engine)]
-    return [t for t in out if status_filter is None or t.status == status_filter]
+    """Every top-up request, newest first; `status=pending` lists those waiting for their
+    payment. At most `limit`; for the next page pass the last one's reference as `before`."""
+    start = cursor(engine, before, None)
+    out: list[TopUpPublic] = []
+    while len(out) < limit:
+        # The status is the chain's (topUpRecorded), so a filtered page reads on until full.
+        batch = store.page(engine, None, limit, start)
+        for r in batch:
+            t = top_up_public(view, r)
+            if status_filter is None or t.status == status_filter:
+                out.append(t)
+                if len(out) == limit:
+                    break
+        if len(batch) < limit:
+            break
+        start = batch[-1]
+    return out
 
 
 @router.post("/top-ups/{reference}/confirm")

@@ -14,9 +14,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field, StrictInt
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from api.deps import CurrentUser, DsoUser, HistoryDep, ViewDep
+from api.deps import (
+    CurrentUser,
+    DsoUser,
+    FromSlotQ,
+    HistoryDep,
+    ToSlotQ,
+    ViewDep,
+    recent_window,
+)
 from api.errors import ApiError
 from api.history import History, index_rows, ints
 from api.routes.dso import _send
@@ -81,7 +90,11 @@ class FlexDeliveryPublic(BaseModel):
 
 class FlexEarningsPublic(BaseModel):
     member: str
-    deliveries: list[FlexDeliveryPublic]
+    from_slot: int = Field(description="the first slot whose deliveries are listed")
+    to_slot: int = Field(description="the last slot whose deliveries are listed")
+    deliveries: list[FlexDeliveryPublic] = Field(
+        description="deliveries for requests of slots from_slot..to_slot, in chain order"
+    )
     earned: int = Field(description="n€ of flexibility payments")
     penalties: int
     net: int = Field(description="earned - penalties")
@@ -209,22 +222,32 @@ def _request_slots(conn: Connection) -> dict[int, int]:
     return {int(r["request_id"]): int(r["slot"]) for r in _rows(conn, "FlexRequested")}
 
 
-def earnings(history: History, member: str) -> FlexEarningsPublic:
+def earnings(history: History, member: str, lo: int, hi: int) -> FlexEarningsPublic:
+    """`member`'s deliveries for the requests of slots [lo, hi] and their totals."""
+
     def compute(conn: Connection) -> FlexEarningsPublic:
         t = event_table("Flexibility", "FlexDelivered")
-        slots = _request_slots(conn)
-        rows = [_delivery(r, slots) for r in _rows(conn, "FlexDelivered", t.c.member == member)]
+        req = event_table("Flexibility", "FlexRequested")
+        in_range = select(req.c.request_id).where(req.c.slot >= lo, req.c.slot <= hi)
+        slots = {
+            int(r["request_id"]): int(r["slot"])
+            for r in _rows(conn, "FlexRequested", req.c.slot >= lo, req.c.slot <= hi)
+        }
+        where = (t.c.member == member, t.c.request_id.in_(in_range))
+        rows = [_delivery(r, slots) for r in _rows(conn, "FlexDelivered", *where)]
         earned = sum(d.payment for d in rows)
         penalties = sum(d.penalty for d in rows)
         return FlexEarningsPublic(
             member=member,
+            from_slot=lo,
+            to_slot=hi,
             deliveries=rows,
             earned=earned,
             penalties=penalties,
             net=earned - penalties,
         )
 
-    return history.cached(("flex-earnings", member), compute)
+    return history.cached(("flex-earnings", member, lo, hi), compute)
 
 
 def dso_view(history: History, view: ChainView, limit: int) -> list[FlexRequestDso]:
@@ -282,9 +305,18 @@ def flex_requests(
 
 
 @router.get("/flexibility/earnings")
-def flex_earnings(user: CurrentUser, history: HistoryDep) -> FlexEarningsPublic:
-    """The caller's flexibility deliveries (from the event index): payment, penalty, totals."""
-    return earnings(history, user.address)
+def flex_earnings(
+    user: CurrentUser,
+    view: ViewDep,
+    history: HistoryDep,
+    from_slot: FromSlotQ = None,
+    to_slot: ToSlotQ = None,
+) -> FlexEarningsPublic:
+    """The caller's flexibility deliveries (from the event index) for the requests of slots
+    `from_slot`..`to_slot` (the history range cap: 422 `range_too_long` beyond it), by default
+    the capped range that ends at the current slot: payment, penalty, totals of those."""
+    window = recent_window(from_slot, to_slot, view.current_slot())
+    return earnings(history, user.address, window.from_slot, window.to_slot)
 
 
 @router.get("/dso/flexibility/requests", tags=["dso"])

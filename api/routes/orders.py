@@ -20,7 +20,17 @@ from eth_account.messages import encode_typed_data
 from fastapi import APIRouter, Path, Query, Response, status
 from starlette.convertors import Convertor, register_url_convertor
 
-from api.deps import CurrentUser, MemberUser, PoolDep, SlotQ, TradingOnly, User, ViewDep
+from api.deps import (
+    CurrentUser,
+    FromSlotQ,
+    MemberUser,
+    PoolDep,
+    ToSlotQ,
+    TradingOnly,
+    User,
+    ViewDep,
+    recent_window,
+)
 from api.errors import ApiError
 from api.schemas import (
     CancelIntentCreate,
@@ -383,21 +393,35 @@ def my_orders(
     user: CurrentUser,
     view: ViewDep,
     pool: PoolDep,
-    status_filter: Annotated[str | None, Query(alias="status", pattern=f"^({STATUSES})$")] = None,
-    slot: SlotQ = None,
+    status_filter: Annotated[
+        str | None,
+        Query(alias="status", pattern=f"^({STATUSES})$", description="only orders in this status"),
+    ] = None,
+    slot: Annotated[
+        int | None,
+        Query(ge=0, lt=2**64, description="only this slot's orders (instead of a range)"),
+    ] = None,
+    from_slot: FromSlotQ = None,
+    to_slot: ToSlotQ = None,
 ) -> list[OrderPublic]:
-    """The account's orders: its intents from the pool (status pending, included, left_out with
-    the reason, withdrawn) and its direct on-chain orders since deployment (open, closed,
-    settled, cancelled), each marked by `kind`, by slot; filter by status or slot."""
-    direct = [_direct_public(o) for o in view.orders_of(user.address)]
-    lo, hi = (0, 2**63 - 1) if slot is None else (slot, slot)
+    """The account's orders for slots `from_slot`..`to_slot` (the history range cap: 422
+    `range_too_long` beyond it), or for one `slot`; by default the capped range that ends at
+    the last slot within the order horizon, which holds every order still open or pending.
+    Its intents from the pool (status pending, included, left_out with the reason, withdrawn)
+    and its direct on-chain orders (open, closed, settled, cancelled), each marked by `kind`,
+    by slot (a direct order first in its slot); filter by status too."""
+    if slot is not None:
+        if from_slot is not None or to_slot is not None:
+            raise ApiError(422, "invalid_range", "give either slot or from_slot/to_slot")
+        lo, hi = slot, slot
+    else:
+        last = view.current_slot() + view.community.order_horizon_slots()
+        window = recent_window(from_slot, to_slot, last)
+        lo, hi = window.from_slot, window.to_slot
+    direct = [_direct_public(o) for o in view.orders_of(user.address) if lo <= o.order.slot <= hi]
     intents = [_intent_public(p) for p in pool.of_owner(user.address, lo, hi)]
     both = sorted(direct + intents, key=lambda o: o.slot)  # stable: direct first in a slot
-    return [
-        o
-        for o in both
-        if (status_filter is None or o.status == status_filter) and (slot is None or o.slot == slot)
-    ]
+    return [o for o in both if status_filter is None or o.status == status_filter]
 
 
 def _find(view: ChainView, user: User, order_id: int) -> OrderRecord:

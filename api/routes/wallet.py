@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from api import store
 from api.deps import CurrentUser, EngineDep, MemberUser, SettingsDep, ViewDep, cached_read
@@ -39,6 +40,35 @@ def top_up_public(view: ChainView, req: store.TopUpRequest) -> TopUpPublic:
         requested_at=req.requested_at,
         status="confirmed" if recorded else "pending",
     )
+
+
+MAX_TOP_UPS = 1000  # top-up requests listed per call
+TopUpLimit = Annotated[
+    int,
+    Query(ge=1, le=MAX_TOP_UPS, description=f"at most this many requests (1 to {MAX_TOP_UPS})"),
+]
+TopUpCursor = Annotated[
+    str | None,
+    Query(
+        pattern="^[A-Za-z0-9-]{1,32}$",
+        description="a request's reference: list only those older than it (the next page after "
+        "a page ending with it)",
+    ),
+]
+
+
+def cursor(
+    engine: EngineDep, reference: str | None, member: str | None
+) -> store.TopUpRequest | None:
+    """The request `reference` a page starts after (one of `member`'s if given); 422 if none."""
+    if reference is None:
+        return None
+    req = store.get_request(engine, reference)
+    if req is None or (member is not None and req.member != member):
+        raise ApiError(
+            422, "invalid_cursor", f"before: no top-up request {reference!r} to list from"
+        )
+    return req
 
 
 # Counting a member's open requests and adding one must not interleave with another request
@@ -95,9 +125,17 @@ def request_top_up(
 
 
 @router.get("/top-ups")
-def my_top_ups(user: CurrentUser, view: ViewDep, engine: EngineDep) -> list[TopUpPublic]:
-    """The account's top-up requests and whether each has been minted."""
-    return [top_up_public(view, r) for r in store.requests_of(engine, user.address)]
+def my_top_ups(
+    user: CurrentUser,
+    view: ViewDep,
+    engine: EngineDep,
+    limit: TopUpLimit = 100,
+    before: TopUpCursor = None,
+) -> list[TopUpPublic]:
+    """The account's top-up requests, newest first, and whether each has been minted: at most
+    `limit`; for the next page pass the last one's reference as `before`."""
+    start = cursor(engine, before, user.address)
+    return [top_up_public(view, r) for r in store.page(engine, user.address, limit, start)]
 
 
 @router.get("/top-ups/{reference}")

@@ -534,7 +534,7 @@ function topUpForm() {
   const amount = h("input", { id: "topup-amount", type: "text", inputmode: "decimal", value: "50", required: true, pattern: "\\d+(\\.\\d{1,2})?" });
   const submit = h("button", { type: "submit" }, "Request top-up");
   const show = async () => {
-    const mine = await api("/wallet/top-ups");
+    const mine = (await api("/wallet/top-ups")).reverse(); // the newest 100, listed oldest first
     list.replaceChildren(table("My top-up requests", ["Reference", "Amount", "Status"], mine.map((t) => [t.reference, eur(t.amount), t.status]), { numeric: [1] }));
   };
   const form = h("form", { class: "form" }, field("Amount (€)", amount, "Pay this to the DSO quoting the reference; the DSO then mints it to you."), submit, where, list);
@@ -577,6 +577,17 @@ async function allEvents(contract, event, where) {
   }
 }
 
+/** Every pending top-up request, oldest first (the API lists newest first, a page at a time). */
+async function pendingTopUps() {
+  const out = [];
+  for (let before; ; ) {
+    const page = await api("/dso/top-ups", { params: { status: "pending", limit: 1000, before } });
+    out.push(...page);
+    if (page.length < 1000) return out.reverse();
+    before = page[page.length - 1].reference;
+  }
+}
+
 async function dsoView(arg) {
   const out = [h("h1", {}, "DSO")];
   if (!hasRole("dso")) {
@@ -592,7 +603,7 @@ async function dsoView(arg) {
     allEvents("Community", "MemberLeft"),
     allEvents("Community", "MeterRegistered"),
     allEvents("Community", "MeterRetired"),
-    api("/dso/top-ups", { params: { status: "pending" } }),
+    pendingTopUps(),
     api("/dso/tariffs"),
     api("/dso/fees"),
     api("/dso/fee-income", { params: { from_slot: lo, to_slot: m.current_slot } }),

@@ -119,6 +119,7 @@ function renderEarnings(box, earnings, ui) {
   t.querySelector("table").setAttribute("data-testid", "flex-earnings");
   box.replaceChildren(
     h("h3", {}, "My flexibility earnings"),
+    h("p", { class: "hint", "data-testid": "flex-earnings-slots" }, `For the requests of slots ${earnings.from_slot}–${earnings.to_slot}, the latest the API lists at once.`),
     ui.dl([
       ["Paid for flexibility", eur(earnings.earned), "flex-earned"],
       ["Shortfall penalties", eur(earnings.penalties), "flex-penalties"],

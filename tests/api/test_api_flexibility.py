@@ -13,6 +13,7 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from api.client import EUR, Wallet
+from api.history import MAX_SLOTS
 from bench.chainops import submit_reading
 from chain.devchain import advance_past_reading_deadline, close_gate
 from chain.node import Node, Sender
@@ -200,6 +201,18 @@ def test_flexibility_routes(
     )
     assert d["baseline_wh"] is None and earned["net"] == earned["earned"] - earned["penalties"]
     assert m2.get("/flexibility/earnings").json()["deliveries"] == []
+    # A slot range: exactly the deliveries for the requests of its slots, and their totals.
+    ranged = m1.get("/flexibility/earnings", params={"from_slot": slot, "to_slot": slot}).json()
+    assert (ranged["from_slot"], ranged["to_slot"]) == (slot, slot)
+    assert ranged["deliveries"] == [d] and ranged["net"] == d["payment"] - d["penalty"]
+    after = m1.get("/flexibility/earnings", params={"from_slot": slot + 1, "to_slot": slot + 9})
+    assert after.json()["deliveries"] == [] and after.json()["earned"] == 0
+    # Without a range: the capped range up to the current slot.
+    before = client.get("/market").json()["current_slot"]
+    recent = m1.get("/flexibility/earnings").json()
+    assert before <= recent["to_slot"] <= client.get("/market").json()["current_slot"]
+    assert recent["from_slot"] == max(0, recent["to_slot"] - MAX_SLOTS + 1)
+    assert recent["deliveries"] == earned["deliveries"]
 
     assert m1.get("/dso/flexibility/requests").status_code == 403
     (req,) = [q for q in dso.get("/dso/flexibility/requests").json() if q["request_id"] == rid]

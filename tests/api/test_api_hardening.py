@@ -1,6 +1,8 @@
 """Issue 18's API hardening, over real HTTP against the shared ganache: strict request integers,
-405 with every allowed method, no route shadowing, the /readings range cap, top-up rules, 503
-within 2 s while the node is down, SIGTERM within 5 s, and the start-up refusal."""
+405 with every allowed method, no route shadowing, the history range cap on every slot list
+(readings, trades, orders, flexibility earnings), top-up lists paged by a limit and a cursor,
+top-up rules, 503 within 2 s while the node is down, SIGTERM within 5 s, and the start-up
+refusal."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from api.main import api_node, create_app
 from chain.devchain import DevChain, free_port
 from chain.node import Node, Sender
 from gridshare.settings import Settings
+from tests.api.test_api import open_slot
 from tests.apiserver import DSO_ACCOUNT, RELAYER_ACCOUNT, new_member
 
 GRIDSHARE = [sys.executable, "-c", "from gridshare.cli import app; app()"]
@@ -124,6 +127,64 @@ def test_readings_have_the_history_range_cap(client: httpx.Client, dso: Wallet) 
     assert backwards.json()["code"] == "invalid_range"
 
 
+def test_order_and_earnings_lists_have_the_history_range_cap(
+    client: httpx.Client, dso: Wallet
+) -> None:
+    m = new_member(client, dso)
+    for path in ("/orders", "/flexibility/earnings"):
+        r = m.get(path, params={"from_slot": 0, "to_slot": MAX_SLOTS})
+        assert r.status_code == 422, (path, r.text)
+        assert r.json() == {
+            "code": "range_too_long",
+            "message": f"at most {MAX_SLOTS} slots per request",
+        }
+        backwards = m.get(path, params={"from_slot": 5, "to_slot": 4})
+        assert backwards.json()["code"] == "invalid_range", path
+        half = m.get(path, params={"from_slot": 5})
+        assert half.status_code == 422, (path, half.text)
+        assert half.json() == {
+            "code": "invalid_range",
+            "message": "give both from_slot and to_slot, or neither",
+        }
+    both = m.get("/orders", params={"slot": 5, "from_slot": 5, "to_slot": 6})
+    assert both.status_code == 422 and both.json()["code"] == "invalid_range"
+    assert m.get("/orders", params={"from_slot": 0, "to_slot": MAX_SLOTS - 1}).json() == []
+
+
+def test_orders_in_a_slot_range(client: httpx.Client, node: Node, dso: Wallet) -> None:
+    m = new_member(client, dso, top_up=50 * EUR)
+    s = open_slot(client, node)
+    for k in range(3):
+        r = m.post("/orders", m.intent(s + k, "buy", 1_000 + k, 150_000))
+        assert r.status_code == 201, r.text
+    placed = m.post("/orders/direct", m.direct_order(s + 1, "sell", 700, 100_000))
+    assert placed.status_code == 201, placed.text
+    (direct_id,) = placed.json()["order_ids"]
+
+    def listed(**params: int) -> list[tuple[str, int, str, int, str]]:
+        r = m.get("/orders", params=params)
+        assert r.status_code == 200, r.text
+        return [(o["kind"], o["slot"], o["side"], o["energy_wh"], o["status"]) for o in r.json()]
+
+    later = [
+        ("direct", s + 1, "sell", 700, "open"),
+        ("intent", s + 1, "buy", 1_001, "pending"),
+        ("intent", s + 2, "buy", 1_002, "pending"),
+    ]
+    assert listed(from_slot=s + 1, to_slot=s + 2) == later
+    assert listed(from_slot=s + 1, to_slot=s + 1) == later[:2] == listed(slot=s + 1)
+    assert listed(from_slot=s + 3, to_slot=s + 3 + MAX_SLOTS - 1) == []
+    assert listed() == [("intent", s, "buy", 1_000, "pending"), *later]  # the default range
+    (direct,) = [
+        o for o in m.get("/orders", params={"slot": s + 1}).json() if o["kind"] == "direct"
+    ]
+    assert (direct["id"], direct["owner"], direct["limit_price"]) == (
+        direct_id,
+        m.address,
+        100_000,
+    )
+
+
 # -- top-ups ----------------------------------------------------------------------------------
 
 
@@ -159,6 +220,54 @@ def test_top_up_caps(client: httpx.Client, dso: Wallet, settings: Settings) -> N
     assert dso.post(f"/dso/top-ups/{refs[0]}/confirm").status_code == 200
     assert m.post("/wallet/top-ups", {"amount": EUR}).status_code == 201
     assert len(m.get("/wallet/top-ups").json()) == 4
+
+
+def test_top_up_lists_are_paged_newest_first(client: httpx.Client, dso: Wallet) -> None:
+    m = new_member(client, dso)
+    # Times are whole seconds: start in a second of our own so that the DSO's newest are ours.
+    time.sleep(1.1)
+    made = [m.post("/wallet/top-ups", {"amount": (k + 1) * EUR}).json() for k in range(3)]
+    # Newest first: by time, then by reference (three requests may share a second).
+    newest = sorted(made, key=lambda t: (t["requested_at"], t["reference"]), reverse=True)
+    assert dso.post(f"/dso/top-ups/{newest[1]['reference']}/confirm").status_code == 200
+    newest[1] = {**newest[1], "status": "confirmed"}
+
+    assert m.get("/wallet/top-ups").json() == newest
+    first = m.get("/wallet/top-ups", params={"limit": 2}).json()
+    assert first == newest[:2]
+    rest = m.get("/wallet/top-ups", params={"limit": 2, "before": first[-1]["reference"]})
+    assert rest.json() == newest[2:]
+    assert m.get("/wallet/top-ups", params={"before": newest[2]["reference"]}).json() == []
+
+    # The DSO's list pages the same way, the status filter reading on until a page is full.
+    top = dso.get("/dso/top-ups", params={"limit": 3}).json()
+    assert top == newest
+    pending = [t for t in newest if t["status"] == "pending"]
+    one = dso.get("/dso/top-ups", params={"status": "pending", "limit": 1}).json()
+    assert one == pending[:1]
+    two = dso.get(
+        "/dso/top-ups", params={"status": "pending", "limit": 1, "before": one[0]["reference"]}
+    )
+    assert two.json() == pending[1:2]
+    confirmed = dso.get("/dso/top-ups", params={"status": "confirmed", "limit": 1}).json()
+    assert confirmed == [newest[1]]
+
+    # Caps and cursors.
+    for path, who in (("/wallet/top-ups", m), ("/dso/top-ups", dso)):
+        r = who.get(path, params={"limit": 1001})
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["code"] == "invalid_request"
+        assert r.json()["message"] == "query.limit: Input should be less than or equal to 1000"
+        assert who.get(path, params={"limit": 0}).status_code == 422
+        unknown = who.get(path, params={"before": "GS-NOPE"})
+        assert unknown.status_code == 422, (path, unknown.text)
+        assert unknown.json() == {
+            "code": "invalid_cursor",
+            "message": "before: no top-up request 'GS-NOPE' to list from",
+        }
+    other = new_member(client, dso)
+    theirs = other.get("/wallet/top-ups", params={"before": newest[0]["reference"]})
+    assert theirs.status_code == 422 and theirs.json()["code"] == "invalid_cursor"
 
 
 def test_no_top_up_for_a_member_who_left(client: httpx.Client, dso: Wallet, node: Node) -> None:

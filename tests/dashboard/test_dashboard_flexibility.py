@@ -97,6 +97,8 @@ def test_dso_publishes_member_offers_and_both_see_the_outcome(
     expect(earnings).to_contain_text("800 Wh")
     expect(earnings).to_contain_text("not measured")
     expect(page.get_by_test_id("flex-net")).to_have_text(eur(0))
+    # The earnings of the latest requests the API lists at once (its history range cap).
+    expect(page.get_by_test_id("flex-earnings-slots")).to_contain_text("For the requests of slots")
     page.screenshot(path=shots / "member-flexibility-earnings.png", full_page=True)
     page.set_viewport_size(PHONE)
     page.reload()
