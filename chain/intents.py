@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -127,9 +128,12 @@ def pack_order_word(owner: str, side: str, energy_wh: int, price: int) -> int:
     return word | (1 << 240) if side == "sell" else word
 
 
+@lru_cache(maxsize=1 << 16)
 def intent_id(intent: Intent) -> int:
     """keccak256(abi.encode(INTENT_TYPEHASH, owner, slot, side, energyWh, limitPrice, epoch,
-    deadline)) as an integer: what Settlement computes and ranks by."""
+    deadline)) as an integer: what Settlement computes and ranks by. Cached (an intent is
+    immutable): sorting a batch, ranking it, listing it and auditing it each ask for every id
+    (a profiled day of bench/year hashed 4,161 intents 37,353 times, 8 of its 133 s)."""
     encoded = abi_encode(_STRUCT_TYPES, [INTENT_TYPEHASH, *intent.as_tuple()])
     return int.from_bytes(keccak(encoded), "big")
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from eth_abi.abi import encode
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.codec import MODE_CODES, BookEntry
+from chain.events import checksum
 from market.billing import Imbalance, bau_cost, imbalance
 from market.tariff import Tariff
 
@@ -83,7 +83,7 @@ class Position:
 
 def word_member(word: int) -> str:
     """The member (checksummed address) a reading or trade word belongs to."""
-    return to_checksum_address(f"0x{word & _MASK160:040x}")
+    return checksum(f"0x{word & _MASK160:040x}")
 
 
 def positions(reading_words: Sequence[int], trade_words: Sequence[int]) -> list[Position]:
