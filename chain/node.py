@@ -26,9 +26,10 @@ from typing import Any, TypeAlias, TypeVar, cast
 
 import yaml  # type: ignore[import-untyped]
 from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_account import Account
-from eth_typing import ChecksumAddress, HexStr
+from eth_typing import ChecksumAddress, HexAddress, HexStr
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -56,7 +57,7 @@ from web3.types import (
     Wei,
 )
 
-from chain.events import EventCodec, EventMismatch, canonical_type, checksum
+from chain.events import EventCodec, EventMismatch, canonical_type, checksum, is_dynamic
 from gridshare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,13 @@ def revert_data(exc: BaseException) -> bytes | None:
 
 # ---------------------------------------------------------------------------------------------
 # The node
+
+
+def _topic(param: Mapping[str, Any], value: Any) -> HexStr:
+    """The topic an indexed argument of `param`'s (static) type holds for `value`."""
+    if is_dynamic(param):  # stored as a hash of its packed value: no caller filters on one
+        raise NodeError(f"cannot filter on the hashed argument {param.get('name')}")
+    return HexStr("0x" + abi_encode([canonical_type(param)], [value]).hex())
 
 
 @dataclass(frozen=True)
@@ -443,26 +451,50 @@ class Node:
         to_block: BlockIdentifier = "latest",
         argument_filters: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Decoded `event` logs of a deployed contract in a block range (indexed arguments may be
-        filtered on), in chain order: each with its `args`, `blockNumber`, `transactionHash`
-        (0x-hex) and `logIndex`."""
-        handle = self.contract(contract).events[event]()
-        logs = self.rpc(
-            f"eth_getLogs {event}",
-            lambda: handle.get_logs(
-                from_block=from_block,
-                to_block=to_block,
-                argument_filters=dict(argument_filters or {}),
+        """Decoded `event` logs of a deployed contract in a block range, in chain order: each
+        with its `args` (as `decode_logs` gives them), `blockNumber`, `transactionHash` (0x-hex)
+        and `logIndex`. `argument_filters` (name -> value) select by equality: an indexed
+        argument in the node's topic filter, any other on the decoded logs."""
+        item = next(
+            (
+                i
+                for i in self.manifest.abi[contract]
+                if i.get("type") == "event" and i.get("name") == event
             ),
+            None,
         )
+        if item is None:
+            raise NodeError(f"{contract} has no event {event}")
+        inputs = list(item.get("inputs", []))
+        filters = dict(argument_filters or {})
+        unknown = set(filters) - {str(p.get("name")) for p in inputs}
+        if unknown:
+            raise NodeError(f"{contract}.{event} has no argument {sorted(unknown)}")
+        types = ",".join(canonical_type(p) for p in inputs)
+        topics: list[HexStr | None] = [HexStr("0x" + keccak(text=f"{event}({types})").hex())]
+        for param in (p for p in inputs if p.get("indexed")):
+            name = str(param.get("name"))
+            topics.append(None if name not in filters else _topic(param, filters.pop(name)))
+        while topics[-1] is None:
+            topics.pop()
+        params: FilterParams = {
+            "address": ChecksumAddress(
+                HexAddress(HexStr(checksum(self.manifest.contracts[contract])))
+            ),
+            "topics": cast(Any, topics),
+            "fromBlock": from_block,
+            "toBlock": to_block,
+        }
+        logs = self.rpc(f"eth_getLogs {event}", lambda: self.w3.eth.get_logs(params))
         return [
             {
-                "args": dict(log["args"]),
-                "blockNumber": int(log["blockNumber"]),
-                "transactionHash": "0x" + bytes(log["transactionHash"]).hex(),
-                "logIndex": int(log["logIndex"]),
+                "args": log.args,
+                "blockNumber": log.block,
+                "transactionHash": log.tx_hash,
+                "logIndex": log.log_index,
             }
-            for log in logs
+            for log in self.decode_logs(logs)
+            if all(log.args[name] == value for name, value in filters.items())
         ]
 
     def block_number(self) -> int:

@@ -96,6 +96,43 @@ def test_events_decode_as_web3_decodes_them(scenario: tuple[DevChain, Node]) -> 
     assert len(kinds) >= 20, sorted(kinds)
 
 
+def test_events_filtered_are_exactly_the_matching_logs(scenario: tuple[DevChain, Node]) -> None:
+    """`Node.events` filters indexed arguments in the node's topics and the others on the
+    decoded logs: the same events as picking them out of every log by hand."""
+    _chain, node = scenario
+    every = node.decode_logs(
+        node.manifest_logs(node.manifest.deployed_at_block, node.block_number())
+    )
+
+    def by_hand(contract: str, event: str, **match: object) -> list[tuple[int, int]]:
+        return [
+            (e.block, e.log_index)
+            for e in every
+            if e.contract == contract
+            and e.name == event
+            and all(e.args[k] == v for k, v in match.items())
+        ]
+
+    def got(contract: str, event: str, **match: object) -> list[tuple[int, int]]:
+        events = node.events(contract, event, from_block=0, argument_filters=match)
+        return [(e["blockNumber"], e["logIndex"]) for e in events]
+
+    placed = [e for e in every if e.name == "OrderPlaced"]
+    owner, slot = placed[-1].args["owner"], placed[-1].args["slot"]
+    settled = next(e for e in every if e.name == "SlotSettled").args["slot"]
+    cases: list[tuple[str, str, dict[str, object]]] = [
+        ("OrderBook", "OrderPlaced", {}),
+        ("OrderBook", "OrderPlaced", {"owner": owner}),  # indexed, an address
+        ("OrderBook", "OrderPlaced", {"owner": owner, "slot": slot}),  # two indexed
+        ("Settlement", "SlotSettled", {"slot": settled}),  # indexed, an integer
+        ("MeterReadings", "ReadingAccepted", {"slot": settled}),
+        ("EnergyToken", "Transfer", {"value": 1}),  # not indexed: on the decoded logs
+    ]
+    for contract, event, match in cases:
+        assert got(contract, event, **match) == by_hand(contract, event, **match), (event, match)
+    assert 0 < len(got("OrderBook", "OrderPlaced", owner=owner)) < len(placed)
+
+
 def test_a_discrepancy_exits_1(
     scenario: tuple[DevChain, Node], monkeypatch: pytest.MonkeyPatch
 ) -> None:
