@@ -403,9 +403,10 @@ class Node:
 
     def _event_codecs(self) -> dict[tuple[str, bytes], tuple[str, str, EventCodec, list[str]]]:
         """(address, topic) -> the contract's name, the event's name, its codec and the names
-        of its address arguments; built once per node."""
+        of its address arguments; built once per node, and published whole: the API's threads
+        share the node, and one must never see the table half built."""
         if self._codecs is None:
-            self._codecs = {}
+            codecs: dict[tuple[str, bytes], tuple[str, str, EventCodec, list[str]]] = {}
             for name, address in self.manifest.contracts.items():
                 for item in self.manifest.abi[name]:
                     if item.get("type") != "event" or item.get("anonymous"):
@@ -418,12 +419,8 @@ class Node:
                         n for n, p in zip(names, inputs, strict=True) if p["type"] == "address"
                     ]
                     codec = EventCodec.of(inputs, names)
-                    self._codecs[(checksum(address), topic)] = (
-                        name,
-                        str(item["name"]),
-                        codec,
-                        addresses,
-                    )
+                    codecs[(checksum(address), topic)] = (name, str(item["name"]), codec, addresses)
+            self._codecs = codecs
         return self._codecs
 
     def emitted(self, receipt: TxReceipt, contract: str, event: str) -> list[dict[str, Any]]:
