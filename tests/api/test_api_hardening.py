@@ -116,7 +116,15 @@ def test_order_ids_are_numbers(client: httpx.Client, dso: Wallet) -> None:
 
 def test_history_and_list_endpoints_have_the_range_cap(client: httpx.Client, dso: Wallet) -> None:
     m = new_member(client, dso)
-    for path in ("/readings", "/trades", "/orders", "/flexibility/earnings"):
+    # A history is asked by period or by range; a list by range or for its recent default.
+    either = "give period, or from_slot and to_slot"
+    halves = {
+        "/readings": either,
+        "/trades": either,
+        "/orders": "give both from_slot and to_slot, or neither",
+        "/flexibility/earnings": "give both from_slot and to_slot, or neither",
+    }
+    for path, half_message in halves.items():
         r = m.get(path, params={"from_slot": 0, "to_slot": MAX_SLOTS})
         assert r.status_code == 422, (path, r.text)
         assert r.json() == {
@@ -127,10 +135,7 @@ def test_history_and_list_endpoints_have_the_range_cap(client: httpx.Client, dso
         assert backwards.json()["code"] == "invalid_range", path
         half = m.get(path, params={"from_slot": 5})
         assert half.status_code == 422, (path, half.text)
-        assert half.json() == {
-            "code": "invalid_range",
-            "message": "give both from_slot and to_slot, or neither",
-        }
+        assert half.json() == {"code": "invalid_range", "message": half_message}
     both = m.get("/orders", params={"slot": 5, "from_slot": 5, "to_slot": 6})
     assert both.status_code == 422 and both.json()["code"] == "invalid_range"
     assert m.get("/orders", params={"from_slot": 0, "to_slot": MAX_SLOTS - 1}).json() == []
