@@ -20,7 +20,7 @@ from eth_account import Account
 
 from bench.oracle import LIMITS, METERS, PASSWORD, _items, _keys
 from bench.report import record
-from bench.year import anvil_network
+from bench.year import dev_network
 from chain.calendar import read_calendar
 from chain.devchain import dev_sender, free_port
 from chain.gateway import CommunityGateway, ReadingsGateway
@@ -61,7 +61,7 @@ def _relay_day(
 
 
 def measure(port: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as tmp_dir, anvil_network(port) as network:
+    with tempfile.TemporaryDirectory() as tmp_dir, dev_network(port) as network:
         tmp = Path(tmp_dir)
         env = {
             "GRIDSHARE_DEPLOYMENTS_DIR": str(tmp / "deployments"),
