@@ -2,19 +2,19 @@
 pragma solidity 0.8.28;
 
 import {IImbalanceSettlement} from "./interfaces/IImbalanceSettlement.sol";
+import {MeterLedger} from "./base/MeterLedger.sol";
 import {ICommunity} from "./interfaces/ICommunity.sol";
 import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
 import {ISettlement} from "./interfaces/ISettlement.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {Mode, Tariff} from "./lib/MarketTypes.sol";
-import {Calendar} from "./lib/Calendar.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SortedAddresses} from "./lib/SortedAddresses.sol";
 
 /// @title ImbalanceSettlement
 /// @notice Settles each slot against the meters and extends the audit digest (see IImbalanceSettlement).
 /// Needs the token's COLLECTOR_ROLE (charges) and MARKET_ROLE (pulls the credits from the supply account).
-contract ImbalanceSettlement is IImbalanceSettlement {
+contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
     /// @dev What one listed member did in the slot (aggregated from the re-supplied words).
     struct Position {
         uint256 importWh;
@@ -53,29 +53,7 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         int256 bauCost;
     }
 
-    ICommunity public immutable community;
-    IEnergyToken public immutable token;
     ISettlement public immutable settlement;
-    IMeterReadings public immutable readings;
-    /// @inheritdoc IImbalanceSettlement
-    uint64 public immutable firstSlot;
-    /// @inheritdoc IImbalanceSettlement
-    uint64 public immutable readingDeadlineSeconds;
-    /// @inheritdoc IImbalanceSettlement
-    uint64 public immutable periodSlots;
-    uint64 private immutable _genesis;
-    uint64 private immutable _slotSeconds;
-
-    /// @dev Per chunk: its next slot to settle + 1 (0: none settled yet, it starts at its first slot).
-    mapping(uint32 chunk => uint64) private _nextPlusOne;
-    /// @inheritdoc IImbalanceSettlement
-    mapping(uint64 slot => mapping(uint32 chunk => bytes32)) public digestAt;
-    /// @inheritdoc IImbalanceSettlement
-    mapping(uint64 period => mapping(address member => uint256)) public exportOf;
-    /// @inheritdoc IImbalanceSettlement
-    mapping(uint64 period => uint256) public platformFeesOf;
-    /// @inheritdoc IImbalanceSettlement
-    mapping(uint64 period => uint256) public totalExportOf;
 
     /// @param readingDeadlineSeconds_ How long after delivery readings may still come in.
     /// @param periodSlots_ Slots per profit-sharing period.
@@ -86,16 +64,8 @@ contract ImbalanceSettlement is IImbalanceSettlement {
         IMeterReadings readings_,
         uint64 readingDeadlineSeconds_,
         uint64 periodSlots_
-    ) {
-        community = community_;
-        token = token_;
+    ) MeterLedger(community_, token_, readings_, readingDeadlineSeconds_, periodSlots_) {
         settlement = settlement_;
-        readings = readings_;
-        readingDeadlineSeconds = readingDeadlineSeconds_;
-        periodSlots = periodSlots_;
-        _genesis = community_.genesis();
-        _slotSeconds = community_.slotSeconds();
-        firstSlot = readings_.openFromSlot();
     }
 
     /// @inheritdoc IImbalanceSettlement
@@ -140,33 +110,13 @@ contract ImbalanceSettlement is IImbalanceSettlement {
     /// (effects before the calls that follow: a revert undoes it).
     function _advance(uint64 slot, uint32 chunk) private {
         if (!community.hasRole(Roles.MATCHER, msg.sender)) revert ImbalanceNotMatcher(msg.sender);
-        uint64 next = nextSlotOf(chunk);
+        uint64 next = _advanceCursor(slot, chunk);
         if (slot != next) revert ImbalanceOutOfOrder(chunk, next, slot);
-        _nextPlusOne[chunk] = slot + 2;
         // Only `settled` is needed here (triaged: docs/security.md).
         // slither-disable-next-line unused-return
         (bool traded,,,) = settlement.clearingOf(slot);
         if (!traded) revert ImbalanceTradesNotSettled(slot);
         _requireReady(slot);
-    }
-
-    /// @inheritdoc IImbalanceSettlement
-    function nextSlotOf(uint32 chunk) public view returns (uint64) {
-        uint64 stored = _nextPlusOne[chunk];
-        if (stored != 0) return stored - 1;
-        uint64 from = community.chunkFromSlot(chunk); // reverts for a chunk not opened
-        return from > firstSlot ? from : firstSlot;
-    }
-
-    /// @inheritdoc IImbalanceSettlement
-    function nextSlot() external view returns (uint64 next) {
-        uint32 chunks = community.chunkCount();
-        if (chunks == 0) return firstSlot;
-        next = type(uint64).max;
-        for (uint32 c; c < chunks; ++c) {
-            uint64 n = nextSlotOf(c);
-            if (n < next) next = n;
-        }
     }
 
     /// @dev The (slot, chunk)'s link in the audit chain (see IImbalanceSettlement).
@@ -189,15 +139,8 @@ contract ImbalanceSettlement is IImbalanceSettlement {
     // ----------------------------------------------------------------------------------- checks
 
     function _requireReady(uint64 slot) private view {
-        uint256 delivered = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
-        uint256 deadline = delivered + readingDeadlineSeconds;
-        if (block.timestamp >= deadline) return;
-        if (block.timestamp >= delivered) {
-            // slither-disable-next-line unused-return
-            (uint256 count,) = readings.slotReadings(slot);
-            if (count >= community.meterCount()) return; // every meter has reported
-        }
-        revert ImbalanceReadingsPending(slot, deadline);
+        (bool ready, uint256 deadline) = _readiness(slot);
+        if (!ready) revert ImbalanceReadingsPending(slot, deadline);
     }
 
     /// @dev Close the (slot, chunk)'s readings and check the re-supplied words against both

@@ -2,12 +2,11 @@
 pragma solidity 0.8.28;
 
 import {ISharingSettlement} from "./interfaces/ISharingSettlement.sol";
-import {IPeriodLedger} from "./interfaces/IPeriodLedger.sol";
+import {MeterLedger} from "./base/MeterLedger.sol";
 import {ICommunity} from "./interfaces/ICommunity.sol";
 import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {SharingKey, Tariff} from "./lib/MarketTypes.sol";
-import {Calendar} from "./lib/Calendar.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SortedAddresses} from "./lib/SortedAddresses.sol";
 
@@ -16,7 +15,7 @@ import {SortedAddresses} from "./lib/SortedAddresses.sol";
 /// ISharingSettlement). Needs the token's COLLECTOR_ROLE (charges members who cannot pay in full) and
 /// MARKET_ROLE (settleNet: the paying members' debits, the supply account's net and the credits), and
 /// MeterReadings bound to it (it closes the slots).
-contract SharingSettlement is ISharingSettlement {
+contract SharingSettlement is MeterLedger, ISharingSettlement {
     uint256 private constant PPM = 1_000_000;
 
     /// @dev One chunk's members in a slot, as the rule sees them (arrays aligned with `members`).
@@ -93,29 +92,9 @@ contract SharingSettlement is ISharingSettlement {
         uint256 toFee;
     }
 
-    ICommunity public immutable community;
-    IEnergyToken public immutable token;
-    IMeterReadings public immutable readings;
     /// @notice The key (deploy-time): Dynamic or Static.
     SharingKey public immutable key;
-    /// @notice The first slot this contract settles (the deployment's slot).
-    uint64 public immutable firstSlot;
-    /// @notice Seconds after a slot's delivery until it may settle with readings missing.
-    uint64 public immutable readingDeadlineSeconds;
-    /// @inheritdoc IPeriodLedger
-    uint64 public immutable periodSlots;
-    uint64 private immutable _genesis;
-    uint64 private immutable _slotSeconds;
 
-    mapping(uint32 chunk => uint64) private _nextPlusOne;
-    /// @inheritdoc ISharingSettlement
-    mapping(uint64 slot => mapping(uint32 chunk => bytes32)) public digestAt;
-    /// @inheritdoc IPeriodLedger
-    mapping(uint64 period => mapping(address member => uint256)) public exportOf;
-    /// @inheritdoc IPeriodLedger
-    mapping(uint64 period => uint256) public platformFeesOf;
-    /// @inheritdoc IPeriodLedger
-    mapping(uint64 period => uint256) public totalExportOf;
     mapping(uint64 slot => Tally) private _tallies;
     /// @dev Per (slot, chunk): consumers | producers << 32 in the chunks before it (set by pass 1).
     mapping(uint64 slot => mapping(uint32 chunk => uint256)) private _before;
@@ -130,16 +109,8 @@ contract SharingSettlement is ISharingSettlement {
         SharingKey key_,
         uint64 readingDeadlineSeconds_,
         uint64 periodSlots_
-    ) {
-        community = community_;
-        token = token_;
-        readings = readings_;
+    ) MeterLedger(community_, token_, readings_, readingDeadlineSeconds_, periodSlots_) {
         key = key_;
-        readingDeadlineSeconds = readingDeadlineSeconds_;
-        periodSlots = periodSlots_;
-        _genesis = community_.genesis();
-        _slotSeconds = community_.slotSeconds();
-        firstSlot = readings_.openFromSlot();
     }
 
     // ----------------------------------------------------------------------------------- tally
@@ -202,11 +173,10 @@ contract SharingSettlement is ISharingSettlement {
         external
     {
         if (!community.hasRole(Roles.MATCHER, msg.sender)) revert SharingNotMatcher(msg.sender);
-        uint64 next = nextSlotOf(chunk);
+        uint64 next = _advanceCursor(slot, chunk);
         if (slot != next) revert SharingOutOfOrder(chunk, next, slot);
         uint32 chunks = chunksIn(slot);
         if (chunk >= chunks) revert SharingUnknownChunk(slot, chunk);
-        _nextPlusOne[chunk] = slot + 2;
         _requireReady(slot);
         Chunk memory c = _load(slot, chunk, members, readingWords);
         _close(slot, chunk, c.readingsHash);
@@ -259,37 +229,11 @@ contract SharingSettlement is ISharingSettlement {
         }
     }
 
-    /// @inheritdoc ISharingSettlement
-    function nextSlotOf(uint32 chunk) public view returns (uint64) {
-        uint64 stored = _nextPlusOne[chunk];
-        if (stored != 0) return stored - 1;
-        uint64 from = community.chunkFromSlot(chunk); // reverts for a chunk not opened
-        return from > firstSlot ? from : firstSlot;
-    }
-
-    /// @inheritdoc IPeriodLedger
-    function nextSlot() external view returns (uint64 next) {
-        uint32 chunks = community.chunkCount();
-        if (chunks == 0) return firstSlot;
-        next = type(uint64).max;
-        for (uint32 c; c < chunks; ++c) {
-            uint64 n = nextSlotOf(c);
-            if (n < next) next = n;
-        }
-    }
-
     // ----------------------------------------------------------------------------------- internals
 
     function _requireReady(uint64 slot) private view {
-        uint256 delivered = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
-        uint256 deadline = delivered + readingDeadlineSeconds;
-        if (block.timestamp >= deadline) return;
-        if (block.timestamp >= delivered) {
-            // slither-disable-next-line unused-return
-            (uint256 count,) = readings.slotReadings(slot);
-            if (count >= community.meterCount()) return; // every meter has reported
-        }
-        revert SharingReadingsPending(slot, deadline);
+        (bool ready, uint256 deadline) = _readiness(slot);
+        if (!ready) revert SharingReadingsPending(slot, deadline);
     }
 
     /// @dev Close the (slot, chunk)'s readings, check the words against the commitment and turn them

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {IMeterLedger} from "./IMeterLedger.sol";
+
 /// @title Settlement against meters (imbalance), and the audit digest
 /// @notice Once a slot's trades are settled and its readings are in (every registered meter has
 /// reported, or the reading deadline has passed), its imbalance is settled once per member
@@ -24,7 +26,7 @@ pragma solidity 0.8.28;
 /// `readingsHash` the (slot, chunk)'s reading commitment and `imbalanceHash` the running hash
 /// `h = keccak256(abi.encode(h, member, importWh, exportWh, tradedNetSoldWh, credit, energyCharge,
 /// networkCharge, collected))` over the (slot, chunk)'s `ImbalanceSettled` events in order (h starts at 0).
-interface IImbalanceSettlement {
+interface IImbalanceSettlement is IMeterLedger {
     /// @notice One (slot, chunk) of a batch: `settleImbalance`'s arguments.
     struct ImbalanceEntry {
         uint64 slot;
@@ -90,34 +92,4 @@ interface IImbalanceSettlement {
     /// submitter bounds a batch's size (the matcher: `imbalance_batch_member_slots`), so no
     /// transaction grows with the community.
     function settleImbalances(ImbalanceEntry[] calldata entries) external;
-
-    /// @notice The first slot this contract settles (the deployment's slot).
-    function firstSlot() external view returns (uint64);
-
-    /// @notice The next slot to settle in every chunk (the least of `nextSlotOf`); every slot before
-    /// it is settled for every member (`firstSlot` while no chunk is open).
-    function nextSlot() external view returns (uint64);
-
-    /// @notice The next slot `chunk` settles; its slots before it are settled.
-    function nextSlotOf(uint32 chunk) external view returns (uint64);
-
-    /// @notice Digest chain link of a settled (slot, chunk) (zero if not settled).
-    function digestAt(uint64 slot, uint32 chunk) external view returns (bytes32);
-
-    /// @notice Seconds after a slot's delivery until its imbalance may settle with readings missing.
-    function readingDeadlineSeconds() external view returns (uint64);
-
-    /// @notice Slots per profit-sharing period (period p = slots [p·periodSlots, (p+1)·periodSlots)).
-    function periodSlots() external view returns (uint64);
-
-    /// @notice Wh `member` exported (metered) in `period`, over settled slots.
-    function exportOf(uint64 period, address member) external view returns (uint256);
-
-    /// @notice Platform fees (n€) of the settled slots of `period`.
-    function platformFeesOf(uint64 period) external view returns (uint256);
-
-    /// @notice Wh all members together exported (metered) in `period`, over settled slots: the sum
-    /// of `exportOf(period, ·)`, kept as it grows so that closing a period needs no pass over every
-    /// member.
-    function totalExportOf(uint64 period) external view returns (uint256);
 }

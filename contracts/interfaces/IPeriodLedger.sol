@@ -17,6 +17,8 @@ interface IPeriodLedger {
     /// @notice Platform fees (n€) of the settled slots of `period`.
     function platformFeesOf(uint64 period) external view returns (uint256);
 
-    /// @notice Wh all members together exported (metered) in `period`, over settled slots.
+    /// @notice Wh all members together exported (metered) in `period`, over settled slots: the sum
+    /// of `exportOf(period, ·)`, kept as it grows so that closing a period needs no pass over every
+    /// member.
     function totalExportOf(uint64 period) external view returns (uint256);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {IPeriodLedger} from "./IPeriodLedger.sol";
+import {IMeterLedger} from "./IMeterLedger.sol";
 
 /// @title Energy-sharing settlement (mode `sharing`)
 /// @notice Settles each (slot, chunk) of a community deployed in the `sharing` mode from its committed
@@ -25,7 +25,7 @@ import {IPeriodLedger} from "./IPeriodLedger.sol";
 /// Digest chain per chunk: `digest[s][c] = keccak256(abi.encode(digest[s−1][c], s, c, key, E, D, A,
 /// readingsHash, rowsHash))`, `rowsHash` the running `h = keccak256(abi.encode(h, member, row))` over the
 /// chunk's `SharingSettled` rows in order (`row` the event's eleven data words).
-interface ISharingSettlement is IPeriodLedger {
+interface ISharingSettlement is IMeterLedger {
     /// @notice One member's settlement in `slot`. A member consumes or produces in a slot, never both.
     /// `charged` = what a consumer owes (energy, network charges, platform fee), of which `collected`
     /// came from its balance (the rest became debt); `paid` = what a producer received (net of its
@@ -91,12 +91,6 @@ interface ISharingSettlement is IPeriodLedger {
     /// @param readingWords The (slot, chunk)'s reading words in acceptance order (see IMeterReadings).
     function settle(uint64 slot, uint32 chunk, address[] calldata members, uint256[] calldata readingWords)
         external;
-
-    /// @notice The next slot `chunk` settles.
-    function nextSlotOf(uint32 chunk) external view returns (uint64);
-
-    /// @notice Digest chain link of a settled (slot, chunk) (zero if not settled).
-    function digestAt(uint64 slot, uint32 chunk) external view returns (bytes32);
 
     /// @notice The number of chunks taking part in `slot` (those opened at or before it).
     function chunksIn(uint64 slot) external view returns (uint32);

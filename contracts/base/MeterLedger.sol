@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IMeterLedger} from "../interfaces/IMeterLedger.sol";
+import {IPeriodLedger} from "../interfaces/IPeriodLedger.sol";
+import {ICommunity} from "../interfaces/ICommunity.sol";
+import {IEnergyToken} from "../interfaces/IEnergyToken.sol";
+import {IMeterReadings} from "../interfaces/IMeterReadings.sol";
+import {Calendar} from "../lib/Calendar.sol";
+
+/// @title MeterLedger
+/// @notice The one home of what both settlements against the meters keep and decide alike (see
+/// IMeterLedger): the chunks' cursors (slots in order), when a slot is ready (every meter reported
+/// after delivery, or its reading deadline passed), the digest links and the period counters. The
+/// contracts built on it revert with their own named errors from what it answers.
+abstract contract MeterLedger is IMeterLedger {
+    ICommunity public immutable community;
+    IEnergyToken public immutable token;
+    IMeterReadings public immutable readings;
+    /// @inheritdoc IMeterLedger
+    uint64 public immutable firstSlot;
+    /// @inheritdoc IMeterLedger
+    uint64 public immutable readingDeadlineSeconds;
+    /// @inheritdoc IPeriodLedger
+    uint64 public immutable periodSlots;
+    uint64 private immutable _genesis;
+    uint64 private immutable _slotSeconds;
+
+    /// @dev Per chunk: its next slot to settle + 1 (0: none settled yet, it starts at its first slot).
+    mapping(uint32 chunk => uint64) private _nextPlusOne;
+    /// @inheritdoc IMeterLedger
+    mapping(uint64 slot => mapping(uint32 chunk => bytes32)) public digestAt;
+    /// @inheritdoc IPeriodLedger
+    mapping(uint64 period => mapping(address member => uint256)) public exportOf;
+    /// @inheritdoc IPeriodLedger
+    mapping(uint64 period => uint256) public platformFeesOf;
+    /// @inheritdoc IPeriodLedger
+    mapping(uint64 period => uint256) public totalExportOf;
+
+    /// @param readingDeadlineSeconds_ How long after delivery readings may still come in.
+    /// @param periodSlots_ Slots per profit-sharing period.
+    constructor(
+        ICommunity community_,
+        IEnergyToken token_,
+        IMeterReadings readings_,
+        uint64 readingDeadlineSeconds_,
+        uint64 periodSlots_
+    ) {
+        community = community_;
+        token = token_;
+        readings = readings_;
+        readingDeadlineSeconds = readingDeadlineSeconds_;
+        periodSlots = periodSlots_;
+        _genesis = community_.genesis();
+        _slotSeconds = community_.slotSeconds();
+        firstSlot = readings_.openFromSlot();
+    }
+
+    /// @inheritdoc IMeterLedger
+    function nextSlotOf(uint32 chunk) public view returns (uint64) {
+        uint64 stored = _nextPlusOne[chunk];
+        if (stored != 0) return stored - 1;
+        uint64 from = community.chunkFromSlot(chunk); // reverts for a chunk not opened
+        return from > firstSlot ? from : firstSlot;
+    }
+
+    /// @inheritdoc IPeriodLedger
+    function nextSlot() external view returns (uint64 next) {
+        uint32 chunks = community.chunkCount();
+        if (chunks == 0) return firstSlot;
+        next = type(uint64).max;
+        for (uint32 c; c < chunks; ++c) {
+            uint64 n = nextSlotOf(c);
+            if (n < next) next = n;
+        }
+    }
+
+    /// @dev Move `chunk`'s cursor past `slot` if `slot` is the chunk's next; returns the chunk's
+    /// next slot as it was, so that the caller reverts with its own named error when it is not
+    /// `slot` (effects first: a revert undoes the move).
+    function _advanceCursor(uint64 slot, uint32 chunk) internal returns (uint64 next) {
+        next = nextSlotOf(chunk);
+        if (slot == next) _nextPlusOne[chunk] = slot + 2;
+    }
+
+    /// @dev Whether `slot` may settle now: its reading deadline has passed, or it is delivered and
+    /// every registered meter has reported; and that deadline.
+    function _readiness(uint64 slot) internal view returns (bool ready, uint256 deadline) {
+        uint256 delivered = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
+        deadline = delivered + readingDeadlineSeconds;
+        if (block.timestamp >= deadline) return (true, deadline);
+        if (block.timestamp >= delivered) {
+            // slither-disable-next-line unused-return
+            (uint256 count,) = readings.slotReadings(slot);
+            if (count >= community.meterCount()) return (true, deadline); // every meter reported
+        }
+        return (false, deadline);
+    }
+}
