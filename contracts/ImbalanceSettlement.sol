@@ -10,6 +10,7 @@ import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {Mode, Tariff} from "./lib/MarketTypes.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SortedAddresses} from "./lib/SortedAddresses.sol";
+import {TariffMath} from "./lib/TariffMath.sol";
 
 /// @title ImbalanceSettlement
 /// @notice Settles each slot against the meters and extends the audit digest (see IImbalanceSettlement).
@@ -258,14 +259,13 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
         o.tradedNetSoldWh = int256(p.soldWh) - int256(p.boughtWh);
         int256 d = m - o.tradedNetSoldWh;
         if (d >= 0) {
-            o.credit = uint256(d) * ctx.tariff.feedInPrice;
+            o.credit = TariffMath.gridExport(ctx.tariff, uint256(d));
             if (o.credit != 0) {
                 tot.creditTransfers[tot.creditCount++] = uint160(member) | (o.credit << 160);
                 tot.credits += o.credit;
             }
         } else {
-            o.energyCharge = uint256(-d) * ctx.tariff.retailPrice;
-            o.networkCharge = uint256(-d) * ctx.tariff.gridFee;
+            (o.energyCharge, o.networkCharge) = TariffMath.gridImport(ctx.tariff, uint256(-d));
             o.collected = _charge(member, ctx, o.energyCharge, o.networkCharge);
             tot.collected += o.collected;
         }
@@ -273,9 +273,7 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
             exportOf[ctx.period][member] += p.exportWh;
             tot.exportWh += p.exportWh;
         }
-        o.bauCost = m >= 0
-            ? -(m * int256(uint256(ctx.tariff.feedInPrice)))
-            : -m * int256(uint256(ctx.tariff.retailPrice) + ctx.tariff.gridFee);
+        o.bauCost = TariffMath.bauCost(ctx.tariff, m);
     }
 
     /// @dev Energy first (to the supply account), then the grid fee (to the network account).

@@ -10,6 +10,7 @@ import {OrderWord} from "./lib/OrderWord.sol";
 import {Calendar} from "./lib/Calendar.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SignedNonces} from "./lib/SignedNonces.sol";
+import {TariffMath} from "./lib/TariffMath.sol";
 
 /// @title OrderBook
 /// @notice Orders per slot and the escrow of buy orders (see IOrderBook). The book holds escrow as its
@@ -231,7 +232,7 @@ contract OrderBook is EIP712, IOrderBook {
     /// @inheritdoc IOrderBook
     function escrowFor(uint64 slot, Side side, uint256 energyWh, uint256 limitPrice) public view returns (uint256) {
         if (side == Side.Sell) return 0;
-        return _buyEscrow(community.tariffAt(slot), energyWh, limitPrice);
+        return TariffMath.buyEscrow(community.tariffAt(slot), energyWh, limitPrice);
     }
 
     /// @inheritdoc IOrderBook
@@ -281,11 +282,11 @@ contract OrderBook is EIP712, IOrderBook {
         returns (uint256 escrow)
     {
         Tariff memory t = community.tariffAt(slot);
-        if (limitPrice < t.feedInPrice || limitPrice > t.retailPrice) {
+        if (!TariffMath.inBounds(t, limitPrice)) {
             revert OrderBookPriceOutOfBounds(limitPrice, t.feedInPrice, t.retailPrice);
         }
         uint256 word = OrderWord.pack(owner, side, energyWh, limitPrice);
-        if (side == Side.Buy) escrow = _buyEscrow(t, energyWh, limitPrice);
+        if (side == Side.Buy) escrow = TariffMath.buyEscrow(t, energyWh, limitPrice);
         uint256[] storage book = _book[slot];
         uint256 index = book.length;
         if (index >= maxOrdersPerSlot) revert OrderBookSlotFull(slot, maxOrdersPerSlot);
@@ -329,11 +330,6 @@ contract OrderBook is EIP712, IOrderBook {
         // EnergyToken (OpenZeppelin ERC20) reverts or returns true (triaged: docs/security.md).
         // slither-disable-next-line unchecked-transfer
         if (escrow != 0) token.transfer(caller, escrow);
-    }
-
-    /// @dev "A buy order escrows limit * energy plus the largest fee it can incur."
-    function _buyEscrow(Tariff memory t, uint256 energyWh, uint256 limitPrice) private pure returns (uint256) {
-        return energyWh * (limitPrice + t.tradeFeeBuy + t.p2pGridFee);
     }
 
     /// @dev The relayed intent's replay check (SignedNonces, shared with Flexibility), refused with

@@ -11,6 +11,7 @@ import {MemberRole, Mode, Tariff} from "./lib/MarketTypes.sol";
 import {OrderWord} from "./lib/OrderWord.sol";
 import {ClearingCheck} from "./lib/ClearingCheck.sol";
 import {Roles} from "./lib/Roles.sol";
+import {TariffMath} from "./lib/TariffMath.sol";
 
 /// @title Settlement
 /// @notice Verifies each slot's clearing on-chain and pays it (see ISettlement). The book is the
@@ -309,7 +310,7 @@ contract Settlement is EIP712, ISettlement {
         uint256 e = w.energy();
         if (e < minOrderWh) revert SettlementIntentEnergy(i, e, minOrderWh);
         uint256 p = w.price();
-        if (p < t.feedInPrice || p > t.retailPrice) {
+        if (!TariffMath.inBounds(t, p)) {
             revert SettlementIntentPriceOutOfBounds(i, p, t.feedInPrice, t.retailPrice);
         }
     }
@@ -430,7 +431,7 @@ contract Settlement is EIP712, ISettlement {
         Tariff memory t = b.t;
         Holders memory h = b.h;
         unchecked {
-            uint256 buyRate = uint256(t.tradeFeeBuy) + t.p2pGridFee;
+            uint256 buyRate = TariffMath.buyRate(t);
             uint256 direct = b.direct;
             for (uint256 i = direct; i < b.words.length; ++i) {
                 uint256 f = fills[i];
@@ -498,9 +499,9 @@ contract Settlement is EIP712, ISettlement {
     function _buyerRefund(uint256 w, uint256 f, Clearing memory c, Tariff memory t) private pure returns (uint256) {
         unchecked {
             uint256 limit = w.price();
-            uint256 buyRate = uint256(t.tradeFeeBuy) + t.p2pGridFee;
+            uint256 buyRate = TariffMath.buyRate(t);
             uint256 tradePrice = c.mode == Mode.PayAsBid ? limit : c.price;
-            return w.energy() * (limit + buyRate) - (tradePrice + buyRate) * f;
+            return TariffMath.buyEscrow(t, w.energy(), limit) - (tradePrice + buyRate) * f;
         }
     }
 }

@@ -9,6 +9,7 @@ import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {SharingKey, Tariff} from "./lib/MarketTypes.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SortedAddresses} from "./lib/SortedAddresses.sol";
+import {TariffMath} from "./lib/TariffMath.sol";
 
 /// @title SharingSettlement
 /// @notice Settles the `sharing` mode's slots from the meters by the allocation key (see
@@ -426,11 +427,9 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         if (r.importWh > r.exportWh) {
             m = r.importWh - r.exportWh; // c_i
             uint256 grid = m - r.allocated;
-            uint256 energy = uint256(t.sharingPrice) * r.allocated + uint256(t.retailPrice) * grid;
-            uint256 network = uint256(t.p2pGridFee) * r.allocated + uint256(t.gridFee) * grid;
-            uint256 fee = uint256(t.tradeFeeBuy) * r.allocated;
+            (uint256 energy, uint256 network, uint256 fee) = TariffMath.sharedImport(t, r.allocated, grid);
             r.charged = energy + network + fee;
-            r.bauCost = int256(m * (uint256(t.retailPrice) + t.gridFee));
+            r.bauCost = TariffMath.bauCost(t, -int256(m));
             ctx.fees += fee;
             if (r.charged == 0) return;
             if (token.balanceOf(member) >= r.charged) {
@@ -444,9 +443,9 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
             }
         } else {
             m = r.exportWh - r.importWh; // g_j
-            uint256 sellFee = uint256(t.tradeFeeSell) * r.credited;
-            r.paid = (uint256(t.sharingPrice) - t.tradeFeeSell) * r.credited + uint256(t.feedInPrice) * (m - r.credited);
-            r.bauCost = -int256(m * t.feedInPrice);
+            uint256 sellFee;
+            (r.paid, sellFee) = TariffMath.sharedExport(t, m, r.credited);
+            r.bauCost = TariffMath.bauCost(t, int256(m));
             ctx.fees += sellFee;
             if (r.paid != 0) ctx.credits[ctx.creditCount++] = uint160(member) | (r.paid << 160);
             ctx.fromSupply += r.paid + sellFee;
