@@ -74,6 +74,17 @@ class SharingCommunity:
     def matcher(self) -> Matcher:
         return Matcher(self.node, self.account(2))
 
+    def room_in_the_day(self, slots: int) -> None:
+        """Unless `slots` more slots fit in the current day (days counted in slots from genesis,
+        as the dashboard groups them), move the chain to the next day's first slot: slots settled
+        next then fall in one day whatever the time of day the test runs at."""
+        community = self.node.contract("Community").functions
+        per_day = 86_400 // int(self.node.call(community.slotSeconds()))
+        current = int(self.node.call(community.currentSlot()))
+        if current % per_day + slots >= per_day:
+            first = current + per_day - current % per_day
+            self.node.make_request("evm_mine", [int(self.node.call(community.slotStart(first)))])
+
     def settle_slot(self, flows: Sequence[tuple[int, int]]) -> tuple[int, int]:
         """Settle the slots up to the next one empty, then the next one with each member's
         (import, export) Wh read by its meter; returns that slot and the first block of its

@@ -36,6 +36,8 @@ SECOND = [(0, 2000), (400, 0), (0, 0), (100, 0), (50, 0)]
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharingCommunity]:
     with sharing_chain(tmp_path_factory.mktemp("sharing-dashboard")) as chain:
         community = SharingCommunity.with_members(chain, len(FLOWS))
+        # Both slots in one day (each settle moves past a reading deadline: a few slots apart).
+        community.room_in_the_day(16)
         community.settle_slot(FLOWS)
         community.settle_slot(SECOND)
         yield community
