@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
+from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3.types import LogReceipt
@@ -30,6 +31,11 @@ def canonical_type(param: Mapping[str, Any]) -> str:
         inner = ",".join(canonical_type(c) for c in param["components"])
         return f"({inner}){kind[len('tuple') :]}"
     return kind
+
+
+def event_topic(event_abi: Mapping[str, Any]) -> bytes:
+    """An event's first topic (the hash of its signature, structs spelled out as tuples)."""
+    return bytes(event_abi_to_log_topic(dict(event_abi)))  # type: ignore[arg-type]
 
 
 def is_dynamic(param: Mapping[str, Any]) -> bool:

@@ -374,10 +374,6 @@ class EnergyTokenGateway(_Contract):
         fn = self.contract.functions.approve(spender, amount)
         return Mined.of(self._send(fn, sender, gas, nonce))
 
-    def allowance(self, owner: str, spender: str) -> int:
-        """What is left of the mandate `owner` gave `spender`."""
-        return int(self.node.call(self.contract.functions.allowance(owner, spender)))
-
     def transfer_from_batch(
         self,
         debits: Sequence[tuple[str, int]],

@@ -57,7 +57,14 @@ from web3.types import (
     Wei,
 )
 
-from chain.events import EventCodec, EventMismatch, canonical_type, checksum, is_dynamic
+from chain.events import (
+    EventCodec,
+    EventMismatch,
+    canonical_type,
+    checksum,
+    event_topic,
+    is_dynamic,
+)
 from gridshare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -412,8 +419,7 @@ class Node:
                     if item.get("type") != "event" or item.get("anonymous"):
                         continue
                     inputs = list(item.get("inputs", []))
-                    types = ",".join(canonical_type(p) for p in inputs)
-                    topic = keccak(text=f"{item['name']}({types})")
+                    topic = event_topic(item)
                     names = [str(p.get("name") or f"arg{i}") for i, p in enumerate(inputs)]
                     addresses = [
                         n for n, p in zip(names, inputs, strict=True) if p["type"] == "address"
@@ -467,8 +473,7 @@ class Node:
         unknown = set(filters) - {str(p.get("name")) for p in inputs}
         if unknown:
             raise NodeError(f"{contract}.{event} has no argument {sorted(unknown)}")
-        types = ",".join(canonical_type(p) for p in inputs)
-        topics: list[HexStr | None] = [HexStr("0x" + keccak(text=f"{event}({types})").hex())]
+        topics: list[HexStr | None] = [HexStr("0x" + event_topic(item).hex())]
         for param in (p for p in inputs if p.get("indexed")):
             name = str(param.get("name"))
             topics.append(None if name not in filters else _topic(param, filters.pop(name)))

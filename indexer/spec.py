@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_utils.abi import event_abi_to_log_topic
-
-from chain.events import is_dynamic
+from chain.events import event_topic, is_dynamic
 
 SPEC_PATH = Path(__file__).with_name("events.json")
 BASE_COLUMNS = ("tx_hash", "log_index", "block_number", "block_hash", "block_time")
@@ -58,7 +56,7 @@ class EventSpec:
 
     @property
     def topic(self) -> bytes:
-        return bytes(event_abi_to_log_topic(dict(self.abi)))  # type: ignore[arg-type]
+        return event_topic(self.abi)
 
 
 def _columns(
