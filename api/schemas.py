@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from eth_utils.address import to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
+from market.tariff import PRICE_CAP, SERVICE_FEE_CAP
+
 StrictU64 = Annotated[StrictInt, Field(ge=0, lt=2**64)]
 StrictU256 = Annotated[StrictInt, Field(ge=0, lt=2**256)]
 Address = Annotated[
@@ -244,15 +246,18 @@ class TopUpConfirm(Strict):
 
 
 class TariffFields(BaseModel):
-    retail_price: StrictInt = Field(ge=0, lt=2**40)
-    feed_in_price: StrictInt = Field(ge=0, lt=2**40)
-    grid_fee: StrictInt = Field(ge=0, lt=2**40)
-    p2p_grid_fee: StrictInt = Field(ge=0, lt=2**40)
-    trade_fee_buy: StrictInt = Field(ge=0, lt=2**40)
-    trade_fee_sell: StrictInt = Field(ge=0, lt=2**40)
-    community_price: StrictInt = Field(ge=0, lt=2**40)
-    sharing_price: StrictInt | None = Field(default=None, ge=0, lt=2**40)
-    service_fee: StrictInt = Field(ge=0, lt=2**96)
+    """A tariff's terms: the fields and bounds market.tariff declares (tests/market/
+    test_tariff_fields.py keeps the two alike)."""
+
+    retail_price: StrictInt = Field(ge=0, lt=PRICE_CAP)
+    feed_in_price: StrictInt = Field(ge=0, lt=PRICE_CAP)
+    grid_fee: StrictInt = Field(ge=0, lt=PRICE_CAP)
+    p2p_grid_fee: StrictInt = Field(ge=0, lt=PRICE_CAP)
+    trade_fee_buy: StrictInt = Field(ge=0, lt=PRICE_CAP)
+    trade_fee_sell: StrictInt = Field(ge=0, lt=PRICE_CAP)
+    service_fee: StrictInt = Field(ge=0, lt=SERVICE_FEE_CAP)
+    community_price: StrictInt = Field(ge=0, lt=PRICE_CAP)
+    sharing_price: StrictInt | None = Field(default=None, ge=0, lt=PRICE_CAP)
     mode: Mode
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from market.tariff import SlotRules, Tariff
+from market.tariff import RULE_FIELDS, SlotRules, Tariff
 
 MODE_CODES: dict[str, int] = {"uniform": 0, "pay-as-bid": 1, "community": 2}
 MODE_NAMES: dict[int, str] = {code: name for name, code in MODE_CODES.items()}
@@ -21,42 +21,23 @@ _MASK32 = (1 << 32) - 1
 
 
 def encode_rules(rules: SlotRules) -> tuple[int, ...]:
-    """The contracts' `Tariff` struct (field order of contracts/lib/MarketTypes.sol)."""
-    t = rules.tariff
-    return (
-        t.retail_price,
-        t.feed_in_price,
-        t.grid_fee,
-        t.p2p_grid_fee,
-        t.trade_fee_buy,
-        t.trade_fee_sell,
-        t.community_price,
-        t.service_fee,
-        MODE_CODES[rules.mode],
-        t.sharing_price,
+    """The contracts' `Tariff` struct, field by field as market.tariff declares them."""
+    return tuple(
+        MODE_CODES[rules.mode] if f.name == "mode" else getattr(rules.tariff, f.name)
+        for f in RULE_FIELDS
     )
 
 
 def decode_rules(values: Sequence[int]) -> SlotRules:
-    """Inverse of :func:`encode_rules`: what `Community.tariffAt(slot)` returns (a 9-field
-    tariff recorded before `sharingPrice` existed reads it as the community price)."""
+    """Inverse of :func:`encode_rules`: what `Community.tariffAt(slot)` returns (a tariff
+    recorded before `sharingPrice`, the struct's last field, existed reads it as the community
+    price: the Tariff's default)."""
     ints = [int(v) for v in values]
-    if len(ints) == 9:
-        # Recorded before the tariff had a sharing price: it is the community price then.
-        ints.append(ints[6])
-    (retail, feed_in, grid, p2p, fee_buy, fee_sell, pc, service, mode, sharing) = ints
-    tariff = Tariff(
-        retail_price=retail,
-        feed_in_price=feed_in,
-        grid_fee=grid,
-        p2p_grid_fee=p2p,
-        trade_fee_buy=fee_buy,
-        trade_fee_sell=fee_sell,
-        service_fee=service,
-        community_price=pc,
-        sharing_price=sharing,
-    )
-    return SlotRules(tariff, MODE_NAMES[mode])
+    if len(ints) not in (len(RULE_FIELDS), len(RULE_FIELDS) - 1):
+        raise ValueError(f"a tariff has {len(RULE_FIELDS)} fields, got {len(ints)}")
+    terms = {f.name: v for f, v in zip(RULE_FIELDS, ints, strict=False)}
+    mode = MODE_NAMES[terms.pop("mode")]
+    return SlotRules(Tariff(**terms), mode)
 
 
 @dataclass(frozen=True, slots=True)

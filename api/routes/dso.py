@@ -27,7 +27,7 @@ from api.schemas import (
 from api.view import ChainView, hex_bytes, tx_public
 from chain.gateway import Mined
 from chain.node import Sender
-from market.tariff import InvalidTariffError, SlotRules, Tariff
+from market.tariff import TARIFF_NAMES, InvalidTariffError, SlotRules, Tariff, tariff_terms
 
 router = APIRouter(prefix="/dso", tags=["dso"])
 log = logging.getLogger("api.dso")
@@ -145,19 +145,8 @@ def _top_up(
 
 
 def _tariff_public(from_slot: int, rules: SlotRules) -> TariffPublic:
-    t = rules.tariff
-    return TariffPublic(
-        from_slot=from_slot,
-        retail_price=t.retail_price,
-        feed_in_price=t.feed_in_price,
-        grid_fee=t.grid_fee,
-        p2p_grid_fee=t.p2p_grid_fee,
-        trade_fee_buy=t.trade_fee_buy,
-        trade_fee_sell=t.trade_fee_sell,
-        community_price=t.community_price,
-        service_fee=t.service_fee,
-        mode=rules.mode,  # type: ignore[arg-type]
-        sharing_price=t.sharing_price,
+    return TariffPublic.model_validate(
+        {"from_slot": from_slot, "mode": rules.mode, **tariff_terms(rules.tariff)}
     )
 
 
@@ -173,19 +162,7 @@ def schedule_tariff(body: TariffCreate, user: DsoUser, view: ViewDep) -> TxPubli
     """Schedule a tariff from `from_slot` (beyond the order horizon); checked by the rulebook
     first, then by the contract."""
     try:
-        tariff = Tariff(
-            retail_price=body.retail_price,
-            feed_in_price=body.feed_in_price,
-            grid_fee=body.grid_fee,
-            p2p_grid_fee=body.p2p_grid_fee,
-            trade_fee_buy=body.trade_fee_buy,
-            trade_fee_sell=body.trade_fee_sell,
-            service_fee=body.service_fee,
-            community_price=body.community_price,
-            sharing_price=body.community_price
-            if body.sharing_price is None
-            else body.sharing_price,
-        )
+        tariff = Tariff(**body.model_dump(include=set(TARIFF_NAMES), exclude_none=True))
     except InvalidTariffError as exc:
         raise ApiError(422, "invalid_tariff", str(exc)) from exc
     rules = SlotRules(tariff, body.mode)

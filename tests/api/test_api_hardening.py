@@ -69,6 +69,9 @@ def test_a_bool_is_not_an_integer(client: httpx.Client, dso: Wallet) -> None:
     _refused(
         dso.post("/dso/tariffs", {**tariff, "retail_price": 1, "from_slot": True}), "from_slot"
     )
+    # The contracts store the service fee as a uint64: a larger one is refused before signing.
+    over = dso.post("/dso/tariffs", {**tariff, "retail_price": 200_000, "service_fee": 2**64})
+    assert over.status_code == 422 and "service_fee" in over.json()["message"], over.text
     mint = {"member": newcomer.address, "amount": True, "reference": "bool"}
     _refused(dso.post("/dso/top-ups", mint), "amount")
     flex = {"slot": 10**6, "direction": "reduce_import", "quantity_wh": True, "max_price": 1}
