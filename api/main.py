@@ -1,6 +1,7 @@
 """The app factory: `create_app(settings, node)` wires the chain view, sign-in, the database and
 the routes (and, on a local development chain when asked, the dev sign-in helper: api/dev.py).
-`gridshare api --network <id>` serves it with uvicorn; tests serve it the same way."""
+`gridshare api --network <id>` serves it with uvicorn on the node gridshare.wiring.api_node
+builds; tests serve it the same way."""
 
 from __future__ import annotations
 
@@ -35,23 +36,6 @@ from indexer.migrate import make_engine
 from intents.pool import IntentPool
 
 log = logging.getLogger("api")
-
-
-def api_node(network_id: str, settings: Settings) -> Node:
-    """The node as the API uses it: bounded retries and a short request timeout
-    (settings.api_rpc_*), so that a request answers 503 soon after the node goes away and no
-    retry loop outlives a shutdown. The services keep their own patient policy (rpc_*)."""
-    return Node.from_settings(
-        network_id,
-        settings.model_copy(
-            update={
-                "rpc_timeout_seconds": settings.api_rpc_timeout_seconds,
-                "rpc_retry_limit": settings.api_rpc_retry_limit,
-                "rpc_retry_initial_seconds": settings.api_rpc_retry_initial_seconds,
-                "rpc_retry_max_seconds": settings.api_rpc_retry_max_seconds,
-            }
-        ),
-    )
 
 
 def _write_accounts(settings: Settings) -> dict[str, tuple[str | None, SecretStr | None]]:

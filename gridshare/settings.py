@@ -199,6 +199,15 @@ class Settings(BaseModel):
         limit = self.rpc_retry_limit or self.audit_rpc_retry_limit
         return self.model_copy(update={"rpc_retry_limit": limit})
 
+    def with_options(self, **options: object) -> Settings:
+        """These settings with each command-line option given (not None) in place of the
+        setting of its name: `--db URL` over index_db_url, and so on. The command line has
+        checked the values (typer's bounds)."""
+        unknown = sorted(options.keys() - Settings.model_fields.keys())
+        if unknown:
+            raise ValueError(f"no such setting: {', '.join(unknown)}")
+        return self.model_copy(update={k: v for k, v in options.items() if v is not None})
+
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}

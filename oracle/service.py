@@ -4,7 +4,7 @@ oracle.meter): it can drop a reading but not forge, alter or replay one.
 
 Each pass relays every pending reading whose slot has ended on-chain, then waits
 `oracle_poll_seconds`. Killing the process at any point loses nothing: see oracle/outbox.py and
-oracle/relay.py.
+oracle/relay.py. The relay is built from settings by gridshare.wiring.relay.
 """
 
 from __future__ import annotations
@@ -12,37 +12,19 @@ from __future__ import annotations
 import logging
 import time
 
-from chain.calendar import read_calendar
-from chain.node import Node, NodeError, oracle_sender
-from gridshare.settings import Settings
-from oracle.outbox import open_outbox
+from chain.node import NodeError
 from oracle.relay import Relay, RelayStats
 from oracle.stats import accumulate
 
 log = logging.getLogger(__name__)
 
 
-def build(settings: Settings, network: str) -> tuple[Node, Relay]:
-    """The relay for `network`, from settings: the node, the outbox and the oracle account."""
-    node = Node.from_settings(network, settings)
-    engine = open_outbox(settings.oracle_db_url)
-    relay = Relay(
-        engine,
-        node,
-        oracle_sender(settings),
-        read_calendar(node),
-        settings.oracle_batch_size,
-        settings.oracle_batch_gas,
-    )
-    return node, relay
-
-
-def run(settings: Settings, network: str, *, once: bool) -> RelayStats:
-    """Relay the outbox. With `once`, stop after the first pass that reaches the chain (every
-    reading whose slot has ended on-chain sent); otherwise pass again forever."""
-    node, relay = build(settings, network)
+def run(relay: Relay, poll_seconds: float, *, once: bool) -> RelayStats:
+    """Relay the outbox (`relay`, as gridshare.wiring.relay builds it from settings). With
+    `once`, stop after the first pass that reaches the chain (every reading whose slot has ended
+    on-chain sent); otherwise pass again forever, `poll_seconds` apart."""
     total = RelayStats()
-    log.info("oracle relay on %s (chain %d)", node.url, node.manifest.chain_id)
+    log.info("oracle relay on %s (chain %d)", relay.node.url, relay.node.manifest.chain_id)
     while True:
         try:
             accumulate(total, relay.run_once())
@@ -51,4 +33,4 @@ def run(settings: Settings, network: str, *, once: bool) -> RelayStats:
         else:
             if once:
                 return total
-        time.sleep(settings.oracle_poll_seconds)
+        time.sleep(poll_seconds)

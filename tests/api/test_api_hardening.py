@@ -27,9 +27,9 @@ from web3.types import Wei
 from api.client import EUR, Wallet
 from api.dev import DevHelperRefused, refuse_unless_dev_chain
 from api.history import MAX_SLOTS
-from api.main import api_node, create_app
 from chain.devchain import DevChain, free_port
 from chain.node import Node, Sender
+from gridshare import wiring
 from gridshare.settings import Settings
 from tests.api.test_api import open_slot
 from tests.apiserver import DSO_ACCOUNT, RELAYER_ACCOUNT, new_member
@@ -361,7 +361,7 @@ def api_behind_proxy(
     mine = settings.model_copy(
         update={"rpc_url": f"http://127.0.0.1:{proxy.port}", "api_port": api_port}
     )
-    app = create_app(mine, api_node(chain.network_id, mine))
+    app = wiring.api_app(mine, chain.network_id)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning")
     )

@@ -62,6 +62,10 @@ def test_the_tree_keeps_every_layer(tree: Path) -> None:
         ("sim/report.py", "import api.view", "sim.report -> api.view"),
         ("storage/engine.py", "import chain.codec", "storage.engine -> chain.codec"),
         ("gridshare/settings.py", "import gridshare.cli", "gridshare.settings -> gridshare.cli"),
+        ("gridshare/wiring.py", "import gridshare.cli", "gridshare.wiring -> gridshare.cli"),
+        ("api/main.py", "import gridshare.wiring", "api.main -> gridshare.wiring"),
+        ("gridshare/wiring.py", "import oracle.meter", "gridshare.wiring -> oracle.meter"),
+        ("gridshare/cli/oracle.py", "import oracle.meter", "gridshare.cli.oracle -> oracle.meter"),
         ("bench/report.py", "import tests.fixtures", "bench.report -> tests.fixtures"),
     ],
 )

@@ -27,16 +27,16 @@ from tests.oracle.conftest import ORACLE, PASSWORD, Meters
 
 
 def test_the_relay_never_loads_the_meter_side() -> None:
-    """Importing the relay, its service and its commands (the whole `gridshare` command line
-    included) loads nothing that opens a keystore or signs a reading."""
+    """Importing the relay, its service, its wiring and its commands (the whole `gridshare`
+    command line included) loads nothing that opens a keystore or signs a reading."""
     probe = (
-        "import sys, gridshare.cli, oracle.service, oracle.relay, oracle.cli, oracle.outbox\n"
+        "import sys, gridshare.cli, gridshare.wiring, oracle.service, oracle.relay, oracle.outbox\n"
         "print(sorted(m for m in sys.modules if m.startswith('oracle.meter.')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
-    assert out.stdout.split() == ["['oracle.meter.cli']"]  # the `gridshare meter` commands only
+    assert out.stdout.split() == ["[]"]  # `gridshare meter`'s commands load it when run
 
 
 def test_a_signer_signs_its_own_meter_only() -> None:

@@ -1,4 +1,4 @@
-"""`gridshare index ...`: the event index's commands (registered in gridshare/cli.py)."""
+"""`gridshare index ...`: the event index's commands (registered in gridshare/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -41,21 +41,18 @@ def index_run(
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from chain.node import Node, NodeError
+    from chain.node import NodeError
+    from gridshare import wiring
     from gridshare.settings import configure_logging, load_settings
     from indexer.decode import UnknownEvent
-    from indexer.migrate import make_engine
-    from indexer.service import Indexer, IndexerError
+    from indexer.service import IndexerError
 
     configure_logging()
-    settings = load_settings()
+    settings = load_settings().with_options(
+        index_db_url=db, index_batch_blocks=batch, index_confirmations=confirmations
+    )
     try:
-        indexer = Indexer(
-            Node.from_settings(network, settings),
-            make_engine(db or settings.index_db_url),
-            batch_blocks=batch or settings.index_batch_blocks,
-            confirmations=settings.index_confirmations if confirmations is None else confirmations,
-        )
+        indexer = wiring.indexer(settings, network)
         if once:
             results = indexer.run_once()
             events = sum(r.events for r in results)

@@ -6,22 +6,18 @@ import typer
 import uvicorn
 
 from api.dev import DevHelperRefused
-from api.main import api_node, create_app, missing_write_accounts
+from api.main import missing_write_accounts
 from chain.node import NodeError
+from gridshare import wiring
 from gridshare.settings import configure_logging, load_settings
 
 
 def serve(network: str, *, db: str | None, host: str | None, port: int | None) -> None:
+    """Serve the API with the options given over settings; exit 2 when the write endpoints lack
+    an account or the dev sign-in helper is refused, 1 when the node or deployment is not
+    there."""
     configure_logging()
-    settings = load_settings()
-    updates: dict[str, object] = {}
-    if db is not None:
-        updates["index_db_url"] = db
-    if host is not None:
-        updates["api_host"] = host
-    if port is not None:
-        updates["api_port"] = port
-    settings = settings.model_copy(update=updates)
+    settings = load_settings().with_options(index_db_url=db, api_host=host, api_port=port)
     missing = missing_write_accounts(settings)
     if missing:
         typer.echo(
@@ -31,7 +27,7 @@ def serve(network: str, *, db: str | None, host: str | None, port: int | None) -
         )
         raise typer.Exit(code=2)
     try:
-        app = create_app(settings, api_node(network, settings))
+        app = wiring.api_app(settings, network)
     except DevHelperRefused as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from e
@@ -46,6 +42,6 @@ def serve(network: str, *, db: str | None, host: str | None, port: int | None) -
         loop="uvloop",
         http="httptools",
         # After SIGTERM, in-flight requests get this long; the API's node retries are bounded
-        # (api_node), so none waits on a dead node past it.
+        # (gridshare.wiring.api_node), so none waits on a dead node past it.
         timeout_graceful_shutdown=settings.api_shutdown_seconds,
     )

@@ -1,5 +1,6 @@
 """`gridshare oracle ...`: run the relay, list the quarantine, count the outbox. The meter side
-(signing with a meter's key) is `gridshare meter ...` (oracle/meter/cli.py)."""
+(signing with a meter's key) is `gridshare meter ...` (gridshare/cli/meter.py). The relay is
+built by gridshare.wiring, which never loads the meter side."""
 
 from __future__ import annotations
 
@@ -40,10 +41,16 @@ def run_command(
 ) -> None:
     """Relay the meter-signed readings queued in the outbox to MeterReadings (no meter key)."""
     from chain.node import NodeError
+    from gridshare import wiring
     from gridshare.settings import load_settings
+    from oracle.relay import RelayStats
     from oracle.service import run
 
-    stats = run_service(lambda: run(load_settings(), network, once=once), NodeError, OSError)
+    def relay() -> RelayStats:
+        settings = load_settings()
+        return run(wiring.relay(settings, network), settings.oracle_poll_seconds, once=once)
+
+    stats = run_service(relay, NodeError, OSError)
     typer.echo(json.dumps({"relay": asdict(stats)}))
 
 
@@ -54,10 +61,11 @@ def quarantine_command(
     limit: Annotated[int, typer.Option(help="At most this many entries.")] = 1000,
 ) -> None:
     """List quarantined inputs with their reasons (oldest first)."""
+    from gridshare import wiring
     from gridshare.settings import load_settings
-    from oracle.outbox import open_outbox, quarantined
+    from oracle.outbox import quarantined
 
-    engine = open_outbox(load_settings().oracle_db_url)
+    engine = wiring.outbox(load_settings())
     with engine.connect() as conn:
         entries = quarantined(conn, meter=meter, limit=limit)
     for e in entries:
@@ -74,8 +82,9 @@ def quarantine_command(
 @oracle_app.command("status")
 def status_command() -> None:
     """Readings per state in the outbox (pending, sent, done, quarantined) as JSON."""
+    from gridshare import wiring
     from gridshare.settings import load_settings
-    from oracle.outbox import counts, open_outbox
+    from oracle.outbox import counts
 
-    with open_outbox(load_settings().oracle_db_url).connect() as conn:
+    with wiring.outbox(load_settings()).connect() as conn:
         typer.echo(json.dumps(counts(conn)))

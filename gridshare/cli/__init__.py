@@ -1,4 +1,6 @@
-"""The `gridshare` command line. Each stage of the data flow adds its subcommands here."""
+"""The `gridshare` command line. Each stage of the data flow adds its subcommands here; the
+larger groups are the modules of this package (index, oracle, meter, audit, api). The commands
+build their services through gridshare.wiring, never by hand."""
 
 from __future__ import annotations
 
@@ -216,7 +218,8 @@ def export_allocation(
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     from chain.calendar import read_calendar
-    from chain.node import Node, NodeError
+    from chain.node import NodeError
+    from gridshare import wiring
     from gridshare.settings import load_settings
     from indexer.allocation import (
         AllocationIndexError,
@@ -226,7 +229,6 @@ def export_allocation(
         write_csv,
         write_json,
     )
-    from indexer.migrate import make_engine
 
     start = _utc_day_or_exit(from_day, "--from")
     end = _utc_day_or_exit(to_day, "--to")
@@ -239,22 +241,22 @@ def export_allocation(
         )
     if fmt not in ("csv", "json"):
         _fail(f"--format must be csv or json, not {fmt!r}")
-    settings = load_settings()
-    url = db or settings.index_db_url
+    settings = load_settings().with_options(index_db_url=db)
+    url = settings.index_db_url
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and not (
             parsed.database and Path(parsed.database).is_file()
         ):
             raise AllocationIndexError(f"{url}: no such SQLite file")
-        engine = make_engine(url)
+        engine = wiring.index_engine(settings)
         info = index_info(engine, url)
     except (AllocationIndexError, ArgumentError, SQLAlchemyError) as e:
         _fail(_one_line(str(e)))
     if network is not None and network != info.network:
         _fail(f"{url} indexes network {info.network}, not {network}")
     try:
-        node = Node.from_settings(info.network, settings.one_shot())
+        node = wiring.one_shot_node(settings, info.network)
         node.check_chain()
         calendar = read_calendar(node)
     except NodeError as e:
@@ -388,7 +390,7 @@ matcher_app = typer.Typer(
 )
 app.add_typer(matcher_app, name="matcher")
 
-from indexer.cli import index_app  # noqa: E402
+from gridshare.cli.index import index_app  # noqa: E402
 
 app.add_typer(index_app, name="index")
 
@@ -410,21 +412,14 @@ def matcher_run(
     """
     import logging
 
-    from chain.node import Node, NodeError, matcher_sender
+    from chain.node import NodeError
+    from gridshare import wiring
     from gridshare.settings import configure_logging, load_settings
-    from intents.pool import IntentPool
-    from matcher.service import Matcher
 
     configure_logging()
     settings = load_settings()
     try:
-        matcher = Matcher(
-            Node.from_settings(network, settings),
-            matcher_sender(settings),
-            IntentPool(settings.intent_pool_url),
-            imbalance_batch_gas=settings.imbalance_batch_gas,
-            imbalance_carry_slots=settings.imbalance_carry_slots,
-        )
+        matcher = wiring.matcher(settings, network)
         if once:
             matcher.run_once()
         else:
@@ -446,19 +441,19 @@ def api_serve(
     port: Annotated[int | None, typer.Option(help="Default: settings.api_port.")] = None,
 ) -> None:
     """Serve the wallet API (OpenAPI at /docs)."""
-    from api.cli import serve
+    from gridshare.cli.api import serve
 
     serve(network, db=db, host=host, port=port)
 
 
-from oracle.cli import oracle_app  # noqa: E402
+from gridshare.cli.oracle import oracle_app  # noqa: E402
 
 app.add_typer(oracle_app, name="oracle")
 
-from oracle.meter.cli import meter_app  # noqa: E402
+from gridshare.cli.meter import meter_app  # noqa: E402
 
 app.add_typer(meter_app, name="meter")
 
-from audit.cli import audit_command  # noqa: E402
+from gridshare.cli.audit import audit_command  # noqa: E402
 
 app.command("audit")(audit_command)

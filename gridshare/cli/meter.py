@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from oracle.cli import run_service
+from gridshare.cli.oracle import run_service
 
 meter_app = typer.Typer(
     help="A meter's signer: its source → readings signed with its own key → the relay's outbox.",

@@ -26,12 +26,13 @@ def audit_command(
     against the rulebook and the tariff in force. Exits 1 on any discrepancy."""
     from audit.checks import audit
     from audit.fetch import fetch_events, fetch_state
-    from chain.node import Node, NodeError
+    from chain.node import NodeError
+    from gridshare import wiring
     from gridshare.settings import load_settings
 
-    settings = load_settings().one_shot()
+    settings = load_settings()
     try:
-        node = Node.from_settings(network, settings)
+        node = wiring.one_shot_node(settings, network)
         node.check_chain()
         head = node.block_number()
         at = head if block is None else block
