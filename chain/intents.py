@@ -19,6 +19,8 @@ from itertools import pairwise
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -190,3 +192,24 @@ class IntentBatch:
 
 
 EMPTY_BATCH = IntentBatch((), ())
+
+
+def sign_intent(intent: Intent, chain_id: int, settlement: str, private_key: bytes | str) -> bytes:
+    """The owner's 65-byte signature of `intent`, the same as `sign_typed_data` of its
+    `intent_typed_data` gives, from the intent's id (its struct hash, already computed) and
+    the domain's hash: a household's wallet in the simulation signs a hundred intents a slot,
+    and hashing the whole typed message again for each was most of that time."""
+    digest = keccak(
+        b"\x19\x01" + _domain_hash(chain_id, settlement) + intent.id.to_bytes(32, "big")
+    )
+    return bytes(Account.unsafe_sign_hash(digest, private_key).signature)
+
+
+@lru_cache(maxsize=16)
+def _domain_hash(chain_id: int, settlement: str) -> bytes:
+    """The EIP-712 hash of the Settlement's domain (Settlement.domainSeparator()), taken from
+    eth-account's encoding of a message under it."""
+    blank = Intent("0x" + "00" * 20, 0, "buy", 1, 0, 0, 0)  # any message of the domain
+    return bytes(
+        encode_typed_data(full_message=intent_typed_data(blank, chain_id, settlement)).header
+    )

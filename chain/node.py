@@ -24,17 +24,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar, cast
 
+import requests
 import yaml  # type: ignore[import-untyped]
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import DecodingError
+from eth_abi.exceptions import DecodingError, EncodingError
 from eth_account import Account
 from eth_typing import ChecksumAddress, HexAddress, HexStr
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from pydantic import SecretStr
+from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from web3 import Web3
+from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import (
@@ -222,6 +226,87 @@ def revert_data(exc: BaseException) -> bytes | None:
 # The node
 
 
+def _int(value: Any) -> Any:
+    return int(value, 16) if isinstance(value, str) else value
+
+
+def _hexbytes(value: Any) -> Any:
+    return None if value is None else HexBytes(value)
+
+
+def _address(value: Any) -> Any:
+    return checksum(value) if isinstance(value, str) and len(value) == 42 else value
+
+
+_LOG_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "blockHash": _hexbytes,
+    "blockNumber": _int,
+    "transactionIndex": _int,
+    "transactionHash": _hexbytes,
+    "logIndex": _int,
+    "address": _address,
+    "topics": lambda topics: [HexBytes(t) for t in topics],
+    "data": HexBytes,
+}
+_RECEIPT_FIELDS: dict[str, Callable[[Any], Any]] = {
+    **{k: _LOG_FIELDS[k] for k in ("blockHash", "blockNumber", "transactionIndex")},
+    "transactionHash": HexBytes,
+    "logs": lambda logs: [_formatted(log, _LOG_FIELDS) for log in logs],
+    "logsBloom": HexBytes,
+    "contractAddress": _address,
+    "from": _address,
+    "to": _address,
+    **{
+        k: _int
+        for k in (
+            "cumulativeGasUsed",
+            "status",
+            "gasUsed",
+            "effectiveGasPrice",
+            "type",
+            "blobGasPrice",
+            "blobGasUsed",
+        )
+    },
+}
+
+
+def _formatted(raw: Mapping[str, Any], fields: Mapping[str, Callable[[Any], Any]]) -> Any:
+    """A receipt or log of the node's JSON as web3 formats one (its method formatters:
+    numbers as ints, hashes and data as HexBytes, addresses checksummed; other fields as
+    they are), without web3's generic formatting machinery, which took most of the time of
+    reading a busy settlement's receipt or an audit's logs."""
+    return {k: fields[k](v) if k in fields else v for k, v in raw.items()}
+
+
+def _calldata(fn: ContractFunction) -> HexStr:
+    """`fn`'s call data: its selector and its arguments encoded by eth_abi. web3's own encoder
+    first normalizes every value of the arguments, which on a settlement's thousands of words
+    costs several times the encoding; arguments eth_abi does not take as they are (a bytes
+    argument given as a hex string, keyword arguments) still go through web3's."""
+    if not fn.kwargs:
+        try:
+            types = [canonical_type(i) for i in fn.abi.get("inputs", [])]
+            return HexStr(str(fn.selector) + abi_encode(types, fn.args).hex())
+        except EncodingError:
+            pass
+    return HexStr(fn._encode_transaction_data())
+
+
+def _web3_shape(param: Mapping[str, Any], value: Any) -> Any:
+    """A value eth_abi decoded for `param`, in the shape web3's contract calls give it: arrays
+    as lists, structs as tuples, addresses checksummed."""
+    kind = str(param["type"])
+    if kind.endswith("]"):
+        element = {**param, "type": kind[: kind.rindex("[")]}
+        return [_web3_shape(element, v) for v in value]
+    if kind == "tuple":
+        return tuple(_web3_shape(c, v) for c, v in zip(param["components"], value, strict=True))
+    if kind == "address":
+        return to_checksum_address(value)
+    return value
+
+
 def _topic(param: Mapping[str, Any], value: Any) -> HexStr:
     """The topic an indexed argument of `param`'s (static) type holds for `value`."""
     if is_dynamic(param):  # stored as a hash of its packed value: no caller filters on one
@@ -254,6 +339,19 @@ class RetryPolicy:
         return min(self.max_seconds, self.initial_seconds * 2.0 ** (attempt - 1))
 
 
+def _session(url: str) -> requests.Session:
+    """The HTTP session of a node's requests. The proxy settings of the environment are read
+    once, here (requests reads every environment variable again on each request otherwise);
+    its pool holds as many connections as the API's threads may use at once."""
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = get_environ_proxies(url)
+    adapter = HTTPAdapter(pool_maxsize=64)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class Node:
     """A connection to one node and one deployment on it."""
 
@@ -278,9 +376,16 @@ class Node:
         provider = HTTPProvider(
             url,
             request_kwargs={"timeout": rpc_timeout_seconds},
+            session=_session(url),
             exception_retry_configuration=None,
         )
         self.w3 = Web3(provider)
+        # web3's validation middleware asks the node for its chain id twice per call and per
+        # transaction built (about half of a view call's time); check_chain checks it once.
+        # Its attrdict middleware copies every answer (a receipt's logs too) into attribute
+        # dicts, which nothing here reads: answers stay plain dicts.
+        self.w3.middleware_onion.remove("validation")
+        self.w3.middleware_onion.remove("attrdict")
         self.errors = ErrorDecoder.from_abis(list(manifest.abi.values()))
         self._chain_checked = False
         self._codecs: dict[tuple[str, bytes], tuple[str, str, EventCodec, list[str]]] | None = None
@@ -352,13 +457,56 @@ class Node:
             raise NodeError(f"{name} is not in the deployment manifest") from exc
         return self.w3.eth.contract(address=address, abi=self.manifest.abi[name])
 
+    def _request(self, method: str, params: Sequence[Any]) -> Any:
+        """One JSON-RPC request, past web3's formatters: its result as the node sent it."""
+        answer = self.w3.provider.make_request(RPCEndpoint(method), list(params))
+        if "error" in answer:
+            raise Web3RPCError(str(answer["error"]), rpc_response=answer)
+        return answer.get("result")
+
+    def _raw_receipt(self, tx_hash: str) -> TxReceipt:
+        """A receipt, formatted as web3 does; TransactionNotFound until it is mined."""
+        raw = self._request("eth_getTransactionReceipt", [tx_hash])
+        if raw is None:
+            raise TransactionNotFound(f"transaction {tx_hash} is not mined yet")
+        return cast(TxReceipt, _formatted(raw, _RECEIPT_FIELDS))
+
+    def _raw_logs(self, params: Mapping[str, Any]) -> list[LogReceipt]:
+        """eth_getLogs with `params` (block numbers as ints or tags), formatted as web3 does."""
+        wire = {
+            **params,
+            **{
+                k: hex(v) if isinstance(v, int) else v
+                for k, v in params.items()
+                if k in ("fromBlock", "toBlock")
+            },
+        }
+        return [_formatted(log, _LOG_FIELDS) for log in self._request("eth_getLogs", [wire])]
+
     def call(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
         """A view call at `block` (default the latest), with retries; a revert becomes
-        TransactionReverted."""
-        try:
-            return self.rpc(fn.fn_name, lambda: fn.call(block_identifier=block))
-        except ContractLogicError as exc:
-            raise self._reverted(exc, None) from exc
+        TransactionReverted. The answer has web3's shapes (one output as itself, several as a
+        list, arrays as lists, structs as tuples, addresses checksummed), decoded here from
+        one `eth_call` request: web3's own path costs about as much again in Python as the
+        request itself, and the matcher reads the chain dozens of times a slot."""
+        params = [
+            {"to": fn.address, "data": _calldata(fn)},
+            block if isinstance(block, str) else hex(int(block)),
+        ]
+        answer = self.rpc(
+            fn.fn_name, lambda: self.w3.provider.make_request(RPCEndpoint("eth_call"), params)
+        )
+        if "error" in answer:
+            try:  # web3's own reading of a revert answer (its message, code and data)
+                if isinstance(answer["error"], dict):
+                    raise_contract_logic_error_on_revert(answer)
+            except ContractLogicError as exc:
+                raise self._reverted(exc, None) from exc
+            raise Web3RPCError(str(answer["error"]), rpc_response=answer)
+        outputs = fn.abi.get("outputs", [])
+        values = abi_decode([canonical_type(o) for o in outputs], HexBytes(answer["result"]))
+        decoded = [_web3_shape(o, v) for o, v in zip(outputs, values, strict=True)]
+        return decoded[0] if len(decoded) == 1 else decoded
 
     def manifest_logs(
         self, from_block: int, to_block: int, *, batch_blocks: int = 5_000
@@ -487,7 +635,7 @@ class Node:
             "fromBlock": from_block,
             "toBlock": to_block,
         }
-        logs = self.rpc(f"eth_getLogs {event}", lambda: self.w3.eth.get_logs(params))
+        logs = self.rpc(f"eth_getLogs {event}", lambda: self._raw_logs(params))
         return [
             {
                 "args": log.args,
@@ -535,7 +683,7 @@ class Node:
             "fromBlock": from_block,
             "toBlock": to_block,
         }
-        return list(self.rpc("eth_getLogs", lambda: self.w3.eth.get_logs(params)))
+        return self.rpc("eth_getLogs", lambda: self._raw_logs(params))
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -651,11 +799,17 @@ class Node:
         batch is asked (again after a short pause while any is still missing, a few times);
         then any missing one is waited for on its own."""
 
-        def request() -> list[TxReceipt]:
-            with self.w3.batch_requests() as batch:
-                for tx_hash in hashes:
-                    batch.add(self.w3.eth.get_transaction_receipt(tx_hash))
-                return cast(list[TxReceipt], batch.execute())
+        provider = cast(HTTPProvider, self.w3.provider)
+        method = RPCEndpoint("eth_getTransactionReceipt")
+
+        def request() -> list[TxReceipt | None]:
+            answers = provider.make_batch_request([(method, [h]) for h in hashes])
+            if not isinstance(answers, list) or any("error" in a for a in answers):
+                raise Web3RPCError(f"batched receipts refused: {answers}")
+            return [  # in the order asked: web3 sorts a batch's answers by their ids
+                None if a.get("result") is None else _formatted(a["result"], _RECEIPT_FIELDS)
+                for a in answers
+            ]
 
         if not hashes:
             return []
@@ -666,17 +820,14 @@ class Node:
             except (TransactionNotFound, Web3RPCError):
                 receipts = []
             if len(receipts) == len(hashes) and all(r is not None for r in receipts):
-                return receipts
+                return cast(list[TxReceipt], receipts)
             self._sleep(0.05 * 2**attempt)
         return [self._wait(tx_hash) for tx_hash in hashes]
 
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         """The receipt of a mined transaction; None if the node does not know it as mined."""
         try:
-            return self.rpc(
-                "eth_getTransactionReceipt",
-                lambda: self.w3.eth.get_transaction_receipt(HexStr(tx_hash)),
-            )
+            return self.rpc("eth_getTransactionReceipt", lambda: self._raw_receipt(tx_hash))
         except TransactionNotFound:
             return None
 
@@ -711,13 +862,15 @@ class Node:
         return int(block["gasLimit"])
 
     def _build(self, fn: ContractFunction, params: TxParams) -> TxParams:
-        estimate = "gas" not in params
-        try:
-            tx = fn.build_transaction(params)  # estimates gas if none is given
-        except ContractLogicError as exc:
-            raise self._reverted(exc, None) from exc
-        if estimate:  # a margin: state may change a little between estimate and mining
-            tx["gas"] = int(tx["gas"]) * 5 // 4
+        """The transaction of `fn` with `params`; its gas estimated if none is given."""
+        tx: TxParams = {**params, "to": fn.address, "data": _calldata(fn), "value": Wei(0)}
+        if "gas" not in params:
+            try:
+                estimate = self.w3.eth.estimate_gas(tx)
+            except ContractLogicError as exc:
+                raise self._reverted(exc, None) from exc
+            # A margin: state may change a little between estimate and mining.
+            tx["gas"] = int(estimate) * 5 // 4
         return tx
 
     def _send(self, raw: bytes, tx_hash: HexStr) -> None:
@@ -740,13 +893,10 @@ class Node:
 
     def _wait(self, tx_hash: HexStr) -> TxReceipt:
         deadline = time.monotonic() + self.tx_timeout_seconds
-        pause = 0.05
+        pause = 0.005  # a development chain mines at once; a public one is polled ever slower
         while True:
             try:
-                return self.rpc(
-                    "eth_getTransactionReceipt",
-                    lambda: self.w3.eth.get_transaction_receipt(tx_hash),
-                )
+                return self.rpc("eth_getTransactionReceipt", lambda: self._raw_receipt(tx_hash))
             except TransactionNotFound:
                 if time.monotonic() > deadline:
                     raise NodeError(

@@ -53,11 +53,10 @@ from chain.gateway import (
     ReadingsGateway,
     SettlementGateway,
 )
-from chain.intents import Intent, SignedIntent, intent_typed_data
+from chain.intents import Intent, SignedIntent, sign_intent
 from chain.metering import pack_reading_word, readings_hash
 from chain.node import ContractCall, Node, Receipt, Sender
 from chain.settled import read_settled
-from chain.signing import sign_typed_data
 from chain.submission import to_submission
 from intents.pool import IntentPool
 from market.billing import Bill, OrderSettlement, bill, settle_order, sum_bills
@@ -521,7 +520,7 @@ class Runner:
                 plans = m.agent.orders(tariff, hour)
             for plan in plans:
                 intent = plan_intent(m.address, slot, plan)
-                signature = sign_typed_data(intent_typed_data(intent, chain_id, settlement), m.key)
+                signature = sign_intent(intent, chain_id, settlement, m.key)
                 self.pool.add(SignedIntent(intent, signature), now)
                 count += 1
         self._placed[slot] = count

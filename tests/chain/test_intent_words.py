@@ -4,9 +4,12 @@ against the same functions in tests/contracts/test_intents.py."""
 from __future__ import annotations
 
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils.address import to_checksum_address
 
-from chain.intents import Intent
+from chain.intents import Intent, intent_typed_data, sign_intent
+from chain.signing import sign_typed_data
 
 OWNER = to_checksum_address("0x" + "ab" * 20)
 
@@ -34,3 +37,23 @@ def test_another_epoch_or_deadline_is_another_id() -> None:
 def test_a_word_without_energy_holds_no_intent() -> None:
     with pytest.raises(ValueError, match="energy_wh"):
         Intent.of_settled(7, int(OWNER, 16), 0)
+
+
+@pytest.mark.parametrize("chain_id", [1337, 11155111])
+def test_signing_an_intent_by_its_id_is_signing_its_typed_data(chain_id: int) -> None:
+    key = "0x" + "4c" * 32
+    settlement = to_checksum_address("0x" + "5e" * 20)
+    owner = Account.from_key(key).address
+    for k, intent in enumerate(
+        [
+            Intent(owner, 7, "buy", 600, 120_000, 0, 1_796_463_488),
+            Intent(owner, 2**64 - 1, "sell", 2**40 - 1, 2**40 - 1, 2**192 - 1, 2**64 - 1),
+        ]
+    ):
+        typed = intent_typed_data(intent, chain_id, settlement)
+        signature = sign_intent(intent, chain_id, settlement, key)
+        assert signature == sign_typed_data(typed, key), k
+        signed = encode_typed_data(full_message=typed)
+        assert Account.recover_message(signed, signature=signature) == owner
+    other = sign_intent(intent, chain_id, to_checksum_address("0x" + "5f" * 20), key)
+    assert other != signature  # another contract is another domain
