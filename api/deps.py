@@ -85,6 +85,12 @@ class User:
     address: str
     roles: Roles
 
+    def require_signer(self, signer: str, what: str) -> None:
+        """403 `not_owner` unless `signer` (`what` names it: "the order's owner") is this user:
+        the API relays or pools only what the signed-in account signed."""
+        if signer != self.address:
+            raise ApiError(403, "not_owner", f"{what} must be the signed-in account")
+
 
 async def cached_read(
     view: ChainView, key: tuple[Any, ...], read: Callable[..., T], *args: Any

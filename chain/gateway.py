@@ -5,8 +5,9 @@ dataclasses, never ABI tuples or web3 types). Nothing outside chain/ names a con
 Each class holds the contract's handle (`contract`, built with the class, so a contract the
 deployment lacks fails there with NodeError) and goes through `Node`: `Node.call` for views,
 `Node.transact` for writes, which raise TransactionReverted with the custom error's name. A write
-takes its sender (keyword-only, with optional `gas`, which skips the estimate, and `nonce`, for
-a caller that counts its account's nonces itself) and returns what was mined (`Mined`). A
+takes its sender (keyword-only) and `Node.transact`'s options (`TxOptions`: `gas`, which skips
+the estimate, `nonce`, for a caller that counts its account's nonces itself, and `on_signed`),
+and returns what was mined (`Mined`). A
 `*_call` method builds a write without sending it, for the benchmarks that send many at once
 (`Node.transact_many`) or sign without sending. The settlements are sent with the latest
 block's gas limit and no estimate: ganache re-executes a transaction many times to estimate it
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -62,6 +63,14 @@ class Mined:
         )
 
 
+class TxOptions(TypedDict, total=False):
+    """A write's options, those of `Node.transact` (None is the same as left out)."""
+
+    gas: int | None
+    nonce: int | None
+    on_signed: Callable[[str], None] | None
+
+
 class _Contract:
     """One contract of the deployment manifest, named by the subclass."""
 
@@ -80,24 +89,24 @@ class _Contract:
         """Send `fn` without a gas estimate, with the latest block's gas limit."""
         return self.node.transact(fn, sender, gas=self.node.block_gas_limit())
 
-    def _send(
-        self,
-        fn: ContractCall,
-        sender: Sender,
-        gas: int | None,
-        nonce: int | None,
-        on_signed: Callable[[str], None] | None = None,
-    ) -> Receipt:
+    def _send(self, fn: ContractCall, sender: Sender, tx: TxOptions) -> Receipt:
         """Send `fn` with `Node.transact`, passing on only the options given (a node wrapper
         may supply its own default for one left out, e.g. sim/runner.py's gas)."""
-        options: dict[str, Any] = {}
-        if gas is not None:
-            options["gas"] = gas
-        if nonce is not None:
-            options["nonce"] = nonce
-        if on_signed is not None:
-            options["on_signed"] = on_signed
+        options: dict[str, Any] = {k: v for k, v in tx.items() if v is not None}
         return self.node.transact(fn, sender, **options)
+
+    def _events(
+        self, event: str, from_block: int | None = None, **filters: Any
+    ) -> list[dict[str, Any]]:
+        """The contract's `event` logs (`Node.events`) from `from_block` on (default the
+        deployment's: a caller that knows an earlier bound may give it), those whose arguments
+        equal `filters`."""
+        return self.node.events(
+            self.NAME,
+            event,
+            from_block=self.node.manifest.deployed_at_block if from_block is None else from_block,
+            argument_filters=filters,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,38 +200,24 @@ class CommunityGateway(_Contract):
         return self.contract.functions.registerMember(member, ROLE_CODES[role], lock_in_slots)
 
     def register_member(
-        self,
-        member: str,
-        role: str,
-        lock_in_slots: int,
-        *,
-        sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        self, member: str, role: str, lock_in_slots: int, *, sender: Sender, **tx: Unpack[TxOptions]
     ) -> Mined:
         """Register `member` with `role` (its name, chain.codec.ROLE_CODES), locked in for
         `lock_in_slots` (a DSO action)."""
         fn = self.register_member_call(member, role, lock_in_slots)
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def register_meter_call(self, meter_id: bytes, member: str, signer: str) -> ContractCall:
         """`register_meter`, built and not sent."""
         return self.contract.functions.registerMeter(meter_id, member, signer)
 
     def register_meter(
-        self,
-        meter_id: bytes,
-        member: str,
-        signer: str,
-        *,
-        sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        self, meter_id: bytes, member: str, signer: str, *, sender: Sender, **tx: Unpack[TxOptions]
     ) -> Mined:
         """Register the meter `meter_id` (32 bytes) of `member`, whose readings `signer` signs
         (a DSO action)."""
         fn = self.register_meter_call(meter_id, member, signer)
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def schedule_sharing_terms(
         self,
@@ -232,15 +227,14 @@ class CommunityGateway(_Contract):
         share_ppm: int,
         *,
         sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        **tx: Unpack[TxOptions],
     ) -> Mined:
         """`member`'s participation (%) and static share (ppm) in energy sharing from
         `from_slot` on (a DSO action; the tariff's notice applies)."""
         fn = self.contract.functions.scheduleSharingTerms(
             member, from_slot, participation_pct, share_ppm
         )
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def schedule_sharing_hours(
         self,
@@ -250,42 +244,29 @@ class CommunityGateway(_Contract):
         shares_ppm: Sequence[int],
         *,
         sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        **tx: Unpack[TxOptions],
     ) -> Mined:
         """As `schedule_sharing_terms` with a static share (ppm) for each of the 24 hours of the
         day (hours counted from genesis; Calendar.hourOfDay)."""
         fn = self.contract.functions.scheduleSharingHours(
             member, from_slot, participation_pct, list(shares_ppm)
         )
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def schedule_tariff(
-        self,
-        from_slot: int,
-        rules: SlotRules,
-        *,
-        sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        self, from_slot: int, rules: SlotRules, *, sender: Sender, **tx: Unpack[TxOptions]
     ) -> Mined:
         """Put `rules` (tariff and clearing mode) in force from `from_slot` on (a DSO action;
         the contract refuses a slot within the order horizon)."""
         fn = self.contract.functions.scheduleTariff(from_slot, encode_rules(rules))
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def grant_role(
-        self,
-        role: str,
-        account: str,
-        *,
-        sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        self, role: str, account: str, *, sender: Sender, **tx: Unpack[TxOptions]
     ) -> Mined:
         """Grant the access-control role named `role` (e.g. "DSO_ROLE") to `account`."""
         fn = self.contract.functions.grantRole(keccak(text=role), account)
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
 
 class EnergyTokenGateway(_Contract):
@@ -327,66 +308,41 @@ class EnergyTokenGateway(_Contract):
         payment_ref: bytes,
         *,
         sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        **tx: Unpack[TxOptions],
     ) -> Mined:
         """Mint `amount` to `member` against the payment `payment_ref` (32 bytes, once each; a
         DSO action)."""
         fn = self.top_up_call(member, amount, payment_ref)
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
-    def transfer(
-        self,
-        to: str,
-        amount: int,
-        *,
-        sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
-    ) -> Mined:
+    def transfer(self, to: str, amount: int, *, sender: Sender, **tx: Unpack[TxOptions]) -> Mined:
         """Move `amount` from `sender` to `to`."""
         fn = self.contract.functions.transfer(to, amount)
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def transfer_batch(
-        self,
-        transfers: Sequence[tuple[str, int]],
-        *,
-        sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        self, transfers: Sequence[tuple[str, int]], *, sender: Sender, **tx: Unpack[TxOptions]
     ) -> Mined:
         """Move each (recipient, amount) of `transfers` from `sender`, in one transaction."""
         words = [pack_transfer(to, amount) for to, amount in transfers]
         fn = self.contract.functions.transferBatch(words)
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def approve(
-        self,
-        spender: str,
-        amount: int,
-        *,
-        sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        self, spender: str, amount: int, *, sender: Sender, **tx: Unpack[TxOptions]
     ) -> Mined:
         """Let `spender` pull up to `amount` from `sender` (a standing mandate; 0 revokes it)."""
         fn = self.contract.functions.approve(spender, amount)
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def transfer_from_batch(
-        self,
-        debits: Sequence[tuple[str, int]],
-        *,
-        sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        self, debits: Sequence[tuple[str, int]], *, sender: Sender, **tx: Unpack[TxOptions]
     ) -> Mined:
         """Pull each (payer, amount) of `debits` to `sender`, each against the mandate the payer
         gave `sender`, in one transaction."""
         words = [pack_transfer(payer, amount) for payer, amount in debits]
         fn = self.contract.functions.transferFromBatch(words)
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,16 +401,14 @@ class ReadingsGateway(_Contract):
         signatures: Sequence[bytes],
         *,
         sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
-        on_signed: Callable[[str], None] | None = None,
+        **tx: Unpack[TxOptions],
     ) -> Mined:
         """Submit meter-signed readings (all or none: a refusal names the reading's index).
         `on_signed` is told the hash before the transaction is broadcast (`Node.transact`)."""
         fn = self.contract.functions.submitReadings(
             [r.as_tuple() for r in readings], list(signatures)
         )
-        return Mined.of(self._send(fn, sender, gas, nonce, on_signed))
+        return Mined.of(self._send(fn, sender, tx))
 
     def submit_reading_spans(
         self,
@@ -462,21 +416,17 @@ class ReadingsGateway(_Contract):
         signatures: Sequence[bytes],
         *,
         sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
-        on_signed: Callable[[str], None] | None = None,
+        **tx: Unpack[TxOptions],
     ) -> Mined:
         """Submit meter-signed spans (all or none: a refusal names the span's index)."""
         fn = self.contract.functions.submitReadingSpans(
             [s.as_tuple() for s in spans], list(signatures)
         )
-        return Mined.of(self._send(fn, sender, gas, nonce, on_signed))
+        return Mined.of(self._send(fn, sender, tx))
 
     def accepted_readings(self) -> list[AcceptedReading]:
         """Every reading accepted since the deployment, in chain order (ReadingAccepted)."""
-        logs = self.node.events(
-            self.NAME, "ReadingAccepted", from_block=self.node.manifest.deployed_at_block
-        )
+        logs = self._events("ReadingAccepted")
         return [
             AcceptedReading(
                 int(e["args"]["slot"]),
@@ -491,12 +441,7 @@ class ReadingsGateway(_Contract):
         """The slot's reading words in acceptance order, from its ReadingAccepted events (looked
         for from `from_block`, default the deployment's: a caller that knows a block mined
         before the slot's delivery ended may bound the search)."""
-        logs = self.node.events(
-            self.NAME,
-            "ReadingAccepted",
-            from_block=self.node.manifest.deployed_at_block if from_block is None else from_block,
-            argument_filters={"slot": slot},
-        )
+        logs = self._events("ReadingAccepted", from_block, slot=slot)
         return [
             pack_reading_word(e["args"]["member"], e["args"]["importWh"], e["args"]["exportWh"])
             for e in logs
@@ -565,12 +510,7 @@ class OrderBookGateway(_Contract):
 
     def placed_by(self, owner: str) -> list[PlacedOrder]:
         """Every direct order of `owner` since the deployment, in chain order (OrderPlaced)."""
-        logs = self.node.events(
-            self.NAME,
-            "OrderPlaced",
-            from_block=self.node.manifest.deployed_at_block,
-            argument_filters={"owner": owner},
-        )
+        logs = self._events("OrderPlaced", owner=owner)
         return [
             PlacedOrder(
                 order_id=int(e["args"]["id"]),
@@ -589,13 +529,7 @@ class OrderBookGateway(_Contract):
 
     def cancelled_by(self, owner: str) -> set[int]:
         """The ids of `owner`'s cancelled direct orders (OrderCancelled)."""
-        logs = self.node.events(
-            self.NAME,
-            "OrderCancelled",
-            from_block=self.node.manifest.deployed_at_block,
-            argument_filters={"owner": owner},
-        )
-        return {int(e["args"]["id"]) for e in logs}
+        return {int(e["args"]["id"]) for e in self._events("OrderCancelled", owner=owner)}
 
     def place_order_call(
         self, slot: int, side: str, energy_wh: int, limit_price: int
@@ -611,12 +545,11 @@ class OrderBookGateway(_Contract):
         limit_price: int,
         *,
         sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        **tx: Unpack[TxOptions],
     ) -> Mined:
         """A direct order of `sender` (`side`: "buy" or "sell")."""
         fn = self.place_order_call(slot, side, energy_wh, limit_price)
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def place_order_with_sig_call(self, intent: OrderIntent, signature: bytes) -> ContractCall:
         """A relayed order its owner signed (`placeOrderWithSig`), built and not sent."""
@@ -718,12 +651,7 @@ class SettlementGateway(_Contract):
         """`slot`'s SlotSettled events (none before it is settled, then one), looked for from
         `from_block` (default the deployment's; any block mined before the slot's gate closed
         bounds the search)."""
-        logs = self.node.events(
-            self.NAME,
-            "SlotSettled",
-            from_block=self.node.manifest.deployed_at_block if from_block is None else from_block,
-            argument_filters={"slot": slot},
-        )
+        logs = self._events("SlotSettled", from_block, slot=slot)
         return [
             SlotSettledEvent(
                 [int(f) for f in e["args"]["fills"]],
@@ -919,16 +847,15 @@ class FlexibilityGateway(_Contract):
     def baseline_days(self) -> int:
         return int(self.node.call(self.contract.functions.baselineDays()))
 
-    def _events(self, event: str) -> list[dict[str, Any]]:
+    def _event_args(self, event: str) -> list[dict[str, Any]]:
         """The arguments of every `event` since the deployment."""
-        logs = self.node.events(self.NAME, event, from_block=self.node.manifest.deployed_at_block)
-        return [e["args"] for e in logs]
+        return [e["args"] for e in self._events(event)]
 
     def accepted(self) -> dict[int, list[int]]:
         """Per accepted request, the Wh accepted of each offer (its FlexAccepted event)."""
         return {
             int(a["requestId"]): [int(wh) for wh in a["accepted"]]
-            for a in self._events("FlexAccepted")
+            for a in self._event_args("FlexAccepted")
         }
 
     def deliveries(self) -> list[FlexDelivered]:
@@ -947,14 +874,14 @@ class FlexibilityGateway(_Contract):
                 int(a["penalty"]),
                 int(a["collected"]),
             )
-            for a in self._events("FlexDelivered")
+            for a in self._event_args("FlexDelivered")
         ]
 
     def settlements(self) -> list[FlexSettled]:
         """Every settled request's totals, in chain order."""
         return [
             FlexSettled(int(a["requestId"]), int(a["paid"]), int(a["penalties"]))
-            for a in self._events("FlexSettled")
+            for a in self._event_args("FlexSettled")
         ]
 
     def publish_request(
@@ -966,8 +893,7 @@ class FlexibilityGateway(_Contract):
         gate_closure: int,
         *,
         sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        **tx: Unpack[TxOptions],
     ) -> Mined:
         """The DSO asks for `quantity_wh` of flexibility in `slot` (`direction`:
         chain.flexibility.Direction) at up to `max_price` n€/Wh; offers close at
@@ -975,7 +901,7 @@ class FlexibilityGateway(_Contract):
         fn = self.contract.functions.publishRequest(
             slot, direction, quantity_wh, max_price, gate_closure
         )
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def offer(
         self,
@@ -984,12 +910,11 @@ class FlexibilityGateway(_Contract):
         price: int,
         *,
         sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        **tx: Unpack[TxOptions],
     ) -> Mined:
         """`sender`'s offer of `quantity_wh` at `price` n€/Wh to the request."""
         fn = self.contract.functions.offer(request_id, quantity_wh, price)
-        return Mined.of(self._send(fn, sender, gas, nonce))
+        return Mined.of(self._send(fn, sender, tx))
 
     def offer_with_sig(
         self, intent: FlexOfferIntent, signature: bytes, *, sender: Sender
@@ -1127,18 +1052,12 @@ class ProfitSharingGateway(_Contract):
         return int(self.node.call(self.contract.functions.maxChunk()))
 
     def close_period(
-        self,
-        period: int,
-        members: Sequence[str],
-        *,
-        sender: Sender,
-        gas: int | None = None,
-        nonce: int | None = None,
+        self, period: int, members: Sequence[str], *, sender: Sender, **tx: Unpack[TxOptions]
     ) -> PeriodClose:
         """Bill `members` (ascending addresses, at most `max_chunk`) for `period`; the call
         with the last of them closes it (a DSO action)."""
         fn = self.contract.functions.closePeriod(period, list(members))
-        receipt = self._send(fn, sender, gas, nonce)
+        receipt = self._send(fn, sender, tx)
         billed = [
             PeriodBilled(str(a["member"]), int(a["share"]), int(a["serviceFee"]))
             for a in self.node.emitted(receipt, self.NAME, "PeriodBilled")

@@ -25,19 +25,14 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.codec import SIDE_CODES, decode_order_word
-from chain.signing import domain, typed_data
+from chain.signing import domain, struct_fields, typed_data
 from market.units import is_int
 
 SETTLEMENT_DOMAIN_NAME = "gridshare Settlement"
-INTENT_TYPE = [
-    {"name": "owner", "type": "address"},
-    {"name": "slot", "type": "uint64"},
-    {"name": "side", "type": "uint8"},
-    {"name": "energyWh", "type": "uint256"},
-    {"name": "limitPrice", "type": "uint256"},
-    {"name": "epoch", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
+INTENT_TYPE = struct_fields(
+    "address owner,uint64 slot,uint8 side,uint256 energyWh,uint256 limitPrice,uint256 epoch,"
+    "uint256 deadline"
+)
 INTENT_TYPE_STRING = "Intent(" + ",".join(f"{f['type']} {f['name']}" for f in INTENT_TYPE) + ")"
 INTENT_TYPEHASH = keccak(text=INTENT_TYPE_STRING)
 _STRUCT_TYPES = ["bytes32", *(f["type"] for f in INTENT_TYPE)]  # the typehash, then the fields

@@ -24,6 +24,8 @@ _MASK48 = (1 << 48) - 1
 _MASK40 = (1 << 40) - 1
 _MASK160 = (1 << 160) - 1
 ZERO_HASH = bytes(32)
+# `slot_digest`'s fields as abi-encoded: previous link, slot, chunk, mode, price, volume, hashes.
+_DIGEST_TYPES = ["bytes32", "uint64", "uint32", "uint8", "uint256", "uint256", *["bytes32"] * 3]
 
 
 def pack_reading_word(member: str, import_wh: int, export_wh: int) -> int:
@@ -191,17 +193,7 @@ def slot_digest(
     """The (slot, chunk)'s link of the chunk's audit chain (IImbalanceSettlement)."""
     return keccak(
         encode(
-            [
-                "bytes32",
-                "uint64",
-                "uint32",
-                "uint8",
-                "uint256",
-                "uint256",
-                "bytes32",
-                "bytes32",
-                "bytes32",
-            ],
+            _DIGEST_TYPES,
             [
                 previous,
                 slot,

@@ -20,17 +20,7 @@ from market.sharing import Key, SharingMember, SharingTariff, allocate, member_m
 SHARING_KEY_CODES: dict[Key, int] = {Key.DYNAMIC: 0, Key.STATIC: 1}
 """contracts/lib/MarketTypes.sol `SharingKey`."""
 _ROW_TYPES = ["bytes32", "address", *["uint256"] * 10, "int256"]
-_DIGEST_TYPES = [
-    "bytes32",
-    "uint64",
-    "uint32",
-    "uint8",
-    "uint256",
-    "uint256",
-    "uint256",
-    "bytes32",
-    "bytes32",
-]
+_DIGEST_TYPES = ["bytes32", "uint64", "uint32", "uint8", *["uint256"] * 3, "bytes32", "bytes32"]
 
 
 def member_order(chunk: int, member: str) -> tuple[int, int]:

@@ -23,49 +23,29 @@ READINGS_DOMAIN_NAME = "gridshare MeterReadings"
 FLEXIBILITY_DOMAIN_NAME = "gridshare Flexibility"
 DOMAIN_VERSION = "1"
 
-DOMAIN_TYPE = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-ORDER_INTENT_TYPE = [
-    {"name": "owner", "type": "address"},
-    {"name": "fromSlot", "type": "uint64"},
-    {"name": "toSlot", "type": "uint64"},
-    {"name": "side", "type": "uint8"},
-    {"name": "energyWh", "type": "uint256"},
-    {"name": "limitPrice", "type": "uint256"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
-READING_TYPE = [
-    {"name": "meterId", "type": "bytes32"},
-    {"name": "slot", "type": "uint64"},
-    {"name": "importWh", "type": "uint64"},
-    {"name": "exportWh", "type": "uint64"},
-    {"name": "sequence", "type": "uint64"},
-]
-READING_SPAN_TYPE = [
-    {"name": "meterId", "type": "bytes32"},
-    {"name": "firstSlot", "type": "uint64"},
-    {"name": "firstSequence", "type": "uint64"},
-    {"name": "readings", "type": "uint256[]"},
-]
-CANCEL_INTENT_TYPE = [
-    {"name": "owner", "type": "address"},
-    {"name": "orderId", "type": "uint256"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
-FLEX_OFFER_INTENT_TYPE = [
-    {"name": "member", "type": "address"},
-    {"name": "requestId", "type": "uint256"},
-    {"name": "quantityWh", "type": "uint256"},
-    {"name": "price", "type": "uint256"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
+
+def struct_fields(members: str) -> list[dict[str, str]]:
+    """An EIP-712 struct's fields (name and type, in order) from their Solidity spelling in the
+    contract's typehash string, e.g. "address owner,uint64 slot"."""
+    return [{"name": n, "type": t} for t, n in (m.split(" ") for m in members.split(","))]
+
+
+DOMAIN_TYPE = struct_fields("string name,string version,uint256 chainId,address verifyingContract")
+ORDER_INTENT_TYPE = struct_fields(
+    "address owner,uint64 fromSlot,uint64 toSlot,uint8 side,uint256 energyWh,"
+    "uint256 limitPrice,uint256 nonce,uint256 deadline"
+)
+READING_TYPE = struct_fields(
+    "bytes32 meterId,uint64 slot,uint64 importWh,uint64 exportWh,uint64 sequence"
+)
+READING_SPAN_TYPE = struct_fields(
+    "bytes32 meterId,uint64 firstSlot,uint64 firstSequence,uint256[] readings"
+)
+CANCEL_INTENT_TYPE = struct_fields("address owner,uint256 orderId,uint256 nonce,uint256 deadline")
+FLEX_OFFER_INTENT_TYPE = struct_fields(
+    "address member,uint256 requestId,uint256 quantityWh,uint256 price,uint256 nonce,"
+    "uint256 deadline"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,6 +214,30 @@ class TokenMove:
     amount: NanoEur
 
 
+@dataclass
+class _OwnMoves:
+    """An account's top-ups, redemptions and debt repaid (n€), which both statements list as
+    they are, whoever the counterparty."""
+
+    top_ups: NanoEur = 0
+    redeemed: NanoEur = 0
+    repaid: NanoEur = 0
+
+    def add(self, move: TokenMove) -> bool:
+        """Count `move` if it is one of them; False for a plain transfer, which each statement
+        places by its counterparty."""
+        match move.kind:
+            case MoveKind.TOP_UP:
+                self.top_ups += move.amount
+            case MoveKind.REDEEMED:
+                self.redeemed += move.amount
+            case MoveKind.DEBT_REPAID:
+                self.repaid += move.amount
+            case MoveKind.TRANSFER:
+                return False
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class Accounts:
     """Who is who: the DSO's accounts (fee, network, supply and its own, which receives the
@@ -621,17 +645,14 @@ def member_statement(
         for t in settled.moves
         if member in (t.sender, t.recipient) and t.sender != t.recipient and _in(t.slot, lo, hi)
     ]
-    lease = battery = transfers = top_ups = redeemed = repaid = 0
+    own = _OwnMoves()
+    lease = battery = transfers = 0
     for t in moves:
+        if own.add(t):
+            continue
         signed = t.amount if t.recipient == member else -t.amount  # + received
         other = t.sender if t.recipient == member else t.recipient
-        if t.kind is MoveKind.TOP_UP:
-            top_ups += t.amount
-        elif t.kind is MoveKind.REDEEMED:
-            redeemed += t.amount
-        elif t.kind is MoveKind.DEBT_REPAID:
-            repaid += t.amount
-        elif other in accounts.batteries or member in accounts.batteries:
+        if other in accounts.batteries or member in accounts.batteries:
             battery -= signed
         elif other in accounts.all_dso and signed < 0:
             lease -= signed
@@ -667,13 +688,13 @@ def member_statement(
         line("bau_cost", bau, Part.TOTAL),
         line("savings", bau - net, Part.TOTAL),
         line("debt_incurred", debt, Part.ACCOUNT),
-        line("debt_repaid", repaid, Part.ACCOUNT),
-        line("top_ups", top_ups, Part.ACCOUNT),
-        line("redeemed", redeemed, Part.ACCOUNT),
+        line("debt_repaid", own.repaid, Part.ACCOUNT),
+        line("top_ups", own.top_ups, Part.ACCOUNT),
+        line("redeemed", own.redeemed, Part.ACCOUNT),
         line("transfers", transfers, Part.ACCOUNT),
         line(
             "token_change",
-            -net + debt - repaid + top_ups - redeemed + transfers,
+            -net + debt - own.repaid + own.top_ups - own.redeemed + transfers,
             Part.ACCOUNT,
         ),
         line("bought_wh", bought_wh + sh.bought_wh, Part.ENERGY),
@@ -709,7 +730,8 @@ def dso_statement(
     billed = [p for p in settled.periods if _period_in(p.period, period_slots, lo, hi)]
     exits = [e for e in settled.exits if _in(e.slot, lo, hi)]
     dso, batteries = accounts.all_dso, accounts.batteries
-    lease = battery = top_ups = redeemed = repaid = transfers = 0
+    own = _OwnMoves()
+    lease = battery = transfers = 0
     for t in settled.moves:
         if not _in(t.slot, lo, hi):
             continue
@@ -718,14 +740,10 @@ def dso_statement(
             continue
         if (t.sender in dso) == (t.recipient in dso):
             continue
+        if own.add(t):
+            continue
         signed = t.amount if t.recipient in dso else -t.amount
-        if t.kind is MoveKind.TOP_UP:
-            top_ups += t.amount
-        elif t.kind is MoveKind.REDEEMED:
-            redeemed += t.amount
-        elif t.kind is MoveKind.DEBT_REPAID:
-            repaid += t.amount
-        elif signed > 0:
+        if signed > 0:
             lease += t.amount
         else:
             transfers += signed
@@ -749,11 +767,15 @@ def dso_statement(
         _line("dso_net_income", net, Part.TOTAL),
         _line("dso_battery_result", battery, Part.TOTAL),
         _line("debt_incurred", unpaid, Part.ACCOUNT),
-        _line("debt_repaid", repaid, Part.ACCOUNT),
-        _line("top_ups", top_ups, Part.ACCOUNT),
-        _line("redeemed", redeemed, Part.ACCOUNT),
+        _line("debt_repaid", own.repaid, Part.ACCOUNT),
+        _line("top_ups", own.top_ups, Part.ACCOUNT),
+        _line("redeemed", own.redeemed, Part.ACCOUNT),
         _line("transfers", transfers, Part.ACCOUNT),
-        _line("token_change", net - unpaid + repaid + top_ups - redeemed + transfers, Part.ACCOUNT),
+        _line(
+            "token_change",
+            net - unpaid + own.repaid + own.top_ups - own.redeemed + transfers,
+            Part.ACCOUNT,
+        ),
         _line("bought_wh", bought_wh + sh.bought_wh, Part.ENERGY),
         _line("sold_wh", bought_wh + sh.sold_wh, Part.ENERGY),
         _line("import_wh", sum(m.import_wh for m in ms) + sh.import_wh, Part.ENERGY),

@@ -296,33 +296,21 @@ def in_state(
 
 def set_state(
     conn: Connection,
+    table: Table,
     keys: Iterable[tuple[str, int]],
     state: str,
     *,
     tx_hash: str | None = None,
     block_number: int | None = None,
 ) -> None:
-    """Readings keyed (meter, slot) to `state`."""
-    _set_state(conn, readings, readings.c.slot, keys, state, tx_hash, block_number)
-
-
-def _set_state(
-    conn: Connection,
-    table: Table,
-    slot_column: Column[Any],
-    keys: Iterable[tuple[str, int]],
-    state: str,
-    tx_hash: str | None,
-    block_number: int | None,
-) -> None:
-    """Rows of `table` keyed (meter, `slot_column`) to `state`, with the transaction that
-    carried them (if any)."""
+    """Rows of `readings` keyed (meter, slot), or of `spans` keyed (meter, first slot) (`table`'s
+    primary key), to `state`, with the transaction that carried them (if any)."""
     keys = list(keys)
     if not keys:
         return
     conn.execute(
         update(table)
-        .where(tuple_(table.c.meter, slot_column).in_(keys))
+        .where(tuple_(*table.primary_key.columns).in_(keys))
         .values(state=state, tx_hash=tx_hash, block_number=block_number)
     )
 
@@ -367,18 +355,6 @@ def _in_state(
     if limit is not None:
         q = q.limit(limit)
     return conn.execute(q).all()
-
-
-def set_span_state(
-    conn: Connection,
-    keys: Iterable[tuple[str, int]],
-    state: str,
-    *,
-    tx_hash: str | None = None,
-    block_number: int | None = None,
-) -> None:
-    """Spans keyed (meter, first slot) to `state`."""
-    _set_state(conn, spans, spans.c.first_slot, keys, state, tx_hash, block_number)
 
 
 def counts(conn: Connection) -> dict[str, int]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table
 
 from chain.gateway import Mined, ReadingsGateway
 from chain.node import Node, NodeError, Sender, TransactionReverted
@@ -76,7 +76,8 @@ class _Kind(Generic[Item]):
 
     name: str
     pending: Callable[[Connection, str, int | None, int | None], list[Item]]
-    set_state: Callable[..., None]
+    table: Table
+    """The outbox's table of the kind (`outbox.set_state`)."""
     key: Callable[[Item], tuple[str, int]]
     last_slot: Callable[[Item], int]
     raw: Callable[[Item], str]
@@ -89,7 +90,7 @@ class _Kind(Generic[Item]):
 READINGS = _Kind[StoredReading](
     "reading",
     lambda conn, state, last, limit: outbox.in_state(conn, state, last_slot=last, limit=limit),
-    outbox.set_state,
+    outbox.readings,
     lambda r: (r.meter, r.slot),
     lambda r: r.slot,
     lambda r: f"{r.meter},{r.slot},{r.import_wh},{r.export_wh},{r.sequence}",
@@ -106,7 +107,7 @@ SPANS = _Kind[StoredSpan](
     lambda conn, state, last, limit: outbox.spans_in_state(
         conn, state, last_slot=last, limit=limit
     ),
-    outbox.set_span_state,
+    outbox.spans,
     lambda s: (s.meter, s.first_slot),
     lambda s: s.last_slot,
     lambda s: f"{s.meter},{s.first_slot},{s.first_sequence},{outbox.encode_energy(s.energy)}",
@@ -169,11 +170,15 @@ class Relay:
                 block = None
             again = [i for i in items if i not in done]
             with self.engine.begin() as conn:
-                kind.set_state(
-                    conn, [kind.key(i) for i in done], outbox.DONE, tx_hash=tx_hash,
+                outbox.set_state(
+                    conn,
+                    kind.table,
+                    [kind.key(i) for i in done],
+                    outbox.DONE,
+                    tx_hash=tx_hash,
                     block_number=block,
-                )  # fmt: skip
-                kind.set_state(conn, [kind.key(i) for i in again], outbox.PENDING)
+                )
+                outbox.set_state(conn, kind.table, [kind.key(i) for i in again], outbox.PENDING)
             done_count += len(done)
             again_count += len(again)
         stats.reconciled_done += done_count
@@ -224,7 +229,7 @@ class Relay:
 
             def mark_sent(tx_hash: str, keys: list[tuple[str, int]] = keys) -> None:
                 with self.engine.begin() as conn:
-                    kind.set_state(conn, keys, outbox.SENT, tx_hash=tx_hash)
+                    outbox.set_state(conn, kind.table, keys, outbox.SENT, tx_hash=tx_hash)
 
             try:
                 mined = kind.submit(self.readings, batch, signatures, self.sender, mark_sent)
@@ -237,8 +242,9 @@ class Relay:
                 batch = rest
                 continue
             with self.engine.begin() as conn:
-                kind.set_state(
+                outbox.set_state(
                     conn,
+                    kind.table,
                     keys,
                     outbox.DONE,
                     tx_hash=mined.tx_hash,
@@ -272,15 +278,15 @@ class Relay:
         meter, slot = kind.key(item)
         with self.engine.begin() as conn:
             # A transaction whose estimate reverted was never sent: its items stay pending.
-            kind.set_state(conn, [kind.key(b) for b in batch], outbox.PENDING)
+            outbox.set_state(conn, kind.table, [kind.key(b) for b in batch], outbox.PENDING)
             if exc.error == WAIT:
                 log.info("slot %d has not ended on-chain yet; waiting", kind.last_slot(item))
                 return None
             if exc.error in ALREADY and self.on_chain(meter, kind.last_slot(item)):
-                kind.set_state(conn, [kind.key(item)], outbox.DONE)
+                outbox.set_state(conn, kind.table, [kind.key(item)], outbox.DONE)
                 stats.already_on_chain += 1
             else:
-                kind.set_state(conn, [kind.key(item)], outbox.QUARANTINED)
+                outbox.set_state(conn, kind.table, [kind.key(item)], outbox.QUARANTINED)
                 reason = f"chain refused: {exc.error}{exc.error_args}"
                 outbox.add_quarantine(
                     conn,

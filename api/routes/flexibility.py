@@ -379,8 +379,7 @@ def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> Flex
     """Relay a signed offer from the API's relayer account (the member needs no ether). The
     contract checks signature, nonce, deadline, membership, gate closure, quantity and price."""
     _require_flexibility(view)
-    if body.member != user.address:
-        raise ApiError(403, "not_owner", "the offer's member must be the signed-in account")
+    user.require_signer(body.member, "the offer's member")
     intent = FlexOfferIntent(
         member=body.member,
         request_id=body.request_id,

@@ -265,8 +265,7 @@ def place(
     """Accept a signed intent into the pool (201; 200 with the stored intent if it was already
     there): the signer must be the signed-in member, the epoch its current one, the terms as
     for /orders/typed-data. No transaction: the matcher carries it into the slot's settlement."""
-    if body.owner != user.address:
-        raise ApiError(403, "not_owner", "the intent's owner must be the signed-in account")
+    user.require_signer(body.owner, "the intent's owner")
     try:
         intent = Intent(
             owner=body.owner,
@@ -366,8 +365,7 @@ def place_direct(body: OrderCreate, user: CurrentUser, view: ViewDep) -> OrdersP
     fallback path, which every settlement must include; its buy escrow is locked at once. The
     contract checks signature, nonce, deadline, membership and escrow; a refusal comes back as a
     4xx naming its custom error, found by the gas estimate before anything is mined."""
-    if body.owner != user.address:
-        raise ApiError(403, "not_owner", "the order's owner must be the signed-in account")
+    user.require_signer(body.owner, "the order's owner")
     intent = OrderIntent(
         owner=body.owner,
         from_slot=body.from_slot,
