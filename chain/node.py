@@ -279,6 +279,12 @@ def _formatted(raw: Mapping[str, Any], fields: Mapping[str, Callable[[Any], Any]
     return {k: fields[k](v) if k in fields else v for k, v in raw.items()}
 
 
+def _selector(item: Mapping[str, Any]) -> str:
+    """A function's selector as call data starts with it ("0x" and 8 hex digits)."""
+    signature = f"{item['name']}({','.join(canonical_type(i) for i in item['inputs'])})"
+    return "0x" + keccak(text=signature)[:4].hex()
+
+
 def _calldata(fn: ContractFunction) -> HexStr:
     """`fn`'s call data: its selector and its arguments encoded by eth_abi. web3's own encoder
     first normalizes every value of the arguments, which on a settlement's thousands of words
@@ -831,30 +837,53 @@ class Node:
         except TransactionNotFound:
             return None
 
-    def mined_calls(self, from_block: int) -> list[tuple[str, str, int]]:
+    def mined_calls(self, from_block: int, chunk: int = 500) -> list[tuple[str, str, int]]:
         """(contract, function, gas used) of every transaction into the deployment's contracts
-        mined from `from_block` to the head, in chain order: what benchmarks add up."""
-        handles = {
-            address.lower(): (name, self.contract(name))
+        mined from `from_block` to the head, in chain order: what benchmarks add up. Blocks and
+        receipts are read `chunk` at a time in batched requests (a year's run mines tens of
+        thousands of blocks)."""
+        functions = {
+            (address.lower(), _selector(item)): (name, str(item["name"]))
             for name, address in self.manifest.contracts.items()
+            for item in self.manifest.abi[name]
+            if item.get("type") == "function"
         }
+        provider = cast(HTTPProvider, self.w3.provider)
         out: list[tuple[str, str, int]] = []
-        for number in range(from_block, self.block_number() + 1):
-            block = self.rpc(
-                "eth_getBlockByNumber",
-                lambda n=number: self.w3.eth.get_block(n, full_transactions=True),  # type: ignore[misc]
+        head = self.block_number()
+        for start in range(from_block, head + 1, chunk):
+            numbers = range(start, min(head, start + chunk - 1) + 1)
+            blocks = self._batch(
+                provider, "eth_getBlockByNumber", [[hex(n), True] for n in numbers]
             )
-            for tx in block["transactions"]:
-                assert not isinstance(tx, bytes)
-                found = handles.get(str(tx.get("to") or "").lower())
-                if found is None:
-                    continue
-                name, handle = found
-                fn, _ = handle.decode_function_input(tx["input"])
-                receipt = self.receipt("0x" + bytes(tx["hash"]).hex())
-                assert receipt is not None
-                out.append((name, str(fn.fn_name), int(receipt["gasUsed"])))
+            calls = [
+                (functions[key], tx["hash"])
+                for block in blocks
+                for tx in block["transactions"]
+                if (key := (str(tx.get("to") or "").lower(), str(tx["input"])[:10])) in functions
+            ]
+            receipts = self._batch(
+                provider, "eth_getTransactionReceipt", [[tx_hash] for _, tx_hash in calls]
+            )
+            out += [
+                (contract, fn, int(receipt["gasUsed"], 16))
+                for ((contract, fn), _), receipt in zip(calls, receipts, strict=True)
+            ]
         return out
+
+    def _batch(self, provider: HTTPProvider, method: str, params: Sequence[Any]) -> list[Any]:
+        """One batched request of `method` with each of `params`: the results, as the node sent
+        them, in order (NodeError if any is refused or missing)."""
+        if not params:
+            return []
+        endpoint = RPCEndpoint(method)
+        answers = self.rpc(
+            f"{method} (batch)",
+            partial(provider.make_batch_request, [(endpoint, p) for p in params]),
+        )
+        if not isinstance(answers, list) or any(a.get("result") is None for a in answers):
+            raise NodeError(f"{method} (batch) refused or incomplete: {str(answers)[:300]}")
+        return [a["result"] for a in answers]
 
     def block_gas_limit(self) -> int:
         """Gas limit of the latest block: the most any one transaction can use."""
