@@ -709,6 +709,10 @@ class _PeriodLedger(_Contract):
     """The reads both meter settlements share (IPeriodLedger and the digest chain): which slots
     are settled against the meters, the billing periods and their platform fees."""
 
+    def __init__(self, node: Node) -> None:
+        super().__init__(node)
+        self._immutables: dict[str, int] = {}
+
     def first_slot(self) -> int:
         """The first slot settled against the meters."""
         return int(self.node.call(self.contract.functions.firstSlot()))
@@ -721,12 +725,20 @@ class _PeriodLedger(_Contract):
         return int(self.node.call(self.contract.functions.nextSlotOf(chunk)))
 
     def reading_deadline_seconds(self) -> int:
-        """Seconds after delivery after which a slot settles with the readings it has."""
-        return int(self.node.call(self.contract.functions.readingDeadlineSeconds()))
+        """Seconds after delivery after which a slot settles with the readings it has (an
+        immutable of the contract: read once)."""
+        return self._immutable("readingDeadlineSeconds")
 
     def period_slots(self) -> int:
-        """Slots per billing period."""
-        return int(self.node.call(self.contract.functions.periodSlots()))
+        """Slots per billing period (an immutable of the contract: read once)."""
+        return self._immutable("periodSlots")
+
+    def _immutable(self, name: str) -> int:
+        """A uint immutable of the contract, read on first use (the matcher asks for these
+        on every readiness check)."""
+        if name not in self._immutables:
+            self._immutables[name] = int(self.node.call(self.contract.functions[name]()))
+        return self._immutables[name]
 
     def digest_at(self, slot: int, chunk: int) -> bytes:
         """The audit digest chained up to (`slot`, `chunk`) (32 bytes; zero if not settled)."""

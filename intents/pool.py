@@ -153,6 +153,10 @@ class IntentPool:
     def __init__(self, url: str) -> None:
         self.engine: Engine = open_engine(url, durable=True)
         create_tables(_Base.metadata, self.engine)
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        # One statement for every intent added, its values bound at execution (building and
+        # compiling it per intent was a third of the intake's time).
+        self._insert = insert(_TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(_C.id)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -188,15 +192,8 @@ class IntentPool:
             "settled_slot": None,
             "tx_hash": None,
         }
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        stmt = (
-            insert(_TABLE)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(_C.id)
-        )
         with self.engine.begin() as conn:
-            return conn.execute(stmt).first() is not None
+            return conn.execute(self._insert, values).first() is not None
 
     def withdraw(self, intent_id: int, owner: str) -> bool:
         """Withdraw `owner`'s pending intent `intent_id` (the matcher then no longer sees it);
