@@ -591,13 +591,23 @@ class Node:
 
     def head(self) -> tuple[int, int]:
         """The latest block's number and timestamp, read together (one request)."""
-        block = self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block("latest"))
-        return int(block["number"]), int(block["timestamp"])
+        header = self._header("latest")
+        return int(header["number"], 16), int(header["timestamp"], 16)
 
-    def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
-        return int(
-            self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(block))["timestamp"]
+    def block_timestamp(self, block: int | str = "latest") -> int:
+        """Block `block`'s time (a number, or a tag such as "latest")."""
+        return int(self._header(block)["timestamp"], 16)
+
+    def _header(self, block: int | str) -> dict[str, Any]:
+        """A block's header as the node sends it (hex numbers): the matcher reads the head's
+        number, time and gas limit many times a slot, and web3 formats every field of it."""
+        tag = hex(block) if isinstance(block, int) else str(block)
+        header = self.rpc(
+            "eth_getBlockByNumber", lambda: self._request("eth_getBlockByNumber", [tag, False])
         )
+        if header is None:
+            raise BlockNotFound(f"block {block} is not on the chain")
+        return cast(dict[str, Any], header)
 
     def events(
         self,
@@ -887,8 +897,7 @@ class Node:
 
     def block_gas_limit(self) -> int:
         """Gas limit of the latest block: the most any one transaction can use."""
-        block = self.rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block("latest"))
-        return int(block["gasLimit"])
+        return int(self._header("latest")["gasLimit"], 16)
 
     def _build(self, fn: ContractFunction, params: TxParams) -> TxParams:
         """The transaction of `fn` with `params`; its gas estimated if none is given."""

@@ -147,6 +147,10 @@ def test_receipts_and_logs_have_web3s_values_and_types(chain: DevChain) -> None:
     )
     assert approval["args"]["value"] == 7
     assert node.receipt("0x" + "00" * 32) is None
+    latest = node.w3.eth.get_block("latest")
+    assert node.head() == (latest["number"], latest["timestamp"])
+    assert node.block_timestamp(first) == node.w3.eth.get_block(first)["timestamp"]
+    assert node.block_gas_limit() == latest["gasLimit"]
     # What benchmarks add up, read in batches (a chunk smaller than the blocks, so two).
     gas = [("EnergyToken", "approve", int(r["gasUsed"])) for r in mined]
     assert node.mined_calls(first, chunk=2) == node.mined_calls(first) == gas
