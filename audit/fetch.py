@@ -45,8 +45,9 @@ def to_event(log: DecodedLog) -> Event:
 
 def fetch_events(node: Node, to_block: int, batch_blocks: int) -> list[Event]:
     """All events of the deployment from its first block to `to_block`, in chain order."""
-    logs = node.manifest_logs(node.manifest.deployed_at_block, to_block, batch_blocks=batch_blocks)
-    return [to_event(log) for log in node.decode_logs(logs)]
+    batches = node.manifest_log_batches(node.manifest.deployed_at_block, to_block, batch_blocks)
+    # Decoded batch by batch: the raw logs of one range at a time are alive, not the chain's.
+    return [to_event(log) for logs in batches for log in node.decode_logs(logs)]
 
 
 def fetch_state(node: Node, events: Sequence[Event], block: int) -> ChainState:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -519,14 +519,24 @@ class Node:
     ) -> list[LogReceipt]:
         """Every log the manifest's contracts emitted in [from_block, to_block], in chain order,
         fetched in ranges of `batch_blocks` blocks (nodes cap the size of one answer)."""
+        return [
+            log
+            for batch in self.manifest_log_batches(from_block, to_block, batch_blocks)
+            for log in batch
+        ]
+
+    def manifest_log_batches(
+        self, from_block: int, to_block: int, batch_blocks: int = 5_000
+    ) -> Iterator[list[LogReceipt]]:
+        """`manifest_logs` one range of `batch_blocks` blocks at a time, each in chain order: a
+        reader that keeps only what it makes of them never holds every raw log at once."""
         addresses = list(self.manifest.contracts.values())
-        logs: list[LogReceipt] = []
         start = from_block
         while start <= to_block:
             end = min(to_block, start + batch_blocks - 1)
-            logs += self.get_logs(addresses, start, end)
+            logs = self.get_logs(addresses, start, end)
+            yield sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
             start = end + 1
-        return sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
 
     def decode_logs(self, logs: Sequence[Any]) -> list[DecodedLog]:
         """Decode logs against the manifest's ABIs (by emitting contract and event topic), with
