@@ -957,11 +957,16 @@ class Node:
         """Why a mined transaction failed: replay it as a call on the state after its block
         (receipts carry no revert data). If the cause has gone, the error is unknown."""
         tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        if "gas" in tx and int(receipt["gasUsed"]) >= int(tx["gas"]):
+            # It used all its gas: out of gas (the replay would only say so in a node's words).
+            return TransactionReverted("OutOfGas", (int(tx["gas"]),), tx_hash)
         call: TxParams = {k: v for k, v in tx.items() if k in ("from", "to", "data", "gas")}  # type: ignore[assignment]
         try:
             self.rpc("eth_call", lambda: self.w3.eth.call(call, receipt["blockNumber"]))
         except ContractLogicError as exc:
             return self._reverted(exc, tx_hash)
+        except Web3RPCError:  # the node refuses to replay it: the cause is unknown
+            pass
         return TransactionReverted(None, (), tx_hash)
 
     def _reverted(self, exc: ContractLogicError, tx_hash: str | None) -> TransactionReverted:
