@@ -33,6 +33,7 @@ TIMED := $(if $(wildcard /usr/bin/time),/usr/bin/time -f "[time] %e s %C",)
 	test-dashboard demo dashboard \
 	demo-slot demo-flex bench bench-gas bench-gas-flex bench-make-test bench-matcher bench-oracle bench-index bench-api \
 	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
+	bench-sharing-gas \
 	bench-year bench-spans bench-allin faults \
 	test-faults clean
 
@@ -266,6 +267,10 @@ bench-matcher: setup
 # Energy sharing: one slot of 100,000 members by the dynamic key, one core (a few seconds).
 bench-sharing: setup-core
 	$(BIN)/python -m bench.sharing
+
+# Gas per member-slot in the sharing mode, 200 and 1,000 members (single readings and day spans).
+bench-sharing-gas: setup-core
+	$(BIN)/python -m bench.sharing_gas --record
 
 # Part of test-python; on its own for quick runs.
 test-api: setup
