@@ -596,17 +596,61 @@ def member_statement(
     """`member`'s statement for slots `lo`..`hi` from what was settled. Without a reading in
     a slot, its trades stand as delivered and BaU is what the trades' energy would have cost
     through the grid (`market.billing.bau_cost` of the traded net sale)."""
+    return member_statements([member], settled, tariff_at, accounts, period_slots, lo, hi)[member]
+
+
+def member_statements(
+    members: Sequence[str],
+    settled: Settled,
+    tariff_at: Callable[[int], Tariff],
+    accounts: Accounts,
+    period_slots: int,
+    lo: int,
+    hi: int,
+) -> dict[str, Statement]:
+    """`member_statement` of each of `members`, the settled slots' trades worked out once for
+    them all (a community's statements one by one worked out every slot's trades once per
+    member: the audit of a 100-household month spent most of its time there)."""
     if hi < lo:
         raise ValueError(f"range {lo}..{hi} is empty")
-    per_slot: dict[int, list[OrderSettlement]] = {}
+    wanted = set(members)
+    trades: dict[str, dict[int, list[OrderSettlement]]] = {m: {} for m in wanted}
     for s in settled.slots:
         if not _in(s.slot, lo, hi):
             continue
-        mine = [x for owner, x in settled_trades(s, tariff_at(s.slot)) if owner == member]
-        if mine:
-            per_slot[s.slot] = mine
-    meters = {m.slot: m for m in settled.meters if m.member == member and _in(m.slot, lo, hi)}
-    shared = {r.slot: r for r in settled.sharing if r.member == member and _in(r.slot, lo, hi)}
+        for owner, x in settled_trades(s, tariff_at(s.slot)):
+            if owner in wanted:
+                trades[owner].setdefault(s.slot, []).append(x)
+    meters: dict[str, dict[int, MeterSettled]] = {m: {} for m in wanted}
+    for ms in settled.meters:
+        if ms.member in wanted and _in(ms.slot, lo, hi):
+            meters[ms.member][ms.slot] = ms
+    shared: dict[str, dict[int, SharingSettledRow]] = {m: {} for m in wanted}
+    for r in settled.sharing:
+        if r.member in wanted and _in(r.slot, lo, hi):
+            shared[r.member][r.slot] = r
+    return {
+        m: _statement(
+            m, trades[m], meters[m], shared[m], settled, tariff_at, accounts, period_slots, lo, hi
+        )
+        for m in members
+    }
+
+
+def _statement(
+    member: str,
+    per_slot: dict[int, list[OrderSettlement]],
+    meters: dict[int, MeterSettled],
+    shared: dict[int, SharingSettledRow],
+    settled: Settled,
+    tariff_at: Callable[[int], Tariff],
+    accounts: Accounts,
+    period_slots: int,
+    lo: int,
+    hi: int,
+) -> Statement:
+    """`member`'s statement from its trades, meter settlements and shared rows by slot (all
+    within `lo`..`hi`) and the rest of what was settled."""
     slots = [
         SlotFigures(slot, True, r.allocated_wh, r.credited_wh, r.charged - r.paid, r.bau_cost)
         for slot, r in shared.items()

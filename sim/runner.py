@@ -62,7 +62,7 @@ from intents.pool import IntentPool
 from market.billing import Bill, OrderSettlement, bill, settle_order, sum_bills
 from market.clearing import Mode, clear
 from market.orders import Side
-from market.statement import Statement, dso_statement, member_statement
+from market.statement import Statement, dso_statement, member_statements
 from market.tariff import SlotRules, Tariff
 from market.units import NANO_PER_EUR, Wh
 from matcher.service import Matcher
@@ -753,12 +753,16 @@ class Runner:
         report = audit(events, fetch_state(self.node, events, head))
         chain = read_settled(events)
         period, last = self.community.period_slots, max(0, last_slot)
-        statements = {
-            m.name: member_statement(
-                m.address, chain.settled, chain.tariff_at, chain.accounts, period, 0, last
-            )
-            for m in self.members
-        }
+        by_address = member_statements(
+            [m.address for m in self.members],
+            chain.settled,
+            chain.tariff_at,
+            chain.accounts,
+            period,
+            0,
+            last,
+        )
+        statements = {m.name: by_address[m.address] for m in self.members}
         dso = dso_statement(chain.settled, chain.tariff_at, chain.accounts, period, 0, last)
         return report, statements, dso
 

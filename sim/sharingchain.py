@@ -41,7 +41,7 @@ from chain.sharing import member_order
 from gridshare.settings import Settings
 from market.calendar import hour_of_day
 from market.sharing import Key, SharingMember, allocate
-from market.statement import Statement, member_statement
+from market.statement import Statement, member_statements
 from market.units import NANO_PER_EUR
 from matcher.service import Matcher
 from oracle import outbox
@@ -310,18 +310,16 @@ def run_sharing_on_chain(
         report = audit(events, fetch_state(node, events, head))
     settled = read_settled(events)
     lo, hi = first, first + exports.slots - 1
-    statements = {
-        m.name: member_statement(
-            m.address,
-            settled.settled,
-            settled.tariff_at,
-            settled.accounts,
-            community.period_slots,
-            lo,
-            hi,
-        )
-        for m in members
-    }
+    by_address = member_statements(
+        [m.address for m in members],
+        settled.settled,
+        settled.tariff_at,
+        settled.accounts,
+        community.period_slots,
+        lo,
+        hi,
+    )
+    statements = {m.name: by_address[m.address] for m in members}
     id_of = {m.address: ids[m.name] for m in members}
     rows: list[SlotRow] = [
         (

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from audit.model import Event
 from audit.rules.core import ZERO_ADDRESS, AuditState
 from chain.settled import read_settled
-from market.statement import dso_statement, member_statement
+from market.statement import dso_statement, member_statements
 
 RULES: dict[str, str] = {
     "debt": "a charge takes what the balance covers (energy part first); the rest is debt",
@@ -132,10 +132,12 @@ class MoneyRules(AuditState):
                     for o in book:
                         if not o.cancelled:
                             open_escrow[o.owner] += o.escrow
-            for member in sorted(self.roles):
-                st = member_statement(
-                    member, chain.settled, chain.tariff_at, chain.accounts, period, *everything
-                )
+            members = sorted(self.roles)
+            statements = member_statements(
+                members, chain.settled, chain.tariff_at, chain.accounts, period, *everything
+            )
+            for member in members:
+                st = statements[member]
                 held = self.balances.get(member, 0)
                 if st["token_change"] - open_escrow[member] != held:
                     self.find(
