@@ -71,16 +71,20 @@ def _node_key(keys_file: Path, address: str) -> str:
 
 @contextmanager
 def _signals_stop() -> Iterator[None]:
-    """SIGTERM stops the dashboard as Ctrl-C (SIGINT) does."""
+    """SIGTERM stops the dashboard as Ctrl-C (SIGINT) does. SIGINT's handler is set here too:
+    a process started in the background by a shell without job control inherits SIGINT
+    ignored, and Python then installs no handler of its own (Ctrl-C, or a test's SIGINT, did
+    nothing)."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _start(name: str, args: list[str], env: dict[str, str], work: Path) -> Child:

@@ -20,8 +20,11 @@ def citations(text: str) -> list[tuple[str, str | None]]:
 
 def defines(source: str, name: str) -> bool:
     """Whether `source` defines `name`: a Python def, class or module constant, or a Solidity
-    function, contract or library."""
-    pattern = rf"^\s*(?:(?:async\s+)?def|class|function|contract|library)\s+{name}\b|^{name}\s*[:=]"
+    function, contract, library, struct or enum."""
+    pattern = (
+        rf"^\s*(?:(?:async\s+)?def|class|function|contract|library|struct|enum)\s+{name}\b"
+        rf"|^{name}\s*[:=]"
+    )
     return re.search(pattern, source, re.M) is not None
 
 
