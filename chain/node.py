@@ -31,6 +31,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError, EncodingError
 from eth_account import Account
 from eth_typing import ChecksumAddress, HexAddress, HexStr
+from eth_utils.abi import function_abi_to_4byte_selector
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -280,9 +281,9 @@ def _formatted(raw: Mapping[str, Any], fields: Mapping[str, Callable[[Any], Any]
 
 
 def _selector(item: Mapping[str, Any]) -> str:
-    """A function's selector as call data starts with it ("0x" and 8 hex digits)."""
-    signature = f"{item['name']}({','.join(canonical_type(i) for i in item['inputs'])})"
-    return "0x" + keccak(text=signature)[:4].hex()
+    """A function's selector as call data starts with it ("0x" and 8 hex digits), by
+    eth_utils as `chain.events.event_topic` takes an event's topic."""
+    return "0x" + bytes(function_abi_to_4byte_selector(dict(item))).hex()  # type: ignore[arg-type]
 
 
 def _calldata(fn: ContractFunction) -> HexStr:
@@ -309,7 +310,7 @@ def _web3_shape(param: Mapping[str, Any], value: Any) -> Any:
     if kind == "tuple":
         return tuple(_web3_shape(c, v) for c, v in zip(param["components"], value, strict=True))
     if kind == "address":
-        return to_checksum_address(value)
+        return checksum(value)
     return value
 
 
@@ -499,18 +500,18 @@ class Node:
             {"to": fn.address, "data": _calldata(fn)},
             block if isinstance(block, str) else hex(int(block)),
         ]
-        answer = self.rpc(
-            fn.fn_name, lambda: self.w3.provider.make_request(RPCEndpoint("eth_call"), params)
-        )
-        if "error" in answer:
+        try:
+            result = self.rpc(fn.fn_name, lambda: self._request("eth_call", params))
+        except Web3RPCError as exc:
+            answer = exc.rpc_response or {}
             try:  # web3's own reading of a revert answer (its message, code and data)
-                if isinstance(answer["error"], dict):
+                if isinstance(answer.get("error"), dict):
                     raise_contract_logic_error_on_revert(answer)
-            except ContractLogicError as exc:
-                raise self._reverted(exc, None) from exc
-            raise Web3RPCError(str(answer["error"]), rpc_response=answer)
+            except ContractLogicError as revert:
+                raise self._reverted(revert, None) from revert
+            raise
         outputs = fn.abi.get("outputs", [])
-        values = abi_decode([canonical_type(o) for o in outputs], HexBytes(answer["result"]))
+        values = abi_decode([canonical_type(o) for o in outputs], HexBytes(result))
         decoded = [_web3_shape(o, v) for o, v in zip(outputs, values, strict=True)]
         return decoded[0] if len(decoded) == 1 else decoded
 
@@ -825,28 +826,16 @@ class Node:
         batch is asked (again after a short pause while any is still missing, a few times);
         then any missing one is waited for on its own."""
 
-        provider = cast(HTTPProvider, self.w3.provider)
-        method = RPCEndpoint("eth_getTransactionReceipt")
-
-        def request() -> list[TxReceipt | None]:
-            answers = provider.make_batch_request([(method, [h]) for h in hashes])
-            if not isinstance(answers, list) or any("error" in a for a in answers):
-                raise Web3RPCError(f"batched receipts refused: {answers}")
-            return [  # in the order asked: web3 sorts a batch's answers by their ids
-                None if a.get("result") is None else _formatted(a["result"], _RECEIPT_FIELDS)
-                for a in answers
-            ]
-
         if not hashes:
             return []
         self._wait(hashes[-1])
         for attempt in range(5):
             try:
-                receipts = self.rpc("eth_getTransactionReceipt (batch)", request)
-            except (TransactionNotFound, Web3RPCError):
-                receipts = []
-            if len(receipts) == len(hashes) and all(r is not None for r in receipts):
-                return cast(list[TxReceipt], receipts)
+                raw = self._batch("eth_getTransactionReceipt", [[h] for h in hashes])
+            except Web3RPCError:
+                raw = []
+            if len(raw) == len(hashes) and all(r is not None for r in raw):
+                return [cast(TxReceipt, _formatted(r, _RECEIPT_FIELDS)) for r in raw]
             self._sleep(0.05 * 2**attempt)
         return [self._wait(tx_hash) for tx_hash in hashes]
 
@@ -868,42 +857,50 @@ class Node:
             for item in self.manifest.abi[name]
             if item.get("type") == "function"
         }
-        provider = cast(HTTPProvider, self.w3.provider)
         out: list[tuple[str, str, int]] = []
         head = self.block_number()
         for start in range(from_block, head + 1, chunk):
             numbers = range(start, min(head, start + chunk - 1) + 1)
-            blocks = self._batch(
-                provider, "eth_getBlockByNumber", [[hex(n), True] for n in numbers]
-            )
+            blocks = self._batch_complete("eth_getBlockByNumber", [[hex(n), True] for n in numbers])
             calls = [
                 (functions[key], tx["hash"])
                 for block in blocks
                 for tx in block["transactions"]
                 if (key := (str(tx.get("to") or "").lower(), str(tx["input"])[:10])) in functions
             ]
-            receipts = self._batch(
-                provider, "eth_getTransactionReceipt", [[tx_hash] for _, tx_hash in calls]
-            )
+            receipts = self._batch_complete("eth_getTransactionReceipt", [[h] for _, h in calls])
             out += [
                 (contract, fn, int(receipt["gasUsed"], 16))
                 for ((contract, fn), _), receipt in zip(calls, receipts, strict=True)
             ]
         return out
 
-    def _batch(self, provider: HTTPProvider, method: str, params: Sequence[Any]) -> list[Any]:
-        """One batched request of `method` with each of `params`: the results, as the node sent
-        them, in order (NodeError if any is refused or missing)."""
+    def _batch_complete(self, method: str, params: Sequence[Any]) -> list[Any]:
+        """`_batch`, with every answer there (NodeError if any is refused or missing)."""
+        try:
+            results = self._batch(method, params)
+        except Web3RPCError as exc:
+            raise NodeError(str(exc)) from exc
+        if any(r is None for r in results):
+            raise NodeError(f"{method} (batch) incomplete: {str(results)[:300]}")
+        return results
+
+    def _batch(self, method: str, params: Sequence[Any]) -> list[Any]:
+        """One batched request of `method` with each of `params`, with retries: the results as
+        the node sent them, in the order asked (web3 sorts a batch's answers by their ids;
+        None where the node has nothing, e.g. a receipt not mined yet). Web3RPCError if the
+        node refuses any of them."""
         if not params:
             return []
+        provider = cast(HTTPProvider, self.w3.provider)
         endpoint = RPCEndpoint(method)
         answers = self.rpc(
             f"{method} (batch)",
             partial(provider.make_batch_request, [(endpoint, p) for p in params]),
         )
-        if not isinstance(answers, list) or any(a.get("result") is None for a in answers):
-            raise NodeError(f"{method} (batch) refused or incomplete: {str(answers)[:300]}")
-        return [a["result"] for a in answers]
+        if not isinstance(answers, list) or any("error" in a for a in answers):
+            raise Web3RPCError(f"{method} (batch) refused: {str(answers)[:300]}")
+        return [a.get("result") for a in answers]
 
     def block_gas_limit(self) -> int:
         """Gas limit of the latest block: the most any one transaction can use."""
