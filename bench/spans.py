@@ -18,6 +18,7 @@ from pathlib import Path
 
 from eth_account import Account
 
+from bench.chainops import gas_by_function
 from bench.oracle import LIMITS, METERS, PASSWORD, _items, _keys
 from bench.report import record
 from bench.year import dev_network
@@ -82,9 +83,11 @@ def measure(port: int) -> dict[str, object]:
         day += -day % DAY_SLOTS + DAY_SLOTS  # the next whole calendar day
         first = _relay_day(node, tmp, names, calendar, day - 1, 1, 1, "first.db")
         singles = _relay_day(node, tmp, names, calendar, day, DAY_SLOTS, 1, "singles.db")
+        spans_from = node.block_number() + 1
         spans = _relay_day(
             node, tmp, names, calendar, day + DAY_SLOTS, DAY_SLOTS, DAY_SLOTS, "spans.db"
         )
+        largest = max(gas_by_function(node, spans_from)["submitReadingSpans"])
     for stats in (first, singles, spans):
         if stats.quarantined or not stats.sent:
             raise RuntimeError(f"the relay did not send everything: {stats}")
@@ -100,6 +103,7 @@ def measure(port: int) -> dict[str, object]:
         "spans: readings / spans / transactions / gas": (
             f"{spans.sent} / {spans.spans_sent} / {spans.transactions} / {spans.gas_used:,}"
         ),
+        "spans: largest transaction's gas (budget: oracle_batch_gas 15,000,000)": f"{largest:,}",
         "first readings (left out): readings / gas per reading": (
             f"{first.sent} / {round(first.gas_used / first.sent):,}"
         ),

@@ -89,19 +89,32 @@ contract MeterReadings is EIP712, IMeterReadings {
     function submitReadingSpans(ReadingSpan[] calldata spans, bytes[] calldata signatures) external {
         uint256 n = spans.length;
         Fold memory f = _begin(n, signatures.length);
+        // First each span as a whole: its signature, its meter, and its place after the meter's
+        // last reading (a span's own slots and sequences follow one another by construction).
+        MeterOf[] memory meters = new MeterOf[](n);
+        uint256 longest = 0;
         for (uint256 i; i < n; ++i) {
             ReadingSpan calldata span = spans[i];
             uint256 count = span.readings.length;
             if (count == 0) revert MeterReadingsSpanMalformed(i);
-            MeterOf memory m = _signedBy(i, span.meterId, spanDigest(span), signatures[i]);
-            for (uint256 k; k < count; ++k) {
+            if (count > longest) longest = count;
+            meters[i] = _signedBy(i, span.meterId, spanDigest(span), signatures[i]);
+            _checkSpan(i, meters[i], span, count);
+        }
+        // Then the readings slot by slot (reading k of every span before reading k + 1 of any), so
+        // that a batch of spans over the same slots writes each slot's records once, not once per
+        // reading. Each meter's readings still arrive in slot order.
+        for (uint256 k; k < longest; ++k) {
+            for (uint256 i; i < n; ++i) {
+                ReadingSpan calldata span = spans[i];
+                if (k >= span.readings.length) continue;
                 uint256 w = span.readings[k];
                 if (w >> 128 != 0) revert MeterReadingsSpanMalformed(i);
                 // A span of 2**64 slots cannot be submitted, so the additions cannot wrap.
-                _accept(
+                _commit(
                     f,
                     i,
-                    m,
+                    meters[i],
                     span.meterId,
                     span.firstSlot + uint64(k),
                     uint64(w >> 64),
@@ -201,9 +214,7 @@ contract MeterReadings is EIP712, IMeterReadings {
         if (recovered != signer) revert MeterReadingsBadSignature(i, meterId, recovered);
     }
 
-    /// @dev Check one signed reading, record it as its meter's last and fold it into its slot's and
-    /// its (slot, chunk)'s commitments (the records in `f` are written back when the slot or chunk
-    /// changes, and by the caller at the end).
+    /// @dev Check one signed reading, record it as its meter's last and commit it.
     function _accept(
         Fold memory f,
         uint256 i,
@@ -214,9 +225,68 @@ contract MeterReadings is EIP712, IMeterReadings {
         uint64 exportWh,
         uint64 sequence
     ) private {
+        _checkDelivered(i, slot, slot);
+        _checkOpen(i, m, slot);
+        _commit(f, i, m, meterId, slot, importWh, exportWh, sequence);
+        _follow(i, meterId, slot, sequence);
+        _last[meterId] = (uint256(slot) + 1) << 64 | sequence;
+    }
+
+    /// @dev A span's checks as a whole, which each of its readings would pass or fail alike: its
+    /// slots delivered (the error names the first that is not), open (a chunk's slots close in
+    /// order, so its first slot tells), and after its meter's last reading; records its last
+    /// reading as the meter's last.
+    function _checkSpan(uint256 i, MeterOf memory m, ReadingSpan calldata span, uint256 count) private {
+        uint64 first = span.firstSlot;
+        // A span of 2**64 slots cannot be submitted, so the additions cannot wrap.
+        uint64 last = first + uint64(count - 1);
+        _checkDelivered(i, first, last);
+        _checkOpen(i, m, first);
+        if (_chunks[first][m.chunk].closed) revert MeterReadingsSlotClosed(i, first);
+        _follow(i, span.meterId, first, span.firstSequence);
+        _last[span.meterId] = (uint256(last) + 1) << 64 | (span.firstSequence + uint64(count - 1));
+    }
+
+    /// @dev Slots `first`..`last` must all be delivered; the error names the first that is not.
+    function _checkDelivered(uint256 i, uint64 first, uint64 last) private view {
+        if (block.timestamp >= Calendar.slotStart(_genesis, _slotSeconds, last + 1)) return;
+        uint64 slot = first;
         uint256 deliveredAt = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
-        if (block.timestamp < deliveredAt) revert MeterReadingsNotDelivered(i, slot, deliveredAt);
+        while (block.timestamp >= deliveredAt) {
+            ++slot;
+            deliveredAt = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
+        }
+        revert MeterReadingsNotDelivered(i, slot, deliveredAt);
+    }
+
+    /// @dev `slot` must take readings: at or after the deployment's slot and the meter's chunk's.
+    function _checkOpen(uint256 i, MeterOf memory m, uint64 slot) private view {
         if (slot < openFromSlot || slot < m.fromSlot) revert MeterReadingsSlotClosed(i, slot);
+    }
+
+    /// @dev A reading of `slot` with `sequence` must come after its meter's last reading.
+    function _follow(uint256 i, bytes32 meterId, uint64 slot, uint64 sequence) private view {
+        uint256 last = _last[meterId];
+        if (last == 0) return;
+        uint64 lastSlot = uint64(last >> 64) - 1;
+        if (slot == lastSlot) revert MeterReadingsDuplicate(i, meterId, slot);
+        if (slot < lastSlot) revert MeterReadingsOutOfOrder(i, meterId, slot, lastSlot);
+        if (sequence <= uint64(last)) revert MeterReadingsSequenceNotIncreasing(i, meterId, uint64(last), sequence);
+    }
+
+    /// @dev Fold a checked reading into its slot's and its (slot, chunk)'s commitments (the records
+    /// in `f` are written back when the slot or chunk changes, and by the caller at the end) and
+    /// announce it.
+    function _commit(
+        Fold memory f,
+        uint256 i,
+        MeterOf memory m,
+        bytes32 meterId,
+        uint64 slot,
+        uint64 importWh,
+        uint64 exportWh,
+        uint64 sequence
+    ) private {
         if (importWh > MAX_READING_WH || exportWh > MAX_READING_WH) {
             revert MeterReadingsEnergyTooLarge(i, importWh, exportWh);
         }
@@ -233,14 +303,6 @@ contract MeterReadings is EIP712, IMeterReadings {
             f.chunkRec = _chunks[slot][m.chunk];
         }
         if (f.chunkRec.closed) revert MeterReadingsSlotClosed(i, slot);
-        uint256 last = _last[meterId];
-        if (last != 0) {
-            uint64 lastSlot = uint64(last >> 64) - 1;
-            if (slot == lastSlot) revert MeterReadingsDuplicate(i, meterId, slot);
-            if (slot < lastSlot) revert MeterReadingsOutOfOrder(i, meterId, slot, lastSlot);
-            if (sequence <= uint64(last)) revert MeterReadingsSequenceNotIncreasing(i, meterId, uint64(last), sequence);
-        }
-        _last[meterId] = (uint256(slot) + 1) << 64 | sequence;
         uint256 word = uint160(m.member) | (uint256(importWh) << 160) | (uint256(exportWh) << 208);
         f.rec.readingsHash = keccak256(abi.encodePacked(f.rec.readingsHash, word));
         f.rec.count += 1;

@@ -73,7 +73,9 @@ interface IMeterReadings {
     function submitReadings(Reading[] calldata readings, bytes[] calldata signatures) external;
 
     /// @notice Accept a batch of meter-signed spans of readings, one signature per span. Only the
-    /// oracle role. All or nothing; an error's `index` is the span's.
+    /// oracle role. All or nothing; an error's `index` is the span's. The readings are committed
+    /// slot by slot, reading `k` of every span before reading `k + 1` of any: that is the order of
+    /// a slot's ReadingAccepted events and of its commitments.
     /// @param spans The spans, in any order of meters; one meter's spans in slot order.
     /// @param signatures `signatures[i]` is the meter's 65-byte ECDSA signature of `spans[i]`.
     function submitReadingSpans(ReadingSpan[] calldata spans, bytes[] calldata signatures) external;

@@ -74,6 +74,46 @@ def test_a_span_signed_once_commits_each_slot_as_single_readings_do(
     assert settled[market.community.meter(meters["alice"][0])[0]]["importWh"] == 250
 
 
+def test_a_batch_of_spans_commits_slot_by_slot(
+    market: Any, meters: Any, runner: SlotRunner, delivered: int
+) -> None:
+    # Alice's span covers three slots; Bob's two spans (one batch) cover the first and the last
+    # two: reading k of every span is committed before reading k + 1 of any.
+    alice = span_of(meters, "alice", delivered, [(100, 0), (0, 700), (250, 40)], seq=3)
+    bob_first = span_of(meters, "bob", delivered, [(5, 0)], seq=1)
+    bob_rest = span_of(meters, "bob", delivered + 1, [(6, 0), (7, 1)], seq=2)
+    tx = runner.submit_spans(
+        [
+            (alice, sign_span(market.readings, meters["alice"][1], alice)),
+            (bob_first, sign_span(market.readings, meters["bob"][1], bob_first)),
+            (bob_rest, sign_span(market.readings, meters["bob"][1], bob_rest)),
+        ]
+    )
+    names = {meters["alice"][0]: "alice", meters["bob"][0]: "bob"}
+    order = [
+        (names[bytes(e["meterId"])], int(e["slot"]) - delivered)
+        for e in tx.events["ReadingAccepted"]
+    ]
+    assert order == [("alice", 0), ("bob", 0), ("bob", 1), ("alice", 1), ("bob", 2), ("alice", 2)]
+    for k in range(3):
+        count, committed = market.readings.slotReadings(delivered + k)
+        assert int(count) == 2
+        assert bytes(committed) == readings_hash(runner.words[delivered + k])
+    assert tuple(market.readings.lastReading(meters["bob"][0])) == (True, delivered + 2, 3)
+    # A span of a meter's slots a span before it in the same batch already covered reverts.
+    again = span_of(meters, "carol", delivered, [(1, 0)] * 2, seq=1)
+    overlap = span_of(meters, "carol", delivered + 1, [(1, 0)] * 2, seq=3)
+    carol = meters["carol"]
+    with reverts_exact("MeterReadingsDuplicate", 1, carol[0], delivered + 1):
+        runner.submit_spans(
+            [
+                (again, sign_span(market.readings, carol[1], again)),
+                (overlap, sign_span(market.readings, carol[1], overlap)),
+            ]
+        )
+    assert tuple(market.readings.lastReading(carol[0])) == (False, 0, 0)
+
+
 def test_a_span_is_cheaper_than_its_readings_signed_one_by_one(
     market: Any, meters: Any, runner: SlotRunner, delivered: int
 ) -> None:
