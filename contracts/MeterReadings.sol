@@ -80,7 +80,7 @@ contract MeterReadings is EIP712, IMeterReadings {
         for (uint256 i; i < n; ++i) {
             Reading calldata r = readings[i];
             MeterOf memory m = _signedBy(i, r.meterId, readingDigest(r), signatures[i]);
-            _accept(f, i, m, r.meterId, r.slot, r.importWh, r.exportWh, r.sequence);
+            _accept(f, i, m, r);
         }
         _flush(f);
     }
@@ -215,21 +215,12 @@ contract MeterReadings is EIP712, IMeterReadings {
     }
 
     /// @dev Check one signed reading, record it as its meter's last and commit it.
-    function _accept(
-        Fold memory f,
-        uint256 i,
-        MeterOf memory m,
-        bytes32 meterId,
-        uint64 slot,
-        uint64 importWh,
-        uint64 exportWh,
-        uint64 sequence
-    ) private {
-        _checkDelivered(i, slot, slot);
-        _checkOpen(i, m, slot);
-        _commit(f, i, m, meterId, slot, importWh, exportWh, sequence);
-        _follow(i, meterId, slot, sequence);
-        _last[meterId] = (uint256(slot) + 1) << 64 | sequence;
+    function _accept(Fold memory f, uint256 i, MeterOf memory m, Reading calldata r) private {
+        _checkDelivered(i, r.slot, r.slot);
+        _checkOpen(i, m, r.slot);
+        _commit(f, i, m, r.meterId, r.slot, r.importWh, r.exportWh, r.sequence);
+        _follow(i, r.meterId, r.slot, r.sequence);
+        _last[r.meterId] = (uint256(r.slot) + 1) << 64 | r.sequence;
     }
 
     /// @dev A span's checks as a whole, which each of its readings would pass or fail alike: its
