@@ -12,6 +12,7 @@ import {Calendar} from "./lib/Calendar.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SignedNonces} from "./lib/SignedNonces.sol";
 import {SortedAddresses} from "./lib/SortedAddresses.sol";
+import {HashChain} from "./lib/HashChain.sol";
 
 /// @title Flexibility
 /// @notice DSO flexibility requests, member offers, merit-order acceptance checked on-chain, and
@@ -384,7 +385,7 @@ contract Flexibility is EIP712, IFlexibility {
     {
         for (uint256 k; k < words.length; ++k) {
             uint256 w = words[k];
-            h = keccak256(abi.encodePacked(h, w));
+            h = HashChain.link(h, w);
             (bool found, uint256 j) = SortedAddresses.find(members, address(uint160(w)));
             if (found) {
                 m[j].net[d] += int256(uint256(uint48(w >> 160))) - int256(uint256(uint48(w >> 208)));

@@ -11,6 +11,7 @@ import {Mode, Tariff} from "./lib/MarketTypes.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SortedAddresses} from "./lib/SortedAddresses.sol";
 import {TariffMath} from "./lib/TariffMath.sol";
+import {HashChain} from "./lib/HashChain.sol";
 
 /// @title ImbalanceSettlement
 /// @notice Settles each slot against the meters and extends the audit digest (see IImbalanceSettlement).
@@ -83,9 +84,19 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
     /// @inheritdoc IImbalanceSettlement
     function settleImbalances(ImbalanceEntry[] calldata entries) external {
         if (entries.length == 0) revert ImbalanceEmptyBatch();
+        uint256 freeMemory;
+        assembly ("memory-safe") {
+            freeMemory := mload(0x40)
+        }
         for (uint256 i; i < entries.length; ++i) {
             ImbalanceEntry calldata e = entries[i];
             _settle(e.slot, e.chunk, e.members, e.readingWords, e.tradeWords);
+            // Nothing an entry allocated is used after it: the next entry reuses its memory, so
+            // that memory (whose cost grows with the square of its size) does not grow with
+            // the batch. Solidity zeroes what it allocates, so reused memory is safe.
+            assembly ("memory-safe") {
+                mstore(0x40, freeMemory)
+            }
         }
     }
 
@@ -156,7 +167,7 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
         if (count != readingWords.length) revert ImbalanceReadingsMismatch(slot, count, readingWords.length);
         bytes32 h = bytes32(0);
         for (uint256 i; i < readingWords.length; ++i) {
-            h = keccak256(abi.encodePacked(h, readingWords[i]));
+            h = HashChain.link(h, readingWords[i]);
         }
         if (h != readingsHash) revert ImbalanceReadingsMismatch(slot, count, readingWords.length);
         // slither-disable-next-line unused-return

@@ -6,6 +6,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {ICommunity} from "./interfaces/ICommunity.sol";
 import {Calendar} from "./lib/Calendar.sol";
+import {HashChain} from "./lib/HashChain.sol";
 import {Roles} from "./lib/Roles.sol";
 
 /// @title MeterReadings
@@ -295,9 +296,9 @@ contract MeterReadings is EIP712, IMeterReadings {
         }
         if (f.chunkRec.closed) revert MeterReadingsSlotClosed(i, slot);
         uint256 word = uint160(m.member) | (uint256(importWh) << 160) | (uint256(exportWh) << 208);
-        f.rec.readingsHash = keccak256(abi.encodePacked(f.rec.readingsHash, word));
+        f.rec.readingsHash = HashChain.link(f.rec.readingsHash, word);
         f.rec.count += 1;
-        f.chunkRec.readingsHash = keccak256(abi.encodePacked(f.chunkRec.readingsHash, word));
+        f.chunkRec.readingsHash = HashChain.link(f.chunkRec.readingsHash, word);
         f.chunkRec.count += 1;
         emit ReadingAccepted(meterId, slot, m.member, importWh, exportWh, sequence);
     }

@@ -10,6 +10,7 @@ import {SharingKey, Tariff} from "./lib/MarketTypes.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SortedAddresses} from "./lib/SortedAddresses.sol";
 import {TariffMath} from "./lib/TariffMath.sol";
+import {HashChain} from "./lib/HashChain.sol";
 
 /// @title SharingSettlement
 /// @notice Settles the `sharing` mode's slots from the meters by the allocation key (see
@@ -256,7 +257,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         (uint256 count, bytes32 committed,) = readings.chunkReadings(slot, chunk);
         bytes32 h = bytes32(0);
         for (uint256 k; k < words.length; ++k) {
-            h = keccak256(abi.encodePacked(h, words[k]));
+            h = HashChain.link(h, words[k]);
         }
         if (count != words.length || h != committed) {
             revert SharingReadingsMismatch(slot, chunk, count, words.length);
