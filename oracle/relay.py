@@ -40,7 +40,7 @@ GAS_PER_READING_BOUND = 45_000
 # The same bound for a reading in a span, and for a span's own part (signature recovery, meter
 # lookup, a meter's first replay word). MeterReadings commits a batch's readings slot by slot, so
 # each slot's commitments are written once per transaction: a day span of 100 meters measured
-# 7,616 gas per reading in batches of 22 spans, each slot's commitments written fresh by the first
+# 7,429 gas per reading in this bound's batches of 30 spans, the largest transaction 12.8M gas
 # (docs/benchmarks.md, "oracle: gas per reading relayed as day spans"; 11.8k when every reading
 # rewrote its slot's records). 30 day spans fit in the default budget (15M) at these bounds.
 GAS_PER_SPAN_READING_BOUND = 9_000
