@@ -16,9 +16,9 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from api.errors import ApiError
 from api.schemas import TxPublic
@@ -273,6 +273,13 @@ def hex_bytes(value: str) -> bytes:
     """A 0x-hex value as the schemas and the store hold it (a signature, a meter id, a payment
     reference) as the bytes the contracts take."""
     return bytes.fromhex(value[2:])
+
+
+def terms_of(kind: Callable[..., T], body: Any, **given: Any) -> T:
+    """A signed message's terms (`kind`, a dataclass such as chain.signing.OrderIntent) taken
+    field by field from a request body, those in `given` from there instead."""
+    names = [f.name for f in fields(cast(Any, kind))]
+    return kind(**{n: given[n] if n in given else getattr(body, n) for n in names})
 
 
 def tx_public(mined: Mined) -> TxPublic:

@@ -4,10 +4,10 @@ decoding spent more time formatting than the rest of the indexer together). Used
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import event_abi_to_log_topic
@@ -17,6 +17,29 @@ from web3.types import LogReceipt
 
 # A log as the node returns it (eth_getLogs, a receipt's `logs`).
 RawLog = LogReceipt
+
+
+T = TypeVar("T")
+
+
+def camel_case(name: str) -> str:
+    """`import_wh` -> `importWh`: a Python field's name as the contracts spell it."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def event_record(kind: Callable[..., T], args: Mapping[str, Any], **given: Any) -> T:
+    """An event's arguments as `kind` (a dataclass): each field the argument of its name in
+    camelCase (an address or a bool as it is, any other value an int), those in `given` from there
+    instead."""
+    out: dict[str, Any] = {}
+    for f in fields(cast(Any, kind)):
+        if f.name in given:
+            out[f.name] = given[f.name]
+        else:
+            value = args[camel_case(f.name)]
+            out[f.name] = value if isinstance(value, str | bool) else int(value)
+    return kind(**out)
 
 
 class EventMismatch(Exception):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict, Unpack
+from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -35,6 +35,7 @@ from chain.codec import (
     encode_rules,
     pack_transfer,
 )
+from chain.events import camel_case, event_record
 from chain.flexibility import FlexRequest
 from chain.metering import ImbalanceEntry, pack_reading_word
 from chain.node import ContractCall, ContractHandle, Node, Receipt, Sender
@@ -44,6 +45,8 @@ from chain.submission import Submission
 from market.intents import Holder
 from market.sharing import Key
 from market.tariff import SlotRules
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,27 @@ class TxOptions(TypedDict, total=False):
     gas: int | None
     nonce: int | None
     on_signed: Callable[[str], None] | None
+
+
+class _Getter(Generic[T]):
+    """An argument-free view of the gateway's contract, read as a method of the gateway:
+    `genesis = _Getter(int, "doc")` reads `genesis()` (the contract function is the attribute's
+    name in camelCase unless `fn` names it) and converts the answer with `kind`."""
+
+    def __init__(self, kind: Callable[[Any], T], doc: str = "", fn: str = "") -> None:
+        self._kind = kind
+        self._fn = fn
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._fn = self._fn or camel_case(name)
+
+    def __get__(self, gateway: _Contract, owner: type | None = None) -> Callable[[], T]:
+        def read() -> T:
+            return self._kind(gateway.node.call(gateway.contract.functions[self._fn]()))
+
+        read.__doc__ = self.__doc__
+        return read
 
 
 class _Contract:
@@ -124,20 +148,12 @@ class CommunityGateway(_Contract):
 
     NAME = "Community"
 
-    def genesis(self) -> int:
-        """Unix seconds at which slot 0 begins."""
-        return int(self.node.call(self.contract.functions.genesis()))
-
-    def slot_seconds(self) -> int:
-        return int(self.node.call(self.contract.functions.slotSeconds()))
-
-    def gate_closure_seconds(self) -> int:
-        """Seconds before a slot's delivery at which its gate closes."""
-        return int(self.node.call(self.contract.functions.gateClosureSeconds()))
-
-    def order_horizon_slots(self) -> int:
-        """How many slots past the current one accept orders."""
-        return int(self.node.call(self.contract.functions.orderHorizonSlots()))
+    genesis = _Getter(int, "Unix seconds at which slot 0 begins.")
+    slot_seconds = _Getter(int)
+    gate_closure_seconds = _Getter(
+        int, "Seconds before a slot's delivery at which its gate closes."
+    )
+    order_horizon_slots = _Getter(int, "How many slots past the current one accept orders.")
 
     def member_role(self, account: str) -> str | None:
         """`account`'s trading role (chain.codec.ROLE_CODES' names); None if not a member."""
@@ -147,33 +163,24 @@ class CommunityGateway(_Contract):
         """Whether `account` holds the access-control role named `role` (e.g. "DSO_ROLE")."""
         return bool(self.node.call(self.contract.functions.hasRole(keccak(text=role), account)))
 
-    def tariff_count(self) -> int:
-        """Entries in the tariff schedule."""
-        return int(self.node.call(self.contract.functions.tariffCount()))
+    tariff_count = _Getter(int, "Entries in the tariff schedule.")
 
     def tariff_entry(self, index: int) -> TariffEntry:
         """The schedule's entry `index` (0 <= index < `tariff_count`), decoded."""
         from_slot, values = self.node.call(self.contract.functions.tariffEntry(index))
         return TariffEntry(int(from_slot), decode_rules(values))
 
-    def fee_account(self) -> str:
-        """The DSO's account that collects the platform fees."""
-        return str(self.node.call(self.contract.functions.feeAccount()))
-
-    def network_account(self) -> str:
-        """The DSO's account that collects the network fees."""
-        return str(self.node.call(self.contract.functions.networkAccount()))
+    fee_account = _Getter(str, "The DSO's account that collects the platform fees.")
+    network_account = _Getter(str, "The DSO's account that collects the network fees.")
 
     def chunk_of(self, member: str) -> int:
         """`member`'s settlement chunk (fixed by its registration)."""
         return int(self.node.call(self.contract.functions.chunkOf(member)))
 
-    def chunk_count(self) -> int:
-        return int(self.node.call(self.contract.functions.chunkCount()))
-
-    def meter_count(self) -> int:
-        """Registered meters (a slot's readings are complete when this many have reported)."""
-        return int(self.node.call(self.contract.functions.meterCount()))
+    chunk_count = _Getter(int)
+    meter_count = _Getter(
+        int, "Registered meters (a slot's readings are complete when this many have reported)."
+    )
 
     def gate_closure(self, slot: int) -> int:
         """Unix seconds at which `slot`'s gate closes."""
@@ -187,13 +194,8 @@ class CommunityGateway(_Contract):
         """The tariff and clearing mode in force for `slot` (`tariffAt`, decoded)."""
         return decode_rules(self.node.call(self.contract.functions.tariffAt(slot)))
 
-    def current_slot(self) -> int:
-        """The slot being delivered at the latest block's time."""
-        return int(self.node.call(self.contract.functions.currentSlot()))
-
-    def supply_account(self) -> str:
-        """The DSO's account that sells retail energy and buys feed-in."""
-        return str(self.node.call(self.contract.functions.supplyAccount()))
+    current_slot = _Getter(int, "The slot being delivered at the latest block's time.")
+    supply_account = _Getter(str, "The DSO's account that sells retail energy and buys feed-in.")
 
     def register_member_call(self, member: str, role: str, lock_in_slots: int) -> ContractCall:
         """`register_member`, built and not sent."""
@@ -281,17 +283,10 @@ class EnergyTokenGateway(_Contract):
         """What `account` owes (n€): charges its balance could not cover."""
         return int(self.node.call(self.contract.functions.debtOf(account)))
 
-    def total_supply(self) -> int:
-        return int(self.node.call(self.contract.functions.totalSupply()))
-
-    def total_minted(self) -> int:
-        return int(self.node.call(self.contract.functions.totalMinted()))
-
-    def total_redeemed(self) -> int:
-        return int(self.node.call(self.contract.functions.totalRedeemed()))
-
-    def total_debt(self) -> int:
-        return int(self.node.call(self.contract.functions.totalDebt()))
+    total_supply = _Getter(int)
+    total_minted = _Getter(int)
+    total_redeemed = _Getter(int)
+    total_debt = _Getter(int)
 
     def top_up_recorded(self, payment_ref: bytes) -> bool:
         """Whether the payment `payment_ref` (32 bytes) has been minted."""
@@ -391,9 +386,7 @@ class ReadingsGateway(_Contract):
         any_, slot, sequence = self.node.call(self.contract.functions.lastReading(meter_id))
         return LastReading(bool(any_), int(slot), int(sequence))
 
-    def open_from_slot(self) -> int:
-        """The first slot that accepts readings."""
-        return int(self.node.call(self.contract.functions.openFromSlot()))
+    open_from_slot = _Getter(int, "The first slot that accepts readings.")
 
     def submit_readings(
         self,
@@ -504,9 +497,7 @@ class OrderBookGateway(_Contract):
     def slot_settled(self, slot: int) -> bool:
         return bool(self.node.call(self.contract.functions.slotSettled(slot)))
 
-    def escrow_held(self) -> int:
-        """n€ held for the open buy orders."""
-        return int(self.node.call(self.contract.functions.escrowHeld()))
+    escrow_held = _Getter(int, "n€ held for the open buy orders.")
 
     def placed_by(self, owner: str) -> list[PlacedOrder]:
         """Every direct order of `owner` since the deployment, in chain order (OrderPlaced)."""
@@ -620,16 +611,9 @@ class SettlementGateway(_Contract):
 
     NAME = "Settlement"
 
-    def first_slot(self) -> int:
-        return int(self.node.call(self.contract.functions.firstSlot()))
-
-    def next_slot(self) -> int:
-        """The next slot to settle."""
-        return int(self.node.call(self.contract.functions.nextSlot()))
-
-    def min_order_wh(self) -> int:
-        """The smallest order (Wh) a settlement takes, direct or intent."""
-        return int(self.node.call(self.contract.functions.minOrderWh()))
+    first_slot = _Getter(int)
+    next_slot = _Getter(int, "The next slot to settle.")
+    min_order_wh = _Getter(int, "The smallest order (Wh) a settlement takes, direct or intent.")
 
     def intent_epoch(self, member: str) -> int:
         """The nonce epoch `member`'s intents must be signed under."""
@@ -713,13 +697,8 @@ class _PeriodLedger(_Contract):
         super().__init__(node)
         self._immutables: dict[str, int] = {}
 
-    def first_slot(self) -> int:
-        """The first slot settled against the meters."""
-        return int(self.node.call(self.contract.functions.firstSlot()))
-
-    def next_slot(self) -> int:
-        """The first slot not yet settled for every chunk."""
-        return int(self.node.call(self.contract.functions.nextSlot()))
+    first_slot = _Getter(int, "The first slot settled against the meters.")
+    next_slot = _Getter(int, "The first slot not yet settled for every chunk.")
 
     def next_slot_of(self, chunk: int) -> int:
         return int(self.node.call(self.contract.functions.nextSlotOf(chunk)))
@@ -754,40 +733,13 @@ class ImbalanceGateway(_PeriodLedger):
 
     NAME = "ImbalanceSettlement"
 
-    def settle_imbalance_call(
-        self,
-        slot: int,
-        chunk: int,
-        members: Sequence[str],
-        reading_words: Sequence[int],
-        trade_words: Sequence[int],
-    ) -> ContractCall:
-        """`settle_imbalance`, built and not sent."""
-        return self.contract.functions.settleImbalance(
-            slot, chunk, list(members), list(reading_words), list(trade_words)
-        )
-
-    def settle_imbalance(
-        self,
-        slot: int,
-        chunk: int,
-        members: Sequence[str],
-        reading_words: Sequence[int],
-        trade_words: Sequence[int],
-        *,
-        sender: Sender,
-    ) -> Mined:
-        """Settle the chunk's members of `slot` against their readings (at the gas limit)."""
-        fn = self.settle_imbalance_call(slot, chunk, members, reading_words, trade_words)
-        return Mined.of(self._send_at_gas_limit(fn, sender))
-
     def settle_imbalances_call(self, entries: Sequence[ImbalanceEntry]) -> ContractCall:
         """`settle_imbalances`, built and not sent."""
         return self.contract.functions.settleImbalances(_entry_args(entries))
 
     def settle_imbalances(self, entries: Sequence[ImbalanceEntry], *, sender: Sender) -> Mined:
         """Settle each (slot, chunk) of `entries` in turn, in one transaction (at the gas
-        limit); the contract checks each as `settle_imbalance` would alone."""
+        limit); the contract checks each as `settleImbalance` would alone."""
         return Mined.of(self._send_at_gas_limit(self.settle_imbalances_call(entries), sender))
 
 
@@ -841,8 +793,7 @@ class FlexibilityGateway(_Contract):
 
     NAME = "Flexibility"
 
-    def request_count(self) -> int:
-        return int(self.node.call(self.contract.functions.requestCount()))
+    request_count = _Getter(int)
 
     def request_of(self, request_id: int) -> FlexRequest:
         return FlexRequest.from_call(
@@ -853,11 +804,8 @@ class FlexibilityGateway(_Contract):
         """The request's offer words (`chain.flexibility.decode_offers` reads them)."""
         return [int(w) for w in self.node.call(self.contract.functions.offersOf(request_id))]
 
-    def lookback_days(self) -> int:
-        return int(self.node.call(self.contract.functions.lookbackDays()))
-
-    def baseline_days(self) -> int:
-        return int(self.node.call(self.contract.functions.baselineDays()))
+    lookback_days = _Getter(int)
+    baseline_days = _Getter(int)
 
     def _event_args(self, event: str) -> list[dict[str, Any]]:
         """The arguments of every `event` since the deployment."""
@@ -872,22 +820,7 @@ class FlexibilityGateway(_Contract):
 
     def deliveries(self) -> list[FlexDelivered]:
         """Every accepted offer's outcome, in chain order."""
-        return [
-            FlexDelivered(
-                int(a["requestId"]),
-                int(a["index"]),
-                str(a["member"]),
-                int(a["acceptedWh"]),
-                bool(a["measured"]),
-                int(a["baselineWh"]),
-                int(a["meteredWh"]),
-                int(a["deliveredWh"]),
-                int(a["payment"]),
-                int(a["penalty"]),
-                int(a["collected"]),
-            )
-            for a in self._event_args("FlexDelivered")
-        ]
+        return [event_record(FlexDelivered, a) for a in self._event_args("FlexDelivered")]
 
     def settlements(self) -> list[FlexSettled]:
         """Every settled request's totals, in chain order."""
@@ -982,12 +915,11 @@ class SharingGateway(_PeriodLedger):
         """How many chunks `slot` settles in."""
         return int(self.node.call(self.contract.functions.chunksIn(slot)))
 
-    def passes(self) -> int:
-        """How many tally passes over every chunk a slot of several chunks needs."""
-        return int(self.node.call(self.contract.functions.passes()))
+    passes = _Getter(int, "How many tally passes over every chunk a slot of several chunks needs.")
 
-    def tally(
+    def chunk_step(
         self,
+        step: Literal["tally", "settle"],
         slot: int,
         chunk: int,
         members: Sequence[str],
@@ -995,21 +927,9 @@ class SharingGateway(_PeriodLedger):
         *,
         sender: Sender,
     ) -> Mined:
-        """One chunk's turn of a tally pass (at the gas limit)."""
-        fn = self.contract.functions.tally(slot, chunk, list(members), list(reading_words))
-        return Mined.of(self._send_at_gas_limit(fn, sender))
-
-    def settle(
-        self,
-        slot: int,
-        chunk: int,
-        members: Sequence[str],
-        reading_words: Sequence[int],
-        *,
-        sender: Sender,
-    ) -> Mined:
-        """Settle the chunk's members of `slot` (at the gas limit)."""
-        fn = self.contract.functions.settle(slot, chunk, list(members), list(reading_words))
+        """One chunk's turn of a tally pass (`tally`) or its settlement (`settle`), sent at the
+        gas limit: both take the chunk's members and reading words."""
+        fn = self.contract.functions[step](slot, chunk, list(members), list(reading_words))
         return Mined.of(self._send_at_gas_limit(fn, sender))
 
 
@@ -1055,13 +975,8 @@ class ProfitSharingGateway(_Contract):
 
     NAME = "ProfitSharing"
 
-    def share_bps(self) -> int:
-        """The members' share of the period's platform fees, in basis points."""
-        return int(self.node.call(self.contract.functions.shareBps()))
-
-    def max_chunk(self) -> int:
-        """The most members one `close_period` call takes."""
-        return int(self.node.call(self.contract.functions.maxChunk()))
+    share_bps = _Getter(int, "The members' share of the period's platform fees, in basis points.")
+    max_chunk = _Getter(int, "The most members one `close_period` call takes.")
 
     def close_period(
         self, period: int, members: Sequence[str], *, sender: Sender, **tx: Unpack[TxOptions]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import groupby
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.codec import MODE_NAMES, ROLE_CODES, decode_order_word, decode_rules
+from chain.events import camel_case, event_record
 from market.clearing import Mode
 from market.orders import Order, Side
 from market.statement import (
@@ -46,19 +47,7 @@ from market.tariff import SlotRules, Tariff
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DSO_ROLE = "0x" + keccak(text="DSO_ROLE").hex()
 _MASK32 = (1 << 32) - 1
-SHARING_FIGURES = (
-    "importWh",
-    "exportWh",
-    "participatingConsumptionWh",
-    "participatingProductionWh",
-    "allotmentWh",
-    "allocatedWh",
-    "creditedWh",
-    "charged",
-    "paid",
-    "collected",
-    "bauCost",
-)
+SHARING_FIGURES = tuple(camel_case(f.name) for f in fields(SharingSettledRow))[2:]
 """SharingSettled's figures after (slot, member), in the event's (and SharingSettledRow's) order."""
 # Events that make a transaction part of the market (its transfers are settled figures).
 PLAIN = frozenset({"Transfer", "Approval"})
@@ -165,59 +154,21 @@ def read_settled(events: Iterable[ChainEvent]) -> SettledChain:
                         )
                     )
                 case "ImbalanceSettled":
-                    meters.append(
-                        MeterSettled(
-                            int(a["slot"]),
-                            a["member"],
-                            int(a["importWh"]),
-                            int(a["exportWh"]),
-                            int(a["tradedNetSoldWh"]),
-                            int(a["credit"]),
-                            int(a["energyCharge"]),
-                            int(a["networkCharge"]),
-                            int(a["collected"]),
-                            int(a["bauCost"]),
-                        )
-                    )
+                    meters.append(event_record(MeterSettled, a))
                 case "SharingSettled":
-                    shared.append(
-                        SharingSettledRow(
-                            int(a["slot"]),
-                            a["member"],
-                            *(int(a[k]) for k in SHARING_FIGURES),
-                        )
-                    )
+                    shared.append(event_record(SharingSettledRow, a))
                 case "SlotDigest" | "SharingSlotDigest":
                     current = int(a["slot"])
                 case "PeriodBilled":
-                    periods.append(
-                        PeriodBilled(
-                            int(a["period"]),
-                            a["member"],
-                            int(a["exportWh"]),
-                            int(a["share"]),
-                            int(a["serviceFee"]),
-                            int(a["collected"]),
-                        )
-                    )
+                    periods.append(event_record(PeriodBilled, a))
                 case "FlexRequested":
                     request_slot[int(a["requestId"])] = int(a["slot"])
                 case "FlexDelivered":
-                    flex.append(
-                        FlexDelivered(
-                            request_slot.get(int(a["requestId"]), current),
-                            a["member"],
-                            int(a["payment"]),
-                            int(a["penalty"]),
-                            int(a["collected"]),
-                        )
-                    )
+                    slot = request_slot.get(int(a["requestId"]), current)
+                    flex.append(event_record(FlexDelivered, a, slot=slot))
                 case "ExitRequested":
-                    exits.append(
-                        ExitCharged(
-                            current, a["member"], int(a["penalty"]), int(a["penaltyCollected"])
-                        )
-                    )
+                    collected = int(a["penaltyCollected"])
+                    exits.append(event_record(ExitCharged, a, slot=current, collected=collected))
                 case "TopUp":
                     moves.append(
                         TokenMove(

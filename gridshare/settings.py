@@ -112,6 +112,9 @@ class Settings(BaseModel):
     rpc_retry_limit: int = Field(default=0, ge=0)  # failed attempts before giving up; 0: never
     gas_price_wei: int = Field(default=2_000_000_000, gt=0)  # legacy gasPrice of every tx
     tx_timeout_seconds: float = Field(default=120.0, gt=0)  # wait for a receipt this long
+    # The key `brownie run scripts/deploy.py` deploys with on a network other than a dev chain
+    # (it becomes the DSO admin).
+    deployer_key: SecretStr | None = None
     # The matcher's sending account: an unlocked node account (dev chains) or a private key that
     # is signed with locally (GRIDSHARE_MATCHER_KEY, wins if both are set).
     matcher: str | None = None

@@ -31,9 +31,11 @@ exits) belong to the slot last settled against meters before them in chain order
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from importlib import resources
 
 from market.billing import OrderSettlement, settle_order
 from market.billing import bau_cost as bau_of
@@ -321,189 +323,17 @@ class Part(StrEnum):
     """Wh, for information."""
 
 
-LINES: dict[str, tuple[str, str]] = {
-    # a member's statement (costs: + paid, - received)
-    "energy_bought": (
-        "Energy bought locally",
-        "What you paid other members for the energy you bought in the local market.",
-    ),
-    "energy_sold": (
-        "Energy sold locally",
-        "What other members paid you for the energy you sold in the local market (a credit).",
-    ),
-    "platform_fees": (
-        "Platform fees",
-        "The DSO's fee per kWh you bought or sold in the local market.",
-    ),
-    "network_fees": (
-        "Network charges on local purchases",
-        "The reduced grid fee per kWh you bought locally.",
-    ),
-    "grid_credit": (
-        "Surplus bought by the grid",
-        "The feed-in price for what your meter exported beyond what you sold locally.",
-    ),
-    "grid_energy": (
-        "Shortfall from the grid: energy",
-        "The retail price for what your meter imported beyond what you bought locally.",
-    ),
-    "grid_network": (
-        "Shortfall from the grid: network",
-        "The full grid fee on that same shortfall.",
-    ),
-    "flex_payments": (
-        "Flexibility payments",
-        "What the DSO paid you for shifting your consumption when it asked (a credit).",
-    ),
-    "flex_penalties": (
-        "Flexibility penalties",
-        "What you were charged for flexibility you promised but did not deliver.",
-    ),
-    "battery_lease": (
-        "Battery lease",
-        "Your part of the community battery's lease, paid to the DSO.",
-    ),
-    "battery_result": (
-        "Battery result",
-        "Your part of what the community battery lost (a cost) or earned (a credit).",
-    ),
-    "profit_share": (
-        "Profit share",
-        "Your part of the DSO's platform fees, shared in proportion to your export (a credit).",
-    ),
-    "service_fee": (
-        "Service fee",
-        "The fixed fee per billing period for being a member.",
-    ),
-    "exit_penalty": (
-        "Exit penalty",
-        "The fee for leaving the community before the end of your lock-in.",
-    ),
-    "net_cost": (
-        "Net cost",
-        "Everything above added up: what you paid (negative: what you earned).",
-    ),
-    "bau_cost": (
-        "Business as usual",
-        "What your metered energy would have cost buying and selling only through the grid.",
-    ),
-    "savings": (
-        "Saving",
-        "Business as usual minus your net cost: what the community saved you.",
-    ),
-    # the DSO's statement (income: + received, - paid)
-    "dso_platform_fees": (
-        "Platform fees",
-        "Fees per kWh bought and sold in the local market, to the fee account.",
-    ),
-    "dso_local_network": (
-        "Network charges on local trades",
-        "The reduced grid fee on energy bought locally, to the network account.",
-    ),
-    "dso_grid_network": (
-        "Network charges on grid imports",
-        "The full grid fee on what members imported beyond their local purchases.",
-    ),
-    "dso_energy_sales": (
-        "Energy sold to members",
-        "The retail price for members' imports beyond their local purchases (supply account).",
-    ),
-    "dso_energy_purchases": (
-        "Energy bought from members",
-        "The feed-in price paid for members' exports beyond their local sales (supply account).",
-    ),
-    "dso_profit_shared": (
-        "Profit share paid out",
-        "The part of the platform fees shared with exporting members.",
-    ),
-    "dso_service_fees": (
-        "Service fees",
-        "Every member's fixed fee per billing period.",
-    ),
-    "dso_exit_penalties": (
-        "Exit penalties",
-        "Fees of members who left before the end of their lock-in.",
-    ),
-    "dso_flex_payments": (
-        "Flexibility paid",
-        "What the DSO paid members for flexibility delivered.",
-    ),
-    "dso_flex_penalties": (
-        "Flexibility penalties",
-        "What members were charged for flexibility promised but not delivered.",
-    ),
-    "dso_battery_lease": (
-        "Battery lease",
-        "The lease the battery's lessees paid for the community battery.",
-    ),
-    "dso_net_income": (
-        "Net income",
-        "Everything above added up: what the DSO's accounts earned.",
-    ),
-    "dso_battery_result": (
-        "Battery result passed on",
-        "What the community battery paid its lessees (negative: collected from them).",
-    ),
-    # token movements (both)
-    "debt_incurred": (
-        "Left unpaid (debt)",
-        "Charges your balance could not cover; they are owed and taken from the next top-up.",
-    ),
-    "debt_repaid": (
-        "Debt repaid",
-        "Earlier debt paid from a top-up.",
-    ),
-    "top_ups": ("Top-ups", "Tokens bought (minted to the account)."),
-    "redeemed": ("Redeemed", "Tokens paid back out (burned)."),
-    "transfers": (
-        "Other transfers",
-        "Tokens received from (+) or sent to (-) other accounts outside the market.",
-    ),
-    "token_change": (
-        "Change of the token balance",
-        "What the above does to the balance (a member's, or the DSO's accounts together): the "
-        "net cost (or income), corrected for charges left as debt and for debt repaid, plus "
-        "top-ups and other transfers, less redemptions.",
-    ),
-    # energy (both)
-    "bought_wh": ("Bought locally", "Energy bought in the local market (Wh)."),
-    "sold_wh": ("Sold locally", "Energy sold in the local market (Wh)."),
-    "import_wh": ("Metered import", "Energy the meter measured flowing in (Wh)."),
-    "export_wh": ("Metered export", "Energy the meter measured flowing out (Wh)."),
-}
+_TEXTS = tomllib.loads(resources.files("market").joinpath("statement_lines.toml").read_text())
 
 
-SHARING_LINES: dict[str, tuple[str, str]] = {
-    **LINES,
-    # the same figures in a community that shares by a key instead of trading (sharing mode)
-    "energy_bought": (
-        "Energy covered by the community",
-        "What you paid, at the sharing price, for the energy the community's production covered.",
-    ),
-    "energy_sold": (
-        "Energy shared with the community",
-        "What you were paid, at the sharing price, for your production the community used "
-        "(a credit).",
-    ),
-    "platform_fees": (
-        "Platform fees",
-        "The DSO's fee per kWh the community covered for you or took from your production.",
-    ),
-    "network_fees": (
-        "Network charges on shared energy",
-        "The reduced grid fee per kWh the community covered.",
-    ),
-    "grid_credit": (
-        "Surplus bought by the grid",
-        "The feed-in price for what your meter exported beyond what the community used.",
-    ),
-    "grid_energy": (
-        "Shortfall from the grid: energy",
-        "The retail price for what your meter imported beyond what the community covered.",
-    ),
-    "bought_wh": ("Covered by the community", "Your consumption the community covered (Wh)."),
-    "sold_wh": ("Shared with the community", "Your production the community used (Wh)."),
-}
+def _texts(table: str) -> dict[str, tuple[str, str]]:
+    """A table of statement_lines.toml: key -> (label, explanation)."""
+    return {key: (label, explanation) for key, (label, explanation) in _TEXTS[table].items()}
+
+
+LINES: dict[str, tuple[str, str]] = _texts("lines")
+"""Each line's label and the sentence that explains it, kept as text in statement_lines.toml."""
+SHARING_LINES: dict[str, tuple[str, str]] = {**LINES, **_texts("sharing_lines")}
 """A member's statement in a `sharing` community: the same lines, named as that mode works."""
 
 

@@ -73,7 +73,9 @@ class SharingStep:
             for p in range(self.sharing.passes()):
                 for c in range(chunks):
                     try:
-                        mined = self.sharing.tally(slot, c, *args[c], sender=self.sender)
+                        mined = self.sharing.chunk_step(
+                            "tally", slot, c, *args[c], sender=self.sender
+                        )
                     except TransactionReverted as exc:
                         # Another submission ran this pass: the contract's state decides.
                         if exc.error in ("SharingTallyOutOfOrder", "SharingTallyNotNeeded"):
@@ -82,7 +84,7 @@ class SharingStep:
                     gas.setdefault("tally", []).append(self._gas(mined, f"tally {slot}/{c}/{p}"))
         for c in pending:
             try:
-                mined = self.sharing.settle(slot, c, *args[c], sender=self.sender)
+                mined = self.sharing.chunk_step("settle", slot, c, *args[c], sender=self.sender)
             except TransactionReverted as exc:
                 if exc.error == "SharingOutOfOrder":  # another submission settled it first
                     continue

@@ -18,9 +18,9 @@ loses an item nor takes one twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -75,6 +75,8 @@ def _slot_energy_columns() -> list[Column[Any]]:
 
 
 metadata = MetaData()
+T = TypeVar("T")
+
 readings = Table(
     "readings",
     metadata,
@@ -270,18 +272,12 @@ def add_quarantine(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
         conn.execute(insert(quarantine), [{**r, "created_at": now} for r in rows])
 
 
-def _reading(row: object) -> StoredReading:
-    r = row._mapping  # type: ignore[attr-defined]
-    return StoredReading(
-        r["meter"],
-        r["slot"],
-        r["import_wh"],
-        r["export_wh"],
-        r["sequence"],
-        r["signature"],
-        r["state"],
-        r["tx_hash"],
-    )
+def _stored(kind: Callable[..., T], row: Row[Any], **given: Any) -> T:
+    """A stored row as `kind` (StoredReading or StoredSpan): each field the column of its name,
+    those in `given` from there instead."""
+    r = row._mapping
+    names = [f.name for f in fields(cast(Any, kind))]
+    return kind(**{n: given[n] if n in given else r[n] for n in names})
 
 
 def in_state(
@@ -291,7 +287,7 @@ def in_state(
     order), up to `last_slot` and `limit`."""
     last = None if last_slot is None else readings.c.slot <= last_slot
     rows = _in_state(conn, readings, readings.c.slot, state, last, limit)
-    return [_reading(row) for row in rows]
+    return [_stored(StoredReading, row) for row in rows]
 
 
 def set_state(
@@ -315,19 +311,6 @@ def set_state(
     )
 
 
-def _span(row: object) -> StoredSpan:
-    r = row._mapping  # type: ignore[attr-defined]
-    return StoredSpan(
-        r["meter"],
-        r["first_slot"],
-        r["first_sequence"],
-        decode_energy(r["energy"]),
-        r["signature"],
-        r["state"],
-        r["tx_hash"],
-    )
-
-
 def spans_in_state(
     conn: Connection, state: str, *, last_slot: int | None = None, limit: int | None = None
 ) -> list[StoredSpan]:
@@ -335,7 +318,7 @@ def spans_in_state(
     to `limit`."""
     last = None if last_slot is None else spans.c.first_slot + spans.c.slots - 1 <= last_slot
     rows = _in_state(conn, spans, spans.c.first_slot, state, last, limit)
-    return [_span(row) for row in rows]
+    return [_stored(StoredSpan, row, energy=decode_energy(row.energy)) for row in rows]
 
 
 def _in_state(

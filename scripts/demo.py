@@ -39,7 +39,7 @@ from chain.signing import (
 )
 from gridshare.settings import load_settings
 from matcher.service import Matcher
-from scripts.deploy import DEV_GAS_PRICE, deploy, write_manifest
+from scripts.deploy import DEV_GAS_PRICE, RoleAccounts, deploy, write_manifest
 from scripts.devnode import await_receipts_first
 
 TOP_UP = 20 * 10**9  # 20 €
@@ -91,11 +91,13 @@ def main() -> None:
     dep = deploy(
         settings,
         accounts[DSO],
-        oracle=accounts[ORACLE].address,
-        matcher=accounts[MATCHER].address,
-        fee_account=accounts[FEES].address,
-        network_account=accounts[NETWORK].address,
-        supply_account=accounts[SUPPLY].address,
+        RoleAccounts(
+            oracle=accounts[ORACLE].address,
+            matcher=accounts[MATCHER].address,
+            fee_account=accounts[FEES].address,
+            network_account=accounts[NETWORK].address,
+            supply_account=accounts[SUPPLY].address,
+        ),
     )
     with tempfile.TemporaryDirectory() as tmp:
         network_id = str(network.show_active())

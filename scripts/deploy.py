@@ -1,16 +1,15 @@
 """Deploy and wire the gridshare contracts: `brownie run scripts/deploy.py --network <id>`.
 
 On development networks (ganache-cli, anvil) the deployer and the role holders are the node's
-unlocked accounts. On any other network the deployer's key comes from the environment
-(`GRIDSHARE_DEPLOYER_KEY`), and the oracle / matcher addresses from `GRIDSHARE_ORACLE` /
-`GRIDSHARE_MATCHER` (default: the deployer). Addresses are recorded in
+unlocked accounts. On any other network the deployer's key and the oracle / matcher addresses
+come from the settings (`GRIDSHARE_DEPLOYER_KEY`, `GRIDSHARE_ORACLE`, `GRIDSHARE_MATCHER`;
+default: the deployer). Addresses are recorded in
 `deployments/<network>.json`, which the Python services read.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -60,6 +59,22 @@ _MANIFEST_NAMES = {
 
 
 @dataclass(frozen=True)
+class RoleAccounts:
+    """The addresses a deployment grants roles to or sends money to, besides the deployer."""
+
+    oracle: str
+    """Relays meter readings (ORACLE role)."""
+    matcher: str
+    """Settles the slots (MATCHER role)."""
+    fee_account: str
+    """Collects the platform fees."""
+    network_account: str
+    """Collects the network charges."""
+    supply_account: str
+    """Sells retail energy and buys feed-in."""
+
+
+@dataclass(frozen=True)
 class _Deployed:
     """What either mode's deployment holds: its contracts, one a field."""
 
@@ -95,21 +110,13 @@ class SharingDeployment(_Deployed):
 
 
 def deploy_sharing(
-    settings: Settings,
-    dso: Any,
-    *,
-    oracle: str,
-    matcher: str,
-    fee_account: str,
-    network_account: str,
-    supply_account: str,
-    genesis: int | None = None,
+    settings: Settings, dso: Any, roles: RoleAccounts, *, genesis: int | None = None
 ) -> SharingDeployment:
     """Deploy a community in the `sharing` mode (key `settings.sharing_key`) from `dso`: the
     community, token, meter readings, SharingSettlement (bound to the readings) and profit
     sharing over SharingSettlement's per-period ledger; roles granted."""
     tx = {"from": dso}
-    community, token = _community(settings, dso, fee_account, network_account, genesis)
+    community, token = _community(settings, dso, roles, genesis)
     readings = MeterReadings.deploy(community, tx)
     sharing = SharingSettlement.deploy(
         community,
@@ -124,18 +131,18 @@ def deploy_sharing(
         community, token, sharing, settings.profit_share_bps, settings.chunk_members, tx
     )
     readings.bindImbalance(sharing, tx)
-    community.setSupplyAccount(supply_account, tx)
+    community.setSupplyAccount(roles.supply_account, tx)
     for holder in (sharing, profit):
         token.grantRole(token.MARKET_ROLE(), holder, tx)
         token.grantRole(token.COLLECTOR_ROLE(), holder, tx)
     token.grantRole(token.TREASURER_ROLE(), dso, tx)
-    community.grantRole(community.ORACLE_ROLE(), oracle, tx)
-    community.grantRole(community.MATCHER_ROLE(), matcher, tx)
+    community.grantRole(community.ORACLE_ROLE(), roles.oracle, tx)
+    community.grantRole(community.MATCHER_ROLE(), roles.matcher, tx)
     return SharingDeployment(token, community, readings, sharing, profit)
 
 
 def _community(
-    settings: Settings, dso: Any, fee_account: str, network_account: str, genesis: int | None
+    settings: Settings, dso: Any, roles: RoleAccounts, genesis: int | None
 ) -> tuple[Any, Any]:
     """The Community (genesis: `genesis`, else the settings', else today's midnight UTC) and its
     EnergyToken, which asks the community whether a top-up's recipient is a member."""
@@ -149,8 +156,8 @@ def _community(
         settings.gate_closure_seconds,
         settings.order_horizon_slots,
         encode_rules(settings.tariff.rules()),
-        fee_account,
-        network_account,
+        roles.fee_account,
+        roles.network_account,
         settings.chunk_members,
         tx,
     )
@@ -163,19 +170,11 @@ def day_start(timestamp: int) -> int:
 
 
 def deploy(
-    settings: Settings,
-    dso: Any,
-    *,
-    oracle: str,
-    matcher: str,
-    fee_account: str,
-    network_account: str,
-    supply_account: str,
-    genesis: int | None = None,
+    settings: Settings, dso: Any, roles: RoleAccounts, *, genesis: int | None = None
 ) -> Deployment:
     """Deploy the contracts from `dso`, bind them and grant roles. Returns the contracts."""
     tx = {"from": dso}
-    community, token = _community(settings, dso, fee_account, network_account, genesis)
+    community, token = _community(settings, dso, roles, genesis)
     book = OrderBook.deploy(
         community,
         token,
@@ -214,7 +213,7 @@ def deploy(
     router = SettlementRouter.deploy(community, settlement, imbalance, tx)
     book.bindSettlement(settlement, tx)
     readings.bindImbalance(imbalance, tx)
-    community.setSupplyAccount(supply_account, tx)
+    community.setSupplyAccount(roles.supply_account, tx)
     if settings.exit_penalty:
         community.setExitPenalty(settings.exit_penalty, tx)
     for holder in (book, settlement, imbalance, sharing, flexibility):
@@ -222,8 +221,8 @@ def deploy(
     for holder in (imbalance, sharing, membership, flexibility):
         token.grantRole(token.COLLECTOR_ROLE(), holder, tx)
     token.grantRole(token.TREASURER_ROLE(), dso, tx)
-    community.grantRole(community.ORACLE_ROLE(), oracle, tx)
-    for holder in (matcher, router):
+    community.grantRole(community.ORACLE_ROLE(), roles.oracle, tx)
+    for holder in (roles.matcher, router):
         community.grantRole(community.MATCHER_ROLE(), holder, tx)
     community.grantRole(community.MEMBERSHIP_ROLE(), membership, tx)
     return Deployment(
@@ -264,23 +263,24 @@ def main() -> None:
         await_receipts_first()
         network.gas_price(DEV_GAS_PRICE)
         dso = accounts[0]
-        oracle, matcher = accounts[1].address, accounts[2].address
-        fee, net, supply = accounts[3].address, accounts[4].address, accounts[8].address
+        roles = RoleAccounts(
+            oracle=accounts[1].address,
+            matcher=accounts[2].address,
+            fee_account=accounts[3].address,
+            network_account=accounts[4].address,
+            supply_account=accounts[8].address,
+        )
     else:
-        dso = accounts.add(os.environ["GRIDSHARE_DEPLOYER_KEY"])
-        oracle = os.environ.get("GRIDSHARE_ORACLE", dso.address)
-        matcher = os.environ.get("GRIDSHARE_MATCHER", dso.address)
-        fee = settings.fee_account or dso.address
-        net = settings.network_account or dso.address
-        supply = settings.supply_account or dso.address
-    dep = (deploy_sharing if settings.market_mode == "sharing" else deploy)(
-        settings,
-        dso,
-        oracle=oracle,
-        matcher=matcher,
-        fee_account=fee,
-        network_account=net,
-        supply_account=supply,
-    )
+        if settings.deployer_key is None:
+            raise SystemExit("set GRIDSHARE_DEPLOYER_KEY: the key that deploys and becomes admin")
+        dso = accounts.add(settings.deployer_key.get_secret_value())
+        roles = RoleAccounts(
+            oracle=settings.oracle or dso.address,
+            matcher=settings.matcher or dso.address,
+            fee_account=settings.fee_account or dso.address,
+            network_account=settings.network_account or dso.address,
+            supply_account=settings.supply_account or dso.address,
+        )
+    dep = (deploy_sharing if settings.market_mode == "sharing" else deploy)(settings, dso, roles)
     path = write_manifest(dep, settings.deployments_dir, str(network.show_active()))
     print(f"gridshare deployed on {network.show_active()} (chain {chain.id}); manifest: {path}")

@@ -38,7 +38,7 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView, hex_bytes
+from api.view import ChainView, hex_bytes, terms_of
 from chain.flexibility import FlexRequest, decode_offers
 from chain.signing import FlexOfferIntent, flex_offer_typed_data
 from indexer.schema import event_table
@@ -361,14 +361,7 @@ def offer_typed_data(
     if body.request_id >= view.flexibility.request_count():
         raise ApiError(404, "unknown_request", f"no flexibility request {body.request_id}")
     nonce, deadline = view.signing_terms(body.deadline_seconds)
-    intent = FlexOfferIntent(
-        member=user.address,
-        request_id=body.request_id,
-        quantity_wh=body.quantity_wh,
-        price=body.price,
-        nonce=nonce,
-        deadline=deadline,
-    )
+    intent = terms_of(FlexOfferIntent, body, member=user.address, nonce=nonce, deadline=deadline)
     return TypedDataPublic(
         typed_data=flex_offer_typed_data(intent, view.chain_id, view.flexibility.address)
     )
@@ -380,14 +373,7 @@ def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> Flex
     contract checks signature, nonce, deadline, membership, gate closure, quantity and price."""
     _require_flexibility(view)
     user.require_signer(body.member, "the offer's member")
-    intent = FlexOfferIntent(
-        member=body.member,
-        request_id=body.request_id,
-        quantity_wh=body.quantity_wh,
-        price=body.price,
-        nonce=body.nonce,
-        deadline=body.deadline,
-    )
+    intent = terms_of(FlexOfferIntent, body)
     signature = hex_bytes(body.signature)
     offered = view.relay(
         lambda sender: view.flexibility.offer_with_sig(intent, signature, sender=sender)

@@ -45,7 +45,7 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView, OrderRecord, hex_bytes, tx_public
+from api.view import ChainView, OrderRecord, hex_bytes, terms_of, tx_public
 from chain.intents import Intent, SignedIntent, compact_signature, intent_typed_data
 from chain.signing import OrderIntent, cancel_typed_data, order_typed_data
 from intents.pool import INCLUDED, PENDING, IntentPool, PooledIntent
@@ -240,14 +240,8 @@ def typed_data(
     the slot's tariff bounds, deadline after the gate closure, under the per-slot cap."""
     deadline = _default_deadline(view, body.slot) if body.deadline is None else body.deadline
     _check_terms(view, pool, user, body.slot, body.side, body.energy_wh, body.limit_price, deadline)
-    intent = Intent(
-        owner=user.address,
-        slot=body.slot,
-        side=body.side,
-        energy_wh=body.energy_wh,
-        limit_price=body.limit_price,
-        epoch=view.intent_epoch(user.address),
-        deadline=deadline,
+    intent = terms_of(
+        Intent, body, owner=user.address, epoch=view.intent_epoch(user.address), deadline=deadline
     )
     return TypedDataPublic(
         typed_data=intent_typed_data(intent, view.chain_id, view.settlement.address)
@@ -267,15 +261,7 @@ def place(
     for /orders/typed-data. No transaction: the matcher carries it into the slot's settlement."""
     user.require_signer(body.owner, "the intent's owner")
     try:
-        intent = Intent(
-            owner=body.owner,
-            slot=body.slot,
-            side=body.side,
-            energy_wh=body.energy_wh,
-            limit_price=body.limit_price,
-            epoch=body.epoch,
-            deadline=body.deadline,
-        )
+        intent = terms_of(Intent, body)
     except ValueError as exc:  # terms no intent can have: name the allowed range
         _check_terms(
             view,
@@ -346,13 +332,11 @@ def direct_typed_data(body: OrderIntentCreate, user: CurrentUser, view: ViewDep)
     """Direct order: the EIP-712 OrderIntent of the OrderBook to sign, with a fresh nonce and a
     deadline; post it back with the signature to POST /orders/direct."""
     nonce, deadline = view.signing_terms(body.deadline_seconds)
-    intent = OrderIntent(
+    intent = terms_of(
+        OrderIntent,
+        body,
         owner=user.address,
-        from_slot=body.from_slot,
         to_slot=body.from_slot if body.to_slot is None else body.to_slot,
-        side=body.side,
-        energy_wh=body.energy_wh,
-        limit_price=body.limit_price,
         nonce=nonce,
         deadline=deadline,
     )
@@ -366,16 +350,7 @@ def place_direct(body: OrderCreate, user: CurrentUser, view: ViewDep) -> OrdersP
     contract checks signature, nonce, deadline, membership and escrow; a refusal comes back as a
     4xx naming its custom error, found by the gas estimate before anything is mined."""
     user.require_signer(body.owner, "the order's owner")
-    intent = OrderIntent(
-        owner=body.owner,
-        from_slot=body.from_slot,
-        to_slot=body.to_slot,
-        side=body.side,
-        energy_wh=body.energy_wh,
-        limit_price=body.limit_price,
-        nonce=body.nonce,
-        deadline=body.deadline,
-    )
+    intent = terms_of(OrderIntent, body)
     signature = hex_bytes(body.signature)
     placed = view.relay(
         lambda sender: view.book.place_order_with_sig(intent, signature, sender=sender)

@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from audit.model import Event
 from audit.rules.core import AuditState
+from chain.events import event_record
 from chain.metering import ZERO_HASH, readings_hash
 from chain.settled import SHARING_FIGURES
 from chain.sharing import SharingRow, chunk_members, expected_rows, rows_link, sharing_digest
@@ -135,9 +136,7 @@ class SharingRules(AuditState):
         net: dict[str, int] = defaultdict(int)
         period = slot // self.state.period_slots if self.state.period_slots else None
         for ev in got:
-            row = SharingSettledRow(
-                slot, ev.args["member"], *(int(ev.args[k]) for k in SHARING_FIGURES)
-            )
+            row = event_record(SharingSettledRow, ev.args, slot=slot)
             h = rows_link(h, row.member, [int(ev.args[k]) for k in SHARING_FIGURES])
             want = expected.get(row.member)
             if want is not None:

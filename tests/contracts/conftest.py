@@ -13,7 +13,7 @@ from brownie.network.rpc import anvil as brownie_anvil
 from eth_account import Account
 
 from gridshare.settings import Settings
-from scripts.deploy import DEV_GAS_PRICE, Deployment, day_start, deploy
+from scripts.deploy import DEV_GAS_PRICE, Deployment, RoleAccounts, day_start, deploy
 from scripts.devnode import await_receipts_first
 from tests.contracts.helpers import SlotRunner, sleep_until
 
@@ -175,11 +175,13 @@ def market(
     return deploy(
         settings,
         dso,
-        oracle=oracle.address,
-        matcher=matcher.address,
-        fee_account=fee_account.address,
-        network_account=network_account.address,
-        supply_account=supply_account.address,
+        RoleAccounts(
+            oracle=oracle.address,
+            matcher=matcher.address,
+            fee_account=fee_account.address,
+            network_account=network_account.address,
+            supply_account=supply_account.address,
+        ),
         genesis=day_start(chain.time()) - 86_400,
     )
 
@@ -294,11 +296,13 @@ def make_market(
         dep = deploy(
             settings,
             dso,
-            oracle=oracle.address,
-            matcher=matcher.address,
-            fee_account=fee_account.address,
-            network_account=network_account.address,
-            supply_account=supply_account.address,
+            RoleAccounts(
+                oracle=oracle.address,
+                matcher=matcher.address,
+                fee_account=fee_account.address,
+                network_account=network_account.address,
+                supply_account=supply_account.address,
+            ),
             genesis=day_start(chain.time()) - 86_400,
         )
         for name, (account, role) in people.items():

@@ -18,7 +18,7 @@ from chain.signing import Reading
 from gridshare.settings import Settings
 from market.calendar import hour_of_day
 from market.sharing import Key, SharingTariff
-from scripts.deploy import SharingDeployment, day_start, deploy_sharing
+from scripts.deploy import RoleAccounts, SharingDeployment, day_start, deploy_sharing
 from tests.contracts.conftest import EUR, METER_KEYS
 from tests.contracts.helpers import reverts_exact, reverts_with, sign_reading, sleep_until
 
@@ -141,11 +141,13 @@ def make_sharing(
         dep = deploy_sharing(
             settings,
             dso,
-            oracle=oracle.address,
-            matcher=matcher.address,
-            fee_account=fee_account.address,
-            network_account=network_account.address,
-            supply_account=supply_account.address,
+            RoleAccounts(
+                oracle=oracle.address,
+                matcher=matcher.address,
+                fee_account=fee_account.address,
+                network_account=network_account.address,
+                supply_account=supply_account.address,
+            ),
             genesis=day_start(chain.time()) - 86_400,
         )
         run = SharingRun(dep, people, oracle, matcher)
