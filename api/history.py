@@ -191,9 +191,7 @@ class History:
 
         def compute(conn: Connection) -> Statement:
             c = self.settled_chain(conn, lo, hi, member)
-            return member_statement(
-                member, c.settled, c.tariff_at, c.accounts, period_slots, lo, hi
-            )
+            return member_statement(member, c, period_slots, lo, hi)
 
         return self.cached(("statement", member, lo, hi), compute)
 
@@ -203,7 +201,7 @@ class History:
 
         def compute(conn: Connection) -> Statement:
             c = self.settled_chain(conn, lo, hi, None)
-            return dso_statement(c.settled, c.tariff_at, c.accounts, period_slots, lo, hi)
+            return dso_statement(c, period_slots, lo, hi)
 
         return self.cached(("dso-statement", lo, hi), compute)
 

@@ -19,6 +19,8 @@ contract Community is AccessControl, ICommunity {
     bytes32 public constant MATCHER_ROLE = Roles.MATCHER;
     /// @notice Runs member exits (the Membership contract).
     bytes32 public constant MEMBERSHIP_ROLE = Roles.MEMBERSHIP;
+    /// @notice Moves intent nonce epochs on (the Settlement contract).
+    bytes32 public constant INTENTS_ROLE = Roles.INTENTS;
 
     /// @dev Prices must stay below 2**40 (OrderWord packs limits in 40 bits).
     uint256 private constant PRICE_CAP = 1 << 40;
@@ -35,6 +37,10 @@ contract Community is AccessControl, ICommunity {
         bool exiting;
         uint64 exitSlot;
         uint32 chunk;
+        /// @dev The nonce epoch the account's intents are signed under (ISettlement.revokeIntents).
+        /// It sits in the role's word, so a settlement reads both with one storage read, and it
+        /// outlives a membership: intents revoked before an exit stay revoked after a return.
+        uint16 intentEpoch;
     }
 
     /// @dev `index` is the meter's position in its member's meter list. A retired id may be registered
@@ -149,7 +155,7 @@ contract Community is AccessControl, ICommunity {
         uint256 number = _registrations++;
         // At most 2**256 / 2**16 chunks can be numbered; uint32 covers 2**32 · chunkMembers members.
         uint32 chunk = uint32(number / chunkMembers);
-        _members[member] = Member(role, nowSlot, lockIn, false, 0, chunk);
+        _members[member] = Member(role, nowSlot, lockIn, false, 0, chunk, _members[member].intentEpoch);
         memberCount += 1;
         if (number % chunkMembers == 0) {
             _chunkFrom.push(nowSlot);
@@ -215,7 +221,7 @@ contract Community is AccessControl, ICommunity {
         while (list.length != 0) {
             _retireMeter(list[list.length - 1]);
         }
-        delete _members[member];
+        _members[member] = Member(MemberRole.None, 0, 0, false, 0, 0, m.intentEpoch);
         uint256 terms = _sharingTerms[member];
         if (terms != 0) {
             _retotal(member, _claims(member, terms), 0); // the leaver's share is free again
@@ -229,6 +235,35 @@ contract Community is AccessControl, ICommunity {
     function memberRole(address account) external view returns (MemberRole) {
         Member storage m = _members[account];
         return m.exiting ? MemberRole.None : m.role;
+    }
+
+    /// @inheritdoc ICommunity
+    function intentHolders(address[] calldata accounts)
+        external
+        view
+        returns (MemberRole[] memory roles, uint256[] memory epochs)
+    {
+        uint256 n = accounts.length;
+        roles = new MemberRole[](n);
+        epochs = new uint256[](n);
+        for (uint256 k; k < n; ++k) {
+            Member storage m = _members[accounts[k]];
+            roles[k] = m.exiting ? MemberRole.None : m.role;
+            epochs[k] = m.intentEpoch;
+        }
+    }
+
+    /// @inheritdoc ICommunity
+    function intentEpochOf(address account) external view returns (uint256) {
+        return _members[account].intentEpoch;
+    }
+
+    /// @inheritdoc ICommunity
+    function nextIntentEpoch(address account) external onlyRole(Roles.INTENTS) returns (uint256 epoch) {
+        Member storage m = _members[account];
+        epoch = uint256(m.intentEpoch) + 1;
+        if (epoch > type(uint16).max) revert CommunityIntentEpochsExhausted(account);
+        m.intentEpoch = uint16(epoch);
     }
 
     /// @inheritdoc ICommunity

@@ -101,9 +101,6 @@ contract Settlement is EIP712, ISettlement {
     uint64 public immutable firstSlot;
     /// @inheritdoc ISettlement
     uint64 public nextSlot;
-    /// @inheritdoc ISettlement
-    mapping(address member => uint256) public intentEpoch;
-
     mapping(uint64 slot => Clearing) private _clearings;
     mapping(uint64 slot => bytes32) private _tradesHash;
 
@@ -163,9 +160,15 @@ contract Settlement is EIP712, ISettlement {
 
     /// @inheritdoc ISettlement
     function revokeIntents() external returns (uint256 epoch) {
-        epoch = intentEpoch[msg.sender] + 1;
-        intentEpoch[msg.sender] = epoch;
+        // The epoch lives in Community, beside the member's role (one storage read per holder at
+        // settlement); Community is the deployment's own contract, so emitting after it is safe.
+        epoch = community.nextIntentEpoch(msg.sender);
         emit IntentsRevoked(msg.sender, epoch);
+    }
+
+    /// @inheritdoc ISettlement
+    function intentEpoch(address member) external view returns (uint256) {
+        return community.intentEpochOf(member);
     }
 
     /// @inheritdoc ISettlement
@@ -186,12 +189,12 @@ contract Settlement is EIP712, ISettlement {
         returns (uint8[] memory roles, uint256[] memory epochs, uint256[] memory spendable)
     {
         uint256 m = members.length;
+        MemberRole[] memory memberRoles;
+        (memberRoles, epochs) = community.intentHolders(members);
         roles = new uint8[](m);
-        epochs = new uint256[](m);
         spendable = new uint256[](m);
         for (uint256 k; k < m; ++k) {
-            roles[k] = uint8(community.memberRole(members[k]));
-            epochs[k] = intentEpoch[members[k]];
+            roles[k] = uint8(memberRoles[k]);
             spendable[k] = token.spendableOf(members[k]);
         }
     }
@@ -226,17 +229,12 @@ contract Settlement is EIP712, ISettlement {
     /// holder's coverage is counted twice) and every holder a member.
     function _holders(address[] calldata members) private view returns (Holders memory h) {
         uint256 m = members.length;
-        h.roles = new MemberRole[](m);
-        h.epochs = new uint256[](m);
+        (h.roles, h.epochs) = community.intentHolders(members);
         h.credit = new uint256[](m);
         h.cost = new uint256[](m);
         for (uint256 k; k < m; ++k) {
-            address member = members[k];
-            if (k != 0 && member <= members[k - 1]) revert SettlementMembersNotAscending(k);
-            MemberRole role = community.memberRole(member);
-            if (role == MemberRole.None) revert SettlementIntentNotMember(member);
-            h.roles[k] = role;
-            h.epochs[k] = intentEpoch[member];
+            if (k != 0 && members[k] <= members[k - 1]) revert SettlementMembersNotAscending(k);
+            if (h.roles[k] == MemberRole.None) revert SettlementIntentNotMember(members[k]);
         }
     }
 

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
+from typing import Protocol
 
 from market.billing import OrderSettlement, settle_order
 from market.billing import bau_cost as bau_of
@@ -312,6 +313,19 @@ def settled_trades(s: SettledSlot, tariff: Tariff) -> list[tuple[str, OrderSettl
 # -- the statement -------------------------------------------------------------------------
 
 
+class Books(Protocol):
+    """What a statement is drawn from: what was settled, the accounts it tells apart and the
+    tariff in force at each slot (chain.settled.SettledChain is one)."""
+
+    @property
+    def settled(self) -> Settled: ...
+
+    @property
+    def accounts(self) -> Accounts: ...
+
+    def tariff_at(self, slot: int) -> Tariff: ...
+
+
 class Part(StrEnum):
     COST = "cost"
     """Adds into the net figure (a member's net cost, the DSO's net income)."""
@@ -416,9 +430,7 @@ def _uncollected(
 
 def member_statement(
     member: str,
-    settled: Settled,
-    tariff_at: Callable[[int], Tariff],
-    accounts: Accounts,
+    books: Books,
     period_slots: int,
     lo: int,
     hi: int,
@@ -426,14 +438,12 @@ def member_statement(
     """`member`'s statement for slots `lo`..`hi` from what was settled. Without a reading in
     a slot, its trades stand as delivered and BaU is what the trades' energy would have cost
     through the grid (`market.billing.bau_cost` of the traded net sale)."""
-    return member_statements([member], settled, tariff_at, accounts, period_slots, lo, hi)[member]
+    return member_statements([member], books, period_slots, lo, hi)[member]
 
 
 def member_statements(
     members: Sequence[str],
-    settled: Settled,
-    tariff_at: Callable[[int], Tariff],
-    accounts: Accounts,
+    books: Books,
     period_slots: int,
     lo: int,
     hi: int,
@@ -441,6 +451,7 @@ def member_statements(
     """`member_statement` of each of `members`, the settled slots' trades worked out once for
     them all (a community's statements one by one worked out every slot's trades once per
     member: the audit of a 100-household month spent most of its time there)."""
+    settled, tariff_at = books.settled, books.tariff_at
     if hi < lo:
         raise ValueError(f"range {lo}..{hi} is empty")
     wanted = set(members)
@@ -460,9 +471,7 @@ def member_statements(
         if r.member in wanted and _in(r.slot, lo, hi):
             shared[r.member][r.slot] = r
     return {
-        m: _statement(
-            m, trades[m], meters[m], shared[m], settled, tariff_at, accounts, period_slots, lo, hi
-        )
+        m: _statement(m, trades[m], meters[m], shared[m], books, period_slots, lo, hi)
         for m in members
     }
 
@@ -472,15 +481,14 @@ def _statement(
     per_slot: dict[int, list[OrderSettlement]],
     meters: dict[int, MeterSettled],
     shared: dict[int, SharingSettledRow],
-    settled: Settled,
-    tariff_at: Callable[[int], Tariff],
-    accounts: Accounts,
+    books: Books,
     period_slots: int,
     lo: int,
     hi: int,
 ) -> Statement:
     """`member`'s statement from its trades, meter settlements and shared rows by slot (all
     within `lo`..`hi`) and the rest of what was settled."""
+    settled, tariff_at, accounts = books.settled, books.tariff_at, books.accounts
     slots = [
         SlotFigures(slot, True, r.allocated_wh, r.credited_wh, r.charged - r.paid, r.bau_cost)
         for slot, r in shared.items()
@@ -580,15 +588,14 @@ def _statement(
 
 
 def dso_statement(
-    settled: Settled,
-    tariff_at: Callable[[int], Tariff],
-    accounts: Accounts,
+    books: Books,
     period_slots: int,
     lo: int,
     hi: int,
 ) -> Statement:
     """The DSO's statement (its fee, network, supply and own accounts together) for slots
     `lo`..`hi` from what was settled."""
+    settled, tariff_at, accounts = books.settled, books.tariff_at, books.accounts
     if hi < lo:
         raise ValueError(f"range {lo}..{hi} is empty")
     platform = local_network = bought_wh = 0

@@ -225,6 +225,7 @@ def deploy(
     for holder in (roles.matcher, router):
         community.grantRole(community.MATCHER_ROLE(), holder, tx)
     community.grantRole(community.MEMBERSHIP_ROLE(), membership, tx)
+    community.grantRole(community.INTENTS_ROLE(), settlement, tx)
     return Deployment(
         token,
         community,

@@ -755,15 +755,13 @@ class Runner:
         period, last = self.community.period_slots, max(0, last_slot)
         by_address = member_statements(
             [m.address for m in self.members],
-            chain.settled,
-            chain.tariff_at,
-            chain.accounts,
+            chain,
             period,
             0,
             last,
         )
         statements = {m.name: by_address[m.address] for m in self.members}
-        dso = dso_statement(chain.settled, chain.tariff_at, chain.accounts, period, 0, last)
+        dso = dso_statement(chain, period, 0, last)
         return report, statements, dso
 
     def _battery_value(self) -> int:

@@ -312,9 +312,7 @@ def run_sharing_on_chain(
     lo, hi = first, first + exports.slots - 1
     by_address = member_statements(
         [m.address for m in members],
-        settled.settled,
-        settled.tariff_at,
-        settled.accounts,
+        settled,
         community.period_slots,
         lo,
         hi,

@@ -133,9 +133,7 @@ class MoneyRules(AuditState):
                         if not o.cancelled:
                             open_escrow[o.owner] += o.escrow
             members = sorted(self.roles)
-            statements = member_statements(
-                members, chain.settled, chain.tariff_at, chain.accounts, period, *everything
-            )
+            statements = member_statements(members, chain, period, *everything)
             for member in members:
                 st = statements[member]
                 held = self.balances.get(member, 0)
@@ -146,7 +144,7 @@ class MoneyRules(AuditState):
                         f"{member}: the statement moves {st['token_change']} (open escrow "
                         f"{open_escrow[member]}), its tokens moved {held}",
                     )
-            dso = dso_statement(chain.settled, chain.tariff_at, chain.accounts, period, *everything)
+            dso = dso_statement(chain, period, *everything)
             flex_escrow = sum(
                 r.escrow for rid, r in self.flex_requests.items() if rid not in self.flex_settled
             )

@@ -1,4 +1,5 @@
-"""Roles: the roles that move members' tokens are held only by the deployment's contracts."""
+"""Roles: the roles that move members' tokens or revoke their intents are held only by the
+deployment's contracts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from audit.rules.core import AuditState
 
 RULES: dict[str, str] = {
     "roles": "the roles that move members' tokens (the token's MARKET_ROLE and COLLECTOR_ROLE, "
-    "the community's MEMBERSHIP_ROLE) are held only by the deployment's contracts",
+    "the community's MEMBERSHIP_ROLE) or revoke their intents (the community's INTENTS_ROLE) "
+    "are held only by the deployment's contracts",
 }
 
 
@@ -41,13 +43,15 @@ CONTRACT_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     _role_id("MEMBERSHIP_ROLE"): ("Community", ("Membership",)),
+    _role_id("INTENTS_ROLE"): ("Community", ("Settlement",)),
 }
 
 
 class RoleRules(AuditState):
     def on_RoleGranted(self, e: Event) -> None:
-        """A role that moves members' tokens granted to anything but the deployment's own
-        contract for it (e.g. the admin granting itself MARKET_ROLE to pull balances)."""
+        """A role that moves members' tokens (or revokes their intents) granted to anything but
+        the deployment's own contract for it (e.g. the admin granting itself MARKET_ROLE to pull
+        balances)."""
         role = str(e.args["role"]).lower()
         if role not in CONTRACT_ROLES:
             return
@@ -57,6 +61,6 @@ class RoleRules(AuditState):
             self.find(
                 None,
                 "roles",
-                f"{contract} granted a token-moving role to {e.args['account']} "
+                f"{contract} granted a contract-only role to {e.args['account']} "
                 f"(by {e.args.get('sender')}, tx {e.tx}); only {', '.join(holders)} may hold it",
             )

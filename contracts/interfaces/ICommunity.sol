@@ -62,6 +62,8 @@ interface ICommunity {
     error CommunityTariffTooEarly(uint64 fromSlot, uint64 earliestSlot);
     error CommunityInvalidCalendar();
     error CommunityNotExiting(address member);
+    /// @notice `account` revoked its intents 65,535 times: its epoch cannot move on.
+    error CommunityIntentEpochsExhausted(address account);
     /// @notice The chunk size must be 1..65535 members.
     error CommunityInvalidChunkSize(uint256 chunkMembers);
     /// @notice No such chunk has been opened.
@@ -141,6 +143,21 @@ interface ICommunity {
 
     /// @notice Role of `account` (`None` if not a member, or leaving).
     function memberRole(address account) external view returns (MemberRole);
+
+    /// @notice For each of `accounts`, its role (`None` if not a member, or leaving) and the nonce
+    /// epoch its intents are signed under: what a settlement checks of an intent's holder.
+    function intentHolders(address[] calldata accounts)
+        external
+        view
+        returns (MemberRole[] memory roles, uint256[] memory epochs);
+
+    /// @notice The nonce epoch `account`'s intents are signed under (0 until it first revokes).
+    function intentEpochOf(address account) external view returns (uint256);
+
+    /// @notice Move `account`'s intent nonce epoch on by one and return it. Only INTENTS_ROLE (the
+    /// Settlement contract, on the account's own `revokeIntents`). Emits nothing: the Settlement
+    /// emits IntentsRevoked.
+    function nextIntentEpoch(address account) external returns (uint256 epoch);
 
     /// @notice A member's record: role, slot joined, lock-in end, whether it is leaving and the last
     /// slot it stays bound by.

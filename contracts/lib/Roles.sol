@@ -16,4 +16,7 @@ library Roles {
     /// @notice Runs member exits (the Membership contract): cancels a leaving member's open orders
     /// and removes it once its obligations are settled.
     bytes32 internal constant MEMBERSHIP = keccak256("MEMBERSHIP_ROLE");
+    /// @notice Moves a member's intent nonce epoch on when it revokes its intents (the Settlement
+    /// contract, on the member's own call).
+    bytes32 internal constant INTENTS = keccak256("INTENTS_ROLE");
 }

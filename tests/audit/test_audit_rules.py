@@ -159,7 +159,7 @@ def test_the_record_round_trips_through_json() -> None:
 OUTSIDER = "0x" + "77" * 20
 CONTRACT_ROLE_IDS = {
     name: "0x" + keccak(text=name).hex()
-    for name in ("MARKET_ROLE", "COLLECTOR_ROLE", "MEMBERSHIP_ROLE")
+    for name in ("MARKET_ROLE", "COLLECTOR_ROLE", "MEMBERSHIP_ROLE", "INTENTS_ROLE")
 }
 
 TAMPERINGS: list[Tampering] = [
@@ -317,6 +317,11 @@ TAMPERINGS: list[Tampering] = [
     (
         "membership role granted to an outsider",
         edit("RoleGranted", {"role": CONTRACT_ROLE_IDS["MEMBERSHIP_ROLE"]}, account=OUTSIDER),
+        (None, "roles"),
+    ),
+    (
+        "intents role (revokes anyone's intents) granted to an outsider",
+        edit("RoleGranted", {"role": CONTRACT_ROLE_IDS["INTENTS_ROLE"]}, account=OUTSIDER),
         (None, "roles"),
     ),
     (

@@ -283,6 +283,33 @@ def test_a_revoked_intent_no_longer_verifies(example: Any, matcher: Any) -> None
     assert sorted(int(a) >> 64 for a in aux) == [0] * (len(aux) - 1) + [1]
 
 
+def test_a_revocation_outlives_an_exit_and_only_the_settlement_moves_an_epoch(
+    example: Any, dso: Any, matcher: Any
+) -> None:
+    """The epoch sits in Community's member record beside the role (one storage read per holder
+    at settlement). It survives the member leaving and joining again, so an intent revoked
+    before the exit stays refused after the return; only the Settlement (INTENTS_ROLE) moves it."""
+    dep, slot, who = example
+    c, alice = dep.community, who["alice"]
+    intents = example_intents(dep, slot, who)
+    with reverts_with("AccessControlUnauthorizedAccount"):
+        c.nextIntentEpoch(alice, {"from": alice})
+    with reverts_with("AccessControlUnauthorizedAccount"):
+        c.nextIntentEpoch(alice, {"from": dso})
+    dep.settlement.revokeIntents({"from": alice})
+    c.grantRole(c.MEMBERSHIP_ROLE(), dso, {"from": dso})  # as Membership does
+    c.beginExit(alice, {"from": dso})
+    assert c.intentEpochOf(alice) == 1
+    c.completeExit(alice, {"from": dso})
+    assert c.memberRole(alice) == 0 and c.intentEpochOf(alice) == 1
+    c.registerMember(alice, PROSUMER, 0, {"from": dso})
+    assert dep.settlement.intentEpoch(alice) == 1
+    assert [list(x) for x in c.intentHolders([alice, who["bob"]])] == [[PROSUMER, CONSUMER], [1, 0]]
+    batch, fills = honest(dep, slot, intents)
+    with reverts_with("SettlementIntentBadSignature"):
+        submit(dep, slot, batch.args(), fills, matcher)
+
+
 def test_an_intent_included_twice_or_out_of_id_order_is_refused(example: Any, matcher: Any) -> None:
     dep, slot, who = example
     batch, fills = honest(dep, slot, example_intents(dep, slot, who))

@@ -88,19 +88,14 @@ def test_statements_from_the_index_are_the_chains(
     period = PERIOD_SLOTS
     lo = hi = sharing_slot
     for key in sharing_community.keys:
-        ours = member_statement(
-            key.address, chain.settled, chain.tariff_at, chain.accounts, period, lo, hi
-        )
+        ours = member_statement(key.address, chain, period, lo, hi)
         assert history.statement(key.address, lo, hi, period).as_dict() == ours.as_dict()
-    bought = [
-        member_statement(k.address, chain.settled, chain.tariff_at, chain.accounts, period, lo, hi)
-        for k in sharing_community.keys
-    ]
+    bought = [member_statement(k.address, chain, period, lo, hi) for k in sharing_community.keys]
     assert sum(s["bought_wh"] for s in bought) == sum(s["sold_wh"] for s in bought) > 0
     # Named as the sharing mode works: what the community covered and used, not trades.
     labels = {line.key: line.label for line in bought[0].lines}
     assert labels["energy_bought"] == SHARING_LINES["energy_bought"][0] != LINES["energy_bought"][0]
     assert labels["bought_wh"] == "Covered by the community"
-    dso = dso_statement(chain.settled, chain.tariff_at, chain.accounts, period, lo, hi)
+    dso = dso_statement(chain, period, lo, hi)
     assert history.dso_statement(lo, hi, period).as_dict() == dso.as_dict()
     assert dso["bought_wh"] == sum(s["bought_wh"] for s in bought)

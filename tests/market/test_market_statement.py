@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from market_reference import TARIFF
@@ -28,12 +29,24 @@ from market.statement import (
     member_statement,
     settled_fills,
 )
+from market.tariff import Tariff
 
 GOLDEN = Path(__file__).parent / "golden" / "statement.small.json"
 A, B, BAT = "0xaaaa", "0xbbbb", "0xba77"
 FEE, NET, SUPPLY, DSO, ZERO = "0xfee0", "0x2e70", "0x5000", "0xd500", "0x0000"
 ACCOUNTS = Accounts(FEE, NET, SUPPLY, frozenset({DSO}), frozenset({BAT}))
 PRICE = TARIFF.feed_in_price + 20_000
+
+
+@dataclass(frozen=True)
+class Books:
+    """What a statement reads (market.statement.Books): `settled` under one tariff."""
+
+    settled: Settled
+    accounts: Accounts = ACCOUNTS
+
+    def tariff_at(self, slot: int) -> Tariff:
+        return TARIFF
 
 
 def small() -> Settled:
@@ -77,11 +90,8 @@ def small() -> Settled:
 
 def figures() -> dict[str, dict[str, int]]:
     settled = small()
-    out = {
-        m: member_statement(m, settled, lambda _s: TARIFF, ACCOUNTS, 4, 0, 3).as_dict()
-        for m in (A, B)
-    }
-    out["dso"] = dso_statement(settled, lambda _s: TARIFF, ACCOUNTS, 4, 0, 3).as_dict()
+    out = {m: member_statement(m, Books(settled), 4, 0, 3).as_dict() for m in (A, B)}
+    out["dso"] = dso_statement(Books(settled), 4, 0, 3).as_dict()
     return out
 
 
@@ -90,7 +100,7 @@ def test_small_case_matches_the_golden_file() -> None:
 
 
 def test_every_line_is_named_and_explained_and_adds_up() -> None:
-    st = member_statement(A, small(), lambda _s: TARIFF, ACCOUNTS, 4, 0, 3)
+    st = member_statement(A, Books(small()), 4, 0, 3)
     assert all(x.label == LINES[x.key][0] and x.explanation for x in st.lines)
     assert st["net_cost"] == sum(x.amount for x in st.lines if x.part == "cost")
     assert st["savings"] == st["bau_cost"] - st["net_cost"]
@@ -100,9 +110,9 @@ def test_every_line_is_named_and_explained_and_adds_up() -> None:
 
 
 def test_the_period_counts_in_the_range_of_its_last_slot() -> None:
-    first_half = member_statement(A, small(), lambda _s: TARIFF, ACCOUNTS, 4, 0, 1)
+    first_half = member_statement(A, Books(small()), 4, 0, 1)
     assert first_half["service_fee"] == 0 and first_half["profit_share"] == 0
-    whole = member_statement(A, small(), lambda _s: TARIFF, ACCOUNTS, 4, 0, 3)
+    whole = member_statement(A, Books(small()), 4, 0, 3)
     assert whole["service_fee"] == TARIFF.service_fee and whole["profit_share"] == -7_000
 
 
