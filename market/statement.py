@@ -428,6 +428,34 @@ def _uncollected(
     )
 
 
+def _closing_lines(
+    line: Callable[[str, int, Part], Line],
+    unpaid: int,
+    own: _OwnMoves,
+    transfers: int,
+    change: int,
+    traded_wh: tuple[Wh, Wh],
+    meters: Sequence[MeterSettled],
+    sh: _SharedLines,
+) -> list[Line]:
+    """The lines both statements end with: how the net figure became token movements (charges
+    left unpaid, debt repaid, top-ups, redemptions, other transfers and the balance's `change`),
+    then the energy: bought and sold locally (`traded_wh`, the shared rows' added) and metered."""
+    bought_wh, sold_wh = traded_wh
+    return [
+        line("debt_incurred", unpaid, Part.ACCOUNT),
+        line("debt_repaid", own.repaid, Part.ACCOUNT),
+        line("top_ups", own.top_ups, Part.ACCOUNT),
+        line("redeemed", own.redeemed, Part.ACCOUNT),
+        line("transfers", transfers, Part.ACCOUNT),
+        line("token_change", change, Part.ACCOUNT),
+        line("bought_wh", bought_wh + sh.bought_wh, Part.ENERGY),
+        line("sold_wh", sold_wh + sh.sold_wh, Part.ENERGY),
+        line("import_wh", sum(m.import_wh for m in meters) + sh.import_wh, Part.ENERGY),
+        line("export_wh", sum(m.export_wh for m in meters) + sh.export_wh, Part.ENERGY),
+    ]
+
+
 def member_statement(
     member: str,
     books: Books,
@@ -569,21 +597,9 @@ def _statement(
         line("net_cost", net, Part.TOTAL),
         line("bau_cost", bau, Part.TOTAL),
         line("savings", bau - net, Part.TOTAL),
-        line("debt_incurred", debt, Part.ACCOUNT),
-        line("debt_repaid", own.repaid, Part.ACCOUNT),
-        line("top_ups", own.top_ups, Part.ACCOUNT),
-        line("redeemed", own.redeemed, Part.ACCOUNT),
-        line("transfers", transfers, Part.ACCOUNT),
-        line(
-            "token_change",
-            -net + debt - own.repaid + own.top_ups - own.redeemed + transfers,
-            Part.ACCOUNT,
-        ),
-        line("bought_wh", bought_wh + sh.bought_wh, Part.ENERGY),
-        line("sold_wh", sold_wh + sh.sold_wh, Part.ENERGY),
-        line("import_wh", sum(m.import_wh for m in ms) + sh.import_wh, Part.ENERGY),
-        line("export_wh", sum(m.export_wh for m in ms) + sh.export_wh, Part.ENERGY),
     ]
+    change = -net + debt - own.repaid + own.top_ups - own.redeemed + transfers
+    lines += _closing_lines(line, debt, own, transfers, change, (bought_wh, sold_wh), ms, sh)
     return Statement(member, "member", lo, hi, tuple(lines), tuple(slots))
 
 
@@ -647,19 +663,7 @@ def dso_statement(
     lines += [
         _line("dso_net_income", net, Part.TOTAL),
         _line("dso_battery_result", battery, Part.TOTAL),
-        _line("debt_incurred", unpaid, Part.ACCOUNT),
-        _line("debt_repaid", own.repaid, Part.ACCOUNT),
-        _line("top_ups", own.top_ups, Part.ACCOUNT),
-        _line("redeemed", own.redeemed, Part.ACCOUNT),
-        _line("transfers", transfers, Part.ACCOUNT),
-        _line(
-            "token_change",
-            net - unpaid + own.repaid + own.top_ups - own.redeemed + transfers,
-            Part.ACCOUNT,
-        ),
-        _line("bought_wh", bought_wh + sh.bought_wh, Part.ENERGY),
-        _line("sold_wh", bought_wh + sh.sold_wh, Part.ENERGY),
-        _line("import_wh", sum(m.import_wh for m in ms) + sh.import_wh, Part.ENERGY),
-        _line("export_wh", sum(m.export_wh for m in ms) + sh.export_wh, Part.ENERGY),
     ]
+    change = net - unpaid + own.repaid + own.top_ups - own.redeemed + transfers
+    lines += _closing_lines(_line, unpaid, own, transfers, change, (bought_wh, bought_wh), ms, sh)
     return Statement("dso", "dso", lo, hi, tuple(lines), ())
