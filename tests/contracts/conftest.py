@@ -161,29 +161,24 @@ def settings() -> Settings:
     return Settings()
 
 
-@pytest.fixture(scope="module")
-def market(
-    settings: Settings,
-    dso: Any,
-    oracle: Any,
-    matcher: Any,
-    fee_account: Any,
-    network_account: Any,
-    supply_account: Any,
-) -> Deployment:
-    # Genesis a day back, so the current slot is well past 0.
-    return deploy(
-        settings,
-        dso,
-        RoleAccounts(
-            oracle=oracle.address,
-            matcher=matcher.address,
-            fee_account=fee_account.address,
-            network_account=network_account.address,
-            supply_account=supply_account.address,
-        ),
-        genesis=day_start(chain.time()) - 86_400,
+@pytest.fixture(scope="session")
+def roles(
+    oracle: Any, matcher: Any, fee_account: Any, network_account: Any, supply_account: Any
+) -> RoleAccounts:
+    """The role holders and DSO accounts a deployment is given (scripts/deploy.py)."""
+    return RoleAccounts(
+        oracle=oracle.address,
+        matcher=matcher.address,
+        fee_account=fee_account.address,
+        network_account=network_account.address,
+        supply_account=supply_account.address,
     )
+
+
+@pytest.fixture(scope="module")
+def market(settings: Settings, dso: Any, roles: RoleAccounts) -> Deployment:
+    # Genesis a day back, so the current slot is well past 0.
+    return deploy(settings, dso, roles, genesis=day_start(chain.time()) - 86_400)
 
 
 @pytest.fixture(scope="module")
@@ -277,14 +272,7 @@ def close_gate() -> Callable[[Any, int], None]:
 
 
 @pytest.fixture(scope="module")
-def make_market(
-    dso: Any,
-    oracle: Any,
-    matcher: Any,
-    fee_account: Any,
-    network_account: Any,
-    supply_account: Any,
-) -> Callable[..., Deployment]:
+def make_market(dso: Any, roles: RoleAccounts) -> Callable[..., Deployment]:
     """Deploy a separate market with the given tariff fields (and settings), members registered
     and topped up like the `members` fixture."""
 
@@ -293,18 +281,7 @@ def make_market(
     ) -> Deployment:
         base = settings or Settings()
         settings = base.model_copy(update={"tariff": base.tariff.model_copy(update=tariff)})
-        dep = deploy(
-            settings,
-            dso,
-            RoleAccounts(
-                oracle=oracle.address,
-                matcher=matcher.address,
-                fee_account=fee_account.address,
-                network_account=network_account.address,
-                supply_account=supply_account.address,
-            ),
-            genesis=day_start(chain.time()) - 86_400,
-        )
+        dep = deploy(settings, dso, roles, genesis=day_start(chain.time()) - 86_400)
         for name, (account, role) in people.items():
             dep.community.registerMember(account, role, 0, {"from": dso})
             dep.token.topUp(

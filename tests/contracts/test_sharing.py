@@ -114,9 +114,8 @@ def make_sharing(
     dso: Any,
     oracle: Any,
     matcher: Any,
-    fee_account: Any,
-    network_account: Any,
     supply_account: Any,
+    roles: RoleAccounts,
     alice: Any,
     bob: Any,
     carol: Any,
@@ -138,18 +137,7 @@ def make_sharing(
         settings = base.model_copy(
             update={"tariff": base.tariff.model_copy(update={"sharing_price": SHARING_PRICE})}
         )
-        dep = deploy_sharing(
-            settings,
-            dso,
-            RoleAccounts(
-                oracle=oracle.address,
-                matcher=matcher.address,
-                fee_account=fee_account.address,
-                network_account=network_account.address,
-                supply_account=supply_account.address,
-            ),
-            genesis=day_start(chain.time()) - 86_400,
-        )
+        dep = deploy_sharing(settings, dso, roles, genesis=day_start(chain.time()) - 86_400)
         run = SharingRun(dep, people, oracle, matcher)
         tag = dep.token.address[:10]
         for name in NAMES:
