@@ -5,11 +5,12 @@ decoding spent more time formatting than the rest of the indexer together). Used
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import InsufficientDataBytes, NonEmptyPaddingBytes
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
@@ -77,14 +78,93 @@ def checksum(address: str) -> str:
     return str(to_checksum_address(address))
 
 
+WordDecoder = Callable[[bytes], Any]
+
+
+def _uint(bits: int) -> WordDecoder:
+    def decode(word: bytes) -> int:
+        value = int.from_bytes(word, "big")
+        if value >> bits:
+            raise NonEmptyPaddingBytes(f"uint{bits} word {word.hex()} has bits set above its size")
+        return value
+
+    return decode
+
+
+def _int(bits: int) -> WordDecoder:
+    bound = 1 << (bits - 1)
+
+    def decode(word: bytes) -> int:
+        value = int.from_bytes(word, "big", signed=True)
+        if not -bound <= value < bound:
+            raise NonEmptyPaddingBytes(f"int{bits} word {word.hex()} is not sign-extended")
+        return value
+
+    return decode
+
+
+def _fixed_bytes(size: int) -> WordDecoder:
+    def decode(word: bytes) -> bytes:
+        if any(word[size:]):
+            raise NonEmptyPaddingBytes(f"bytes{size} word {word.hex()} has padding set")
+        return word[:size]
+
+    return decode
+
+
+def _address(word: bytes) -> str:
+    if any(word[:12]):
+        raise NonEmptyPaddingBytes(f"address word {word.hex()} has padding set")
+    return "0x" + word[12:].hex()
+
+
+def _bool(word: bytes) -> bool:
+    value = int.from_bytes(word, "big")
+    if value > 1:
+        raise NonEmptyPaddingBytes(f"bool word {word.hex()} is neither 0 nor 1")
+    return value == 1
+
+
+def word_decoder(kind: str) -> WordDecoder | None:
+    """A decoder of one ABI word of the elementary static type `kind` that answers as eth_abi
+    does (the same value and type; the same errors for bad padding), or None where eth_abi is
+    needed (dynamic types, arrays, structs). An event's words are decoded this way because the
+    audit and the indexer decode every log of a community's history, and eth_abi's generic
+    decoder spent about 30 µs on a typical event where slicing its words takes a few."""
+    if kind == "address":
+        return _address
+    if kind == "bool":
+        return _bool
+    for prefix, make, limit in (
+        ("uint", _uint, 256),
+        ("int", _int, 256),
+        ("bytes", _fixed_bytes, 32),
+    ):
+        size = kind[len(prefix) :]
+        if kind.startswith(prefix) and (size.isdigit() or (size == "" and prefix != "bytes")):
+            n = int(size) if size else limit
+            if prefix == "bytes":
+                return make(n) if 1 <= n <= limit else None
+            return make(n) if n % 8 == 0 and 8 <= n <= limit else None
+    return None
+
+
+def _word_decoders(types: Sequence[str]) -> tuple[WordDecoder, ...] | None:
+    """One word decoder per type, or None if any type needs eth_abi."""
+    decoders = [word_decoder(t) for t in types]
+    return None if any(d is None for d in decoders) else tuple(d for d in decoders if d)
+
+
 @dataclass(frozen=True)
 class EventCodec:
     """How one event's logs decode: its indexed parameters from the topics, the rest from the
-    data."""
+    data (word by word where every type is elementary and static, else by eth_abi)."""
 
     topic_params: tuple[tuple[str, str, bool], ...]  # name, type, stored as a hash
     data_names: tuple[str, ...]
     data_types: tuple[str, ...]
+    topic_decoders: tuple[WordDecoder | None, ...] = field(default=(), compare=False)
+    data_decoders: tuple[WordDecoder, ...] | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, inputs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> EventCodec:
@@ -96,7 +176,14 @@ class EventCodec:
         )
         data = [(n, canonical_type(p)) for n, p in zip(names, inputs, strict=True)]
         data = [(n, t) for (n, t), p in zip(data, inputs, strict=True) if not p.get("indexed")]
-        return cls(topics, tuple(n for n, _ in data), tuple(t for _, t in data))
+        data_types = tuple(t for _, t in data)
+        return cls(
+            topics,
+            tuple(n for n, _ in data),
+            data_types,
+            tuple(None if hashed else word_decoder(kind) for _, kind, hashed in topics),
+            _word_decoders(data_types),
+        )
 
     def args(self, entry: RawLog) -> dict[str, Any]:
         """The event's arguments by name (structs as tuples, in field order; a hashed indexed
@@ -105,8 +192,26 @@ class EventCodec:
         if len(topics) != len(self.topic_params):
             raise EventMismatch(f"log {hex0x(entry['transactionHash'])} has {len(topics)} topics")
         out: dict[str, Any] = {}
-        for (name, kind, hashed), topic in zip(self.topic_params, topics, strict=True):
-            out[name] = bytes(topic) if hashed else abi_decode([kind], bytes(topic))[0]
-        values = abi_decode(list(self.data_types), bytes(HexBytes(entry["data"])))
-        out.update(zip(self.data_names, values, strict=True))
+        decoders = self.topic_decoders or (None,) * len(topics)
+        for (name, kind, hashed), topic, decode in zip(
+            self.topic_params, topics, decoders, strict=True
+        ):
+            if hashed:
+                out[name] = bytes(topic)
+            elif decode is not None:
+                out[name] = decode(bytes(topic))
+            else:
+                out[name] = abi_decode([kind], bytes(topic))[0]
+        data = bytes(HexBytes(entry["data"]))
+        if self.data_decoders is None:
+            values = abi_decode(list(self.data_types), data)
+            out.update(zip(self.data_names, values, strict=True))
+            return out
+        if len(data) < 32 * len(self.data_decoders):
+            raise InsufficientDataBytes(
+                f"log {hex0x(entry['transactionHash'])}: {len(data)} data bytes for "
+                f"{len(self.data_decoders)} words"
+            )
+        for i, (name, decode) in enumerate(zip(self.data_names, self.data_decoders, strict=True)):
+            out[name] = decode(data[32 * i : 32 * i + 32])
         return out
