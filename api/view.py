@@ -16,9 +16,9 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from api.errors import ApiError
 from api.schemas import TxPublic
@@ -35,6 +35,7 @@ from chain.gateway import (
     period_ledger,
 )
 from chain.node import Node, NodeError, Sender, cached_calls
+from market.records import record_of
 from market.tariff import SlotRules
 
 log = logging.getLogger("api.view")
@@ -278,8 +279,7 @@ def hex_bytes(value: str) -> bytes:
 def terms_of(kind: Callable[..., T], body: Any, **given: Any) -> T:
     """A signed message's terms (`kind`, a dataclass such as chain.signing.OrderIntent) taken
     field by field from a request body, those in `given` from there instead."""
-    names = [f.name for f in fields(cast(Any, kind))]
-    return kind(**{n: given[n] if n in given else getattr(body, n) for n in names})
+    return record_of(kind, lambda name: getattr(body, name), **given)
 
 
 def tx_public(mined: Mined) -> TxPublic:

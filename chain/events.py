@@ -5,9 +5,9 @@ decoding spent more time formatting than the rest of the indexer together). Used
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from functools import lru_cache
-from typing import Any, TypeVar, cast
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from typing import Any, TypeVar
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import InsufficientDataBytes, NonEmptyPaddingBytes
@@ -16,6 +16,8 @@ from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3.types import LogReceipt
 
+from market.records import record_of
+
 # A log as the node returns it (eth_getLogs, a receipt's `logs`).
 RawLog = LogReceipt
 
@@ -23,24 +25,23 @@ RawLog = LogReceipt
 T = TypeVar("T")
 
 
+@cache
 def camel_case(name: str) -> str:
     """`import_wh` -> `importWh`: a Python field's name as the contracts spell it."""
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
 
+def _plain(value: Any) -> Any:
+    """An event argument as a record holds it: an address or a bool as it is, else an int."""
+    return value if isinstance(value, str | bool) else int(value)
+
+
 def event_record(kind: Callable[..., T], args: Mapping[str, Any], **given: Any) -> T:
     """An event's arguments as `kind` (a dataclass): each field the argument of its name in
     camelCase (an address or a bool as it is, any other value an int), those in `given` from there
     instead."""
-    out: dict[str, Any] = {}
-    for f in fields(cast(Any, kind)):
-        if f.name in given:
-            out[f.name] = given[f.name]
-        else:
-            value = args[camel_case(f.name)]
-            out[f.name] = value if isinstance(value, str | bool) else int(value)
-    return kind(**out)
+    return record_of(kind, lambda name: _plain(args[camel_case(name)]), **given)
 
 
 class EventMismatch(Exception):

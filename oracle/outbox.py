@@ -18,9 +18,9 @@ loses an item nor takes one twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar, cast
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -43,6 +43,7 @@ from sqlalchemy import (
     update,
 )
 
+from market.records import record_of
 from oracle.samples import Sample
 from oracle.slots import MeterTrack, SlotEnergy
 from storage.engine import create_tables, open_engine
@@ -75,8 +76,6 @@ def _slot_energy_columns() -> list[Column[Any]]:
 
 
 metadata = MetaData()
-T = TypeVar("T")
-
 readings = Table(
     "readings",
     metadata,
@@ -272,14 +271,6 @@ def add_quarantine(conn: Connection, rows: Sequence[dict[str, object]]) -> None:
         conn.execute(insert(quarantine), [{**r, "created_at": now} for r in rows])
 
 
-def _stored(kind: Callable[..., T], row: Row[Any], **given: Any) -> T:
-    """A stored row as `kind` (StoredReading or StoredSpan): each field the column of its name,
-    those in `given` from there instead."""
-    r = row._mapping
-    names = [f.name for f in fields(cast(Any, kind))]
-    return kind(**{n: given[n] if n in given else r[n] for n in names})
-
-
 def in_state(
     conn: Connection, state: str, *, last_slot: int | None = None, limit: int | None = None
 ) -> list[StoredReading]:
@@ -287,7 +278,7 @@ def in_state(
     order), up to `last_slot` and `limit`."""
     last = None if last_slot is None else readings.c.slot <= last_slot
     rows = _in_state(conn, readings, readings.c.slot, state, last, limit)
-    return [_stored(StoredReading, row) for row in rows]
+    return [record_of(StoredReading, row._mapping.__getitem__) for row in rows]
 
 
 def set_state(
@@ -318,7 +309,10 @@ def spans_in_state(
     to `limit`."""
     last = None if last_slot is None else spans.c.first_slot + spans.c.slots - 1 <= last_slot
     rows = _in_state(conn, spans, spans.c.first_slot, state, last, limit)
-    return [_stored(StoredSpan, row, energy=decode_energy(row.energy)) for row in rows]
+    return [
+        record_of(StoredSpan, row._mapping.__getitem__, energy=decode_energy(row.energy))
+        for row in rows
+    ]
 
 
 def _in_state(
