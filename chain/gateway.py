@@ -419,16 +419,7 @@ class ReadingsGateway(_Contract):
 
     def accepted_readings(self) -> list[AcceptedReading]:
         """Every reading accepted since the deployment, in chain order (ReadingAccepted)."""
-        logs = self._events("ReadingAccepted")
-        return [
-            AcceptedReading(
-                int(e["args"]["slot"]),
-                str(e["args"]["member"]),
-                int(e["args"]["importWh"]),
-                int(e["args"]["exportWh"]),
-            )
-            for e in logs
-        ]
+        return [event_record(AcceptedReading, e["args"]) for e in self._events("ReadingAccepted")]
 
     def reading_words(self, slot: int, from_block: int | None = None) -> list[int]:
         """The slot's reading words in acceptance order, from its ReadingAccepted events (looked
@@ -824,10 +815,7 @@ class FlexibilityGateway(_Contract):
 
     def settlements(self) -> list[FlexSettled]:
         """Every settled request's totals, in chain order."""
-        return [
-            FlexSettled(int(a["requestId"]), int(a["paid"]), int(a["penalties"]))
-            for a in self._event_args("FlexSettled")
-        ]
+        return [event_record(FlexSettled, a) for a in self._event_args("FlexSettled")]
 
     def publish_request(
         self,
@@ -986,11 +974,11 @@ class ProfitSharingGateway(_Contract):
         fn = self.contract.functions.closePeriod(period, list(members))
         receipt = self._send(fn, sender, tx)
         billed = [
-            PeriodBilled(str(a["member"]), int(a["share"]), int(a["serviceFee"]))
+            event_record(PeriodBilled, a)
             for a in self.node.emitted(receipt, self.NAME, "PeriodBilled")
         ]
         closed = [
-            PeriodClosed(int(a["platformFees"]), int(a["pool"]))
+            event_record(PeriodClosed, a)
             for a in self.node.emitted(receipt, self.NAME, "PeriodClosed")
         ]
         return PeriodClose(Mined.of(receipt), billed, closed[0] if closed else None)

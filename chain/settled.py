@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ from chain.codec import MODE_NAMES, ROLE_CODES, decode_order_word, decode_rules
 from chain.events import camel_case, event_record
 from market.clearing import Mode
 from market.orders import Order, Side
+from market.records import field_names
 from market.statement import (
     Accounts,
     ExitCharged,
@@ -47,7 +48,7 @@ from market.tariff import SlotRules, Tariff
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DSO_ROLE = "0x" + keccak(text="DSO_ROLE").hex()
 _MASK32 = (1 << 32) - 1
-SHARING_FIGURES = tuple(camel_case(f.name) for f in fields(SharingSettledRow))[2:]
+SHARING_FIGURES = tuple(camel_case(name) for name in field_names(SharingSettledRow)[2:])
 """SharingSettled's figures after (slot, member), in the event's (and SharingSettledRow's) order."""
 # Events that make a transaction part of the market (its transfers are settled figures).
 PLAIN = frozenset({"Transfer", "Approval"})
