@@ -126,16 +126,24 @@ class Round:
             )
 
 
-def measure(members: int, slots: int, settings: Settings) -> dict[str, Any]:
-    """Two rounds of `slots` slots with `members` members (the second measured) and the close
-    of the period they make up, deployed with `settings.chunk_members`."""
-    env = {
+def deployment_env(slots: int, settings: Settings) -> dict[str, str]:
+    """The deployment's settings: a reading deadline of a day (a round's span may settle), a
+    billing period of two rounds, genesis an hour from now."""
+    return {
         "GRIDSHARE_READING_DEADLINE_SECONDS": "86400",
         "GRIDSHARE_PERIOD_SLOTS": str(2 * slots),
         "GRIDSHARE_GENESIS": str(genesis_for(int(time.time()), margin_seconds=3600)),
         "GRIDSHARE_CHUNK_MEMBERS": str(settings.chunk_members),
     }
-    with tempfile.TemporaryDirectory() as tmp, dev_chain(Path(tmp), env, "anvil") as chain:
+
+
+def measure(members: int, slots: int, settings: Settings) -> dict[str, Any]:
+    """Two rounds of `slots` slots with `members` members (the second measured) and the close
+    of the period they make up, deployed with `settings.chunk_members`."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        dev_chain(Path(tmp), deployment_env(slots, settings), "anvil") as chain,
+    ):
         node = Node.from_settings(
             chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
         )
