@@ -34,7 +34,7 @@ TIMED := $(if $(wildcard /usr/bin/time),/usr/bin/time -f "[time] %e s %C",)
 	demo-slot demo-flex bench bench-gas bench-gas-flex bench-make-test bench-matcher bench-oracle bench-index bench-api \
 	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
 	bench-sharing-gas \
-	bench-year bench-spans bench-allin faults \
+	bench-year bench-spans bench-allin bench-opcodes faults \
 	test-faults clean
 
 help:
@@ -255,6 +255,9 @@ bench-batched: setup-core
 # against meters, the period close's share): 200 and 1,000 members, private anvil, minutes.
 bench-allin: setup-core
 	$(BIN)/python -m bench.allin --sizes 200,1000 --record
+
+bench-opcodes: setup-core
+	$(BIN)/python -m bench.opcodes --members 30
 
 # Largest transactions of a 10,000-member community (one slot with readings, a period close).
 bench-chunks: setup-core
