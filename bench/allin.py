@@ -20,7 +20,8 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -137,18 +138,28 @@ def deployment_env(slots: int, settings: Settings) -> dict[str, str]:
     }
 
 
-def measure(members: int, slots: int, settings: Settings) -> dict[str, Any]:
-    """Two rounds of `slots` slots with `members` members (the second measured) and the close
-    of the period they make up, deployed with `settings.chunk_members`."""
+@contextmanager
+def deployed_round(
+    members: int, slots: int, settings: Settings, extra: Sequence[str] = ()
+) -> Iterator[Round]:
+    """A private anvil (`extra`: more flags for it) with the community deployed for rounds of
+    `slots` slots and `members` members ready to play them; stopped on exit."""
     with (
         tempfile.TemporaryDirectory() as tmp,
-        dev_chain(Path(tmp), deployment_env(slots, settings), "anvil") as chain,
+        dev_chain(Path(tmp), deployment_env(slots, settings), "anvil", extra=extra) as chain,
     ):
         node = Node.from_settings(
             chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
         )
         pool = IntentPool(f"sqlite:///{Path(tmp) / 'intents.sqlite'}")
-        rounds = Round(node, members, settings, pool)
+        yield Round(node, members, settings, pool)
+
+
+def measure(members: int, slots: int, settings: Settings) -> dict[str, Any]:
+    """Two rounds of `slots` slots with `members` members (the second measured) and the close
+    of the period they make up, deployed with `settings.chunk_members`."""
+    with deployed_round(members, slots, settings) as rounds:
+        node = rounds.node
         warm_up = range(0, slots)
         rounds.run(warm_up)
         start = node.block_number() + 1

@@ -95,6 +95,6 @@ def gas_by_function(node: Node, from_block: int) -> dict[str, list[int]]:
     """Gas of every transaction into the deployment since `from_block`, by function name, in
     chain order."""
     out: dict[str, list[int]] = {}
-    for _contract, function, gas in node.mined_calls(from_block):
+    for _contract, function, gas, _hash in node.mined_calls(from_block):
         out.setdefault(function, []).append(gas)
     return out

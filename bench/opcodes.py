@@ -2,28 +2,24 @@
 
 Runs `bench.allin`'s two rounds (`--members`, `--slots`) on an anvil started with
 `--steps-tracing`, then replays the first transaction of each settling function of the measured
-round with `debug_traceTransaction`: the gas of each instruction summed by call depth (1: the
-called contract itself, 2: everything it calls) and, from the call tracer, the gas of each call
-the contract makes, by callee and selector (the precompiles, e.g. ecrecover at address 1, shown
-as such). A development aid for finding what to optimise (docs/decisions.md, "Compilation"),
-not a recorded figure: the step trace of a large settlement is hundreds of megabytes, so keep
-`--members` small (30 by default).
+round (found through `Node.mined_calls`) with `debug_traceTransaction`: the gas of each
+instruction summed by call depth (1: the called contract itself, 2: everything it calls) and,
+from the call tracer, the gas of each call the contract makes, by callee and selector (the
+precompiles, e.g. ecrecover at address 1, shown as such). A development aid for finding what to
+optimise (docs/decisions.md, "Compilation"), not a recorded figure: the step trace of a large
+settlement is hundreds of megabytes, so keep `--members` small (30 by default).
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from bench.allin import Round, deployment_env
-from chain.devchain import dev_chain
+from bench.allin import deployed_round
 from chain.node import Node
 from gridshare.settings import load_settings
-from intents.pool import IntentPool
 
 CALLS = frozenset({"CALL", "STATICCALL", "DELEGATECALL"})
 
@@ -51,16 +47,12 @@ def by_call(trace: dict[str, Any], names: dict[int, str]) -> tuple[Counter[str],
     return count, gas
 
 
-def first_transactions(node: Node, start: int, names: dict[int, str]) -> dict[str, str]:
-    """The first transaction into a deployment contract of each (contract, selector) from
-    block `start` to the head, by `contract:selector`."""
+def first_transactions(node: Node, start: int) -> dict[str, str]:
+    """The first transaction of each deployment function mined from block `start` to the
+    head, by `Contract.function`."""
     seen: dict[str, str] = {}
-    for number in range(start, node.block_number() + 1):
-        block = node.make_request("eth_getBlockByNumber", [hex(number), True])
-        for tx in block["transactions"]:
-            contract = names.get(int(tx["to"] or "0x0", 16))
-            if contract is not None:
-                seen.setdefault(f"{contract}:{tx['input'][:10]}", tx["hash"])
+    for contract, function, _gas, tx_hash in node.mined_calls(start):
+        seen.setdefault(f"{contract}.{function}", tx_hash)
     return seen
 
 
@@ -87,24 +79,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--slots", type=int, default=8, help="slots per round")
     parser.add_argument("--top", type=int, default=20, help="instructions shown per transaction")
     args = parser.parse_args(argv)
-    settings = load_settings()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        dev_chain(
-            Path(tmp), deployment_env(args.slots, settings), "anvil", extra=("--steps-tracing",)
-        ) as chain,
-    ):
-        node = Node.from_settings(
-            chain.network_id, settings.model_copy(update={"deployments_dir": Path(tmp)})
-        )
-        rounds = Round(
-            node, args.members, settings, IntentPool(f"sqlite:///{Path(tmp) / 'intents.sqlite'}")
-        )
+    with deployed_round(args.members, args.slots, load_settings(), ("--steps-tracing",)) as rounds:
+        node = rounds.node
         rounds.run(range(0, args.slots))
         start = node.block_number() + 1
         rounds.run(range(args.slots, 2 * args.slots))
         names = {int(address, 16): name for name, address in node.manifest.contracts.items()}
-        for key, tx_hash in first_transactions(node, start, names).items():
+        for key, tx_hash in first_transactions(node, start).items():
             print(f"=== {key}")
             print("\n".join(report(node, tx_hash, names, args.members, args.top)))
 

@@ -846,9 +846,10 @@ class Node:
         except TransactionNotFound:
             return None
 
-    def mined_calls(self, from_block: int, chunk: int = 500) -> list[tuple[str, str, int]]:
-        """(contract, function, gas used) of every transaction into the deployment's contracts
-        mined from `from_block` to the head, in chain order: what benchmarks add up. Blocks and
+    def mined_calls(self, from_block: int, chunk: int = 500) -> list[tuple[str, str, int, str]]:
+        """(contract, function, gas used, transaction hash) of every transaction into the
+        deployment's contracts mined from `from_block` to the head, in chain order: what
+        benchmarks add up (and, by the hash, trace). Blocks and
         receipts are read `chunk` at a time in batched requests (a year's run mines tens of
         thousands of blocks)."""
         functions = {
@@ -857,7 +858,7 @@ class Node:
             for item in self.manifest.abi[name]
             if item.get("type") == "function"
         }
-        out: list[tuple[str, str, int]] = []
+        out: list[tuple[str, str, int, str]] = []
         head = self.block_number()
         for start in range(from_block, head + 1, chunk):
             numbers = range(start, min(head, start + chunk - 1) + 1)
@@ -870,8 +871,8 @@ class Node:
             ]
             receipts = self._batch_complete("eth_getTransactionReceipt", [[h] for _, h in calls])
             out += [
-                (contract, fn, int(receipt["gasUsed"], 16))
-                for ((contract, fn), _), receipt in zip(calls, receipts, strict=True)
+                (contract, fn, int(receipt["gasUsed"], 16), str(tx_hash))
+                for ((contract, fn), tx_hash), receipt in zip(calls, receipts, strict=True)
             ]
         return out
 

@@ -152,5 +152,8 @@ def test_receipts_and_logs_have_web3s_values_and_types(chain: DevChain) -> None:
     assert node.block_timestamp(first) == node.w3.eth.get_block(first)["timestamp"]
     assert node.block_gas_limit() == latest["gasLimit"]
     # What benchmarks add up, read in batches (a chunk smaller than the blocks, so two).
-    gas = [("EnergyToken", "approve", int(r["gasUsed"])) for r in mined]
+    gas = [
+        ("EnergyToken", "approve", int(r["gasUsed"]), "0x" + bytes(r["transactionHash"]).hex())
+        for r in mined
+    ]
     assert node.mined_calls(first, chunk=2) == node.mined_calls(first) == gas

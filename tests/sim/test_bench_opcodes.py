@@ -14,13 +14,13 @@ def test_a_short_profile_names_every_settling_transaction_and_its_calls(
     opcodes.main(["--members", "3", "--slots", "2", "--top", "40"])
     out = capsys.readouterr().out
     sections = {head.split("\n")[0]: head for head in out.split("=== ")[1:] if head.strip()}
-    names = {key.split(":")[0] for key in sections}
+    names = {key.split(".")[0] for key in sections}
     assert {"Settlement", "MeterReadings", "ImbalanceSettlement"} <= names
-    (settle,) = [body for key, body in sections.items() if key.startswith("Settlement:")]
+    (settle,) = [body for key, body in sections.items() if key == "Settlement.settleSlot"]
     # Three intents, each signature recovered by the ecrecover precompile (address 1).
     assert "call precompile 1" in settle and " x3 " in settle.split("call precompile 1")[1]
     assert "depth 1 SSTORE" in settle
-    (imbalance,) = [b for k, b in sections.items() if k.startswith("ImbalanceSettlement:")]
+    (imbalance,) = [b for k, b in sections.items() if k == "ImbalanceSettlement.settleImbalances"]
     assert "call EnergyToken:" in imbalance
 
 
