@@ -11,6 +11,7 @@ moves on (at most one poll interval late).
 
 from __future__ import annotations
 
+import heapq
 import json
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from api.errors import ApiError
 from audit.model import Event
 from chain.settled import SettledChain, read_settled
+from chain.signing import ReadingSpan
 from indexer.schema import SPECS, checkpoint, event_table, event_tables
 from market.billing import OrderSettlement
 from market.statement import Statement, dso_statement, member_statement, settled_trades
@@ -62,6 +64,35 @@ def index_rows(conn: Connection, table: Table, *where: Any) -> list[dict[str, An
     """The rows of index table `table` that meet `where`, in chain order (block, log index)."""
     query = select(table).where(*where).order_by(table.c.block_number, table.c.log_index)
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _readings(conn: Connection, member: str, lo: int, hi: int) -> list[dict[str, Any]]:
+    t = event_table("MeterReadings", "ReadingAccepted")
+    singles = index_rows(conn, t, t.c.member == member, t.c.slot >= lo, t.c.slot <= hi)
+    s = event_table("MeterReadings", "ReadingSpanAccepted")
+    from_spans = [
+        {
+            **{
+                k: row[k]
+                for k in ("tx_hash", "log_index", "block_number", "block_hash", "block_time")
+            },
+            "meter_id": row["meter_id"],
+            "member": row["member"],
+            "slot": r.slot,
+            "import_wh": r.import_wh,
+            "export_wh": r.export_wh,
+            "sequence": r.sequence,
+        }
+        for row in index_rows(conn, s, s.c.member == member, s.c.first_slot <= hi)
+        for r in ReadingSpan.from_words(
+            bytes.fromhex(row["meter_id"][2:]),
+            int(row["first_slot"]),
+            int(row["first_sequence"]),
+            [int(w) for w in row["readings"]],
+        ).readings()
+        if lo <= r.slot
+    ]
+    return list(heapq.merge(singles, from_spans, key=lambda r: (r["block_number"], r["log_index"])))
 
 
 class History:
@@ -255,11 +286,12 @@ class History:
         )
 
     def readings(self, member: str, lo: int, hi: int) -> list[dict[str, Any]]:
+        """The member's readings of slots `lo`..`hi` in chain order, each as a ReadingAccepted
+        row: those accepted one by one, and those of its spans (ReadingSpanAccepted) one row a
+        slot, carrying the span's block, transaction and log index."""
         check_range(lo, hi)  # the same cap as trades, bills and slots
-        t = event_table("MeterReadings", "ReadingAccepted")
         return self.cached(
-            ("readings", member, lo, hi),
-            lambda conn: index_rows(conn, t, t.c.member == member, t.c.slot >= lo, t.c.slot <= hi),
+            ("readings", member, lo, hi), lambda conn: _readings(conn, member, lo, hi)
         )
 
     # -- public ----------------------------------------------------------------------------

@@ -16,7 +16,13 @@ from bench.matcher import register_members, send_setup
 from chain.devchain import dev_accounts, dev_sender, wait_for_nonce
 from chain.gateway import CommunityGateway, EnergyTokenGateway, ImbalanceGateway, ReadingsGateway
 from chain.node import Node, Sender
-from chain.signing import Reading, reading_typed_data, sign_typed_data
+from chain.signing import (
+    Reading,
+    ReadingSpan,
+    reading_span_typed_data,
+    reading_typed_data,
+    sign_typed_data,
+)
 from matcher.service import Matcher
 
 ORACLE, MATCHER, DSO = 1, 2, 0
@@ -52,6 +58,14 @@ def relay_signed(
 def submit_reading(node: Node, meter: LocalAccount, meter_id: bytes, reading: Reading) -> None:
     """`reading` signed by `meter` and relayed by the oracle's account."""
     relay_signed(node, sign_readings(node, [(reading, meter)]), 1)
+
+
+def submit_span(node: Node, meter: LocalAccount, span: ReadingSpan) -> None:
+    """`span` signed once by `meter` and relayed by the oracle's account."""
+    typed = reading_span_typed_data(span, node.manifest.chain_id, ReadingsGateway(node).address)
+    ReadingsGateway(node).submit_reading_spans(
+        [span], [sign_typed_data(typed, meter.key)], sender=dev_sender(node, ORACLE)
+    )
 
 
 def metered_members(

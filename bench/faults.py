@@ -20,9 +20,10 @@ survives node outages through chain/node.py (retries with backoff; a transaction
 node lost is sent again).
 
 At the end: `gridshare audit` must report 0 discrepancies; every reading the meters produced must
-be on-chain exactly once (ReadingAccepted per meter and slot, with the produced energies); every
-slot settled exactly once (SlotSettled and SlotDigest per slot, none skipped); the live index
-must equal a fresh rebuild into a new database, table by table and row by row.
+be on-chain exactly once (ReadingAccepted, or a ReadingSpanAccepted reading, per meter and slot,
+with the produced energies); every slot settled exactly once (SlotSettled and SlotDigest per
+slot, none skipped); the live index must equal a fresh rebuild into a new database, table by
+table and row by row.
 
     .venv/bin/python -m bench.faults --community communities/default-20.toml \
         [--households N] [--slots N] [--min-kills 50] [--interval 2,8] [--seed 1] [--out FILE]
@@ -64,6 +65,7 @@ from chain.devchain import (
     stop_process,
 )
 from chain.node import Node
+from chain.signing import ReadingSpan
 from gridshare.settings import load_settings
 from market.billing import OrderSettlement
 from oracle import outbox
@@ -369,6 +371,17 @@ def index_checkpoint(url: str) -> int:
         engine.dispose()
 
 
+def _energies(args: Mapping[str, Any]) -> list[tuple[int, tuple[int, int]]]:
+    """(slot, (import Wh, export Wh)) of each reading a ReadingAccepted or ReadingSpanAccepted
+    event accepted."""
+    if "readings" not in args:
+        return [(int(args["slot"]), (int(args["importWh"]), int(args["exportWh"])))]
+    span = ReadingSpan.from_words(
+        b"", int(args["firstSlot"]), int(args["firstSequence"]), [int(w) for w in args["readings"]]
+    )
+    return [(r.slot, (r.import_wh, r.export_wh)) for r in span.readings()]
+
+
 def chain_counts(
     node: Node, produced: Mapping[tuple[str, int], tuple[int, int]], slots: int
 ) -> dict[str, Any]:
@@ -379,12 +392,11 @@ def chain_counts(
     settled: Counter[int] = Counter()
     digests: Counter[int] = Counter()
     for e in events:
-        if e.name == "ReadingAccepted":
-            raw = e.args["meterId"]
-            meter = raw.lower() if isinstance(raw, str) else "0x" + bytes(raw).hex()
-            key = (meter, int(e.args["slot"]))
-            readings[key] += 1
-            energies[key] = (int(e.args["importWh"]), int(e.args["exportWh"]))
+        if e.name in ("ReadingAccepted", "ReadingSpanAccepted"):
+            meter = str(e.args["meterId"]).lower()
+            for slot, energy in _energies(e.args):
+                readings[meter, slot] += 1
+                energies[meter, slot] = energy
         elif e.name == "SlotSettled":
             settled[int(e.args["slot"])] += 1
         elif e.name == "SlotDigest":

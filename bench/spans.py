@@ -139,9 +139,9 @@ GRIDSHARE_METER_SPAN_SLOTS=1) and relayed by `oracle.relay.Relay` in `submitRead
 200. Day 2: the same shape of day signed as one span per meter (span_slots 48) and relayed by
 `submitReadingSpans`, as many spans per transaction as the relay's gas bounds allow. Gas is the
 receipts' gasUsed (21,000 base and calldata included) divided by the readings carried. Both
-paths emit the same ReadingAccepted event per reading and fold it into its slot's commitment;
-a span saves the per-reading signature (recovery and 65 bytes of calldata), the meter lookup
-and the per-reading tuple encoding.
+paths fold each reading into its slot's commitment; a span saves the per-reading signature
+(recovery and 65 bytes of calldata), the meter lookup, the per-reading tuple encoding and the
+per-reading event (a single reading's ReadingAccepted; a span has one ReadingSpanAccepted).
 """
 
 

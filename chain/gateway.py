@@ -19,8 +19,10 @@ reads them at one past block (the audit), api/view.py caches them per head block
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 
 from eth_utils.address import to_checksum_address
@@ -40,7 +42,7 @@ from chain.flexibility import FlexRequest
 from chain.metering import ImbalanceEntry, pack_reading_word
 from chain.node import ContractCall, ContractHandle, Node, Receipt, Sender
 from chain.sharing import SHARING_KEY_CODES
-from chain.signing import FlexOfferIntent, OrderIntent, Reading, ReadingSpan
+from chain.signing import FlexOfferIntent, OrderIntent, Reading, ReadingSpan, commit_order
 from chain.submission import Submission
 from market.intents import Holder
 from market.sharing import Key
@@ -418,18 +420,45 @@ class ReadingsGateway(_Contract):
         return Mined.of(self._send(fn, sender, tx))
 
     def accepted_readings(self) -> list[AcceptedReading]:
-        """Every reading accepted since the deployment, in chain order (ReadingAccepted)."""
-        return [event_record(AcceptedReading, e["args"]) for e in self._events("ReadingAccepted")]
+        """Every reading accepted since the deployment, in chain order."""
+        return self._accepted(None, None)
 
     def reading_words(self, slot: int, from_block: int | None = None) -> list[int]:
-        """The slot's reading words in acceptance order, from its ReadingAccepted events (looked
-        for from `from_block`, default the deployment's: a caller that knows a block mined
-        before the slot's delivery ended may bound the search)."""
-        logs = self._events("ReadingAccepted", from_block, slot=slot)
+        """The slot's reading words in acceptance order (looked for from `from_block`, default
+        the deployment's: a caller that knows a block mined before the slot's delivery ended may
+        bound the search)."""
         return [
-            pack_reading_word(e["args"]["member"], e["args"]["importWh"], e["args"]["exportWh"])
-            for e in logs
+            pack_reading_word(r.member, r.import_wh, r.export_wh)
+            for r in self._accepted(slot, from_block)
         ]
+
+    def _accepted(self, slot: int | None, from_block: int | None) -> list[AcceptedReading]:
+        """The readings accepted (of `slot`, or all), in acceptance order: a single reading's
+        ReadingAccepted event, and the spans of a `submitReadingSpans` transaction (its
+        ReadingSpanAccepted events) read as their readings in `commit_order`."""
+        singles = self._events(
+            "ReadingAccepted", from_block, **({} if slot is None else {"slot": slot})
+        )
+        spans = self._events("ReadingSpanAccepted", from_block)
+        merged = heapq.merge(singles, spans, key=lambda e: (e["blockNumber"], e["logIndex"]))
+        out: list[AcceptedReading] = []
+        for _tx, group in groupby(merged, key=lambda e: e["transactionHash"]):
+            events = [e["args"] for e in group]
+            if "readings" not in events[0]:
+                out.extend(event_record(AcceptedReading, a) for a in events)
+                continue
+            batch = [
+                ReadingSpan.from_words(
+                    a["meterId"], a["firstSlot"], a["firstSequence"], a["readings"]
+                )
+                for a in events
+            ]
+            out.extend(
+                AcceptedReading(r.slot, events[i]["member"], r.import_wh, r.export_wh)
+                for i, r in commit_order(batch)
+                if slot is None or r.slot == slot
+            )
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ DOMAIN_NAME = "gridshare OrderBook"
 READINGS_DOMAIN_NAME = "gridshare MeterReadings"
 FLEXIBILITY_DOMAIN_NAME = "gridshare Flexibility"
 DOMAIN_VERSION = "1"
+_MASK64 = (1 << 64) - 1
 
 
 def struct_fields(members: str) -> list[dict[str, str]]:
@@ -138,14 +139,38 @@ class ReadingSpan:
         energy = tuple((r.import_wh, r.export_wh) for r in readings)
         return cls(first.meter_id, first.slot, first.sequence, energy)
 
+    @classmethod
+    def from_words(
+        cls, meter_id: bytes, first_slot: int, first_sequence: int, words: Sequence[int]
+    ) -> ReadingSpan:
+        """The span of packed `words` (`words`, as ReadingSpanAccepted carries them)."""
+        energy = tuple((w >> 64, w & _MASK64) for w in words)
+        return cls(meter_id, first_slot, first_sequence, energy)
+
     @property
     def words(self) -> list[int]:
         """The packed readings, `importWh << 64 | exportWh` each."""
         return [(imp << 64) | exp for imp, exp in self.energy]
 
+    def readings(self) -> list[Reading]:
+        """The span's readings one by one, each as it would be signed alone."""
+        return [
+            Reading(self.meter_id, self.first_slot + k, imp, exp, self.first_sequence + k)
+            for k, (imp, exp) in enumerate(self.energy)
+        ]
+
     def as_tuple(self) -> tuple[bytes, int, int, list[int]]:
         """The ABI tuple of IMeterReadings.ReadingSpan."""
         return (self.meter_id, self.first_slot, self.first_sequence, self.words)
+
+
+def commit_order(spans: Sequence[ReadingSpan]) -> list[tuple[int, Reading]]:
+    """A batch of spans' readings in the order MeterReadings commits them (and so the order of
+    each slot's commitment): reading k of every span, in span order, before reading k + 1 of
+    any; each with the index of its span."""
+    readings = [s.readings() for s in spans]
+    longest = max((len(r) for r in readings), default=0)
+    return [(i, r[k]) for k in range(longest) for i, r in enumerate(readings) if k < len(r)]
 
 
 def domain(chain_id: int, contract: str, name: str = DOMAIN_NAME) -> dict[str, Any]:

@@ -101,6 +101,9 @@ contract MeterReadings is EIP712, IMeterReadings {
             if (count > longest) longest = count;
             meters[i] = _signedBy(i, span.meterId, spanDigest(span), signatures[i]);
             _checkSpan(i, meters[i], span, count);
+            emit ReadingSpanAccepted(
+                span.meterId, meters[i].member, span.firstSlot, span.firstSequence, span.readings
+            );
         }
         // Then the readings slot by slot (reading k of every span before reading k + 1 of any), so
         // that a batch of spans over the same slots writes each slot's records once, not once per
@@ -112,16 +115,7 @@ contract MeterReadings is EIP712, IMeterReadings {
                 uint256 w = span.readings[k];
                 if (w >> 128 != 0) revert MeterReadingsSpanMalformed(i);
                 // A span of 2**64 slots cannot be submitted, so the additions cannot wrap.
-                _commit(
-                    f,
-                    i,
-                    meters[i],
-                    span.meterId,
-                    span.firstSlot + uint64(k),
-                    uint64(w >> 64),
-                    uint64(w),
-                    span.firstSequence + uint64(k)
-                );
+                _commit(f, i, meters[i], span.firstSlot + uint64(k), uint64(w >> 64), uint64(w));
             }
         }
         _flush(f);
@@ -219,9 +213,10 @@ contract MeterReadings is EIP712, IMeterReadings {
     function _accept(Fold memory f, uint256 i, MeterOf memory m, Reading calldata r) private {
         _checkDelivered(i, r.slot, r.slot);
         _checkOpen(i, m, r.slot);
-        _commit(f, i, m, r.meterId, r.slot, r.importWh, r.exportWh, r.sequence);
+        _commit(f, i, m, r.slot, r.importWh, r.exportWh);
         _follow(i, r.meterId, r.slot, r.sequence);
         _last[r.meterId] = (uint256(r.slot) + 1) << 64 | r.sequence;
+        emit ReadingAccepted(r.meterId, r.slot, m.member, r.importWh, r.exportWh, r.sequence);
     }
 
     /// @dev A span's checks as a whole, which each of its readings would pass or fail alike: its
@@ -267,18 +262,11 @@ contract MeterReadings is EIP712, IMeterReadings {
     }
 
     /// @dev Fold a checked reading into its slot's and its (slot, chunk)'s commitments (the records
-    /// in `f` are written back when the slot or chunk changes, and by the caller at the end) and
-    /// announce it.
-    function _commit(
-        Fold memory f,
-        uint256 i,
-        MeterOf memory m,
-        bytes32 meterId,
-        uint64 slot,
-        uint64 importWh,
-        uint64 exportWh,
-        uint64 sequence
-    ) private {
+    /// in `f` are written back when the slot or chunk changes, and by the caller at the end). The
+    /// caller announces it (ReadingAccepted for a single reading, ReadingSpanAccepted for a span).
+    function _commit(Fold memory f, uint256 i, MeterOf memory m, uint64 slot, uint64 importWh, uint64 exportWh)
+        private
+    {
         if (importWh > MAX_READING_WH || exportWh > MAX_READING_WH) {
             revert MeterReadingsEnergyTooLarge(i, importWh, exportWh);
         }
@@ -300,6 +288,5 @@ contract MeterReadings is EIP712, IMeterReadings {
         f.rec.count += 1;
         f.chunkRec.readingsHash = HashChain.link(f.chunkRec.readingsHash, word);
         f.chunkRec.count += 1;
-        emit ReadingAccepted(meterId, slot, m.member, importWh, exportWh, sequence);
     }
 }

@@ -5,7 +5,7 @@ Stateless like the rest of the matcher: what is done is read from `Flexibility.r
 (status 0 open, 1 accepted, 2 settled), so a restart repeats nothing. The acceptance is the
 rulebook's (`market.flexibility.accept` via `chain.flexibility.acceptance`), which the contract
 re-checks; the settlement re-supplies the reading words of the slot and of the same slot of day on
-each lookback day (from `ReadingAccepted` events), which the contract checks against
+each lookback day (from the readings' events), which the contract checks against
 MeterReadings' commitments before it computes baselines, payments and penalties itself.
 """
 

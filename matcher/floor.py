@@ -1,6 +1,6 @@
 """Where in the chain to start looking for a slot's events.
 
-The matcher reads each slot's SlotSettled and ReadingAccepted events back by a log query. From the
+The matcher reads each slot's SlotSettled and reading events back by log queries. From the
 deployment block, that query scans the whole chain, so a slot's settlement would cost more every
 day a community runs. But both events can only be mined after a moment the calendar knows (the
 slot's gate closure; the end of its delivery: the contracts refuse them before), and any block

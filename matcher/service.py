@@ -11,16 +11,16 @@ and non-crossing slots are settled too (docs/decisions.md, "Matcher").
 It also accepts DSO flexibility requests after their gate and pays them out after their slot's
 imbalance (matcher/flexibility.py).
 
-After delivery the matcher also settles each slot's imbalance against the meters, strictly in
-order, once the slot's trades are settled and its readings are complete (every registered meter
-has reported) or the reading deadline has passed. The reading words come from the slot's
-ReadingAccepted events in acceptance order, the trade words from the slot's direct book and its
-SlotSettled event (fills and the intents it carried), and ImbalanceSettlement re-checks both
+After delivery the matcher also settles each slot's imbalance against the meters, strictly in order,
+once the slot's trades are settled and its readings are complete (every registered meter has
+reported) or the reading deadline has passed. The reading words come from the readings' events in
+acceptance order (ReadingsGateway.reading_words), the trade words from the slot's direct book and
+its SlotSettled event (fills and the intents it carried), and ImbalanceSettlement re-checks both
 against its commitments. With `imbalance_carry_slots` above 0 (and a deployment with the
 SettlementRouter), those settlements ride on the slot settlements: each slot's settlement carries
-the first batch of the due (slot, chunk)s in the same transaction (`ISettlementRouter`), and a
-pass sends a batch of its own only for the backlog that the next `imbalance_carry_slots` slot
-settlements could not carry (docs/decisions.md, "Carried settlement against meters").
+the first batch of the due (slot, chunk)s in the same transaction (`ISettlementRouter`), and a pass
+sends a batch of its own only for the backlog that the next `imbalance_carry_slots` slot settlements
+could not carry (docs/decisions.md, "Carried settlement against meters").
 
 Restart safety needs no state: a slot whose transaction was mined before a crash reads as settled
 and is skipped; one whose transaction was not is cleared and sent again. If two submissions race,
@@ -279,7 +279,7 @@ class Matcher:
         )
 
     def reading_words(self, slot: int) -> list[int]:
-        """The slot's reading words in acceptance order, from its ReadingAccepted events."""
+        """The slot's reading words in acceptance order, from the readings' events."""
         delivered = self.calendar().slot_start(slot + 1)
         return self.readings_gw.reading_words(slot, self.floor.before(delivered))
 

@@ -2,7 +2,7 @@
 
 No orders: each slot, once its readings are in (every meter reported, or the reading deadline
 passed), is settled per chunk from its committed reading words: the words of each chunk (from
-the ReadingAccepted events, in acceptance order), then, when the slot has several chunks, the
+the readings' events, in acceptance order), then, when the slot has several chunks, the
 tally passes (every chunk in order, `passes()` times), then one `settle` per chunk. The contract
 checks everything; the expectation the tests compare it with is chain.sharing.expected_rows.
 """
@@ -45,7 +45,7 @@ class SharingStep:
         return chunk
 
     def words_by_chunk(self, slot: int) -> dict[int, list[int]]:
-        """The slot's reading words per chunk, in acceptance order (ReadingAccepted events)."""
+        """The slot's reading words per chunk, in acceptance order (the readings' events)."""
         out: dict[int, list[int]] = {}
         for word in self.reading_words(slot):
             out.setdefault(self.chunk_of(word_member(word)), []).append(word)

@@ -38,7 +38,7 @@ simulator's perfect foresight, pure. Steps 4-5 have two executions with the same
   settled, pays them out against the meters. The members' response (step 4, `respond`) is
   computed from the acceptance the chain holds and enters the meters' readings through
   `deliver_slot`'s shift; payments, penalties and the peak after are read back from the chain's
-  events (`FlexDelivered`, `FlexSettled`, `ReadingAccepted`). The run ends with the audit and
+  events (`FlexDelivered`, `FlexSettled`, the accepted readings). The run ends with the audit and
   token conservation, as `gridshare simulate` does.
 """
 

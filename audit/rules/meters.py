@@ -18,6 +18,7 @@ from chain.metering import (
     slot_digest,
     trades_hash,
 )
+from chain.signing import ReadingSpan, commit_order
 
 RULES: dict[str, str] = {
     "readings": "readings come from the member's registered meter, from its chunk's first slot "
@@ -42,16 +43,41 @@ class MeterRules(AuditState):
 
     def on_ReadingAccepted(self, e: Event) -> None:
         a = e.args
-        slot, member = int(a["slot"]), a["member"]
-        if self.meters.get(a["meterId"]) != member:
-            self.find(slot, "readings", f"meter {a['meterId']} is not registered to {member}")
+        self._reading(
+            a["meterId"], a["member"], int(a["slot"]), int(a["importWh"]), int(a["exportWh"])
+        )
+
+    def on_ReadingSpanAccepted(self, e: Event) -> None:
+        """The transaction's spans (at its first span event), their readings each checked and
+        committed as if accepted alone, in the order MeterReadings commits them."""
+        spans = list(self.tx_events("ReadingSpanAccepted"))
+        if e is not spans[0]:
+            return
+        batch = [
+            ReadingSpan.from_words(
+                bytes.fromhex(a["meterId"][2:]),
+                int(a["firstSlot"]),
+                int(a["firstSequence"]),
+                [int(w) for w in a["readings"]],
+            )
+            for a in (s.args for s in spans)
+        ]
+        for i, r in commit_order(batch):
+            a = spans[i].args
+            self._reading(a["meterId"], a["member"], r.slot, r.import_wh, r.export_wh)
+
+    def _reading(
+        self, meter_id: str, member: str, slot: int, import_wh: int, export_wh: int
+    ) -> None:
+        if self.meters.get(meter_id) != member:
+            self.find(slot, "readings", f"meter {meter_id} is not registered to {member}")
         chunk = self.member_chunk.get(member, -1)
         if (slot, chunk) in self.readings_closed:
             self.find(slot, "readings", f"reading of {member} accepted after the slot closed")
         if slot < self.chunk_from.get(chunk, slot):
             self.find(slot, "readings", f"reading of {member} for a slot before its chunk opened")
         try:
-            word = pack_reading_word(member, int(a["importWh"]), int(a["exportWh"]))
+            word = pack_reading_word(member, import_wh, export_wh)
         except ValueError as exc:
             self.find(slot, "readings", str(exc))
             return

@@ -10,10 +10,10 @@ import httpx
 from eth_account import Account
 
 from api.client import EUR, Wallet
-from bench.chainops import settle_imbalance_through, submit_reading
+from bench.chainops import settle_imbalance_through, submit_reading, submit_span
 from chain.devchain import advance_past_reading_deadline, close_gate
 from chain.node import Node, Sender
-from chain.signing import Reading
+from chain.signing import Reading, ReadingSpan
 from gridshare.settings import Settings
 from indexer.migrate import make_engine
 from indexer.service import Indexer
@@ -58,9 +58,11 @@ def trade_metered_slot(
     close_gate(node, slot)
     Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()
     advance_past_reading_deadline(node, slot)
-    for w, (imp, exp) in ((seller, (0, 1_000)), (buyer, (2_000, 0))):
-        key, meter_id = meters[w.address]
-        submit_reading(node, key, meter_id, Reading(meter_id, slot, imp, exp, 1))
+    # The seller's meter signs its reading alone, the buyer's as a span (of this one slot).
+    key, meter_id = meters[seller.address]
+    submit_reading(node, key, meter_id, Reading(meter_id, slot, 0, 1_000, 1))
+    key, meter_id = meters[buyer.address]
+    submit_span(node, key, ReadingSpan(meter_id, slot, 1, ((2_000, 0),)))
     Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()
     settle_imbalance_through(node, slot)
     index_once(node, settings)

@@ -105,8 +105,16 @@ def test_trades_and_readings(traded: dict[str, Any]) -> None:
     (trade,) = buyer.get("/trades", params={"from_slot": slot, "to_slot": slot}).json()
     assert trade["side"] == "buy" and trade["filled_wh"] == 1_500
     assert trade["paid"] == trade["amount"] + trade["platform_fee"] + trade["network_fee"]
+    # The buyer's meter signed a span (one ReadingSpanAccepted), the seller's a single reading.
     (reading,) = buyer.get("/readings", params={"from_slot": slot, "to_slot": slot}).json()
-    assert (reading["import_wh"], reading["export_wh"]) == (2_000, 0)
+    assert (reading["slot"], reading["import_wh"], reading["export_wh"]) == (slot, 2_000, 0)
+    assert reading["sequence"] == 1 and reading["tx_hash"].startswith("0x")
+    seller: Wallet = traded["seller"]
+    (sold,) = seller.get("/readings", params={"from_slot": slot, "to_slot": slot}).json()
+    assert (sold["slot"], sold["import_wh"], sold["export_wh"]) == (slot, 0, 1_000)
+    assert sold["tx_hash"] != reading["tx_hash"]
+    after = buyer.get("/readings", params={"from_slot": slot + 1, "to_slot": slot + 9}).json()
+    assert after == []
 
 
 def test_public_slots_and_events(client: httpx.Client, traded: dict[str, Any]) -> None:

@@ -784,3 +784,46 @@ def test_statements_add_up_to_the_token_movements() -> None:
     report = audit(tampered(events()), state())
     found = [f.detail.split(":")[0] for f in report.findings if f.rule == "statement"]
     assert found == [str(find_event(tampered(events()))), "DSO"]
+
+
+def as_spans(evs: Events) -> Events:
+    """The recorded readings as one-reading spans (ReadingSpanAccepted) in the same places, as
+    the relay's `submitReadingSpans` would have announced them."""
+    return [
+        dataclasses.replace(
+            e,
+            name="ReadingSpanAccepted",
+            args={
+                "meterId": e.args["meterId"],
+                "member": e.args["member"],
+                "firstSlot": e.args["slot"],
+                "firstSequence": e.args["sequence"],
+                "readings": [int(e.args["importWh"]) << 64 | int(e.args["exportWh"])],
+            },
+        )
+        if e.name == "ReadingAccepted"
+        else e
+        for e in evs
+    ]
+
+
+def test_readings_announced_in_spans_are_audited_reading_by_reading() -> None:
+    """A transaction's span events are read as their readings (in MeterReadings' commit order):
+    untouched the record passes; a span's reading altered after its slot's commitment, or a
+    span of a meter registered to another member, is found at that slot."""
+    spans = as_spans(events())
+    assert "ReadingAccepted" not in {e.name for e in spans}
+    assert audit(spans, state()).findings == []
+    altered = list(spans)
+    i = find(altered, "ReadingSpanAccepted", firstSlot=2, readings=[2500])
+    altered[i] = dataclasses.replace(altered[i], args={**altered[i].args, "readings": [2400]})
+    assert_found(audit(altered, state()), (2, "readings-commitment"))
+    foreign = list(spans)
+    j = find(foreign, "ReadingSpanAccepted", firstSlot=3)
+    other = next(
+        e.args["member"]
+        for e in spans
+        if e.args.get("member") not in (None, foreign[j].args["member"])
+    )
+    foreign[j] = dataclasses.replace(foreign[j], args={**foreign[j].args, "member": other})
+    assert_found(audit(foreign, state()), (3, "readings"))

@@ -14,6 +14,7 @@ from chain.metering import (
     readings_hash,
     trades_hash,
 )
+from chain.signing import ReadingSpan, commit_order
 
 A = "0x" + "0a" * 20
 B = "0x" + "0b" * 20
@@ -58,3 +59,23 @@ def test_words_refuse_values_the_contracts_cannot_hold() -> None:
     with pytest.raises(ValueError):
         pack_trade_word(A, 0, "buy")
     assert pack_trade_word(A, 1, "sell") >> 255 == 1
+
+
+def test_a_batch_of_spans_commits_reading_k_of_every_span_before_reading_k_plus_1() -> None:
+    """MeterReadings' order (tests/contracts/test_reading_spans.py checks it against the
+    chain's commitments): spans of 3, 1 and 2 slots from slots 0, 0 and 1."""
+    alice = ReadingSpan(b"a", 0, 3, ((100, 0), (0, 700), (250, 40)))
+    bob_first = ReadingSpan(b"b", 0, 1, ((5, 0),))
+    bob_rest = ReadingSpan(b"b", 1, 2, ((6, 0), (7, 1)))
+    order = [(i, r.slot, r.sequence) for i, r in commit_order([alice, bob_first, bob_rest])]
+    assert order == [(0, 0, 3), (1, 0, 1), (2, 1, 2), (0, 1, 4), (2, 2, 3), (0, 2, 5)]
+    assert commit_order([]) == []
+
+
+def test_a_span_reads_back_from_its_words() -> None:
+    span = ReadingSpan(b"m", 7, 11, ((1, 2), (0, (1 << 40) - 1)))
+    assert ReadingSpan.from_words(b"m", 7, 11, span.words) == span
+    assert [r.as_tuple() for r in span.readings()] == [
+        (b"m", 7, 1, 2, 11),
+        (b"m", 8, 0, (1 << 40) - 1, 12),
+    ]

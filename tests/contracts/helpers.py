@@ -15,6 +15,7 @@ from chain.metering import pack_reading_word, positions, trade_words, word_membe
 from chain.signing import (
     Reading,
     ReadingSpan,
+    commit_order,
     reading_span_typed_data,
     reading_typed_data,
     sign_typed_data,
@@ -207,9 +208,23 @@ class SlotRunner:
         return self._record(tx)
 
     def _record(self, tx: Any) -> Any:
-        for event in tx.events["ReadingAccepted"]:
-            word = pack_reading_word(event["member"], event["importWh"], event["exportWh"])
-            self.words.setdefault(int(event["slot"]), []).append(word)
+        """Record the batch's reading words per slot in acceptance order (a batch of spans in
+        MeterReadings' commit order)."""
+        singles, spans = (
+            list(tx.events[name]) if name in tx.events else []
+            for name in ("ReadingAccepted", "ReadingSpanAccepted")
+        )
+        batch = [
+            ReadingSpan.from_words(
+                bytes(e["meterId"]), int(e["firstSlot"]), int(e["firstSequence"]), e["readings"]
+            )
+            for e in spans
+        ]
+        accepted = [
+            (int(e["slot"]), e["member"], int(e["importWh"]), int(e["exportWh"])) for e in singles
+        ] + [(r.slot, spans[i]["member"], r.import_wh, r.export_wh) for i, r in commit_order(batch)]
+        for slot, member, import_wh, export_wh in accepted:
+            self.words.setdefault(slot, []).append(pack_reading_word(member, import_wh, export_wh))
         return tx
 
     def trade_words(self, slot: int) -> list[int]:

@@ -13,7 +13,7 @@ from brownie import chain
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 
-from chain.metering import readings_hash
+from chain.metering import readings_hash, word_member
 from chain.signing import Reading, ReadingSpan, reading_span_typed_data
 from tests.contracts.helpers import (
     SlotRunner,
@@ -57,11 +57,13 @@ def test_a_span_signed_once_commits_each_slot_as_single_readings_do(
         for k, (imp, exp) in enumerate(energy)
     ]
     tx = runner.submit_spans([(span, sign_span(market.readings, meters["alice"][1], span))])
-    accepted = [
-        (int(e["slot"]), int(e["importWh"]), int(e["exportWh"]), int(e["sequence"]))
-        for e in tx.events["ReadingAccepted"]
-    ]
-    assert accepted == [(delivered + k, imp, exp, 7 + k) for k, (imp, exp) in enumerate(energy)]
+    # One event for the span (not one a reading), carrying the readings as signed.
+    assert "ReadingAccepted" not in tx.events
+    (event,) = tx.events["ReadingSpanAccepted"]
+    assert bytes(event["meterId"]) == meters["alice"][0]
+    assert event["member"] == market.community.meter(meters["alice"][0])[0]
+    assert (int(event["firstSlot"]), int(event["firstSequence"])) == (delivered, 7)
+    assert [int(w) for w in event["readings"]] == span.words
     runner.submit(singles)
     for k in range(3):
         count, committed = market.readings.slotReadings(delivered + k)
@@ -90,11 +92,16 @@ def test_a_batch_of_spans_commits_slot_by_slot(
         ]
     )
     names = {meters["alice"][0]: "alice", meters["bob"][0]: "bob"}
-    order = [
-        (names[bytes(e["meterId"])], int(e["slot"]) - delivered)
-        for e in tx.events["ReadingAccepted"]
+    spans = [
+        (names[bytes(e["meterId"])], int(e["firstSlot"]) - delivered, len(e["readings"]))
+        for e in tx.events["ReadingSpanAccepted"]
     ]
-    assert order == [("alice", 0), ("bob", 0), ("bob", 1), ("alice", 1), ("bob", 2), ("alice", 2)]
+    assert spans == [("alice", 0, 3), ("bob", 0, 1), ("bob", 1, 2)]
+    # Each slot's commitment folds reading k of every span before reading k + 1 of any: slots 1
+    # and 2 take bob's readings (k = 0 and 1 of his second span) before alice's (k = 1 and 2).
+    owner = {market.community.meter(meters[n][0])[0]: n for n in ("alice", "bob")}
+    order = {k: [owner[word_member(w)] for w in runner.words[delivered + k]] for k in range(3)}
+    assert order == {0: ["alice", "bob"], 1: ["bob", "alice"], 2: ["bob", "alice"]}
     for k in range(3):
         count, committed = market.readings.slotReadings(delivered + k)
         assert int(count) == 2

@@ -5,7 +5,8 @@ pure rule's figures (chain.sharing.expected_rows, market.sharing.allocate)."""
 
 from __future__ import annotations
 
-from chain.metering import pack_reading_word
+from chain.gateway import ReadingsGateway
+from chain.metering import word_member
 from chain.sharing import expected_rows
 from market.sharing import Key, SharingTariff
 from tests.sharing import FLOWS, SharingCommunity
@@ -21,12 +22,9 @@ def test_the_matcher_settles_sharing_slots_by_the_rule(
     slot, block = community.settle_slot(FLOWS)
 
     words: dict[int, list[int]] = {}
-    for e in node.events("MeterReadings", "ReadingAccepted", from_block=block):
-        a = e["args"]
-        chunk = int(node.call(fns.chunkOf(a["member"])))
-        words.setdefault(chunk, []).append(
-            pack_reading_word(a["member"], a["importWh"], a["exportWh"])
-        )
+    for word in ReadingsGateway(node).reading_words(slot, block):
+        chunk = int(node.call(fns.chunkOf(word_member(word))))
+        words.setdefault(chunk, []).append(word)
     t = [int(v) for v in node.call(fns.tariffAt(slot))]
     tariff = SharingTariff(t[9], t[0], t[2], t[1], t[3], t[4], t[5])
     expected = expected_rows(words, {}, Key.DYNAMIC, tariff)
