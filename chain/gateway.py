@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import groupby
 from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 
@@ -40,9 +41,16 @@ from chain.codec import (
 from chain.events import camel_case, event_record
 from chain.flexibility import FlexRequest
 from chain.metering import ImbalanceEntry, pack_reading_word
-from chain.node import ContractCall, ContractHandle, Node, Receipt, Sender
+from chain.node import ContractCall, ContractHandle, Node, NodeError, Receipt, Sender
 from chain.sharing import SHARING_KEY_CODES
-from chain.signing import FlexOfferIntent, OrderIntent, Reading, ReadingSpan, commit_order
+from chain.signing import (
+    FlexOfferIntent,
+    OrderIntent,
+    Reading,
+    ReadingSpan,
+    commit_order,
+    slot_order,
+)
 from chain.submission import Submission
 from market.intents import Holder
 from market.sharing import Key
@@ -371,10 +379,46 @@ class AcceptedReading:
     export_wh: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Announced:
+    """Readings as one event announced them: a span's (ReadingSpanAccepted), or a single
+    reading's (ReadingAccepted) as a span of one slot, with the event's place in the chain."""
+
+    block: int
+    log_index: int
+    tx_hash: str
+    member: str
+    span: ReadingSpan
+
+    @classmethod
+    def of(cls, e: dict[str, Any]) -> _Announced:
+        a = e["args"]
+        if "readings" in a:
+            span = ReadingSpan.from_words(
+                bytes(a["meterId"]), a["firstSlot"], a["firstSequence"], a["readings"]
+            )
+        else:
+            energy = ((int(a["importWh"]), int(a["exportWh"])),)
+            span = ReadingSpan(bytes(a["meterId"]), a["slot"], a["sequence"], energy)
+        return cls(e["blockNumber"], e["logIndex"], str(e["transactionHash"]), a["member"], span)
+
+
 class ReadingsGateway(_Contract):
-    """MeterReadings: the readings accepted for each slot, and the oracle's submissions."""
+    """MeterReadings: the readings accepted for each slot, and the oracle's submissions.
+
+    A slot's readings are read many times (the matcher asks for each slot once it is due, and a
+    day's span event covers 48 slots), so the span events read for one slot are kept for the
+    next: from the earliest block still asked for, up to the last block read, as long as that
+    block is still on the chain (a reorganisation past it drops them all)."""
 
     NAME = "MeterReadings"
+
+    def __init__(self, node: Node) -> None:
+        super().__init__(node)
+        self._spans: list[_Announced] = []
+        self._spans_from = -1  # the first block the kept span events cover (-1: none kept)
+        self._spans_to = -1  # the last block read
+        self._spans_to_hash = b""
 
     def slot_readings(self, slot: int) -> SlotReadings:
         count, committed = self.node.call(self.contract.functions.slotReadings(slot))
@@ -433,32 +477,55 @@ class ReadingsGateway(_Contract):
         ]
 
     def _accepted(self, slot: int | None, from_block: int | None) -> list[AcceptedReading]:
-        """The readings accepted (of `slot`, or all), in acceptance order: a single reading's
-        ReadingAccepted event, and the spans of a `submitReadingSpans` transaction (its
-        ReadingSpanAccepted events) read as their readings in `commit_order`."""
+        """The readings accepted (of `slot`, or all), in acceptance order: each transaction's
+        announced readings (its ReadingAccepted events, or its spans' ReadingSpanAccepted)
+        in `commit_order`, a single reading being a span of one slot."""
         singles = self._events(
             "ReadingAccepted", from_block, **({} if slot is None else {"slot": slot})
         )
-        spans = self._events("ReadingSpanAccepted", from_block)
-        merged = heapq.merge(singles, spans, key=lambda e: (e["blockNumber"], e["logIndex"]))
+        if slot is None:
+            spans = [_Announced.of(e) for e in self._events("ReadingSpanAccepted", from_block)]
+        else:
+            spans = self._span_events(
+                self.node.manifest.deployed_at_block if from_block is None else from_block
+            )
+        merged = heapq.merge(
+            (_Announced.of(e) for e in singles), spans, key=lambda a: (a.block, a.log_index)
+        )
         out: list[AcceptedReading] = []
-        for _tx, group in groupby(merged, key=lambda e: e["transactionHash"]):
-            events = [e["args"] for e in group]
-            if "readings" not in events[0]:
-                out.extend(event_record(AcceptedReading, a) for a in events)
-                continue
-            batch = [
-                ReadingSpan.from_words(
-                    a["meterId"], a["firstSlot"], a["firstSequence"], a["readings"]
-                )
-                for a in events
-            ]
+        for _tx, group in groupby(merged, key=lambda a: a.tx_hash):
+            batch = list(group)
+            order = commit_order if slot is None else partial(slot_order, slot=slot)
             out.extend(
-                AcceptedReading(r.slot, events[i]["member"], r.import_wh, r.export_wh)
-                for i, r in commit_order(batch)
-                if slot is None or r.slot == slot
+                AcceptedReading(r.slot, batch[i].member, r.import_wh, r.export_wh)
+                for i, r in order([a.span for a in batch])
             )
         return out
+
+    def _span_events(self, from_block: int) -> list[_Announced]:
+        """The span events from `from_block` on: those kept, if they cover it and their last
+        block is still on the chain, and those of the blocks after."""
+        head = self.node.block(self.node.block_number())
+        if head is None:
+            raise NodeError("the node has no latest block")
+        kept = self._spans_from >= 0 and self._spans_from <= from_block
+        if kept:
+            last = self.node.block(self._spans_to)
+            kept = last is not None and bytes(last["hash"]) == self._spans_to_hash
+        start = self._spans_to + 1 if kept else from_block
+        if not kept:
+            self._spans = []
+        if start <= head["number"]:
+            self._spans += [
+                _Announced.of(e)
+                for e in self.node.events(
+                    self.NAME, "ReadingSpanAccepted", from_block=start, to_block=head["number"]
+                )
+            ]
+        self._spans = [a for a in self._spans if a.block >= from_block]
+        self._spans_from, self._spans_to = from_block, head["number"]
+        self._spans_to_hash = bytes(head["hash"])
+        return self._spans
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,12 +152,14 @@ class ReadingSpan:
         """The packed readings, `importWh << 64 | exportWh` each."""
         return [(imp << 64) | exp for imp, exp in self.energy]
 
+    def reading(self, k: int) -> Reading:
+        """Reading `k` of the span, as it would be signed alone."""
+        imp, exp = self.energy[k]
+        return Reading(self.meter_id, self.first_slot + k, imp, exp, self.first_sequence + k)
+
     def readings(self) -> list[Reading]:
         """The span's readings one by one, each as it would be signed alone."""
-        return [
-            Reading(self.meter_id, self.first_slot + k, imp, exp, self.first_sequence + k)
-            for k, (imp, exp) in enumerate(self.energy)
-        ]
+        return [self.reading(k) for k in range(len(self.energy))]
 
     def as_tuple(self) -> tuple[bytes, int, int, list[int]]:
         """The ABI tuple of IMeterReadings.ReadingSpan."""
@@ -171,6 +173,16 @@ def commit_order(spans: Sequence[ReadingSpan]) -> list[tuple[int, Reading]]:
     readings = [s.readings() for s in spans]
     longest = max((len(r) for r in readings), default=0)
     return [(i, r[k]) for k in range(longest) for i, r in enumerate(readings) if k < len(r)]
+
+
+def slot_order(spans: Sequence[ReadingSpan], slot: int) -> list[tuple[int, Reading]]:
+    """`commit_order`'s readings of `slot` alone, without expanding the spans' other slots."""
+    found = sorted(
+        (slot - s.first_slot, i)
+        for i, s in enumerate(spans)
+        if 0 <= slot - s.first_slot < len(s.energy)
+    )
+    return [(i, spans[i].reading(k)) for k, i in found]
 
 
 def domain(chain_id: int, contract: str, name: str = DOMAIN_NAME) -> dict[str, Any]:

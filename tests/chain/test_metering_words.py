@@ -14,7 +14,7 @@ from chain.metering import (
     readings_hash,
     trades_hash,
 )
-from chain.signing import ReadingSpan, commit_order
+from chain.signing import ReadingSpan, commit_order, slot_order
 
 A = "0x" + "0a" * 20
 B = "0x" + "0b" * 20
@@ -79,3 +79,14 @@ def test_a_span_reads_back_from_its_words() -> None:
         (b"m", 7, 1, 2, 11),
         (b"m", 8, 0, (1 << 40) - 1, 12),
     ]
+
+
+@pytest.mark.parametrize("slot", range(-1, 5))
+def test_a_slots_readings_in_span_order_are_commit_orders_of_that_slot(slot: int) -> None:
+    spans = [
+        ReadingSpan(b"a", 0, 3, ((100, 0), (0, 700), (250, 40))),
+        ReadingSpan(b"b", 0, 1, ((5, 0),)),
+        ReadingSpan(b"b", 1, 2, ((6, 0), (7, 1))),
+        ReadingSpan(b"c", 2, 9, ((1, 1), (2, 2))),
+    ]
+    assert slot_order(spans, slot) == [x for x in commit_order(spans) if x[1].slot == slot]

@@ -8,8 +8,9 @@ from __future__ import annotations
 from chain.gateway import ReadingsGateway
 from chain.metering import word_member
 from chain.sharing import expected_rows
+from chain.signing import ReadingSpan, reading_span_typed_data, sign_typed_data
 from market.sharing import Key, SharingTariff
-from tests.sharing import FLOWS, SharingCommunity
+from tests.sharing import FLOWS, SharingCommunity, meter_id
 
 
 def test_the_matcher_settles_sharing_slots_by_the_rule(
@@ -41,3 +42,70 @@ def test_the_matcher_settles_sharing_slots_by_the_rule(
             a["bauCost"],
         ) == (x.allotment_wh, x.allocated_wh, x.credited_wh, x.charged, x.paid, x.bau_cost)
     assert len(node.events("SharingSettlement", "SharingTallied", from_block=block)) == 6
+
+
+def _signed_spans(
+    community: SharingCommunity, first: int, flows: list[list[tuple[int, int]]]
+) -> tuple[list[ReadingSpan], list[bytes]]:
+    """`flows[k][i]`: member i's (import, export) Wh in slot `first + k`, signed by each meter
+    as one span, except member 1's: its first slot alone, then the rest (two spans of one meter
+    in the batch, so that slot `first + 1` takes member 1's reading before the others')."""
+    node = community.node
+    verifying = ReadingsGateway(node).address
+    spans: list[ReadingSpan] = []
+    signatures: list[bytes] = []
+    for i, key in enumerate(community.keys):
+        energy = tuple(slot_flows[i] for slot_flows in flows)
+        seq = community.sequence + 1
+        parts = [(0, energy[:1]), (1, energy[1:])] if i == 1 else [(0, energy)]
+        for offset, part in parts:
+            span = ReadingSpan(meter_id(i), first + offset, seq + offset, part)
+            typed = reading_span_typed_data(span, node.manifest.chain_id, verifying)
+            spans.append(span)
+            signatures.append(sign_typed_data(typed, key.key))
+    return spans, signatures
+
+
+def test_spans_settle_from_words_read_once_and_read_again_after_a_reorganisation(
+    sharing_community: SharingCommunity,
+) -> None:
+    """A batch of spans over three slots: the gateway gives each slot's words in the contract's
+    commit order (the settlement, which checks them against the commitments, goes through), and
+    the span events it keeps are dropped when the chain reorganises under them (a different
+    batch mined at the same height after a revert)."""
+    community = sharing_community
+    node = community.node
+    fns = node.contract("Community").functions
+    sharing = node.contract("SharingSettlement").functions
+    deadline = int(node.call(sharing.readingDeadlineSeconds()))
+    first = int(node.call(fns.currentSlot())) + 1
+    node.make_request("evm_mine", [int(node.call(fns.slotStart(first))) + deadline + 1])
+    community.matcher.run_once()  # the empty slots before `first`
+    assert int(node.call(sharing.nextSlot())) == first
+    node.make_request(
+        "evm_mine", [max(node.block_timestamp(), int(node.call(fns.slotStart(first + 3)))) + 1]
+    )
+    gateway, oracle = ReadingsGateway(node), community.account(1)
+    block = node.block_number() + 1
+    snapshot = node.make_request("evm_snapshot", [])
+    orphaned = [[(f[0] + 1, f[1]) for f in FLOWS]] * 3
+    gateway.submit_reading_spans(*_signed_spans(community, first, orphaned), sender=oracle)
+    height = node.block_number()
+    assert word_member(gateway.reading_words(first + 1, block)[0]) == community.keys[1].address
+    assert node.make_request("evm_revert", [snapshot]) is True
+    flows = [[(imp + 10 * k, exp + 5 * k) for imp, exp in FLOWS] for k in range(3)]
+    spans, signatures = _signed_spans(community, first, flows)
+    gateway.submit_reading_spans(spans, signatures, sender=oracle)
+    assert node.block_number() == height  # the same height, another block
+    community.sequence += 3
+    for k in range(3):
+        words = gateway.reading_words(first + k, block)
+        members = [word_member(w) for w in words]
+        energies = [((w >> 160) & (2**48 - 1), w >> 208) for w in words]
+        assert dict(zip(members, energies, strict=True)) == {
+            key.address: flows[k][i] for i, key in enumerate(community.keys)
+        }
+        # Member 1's second span starts at first + 1: it comes first there and in first + 2.
+        assert (members[0] == community.keys[1].address) == (k > 0)
+    community.matcher.run_once()
+    assert int(node.call(sharing.nextSlot())) == first + 3  # the contract took the words
