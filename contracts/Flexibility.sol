@@ -8,7 +8,7 @@ import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {IImbalanceSettlement} from "./interfaces/IImbalanceSettlement.sol";
 import {MemberRole} from "./lib/MarketTypes.sol";
-import {Calendar} from "./lib/Calendar.sol";
+import {CommunityClock} from "./base/CommunityClock.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SignedNonces} from "./lib/SignedNonces.sol";
 import {SortedAddresses} from "./lib/SortedAddresses.sol";
@@ -20,7 +20,7 @@ import {HashChain} from "./lib/HashChain.sol";
 /// Needs the token's MARKET_ROLE (escrow from the network account) and COLLECTOR_ROLE (penalties).
 /// Members without ether offer through a relayer: an EIP-712 `OfferIntent` (domain
 /// "gridshare Flexibility", version "1") with a nonce and a deadline (SignedNonces).
-contract Flexibility is EIP712, IFlexibility {
+contract Flexibility is EIP712, CommunityClock, IFlexibility {
     /// @dev Two storage words per request.
     struct Request {
         uint64 slot;
@@ -69,8 +69,6 @@ contract Flexibility is EIP712, IFlexibility {
     /// @inheritdoc IFlexibility
     uint256 public immutable maxOffers;
     uint64 private immutable _slotsPerDay;
-    uint64 private immutable _genesis;
-    uint64 private immutable _slotSeconds;
 
     /// @inheritdoc IFlexibility
     uint256 public penalty;
@@ -96,13 +94,11 @@ contract Flexibility is EIP712, IFlexibility {
         uint64 baselineDays_,
         uint64 lookbackDays_,
         uint256 maxOffers_
-    ) EIP712("gridshare Flexibility", "1") {
+    ) EIP712("gridshare Flexibility", "1") CommunityClock(community_) {
         community = community_;
         token = token_;
         readings = readings_;
         imbalance = imbalance_;
-        _genesis = community_.genesis();
-        _slotSeconds = community_.slotSeconds();
         if (86_400 % _slotSeconds != 0) revert FlexibilityInvalidCalendar(_slotSeconds);
         _slotsPerDay = uint64(86_400 / _slotSeconds);
         if (penalty_ >= LIMIT) revert FlexibilityInvalidPrice(penalty_);
@@ -134,7 +130,7 @@ contract Flexibility is EIP712, IFlexibility {
         if (!community.hasRole(Roles.DSO, msg.sender)) revert FlexibilityNotDso(msg.sender);
         if (quantityWh == 0 || quantityWh >= LIMIT) revert FlexibilityInvalidQuantity(quantityWh);
         if (maxPrice >= LIMIT) revert FlexibilityInvalidPrice(maxPrice);
-        uint256 start = Calendar.slotStart(_genesis, _slotSeconds, slot);
+        uint256 start = _slotStart(slot);
         if (gateClosure <= block.timestamp || gateClosure > start) {
             revert FlexibilityInvalidGateClosure(gateClosure, start);
         }
@@ -217,7 +213,7 @@ contract Flexibility is EIP712, IFlexibility {
         Request storage r = _request(requestId);
         if (r.status != OPEN) revert FlexibilityAlreadyAccepted(requestId);
         if (block.timestamp < r.gateClosure) revert FlexibilityGateOpen(requestId, r.gateClosure);
-        uint256 start = Calendar.slotStart(_genesis, _slotSeconds, r.slot);
+        uint256 start = _slotStart(r.slot);
         if (block.timestamp >= start) revert FlexibilityDeliveryStarted(requestId, start);
         uint256 volume = _verifyAcceptance(_offers[requestId], r.quantityWh, accepted);
         r.status = ACCEPTED;

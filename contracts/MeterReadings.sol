@@ -5,13 +5,13 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {ICommunity} from "./interfaces/ICommunity.sol";
-import {Calendar} from "./lib/Calendar.sol";
+import {CommunityClock} from "./base/CommunityClock.sol";
 import {HashChain} from "./lib/HashChain.sol";
 import {Roles} from "./lib/Roles.sol";
 
 /// @title MeterReadings
 /// @notice Verifies meter-signed readings and commits them per slot (see IMeterReadings).
-contract MeterReadings is EIP712, IMeterReadings {
+contract MeterReadings is EIP712, CommunityClock, IMeterReadings {
     bytes32 public constant READING_TYPEHASH =
         keccak256("Reading(bytes32 meterId,uint64 slot,uint64 importWh,uint64 exportWh,uint64 sequence)");
     bytes32 public constant READING_SPAN_TYPEHASH =
@@ -45,8 +45,6 @@ contract MeterReadings is EIP712, IMeterReadings {
     }
 
     ICommunity public immutable community;
-    uint64 private immutable _genesis;
-    uint64 private immutable _slotSeconds;
 
     /// @notice The imbalance settlement allowed to close slots (bound once by the admin).
     address public imbalance;
@@ -59,10 +57,8 @@ contract MeterReadings is EIP712, IMeterReadings {
     mapping(bytes32 meterId => uint256) private _last;
 
     /// @param community_ The community (meters and their signers, calendar, roles).
-    constructor(ICommunity community_) EIP712("gridshare MeterReadings", "1") {
+    constructor(ICommunity community_) EIP712("gridshare MeterReadings", "1") CommunityClock(community_) {
         community = community_;
-        _genesis = community_.genesis();
-        _slotSeconds = community_.slotSeconds();
         openFromSlot = community_.currentSlot();
     }
 
@@ -236,12 +232,12 @@ contract MeterReadings is EIP712, IMeterReadings {
 
     /// @dev Slots `first`..`last` must all be delivered; the error names the first that is not.
     function _checkDelivered(uint256 i, uint64 first, uint64 last) private view {
-        if (block.timestamp >= Calendar.slotStart(_genesis, _slotSeconds, last + 1)) return;
+        if (block.timestamp >= _slotStart(last + 1)) return;
         uint64 slot = first;
-        uint256 deliveredAt = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
+        uint256 deliveredAt = _slotStart(slot + 1);
         while (block.timestamp >= deliveredAt) {
             ++slot;
-            deliveredAt = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
+            deliveredAt = _slotStart(slot + 1);
         }
         revert MeterReadingsNotDelivered(i, slot, deliveredAt);
     }

@@ -8,6 +8,7 @@ import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
 import {MemberRole, Side, Tariff} from "./lib/MarketTypes.sol";
 import {OrderWord} from "./lib/OrderWord.sol";
 import {Calendar} from "./lib/Calendar.sol";
+import {CommunityClock} from "./base/CommunityClock.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SignedNonces} from "./lib/SignedNonces.sol";
 import {TariffMath} from "./lib/TariffMath.sol";
@@ -16,7 +17,7 @@ import {TariffMath} from "./lib/TariffMath.sol";
 /// @notice Orders per slot and the escrow of buy orders (see IOrderBook). The book holds escrow as its
 /// own token balance; each slot's escrow leaves it exactly once, through `closeSlot`, or order by
 /// order through cancellation.
-contract OrderBook is EIP712, IOrderBook {
+contract OrderBook is EIP712, CommunityClock, IOrderBook {
     using OrderWord for uint256;
 
     bytes32 public constant ORDER_INTENT_TYPEHASH = keccak256(
@@ -37,8 +38,6 @@ contract OrderBook is EIP712, IOrderBook {
     uint256 public immutable maxOrdersPerMemberSlot;
     /// @notice Smallest order energy, in Wh (dust orders cost the book as much as large ones).
     uint256 public immutable minOrderWh;
-    uint64 private immutable _genesis;
-    uint64 private immutable _slotSeconds;
     uint64 private immutable _gateClosureSeconds;
     uint64 private immutable _horizon;
 
@@ -74,7 +73,7 @@ contract OrderBook is EIP712, IOrderBook {
         uint64 maxStandingSlots_,
         uint256 maxOrdersPerMemberSlot_,
         uint256 minOrderWh_
-    ) EIP712("gridshare OrderBook", "1") {
+    ) EIP712("gridshare OrderBook", "1") CommunityClock(community_) {
         if (maxOrdersPerMemberSlot_ == 0 || minOrderWh_ == 0 || minOrderWh_ > OrderWord.MAX_ENERGY) {
             revert OrderBookInvalidLimits(maxOrdersPerMemberSlot_, minOrderWh_);
         }
@@ -84,8 +83,6 @@ contract OrderBook is EIP712, IOrderBook {
         maxStandingSlots = maxStandingSlots_;
         maxOrdersPerMemberSlot = maxOrdersPerMemberSlot_;
         minOrderWh = minOrderWh_;
-        _genesis = community_.genesis();
-        _slotSeconds = community_.slotSeconds();
         _gateClosureSeconds = community_.gateClosureSeconds();
         _horizon = community_.orderHorizonSlots();
     }
@@ -358,9 +355,5 @@ contract OrderBook is EIP712, IOrderBook {
 
     function _gateClosure(uint64 slot) private view returns (uint256) {
         return Calendar.gateClosure(_genesis, _slotSeconds, _gateClosureSeconds, slot);
-    }
-
-    function _currentSlot() private view returns (uint64) {
-        return Calendar.slotAt(_genesis, _slotSeconds, block.timestamp);
     }
 }

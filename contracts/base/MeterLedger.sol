@@ -6,14 +6,14 @@ import {IPeriodLedger} from "../interfaces/IPeriodLedger.sol";
 import {ICommunity} from "../interfaces/ICommunity.sol";
 import {IEnergyToken} from "../interfaces/IEnergyToken.sol";
 import {IMeterReadings} from "../interfaces/IMeterReadings.sol";
-import {Calendar} from "../lib/Calendar.sol";
+import {CommunityClock} from "./CommunityClock.sol";
 
 /// @title MeterLedger
 /// @notice The one home of what both settlements against the meters keep and decide alike (see
 /// IMeterLedger): the chunks' cursors (slots in order), when a slot is ready (every meter reported
 /// after delivery, or its reading deadline passed), the digest links and the period counters. The
 /// contracts built on it revert with their own named errors from what it answers.
-abstract contract MeterLedger is IMeterLedger {
+abstract contract MeterLedger is CommunityClock, IMeterLedger {
     ICommunity public immutable community;
     IEnergyToken public immutable token;
     IMeterReadings public immutable readings;
@@ -23,8 +23,6 @@ abstract contract MeterLedger is IMeterLedger {
     uint64 public immutable readingDeadlineSeconds;
     /// @inheritdoc IPeriodLedger
     uint64 public immutable periodSlots;
-    uint64 private immutable _genesis;
-    uint64 private immutable _slotSeconds;
 
     /// @dev Per chunk: its next slot to settle + 1 (0: none settled yet, it starts at its first slot).
     mapping(uint32 chunk => uint64) private _nextPlusOne;
@@ -45,14 +43,12 @@ abstract contract MeterLedger is IMeterLedger {
         IMeterReadings readings_,
         uint64 readingDeadlineSeconds_,
         uint64 periodSlots_
-    ) {
+    ) CommunityClock(community_) {
         community = community_;
         token = token_;
         readings = readings_;
         readingDeadlineSeconds = readingDeadlineSeconds_;
         periodSlots = periodSlots_;
-        _genesis = community_.genesis();
-        _slotSeconds = community_.slotSeconds();
         firstSlot = readings_.openFromSlot();
     }
 
@@ -86,7 +82,7 @@ abstract contract MeterLedger is IMeterLedger {
     /// @dev Whether `slot` may settle now: its reading deadline has passed, or it is delivered and
     /// every registered meter has reported; and that deadline.
     function _readiness(uint64 slot) internal view returns (bool ready, uint256 deadline) {
-        uint256 delivered = Calendar.slotStart(_genesis, _slotSeconds, slot + 1);
+        uint256 delivered = _slotStart(slot + 1);
         deadline = delivered + readingDeadlineSeconds;
         if (block.timestamp >= deadline) return (true, deadline);
         if (block.timestamp >= delivered) {
