@@ -480,14 +480,18 @@ class ReadingsGateway(_Contract):
         """The readings accepted (of `slot`, or all), in acceptance order: each transaction's
         announced readings (its ReadingAccepted events, or its spans' ReadingSpanAccepted)
         in `commit_order`, a single reading being a span of one slot."""
-        singles = self._events(
-            "ReadingAccepted", from_block, **({} if slot is None else {"slot": slot})
-        )
+        start = self.node.manifest.deployed_at_block if from_block is None else from_block
         if slot is None:
-            spans = [_Announced.of(e) for e in self._events("ReadingSpanAccepted", from_block)]
+            singles = self._events("ReadingAccepted", start)
+            spans = [_Announced.of(e) for e in self._events("ReadingSpanAccepted", start)]
         else:
-            spans = self._span_events(
-                self.node.manifest.deployed_at_block if from_block is None else from_block
+            spans, head = self._span_events(start)
+            singles = self.node.events(
+                self.NAME,
+                "ReadingAccepted",
+                from_block=start,
+                to_block=head,
+                argument_filters={"slot": slot},
             )
         merged = heapq.merge(
             (_Announced.of(e) for e in singles), spans, key=lambda a: (a.block, a.log_index)
@@ -502,9 +506,10 @@ class ReadingsGateway(_Contract):
             )
         return out
 
-    def _span_events(self, from_block: int) -> list[_Announced]:
-        """The span events from `from_block` on: those kept, if they cover it and their last
-        block is still on the chain, and those of the blocks after."""
+    def _span_events(self, from_block: int) -> tuple[list[_Announced], int]:
+        """The span events from `from_block` up to the latest block (and its number): those
+        kept, if they cover it and their last block is still on the chain, and those of the
+        blocks after."""
         head = self.node.block(self.node.block_number())
         if head is None:
             raise NodeError("the node has no latest block")
@@ -525,7 +530,7 @@ class ReadingsGateway(_Contract):
         self._spans = [a for a in self._spans if a.block >= from_block]
         self._spans_from, self._spans_to = from_block, head["number"]
         self._spans_to_hash = bytes(head["hash"])
-        return self._spans
+        return self._spans, head["number"]
 
 
 @dataclass(frozen=True, slots=True)
