@@ -371,17 +371,6 @@ def index_checkpoint(url: str) -> int:
         engine.dispose()
 
 
-def _energies(args: Mapping[str, Any]) -> list[tuple[int, tuple[int, int]]]:
-    """(slot, (import Wh, export Wh)) of each reading a ReadingAccepted or ReadingSpanAccepted
-    event accepted."""
-    if "readings" not in args:
-        return [(int(args["slot"]), (int(args["importWh"]), int(args["exportWh"])))]
-    span = ReadingSpan.from_words(
-        b"", int(args["firstSlot"]), int(args["firstSequence"]), [int(w) for w in args["readings"]]
-    )
-    return [(r.slot, (r.import_wh, r.export_wh)) for r in span.readings()]
-
-
 def chain_counts(
     node: Node, produced: Mapping[tuple[str, int], tuple[int, int]], slots: int
 ) -> dict[str, Any]:
@@ -394,9 +383,9 @@ def chain_counts(
     for e in events:
         if e.name in ("ReadingAccepted", "ReadingSpanAccepted"):
             meter = str(e.args["meterId"]).lower()
-            for slot, energy in _energies(e.args):
-                readings[meter, slot] += 1
-                energies[meter, slot] = energy
+            for r in ReadingSpan.of_event(e.args).readings():
+                readings[meter, r.slot] += 1
+                energies[meter, r.slot] = (r.import_wh, r.export_wh)
         elif e.name == "SlotSettled":
             settled[int(e.args["slot"])] += 1
         elif e.name == "SlotDigest":

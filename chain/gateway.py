@@ -392,15 +392,10 @@ class _Announced:
 
     @classmethod
     def of(cls, e: dict[str, Any]) -> _Announced:
-        a = e["args"]
-        if "readings" in a:
-            span = ReadingSpan.from_words(
-                bytes(a["meterId"]), a["firstSlot"], a["firstSequence"], a["readings"]
-            )
-        else:
-            energy = ((int(a["importWh"]), int(a["exportWh"])),)
-            span = ReadingSpan(bytes(a["meterId"]), a["slot"], a["sequence"], energy)
-        return cls(e["blockNumber"], e["logIndex"], str(e["transactionHash"]), a["member"], span)
+        span = ReadingSpan.of_event(e["args"])
+        return cls(
+            e["blockNumber"], e["logIndex"], str(e["transactionHash"]), e["args"]["member"], span
+        )
 
 
 class ReadingsGateway(_Contract):

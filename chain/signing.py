@@ -9,7 +9,7 @@ domain (chain id, contract address) is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +146,21 @@ class ReadingSpan:
         """The span of packed `words` (`words`, as ReadingSpanAccepted carries them)."""
         energy = tuple((w >> 64, w & _MASK64) for w in words)
         return cls(meter_id, first_slot, first_sequence, energy)
+
+    @classmethod
+    def of_event(cls, args: Mapping[str, Any]) -> ReadingSpan:
+        """The readings a MeterReadings event announced, from its arguments as any decoder gives
+        them (`meterId` as bytes or 0x-hex): a ReadingSpanAccepted's span, or a
+        ReadingAccepted's single reading as a span of one slot."""
+        raw = args["meterId"]
+        meter_id = bytes.fromhex(raw[2:]) if isinstance(raw, str) else bytes(raw)
+        if "readings" in args:
+            words = [int(w) for w in args["readings"]]
+            return cls.from_words(
+                meter_id, int(args["firstSlot"]), int(args["firstSequence"]), words
+            )
+        energy = ((int(args["importWh"]), int(args["exportWh"])),)
+        return cls(meter_id, int(args["slot"]), int(args["sequence"]), energy)
 
     @property
     def words(self) -> list[int]:

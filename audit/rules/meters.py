@@ -53,16 +53,7 @@ class MeterRules(AuditState):
         spans = list(self.tx_events("ReadingSpanAccepted"))
         if e is not spans[0]:
             return
-        batch = [
-            ReadingSpan.from_words(
-                bytes.fromhex(a["meterId"][2:]),
-                int(a["firstSlot"]),
-                int(a["firstSequence"]),
-                [int(w) for w in a["readings"]],
-            )
-            for a in (s.args for s in spans)
-        ]
-        for i, r in commit_order(batch):
+        for i, r in commit_order([ReadingSpan.of_event(s.args) for s in spans]):
             a = spans[i].args
             self._reading(a["meterId"], a["member"], r.slot, r.import_wh, r.export_wh)
 

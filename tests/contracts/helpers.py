@@ -210,21 +210,15 @@ class SlotRunner:
     def _record(self, tx: Any) -> Any:
         """Record the batch's reading words per slot in acceptance order (a batch of spans in
         MeterReadings' commit order)."""
-        singles, spans = (
-            list(tx.events[name]) if name in tx.events else []
+        events = [
+            e
             for name in ("ReadingAccepted", "ReadingSpanAccepted")
-        )
-        batch = [
-            ReadingSpan.from_words(
-                bytes(e["meterId"]), int(e["firstSlot"]), int(e["firstSequence"]), e["readings"]
-            )
-            for e in spans
+            if name in tx.events
+            for e in tx.events[name]
         ]
-        accepted = [
-            (int(e["slot"]), e["member"], int(e["importWh"]), int(e["exportWh"])) for e in singles
-        ] + [(r.slot, spans[i]["member"], r.import_wh, r.export_wh) for i, r in commit_order(batch)]
-        for slot, member, import_wh, export_wh in accepted:
-            self.words.setdefault(slot, []).append(pack_reading_word(member, import_wh, export_wh))
+        for i, r in commit_order([ReadingSpan.of_event(e) for e in events]):
+            word = pack_reading_word(events[i]["member"], r.import_wh, r.export_wh)
+            self.words.setdefault(r.slot, []).append(word)
         return tx
 
     def trade_words(self, slot: int) -> list[int]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from chain.calendar import read_calendar
 from chain.devchain import DevChain
 from chain.node import Node
-from chain.signing import Reading, ReadingSpan
+from chain.signing import ReadingSpan
 from oracle.samples import meter_id
 from tests.oracle.conftest import METERS, Meters, meter_env, relay_env
 
@@ -61,26 +61,11 @@ def _day_of_readings(path: Path, start: int) -> dict[tuple[str, int], tuple[int,
 
 def _accepted(node: Node, from_block: int) -> Counter[tuple[str, int, int, int]]:
     """Every reading on chain by meter, whether accepted alone or in a span."""
-    singles = [
-        Reading(a["meterId"], a["slot"], a["importWh"], a["exportWh"], a["sequence"])
-        for a in (
-            e["args"]
-            for e in node.events("MeterReadings", "ReadingAccepted", from_block=from_block)
-        )
-    ]
-    in_spans = [
-        r
-        for e in node.events("MeterReadings", "ReadingSpanAccepted", from_block=from_block)
-        for r in ReadingSpan.from_words(
-            e["args"]["meterId"],
-            e["args"]["firstSlot"],
-            e["args"]["firstSequence"],
-            e["args"]["readings"],
-        ).readings()
-    ]
     return Counter(
-        (bytes(r.meter_id).rstrip(b"\0").decode(), r.slot, r.import_wh, r.export_wh)
-        for r in singles + in_spans
+        (r.meter_id.rstrip(b"\0").decode(), r.slot, r.import_wh, r.export_wh)
+        for event in ("ReadingAccepted", "ReadingSpanAccepted")
+        for e in node.events("MeterReadings", event, from_block=from_block)
+        for r in ReadingSpan.of_event(e["args"]).readings()
     )
 
 
