@@ -35,7 +35,6 @@ from chain.gateway import (
     period_ledger,
 )
 from chain.node import Node, NodeError, Sender, cached_calls
-from market.records import record_of
 from market.tariff import SlotRules
 
 log = logging.getLogger("api.view")
@@ -274,12 +273,6 @@ def hex_bytes(value: str) -> bytes:
     """A 0x-hex value as the schemas and the store hold it (a signature, a meter id, a payment
     reference) as the bytes the contracts take."""
     return bytes.fromhex(value[2:])
-
-
-def terms_of(kind: Callable[..., T], body: Any, **given: Any) -> T:
-    """A signed message's terms (`kind`, a dataclass such as chain.signing.OrderIntent) taken
-    field by field from a request body, those in `given` from there instead."""
-    return record_of(kind, lambda name: getattr(body, name), **given)
 
 
 def tx_public(mined: Mined) -> TxPublic:

@@ -40,6 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from chain.intents import Intent, SignedIntent
+from market.records import record_from
 from storage.engine import create_tables, open_engine
 
 PENDING: Final = "pending"
@@ -94,15 +95,7 @@ class IntentRow(_Base):
     tx_hash: Mapped[str | None] = mapped_column(String(66))  # of the settlement carrying it
 
     def signed(self) -> SignedIntent:
-        intent = Intent(
-            owner=to_checksum_address(self.owner),
-            slot=self.slot,
-            side=self.side,
-            energy_wh=self.energy_wh,
-            limit_price=self.limit_price,
-            epoch=self.epoch,
-            deadline=self.deadline,
-        )
+        intent = record_from(Intent, self, owner=to_checksum_address(self.owner))
         return SignedIntent(intent, bytes(self.signature))
 
 
@@ -299,13 +292,6 @@ class IntentPool:
 
 def _pooled(row: IntentRow) -> PooledIntent:
     signed = row.signed()
-    return PooledIntent(
-        intent=signed.intent,
-        id=int(row.id, 16),
-        status=row.status,
-        reason=row.reason,
-        received_at=row.received_at,
-        tx_hash=row.tx_hash,
-        signature=signed.signature,
-        settled_slot=row.settled_slot,
+    return record_from(
+        PooledIntent, row, intent=signed.intent, id=int(row.id, 16), signature=signed.signature
     )

@@ -23,3 +23,9 @@ def record_of(kind: Callable[..., T], value_of: Callable[[str], Any], **given: A
     """`kind` (a dataclass) with each field from `given` if named there, else `value_of(name)`."""
     names = field_names(kind)
     return kind(**{n: given[n] if n in given else value_of(n) for n in names})
+
+
+def record_from(kind: Callable[..., T], source: object, **given: Any) -> T:
+    """`kind` (a dataclass) with each field from `given` if named there, else from `source`'s
+    attribute of the same name (a request body, a stored row, another record)."""
+    return record_of(kind, lambda name: getattr(source, name), **given)

@@ -6,6 +6,7 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 from market.orders import InvalidOrderError, Order, Side
+from market.records import record_from
 from market.sharing import SharingTariff
 from market.units import NanoEur, Price, is_int
 
@@ -113,15 +114,7 @@ class Tariff:
 
     def for_sharing(self) -> SharingTariff:
         """The fields the `sharing` mode prices with (market.sharing's own view of a tariff)."""
-        return SharingTariff(
-            sharing_price=self.sharing_price,
-            retail_price=self.retail_price,
-            grid_fee=self.grid_fee,
-            feed_in_price=self.feed_in_price,
-            p2p_grid_fee=self.p2p_grid_fee,
-            trade_fee_buy=self.trade_fee_buy,
-            trade_fee_sell=self.trade_fee_sell,
-        )
+        return record_from(SharingTariff, self)
 
     @property
     def buy_fee_rate(self) -> Price:

@@ -38,10 +38,11 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView, hex_bytes, terms_of
+from api.view import ChainView, hex_bytes
 from chain.flexibility import FlexRequest, decode_offers
 from chain.signing import FlexOfferIntent, flex_offer_typed_data
 from indexer.schema import event_table
+from market.records import record_from
 
 router = APIRouter(tags=["flexibility"])
 log = logging.getLogger("api.flexibility")
@@ -361,7 +362,7 @@ def offer_typed_data(
     if body.request_id >= view.flexibility.request_count():
         raise ApiError(404, "unknown_request", f"no flexibility request {body.request_id}")
     nonce, deadline = view.signing_terms(body.deadline_seconds)
-    intent = terms_of(FlexOfferIntent, body, member=user.address, nonce=nonce, deadline=deadline)
+    intent = record_from(FlexOfferIntent, body, member=user.address, nonce=nonce, deadline=deadline)
     return TypedDataPublic(
         typed_data=flex_offer_typed_data(intent, view.chain_id, view.flexibility.address)
     )
@@ -373,7 +374,7 @@ def relay_offer(body: FlexOfferCreate, user: CurrentUser, view: ViewDep) -> Flex
     contract checks signature, nonce, deadline, membership, gate closure, quantity and price."""
     _require_flexibility(view)
     user.require_signer(body.member, "the offer's member")
-    intent = terms_of(FlexOfferIntent, body)
+    intent = record_from(FlexOfferIntent, body)
     signature = hex_bytes(body.signature)
     offered = view.relay(
         lambda sender: view.flexibility.offer_with_sig(intent, signature, sender=sender)

@@ -121,18 +121,7 @@ def _compute_bill(
         bau_cost=st["bau_cost"],
         savings=st["savings"],
         lines=_lines(st),
-        slots=[
-            SlotBillPublic(
-                slot=x.slot,
-                metered=x.metered,
-                bought_wh=x.bought_wh,
-                sold_wh=x.sold_wh,
-                net_cost=x.net_cost,
-                bau_cost=x.bau_cost,
-                savings=x.savings,
-            )
-            for x in st.slots
-        ],
+        slots=[SlotBillPublic.model_validate(x, from_attributes=True) for x in st.slots],
     )
 
 

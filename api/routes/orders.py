@@ -45,11 +45,12 @@ from api.schemas import (
     TxPublic,
     TypedDataPublic,
 )
-from api.view import ChainView, OrderRecord, hex_bytes, terms_of, tx_public
+from api.view import ChainView, OrderRecord, hex_bytes, tx_public
 from chain.intents import Intent, SignedIntent, compact_signature, intent_typed_data
 from chain.signing import OrderIntent, cancel_typed_data, order_typed_data
 from intents.pool import INCLUDED, PENDING, IntentPool, PooledIntent
 from market.intents import DEADLINE_MARGIN_SECONDS
+from market.records import record_from
 
 router = APIRouter(prefix="/orders", tags=["member"], dependencies=[TradingOnly])
 OrderId = Annotated[int, Path(ge=0, lt=2**256)]
@@ -240,7 +241,7 @@ def typed_data(
     the slot's tariff bounds, deadline after the gate closure, under the per-slot cap."""
     deadline = _default_deadline(view, body.slot) if body.deadline is None else body.deadline
     _check_terms(view, pool, user, body.slot, body.side, body.energy_wh, body.limit_price, deadline)
-    intent = terms_of(
+    intent = record_from(
         Intent, body, owner=user.address, epoch=view.intent_epoch(user.address), deadline=deadline
     )
     return TypedDataPublic(
@@ -261,7 +262,7 @@ def place(
     for /orders/typed-data. No transaction: the matcher carries it into the slot's settlement."""
     user.require_signer(body.owner, "the intent's owner")
     try:
-        intent = terms_of(Intent, body)
+        intent = record_from(Intent, body)
     except ValueError as exc:  # terms no intent can have: name the allowed range
         _check_terms(
             view,
@@ -332,7 +333,7 @@ def direct_typed_data(body: OrderIntentCreate, user: CurrentUser, view: ViewDep)
     """Direct order: the EIP-712 OrderIntent of the OrderBook to sign, with a fresh nonce and a
     deadline; post it back with the signature to POST /orders/direct."""
     nonce, deadline = view.signing_terms(body.deadline_seconds)
-    intent = terms_of(
+    intent = record_from(
         OrderIntent,
         body,
         owner=user.address,
@@ -350,7 +351,7 @@ def place_direct(body: OrderCreate, user: CurrentUser, view: ViewDep) -> OrdersP
     contract checks signature, nonce, deadline, membership and escrow; a refusal comes back as a
     4xx naming its custom error, found by the gas estimate before anything is mined."""
     user.require_signer(body.owner, "the order's owner")
-    intent = terms_of(OrderIntent, body)
+    intent = record_from(OrderIntent, body)
     signature = hex_bytes(body.signature)
     placed = view.relay(
         lambda sender: view.book.place_order_with_sig(intent, signature, sender=sender)

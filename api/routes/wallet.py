@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -32,14 +33,7 @@ async def wallet(user: CurrentUser, view: ViewDep) -> WalletPublic:
 
 def top_up_public(view: ChainView, req: store.TopUpRequest) -> TopUpPublic:
     recorded = view.token.top_up_recorded(hex_bytes(req.payment_ref))
-    return TopUpPublic(
-        reference=req.reference,
-        payment_ref=req.payment_ref,
-        member=req.member,
-        amount=req.amount,
-        requested_at=req.requested_at,
-        status="confirmed" if recorded else "pending",
-    )
+    return TopUpPublic(**asdict(req), status="confirmed" if recorded else "pending")
 
 
 MAX_TOP_UPS = 1000  # top-up requests listed per call
