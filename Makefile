@@ -40,7 +40,7 @@ endef
 TIMED := $(if $(wildcard /usr/bin/time),/usr/bin/time -f "[time] %e s %C",)
 
 .PHONY: help setup setup-core system-packages solc postgres chromium test compile lint slither fuzz test-python \
-	demo-sharing dashboard-sharing test-contracts test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
+	demo-sharing dashboard-sharing test-contracts test-static test-lane-a test-lane-b test-deploy-anvil test-matcher test-indexer test-api \
 	test-dashboard demo dashboard \
 	demo-slot demo-flex bench bench-gas bench-gas-flex bench-make-test bench-matcher bench-oracle bench-index bench-api \
 	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
@@ -145,20 +145,24 @@ test-deploy-anvil: setup
 slither: setup
 	./toolchain/slither.sh
 
-# Two lanes side by side (2 cores; each about 9 minutes): lint, Slither and most Python tests;
-# compile, the contract tests (anvil on 8555, then the ganache smoke run on 8545) and the Python
-# tests of PYTHON_LANE_B. The Python tests use private chains on free ports. Each lane's output is
-# printed whole when it ends (--output-sync). The anvil deploy comes last: the ganache run in
-# between leaves anvil's port 8555 long released.
-# Compiled first: both lanes' tests deploy from build/, and two compiles at once would race.
+# Two phases of two lanes side by side (2 cores). First the compile (solc runs one contract at a
+# time, on one core) beside the static checks (lint and type checks, then Slither, which compiles
+# on its own into build/slither): both lanes' tests deploy from build/, so they wait for it, and
+# the checks use the core the compile leaves idle. Then the tests (each lane about 8 minutes):
+# most Python tests; the contract tests (anvil on 8555, then the ganache smoke run on 8545) and the
+# Python tests of PYTHON_LANE_B. The Python tests use private chains on free ports. Each lane's
+# output is printed whole when it ends (--output-sync). The anvil deploy comes last: the ganache
+# run in between leaves anvil's port 8555 long released.
 test: setup
-	$(TIMED) $(MAKE) --no-print-directory compile
+	$(TIMED) $(MAKE) --no-print-directory -j2 --output-sync=target compile test-static
 	$(TIMED) $(MAKE) --no-print-directory -j2 --output-sync=target test-lane-a test-lane-b
 	$(TIMED) $(MAKE) --no-print-directory test-deploy-anvil
 
-test-lane-a: setup
+test-static: setup
 	$(TIMED) $(MAKE) --no-print-directory lint
 	$(TIMED) $(MAKE) --no-print-directory slither
+
+test-lane-a: setup
 	$(TIMED) $(PYTEST) tests --ignore=tests/contracts $(addprefix --ignore=,$(PYTHON_LANE_B)) -q
 
 test-lane-b: setup
