@@ -156,6 +156,85 @@ def _word_decoders(types: Sequence[str]) -> tuple[WordDecoder, ...] | None:
     return None if any(d is None for d in decoders) else tuple(d for d in decoders if d)
 
 
+@dataclass(frozen=True, slots=True)
+class PackedField:
+    """One figure of a packed event argument: `bits` bits from bit `shift` of the word, two's
+    complement where `abi_type` is signed. `abi_type` is the figure's own type, as the index's
+    column and every reader of the event's arguments hold it."""
+
+    name: str  # as the contracts spell it: "importWh"
+    abi_type: str
+    shift: int
+    bits: int
+
+    def of(self, word: int) -> int:
+        value = (word >> self.shift) & ((1 << self.bits) - 1)
+        if self.abi_type.startswith("int") and value >> (self.bits - 1):
+            value -= 1 << self.bits
+        return value
+
+
+def _fields(*spec: tuple[str, str, int]) -> tuple[PackedField, ...]:
+    """Figures packed one after another from bit 0: (name, type, bits) each."""
+    out: list[PackedField] = []
+    shift = 0
+    for name, kind, bits in spec:
+        out.append(PackedField(name, kind, shift, bits))
+        shift += bits
+    return tuple(out)
+
+
+# The event arguments that pack several figures into one word, by event name and argument (a log
+# costs 8 gas a byte: a member-slot's ImbalanceSettled is four data words instead of eight, its
+# SharingSettled four instead of eleven). The one home of the layouts the contracts' NatSpec
+# gives: the decoders below and the index's columns (indexer.spec) unpack by it, so every reader
+# sees the figures by name, as if each had its word.
+PACKED_ARGS: Mapping[str, Mapping[str, tuple[PackedField, ...]]] = {
+    "ImbalanceSettled": {
+        "position": _fields(
+            ("importWh", "uint256", 64),
+            ("exportWh", "uint256", 64),
+            ("tradedNetSoldWh", "int256", 128),
+        ),
+        "creditAndEnergyCharge": _fields(
+            ("credit", "uint256", 128), ("energyCharge", "uint256", 128)
+        ),
+        "networkChargeAndCollected": _fields(
+            ("networkCharge", "uint256", 128), ("collected", "uint256", 128)
+        ),
+    },
+    "SharingSettled": {
+        "meteredWh": _fields(
+            ("importWh", "uint256", 64),
+            ("exportWh", "uint256", 64),
+            ("participatingConsumptionWh", "uint256", 64),
+            ("participatingProductionWh", "uint256", 64),
+        ),
+        "sharedWh": _fields(
+            ("allotmentWh", "uint256", 64),
+            ("allocatedWh", "uint256", 64),
+            ("creditedWh", "uint256", 64),
+        ),
+        "chargedAndPaid": _fields(("charged", "uint256", 128), ("paid", "uint256", 128)),
+        "collectedAndBauCost": _fields(("collected", "uint256", 128), ("bauCost", "int256", 128)),
+    },
+}
+
+
+def unpacked(event: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """`event`'s arguments with each packed one replaced, in place, by its figures."""
+    packed = PACKED_ARGS.get(event)
+    if not packed:
+        return dict(args)
+    out: dict[str, Any] = {}
+    for name, value in args.items():
+        if name in packed:
+            out.update((f.name, f.of(int(value))) for f in packed[name])
+        else:
+            out[name] = value
+    return out
+
+
 @dataclass(frozen=True)
 class EventCodec:
     """How one event's logs decode: its indexed parameters from the topics, the rest from the
@@ -166,10 +245,14 @@ class EventCodec:
     data_types: tuple[str, ...]
     topic_decoders: tuple[WordDecoder | None, ...] = field(default=(), compare=False)
     data_decoders: tuple[WordDecoder, ...] | None = field(default=None, compare=False)
+    event: str = ""  # its name, for the packed arguments it unpacks (PACKED_ARGS)
 
     @classmethod
-    def of(cls, inputs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> EventCodec:
-        """From the event's ABI `inputs` and the name each argument is to be known by."""
+    def of(
+        cls, inputs: Sequence[Mapping[str, Any]], names: Sequence[str], event: str = ""
+    ) -> EventCodec:
+        """From the event's ABI `inputs`, the name each argument is to be known by and the
+        event's name."""
         topics = tuple(
             (n, canonical_type(p), is_dynamic(p))
             for n, p in zip(names, inputs, strict=True)
@@ -184,11 +267,16 @@ class EventCodec:
             data_types,
             tuple(None if hashed else word_decoder(kind) for _, kind, hashed in topics),
             _word_decoders(data_types),
+            event,
         )
 
     def args(self, entry: RawLog) -> dict[str, Any]:
         """The event's arguments by name (structs as tuples, in field order; a hashed indexed
-        argument as its topic's bytes)."""
+        argument as its topic's bytes; a packed one as its figures)."""
+        out = self._decoded(entry)
+        return unpacked(self.event, out) if self.event in PACKED_ARGS else out
+
+    def _decoded(self, entry: RawLog) -> dict[str, Any]:
         topics = entry["topics"][1:]
         if len(topics) != len(self.topic_params):
             raise EventMismatch(f"log {hex0x(entry['transactionHash'])} has {len(topics)} topics")

@@ -69,6 +69,7 @@ from chain.events import (
     checksum,
     event_topic,
     is_dynamic,
+    unpacked,
 )
 from gridshare.settings import Settings
 
@@ -589,7 +590,7 @@ class Node:
                     addresses = [
                         n for n, p in zip(names, inputs, strict=True) if p["type"] == "address"
                     ]
-                    codec = EventCodec.of(inputs, names)
+                    codec = EventCodec.of(inputs, names, str(item["name"]))
                     codecs[(checksum(address), topic)] = (name, str(item["name"]), codec, addresses)
             self._codecs = codecs
         return self._codecs
@@ -598,7 +599,7 @@ class Node:
         """The arguments of each `contract`'s `event` in `receipt`, in log order (the receipt's
         other logs are skipped)."""
         handle = self.contract(contract).events[event]()
-        return [dict(e["args"]) for e in handle.process_receipt(receipt, errors=DISCARD)]
+        return [unpacked(event, e["args"]) for e in handle.process_receipt(receipt, errors=DISCARD)]
 
     def head(self) -> tuple[int, int]:
         """The latest block's number and timestamp, read together (one request)."""

@@ -231,16 +231,14 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
         tot.creditTransfers = new uint256[](members.length);
         for (uint256 i; i < members.length; ++i) {
             Outcome memory o = _settleMember(ctx, members[i], pos[i], tot);
+            // Each figure fits its part of the word: Wh sums of 48-bit readings below 2**64 and of
+            // 40-bit fills below 2**127, n€ products of prices below 2**40 and such Wh below 2**128.
             emit ImbalanceSettled(
                 slot,
                 members[i],
-                pos[i].importWh,
-                pos[i].exportWh,
-                o.tradedNetSoldWh,
-                o.credit,
-                o.energyCharge,
-                o.networkCharge,
-                o.collected,
+                pos[i].importWh | pos[i].exportWh << 64 | uint256(uint128(int128(o.tradedNetSoldWh))) << 128,
+                o.credit | o.energyCharge << 128,
+                o.networkCharge | o.collected << 128,
                 o.bauCost
             );
             tot.imbalanceHash = keccak256(

@@ -54,7 +54,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         uint8 pass;
     }
 
-    /// @dev One member's row: the SharingSettled event's data words, in order.
+    /// @dev One member's row: the SharingSettled event's figures, in order.
     struct Row {
         uint256 importWh;
         uint256 exportWh;
@@ -371,11 +371,8 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     function _settleMember(Context memory ctx, Totals memory tot, Chunk memory c, uint256 i, address member)
         private
     {
-        Row memory r;
-        r.importWh = c.importWh[i];
-        r.exportWh = c.exportWh[i];
-        r.bigC = c.bigC[i];
-        r.bigG = c.bigG[i];
+        // The metered figures; `_allocate` and `_money` fill in the rest.
+        Row memory r = Row(c.importWh[i], c.exportWh[i], c.bigC[i], c.bigG[i], 0, 0, 0, 0, 0, 0, 0);
         _allocate(ctx, tot, r, c.sharePpm[i]);
         _money(ctx, r, member);
         if (r.exportWh != 0) {
@@ -383,11 +380,16 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
             ctx.exportWh += r.exportWh;
         }
         ctx.rowsHash = keccak256(abi.encode(ctx.rowsHash, member, r));
-        bytes32 topic = SharingSettled.selector;
-        uint64 slot = ctx.slot;
-        assembly ("memory-safe") {
-            log3(r, 352, topic, slot, member) // the Row's eleven words are the event's data
-        }
+        // Wh figures are below 2**64 (48-bit readings summed over the community, and the shares of
+        // such sums), n€ figures below 2**128 (prices below 2**40 times such Wh).
+        emit SharingSettled(
+            ctx.slot,
+            member,
+            r.importWh | r.exportWh << 64 | r.bigC << 128 | r.bigG << 192,
+            r.allotment | r.allocated << 64 | r.credited << 128,
+            r.charged | r.paid << 128,
+            r.collected | uint256(uint128(int128(r.bauCost))) << 128
+        );
     }
 
     /// @dev The rule for one member. `tot.sumFloorC` is Σ floor(C_i·E/D) (dynamic, E < D) and

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from chain.events import EventCodec, EventMismatch, RawLog, checksum, hex0x
+from chain.events import PACKED_ARGS, EventCodec, EventMismatch, RawLog, checksum, hex0x
 from indexer.schema import SPECS, event_table
 from indexer.spec import ArgColumn, EventSpec
 
@@ -54,11 +54,14 @@ class _Codec:
     def of(cls, spec: EventSpec) -> _Codec:
         inputs = [dict(p) for p in spec.abi.get("inputs", [])]
         names = [str(p.get("name") or f"arg{i}") for i, p in enumerate(inputs)]
+        positions = dict(zip(names, ((p,) for p in inputs), strict=True))
+        for fields in PACKED_ARGS.get(spec.event, {}).values():  # a packed argument's figures
+            positions.update((f.name, ({"name": f.name, "type": f.abi_type},)) for f in fields)
         return cls(
             spec,
             event_table(spec.contract, spec.event),
-            EventCodec.of(inputs, names),
-            dict(zip(names, ((p,) for p in inputs), strict=True)),
+            EventCodec.of(inputs, names, spec.event),
+            positions,
         )
 
     def args(self, entry: RawLog) -> dict[str, Any]:

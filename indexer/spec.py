@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chain.events import event_topic, is_dynamic
+from chain.events import PACKED_ARGS, PackedField, event_topic, is_dynamic
 
 SPEC_PATH = Path(__file__).with_name("events.json")
 BASE_COLUMNS = ("tx_hash", "log_index", "block_number", "block_hash", "block_time")
@@ -60,7 +60,11 @@ class EventSpec:
 
 
 def _columns(
-    params: Sequence[Mapping[str, Any]], prefix: str, path: tuple[str, ...], indexed: bool
+    params: Sequence[Mapping[str, Any]],
+    prefix: str,
+    path: tuple[str, ...],
+    indexed: bool,
+    packed: Mapping[str, tuple[PackedField, ...]],
 ) -> list[ArgColumn]:
     out: list[ArgColumn] = []
     for position, param in enumerate(params):
@@ -68,17 +72,22 @@ def _columns(
         name = f"{prefix}{snake_case(raw)}"
         kind = str(param["type"])
         is_indexed = indexed or bool(param.get("indexed"))
-        if param.get("indexed") and is_dynamic(param):  # the log holds only its keccak hash
+        if raw in packed and not path:  # several figures in one word: a column each
+            out += [
+                ArgColumn(snake_case(f.name), f.abi_type, (f.name,), False) for f in packed[raw]
+            ]
+        elif param.get("indexed") and is_dynamic(param):  # the log holds only its keccak hash
             out.append(ArgColumn(name, "bytes32", (*path, raw), True))
         elif kind == "tuple":  # a struct: one column per field
-            out += _columns(param["components"], f"{name}_", (*path, raw), is_indexed)
+            out += _columns(param["components"], f"{name}_", (*path, raw), is_indexed, packed)
         else:
             out.append(ArgColumn(name, kind, (*path, raw), is_indexed))
     return out
 
 
 def event_spec(contract: str, abi: Mapping[str, Any]) -> EventSpec:
-    columns = tuple(_columns(abi.get("inputs", []), "", (), False))
+    packed = PACKED_ARGS.get(str(abi["name"]), {})
+    columns = tuple(_columns(abi.get("inputs", []), "", (), False, packed))
     spec = EventSpec(contract, str(abi["name"]), abi, columns)
     names = [c.name for c in columns]
     clash = sorted({n for n in names if n in BASE_COLUMNS or names.count(n) > 1})

@@ -36,20 +36,20 @@ interface IImbalanceSettlement is IMeterLedger {
         uint256[] tradeWords;
     }
 
-    /// @notice One member's settlement against its meters in `slot`. `tradedNetSoldWh` is `s`;
-    /// `credit` is paid by the DSO, `energyCharge + networkCharge` charged, of which `collected` came
-    /// from the balance (the rest became debt). `bauCost` is what the slot would have cost without the
-    /// local market (negative: earned).
+    /// @notice One member's settlement against its meters in `slot`, its figures packed in pairs and a
+    /// triple so that the log is four data words, not eight (docs/decisions.md, "Packed events"):
+    /// `position` = importWh | exportWh << 64 | uint128(tradedNetSoldWh) << 128 (Wh; `tradedNetSoldWh`
+    /// is `s`, two's complement in its 128 bits), `creditAndEnergyCharge` = credit | energyCharge << 128
+    /// and `networkChargeAndCollected` = networkCharge | collected << 128 (n€). `credit` is paid by the
+    /// DSO, `energyCharge + networkCharge` charged, of which `collected` came from the balance (the rest
+    /// became debt). `bauCost` is what the slot would have cost without the local market (negative:
+    /// earned).
     event ImbalanceSettled(
         uint64 indexed slot,
         address indexed member,
-        uint256 importWh,
-        uint256 exportWh,
-        int256 tradedNetSoldWh,
-        uint256 credit,
-        uint256 energyCharge,
-        uint256 networkCharge,
-        uint256 collected,
+        uint256 position,
+        uint256 creditAndEnergyCharge,
+        uint256 networkChargeAndCollected,
         int256 bauCost
     );
     /// @notice `chunk`'s members are settled in `slot`; `digest` is the link in the chunk's audit chain.

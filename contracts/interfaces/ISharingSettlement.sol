@@ -24,26 +24,24 @@ import {IMeterLedger} from "./IMeterLedger.sol";
 ///
 /// Digest chain per chunk: `digest[s][c] = keccak256(abi.encode(digest[s−1][c], s, c, key, E, D, A,
 /// readingsHash, rowsHash))`, `rowsHash` the running `h = keccak256(abi.encode(h, member, row))` over the
-/// chunk's `SharingSettled` rows in order (`row` the event's eleven data words).
+/// chunk's `SharingSettled` rows in order (`row` the event's eleven figures, a word each).
 interface ISharingSettlement is IMeterLedger {
     /// @notice One member's settlement in `slot`. A member consumes or produces in a slot, never both.
     /// `charged` = what a consumer owes (energy, network charges, platform fee), of which `collected`
     /// came from its balance (the rest became debt); `paid` = what a producer received (net of its
-    /// platform fee). `bauCost` is the slot's cost without the community (negative: earned).
+    /// platform fee). `bauCost` is the slot's cost without the community (negative: earned). The
+    /// eleven figures are packed into four words (docs/decisions.md, "Packed events"), 64 bits per Wh
+    /// figure and 128 per n€ one, each from bit 0 in this order: `meteredWh` = importWh, exportWh,
+    /// participatingConsumptionWh, participatingProductionWh; `sharedWh` = allotmentWh, allocatedWh,
+    /// creditedWh; `chargedAndPaid` = charged, paid; `collectedAndBauCost` = collected, bauCost (two's
+    /// complement in its 128 bits).
     event SharingSettled(
         uint64 indexed slot,
         address indexed member,
-        uint256 importWh,
-        uint256 exportWh,
-        uint256 participatingConsumptionWh,
-        uint256 participatingProductionWh,
-        uint256 allotmentWh,
-        uint256 allocatedWh,
-        uint256 creditedWh,
-        uint256 charged,
-        uint256 paid,
-        uint256 collected,
-        int256 bauCost
+        uint256 meteredWh,
+        uint256 sharedWh,
+        uint256 chargedAndPaid,
+        uint256 collectedAndBauCost
     );
     /// @notice `chunk`'s members are settled in `slot` with the community totals `E`, `D`, `A`.
     event SharingSlotDigest(

@@ -16,6 +16,7 @@ from audit.checks import audit
 from audit.fetch import event_value, fetch_events, fetch_state
 from audit.model import Event
 from chain.devchain import DevChain, free_port
+from chain.events import unpacked
 from chain.node import Node
 from gridshare.cli import app
 from tests.audit.scenario import audit_env
@@ -78,7 +79,7 @@ def test_events_fetched_in_small_batches_are_the_same(scenario: tuple[DevChain, 
 def test_events_decode_as_web3_decodes_them(scenario: tuple[DevChain, Node]) -> None:
     """The audit's decoder (the indexer's codec) and web3's own decoding give the same
     arguments for every log of the scenario (every clearing mode, meters, flexibility, the
-    tariff's struct, arrays, hashed and plain topics)."""
+    tariff's struct, arrays, hashed and plain topics, packed figures)."""
     _chain, node = scenario
     logs = node.manifest_logs(node.manifest.deployed_at_block, node.block_number())
     ours = node.decode_logs(logs)
@@ -86,7 +87,9 @@ def test_events_decode_as_web3_decodes_them(scenario: tuple[DevChain, Node]) -> 
     for log, mine in zip(logs, ours, strict=True):
         reference = node.contract(mine.contract).events[mine.name]().process_log(log)
         assert reference["event"] == mine.name
-        expected = {k: event_value(v) for k, v in reference["args"].items()}
+        # A packed argument's figures are unpacked from web3's word (chain.events.PACKED_ARGS).
+        web3_args = unpacked(mine.name, reference["args"])
+        expected = {k: event_value(v) for k, v in web3_args.items()}
         assert {k: event_value(v) for k, v in mine.args.items()} == expected, mine
         for name, value in reference["args"].items():
             if isinstance(value, str):  # addresses: checksummed, as web3 gives them

@@ -13,7 +13,7 @@ from eth_abi.exceptions import InsufficientDataBytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.events import EventCodec, word_decoder
+from chain.events import EventCodec, unpacked, word_decoder
 
 ELEMENTARY = (
     ["address", "bool", "uint256", "int256", "bytes32"]
@@ -111,3 +111,36 @@ def test_a_log_with_too_few_data_bytes_is_refused_by_either_path() -> None:
     for path in (codec, EventCodec(codec.topic_params, codec.data_names, codec.data_types)):
         with pytest.raises(InsufficientDataBytes):
             path.args(log)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**64 - 1),
+    st.integers(-(2**127), 2**127 - 1),
+    st.integers(0, 2**128 - 1),
+    st.integers(0, 2**128 - 1),
+)
+def test_packed_figures_come_back_as_the_contract_packed_them(
+    imported: int, exported: int, traded: int, credit: int, charge: int
+) -> None:
+    """ImbalanceSettled's packing as ImbalanceSettlement writes it (a signed figure in two's
+    complement in its bits) unpacks to the figures, in the arguments' place and order."""
+    position = imported | exported << 64 | (traded % 2**128) << 128
+    args = {"slot": 7, "member": "0xabc", "position": position}
+    args |= {"creditAndEnergyCharge": credit | charge << 128, "networkChargeAndCollected": 5}
+    got = unpacked("ImbalanceSettled", {**args, "bauCost": -3})
+    want = {
+        "slot": 7,
+        "member": "0xabc",
+        "importWh": imported,
+        "exportWh": exported,
+        "tradedNetSoldWh": traded,
+        "credit": credit,
+        "energyCharge": charge,
+        "networkCharge": 5,
+        "collected": 0,
+        "bauCost": -3,
+    }
+    assert list(got.items()) == list(want.items())  # the order too: the index's columns follow it
+    assert unpacked("SlotDigest", args) == args  # an event with nothing packed is left alone

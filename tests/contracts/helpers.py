@@ -10,6 +10,7 @@ from brownie import chain
 from brownie.exceptions import VirtualMachineError
 
 from chain.codec import decode_rules
+from chain.events import unpacked
 from chain.intents import EMPTY_BATCH, IntentBatch
 from chain.metering import pack_reading_word, positions, trade_words, word_member
 from chain.signing import (
@@ -251,3 +252,14 @@ class SlotRunner:
             )
             tx = txs[-1] if txs else tx
         return tx
+
+
+def settled_events(tx: Any, event: str) -> list[dict[str, Any]]:
+    """`tx`'s `event` events (ImbalanceSettled, SharingSettled) with their figures unpacked
+    (chain.events.PACKED_ARGS), as every reader of the chain sees them; brownie decodes by the ABI
+    alone."""
+    return [unpacked(event, dict(e)) for e in tx.events[event]]
+
+
+def imbalance_settled(tx: Any) -> list[dict[str, Any]]:
+    return settled_events(tx, "ImbalanceSettled")

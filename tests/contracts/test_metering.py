@@ -21,6 +21,7 @@ from tests.contracts.conftest import EUR
 from tests.contracts.helpers import (
     SlotRunner,
     clear_on_chain_book,
+    imbalance_settled,
     reverts_exact,
     reverts_with,
     signed_reading,
@@ -131,7 +132,7 @@ def test_imbalance_settles_each_member_as_the_rulebook_says(
     assert by_member[members["carol"].address].imbalance.credit == 1000 * t.feed_in_price
     assert by_member[members["dave"].address].imbalance.deviation_wh == -300
 
-    events = tx.events["ImbalanceSettled"]
+    events = imbalance_settled(tx)
     assert [e["member"] for e in events] == [e.position.member for e in expected]
     for event, exp in zip(events, expected, strict=True):
         assert event["slot"] == slot
@@ -176,7 +177,7 @@ def test_slot_settles_early_once_every_meter_reported(
     runner.deliver(slot)
     runner.submit([signed_reading(market.readings, meters, n, slot, 100, 0, 7) for n in meters])
     tx = market.imbalance.settleImbalance(slot, *runner.args(slot), {"from": matcher})
-    assert len(tx.events["ImbalanceSettled"]) == 5
+    assert len(imbalance_settled(tx)) == 5
     # Too late now: the slot is closed to readings.
     with reverts_exact("MeterReadingsSlotClosed", 0, slot):
         runner.submit([signed_reading(market.readings, meters, "alice", slot, 1, 0, 8)])
@@ -200,7 +201,7 @@ def test_charges_beyond_the_balance_become_debt_paid_by_the_next_top_up(
     # 10 kWh imported at 0.30 €/kWh = 3 €; Erin holds 1 €.
     runner.submit([signed_reading(market.readings, meters, "erin", slot, 10_000, 0, 1)])
     tx = runner.settle(slot)
-    event = tx.events["ImbalanceSettled"][0]
+    event = imbalance_settled(tx)[0]
     charge = int(event["energyCharge"]) + int(event["networkCharge"])
     assert charge == 3 * EUR
     assert event["collected"] == EUR
@@ -306,7 +307,7 @@ def test_a_batch_settles_several_slots_each_as_alone_or_none(
 
     assert market.imbalance.nextSlot() == second + 1
     rules = decode_rules(market.community.tariffAt(first))
-    settled = tx.events["ImbalanceSettled"]
+    settled = imbalance_settled(tx)
     digests = tx.events["SlotDigest"]
     assert [d["slot"] for d in digests] == [first, second]
     moved = {p.address: 0 for p in everyone}
@@ -362,7 +363,7 @@ def test_a_slot_settlement_carries_an_earlier_slot_against_the_meters(
     assert names.index("SlotSettled") < names.index("SlotReadingsClosed")
     rules = decode_rules(market.community.tariffAt(first))
     expected = settle_positions(rules.tariff, slot_positions(runner.words[first], trades))
-    settled = list(tx.events["ImbalanceSettled"])
+    settled = imbalance_settled(tx)
     assert {e["slot"] for e in settled} == {first}
     link = rulebook_link(market, first, settled, expected, trades, runner.words[first])
     assert bytes(tx.events["SlotDigest"]["digest"]) == link

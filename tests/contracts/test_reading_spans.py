@@ -17,6 +17,7 @@ from chain.metering import readings_hash, word_member
 from chain.signing import Reading, ReadingSpan, reading_span_typed_data
 from tests.contracts.helpers import (
     SlotRunner,
+    imbalance_settled,
     reverts_exact,
     reverts_with,
     sign_span,
@@ -72,7 +73,7 @@ def test_a_span_signed_once_commits_each_slot_as_single_readings_do(
     assert tuple(market.readings.lastReading(meters["alice"][0])) == (True, delivered + 2, 9)
     # The slots settle against the meters from the span's readings as from any others.
     last = runner.settle(delivered + 2)
-    settled = {e["member"]: e for e in last.events["ImbalanceSettled"]}
+    settled = {e["member"]: e for e in imbalance_settled(last)}
     assert settled[market.community.meter(meters["alice"][0])[0]]["importWh"] == 250
 
 

@@ -20,7 +20,13 @@ from market.calendar import hour_of_day
 from market.sharing import Key, SharingTariff
 from scripts.deploy import RoleAccounts, SharingDeployment, day_start, deploy_sharing
 from tests.contracts.conftest import EUR, METER_KEYS
-from tests.contracts.helpers import reverts_exact, reverts_with, sign_reading, sleep_until
+from tests.contracts.helpers import (
+    reverts_exact,
+    reverts_with,
+    settled_events,
+    sign_reading,
+    sleep_until,
+)
 
 CONSUMER, PROSUMER = 1, 2
 NAMES = ("alice", "bob", "carol", "dave", "erin")
@@ -226,7 +232,7 @@ def _check_slot(
     terms = {people[n].address: terms_in_slot.get(n, (100, 0)) for n in NAMES}
     tariff = _tariff(dep, slot)
     expected = expected_rows(run.words[slot], terms, key, tariff)
-    events = [e for tx in txs for e in tx.events["SharingSettled"]]
+    events = [e for tx in txs for e in settled_events(tx, "SharingSettled")]
     assert len(events) == len(flows)
     for e in events:
         x = expected[e["member"]]
@@ -593,7 +599,7 @@ def test_a_member_who_cannot_pay_in_full_owes_the_rest(dynamic_one: Any, bob: An
     run.submit(slot, SHORTAGE)
     supply = dep.token.totalSupply()
     (tx,) = run.settle(slot)
-    rows = {e["member"]: e for e in tx.events["SharingSettled"]}
+    rows = {e["member"]: e for e in settled_events(tx, "SharingSettled")}
     charged, collected = int(rows[bob.address]["charged"]), int(rows[bob.address]["collected"])
     assert collected == 1_000 < charged
     assert int(dep.token.debtOf(bob)) == charged - collected

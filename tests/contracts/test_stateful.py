@@ -76,6 +76,7 @@ from market.tariff import SlotRules, Tariff
 from tests.contracts.helpers import (
     clear_on_chain_book,
     imbalance_args,
+    imbalance_settled,
     reverts_exact,
     sign_reading,
     sleep_until,
@@ -543,7 +544,7 @@ class MarketMachine(RuleBasedStateMachine):
         tx = self.dep.imbalance.settleImbalance(
             slot, chunk, members, words, trades, {"from": self.matcher}
         )
-        events = tx.events["ImbalanceSettled"] if members else []
+        events = imbalance_settled(tx) if members else []
         assert [e["member"] for e in events] == members
         tariff = self.rules_at(slot).tariff
         for e in events:

@@ -211,10 +211,11 @@ def test_after_delivery_it_settles_the_imbalance_against_the_meters(
     matcher.run_once()
 
     assert matcher.imbalance_gw.next_slot() > slot
-    settled = (
-        node.contract("ImbalanceSettlement")
-        .events.ImbalanceSettled()
-        .get_logs(from_block=start_block, argument_filters={"slot": slot})
+    settled = node.events(
+        "ImbalanceSettlement",
+        "ImbalanceSettled",
+        from_block=start_block,
+        argument_filters={"slot": slot},
     )
     got = {
         e["args"]["member"]: (e["args"]["importWh"], e["args"]["tradedNetSoldWh"]) for e in settled

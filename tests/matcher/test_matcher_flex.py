@@ -105,10 +105,11 @@ def test_matcher_accepts_and_pays_flexibility(
     assert got_a["payment"] == 600 * 100_000 and got_a["penalty"] == 0
     assert not delivered[market.accounts[b]]["measured"]
     # a's balance: the flexibility payment, less its imbalance for the slot (settled first).
-    (imb,) = (
-        node.contract("ImbalanceSettlement")
-        .events.ImbalanceSettled()
-        .get_logs(from_block=0, argument_filters={"slot": target, "member": market.accounts[a]})
+    (imb,) = node.events(
+        "ImbalanceSettlement",
+        "ImbalanceSettled",
+        from_block=0,
+        argument_filters={"slot": target, "member": market.accounts[a]},
     )
     charged = imb["args"]["collected"]
     assert market.balance(market.accounts[a]) == a_before + 600 * 100_000 - charged + 0
