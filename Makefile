@@ -12,7 +12,10 @@ BIN := $(VENV)/bin
 NETWORK ?= ganache-cli
 # The contract suite runs on anvil (brownie's Python is its bottleneck; on anvil the 239 tests take
 # about 4 minutes, on ganache about 16); ganache stays covered by a short run of the same suite
-# (GANACHE_SMOKE) and by the Python tests' private chains and the demos, which all use ganache.
+# (GANACHE_SMOKE), by the demos (`make demo`, `make dashboard`, whose newcomer test runs the
+# dashboard command on it), the simulated day (tests/sim/test_sim_chain.py) and the oracle's span
+# test. The other Python tests' private chains are anvil (tests/fixtures.py:chain_node, the audit's
+# scenario): ganache spent about 40 s of CPU setting up the audit's scenario alone, anvil 7.
 CONTRACT_NETWORK ?= anvil
 GANACHE_NETWORK ?= ganache-cli
 GANACHE_SMOKE := tests/contracts/test_settlement.py tests/contracts/test_tamper_metering.py

@@ -1,5 +1,5 @@
-"""The API under test, shared by tests/api and tests/dashboard: a real ganache (devchain, never
-8545/8546) with the contracts deployed, the API served by uvicorn on a free port in a thread, and
+"""The API under test, shared by tests/api and tests/dashboard: a real local chain (devchain,
+never 8545/8546; anvil, see tests/fixtures.py:chain_node) with the contracts deployed, the API served by uvicorn on a free port in a thread, and
 clients over real HTTP. Each test directory's conftest imports these fixtures, so each directory
 gets its own chain and server for its session."""
 
@@ -21,9 +21,12 @@ from api.main import create_app
 from chain.devchain import DevChain, free_port
 from chain.node import Node, Sender
 from gridshare.settings import Settings
-from tests.fixtures import chain
+from tests.fixtures import chain, chain_node
 
-__all__ = ["chain"]  # re-exported: the directories that use this harness import it from here
+__all__ = [
+    "chain",
+    "chain_node",
+]  # re-exported: the directories that use this harness import it from here
 
 DSO_ACCOUNT, MATCHER_ACCOUNT, RELAYER_ACCOUNT = 0, 2, 5
 

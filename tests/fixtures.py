@@ -1,6 +1,6 @@
 """Fixtures shared by the test directories that run against real services: each directory that
-imports `chain` gets its own private ganache for its session (state never leaks between
-directories), `sharing_community` a private anvil with a community deployed in the `sharing`
+imports `chain` (and `chain_node`, which it needs) gets its own private chain for its session
+(state never leaks between directories), `sharing_community` a private anvil with a community deployed in the `sharing`
 mode and its members registered, and `postgres` one throwaway PostgreSQL server."""
 
 from __future__ import annotations
@@ -20,9 +20,16 @@ PG_MISSING = (
 
 
 @pytest.fixture(scope="session")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevChain]:
-    """Ganache on a free port with the contracts deployed by scripts/deploy.py."""
-    with dev_chain(tmp_path_factory.mktemp("deployments")) as running:
+def chain_node() -> str:
+    """The node a directory's `chain` runs on: anvil (fast), unless the directory's conftest
+    overrides this fixture with "ganache" (the demos' node, kept covered that way)."""
+    return "anvil"
+
+
+@pytest.fixture(scope="session")
+def chain(tmp_path_factory: pytest.TempPathFactory, chain_node: str) -> Iterator[DevChain]:
+    """`chain_node` on a free port with the contracts deployed by scripts/deploy.py."""
+    with dev_chain(tmp_path_factory.mktemp("deployments"), node=chain_node) as running:
         yield running
 
 

@@ -1,9 +1,10 @@
-"""The API tests run against the shared harness (tests/apiserver.py): real ganache, real HTTP."""
+"""The API tests run against the shared harness (tests/apiserver.py): a real local chain, real HTTP."""
 
 from tests.apiserver import (
     MATCHER_ACCOUNT,
     base_url,
     chain,
+    chain_node,
     client,
     dso,
     grant,
@@ -19,6 +20,7 @@ __all__ = [
     "MATCHER_ACCOUNT",
     "base_url",
     "chain",
+    "chain_node",
     "client",
     "dso",
     "grant",

@@ -76,7 +76,7 @@ def chain_env() -> dict[str, str]:
 
 @contextmanager
 def scenario_chain(deployments_dir: Path) -> Iterator[DevChain]:
-    with dev_chain(deployments_dir, chain_env()) as running:
+    with dev_chain(deployments_dir, chain_env(), node="anvil") as running:
         yield running
 
 

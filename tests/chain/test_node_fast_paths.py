@@ -17,7 +17,7 @@ from web3 import Web3
 from chain.devchain import DevChain, dev_accounts, nonce_of
 from chain.node import Node, Sender, _calldata
 from gridshare.settings import load_settings
-from tests.fixtures import chain  # noqa: F401
+from tests.fixtures import chain, chain_node  # noqa: F401
 
 BUILD = Path(__file__).resolve().parents[2] / "build" / "contracts"
 CONTRACTS = sorted(

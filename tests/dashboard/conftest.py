@@ -1,5 +1,5 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright, against the API
-served over real HTTP on a real ganache (the shared harness in tests/apiserver.py, its own chain
+served over real HTTP on a real local chain (the shared harness in tests/apiserver.py, its own chain
 for this directory). Wallets are local keys behind an EIP-1193 provider injected into the page."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from chain.node import Node
 from chain.signing import sign_typed_data
 from gridshare.settings import Settings
 from tests.api.chainops import trade_metered_slot
-from tests.apiserver import base_url, chain, client, dso, node, port, settings
+from tests.apiserver import base_url, chain, chain_node, client, dso, node, port, settings
 
-__all__ = ["base_url", "chain", "client", "dso", "node", "port", "settings"]
+__all__ = ["base_url", "chain", "chain_node", "client", "dso", "node", "port", "settings"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.fixtures import chain  # noqa: F401
+from tests.fixtures import chain, chain_node  # noqa: F401

@@ -17,7 +17,13 @@ from gridshare.settings import Settings
 from indexer.devdb import PgServer
 from indexer.migrate import make_engine
 from matcher.service import Matcher
-from tests.fixtures import PG_MISSING, chain, postgres, sharing_community  # noqa: F401
+from tests.fixtures import (  # noqa: F401
+    PG_MISSING,
+    chain,
+    chain_node,
+    postgres,
+    sharing_community,
+)
 from tests.matcher.helpers import EUR, MATCHER, MEMBERS, Market
 from tests.sharing import FLOWS, SharingCommunity
 

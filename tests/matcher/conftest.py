@@ -10,7 +10,7 @@ import pytest
 from chain.devchain import DevChain
 from chain.node import Node
 from gridshare.settings import Settings
-from tests.fixtures import chain, sharing_community  # noqa: F401
+from tests.fixtures import chain, chain_node, sharing_community  # noqa: F401
 from tests.matcher.helpers import EUR, MATCHER, MEMBERS, Market
 
 

@@ -17,7 +17,7 @@ from gridshare.settings import Settings
 from indexer.devdb import PgServer
 from oracle.meter.keys import write_keystore
 from oracle.samples import meter_id
-from tests.fixtures import PG_MISSING, chain, postgres  # noqa: F401
+from tests.fixtures import PG_MISSING, chain, chain_node, postgres  # noqa: F401
 
 PASSWORD = "correct horse battery staple"
 DSO, ORACLE = 0, 1
