@@ -111,8 +111,8 @@ def main() -> None:
 NOTES = """
 A fresh clone of the commit named, `.ci/run` with CI=true (exactly `make test`: set-up (uv, or
 pip, from the package index and the machine's caches), then the compile beside the lint and type
-checks and Slither, then two lanes side by side: lane A the Python tests other than sim and
-faults, lane B the contract suite on anvil, its ganache smoke run and the sim and fault tests).
+checks and Slither, then two lanes side by side: lane A the Python tests other than the sim's,
+lane B the contract suite on anvil, its ganache smoke run and the sim tests).
 Wall time from the start of `.ci/run` to its end; the clone itself is not timed. The machine is
 the shared 2-core one; the load averages before and after say how much else ran beside it (the
 goal is for a quiet machine). `step_s` figures: each timed step of the Makefile (TIMED, GNU time)
