@@ -7,7 +7,7 @@ import {ICommunity} from "./interfaces/ICommunity.sol";
 import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
 import {ISettlement} from "./interfaces/ISettlement.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
-import {Mode, Tariff} from "./lib/MarketTypes.sol";
+import {Mode} from "./lib/MarketTypes.sol";
 import {Roles} from "./lib/Roles.sol";
 import {SortedAddresses} from "./lib/SortedAddresses.sol";
 import {TariffMath} from "./lib/TariffMath.sol";
@@ -34,15 +34,6 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
         uint256 creditCount;
         uint256 exportWh;
         uint256[] creditTransfers;
-    }
-
-    /// @dev What the members' settlements in one slot share.
-    struct Context {
-        uint64 slot;
-        uint64 period;
-        Tariff tariff;
-        address supply;
-        address network;
     }
 
     /// @dev One member's result in the slot (see the ImbalanceSettled event).
@@ -218,9 +209,7 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
         private
         returns (SlotTotals memory tot)
     {
-        Context memory ctx = Context(
-            slot, slot / periodSlots, community.tariffAt(slot), community.supplyAccount(), community.networkAccount()
-        );
+        SlotTerms memory ctx = _slotTerms(slot);
         if (ctx.supply == address(0)) revert ImbalanceNoSupplyAccount();
         if (chunk == 0) {
             // The slot's platform fees count once: chunk 0 opens first and settles every slot.
@@ -260,7 +249,7 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
 
     /// @dev d = m − s. Quantities are below 2**40 per reading and per order and prices below 2**40,
     /// so no product or sum here comes near 2**255.
-    function _settleMember(Context memory ctx, address member, Position memory p, SlotTotals memory tot)
+    function _settleMember(SlotTerms memory ctx, address member, Position memory p, SlotTotals memory tot)
         private
         returns (Outcome memory o)
     {
@@ -286,7 +275,7 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
     }
 
     /// @dev Energy first (to the supply account), then the grid fee (to the network account).
-    function _charge(address member, Context memory ctx, uint256 energyCharge, uint256 networkCharge)
+    function _charge(address member, SlotTerms memory ctx, uint256 energyCharge, uint256 networkCharge)
         private
         returns (uint256)
     {

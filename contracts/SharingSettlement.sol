@@ -71,12 +71,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
 
     /// @dev What the members of one (slot, chunk) share while they settle.
     struct Context {
-        uint64 slot;
-        uint64 period;
-        Tariff tariff;
-        address supply;
-        address network;
-        address fee;
+        SlotTerms terms;
         uint256 consumerIndex;
         uint256 producerIndex;
         uint256 fees;
@@ -195,9 +190,9 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
 
     /// @dev The period's counters and the chunk's digest link.
     function _record(Context memory ctx, uint32 chunk, Totals memory tot, bytes32 readingsHash, uint256 n) private {
-        if (ctx.exportWh != 0) totalExportOf[ctx.period] += ctx.exportWh;
-        if (ctx.fees != 0) platformFeesOf[ctx.period] += ctx.fees;
-        uint64 slot = ctx.slot;
+        if (ctx.exportWh != 0) totalExportOf[ctx.terms.period] += ctx.exportWh;
+        if (ctx.fees != 0) platformFeesOf[ctx.terms.period] += ctx.fees;
+        uint64 slot = ctx.terms.slot;
         bytes32 digest = keccak256(
             abi.encode(
                 slot == 0 ? bytes32(0) : digestAt[slot - 1][chunk],
@@ -356,13 +351,8 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     }
 
     function _context(uint64 slot, uint256 n) private view returns (Context memory ctx) {
-        ctx.slot = slot;
-        ctx.period = slot / periodSlots;
-        ctx.tariff = community.tariffAt(slot);
-        ctx.supply = community.supplyAccount();
-        if (ctx.supply == address(0)) revert SharingNoSupplyAccount();
-        ctx.network = community.networkAccount();
-        ctx.fee = community.feeAccount();
+        ctx.terms = _slotTerms(slot);
+        if (ctx.terms.supply == address(0)) revert SharingNoSupplyAccount();
         ctx.debits = new uint256[](n + 1);
         ctx.credits = new uint256[](n + 3);
     }
@@ -376,14 +366,14 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         _allocate(ctx, tot, r, c.sharePpm[i]);
         _money(ctx, r, member);
         if (r.exportWh != 0) {
-            exportOf[ctx.period][member] += r.exportWh;
+            exportOf[ctx.terms.period][member] += r.exportWh;
             ctx.exportWh += r.exportWh;
         }
         ctx.rowsHash = keccak256(abi.encode(ctx.rowsHash, member, r));
         // Wh figures are below 2**64 (48-bit readings summed over the community, and the shares of
         // such sums), n€ figures below 2**128 (prices below 2**40 times such Wh).
         emit SharingSettled(
-            ctx.slot,
+            ctx.terms.slot,
             member,
             r.importWh | r.exportWh << 64 | r.bigC << 128 | r.bigG << 192,
             r.allotment | r.allocated << 64 | r.credited << 128,
@@ -425,7 +415,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     /// (`_transfer`); one who cannot is charged at once by EnergyToken.collect, creditor by creditor,
     /// the shortfall becoming debt. Producers are credited from the supply account in `_transfer`.
     function _money(Context memory ctx, Row memory r, address member) private {
-        Tariff memory t = ctx.tariff;
+        Tariff memory t = ctx.terms.tariff;
         uint256 m;
         if (r.importWh > r.exportWh) {
             m = r.importWh - r.exportWh; // c_i
@@ -462,9 +452,9 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     {
         uint256[] memory charges = new uint256[](3);
         uint256 k;
-        if (energy != 0) charges[k++] = uint160(ctx.supply) | (energy << 160);
-        if (network != 0) charges[k++] = uint160(ctx.network) | (network << 160);
-        if (fee != 0) charges[k++] = uint160(ctx.fee) | (fee << 160);
+        if (energy != 0) charges[k++] = uint160(ctx.terms.supply) | (energy << 160);
+        if (network != 0) charges[k++] = uint160(ctx.terms.network) | (network << 160);
+        if (fee != 0) charges[k++] = uint160(ctx.terms.fee) | (fee << 160);
         assembly ("memory-safe") {
             mstore(charges, k)
         }
@@ -480,15 +470,15 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         uint256 k = ctx.debitCount;
         if (ctx.fromSupply > ctx.toSupply) {
             uint256 owed = ctx.fromSupply - ctx.toSupply;
-            uint256 balance = token.balanceOf(ctx.supply);
+            uint256 balance = token.balanceOf(ctx.terms.supply);
             if (balance < owed) revert SharingSupplyUnderfunded(owed, balance);
-            entries[k++] = uint160(ctx.supply) | (owed << 160) | (1 << 255);
+            entries[k++] = uint160(ctx.terms.supply) | (owed << 160) | (1 << 255);
         }
         uint256[] memory credits = ctx.credits;
         uint256 c = ctx.creditCount;
-        if (ctx.toSupply > ctx.fromSupply) credits[c++] = uint160(ctx.supply) | ((ctx.toSupply - ctx.fromSupply) << 160);
-        if (ctx.toNetwork != 0) credits[c++] = uint160(ctx.network) | (ctx.toNetwork << 160);
-        if (ctx.toFee != 0) credits[c++] = uint160(ctx.fee) | (ctx.toFee << 160);
+        if (ctx.toSupply > ctx.fromSupply) credits[c++] = uint160(ctx.terms.supply) | ((ctx.toSupply - ctx.fromSupply) << 160);
+        if (ctx.toNetwork != 0) credits[c++] = uint160(ctx.terms.network) | (ctx.toNetwork << 160);
+        if (ctx.toFee != 0) credits[c++] = uint160(ctx.terms.fee) | (ctx.toFee << 160);
         if (k + c == 0) return;
         uint256[] memory all = new uint256[](k + c);
         for (uint256 i; i < k; ++i) {

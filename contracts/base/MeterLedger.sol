@@ -7,6 +7,7 @@ import {ICommunity} from "../interfaces/ICommunity.sol";
 import {IEnergyToken} from "../interfaces/IEnergyToken.sol";
 import {IMeterReadings} from "../interfaces/IMeterReadings.sol";
 import {CommunityClock} from "./CommunityClock.sol";
+import {Tariff} from "../lib/MarketTypes.sol";
 
 /// @title MeterLedger
 /// @notice The one home of what both settlements against the meters keep and decide alike (see
@@ -14,6 +15,18 @@ import {CommunityClock} from "./CommunityClock.sol";
 /// after delivery, or its reading deadline passed), the digest links and the period counters. The
 /// contracts built on it revert with their own named errors from what it answers.
 abstract contract MeterLedger is CommunityClock, IMeterLedger {
+    /// @dev What a slot is settled with against the meters: its period, the tariff in force and the
+    /// DSO's accounts (`supply` zero while the community has none: each contract reverts with its
+    /// own error).
+    struct SlotTerms {
+        uint64 slot;
+        uint64 period;
+        Tariff tariff;
+        address supply;
+        address network;
+        address fee;
+    }
+
     ICommunity public immutable community;
     IEnergyToken public immutable token;
     IMeterReadings public immutable readings;
@@ -69,6 +82,18 @@ abstract contract MeterLedger is CommunityClock, IMeterLedger {
             uint64 n = nextSlotOf(c);
             if (n < next) next = n;
         }
+    }
+
+    /// @dev `slot`'s terms as the community has them now (the tariff: the one in force at `slot`).
+    function _slotTerms(uint64 slot) internal view returns (SlotTerms memory) {
+        return SlotTerms(
+            slot,
+            slot / periodSlots,
+            community.tariffAt(slot),
+            community.supplyAccount(),
+            community.networkAccount(),
+            community.feeAccount()
+        );
     }
 
     /// @dev Move `chunk`'s cursor past `slot` if `slot` is the chunk's next; returns the chunk's
