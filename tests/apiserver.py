@@ -1,7 +1,8 @@
 """The API under test, shared by tests/api and tests/dashboard: a real local chain (devchain,
-never 8545/8546; anvil, see tests/fixtures.py:chain_node) with the contracts deployed, the API served by uvicorn on a free port in a thread, and
-clients over real HTTP. Each test directory's conftest imports these fixtures, so each directory
-gets its own chain and server for its session."""
+never 8545/8546; anvil, see tests/fixtures.py:chain_node) with the contracts deployed, the API
+served by uvicorn on a free port in a thread, and clients over real HTTP. Each test directory's
+conftest imports these fixtures, so each directory gets its own chain and server for its
+session."""
 
 from __future__ import annotations
 

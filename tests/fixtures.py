@@ -1,7 +1,8 @@
 """Fixtures shared by the test directories that run against real services: each directory that
 imports `chain` (and `chain_node`, which it needs) gets its own private chain for its session
-(state never leaks between directories), `sharing_community` a private anvil with a community deployed in the `sharing`
-mode and its members registered, and `postgres` one throwaway PostgreSQL server."""
+(state never leaks between directories), `sharing_community` a private anvil with a community
+deployed in the `sharing` mode and its members registered, and `postgres` one throwaway
+PostgreSQL server."""
 
 from __future__ import annotations
 

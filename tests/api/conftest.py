@@ -1,4 +1,5 @@
-"""The API tests run against the shared harness (tests/apiserver.py): a real local chain, real HTTP."""
+"""The API tests run against the shared harness (tests/apiserver.py): a real local chain, real
+HTTP."""
 
 from tests.apiserver import (
     MATCHER_ACCOUNT,
