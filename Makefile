@@ -29,9 +29,10 @@ PYTEST := $(BIN)/python -m pytest -p no:pytest-brownie
 # This machine's pip config names local wheel folders that may be absent; drop that noise only.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 # The installer the venvs are filled with: uv (pinned), which puts the locked packages in place in
-# seconds where pip takes about a minute (measured: requirements.lock in 4 s against pip's
-# 60-70 s, a large part of a fresh clone's `make test`); pip where uv cannot be installed or
-# cannot reach the index. The locks pin every version, so both install the same set.
+# seconds where pip takes over a minute (measured in fresh venvs: requirements.lock in 3 s with
+# uv's cache warm against pip's 81 s, a large part of a fresh clone's `make test`); pip where uv
+# cannot be installed or cannot reach the index. The locks pin every version, so both install
+# the same set.
 UV_VERSION := 0.13.10
 # $(call venv_install,VENV,ARGS): install ARGS (pip install arguments) into the venv VENV.
 define venv_install
