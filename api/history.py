@@ -66,10 +66,13 @@ def index_rows(conn: Connection, table: Table, *where: Any) -> list[dict[str, An
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def _readings(conn: Connection, member: str, lo: int, hi: int) -> list[dict[str, Any]]:
+def _readings(conn: Connection, member: str | None, lo: int, hi: int) -> list[dict[str, Any]]:
+    """Readings of slots `lo`..`hi`, of `member` or (None) of everyone, one row a meter and slot."""
     t = event_table("MeterReadings", "ReadingAccepted")
-    singles = index_rows(conn, t, t.c.member == member, t.c.slot >= lo, t.c.slot <= hi)
     s = event_table("MeterReadings", "ReadingSpanAccepted")
+    whose = (t.c.member == member,) if member is not None else ()
+    spans_of = (s.c.member == member,) if member is not None else ()
+    singles = index_rows(conn, t, *whose, t.c.slot >= lo, t.c.slot <= hi)
     from_spans = [
         {
             **{
@@ -83,7 +86,7 @@ def _readings(conn: Connection, member: str, lo: int, hi: int) -> list[dict[str,
             "export_wh": r.export_wh,
             "sequence": r.sequence,
         }
-        for row in index_rows(conn, s, s.c.member == member, s.c.first_slot <= hi)
+        for row in index_rows(conn, s, *spans_of, s.c.first_slot <= hi)
         for r in ReadingSpan.from_words(
             bytes.fromhex(row["meter_id"][2:]),
             int(row["first_slot"]),
@@ -285,10 +288,11 @@ class History:
             ),
         )
 
-    def readings(self, member: str, lo: int, hi: int) -> list[dict[str, Any]]:
-        """The member's readings of slots `lo`..`hi` in chain order, each as a ReadingAccepted
-        row: those accepted one by one, and those of its spans (ReadingSpanAccepted) one row a
-        slot, carrying the span's block, transaction and log index."""
+    def readings(self, member: str | None, lo: int, hi: int) -> list[dict[str, Any]]:
+        """The member's (None: every member's) readings of slots `lo`..`hi` in chain order, each
+        as a ReadingAccepted row: those accepted one by one, and those of spans
+        (ReadingSpanAccepted) one row a slot, carrying the span's block, transaction and log
+        index."""
         check_range(lo, hi)  # the same cap as trades, bills and slots
         return self.cached(
             ("readings", member, lo, hi), lambda conn: _readings(conn, member, lo, hi)

@@ -438,6 +438,10 @@ class ReadingPublic(BaseModel):
     tx_hash: str
 
 
+class SlotReadingPublic(ReadingPublic):
+    member: str
+
+
 class StatementLinePublic(BaseModel):
     key: str
     label: str = Field(description="What the figure is, in a few words")

@@ -3,9 +3,10 @@ events for auditors and the public."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -28,6 +29,7 @@ from api.schemas import (
     ReadingPublic,
     SettledSlotPublic,
     SlotBillPublic,
+    SlotReadingPublic,
     StatementLinePublic,
     TradePublic,
 )
@@ -74,20 +76,38 @@ def trades(
     ]
 
 
+def _reading_figures(r: Mapping[str, Any]) -> dict[str, Any]:
+    """A reading row's public figures (the index's integers as ints)."""
+    return {
+        "meter_id": r["meter_id"],
+        "slot": int(r["slot"]),
+        "import_wh": int(r["import_wh"]),
+        "export_wh": int(r["export_wh"]),
+        "sequence": int(r["sequence"]),
+        "block_number": int(r["block_number"]),
+        "tx_hash": r["tx_hash"],
+    }
+
+
 @router.get("/readings")
 def readings(user: CurrentUser, history: HistoryDep, slots: SlotRangeDep) -> list[ReadingPublic]:
     """The account's accepted meter readings."""
     return [
-        ReadingPublic(
-            meter_id=r["meter_id"],
-            slot=int(r["slot"]),
-            import_wh=int(r["import_wh"]),
-            export_wh=int(r["export_wh"]),
-            sequence=int(r["sequence"]),
-            block_number=int(r["block_number"]),
-            tx_hash=r["tx_hash"],
-        )
+        ReadingPublic(**_reading_figures(r))
         for r in history.readings(user.address, slots.lo, slots.hi)
+    ]
+
+
+@router.get("/slots/{slot}/readings")
+def slot_readings(
+    history: HistoryDep, slot: Annotated[int, Path(ge=0, lt=2**63)]
+) -> list[SlotReadingPublic]:
+    """Every member's accepted meter readings of `slot`, in chain order, one row a meter whether
+    it signed the slot alone or in a span (a span's event has no slot of its own to filter
+    /events by). For auditors, as /events."""
+    return [
+        SlotReadingPublic(**_reading_figures(r), member=r["member"])
+        for r in history.readings(None, slot, slot)
     ]
 
 

@@ -888,7 +888,7 @@ async function slotView(slotText) {
       h("p", { "data-testid": "slot-outcome" }, outcome, ` Starts ${slotTime(slot)}.`),
       chart,
     ),
-    section("Events of this slot", h("ul", { class: "links" }, [["OrderBook", "OrderPlaced"], ["OrderBook", "OrderCancelled"], ["Settlement", "SlotSettled"], ["MeterReadings", "ReadingAccepted"], ["ImbalanceSettlement", "ImbalanceSettled"], ["ImbalanceSettlement", "SlotDigest"]].map(([c, e]) => h("li", {}, eventsLink(c, e, slot))))),
+    section("Events of this slot", h("ul", { class: "links" }, [["OrderBook", "OrderPlaced"], ["OrderBook", "OrderCancelled"], ["Settlement", "SlotSettled"], ["ImbalanceSettlement", "ImbalanceSettled"], ["ImbalanceSettlement", "SlotDigest"]].map(([c, e]) => h("li", {}, eventsLink(c, e, slot))).concat(h("li", {}, h("a", { href: `/slots/${slot}/readings` }, "Meter readings (single and in spans)"))))),
   ];
 }
 
