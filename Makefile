@@ -34,9 +34,10 @@ PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || tr
 # cannot be installed or cannot reach the index. The locks pin every version, so both install
 # the same set.
 UV_VERSION := 0.13.10
-# $(call venv_install,VENV,ARGS): install ARGS (pip install arguments) into the venv VENV.
+# $(call venv_install,VENV,ARGS): install ARGS (pip install arguments) into the venv VENV (uv
+# itself once per venv).
 define venv_install
-	@$(1)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2>&1 | $(PIP_FILTER) || true
+	@test -x $(1)/bin/uv || $(1)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2>&1 | $(PIP_FILTER) || true
 	$(1)/bin/uv pip install --quiet --python $(1)/bin/python $(2) \
 		|| $(1)/bin/pip install --quiet --disable-pip-version-check $(2) 2>&1 | $(PIP_FILTER)
 endef
