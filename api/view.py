@@ -96,7 +96,8 @@ class ChainView:
         self.head = node.block_number()
         self.hooks: list[Callable[[], None]] = []  # also run on every poll (the index's checkpoint)
         # The gateways' reads: every view call cached per head block (`cached`).
-        self._reads = cached_calls(node, self.cached)
+        self._reads = cached_calls(node, self.cached, self._read_head)
+        self._computing = threading.local()  # .head: the head a miss's compute reads at
         self.community = CommunityGateway(self._reads)
         self.token = EnergyTokenGateway(self._reads)
         self.ledger: ImbalanceGateway | SharingGateway = period_ledger(self._reads)
@@ -155,13 +156,36 @@ class ChainView:
                 self.head = head
                 self._cache = {}
 
+    def _read_head(self) -> int:
+        """The block this thread's chain reads are made at: the head its outermost cache miss
+        began with, else the current head."""
+        head = getattr(self._computing, "head", None)
+        return self.head if head is None else int(head)
+
     def cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        """`compute()` once per head block (not stored if the head moved while computing)."""
+        """`compute()` once per head block (not stored if the head moved while computing).
+
+        A miss first catches the head up with the node (one request; hits, the hot path, ask
+        nothing), and the gateways' calls read at that head (chain.node.cached_calls). So an
+        answer is never older than a fresh read of the node, and answers cached at one head
+        never mix two blocks: a slot already shown as settled cannot leave its orders shown
+        open from a head cached before the settlement (the poll alone lags up to
+        `poll_seconds`). Misses inside a compute read at the head it began with."""
         with self._lock:
-            head = self.head
             if key in self._cache:
                 return self._cache[key]  # type: ignore[no-any-return]
-        value = compute()
+        outer = getattr(self._computing, "head", None)
+        if outer is None:
+            self.refresh()
+        with self._lock:
+            head = self.head if outer is None else outer
+            if outer is None and key in self._cache:  # the head had not moved: a hit
+                return self._cache[key]  # type: ignore[no-any-return]
+        self._computing.head = head
+        try:
+            value = compute()
+        finally:
+            self._computing.head = outer
         with self._lock:
             if self.head == head:
                 self._cache[key] = value
@@ -228,14 +252,20 @@ class ChainView:
     def wallet(self, address: str) -> tuple[int, int, int]:
         """Balance, escrow held for its orders (none in the `sharing` mode: no order book),
         debt (n€)."""
-        balance = self.token.balance_of(address)
-        debt = self.token.debt_of(address)
-        escrow = 0
-        if self.deployed("OrderBook"):
-            escrow = sum(
-                o.order.escrow for o in self.orders_of(address) if o.status in ("open", "closed")
-            )
-        return balance, escrow, debt
+
+        def read() -> tuple[int, int, int]:
+            balance = self.token.balance_of(address)
+            debt = self.token.debt_of(address)
+            escrow = 0
+            if self.deployed("OrderBook"):
+                escrow = sum(
+                    o.order.escrow
+                    for o in self.orders_of(address)
+                    if o.status in ("open", "closed")
+                )
+            return balance, escrow, debt
+
+        return self.cached((*WALLET_KEY, address), read)
 
     # -- sends -----------------------------------------------------------------------------
 

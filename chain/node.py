@@ -1037,9 +1037,15 @@ def _call_key(fn: ContractFunction) -> tuple[Any, ...]:
 class _CachedCalls:
     """A node whose view calls at the latest block go through a cache (`cached_calls`)."""
 
-    def __init__(self, node: Node, cache: Callable[[tuple[Any, ...], Callable[[], Any]], Any]):
+    def __init__(
+        self,
+        node: Node,
+        cache: Callable[[tuple[Any, ...], Callable[[], Any]], Any],
+        head: Callable[[], int],
+    ) -> None:
         self._node = node
         self._cache = cache
+        self._head = head
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._node, name)
@@ -1047,15 +1053,21 @@ class _CachedCalls:
     def call(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
         if block != "latest":
             return self._node.call(fn, block)
-        return self._cache(_call_key(fn), lambda: self._node.call(fn))
+        return self._cache(_call_key(fn), lambda: self._node.call(fn, self._head()))
 
 
-def cached_calls(node: Node, cache: Callable[[tuple[Any, ...], Callable[[], Any]], Any]) -> Node:
+def cached_calls(
+    node: Node,
+    cache: Callable[[tuple[Any, ...], Callable[[], Any]], Any],
+    head: Callable[[], int],
+) -> Node:
     """`node` with every view call at the latest block (so every gateway read, chain/gateway.py)
     answered by `cache(key, read)`, which may return a value it keeps for `key` instead of
     calling `read()`; the key names the call's contract address, function and arguments (the
-    API's per-head-block cache, api/view.py). Everything else is `node`'s own."""
-    return cast(Node, _CachedCalls(node, cache))
+    API's per-head-block cache, api/view.py). `read()` calls at block `head()`, the block the
+    cache keeps answers for, not at the node's latest: answers cached a moment apart then
+    describe one state, never a mix of two blocks. Everything else is `node`'s own."""
+    return cast(Node, _CachedCalls(node, cache, head))
 
 
 class _AtBlock:

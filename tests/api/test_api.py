@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from api.client import EUR, Wallet, sign_text, siwe_message
+from api.view import ChainView
 from chain.devchain import close_gate
 from chain.node import Node, Sender
 from chain.signing import sign_typed_data
@@ -290,6 +291,31 @@ def test_a_settled_slot_shows_price_volume_and_fills(
     assert wallet["balance"] == 10 * EUR - 1_500 * (130_000 + 5_000 + 40_000)
     status = client.get("/audit/status").json()
     assert status["supply_conserved"] and status["total_minted"] >= 20 * EUR
+
+
+def test_the_view_never_mixes_two_blocks(client: httpx.Client, node: Node, dso: Wallet) -> None:
+    """Answers cached at one head describe one block. With no head poll at all, a buyer's order
+    status and escrow read before its slot settles are not served after a read that sees the
+    settlement (a read first asked after it, so made at the node's head). Stop 35's CI failed
+    on this: the slot page showed the settlement while the order, cached at the head before
+    it, still showed `closed`."""
+    view = ChainView(node, relayer=None, operator=None, poll_seconds=3600)  # no poll: not started
+    seller = new_member(client, dso, top_up=10 * EUR)
+    buyer = new_member(client, dso, top_up=10 * EUR)
+    slot = open_slot(client, node) + 3
+    seller.post("/orders/direct", seller.direct_order(slot, "sell", 800, 100_000))
+    (buy_id,) = buyer.post("/orders/direct", buyer.direct_order(slot, "buy", 500, 160_000)).json()[
+        "order_ids"
+    ]
+    close_gate(node, slot)
+    statuses = {r.order.order_id: r.status for r in view.orders_of(buyer.address)}
+    assert statuses[buy_id] == "closed" and view.wallet(buyer.address)[1] > 0
+    Matcher(node, Sender(str(node.w3.eth.accounts[MATCHER_ACCOUNT]))).run_once()
+
+    assert view.settlement.clearing_of(slot).settled  # first asked now: read at the node's head
+    statuses = {r.order.order_id: r.status for r in view.orders_of(buyer.address)}
+    assert statuses[buy_id] == "settled"
+    assert view.wallet(buyer.address)[1] == 0  # no escrow left once settled
 
 
 def test_sharing_slots_answer_trading_mode_in_a_trading_community(members: list[Wallet]) -> None:
