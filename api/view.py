@@ -150,6 +150,10 @@ class ChainView:
                     self._cache = {}
 
     def refresh(self) -> None:
+        """Take the node's head. The poll, the sends and cache misses refresh from several
+        threads, so a slower one's older answer may move the head back a block until the next
+        refresh (reads then describe that block, which exists); a head that only moved forward
+        would keep reads at a block a restarted node lost until it mined that far again."""
         head = self.node.block_number()
         with self._lock:
             if head != self.head:
