@@ -2,11 +2,11 @@
 
 On a private anvil, a community deployed in the `sharing` mode (dynamic key) with N members
 (200 and 1,000 by default), one meter each, chunks of `chunk_members` (256: 200 members are one
-chunk, 1,000 are four, so the multi-chunk path with its tally passes is measured too). About
+chunk, 1,000 are four, so the multi-chunk path with its tally is measured too). About
 40 % of the members have PV: in each slot they export 1..1,500 Wh, the rest import 1..2,000 Wh
 (the same members export in both slots, as a community's PV households do); every meter signs its
 reading, the readings are relayed in batches of `--batch`, and the matcher's SharingStep
-settles the slot (tally passes if several chunks, then one `settle` per chunk).
+settles the slot (its tally if several chunks, then one `settle` per chunk).
 
 Measured: `gas_per_member_slot_sharing` = (reading relay + tally + settle gas) / N, with the
 breakdown (the reading alone, the tally, the settlement: allocation, money, fees, events), for

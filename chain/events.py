@@ -218,6 +218,13 @@ PACKED_ARGS: Mapping[str, Mapping[str, tuple[PackedField, ...]]] = {
         "chargedAndPaid": _fields(("charged", "uint256", 128), ("paid", "uint256", 128)),
         "collectedAndBauCost": _fields(("collected", "uint256", 128), ("bauCost", "int256", 128)),
     },
+    "SharingTallied": {
+        "totals": _fields(
+            ("productionWh", "uint256", 64),
+            ("demandWh", "uint256", 64),
+            ("allocatedWh", "uint256", 64),
+        ),
+    },
 }
 
 

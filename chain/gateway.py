@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
-from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -264,6 +264,12 @@ class CommunityGateway(_Contract):
             member, from_slot, participation_pct, list(shares_ppm)
         )
         return Mined.of(self._send(fn, sender, tx))
+
+    def sharing_terms_of(self, members: Sequence[str], slot: int) -> list[tuple[int, int]]:
+        """Each member's participation (%) and static share (ppm) in force in `slot` (the
+        share of the slot's hour for an hourly schedule), as the sharing settlement reads them."""
+        words = self.node.call(self.contract.functions.sharingTermsOf(list(members), slot))
+        return [(int(w) & 0xFF, int(w) >> 8) for w in words]
 
     def schedule_tariff(
         self, from_slot: int, rules: SlotRules, *, sender: Sender, **tx: Unpack[TxOptions]
@@ -999,11 +1005,28 @@ class SharingGateway(_PeriodLedger):
         """How many chunks `slot` settles in."""
         return int(self.node.call(self.contract.functions.chunksIn(slot)))
 
-    passes = _Getter(int, "How many tally passes over every chunk a slot of several chunks needs.")
+    def tally_of(self, slot: int) -> Tally:
+        """Where the tally of a multi-chunk `slot` stands."""
+        claimed, next_chunk, complete = self.node.call(self.contract.functions.tallyOf(slot))
+        return Tally(int(claimed), int(next_chunk), bool(complete))
 
-    def chunk_step(
+    def tally(
         self,
-        step: Literal["tally", "settle"],
+        slot: int,
+        chunk: int,
+        totals: int,
+        members: Sequence[str],
+        reading_words: Sequence[int],
+        *,
+        sender: Sender,
+    ) -> Mined:
+        """Count `chunk` into `slot`'s tally under the named community totals (chain.sharing.
+        pack_totals), sent at the gas limit."""
+        fn = self.contract.functions.tally(slot, chunk, totals, list(members), list(reading_words))
+        return Mined.of(self._send_at_gas_limit(fn, sender))
+
+    def settle(
+        self,
         slot: int,
         chunk: int,
         members: Sequence[str],
@@ -1011,10 +1034,20 @@ class SharingGateway(_PeriodLedger):
         *,
         sender: Sender,
     ) -> Mined:
-        """One chunk's turn of a tally pass (`tally`) or its settlement (`settle`), sent at the
-        gas limit: both take the chunk's members and reading words."""
-        fn = self.contract.functions[step](slot, chunk, list(members), list(reading_words))
+        """Settle `chunk`'s members in `slot` from its members and reading words, sent at the
+        gas limit."""
+        fn = self.contract.functions.settle(slot, chunk, list(members), list(reading_words))
         return Mined.of(self._send_at_gas_limit(fn, sender))
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """A multi-chunk slot's tally (SharingSettlement.tallyOf): the totals chunk 0 named
+    (E | D << 64 | A << 128), the next chunk to count, and whether it is complete."""
+
+    claimed: int
+    next_chunk: int
+    complete: bool
 
 
 def period_ledger(node: Node) -> ImbalanceGateway | SharingGateway:

@@ -88,14 +88,20 @@ def word_member(word: int) -> str:
     return checksum(f"0x{word & _MASK160:040x}")
 
 
+def word_flows(word: int) -> tuple[int, int]:
+    """A reading word's import and export (Wh)."""
+    return (word >> 160) & _MASK48, (word >> 208) & _MASK48
+
+
 def positions(reading_words: Sequence[int], trade_words: Sequence[int]) -> list[Position]:
     """Aggregate per member with at least one reading, ascending by address (as the contract
     requires). Trades of members without a reading are left out: they have no imbalance."""
     acc: dict[int, list[int]] = {}
     for w in reading_words:
         p = acc.setdefault(w & _MASK160, [0, 0, 0, 0])
-        p[0] += (w >> 160) & _MASK48
-        p[1] += (w >> 208) & _MASK48
+        imp, exp = word_flows(w)
+        p[0] += imp
+        p[1] += exp
     for w in trade_words:
         found = acc.get(w & _MASK160)
         if found is not None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
-from chain.metering import word_member
-from market.sharing import Key, SharingMember, SharingTariff, allocate, member_money
+from chain.metering import word_flows, word_member
+from market.sharing import Allocation, Key, SharingMember, SharingTariff, allocate, member_money
 
 SHARING_KEY_CODES: dict[Key, int] = {Key.DYNAMIC: 0, Key.STATIC: 1}
 """contracts/lib/MarketTypes.sol `SharingKey`."""
@@ -53,6 +53,54 @@ class SharingRow:
     bau_cost: int
 
 
+@dataclass(frozen=True, slots=True)
+class SlotAllocation:
+    """A slot's allocation by the pure rule, with the members behind its ids (ranks in the
+    on-chain order) and each member's metered (import, export)."""
+
+    allocation: Allocation
+    members: dict[int, str]
+    flows: dict[str, tuple[int, int]]
+
+
+def allocate_slot(
+    words_by_chunk: Mapping[int, Sequence[int]], terms: Mapping[str, tuple[int, int]], key: Key
+) -> SlotAllocation:
+    """A slot's allocation by the pure rule; arguments as `expected_rows`'."""
+    flows: dict[str, tuple[int, int]] = {}
+    order: dict[tuple[int, int], str] = {}
+    for chunk, words in words_by_chunk.items():
+        for w in words:
+            member = word_member(w)
+            imp, exp = flows.get(member, (0, 0))
+            more_imp, more_exp = word_flows(w)
+            flows[member] = (imp + more_imp, exp + more_exp)
+            order[member_order(chunk, member)] = member
+    ids = dict(enumerate(order[k] for k in sorted(order)))
+    members = []
+    for mid, member in ids.items():
+        pct, ppm = terms.get(member, (100, 0))
+        imp, exp = flows[member]
+        members.append(SharingMember(mid, exp - imp, pct, ppm if key is Key.STATIC else None))
+    return SlotAllocation(allocate(members, key), ids, flows)
+
+
+def slot_totals(
+    words_by_chunk: Mapping[int, Sequence[int]], terms: Mapping[str, tuple[int, int]], key: Key
+) -> int:
+    """The community totals of a slot, E | D << 64 | A << 128 (Wh), as the tally of a
+    multi-chunk slot names them (SharingSettlement.tally); arguments as `expected_rows`'."""
+    a = allocate_slot(words_by_chunk, terms, key).allocation
+    return pack_totals(a.community_production_wh, a.community_demand_wh, a.allocated_wh)
+
+
+def pack_totals(production_wh: int, demand_wh: int, allocated_wh: int) -> int:
+    """E | D << 64 | A << 128: the tally's totals word (each total below 2**64)."""
+    if not all(0 <= x < 1 << 64 for x in (production_wh, demand_wh, allocated_wh)):
+        raise ValueError("community totals must lie in 0..2**64-1 Wh")
+    return production_wh | demand_wh << 64 | allocated_wh << 128
+
+
 def expected_rows(
     words_by_chunk: Mapping[int, Sequence[int]],
     terms: Mapping[str, tuple[int, int]],
@@ -61,22 +109,8 @@ def expected_rows(
 ) -> dict[str, SharingRow]:
     """Every member's row of a slot, by the pure rule: `words_by_chunk` maps each chunk to its
     reading words, `terms` each member to (participation %, share ppm) (missing: 100 %, 0 ppm)."""
-    flows: dict[str, list[int]] = {}
-    order: dict[tuple[int, int], str] = {}
-    for chunk, words in words_by_chunk.items():
-        for w in words:
-            member = word_member(w)
-            f = flows.setdefault(member, [0, 0])
-            f[0] += (w >> 160) & ((1 << 48) - 1)
-            f[1] += (w >> 208) & ((1 << 48) - 1)
-            order[member_order(chunk, member)] = member
-    ids = dict(enumerate(order[k] for k in sorted(order)))
-    members = []
-    for mid, member in ids.items():
-        pct, ppm = terms.get(member, (100, 0))
-        imp, exp = flows[member]
-        members.append(SharingMember(mid, exp - imp, pct, ppm if key is Key.STATIC else None))
-    allocation = allocate(members, key)
+    slot = allocate_slot(words_by_chunk, terms, key)
+    allocation, ids, flows = slot.allocation, slot.members, slot.flows
     out: dict[str, SharingRow] = {}
     for row in allocation.members():
         member = ids[row.id]

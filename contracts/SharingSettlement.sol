@@ -41,8 +41,10 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         uint256 producers;
     }
 
-    /// @dev A multi-chunk slot's tally so far (running totals; the pass and chunk that come next).
+    /// @dev A multi-chunk slot's tally so far: the totals chunk 0 named, the running sums, the
+    /// consumers and producers counted, the chunk that comes next, and whether it is complete.
     struct Tally {
+        uint256 claimed;
         uint128 e;
         uint128 d;
         uint128 a;
@@ -51,7 +53,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         uint32 consumers;
         uint32 producers;
         uint32 nextChunk;
-        uint8 pass;
+        bool complete;
     }
 
     /// @dev One member's row: the SharingSettled event's figures, in order.
@@ -93,7 +95,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     SharingKey public immutable key;
 
     mapping(uint64 slot => Tally) private _tallies;
-    /// @dev Per (slot, chunk): consumers | producers << 32 in the chunks before it (set by pass 1).
+    /// @dev Per (slot, chunk): consumers | producers << 32 in the chunks before it (set by the tally).
     mapping(uint64 slot => mapping(uint32 chunk => uint256)) private _before;
 
     /// @param key_ The allocation key.
@@ -113,54 +115,74 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     // ----------------------------------------------------------------------------------- tally
 
     /// @inheritdoc ISharingSettlement
-    function tally(uint64 slot, uint32 chunk, address[] calldata members, uint256[] calldata readingWords)
-        external
-    {
+    function tally(
+        uint64 slot,
+        uint32 chunk,
+        uint256 totals,
+        address[] calldata members,
+        uint256[] calldata readingWords
+    ) external {
         if (!community.hasRole(Roles.MATCHER, msg.sender)) revert SharingNotMatcher(msg.sender);
         uint32 chunks = chunksIn(slot);
         Tally memory t = _tallies[slot];
-        uint8 need = passes();
-        if (chunks < 2 || t.pass >= need) revert SharingTallyNotNeeded(slot);
-        if (chunk != t.nextChunk) revert SharingTallyOutOfOrder(slot, t.nextChunk, chunk);
+        if (chunks < 2 || t.complete) revert SharingTallyNotNeeded(slot);
+        if (chunk == 0) {
+            t = Tally(totals, 0, 0, 0, 0, 0, 0, 0, 0, false);
+        } else {
+            if (chunk != t.nextChunk) revert SharingTallyOutOfOrder(slot, t.nextChunk, chunk);
+            if (totals != t.claimed) revert SharingTallyTotalsChanged(slot, t.claimed, totals);
+        }
         if (slot < nextSlotOf(chunk)) revert SharingOutOfOrder(chunk, nextSlotOf(chunk), slot);
         _requireReady(slot);
         Chunk memory c = _load(slot, chunk, members, readingWords);
-        uint256 n = members.length;
-        if (t.pass == 0) {
-            _before[slot][chunk] = uint256(t.consumers) | uint256(t.producers) << 32;
-            for (uint256 i; i < n; ++i) {
-                t.e += uint128(c.bigG[i]);
-                t.d += uint128(c.bigC[i]);
-                if (c.bigC[i] != 0) ++t.consumers;
-                if (c.bigG[i] != 0) ++t.producers;
-            }
-        } else if (key == SharingKey.Dynamic) {
-            // pass 1: A = min(E, D) and the two sums of floors
-            uint256 a = t.e < t.d ? t.e : t.d;
-            t.a = uint128(a);
-            for (uint256 i; i < n; ++i) {
-                if (t.e < t.d) t.sumFloorC += uint128(c.bigC[i] * t.e / t.d);
-                if (t.e != 0) t.sumFloorR += uint128(a * c.bigG[i] / t.e);
-            }
-        } else if (t.pass == 1) {
-            for (uint256 i; i < n; ++i) {
-                uint256 allot = uint256(t.e) * c.sharePpm[i] / PPM;
-                t.a += uint128(allot < c.bigC[i] ? allot : c.bigC[i]);
-            }
-        } else {
-            for (uint256 i; i < n; ++i) {
-                if (t.e != 0) t.sumFloorR += uint128(uint256(t.a) * c.bigG[i] / t.e);
-            }
-        }
-        emit SharingTallied(slot, chunk, t.pass);
+        _before[slot][chunk] = uint256(t.consumers) | uint256(t.producers) << 32;
+        _count(t, c);
+        emit SharingTallied(slot, chunk, totals);
         if (chunk + 1 == chunks) {
-            t.nextChunk = 0;
-            ++t.pass;
+            // Every chunk counted: the named totals must be the counted ones.
+            if (key == SharingKey.Dynamic) t.a = t.e < t.d ? t.e : t.d;
+            uint256 counted = uint256(t.e) | uint256(t.d) << 64 | uint256(t.a) << 128;
+            if (t.e >> 64 != 0 || t.d >> 64 != 0 || t.a >> 64 != 0 || counted != t.claimed) {
+                revert SharingTallyTotalsMismatch(slot, t.claimed, counted);
+            }
+            t.complete = true;
         } else {
             t.nextChunk = chunk + 1;
         }
         _tallies[slot] = t;
         _close(slot, chunk, c.readingsHash);
+    }
+
+    /// @dev Add a chunk to the tally: its members' G_i and C_i, and the rule's sums computed with the
+    /// named totals E, D, A (checked once every chunk is in): Σ floor(C_i·E/D) (dynamic, E < D),
+    /// Σ min(floor(E·s_i/PPM), C_i) (static: A itself) and Σ floor(A·G_j/E).
+    function _count(Tally memory t, Chunk memory c) private view {
+        uint256 e = uint64(t.claimed);
+        uint256 d = uint64(t.claimed >> 64);
+        uint256 a = uint64(t.claimed >> 128);
+        bool dynamic = key == SharingKey.Dynamic;
+        uint256 n = c.bigC.length;
+        for (uint256 i; i < n; ++i) {
+            uint256 g = c.bigG[i];
+            uint256 cc = c.bigC[i];
+            t.e += uint128(g);
+            t.d += uint128(cc);
+            if (cc != 0) ++t.consumers;
+            if (g != 0) ++t.producers;
+            if (dynamic) {
+                if (e < d) t.sumFloorC += uint128(cc * e / d);
+            } else {
+                uint256 allot = e * c.sharePpm[i] / PPM;
+                t.a += uint128(allot < cc ? allot : cc);
+            }
+            if (e != 0) t.sumFloorR += uint128(a * g / e);
+        }
+    }
+
+    /// @inheritdoc ISharingSettlement
+    function tallyOf(uint64 slot) external view returns (uint256 claimed, uint32 nextChunk, bool complete) {
+        Tally storage t = _tallies[slot];
+        return (t.claimed, t.nextChunk, t.complete);
     }
 
     // ----------------------------------------------------------------------------------- settle
@@ -211,11 +233,6 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     }
 
     // ----------------------------------------------------------------------------------- views
-
-    /// @inheritdoc ISharingSettlement
-    function passes() public view returns (uint8) {
-        return key == SharingKey.Dynamic ? 2 : 3;
-    }
 
     /// @inheritdoc ISharingSettlement
     function chunksIn(uint64 slot) public view returns (uint32 n) {
@@ -339,7 +356,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
 
     function _storedTotals(uint64 slot, uint32 chunk) private view returns (Totals memory t) {
         Tally storage s = _tallies[slot];
-        if (s.pass < passes()) revert SharingTallyIncomplete(slot, s.pass, s.nextChunk);
+        if (!s.complete) revert SharingTallyIncomplete(slot, s.nextChunk);
         t.e = s.e;
         t.d = s.d;
         t.a = s.a;

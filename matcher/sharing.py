@@ -2,9 +2,10 @@
 
 No orders: each slot, once its readings are in (every meter reported, or the reading deadline
 passed), is settled per chunk from its committed reading words: the words of each chunk (from
-the readings' events, in acceptance order), then, when the slot has several chunks, the
-tally passes (every chunk in order, `passes()` times), then one `settle` per chunk. The contract
-checks everything; the expectation the tests compare it with is chain.sharing.expected_rows.
+the readings' events, in acceptance order), then, when the slot has several chunks, its tally
+(every chunk in order, under the community totals computed here with the pure rule, which the
+contract checks once every chunk is counted), then one `settle` per chunk. The contract checks
+everything; the expectation the tests compare it with is chain.sharing.expected_rows.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from chain.gateway import CommunityGateway, Mined, ReadingsGateway, SharingGateway
 from chain.metering import word_member
 from chain.node import Node, Sender, TransactionReverted
-from chain.sharing import chunk_members
+from chain.sharing import chunk_members, slot_totals
 from matcher.readiness import meters_ready
 
 log = logging.getLogger("gridshare.matcher.sharing")
@@ -70,21 +71,10 @@ class SharingStep:
         gas: dict[str, list[int]] = {}
         pending = [c for c in range(chunks) if self.sharing.next_slot_of(c) == slot]
         if chunks > 1 and pending == list(range(chunks)):
-            for p in range(self.sharing.passes()):
-                for c in range(chunks):
-                    try:
-                        mined = self.sharing.chunk_step(
-                            "tally", slot, c, *args[c], sender=self.sender
-                        )
-                    except TransactionReverted as exc:
-                        # Another submission ran this pass: the contract's state decides.
-                        if exc.error in ("SharingTallyOutOfOrder", "SharingTallyNotNeeded"):
-                            continue
-                        raise
-                    gas.setdefault("tally", []).append(self._gas(mined, f"tally {slot}/{c}/{p}"))
+            self._tally(slot, words, args, gas)
         for c in pending:
             try:
-                mined = self.sharing.chunk_step("settle", slot, c, *args[c], sender=self.sender)
+                mined = self.sharing.settle(slot, c, *args[c], sender=self.sender)
             except TransactionReverted as exc:
                 if exc.error == "SharingOutOfOrder":  # another submission settled it first
                     continue
@@ -92,6 +82,33 @@ class SharingStep:
             gas.setdefault("settle", []).append(self._gas(mined, f"settle {slot}/{c}"))
         log.info("slot %d sharing settled: chunks=%d gas=%s", slot, chunks, gas)
         return gas
+
+    def _tally(
+        self,
+        slot: int,
+        words: dict[int, list[int]],
+        args: dict[int, tuple[list[str], list[int]]],
+        gas: dict[str, list[int]],
+    ) -> None:
+        """Count every chunk of a multi-chunk `slot` into its tally under the totals the pure
+        rule gives, resuming a tally begun under the same totals (a restarted matcher)."""
+        terms: dict[str, tuple[int, int]] = {}
+        for members, _ in args.values():
+            terms.update(zip(members, self.community.sharing_terms_of(members, slot), strict=True))
+        totals = slot_totals(words, terms, self.sharing.sharing_key())
+        state = self.sharing.tally_of(slot)
+        if state.complete:
+            return
+        first = state.next_chunk if state.claimed == totals else 0
+        for c in range(first, len(args)):
+            try:
+                mined = self.sharing.tally(slot, c, totals, *args[c], sender=self.sender)
+            except TransactionReverted as exc:
+                # Another submission counted it: the contract's state decides.
+                if exc.error in ("SharingTallyOutOfOrder", "SharingTallyNotNeeded"):
+                    continue
+                raise
+            gas.setdefault("tally", []).append(self._gas(mined, f"tally {slot}/{c}"))
 
     def run_once(self) -> list[int]:
         """Settle every due slot in order; returns the slots settled."""

@@ -4,7 +4,7 @@ meter each, and a slot settled by the matcher from meter-signed readings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,7 @@ from matcher.service import Matcher
 
 EUR = 10**9
 SHARING_ENV = {"GRIDSHARE_MARKET_MODE": "sharing", "GRIDSHARE_CHUNK_MEMBERS": "2"}
-"""Two members a chunk, so a handful of members spans several chunks (tally passes)."""
+"""Two members a chunk, so a handful of members spans several chunks (a tally first)."""
 FLOWS = [(0, 900), (700, 0), (0, 120), (333, 0), (500, 0)]
 """(import, export) Wh of each member: E = 1,020 < D = 1,533, leftovers on both sides."""
 
@@ -85,10 +85,14 @@ class SharingCommunity:
             first = current + per_day - current % per_day
             self.node.make_request("evm_mine", [int(self.node.call(community.slotStart(first)))])
 
-    def settle_slot(self, flows: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    def settle_slot(
+        self,
+        flows: Sequence[tuple[int, int]],
+        before_settle: Callable[[Matcher, int], None] | None = None,
+    ) -> tuple[int, int]:
         """Settle the slots up to the next one empty, then the next one with each member's
-        (import, export) Wh read by its meter; returns that slot and the first block of its
-        readings."""
+        (import, export) Wh read by its meter (`before_settle(matcher, slot)` runs between its
+        readings and its settlement); returns that slot and the first block of its readings."""
         node, matcher = self.node, self.matcher
         community = node.contract("Community").functions
         readings = node.contract("MeterReadings")
@@ -111,6 +115,8 @@ class SharingCommunity:
             )
         block = node.w3.eth.block_number + 1
         node.transact(readings.functions.submitReadings(batch, signatures), self.account(1))
+        if before_settle is not None:
+            before_settle(matcher, slot)
         matcher.run_once()
         assert int(node.call(sharing.nextSlot())) == slot + 1
         return slot, block

@@ -17,10 +17,15 @@ import {IMeterLedger} from "./IMeterLedger.sol";
 /// floor(C_i·E/D)` such members in that order get one Wh each (one pass); likewise producers.
 ///
 /// One chunk in the slot: `settle` does everything in one transaction. Several chunks: the community
-/// totals need every chunk, so `tally` runs per chunk in chunk order, pass after pass (dynamic key: 2
-/// passes, static: 3), storing the slot's running totals and each chunk's count of consumers and
-/// producers before it; then `settle` runs per chunk with the stored totals. Every call re-supplies
-/// the chunk's words, checked against the same (closed) commitment.
+/// totals need every chunk, so `tally` runs once per chunk in chunk order before any chunk settles.
+/// The matcher names the totals `E`, `D`, `A` it computed off-chain with chunk 0's call; each chunk
+/// adds its figures and its terms of the rule computed with the named totals (Σ floor(C_i·E/D),
+/// Σ floor(A·G_j/E), and for the static key Σ min(allotment, C_i)), and the last chunk's call
+/// checks that the counted totals are the named ones (`SharingTallyTotalsMismatch` otherwise: the
+/// tally starts again from chunk 0). So one pass computes what a pass per total would, and no
+/// money moves on a total that was not counted. The tally stores the slot's sums and each chunk's
+/// count of consumers and producers before it; `settle` then runs per chunk with the stored
+/// totals. Every call re-supplies the chunk's words, checked against the same (closed) commitment.
 ///
 /// Digest chain per chunk: `digest[s][c] = keccak256(abi.encode(digest[s−1][c], s, c, key, E, D, A,
 /// readingsHash, rowsHash))`, `rowsHash` the running `h = keccak256(abi.encode(h, member, row))` over the
@@ -53,8 +58,10 @@ interface ISharingSettlement is IMeterLedger {
         uint256 allocatedWh,
         uint256 members
     );
-    /// @notice A tally pass of a multi-chunk slot covered `chunk`.
-    event SharingTallied(uint64 indexed slot, uint32 indexed chunk, uint8 pass);
+    /// @notice The tally of a multi-chunk slot covered `chunk`, under the named community totals
+    /// `totals` = productionWh | demandWh << 64 | allocatedWh << 128 (E, D, A; packed as
+    /// docs/decisions.md, "Packed events", says).
+    event SharingTallied(uint64 indexed slot, uint32 indexed chunk, uint256 totals);
 
     error SharingNotMatcher(address caller);
     error SharingOutOfOrder(uint32 chunk, uint64 expected, uint64 slot);
@@ -68,19 +75,37 @@ interface ISharingSettlement is IMeterLedger {
     error SharingMemberWithoutReading(address member);
     error SharingSupplyUnderfunded(uint256 needed, uint256 balance);
     error SharingNoSupplyAccount();
-    /// @notice The slot has `chunks` chunks; its tally must cover them first (next: `pass`, `chunk`).
-    error SharingTallyIncomplete(uint64 slot, uint8 pass, uint32 chunk);
-    /// @notice Tally passes run per chunk in chunk order: `expected` is next.
+    /// @notice The slot has several chunks; its tally must cover them first (next: `chunk`).
+    error SharingTallyIncomplete(uint64 slot, uint32 chunk);
+    /// @notice The tally runs per chunk in chunk order: `expected` is next (chunk 0 starts it again).
     error SharingTallyOutOfOrder(uint64 slot, uint32 expected, uint32 chunk);
+    /// @notice A chunk after the first named other totals than chunk 0's call (`claimed`).
+    error SharingTallyTotalsChanged(uint64 slot, uint256 claimed, uint256 totals);
+    /// @notice Every chunk counted, the totals (`counted`, packed as `totals`) are not the named ones
+    /// (`claimed`): the tally starts again from chunk 0.
+    error SharingTallyTotalsMismatch(uint64 slot, uint256 claimed, uint256 counted);
     /// @notice The slot's tally is complete, or not needed (one chunk).
     error SharingTallyNotNeeded(uint64 slot);
     /// @notice The chunk is not open in the slot.
     error SharingUnknownChunk(uint64 slot, uint32 chunk);
 
-    /// @notice Run the next tally pass of `slot` over `chunk` (only for a slot with several chunks).
-    /// Only the matcher.
-    function tally(uint64 slot, uint32 chunk, address[] calldata members, uint256[] calldata readingWords)
-        external;
+    /// @notice Count `chunk` into the tally of `slot` (only for a slot with several chunks), in chunk
+    /// order; chunk 0 starts the tally (again, if it was under way). Only the matcher.
+    /// @param totals The community totals the matcher computed, E | D << 64 | A << 128 (Wh): chunk 0
+    /// names them, later chunks repeat them; the last chunk checks them against the counted ones.
+    /// @param members As for `settle`.
+    /// @param readingWords As for `settle`.
+    function tally(
+        uint64 slot,
+        uint32 chunk,
+        uint256 totals,
+        address[] calldata members,
+        uint256[] calldata readingWords
+    ) external;
+
+    /// @notice The tally of `slot`: the totals chunk 0 named, the next chunk to count and whether every
+    /// chunk was counted and the totals checked (then `settle` may run).
+    function tallyOf(uint64 slot) external view returns (uint256 claimed, uint32 nextChunk, bool complete);
 
     /// @notice Settle `chunk`'s members in `slot` by the rule and extend the chunk's digest chain. Only
     /// the matcher; once per (slot, chunk); in slot order per chunk; after the slot's tally if it has
@@ -92,7 +117,4 @@ interface ISharingSettlement is IMeterLedger {
 
     /// @notice The number of chunks taking part in `slot` (those opened at or before it).
     function chunksIn(uint64 slot) external view returns (uint32);
-
-    /// @notice Tally passes a multi-chunk slot needs before it settles (2 dynamic, 3 static).
-    function passes() external view returns (uint8);
 }

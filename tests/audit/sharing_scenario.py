@@ -1,7 +1,7 @@
 """A `sharing` community's life on a real anvil, for the audit's end-to-end test and its recorded
 input (tests/audit/data/sharing.json).
 
-Five members (two a chunk, so three chunks and tally passes) share by the dynamic key through
+Five members (two a chunk, so three chunks and a tally) share by the dynamic key through
 `SLOTS` slots: a shortage (E < D, leftovers on both sides), a surplus (E > D), a change of
 participation in force (60 % for the first consumer), a withdrawn change (a second change made
 before the first took effect), and a slot whose big consumer cannot pay in full (the rest becomes

@@ -13,7 +13,7 @@ from brownie import chain, web3
 from eth_account import Account
 
 from chain.metering import pack_reading_word
-from chain.sharing import chunk_members, expected_rows
+from chain.sharing import chunk_members, expected_rows, slot_totals
 from chain.signing import Reading
 from gridshare.settings import Settings
 from market.calendar import hour_of_day
@@ -62,7 +62,7 @@ Maker = Callable[..., "tuple[SharingRun, int]"]
 
 
 class SharingRun:
-    """Drives a sharing deployment's slots: readings relayed, then tally passes (several chunks)
+    """Drives a sharing deployment's slots: readings relayed, then the tally (several chunks)
     and one settle per chunk, in slot order."""
 
     def __init__(self, dep: SharingDeployment, people: dict[str, Any], oracle: Any, matcher: Any):
@@ -93,13 +93,26 @@ class SharingRun:
         words = self.words.get(slot, {}).get(chunk, [])
         return chunk_members(words), words
 
+    def totals(self, slot: int) -> int:
+        """The community totals the tally of `slot` must name, by the pure rule (E | D << 64 |
+        A << 128), with the members' terms as the contract reads them."""
+        words = self.words.get(slot, {})
+        terms: dict[str, tuple[int, int]] = {}
+        for chunk in words:
+            members = chunk_members(words[chunk])
+            read = self.dep.community.sharingTermsOf(members, slot)
+            for m, w in zip(members, read, strict=True):
+                terms[m] = (int(w) & 0xFF, int(w) >> 8)
+        key = Key.DYNAMIC if int(self.dep.sharing.key()) == 0 else Key.STATIC
+        return slot_totals(words, terms, key)
+
     def tally(self, slot: int) -> list[Any]:
         s, txs = self.dep.sharing, []
         chunks = int(s.chunksIn(slot))
         if chunks > 1:
-            for _pass in range(int(s.passes())):
-                for c in range(chunks):
-                    txs.append(s.tally(slot, c, *self.args(slot, c), {"from": self.matcher}))
+            totals = self.totals(slot)
+            for c in range(chunks):
+                txs.append(s.tally(slot, c, totals, *self.args(slot, c), {"from": self.matcher}))
         return txs
 
     def settle(self, slot: int) -> list[Any]:
@@ -387,7 +400,7 @@ def test_slots_settle_in_order_once_readings_are_in(
     with reverts_exact("SharingOutOfOrder", 0, slot + 1, slot):
         s.settle(slot, 0, members, words, {"from": matcher})
     with reverts_exact("SharingTallyNotNeeded", slot + 1):
-        s.tally(slot + 1, 0, [], [], {"from": matcher})
+        s.tally(slot + 1, 0, 0, [], [], {"from": matcher})
 
 
 def test_several_chunks_need_the_whole_tally_in_chunk_order(
@@ -397,24 +410,59 @@ def test_several_chunks_need_the_whole_tally_in_chunk_order(
     _ready(run, slot)
     s = run.dep.sharing
     args = [run.args(slot, c) for c in range(3)]
-    with reverts_exact("SharingTallyIncomplete", slot, 0, 0):
+    totals = run.totals(slot)
+    with reverts_exact("SharingTallyIncomplete", slot, 0):
         s.settle(slot, 0, *args[0], {"from": matcher})
     with reverts_exact("SharingTallyOutOfOrder", slot, 0, 1):
-        s.tally(slot, 1, *args[1], {"from": matcher})
+        s.tally(slot, 1, totals, *args[1], {"from": matcher})
     with reverts_exact("SharingReadingsMismatch", slot, 0, len(args[0][1]), len(args[1][1])):
-        s.tally(slot, 0, *args[1], {"from": matcher})  # chunk 1's words for chunk 0
-    for c in range(3):
-        s.tally(slot, c, *args[c], {"from": matcher})
-    with reverts_exact("SharingTallyIncomplete", slot, 1, 0):
-        s.settle(slot, 0, *args[0], {"from": matcher})  # one pass of two
-    for c in range(3):
-        s.tally(slot, c, *args[c], {"from": matcher})
+        s.tally(slot, 0, totals, *args[1], {"from": matcher})  # chunk 1's words for chunk 0
+    for c in range(2):
+        s.tally(slot, c, totals, *args[c], {"from": matcher})
+    with reverts_exact("SharingTallyIncomplete", slot, 2):
+        s.settle(slot, 0, *args[0], {"from": matcher})  # two chunks of three counted
+    with reverts_exact("SharingTallyTotalsChanged", slot, totals, totals + 1):
+        s.tally(slot, 2, totals + 1, *args[2], {"from": matcher})
+    s.tally(slot, 2, totals, *args[2], {"from": matcher})
+    assert tuple(s.tallyOf(slot)) == (totals, 2, True)
     with reverts_exact("SharingTallyNotNeeded", slot):
-        s.tally(slot, 0, *args[0], {"from": matcher})
+        s.tally(slot, 0, totals, *args[0], {"from": matcher})
     with reverts_exact("SharingReadingsMismatch", slot, 2, len(args[2][1]), len(args[0][1])):
         s.settle(slot, 2, *args[0], {"from": matcher})
     for c in range(3):
         s.settle(slot, c, *args[c], {"from": matcher})
+    assert int(s.nextSlot()) == slot + 1
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        (1, 0, 0),  # E one Wh too many
+        (0, -1, 0),  # D one Wh short
+        (0, 0, 1),  # A one Wh too many
+        (0, 0, 0, 1),  # a bit above the three totals
+    ],
+    ids=["production", "demand", "allocated", "high-bits"],
+)
+def test_a_tally_under_wrong_totals_is_refused_and_starts_again(
+    dynamic_chunked: Any, matcher: Any, wrong: tuple[int, ...]
+) -> None:
+    """No chunk settles on totals that were not counted: the last chunk of a tally under wrong
+    totals reverts with what was counted, and chunk 0 starts the tally again."""
+    run, slot = dynamic_chunked
+    _ready(run, slot)
+    s = run.dep.sharing
+    args = [run.args(slot, c) for c in range(3)]
+    totals = run.totals(slot)
+    bad = totals + sum(d << (64 * k) for k, d in enumerate(wrong))
+    for c in range(2):
+        s.tally(slot, c, bad, *args[c], {"from": matcher})
+    with reverts_exact("SharingTallyTotalsMismatch", slot, bad, totals):
+        s.tally(slot, 2, bad, *args[2], {"from": matcher})
+    with reverts_exact("SharingTallyIncomplete", slot, 2):
+        s.settle(slot, 0, *args[0], {"from": matcher})
+    run.settle(slot)  # the tally again from chunk 0, under the counted totals
+    assert tuple(s.tallyOf(slot)) == (totals, 2, True)
     assert int(s.nextSlot()) == slot + 1
 
 

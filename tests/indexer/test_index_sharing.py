@@ -39,7 +39,7 @@ def test_sharing_events_land_as_the_chain_emitted_them(
     for event, key in (
         ("SharingSettled", ("slot", "member")),
         ("SharingSlotDigest", ("slot", "chunk")),
-        ("SharingTallied", ("slot", "chunk", "pass")),
+        ("SharingTallied", ("slot", "chunk")),
     ):
         table = event_table("SharingSettlement", event)
         with engine.connect() as connection:

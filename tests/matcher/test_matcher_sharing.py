@@ -1,15 +1,18 @@
 """The matcher on a community deployed in the `sharing` mode (scripts/deploy.py with
 GRIDSHARE_MARKET_MODE=sharing, two members a chunk): SharingStep settles the due slots, empty ones
-and one with readings over two chunks (tally passes first), and the contract's events are the
+and one with readings over three chunks (its tally first), and the contract's events are the
 pure rule's figures (chain.sharing.expected_rows, market.sharing.allocate)."""
 
 from __future__ import annotations
 
-from chain.gateway import ReadingsGateway
+from collections.abc import Callable
+
+from chain.gateway import ReadingsGateway, SharingGateway
 from chain.metering import word_member
-from chain.sharing import expected_rows
+from chain.sharing import allocate_slot, chunk_members, expected_rows, slot_totals
 from chain.signing import ReadingSpan, reading_span_typed_data, sign_typed_data
 from market.sharing import Key, SharingTariff
+from matcher.service import Matcher
 from tests.sharing import FLOWS, SharingCommunity, meter_id
 
 
@@ -41,7 +44,64 @@ def test_the_matcher_settles_sharing_slots_by_the_rule(
             a["paid"],
             a["bauCost"],
         ) == (x.allotment_wh, x.allocated_wh, x.credited_wh, x.charged, x.paid, x.bau_cost)
-    assert len(node.events("SharingSettlement", "SharingTallied", from_block=block)) == 6
+    # The tally: each chunk once, in order, under the rule's community totals.
+    tallied = node.events("SharingSettlement", "SharingTallied", from_block=block)
+    assert [e["args"]["chunk"] for e in tallied] == [0, 1, 2]
+    allocation = allocate_slot(words, {}, Key.DYNAMIC).allocation
+    assert {
+        (e["args"]["productionWh"], e["args"]["demandWh"], e["args"]["allocatedWh"])
+        for e in tallied
+    } == {
+        (
+            allocation.community_production_wh,
+            allocation.community_demand_wh,
+            allocation.allocated_wh,
+        )
+    }
+
+
+def _tally_chunk_0(off_by: int) -> Callable[[Matcher, int], None]:
+    """A hook for SharingCommunity.settle_slot: chunk 0 counted into the slot's tally before the
+    matcher runs, under the rule's totals with E off by `off_by` Wh (a submission that crashed
+    after its first chunk, or one that named wrong totals)."""
+
+    def count(matcher: Matcher, slot: int) -> None:
+        step = matcher.sharing_step
+        assert step is not None
+        words = step.words_by_chunk(slot)
+        members = {c: chunk_members(w) for c, w in words.items()}
+        terms = {
+            m: t
+            for ms in members.values()
+            for m, t in zip(ms, step.community.sharing_terms_of(ms, slot), strict=True)
+        }
+        totals = slot_totals(words, terms, Key.DYNAMIC) + off_by
+        step.sharing.tally(slot, 0, totals, members[0], words[0], sender=step.sender)
+
+    return count
+
+
+def test_the_matcher_resumes_a_tally_begun_under_its_totals(
+    sharing_community: SharingCommunity,
+) -> None:
+    node = sharing_community.node
+    slot, block = sharing_community.settle_slot(FLOWS, _tally_chunk_0(0))
+    tallied = node.events("SharingSettlement", "SharingTallied", from_block=block)
+    assert [e["args"]["chunk"] for e in tallied] == [0, 1, 2]  # chunk 0 not counted twice
+    assert SharingGateway(node).tally_of(slot).complete
+
+
+def test_the_matcher_starts_again_a_tally_begun_under_wrong_totals(
+    sharing_community: SharingCommunity,
+) -> None:
+    node = sharing_community.node
+    slot, block = sharing_community.settle_slot(FLOWS, _tally_chunk_0(1))
+    tallied = node.events("SharingSettlement", "SharingTallied", from_block=block)
+    assert [e["args"]["chunk"] for e in tallied] == [0, 0, 1, 2]
+    named = {e["args"]["productionWh"] for e in tallied}
+    assert len(named) == 2  # the wrong E, then the rule's
+    tally = SharingGateway(node).tally_of(slot)
+    assert tally.complete and tally.claimed & ((1 << 64) - 1) == min(named)
 
 
 def _signed_spans(
