@@ -19,14 +19,15 @@ import {HashChain} from "./lib/HashChain.sol";
 /// MeterReadings bound to it (it closes the slots).
 contract SharingSettlement is MeterLedger, ISharingSettlement {
     uint256 private constant PPM = 1_000_000;
+    uint256 private constant W96 = (1 << 96) - 1;
 
-    /// @dev One chunk's members in a slot, as the rule sees them (arrays aligned with `members`).
+    /// @dev One chunk's members in a slot, as the rule sees them, a word per member (arrays aligned
+    /// with `members`): `flows[i]` = importWh | exportWh << 96, the sums of the member's readings
+    /// (48-bit figures over fewer than 2**32 words: each below 2**80); `rule[i]` = C_i | G_i << 96 |
+    /// sharePpm << 192 (C_i, G_i at most the flows; shares below 2**20).
     struct Chunk {
-        uint256[] importWh;
-        uint256[] exportWh;
-        uint256[] bigC;
-        uint256[] bigG;
-        uint256[] sharePpm;
+        uint256[] flows;
+        uint256[] rule;
         bytes32 readingsHash;
     }
 
@@ -161,10 +162,12 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         uint256 d = uint64(t.claimed >> 64);
         uint256 a = uint64(t.claimed >> 128);
         bool dynamic = key == SharingKey.Dynamic;
-        uint256 n = c.bigC.length;
+        uint256 n = c.rule.length;
         for (uint256 i; i < n; ++i) {
-            uint256 g = c.bigG[i];
-            uint256 cc = c.bigC[i];
+            uint256 x = c.rule[i];
+            uint256 g = x >> 96 & W96;
+            uint256 cc = x & W96;
+            // Below 2**80 a member and 2**32 members: no sum comes near 2**128.
             t.e += uint128(g);
             t.d += uint128(cc);
             if (cc != 0) ++t.consumers;
@@ -172,7 +175,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
             if (dynamic) {
                 if (e < d) t.sumFloorC += uint128(cc * e / d);
             } else {
-                uint256 allot = e * c.sharePpm[i] / PPM;
+                uint256 allot = e * (x >> 192) / PPM;
                 t.a += uint128(allot < cc ? allot : cc);
             }
             if (e != 0) t.sumFloorR += uint128(a * g / e);
@@ -291,65 +294,69 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         for (uint256 i = 1; i < n; ++i) {
             if (members[i] <= members[i - 1]) revert SharingMembersNotAscending(i);
         }
-        c.importWh = new uint256[](n);
-        c.exportWh = new uint256[](n);
+        uint256[] memory flows = new uint256[](n);
         address[] memory sorted = members;
         for (uint256 k; k < words.length; ++k) {
             uint256 w = words[k];
             (bool found, uint256 i) = SortedAddresses.find(sorted, address(uint160(w)));
             if (!found) revert SharingMemberMissing(address(uint160(w)));
-            c.importWh[i] += uint48(w >> 160);
-            // Exports are below 2**40 a reading, so their sum stays below bit 200; the count of the
-            // member's readings rides above it and is cleared below.
-            c.exportWh[i] += uint48(w >> 208) + (1 << 200);
+            // Import in bits 0-95, export in 96-191, the count of the member's readings from bit 192
+            // (cleared below): sums of 48-bit figures over fewer than 2**32 words never carry over.
+            unchecked {
+                flows[i] += uint256(uint48(w >> 160)) | uint256(uint48(w >> 208)) << 96 | 1 << 192;
+            }
         }
         for (uint256 i; i < n; ++i) {
-            uint256 x = c.exportWh[i];
-            if (x >> 200 == 0) revert SharingMemberWithoutReading(members[i]);
-            c.exportWh[i] = x & ((1 << 200) - 1);
+            uint256 f = flows[i];
+            if (f >> 192 == 0) revert SharingMemberWithoutReading(members[i]);
+            flows[i] = f & ((1 << 192) - 1);
         }
+        c.flows = flows;
     }
 
     /// @dev C_i, G_i and s_i from the members' sharing terms in the slot (one call for the chunk).
     function _participate(Chunk memory c, address[] calldata members, uint64 slot) private view {
         uint256 n = members.length;
         uint256[] memory terms = community.sharingTermsOf(members, slot);
-        c.bigC = new uint256[](n);
-        c.bigG = new uint256[](n);
-        c.sharePpm = new uint256[](n);
+        uint256[] memory rule = new uint256[](n);
         for (uint256 i; i < n; ++i) {
-            uint256 x = c.exportWh[i];
-            uint256 imp = c.importWh[i];
+            uint256 f = c.flows[i];
+            uint256 imp = f & W96;
+            uint256 exp = f >> 96;
             uint256 pct = terms[i] & 0xFF;
-            if (imp > x) c.bigC[i] = (imp - x) * pct / 100;
-            else c.bigG[i] = (x - imp) * pct / 100;
-            c.sharePpm[i] = terms[i] >> 8;
+            uint256 x = (terms[i] >> 8) << 192;
+            if (imp > exp) x |= (imp - exp) * pct / 100;
+            else x |= ((exp - imp) * pct / 100) << 96;
+            rule[i] = x;
         }
+        c.rule = rule;
     }
 
     /// @dev A single-chunk slot's totals, from the chunk itself.
     function _totalsOf(Chunk memory c) private view returns (Totals memory t) {
-        uint256 n = c.bigC.length;
+        uint256[] memory rule = c.rule;
+        uint256 n = rule.length;
         for (uint256 i; i < n; ++i) {
-            t.e += c.bigG[i];
-            t.d += c.bigC[i];
+            t.e += rule[i] >> 96 & W96;
+            t.d += rule[i] & W96;
         }
         if (key == SharingKey.Dynamic) {
             t.a = t.e < t.d ? t.e : t.d;
             if (t.e < t.d) {
                 for (uint256 i; i < n; ++i) {
-                    t.sumFloorC += c.bigC[i] * t.e / t.d;
+                    t.sumFloorC += (rule[i] & W96) * t.e / t.d;
                 }
             }
         } else {
             for (uint256 i; i < n; ++i) {
-                uint256 allot = t.e * c.sharePpm[i] / PPM;
-                t.a += allot < c.bigC[i] ? allot : c.bigC[i];
+                uint256 cc = rule[i] & W96;
+                uint256 allot = t.e * (rule[i] >> 192) / PPM;
+                t.a += allot < cc ? allot : cc;
             }
         }
         if (t.e != 0 && t.a != t.e) {
             for (uint256 i; i < n; ++i) {
-                t.sumFloorR += t.a * c.bigG[i] / t.e;
+                t.sumFloorR += t.a * (rule[i] >> 96 & W96) / t.e;
             }
         }
     }
@@ -379,8 +386,10 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         private
     {
         // The metered figures; `_allocate` and `_money` fill in the rest.
-        Row memory r = Row(c.importWh[i], c.exportWh[i], c.bigC[i], c.bigG[i], 0, 0, 0, 0, 0, 0, 0);
-        _allocate(ctx, tot, r, c.sharePpm[i]);
+        uint256 f = c.flows[i];
+        uint256 x = c.rule[i];
+        Row memory r = Row(f & W96, f >> 96, x & W96, x >> 96 & W96, 0, 0, 0, 0, 0, 0, 0);
+        _allocate(ctx, tot, r, x >> 192);
         _money(ctx, r, member);
         if (r.exportWh != 0) {
             exportOf[ctx.terms.period][member] += r.exportWh;
