@@ -117,11 +117,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
 
     /// @inheritdoc ISharingSettlement
     function tally(
-        uint64 slot,
-        uint32 chunk,
-        uint256 totals,
-        address[] calldata members,
-        uint256[] calldata readingWords
+        uint64 slot, uint32 chunk, uint256 totals, address[] calldata members, uint256[] calldata readingWords
     ) external {
         if (!community.hasRole(Roles.MATCHER, msg.sender)) revert SharingNotMatcher(msg.sender);
         uint32 chunks = chunksIn(slot);

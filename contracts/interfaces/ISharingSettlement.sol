@@ -96,11 +96,7 @@ interface ISharingSettlement is IMeterLedger {
     /// @param members As for `settle`.
     /// @param readingWords As for `settle`.
     function tally(
-        uint64 slot,
-        uint32 chunk,
-        uint256 totals,
-        address[] calldata members,
-        uint256[] calldata readingWords
+        uint64 slot, uint32 chunk, uint256 totals, address[] calldata members, uint256[] calldata readingWords
     ) external;
 
     /// @notice The tally of `slot`: the totals chunk 0 named, the next chunk to count and whether every

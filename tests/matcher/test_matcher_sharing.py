@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from chain.gateway import ReadingsGateway, SharingGateway
 from chain.metering import word_member
 from chain.sharing import allocate_slot, chunk_members, expected_rows, slot_totals
@@ -81,25 +83,22 @@ def _tally_chunk_0(off_by: int) -> Callable[[Matcher, int], None]:
     return count
 
 
-def test_the_matcher_resumes_a_tally_begun_under_its_totals(
-    sharing_community: SharingCommunity,
+@pytest.mark.parametrize(
+    ("off_by", "chunks"),
+    [(0, [0, 1, 2]), (1, [0, 0, 1, 2])],
+    ids=["resumed-under-its-totals", "started-again-under-wrong-totals"],
+)
+def test_the_matcher_finishes_a_tally_another_submission_began(
+    sharing_community: SharingCommunity, off_by: int, chunks: list[int]
 ) -> None:
+    """A tally begun under the rule's totals is resumed (chunk 0 not counted twice); one begun
+    under wrong totals is started again from chunk 0 under the rule's."""
     node = sharing_community.node
-    slot, block = sharing_community.settle_slot(FLOWS, _tally_chunk_0(0))
+    slot, block = sharing_community.settle_slot(FLOWS, _tally_chunk_0(off_by))
     tallied = node.events("SharingSettlement", "SharingTallied", from_block=block)
-    assert [e["args"]["chunk"] for e in tallied] == [0, 1, 2]  # chunk 0 not counted twice
-    assert SharingGateway(node).tally_of(slot).complete
-
-
-def test_the_matcher_starts_again_a_tally_begun_under_wrong_totals(
-    sharing_community: SharingCommunity,
-) -> None:
-    node = sharing_community.node
-    slot, block = sharing_community.settle_slot(FLOWS, _tally_chunk_0(1))
-    tallied = node.events("SharingSettlement", "SharingTallied", from_block=block)
-    assert [e["args"]["chunk"] for e in tallied] == [0, 0, 1, 2]
+    assert [e["args"]["chunk"] for e in tallied] == chunks
     named = {e["args"]["productionWh"] for e in tallied}
-    assert len(named) == 2  # the wrong E, then the rule's
+    assert len(named) == 1 + (off_by != 0)  # a wrong E first, if any, then the rule's
     tally = SharingGateway(node).tally_of(slot)
     assert tally.complete and tally.claimed & ((1 << 64) - 1) == min(named)
 
