@@ -32,7 +32,6 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
         uint256 credits;
         uint256 collected;
         uint256 creditCount;
-        uint256 exportWh;
         uint256[] creditTransfers;
     }
 
@@ -49,15 +48,13 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
     ISettlement public immutable settlement;
 
     /// @param readingDeadlineSeconds_ How long after delivery readings may still come in.
-    /// @param periodSlots_ Slots per profit-sharing period.
     constructor(
         ICommunity community_,
         IEnergyToken token_,
         ISettlement settlement_,
         IMeterReadings readings_,
-        uint64 readingDeadlineSeconds_,
-        uint64 periodSlots_
-    ) MeterLedger(community_, token_, readings_, readingDeadlineSeconds_, periodSlots_) {
+        uint64 readingDeadlineSeconds_
+    ) MeterLedger(community_, token_, readings_, readingDeadlineSeconds_) {
         settlement = settlement_;
     }
 
@@ -244,7 +241,6 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
                 )
             );
         }
-        if (tot.exportWh != 0) totalExportOf[ctx.period] += tot.exportWh;
     }
 
     /// @dev d = m − s. Quantities are below 2**40 per reading and per order and prices below 2**40,
@@ -266,10 +262,6 @@ contract ImbalanceSettlement is MeterLedger, IImbalanceSettlement {
             (o.energyCharge, o.networkCharge) = TariffMath.gridImport(ctx.tariff, uint256(-d));
             o.collected = _charge(member, ctx, o.energyCharge, o.networkCharge);
             tot.collected += o.collected;
-        }
-        if (p.exportWh != 0) {
-            exportOf[ctx.period][member] += p.exportWh;
-            tot.exportWh += p.exportWh;
         }
         o.bauCost = TariffMath.bauCost(ctx.tariff, m);
     }

@@ -50,6 +50,12 @@ contract MeterReadings is EIP712, CommunityClock, IMeterReadings {
     address public imbalance;
     /// @inheritdoc IMeterReadings
     uint64 public immutable openFromSlot;
+    /// @inheritdoc IMeterReadings
+    uint64 public immutable periodSlots;
+    /// @inheritdoc IMeterReadings
+    mapping(uint64 period => mapping(address member => uint256)) public exportOf;
+    /// @inheritdoc IMeterReadings
+    mapping(uint64 period => uint256) public totalExportOf;
 
     mapping(uint64 slot => SlotRecord) private _slots;
     mapping(uint64 slot => mapping(uint32 chunk => SlotRecord)) private _chunks;
@@ -57,9 +63,15 @@ contract MeterReadings is EIP712, CommunityClock, IMeterReadings {
     mapping(bytes32 meterId => uint256) private _last;
 
     /// @param community_ The community (meters and their signers, calendar, roles).
-    constructor(ICommunity community_) EIP712("gridshare MeterReadings", "1") CommunityClock(community_) {
+    /// @param periodSlots_ Slots per profit-sharing period.
+    constructor(ICommunity community_, uint64 periodSlots_)
+        EIP712("gridshare MeterReadings", "1")
+        CommunityClock(community_)
+    {
+        if (periodSlots_ == 0) revert MeterReadingsInvalidPeriod(periodSlots_);
         community = community_;
         openFromSlot = community_.currentSlot();
+        periodSlots = periodSlots_;
     }
 
     /// @notice Bind the imbalance settlement (once). Only the community admin.
@@ -284,5 +296,12 @@ contract MeterReadings is EIP712, CommunityClock, IMeterReadings {
         f.rec.count += 1;
         f.chunkRec.readingsHash = HashChain.link(f.chunkRec.readingsHash, word);
         f.chunkRec.count += 1;
+        if (exportWh != 0) {
+            // Counted here, once per reading, rather than per member and slot when settled: a
+            // span's later readings find both words warm.
+            uint64 period = slot / periodSlots;
+            exportOf[period][m.member] += exportWh;
+            totalExportOf[period] += exportWh;
+        }
     }
 }

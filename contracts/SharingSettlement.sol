@@ -78,7 +78,6 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         uint256 consumerIndex;
         uint256 producerIndex;
         uint256 fees;
-        uint256 exportWh;
         bytes32 rowsHash;
         // What moves through this contract in one EnergyToken.settleNet call after the members:
         // debits (consumers who can pay in full) and credits (producers), then the accounts' net.
@@ -101,15 +100,13 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
 
     /// @param key_ The allocation key.
     /// @param readingDeadlineSeconds_ How long after delivery readings may still come in.
-    /// @param periodSlots_ Slots per profit-sharing period.
     constructor(
         ICommunity community_,
         IEnergyToken token_,
         IMeterReadings readings_,
         SharingKey key_,
-        uint64 readingDeadlineSeconds_,
-        uint64 periodSlots_
-    ) MeterLedger(community_, token_, readings_, readingDeadlineSeconds_, periodSlots_) {
+        uint64 readingDeadlineSeconds_
+    ) MeterLedger(community_, token_, readings_, readingDeadlineSeconds_) {
         key = key_;
     }
 
@@ -211,7 +208,6 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
 
     /// @dev The period's counters and the chunk's digest link.
     function _record(Context memory ctx, uint32 chunk, Totals memory tot, bytes32 readingsHash, uint256 n) private {
-        if (ctx.exportWh != 0) totalExportOf[ctx.terms.period] += ctx.exportWh;
         if (ctx.fees != 0) platformFeesOf[ctx.terms.period] += ctx.fees;
         uint64 slot = ctx.terms.slot;
         bytes32 digest = keccak256(
@@ -387,10 +383,6 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         Row memory r = Row(f & W96, f >> 96, x & W96, x >> 96 & W96, 0, 0, 0, 0, 0, 0, 0);
         _allocate(ctx, tot, r, x >> 192);
         _money(ctx, r, member);
-        if (r.exportWh != 0) {
-            exportOf[ctx.terms.period][member] += r.exportWh;
-            ctx.exportWh += r.exportWh;
-        }
         ctx.rowsHash = keccak256(abi.encode(ctx.rowsHash, member, r));
         // Wh figures are below 2**64 (48-bit readings summed over the community, and the shares of
         // such sums), n€ figures below 2**128 (prices below 2**40 times such Wh).

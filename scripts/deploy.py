@@ -117,14 +117,13 @@ def deploy_sharing(
     sharing over SharingSettlement's per-period ledger; roles granted."""
     tx = {"from": dso}
     community, token = _community(settings, dso, roles, genesis)
-    readings = MeterReadings.deploy(community, tx)
+    readings = MeterReadings.deploy(community, settings.period_slots, tx)
     sharing = SharingSettlement.deploy(
         community,
         token,
         readings,
         SHARING_KEY_CODES[Key(settings.sharing_key)],
         settings.reading_deadline_seconds,
-        settings.period_slots,
         tx,
     )
     profit = ProfitSharing.deploy(
@@ -185,15 +184,9 @@ def deploy(
         tx,
     )
     settlement = Settlement.deploy(community, book, token, tx)
-    readings = MeterReadings.deploy(community, tx)
+    readings = MeterReadings.deploy(community, settings.period_slots, tx)
     imbalance = ImbalanceSettlement.deploy(
-        community,
-        token,
-        settlement,
-        readings,
-        settings.reading_deadline_seconds,
-        settings.period_slots,
-        tx,
+        community, token, settlement, readings, settings.reading_deadline_seconds, tx
     )
     sharing = ProfitSharing.deploy(
         community, token, imbalance, settings.profit_share_bps, settings.chunk_members, tx

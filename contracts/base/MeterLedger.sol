@@ -42,27 +42,29 @@ abstract contract MeterLedger is CommunityClock, IMeterLedger {
     /// @inheritdoc IMeterLedger
     mapping(uint64 slot => mapping(uint32 chunk => bytes32)) public digestAt;
     /// @inheritdoc IPeriodLedger
-    mapping(uint64 period => mapping(address member => uint256)) public exportOf;
-    /// @inheritdoc IPeriodLedger
     mapping(uint64 period => uint256) public platformFeesOf;
-    /// @inheritdoc IPeriodLedger
-    mapping(uint64 period => uint256) public totalExportOf;
 
     /// @param readingDeadlineSeconds_ How long after delivery readings may still come in.
-    /// @param periodSlots_ Slots per profit-sharing period.
-    constructor(
-        ICommunity community_,
-        IEnergyToken token_,
-        IMeterReadings readings_,
-        uint64 readingDeadlineSeconds_,
-        uint64 periodSlots_
-    ) CommunityClock(community_) {
+    constructor(ICommunity community_, IEnergyToken token_, IMeterReadings readings_, uint64 readingDeadlineSeconds_)
+        CommunityClock(community_)
+    {
         community = community_;
         token = token_;
         readings = readings_;
         readingDeadlineSeconds = readingDeadlineSeconds_;
-        periodSlots = periodSlots_;
+        periodSlots = readings_.periodSlots();
         firstSlot = readings_.openFromSlot();
+    }
+
+    /// @inheritdoc IPeriodLedger
+    /// @dev The readings count it as they are accepted (IMeterReadings.exportOf).
+    function exportOf(uint64 period, address member) external view returns (uint256) {
+        return readings.exportOf(period, member);
+    }
+
+    /// @inheritdoc IPeriodLedger
+    function totalExportOf(uint64 period) external view returns (uint256) {
+        return readings.totalExportOf(period);
     }
 
     /// @inheritdoc IMeterLedger

@@ -74,6 +74,8 @@ interface IMeterReadings {
     error MeterReadingsNotImbalance(address caller);
     error MeterReadingsNotAdmin(address caller);
     error MeterReadingsImbalanceBound(address imbalance);
+    /// @notice A profit-sharing period must hold at least one slot.
+    error MeterReadingsInvalidPeriod(uint64 periodSlots);
 
     /// @notice Accept a batch of meter-signed readings. Only the oracle role. All or nothing.
     /// @param readings The readings, in any order of meters; one meter's readings in slot order.
@@ -108,6 +110,18 @@ interface IMeterReadings {
     /// @notice The first slot that takes readings (the deployment's slot). A reading is also refused
     /// for a slot before its meter's chunk opened, and once its (slot, chunk) is closed.
     function openFromSlot() external view returns (uint64);
+
+    /// @notice Slots per profit-sharing period (deploy-time; period p = slots [p·periodSlots,
+    /// (p+1)·periodSlots)). The settlements against the meters take it from here.
+    function periodSlots() external view returns (uint64);
+
+    /// @notice Wh `member`'s meters exported in `period`, counted as each reading is accepted. Every
+    /// accepted reading is settled, and a slot's readings close when it settles, so once every slot
+    /// of the period is settled this is what they settled.
+    function exportOf(uint64 period, address member) external view returns (uint256);
+
+    /// @notice Wh every meter exported in `period`: the sum of `exportOf(period, ·)`.
+    function totalExportOf(uint64 period) external view returns (uint256);
 
     /// @notice The EIP-712 digest a meter signs for `reading`.
     function readingDigest(Reading calldata reading) external view returns (bytes32);

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from brownie import MeterReadings
 
 from chain.codec import decode_rules
 from chain.metering import (
@@ -256,13 +257,23 @@ def test_export_and_platform_fees_are_counted_per_period(
             signed_reading(market.readings, meters, "carol", slot, 200, 900, 1),
         ]
     )
+    period = slot // int(market.readings.periodSlots())
+    # Counted as the readings are accepted, before the slot settles; the ledger reads them there.
+    assert market.readings.exportOf(period, members["alice"]) == 1500
+    assert market.readings.totalExportOf(period) == 2400
     runner.settle(slot)
-    period = slot // int(market.imbalance.periodSlots())
+    assert int(market.imbalance.periodSlots()) == int(market.readings.periodSlots())
+    assert market.imbalance.totalExportOf(period) == 2400
     assert market.imbalance.exportOf(period, members["alice"]) == 1500
     assert market.imbalance.exportOf(period, members["carol"]) == 900
     fees = int(market.settlement.tradesOf(slot)[1])
     assert fees == 2000 * 10_000  # both trade fees, 5000 n€/Wh each side
     assert market.imbalance.platformFeesOf(period) == fees
+
+
+def test_the_readings_refuse_a_period_of_no_slots(market: Any, dso: Any) -> None:
+    with reverts_exact("MeterReadingsInvalidPeriod", 0):
+        MeterReadings.deploy(market.community, 0, {"from": dso})
 
 
 def test_a_batch_settles_several_slots_each_as_alone_or_none(
