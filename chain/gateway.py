@@ -42,7 +42,7 @@ from chain.events import camel_case, event_record
 from chain.flexibility import FlexRequest
 from chain.metering import ImbalanceEntry, pack_reading_word
 from chain.node import ContractCall, ContractHandle, Node, NodeError, Receipt, Sender
-from chain.sharing import SHARING_KEY_CODES
+from chain.sharing import SHARING_KEY_CODES, TalliedChunk
 from chain.signing import (
     FlexOfferIntent,
     OrderIntent,
@@ -1037,6 +1037,22 @@ class SharingGateway(_PeriodLedger):
         """Settle `chunk`'s members in `slot` from its members and reading words, sent at the
         gas limit."""
         fn = self.contract.functions.settle(slot, chunk, list(members), list(reading_words))
+        return Mined.of(self._send_at_gas_limit(fn, sender))
+
+    def settle_tallied(
+        self, slot: int, chunk: int, tallied: TalliedChunk, *, sender: Sender
+    ) -> Mined:
+        """Settle `chunk`'s members in a multi-chunk `slot` from what its tally counted
+        (chain.sharing.tallied_chunks), sent at the gas limit."""
+        fn = self.contract.functions.settleTallied(
+            slot,
+            chunk,
+            tallied.before,
+            tallied.readings_hash,
+            tallied.members,
+            tallied.flows,
+            tallied.rule,
+        )
         return Mined.of(self._send_at_gas_limit(fn, sender))
 
 

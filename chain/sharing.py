@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
-from chain.metering import word_flows, word_member
+from chain.metering import readings_hash, word_flows, word_member
 from market.sharing import Allocation, Key, SharingMember, SharingTariff, allocate, member_money
 
 SHARING_KEY_CODES: dict[Key, int] = {Key.DYNAMIC: 0, Key.STATIC: 1}
@@ -99,6 +99,58 @@ def pack_totals(production_wh: int, demand_wh: int, allocated_wh: int) -> int:
     if not all(0 <= x < 1 << 64 for x in (production_wh, demand_wh, allocated_wh)):
         raise ValueError("community totals must lie in 0..2**64-1 Wh")
     return production_wh | demand_wh << 64 | allocated_wh << 128
+
+
+_W96 = (1 << 96) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class TalliedChunk:
+    """What the tally of a multi-chunk slot counted for one chunk, as SharingSettlement packs it
+    (`settleTallied`'s arguments after the slot and chunk): the consumers | producers << 32 of
+    the chunks before it, the readings commitment, the members ascending and per member
+    `flows` = import | export << 96 and `rule` = C | G << 96 | share << 192."""
+
+    before: int
+    readings_hash: bytes
+    members: list[str]
+    flows: list[int]
+    rule: list[int]
+
+
+def tallied_chunks(
+    words_by_chunk: Mapping[int, Sequence[int]],
+    terms: Mapping[str, tuple[int, int]],
+    chunks: int,
+) -> list[TalliedChunk]:
+    """Each of a slot's `chunks` chunks as its tally counts it; `terms` maps every member with a
+    reading to (participation %, share ppm) as Community.sharingTermsOf gives them in the slot
+    (C and G are floor(net x % / 100), the contract's order of operations)."""
+    out: list[TalliedChunk] = []
+    consumers = producers = 0
+    for chunk in range(chunks):
+        words = words_by_chunk.get(chunk, [])
+        sums: dict[str, tuple[int, int]] = {}
+        for w in words:
+            imp, exp = sums.get(word_member(w), (0, 0))
+            more_imp, more_exp = word_flows(w)
+            sums[word_member(w)] = (imp + more_imp, exp + more_exp)
+        members = chunk_members(words)
+        flows: list[int] = []
+        rule: list[int] = []
+        for member in members:
+            imp, exp = sums[member]
+            pct, share = terms[member]
+            big_c = (imp - exp) * pct // 100 if imp > exp else 0
+            big_g = (exp - imp) * pct // 100 if imp <= exp else 0
+            flows.append(imp | exp << 96)
+            rule.append(big_c | big_g << 96 | share << 192)
+        out.append(
+            TalliedChunk(consumers | producers << 32, readings_hash(words), members, flows, rule)
+        )
+        consumers += sum(1 for r in rule if r & _W96)
+        producers += sum(1 for r in rule if (r >> 96) & _W96)
+    return out
 
 
 def expected_rows(

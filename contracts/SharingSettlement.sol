@@ -95,8 +95,10 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     SharingKey public immutable key;
 
     mapping(uint64 slot => Tally) private _tallies;
-    /// @dev Per (slot, chunk): consumers | producers << 32 in the chunks before it (set by the tally).
-    mapping(uint64 slot => mapping(uint32 chunk => uint256)) private _before;
+    /// @dev Per (slot, chunk) of a multi-chunk slot, what the tally counted: keccak256(abi.encode(before,
+    /// readingsHash, members, flows, rule)), `before` = consumers | producers << 32 in the chunks before
+    /// it. `settleTallied` takes these figures back as calldata instead of the words and terms.
+    mapping(uint64 slot => mapping(uint32 chunk => bytes32)) private _tallied;
 
     /// @param key_ The allocation key.
     /// @param readingDeadlineSeconds_ How long after delivery readings may still come in.
@@ -129,7 +131,8 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         if (slot < nextSlotOf(chunk)) revert SharingOutOfOrder(chunk, nextSlotOf(chunk), slot);
         _requireReady(slot);
         Chunk memory c = _load(slot, chunk, members, readingWords);
-        _before[slot][chunk] = uint256(t.consumers) | uint256(t.producers) << 32;
+        uint256 before = uint256(t.consumers) | uint256(t.producers) << 32;
+        _tallied[slot][chunk] = keccak256(abi.encode(before, c.readingsHash, members, c.flows, c.rule));
         _count(t, c);
         emit SharingTallied(slot, chunk, totals);
         if (chunk + 1 == chunks) {
@@ -187,15 +190,48 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     function settle(uint64 slot, uint32 chunk, address[] calldata members, uint256[] calldata readingWords)
         external
     {
-        if (!community.hasRole(Roles.MATCHER, msg.sender)) revert SharingNotMatcher(msg.sender);
-        uint64 next = _advanceCursor(slot, chunk);
-        if (slot != next) revert SharingOutOfOrder(chunk, next, slot);
-        uint32 chunks = chunksIn(slot);
-        if (chunk >= chunks) revert SharingUnknownChunk(slot, chunk);
+        _advance(slot, chunk);
+        if (chunksIn(slot) > 1) revert SharingSettleFromTally(slot);
         _requireReady(slot);
         Chunk memory c = _load(slot, chunk, members, readingWords);
         _close(slot, chunk, c.readingsHash);
-        Totals memory tot = chunks == 1 ? _totalsOf(c) : _storedTotals(slot, chunk);
+        _settleChunk(slot, chunk, c, _totalsOf(c), members);
+    }
+
+    /// @inheritdoc ISharingSettlement
+    function settleTallied(
+        uint64 slot,
+        uint32 chunk,
+        uint256 before,
+        bytes32 readingsHash,
+        address[] calldata members,
+        uint256[] calldata flows,
+        uint256[] calldata rule
+    ) external {
+        _advance(slot, chunk);
+        if (chunksIn(slot) < 2) revert SharingTallyNotNeeded(slot);
+        Totals memory tot = _storedTotals(slot);
+        if (keccak256(abi.encode(before, readingsHash, members, flows, rule)) != _tallied[slot][chunk]) {
+            revert SharingTallyMismatch(slot, chunk);
+        }
+        tot.consumers = uint32(before);
+        tot.producers = uint32(before >> 32);
+        _settleChunk(slot, chunk, Chunk(flows, rule, readingsHash), tot, members);
+    }
+
+    /// @dev The checks both settle functions start with: the matcher, the chunk's next slot, a chunk
+    /// open in the slot.
+    function _advance(uint64 slot, uint32 chunk) private {
+        if (!community.hasRole(Roles.MATCHER, msg.sender)) revert SharingNotMatcher(msg.sender);
+        uint64 next = _advanceCursor(slot, chunk);
+        if (slot != next) revert SharingOutOfOrder(chunk, next, slot);
+        if (chunk >= chunksIn(slot)) revert SharingUnknownChunk(slot, chunk);
+    }
+
+    /// @dev Settle a (slot, chunk)'s members from its figures and the slot's totals.
+    function _settleChunk(uint64 slot, uint32 chunk, Chunk memory c, Totals memory tot, address[] calldata members)
+        private
+    {
         Context memory ctx = _context(slot, members.length);
         ctx.consumerIndex = tot.consumers;
         ctx.producerIndex = tot.producers;
@@ -353,7 +389,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         }
     }
 
-    function _storedTotals(uint64 slot, uint32 chunk) private view returns (Totals memory t) {
+    function _storedTotals(uint64 slot) private view returns (Totals memory t) {
         Tally storage s = _tallies[slot];
         if (!s.complete) revert SharingTallyIncomplete(slot, s.nextChunk);
         t.e = s.e;
@@ -361,9 +397,6 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         t.a = s.a;
         t.sumFloorC = s.sumFloorC;
         t.sumFloorR = s.sumFloorR;
-        uint256 before = _before[slot][chunk];
-        t.consumers = uint32(before);
-        t.producers = uint32(before >> 32);
     }
 
     function _context(uint64 slot, uint256 n) private view returns (Context memory ctx) {

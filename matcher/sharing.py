@@ -4,8 +4,8 @@ No orders: each slot, once its readings are in (every meter reported, or the rea
 passed), is settled per chunk from its committed reading words: the words of each chunk (from
 the readings' events, in acceptance order), then, when the slot has several chunks, its tally
 (every chunk in order, under the community totals computed here with the pure rule, which the
-contract checks once every chunk is counted), then one `settle` per chunk. The contract checks
-everything; the expectation the tests compare it with is chain.sharing.expected_rows.
+contract checks once every chunk is counted), then one `settle` per chunk (`settleTallied`,
+from the figures the tally counted, when there are several). The contract checks everything; the expectation the tests compare it with is chain.sharing.expected_rows.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from chain.gateway import CommunityGateway, Mined, ReadingsGateway, SharingGateway
 from chain.metering import word_member
 from chain.node import Node, Sender, TransactionReverted
-from chain.sharing import chunk_members, slot_totals
+from chain.sharing import TalliedChunk, chunk_members, slot_totals, tallied_chunks
 from matcher.readiness import meters_ready
 
 log = logging.getLogger("gridshare.matcher.sharing")
@@ -70,11 +70,21 @@ class SharingStep:
         args = {c: (chunk_members(words.get(c, [])), words.get(c, [])) for c in range(chunks)}
         gas: dict[str, list[int]] = {}
         pending = [c for c in range(chunks) if self.sharing.next_slot_of(c) == slot]
-        if chunks > 1 and pending == list(range(chunks)):
-            self._tally(slot, words, args, gas)
+        tallied: list[TalliedChunk] = []
+        if chunks > 1 and pending:
+            terms: dict[str, tuple[int, int]] = {}
+            for members, _ in args.values():
+                found = self.community.sharing_terms_of(members, slot)
+                terms.update(zip(members, found, strict=True))
+            if pending == list(range(chunks)):
+                self._tally(slot, words, terms, args, gas)
+            tallied = tallied_chunks(words, terms, chunks)
         for c in pending:
             try:
-                mined = self.sharing.settle(slot, c, *args[c], sender=self.sender)
+                if tallied:
+                    mined = self.sharing.settle_tallied(slot, c, tallied[c], sender=self.sender)
+                else:
+                    mined = self.sharing.settle(slot, c, *args[c], sender=self.sender)
             except TransactionReverted as exc:
                 if exc.error == "SharingOutOfOrder":  # another submission settled it first
                     continue
@@ -87,14 +97,12 @@ class SharingStep:
         self,
         slot: int,
         words: dict[int, list[int]],
+        terms: dict[str, tuple[int, int]],
         args: dict[int, tuple[list[str], list[int]]],
         gas: dict[str, list[int]],
     ) -> None:
         """Count every chunk of a multi-chunk `slot` into its tally under the totals the pure
         rule gives, resuming a tally begun under the same totals (a restarted matcher)."""
-        terms: dict[str, tuple[int, int]] = {}
-        for members, _ in args.values():
-            terms.update(zip(members, self.community.sharing_terms_of(members, slot), strict=True))
         totals = slot_totals(words, terms, self.sharing.sharing_key())
         state = self.sharing.tally_of(slot)
         if state.complete:

@@ -23,9 +23,11 @@ import {IMeterLedger} from "./IMeterLedger.sol";
 /// Σ floor(A·G_j/E), and for the static key Σ min(allotment, C_i)), and the last chunk's call
 /// checks that the counted totals are the named ones (`SharingTallyTotalsMismatch` otherwise: the
 /// tally starts again from chunk 0). So one pass computes what a pass per total would, and no
-/// money moves on a total that was not counted. The tally stores the slot's sums and each chunk's
-/// count of consumers and producers before it; `settle` then runs per chunk with the stored
-/// totals. Every call re-supplies the chunk's words, checked against the same (closed) commitment.
+/// money moves on a total that was not counted. Each tally call re-supplies the chunk's words,
+/// checked against the (slot, chunk)'s commitment, which it closes. The tally stores the slot's
+/// sums and, per chunk, a hash of what it counted (the consumers and producers before it, the
+/// readings commitment, the members and their packed figures); `settleTallied` then runs per chunk
+/// with the stored totals and those figures, checked against the hash (no words or terms again).
 ///
 /// Digest chain per chunk: `digest[s][c] = keccak256(abi.encode(digest[s−1][c], s, c, key, E, D, A,
 /// readingsHash, rowsHash))`, `rowsHash` the running `h = keccak256(abi.encode(h, member, row))` over the
@@ -88,6 +90,10 @@ interface ISharingSettlement is IMeterLedger {
     error SharingTallyNotNeeded(uint64 slot);
     /// @notice The chunk is not open in the slot.
     error SharingUnknownChunk(uint64 slot, uint32 chunk);
+    /// @notice A slot of several chunks settles from its tally's figures (`settleTallied`).
+    error SharingSettleFromTally(uint64 slot);
+    /// @notice The figures given are not those the tally counted for the (slot, chunk).
+    error SharingTallyMismatch(uint64 slot, uint32 chunk);
 
     /// @notice Count `chunk` into the tally of `slot` (only for a slot with several chunks), in chunk
     /// order; chunk 0 starts the tally (again, if it was under way). Only the matcher.
@@ -103,13 +109,32 @@ interface ISharingSettlement is IMeterLedger {
     /// chunk was counted and the totals checked (then `settle` may run).
     function tallyOf(uint64 slot) external view returns (uint256 claimed, uint32 nextChunk, bool complete);
 
-    /// @notice Settle `chunk`'s members in `slot` by the rule and extend the chunk's digest chain. Only
-    /// the matcher; once per (slot, chunk); in slot order per chunk; after the slot's tally if it has
-    /// several chunks.
+    /// @notice Settle `chunk`'s members in a slot of one chunk by the rule and extend the chunk's digest
+    /// chain. Only the matcher; once per (slot, chunk); in slot order per chunk. A slot of several
+    /// chunks settles with `settleTallied` (`SharingSettleFromTally`).
     /// @param members The chunk's members with at least one reading in the slot, strictly ascending.
     /// @param readingWords The (slot, chunk)'s reading words in acceptance order (see IMeterReadings).
     function settle(uint64 slot, uint32 chunk, address[] calldata members, uint256[] calldata readingWords)
         external;
+
+    /// @notice Settle `chunk`'s members in a slot of several chunks, once its tally is complete, from the
+    /// figures the tally counted for the chunk (checked against the hash it stored), not from the
+    /// words and terms again. Only the matcher; once per (slot, chunk); in slot order per chunk.
+    /// @param before consumers | producers << 32 in the chunks before this one.
+    /// @param readingsHash The (slot, chunk)'s readings commitment (closed by the tally).
+    /// @param members As for `settle`.
+    /// @param flows Per member: importWh | exportWh << 96, the sums of its readings in the slot.
+    /// @param rule Per member: C | G << 96 | sharePpm << 192 (participating consumption and production,
+    /// with its participation factor; its static share in the slot, Community.sharingTermsOf).
+    function settleTallied(
+        uint64 slot,
+        uint32 chunk,
+        uint256 before,
+        bytes32 readingsHash,
+        address[] calldata members,
+        uint256[] calldata flows,
+        uint256[] calldata rule
+    ) external;
 
     /// @notice The number of chunks taking part in `slot` (those opened at or before it).
     function chunksIn(uint64 slot) external view returns (uint32);

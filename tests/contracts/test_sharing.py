@@ -6,6 +6,7 @@ tamper case reverts with its named error."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import pytest
@@ -13,7 +14,13 @@ from brownie import chain, web3
 from eth_account import Account
 
 from chain.metering import pack_reading_word
-from chain.sharing import chunk_members, expected_rows, slot_totals
+from chain.sharing import (
+    TalliedChunk,
+    chunk_members,
+    expected_rows,
+    slot_totals,
+    tallied_chunks,
+)
 from chain.signing import Reading
 from gridshare.settings import Settings
 from market.calendar import hour_of_day
@@ -93,18 +100,30 @@ class SharingRun:
         words = self.words.get(slot, {}).get(chunk, [])
         return chunk_members(words), words
 
-    def totals(self, slot: int) -> int:
-        """The community totals the tally of `slot` must name, by the pure rule (E | D << 64 |
-        A << 128), with the members' terms as the contract reads them."""
-        words = self.words.get(slot, {})
+    def terms(self, slot: int) -> dict[str, tuple[int, int]]:
+        """Each member with a reading in `slot`: its terms as the contract reads them."""
         terms: dict[str, tuple[int, int]] = {}
-        for chunk in words:
-            members = chunk_members(words[chunk])
+        for words in self.words.get(slot, {}).values():
+            members = chunk_members(words)
             read = self.dep.community.sharingTermsOf(members, slot)
             for m, w in zip(members, read, strict=True):
                 terms[m] = (int(w) & 0xFF, int(w) >> 8)
+        return terms
+
+    def totals(self, slot: int) -> int:
+        """The community totals the tally of `slot` must name, by the pure rule (E | D << 64 |
+        A << 128)."""
         key = Key.DYNAMIC if int(self.dep.sharing.key()) == 0 else Key.STATIC
-        return slot_totals(words, terms, key)
+        return slot_totals(self.words.get(slot, {}), self.terms(slot), key)
+
+    def tallied(self, slot: int) -> list[TalliedChunk]:
+        """What the tally of a multi-chunk `slot` counted, chunk by chunk."""
+        chunks = int(self.dep.sharing.chunksIn(slot))
+        return tallied_chunks(self.words.get(slot, {}), self.terms(slot), chunks)
+
+    def settle_tallied(self, slot: int, chunk: int, t: TalliedChunk) -> Any:
+        args = (t.before, t.readings_hash, t.members, t.flows, t.rule)
+        return self.dep.sharing.settleTallied(slot, chunk, *args, {"from": self.matcher})
 
     def tally(self, slot: int) -> list[Any]:
         s, txs = self.dep.sharing, []
@@ -121,10 +140,11 @@ class SharingRun:
         txs: list[Any] = []
         for t in range(int(s.nextSlot()), slot + 1):
             self.tally(t)
-            txs = [
-                s.settle(t, c, *self.args(t, c), {"from": self.matcher})
-                for c in range(int(s.chunksIn(t)))
-            ]
+            chunks = int(s.chunksIn(t))
+            if chunks > 1:
+                txs = [self.settle_tallied(t, c, x) for c, x in enumerate(self.tallied(t))]
+            else:
+                txs = [s.settle(t, 0, *self.args(t, 0), {"from": self.matcher})]
         return txs
 
 
@@ -412,7 +432,7 @@ def test_several_chunks_need_the_whole_tally_in_chunk_order(
     args = [run.args(slot, c) for c in range(3)]
     totals = run.totals(slot)
     with reverts_exact("SharingTallyIncomplete", slot, 0):
-        s.settle(slot, 0, *args[0], {"from": matcher})
+        run.settle_tallied(slot, 0, run.tallied(slot)[0])
     with reverts_exact("SharingTallyOutOfOrder", slot, 0, 1):
         s.tally(slot, 1, totals, *args[1], {"from": matcher})
     with reverts_exact("SharingReadingsMismatch", slot, 0, len(args[0][1]), len(args[1][1])):
@@ -420,17 +440,31 @@ def test_several_chunks_need_the_whole_tally_in_chunk_order(
     for c in range(2):
         s.tally(slot, c, totals, *args[c], {"from": matcher})
     with reverts_exact("SharingTallyIncomplete", slot, 2):
-        s.settle(slot, 0, *args[0], {"from": matcher})  # two chunks of three counted
+        run.settle_tallied(slot, 0, run.tallied(slot)[0])  # two chunks of three counted
     with reverts_exact("SharingTallyTotalsChanged", slot, totals, totals + 1):
         s.tally(slot, 2, totals + 1, *args[2], {"from": matcher})
     s.tally(slot, 2, totals, *args[2], {"from": matcher})
     assert tuple(s.tallyOf(slot)) == (totals, 2, True)
     with reverts_exact("SharingTallyNotNeeded", slot):
         s.tally(slot, 0, totals, *args[0], {"from": matcher})
-    with reverts_exact("SharingReadingsMismatch", slot, 2, len(args[2][1]), len(args[0][1])):
-        s.settle(slot, 2, *args[0], {"from": matcher})
-    for c in range(3):
-        s.settle(slot, c, *args[c], {"from": matcher})
+    with reverts_exact("SharingSettleFromTally", slot):
+        s.settle(slot, 0, *args[0], {"from": matcher})  # the words again: not for several chunks
+    tallied = run.tallied(slot)
+    with reverts_exact("SharingTallyMismatch", slot, 2):
+        run.settle_tallied(slot, 2, tallied[0])  # chunk 0's figures for chunk 2
+    for c, x in enumerate(tallied[:2]):
+        run.settle_tallied(slot, c, x)
+    last = tallied[2]
+    for forged in (
+        replace(last, rule=[last.rule[0] + 1, *last.rule[1:]]),  # one more Wh of C or G
+        replace(last, flows=[last.flows[0] + (1 << 96), *last.flows[1:]]),  # one more Wh out
+        replace(last, before=last.before + 1),  # one more consumer before it
+        replace(last, readings_hash=bytes(32)),
+    ):
+        with reverts_exact("SharingTallyMismatch", slot, 2):
+            run.settle_tallied(slot, 2, forged)
+    for c, x in list(enumerate(tallied))[2:]:
+        run.settle_tallied(slot, c, x)
     assert int(s.nextSlot()) == slot + 1
 
 
@@ -460,7 +494,7 @@ def test_a_tally_under_wrong_totals_is_refused_and_starts_again(
     with reverts_exact("SharingTallyTotalsMismatch", slot, bad, totals):
         s.tally(slot, 2, bad, *args[2], {"from": matcher})
     with reverts_exact("SharingTallyIncomplete", slot, 2):
-        s.settle(slot, 0, *args[0], {"from": matcher})
+        run.settle_tallied(slot, 0, run.tallied(slot)[0])
     run.settle(slot)  # the tally again from chunk 0, under the counted totals
     assert tuple(s.tallyOf(slot)) == (totals, 2, True)
     assert int(s.nextSlot()) == slot + 1
