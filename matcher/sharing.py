@@ -5,7 +5,8 @@ passed), is settled per chunk from its committed reading words: the words of eac
 the readings' events, in acceptance order), then, when the slot has several chunks, its tally
 (every chunk in order, under the community totals computed here with the pure rule, which the
 contract checks once every chunk is counted), then one `settle` per chunk (`settleTallied`,
-from the figures the tally counted, when there are several). The contract checks everything; the expectation the tests compare it with is chain.sharing.expected_rows.
+from the figures the tally counted, when there are several). The contract checks everything;
+the expectation the tests compare it with is chain.sharing.expected_rows.
 """
 
 from __future__ import annotations
