@@ -200,13 +200,8 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
 
     /// @inheritdoc ISharingSettlement
     function settleTallied(
-        uint64 slot,
-        uint32 chunk,
-        uint256 before,
-        bytes32 readingsHash,
-        address[] calldata members,
-        uint256[] calldata flows,
-        uint256[] calldata rule
+        uint64 slot, uint32 chunk, uint256 before, bytes32 readingsHash, address[] calldata members,
+        uint256[] calldata flows, uint256[] calldata rule
     ) external {
         _advance(slot, chunk);
         if (chunksIn(slot) < 2) revert SharingTallyNotNeeded(slot);
