@@ -42,7 +42,7 @@ from chain.events import camel_case, event_record
 from chain.flexibility import FlexRequest
 from chain.metering import ImbalanceEntry, pack_reading_word
 from chain.node import ContractCall, ContractHandle, Node, NodeError, Receipt, Sender
-from chain.sharing import SHARING_KEY_CODES, TalliedChunk
+from chain.sharing import SHARING_KEY_CODES, TalliedChunk, sharing_terms
 from chain.signing import (
     FlexOfferIntent,
     OrderIntent,
@@ -269,7 +269,7 @@ class CommunityGateway(_Contract):
         """Each member's participation (%) and static share (ppm) in force in `slot` (the
         share of the slot's hour for an hourly schedule), as the sharing settlement reads them."""
         words = self.node.call(self.contract.functions.sharingTermsOf(list(members), slot))
-        return [(int(w) & 0xFF, int(w) >> 8) for w in words]
+        return [sharing_terms(int(w)) for w in words]
 
     def schedule_tariff(
         self, from_slot: int, rules: SlotRules, *, sender: Sender, **tx: Unpack[TxOptions]

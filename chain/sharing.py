@@ -62,6 +62,12 @@ class SlotAllocation:
     members: dict[int, str]
     flows: dict[str, tuple[int, int]]
 
+    def totals(self) -> int:
+        """The community totals E | D << 64 | A << 128 (Wh), as the tally of a multi-chunk slot
+        names them (SharingSettlement.tally)."""
+        a = self.allocation
+        return pack_totals(a.community_production_wh, a.community_demand_wh, a.allocated_wh)
+
 
 def allocate_slot(
     words_by_chunk: Mapping[int, Sequence[int]], terms: Mapping[str, tuple[int, int]], key: Key
@@ -85,23 +91,11 @@ def allocate_slot(
     return SlotAllocation(allocate(members, key), ids, flows)
 
 
-def slot_totals(
-    words_by_chunk: Mapping[int, Sequence[int]], terms: Mapping[str, tuple[int, int]], key: Key
-) -> int:
-    """The community totals of a slot, E | D << 64 | A << 128 (Wh), as the tally of a
-    multi-chunk slot names them (SharingSettlement.tally); arguments as `expected_rows`'."""
-    a = allocate_slot(words_by_chunk, terms, key).allocation
-    return pack_totals(a.community_production_wh, a.community_demand_wh, a.allocated_wh)
-
-
 def pack_totals(production_wh: int, demand_wh: int, allocated_wh: int) -> int:
     """E | D << 64 | A << 128: the tally's totals word (each total below 2**64)."""
     if not all(0 <= x < 1 << 64 for x in (production_wh, demand_wh, allocated_wh)):
         raise ValueError("community totals must lie in 0..2**64-1 Wh")
     return production_wh | demand_wh << 64 | allocated_wh << 128
-
-
-_W96 = (1 << 96) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,38 +113,38 @@ class TalliedChunk:
 
 
 def tallied_chunks(
+    slot: SlotAllocation,
     words_by_chunk: Mapping[int, Sequence[int]],
     terms: Mapping[str, tuple[int, int]],
     chunks: int,
 ) -> list[TalliedChunk]:
-    """Each of a slot's `chunks` chunks as its tally counts it; `terms` maps every member with a
-    reading to (participation %, share ppm) as Community.sharingTermsOf gives them in the slot
-    (C and G are floor(net x % / 100), the contract's order of operations)."""
+    """Each of a slot's `chunks` chunks as its tally counts it: the members' flows, and their
+    C_i and G_i, from the slot's allocation by the rule (`allocate_slot` over the same words and
+    terms); the share from `terms` (each member with a reading: (participation %, share ppm) as
+    Community.sharingTermsOf gives them in the slot, whatever the key)."""
+    shared = {
+        slot.members[r.id]: (r.participating_consumption_wh, r.participating_production_wh)
+        for r in slot.allocation.members()
+    }
     out: list[TalliedChunk] = []
     consumers = producers = 0
     for chunk in range(chunks):
         words = words_by_chunk.get(chunk, [])
-        sums: dict[str, tuple[int, int]] = {}
-        for w in words:
-            imp, exp = sums.get(word_member(w), (0, 0))
-            more_imp, more_exp = word_flows(w)
-            sums[word_member(w)] = (imp + more_imp, exp + more_exp)
         members = chunk_members(words)
-        flows: list[int] = []
-        rule: list[int] = []
-        for member in members:
-            imp, exp = sums[member]
-            pct, share = terms[member]
-            big_c = (imp - exp) * pct // 100 if imp > exp else 0
-            big_g = (exp - imp) * pct // 100 if imp <= exp else 0
-            flows.append(imp | exp << 96)
-            rule.append(big_c | big_g << 96 | share << 192)
+        flows = [slot.flows[m][0] | slot.flows[m][1] << 96 for m in members]
+        rule = [shared[m][0] | shared[m][1] << 96 | terms[m][1] << 192 for m in members]
         out.append(
             TalliedChunk(consumers | producers << 32, readings_hash(words), members, flows, rule)
         )
-        consumers += sum(1 for r in rule if r & _W96)
-        producers += sum(1 for r in rule if (r >> 96) & _W96)
+        consumers += sum(1 for m in members if shared[m][0])
+        producers += sum(1 for m in members if shared[m][1])
     return out
+
+
+def sharing_terms(word: int) -> tuple[int, int]:
+    """A member's sharing terms as Community.sharingTermsOf packs them (participation % |
+    share ppm << 8): (participation %, share ppm)."""
+    return word & 0xFF, word >> 8
 
 
 def expected_rows(

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import cached_property
 
 from chain.gateway import CommunityGateway, Mined, ReadingsGateway, SharingGateway
 from chain.metering import word_member
 from chain.node import Node, Sender, TransactionReverted
-from chain.sharing import TalliedChunk, chunk_members, slot_totals, tallied_chunks
+from chain.sharing import TalliedChunk, allocate_slot, chunk_members, tallied_chunks
+from market.sharing import Key
 from matcher.readiness import meters_ready
 
 log = logging.getLogger("gridshare.matcher.sharing")
@@ -38,6 +40,11 @@ class SharingStep:
         self.readings = ReadingsGateway(node)
         self.sharing = SharingGateway(node)
         self._chunk_of: dict[str, int] = {}
+
+    @cached_property
+    def key(self) -> Key:
+        """The deployment's allocation key (fixed at deployment: read once)."""
+        return self.sharing.sharing_key()
 
     def chunk_of(self, member: str) -> int:
         chunk = self._chunk_of.get(member)
@@ -77,9 +84,10 @@ class SharingStep:
             for members, _ in args.values():
                 found = self.community.sharing_terms_of(members, slot)
                 terms.update(zip(members, found, strict=True))
+            allocation = allocate_slot(words, terms, self.key)
             if pending == list(range(chunks)):
-                self._tally(slot, words, terms, args, gas)
-            tallied = tallied_chunks(words, terms, chunks)
+                self._tally(slot, allocation.totals(), args, gas)
+            tallied = tallied_chunks(allocation, words, terms, chunks)
         for c in pending:
             try:
                 if tallied:
@@ -97,14 +105,12 @@ class SharingStep:
     def _tally(
         self,
         slot: int,
-        words: dict[int, list[int]],
-        terms: dict[str, tuple[int, int]],
+        totals: int,
         args: dict[int, tuple[list[str], list[int]]],
         gas: dict[str, list[int]],
     ) -> None:
-        """Count every chunk of a multi-chunk `slot` into its tally under the totals the pure
-        rule gives, resuming a tally begun under the same totals (a restarted matcher)."""
-        totals = slot_totals(words, terms, self.sharing.sharing_key())
+        """Count every chunk of a multi-chunk `slot` into its tally under `totals`, the pure
+        rule's, resuming a tally begun under them (a restarted matcher)."""
         state = self.sharing.tally_of(slot)
         if state.complete:
             return

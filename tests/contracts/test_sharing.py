@@ -15,10 +15,12 @@ from eth_account import Account
 
 from chain.metering import pack_reading_word
 from chain.sharing import (
+    SlotAllocation,
     TalliedChunk,
+    allocate_slot,
     chunk_members,
     expected_rows,
-    slot_totals,
+    sharing_terms,
     tallied_chunks,
 )
 from chain.signing import Reading
@@ -107,19 +109,24 @@ class SharingRun:
             members = chunk_members(words)
             read = self.dep.community.sharingTermsOf(members, slot)
             for m, w in zip(members, read, strict=True):
-                terms[m] = (int(w) & 0xFF, int(w) >> 8)
+                terms[m] = sharing_terms(int(w))
         return terms
 
-    def totals(self, slot: int) -> int:
-        """The community totals the tally of `slot` must name, by the pure rule (E | D << 64 |
-        A << 128)."""
+    def allocation(self, slot: int) -> SlotAllocation:
+        """`slot`'s allocation by the pure rule, with the members' terms as the contract reads
+        them."""
         key = Key.DYNAMIC if int(self.dep.sharing.key()) == 0 else Key.STATIC
-        return slot_totals(self.words.get(slot, {}), self.terms(slot), key)
+        return allocate_slot(self.words.get(slot, {}), self.terms(slot), key)
+
+    def totals(self, slot: int) -> int:
+        """The community totals the tally of `slot` must name (E | D << 64 | A << 128)."""
+        return self.allocation(slot).totals()
 
     def tallied(self, slot: int) -> list[TalliedChunk]:
         """What the tally of a multi-chunk `slot` counted, chunk by chunk."""
         chunks = int(self.dep.sharing.chunksIn(slot))
-        return tallied_chunks(self.words.get(slot, {}), self.terms(slot), chunks)
+        words = self.words.get(slot, {})
+        return tallied_chunks(self.allocation(slot), words, self.terms(slot), chunks)
 
     def settle_tallied(self, slot: int, chunk: int, t: TalliedChunk) -> Any:
         args = (t.before, t.readings_hash, t.members, t.flows, t.rule)

@@ -11,7 +11,7 @@ import pytest
 
 from chain.gateway import ReadingsGateway, SharingGateway
 from chain.metering import word_member
-from chain.sharing import allocate_slot, chunk_members, expected_rows, slot_totals
+from chain.sharing import allocate_slot, chunk_members, expected_rows
 from chain.signing import ReadingSpan, reading_span_typed_data, sign_typed_data
 from market.sharing import Key, SharingTariff
 from matcher.service import Matcher
@@ -77,7 +77,7 @@ def _tally_chunk_0(off_by: int) -> Callable[[Matcher, int], None]:
             for ms in members.values()
             for m, t in zip(ms, step.community.sharing_terms_of(ms, slot), strict=True)
         }
-        totals = slot_totals(words, terms, Key.DYNAMIC) + off_by
+        totals = allocate_slot(words, terms, Key.DYNAMIC).totals() + off_by
         step.sharing.tally(slot, 0, totals, members[0], words[0], sender=step.sender)
 
     return count
