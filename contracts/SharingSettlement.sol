@@ -190,8 +190,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     function settle(uint64 slot, uint32 chunk, address[] calldata members, uint256[] calldata readingWords)
         external
     {
-        _advance(slot, chunk);
-        if (chunksIn(slot) > 1) revert SharingSettleFromTally(slot);
+        if (_advance(slot, chunk) > 1) revert SharingSettleFromTally(slot);
         _requireReady(slot);
         Chunk memory c = _load(slot, chunk, members, readingWords);
         _close(slot, chunk, c.readingsHash);
@@ -203,8 +202,7 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
         uint64 slot, uint32 chunk, uint256 before, bytes32 readingsHash, address[] calldata members,
         uint256[] calldata flows, uint256[] calldata rule
     ) external {
-        _advance(slot, chunk);
-        if (chunksIn(slot) < 2) revert SharingTallyNotNeeded(slot);
+        if (_advance(slot, chunk) < 2) revert SharingTallyNotNeeded(slot);
         Totals memory tot = _storedTotals(slot);
         if (keccak256(abi.encode(before, readingsHash, members, flows, rule)) != _tallied[slot][chunk]) {
             revert SharingTallyMismatch(slot, chunk);
@@ -215,12 +213,13 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
     }
 
     /// @dev The checks both settle functions start with: the matcher, the chunk's next slot, a chunk
-    /// open in the slot.
-    function _advance(uint64 slot, uint32 chunk) private {
+    /// open in the slot; the number of chunks in the slot.
+    function _advance(uint64 slot, uint32 chunk) private returns (uint32 chunks) {
         if (!community.hasRole(Roles.MATCHER, msg.sender)) revert SharingNotMatcher(msg.sender);
         uint64 next = _advanceCursor(slot, chunk);
         if (slot != next) revert SharingOutOfOrder(chunk, next, slot);
-        if (chunk >= chunksIn(slot)) revert SharingUnknownChunk(slot, chunk);
+        chunks = chunksIn(slot);
+        if (chunk >= chunks) revert SharingUnknownChunk(slot, chunk);
     }
 
     /// @dev Settle a (slot, chunk)'s members from its figures and the slot's totals.
