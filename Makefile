@@ -51,7 +51,7 @@ TIMED := $(if $(wildcard /usr/bin/time),/usr/bin/time -f "[time] %e s %C",)
 	demo-slot demo-flex bench bench-gas bench-gas-flex bench-make-test bench-matcher bench-oracle bench-index bench-api \
 	bench-api-soak bench-sim bench-flex bench-thousand bench-batched bench-chunks bench-sharing \
 	bench-sharing-gas \
-	bench-year bench-spans bench-allin bench-opcodes faults \
+	bench-year bench-anvil-state bench-spans bench-allin bench-opcodes faults \
 	test-faults clean
 
 help:
@@ -250,6 +250,10 @@ test-indexer: setup
 DAYS ?= 365
 bench-year: setup
 	$(BIN)/python -m bench.year --days $(DAYS) $(if $(YEAR_PORT),--port $(YEAR_PORT)) --record
+
+# What a block costs anvil against the storage words the chain holds, live and zeroed (~1.5 min).
+bench-anvil-state: setup
+	$(BIN)/python -m bench.anvil_state --record
 
 # Gas per reading relayed as day spans vs single readings (100 meters, private anvil, ~2 min).
 bench-spans: setup

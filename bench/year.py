@@ -33,6 +33,7 @@ from chain.devchain import (
     remove_dev_network,
     start_ganache,
     stop_process,
+    storage_words,
 )
 from chain.node import Node
 from gridshare.settings import Settings
@@ -212,10 +213,27 @@ def run(
         wall = time.monotonic() - started
         chain = Node.from_settings(network, Settings(deployments_dir=Path(deployments)))
         gas = gas_by_function(chain, YearRunner.phases.setup_block + 1)
+        state = state_figures(chain, clock.days) if node == "anvil" else {}
     return {
         "imbalance_carry_slots": carry_slots,
         **figures(result, wall, YearRunner.phases, clock.days),
         **gas_figures(gas, len(result.members) * len(result.slots)),
+        **state,
+    }
+
+
+def state_figures(chain: Node, day_s: list[float]) -> dict[str, Any]:
+    """The storage words the run left, by contract: what each block costs anvil (NOTES)."""
+    words = storage_words(chain)
+    contracts = chain.manifest.contracts
+    by_contract = {name: words.get(address, 0) for name, address in contracts.items()}
+    return {
+        "storage words at the end (anvil_dumpState; all accounts / a day of slots)": (
+            f"{sum(words.values()):,} / {sum(words.values()) / max(len(day_s), 1):,.0f}"
+        ),
+        "storage words at the end, by contract": {
+            k: v for k, v in sorted(by_contract.items(), key=lambda kv: -kv[1]) if v
+        },
     }
 
 
@@ -382,20 +400,21 @@ by estimates from bounds per item. A run shorter than 365 days is labelled as su
 extrapolated.
 
 Each day of slots takes longer than the one before (`day_s first / median / last`). The cause is
-the node, not gridshare's Python: anvil recomputes the state root over the whole state at every
-block, so a block costs about 1 ms per 1,000 storage words on this machine (measured with
-`anvil_setStorageAt` on an otherwise empty anvil with the same `--prune-history 64`: an empty
-block 1.0 ms with no storage, 49 ms with 50,000 words, 210 ms with 200,000, 313 ms with 300,000;
-6,000 empty blocks alone changed nothing), and the community's contracts keep about 500 new
-words a day (counted from the records they write: per slot its clearing and trades hash in
-Settlement, its settled flag in OrderBook, its readings' commitments per slot and per chunk in
-MeterReadings and its digest per chunk in ImbalanceSettlement; per period each exporting
-member's export). Timing each JSON-RPC method per day of a 40-day run showed it: `evm_mine`
-went from 2.7 ms to 22 ms a block between day 1 and day 39 (at 1 ms per 1,000 words, about
-20,000 words: some 500 a day), and receipt polls per day from 136 to 220, while every view call
-stayed flat.
-A year at this rate does not fit the 600 s goal; bounding that state (records of a slot dropped
-once nothing reads them any more) is the step the goal still needs.
+the node, not gridshare's Python: anvil computes the state root over the whole state at every
+block, so every block costs about 1.3 to 1.7 µs per storage word the chain holds (`make
+bench-anvil-state`, bench/anvil_state.py: an empty block 1.1 ms with no storage, 84.6 ms with
+50,000 words). A word written back to zero stays in anvil's state and costs about as much, so
+dropping a slot's records once nothing reads them would not help here; only writing fewer new
+words, and mining fewer blocks, does. The run reports the words it left (`storage words at the
+end`): per slot its clearing and trades hash in Settlement, its readings' commitments per slot
+and per chunk in MeterReadings (two words each) and its digest per chunk in ImbalanceSettlement,
+the direct orders' book; per period each exporting member's export. (OrderBook's settled flag,
+one new word a slot, is now one word for every slot.) Timing each JSON-RPC method per day of a
+40-day run showed it: `evm_mine` went from 3.2 ms to 39 ms a block between day 1 and day 39, and
+receipt polls per day from 160 to 252, while every view call stayed flat.
+A year at this rate does not fit the 600 s goal: with about 100 blocks a day and some 500 new
+words a day, the blocks alone would take about 80 minutes over the year (an estimate from these
+figures, not a run).
 """
 
 

@@ -9,6 +9,8 @@ network entry is removed from brownie's config again when the chain stops.
 from __future__ import annotations
 
 import fcntl
+import gzip
+import json
 import os
 import socket
 import subprocess
@@ -27,7 +29,15 @@ from web3.providers import HTTPProvider
 from web3.types import Nonce, TxParams, Wei
 
 from chain.gateway import CommunityGateway, ImbalanceGateway
-from chain.node import PLAIN_TRANSFER_GAS, ContractCall, Node, NodeError, Sender
+from chain.node import (
+    PLAIN_TRANSFER_GAS,
+    ContractCall,
+    Manifest,
+    Node,
+    NodeError,
+    RetryPolicy,
+    Sender,
+)
 from gridshare.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,6 +243,30 @@ def dev_chain(
         yield chain
     finally:
         chain.stop()
+
+
+def bare_node(port: int, chain_id: int = 1337) -> Node:
+    """A connection to a development node on `port` with nothing deployed (for node-level
+    measurements and checks)."""
+    return Node(
+        f"http://127.0.0.1:{port}",
+        Manifest(f"bare-{port}", chain_id, 0, {}, {}),
+        RetryPolicy(0.1, 1.0, 5),
+        gas_price_wei=0,
+        rpc_timeout_seconds=60,
+        tx_timeout_seconds=60,
+    )
+
+
+def storage_words(node: Node) -> dict[str, int]:
+    """Anvil only: the storage words each account holds (`anvil_dumpState`), by address, those
+    written back to zero included (anvil keeps them, and they cost its blocks as much)."""
+    dump = bytes.fromhex(str(node.make_request("anvil_dumpState", []))[2:])
+    state = json.loads(gzip.decompress(dump) if dump[:2] == b"\x1f\x8b" else dump)
+    return {
+        to_checksum_address(address): len(account.get("storage", {}))
+        for address, account in state["accounts"].items()
+    }
 
 
 def advance_to(node: Node, timestamp: int) -> None:

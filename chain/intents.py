@@ -18,11 +18,12 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
+from coincurve import PrivateKey
 from eth_abi.abi import encode as abi_encode
-from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+from eth_utils.hexadecimal import decode_hex
 
 from chain.codec import SIDE_CODES, decode_order_word
 from chain.signing import domain, struct_fields, typed_data
@@ -197,7 +198,11 @@ def sign_intent(intent: Intent, chain_id: int, settlement: str, private_key: byt
     digest = keccak(
         b"\x19\x01" + _domain_hash(chain_id, settlement) + intent.id.to_bytes(32, "big")
     )
-    return bytes(Account.unsafe_sign_hash(digest, private_key).signature)
+    # libsecp256k1 directly (eth-account's own backend): the same deterministic low-s signature
+    # as `Account.unsafe_sign_hash`, at about a third of its time.
+    key = private_key if isinstance(private_key, bytes) else decode_hex(private_key)
+    signature = PrivateKey(key).sign_recoverable(digest, hasher=None)
+    return signature[:64] + bytes([signature[64] + 27])
 
 
 @lru_cache(maxsize=16)

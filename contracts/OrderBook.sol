@@ -43,6 +43,10 @@ contract OrderBook is EIP712, CommunityClock, IOrderBook {
 
     /// @notice The settlement contract allowed to close slots (bound once by the admin).
     address public settlement;
+    /// @dev Every slot before this one is settled (Settlement closes them in order, each once). One
+    /// word for all slots, beside `settlement` (read anyway when a slot closes), instead of a new word
+    /// per slot: a slot's close writes no fresh storage, and the state does not grow with the slots.
+    uint64 private _settledBefore;
     /// @notice Id the next order will get.
     uint256 public nextOrderId = 1;
 
@@ -50,8 +54,6 @@ contract OrderBook is EIP712, CommunityClock, IOrderBook {
     mapping(uint64 slot => uint64[]) private _ids;
     /// @inheritdoc IOrderBook
     mapping(uint64 slot => uint256) public slotEscrow;
-    /// @inheritdoc IOrderBook
-    mapping(uint64 slot => bool) public slotSettled;
     /// @inheritdoc IOrderBook
     mapping(address owner => mapping(uint256 nonce => bool)) public nonceUsed;
     mapping(uint256 id => uint256) private _location; // LOCATED | slot << 32 | index
@@ -179,7 +181,7 @@ contract OrderBook is EIP712, CommunityClock, IOrderBook {
     /// @inheritdoc IOrderBook
     function closeSlot(uint64 slot, uint256[] calldata payouts) external {
         if (msg.sender != settlement) revert OrderBookNotSettlement(msg.sender);
-        if (slotSettled[slot]) revert OrderBookSlotAlreadySettled(slot);
+        if (slot < _settledBefore) revert OrderBookSlotAlreadySettled(slot);
         uint256 closure = _gateClosure(slot);
         if (block.timestamp < closure) revert OrderBookGateOpen(slot, closure);
         uint256 total = 0;
@@ -190,8 +192,8 @@ contract OrderBook is EIP712, CommunityClock, IOrderBook {
         }
         uint256 escrow = slotEscrow[slot];
         if (total != escrow) revert OrderBookEscrowMismatch(slot, escrow, total);
-        slotSettled[slot] = true;
-        slotEscrow[slot] = 0;
+        _settledBefore = slot + 1;
+        if (escrow != 0) slotEscrow[slot] = 0;
         emit SlotClosed(slot, escrow);
         token.transferBatch(payouts);
     }
@@ -201,6 +203,11 @@ contract OrderBook is EIP712, CommunityClock, IOrderBook {
     /// @inheritdoc IOrderBook
     function slotBook(uint64 slot) external view returns (uint256[] memory) {
         return _book[slot];
+    }
+
+    /// @inheritdoc IOrderBook
+    function slotSettled(uint64 slot) external view returns (bool) {
+        return slot < _settledBefore;
     }
 
     /// @inheritdoc IOrderBook

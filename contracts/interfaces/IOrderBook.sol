@@ -124,7 +124,8 @@ interface IOrderBook {
     /// @notice Escrow currently held for `slot`, in n€.
     function slotEscrow(uint64 slot) external view returns (uint256);
 
-    /// @notice Whether `slot` was settled.
+    /// @notice Whether `slot` was settled: Settlement settles slots in order, each once, so every slot
+    /// before the next one it closes (slots before its first included, which take no order).
     function slotSettled(uint64 slot) external view returns (bool);
 
     /// @notice Slot, book index and packed word of order `id`.

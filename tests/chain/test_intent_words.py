@@ -53,6 +53,7 @@ def test_signing_an_intent_by_its_id_is_signing_its_typed_data(chain_id: int) ->
         typed = intent_typed_data(intent, chain_id, settlement)
         signature = sign_intent(intent, chain_id, settlement, key)
         assert signature == sign_typed_data(typed, key), k
+        assert sign_intent(intent, chain_id, settlement, bytes.fromhex(key[2:])) == signature
         signed = encode_typed_data(full_message=typed)
         assert Account.recover_message(signed, signature=signature) == owner
     other = sign_intent(intent, chain_id, to_checksum_address("0x" + "5f" * 20), key)
