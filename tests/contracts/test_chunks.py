@@ -12,6 +12,7 @@ from eth_account import Account
 from chain.codec import decode_rules
 from chain.metering import (
     imbalance_link,
+    pack_reading_word,
     positions,
     readings_hash,
     settle_positions,
@@ -152,3 +153,45 @@ def test_a_chunk_opened_later_starts_at_its_first_slot(
     assert int(dep.imbalance.nextSlot()) == now + 1
     settled = {int(k): int(dep.imbalance.nextSlotOf(k)) for k in range(3)}
     assert settled == {0: now + 1, 1: now + 1, 2: now + 1}
+
+
+def test_a_slot_s_record_chains_every_chunk_s_readings_in_acceptance_order(
+    chunked: Any, alice: Any, bob: Any, carol: Any, oracle: Any, matcher: Any, ref: Any
+) -> None:
+    """`slotReadings` (what Flexibility checks a slot's words against) chains every reading in
+    acceptance order, `chunkReadings` each chunk's own; while only chunk 0 has readings the
+    slot's record is chunk 0's (not stored twice), and it goes on from there when another chunk's
+    reading comes in, in a later batch or within a batch that starts with any chunk."""
+    dep = chunked
+    readings = dep.readings
+    run = SlotRunner(dep, oracle, matcher)
+    slot = int(dep.community.currentSlot())
+    run.deliver(slot + 1)
+
+    def record(s: int, chunk: int | None = None) -> tuple[int, bytes]:
+        count, h = (
+            readings.slotReadings(s) if chunk is None else readings.chunkReadings(s, chunk)[:2]
+        )
+        return int(count), bytes(h)
+
+    def signed(name: str, s: int, imp: int, exp: int) -> Any:
+        return _reading(dep, ref, name, s, imp, exp, 10_000 + s)
+
+    a = pack_reading_word(alice.address, 0, 700)
+    b = pack_reading_word(bob.address, 900, 0)
+    c = pack_reading_word(carol.address, 0, 500)
+    run.submit([signed("alice", slot, 0, 700)])
+    assert record(slot) == record(slot, 0) == (1, readings_hash([a]))
+    run.submit([signed("carol", slot, 0, 500), signed("bob", slot, 900, 0)])
+    assert record(slot) == (3, readings_hash([a, c, b]))
+    assert record(slot, 0) == (2, readings_hash([a, b]))
+    assert record(slot, 1) == (1, readings_hash([c]))
+
+    # A batch whose first reading of the slot is chunk 1's.
+    nxt = slot + 1
+    run.submit([signed("carol", nxt, 0, 400), signed("alice", nxt, 0, 300)])
+    a2, c2 = pack_reading_word(alice.address, 0, 300), pack_reading_word(carol.address, 0, 400)
+    assert record(nxt) == (2, readings_hash([c2, a2]))
+    assert record(nxt, 0) == (1, readings_hash([a2]))
+    assert record(nxt, 1) == (1, readings_hash([c2]))
+    assert record(nxt + 1) == (0, b"\0" * 32)  # no reading: nothing
