@@ -407,12 +407,14 @@ with no storage, 53 to 85 ms with 50,000 words). A word written back to zero sta
 state and costs about as much, so dropping a slot's records once nothing reads them would not
 help here; only writing fewer new words, and mining fewer blocks, does. The run reports the
 words it left (`storage words at the end`): per slot its clearing and trades hash in Settlement,
-its readings' commitments per slot and per chunk in MeterReadings (two words each) and its
-digest per chunk in ImbalanceSettlement, the direct orders' book; per period each exporting
-member's export. (OrderBook's settled flag, one new word a slot, is now one word for every
-slot.) Timing each JSON-RPC method per day of a 40-day run showed it: `evm_mine` went from
-3.2 ms to 39 ms a block between day 1 and day 39, and receipt polls per day from 160 to 252,
-while every view call stayed flat.
+its readings' commitment per chunk in MeterReadings (two words; the slot's own record only once
+a second chunk has readings) and its digest per chunk in ImbalanceSettlement, the direct orders'
+book; per period each exporting member's export. (OrderBook's settled flag, one new word a slot,
+is now one word for every slot, and a one-chunk community no longer writes the slot's readings
+record beside chunk 0's: three words a slot fewer than at stop 36.)
+Timing each JSON-RPC method per day of a 40-day run showed it: `evm_mine` went from 3.2 ms to 39
+ms a block between day 1 and day 39, and receipt polls per day from 160 to 252, while every view
+call stayed flat.
 A year at this rate does not fit the 600 s goal: with about 100 blocks a day and some 500 new
 words a day, the blocks alone would take an hour to an hour and a half over the year (an
 estimate from these figures, not a run).
