@@ -156,8 +156,7 @@ contract MeterReadings is EIP712, CommunityClock, IMeterReadings {
 
     /// @inheritdoc IMeterReadings
     function slotReadings(uint64 slot) external view returns (uint256 count, bytes32 readingsHash) {
-        SlotRecord storage rec = _slots[slot];
-        if (rec.count == 0) rec = _chunks[slot][0];
+        (SlotRecord memory rec,) = _slotRecord(slot);
         return (rec.count, rec.readingsHash);
     }
 
@@ -200,6 +199,17 @@ contract MeterReadings is EIP712, CommunityClock, IMeterReadings {
         if (!community.hasRole(Roles.ORACLE, msg.sender)) revert MeterReadingsNotOracle(msg.sender);
         if (signatures != n) revert MeterReadingsLengthMismatch(n, signatures);
         return Fold(0, 0, false, false, SlotRecord(bytes32(0), 0, false), SlotRecord(bytes32(0), 0, false));
+    }
+
+    /// @dev The slot's record (see `_slots`) as a copy in memory, and whether it is stored apart;
+    /// if not, chunk 0's count and hash.
+    function _slotRecord(uint64 slot) private view returns (SlotRecord memory rec, bool stored) {
+        rec = _slots[slot];
+        stored = rec.count != 0;
+        if (!stored) {
+            SlotRecord storage first = _chunks[slot][0];
+            rec = SlotRecord(first.readingsHash, first.count, false);
+        }
     }
 
     /// @dev Write back the fold's open records (at the end of a batch).
@@ -291,13 +301,7 @@ contract MeterReadings is EIP712, CommunityClock, IMeterReadings {
             f.chunk = m.chunk;
             f.open = true;
             f.chunkRec = _chunks[slot][m.chunk];
-            f.rec = _slots[slot];
-            f.whole = f.rec.count != 0;
-            if (!f.whole) {
-                // The slot's record is chunk 0's so far: a copy (not an alias of `f.chunkRec`).
-                SlotRecord memory first = m.chunk == 0 ? f.chunkRec : _chunks[slot][0];
-                f.rec = SlotRecord(first.readingsHash, first.count, false);
-            }
+            (f.rec, f.whole) = _slotRecord(slot);
         } else if (m.chunk != f.chunk) {
             _chunks[slot][f.chunk] = f.chunkRec;
             f.chunk = m.chunk;
