@@ -199,8 +199,13 @@ contract SharingSettlement is MeterLedger, ISharingSettlement {
 
     /// @inheritdoc ISharingSettlement
     function settleTallied(
-        uint64 slot, uint32 chunk, uint256 before, bytes32 readingsHash, address[] calldata members,
-        uint256[] calldata flows, uint256[] calldata rule
+        uint64 slot,
+        uint32 chunk,
+        uint256 before,
+        bytes32 readingsHash,
+        address[] calldata members,
+        uint256[] calldata flows,
+        uint256[] calldata rule
     ) external {
         if (_advance(slot, chunk) < 2) revert SharingTallyNotNeeded(slot);
         Totals memory tot = _storedTotals(slot);

@@ -127,8 +127,13 @@ interface ISharingSettlement is IMeterLedger {
     /// @param rule Per member: C | G << 96 | sharePpm << 192 (participating consumption and production,
     /// with its participation factor; its static share in the slot, Community.sharingTermsOf).
     function settleTallied(
-        uint64 slot, uint32 chunk, uint256 before, bytes32 readingsHash, address[] calldata members,
-        uint256[] calldata flows, uint256[] calldata rule
+        uint64 slot,
+        uint32 chunk,
+        uint256 before,
+        bytes32 readingsHash,
+        address[] calldata members,
+        uint256[] calldata flows,
+        uint256[] calldata rule
     ) external;
 
     /// @notice The number of chunks taking part in `slot` (those opened at or before it).
