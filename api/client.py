@@ -77,6 +77,9 @@ class Wallet:
     def post(self, path: str, body: Any = None) -> httpx.Response:
         return self.client.post(path, json=body, headers=self.headers)
 
+    def put(self, path: str, body: Any = None) -> httpx.Response:
+        return self.client.put(path, json=body, headers=self.headers)
+
     def delete(self, path: str, body: Any = None) -> httpx.Response:
         return self.client.request("DELETE", path, json=body, headers=self.headers)
 

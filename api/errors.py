@@ -35,9 +35,9 @@ class ApiError(Exception):
 
 # Custom errors that mean the request itself is wrong (422), names the caller may not use
 # (403) or something that does not exist (404); every other revert is a state conflict (409).
-# A top-up to an account that is not a member (now) is a conflict like the API's own check of
-# it, not a forbidden caller: it is matched first.
-_CONFLICT = ("EnergyTokenNotMember",)
+# A top-up to (or a battery lease for) an account that is not a member (now) is a conflict like
+# the API's own check of it, not a forbidden caller: it is matched first.
+_CONFLICT = ("EnergyTokenNotMember", "ProfitSharingNotMember")
 _UNPROCESSABLE = (
     "ZeroEnergy",
     "EnergyTooLarge",

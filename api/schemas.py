@@ -15,6 +15,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from market.tariff import PRICE_CAP, SERVICE_FEE_CAP
 
+LEASE_CAP = 2**96  # ProfitSharing.setLease packs a charge's amount above an address
+
 StrictU64 = Annotated[StrictInt, Field(ge=0, lt=2**64)]
 StrictU256 = Annotated[StrictInt, Field(ge=0, lt=2**256)]
 Address = Annotated[
@@ -235,6 +237,17 @@ class MeterCreate(Strict):
     meter_id: Bytes32
     member: Address
     signer: Address
+
+
+class LeaseUpdate(Strict):
+    """A lessee's part of the community battery's lease, charged at every period's close."""
+
+    per_period: StrictInt = Field(ge=0, lt=LEASE_CAP, description="n€ a period; 0 ends the lease")
+
+
+class LeasePublic(Strict):
+    member: str
+    per_period: int
 
 
 class TopUpConfirm(Strict):

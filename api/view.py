@@ -30,6 +30,7 @@ from chain.gateway import (
     Mined,
     OrderBookGateway,
     PlacedOrder,
+    ProfitSharingGateway,
     SettlementGateway,
     SharingGateway,
     period_ledger,
@@ -120,6 +121,10 @@ class ChainView:
     @cached_property
     def flexibility(self) -> FlexibilityGateway:
         return FlexibilityGateway(self._reads)
+
+    @cached_property
+    def profit_sharing(self) -> ProfitSharingGateway:
+        return ProfitSharingGateway(self._reads)
 
     def deployed(self, contract: str) -> bool:
         """Whether the deployment has `contract` ("OrderBook", "Flexibility", ...)."""

@@ -24,7 +24,8 @@ log index) and re-derives, with the rulebook (`market/`) and the contracts' pure
   became debt, and the slot's link in the digest chain;
 * the `sharing` mode: each (slot, chunk)'s allocation, money, totals and digest link rebuilt
   from the committed readings, the members' sharing terms and the tariff (`chain.sharing`);
-* profit sharing and the service fee per period (`market.billing.profit_pool`, `profit_shares`);
+* profit sharing, the service fee and the battery lease per period (`market.billing.profit_pool`,
+  `profit_shares`; each lease as the DSO last set it);
 * DSO flexibility: each request's escrow, each offer, the merit-order acceptance
   (`market.flexibility.accept`), and each delivery's baseline, payment and penalty
   (`market.flexibility.settle_offer` through `chain.flexibility.outcomes`, from the replayed

@@ -379,8 +379,9 @@ SQLite outbox and the relay sends every meter's span in `submitReadingSpans`; th
 settles the imbalance (with `imbalance_carry_slots` above 0, carried by the next slot
 settlements through the SettlementRouter, one batch each, and sent on its own only beyond what
 that many settlements carry); the DSO closes each day's period once its slots are settled
-against the meters, lessees pay the battery lease and share its result (the battery's result
-taken at the period's end), households below half their top-up are refilled;
+against the meters (the close charges each lessee's battery lease with its service fee, set
+once at set-up), the battery shares its result with its lessees (its result taken at the
+period's end), households below half their top-up are refilled;
 at the end the audit (audit/) rebuilds every settlement from the chain's events and every
 member's statement is built. The run's SQLite files (intent pool, outbox) are on tmpfs
 (/dev/shm): the pool commits each intent as the wallet API adds it, and on this machine's disk

@@ -1076,12 +1076,13 @@ def period_ledger(node: Node) -> ImbalanceGateway | SharingGateway:
 
 @dataclass(frozen=True, slots=True)
 class PeriodBilled:
-    """A member's part of a closed period (its PeriodBilled event): its profit share and the
-    service fee charged."""
+    """A member's part of a closed period (its PeriodBilled event): its profit share, and the
+    service fee and battery lease charged."""
 
     member: str
     share: int
     service_fee: int
+    lease: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -1104,12 +1105,26 @@ class PeriodClose:
 
 
 class ProfitSharingGateway(_Contract):
-    """ProfitSharing: each billing period closed (profit shares and service fees), in chunks."""
+    """ProfitSharing: each billing period closed (profit shares, service fees and battery
+    leases), in chunks."""
 
     NAME = "ProfitSharing"
 
     share_bps = _Getter(int, "The members' share of the period's platform fees, in basis points.")
     max_chunk = _Getter(int, "The most members one `close_period` call takes.")
+
+    def lease_of(self, member: str) -> int:
+        """The battery lease `member` is charged at each period's close (n€; 0: none)."""
+        return int(self.node.call(self.contract.functions.leaseOf(member)))
+
+    def set_lease(
+        self, member: str, per_period: int, *, sender: Sender, **tx: Unpack[TxOptions]
+    ) -> Mined:
+        """Charge `member` `per_period` n€ at every period close from now on (0 ends the
+        lease; a DSO action)."""
+        return Mined.of(
+            self._send(self.contract.functions.setLease(member, per_period), sender, tx)
+        )
 
     def close_period(
         self, period: int, members: Sequence[str], *, sender: Sender, **tx: Unpack[TxOptions]

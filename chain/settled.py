@@ -11,8 +11,9 @@ and `tx`.
 * Items that carry no slot (top-ups, redemptions, debt repaid, plain transfers, exits) belong to
   the slot last settled against meters before them in chain order (SlotDigest, or
   SharingSlotDigest in the `sharing` mode; slot 0 before the first).
-* A plain transfer is a Transfer in a transaction with no other gridshare event: a lessee's
-  battery lease, a battery result, anything members send each other.
+* A plain transfer is a Transfer in a transaction with no other gridshare event: a battery
+  result, anything members send each other (a battery lease is charged by the period's close,
+  PeriodBilled).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import {Roles} from "./lib/Roles.sol";
 
 /// @title ProfitSharing
 /// @notice Closes periods in chunks of members (see IProfitSharing). Needs the token's MARKET_ROLE
-/// (pulls each chunk's shares from the fee account) and COLLECTOR_ROLE (service fees).
+/// (pulls each chunk's shares from the fee account) and COLLECTOR_ROLE (service fees and leases).
 contract ProfitSharing is IProfitSharing {
     /// @dev A period's close so far (one storage word): members billed, the last one billed, and
     /// the export of the members billed (the running `C` of the share rule).
@@ -41,6 +41,8 @@ contract ProfitSharing is IProfitSharing {
     /// @inheritdoc IProfitSharing
     mapping(uint64 period => bool) public periodClosed;
     mapping(uint64 period => Progress) private _progress;
+    /// @inheritdoc IProfitSharing
+    mapping(address member => uint256) public leaseOf;
 
     /// @param shareBps_ Share of platform-fee income returned to members, in basis points (≤ 10000).
     /// @param maxChunk_ Most members one close call bills (1..65535).
@@ -85,8 +87,18 @@ contract ProfitSharing is IProfitSharing {
         if (closed) periodClosed[period] = true;
 
         if (paid != 0) _payShares(members, shares, paid);
-        _chargeServiceFee(t, members, exports, shares);
+        _charge(t, members, exports, shares);
         if (closed) emit PeriodClosed(period, t.fees, t.pool, t.totalExportWh, p.billed, t.serviceFee);
+    }
+
+    /// @inheritdoc IProfitSharing
+    function setLease(address member, uint256 perPeriod) external {
+        if (!community.hasRole(Roles.DSO, msg.sender)) revert ProfitSharingNotDso(msg.sender);
+        if (perPeriod != 0 && community.memberRole(member) == MemberRole.None) revert ProfitSharingNotMember(member);
+        // A charge packs its amount above a 160-bit address (EnergyToken.collect).
+        if (perPeriod >> 96 != 0) revert ProfitSharingLeaseTooLarge(perPeriod);
+        leaseOf[member] = perPeriod;
+        emit LeaseSet(member, perPeriod);
     }
 
     /// @inheritdoc IProfitSharing
@@ -150,18 +162,23 @@ contract ProfitSharing is IProfitSharing {
         token.transferBatch(transfers);
     }
 
-    function _chargeServiceFee(
+    /// @dev Charge each member of the chunk the service fee and its lease, if any, to the fee
+    /// account in one `collect` (the fee first; what the balance does not cover becomes debt).
+    function _charge(
         Terms memory t,
         address[] calldata members,
         uint256[] memory exports,
         uint256[] memory shares
     ) private {
         address fee = community.feeAccount();
-        uint256[] memory charge = new uint256[](1);
-        charge[0] = uint160(fee) | (t.serviceFee << 160);
         for (uint256 i; i < members.length; ++i) {
-            uint256 collected = t.serviceFee == 0 ? 0 : token.collect(members[i], charge);
-            emit PeriodBilled(t.period, members[i], exports[i], shares[i], t.serviceFee, collected);
+            address member = members[i];
+            uint256 lease = leaseOf[member];
+            uint256[] memory charges = new uint256[]((t.serviceFee != 0 ? 1 : 0) + (lease != 0 ? 1 : 0));
+            if (t.serviceFee != 0) charges[0] = uint160(fee) | (t.serviceFee << 160);
+            if (lease != 0) charges[charges.length - 1] = uint160(fee) | (lease << 160);
+            uint256 collected = charges.length == 0 ? 0 : token.collect(member, charges);
+            emit PeriodBilled(t.period, member, exports[i], shares[i], t.serviceFee, lease, collected);
         }
     }
 }

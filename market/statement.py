@@ -15,15 +15,16 @@ chain's events record, never from a new clearing or a recomputed share:
   "bought locally", a producer's credit "sold locally", the rest grid energy or grid credit. For
   the DSO the shared energy passes through its supply account (paid in by consumers, out to
   producers, the same sharing_price x Wh) and adds nothing to its income;
-* the period close: PeriodBilled (profit share, service fee, what the balance covered);
+* the period close: PeriodBilled (profit share, service fee, battery lease, what the balance
+  covered);
 * flexibility: FlexDelivered (payment, penalty, what the balance covered);
 * an exit: ExitRequested (penalty, what the balance covered);
 * token movements outside the market: top-ups, redemptions, debt repaid, and plain transfers
-  (a lessee's battery lease to the DSO, the battery's result between it and its lessees).
+  (the battery's result between it and its lessees, anything members send each other).
 
 Every figure is integer n€ (or Wh), named, labelled and explained in `LINES`. A member's lines
 are costs (positive: the member paid, negative: it received); the DSO's lines are income
-(positive: the DSO received, negative: it paid). A period's items (profit share, service fee)
+(positive: the DSO received, negative: it paid). A period's items (profit share, service fee, lease)
 belong to a range holding the period's last slot; items that carry no slot (top-ups, transfers,
 exits) belong to the slot last settled against meters before them in chain order (the
 `slot` given by the caller).
@@ -165,13 +166,15 @@ def _shared_lines(
 
 @dataclass(frozen=True, slots=True)
 class PeriodBilled:
-    """A PeriodBilled event: the member's profit share and service fee of a closed period."""
+    """A PeriodBilled event: the member's profit share, service fee and battery lease of a
+    closed period, and what its balance covered of the fee and the lease."""
 
     period: int
     member: str
     export_wh: Wh
     share: NanoEur
     service_fee: NanoEur
+    lease: NanoEur
     collected: NanoEur
 
 
@@ -201,8 +204,8 @@ class MoveKind(StrEnum):
     REDEEMED = "redeemed"
     DEBT_REPAID = "debt_repaid"
     TRANSFER = "transfer"
-    """A plain transfer: in a transaction without market events (e.g. a lease, a battery
-    result, a gift)."""
+    """A plain transfer: in a transaction without market events (e.g. a battery result, a
+    gift)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,8 +246,8 @@ class _OwnMoves:
 
 @dataclass(frozen=True, slots=True)
 class Accounts:
-    """Who is who: the DSO's accounts (fee, network, supply and its own, which receives the
-    battery lease) and the community battery's members."""
+    """Who is who: the DSO's accounts (fee, network, supply and its own) and the community
+    battery's members."""
 
     fee: str
     network: str
@@ -423,7 +426,7 @@ def _uncollected(
     return (
         sum(m.energy_charge + m.network_charge - m.collected for m in ms)
         + sum(f.penalty - f.collected for f in flex)
-        + sum(p.service_fee - p.collected for p in billed)
+        + sum(p.service_fee + p.lease - p.collected for p in billed)
         + sum(e.penalty - e.collected for e in exits)
     )
 
@@ -556,7 +559,7 @@ def _statement(
         if member in (t.sender, t.recipient) and t.sender != t.recipient and _in(t.slot, lo, hi)
     ]
     own = _OwnMoves()
-    lease = battery = transfers = 0
+    battery = transfers = 0
     for t in moves:
         if own.add(t):
             continue
@@ -564,8 +567,6 @@ def _statement(
         other = t.sender if t.recipient == member else t.recipient
         if other in accounts.batteries or member in accounts.batteries:
             battery -= signed
-        elif other in accounts.all_dso and signed < 0:
-            lease -= signed
         else:
             transfers += signed
     costs = {
@@ -578,7 +579,7 @@ def _statement(
         "grid_network": grid_net,
         "flex_payments": -sum(f.payment for f in flex),
         "flex_penalties": sum(f.penalty for f in flex),
-        "battery_lease": lease,
+        "battery_lease": sum(p.lease for p in billed),
         "battery_result": battery,
         "profit_share": -sum(p.share for p in billed),
         "service_fee": sum(p.service_fee for p in billed),
@@ -628,7 +629,7 @@ def dso_statement(
     exits = [e for e in settled.exits if _in(e.slot, lo, hi)]
     dso, batteries = accounts.all_dso, accounts.batteries
     own = _OwnMoves()
-    lease = battery = transfers = 0
+    battery = transfers = 0
     for t in settled.moves:
         if not _in(t.slot, lo, hi):
             continue
@@ -639,11 +640,7 @@ def dso_statement(
             continue
         if own.add(t):
             continue
-        signed = t.amount if t.recipient in dso else -t.amount
-        if signed > 0:
-            lease += t.amount
-        else:
-            transfers += signed
+        transfers += t.amount if t.recipient in dso else -t.amount
     income = {
         "dso_platform_fees": platform + sh.platform,
         "dso_local_network": local_network + sh.local_network,
@@ -655,7 +652,7 @@ def dso_statement(
         "dso_exit_penalties": sum(e.penalty for e in exits),
         "dso_flex_payments": -sum(f.payment for f in flex),
         "dso_flex_penalties": sum(f.penalty for f in flex),
-        "dso_battery_lease": lease,
+        "dso_battery_lease": sum(p.lease for p in billed),
     }
     net = sum(income.values())
     unpaid = _uncollected(ms, flex, billed, exits) + sh.unpaid

@@ -115,6 +115,7 @@ def dry_run(
         ledgers[m.name].balance_end = -ledgers[m.name].net_cost
     service = sum(ledger.service_fees for ledger in ledgers.values())
     fees = sum(p.platform_fees for p in periods)
+    leases = sum(p.lease for p in periods)  # charged at each close, into the fee account
     return RunResult(
         community=community,
         days=days,
@@ -124,7 +125,7 @@ def dry_run(
         periods=periods,
         rules=rules,
         dso_income={
-            "fee account": fees + service - sum(p.pool for p in periods),
+            "fee account": fees + service + leases - sum(p.pool for p in periods),
             "network charges": sum(
                 b.network_fees + b.imbalance_network_charge
                 for ledger in ledgers.values()
@@ -135,7 +136,7 @@ def dry_run(
                 for ledger in ledgers.values()
                 for b in ledger.bills
             ),
-            "battery lease": sum(p.lease for p in periods),
+            "battery lease": leases,
         },
         supply_conserved=True,
         audit=None,

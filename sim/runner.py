@@ -18,9 +18,9 @@ Per slot `s` (time is moved with the node's `evm_increaseTime`, never slept):
    With `span_slots` > 1 (whole days: `sim.chainrun`), each meter signs its readings once per
    span instead (`sign_span`, e.g. a day), the relay sends every meter's span in one
    `submitReadingSpans`, and the matcher settles the span's slots' imbalance after it;
-6. at the end of a billing period the DSO closes it (profit sharing and service fee), pulls the
-   battery lease from its lessees in one transaction (against the mandate each gave at set-up),
-   and the battery's trading result is paid out to (or, if it lost, pulled from) its lessees in
+6. at the end of a billing period the DSO closes it: profit sharing, the service fee and each
+   lessee's part of the battery lease (set on-chain at set-up, `ProfitSharing.setLease`); the
+   battery's trading result is paid out to (or, if it lost, pulled from) its lessees in
    proportion to their shares, in one transaction.
 
 Everything the report needs is recorded on the way; the tokens are checked against the chain at
@@ -487,6 +487,7 @@ class Runner:
             gas=DSO_GAS,
         )
         self.authorise_mandates()
+        self.set_leases()
 
     def top_up_account(self, address: str, amount: int, label: str) -> None:
         """Mint `amount` to one of the DSO's accounts (e.g. a flexibility budget)."""
@@ -672,7 +673,9 @@ class Runner:
         members = sorted((m.address for m in self.members), key=lambda a: int(a, 16))
         size = self.profit_sharing.max_chunk()
         closed: list[PeriodClosed] = []
-        # In chunks of at most maxChunk members, ascending: the last call closes the period.
+        lease = 0
+        # In chunks of at most maxChunk members, ascending: the last call closes the period. Each
+        # member is charged its service fee and, a lessee, its part of the battery's lease.
         for start in range(0, max(len(members), 1), size):
             close = self.profit_sharing.close_period(
                 period,
@@ -685,28 +688,14 @@ class Runner:
                 ledger = self.ledgers[self.by_address[billed.member].name]
                 ledger.profit_share += billed.share
                 ledger.service_fees += billed.service_fee
-        result, lease = 0, 0
+                ledger.lease_paid += billed.lease
+                lease += billed.lease
+        result = 0
         spec = self.community.battery
         if self.battery is not None and spec is not None and spec.lessees:
             result = battery_end + self._battery_value() - before - self._battery_start
             shares = [x.share_bps for x in spec.lessees]
             lessees = [self._household(x.household) for x in spec.lessees]
-            lease = spec.lease_per_period
-            # The DSO pulls the period's lease from every lessee in one transaction, against the
-            # mandate each gave at set-up (`authorise_mandates`).
-            debits = [
-                (lessee, part)
-                for lessee, part in zip(lessees, split_by_shares(lease, shares), strict=True)
-                if part
-            ]
-            if debits:
-                self.token.transfer_from_batch(
-                    [(lessee.address, part) for lessee, part in debits],
-                    sender=self.dso_tx(),
-                    gas=_batch_gas(len(debits)),
-                )
-            for lessee, part in debits:
-                self.ledgers[lessee.name].lease_paid += part
             parts = list(zip(lessees, split_by_shares(result, shares), strict=True))
             # What the battery earned, to its lessees in one transaction; a loss, pulled from them
             # in one transaction against their mandates.
@@ -730,19 +719,30 @@ class Runner:
         return PeriodLog(period, last.platform_fees, last.pool, result, lease)
 
     def authorise_mandates(self) -> None:
-        """Each battery lessee's standing mandates, given once from its wallet: the DSO may pull
-        the lease, the battery its share of a loss (`EnergyToken.transferFromBatch`), so that no
-        household sends a transaction each period. Unlimited, like a recurring direct-debit
-        mandate; a lessee revokes one with `approve(spender, 0)`."""
+        """Each battery lessee's standing mandate, given once from its wallet: the battery may
+        pull its share of a loss (`EnergyToken.transferFromBatch`), so that no household sends a
+        transaction each period. Unlimited, like a recurring direct-debit mandate; a lessee
+        revokes it with `approve(battery, 0)`."""
         spec = self.community.battery
         if self.battery is None or spec is None:
             return
         for lessee in (self._household(x.household) for x in spec.lessees):
-            for spender in (self.roles.dso, self.battery.address):
-                nonce = self.member_nonce(lessee)
-                self.token.approve(
-                    spender, MANDATE, sender=lessee.sender, gas=MANDATE_GAS, nonce=nonce
-                )
+            nonce = self.member_nonce(lessee)
+            self.token.approve(
+                self.battery.address, MANDATE, sender=lessee.sender, gas=MANDATE_GAS, nonce=nonce
+            )
+
+    def set_leases(self) -> None:
+        """The battery's lease split among its lessees by share, each part charged by every
+        period's close (`ProfitSharing.setLease`, a DSO action)."""
+        spec = self.community.battery
+        if self.battery is None or spec is None or not spec.lessees:
+            return
+        shares = [x.share_bps for x in spec.lessees]
+        parts = split_by_shares(spec.lease_per_period, shares)
+        for x, part in zip(spec.lessees, parts, strict=True):
+            member = self._household(x.household)
+            self.profit_sharing.set_lease(member.address, part, sender=self.dso_tx(), gas=DSO_GAS)
 
     def audit(self, last_slot: int) -> tuple[AuditReport, dict[str, Statement], Statement]:
         """Run the auditor (audit/) over every event of the deployment, as `gridshare audit`,
@@ -789,7 +789,6 @@ class Runner:
             "fee account": self.roles.fee_account,
             "network charges": self.roles.network_account,
             "supply (retail - feed-in)": self.roles.supply_account,
-            "battery lease": self.roles.dso,
         }
         dso_before = {k: self.balance(a) for k, a in dso_accounts.items()}
         self.register()
@@ -842,6 +841,7 @@ class Runner:
             k: self.balance(a) - dso_before[k] - self.account_topups.get(a, 0)
             for k, a in dso_accounts.items()
         }
+        dso_income["battery lease"] = sum(p.lease for p in periods)  # into the fee account
         supply = self.token.total_supply()
         held = sum(self.balance(a) for a in set(dso_accounts.values()))
         held += sum(self.ledgers[m.name].balance_end for m in self.members)

@@ -8,7 +8,9 @@ import logging
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from eth_utils.address import to_checksum_address
+from fastapi import APIRouter, Path, Query, status
+from pydantic import AfterValidator
 
 from api import store
 from api.deps import DsoUser, EngineDep, SlotQ, ViewDep
@@ -16,6 +18,8 @@ from api.errors import ApiError
 from api.routes.wallet import TopUpCursor, TopUpLimit, cursor, top_up_public
 from api.schemas import (
     FeesPublic,
+    LeasePublic,
+    LeaseUpdate,
     MemberCreate,
     MeterCreate,
     TariffCreate,
@@ -31,6 +35,9 @@ from market.tariff import TARIFF_NAMES, InvalidTariffError, SlotRules, Tariff, t
 
 router = APIRouter(prefix="/dso", tags=["dso"])
 log = logging.getLogger("api.dso")
+MemberPath = Annotated[
+    str, Path(pattern=r"^0x[0-9a-fA-F]{40}$"), AfterValidator(to_checksum_address)
+]
 
 
 def _send(view: ChainView, user: DsoUser, what: str, write: Callable[[Sender], Mined]) -> TxPublic:
@@ -75,6 +82,24 @@ def register_meter(body: MeterCreate, user: DsoUser, view: ViewDep) -> TxPublic:
             hex_bytes(body.meter_id), body.member, body.signer, sender=sender
         ),
     )
+
+
+@router.put("/leases/{member}")
+def set_lease(member: MemberPath, body: LeaseUpdate, user: DsoUser, view: ViewDep) -> TxPublic:
+    """Charge `member` `per_period` n€ at every period's close from now on, for its part of the
+    community battery (0 ends the lease); the close bills it with the service fee."""
+    return _send(
+        view,
+        user,
+        f"set the battery lease of {member} to {body.per_period}",
+        lambda sender: view.profit_sharing.set_lease(member, body.per_period, sender=sender),
+    )
+
+
+@router.get("/leases/{member}")
+def lease(member: MemberPath, user: DsoUser, view: ViewDep) -> LeasePublic:
+    """The battery lease `member` is charged at each period's close (n€; 0: none)."""
+    return LeasePublic(member=member, per_period=view.profit_sharing.lease_of(member))
 
 
 @router.get("/top-ups")

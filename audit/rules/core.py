@@ -88,6 +88,8 @@ class AuditState:
     periods: list[int] = field(default_factory=list)
     # Per period being closed: the PeriodBilled (member, export) so far, in order.
     billed: dict[int, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
+    leases: dict[str, int] = field(default_factory=dict)
+    """Member -> the battery lease it is charged at each close (its last LeaseSet)."""
     flex_penalty: int = 0
     flex_requests: dict[int, FlexRequest] = field(default_factory=dict)
     flex_offers: dict[int, list[FlexOffer]] = field(default_factory=lambda: defaultdict(list))

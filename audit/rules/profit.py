@@ -1,5 +1,6 @@
-"""Profit sharing and the service fee per period (ProfitSharing): `market.billing.profit_pool`
-and `profit_shares` over the period's platform fees and metered export."""
+"""Profit sharing, the service fee and the battery lease per period (ProfitSharing):
+`market.billing.profit_pool` and `profit_shares` over the period's platform fees and metered
+export; each lessee's lease as the DSO last set it (LeaseSet) before the member was billed."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ RULES: dict[str, str] = {
     "profit-pool": "pool = floor(fees * share_bps / 10000), none without export",
     "profit-share": "shares floor the running export's part of the pool, and are paid as billed",
     "service-fee": "the service fee is the tariff's at the period's first slot",
+    "lease": "a member is charged the battery lease last set for it (LeaseSet) at each close",
 }
 
 
@@ -25,6 +27,9 @@ class ProfitRules(AuditState):
         total = sum(self.period_export[period].values())
         pool = profit_pool(self.period_fees[period], self.state.share_bps) if total else 0
         return pool, total
+
+    def on_LeaseSet(self, e: Event) -> None:
+        self.leases[e.args["member"]] = int(e.args["perPeriod"])
 
     def on_PeriodBilled(self, e: Event) -> None:
         """One member's part of a period close; the close comes in chunks, each continuing after
@@ -47,9 +52,18 @@ class ProfitRules(AuditState):
             )
         pool, total = self.period_terms(period)
         running = sum(x for _, x in billed)
-        (share,) = profit_shares(pool, [export], total_wh=total, before_wh=running)
-        if int(a["share"]) != share:
-            self.find(None, "profit-share", f"period {period} {member}: {a['share']}, rule {share}")
+        if running + export > total:  # a member billed twice: the share rule has no answer
+            self.find(
+                None,
+                "profit-export",
+                f"period {period}: {running + export} Wh billed, {total} Wh exported in all",
+            )
+        else:
+            (share,) = profit_shares(pool, [export], total_wh=total, before_wh=running)
+            if int(a["share"]) != share:
+                self.find(
+                    None, "profit-share", f"period {period} {member}: {a['share']}, rule {share}"
+                )
         paid = self.tx_transfers_from(self.address("ProfitSharing"))
         shares = {b.args["member"]: int(b.args["share"]) for b in self.tx_events("PeriodBilled")}
         if paid != {m: x for m, x in shares.items() if x}:
@@ -58,10 +72,16 @@ class ProfitRules(AuditState):
         fee = int(a["serviceFee"])
         if rules is None or fee != rules.tariff.service_fee:
             self.find(None, "service-fee", f"period {period} {member}: fee {fee}")
+        lease = int(a["lease"])
+        if lease != self.leases.get(member, 0):
+            self.find(
+                None,
+                "lease",
+                f"period {period} {member}: {lease}, set {self.leases.get(member, 0)}",
+            )
         billed.append((member, export))
-        self.check_collect(
-            None, member, [(self.fee_account, fee)] if fee else [], int(a["collected"])
-        )
+        charges = [(self.fee_account, x) for x in (fee, lease) if x]
+        self.check_collect(None, member, charges, int(a["collected"]))
 
     def on_PeriodClosed(self, e: Event) -> None:
         """The call that billed the period's last member: every current member billed once."""

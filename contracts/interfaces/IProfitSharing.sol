@@ -5,7 +5,8 @@ pragma solidity 0.8.28;
 /// @notice When a period's slots are all settled, the DSO closes it: `shareBps`/10000 of the period's
 /// platform-fee income (counted on-chain by the imbalance settlement) is paid from the fee account to
 /// the members in proportion to their metered export in the period (also counted on-chain), and each
-/// member is charged the period's service fee (debt if the balance falls short).
+/// member is charged the period's service fee and, if it leases a share of the community battery,
+/// its lease for the period (`setLease`), both to the fee account (debt if the balance falls short).
 ///
 /// The close runs in calls of at most `maxChunk` members each, so no transaction grows with the
 /// community: across the calls the members are listed strictly ascending (each call continues after
@@ -24,11 +25,20 @@ interface IProfitSharing {
     event PeriodClosed(
         uint64 indexed period, uint256 platformFees, uint256 pool, uint256 totalExportWh, uint256 members, uint256 serviceFee
     );
-    /// @notice `member`'s part of the period: its export, profit share received, service fee charged
-    /// and how much of it the balance covered (the rest became debt).
+    /// @notice `member`'s part of the period: its export, profit share received, service fee and
+    /// battery lease charged, and how much of the two the balance covered (the rest became debt).
     event PeriodBilled(
-        uint64 indexed period, address indexed member, uint256 exportWh, uint256 share, uint256 serviceFee, uint256 collected
+        uint64 indexed period,
+        address indexed member,
+        uint256 exportWh,
+        uint256 share,
+        uint256 serviceFee,
+        uint256 lease,
+        uint256 collected
     );
+    /// @notice From the next period close on, `member` is charged `perPeriod` (n€) a period for its
+    /// share of the community battery (0: no lease).
+    event LeaseSet(address indexed member, uint256 perPeriod);
 
     error ProfitSharingNotDso(address caller);
     error ProfitSharingInvalidShare(uint256 shareBps);
@@ -44,6 +54,8 @@ interface IProfitSharing {
     error ProfitSharingMembersNotAscending(uint256 index);
     error ProfitSharingNotMember(address account);
     error ProfitSharingPoolUnderfunded(uint256 pool, uint256 balance);
+    /// @notice A lease of 2**96 n€ or more a period.
+    error ProfitSharingLeaseTooLarge(uint256 perPeriod);
 
     /// @notice Bill the next chunk of `period`'s members: pay their profit shares and charge the
     /// service fee; the call that bills the last member closes the period. Only the DSO; after all
@@ -51,6 +63,15 @@ interface IProfitSharing {
     /// @param members Up to `maxChunk` current members, strictly ascending, each above the last
     /// member billed by an earlier call for this period.
     function closePeriod(uint64 period, address[] calldata members) external;
+
+    /// @notice Charge `member` `perPeriod` n€ at every period close from now on, for its lease of a
+    /// share of the community battery (0 ends the lease). Only the DSO; `member` must be a member
+    /// unless the lease is 0. A close charges the lease in force when it bills the member. A lease
+    /// outlives an exit (a member who left is not billed; one who rejoins is, unless it was ended).
+    function setLease(address member, uint256 perPeriod) external;
+
+    /// @notice The battery lease `member` is charged each period (n€; 0: none).
+    function leaseOf(address member) external view returns (uint256);
 
     /// @notice Share of platform-fee income distributed, in basis points.
     function shareBps() external view returns (uint256);

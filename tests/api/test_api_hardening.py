@@ -84,6 +84,25 @@ def test_a_bool_is_not_an_integer(client: httpx.Client, dso: Wallet) -> None:
     assert newcomer.get("/auth/me").json()["member_role"] is None
 
 
+def test_the_dso_sets_a_battery_lease(client: httpx.Client, dso: Wallet) -> None:
+    """PUT /dso/leases/{member}: the lease every period's close charges; only the DSO, only a
+    member (the contract's named error as a 4xx), a strict integer below 2**96."""
+    lessee = new_member(client, dso, role="consumer")
+    path = f"/dso/leases/{lessee.address.lower()}"
+    assert dso.get(path).json() == {"member": lessee.address, "per_period": 0}
+    r = dso.put(path, {"per_period": 2 * EUR})
+    assert r.status_code == 200, r.text
+    assert dso.get(path).json() == {"member": lessee.address, "per_period": 2 * EUR}
+    assert lessee.put(path, {"per_period": 0}).status_code == 403
+    _refused(dso.put(path, {"per_period": True}), "per_period")
+    assert dso.put(path, {"per_period": 2**96}).status_code == 422
+    outsider = f"/dso/leases/0x{'ab' * 20}"
+    refused = dso.put(outsider, {"per_period": EUR})
+    assert refused.status_code == 409 and "ProfitSharingNotMember" in refused.text, refused.text
+    assert dso.put(path, {"per_period": 0}).status_code == 200
+    assert dso.get(path).json()["per_period"] == 0
+
+
 def test_a_bool_is_not_a_top_up_amount(client: httpx.Client, dso: Wallet) -> None:
     m = new_member(client, dso)
     _refused(m.post("/wallet/top-ups", {"amount": True}), "amount")

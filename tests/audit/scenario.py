@@ -2,7 +2,8 @@
 fixture: eight 15-minute slots in all three clearing modes (uniform, pay-as-bid, community, and a
 changed uniform tariff, one scheduled entry withdrawn), a standing order, a cancellation, signed
 meter readings, imbalance with debt and its repayment, a redemption, an exit within the lock-in
-(penalty) and its completion, two profit-sharing periods closed, and signed intents: one beside
+(penalty) and its completion, two profit-sharing periods closed (with two battery leases, one
+partly left as debt, the other ended after the first period), and signed intents: one beside
 the direct orders of slot 6, and a slot (7) whose book is intents only (a holder that buys and
 sells, a partial fill, an unfilled intent, a revocation and the revoked intent left out).
 
@@ -231,6 +232,10 @@ class Community:
         ]
         for start, rules in schedule:
             self.send(DSO, "Community", "scheduleTariff", start, encode_rules(rules))
+        # Battery leases, charged by each close: dave's (short of money, part of it becomes
+        # debt) and bob's, which ends after the first period.
+        self.send(DSO, "ProfitSharing", "setLease", self.members["dave"], EUR // 2)
+        self.send(DSO, "ProfitSharing", "setLease", self.members["bob"], EUR // 4)
 
     def fund(self, address: str) -> None:
         """Ether for a member that sends its own transactions from its key."""
@@ -365,6 +370,7 @@ class Community:
             self.settle_meters(slot)
             if slot == 3:
                 self.close_period(0)
+                self.send(DSO, "ProfitSharing", "setLease", self.members["bob"], 0)
                 self.send(
                     self.members["alice"], "EnergyToken", "redeem", EUR, keccak(text="payout")
                 )

@@ -295,6 +295,12 @@ TAMPERINGS: list[Tampering] = [
     ("service fee", edit("PeriodClosed", {"period": 0}, serviceFee=1), (None, "service-fee")),
     ("member left out of a period", drop("PeriodBilled", {"period": 0}), (None, "profit-members")),
     ("a close chunk going back", rebill(0), (None, "profit-members")),
+    (
+        "battery lease above the one set",
+        edit("PeriodBilled", {"lease": lambda v: int(v) > 0}, lease=lambda v: int(v) + 1),
+        (None, "lease"),
+    ),
+    ("a lease set, then hidden", drop("LeaseSet", {"perPeriod": 0}), (None, "lease")),
     ("exit penalty", edit("ExitRequested", {}, penalty=5), (None, "exit")),
     # conservation
     ("a payout transfer lost", drop("Transfer", {"value": 80_000_000}), (None, "conservation")),

@@ -1,5 +1,5 @@
 """Leaving the community (orders cancelled, escrow returned, penalty in lock-in, debt settled,
-re-entry) and closing a period (profit shares by metered export, service fee)."""
+re-entry) and closing a period (profit shares by metered export, service fee, battery lease)."""
 
 from __future__ import annotations
 
@@ -214,3 +214,59 @@ def test_period_close_shares_platform_fees_by_export_and_charges_the_service_fee
     assert dep.token.balanceOf(fee_account) == fee_before - fees // 2 + 3 * service
     with reverts_exact("ProfitSharingAlreadyClosed", period):
         dep.profit_sharing.closePeriod(period, listed, {"from": dso})
+
+
+def test_period_close_charges_each_lessee_its_battery_lease(
+    short_periods: Any,
+    alice: Any,
+    bob: Any,
+    carol: Any,
+    oracle: Any,
+    matcher: Any,
+    dso: Any,
+    fee_account: Any,
+) -> None:
+    """The DSO sets a lessee's lease once; every close charges it with the service fee in one
+    collect (debt for what the balance does not cover), until the lease is set to 0."""
+    dep = short_periods
+    ps, token = dep.profit_sharing, dep.token
+    run = SlotRunner(dep, oracle, matcher)
+    with reverts_exact("ProfitSharingNotDso", alice):
+        ps.setLease(carol, EUR, {"from": alice})
+    with reverts_exact("ProfitSharingNotMember", dso):
+        ps.setLease(dso, EUR, {"from": dso})
+    with reverts_exact("ProfitSharingLeaseTooLarge", 2**96):
+        ps.setLease(carol, 2**96, {"from": dso})
+    tx = ps.setLease(carol, 3 * EUR, {"from": dso})
+    assert (tx.events["LeaseSet"]["member"], tx.events["LeaseSet"]["perPeriod"]) == (
+        carol,
+        3 * EUR,
+    )
+    short = int(token.balanceOf(bob)) + EUR  # more than Bob holds: the rest becomes debt
+    ps.setLease(bob, short, {"from": dso})
+    assert (ps.leaseOf(carol), ps.leaseOf(bob), ps.leaseOf(alice)) == (3 * EUR, short, 0)
+
+    def close(period: int) -> dict[str, Any]:
+        run.settle((period + 1) * PERIOD_SLOTS - 1)
+        listed = sorted([alice.address, bob.address, carol.address], key=lambda a: int(a, 16))
+        txs = [ps.closePeriod(period, listed[i : i + 2], {"from": dso}) for i in (0, 2)]
+        assert ps.periodClosed(period)
+        return {b["member"]: b for t in txs for b in t.events["PeriodBilled"]}
+
+    period = int(dep.imbalance.nextSlot()) // PERIOD_SLOTS
+    service = int(dep.community.tariffAt(period * PERIOD_SLOTS)[7])
+    before = {m.address: int(token.balanceOf(m)) for m in (alice, bob, carol)}
+    fee_before, debt_before = int(token.balanceOf(fee_account)), int(token.debtOf(bob))
+    billed = close(period)
+    assert all(b["share"] == 0 and b["serviceFee"] == service for b in billed.values())
+    assert (billed[alice]["lease"], billed[alice]["collected"]) == (0, service)
+    assert (billed[carol]["lease"], billed[carol]["collected"]) == (3 * EUR, service + 3 * EUR)
+    assert (billed[bob]["lease"], billed[bob]["collected"]) == (short, before[bob.address])
+    assert token.balanceOf(carol) == before[carol.address] - service - 3 * EUR
+    assert token.balanceOf(bob) == 0
+    assert token.debtOf(bob) == debt_before + service + short - before[bob.address]
+    assert token.balanceOf(fee_account) == fee_before + 2 * service + 3 * EUR + before[bob.address]
+
+    ps.setLease(carol, 0, {"from": dso})
+    billed = close(period + 1)
+    assert billed[carol]["lease"] == 0 and billed[bob]["lease"] == short

@@ -1,9 +1,9 @@
 """Stateful property test: random top-ups, orders (valid and invalid, up to the per-member cap),
 cancellations, clearings, meter readings, imbalance settlements, debt, exits and re-entries, period
-closes (profit sharing and service fees), redemptions, tariff changes (prices, fees and clearing
-mode; with the notice rule: only beyond the order horizon) and DSO flexibility (requests, offers,
-merit-order acceptance, payment and penalty against the meter baseline) against the real
-contracts. After every step:
+closes (profit sharing, service fees, battery leases set and ended), redemptions, tariff changes
+(prices, fees and clearing mode; with the notice rule: only beyond the order horizon) and DSO
+flexibility (requests, offers, merit-order acceptance, payment and penalty against the meter
+baseline) against the real contracts. After every step:
 
 - token supply == minted − redeemed == sum of all balances (members, DSO accounts, order book,
   Settlement's pass-through, flexibility escrow);
@@ -210,6 +210,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.schedule = list(self.initial_schedule)  # the model's tariff schedule
         self.checked: dict[int, SlotRules] = {}  # slots whose chain tariff was compared
         self.placed: Counter[tuple[int, int]] = Counter()  # (slot, member) -> orders placed
+        self.leases = [0] * len(self.people)  # each member's battery lease per period
 
     def rules_at(self, slot: int) -> SlotRules:
         """The tariff in force for `slot` by the model's schedule, checked against the chain's
@@ -379,6 +380,21 @@ class MarketMachine(RuleBasedStateMachine):
         self.gone.discard(who)
         self.counts["rejoins"] += 1
 
+    @rule(who=WHO, lease=st.integers(0, 3 * 10**9))
+    def set_lease(self, who: int, lease: int) -> None:
+        """The DSO sets a member's battery lease (0 ends it), refused for anyone who is not a
+        member now (leaving or left) unless 0; every later close charges it after the service
+        fee. A lease outlives an exit: a member who rejoins is charged it again."""
+        self.counts["rules"] += 1
+        member = self.people[who]
+        if lease and (who in self.exiting or who in self.gone):
+            with reverts_exact("ProfitSharingNotMember", member):
+                self.dep.profit_sharing.setLease(member, lease, {"from": self.dso})
+            return
+        self.dep.profit_sharing.setLease(member, lease, {"from": self.dso})
+        self.leases[who] = lease
+        self.counts["leases"] += 1
+
     @rule()
     def close_period(self) -> None:
         self.counts["rules"] += 1
@@ -408,9 +424,17 @@ class MarketMachine(RuleBasedStateMachine):
             tx = self.dep.profit_sharing.closePeriod(period, chunk, {"from": self.dso})
             billed += list(tx.events["PeriodBilled"]) if "PeriodBilled" in tx.events else []
         assert self.dep.profit_sharing.periodClosed(period)
-        for a, (balance, debt), share, event in zip(accounts_, before, shares, billed, strict=True):
-            outcome = apply_charge(balance + share, debt, fee)
-            assert (event["share"], event["collected"]) == (share, outcome.collected)
+        rows = zip(listed, accounts_, before, shares, billed, strict=True)
+        for i, a, (balance, debt), share, event in rows:
+            # The service fee first, then the lease, in one collect.
+            charged = apply_charge(balance + share, debt, fee)
+            outcome = apply_charge(charged.balance, charged.debt, self.leases[i])
+            collected = charged.collected + outcome.collected
+            assert (event["share"], event["lease"], event["collected"]) == (
+                share,
+                self.leases[i],
+                collected,
+            )
             assert self.dep.token.balanceOf(a) == outcome.balance
             assert self.dep.token.debtOf(a) == outcome.debt
         self.closed_periods += 1

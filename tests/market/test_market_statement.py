@@ -71,15 +71,15 @@ def small() -> Settled:
             ),
         ],
         periods=[
-            PeriodBilled(0, A, 400, 7_000, TARIFF.service_fee, TARIFF.service_fee),
-            PeriodBilled(0, B, 0, 0, TARIFF.service_fee, 0),
+            # A leases a part of the battery: charged with its service fee, both covered.
+            PeriodBilled(0, A, 400, 7_000, TARIFF.service_fee, 30_000, TARIFF.service_fee + 30_000),
+            PeriodBilled(0, B, 0, 0, TARIFF.service_fee, 0, 0),
         ],
         flex=[FlexDelivered(1, A, 50_000, 0, 0), FlexDelivered(1, B, 0, 20_000, 20_000)],
         exits=[ExitCharged(3, B, 1_000_000, 400_000)],
         moves=[
             TokenMove(0, MoveKind.TOP_UP, ZERO, A, 10**9),
             TokenMove(0, MoveKind.TOP_UP, ZERO, B, 10**9),
-            TokenMove(3, MoveKind.TRANSFER, A, DSO, 30_000),  # A's battery lease
             TokenMove(3, MoveKind.TRANSFER, BAT, A, 12_000),  # the battery's result to A
             TokenMove(3, MoveKind.TRANSFER, B, A, 5),  # a gift
             TokenMove(3, MoveKind.DEBT_REPAID, B, SUPPLY, 100),

@@ -21,8 +21,9 @@ def test_a_few_slots_of_the_year_run_end_to_end_with_the_audit() -> None:
     # Per slot its settlement; one relay of 101 spans of 3 slots; one settlement against the
     # meters of the 3 slots (303 member-slots, within a batch), which the audit checked.
     assert figures["imbalance_carry_slots"] == year.CARRY_SLOTS
-    # Set-up: 405 transactions and each battery lessee's two mandates (the DSO's lease, the
-    # battery's loss), given once so that no lessee sends a transaction per period.
+    # Set-up: 405 transactions, each battery lessee's lease set by the DSO (charged by every
+    # close) and each lessee's one mandate for a battery loss, given once so that no lessee
+    # sends a transaction per period.
     battery = load_community(HUNDRED).battery
     assert battery is not None and len(battery.lessees) == 10
     lessees = len(battery.lessees)

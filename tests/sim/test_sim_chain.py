@@ -182,24 +182,25 @@ def test_the_statements_add_up_to_the_balances(run: RunResult) -> None:
     assert run.dso_statement["dso_battery_lease"] == 100_000_000
 
 
-def test_the_lessee_pays_its_lease_by_mandate_without_a_transaction(
+def test_the_lessee_is_charged_its_lease_at_the_close_without_a_transaction(
     live: tuple[RunResult, DevChain],
 ) -> None:
-    """The battery's lessee authorised the DSO once (a mandate) and sent nothing per period: the
-    period's lease left its wallet in a transaction the DSO sent (`transferFromBatch`)."""
+    """The DSO set the battery lessee's lease once (LeaseSet); the period's close charged it
+    with the service fee (PeriodBilled), and the lessee sent nothing but its one mandate for a
+    battery loss, given at set-up."""
     run, chain = live
     node = Node.from_settings(chain.network_id, Settings(deployments_dir=chain.deployments_dir))
     c = next(m for m in run.members if m.name == "c")
-    # Its two mandates, given at set-up, and nothing since.
-    assert node.w3.eth.get_transaction_count(ChecksumAddress(HexAddress(HexStr(c.address)))) == 2
-    leases = [
-        e
-        for e in node.events("EnergyToken", "Transfer", from_block=0)
-        if e["args"]["from"] == c.address and e["args"]["value"] == 100_000_000
-    ]
-    assert len(leases) == 1
-    tx = node.w3.eth.get_transaction(leases[0]["transactionHash"])
-    assert tx["from"] == leases[0]["args"]["to"] != c.address  # the DSO pulled it to itself
+    assert node.w3.eth.get_transaction_count(ChecksumAddress(HexAddress(HexStr(c.address)))) == 1
+    (lease,) = node.events("ProfitSharing", "LeaseSet", from_block=0)
+    assert (lease["args"]["member"], lease["args"]["perPeriod"]) == (c.address, 100_000_000)
+    billed = {
+        e["args"]["member"]: e for e in node.events("ProfitSharing", "PeriodBilled", from_block=0)
+    }
+    assert billed[c.address]["args"]["lease"] == 100_000_000
+    assert {e["args"]["lease"] for m, e in billed.items() if m != c.address} == {0}
+    tx = node.w3.eth.get_transaction(billed[c.address]["transactionHash"])
+    assert tx["from"] == node.w3.eth.accounts[0]  # the DSO's close
 
 
 def test_the_day_was_metered_by_one_span_per_meter(live: tuple[RunResult, DevChain]) -> None:
