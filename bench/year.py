@@ -368,37 +368,36 @@ def main() -> None:
 
 
 NOTES = """
-communities/hundred.toml (100 households and a community battery: 101 members, 30-minute slots,
-daily billing period) on a private anvil (chain/devchain.py's flags: chain id 1337, 60M block
-gas limit, shanghai), deployed by scripts/deploy.py, run by sim/runner.py as `gridshare simulate`
-does: each slot the members sign their orders as EIP-712 intents into the matcher's SQLite
-intent pool (no transaction), the matcher (`Matcher.run_once`) settles the slot in one
-transaction carrying them, the rulebook's clearing is checked against the chain; each meter
-signs its day of readings once (a span, `oracle.meter.signing.sign_span`) into the oracle's
-SQLite outbox and the relay sends every meter's span in `submitReadingSpans`; the matcher
-settles the imbalance (with `imbalance_carry_slots` above 0, carried by the next slot
+communities/hundred.toml (100 households and a community battery: 101 members,
+30-minute slots, daily billing period) on a private anvil (chain/devchain.py's flags: chain id
+1337, 60M block gas limit, shanghai), deployed by scripts/deploy.py, run by sim/runner.py as
+`gridshare simulate` does: each slot the members sign their orders as EIP-712 intents into the
+matcher's SQLite intent pool (no transaction), the matcher (`Matcher.run_once`) settles the slot
+in one transaction carrying them, the rulebook's clearing is checked against the chain; each
+meter signs its day of readings once (a span, `oracle.meter.signing.sign_span`) into the
+oracle's SQLite outbox and the relay sends every meter's span in `submitReadingSpans`; the
+matcher settles the imbalance (with `imbalance_carry_slots` above 0, carried by the next slot
 settlements through the SettlementRouter, one batch each, and sent on its own only beyond what
 that many settlements carry); the DSO closes each day's period once its slots are settled
-against the meters (the close charges each lessee's battery lease with its service fee, set
-once at set-up), the battery shares its result with its lessees (its result taken at the
-period's end), households below half their top-up are refilled;
-at the end the audit (audit/) rebuilds every settlement from the chain's events and every
-member's statement is built. The run's SQLite files (intent pool, outbox) are on tmpfs
-(/dev/shm): the pool commits each intent as the wallet API adds it, and on this machine's disk
-those fsyncs alone took about 0.25 s per slot (100 intents), a cost of the API's intake and not
-of settlement. `run_s` is from the first set-up transaction to the audit's end
-(deployment and node start excluded, in `wall_s`). `ms_per_slot: <phase>` is where a slot's
-time goes (Python and node together). `transactions_per_slot` counts what the run sent after
-set-up over the slots run; `transactions_per_slot: <phase>` splits it by the phase that sent
-them, and the members' own wallets (the battery paying out its gains in one `transferBatch`
-or pulling a loss from its lessees in one `transferFromBatch`) apart: those are members'
-payments beside the settlement, counted in the phase too. The lease is pulled by the DSO in one
-`transferFromBatch` a period, against the mandate (an ERC-20 allowance) each lessee gave once
-at set-up; those approvals count in the set-up. The matcher batches a day's settlements against the
-meters within 15M gas each (`imbalance_batch_gas`; a carried batch within 15M less a bound on
-the slot settlement beside it), and the relay its spans within 15M (`oracle_batch_gas`), both
-by estimates from bounds per item. A run shorter than 365 days is labelled as such and is not
-extrapolated.
+against the meters (the close charges each lessee's battery lease with its service fee, set once
+at set-up), the battery shares its result with its lessees (its result taken at the period's
+end), households below half their top-up are refilled; at the end the audit (audit/) rebuilds
+every settlement from the chain's events and every member's statement is built. The run's SQLite
+files (intent pool, outbox) are on tmpfs (/dev/shm): the pool commits each intent as the wallet
+API adds it, and on this machine's disk those fsyncs alone took about 0.25 s per slot (100
+intents), a cost of the API's intake and not of settlement. `run_s` is from the first set-up
+transaction to the audit's end (deployment and node start excluded, in `wall_s`). `ms_per_slot:
+<phase>` is where a slot's time goes (Python and node together). `transactions_per_slot` counts
+what the run sent after set-up over the slots run; `transactions_per_slot: <phase>` splits it by
+the phase that sent them, and the members' own wallets (the battery paying out its gains in one
+`transferBatch` or pulling a loss from its lessees in one `transferFromBatch`) apart: those are
+members' payments beside the settlement, counted in the phase too. The lease is charged by the
+period's close (`ProfitSharing.setLease` once per lessee at set-up); the lessees' mandates to
+the battery for a loss (ERC-20 allowances, given once) count in the set-up. The matcher batches
+a day's settlements against the meters within 15M gas each (`imbalance_batch_gas`; a carried
+batch within 15M less a bound on the slot settlement beside it), and the relay its spans within
+15M (`oracle_batch_gas`), both by estimates from bounds per item. A run shorter than 365 days is
+labelled as such and is not extrapolated.
 
 Each day of slots takes longer than the one before (`day_s first / median / last`). The cause is
 the node, not gridshare's Python: anvil computes the state root over the whole state at every
@@ -406,13 +405,17 @@ block, so every block costs about 1 to 2 µs per storage word the chain holds (`
 bench-anvil-state`, bench/anvil_state.py: 1.0 and 1.7 µs in two runs; an empty block about 1 ms
 with no storage, 53 to 85 ms with 50,000 words). A word written back to zero stays in anvil's
 state and costs about as much, so dropping a slot's records once nothing reads them would not
-help here; only writing fewer new words, and mining fewer blocks, does. The run reports the
-words it left (`storage words at the end`): per slot its clearing and trades hash in Settlement,
-its readings' commitment per chunk in MeterReadings (two words; the slot's own record only once
-a second chunk has readings) and its digest per chunk in ImbalanceSettlement, the direct orders'
-book; per period each exporting member's export. (OrderBook's settled flag, one new word a slot,
-is now one word for every slot, and a one-chunk community no longer writes the slot's readings
-record beside chunk 0's: three words a slot fewer than at stop 36.)
+help here; only touching fewer new words, and mining fewer blocks, does. Touching, not only
+writing: anvil also keeps every word a transaction merely read, unwritten ones included (as a
+zero), which a chain does not. Until stop 38 that was four words a slot, each read empty: the
+order book's book and escrow words of a slot without direct orders (now a bitmap word of 256
+slots says whether to read them) and the slot's readings record apart from chunk 0's (now read
+only once some slot's record was stored apart); a 2-day run left 383 words fewer in the
+contracts (2,152 to 1,769). The run reports the words it left (`storage words at the end`): per
+slot its clearing and trades hash in Settlement, its readings' commitment per chunk in
+MeterReadings (two words; the slot's own record only once a second chunk has readings) and its
+digest per chunk in ImbalanceSettlement, the direct orders' book; per period each exporting
+member's export, and each other member's export read empty by the close.
 Timing each JSON-RPC method per day of a 40-day run showed it: `evm_mine` went from 3.2 ms to 39
 ms a block between day 1 and day 39, and receipt polls per day from 160 to 252, while every view
 call stayed flat.

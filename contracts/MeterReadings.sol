@@ -50,6 +50,11 @@ contract MeterReadings is EIP712, CommunityClock, IMeterReadings {
 
     /// @notice The imbalance settlement allowed to close slots (bound once by the admin).
     address public imbalance;
+    /// @dev Whether any slot's record was ever stored apart (`_slots`), packed beside `imbalance`.
+    /// Until then `_slotRecord` takes chunk 0's record without reading `_slots`: an unwritten word
+    /// read costs a chain no state, but a development node (anvil) keeps it, and every later
+    /// block pays for it (docs/benchmarks.md, "anvil").
+    bool private _storedApart;
     /// @inheritdoc IMeterReadings
     uint64 public immutable openFromSlot;
     /// @inheritdoc IMeterReadings
@@ -204,8 +209,10 @@ contract MeterReadings is EIP712, CommunityClock, IMeterReadings {
     /// @dev The slot's record (see `_slots`) as a copy in memory, and whether it is stored apart;
     /// if not, chunk 0's count and hash.
     function _slotRecord(uint64 slot) private view returns (SlotRecord memory rec, bool stored) {
-        rec = _slots[slot];
-        stored = rec.count != 0;
+        if (_storedApart) {
+            rec = _slots[slot];
+            stored = rec.count != 0;
+        }
         if (!stored) {
             SlotRecord storage first = _chunks[slot][0];
             rec = SlotRecord(first.readingsHash, first.count, false);
@@ -215,7 +222,10 @@ contract MeterReadings is EIP712, CommunityClock, IMeterReadings {
     /// @dev Write back the fold's open records (at the end of a batch).
     function _flush(Fold memory f) private {
         if (!f.open) return;
-        if (f.whole) _slots[f.slot] = f.rec;
+        if (f.whole) {
+            _slots[f.slot] = f.rec;
+            if (!_storedApart) _storedApart = true;
+        }
         _chunks[f.slot][f.chunk] = f.chunkRec;
     }
 

@@ -61,6 +61,11 @@ contract OrderBook is EIP712, CommunityClock, IOrderBook {
     mapping(address owner => uint64) public lastOrderSlot;
     /// @inheritdoc IOrderBook
     mapping(uint64 slot => mapping(address owner => uint256)) public memberOrderCount;
+    /// @dev One bit a slot, 256 slots a word: set by the slot's first direct order. A slot without
+    /// one settles without reading its book and escrow words: an unwritten word read costs a chain
+    /// no state, but a development node (anvil) keeps it, and every later block pays for it
+    /// (docs/benchmarks.md, "anvil"); here it was two words a slot.
+    mapping(uint256 word => uint256) private _booked;
 
     /// @param community_ The community (calendar, members, tariffs, roles).
     /// @param token_ The prepaid token; this book needs its MARKET_ROLE.
@@ -190,7 +195,7 @@ contract OrderBook is EIP712, CommunityClock, IOrderBook {
                 total += payouts[i] >> 160; // each < 2**96, at most maxOrdersPerSlot + 2 of them
             }
         }
-        uint256 escrow = slotEscrow[slot];
+        uint256 escrow = _isBooked(slot) ? slotEscrow[slot] : 0;
         if (total != escrow) revert OrderBookEscrowMismatch(slot, escrow, total);
         _settledBefore = slot + 1;
         if (escrow != 0) slotEscrow[slot] = 0;
@@ -202,6 +207,7 @@ contract OrderBook is EIP712, CommunityClock, IOrderBook {
 
     /// @inheritdoc IOrderBook
     function slotBook(uint64 slot) external view returns (uint256[] memory) {
+        if (!_isBooked(slot)) return new uint256[](0);
         return _book[slot];
     }
 
@@ -294,6 +300,7 @@ contract OrderBook is EIP712, CommunityClock, IOrderBook {
         uint256[] storage book = _book[slot];
         uint256 index = book.length;
         if (index >= maxOrdersPerSlot) revert OrderBookSlotFull(slot, maxOrdersPerSlot);
+        if (index == 0) _booked[slot >> 8] |= 1 << (slot & 255);
         uint256 placed = memberOrderCount[slot][owner];
         if (placed >= maxOrdersPerMemberSlot) revert OrderBookMemberSlotFull(owner, slot, maxOrdersPerMemberSlot);
         memberOrderCount[slot][owner] = placed + 1;
@@ -353,6 +360,10 @@ contract OrderBook is EIP712, CommunityClock, IOrderBook {
 
     function _escrowOfWord(uint64 slot, uint256 w) private view returns (uint256) {
         return w.isSell() ? 0 : escrowFor(slot, Side.Buy, w.energy(), w.price());
+    }
+
+    function _isBooked(uint64 slot) private view returns (bool) {
+        return (_booked[slot >> 8] >> (slot & 255)) & 1 != 0;
     }
 
     function _requireGateOpen(uint64 slot) private view {
