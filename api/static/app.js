@@ -528,6 +528,13 @@ function slotBills(bill) {
   );
 }
 
+/** n€ of a euro amount typed with at most 2 decimals (an Error naming the rule otherwise). */
+function nanoEuros(text) {
+  const m = /^\s*(\d+)(?:\.(\d{1,2}))?\s*$/.exec(text);
+  if (!m) throw new Error("The amount must be euros with at most 2 decimals");
+  return BigInt(m[1]) * 1_000_000_000n + BigInt((m[2] || "").padEnd(2, "0") || "0") * 10_000_000n;
+}
+
 function topUpForm() {
   const where = h("div", {});
   const list = h("div", {});
@@ -539,10 +546,7 @@ function topUpForm() {
   };
   const form = h("form", { class: "form" }, field("Amount (€)", amount, "Pay this to the DSO quoting the reference; the DSO then mints it to you."), submit, where, list);
   onSubmit(form, submit, where, async () => {
-    const m = /^\s*(\d+)(?:\.(\d{1,2}))?\s*$/.exec(amount.value);
-    if (!m) throw new Error("The amount must be euros with at most 2 decimals");
-    const n = BigInt(m[1]) * 1_000_000_000n + BigInt((m[2] || "").padEnd(2, "0") || "0") * 10_000_000n;
-    const t = await api("/wallet/top-ups", { method: "POST", body: { amount: n } });
+    const t = await api("/wallet/top-ups", { method: "POST", body: { amount: nanoEuros(amount.value) } });
     await show();
     return `Top-up requested: pay ${eur(t.amount)} quoting ${t.reference}`;
   });
@@ -551,6 +555,29 @@ function topUpForm() {
 }
 
 // -- DSO ----------------------------------------------------------------------------------
+
+/** The DSO sets a member's battery lease (PUT /dso/leases/{member}); every close charges it. */
+function leaseForm() {
+  const where = h("div", {});
+  const member = h("input", { id: "lease-member", type: "text", required: true, pattern: "0x[0-9a-fA-F]{40}", placeholder: "0x…", autocomplete: "off" });
+  const amount = h("input", { id: "lease-amount", type: "text", inputmode: "decimal", value: "0", required: true, pattern: "\\d+(\\.\\d{1,2})?" });
+  const submit = h("button", { type: "submit" }, "Set lease");
+  const form = h(
+    "form",
+    { class: "form" },
+    field("Lessee (member's address)", member),
+    field("Lease per period (€)", amount, "Charged with the service fee at every period's close (debt where the balance falls short); 0 ends the lease."),
+    submit,
+    where,
+  );
+  onSubmit(form, submit, where, async () => {
+    const n = nanoEuros(amount.value);
+    const who = member.value.trim();
+    await api(`/dso/leases/${who}`, { method: "PUT", body: { per_period: n } });
+    return `Battery lease of ${who} set to ${eur(n)} a period`;
+  });
+  return form;
+}
 
 async function renderDsoStatement(box, period, info) {
   box.replaceChildren(h("p", { class: "loading" }, "Loading…"));
@@ -596,13 +623,14 @@ async function dsoView(arg) {
   }
   const m = state.market;
   const lo = Math.max(0, m.current_slot - 30 * slotsPerDay() + 1);
-  const [periods, registered, changed, left, meters, retired, pending, tariffs, fees, income, slots] = await Promise.all([
+  const [periods, registered, changed, left, meters, retired, leaseSets, pending, tariffs, fees, income, slots] = await Promise.all([
     api("/periods", { params: { limit: 1000 }, auth: false }),
     allEvents("Community", "MemberRegistered"),
     allEvents("Community", "MemberRoleChanged"),
     allEvents("Community", "MemberLeft"),
     allEvents("Community", "MeterRegistered"),
     allEvents("Community", "MeterRetired"),
+    allEvents("ProfitSharing", "LeaseSet"),
     pendingTopUps(),
     api("/dso/tariffs"),
     api("/dso/fees"),
@@ -642,6 +670,9 @@ async function dsoView(arg) {
     { name: "Network fees", cls: "s-grid", values: feeRows.map((r) => r.network) },
   ];
   const batteries = [...members].filter(([, v]) => v.role === "battery");
+  const leases = new Map();
+  for (const e of leaseSets) leases.set(e.member, e.per_period); // the last one set counts
+  const leased = [...leases].filter(([, v]) => num(v) > 0);
   const flex = dsoFlexibility(ui);
   const start = startPeriod(periods, arg);
   const statementBox = h("div", {});
@@ -709,6 +740,8 @@ async function dsoView(arg) {
       "Battery",
       h("p", { "data-testid": "battery-note" }, "The battery's lease and the result passed on to its lessees are in the statement of account above. The API has no state of charge or cycle data: only the members with the battery role are known, listed here; their trades and bills are their own, as for any member."),
       table("Battery members", ["Address", "Joined slot"], batteries.map(([a, v]) => [h("code", {}, a), String(v.joined)])),
+      table("Battery leases", ["Lessee", "Lease per period"], leased.map(([a, v]) => [h("code", { title: a }, shortAddr(a)), eur(v)]), { numeric: [1] }),
+      leaseForm(),
     ),
   );
   return out;

@@ -141,6 +141,20 @@ def test_dso_sees_members_and_confirms_a_top_up(
     page.get_by_role("button", name=f"Confirm top-up {request['reference']}").click()
     expect(page.get_by_role("status")).to_contain_text(f"Top-up {request['reference']} minted")
     assert member.get("/wallet").json()["balance"] == 25 * EUR
+    # A battery lease for the member: set in the form, charged by every period's close.
+    page.locator("#lease-member").fill(member.address)
+    page.locator("#lease-amount").fill("1.5")
+    page.get_by_role("button", name="Set lease").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Battery lease of {member.address} set to {eur(1_500_000_000)} a period"
+    )
+    assert dso.get(f"/dso/leases/{member.address}").json()["per_period"] == 1_500_000_000
+    index_once(node, settings)
+    page.reload()
+    page.wait_for_selector("body[data-ready='true']")
+    leases = page.get_by_role("table", name="Battery leases", exact=True)
+    expect(leases.locator(f"code[title='{member.address}']")).to_be_visible()
+    expect(leases).to_contain_text(eur(1_500_000_000))
     page.screenshot(path=shots / "dso.png", full_page=True)
 
 
