@@ -4,15 +4,15 @@ digest chain, and `nextSlot` is the least over the chunks. Two members a chunk h
 
 from __future__ import annotations
 
-import gzip
-import json
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from brownie import web3
 from eth_account import Account
 
 from chain.codec import decode_rules
+from chain.devchain import bare_node, storage_words
 from chain.metering import (
     imbalance_link,
     pack_reading_word,
@@ -210,13 +210,11 @@ def test_slots_of_intents_and_one_chunk_add_only_their_chunk_records_to_the_stat
     if "anvil" not in str(web3.client_version).lower():
         pytest.skip("anvil's state dump")
 
+    node = bare_node(urlparse(str(web3.provider.endpoint_uri)).port or 0, int(web3.eth.chain_id))
+
     def words() -> dict[str, int]:
-        dump = bytes.fromhex(str(web3.provider.make_request("anvil_dumpState", [])["result"])[2:])
-        state = json.loads(gzip.decompress(dump) if dump[:2] == b"\x1f\x8b" else dump)
-        held = {a.lower(): len(x.get("storage", {})) for a, x in state["accounts"].items()}
-        return {
-            c: held.get(getattr(market, c).address.lower(), 0) for c in ("order_book", "readings")
-        }
+        held = storage_words(node)
+        return {c: held.get(getattr(market, c).address, 0) for c in ("order_book", "readings")}
 
     def read_slot(slot: int) -> None:  # every meter, imports only: no export word to add
         runner.deliver(slot)
